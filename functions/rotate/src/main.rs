@@ -1,0 +1,14 @@
+//! rotate Lambda (Secrets Manager rotation): the four rotation steps for connection secrets.
+
+use lambda_runtime::{run, service_fn, Error, LambdaEvent};
+use switchyard::aws::AwsClients;
+use switchyard::connectors::http_client;
+use switchyard::handlers::rotate::{handler, Rotate};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    switchyard::telemetry::init();
+    let aws = AwsClients::from_env().await;
+    let deps = Rotate { secrets: aws.secrets.clone(), http: http_client() };
+    run(service_fn(|event: LambdaEvent<_>| handler(&deps, event))).await
+}

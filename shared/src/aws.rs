@@ -1,0 +1,28 @@
+//! AWS SDK clients, built once per process (in `main` or by the local runner) and shared.
+
+use aws_config::SdkConfig;
+
+/// The clients every handler may need. Cheap to clone (each is an `Arc` inside).
+#[derive(Clone, Debug)]
+pub struct AwsClients {
+    pub sqs: aws_sdk_sqs::Client,
+    pub ddb: aws_sdk_dynamodb::Client,
+    pub secrets: aws_sdk_secretsmanager::Client,
+}
+
+impl AwsClients {
+    pub fn new(config: &SdkConfig) -> Self {
+        Self {
+            sqs: aws_sdk_sqs::Client::new(config),
+            ddb: aws_sdk_dynamodb::Client::new(config),
+            secrets: aws_sdk_secretsmanager::Client::new(config),
+        }
+    }
+
+    /// Load the standard AWS configuration chain (env, profile, IMDS/Lambda role).
+    /// `AWS_ENDPOINT_URL` points every client at the local emulator.
+    pub async fn from_env() -> Self {
+        let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        Self::new(&config)
+    }
+}

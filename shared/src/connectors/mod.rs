@@ -1,0 +1,170 @@
+//! Outbound connectors: one module per vendor behind one trait. Each states its retry logic by
+//! triaging every response into an [`Outcome`] or a [`ConnectorError`].
+
+pub mod slack;
+pub mod zendesk;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use thiserror::Error;
+
+use crate::routing::PlannedAction;
+use crate::secrets::{Credential, SecretCache, SecretError};
+use crate::settings::Settings;
+
+/// What a successful action did, for the decision record.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct Outcome {
+    /// The vendor object created or changed (ticket id, message ts).
+    pub object_id: Option<String>,
+    pub detail: String,
+}
+
+/// Why an action or probe failed, and so whether to retry.
+#[derive(Debug, Error, PartialEq)]
+pub enum ConnectorError {
+    /// Retrying cannot help (bad request, missing object): a human must look.
+    #[error("permanent failure: {0}")]
+    Permanent(String),
+    /// May succeed later (5xx, timeout, connection reset).
+    #[error("transient failure: {0}")]
+    Transient(String),
+    /// The vendor asked us to slow down.
+    #[error("rate limited (retry after {retry_after:?})")]
+    RateLimited { retry_after: Option<Duration> },
+    /// Credentials rejected or lacking a permission.
+    #[error("authentication failed: {0}")]
+    Auth(String),
+    /// The action or its parameters do not fit this connector.
+    #[error("unsupported action: {0}")]
+    Unsupported(String),
+}
+
+impl ConnectorError {
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, ConnectorError::Transient(_) | ConnectorError::RateLimited { .. })
+    }
+
+    /// Network-level failures are transient; the message never includes request headers.
+    pub fn from_reqwest(e: reqwest::Error) -> Self {
+        ConnectorError::Transient(format!("request failed: {}", e.without_url()))
+    }
+}
+
+/// One vendor's API.
+#[async_trait]
+pub trait Connector: Send + Sync {
+    fn name(&self) -> &'static str;
+
+    /// Perform one planned action. `idempotency_key` is stable across retries of the same action.
+    async fn perform(&self, action: &PlannedAction, idempotency_key: &str) -> Result<Outcome, ConnectorError>;
+
+    /// A cheap authenticated call proving the credential works (canary, doctor).
+    async fn probe(&self) -> Result<Outcome, ConnectorError>;
+}
+
+#[derive(Debug, Error)]
+pub enum ResolveError {
+    #[error("connector {0:?} is not known to switchyard")]
+    Unknown(String),
+    #[error("connector {0:?} has no connection secret configured ({1}_SECRET_ID)")]
+    NotConfigured(String, String),
+    #[error(transparent)]
+    Secret(#[from] SecretError),
+    #[error("connector {connector:?} cannot use a {kind} credential")]
+    WrongCredential { connector: String, kind: &'static str },
+}
+
+/// Builds connectors from their connection secrets (read through the cache).
+#[derive(Clone, Debug)]
+pub struct Connectors {
+    pub http: reqwest::Client,
+    pub secrets: SecretCache,
+    pub settings: Settings,
+}
+
+impl Connectors {
+    pub fn new(http: reqwest::Client, secrets: SecretCache, settings: Settings) -> Self {
+        Self { http, secrets, settings }
+    }
+
+    pub async fn get(&self, name: &str) -> Result<Box<dyn Connector>, ResolveError> {
+        if !crate::settings::CONNECTORS.contains(&name) {
+            return Err(ResolveError::Unknown(name.to_owned()));
+        }
+        let secret_id = self
+            .settings
+            .connection_secret_id(name)
+            .ok_or_else(|| ResolveError::NotConfigured(name.to_owned(), name.to_ascii_uppercase()))?;
+        let credential = self.secrets.credential(secret_id).await?;
+        let http = self.http.clone();
+        match name {
+            "zendesk" => Ok(Box::new(zendesk::Zendesk::new(http, credential)?)),
+            "slack" => Ok(Box::new(slack::Slack::new(http, credential)?)),
+            other => Err(ResolveError::Unknown(other.to_owned())),
+        }
+    }
+}
+
+/// The HTTP client every connector shares: rustls, bounded timeouts, no system proxy.
+pub fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(3))
+        .timeout(Duration::from_secs(10))
+        .user_agent(concat!("switchyard/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .expect("static reqwest configuration is valid")
+}
+
+/// `Retry-After` as delta-seconds, possibly fractional. (HTTP-date and reset headers come with
+/// the pacing work.)
+pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    let v = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
+    let secs: f64 = v.trim().parse().ok()?;
+    (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs))
+}
+
+/// A short, safe excerpt of an error body for messages (vendor errors can be HTML pages).
+pub fn excerpt(body: &str) -> String {
+    let one_line: String = body.split_whitespace().collect::<Vec<_>>().join(" ");
+    one_line.chars().take(200).collect()
+}
+
+fn param<'a>(action: &'a PlannedAction, name: &str) -> Result<&'a str, ConnectorError> {
+    action
+        .params
+        .get(name)
+        .map(String::as_str)
+        .ok_or_else(|| ConnectorError::Unsupported(format!("{}.{} needs parameter {name}", action.connector, action.action)))
+}
+
+fn wrong_credential(connector: &str, c: &Credential) -> ResolveError {
+    let kind = match c {
+        Credential::ApiToken { .. } => "api_token",
+        Credential::BearerToken { .. } => "bearer_token",
+        Credential::Oauth2Refresh { .. } => "oauth2_refresh",
+    };
+    ResolveError::WrongCredential { connector: connector.to_owned(), kind }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_takes_fractional_seconds_and_refuses_junk() {
+        let mut h = reqwest::header::HeaderMap::new();
+        h.insert("retry-after", "2.128".parse().unwrap());
+        assert_eq!(retry_after(&h), Some(Duration::from_millis(2128)));
+        h.insert("retry-after", "soon".parse().unwrap());
+        assert_eq!(retry_after(&h), None);
+    }
+
+    #[test]
+    fn excerpt_flattens_and_cuts() {
+        let html = format!("<html>\n  <body>{}</body></html>", "x".repeat(500));
+        let e = excerpt(&html);
+        assert!(e.starts_with("<html> <body>") && e.chars().count() == 200);
+    }
+}

@@ -1,0 +1,129 @@
+//! Slack Web API. Auth: bearer token (bot token, or the access token of a rotating OAuth grant).
+//! Retry logic: HTTP 429 → rate limited with `Retry-After`; **HTTP 200 with `ok: false`** is an
+//! error triaged by its `error` code: `ratelimited` → rate limited; `invalid_auth`,
+//! `token_expired`, `token_revoked`, `not_authed`, `account_inactive` → auth; `internal_error`,
+//! `fatal_error`, `service_unavailable`, `request_timeout` → transient; others → permanent.
+
+use async_trait::async_trait;
+use reqwest::StatusCode;
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::{json, Value};
+
+use super::{excerpt, param, retry_after, wrong_credential, Connector, ConnectorError, Outcome, ResolveError};
+use crate::routing::PlannedAction;
+use crate::secrets::Credential;
+
+pub struct Slack {
+    http: reqwest::Client,
+    base_url: String,
+    token: SecretString,
+}
+
+impl Slack {
+    pub fn new(http: reqwest::Client, credential: Credential) -> Result<Self, ResolveError> {
+        let base_url = credential.base_url().to_owned();
+        match credential {
+            Credential::BearerToken { token, .. } => Ok(Self { http, base_url, token }),
+            Credential::Oauth2Refresh { access_token, .. } => Ok(Self { http, base_url, token: access_token }),
+            other => Err(wrong_credential("slack", &other)),
+        }
+    }
+
+    async fn call(&self, method: &str, body: &Value) -> Result<Value, ConnectorError> {
+        let resp = self
+            .http
+            .post(format!("{}/api/{method}", self.base_url))
+            .bearer_auth(self.token.expose_secret())
+            .json(body)
+            .send()
+            .await
+            .map_err(ConnectorError::from_reqwest)?;
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let text = resp.text().await.map_err(ConnectorError::from_reqwest)?;
+        triage(status, &headers, &text)
+    }
+}
+
+/// Check a Slack token (the rotate function tests a pending token with it).
+pub async fn auth_test(http: &reqwest::Client, base_url: &str, token: &SecretString) -> Result<Outcome, ConnectorError> {
+    let slack = Slack { http: http.clone(), base_url: base_url.trim_end_matches('/').to_owned(), token: token.clone() };
+    slack.probe().await
+}
+
+#[async_trait]
+impl Connector for Slack {
+    fn name(&self) -> &'static str {
+        "slack"
+    }
+
+    async fn perform(&self, action: &PlannedAction, _idempotency_key: &str) -> Result<Outcome, ConnectorError> {
+        match action.action.as_str() {
+            "post_message" => {
+                let mut body = json!({ "channel": param(action, "channel")?, "text": param(action, "text")? });
+                if let Some(ts) = action.params.get("thread_ts") {
+                    body["thread_ts"] = json!(ts);
+                }
+                let resp = self.call("chat.postMessage", &body).await?;
+                let ts = resp.get("ts").and_then(Value::as_str).map(str::to_owned);
+                let channel = resp.get("channel").and_then(Value::as_str).unwrap_or_default();
+                Ok(Outcome { object_id: ts, detail: format!("message posted to {channel}") })
+            }
+            other => Err(ConnectorError::Unsupported(format!("slack has no action {other:?}"))),
+        }
+    }
+
+    async fn probe(&self) -> Result<Outcome, ConnectorError> {
+        let resp = self.call("auth.test", &json!({})).await?;
+        let team = resp.get("team_id").and_then(Value::as_str).map(str::to_owned);
+        Ok(Outcome { object_id: team, detail: "authenticated".into() })
+    }
+}
+
+fn triage(status: StatusCode, headers: &reqwest::header::HeaderMap, body: &str) -> Result<Value, ConnectorError> {
+    if status == StatusCode::TOO_MANY_REQUESTS {
+        return Err(ConnectorError::RateLimited { retry_after: retry_after(headers) });
+    }
+    if status.is_server_error() {
+        return Err(ConnectorError::Transient(format!("{status}: {}", excerpt(body))));
+    }
+    let Ok(v) = serde_json::from_str::<Value>(body) else {
+        return Err(ConnectorError::Transient(format!("{status} with a non-JSON body: {}", excerpt(body))));
+    };
+    if v.get("ok").and_then(Value::as_bool) == Some(true) {
+        return Ok(v);
+    }
+    let code = v.get("error").and_then(Value::as_str).unwrap_or("unknown_error").to_owned();
+    Err(match code.as_str() {
+        "ratelimited" => ConnectorError::RateLimited { retry_after: retry_after(headers) },
+        "invalid_auth" | "not_authed" | "token_expired" | "token_revoked" | "account_inactive" | "missing_scope" => {
+            ConnectorError::Auth(code)
+        }
+        "internal_error" | "fatal_error" | "service_unavailable" | "request_timeout" => ConnectorError::Transient(code),
+        _ => ConnectorError::Permanent(code),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ok_false_in_a_200_is_an_error() {
+        let h = reqwest::header::HeaderMap::new();
+        assert!(triage(StatusCode::OK, &h, r#"{"ok":true,"ts":"1.2"}"#).is_ok());
+        assert_eq!(
+            triage(StatusCode::OK, &h, r#"{"ok":false,"error":"channel_not_found"}"#),
+            Err(ConnectorError::Permanent("channel_not_found".into()))
+        );
+        assert_eq!(
+            triage(StatusCode::OK, &h, r#"{"ok":false,"error":"token_expired"}"#),
+            Err(ConnectorError::Auth("token_expired".into()))
+        );
+        assert_eq!(
+            triage(StatusCode::OK, &h, r#"{"ok":false,"error":"ratelimited"}"#),
+            Err(ConnectorError::RateLimited { retry_after: None })
+        );
+        assert!(matches!(triage(StatusCode::SERVICE_UNAVAILABLE, &h, "<html/>"), Err(ConnectorError::Transient(_))));
+    }
+}

@@ -1,0 +1,155 @@
+//! Decision records: one item per event in DynamoDB (with TTL) telling what was decided, how sure,
+//! by which backend, which path, and what the actions did. `switchyard explain` reads these.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::error::DisplayErrorContext;
+use aws_sdk_dynamodb::types::AttributeValue;
+use chrono::{DateTime, Utc};
+use thiserror::Error;
+
+use crate::event::Event;
+use crate::idempotency::{get_s, n, s};
+use crate::routing::{Classification, PlannedAction};
+
+/// Records are kept 30 days.
+pub const RETENTION_SECS: i64 = 30 * 24 * 3600;
+
+#[derive(Debug, Error)]
+#[error("decision store (DynamoDB) failed: {0}")]
+pub struct DecisionError(String);
+
+/// Where an event went.
+pub const PATH_ACT: &str = "act";
+pub const PATH_REVIEW: &str = "review";
+
+#[derive(Clone, Debug)]
+pub struct DecisionStore {
+    ddb: aws_sdk_dynamodb::Client,
+    table: String,
+}
+
+/// A decision record as read back.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DecisionRecord {
+    pub event_id: String,
+    pub source: String,
+    pub category: String,
+    pub confidence: f64,
+    pub path: String,
+    pub status: String,
+    pub reason: Option<String>,
+    pub results: Option<String>,
+}
+
+impl DecisionStore {
+    pub fn new(ddb: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
+        Self { ddb, table: table.into() }
+    }
+
+    /// Write what classify decided. Input text is not stored: only ids and the evidence.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn record_decision(
+        &self,
+        event: &Event,
+        correlation_id: &str,
+        c: &Classification,
+        threshold: f64,
+        path: &str,
+        actions: &[PlannedAction],
+        reason: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<(), DecisionError> {
+        let mut req = self
+            .ddb
+            .put_item()
+            .table_name(&self.table)
+            .item("event_id", s(&event.id))
+            .item("correlation_id", s(correlation_id))
+            .item("source", s(event.source.as_str()))
+            .item("event_type", s(&event.event_type))
+            .item("delivery_id", s(&event.delivery_id))
+            .item("category", s(&c.category))
+            .item("confidence", n(c.confidence))
+            .item("scores", s(serde_json::to_string(&c.scores).unwrap_or_default()))
+            .item("signals", s(c.signals.join(",")))
+            .item("backend", s("rules"))
+            .item("threshold", n(threshold))
+            .item("path", s(path))
+            .item("actions", s(serde_json::to_string(actions).unwrap_or_default()))
+            .item("status", s(if path == PATH_ACT { "planned" } else { "in_review" }))
+            .item("decided_at", s(now.to_rfc3339()))
+            .item("expiration", n(now.timestamp() + RETENTION_SECS));
+        if let Some(object_id) = &event.object_id {
+            req = req.item("object_id", s(object_id));
+        }
+        if let Some(reason) = reason {
+            req = req.item("reason", s(reason));
+        }
+        req.send()
+            .await
+            .map_err(|e| DecisionError(DisplayErrorContext(&e).to_string()))?;
+        Ok(())
+    }
+
+    /// Write what act did: `status` is `done`, `failed` or `in_review`.
+    pub async fn record_outcome(
+        &self,
+        event_id: &str,
+        status: &str,
+        results: &serde_json::Value,
+        reason: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<(), DecisionError> {
+        let mut update = "SET #status = :status, results = :results, acted_at = :at".to_owned();
+        let mut req = self
+            .ddb
+            .update_item()
+            .table_name(&self.table)
+            .key("event_id", s(event_id))
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":status", s(status))
+            .expression_attribute_values(":results", s(results.to_string()))
+            .expression_attribute_values(":at", s(now.to_rfc3339()));
+        if let Some(reason) = reason {
+            update.push_str(", reason = :reason");
+            req = req.expression_attribute_values(":reason", s(reason));
+        }
+        req.update_expression(update)
+            .send()
+            .await
+            .map_err(|e| DecisionError(DisplayErrorContext(&e).to_string()))?;
+        Ok(())
+    }
+
+    pub async fn get(&self, event_id: &str) -> Result<Option<DecisionRecord>, DecisionError> {
+        let out = self
+            .ddb
+            .get_item()
+            .table_name(&self.table)
+            .key("event_id", s(event_id))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| DecisionError(DisplayErrorContext(&e).to_string()))?;
+        Ok(out.item.as_ref().map(from_item))
+    }
+}
+
+fn from_item(item: &HashMap<String, AttributeValue>) -> DecisionRecord {
+    let text = |k: &str| get_s(item, k).unwrap_or_default().to_owned();
+    DecisionRecord {
+        event_id: text("event_id"),
+        source: text("source"),
+        category: text("category"),
+        confidence: item
+            .get("confidence")
+            .and_then(|v| v.as_n().ok())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0.0),
+        path: text("path"),
+        status: text("status"),
+        reason: get_s(item, "reason").map(str::to_owned),
+        results: get_s(item, "results").map(str::to_owned),
+    }
+}

@@ -1,0 +1,96 @@
+//! The canonical event every vendor's webhook is normalized into, and the messages that carry it
+//! from stage to stage.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::routing::PlannedAction;
+
+/// Where a webhook came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Source {
+    Zendesk,
+    Slack,
+    Jira,
+}
+
+impl Source {
+    pub const ALL: [Source; 3] = [Source::Zendesk, Source::Slack, Source::Jira];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Zendesk => "zendesk",
+            Source::Slack => "slack",
+            Source::Jira => "jira",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Source> {
+        Source::ALL.into_iter().find(|s| s.as_str() == name)
+    }
+}
+
+impl std::fmt::Display for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One vendor event, normalized. `raw` keeps the vendor payload as received.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    /// switchyard's own id, assigned once at intake (a redelivery gets the same id back).
+    pub id: String,
+    pub source: Source,
+    /// The vendor's event type, e.g. `zen:event-type:ticket.created`, `jira:issue_created`.
+    pub event_type: String,
+    /// The vendor's delivery id (stable across the vendor's retries), or a content hash.
+    pub delivery_id: String,
+    /// The vendor object the event is about (ticket id, issue key, channel), when there is one.
+    pub object_id: Option<String>,
+    pub subject: Option<String>,
+    pub text: Option<String>,
+    pub requester: Option<String>,
+    pub occurred_at: Option<DateTime<Utc>>,
+    pub received_at: DateTime<Utc>,
+    pub raw: serde_json::Value,
+}
+
+impl Event {
+    /// The subject, or else the first line of the text cut to 120 characters.
+    pub fn summary(&self) -> Option<String> {
+        self.subject.clone().or_else(|| {
+            let line = self.text.as_deref()?.lines().next()?.trim();
+            Some(line.chars().take(120).collect())
+        })
+    }
+
+    /// Subject and text together: what a classifier reads.
+    pub fn content(&self) -> String {
+        [self.subject.as_deref(), self.text.as_deref()]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
+
+/// What classify hands to act.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ActMessage {
+    pub event: Event,
+    pub category: String,
+    pub confidence: f64,
+    pub actions: Vec<PlannedAction>,
+}
+
+/// What classify hands to the human-review route.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ReviewMessage {
+    pub event: Event,
+    pub category: String,
+    pub confidence: f64,
+    /// Why a human is needed, in words a human can act on.
+    pub reason: String,
+}

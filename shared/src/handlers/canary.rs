@@ -1,0 +1,47 @@
+//! canary: on a schedule, prove each configured connector still authenticates.
+
+use std::time::Instant;
+
+use lambda_runtime::{Error, LambdaEvent};
+use serde::Serialize;
+use tracing::{info, warn};
+
+use crate::connectors::Connectors;
+
+#[derive(Clone, Debug)]
+pub struct Canary {
+    pub connectors: Connectors,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ProbeResult {
+    pub connector: String,
+    pub ok: bool,
+    pub latency_ms: u64,
+    pub detail: String,
+}
+
+/// The scheduled event's content does not matter: every run checks every configured connector.
+pub async fn handler(deps: &Canary, _event: LambdaEvent<serde_json::Value>) -> Result<Vec<ProbeResult>, Error> {
+    let mut results = Vec::new();
+    for name in deps.connectors.settings.configured_connectors() {
+        let started = Instant::now();
+        let outcome = match deps.connectors.get(name).await {
+            Ok(c) => c.probe().await.map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        let latency_ms = started.elapsed().as_millis() as u64;
+        let result = match outcome {
+            Ok(o) => {
+                info!(connector = name, latency_ms, detail = %o.detail, "canary passed");
+                ProbeResult { connector: name.into(), ok: true, latency_ms, detail: o.detail }
+            }
+            Err(detail) => {
+                warn!(connector = name, latency_ms, %detail, "canary failed");
+                ProbeResult { connector: name.into(), ok: false, latency_ms, detail }
+            }
+        };
+        results.push(result);
+    }
+    Ok(results)
+}

@@ -1,0 +1,199 @@
+//! Idempotency records in DynamoDB, with the semantics of Powertools for AWS Lambda:
+//! one conditional PutItem claims a key; `expiration` (epoch **seconds**, the table's TTL
+//! attribute) bounds how long a completed result is remembered; `in_progress_expiration`
+//! (epoch **milliseconds**, from the Lambda deadline) frees a key whose worker died mid-way.
+//! Expiry is checked in code because DynamoDB's TTL deletes lag by up to two days.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::error::DisplayErrorContext;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
+use chrono::{DateTime, Utc};
+use sha2::{Digest, Sha256};
+use thiserror::Error;
+
+pub const STATUS_INPROGRESS: &str = "INPROGRESS";
+pub const STATUS_COMPLETED: &str = "COMPLETED";
+
+/// How long a key claimed without a Lambda deadline (local tools, `Context::default()`) stays
+/// in progress. A zero deadline means "unknown", never "already expired" (a Powertools bug).
+pub const DEFAULT_IN_PROGRESS_MS: i64 = 60_000;
+
+#[derive(Debug, Error)]
+#[error("idempotency store (DynamoDB) failed: {0}")]
+pub struct StoreError(String);
+
+impl StoreError {
+    fn from_sdk<E: std::error::Error>(e: E) -> Self {
+        StoreError(DisplayErrorContext(&e).to_string())
+    }
+}
+
+/// The outcome of trying to claim a key.
+#[derive(Debug, PartialEq)]
+pub enum Claim {
+    /// This caller owns the key now and must `complete` or `release` it.
+    Claimed,
+    /// Already done; `data` is what the first caller stored.
+    Completed { data: Option<String> },
+    /// Someone else holds the key and its in-progress window has not run out.
+    InProgress,
+    /// The key was used before with a different payload.
+    PayloadMismatch,
+}
+
+#[derive(Clone, Debug)]
+pub struct IdempotencyStore {
+    ddb: aws_sdk_dynamodb::Client,
+    table: String,
+    /// How long a completed record is remembered.
+    pub ttl_secs: i64,
+}
+
+/// SHA-256 of a payload, hex: stored with the record to catch key reuse.
+pub fn payload_hash(payload: &[u8]) -> String {
+    hex::encode(Sha256::digest(payload))
+}
+
+/// When a claim made now stops being "in progress": the Lambda deadline, or a default.
+pub fn in_progress_until_ms(lambda_deadline_ms: u64, now: DateTime<Utc>) -> i64 {
+    match i64::try_from(lambda_deadline_ms) {
+        Ok(ms) if ms > 0 => ms,
+        _ => now.timestamp_millis() + DEFAULT_IN_PROGRESS_MS,
+    }
+}
+
+impl IdempotencyStore {
+    pub fn new(ddb: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
+        Self { ddb, table: table.into(), ttl_secs: 24 * 3600 }
+    }
+
+    pub async fn claim(
+        &self,
+        key: &str,
+        hash: &str,
+        now: DateTime<Utc>,
+        in_progress_until_ms: i64,
+    ) -> Result<Claim, StoreError> {
+        let result = self
+            .ddb
+            .put_item()
+            .table_name(&self.table)
+            .item("id", s(key))
+            .item("status", s(STATUS_INPROGRESS))
+            .item("expiration", n(now.timestamp() + self.ttl_secs))
+            .item("in_progress_expiration", n(in_progress_until_ms))
+            .item("payload_hash", s(hash))
+            .condition_expression(
+                "attribute_not_exists(id) OR expiration < :now OR (#status = :inprogress AND in_progress_expiration < :now_ms)",
+            )
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":now", n(now.timestamp()))
+            .expression_attribute_values(":now_ms", n(now.timestamp_millis()))
+            .expression_attribute_values(":inprogress", s(STATUS_INPROGRESS))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        let err = match result {
+            Ok(_) => return Ok(Claim::Claimed),
+            Err(err) => err,
+        };
+        let old = match err.as_service_error() {
+            Some(e) if e.is_conditional_check_failed_exception() => match e {
+                aws_sdk_dynamodb::operation::put_item::PutItemError::ConditionalCheckFailedException(c) => {
+                    c.item().cloned()
+                }
+                _ => None,
+            },
+            _ => return Err(StoreError::from_sdk(err)),
+        };
+        // Without ALL_OLD (should not happen) read the record back.
+        let old = match old {
+            Some(item) => item,
+            None => match self.get(key).await? {
+                Some(item) => item,
+                // Deleted between our put and our read: the caller may simply try again.
+                None => return Ok(Claim::InProgress),
+            },
+        };
+        if get_s(&old, "payload_hash").is_some_and(|h| h != hash) {
+            return Ok(Claim::PayloadMismatch);
+        }
+        Ok(match get_s(&old, "status") {
+            Some(STATUS_COMPLETED) => Claim::Completed { data: get_s(&old, "data").map(str::to_owned) },
+            _ => Claim::InProgress,
+        })
+    }
+
+    /// Mark a claimed key done, remembering `data` for later duplicates.
+    pub async fn complete(&self, key: &str, data: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
+        self.ddb
+            .update_item()
+            .table_name(&self.table)
+            .key("id", s(key))
+            .update_expression("SET #status = :done, #data = :data, expiration = :exp")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_names("#data", "data")
+            .expression_attribute_values(":done", s(STATUS_COMPLETED))
+            .expression_attribute_values(":data", s(data))
+            .expression_attribute_values(":exp", n(now.timestamp() + self.ttl_secs))
+            .send()
+            .await
+            .map_err(StoreError::from_sdk)?;
+        Ok(())
+    }
+
+    /// Give a claimed key back after a failure, so a retry can claim it again.
+    pub async fn release(&self, key: &str) -> Result<(), StoreError> {
+        self.ddb
+            .delete_item()
+            .table_name(&self.table)
+            .key("id", s(key))
+            .send()
+            .await
+            .map_err(StoreError::from_sdk)?;
+        Ok(())
+    }
+
+    async fn get(&self, key: &str) -> Result<Option<HashMap<String, AttributeValue>>, StoreError> {
+        let out = self
+            .ddb
+            .get_item()
+            .table_name(&self.table)
+            .key("id", s(key))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(StoreError::from_sdk)?;
+        Ok(out.item)
+    }
+}
+
+pub(crate) fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+pub(crate) fn n(v: impl ToString) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+pub(crate) fn get_s<'a>(item: &'a HashMap<String, AttributeValue>, name: &str) -> Option<&'a str> {
+    item.get(name).and_then(|v| v.as_s().ok()).map(String::as_str)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zero_deadline_means_unknown_not_expired() {
+        let now = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+        assert_eq!(in_progress_until_ms(0, now), 1_700_000_000_000 + DEFAULT_IN_PROGRESS_MS);
+        assert_eq!(in_progress_until_ms(1_700_000_005_000, now), 1_700_000_005_000);
+    }
+
+    #[test]
+    fn payload_hash_is_sha256_hex() {
+        assert_eq!(payload_hash(b"abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    }
+}

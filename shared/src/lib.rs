@@ -1,0 +1,20 @@
+//! switchyard core library: everything the Lambda binaries and the local stack share.
+//!
+//! Follow one webhook: [`handlers::intake`] (verify, dedupe, enqueue) →
+//! [`handlers::classify`] (decide, record) → [`handlers::act`] (call a [`connectors::Connector`]).
+
+pub mod aws;
+pub mod batch;
+pub mod connectors;
+pub mod decisions;
+pub mod event;
+pub mod handlers;
+pub mod idempotency;
+pub mod routing;
+pub mod secrets;
+pub mod settings;
+pub mod telemetry;
+pub mod webhook;
+
+/// The SQS message attribute that carries the correlation id from stage to stage.
+pub const CORRELATION_ATTR: &str = "correlation_id";

@@ -1,0 +1,142 @@
+//! Credentials from Secrets Manager, read through a per-process cache with a TTL.
+//!
+//! Secret values live in `secrecy` types: they print as `[REDACTED]` and are exposed only where
+//! a request is signed or sent.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use aws_sdk_secretsmanager::error::DisplayErrorContext;
+use chrono::{DateTime, Utc};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use thiserror::Error;
+use tokio::sync::Mutex;
+
+/// The stage every read names explicitly (the emulator ignores stage moves on stage-less reads).
+pub const AWSCURRENT: &str = "AWSCURRENT";
+pub const AWSPENDING: &str = "AWSPENDING";
+
+#[derive(Debug, Error)]
+pub enum SecretError {
+    #[error("Secrets Manager failed reading {secret_id}: {message}")]
+    Read { secret_id: String, message: String },
+    #[error("secret {secret_id} has no string value")]
+    Empty { secret_id: String },
+    // serde_json's message names the field and position, never the value.
+    #[error("secret {secret_id} is not a valid credential: {message}")]
+    Invalid { secret_id: String, message: String },
+}
+
+/// One connection's credential, as stored (JSON, tagged by `type`).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Credential {
+    /// Zendesk / Jira: `{email}/token:{api_token}` basic auth.
+    ApiToken { base_url: String, email: String, api_token: SecretString },
+    /// A long-lived bearer token (Slack bot token without rotation).
+    BearerToken { base_url: String, token: SecretString },
+    /// OAuth 2.0 with a refresh token (Slack token rotation, HubSpot, …).
+    Oauth2Refresh {
+        base_url: String,
+        access_token: SecretString,
+        refresh_token: SecretString,
+        client_id: String,
+        client_secret: SecretString,
+        #[serde(default)]
+        expires_at: Option<DateTime<Utc>>,
+    },
+}
+
+impl Credential {
+    pub fn base_url(&self) -> &str {
+        match self {
+            Credential::ApiToken { base_url, .. }
+            | Credential::BearerToken { base_url, .. }
+            | Credential::Oauth2Refresh { base_url, .. } => base_url.trim_end_matches('/'),
+        }
+    }
+
+    pub fn parse(secret_id: &str, value: &SecretString) -> Result<Self, SecretError> {
+        serde_json::from_str(value.expose_secret()).map_err(|e| SecretError::Invalid {
+            secret_id: secret_id.to_owned(),
+            message: e.to_string(),
+        })
+    }
+}
+
+/// Intake signing secrets: several active per source, so one can be rotated without downtime.
+pub type SigningSecrets = HashMap<String, Vec<SecretString>>;
+
+#[derive(Clone)]
+pub struct SecretCache {
+    client: aws_sdk_secretsmanager::Client,
+    ttl: Duration,
+    entries: Arc<Mutex<HashMap<String, (Instant, SecretString)>>>,
+}
+
+impl std::fmt::Debug for SecretCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SecretCache").field("ttl", &self.ttl).finish_non_exhaustive()
+    }
+}
+
+impl SecretCache {
+    pub fn new(client: aws_sdk_secretsmanager::Client, ttl: Duration) -> Self {
+        Self { client, ttl, entries: Arc::default() }
+    }
+
+    /// The AWSCURRENT value, from the cache while it is fresh.
+    pub async fn get(&self, secret_id: &str) -> Result<SecretString, SecretError> {
+        if let Some((at, value)) = self.entries.lock().await.get(secret_id) {
+            if at.elapsed() < self.ttl {
+                return Ok(value.clone());
+            }
+        }
+        self.reload(secret_id).await
+    }
+
+    /// Read past the cache (after an auth failure, or a rotation).
+    pub async fn reload(&self, secret_id: &str) -> Result<SecretString, SecretError> {
+        let value = read_stage(&self.client, secret_id, AWSCURRENT).await?;
+        self.entries
+            .lock()
+            .await
+            .insert(secret_id.to_owned(), (Instant::now(), value.clone()));
+        Ok(value)
+    }
+
+    pub async fn credential(&self, secret_id: &str) -> Result<Credential, SecretError> {
+        Credential::parse(secret_id, &self.get(secret_id).await?)
+    }
+
+    pub async fn signing_secrets(&self, secret_id: &str) -> Result<SigningSecrets, SecretError> {
+        let value = self.get(secret_id).await?;
+        serde_json::from_str(value.expose_secret()).map_err(|e| SecretError::Invalid {
+            secret_id: secret_id.to_owned(),
+            message: e.to_string(),
+        })
+    }
+}
+
+/// Read one stage of a secret (always naming the stage).
+pub async fn read_stage(
+    client: &aws_sdk_secretsmanager::Client,
+    secret_id: &str,
+    stage: &str,
+) -> Result<SecretString, SecretError> {
+    let out = client
+        .get_secret_value()
+        .secret_id(secret_id)
+        .version_stage(stage)
+        .send()
+        .await
+        .map_err(|e| SecretError::Read {
+            secret_id: secret_id.to_owned(),
+            message: DisplayErrorContext(&e).to_string(),
+        })?;
+    out.secret_string
+        .map(SecretString::from)
+        .ok_or_else(|| SecretError::Empty { secret_id: secret_id.to_owned() })
+}

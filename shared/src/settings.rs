@@ -1,0 +1,75 @@
+//! Function settings, read from the environment that `template.yaml` declares.
+//!
+//! The local runner builds the same map from the same template, so a setting cannot exist in one
+//! place and not the other.
+
+use std::collections::HashMap;
+
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+#[error("missing setting {0}: template.yaml must declare it in the function's Environment")]
+pub struct MissingSetting(pub &'static str);
+
+/// Every connector switchyard knows; each may have a connection secret (`{NAME}_SECRET_ID`).
+pub const CONNECTORS: &[&str] = &["zendesk", "slack"];
+
+#[derive(Clone, Debug, Default)]
+pub struct Settings {
+    vars: HashMap<String, String>,
+}
+
+impl Settings {
+    pub fn from_env() -> Self {
+        Self::from_map(std::env::vars().collect())
+    }
+
+    pub fn from_map(vars: HashMap<String, String>) -> Self {
+        Self { vars }
+    }
+
+    pub fn get(&self, name: &'static str) -> Result<&str, MissingSetting> {
+        self.vars
+            .get(name)
+            .map(String::as_str)
+            .filter(|v| !v.is_empty())
+            .ok_or(MissingSetting(name))
+    }
+
+    pub fn optional(&self, name: &str) -> Option<&str> {
+        self.vars.get(name).map(String::as_str).filter(|v| !v.is_empty())
+    }
+
+    pub fn classify_queue_url(&self) -> Result<&str, MissingSetting> {
+        self.get("CLASSIFY_QUEUE_URL")
+    }
+    pub fn act_queue_url(&self) -> Result<&str, MissingSetting> {
+        self.get("ACT_QUEUE_URL")
+    }
+    pub fn review_queue_url(&self) -> Result<&str, MissingSetting> {
+        self.get("REVIEW_QUEUE_URL")
+    }
+    pub fn idempotency_table(&self) -> Result<&str, MissingSetting> {
+        self.get("IDEMPOTENCY_TABLE")
+    }
+    pub fn decisions_table(&self) -> Result<&str, MissingSetting> {
+        self.get("DECISIONS_TABLE")
+    }
+    pub fn intake_secret_id(&self) -> Result<&str, MissingSetting> {
+        self.get("INTAKE_SECRET_ID")
+    }
+
+    /// The connection secret of one connector, if this deployment configures it.
+    pub fn connection_secret_id(&self, connector: &str) -> Option<&str> {
+        self.optional(&format!("{}_SECRET_ID", connector.to_ascii_uppercase()))
+    }
+
+    /// The connection secret to rotate, by connector name, for the rotate function's tests.
+    pub fn configured_connectors(&self) -> Vec<&'static str> {
+        CONNECTORS
+            .iter()
+            .copied()
+            .filter(|c| self.connection_secret_id(c).is_some())
+            .collect()
+    }
+}

@@ -1,0 +1,133 @@
+//! Slack Events API: `X-Slack-Signature: v0=hex(HMAC-SHA256(secret, "v0:{ts}:{body}"))` with the
+//! epoch-seconds `X-Slack-Request-Timestamp`; `url_verification` handshakes answered at once.
+
+use chrono::{DateTime, TimeZone, Utc};
+use http::HeaderMap;
+use secrecy::SecretString;
+
+use super::signature::{any_secret_matches, check_freshness};
+use super::{header, str_field, Inbound, NormalizeError, Normalized, VerifyError, DEFAULT_TOLERANCE_SECS};
+
+pub const SIGNATURE_HEADER: &str = "x-slack-signature";
+pub const TIMESTAMP_HEADER: &str = "x-slack-request-timestamp";
+
+pub fn verify(headers: &HeaderMap, body: &[u8], secrets: &[SecretString], now: DateTime<Utc>) -> Result<(), VerifyError> {
+    let signature = header(headers, SIGNATURE_HEADER)?;
+    let timestamp = header(headers, TIMESTAMP_HEADER)?.trim();
+    let expected = signature
+        .trim()
+        .strip_prefix("v0=")
+        .and_then(|h| hex::decode(h).ok())
+        .ok_or(VerifyError::MalformedHeader(SIGNATURE_HEADER))?;
+    let secs: i64 = timestamp.parse().map_err(|_| VerifyError::MalformedHeader(TIMESTAMP_HEADER))?;
+    // Slack's own advice: check the age first, so a replayed request is never even MAC'd.
+    let signed_at = Utc
+        .timestamp_opt(secs, 0)
+        .single()
+        .ok_or(VerifyError::MalformedHeader(TIMESTAMP_HEADER))?;
+    check_freshness(signed_at, now, DEFAULT_TOLERANCE_SECS)?;
+    if !any_secret_matches(secrets, &[b"v0:", timestamp.as_bytes(), b":", body], &expected) {
+        return Err(VerifyError::Mismatch);
+    }
+    Ok(())
+}
+
+pub fn normalize(raw: serde_json::Value) -> Result<Inbound, NormalizeError> {
+    let kind = str_field(&raw, "/type").ok_or(NormalizeError::MissingField("type"))?;
+    if kind == "url_verification" {
+        let challenge = str_field(&raw, "/challenge").ok_or(NormalizeError::MissingField("challenge"))?;
+        return Ok(Inbound::Handshake(serde_json::json!({ "challenge": challenge })));
+    }
+    let inner = str_field(&raw, "/event/type").ok_or(NormalizeError::MissingField("event.type"))?;
+    // `event_time` is epoch seconds; the message `ts` would do too but is per message, not event.
+    let occurred_at = raw
+        .get("event_time")
+        .and_then(serde_json::Value::as_i64)
+        .and_then(|s| Utc.timestamp_opt(s, 0).single());
+    Ok(Inbound::Event(Normalized {
+        event_type: format!("{kind}:{inner}"),
+        delivery_id: str_field(&raw, "/event_id"),
+        object_id: str_field(&raw, "/event/channel"),
+        subject: None,
+        text: str_field(&raw, "/event/text"),
+        requester: str_field(&raw, "/event/user"),
+        occurred_at,
+        raw,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // The worked example from Slack's "Verifying requests from Slack" page.
+    const SECRET: &str = "8f742231b10e8888abcd99yyyzzz85a5";
+    const TS: &str = "1531420618";
+    const BODY: &str = "token=xyzz0WbapA4vBCDEFasx0q6G&team_id=T1DC2JH3J&team_domain=testteamnow&channel_id=G8PSS9T3V&channel_name=foobar&user_id=U2CERLKJA&user_name=roadrunner&command=%2Fwebhook-collect&text=&response_url=https%3A%2F%2Fhooks.slack.com%2Fcommands%2FT1DC2JH3J%2F397700885554%2F96rGlfmibIGlgcZRskXaIFfN&trigger_id=398738663015.47445629121.803a0bc887a14d10d2c447fce8b6703c";
+    const SIG: &str = "v0=a2114d57b48eac39b9ad189dd8316235a7b4a8d21a10bd27519666489c69b503";
+
+    fn headers(sig: &str, ts: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(SIGNATURE_HEADER, sig.parse().unwrap());
+        h.insert(TIMESTAMP_HEADER, ts.parse().unwrap());
+        h
+    }
+
+    fn at(secs: i64) -> DateTime<Utc> {
+        Utc.timestamp_opt(secs, 0).unwrap()
+    }
+
+    #[test]
+    fn vendor_example_verifies() {
+        let secrets = [SecretString::from(SECRET)];
+        assert_eq!(verify(&headers(SIG, TS), BODY.as_bytes(), &secrets, at(1531420618 + 10)), Ok(()));
+    }
+
+    #[test]
+    fn wrong_secret_fails() {
+        let secrets = [SecretString::from("not-the-secret")];
+        let err = verify(&headers(SIG, TS), BODY.as_bytes(), &secrets, at(1531420618)).unwrap_err();
+        assert_eq!(err, VerifyError::Mismatch);
+    }
+
+    #[test]
+    fn replay_after_five_minutes_fails_both_directions() {
+        let secrets = [SecretString::from(SECRET)];
+        for now in [1531420618 + 301, 1531420618 - 301] {
+            let err = verify(&headers(SIG, TS), BODY.as_bytes(), &secrets, at(now)).unwrap_err();
+            assert!(matches!(err, VerifyError::StaleTimestamp { .. }), "{err:?}");
+        }
+    }
+
+    #[test]
+    fn signature_without_version_prefix_is_malformed() {
+        let secrets = [SecretString::from(SECRET)];
+        let err = verify(&headers(&SIG[3..], TS), BODY.as_bytes(), &secrets, at(1531420618)).unwrap_err();
+        assert_eq!(err, VerifyError::MalformedHeader(SIGNATURE_HEADER));
+    }
+
+    #[test]
+    fn url_verification_is_a_handshake() {
+        let raw = serde_json::json!({"token": "Jhj5dZrVaK7ZwHHjRyZWjbDl", "challenge": "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P", "type": "url_verification"});
+        assert_eq!(
+            normalize(raw).unwrap(),
+            Inbound::Handshake(serde_json::json!({"challenge": "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P"}))
+        );
+    }
+
+    #[test]
+    fn message_event_normalizes() {
+        let raw = serde_json::json!({
+            "token": "XXYYZZ", "team_id": "T123ABC456", "api_app_id": "A123ABC456",
+            "event": {"type": "message", "channel": "C123ABC456", "user": "U123ABC456",
+                      "text": "Checkout is down", "ts": "1355517523.000005", "channel_type": "channel"},
+            "type": "event_callback", "event_id": "Ev123ABC456", "event_time": 1355517523
+        });
+        let Inbound::Event(n) = normalize(raw).unwrap() else { panic!("expected an event") };
+        assert_eq!(n.event_type, "event_callback:message");
+        assert_eq!(n.delivery_id.as_deref(), Some("Ev123ABC456"));
+        assert_eq!(n.object_id.as_deref(), Some("C123ABC456"));
+        assert_eq!(n.text.as_deref(), Some("Checkout is down"));
+        assert_eq!(n.occurred_at, Some(at(1355517523)));
+    }
+}
