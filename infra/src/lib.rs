@@ -1,0 +1,21 @@
+//! switchyard's local stack: the AWS-API emulator (moto), provisioning from `template.yaml`, the
+//! SaaS sandbox, and the runner that hosts the Lambda handlers in-process the way the Lambda
+//! service would. The `switchyard` CLI and the end-to-end tests both drive it.
+
+pub mod demo;
+pub mod emulator;
+pub mod fixtures;
+pub mod provision;
+pub mod runner;
+pub mod sandbox;
+pub mod stack;
+pub mod template;
+pub mod venv;
+
+/// The repository root (this crate lives in `infra/`).
+pub fn repo_root() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("infra/ has a parent")
+        .to_path_buf()
+}

@@ -1,0 +1,81 @@
+//! The AWS-API emulator: moto's server on a free loopback port, stopped when dropped.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+
+use crate::venv;
+
+pub const REGION: &str = "us-east-1";
+
+pub struct Emulator {
+    child: Child,
+    pub endpoint: String,
+}
+
+impl Emulator {
+    pub fn start() -> Result<Self> {
+        venv::ensure()?;
+        let mut child = Command::new(venv::moto_server())
+            .args(["-H", "127.0.0.1", "-p", "0"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .context("starting moto_server")?;
+        let stderr = child.stderr.take().expect("stderr is piped");
+        let (tx, rx) = mpsc::channel();
+        // Keep draining stderr for the server's whole life, or it blocks on a full pipe.
+        std::thread::spawn(move || {
+            let mut tx = Some(tx);
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(rest) = line.split("Running on http://127.0.0.1:").nth(1) {
+                    if let (Some(t), Ok(port)) = (tx.take(), rest.trim().parse::<u16>()) {
+                        let _ = t.send(port);
+                    }
+                }
+                if std::env::var_os("SWITCHYARD_EMULATOR_LOG").is_some() {
+                    eprintln!("moto: {line}");
+                }
+            }
+        });
+        let port = match rx.recv_timeout(Duration::from_secs(30)) {
+            Ok(port) => port,
+            Err(_) => {
+                let _ = child.kill();
+                bail!("moto_server did not report its port within 30 s");
+            }
+        };
+        Ok(Self { child, endpoint: format!("http://127.0.0.1:{port}") })
+    }
+
+    /// SDK configuration pointing every client at the emulator, with dummy credentials.
+    pub async fn sdk_config(&self) -> SdkConfig {
+        sdk_config(&self.endpoint).await
+    }
+
+    pub fn pid(&self) -> Result<u32> {
+        Ok(self.child.id())
+    }
+}
+
+pub async fn sdk_config(endpoint: &str) -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(Region::new(REGION))
+        .credentials_provider(aws_sdk_sqs::config::Credentials::new("testing", "testing", None, None, "switchyard-local"))
+        .load()
+        .await
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+

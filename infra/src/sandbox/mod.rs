@@ -1,0 +1,118 @@
+//! The SaaS sandbox: one HTTP server playing each vendor's API as documented — auth, response
+//! shapes, error bodies — and keeping a ledger of every effect so tests can prove "exactly once".
+//!
+//! Each vendor lives under its own prefix (`/zendesk`, `/slack`), which is the `base_url` a
+//! connection secret points at locally.
+
+pub mod slack;
+pub mod zendesk;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use serde::Serialize;
+
+/// One effect a vendor recorded (a comment added, a message posted, a token issued).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct LedgerEntry {
+    pub vendor: &'static str,
+    pub operation: String,
+    pub object_id: String,
+    pub detail: serde_json::Value,
+}
+
+/// Credentials the sandbox accepts; the local stack writes them into Secrets Manager.
+#[derive(Clone, Debug)]
+pub struct SandboxCredentials {
+    pub zendesk_email: String,
+    pub zendesk_token: String,
+    pub slack_client_id: String,
+    pub slack_client_secret: String,
+    pub slack_access_token: String,
+    pub slack_refresh_token: String,
+}
+
+#[derive(Debug, Default)]
+pub struct State {
+    pub ledger: Vec<LedgerEntry>,
+    pub zendesk_tickets: BTreeMap<u64, serde_json::Value>,
+    pub slack_channels: BTreeMap<String, String>,
+    /// Valid Slack access tokens, and the single-use refresh tokens not yet spent.
+    pub slack_access_tokens: BTreeSet<String>,
+    pub slack_refresh_tokens: BTreeSet<String>,
+    pub slack_rotations: u64,
+    pub next_id: u64,
+}
+
+#[derive(Clone)]
+pub struct Sandbox {
+    pub addr: SocketAddr,
+    pub credentials: SandboxCredentials,
+    state: Arc<Mutex<State>>,
+    task: Arc<tokio::task::JoinHandle<()>>,
+}
+
+pub(crate) struct Shared {
+    pub state: Arc<Mutex<State>>,
+    pub credentials: SandboxCredentials,
+}
+
+impl Sandbox {
+    /// Start on a free loopback port, with a few tickets and channels to act on.
+    pub async fn start() -> std::io::Result<Self> {
+        let rnd = || uuid::Uuid::new_v4().simple().to_string();
+        let credentials = SandboxCredentials {
+            zendesk_email: "switchyard@example.com".into(),
+            zendesk_token: rnd(),
+            slack_client_id: "1234567890.0987654321".into(),
+            slack_client_secret: rnd(),
+            slack_access_token: format!("xoxe.xoxb-1-{}", rnd()),
+            slack_refresh_token: format!("xoxe-1-{}", rnd()),
+        };
+        let mut state = State { next_id: 1000, ..State::default() };
+        state.slack_access_tokens.insert(credentials.slack_access_token.clone());
+        state.slack_refresh_tokens.insert(credentials.slack_refresh_token.clone());
+        state.slack_channels.insert("#incidents".into(), "C0INCIDENTS".into());
+        state.slack_channels.insert("#support-review".into(), "C0REVIEW".into());
+        let state = Arc::new(Mutex::new(state));
+        let shared = Arc::new(Shared { state: state.clone(), credentials: credentials.clone() });
+        let app = Router::new()
+            .nest("/zendesk", zendesk::routes())
+            .nest("/slack", slack::routes())
+            .with_state(shared);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Ok(Self { addr, credentials, state, task: Arc::new(task) })
+    }
+
+    pub fn base_url(&self, vendor: &str) -> String {
+        format!("http://{}/{vendor}", self.addr)
+    }
+
+    /// Create a Zendesk ticket the way an end user would (no ledger entry: not our effect).
+    pub fn seed_zendesk_ticket(&self, id: u64, subject: &str) {
+        let mut s = self.state.lock().expect("sandbox state");
+        s.zendesk_tickets.insert(id, zendesk::new_ticket(id, subject));
+    }
+
+    pub fn zendesk_ticket(&self, id: u64) -> Option<serde_json::Value> {
+        self.state.lock().expect("sandbox state").zendesk_tickets.get(&id).cloned()
+    }
+
+    pub fn ledger(&self) -> Vec<LedgerEntry> {
+        self.state.lock().expect("sandbox state").ledger.clone()
+    }
+
+    pub fn slack_rotations(&self) -> u64 {
+        self.state.lock().expect("sandbox state").slack_rotations
+    }
+
+    pub fn stop(&self) {
+        self.task.abort();
+    }
+}

@@ -1,0 +1,112 @@
+//! Slack Web API, as documented: bearer tokens; errors as **HTTP 200 `{"ok":false,"error":…}`**;
+//! `chat.postMessage` answers `{"ok":true,"channel","ts","message"}`; `oauth.v2.access` with
+//! `grant_type=refresh_token` rotates tokens, and a refresh token works once
+//! (`invalid_refresh_token` after that).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Form, Json, Router};
+use serde_json::{json, Value};
+
+use super::{LedgerEntry, Shared};
+
+pub(crate) fn routes() -> Router<Arc<Shared>> {
+    Router::new()
+        .route("/api/auth.test", post(auth_test))
+        .route("/api/chat.postMessage", post(post_message))
+        .route("/api/oauth.v2.access", post(oauth_access))
+}
+
+fn error(code: &str) -> Response {
+    Json(json!({"ok": false, "error": code})).into_response()
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers.get("authorization")?.to_str().ok()?.strip_prefix("Bearer ")
+}
+
+fn check(shared: &Shared, headers: &HeaderMap) -> Result<(), Response> {
+    let Some(token) = bearer(headers) else { return Err(error("not_authed")) };
+    if shared.state.lock().expect("sandbox state").slack_access_tokens.contains(token) {
+        Ok(())
+    } else {
+        Err(error("invalid_auth"))
+    }
+}
+
+async fn auth_test(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
+    if let Err(r) = check(&shared, &headers) {
+        return r;
+    }
+    Json(json!({"ok": true, "url": "https://example.slack.com/", "team": "Example", "user": "switchyard",
+                "team_id": "T0EXAMPLE", "user_id": "U0SWITCHY", "bot_id": "B0SWITCHY", "is_enterprise_install": false}))
+        .into_response()
+}
+
+async fn post_message(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: String) -> Response {
+    if let Err(r) = check(&shared, &headers) {
+        return r;
+    }
+    let Ok(payload) = serde_json::from_str::<Value>(&body) else { return error("invalid_json") };
+    let Some(channel) = payload.get("channel").and_then(Value::as_str) else { return error("channel_not_found") };
+    let text = payload.get("text").and_then(Value::as_str).unwrap_or_default();
+    if text.is_empty() && payload.get("blocks").is_none() {
+        return error("no_text");
+    }
+    let mut state = shared.state.lock().expect("sandbox state");
+    // Channels may be named (#incidents) or given by id (C0INCIDENTS).
+    let id = state
+        .slack_channels
+        .iter()
+        .find(|(name, id)| name.as_str() == channel || id.as_str() == channel)
+        .map(|(_, id)| id.clone());
+    let Some(channel_id) = id else { return error("channel_not_found") };
+    state.next_id += 1;
+    let ts = format!("{}.{:06}", chrono::Utc::now().timestamp(), state.next_id % 1_000_000);
+    let message = json!({"type": "message", "text": text, "user": "U0SWITCHY", "bot_id": "B0SWITCHY", "ts": ts,
+                         "thread_ts": payload.get("thread_ts")});
+    state.ledger.push(LedgerEntry {
+        vendor: "slack",
+        operation: "chat.postMessage".into(),
+        object_id: channel_id.clone(),
+        detail: message.clone(),
+    });
+    Json(json!({"ok": true, "channel": channel_id, "ts": ts, "message": message})).into_response()
+}
+
+async fn oauth_access(State(shared): State<Arc<Shared>>, Form(form): Form<HashMap<String, String>>) -> Response {
+    let c = &shared.credentials;
+    if form.get("client_id") != Some(&c.slack_client_id) || form.get("client_secret") != Some(&c.slack_client_secret) {
+        return error("invalid_client_id");
+    }
+    if form.get("grant_type").map(String::as_str) != Some("refresh_token") {
+        return error("invalid_grant_type");
+    }
+    let Some(refresh) = form.get("refresh_token") else { return error("invalid_refresh_token") };
+    let mut state = shared.state.lock().expect("sandbox state");
+    // Single use: spending a refresh token removes it.
+    if !state.slack_refresh_tokens.remove(refresh) {
+        return error("invalid_refresh_token");
+    }
+    let rnd = uuid::Uuid::new_v4().simple().to_string();
+    let access = format!("xoxe.xoxb-1-{rnd}");
+    let next_refresh = format!("xoxe-1-{}", uuid::Uuid::new_v4().simple());
+    state.slack_access_tokens.insert(access.clone());
+    state.slack_refresh_tokens.insert(next_refresh.clone());
+    state.slack_rotations += 1;
+    state.ledger.push(LedgerEntry {
+        vendor: "slack",
+        operation: "oauth.v2.access".into(),
+        object_id: "T0EXAMPLE".into(),
+        detail: json!({"grant_type": "refresh_token"}),
+    });
+    Json(json!({"ok": true, "app_id": "A0SWITCHY", "token_type": "bot", "access_token": access,
+                "refresh_token": next_refresh, "expires_in": 43200, "scope": "chat:write",
+                "team": {"id": "T0EXAMPLE", "name": "Example"}}))
+        .into_response()
+}

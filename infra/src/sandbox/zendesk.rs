@@ -1,0 +1,108 @@
+//! Zendesk Support API v2, as documented: basic auth `{email}/token:{api_token}`; 401
+//! `{"error":"Couldn't authenticate you"}`; 404 `{"error":"RecordNotFound","description":"Not found"}`;
+//! 422 `RecordInvalid` with `details`; a ticket update answers `{"ticket":…,"audit":…}`.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, put};
+use axum::{Json, Router};
+use base64::{engine::general_purpose::STANDARD, Engine};
+use serde_json::{json, Value};
+
+use super::{LedgerEntry, Shared};
+
+pub(crate) fn routes() -> Router<Arc<Shared>> {
+    Router::new()
+        .route("/api/v2/users/me.json", get(me))
+        .route("/api/v2/tickets/{file}", put(update_ticket))
+}
+
+pub(crate) fn new_ticket(id: u64, subject: &str) -> Value {
+    json!({
+        "id": id, "url": format!("https://example.zendesk.com/api/v2/tickets/{id}.json"),
+        "subject": subject, "status": "new", "priority": null, "group_id": null,
+        "tags": [], "created_at": "2024-01-15T10:31:00Z", "updated_at": "2024-01-15T10:31:00Z"
+    })
+}
+
+fn authenticated(shared: &Shared, headers: &HeaderMap) -> bool {
+    let expected = format!("{}/token:{}", shared.credentials.zendesk_email, shared.credentials.zendesk_token);
+    headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Basic "))
+        .and_then(|b| STANDARD.decode(b).ok())
+        .is_some_and(|raw| raw == expected.as_bytes())
+}
+
+fn unauthorized() -> Response {
+    (StatusCode::UNAUTHORIZED, Json(json!({"error": "Couldn't authenticate you"}))).into_response()
+}
+
+async fn me(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
+    if !authenticated(&shared, &headers) {
+        // Zendesk answers users/me for anonymous callers with an anonymous user, not a 401.
+        return Json(json!({"user": {"id": null, "name": "Anonymous user", "role": "end-user"}})).into_response();
+    }
+    Json(json!({"user": {"id": 366630390791u64, "name": "switchyard", "email": shared.credentials.zendesk_email, "role": "admin"}}))
+        .into_response()
+}
+
+async fn update_ticket(
+    State(shared): State<Arc<Shared>>,
+    Path(file): Path<String>,
+    headers: HeaderMap,
+    body: String,
+) -> Response {
+    if !authenticated(&shared, &headers) {
+        return unauthorized();
+    }
+    let Some(id) = file.strip_suffix(".json").and_then(|i| i.parse::<u64>().ok()) else {
+        return (StatusCode::NOT_FOUND, Json(json!({"error": "InvalidEndpoint", "description": "Not found"}))).into_response();
+    };
+    let Ok(payload) = serde_json::from_str::<Value>(&body) else {
+        return (StatusCode::BAD_REQUEST, Json(json!({"error": "Unprocessable JSON", "description": "Could not parse the request body"})))
+            .into_response();
+    };
+    let Some(update) = payload.get("ticket").and_then(Value::as_object) else {
+        return (StatusCode::BAD_REQUEST, Json(json!({"error": "ParameterMissing", "description": "Parameter ticket is required"})))
+            .into_response();
+    };
+    let mut state = shared.state.lock().expect("sandbox state");
+    let audit_id = {
+        state.next_id += 1;
+        state.next_id
+    };
+    let Some(ticket) = state.zendesk_tickets.get_mut(&id) else {
+        return (StatusCode::NOT_FOUND, Json(json!({"error": "RecordNotFound", "description": "Not found"}))).into_response();
+    };
+    let mut events = Vec::new();
+    if let Some(group) = update.get("group_id") {
+        if !group.is_u64() {
+            return (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Json(json!({"error": "RecordInvalid", "description": "Record validation errors",
+                            "details": {"group_id": [{"description": "Group: is invalid"}]}})),
+            )
+                .into_response();
+        }
+        ticket["group_id"] = group.clone();
+        events.push(json!({"type": "Change", "field_name": "group_id", "value": group}));
+    }
+    if let Some(comment) = update.get("comment") {
+        events.push(json!({"type": "Comment", "body": comment.get("body"), "public": comment.get("public").and_then(Value::as_bool).unwrap_or(true)}));
+    }
+    ticket["updated_at"] = json!(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+    let ticket = ticket.clone();
+    let audit = json!({"id": audit_id, "ticket_id": id, "events": events});
+    state.ledger.push(LedgerEntry {
+        vendor: "zendesk",
+        operation: "update_ticket".into(),
+        object_id: id.to_string(),
+        detail: audit.clone(),
+    });
+    Json(json!({"ticket": ticket, "audit": audit})).into_response()
+}

@@ -1,0 +1,208 @@
+//! The whole local stack in one value: emulator, resources from `template.yaml`, SaaS sandbox,
+//! and the runner hosting the five handlers. The demo and the end-to-end tests start it the same way.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::{Context as _, Result};
+use aws_sdk_sqs::types::QueueAttributeName;
+use serde_json::json;
+use switchyard::aws::AwsClients;
+use switchyard::connectors::{http_client, Connectors};
+use switchyard::decisions::DecisionStore;
+use switchyard::handlers::canary::ProbeResult;
+use switchyard::handlers::{act, canary, classify, intake};
+use switchyard::idempotency::IdempotencyStore;
+use switchyard::routing::RoutingConfig;
+use switchyard::secrets::SecretCache;
+use switchyard::settings::Settings;
+use tokio::task::JoinHandle;
+
+use crate::emulator::Emulator;
+use crate::fixtures::SigningKeys;
+use crate::provision::{provision, Provisioned};
+use crate::runner::{self, Mapping, Stats};
+use crate::sandbox::Sandbox;
+use crate::template::Template;
+
+pub struct LocalStack {
+    pub emulator: Emulator,
+    pub sandbox: Sandbox,
+    pub template: Template,
+    pub provisioned: Provisioned,
+    pub aws: AwsClients,
+    pub signing: SigningKeys,
+    /// `http://127.0.0.1:PORT`; webhooks go to `{webhook_base}/webhooks/{source}`.
+    pub webhook_base: String,
+    pub stats: Arc<Stats>,
+    pub canary_results: Arc<Mutex<Vec<ProbeResult>>>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl LocalStack {
+    pub async fn start() -> Result<Self> {
+        let emulator = Emulator::start()?;
+        let config = emulator.sdk_config().await;
+        let aws = AwsClients::new(&config);
+        let template = Template::load(&crate::repo_root().join("template.yaml"))?;
+        let sandbox = Sandbox::start().await?;
+        let signing = SigningKeys::random();
+        let prefix = format!("sy-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+        let provisioned = provision(&config, &template, &prefix, &local_secrets(&sandbox, &signing)).await?;
+        let stats = Arc::new(Stats::default());
+        let canary_results = Arc::new(Mutex::new(Vec::new()));
+        let mut stack = Self {
+            emulator,
+            sandbox,
+            template,
+            provisioned,
+            aws,
+            signing,
+            webhook_base: String::new(),
+            stats,
+            canary_results,
+            tasks: Vec::new(),
+        };
+        stack.start_functions().await?;
+        Ok(stack)
+    }
+
+    fn settings(&self, binary: &str) -> Result<(Settings, Duration)> {
+        let f = self.template.function(binary)?;
+        Ok((Settings::from_map(self.provisioned.function_env(f)?), Duration::from_secs(f.timeout_secs)))
+    }
+
+    async fn start_functions(&mut self) -> Result<()> {
+        let secrets = SecretCache::new(self.aws.secrets.clone(), Duration::from_secs(60));
+
+        let (s, timeout) = self.settings("intake")?;
+        let deps = Arc::new(intake::Intake {
+            sqs: self.aws.sqs.clone(),
+            secrets: secrets.clone(),
+            idempotency: IdempotencyStore::new(self.aws.ddb.clone(), s.idempotency_table()?),
+            classify_queue_url: s.classify_queue_url()?.to_owned(),
+            signing_secret_id: s.intake_secret_id()?.to_owned(),
+        });
+        let handler: runner::UrlHandler = Arc::new(move |e| {
+            let deps = deps.clone();
+            Box::pin(async move { intake::handler(&deps, e).await })
+        });
+        let (addr, task) = runner::serve_function_url(handler, timeout, self.stats.clone()).await?;
+        self.webhook_base = format!("http://{addr}");
+        self.tasks.push(task);
+
+        let (s, _) = self.settings("classify")?;
+        let deps = Arc::new(classify::Classify {
+            sqs: self.aws.sqs.clone(),
+            decisions: DecisionStore::new(self.aws.ddb.clone(), s.decisions_table()?),
+            routing: RoutingConfig::from_env()?,
+            act_queue_url: s.act_queue_url()?.to_owned(),
+            review_queue_url: s.review_queue_url()?.to_owned(),
+        });
+        let classify_handler: runner::SqsHandler = Arc::new(move |e| {
+            let deps = deps.clone();
+            Box::pin(async move { classify::handler(&deps, e).await })
+        });
+        self.start_mappings("classify", classify_handler)?;
+
+        let (s, _) = self.settings("act")?;
+        let deps = Arc::new(act::Act {
+            sqs: self.aws.sqs.clone(),
+            idempotency: IdempotencyStore::new(self.aws.ddb.clone(), s.idempotency_table()?),
+            decisions: DecisionStore::new(self.aws.ddb.clone(), s.decisions_table()?),
+            review_queue_url: s.review_queue_url()?.to_owned(),
+            connectors: Connectors::new(http_client(), secrets.clone(), s),
+        });
+        let act_handler: runner::SqsHandler = Arc::new(move |e| {
+            let deps = deps.clone();
+            Box::pin(async move { act::handler(&deps, e).await })
+        });
+        self.start_mappings("act", act_handler)?;
+
+        let (s, timeout) = self.settings("canary")?;
+        let deps = Arc::new(canary::Canary { connectors: Connectors::new(http_client(), secrets, s) });
+        for expression in &self.template.function("canary")?.schedules {
+            let every = runner::parse_rate(expression)?;
+            let (deps, results) = (deps.clone(), self.canary_results.clone());
+            self.tasks.push(runner::start_schedule("canary", every, move || {
+                let (deps, results) = (deps.clone(), results.clone());
+                Box::pin(async move {
+                    let event = lambda_runtime::LambdaEvent::new(json!({"source": "aws.scheduler"}), runner::context("canary", timeout));
+                    if let Ok(r) = canary::handler(&deps, event).await {
+                        *results.lock().expect("canary results") = r;
+                    }
+                })
+            }));
+        }
+        Ok(())
+    }
+
+    fn start_mappings(&mut self, binary: &str, handler: runner::SqsHandler) -> Result<()> {
+        let f = self.template.function(binary)?.clone();
+        for ev in &f.sqs_events {
+            let mapping = Mapping {
+                function: binary.to_owned(),
+                queue_url: self.provisioned.queue_url(&ev.queue)?.to_owned(),
+                queue_arn: self.provisioned.arns.get(&ev.queue).cloned().unwrap_or_default(),
+                batch_size: ev.batch_size,
+                concurrency: ev.maximum_concurrency,
+                timeout: Duration::from_secs(f.timeout_secs),
+                handler: handler.clone(),
+            };
+            self.tasks.extend(runner::start_mapping(self.aws.sqs.clone(), mapping, self.stats.clone()));
+        }
+        Ok(())
+    }
+
+    pub fn webhook_url(&self, source: &str) -> String {
+        format!("{}/webhooks/{source}", self.webhook_base)
+    }
+
+    pub fn decisions(&self) -> Result<DecisionStore> {
+        let table = self.provisioned.refs.get("DecisionsTable").context("no DecisionsTable")?;
+        Ok(DecisionStore::new(self.aws.ddb.clone(), table))
+    }
+
+    /// Messages in a queue, visible or in flight.
+    pub async fn queue_depth(&self, logical_id: &str) -> Result<u64> {
+        let out = self
+            .aws
+            .sqs
+            .get_queue_attributes()
+            .queue_url(self.provisioned.queue_url(logical_id)?)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+            .send()
+            .await?;
+        let attrs = out.attributes.unwrap_or_default();
+        let get = |k: QueueAttributeName| attrs.get(&k).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+        Ok(get(QueueAttributeName::ApproximateNumberOfMessages) + get(QueueAttributeName::ApproximateNumberOfMessagesNotVisible))
+    }
+
+    pub fn stop(self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+        self.sandbox.stop();
+        // The emulator process is killed when `self.emulator` drops here.
+    }
+}
+
+/// Local values for the template's placeholder secrets: credentials the sandbox accepts.
+fn local_secrets(sandbox: &Sandbox, signing: &SigningKeys) -> HashMap<String, String> {
+    let c = &sandbox.credentials;
+    HashMap::from([
+        ("IntakeSigningSecret".to_owned(), signing.secret_json()),
+        (
+            "ZendeskConnectionSecret".to_owned(),
+            json!({"type": "api_token", "base_url": sandbox.base_url("zendesk"), "email": c.zendesk_email, "api_token": c.zendesk_token}).to_string(),
+        ),
+        (
+            "SlackConnectionSecret".to_owned(),
+            json!({"type": "oauth2_refresh", "base_url": sandbox.base_url("slack"), "access_token": c.slack_access_token,
+                   "refresh_token": c.slack_refresh_token, "client_id": c.slack_client_id, "client_secret": c.slack_client_secret})
+            .to_string(),
+        ),
+    ])
+}

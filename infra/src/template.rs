@@ -1,0 +1,254 @@
+//! Reads `template.yaml`, so the local stack provisions exactly what SAM deploys and hands each
+//! function exactly the environment the template gives it.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use anyhow::{anyhow, Context, Result};
+use serde_yaml_ng::Value;
+
+#[derive(Clone, Debug)]
+pub struct Resource {
+    pub kind: String,
+    pub properties: Value,
+}
+
+/// A function as the local runner needs to know it.
+#[derive(Clone, Debug)]
+pub struct FunctionDef {
+    pub logical_id: String,
+    /// The cargo binary (`Metadata.BuildProperties.Binary`).
+    pub binary: String,
+    pub timeout_secs: u64,
+    /// Globals merged with the function's own variables (unresolved expressions).
+    pub env: BTreeMap<String, Value>,
+    pub sqs_events: Vec<SqsEventDef>,
+    /// Schedule expressions, e.g. `rate(15 minutes)`.
+    pub schedules: Vec<String>,
+}
+
+#[derive(Clone, Debug)]
+pub struct SqsEventDef {
+    /// Logical id of the queue.
+    pub queue: String,
+    pub batch_size: i32,
+    pub maximum_concurrency: u32,
+    pub report_batch_item_failures: bool,
+}
+
+/// A CloudFormation expression the local stack can resolve.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Expr {
+    Literal(String),
+    Ref(String),
+    GetAtt(String, String),
+}
+
+#[derive(Clone, Debug)]
+pub struct Template {
+    pub resources: BTreeMap<String, Resource>,
+    pub parameters: BTreeMap<String, String>,
+    pub functions: Vec<FunctionDef>,
+}
+
+impl Template {
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        Self::parse(&text)
+    }
+
+    pub fn parse(text: &str) -> Result<Self> {
+        let doc: Value = serde_yaml_ng::from_str(text).context("template.yaml is not valid YAML")?;
+        let mut parameters = BTreeMap::new();
+        if let Some(Value::Mapping(params)) = doc.get("Parameters") {
+            for (k, v) in params {
+                if let (Some(name), Some(default)) = (k.as_str(), v.get("Default")) {
+                    parameters.insert(name.to_owned(), scalar(default).unwrap_or_default());
+                }
+            }
+        }
+        let Some(Value::Mapping(res)) = doc.get("Resources") else {
+            return Err(anyhow!("template has no Resources"));
+        };
+        let mut resources = BTreeMap::new();
+        for (k, v) in res {
+            let id = k.as_str().ok_or_else(|| anyhow!("resource id is not a string"))?.to_owned();
+            let kind = v.get("Type").and_then(Value::as_str).ok_or_else(|| anyhow!("{id} has no Type"))?.to_owned();
+            let properties = v.get("Properties").cloned().unwrap_or(Value::Null);
+            resources.insert(id, Resource { kind, properties });
+        }
+        let globals = doc.get("Globals").and_then(|g| g.get("Function"));
+        let global_env = env_map(globals);
+        let global_timeout = globals.and_then(|g| g.get("Timeout")).and_then(Value::as_u64);
+        let mut functions = Vec::new();
+        for (id, r) in &resources {
+            if r.kind != "AWS::Serverless::Function" {
+                continue;
+            }
+            let meta = res.get(id.as_str()).and_then(|v| v.get("Metadata"));
+            let binary = meta
+                .and_then(|m| m.get("BuildProperties"))
+                .and_then(|b| b.get("Binary"))
+                .and_then(Value::as_str)
+                .ok_or_else(|| anyhow!("{id} lacks Metadata.BuildProperties.Binary"))?
+                .to_owned();
+            let p = &r.properties;
+            let mut env = global_env.clone();
+            env.extend(env_map(Some(p)));
+            let mut sqs_events = Vec::new();
+            let mut schedules = Vec::new();
+            if let Some(Value::Mapping(events)) = p.get("Events") {
+                for ev in events.values() {
+                    let props = ev.get("Properties").cloned().unwrap_or(Value::Null);
+                    match ev.get("Type").and_then(Value::as_str) {
+                        Some("SQS") => {
+                            let queue = match props.get("Queue").map(expr) {
+                                Some(Some(Expr::GetAtt(q, _))) => q,
+                                _ => return Err(anyhow!("{id}: SQS event Queue must be !GetAtt Queue.Arn")),
+                            };
+                            let concurrency = props
+                                .get("ScalingConfig")
+                                .and_then(|s| s.get("MaximumConcurrency"))
+                                .and_then(|v| resolve_scalar(v, &parameters))
+                                .and_then(|s| s.parse().ok())
+                                .unwrap_or(2);
+                            let rbif = props
+                                .get("FunctionResponseTypes")
+                                .and_then(Value::as_sequence)
+                                .is_some_and(|s| s.iter().any(|t| t.as_str() == Some("ReportBatchItemFailures")));
+                            sqs_events.push(SqsEventDef {
+                                queue,
+                                batch_size: props.get("BatchSize").and_then(Value::as_i64).unwrap_or(10) as i32,
+                                maximum_concurrency: concurrency,
+                                report_batch_item_failures: rbif,
+                            });
+                        }
+                        Some("Schedule") | Some("ScheduleV2") => {
+                            let key = if props.get("Schedule").is_some() { "Schedule" } else { "ScheduleExpression" };
+                            if let Some(s) = props.get(key).and_then(|v| resolve_scalar(v, &parameters)) {
+                                schedules.push(s);
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            functions.push(FunctionDef {
+                logical_id: id.clone(),
+                binary,
+                timeout_secs: p.get("Timeout").and_then(Value::as_u64).or(global_timeout).unwrap_or(3),
+                env,
+                sqs_events,
+                schedules,
+            });
+        }
+        Ok(Self { resources, parameters, functions })
+    }
+
+    pub fn function(&self, binary: &str) -> Result<&FunctionDef> {
+        self.functions
+            .iter()
+            .find(|f| f.binary == binary)
+            .ok_or_else(|| anyhow!("template.yaml has no function built from binary {binary:?}"))
+    }
+
+    pub fn of_kind<'a>(&'a self, kind: &'a str) -> impl Iterator<Item = (&'a String, &'a Resource)> + 'a {
+        self.resources.iter().filter(move |(_, r)| r.kind == kind)
+    }
+}
+
+fn env_map(holder: Option<&Value>) -> BTreeMap<String, Value> {
+    let mut out = BTreeMap::new();
+    if let Some(Value::Mapping(vars)) = holder.and_then(|h| h.get("Environment")).and_then(|e| e.get("Variables")) {
+        for (k, v) in vars {
+            if let Some(k) = k.as_str() {
+                out.insert(k.to_owned(), v.clone());
+            }
+        }
+    }
+    out
+}
+
+fn scalar(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+/// A scalar, or a `!Ref` to a parameter's default.
+fn resolve_scalar(v: &Value, parameters: &BTreeMap<String, String>) -> Option<String> {
+    match expr(v)? {
+        Expr::Literal(s) => Some(s),
+        Expr::Ref(name) => parameters.get(&name).cloned(),
+        Expr::GetAtt(..) => None,
+    }
+}
+
+/// Read `!Ref X`, `{Ref: X}`, `!GetAtt X.Attr`, `!GetAtt [X, Attr]`, `{Fn::GetAtt: …}` or a scalar.
+pub fn expr(v: &Value) -> Option<Expr> {
+    if let Some(s) = scalar(v) {
+        return Some(Expr::Literal(s));
+    }
+    let (name, arg) = match v {
+        Value::Tagged(t) => (t.tag.to_string().trim_start_matches('!').to_owned(), t.value.clone()),
+        Value::Mapping(m) if m.len() == 1 => {
+            let (k, val) = m.iter().next()?;
+            (k.as_str()?.trim_start_matches("Fn::").to_owned(), val.clone())
+        }
+        _ => return None,
+    };
+    match name.as_str() {
+        "Ref" => Some(Expr::Ref(arg.as_str()?.to_owned())),
+        "GetAtt" => match arg {
+            Value::String(s) => {
+                let (id, attr) = s.split_once('.')?;
+                Some(Expr::GetAtt(id.to_owned(), attr.to_owned()))
+            }
+            Value::Sequence(seq) if seq.len() == 2 => {
+                Some(Expr::GetAtt(seq[0].as_str()?.to_owned(), seq[1].as_str()?.to_owned()))
+            }
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_project_template_describes_the_pipeline() {
+        let t = Template::load(&crate::repo_root().join("template.yaml")).unwrap();
+        let classify = t.function("classify").unwrap();
+        assert_eq!(classify.sqs_events[0].queue, "ClassifyQueue");
+        assert!(classify.sqs_events[0].report_batch_item_failures);
+        assert_eq!(classify.env.get("ACT_QUEUE_URL").and_then(expr), Some(Expr::Ref("ActQueue".into())));
+        let act = t.function("act").unwrap();
+        assert_eq!(act.sqs_events[0].maximum_concurrency.to_string(), t.parameters["ActMaximumConcurrency"]);
+        assert_eq!(t.function("canary").unwrap().schedules, vec![t.parameters["CanarySchedule"].clone()]);
+    }
+
+    #[test]
+    fn visibility_timeouts_are_at_least_six_consumer_timeouts() {
+        let t = Template::load(&crate::repo_root().join("template.yaml")).unwrap();
+        for f in &t.functions {
+            for ev in &f.sqs_events {
+                let q = &t.resources[&ev.queue];
+                let vis = q.properties.get("VisibilityTimeout").and_then(Value::as_u64).unwrap_or(30);
+                assert!(vis >= 6 * f.timeout_secs, "{}: {vis} < 6 x {}", ev.queue, f.timeout_secs);
+            }
+        }
+        for (id, q) in t.of_kind("AWS::SQS::Queue") {
+            let is_dlq = t.of_kind("AWS::SQS::Queue").any(|(_, other)| {
+                other.properties.get("RedrivePolicy").and_then(|r| r.get("deadLetterTargetArn")).and_then(expr)
+                    == Some(Expr::GetAtt(id.clone(), "Arn".into()))
+            });
+            let max = q.properties.get("RedrivePolicy").and_then(|r| r.get("maxReceiveCount")).and_then(Value::as_u64);
+            assert!(is_dlq || max.is_some_and(|m| m >= 5), "{id} has no DLQ with maxReceiveCount >= 5");
+        }
+    }
+}
