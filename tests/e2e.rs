@@ -1,0 +1,307 @@
+//! End-to-end: the real chain (intake → SQS → classify → SQS → act) on the AWS emulator and the
+//! SaaS sandbox. Each test starts its own stack on free ports with uniquely named resources.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use serde_json::Value;
+use switchyard::decisions::DecisionRecord;
+use switchyard_infra::fixtures::{self, SignedWebhook};
+use switchyard_infra::stack::LocalStack;
+use switchyard_tests::wait_for;
+
+const SETTLE: Duration = Duration::from_secs(30);
+
+async fn settled(stack: &LocalStack, event_id: &str) -> DecisionRecord {
+    let decisions = stack.decisions().unwrap();
+    wait_for("the event's decision record to settle", SETTLE, || {
+        let decisions = decisions.clone();
+        async move {
+            decisions
+                .get(event_id)
+                .await
+                .unwrap()
+                .filter(|r| matches!(r.status.as_str(), "done" | "in_review" | "failed"))
+        }
+    })
+    .await
+}
+
+fn billing_webhook(stack: &LocalStack, delivery: &str, ticket: u64) -> SignedWebhook {
+    fixtures::zendesk_ticket_created(
+        &stack.signing.zendesk,
+        delivery,
+        ticket,
+        "Refund for a double charge",
+        "My card was charged twice for the March invoice; please refund one payment.",
+        Utc::now(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_signed_webhook_makes_exactly_one_effect_even_when_redelivered() {
+    let stack = LocalStack::start().await.unwrap();
+    stack
+        .sandbox
+        .seed_zendesk_ticket(35436, "Refund for a double charge");
+    let http = reqwest::Client::new();
+    let webhook = billing_webhook(&stack, "cbe4028c-7239-495d-b020-f22348516046", 35436);
+
+    let (status, body) = webhook.send(&http, &stack.webhook_base).await.unwrap();
+    assert_eq!(status, 202, "{body}");
+    let event_id = body["event_id"].as_str().unwrap().to_owned();
+
+    let record = settled(&stack, &event_id).await;
+    assert_eq!(
+        (
+            record.category.as_str(),
+            record.path.as_str(),
+            record.status.as_str()
+        ),
+        ("billing", "act", "done")
+    );
+    assert!(record.confidence >= 0.6, "{record:?}");
+
+    let ledger = stack.sandbox.ledger();
+    assert_eq!(ledger.len(), 1, "{ledger:?}");
+    assert_eq!(
+        (
+            ledger[0].vendor,
+            ledger[0].operation.as_str(),
+            ledger[0].object_id.as_str()
+        ),
+        ("zendesk", "update_ticket", "35436")
+    );
+    let ticket = stack.sandbox.zendesk_ticket(35436).unwrap();
+    assert_eq!(ticket["group_id"], 360000001);
+    let comment = ledger[0].detail["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["type"] == "Comment")
+        .unwrap();
+    assert_eq!(comment["public"], false, "the note must be internal");
+
+    // The vendor redelivers: acknowledged with the first event id, and nothing happens again.
+    let (status, body) = webhook.send(&http, &stack.webhook_base).await.unwrap();
+    assert_eq!((status, body["status"].as_str()), (200, Some("duplicate")));
+    assert_eq!(body["event_id"], event_id.as_str());
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(stack.sandbox.ledger().len(), 1);
+    assert_eq!(stack.queue_depth("ClassifyQueue").await.unwrap(), 0);
+    assert_eq!(stack.queue_depth("ActQueue").await.unwrap(), 0);
+    stack.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_requests_get_a_specific_4xx_and_nothing_is_enqueued() {
+    let stack = LocalStack::start().await.unwrap();
+    let http = reqwest::Client::new();
+    let now = Utc::now();
+    let good = fixtures::slack_message(
+        &stack.signing.slack,
+        "Ev1",
+        "C0SUPPORT",
+        "checkout is down",
+        now,
+    );
+
+    // Forged: signed with a secret switchyard does not hold.
+    let forged =
+        fixtures::slack_message("wrong-secret", "Ev2", "C0SUPPORT", "checkout is down", now);
+    let (status, body) = forged.send(&http, &stack.webhook_base).await.unwrap();
+    assert_eq!(status, 401);
+    assert!(
+        body["error"].as_str().unwrap().contains("does not match"),
+        "{body}"
+    );
+
+    // Tampered: a valid signature over a different body.
+    let mut tampered = good.clone();
+    tampered.body = tampered.body.replace("checkout is down", "refund me now");
+    assert_eq!(
+        tampered.send(&http, &stack.webhook_base).await.unwrap().0,
+        401
+    );
+
+    // Replayed: a signature older than five minutes.
+    let stale = fixtures::slack_message(
+        &stack.signing.slack,
+        "Ev3",
+        "C0SUPPORT",
+        "x",
+        now - chrono::Duration::minutes(6),
+    );
+    let (status, body) = stale.send(&http, &stack.webhook_base).await.unwrap();
+    assert_eq!(status, 401);
+    assert!(
+        body["error"].as_str().unwrap().contains("timestamp"),
+        "{body}"
+    );
+
+    // Missing signature headers.
+    let mut unsigned = good.clone();
+    unsigned.headers.retain(|(k, _)| k == "content-type");
+    let (status, body) = unsigned.send(&http, &stack.webhook_base).await.unwrap();
+    assert_eq!(status, 401);
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("missing header x-slack-signature"),
+        "{body}"
+    );
+
+    // Correctly signed, but not JSON.
+    let garbage = fixtures::slack_signed(&stack.signing.slack, "{not json".into(), now);
+    let (status, body) = garbage.send(&http, &stack.webhook_base).await.unwrap();
+    assert_eq!(status, 400);
+    assert!(
+        body["error"].as_str().unwrap().contains("not valid JSON"),
+        "{body}"
+    );
+
+    // Unknown source, wrong method.
+    let resp = http
+        .post(format!("{}/webhooks/myspace", stack.webhook_base))
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 404);
+    let resp = http.get(stack.webhook_url("slack")).send().await.unwrap();
+    assert_eq!(resp.status().as_u16(), 405);
+
+    assert_eq!(
+        stack.queue_depth("ClassifyQueue").await.unwrap(),
+        0,
+        "nothing may be enqueued"
+    );
+    assert!(stack.sandbox.ledger().is_empty());
+
+    // The real one still goes through after all that.
+    assert_eq!(good.send(&http, &stack.webhook_base).await.unwrap().0, 202);
+    stack.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slack_url_verification_is_answered_and_not_enqueued() {
+    let stack = LocalStack::start().await.unwrap();
+    let body = r#"{"token":"Jhj5dZrVaK7ZwHHjRyZWjbDl","challenge":"3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P","type":"url_verification"}"#;
+    let hook = fixtures::slack_signed(&stack.signing.slack, body.into(), Utc::now());
+    let (status, reply) = hook
+        .send(&reqwest::Client::new(), &stack.webhook_base)
+        .await
+        .unwrap();
+    assert_eq!(status, 200);
+    assert_eq!(
+        reply["challenge"],
+        "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P"
+    );
+    assert_eq!(stack.queue_depth("ClassifyQueue").await.unwrap(), 0);
+    stack.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unsure_events_go_to_review_carrying_the_correlation_id() {
+    let stack = LocalStack::start().await.unwrap();
+    let hook = fixtures::slack_message(
+        &stack.signing.slack,
+        "Ev9",
+        "C0SUPPORT",
+        "quick question about the dashboard",
+        Utc::now(),
+    );
+    let mut req = reqwest::Client::new()
+        .post(stack.webhook_url("slack"))
+        .body(hook.body.clone());
+    for (k, v) in &hook.headers {
+        req = req.header(k, v);
+    }
+    let resp = req.send().await.unwrap();
+    assert_eq!(resp.status().as_u16(), 202);
+    let correlation = resp.headers()["x-correlation-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let body: Value = resp.json().await.unwrap();
+
+    let record = settled(&stack, body["event_id"].as_str().unwrap()).await;
+    assert_eq!(
+        (record.path.as_str(), record.status.as_str()),
+        ("review", "in_review")
+    );
+    assert!(record
+        .reason
+        .unwrap()
+        .contains("below the review threshold"));
+    assert!(
+        stack.sandbox.ledger().is_empty(),
+        "nothing may be done without a human"
+    );
+
+    let out = stack
+        .aws
+        .sqs
+        .receive_message()
+        .queue_url(stack.provisioned.queue_url("ReviewQueue").unwrap())
+        .message_attribute_names("All")
+        .wait_time_seconds(2)
+        .send()
+        .await
+        .unwrap();
+    let msg = &out.messages.unwrap()[0];
+    let attr = msg.message_attributes.as_ref().unwrap()["correlation_id"]
+        .string_value
+        .clone();
+    assert_eq!(attr.as_deref(), Some(correlation.as_str()));
+    let review: Value = serde_json::from_str(msg.body.as_deref().unwrap()).unwrap();
+    assert_eq!(review["event"]["id"], body["event_id"]);
+    stack.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_permanent_vendor_error_hands_the_event_to_a_human_with_the_reason() {
+    let stack = LocalStack::start().await.unwrap();
+    // Ticket 999 does not exist in the sandbox: Zendesk answers 404 RecordNotFound.
+    let hook = billing_webhook(&stack, "0b7e3c55-1111-4a2b-9c3d-abcdefabcdef", 999);
+    let (status, body) = hook
+        .send(&reqwest::Client::new(), &stack.webhook_base)
+        .await
+        .unwrap();
+    assert_eq!(status, 202);
+    let record = settled(&stack, body["event_id"].as_str().unwrap()).await;
+    assert_eq!(
+        (record.path.as_str(), record.status.as_str()),
+        ("act", "in_review")
+    );
+    let reason = record.reason.unwrap();
+    assert!(
+        reason.contains("RecordNotFound") && reason.contains("zendesk.update_ticket"),
+        "{reason}"
+    );
+    assert!(stack.sandbox.ledger().is_empty());
+    assert_eq!(stack.queue_depth("ReviewQueue").await.unwrap(), 1);
+    assert_eq!(
+        stack.queue_depth("ActDLQ").await.unwrap(),
+        0,
+        "a human case is not a dead letter"
+    );
+    stack.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn canary_reports_each_connector() {
+    let stack = LocalStack::start().await.unwrap();
+    let results = wait_for("the first scheduled canary run", SETTLE, || {
+        let r = stack.canary_results.lock().unwrap().clone();
+        async move { (!r.is_empty()).then_some(r) }
+    })
+    .await;
+    let names: Vec<_> = results
+        .iter()
+        .map(|r| (r.connector.as_str(), r.ok))
+        .collect();
+    assert_eq!(names, [("zendesk", true), ("slack", true)]);
+    stack.stop();
+}

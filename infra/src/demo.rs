@@ -1,0 +1,225 @@
+//! `switchyard local`: start the stack, send a handful of realistic signed webhooks, wait for the
+//! chain to settle, and print what happened.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+use chrono::Utc;
+use switchyard::decisions::DecisionRecord;
+
+use crate::fixtures::{self, SignedWebhook};
+use crate::stack::LocalStack;
+
+/// What the demo observed; `render` prints it.
+#[derive(Debug, Default)]
+pub struct Summary {
+    pub received: usize,
+    pub accepted: Vec<String>,
+    pub duplicates: usize,
+    pub rejected: Vec<(u16, String)>,
+    pub decisions: Vec<DecisionRecord>,
+    pub actions: BTreeMap<String, usize>,
+    pub review_depth: u64,
+    pub dlq_depths: BTreeMap<String, u64>,
+    pub canary: Vec<switchyard::handlers::canary::ProbeResult>,
+    pub settled: bool,
+}
+
+/// The demo's webhooks: billing and access tickets from Zendesk, an outage from Jira, a vague
+/// Slack message (→ review), a redelivery (→ duplicate) and a forged request (→ 401).
+pub fn demo_webhooks(stack: &LocalStack) -> Vec<SignedWebhook> {
+    let now = Utc::now();
+    let keys = &stack.signing;
+    let billing = fixtures::zendesk_ticket_created(
+        &keys.zendesk,
+        "cbe4028c-7239-495d-b020-f22348516046",
+        35436,
+        "Refund for a double charge",
+        "Hello, my card was charged twice for the March invoice. Please refund the second payment.",
+        now,
+    );
+    vec![
+        billing.clone(),
+        fixtures::jira_issue_created(
+            &keys.jira,
+            "e2c1a8f0-4d5b-4f7e-9a51-0c7d2b7e1f11",
+            "OPS-142",
+            "Checkout is down for EU customers",
+            "Since 09:40 UTC checkout returns 500 errors and timeouts for EU customers.",
+            now,
+        ),
+        fixtures::slack_message(&keys.slack, "Ev06ABCD1234", "C0SUPPORT", "hi all, quick question about the new dashboard layout", now),
+        fixtures::zendesk_ticket_created(
+            &keys.zendesk,
+            "5b8a1e34-93c2-4b39-a3a4-2f0f6c1d9e77",
+            35437,
+            "Locked out after password reset",
+            "I reset my password and now the login page says my account is locked out; 2FA code is not accepted either.",
+            now,
+        ),
+        // Zendesk redelivers the same event when it did not see our answer.
+        billing,
+        // Signed with a secret switchyard does not hold.
+        fixtures::slack_message("not-the-signing-secret", "Ev06FORGED01", "C0SUPPORT", "wire the refund to account 123", now),
+    ]
+}
+
+pub async fn run(
+    stack: &LocalStack,
+    http: &reqwest::Client,
+    webhooks: &[SignedWebhook],
+) -> Result<Summary> {
+    stack
+        .sandbox
+        .seed_zendesk_ticket(35436, "Refund for a double charge");
+    stack
+        .sandbox
+        .seed_zendesk_ticket(35437, "Locked out after password reset");
+    let mut summary = Summary::default();
+    for w in webhooks {
+        let (status, body) = w.send(http, &stack.webhook_base).await?;
+        summary.received += 1;
+        match status {
+            202 => summary
+                .accepted
+                .push(body["event_id"].as_str().unwrap_or_default().to_owned()),
+            200 if body["status"] == "duplicate" => summary.duplicates += 1,
+            _ => summary.rejected.push((
+                status,
+                body["error"].as_str().unwrap_or_default().to_owned(),
+            )),
+        }
+    }
+    // Wait until every accepted event has reached a final state.
+    let decisions = stack.decisions()?;
+    let started = Instant::now();
+    loop {
+        let mut records = Vec::new();
+        for id in &summary.accepted {
+            if let Some(r) = decisions.get(id).await? {
+                records.push(r);
+            }
+        }
+        let done = records.len() == summary.accepted.len()
+            && records
+                .iter()
+                .all(|r| matches!(r.status.as_str(), "done" | "in_review" | "failed"));
+        summary.decisions = records;
+        if done {
+            summary.settled = true;
+            break;
+        }
+        if started.elapsed() > Duration::from_secs(60) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    for entry in stack.sandbox.ledger() {
+        *summary.actions.entry(entry.vendor.to_owned()).or_default() += 1;
+    }
+    summary.review_depth = stack.queue_depth("ReviewQueue").await?;
+    for dlq in ["ClassifyDLQ", "ActDLQ", "ReviewDLQ"] {
+        summary
+            .dlq_depths
+            .insert(dlq.to_owned(), stack.queue_depth(dlq).await?);
+    }
+    summary.canary = stack.canary_results.lock().expect("canary results").clone();
+    Ok(summary)
+}
+
+impl Summary {
+    pub fn render(&self) -> String {
+        let mut o = String::new();
+        let _ = writeln!(o, "\nswitchyard local demo: summary");
+        let _ = writeln!(o, "  webhooks received   {}", self.received);
+        let _ = writeln!(o, "    accepted (202)    {}", self.accepted.len());
+        let _ = writeln!(
+            o,
+            "    deduplicated      {}  (acknowledged 200, not enqueued again)",
+            self.duplicates
+        );
+        let _ = writeln!(o, "    rejected          {}", self.rejected.len());
+        for (status, reason) in &self.rejected {
+            let _ = writeln!(o, "      {status}  {reason}");
+        }
+        let _ = writeln!(o, "  classified          {}", self.decisions.len());
+        for d in &self.decisions {
+            let _ = writeln!(
+                o,
+                "    {:<8} {:<8} confidence {:.2}  -> {:<6} [{}]",
+                d.source, d.category, d.confidence, d.path, d.status
+            );
+        }
+        let actions: Vec<String> = self
+            .actions
+            .iter()
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect();
+        let _ = writeln!(
+            o,
+            "  actions done        {}",
+            if actions.is_empty() {
+                "none".into()
+            } else {
+                actions.join(", ")
+            }
+        );
+        let reviewed: Vec<&DecisionRecord> = self
+            .decisions
+            .iter()
+            .filter(|d| d.status == "in_review")
+            .collect();
+        let _ = writeln!(
+            o,
+            "  sent to review      {}  (review queue holds {})",
+            reviewed.len(),
+            self.review_depth
+        );
+        for d in reviewed {
+            let _ = writeln!(o, "    {}: {}", d.source, d.reason.as_deref().unwrap_or(""));
+        }
+        let failed = self
+            .decisions
+            .iter()
+            .filter(|d| d.status == "failed")
+            .count() as u64;
+        let dlq: Vec<String> = self
+            .dlq_depths
+            .iter()
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect();
+        let _ = writeln!(
+            o,
+            "  failed              {}  (dead-letter queues: {})",
+            failed + self.dlq_depths.values().sum::<u64>(),
+            dlq.join(", ")
+        );
+        let canary: Vec<String> = self
+            .canary
+            .iter()
+            .map(|c| {
+                format!(
+                    "{} {} ({} ms)",
+                    c.connector,
+                    if c.ok { "ok" } else { "FAILED" },
+                    c.latency_ms
+                )
+            })
+            .collect();
+        let _ = writeln!(
+            o,
+            "  canary              {}",
+            if canary.is_empty() {
+                "not run yet".into()
+            } else {
+                canary.join(", ")
+            }
+        );
+        if !self.settled {
+            let _ = writeln!(o, "  WARNING: not every event settled within 60 s");
+        }
+        o
+    }
+}

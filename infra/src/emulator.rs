@@ -50,7 +50,10 @@ impl Emulator {
                 bail!("moto_server did not report its port within 30 s");
             }
         };
-        Ok(Self { child, endpoint: format!("http://127.0.0.1:{port}") })
+        Ok(Self {
+            child,
+            endpoint: format!("http://127.0.0.1:{port}"),
+        })
     }
 
     /// SDK configuration pointing every client at the emulator, with dummy credentials.
@@ -67,7 +70,13 @@ pub async fn sdk_config(endpoint: &str) -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
         .endpoint_url(endpoint)
         .region(Region::new(REGION))
-        .credentials_provider(aws_sdk_sqs::config::Credentials::new("testing", "testing", None, None, "switchyard-local"))
+        .credentials_provider(aws_sdk_sqs::config::Credentials::new(
+            "testing",
+            "testing",
+            None,
+            None,
+            "switchyard-local",
+        ))
         .load()
         .await
 }
@@ -78,4 +87,3 @@ impl Drop for Emulator {
         let _ = self.child.wait();
     }
 }
-

@@ -16,12 +16,17 @@ pub struct SigningKeys {
 impl SigningKeys {
     pub fn random() -> Self {
         let r = || uuid::Uuid::new_v4().simple().to_string();
-        Self { zendesk: r(), slack: r(), jira: r() }
+        Self {
+            zendesk: r(),
+            slack: r(),
+            jira: r(),
+        }
     }
 
     /// The JSON stored in the intake signing secret.
     pub fn secret_json(&self) -> String {
-        json!({"zendesk": [&self.zendesk], "slack": [&self.slack], "jira": [&self.jira]}).to_string()
+        json!({"zendesk": [&self.zendesk], "slack": [&self.slack], "jira": [&self.jira]})
+            .to_string()
     }
 }
 
@@ -34,8 +39,14 @@ pub struct SignedWebhook {
 }
 
 impl SignedWebhook {
-    pub async fn send(&self, http: &reqwest::Client, base_url: &str) -> reqwest::Result<(u16, serde_json::Value)> {
-        let mut req = http.post(format!("{base_url}/webhooks/{}", self.source)).body(self.body.clone());
+    pub async fn send(
+        &self,
+        http: &reqwest::Client,
+        base_url: &str,
+    ) -> reqwest::Result<(u16, serde_json::Value)> {
+        let mut req = http
+            .post(format!("{base_url}/webhooks/{}", self.source))
+            .body(self.body.clone());
         for (k, v) in &self.headers {
             req = req.header(k, v);
         }
@@ -74,12 +85,18 @@ pub fn zendesk_ticket_created(
     })
     .to_string();
     let ts = now.to_rfc3339_opts(SecondsFormat::Secs, true);
-    let sig = STANDARD.encode(hmac_sha256(secret.as_bytes(), &[ts.as_bytes(), body.as_bytes()]));
+    let sig = STANDARD.encode(hmac_sha256(
+        secret.as_bytes(),
+        &[ts.as_bytes(), body.as_bytes()],
+    ));
     SignedWebhook {
         source: "zendesk",
         headers: vec![
             ("content-type".into(), "application/json".into()),
-            ("x-zendesk-webhook-id".into(), "01GH3K5ZJ0T6Q8XR7E2Y3S4VWN".into()),
+            (
+                "x-zendesk-webhook-id".into(),
+                "01GH3K5ZJ0T6Q8XR7E2Y3S4VWN".into(),
+            ),
             ("x-zendesk-webhook-signature-timestamp".into(), ts),
             ("x-zendesk-webhook-signature".into(), sig),
         ],
@@ -88,7 +105,13 @@ pub fn zendesk_ticket_created(
 }
 
 /// Slack Events API `event_callback` for a channel message.
-pub fn slack_message(secret: &str, event_id: &str, channel: &str, text: &str, now: DateTime<Utc>) -> SignedWebhook {
+pub fn slack_message(
+    secret: &str,
+    event_id: &str,
+    channel: &str,
+    text: &str,
+    now: DateTime<Utc>,
+) -> SignedWebhook {
     let body = json!({
         "token": "XXYYZZ", "team_id": "T0EXAMPLE", "api_app_id": "A0SWITCHY",
         "event": {"type": "message", "channel": channel, "user": "U061F7AUR", "text": text,
@@ -104,13 +127,19 @@ pub fn slack_message(secret: &str, event_id: &str, channel: &str, text: &str, no
 /// Any body, signed the way Slack signs it.
 pub fn slack_signed(secret: &str, body: String, now: DateTime<Utc>) -> SignedWebhook {
     let ts = now.timestamp().to_string();
-    let sig = hmac_sha256(secret.as_bytes(), &[b"v0:", ts.as_bytes(), b":", body.as_bytes()]);
+    let sig = hmac_sha256(
+        secret.as_bytes(),
+        &[b"v0:", ts.as_bytes(), b":", body.as_bytes()],
+    );
     SignedWebhook {
         source: "slack",
         headers: vec![
             ("content-type".into(), "application/json".into()),
             ("x-slack-request-timestamp".into(), ts),
-            ("x-slack-signature".into(), format!("v0={}", hex::encode(sig))),
+            (
+                "x-slack-signature".into(),
+                format!("v0={}", hex::encode(sig)),
+            ),
         ],
         body,
     }
@@ -143,7 +172,10 @@ pub fn jira_issue_created(
         headers: vec![
             ("content-type".into(), "application/json".into()),
             ("x-atlassian-webhook-identifier".into(), delivery_id.into()),
-            ("x-hub-signature".into(), format!("sha256={}", hex::encode(sig))),
+            (
+                "x-hub-signature".into(),
+                format!("sha256={}", hex::encode(sig)),
+            ),
         ],
         body,
     }

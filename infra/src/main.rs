@@ -1,1 +1,82 @@
-fn main() {}
+//! The `switchyard` command-line tool.
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+use switchyard_infra::{demo, stack::LocalStack};
+
+#[derive(Parser)]
+#[command(
+    name = "switchyard",
+    version,
+    about = "AI automation wired safely into the SaaS tools where work happens"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the whole pipeline locally (AWS emulator + SaaS sandbox), send demo webhooks, print a summary.
+    Local {
+        /// Stay up after the demo so you can send your own webhooks (Ctrl-C stops everything).
+        #[arg(long)]
+        stay_up: bool,
+        /// Print the functions' JSON logs (they go to stderr).
+        #[arg(long)]
+        logs: bool,
+    },
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Local { stay_up, logs } => {
+            if logs {
+                switchyard::telemetry::init();
+            }
+            local(stay_up).await
+        }
+    }
+}
+
+async fn local(stay_up: bool) -> Result<()> {
+    eprintln!("switchyard: starting the local stack…");
+    let stack = LocalStack::start().await?;
+    println!("AWS emulator     {}", stack.emulator.endpoint);
+    println!("SaaS sandbox     http://{}", stack.sandbox.addr);
+    println!(
+        "webhook URL      {}/webhooks/{{zendesk|slack|jira}}",
+        stack.webhook_base
+    );
+    println!(
+        "resources        {} queues, tables and secrets from template.yaml (prefix {})",
+        stack.provisioned.refs.len(),
+        stack.provisioned.prefix
+    );
+    let http = reqwest::Client::new();
+    let webhooks = demo::demo_webhooks(&stack);
+    let summary = demo::run(&stack, &http, &webhooks).await?;
+    print!("{}", summary.render());
+    if stay_up {
+        let body = r#"{"webhookEvent":"jira:issue_created","timestamp":1700000000000,"issue":{"key":"OPS-9","fields":{"summary":"Payment page error 500"}}}"#;
+        let sig = hex::encode(switchyard::webhook::signature::hmac_sha256(
+            stack.signing.jira.as_bytes(),
+            &[body.as_bytes()],
+        ));
+        println!("\nThe stack stays up. Send your own webhook, e.g. a signed Jira issue:");
+        println!(
+            "  curl -i {} -H 'content-type: application/json' -H 'x-atlassian-webhook-identifier: my-delivery-1' -H 'x-hub-signature: sha256={sig}' -d '{body}'",
+            stack.webhook_url("jira")
+        );
+        println!("Ctrl-C stops everything.");
+        tokio::signal::ctrl_c().await?;
+    }
+    let ok = summary.settled && summary.rejected.len() == 1;
+    stack.stop();
+    if !ok {
+        anyhow::bail!("the demo did not settle as expected; rerun with --logs to see why");
+    }
+    Ok(())
+}

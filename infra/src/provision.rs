@@ -7,7 +7,8 @@ use std::collections::{BTreeMap, HashMap};
 use anyhow::{anyhow, Context, Result};
 use aws_config::SdkConfig;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType, TimeToLiveSpecification,
+    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+    TimeToLiveSpecification,
 };
 use aws_sdk_sqs::types::QueueAttributeName;
 use serde_yaml_ng::Value;
@@ -33,9 +34,11 @@ impl Provisioned {
                 .or_else(|| self.parameters.get(&id))
                 .cloned()
                 .ok_or_else(|| anyhow!("!Ref {id}: not provisioned locally")),
-            Expr::GetAtt(id, attr) if attr == "Arn" => {
-                self.arns.get(&id).cloned().ok_or_else(|| anyhow!("!GetAtt {id}.Arn: not provisioned locally"))
-            }
+            Expr::GetAtt(id, attr) if attr == "Arn" => self
+                .arns
+                .get(&id)
+                .cloned()
+                .ok_or_else(|| anyhow!("!GetAtt {id}.Arn: not provisioned locally")),
             Expr::GetAtt(id, attr) => Err(anyhow!("!GetAtt {id}.{attr} is not supported locally")),
         }
     }
@@ -44,12 +47,21 @@ impl Provisioned {
     pub fn function_env(&self, f: &FunctionDef) -> Result<HashMap<String, String>> {
         f.env
             .iter()
-            .map(|(k, v)| Ok((k.clone(), self.resolve(v).with_context(|| format!("{}: {k}", f.logical_id))?)))
+            .map(|(k, v)| {
+                Ok((
+                    k.clone(),
+                    self.resolve(v)
+                        .with_context(|| format!("{}: {k}", f.logical_id))?,
+                ))
+            })
             .collect()
     }
 
     pub fn queue_url(&self, logical_id: &str) -> Result<&str> {
-        self.refs.get(logical_id).map(String::as_str).ok_or_else(|| anyhow!("no queue {logical_id}"))
+        self.refs
+            .get(logical_id)
+            .map(String::as_str)
+            .ok_or_else(|| anyhow!("no queue {logical_id}"))
     }
 }
 
@@ -60,7 +72,11 @@ pub async fn provision(
     prefix: &str,
     secret_values: &HashMap<String, String>,
 ) -> Result<Provisioned> {
-    let mut p = Provisioned { prefix: prefix.to_owned(), parameters: template.parameters.clone(), ..Default::default() };
+    let mut p = Provisioned {
+        prefix: prefix.to_owned(),
+        parameters: template.parameters.clone(),
+        ..Default::default()
+    };
     let sqs = aws_sdk_sqs::Client::new(config);
     let ddb = aws_sdk_dynamodb::Client::new(config);
     let sm = aws_sdk_secretsmanager::Client::new(config);
@@ -71,15 +87,26 @@ pub async fn provision(
         let mut req = sqs.create_queue().queue_name(format!("{prefix}-{id}"));
         for (prop, attr) in [
             ("VisibilityTimeout", QueueAttributeName::VisibilityTimeout),
-            ("MessageRetentionPeriod", QueueAttributeName::MessageRetentionPeriod),
+            (
+                "MessageRetentionPeriod",
+                QueueAttributeName::MessageRetentionPeriod,
+            ),
             ("DelaySeconds", QueueAttributeName::DelaySeconds),
-            ("ReceiveMessageWaitTimeSeconds", QueueAttributeName::ReceiveMessageWaitTimeSeconds),
+            (
+                "ReceiveMessageWaitTimeSeconds",
+                QueueAttributeName::ReceiveMessageWaitTimeSeconds,
+            ),
         ] {
             if let Some(v) = q.properties.get(prop) {
                 req = req.attributes(attr, p.resolve(v)?);
             }
         }
-        let url = req.send().await.with_context(|| format!("creating queue {id}"))?.queue_url.unwrap_or_default();
+        let url = req
+            .send()
+            .await
+            .with_context(|| format!("creating queue {id}"))?
+            .queue_url
+            .unwrap_or_default();
         let attrs = sqs
             .get_queue_attributes()
             .queue_url(&url)
@@ -94,10 +121,20 @@ pub async fn provision(
         p.arns.insert((*id).clone(), arn);
     }
     for (id, q) in &queues {
-        let Some(redrive) = q.properties.get("RedrivePolicy") else { continue };
-        let target = p.resolve(redrive.get("deadLetterTargetArn").ok_or_else(|| anyhow!("{id}: redrive without target"))?)?;
-        let max = redrive.get("maxReceiveCount").and_then(Value::as_u64).unwrap_or(5);
-        let policy = serde_json::json!({"deadLetterTargetArn": target, "maxReceiveCount": max}).to_string();
+        let Some(redrive) = q.properties.get("RedrivePolicy") else {
+            continue;
+        };
+        let target = p.resolve(
+            redrive
+                .get("deadLetterTargetArn")
+                .ok_or_else(|| anyhow!("{id}: redrive without target"))?,
+        )?;
+        let max = redrive
+            .get("maxReceiveCount")
+            .and_then(Value::as_u64)
+            .unwrap_or(5);
+        let policy =
+            serde_json::json!({"deadLetterTargetArn": target, "maxReceiveCount": max}).to_string();
         sqs.set_queue_attributes()
             .queue_url(p.queue_url(id)?)
             .attributes(QueueAttributeName::RedrivePolicy, policy)
@@ -108,8 +145,17 @@ pub async fn provision(
 
     for (id, t) in template.of_kind("AWS::DynamoDB::Table") {
         let name = format!("{prefix}-{id}");
-        let mut req = ddb.create_table().table_name(&name).billing_mode(BillingMode::PayPerRequest);
-        for a in t.properties.get("AttributeDefinitions").and_then(Value::as_sequence).into_iter().flatten() {
+        let mut req = ddb
+            .create_table()
+            .table_name(&name)
+            .billing_mode(BillingMode::PayPerRequest);
+        for a in t
+            .properties
+            .get("AttributeDefinitions")
+            .and_then(Value::as_sequence)
+            .into_iter()
+            .flatten()
+        {
             let kind = match a.get("AttributeType").and_then(Value::as_str) {
                 Some("N") => ScalarAttributeType::N,
                 Some("B") => ScalarAttributeType::B,
@@ -117,28 +163,55 @@ pub async fn provision(
             };
             req = req.attribute_definitions(
                 AttributeDefinition::builder()
-                    .attribute_name(a.get("AttributeName").and_then(Value::as_str).unwrap_or_default())
+                    .attribute_name(
+                        a.get("AttributeName")
+                            .and_then(Value::as_str)
+                            .unwrap_or_default(),
+                    )
                     .attribute_type(kind)
                     .build()?,
             );
         }
-        for k in t.properties.get("KeySchema").and_then(Value::as_sequence).into_iter().flatten() {
-            let kind = if k.get("KeyType").and_then(Value::as_str) == Some("RANGE") { KeyType::Range } else { KeyType::Hash };
+        for k in t
+            .properties
+            .get("KeySchema")
+            .and_then(Value::as_sequence)
+            .into_iter()
+            .flatten()
+        {
+            let kind = if k.get("KeyType").and_then(Value::as_str) == Some("RANGE") {
+                KeyType::Range
+            } else {
+                KeyType::Hash
+            };
             req = req.key_schema(
                 KeySchemaElement::builder()
-                    .attribute_name(k.get("AttributeName").and_then(Value::as_str).unwrap_or_default())
+                    .attribute_name(
+                        k.get("AttributeName")
+                            .and_then(Value::as_str)
+                            .unwrap_or_default(),
+                    )
                     .key_type(kind)
                     .build()?,
             );
         }
-        let out = req.send().await.with_context(|| format!("creating table {id}"))?;
-        let arn = out.table_description.and_then(|d| d.table_arn).unwrap_or_default();
+        let out = req
+            .send()
+            .await
+            .with_context(|| format!("creating table {id}"))?;
+        let arn = out
+            .table_description
+            .and_then(|d| d.table_arn)
+            .unwrap_or_default();
         if let Some(ttl) = t.properties.get("TimeToLiveSpecification") {
             if let Some(attr) = ttl.get("AttributeName").and_then(Value::as_str) {
                 ddb.update_time_to_live()
                     .table_name(&name)
                     .time_to_live_specification(
-                        TimeToLiveSpecification::builder().attribute_name(attr).enabled(true).build()?,
+                        TimeToLiveSpecification::builder()
+                            .attribute_name(attr)
+                            .enabled(true)
+                            .build()?,
                     )
                     .send()
                     .await
@@ -152,7 +225,12 @@ pub async fn provision(
     for (id, s) in template.of_kind("AWS::SecretsManager::Secret") {
         let value = match secret_values.get(id) {
             Some(v) => v.clone(),
-            None => s.properties.get("SecretString").and_then(Value::as_str).unwrap_or("{}").to_owned(),
+            None => s
+                .properties
+                .get("SecretString")
+                .and_then(Value::as_str)
+                .unwrap_or("{}")
+                .to_owned(),
         };
         let out = sm
             .create_secret()

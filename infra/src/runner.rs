@@ -11,7 +11,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{bail, Result};
-use aws_lambda_events::event::lambda_function_urls::{LambdaFunctionUrlRequest, LambdaFunctionUrlResponse};
+use aws_lambda_events::event::lambda_function_urls::{
+    LambdaFunctionUrlRequest, LambdaFunctionUrlResponse,
+};
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage, SqsMessageAttribute};
 use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, MessageSystemAttributeName};
 use axum::body::{to_bytes, Body};
@@ -23,9 +25,18 @@ use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
 pub type BoxFut<T> = Pin<Box<dyn Future<Output = T> + Send>>;
-pub type SqsHandler = Arc<dyn Fn(LambdaEvent<SqsEvent>) -> BoxFut<Result<SqsBatchResponse, lambda_runtime::Error>> + Send + Sync>;
-pub type UrlHandler =
-    Arc<dyn Fn(LambdaEvent<LambdaFunctionUrlRequest>) -> BoxFut<Result<LambdaFunctionUrlResponse, lambda_runtime::Error>> + Send + Sync>;
+pub type SqsHandler = Arc<
+    dyn Fn(LambdaEvent<SqsEvent>) -> BoxFut<Result<SqsBatchResponse, lambda_runtime::Error>>
+        + Send
+        + Sync,
+>;
+pub type UrlHandler = Arc<
+    dyn Fn(
+            LambdaEvent<LambdaFunctionUrlRequest>,
+        ) -> BoxFut<Result<LambdaFunctionUrlResponse, lambda_runtime::Error>>
+        + Send
+        + Sync,
+>;
 
 /// Webhook bodies above this are refused with 413, as a function URL refuses > 6 MB payloads.
 pub const MAX_BODY: usize = 6 * 1024 * 1024;
@@ -40,7 +51,12 @@ pub struct Stats {
 
 impl Stats {
     pub fn intake_count(&self, status: u16) -> u64 {
-        self.intake_status.lock().expect("stats").get(&status).copied().unwrap_or(0)
+        self.intake_status
+            .lock()
+            .expect("stats")
+            .get(&status)
+            .copied()
+            .unwrap_or(0)
     }
 }
 
@@ -54,7 +70,11 @@ pub fn context(function: &str, timeout: Duration) -> Context {
 }
 
 /// The function URL: every HTTP request becomes one intake invocation.
-pub async fn serve_function_url(handler: UrlHandler, timeout: Duration, stats: Arc<Stats>) -> Result<(SocketAddr, JoinHandle<()>)> {
+pub async fn serve_function_url(
+    handler: UrlHandler,
+    timeout: Duration,
+    stats: Arc<Stats>,
+) -> Result<(SocketAddr, JoinHandle<()>)> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     let app = axum::Router::new().fallback(move |req: Request<Body>| {
@@ -62,7 +82,12 @@ pub async fn serve_function_url(handler: UrlHandler, timeout: Duration, stats: A
         let stats = stats.clone();
         async move {
             let response = invoke_url(handler, req, timeout).await;
-            *stats.intake_status.lock().expect("stats").entry(response.status().as_u16()).or_default() += 1;
+            *stats
+                .intake_status
+                .lock()
+                .expect("stats")
+                .entry(response.status().as_u16())
+                .or_default() += 1;
             response
         }
     });
@@ -96,7 +121,8 @@ async fn invoke_url(handler: UrlHandler, req: Request<Body>, timeout: Duration) 
     match handler(LambdaEvent::new(event, context("intake", timeout))).await {
         Ok(r) => {
             let mut resp = Response::new(Body::from(r.body.unwrap_or_default()));
-            *resp.status_mut() = StatusCode::from_u16(r.status_code as u16).unwrap_or(StatusCode::BAD_GATEWAY);
+            *resp.status_mut() =
+                StatusCode::from_u16(r.status_code as u16).unwrap_or(StatusCode::BAD_GATEWAY);
             *resp.headers_mut() = r.headers;
             resp
         }
@@ -118,7 +144,11 @@ pub struct Mapping {
 }
 
 /// Start `concurrency` pollers for a mapping.
-pub fn start_mapping(sqs: aws_sdk_sqs::Client, m: Mapping, stats: Arc<Stats>) -> Vec<JoinHandle<()>> {
+pub fn start_mapping(
+    sqs: aws_sdk_sqs::Client,
+    m: Mapping,
+    stats: Arc<Stats>,
+) -> Vec<JoinHandle<()>> {
     (0..m.concurrency.max(1))
         .map(|_| {
             let (sqs, m, stats) = (sqs.clone(), m.clone(), stats.clone());
@@ -173,10 +203,24 @@ async fn poll_once(sqs: &aws_sdk_sqs::Client, m: &Mapping, stats: &Stats) -> Res
         }
         event.records.push(record);
     }
-    *stats.batches.lock().expect("stats").entry(m.function.clone()).or_default() += 1;
-    let failed: Vec<String> = match (m.handler)(LambdaEvent::new(event, context(&m.function, m.timeout))).await {
+    *stats
+        .batches
+        .lock()
+        .expect("stats")
+        .entry(m.function.clone())
+        .or_default() += 1;
+    let failed: Vec<String> = match (m.handler)(LambdaEvent::new(
+        event,
+        context(&m.function, m.timeout),
+    ))
+    .await
+    {
         Ok(resp) => {
-            let ids: Vec<String> = resp.batch_item_failures.into_iter().map(|f| f.item_identifier).collect();
+            let ids: Vec<String> = resp
+                .batch_item_failures
+                .into_iter()
+                .map(|f| f.item_identifier)
+                .collect();
             // Lambda fails the whole batch when a reported id is empty or not in the batch.
             if ids.iter().any(|id| !receipts.contains_key(id)) {
                 receipts.keys().cloned().collect()
@@ -190,7 +234,12 @@ async fn poll_once(sqs: &aws_sdk_sqs::Client, m: &Mapping, stats: &Stats) -> Res
         }
     };
     if !failed.is_empty() {
-        *stats.failed_records.lock().expect("stats").entry(m.function.clone()).or_default() += failed.len() as u64;
+        *stats
+            .failed_records
+            .lock()
+            .expect("stats")
+            .entry(m.function.clone())
+            .or_default() += failed.len() as u64;
     }
     // Successful records are deleted; failed ones reappear after the visibility timeout and, past
     // maxReceiveCount, the queue's redrive policy moves them to the DLQ.
@@ -198,10 +247,19 @@ async fn poll_once(sqs: &aws_sdk_sqs::Client, m: &Mapping, stats: &Stats) -> Res
         .iter()
         .filter(|(id, _)| !failed.contains(id))
         .enumerate()
-        .map(|(i, (_, rh))| DeleteMessageBatchRequestEntry::builder().id(i.to_string()).receipt_handle(rh).build())
+        .map(|(i, (_, rh))| {
+            DeleteMessageBatchRequestEntry::builder()
+                .id(i.to_string())
+                .receipt_handle(rh)
+                .build()
+        })
         .collect::<Result<_, _>>()?;
     if !entries.is_empty() {
-        sqs.delete_message_batch().queue_url(&m.queue_url).set_entries(Some(entries)).send().await?;
+        sqs.delete_message_batch()
+            .queue_url(&m.queue_url)
+            .set_entries(Some(entries))
+            .send()
+            .await?;
     }
     Ok(())
 }
@@ -212,8 +270,13 @@ pub fn parse_rate(expression: &str) -> Result<Duration> {
         .trim()
         .strip_prefix("rate(")
         .and_then(|s| s.strip_suffix(')'))
-        .ok_or_else(|| anyhow::anyhow!("only rate(...) schedules run locally, not {expression:?}"))?;
-    let (n, unit) = inner.trim().split_once(' ').ok_or_else(|| anyhow::anyhow!("bad rate {expression:?}"))?;
+        .ok_or_else(|| {
+            anyhow::anyhow!("only rate(...) schedules run locally, not {expression:?}")
+        })?;
+    let (n, unit) = inner
+        .trim()
+        .split_once(' ')
+        .ok_or_else(|| anyhow::anyhow!("bad rate {expression:?}"))?;
     let n: u64 = n.parse()?;
     let secs = match unit.trim_end_matches('s') {
         "minute" => 60,
@@ -246,8 +309,14 @@ mod tests {
 
     #[test]
     fn rates_parse() {
-        assert_eq!(parse_rate("rate(15 minutes)").unwrap(), Duration::from_secs(900));
-        assert_eq!(parse_rate("rate(1 hour)").unwrap(), Duration::from_secs(3600));
+        assert_eq!(
+            parse_rate("rate(15 minutes)").unwrap(),
+            Duration::from_secs(900)
+        );
+        assert_eq!(
+            parse_rate("rate(1 hour)").unwrap(),
+            Duration::from_secs(3600)
+        );
         assert!(parse_rate("cron(0 12 * * ? *)").is_err());
     }
 }

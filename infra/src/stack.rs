@@ -49,7 +49,13 @@ impl LocalStack {
         let sandbox = Sandbox::start().await?;
         let signing = SigningKeys::random();
         let prefix = format!("sy-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
-        let provisioned = provision(&config, &template, &prefix, &local_secrets(&sandbox, &signing)).await?;
+        let provisioned = provision(
+            &config,
+            &template,
+            &prefix,
+            &local_secrets(&sandbox, &signing),
+        )
+        .await?;
         let stats = Arc::new(Stats::default());
         let canary_results = Arc::new(Mutex::new(Vec::new()));
         let mut stack = Self {
@@ -70,7 +76,10 @@ impl LocalStack {
 
     fn settings(&self, binary: &str) -> Result<(Settings, Duration)> {
         let f = self.template.function(binary)?;
-        Ok((Settings::from_map(self.provisioned.function_env(f)?), Duration::from_secs(f.timeout_secs)))
+        Ok((
+            Settings::from_map(self.provisioned.function_env(f)?),
+            Duration::from_secs(f.timeout_secs),
+        ))
     }
 
     async fn start_functions(&mut self) -> Result<()> {
@@ -121,19 +130,25 @@ impl LocalStack {
         self.start_mappings("act", act_handler)?;
 
         let (s, timeout) = self.settings("canary")?;
-        let deps = Arc::new(canary::Canary { connectors: Connectors::new(http_client(), secrets, s) });
+        let deps = Arc::new(canary::Canary {
+            connectors: Connectors::new(http_client(), secrets, s),
+        });
         for expression in &self.template.function("canary")?.schedules {
             let every = runner::parse_rate(expression)?;
             let (deps, results) = (deps.clone(), self.canary_results.clone());
-            self.tasks.push(runner::start_schedule("canary", every, move || {
-                let (deps, results) = (deps.clone(), results.clone());
-                Box::pin(async move {
-                    let event = lambda_runtime::LambdaEvent::new(json!({"source": "aws.scheduler"}), runner::context("canary", timeout));
-                    if let Ok(r) = canary::handler(&deps, event).await {
-                        *results.lock().expect("canary results") = r;
-                    }
-                })
-            }));
+            self.tasks
+                .push(runner::start_schedule("canary", every, move || {
+                    let (deps, results) = (deps.clone(), results.clone());
+                    Box::pin(async move {
+                        let event = lambda_runtime::LambdaEvent::new(
+                            json!({"source": "aws.scheduler"}),
+                            runner::context("canary", timeout),
+                        );
+                        if let Ok(r) = canary::handler(&deps, event).await {
+                            *results.lock().expect("canary results") = r;
+                        }
+                    })
+                }));
         }
         Ok(())
     }
@@ -144,13 +159,22 @@ impl LocalStack {
             let mapping = Mapping {
                 function: binary.to_owned(),
                 queue_url: self.provisioned.queue_url(&ev.queue)?.to_owned(),
-                queue_arn: self.provisioned.arns.get(&ev.queue).cloned().unwrap_or_default(),
+                queue_arn: self
+                    .provisioned
+                    .arns
+                    .get(&ev.queue)
+                    .cloned()
+                    .unwrap_or_default(),
                 batch_size: ev.batch_size,
                 concurrency: ev.maximum_concurrency,
                 timeout: Duration::from_secs(f.timeout_secs),
                 handler: handler.clone(),
             };
-            self.tasks.extend(runner::start_mapping(self.aws.sqs.clone(), mapping, self.stats.clone()));
+            self.tasks.extend(runner::start_mapping(
+                self.aws.sqs.clone(),
+                mapping,
+                self.stats.clone(),
+            ));
         }
         Ok(())
     }
@@ -160,7 +184,11 @@ impl LocalStack {
     }
 
     pub fn decisions(&self) -> Result<DecisionStore> {
-        let table = self.provisioned.refs.get("DecisionsTable").context("no DecisionsTable")?;
+        let table = self
+            .provisioned
+            .refs
+            .get("DecisionsTable")
+            .context("no DecisionsTable")?;
         Ok(DecisionStore::new(self.aws.ddb.clone(), table))
     }
 
@@ -176,8 +204,14 @@ impl LocalStack {
             .send()
             .await?;
         let attrs = out.attributes.unwrap_or_default();
-        let get = |k: QueueAttributeName| attrs.get(&k).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
-        Ok(get(QueueAttributeName::ApproximateNumberOfMessages) + get(QueueAttributeName::ApproximateNumberOfMessagesNotVisible))
+        let get = |k: QueueAttributeName| {
+            attrs
+                .get(&k)
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0)
+        };
+        Ok(get(QueueAttributeName::ApproximateNumberOfMessages)
+            + get(QueueAttributeName::ApproximateNumberOfMessagesNotVisible))
     }
 
     pub fn stop(self) {

@@ -53,12 +53,14 @@ pub struct Template {
 
 impl Template {
     pub fn load(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
         Self::parse(&text)
     }
 
     pub fn parse(text: &str) -> Result<Self> {
-        let doc: Value = serde_yaml_ng::from_str(text).context("template.yaml is not valid YAML")?;
+        let doc: Value =
+            serde_yaml_ng::from_str(text).context("template.yaml is not valid YAML")?;
         let mut parameters = BTreeMap::new();
         if let Some(Value::Mapping(params)) = doc.get("Parameters") {
             for (k, v) in params {
@@ -72,14 +74,23 @@ impl Template {
         };
         let mut resources = BTreeMap::new();
         for (k, v) in res {
-            let id = k.as_str().ok_or_else(|| anyhow!("resource id is not a string"))?.to_owned();
-            let kind = v.get("Type").and_then(Value::as_str).ok_or_else(|| anyhow!("{id} has no Type"))?.to_owned();
+            let id = k
+                .as_str()
+                .ok_or_else(|| anyhow!("resource id is not a string"))?
+                .to_owned();
+            let kind = v
+                .get("Type")
+                .and_then(Value::as_str)
+                .ok_or_else(|| anyhow!("{id} has no Type"))?
+                .to_owned();
             let properties = v.get("Properties").cloned().unwrap_or(Value::Null);
             resources.insert(id, Resource { kind, properties });
         }
         let globals = doc.get("Globals").and_then(|g| g.get("Function"));
         let global_env = env_map(globals);
-        let global_timeout = globals.and_then(|g| g.get("Timeout")).and_then(Value::as_u64);
+        let global_timeout = globals
+            .and_then(|g| g.get("Timeout"))
+            .and_then(Value::as_u64);
         let mut functions = Vec::new();
         for (id, r) in &resources {
             if r.kind != "AWS::Serverless::Function" {
@@ -104,7 +115,11 @@ impl Template {
                         Some("SQS") => {
                             let queue = match props.get("Queue").map(expr) {
                                 Some(Some(Expr::GetAtt(q, _))) => q,
-                                _ => return Err(anyhow!("{id}: SQS event Queue must be !GetAtt Queue.Arn")),
+                                _ => {
+                                    return Err(anyhow!(
+                                        "{id}: SQS event Queue must be !GetAtt Queue.Arn"
+                                    ))
+                                }
                             };
                             let concurrency = props
                                 .get("ScalingConfig")
@@ -115,17 +130,30 @@ impl Template {
                             let rbif = props
                                 .get("FunctionResponseTypes")
                                 .and_then(Value::as_sequence)
-                                .is_some_and(|s| s.iter().any(|t| t.as_str() == Some("ReportBatchItemFailures")));
+                                .is_some_and(|s| {
+                                    s.iter()
+                                        .any(|t| t.as_str() == Some("ReportBatchItemFailures"))
+                                });
                             sqs_events.push(SqsEventDef {
                                 queue,
-                                batch_size: props.get("BatchSize").and_then(Value::as_i64).unwrap_or(10) as i32,
+                                batch_size: props
+                                    .get("BatchSize")
+                                    .and_then(Value::as_i64)
+                                    .unwrap_or(10)
+                                    as i32,
                                 maximum_concurrency: concurrency,
                                 report_batch_item_failures: rbif,
                             });
                         }
                         Some("Schedule") | Some("ScheduleV2") => {
-                            let key = if props.get("Schedule").is_some() { "Schedule" } else { "ScheduleExpression" };
-                            if let Some(s) = props.get(key).and_then(|v| resolve_scalar(v, &parameters)) {
+                            let key = if props.get("Schedule").is_some() {
+                                "Schedule"
+                            } else {
+                                "ScheduleExpression"
+                            };
+                            if let Some(s) =
+                                props.get(key).and_then(|v| resolve_scalar(v, &parameters))
+                            {
                                 schedules.push(s);
                             }
                         }
@@ -136,13 +164,21 @@ impl Template {
             functions.push(FunctionDef {
                 logical_id: id.clone(),
                 binary,
-                timeout_secs: p.get("Timeout").and_then(Value::as_u64).or(global_timeout).unwrap_or(3),
+                timeout_secs: p
+                    .get("Timeout")
+                    .and_then(Value::as_u64)
+                    .or(global_timeout)
+                    .unwrap_or(3),
                 env,
                 sqs_events,
                 schedules,
             });
         }
-        Ok(Self { resources, parameters, functions })
+        Ok(Self {
+            resources,
+            parameters,
+            functions,
+        })
     }
 
     pub fn function(&self, binary: &str) -> Result<&FunctionDef> {
@@ -152,14 +188,20 @@ impl Template {
             .ok_or_else(|| anyhow!("template.yaml has no function built from binary {binary:?}"))
     }
 
-    pub fn of_kind<'a>(&'a self, kind: &'a str) -> impl Iterator<Item = (&'a String, &'a Resource)> + 'a {
+    pub fn of_kind<'a>(
+        &'a self,
+        kind: &'a str,
+    ) -> impl Iterator<Item = (&'a String, &'a Resource)> + 'a {
         self.resources.iter().filter(move |(_, r)| r.kind == kind)
     }
 }
 
 fn env_map(holder: Option<&Value>) -> BTreeMap<String, Value> {
     let mut out = BTreeMap::new();
-    if let Some(Value::Mapping(vars)) = holder.and_then(|h| h.get("Environment")).and_then(|e| e.get("Variables")) {
+    if let Some(Value::Mapping(vars)) = holder
+        .and_then(|h| h.get("Environment"))
+        .and_then(|e| e.get("Variables"))
+    {
         for (k, v) in vars {
             if let Some(k) = k.as_str() {
                 out.insert(k.to_owned(), v.clone());
@@ -193,10 +235,16 @@ pub fn expr(v: &Value) -> Option<Expr> {
         return Some(Expr::Literal(s));
     }
     let (name, arg) = match v {
-        Value::Tagged(t) => (t.tag.to_string().trim_start_matches('!').to_owned(), t.value.clone()),
+        Value::Tagged(t) => (
+            t.tag.to_string().trim_start_matches('!').to_owned(),
+            t.value.clone(),
+        ),
         Value::Mapping(m) if m.len() == 1 => {
             let (k, val) = m.iter().next()?;
-            (k.as_str()?.trim_start_matches("Fn::").to_owned(), val.clone())
+            (
+                k.as_str()?.trim_start_matches("Fn::").to_owned(),
+                val.clone(),
+            )
         }
         _ => return None,
     };
@@ -207,9 +255,10 @@ pub fn expr(v: &Value) -> Option<Expr> {
                 let (id, attr) = s.split_once('.')?;
                 Some(Expr::GetAtt(id.to_owned(), attr.to_owned()))
             }
-            Value::Sequence(seq) if seq.len() == 2 => {
-                Some(Expr::GetAtt(seq[0].as_str()?.to_owned(), seq[1].as_str()?.to_owned()))
-            }
+            Value::Sequence(seq) if seq.len() == 2 => Some(Expr::GetAtt(
+                seq[0].as_str()?.to_owned(),
+                seq[1].as_str()?.to_owned(),
+            )),
             _ => None,
         },
         _ => None,
@@ -226,10 +275,19 @@ mod tests {
         let classify = t.function("classify").unwrap();
         assert_eq!(classify.sqs_events[0].queue, "ClassifyQueue");
         assert!(classify.sqs_events[0].report_batch_item_failures);
-        assert_eq!(classify.env.get("ACT_QUEUE_URL").and_then(expr), Some(Expr::Ref("ActQueue".into())));
+        assert_eq!(
+            classify.env.get("ACT_QUEUE_URL").and_then(expr),
+            Some(Expr::Ref("ActQueue".into()))
+        );
         let act = t.function("act").unwrap();
-        assert_eq!(act.sqs_events[0].maximum_concurrency.to_string(), t.parameters["ActMaximumConcurrency"]);
-        assert_eq!(t.function("canary").unwrap().schedules, vec![t.parameters["CanarySchedule"].clone()]);
+        assert_eq!(
+            act.sqs_events[0].maximum_concurrency.to_string(),
+            t.parameters["ActMaximumConcurrency"]
+        );
+        assert_eq!(
+            t.function("canary").unwrap().schedules,
+            vec![t.parameters["CanarySchedule"].clone()]
+        );
     }
 
     #[test]
@@ -238,17 +296,37 @@ mod tests {
         for f in &t.functions {
             for ev in &f.sqs_events {
                 let q = &t.resources[&ev.queue];
-                let vis = q.properties.get("VisibilityTimeout").and_then(Value::as_u64).unwrap_or(30);
-                assert!(vis >= 6 * f.timeout_secs, "{}: {vis} < 6 x {}", ev.queue, f.timeout_secs);
+                let vis = q
+                    .properties
+                    .get("VisibilityTimeout")
+                    .and_then(Value::as_u64)
+                    .unwrap_or(30);
+                assert!(
+                    vis >= 6 * f.timeout_secs,
+                    "{}: {vis} < 6 x {}",
+                    ev.queue,
+                    f.timeout_secs
+                );
             }
         }
         for (id, q) in t.of_kind("AWS::SQS::Queue") {
             let is_dlq = t.of_kind("AWS::SQS::Queue").any(|(_, other)| {
-                other.properties.get("RedrivePolicy").and_then(|r| r.get("deadLetterTargetArn")).and_then(expr)
+                other
+                    .properties
+                    .get("RedrivePolicy")
+                    .and_then(|r| r.get("deadLetterTargetArn"))
+                    .and_then(expr)
                     == Some(Expr::GetAtt(id.clone(), "Arn".into()))
             });
-            let max = q.properties.get("RedrivePolicy").and_then(|r| r.get("maxReceiveCount")).and_then(Value::as_u64);
-            assert!(is_dlq || max.is_some_and(|m| m >= 5), "{id} has no DLQ with maxReceiveCount >= 5");
+            let max = q
+                .properties
+                .get("RedrivePolicy")
+                .and_then(|r| r.get("maxReceiveCount"))
+                .and_then(Value::as_u64);
+            assert!(
+                is_dlq || max.is_some_and(|m| m >= 5),
+                "{id} has no DLQ with maxReceiveCount >= 5"
+            );
         }
     }
 }

@@ -9,7 +9,9 @@ use anyhow::{bail, Context, Result};
 use crate::repo_root;
 
 pub fn venv_dir() -> PathBuf {
-    std::env::var_os("SWITCHYARD_VENV").map(PathBuf::from).unwrap_or_else(|| repo_root().join(".venv"))
+    std::env::var_os("SWITCHYARD_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join(".venv"))
 }
 
 pub fn moto_server() -> PathBuf {
@@ -20,20 +22,31 @@ pub fn moto_server() -> PathBuf {
 pub fn ensure() -> Result<PathBuf> {
     let dir = venv_dir();
     let requirements = repo_root().join("infra").join("requirements.txt");
-    let wanted = std::fs::read_to_string(&requirements).with_context(|| format!("reading {}", requirements.display()))?;
+    let wanted = std::fs::read_to_string(&requirements)
+        .with_context(|| format!("reading {}", requirements.display()))?;
     let marker = dir.join(".switchyard-requirements");
-    if moto_server().exists() && std::fs::read_to_string(&marker).ok().as_deref() == Some(wanted.as_str()) {
+    if moto_server().exists()
+        && std::fs::read_to_string(&marker).ok().as_deref() == Some(wanted.as_str())
+    {
         return Ok(dir);
     }
     // Serialize concurrent installers (parallel test processes) with an exclusive lock directory.
     let lock = repo_root().join(".venv.lock");
     let _guard = DirLock::acquire(&lock)?;
-    if moto_server().exists() && std::fs::read_to_string(&marker).ok().as_deref() == Some(wanted.as_str()) {
+    if moto_server().exists()
+        && std::fs::read_to_string(&marker).ok().as_deref() == Some(wanted.as_str())
+    {
         return Ok(dir);
     }
-    eprintln!("switchyard: installing the pinned AWS emulator into {} (first run only)…", dir.display());
+    eprintln!(
+        "switchyard: installing the pinned AWS emulator into {} (first run only)…",
+        dir.display()
+    );
     let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
-    run(Command::new(&python).arg("-m").arg("venv").arg(&dir), "create the venv (is python3-venv installed?)")?;
+    run(
+        Command::new(&python).arg("-m").arg("venv").arg(&dir),
+        "create the venv (is python3-venv installed?)",
+    )?;
     run(
         Command::new(dir.join("bin").join("pip"))
             .args(["install", "--quiet", "--disable-pip-version-check", "-r"])
@@ -45,7 +58,9 @@ pub fn ensure() -> Result<PathBuf> {
 }
 
 fn run(cmd: &mut Command, what: &str) -> Result<()> {
-    let status = cmd.status().with_context(|| format!("could not start the command to {what}"))?;
+    let status = cmd
+        .status()
+        .with_context(|| format!("could not start the command to {what}"))?;
     if !status.success() {
         bail!("failed to {what} ({status})");
     }
@@ -65,7 +80,10 @@ impl DirLock {
                 Err(e) => return Err(e).context("creating the venv lock"),
             }
         }
-        bail!("timed out waiting for {} (remove it if no install is running)", path.display())
+        bail!(
+            "timed out waiting for {} (remove it if no install is running)",
+            path.display()
+        )
     }
 }
 

@@ -39,7 +39,10 @@ pub fn correlation_id(message: &SqsMessage) -> String {
 }
 
 /// Run `handle` on every record concurrently; report the failures.
-pub async fn process<F, Fut>(event: SqsEvent, handle: F) -> Result<SqsBatchResponse, UnreportableFailure>
+pub async fn process<F, Fut>(
+    event: SqsEvent,
+    handle: F,
+) -> Result<SqsBatchResponse, UnreportableFailure>
 where
     F: Fn(SqsMessage) -> Fut,
     Fut: Future<Output = Result<(), RecordError>>,
@@ -114,9 +117,17 @@ mod tests {
 
     #[tokio::test]
     async fn only_failed_records_are_reported_even_on_panic() {
-        let e = batch(vec![message(Some("a"), "ok"), message(Some("b"), "bad"), message(Some("c"), "panic")]);
+        let e = batch(vec![
+            message(Some("a"), "ok"),
+            message(Some("b"), "bad"),
+            message(Some("c"), "panic"),
+        ]);
         let r = process(e, handle).await.unwrap();
-        let ids: Vec<_> = r.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();
+        let ids: Vec<_> = r
+            .batch_item_failures
+            .iter()
+            .map(|f| f.item_identifier.as_str())
+            .collect();
         assert_eq!(ids, ["b", "c"]);
     }
 
@@ -125,6 +136,10 @@ mod tests {
         let e = batch(vec![message(None, "bad"), message(Some("b"), "ok")]);
         assert_eq!(process(e, handle).await.unwrap_err().failed, 1);
         let e = batch(vec![message(None, "ok")]);
-        assert!(process(e, handle).await.unwrap().batch_item_failures.is_empty());
+        assert!(process(e, handle)
+            .await
+            .unwrap()
+            .batch_item_failures
+            .is_empty());
     }
 }

@@ -44,7 +44,10 @@ pub struct DecisionRecord {
 
 impl DecisionStore {
     pub fn new(ddb: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
-        Self { ddb, table: table.into() }
+        Self {
+            ddb,
+            table: table.into(),
+        }
     }
 
     /// Write what classify decided. Input text is not stored: only ids and the evidence.
@@ -71,13 +74,26 @@ impl DecisionStore {
             .item("delivery_id", s(&event.delivery_id))
             .item("category", s(&c.category))
             .item("confidence", n(c.confidence))
-            .item("scores", s(serde_json::to_string(&c.scores).unwrap_or_default()))
+            .item(
+                "scores",
+                s(serde_json::to_string(&c.scores).unwrap_or_default()),
+            )
             .item("signals", s(c.signals.join(",")))
             .item("backend", s("rules"))
             .item("threshold", n(threshold))
             .item("path", s(path))
-            .item("actions", s(serde_json::to_string(actions).unwrap_or_default()))
-            .item("status", s(if path == PATH_ACT { "planned" } else { "in_review" }))
+            .item(
+                "actions",
+                s(serde_json::to_string(actions).unwrap_or_default()),
+            )
+            .item(
+                "status",
+                s(if path == PATH_ACT {
+                    "planned"
+                } else {
+                    "in_review"
+                }),
+            )
             .item("decided_at", s(now.to_rfc3339()))
             .item("expiration", n(now.timestamp() + RETENTION_SECS));
         if let Some(object_id) = &event.object_id {

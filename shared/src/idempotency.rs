@@ -65,7 +65,11 @@ pub fn in_progress_until_ms(lambda_deadline_ms: u64, now: DateTime<Utc>) -> i64 
 
 impl IdempotencyStore {
     pub fn new(ddb: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
-        Self { ddb, table: table.into(), ttl_secs: 24 * 3600 }
+        Self {
+            ddb,
+            table: table.into(),
+            ttl_secs: 24 * 3600,
+        }
     }
 
     pub async fn claim(
@@ -120,13 +124,20 @@ impl IdempotencyStore {
             return Ok(Claim::PayloadMismatch);
         }
         Ok(match get_s(&old, "status") {
-            Some(STATUS_COMPLETED) => Claim::Completed { data: get_s(&old, "data").map(str::to_owned) },
+            Some(STATUS_COMPLETED) => Claim::Completed {
+                data: get_s(&old, "data").map(str::to_owned),
+            },
             _ => Claim::InProgress,
         })
     }
 
     /// Mark a claimed key done, remembering `data` for later duplicates.
-    pub async fn complete(&self, key: &str, data: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
+    pub async fn complete(
+        &self,
+        key: &str,
+        data: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
         self.ddb
             .update_item()
             .table_name(&self.table)
@@ -178,7 +189,9 @@ pub(crate) fn n(v: impl ToString) -> AttributeValue {
 }
 
 pub(crate) fn get_s<'a>(item: &'a HashMap<String, AttributeValue>, name: &str) -> Option<&'a str> {
-    item.get(name).and_then(|v| v.as_s().ok()).map(String::as_str)
+    item.get(name)
+        .and_then(|v| v.as_s().ok())
+        .map(String::as_str)
 }
 
 #[cfg(test)]
@@ -188,12 +201,21 @@ mod tests {
     #[test]
     fn zero_deadline_means_unknown_not_expired() {
         let now = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
-        assert_eq!(in_progress_until_ms(0, now), 1_700_000_000_000 + DEFAULT_IN_PROGRESS_MS);
-        assert_eq!(in_progress_until_ms(1_700_000_005_000, now), 1_700_000_005_000);
+        assert_eq!(
+            in_progress_until_ms(0, now),
+            1_700_000_000_000 + DEFAULT_IN_PROGRESS_MS
+        );
+        assert_eq!(
+            in_progress_until_ms(1_700_000_005_000, now),
+            1_700_000_005_000
+        );
     }
 
     #[test]
     fn payload_hash_is_sha256_hex() {
-        assert_eq!(payload_hash(b"abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+        assert_eq!(
+            payload_hash(b"abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
     }
 }

@@ -106,7 +106,8 @@ const PLACEHOLDERS: &[&str] = &[
 impl RoutingConfig {
     pub fn load(text: &str) -> Result<Self, ConfigError> {
         // toml's message carries the line and column of the problem.
-        let config: RoutingConfig = toml::from_str(text).map_err(|e| ConfigError::Parse(e.to_string()))?;
+        let config: RoutingConfig =
+            toml::from_str(text).map_err(|e| ConfigError::Parse(e.to_string()))?;
         config.validate()?;
         Ok(config)
     }
@@ -161,7 +162,11 @@ impl RoutingConfig {
         let mut scores = BTreeMap::new();
         let mut signals = Vec::new();
         for category in &self.categories {
-            let hits: Vec<&String> = category.keywords.iter().filter(|k| text.contains(k.as_str())).collect();
+            let hits: Vec<&String> = category
+                .keywords
+                .iter()
+                .filter(|k| text.contains(k.as_str()))
+                .collect();
             signals.extend(hits.iter().map(|k| format!("{}:{k}", category.name)));
             scores.insert(category.name.clone(), hits.len() as f64);
         }
@@ -174,7 +179,12 @@ impl RoutingConfig {
             Some((name, hits)) if hits > 0.0 => (name, (hits / total) * (1.0 - 0.5f64.powf(hits))),
             _ => (UNKNOWN.to_owned(), 0.0),
         };
-        Classification { category, confidence, scores, signals }
+        Classification {
+            category,
+            confidence,
+            scores,
+            signals,
+        }
     }
 
     /// Choose the route for a classified event.
@@ -193,7 +203,10 @@ impl RoutingConfig {
             .find(|r| r.category == c.category && r.source.is_none_or(|s| s == event.source))
         else {
             return Decision::Review {
-                reason: format!("no route for category {:?} from {}", c.category, event.source),
+                reason: format!(
+                    "no route for category {:?} from {}",
+                    c.category, event.source
+                ),
             };
         };
         let mut planned = Vec::with_capacity(route.actions.len());
@@ -202,17 +215,19 @@ impl RoutingConfig {
             for (k, v) in &t.params {
                 match render(v, event, c) {
                     Ok(value) => params.insert(k.clone(), value),
-                    Err(missing) => {
-                        return Decision::Review {
-                            reason: format!(
-                                "action {}.{} needs {{{missing}}}, which this {} event does not have",
-                                t.connector, t.action, event.source
-                            ),
-                        }
-                    }
+                    Err(missing) => return Decision::Review {
+                        reason: format!(
+                            "action {}.{} needs {{{missing}}}, which this {} event does not have",
+                            t.connector, t.action, event.source
+                        ),
+                    },
                 };
             }
-            planned.push(PlannedAction { connector: t.connector.clone(), action: t.action.clone(), params });
+            planned.push(PlannedAction {
+                connector: t.connector.clone(),
+                action: t.action.clone(),
+                params,
+            });
         }
         Decision::Act(planned)
     }
@@ -275,11 +290,17 @@ mod tests {
     #[test]
     fn strong_match_acts_with_rendered_params() {
         let config = RoutingConfig::load(DEFAULT_CONFIG).unwrap();
-        let e = event(Source::Zendesk, "Refund for a double charge on my invoice", Some("35436"));
+        let e = event(
+            Source::Zendesk,
+            "Refund for a double charge on my invoice",
+            Some("35436"),
+        );
         let c = config.classify(&e);
         assert_eq!(c.category, "billing");
         assert!(c.confidence >= config.review_threshold, "{c:?}");
-        let Decision::Act(actions) = config.decide(&e, &c) else { panic!("expected act") };
+        let Decision::Act(actions) = config.decide(&e, &c) else {
+            panic!("expected act")
+        };
         assert_eq!(actions[0].connector, "zendesk");
         assert_eq!(actions[0].params["ticket_id"], "35436");
     }
@@ -298,7 +319,9 @@ mod tests {
         let config = RoutingConfig::load(DEFAULT_CONFIG).unwrap();
         let e = event(Source::Zendesk, "refund invoice charge", None);
         let c = config.classify(&e);
-        let Decision::Review { reason } = config.decide(&e, &c) else { panic!("expected review") };
+        let Decision::Review { reason } = config.decide(&e, &c) else {
+            panic!("expected review")
+        };
         assert!(reason.contains("event.object_id"), "{reason}");
     }
 
@@ -306,7 +329,8 @@ mod tests {
     fn bad_configs_are_refused_with_a_reason() {
         let err = RoutingConfig::load("review_threshold = 2.0\ncategories = []").unwrap_err();
         assert!(err.to_string().contains("outside"), "{err}");
-        let err = RoutingConfig::load("review_threshold = 0.5\n[[categories]]\nname = 1\n").unwrap_err();
+        let err =
+            RoutingConfig::load("review_threshold = 0.5\n[[categories]]\nname = 1\n").unwrap_err();
         assert!(err.to_string().contains("line 3"), "{err}");
         let bad = r#"review_threshold = 0.5
 [[categories]]
@@ -320,6 +344,9 @@ action = "post_message"
 params = { text = "{event.nope}" }
 "#;
         let err = RoutingConfig::load(bad).unwrap_err();
-        assert!(err.to_string().contains("unknown placeholder {event.nope}"), "{err}");
+        assert!(
+            err.to_string().contains("unknown placeholder {event.nope}"),
+            "{err}"
+        );
     }
 }

@@ -34,9 +34,16 @@ pub enum SecretError {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Credential {
     /// Zendesk / Jira: `{email}/token:{api_token}` basic auth.
-    ApiToken { base_url: String, email: String, api_token: SecretString },
+    ApiToken {
+        base_url: String,
+        email: String,
+        api_token: SecretString,
+    },
     /// A long-lived bearer token (Slack bot token without rotation).
-    BearerToken { base_url: String, token: SecretString },
+    BearerToken {
+        base_url: String,
+        token: SecretString,
+    },
     /// OAuth 2.0 with a refresh token (Slack token rotation, HubSpot, …).
     Oauth2Refresh {
         base_url: String,
@@ -78,13 +85,19 @@ pub struct SecretCache {
 
 impl std::fmt::Debug for SecretCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SecretCache").field("ttl", &self.ttl).finish_non_exhaustive()
+        f.debug_struct("SecretCache")
+            .field("ttl", &self.ttl)
+            .finish_non_exhaustive()
     }
 }
 
 impl SecretCache {
     pub fn new(client: aws_sdk_secretsmanager::Client, ttl: Duration) -> Self {
-        Self { client, ttl, entries: Arc::default() }
+        Self {
+            client,
+            ttl,
+            entries: Arc::default(),
+        }
     }
 
     /// The AWSCURRENT value, from the cache while it is fresh.
@@ -138,5 +151,7 @@ pub async fn read_stage(
         })?;
     out.secret_string
         .map(SecretString::from)
-        .ok_or_else(|| SecretError::Empty { secret_id: secret_id.to_owned() })
+        .ok_or_else(|| SecretError::Empty {
+            secret_id: secret_id.to_owned(),
+        })
 }

@@ -37,7 +37,10 @@ impl Settings {
     }
 
     pub fn optional(&self, name: &str) -> Option<&str> {
-        self.vars.get(name).map(String::as_str).filter(|v| !v.is_empty())
+        self.vars
+            .get(name)
+            .map(String::as_str)
+            .filter(|v| !v.is_empty())
     }
 
     pub fn classify_queue_url(&self) -> Result<&str, MissingSetting> {

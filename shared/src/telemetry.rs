@@ -13,5 +13,8 @@ pub fn init() {
         .with_target(false)
         .flatten_event(true);
     // A second init (tests, CLI re-entry) is harmless: keep the first subscriber.
-    let _ = tracing_subscriber::registry().with(filter).with(json).try_init();
+    let _ = tracing_subscriber::registry()
+        .with(filter)
+        .with(json)
+        .try_init();
 }

@@ -3,7 +3,10 @@
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 use switchyard::connectors::{http_client, Connectors};
 use switchyard::handlers::act::{handler, Act};
-use switchyard::{aws::AwsClients, decisions::DecisionStore, idempotency::IdempotencyStore, secrets::SecretCache, settings::Settings};
+use switchyard::{
+    aws::AwsClients, decisions::DecisionStore, idempotency::IdempotencyStore, secrets::SecretCache,
+    settings::Settings,
+};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {

@@ -10,6 +10,8 @@ async fn main() -> Result<(), Error> {
     switchyard::telemetry::init();
     let aws = AwsClients::from_env().await;
     let secrets = SecretCache::new(aws.secrets.clone(), std::time::Duration::from_secs(60));
-    let deps = Canary { connectors: Connectors::new(http_client(), secrets, Settings::from_env()) };
+    let deps = Canary {
+        connectors: Connectors::new(http_client(), secrets, Settings::from_env()),
+    };
     run(service_fn(|event: LambdaEvent<_>| handler(&deps, event))).await
 }

@@ -2,7 +2,9 @@
 
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 use switchyard::handlers::classify::{handler, Classify};
-use switchyard::{aws::AwsClients, decisions::DecisionStore, routing::RoutingConfig, settings::Settings};
+use switchyard::{
+    aws::AwsClients, decisions::DecisionStore, routing::RoutingConfig, settings::Settings,
+};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {

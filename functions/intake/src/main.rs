@@ -2,7 +2,9 @@
 
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 use switchyard::handlers::intake::{handler, Intake};
-use switchyard::{aws::AwsClients, idempotency::IdempotencyStore, secrets::SecretCache, settings::Settings};
+use switchyard::{
+    aws::AwsClients, idempotency::IdempotencyStore, secrets::SecretCache, settings::Settings,
+};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {

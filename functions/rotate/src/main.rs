@@ -9,6 +9,9 @@ use switchyard::handlers::rotate::{handler, Rotate};
 async fn main() -> Result<(), Error> {
     switchyard::telemetry::init();
     let aws = AwsClients::from_env().await;
-    let deps = Rotate { secrets: aws.secrets.clone(), http: http_client() };
+    let deps = Rotate {
+        secrets: aws.secrets.clone(),
+        http: http_client(),
+    };
     run(service_fn(|event: LambdaEvent<_>| handler(&deps, event))).await
 }

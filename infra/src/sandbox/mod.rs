@@ -71,13 +71,27 @@ impl Sandbox {
             slack_access_token: format!("xoxe.xoxb-1-{}", rnd()),
             slack_refresh_token: format!("xoxe-1-{}", rnd()),
         };
-        let mut state = State { next_id: 1000, ..State::default() };
-        state.slack_access_tokens.insert(credentials.slack_access_token.clone());
-        state.slack_refresh_tokens.insert(credentials.slack_refresh_token.clone());
-        state.slack_channels.insert("#incidents".into(), "C0INCIDENTS".into());
-        state.slack_channels.insert("#support-review".into(), "C0REVIEW".into());
+        let mut state = State {
+            next_id: 1000,
+            ..State::default()
+        };
+        state
+            .slack_access_tokens
+            .insert(credentials.slack_access_token.clone());
+        state
+            .slack_refresh_tokens
+            .insert(credentials.slack_refresh_token.clone());
+        state
+            .slack_channels
+            .insert("#incidents".into(), "C0INCIDENTS".into());
+        state
+            .slack_channels
+            .insert("#support-review".into(), "C0REVIEW".into());
         let state = Arc::new(Mutex::new(state));
-        let shared = Arc::new(Shared { state: state.clone(), credentials: credentials.clone() });
+        let shared = Arc::new(Shared {
+            state: state.clone(),
+            credentials: credentials.clone(),
+        });
         let app = Router::new()
             .nest("/zendesk", zendesk::routes())
             .nest("/slack", slack::routes())
@@ -87,7 +101,12 @@ impl Sandbox {
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
-        Ok(Self { addr, credentials, state, task: Arc::new(task) })
+        Ok(Self {
+            addr,
+            credentials,
+            state,
+            task: Arc::new(task),
+        })
     }
 
     pub fn base_url(&self, vendor: &str) -> String {
@@ -97,11 +116,17 @@ impl Sandbox {
     /// Create a Zendesk ticket the way an end user would (no ledger entry: not our effect).
     pub fn seed_zendesk_ticket(&self, id: u64, subject: &str) {
         let mut s = self.state.lock().expect("sandbox state");
-        s.zendesk_tickets.insert(id, zendesk::new_ticket(id, subject));
+        s.zendesk_tickets
+            .insert(id, zendesk::new_ticket(id, subject));
     }
 
     pub fn zendesk_ticket(&self, id: u64) -> Option<serde_json::Value> {
-        self.state.lock().expect("sandbox state").zendesk_tickets.get(&id).cloned()
+        self.state
+            .lock()
+            .expect("sandbox state")
+            .zendesk_tickets
+            .get(&id)
+            .cloned()
     }
 
     pub fn ledger(&self) -> Vec<LedgerEntry> {

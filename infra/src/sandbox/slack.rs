@@ -27,12 +27,24 @@ fn error(code: &str) -> Response {
 }
 
 fn bearer(headers: &HeaderMap) -> Option<&str> {
-    headers.get("authorization")?.to_str().ok()?.strip_prefix("Bearer ")
+    headers
+        .get("authorization")?
+        .to_str()
+        .ok()?
+        .strip_prefix("Bearer ")
 }
 
 fn check(shared: &Shared, headers: &HeaderMap) -> Result<(), Response> {
-    let Some(token) = bearer(headers) else { return Err(error("not_authed")) };
-    if shared.state.lock().expect("sandbox state").slack_access_tokens.contains(token) {
+    let Some(token) = bearer(headers) else {
+        return Err(error("not_authed"));
+    };
+    if shared
+        .state
+        .lock()
+        .expect("sandbox state")
+        .slack_access_tokens
+        .contains(token)
+    {
         Ok(())
     } else {
         Err(error("invalid_auth"))
@@ -48,13 +60,24 @@ async fn auth_test(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Res
         .into_response()
 }
 
-async fn post_message(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: String) -> Response {
+async fn post_message(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    body: String,
+) -> Response {
     if let Err(r) = check(&shared, &headers) {
         return r;
     }
-    let Ok(payload) = serde_json::from_str::<Value>(&body) else { return error("invalid_json") };
-    let Some(channel) = payload.get("channel").and_then(Value::as_str) else { return error("channel_not_found") };
-    let text = payload.get("text").and_then(Value::as_str).unwrap_or_default();
+    let Ok(payload) = serde_json::from_str::<Value>(&body) else {
+        return error("invalid_json");
+    };
+    let Some(channel) = payload.get("channel").and_then(Value::as_str) else {
+        return error("channel_not_found");
+    };
+    let text = payload
+        .get("text")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
     if text.is_empty() && payload.get("blocks").is_none() {
         return error("no_text");
     }
@@ -65,9 +88,15 @@ async fn post_message(State(shared): State<Arc<Shared>>, headers: HeaderMap, bod
         .iter()
         .find(|(name, id)| name.as_str() == channel || id.as_str() == channel)
         .map(|(_, id)| id.clone());
-    let Some(channel_id) = id else { return error("channel_not_found") };
+    let Some(channel_id) = id else {
+        return error("channel_not_found");
+    };
     state.next_id += 1;
-    let ts = format!("{}.{:06}", chrono::Utc::now().timestamp(), state.next_id % 1_000_000);
+    let ts = format!(
+        "{}.{:06}",
+        chrono::Utc::now().timestamp(),
+        state.next_id % 1_000_000
+    );
     let message = json!({"type": "message", "text": text, "user": "U0SWITCHY", "bot_id": "B0SWITCHY", "ts": ts,
                          "thread_ts": payload.get("thread_ts")});
     state.ledger.push(LedgerEntry {
@@ -79,15 +108,22 @@ async fn post_message(State(shared): State<Arc<Shared>>, headers: HeaderMap, bod
     Json(json!({"ok": true, "channel": channel_id, "ts": ts, "message": message})).into_response()
 }
 
-async fn oauth_access(State(shared): State<Arc<Shared>>, Form(form): Form<HashMap<String, String>>) -> Response {
+async fn oauth_access(
+    State(shared): State<Arc<Shared>>,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
     let c = &shared.credentials;
-    if form.get("client_id") != Some(&c.slack_client_id) || form.get("client_secret") != Some(&c.slack_client_secret) {
+    if form.get("client_id") != Some(&c.slack_client_id)
+        || form.get("client_secret") != Some(&c.slack_client_secret)
+    {
         return error("invalid_client_id");
     }
     if form.get("grant_type").map(String::as_str) != Some("refresh_token") {
         return error("invalid_grant_type");
     }
-    let Some(refresh) = form.get("refresh_token") else { return error("invalid_refresh_token") };
+    let Some(refresh) = form.get("refresh_token") else {
+        return error("invalid_refresh_token");
+    };
     let mut state = shared.state.lock().expect("sandbox state");
     // Single use: spending a refresh token removes it.
     if !state.slack_refresh_tokens.remove(refresh) {
@@ -105,8 +141,10 @@ async fn oauth_access(State(shared): State<Arc<Shared>>, Form(form): Form<HashMa
         object_id: "T0EXAMPLE".into(),
         detail: json!({"grant_type": "refresh_token"}),
     });
-    Json(json!({"ok": true, "app_id": "A0SWITCHY", "token_type": "bot", "access_token": access,
+    Json(
+        json!({"ok": true, "app_id": "A0SWITCHY", "token_type": "bot", "access_token": access,
                 "refresh_token": next_refresh, "expires_in": 43200, "scope": "chat:write",
-                "team": {"id": "T0EXAMPLE", "name": "Example"}}))
-        .into_response()
+                "team": {"id": "T0EXAMPLE", "name": "Example"}}),
+    )
+    .into_response()
 }

@@ -29,7 +29,10 @@ pub(crate) fn new_ticket(id: u64, subject: &str) -> Value {
 }
 
 fn authenticated(shared: &Shared, headers: &HeaderMap) -> bool {
-    let expected = format!("{}/token:{}", shared.credentials.zendesk_email, shared.credentials.zendesk_token);
+    let expected = format!(
+        "{}/token:{}",
+        shared.credentials.zendesk_email, shared.credentials.zendesk_token
+    );
     headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
@@ -39,13 +42,18 @@ fn authenticated(shared: &Shared, headers: &HeaderMap) -> bool {
 }
 
 fn unauthorized() -> Response {
-    (StatusCode::UNAUTHORIZED, Json(json!({"error": "Couldn't authenticate you"}))).into_response()
+    (
+        StatusCode::UNAUTHORIZED,
+        Json(json!({"error": "Couldn't authenticate you"})),
+    )
+        .into_response()
 }
 
 async fn me(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
     if !authenticated(&shared, &headers) {
         // Zendesk answers users/me for anonymous callers with an anonymous user, not a 401.
-        return Json(json!({"user": {"id": null, "name": "Anonymous user", "role": "end-user"}})).into_response();
+        return Json(json!({"user": {"id": null, "name": "Anonymous user", "role": "end-user"}}))
+            .into_response();
     }
     Json(json!({"user": {"id": 366630390791u64, "name": "switchyard", "email": shared.credentials.zendesk_email, "role": "admin"}}))
         .into_response()
@@ -60,15 +68,27 @@ async fn update_ticket(
     if !authenticated(&shared, &headers) {
         return unauthorized();
     }
-    let Some(id) = file.strip_suffix(".json").and_then(|i| i.parse::<u64>().ok()) else {
-        return (StatusCode::NOT_FOUND, Json(json!({"error": "InvalidEndpoint", "description": "Not found"}))).into_response();
+    let Some(id) = file
+        .strip_suffix(".json")
+        .and_then(|i| i.parse::<u64>().ok())
+    else {
+        return (
+            StatusCode::NOT_FOUND,
+            Json(json!({"error": "InvalidEndpoint", "description": "Not found"})),
+        )
+            .into_response();
     };
     let Ok(payload) = serde_json::from_str::<Value>(&body) else {
         return (StatusCode::BAD_REQUEST, Json(json!({"error": "Unprocessable JSON", "description": "Could not parse the request body"})))
             .into_response();
     };
     let Some(update) = payload.get("ticket").and_then(Value::as_object) else {
-        return (StatusCode::BAD_REQUEST, Json(json!({"error": "ParameterMissing", "description": "Parameter ticket is required"})))
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(
+                json!({"error": "ParameterMissing", "description": "Parameter ticket is required"}),
+            ),
+        )
             .into_response();
     };
     let mut state = shared.state.lock().expect("sandbox state");
@@ -77,15 +97,21 @@ async fn update_ticket(
         state.next_id
     };
     let Some(ticket) = state.zendesk_tickets.get_mut(&id) else {
-        return (StatusCode::NOT_FOUND, Json(json!({"error": "RecordNotFound", "description": "Not found"}))).into_response();
+        return (
+            StatusCode::NOT_FOUND,
+            Json(json!({"error": "RecordNotFound", "description": "Not found"})),
+        )
+            .into_response();
     };
     let mut events = Vec::new();
     if let Some(group) = update.get("group_id") {
         if !group.is_u64() {
             return (
                 StatusCode::UNPROCESSABLE_ENTITY,
-                Json(json!({"error": "RecordInvalid", "description": "Record validation errors",
-                            "details": {"group_id": [{"description": "Group: is invalid"}]}})),
+                Json(
+                    json!({"error": "RecordInvalid", "description": "Record validation errors",
+                            "details": {"group_id": [{"description": "Group: is invalid"}]}}),
+                ),
             )
                 .into_response();
         }
@@ -95,7 +121,8 @@ async fn update_ticket(
     if let Some(comment) = update.get("comment") {
         events.push(json!({"type": "Comment", "body": comment.get("body"), "public": comment.get("public").and_then(Value::as_bool).unwrap_or(true)}));
     }
-    ticket["updated_at"] = json!(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+    ticket["updated_at"] =
+        json!(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
     let ticket = ticket.clone();
     let audit = json!({"id": audit_id, "ticket_id": id, "events": events});
     state.ledger.push(LedgerEntry {

@@ -43,7 +43,10 @@ pub enum ConnectorError {
 
 impl ConnectorError {
     pub fn is_retryable(&self) -> bool {
-        matches!(self, ConnectorError::Transient(_) | ConnectorError::RateLimited { .. })
+        matches!(
+            self,
+            ConnectorError::Transient(_) | ConnectorError::RateLimited { .. }
+        )
     }
 
     /// Network-level failures are transient; the message never includes request headers.
@@ -58,7 +61,11 @@ pub trait Connector: Send + Sync {
     fn name(&self) -> &'static str;
 
     /// Perform one planned action. `idempotency_key` is stable across retries of the same action.
-    async fn perform(&self, action: &PlannedAction, idempotency_key: &str) -> Result<Outcome, ConnectorError>;
+    async fn perform(
+        &self,
+        action: &PlannedAction,
+        idempotency_key: &str,
+    ) -> Result<Outcome, ConnectorError>;
 
     /// A cheap authenticated call proving the credential works (canary, doctor).
     async fn probe(&self) -> Result<Outcome, ConnectorError>;
@@ -73,7 +80,10 @@ pub enum ResolveError {
     #[error(transparent)]
     Secret(#[from] SecretError),
     #[error("connector {connector:?} cannot use a {kind} credential")]
-    WrongCredential { connector: String, kind: &'static str },
+    WrongCredential {
+        connector: String,
+        kind: &'static str,
+    },
 }
 
 /// Builds connectors from their connection secrets (read through the cache).
@@ -86,17 +96,20 @@ pub struct Connectors {
 
 impl Connectors {
     pub fn new(http: reqwest::Client, secrets: SecretCache, settings: Settings) -> Self {
-        Self { http, secrets, settings }
+        Self {
+            http,
+            secrets,
+            settings,
+        }
     }
 
     pub async fn get(&self, name: &str) -> Result<Box<dyn Connector>, ResolveError> {
         if !crate::settings::CONNECTORS.contains(&name) {
             return Err(ResolveError::Unknown(name.to_owned()));
         }
-        let secret_id = self
-            .settings
-            .connection_secret_id(name)
-            .ok_or_else(|| ResolveError::NotConfigured(name.to_owned(), name.to_ascii_uppercase()))?;
+        let secret_id = self.settings.connection_secret_id(name).ok_or_else(|| {
+            ResolveError::NotConfigured(name.to_owned(), name.to_ascii_uppercase())
+        })?;
         let credential = self.secrets.credential(secret_id).await?;
         let http = self.http.clone();
         match name {
@@ -132,11 +145,12 @@ pub fn excerpt(body: &str) -> String {
 }
 
 fn param<'a>(action: &'a PlannedAction, name: &str) -> Result<&'a str, ConnectorError> {
-    action
-        .params
-        .get(name)
-        .map(String::as_str)
-        .ok_or_else(|| ConnectorError::Unsupported(format!("{}.{} needs parameter {name}", action.connector, action.action)))
+    action.params.get(name).map(String::as_str).ok_or_else(|| {
+        ConnectorError::Unsupported(format!(
+            "{}.{} needs parameter {name}",
+            action.connector, action.action
+        ))
+    })
 }
 
 fn wrong_credential(connector: &str, c: &Credential) -> ResolveError {
@@ -145,7 +159,10 @@ fn wrong_credential(connector: &str, c: &Credential) -> ResolveError {
         Credential::BearerToken { .. } => "bearer_token",
         Credential::Oauth2Refresh { .. } => "oauth2_refresh",
     };
-    ResolveError::WrongCredential { connector: connector.to_owned(), kind }
+    ResolveError::WrongCredential {
+        connector: connector.to_owned(),
+        kind,
+    }
 }
 
 #[cfg(test)]

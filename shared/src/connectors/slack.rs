@@ -9,7 +9,9 @@ use reqwest::StatusCode;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{json, Value};
 
-use super::{excerpt, param, retry_after, wrong_credential, Connector, ConnectorError, Outcome, ResolveError};
+use super::{
+    excerpt, param, retry_after, wrong_credential, Connector, ConnectorError, Outcome, ResolveError,
+};
 use crate::routing::PlannedAction;
 use crate::secrets::Credential;
 
@@ -23,8 +25,16 @@ impl Slack {
     pub fn new(http: reqwest::Client, credential: Credential) -> Result<Self, ResolveError> {
         let base_url = credential.base_url().to_owned();
         match credential {
-            Credential::BearerToken { token, .. } => Ok(Self { http, base_url, token }),
-            Credential::Oauth2Refresh { access_token, .. } => Ok(Self { http, base_url, token: access_token }),
+            Credential::BearerToken { token, .. } => Ok(Self {
+                http,
+                base_url,
+                token,
+            }),
+            Credential::Oauth2Refresh { access_token, .. } => Ok(Self {
+                http,
+                base_url,
+                token: access_token,
+            }),
             other => Err(wrong_credential("slack", &other)),
         }
     }
@@ -46,8 +56,16 @@ impl Slack {
 }
 
 /// Check a Slack token (the rotate function tests a pending token with it).
-pub async fn auth_test(http: &reqwest::Client, base_url: &str, token: &SecretString) -> Result<Outcome, ConnectorError> {
-    let slack = Slack { http: http.clone(), base_url: base_url.trim_end_matches('/').to_owned(), token: token.clone() };
+pub async fn auth_test(
+    http: &reqwest::Client,
+    base_url: &str,
+    token: &SecretString,
+) -> Result<Outcome, ConnectorError> {
+    let slack = Slack {
+        http: http.clone(),
+        base_url: base_url.trim_end_matches('/').to_owned(),
+        token: token.clone(),
+    };
     slack.probe().await
 }
 
@@ -57,49 +75,87 @@ impl Connector for Slack {
         "slack"
     }
 
-    async fn perform(&self, action: &PlannedAction, _idempotency_key: &str) -> Result<Outcome, ConnectorError> {
+    async fn perform(
+        &self,
+        action: &PlannedAction,
+        _idempotency_key: &str,
+    ) -> Result<Outcome, ConnectorError> {
         match action.action.as_str() {
             "post_message" => {
-                let mut body = json!({ "channel": param(action, "channel")?, "text": param(action, "text")? });
+                let mut body =
+                    json!({ "channel": param(action, "channel")?, "text": param(action, "text")? });
                 if let Some(ts) = action.params.get("thread_ts") {
                     body["thread_ts"] = json!(ts);
                 }
                 let resp = self.call("chat.postMessage", &body).await?;
                 let ts = resp.get("ts").and_then(Value::as_str).map(str::to_owned);
-                let channel = resp.get("channel").and_then(Value::as_str).unwrap_or_default();
-                Ok(Outcome { object_id: ts, detail: format!("message posted to {channel}") })
+                let channel = resp
+                    .get("channel")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
+                Ok(Outcome {
+                    object_id: ts,
+                    detail: format!("message posted to {channel}"),
+                })
             }
-            other => Err(ConnectorError::Unsupported(format!("slack has no action {other:?}"))),
+            other => Err(ConnectorError::Unsupported(format!(
+                "slack has no action {other:?}"
+            ))),
         }
     }
 
     async fn probe(&self) -> Result<Outcome, ConnectorError> {
         let resp = self.call("auth.test", &json!({})).await?;
-        let team = resp.get("team_id").and_then(Value::as_str).map(str::to_owned);
-        Ok(Outcome { object_id: team, detail: "authenticated".into() })
+        let team = resp
+            .get("team_id")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        Ok(Outcome {
+            object_id: team,
+            detail: "authenticated".into(),
+        })
     }
 }
 
-fn triage(status: StatusCode, headers: &reqwest::header::HeaderMap, body: &str) -> Result<Value, ConnectorError> {
+fn triage(
+    status: StatusCode,
+    headers: &reqwest::header::HeaderMap,
+    body: &str,
+) -> Result<Value, ConnectorError> {
     if status == StatusCode::TOO_MANY_REQUESTS {
-        return Err(ConnectorError::RateLimited { retry_after: retry_after(headers) });
+        return Err(ConnectorError::RateLimited {
+            retry_after: retry_after(headers),
+        });
     }
     if status.is_server_error() {
-        return Err(ConnectorError::Transient(format!("{status}: {}", excerpt(body))));
+        return Err(ConnectorError::Transient(format!(
+            "{status}: {}",
+            excerpt(body)
+        )));
     }
     let Ok(v) = serde_json::from_str::<Value>(body) else {
-        return Err(ConnectorError::Transient(format!("{status} with a non-JSON body: {}", excerpt(body))));
+        return Err(ConnectorError::Transient(format!(
+            "{status} with a non-JSON body: {}",
+            excerpt(body)
+        )));
     };
     if v.get("ok").and_then(Value::as_bool) == Some(true) {
         return Ok(v);
     }
-    let code = v.get("error").and_then(Value::as_str).unwrap_or("unknown_error").to_owned();
+    let code = v
+        .get("error")
+        .and_then(Value::as_str)
+        .unwrap_or("unknown_error")
+        .to_owned();
     Err(match code.as_str() {
-        "ratelimited" => ConnectorError::RateLimited { retry_after: retry_after(headers) },
-        "invalid_auth" | "not_authed" | "token_expired" | "token_revoked" | "account_inactive" | "missing_scope" => {
-            ConnectorError::Auth(code)
+        "ratelimited" => ConnectorError::RateLimited {
+            retry_after: retry_after(headers),
+        },
+        "invalid_auth" | "not_authed" | "token_expired" | "token_revoked" | "account_inactive"
+        | "missing_scope" => ConnectorError::Auth(code),
+        "internal_error" | "fatal_error" | "service_unavailable" | "request_timeout" => {
+            ConnectorError::Transient(code)
         }
-        "internal_error" | "fatal_error" | "service_unavailable" | "request_timeout" => ConnectorError::Transient(code),
         _ => ConnectorError::Permanent(code),
     })
 }
@@ -113,17 +169,28 @@ mod tests {
         let h = reqwest::header::HeaderMap::new();
         assert!(triage(StatusCode::OK, &h, r#"{"ok":true,"ts":"1.2"}"#).is_ok());
         assert_eq!(
-            triage(StatusCode::OK, &h, r#"{"ok":false,"error":"channel_not_found"}"#),
+            triage(
+                StatusCode::OK,
+                &h,
+                r#"{"ok":false,"error":"channel_not_found"}"#
+            ),
             Err(ConnectorError::Permanent("channel_not_found".into()))
         );
         assert_eq!(
-            triage(StatusCode::OK, &h, r#"{"ok":false,"error":"token_expired"}"#),
+            triage(
+                StatusCode::OK,
+                &h,
+                r#"{"ok":false,"error":"token_expired"}"#
+            ),
             Err(ConnectorError::Auth("token_expired".into()))
         );
         assert_eq!(
             triage(StatusCode::OK, &h, r#"{"ok":false,"error":"ratelimited"}"#),
             Err(ConnectorError::RateLimited { retry_after: None })
         );
-        assert!(matches!(triage(StatusCode::SERVICE_UNAVAILABLE, &h, "<html/>"), Err(ConnectorError::Transient(_))));
+        assert!(matches!(
+            triage(StatusCode::SERVICE_UNAVAILABLE, &h, "<html/>"),
+            Err(ConnectorError::Transient(_))
+        ));
     }
 }

@@ -7,7 +7,9 @@ use reqwest::{Method, RequestBuilder, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{json, Value};
 
-use super::{excerpt, param, retry_after, wrong_credential, Connector, ConnectorError, Outcome, ResolveError};
+use super::{
+    excerpt, param, retry_after, wrong_credential, Connector, ConnectorError, Outcome, ResolveError,
+};
 use crate::routing::PlannedAction;
 use crate::secrets::Credential;
 
@@ -22,7 +24,14 @@ impl Zendesk {
     pub fn new(http: reqwest::Client, credential: Credential) -> Result<Self, ResolveError> {
         let base_url = credential.base_url().to_owned();
         match credential {
-            Credential::ApiToken { email, api_token, .. } => Ok(Self { http, base_url, email, token: api_token }),
+            Credential::ApiToken {
+                email, api_token, ..
+            } => Ok(Self {
+                http,
+                base_url,
+                email,
+                token: api_token,
+            }),
             other => Err(wrong_credential("zendesk", &other)),
         }
     }
@@ -30,7 +39,10 @@ impl Zendesk {
     fn request(&self, method: Method, path: &str) -> RequestBuilder {
         self.http
             .request(method, format!("{}{}", self.base_url, path))
-            .basic_auth(format!("{}/token", self.email), Some(self.token.expose_secret()))
+            .basic_auth(
+                format!("{}/token", self.email),
+                Some(self.token.expose_secret()),
+            )
     }
 
     async fn send(&self, req: RequestBuilder) -> Result<Value, ConnectorError> {
@@ -44,7 +56,9 @@ impl Zendesk {
     async fn update_ticket(&self, action: &PlannedAction) -> Result<Outcome, ConnectorError> {
         let ticket_id = param(action, "ticket_id")?;
         if ticket_id.is_empty() || !ticket_id.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(ConnectorError::Permanent(format!("ticket_id {ticket_id:?} is not a Zendesk ticket id")));
+            return Err(ConnectorError::Permanent(format!(
+                "ticket_id {ticket_id:?} is not a Zendesk ticket id"
+            )));
         }
         let mut ticket = serde_json::Map::new();
         if let Some(body) = action.params.get("comment") {
@@ -52,20 +66,30 @@ impl Zendesk {
             ticket.insert("comment".into(), json!({ "body": body, "public": public }));
         }
         if let Some(group) = action.params.get("group_id") {
-            let group: u64 = group
-                .parse()
-                .map_err(|_| ConnectorError::Unsupported(format!("group_id {group:?} is not a number")))?;
+            let group: u64 = group.parse().map_err(|_| {
+                ConnectorError::Unsupported(format!("group_id {group:?} is not a number"))
+            })?;
             ticket.insert("group_id".into(), json!(group));
         }
         if ticket.is_empty() {
-            return Err(ConnectorError::Unsupported("update_ticket needs a comment or a group_id".into()));
+            return Err(ConnectorError::Unsupported(
+                "update_ticket needs a comment or a group_id".into(),
+            ));
         }
         let body = self
-            .send(self.request(Method::PUT, &format!("/api/v2/tickets/{ticket_id}.json")).json(&json!({ "ticket": ticket })))
+            .send(
+                self.request(Method::PUT, &format!("/api/v2/tickets/{ticket_id}.json"))
+                    .json(&json!({ "ticket": ticket })),
+            )
             .await?;
         // Defensive: the id may be a number or a string; a missing one is not fatal.
-        let id = body.pointer("/ticket/id").map(|v| v.to_string().trim_matches('"').to_owned());
-        Ok(Outcome { object_id: id, detail: format!("ticket {ticket_id} updated") })
+        let id = body
+            .pointer("/ticket/id")
+            .map(|v| v.to_string().trim_matches('"').to_owned());
+        Ok(Outcome {
+            object_id: id,
+            detail: format!("ticket {ticket_id} updated"),
+        })
     }
 }
 
@@ -75,40 +99,63 @@ impl Connector for Zendesk {
         "zendesk"
     }
 
-    async fn perform(&self, action: &PlannedAction, _idempotency_key: &str) -> Result<Outcome, ConnectorError> {
+    async fn perform(
+        &self,
+        action: &PlannedAction,
+        _idempotency_key: &str,
+    ) -> Result<Outcome, ConnectorError> {
         match action.action.as_str() {
             "update_ticket" => self.update_ticket(action).await,
-            other => Err(ConnectorError::Unsupported(format!("zendesk has no action {other:?}"))),
+            other => Err(ConnectorError::Unsupported(format!(
+                "zendesk has no action {other:?}"
+            ))),
         }
     }
 
     async fn probe(&self) -> Result<Outcome, ConnectorError> {
-        let body = self.send(self.request(Method::GET, "/api/v2/users/me.json")).await?;
+        let body = self
+            .send(self.request(Method::GET, "/api/v2/users/me.json"))
+            .await?;
         // An anonymous "user" (id null) means the credentials were not accepted.
         match body.pointer("/user/id") {
-            Some(Value::Number(id)) => Ok(Outcome { object_id: Some(id.to_string()), detail: "authenticated".into() }),
-            _ => Err(ConnectorError::Auth("users/me answered without an authenticated user".into())),
+            Some(Value::Number(id)) => Ok(Outcome {
+                object_id: Some(id.to_string()),
+                detail: "authenticated".into(),
+            }),
+            _ => Err(ConnectorError::Auth(
+                "users/me answered without an authenticated user".into(),
+            )),
         }
     }
 }
 
-fn triage(status: StatusCode, headers: &reqwest::header::HeaderMap, body: &str) -> Result<Value, ConnectorError> {
+fn triage(
+    status: StatusCode,
+    headers: &reqwest::header::HeaderMap,
+    body: &str,
+) -> Result<Value, ConnectorError> {
     if status.is_success() {
-        return serde_json::from_str(body)
-            .map_err(|_| ConnectorError::Transient(format!("{status} with a non-JSON body: {}", excerpt(body))));
+        return serde_json::from_str(body).map_err(|_| {
+            ConnectorError::Transient(format!("{status} with a non-JSON body: {}", excerpt(body)))
+        });
     }
     // Zendesk errors: {"error": "RecordNotFound", "description": "Not found"}; sometimes HTML.
     let reason = serde_json::from_str::<Value>(body)
         .ok()
         .map(|v| {
             let error = v.get("error").map(|e| e.to_string()).unwrap_or_default();
-            let description = v.get("description").and_then(Value::as_str).unwrap_or_default();
+            let description = v
+                .get("description")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
             format!("{error} {description}").trim().to_owned()
         })
         .filter(|r| !r.is_empty())
         .unwrap_or_else(|| excerpt(body));
     Err(match status.as_u16() {
-        429 => ConnectorError::RateLimited { retry_after: retry_after(headers) },
+        429 => ConnectorError::RateLimited {
+            retry_after: retry_after(headers),
+        },
         401 | 403 => ConnectorError::Auth(format!("{status}: {reason}")),
         408 | 409 | 500..=599 => ConnectorError::Transient(format!("{status}: {reason}")),
         _ => ConnectorError::Permanent(format!("{status}: {reason}")),
@@ -130,12 +177,35 @@ mod tests {
         assert!(triage(StatusCode::OK, &h(), r#"{"ticket":{"id":1}}"#).is_ok());
         assert_eq!(
             triage(StatusCode::TOO_MANY_REQUESTS, &h(), "Rate limited"),
-            Err(ConnectorError::RateLimited { retry_after: Some(std::time::Duration::from_secs(7)) })
+            Err(ConnectorError::RateLimited {
+                retry_after: Some(std::time::Duration::from_secs(7))
+            })
         );
-        assert!(matches!(triage(StatusCode::UNAUTHORIZED, &h(), r#"{"error":"Couldn't authenticate you"}"#), Err(ConnectorError::Auth(_))));
-        let e = triage(StatusCode::NOT_FOUND, &h(), r#"{"error":"RecordNotFound","description":"Not found"}"#).unwrap_err();
-        assert_eq!(e, ConnectorError::Permanent("404 Not Found: \"RecordNotFound\" Not found".into()));
-        assert!(matches!(triage(StatusCode::BAD_GATEWAY, &h(), "<html>bad gateway</html>"), Err(ConnectorError::Transient(_))));
-        assert!(matches!(triage(StatusCode::OK, &h(), "<html>maintenance</html>"), Err(ConnectorError::Transient(_))));
+        assert!(matches!(
+            triage(
+                StatusCode::UNAUTHORIZED,
+                &h(),
+                r#"{"error":"Couldn't authenticate you"}"#
+            ),
+            Err(ConnectorError::Auth(_))
+        ));
+        let e = triage(
+            StatusCode::NOT_FOUND,
+            &h(),
+            r#"{"error":"RecordNotFound","description":"Not found"}"#,
+        )
+        .unwrap_err();
+        assert_eq!(
+            e,
+            ConnectorError::Permanent("404 Not Found: \"RecordNotFound\" Not found".into())
+        );
+        assert!(matches!(
+            triage(StatusCode::BAD_GATEWAY, &h(), "<html>bad gateway</html>"),
+            Err(ConnectorError::Transient(_))
+        ));
+        assert!(matches!(
+            triage(StatusCode::OK, &h(), "<html>maintenance</html>"),
+            Err(ConnectorError::Transient(_))
+        ));
     }
 }

@@ -37,23 +37,41 @@ pub async fn handler(deps: &Act, event: LambdaEvent<SqsEvent>) -> Result<SqsBatc
 async fn act_one(deps: &Act, message: SqsMessage, deadline_ms: u64) -> Result<(), RecordError> {
     let correlation = correlation_id(&message);
     let body = message.body.as_deref().unwrap_or_default();
-    let msg: ActMessage = serde_json::from_str(body)
-        .map_err(|e| RecordError(format!("message is not an act message ({e}); it will be dead-lettered")))?;
+    let msg: ActMessage = serde_json::from_str(body).map_err(|e| {
+        RecordError(format!(
+            "message is not an act message ({e}); it will be dead-lettered"
+        ))
+    })?;
     let mut results = Vec::with_capacity(msg.actions.len());
     for (index, action) in msg.actions.iter().enumerate() {
         let key = format!("act#{}#{index}", msg.event.id);
         let hash = payload_hash(&serde_json::to_vec(action).map_err(RecordError::new)?);
         let now = Utc::now();
-        match deps.idempotency.claim(&key, &hash, now, in_progress_until_ms(deadline_ms, now)).await {
+        match deps
+            .idempotency
+            .claim(&key, &hash, now, in_progress_until_ms(deadline_ms, now))
+            .await
+        {
             Ok(Claim::Claimed) => {}
             Ok(Claim::Completed { data }) => {
                 info!(event_id = %msg.event.id, index, "action already done; not repeated");
                 results.push(json!({"action": format!("{}.{}", action.connector, action.action), "status": "already_done", "result": data}));
                 continue;
             }
-            Ok(Claim::InProgress) => return Err(RecordError(format!("action {index} is in progress in another worker"))),
+            Ok(Claim::InProgress) => {
+                return Err(RecordError(format!(
+                    "action {index} is in progress in another worker"
+                )))
+            }
             Ok(Claim::PayloadMismatch) => {
-                return park(deps, &msg, &correlation, &results, format!("action {index} changed since it was first planned")).await
+                return park(
+                    deps,
+                    &msg,
+                    &correlation,
+                    &results,
+                    format!("action {index} changed since it was first planned"),
+                )
+                .await
             }
             Err(e) => return Err(RecordError::new(e)),
         }
@@ -79,9 +97,15 @@ async fn act_one(deps: &Act, message: SqsMessage, deadline_ms: u64) -> Result<()
                     warn!(error = %release, "could not release the action key; it frees itself when in-progress expires");
                 }
                 if e.is_retryable() {
-                    return Err(RecordError(format!("{}.{}: {e}", action.connector, action.action)));
+                    return Err(RecordError(format!(
+                        "{}.{}: {e}",
+                        action.connector, action.action
+                    )));
                 }
-                let reason = format!("{}.{} failed and needs a human: {e}", action.connector, action.action);
+                let reason = format!(
+                    "{}.{} failed and needs a human: {e}",
+                    action.connector, action.action
+                );
                 return park(deps, &msg, &correlation, &results, reason).await;
             }
         }
@@ -114,9 +138,20 @@ async fn park(
         .message_attributes(CORRELATION_ATTR, correlation_attr(correlation))
         .send()
         .await
-        .map_err(|e| RecordError(format!("enqueue to review failed: {}", DisplayErrorContext(&e))))?;
+        .map_err(|e| {
+            RecordError(format!(
+                "enqueue to review failed: {}",
+                DisplayErrorContext(&e)
+            ))
+        })?;
     deps.decisions
-        .record_outcome(&msg.event.id, "in_review", &json!(results), Some(&reason), Utc::now())
+        .record_outcome(
+            &msg.event.id,
+            "in_review",
+            &json!(results),
+            Some(&reason),
+            Utc::now(),
+        )
         .await
         .map_err(RecordError::new)?;
     warn!(event_id = %msg.event.id, %reason, "sent to human review");

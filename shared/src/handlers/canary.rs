@@ -22,7 +22,10 @@ pub struct ProbeResult {
 }
 
 /// The scheduled event's content does not matter: every run checks every configured connector.
-pub async fn handler(deps: &Canary, _event: LambdaEvent<serde_json::Value>) -> Result<Vec<ProbeResult>, Error> {
+pub async fn handler(
+    deps: &Canary,
+    _event: LambdaEvent<serde_json::Value>,
+) -> Result<Vec<ProbeResult>, Error> {
     let mut results = Vec::new();
     for name in deps.connectors.settings.configured_connectors() {
         let started = Instant::now();
@@ -34,11 +37,21 @@ pub async fn handler(deps: &Canary, _event: LambdaEvent<serde_json::Value>) -> R
         let result = match outcome {
             Ok(o) => {
                 info!(connector = name, latency_ms, detail = %o.detail, "canary passed");
-                ProbeResult { connector: name.into(), ok: true, latency_ms, detail: o.detail }
+                ProbeResult {
+                    connector: name.into(),
+                    ok: true,
+                    latency_ms,
+                    detail: o.detail,
+                }
             }
             Err(detail) => {
                 warn!(connector = name, latency_ms, %detail, "canary failed");
-                ProbeResult { connector: name.into(), ok: false, latency_ms, detail }
+                ProbeResult {
+                    connector: name.into(),
+                    ok: false,
+                    latency_ms,
+                    detail,
+                }
             }
         };
         results.push(result);

@@ -23,15 +23,21 @@ pub struct Classify {
     pub review_queue_url: String,
 }
 
-pub async fn handler(deps: &Classify, event: LambdaEvent<SqsEvent>) -> Result<SqsBatchResponse, Error> {
+pub async fn handler(
+    deps: &Classify,
+    event: LambdaEvent<SqsEvent>,
+) -> Result<SqsBatchResponse, Error> {
     Ok(batch::process(event.payload, |m| classify_one(deps, m)).await?)
 }
 
 async fn classify_one(deps: &Classify, message: SqsMessage) -> Result<(), RecordError> {
     let correlation = correlation_id(&message);
     let body = message.body.as_deref().unwrap_or_default();
-    let event: Event = serde_json::from_str(body)
-        .map_err(|e| RecordError(format!("message is not a switchyard event ({e}); it will be dead-lettered")))?;
+    let event: Event = serde_json::from_str(body).map_err(|e| {
+        RecordError(format!(
+            "message is not a switchyard event ({e}); it will be dead-lettered"
+        ))
+    })?;
     let classification = deps.routing.classify(&event);
     let decision = deps.routing.decide(&event, &classification);
     let now = Utc::now();
@@ -44,7 +50,13 @@ async fn classify_one(deps: &Classify, message: SqsMessage) -> Result<(), Record
                 confidence: classification.confidence,
                 actions: actions.clone(),
             };
-            (&deps.act_queue_url, serde_json::to_string(&msg), PATH_ACT, actions, None)
+            (
+                &deps.act_queue_url,
+                serde_json::to_string(&msg),
+                PATH_ACT,
+                actions,
+                None,
+            )
         }
         Decision::Review { reason } => {
             let msg = ReviewMessage {
@@ -53,11 +65,26 @@ async fn classify_one(deps: &Classify, message: SqsMessage) -> Result<(), Record
                 confidence: classification.confidence,
                 reason: reason.clone(),
             };
-            (&deps.review_queue_url, serde_json::to_string(&msg), PATH_REVIEW, Vec::new(), Some(reason))
+            (
+                &deps.review_queue_url,
+                serde_json::to_string(&msg),
+                PATH_REVIEW,
+                Vec::new(),
+                Some(reason),
+            )
         }
     };
     deps.decisions
-        .record_decision(&event, &correlation, &classification, threshold, path, &actions, reason.as_deref(), now)
+        .record_decision(
+            &event,
+            &correlation,
+            &classification,
+            threshold,
+            path,
+            &actions,
+            reason.as_deref(),
+            now,
+        )
         .await
         .map_err(RecordError::new)?;
     deps.sqs
@@ -67,7 +94,12 @@ async fn classify_one(deps: &Classify, message: SqsMessage) -> Result<(), Record
         .message_attributes(CORRELATION_ATTR, correlation_attr(&correlation))
         .send()
         .await
-        .map_err(|e| RecordError(format!("enqueue to {path} failed: {}", DisplayErrorContext(&e))))?;
+        .map_err(|e| {
+            RecordError(format!(
+                "enqueue to {path} failed: {}",
+                DisplayErrorContext(&e)
+            ))
+        })?;
     info!(
         event_id = %event.id,
         source = %event.source,

@@ -4,7 +4,9 @@
 //! got wrong (bad path, method, signature, body), 409 while a duplicate is still being accepted,
 //! 503 only when a dependency (DynamoDB, SQS, Secrets Manager) is down — so the vendor retries.
 
-use aws_lambda_events::event::lambda_function_urls::{LambdaFunctionUrlRequest, LambdaFunctionUrlResponse};
+use aws_lambda_events::event::lambda_function_urls::{
+    LambdaFunctionUrlRequest, LambdaFunctionUrlResponse,
+};
 use aws_sdk_sqs::error::DisplayErrorContext;
 use base64::{engine::general_purpose::STANDARD, Engine};
 use chrono::{DateTime, Utc};
@@ -36,9 +38,11 @@ pub async fn handler(
     let correlation_id = uuid::Uuid::new_v4().to_string();
     let deadline = event.context.deadline;
     let span = tracing::info_span!("intake", correlation_id = %correlation_id);
-    Ok(handle(deps, event.payload, &correlation_id, deadline, Utc::now())
-        .instrument(span)
-        .await)
+    Ok(
+        handle(deps, event.payload, &correlation_id, deadline, Utc::now())
+            .instrument(span)
+            .await,
+    )
 }
 
 async fn handle(
@@ -50,11 +54,17 @@ async fn handle(
 ) -> LambdaFunctionUrlResponse {
     let path = req.raw_path.as_deref().unwrap_or("/");
     let Some(source) = path.strip_prefix("/webhooks/").and_then(Source::parse) else {
-        return respond(404, json!({"error": format!("no webhook endpoint at {path}; use /webhooks/{{zendesk|slack|jira}}")}));
+        return respond(
+            404,
+            json!({"error": format!("no webhook endpoint at {path}; use /webhooks/{{zendesk|slack|jira}}")}),
+        );
     };
     let method = req.request_context.http.method.as_deref().unwrap_or("");
     if !method.eq_ignore_ascii_case("POST") {
-        return respond(405, json!({"error": format!("{method} is not allowed; webhooks are POSTed")}));
+        return respond(
+            405,
+            json!({"error": format!("{method} is not allowed; webhooks are POSTed")}),
+        );
     }
     let body = match raw_body(&req) {
         Ok(b) => b,
@@ -68,10 +78,16 @@ async fn handle(
             return unavailable("signing secrets unavailable");
         }
     };
-    let secrets = all_secrets.get(source.as_str()).map(Vec::as_slice).unwrap_or_default();
+    let secrets = all_secrets
+        .get(source.as_str())
+        .map(Vec::as_slice)
+        .unwrap_or_default();
     if let Err(e) = webhook::verify(source, &req.headers, &body, secrets, now) {
         warn!(%source, reason = %e, "webhook refused");
-        return respond(401, json!({"error": format!("{source} signature check failed: {e}")}));
+        return respond(
+            401,
+            json!({"error": format!("{source} signature check failed: {e}")}),
+        );
     }
     let normalized = match webhook::normalize(source, &req.headers, &body) {
         Ok(Inbound::Handshake(reply)) => {
@@ -81,15 +97,25 @@ async fn handle(
         Ok(Inbound::Event(n)) => n,
         Err(e) => {
             warn!(%source, reason = %e, "webhook body refused");
-            return respond(400, json!({"error": format!("{source} payload not understood: {e}")}));
+            return respond(
+                400,
+                json!({"error": format!("{source} payload not understood: {e}")}),
+            );
         }
     };
 
     let hash = payload_hash(&body);
-    let delivery_id = normalized.delivery_id.clone().unwrap_or_else(|| format!("sha256:{hash}"));
+    let delivery_id = normalized
+        .delivery_id
+        .clone()
+        .unwrap_or_else(|| format!("sha256:{hash}"));
     let key = format!("intake#{source}#{delivery_id}");
     let event_id = uuid::Uuid::new_v4().to_string();
-    match deps.idempotency.claim(&key, &hash, now, in_progress_until_ms(deadline_ms, now)).await {
+    match deps
+        .idempotency
+        .claim(&key, &hash, now, in_progress_until_ms(deadline_ms, now))
+        .await
+    {
         Ok(Claim::Claimed) => {}
         Ok(Claim::Completed { data }) => {
             let first = data.unwrap_or_default();
@@ -97,13 +123,20 @@ async fn handle(
             return respond(200, json!({"status": "duplicate", "event_id": first}));
         }
         Ok(Claim::InProgress) => {
-            let mut r = respond(409, json!({"error": "this delivery is being accepted right now; retry shortly"}));
-            r.headers.insert("retry-after", http::HeaderValue::from_static("2"));
+            let mut r = respond(
+                409,
+                json!({"error": "this delivery is being accepted right now; retry shortly"}),
+            );
+            r.headers
+                .insert("retry-after", http::HeaderValue::from_static("2"));
             return r;
         }
         Ok(Claim::PayloadMismatch) => {
             warn!(%source, %delivery_id, "delivery id reused with a different payload");
-            return respond(422, json!({"error": format!("delivery id {delivery_id} was already used with a different payload")}));
+            return respond(
+                422,
+                json!({"error": format!("delivery id {delivery_id} was already used with a different payload")}),
+            );
         }
         Err(e) => {
             warn!(error = %e, "idempotency store unavailable");
@@ -154,7 +187,9 @@ async fn handle(
 fn raw_body(req: &LambdaFunctionUrlRequest) -> Result<Vec<u8>, String> {
     let body = req.body.as_deref().unwrap_or_default();
     if req.is_base64_encoded {
-        STANDARD.decode(body).map_err(|_| "body is marked base64 but is not valid base64".to_owned())
+        STANDARD
+            .decode(body)
+            .map_err(|_| "body is marked base64 but is not valid base64".to_owned())
     } else {
         Ok(body.as_bytes().to_vec())
     }
@@ -162,14 +197,18 @@ fn raw_body(req: &LambdaFunctionUrlRequest) -> Result<Vec<u8>, String> {
 
 fn unavailable(what: &str) -> LambdaFunctionUrlResponse {
     let mut r = respond(503, json!({"error": format!("{what}; please retry")}));
-    r.headers.insert("retry-after", http::HeaderValue::from_static("5"));
+    r.headers
+        .insert("retry-after", http::HeaderValue::from_static("5"));
     r
 }
 
 fn respond(status: i64, body: serde_json::Value) -> LambdaFunctionUrlResponse {
     let mut r = LambdaFunctionUrlResponse::default();
     r.status_code = status;
-    r.headers.insert("content-type", http::HeaderValue::from_static("application/json"));
+    r.headers.insert(
+        "content-type",
+        http::HeaderValue::from_static("application/json"),
+    );
     r.body = Some(body.to_string());
     r
 }

@@ -9,7 +9,6 @@ pub mod rotate;
 
 use aws_sdk_sqs::types::MessageAttributeValue;
 
-
 /// The correlation-id attribute for an outgoing SQS message.
 pub(crate) fn correlation_attr(correlation_id: &str) -> MessageAttributeValue {
     MessageAttributeValue::builder()

@@ -61,7 +61,13 @@ pub async fn handler(deps: &Rotate, event: LambdaEvent<RotationEvent>) -> Result
 }
 
 pub async fn run_step(deps: &Rotate, e: &RotationEvent) -> Result<(), RotateError> {
-    let meta = deps.secrets.describe_secret().secret_id(&e.secret_id).send().await.map_err(aws)?;
+    let meta = deps
+        .secrets
+        .describe_secret()
+        .secret_id(&e.secret_id)
+        .send()
+        .await
+        .map_err(aws)?;
     if meta.rotation_enabled != Some(true) {
         return Err(RotateError::NotEnabled(e.secret_id.clone()));
     }
@@ -69,13 +75,19 @@ pub async fn run_step(deps: &Rotate, e: &RotationEvent) -> Result<(), RotateErro
         .version_ids_to_stages
         .as_ref()
         .and_then(|m| m.get(&e.client_request_token))
-        .ok_or_else(|| RotateError::UnknownToken { secret: e.secret_id.clone(), token: e.client_request_token.clone() })?;
+        .ok_or_else(|| RotateError::UnknownToken {
+            secret: e.secret_id.clone(),
+            token: e.client_request_token.clone(),
+        })?;
     if stages.iter().any(|s| s == AWSCURRENT) {
         info!(step = %e.step, "version already AWSCURRENT; nothing to do");
         return Ok(());
     }
     if !stages.iter().any(|s| s == AWSPENDING) {
-        return Err(RotateError::NotPending { secret: e.secret_id.clone(), token: e.client_request_token.clone() });
+        return Err(RotateError::NotPending {
+            secret: e.secret_id.clone(),
+            token: e.client_request_token.clone(),
+        });
     }
     match e.step.as_str() {
         "createSecret" => create(deps, e).await,
@@ -108,14 +120,23 @@ async fn create(deps: &Rotate, e: &RotationEvent) -> Result<(), RotateError> {
     let current = read_stage(&deps.secrets, &e.secret_id, AWSCURRENT)
         .await
         .map_err(|err| RotateError::Aws(err.to_string()))?;
-    let Credential::Oauth2Refresh { base_url, refresh_token, client_id, client_secret, .. } =
-        Credential::parse(&e.secret_id, &current).map_err(|err| RotateError::Aws(err.to_string()))?
+    let Credential::Oauth2Refresh {
+        base_url,
+        refresh_token,
+        client_id,
+        client_secret,
+        ..
+    } = Credential::parse(&e.secret_id, &current)
+        .map_err(|err| RotateError::Aws(err.to_string()))?
     else {
         return Err(RotateError::Unsupported(e.secret_id.clone()));
     };
     let resp = deps
         .http
-        .post(format!("{}/api/oauth.v2.access", base_url.trim_end_matches('/')))
+        .post(format!(
+            "{}/api/oauth.v2.access",
+            base_url.trim_end_matches('/')
+        ))
         .form(&[
             ("grant_type", "refresh_token"),
             ("refresh_token", refresh_token.expose_secret()),
@@ -131,18 +152,27 @@ async fn create(deps: &Rotate, e: &RotationEvent) -> Result<(), RotateError> {
         .await
         .map_err(|_| RotateError::Vendor(format!("{status} with a non-JSON body")))?;
     if body.get("ok").and_then(Value::as_bool) != Some(true) {
-        let code = body.get("error").and_then(Value::as_str).unwrap_or("unknown_error");
+        let code = body
+            .get("error")
+            .and_then(Value::as_str)
+            .unwrap_or("unknown_error");
         return Err(RotateError::Vendor(format!("refresh refused: {code}")));
     }
     let (Some(access), Some(refresh)) = (
         body.get("access_token").and_then(Value::as_str),
         body.get("refresh_token").and_then(Value::as_str),
     ) else {
-        return Err(RotateError::Vendor("refresh answer lacks access_token or refresh_token".into()));
+        return Err(RotateError::Vendor(
+            "refresh answer lacks access_token or refresh_token".into(),
+        ));
     };
-    let expires_in = body.get("expires_in").and_then(Value::as_i64).unwrap_or(43_200);
+    let expires_in = body
+        .get("expires_in")
+        .and_then(Value::as_i64)
+        .unwrap_or(43_200);
     // Keep every other field of the stored credential as it was.
-    let mut next: Value = serde_json::from_str(current.expose_secret()).map_err(|err| RotateError::Aws(err.to_string()))?;
+    let mut next: Value = serde_json::from_str(current.expose_secret())
+        .map_err(|err| RotateError::Aws(err.to_string()))?;
     next["access_token"] = Value::from(access);
     next["refresh_token"] = Value::from(refresh);
     next["expires_at"] = Value::from((Utc::now() + Duration::seconds(expires_in)).to_rfc3339());
@@ -162,9 +192,18 @@ async fn create(deps: &Rotate, e: &RotationEvent) -> Result<(), RotateError> {
 async fn test(deps: &Rotate, e: &RotationEvent) -> Result<(), RotateError> {
     let pending = pending_value(deps, e)
         .await
-        .ok_or_else(|| RotateError::NotPending { secret: e.secret_id.clone(), token: e.client_request_token.clone() })?;
-    let credential = Credential::parse(&e.secret_id, &pending).map_err(|err| RotateError::Aws(err.to_string()))?;
-    let Credential::Oauth2Refresh { base_url, access_token, .. } = credential else {
+        .ok_or_else(|| RotateError::NotPending {
+            secret: e.secret_id.clone(),
+            token: e.client_request_token.clone(),
+        })?;
+    let credential = Credential::parse(&e.secret_id, &pending)
+        .map_err(|err| RotateError::Aws(err.to_string()))?;
+    let Credential::Oauth2Refresh {
+        base_url,
+        access_token,
+        ..
+    } = credential
+    else {
         return Err(RotateError::Unsupported(e.secret_id.clone()));
     };
     auth_test(&deps.http, &base_url, &access_token)
@@ -182,7 +221,10 @@ async fn finish(
     let current_version = meta
         .version_ids_to_stages
         .as_ref()
-        .and_then(|m| m.iter().find(|(_, stages)| stages.iter().any(|s| s == AWSCURRENT)))
+        .and_then(|m| {
+            m.iter()
+                .find(|(_, stages)| stages.iter().any(|s| s == AWSCURRENT))
+        })
         .map(|(id, _)| id.clone());
     let mut req = deps
         .secrets

@@ -11,7 +11,11 @@ use super::{header, str_field, Inbound, NormalizeError, Normalized, VerifyError}
 pub const SIGNATURE_HEADER: &str = "x-hub-signature";
 pub const DELIVERY_HEADER: &str = "x-atlassian-webhook-identifier";
 
-pub fn verify(headers: &HeaderMap, body: &[u8], secrets: &[SecretString]) -> Result<(), VerifyError> {
+pub fn verify(
+    headers: &HeaderMap,
+    body: &[u8],
+    secrets: &[SecretString],
+) -> Result<(), VerifyError> {
     let signature = header(headers, SIGNATURE_HEADER)?;
     let expected = signature
         .trim()
@@ -25,7 +29,8 @@ pub fn verify(headers: &HeaderMap, body: &[u8], secrets: &[SecretString]) -> Res
 }
 
 pub fn normalize(headers: &HeaderMap, raw: serde_json::Value) -> Result<Inbound, NormalizeError> {
-    let event_type = str_field(&raw, "/webhookEvent").ok_or(NormalizeError::MissingField("webhookEvent"))?;
+    let event_type =
+        str_field(&raw, "/webhookEvent").ok_or(NormalizeError::MissingField("webhookEvent"))?;
     // `timestamp` is epoch milliseconds in Jira's payloads.
     let occurred_at = raw
         .get("timestamp")
@@ -55,7 +60,10 @@ mod tests {
     #[test]
     fn signed_body_verifies_and_tampered_body_does_not() {
         let body = br#"{"webhookEvent":"jira:issue_created"}"#;
-        let sig = format!("sha256={}", hex::encode(hmac_sha256(b"jira-secret", &[body])));
+        let sig = format!(
+            "sha256={}",
+            hex::encode(hmac_sha256(b"jira-secret", &[body]))
+        );
         let mut h = HeaderMap::new();
         h.insert(SIGNATURE_HEADER, sig.parse().unwrap());
         let secrets = [SecretString::from("jira-secret")];
@@ -73,7 +81,9 @@ mod tests {
         });
         let mut h = HeaderMap::new();
         h.insert(DELIVERY_HEADER, "3f2b1c".parse().unwrap());
-        let Inbound::Event(n) = normalize(&h, raw).unwrap() else { panic!("expected an event") };
+        let Inbound::Event(n) = normalize(&h, raw).unwrap() else {
+            panic!("expected an event")
+        };
         assert_eq!(n.delivery_id.as_deref(), Some("3f2b1c"));
         assert_eq!(n.object_id.as_deref(), Some("OPS-7"));
         assert_eq!(n.occurred_at.unwrap().timestamp_millis(), 1700000000123);

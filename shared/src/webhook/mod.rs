@@ -82,7 +82,11 @@ pub fn verify(
 }
 
 /// Read a verified body as the vendor's event.
-pub fn normalize(source: Source, headers: &HeaderMap, body: &[u8]) -> Result<Inbound, NormalizeError> {
+pub fn normalize(
+    source: Source,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Inbound, NormalizeError> {
     let raw = parse_json(body)?;
     match source {
         Source::Zendesk => zendesk::normalize(raw),
@@ -97,7 +101,10 @@ fn parse_json(body: &[u8]) -> Result<serde_json::Value, NormalizeError> {
     serde_json::from_slice(body).map_err(|e| NormalizeError::NotJson(e.to_string()))
 }
 
-pub(crate) fn header<'a>(headers: &'a HeaderMap, name: &'static str) -> Result<&'a str, VerifyError> {
+pub(crate) fn header<'a>(
+    headers: &'a HeaderMap,
+    name: &'static str,
+) -> Result<&'a str, VerifyError> {
     headers
         .get(name)
         .ok_or(VerifyError::MissingHeader(name))?

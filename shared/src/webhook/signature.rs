@@ -35,10 +35,17 @@ pub fn any_secret_matches(secrets: &[SecretString], parts: &[&[u8]], expected: &
 }
 
 /// Reject timestamps further than `tolerance_secs` from now, in either direction.
-pub fn check_freshness(signed_at: DateTime<Utc>, now: DateTime<Utc>, tolerance_secs: i64) -> Result<(), VerifyError> {
+pub fn check_freshness(
+    signed_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+    tolerance_secs: i64,
+) -> Result<(), VerifyError> {
     let skew_secs = (now - signed_at).num_seconds().abs();
     if skew_secs > tolerance_secs {
-        return Err(VerifyError::StaleTimestamp { skew_secs, tolerance_secs });
+        return Err(VerifyError::StaleTimestamp {
+            skew_secs,
+            tolerance_secs,
+        });
     }
     Ok(())
 }

@@ -6,12 +6,19 @@ use http::HeaderMap;
 use secrecy::SecretString;
 
 use super::signature::{any_secret_matches, check_freshness};
-use super::{header, str_field, Inbound, NormalizeError, Normalized, VerifyError, DEFAULT_TOLERANCE_SECS};
+use super::{
+    header, str_field, Inbound, NormalizeError, Normalized, VerifyError, DEFAULT_TOLERANCE_SECS,
+};
 
 pub const SIGNATURE_HEADER: &str = "x-slack-signature";
 pub const TIMESTAMP_HEADER: &str = "x-slack-request-timestamp";
 
-pub fn verify(headers: &HeaderMap, body: &[u8], secrets: &[SecretString], now: DateTime<Utc>) -> Result<(), VerifyError> {
+pub fn verify(
+    headers: &HeaderMap,
+    body: &[u8],
+    secrets: &[SecretString],
+    now: DateTime<Utc>,
+) -> Result<(), VerifyError> {
     let signature = header(headers, SIGNATURE_HEADER)?;
     let timestamp = header(headers, TIMESTAMP_HEADER)?.trim();
     let expected = signature
@@ -19,14 +26,20 @@ pub fn verify(headers: &HeaderMap, body: &[u8], secrets: &[SecretString], now: D
         .strip_prefix("v0=")
         .and_then(|h| hex::decode(h).ok())
         .ok_or(VerifyError::MalformedHeader(SIGNATURE_HEADER))?;
-    let secs: i64 = timestamp.parse().map_err(|_| VerifyError::MalformedHeader(TIMESTAMP_HEADER))?;
+    let secs: i64 = timestamp
+        .parse()
+        .map_err(|_| VerifyError::MalformedHeader(TIMESTAMP_HEADER))?;
     // Slack's own advice: check the age first, so a replayed request is never even MAC'd.
     let signed_at = Utc
         .timestamp_opt(secs, 0)
         .single()
         .ok_or(VerifyError::MalformedHeader(TIMESTAMP_HEADER))?;
     check_freshness(signed_at, now, DEFAULT_TOLERANCE_SECS)?;
-    if !any_secret_matches(secrets, &[b"v0:", timestamp.as_bytes(), b":", body], &expected) {
+    if !any_secret_matches(
+        secrets,
+        &[b"v0:", timestamp.as_bytes(), b":", body],
+        &expected,
+    ) {
         return Err(VerifyError::Mismatch);
     }
     Ok(())
@@ -35,8 +48,11 @@ pub fn verify(headers: &HeaderMap, body: &[u8], secrets: &[SecretString], now: D
 pub fn normalize(raw: serde_json::Value) -> Result<Inbound, NormalizeError> {
     let kind = str_field(&raw, "/type").ok_or(NormalizeError::MissingField("type"))?;
     if kind == "url_verification" {
-        let challenge = str_field(&raw, "/challenge").ok_or(NormalizeError::MissingField("challenge"))?;
-        return Ok(Inbound::Handshake(serde_json::json!({ "challenge": challenge })));
+        let challenge =
+            str_field(&raw, "/challenge").ok_or(NormalizeError::MissingField("challenge"))?;
+        return Ok(Inbound::Handshake(
+            serde_json::json!({ "challenge": challenge }),
+        ));
     }
     let inner = str_field(&raw, "/event/type").ok_or(NormalizeError::MissingField("event.type"))?;
     // `event_time` is epoch seconds; the message `ts` would do too but is per message, not event.
@@ -80,7 +96,15 @@ mod tests {
     #[test]
     fn vendor_example_verifies() {
         let secrets = [SecretString::from(SECRET)];
-        assert_eq!(verify(&headers(SIG, TS), BODY.as_bytes(), &secrets, at(1531420618 + 10)), Ok(()));
+        assert_eq!(
+            verify(
+                &headers(SIG, TS),
+                BODY.as_bytes(),
+                &secrets,
+                at(1531420618 + 10)
+            ),
+            Ok(())
+        );
     }
 
     #[test]
@@ -102,7 +126,13 @@ mod tests {
     #[test]
     fn signature_without_version_prefix_is_malformed() {
         let secrets = [SecretString::from(SECRET)];
-        let err = verify(&headers(&SIG[3..], TS), BODY.as_bytes(), &secrets, at(1531420618)).unwrap_err();
+        let err = verify(
+            &headers(&SIG[3..], TS),
+            BODY.as_bytes(),
+            &secrets,
+            at(1531420618),
+        )
+        .unwrap_err();
         assert_eq!(err, VerifyError::MalformedHeader(SIGNATURE_HEADER));
     }
 
@@ -111,7 +141,9 @@ mod tests {
         let raw = serde_json::json!({"token": "Jhj5dZrVaK7ZwHHjRyZWjbDl", "challenge": "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P", "type": "url_verification"});
         assert_eq!(
             normalize(raw).unwrap(),
-            Inbound::Handshake(serde_json::json!({"challenge": "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P"}))
+            Inbound::Handshake(
+                serde_json::json!({"challenge": "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P"})
+            )
         );
     }
 
@@ -123,7 +155,9 @@ mod tests {
                       "text": "Checkout is down", "ts": "1355517523.000005", "channel_type": "channel"},
             "type": "event_callback", "event_id": "Ev123ABC456", "event_time": 1355517523
         });
-        let Inbound::Event(n) = normalize(raw).unwrap() else { panic!("expected an event") };
+        let Inbound::Event(n) = normalize(raw).unwrap() else {
+            panic!("expected an event")
+        };
         assert_eq!(n.event_type, "event_callback:message");
         assert_eq!(n.delivery_id.as_deref(), Some("Ev123ABC456"));
         assert_eq!(n.object_id.as_deref(), Some("C123ABC456"));

@@ -8,12 +8,19 @@ use http::HeaderMap;
 use secrecy::SecretString;
 
 use super::signature::{any_secret_matches, check_freshness};
-use super::{header, str_field, Inbound, NormalizeError, Normalized, VerifyError, DEFAULT_TOLERANCE_SECS};
+use super::{
+    header, str_field, Inbound, NormalizeError, Normalized, VerifyError, DEFAULT_TOLERANCE_SECS,
+};
 
 pub const SIGNATURE_HEADER: &str = "x-zendesk-webhook-signature";
 pub const TIMESTAMP_HEADER: &str = "x-zendesk-webhook-signature-timestamp";
 
-pub fn verify(headers: &HeaderMap, body: &[u8], secrets: &[SecretString], now: DateTime<Utc>) -> Result<(), VerifyError> {
+pub fn verify(
+    headers: &HeaderMap,
+    body: &[u8],
+    secrets: &[SecretString],
+    now: DateTime<Utc>,
+) -> Result<(), VerifyError> {
     let signature = header(headers, SIGNATURE_HEADER)?;
     let timestamp = header(headers, TIMESTAMP_HEADER)?;
     let expected = STANDARD
@@ -64,27 +71,52 @@ mod tests {
     const SIG: &str = "tRDSF7URY8BLCDlaBcQ7FHu051Zk+aAB0NKMP53teMw=";
 
     fn at(ts: &str) -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339(ts).unwrap().with_timezone(&Utc)
+        DateTime::parse_from_rfc3339(ts)
+            .unwrap()
+            .with_timezone(&Utc)
     }
 
     #[test]
     fn vendor_example_verifies() {
         let secrets = [SecretString::from("old-secret"), SecretString::from(SECRET)];
-        assert_eq!(verify(&headers(SIG, TS), BODY.as_bytes(), &secrets, at("2021-07-25T10:02:00Z")), Ok(()));
+        assert_eq!(
+            verify(
+                &headers(SIG, TS),
+                BODY.as_bytes(),
+                &secrets,
+                at("2021-07-25T10:02:00Z")
+            ),
+            Ok(())
+        );
     }
 
     #[test]
     fn one_changed_byte_fails() {
         let secrets = [SecretString::from(SECRET)];
         let body = r#"{"say": "hellO"}"#;
-        assert_eq!(verify(&headers(SIG, TS), body.as_bytes(), &secrets, at(TS)), Err(VerifyError::Mismatch));
+        assert_eq!(
+            verify(&headers(SIG, TS), body.as_bytes(), &secrets, at(TS)),
+            Err(VerifyError::Mismatch)
+        );
     }
 
     #[test]
     fn stale_timestamp_is_refused() {
         let secrets = [SecretString::from(SECRET)];
-        let err = verify(&headers(SIG, TS), BODY.as_bytes(), &secrets, at("2021-07-25T10:06:00Z")).unwrap_err();
-        assert_eq!(err, VerifyError::StaleTimestamp { skew_secs: 360, tolerance_secs: 300 });
+        let err = verify(
+            &headers(SIG, TS),
+            BODY.as_bytes(),
+            &secrets,
+            at("2021-07-25T10:06:00Z"),
+        )
+        .unwrap_err();
+        assert_eq!(
+            err,
+            VerifyError::StaleTimestamp {
+                skew_secs: 360,
+                tolerance_secs: 300
+            }
+        );
     }
 
     #[test]
@@ -108,9 +140,14 @@ mod tests {
             "type": "zen:event-type:ticket.created",
             "zendesk_event_version": "2022-11-06"
         });
-        let Inbound::Event(n) = normalize(raw).unwrap() else { panic!("expected an event") };
+        let Inbound::Event(n) = normalize(raw).unwrap() else {
+            panic!("expected an event")
+        };
         assert_eq!(n.event_type, "zen:event-type:ticket.created");
-        assert_eq!(n.delivery_id.as_deref(), Some("cbe4028c-7239-495d-b020-f22348516046"));
+        assert_eq!(
+            n.delivery_id.as_deref(),
+            Some("cbe4028c-7239-495d-b020-f22348516046")
+        );
         assert_eq!(n.object_id.as_deref(), Some("35436"));
         assert_eq!(n.subject.as_deref(), Some("Refund please"));
         assert_eq!(n.occurred_at, Some(at("2024-01-15T10:31:00Z")));
@@ -118,6 +155,9 @@ mod tests {
 
     #[test]
     fn payload_without_type_is_refused() {
-        assert_eq!(normalize(serde_json::json!({"id": "x"})), Err(NormalizeError::MissingField("type")));
+        assert_eq!(
+            normalize(serde_json::json!({"id": "x"})),
+            Err(NormalizeError::MissingField("type"))
+        );
     }
 }

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# The whole test suite: formatting, lints, the SAM template checks, and every Rust test
+# (unit + end-to-end against the local AWS emulator and SaaS sandbox).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+export AWS_DEFAULT_REGION="${AWS_DEFAULT_REGION:-us-east-1}"
+export SAM_CLI_TELEMETRY=0
+
+# Pinned Python tools, each in its own project-local venv.
+ensure_venv() { # dir requirements-file
+  local dir="$1" req="$2"
+  if [ ! -x "$dir/bin/python" ] || ! cmp -s "$req" "$dir/.switchyard-requirements"; then
+    echo "== installing $(basename "$req") into $dir"
+    python3 -m venv "$dir"
+    "$dir/bin/pip" install --quiet --disable-pip-version-check -r "$req"
+    cp "$req" "$dir/.switchyard-requirements"
+  fi
+}
+ensure_venv .venv infra/requirements.txt
+ensure_venv .venv-sam infra/requirements-sam.txt
+
+echo "== cfn-lint template.yaml"
+.venv/bin/cfn-lint template.yaml
+echo "== sam validate --lint"
+.venv-sam/bin/sam validate --lint --template template.yaml
+
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+echo "== cargo clippy"
+cargo clippy --workspace --all-targets -- -D warnings
+echo "== cargo test"
+cargo test --workspace

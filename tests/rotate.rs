@@ -1,0 +1,144 @@
+//! The rotate function's four steps, called directly against the emulator (moto cannot run
+//! rotation code) with the SaaS sandbox as Slack's token endpoint.
+
+use lambda_runtime::{Context, LambdaEvent};
+use switchyard::connectors::http_client;
+use switchyard::handlers::rotate::{handler, run_step, Rotate, RotateError, RotationEvent};
+use switchyard::secrets::{read_stage, Credential, AWSCURRENT};
+use switchyard_infra::stack::LocalStack;
+
+fn step(step: &str, secret: &str, token: &str) -> RotationEvent {
+    RotationEvent {
+        step: step.into(),
+        secret_id: secret.into(),
+        client_request_token: token.into(),
+        rotation_token: Some("rotation-token".into()),
+    }
+}
+
+async fn current_access_token(stack: &LocalStack, secret: &str) -> String {
+    use secrecy::ExposeSecret;
+    let v = read_stage(&stack.aws.secrets, secret, AWSCURRENT)
+        .await
+        .unwrap();
+    match Credential::parse(secret, &v).unwrap() {
+        Credential::Oauth2Refresh { access_token, .. } => access_token.expose_secret().to_owned(),
+        other => panic!("unexpected credential {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn four_steps_rotate_the_slack_token_once_and_are_idempotent() {
+    let stack = LocalStack::start().await.unwrap();
+    let secret = stack.provisioned.refs["SlackConnectionSecret"].clone();
+    let deps = Rotate {
+        secrets: stack.aws.secrets.clone(),
+        http: http_client(),
+    };
+    let before = current_access_token(&stack, &secret).await;
+
+    // Rotation not enabled yet: every step refuses.
+    let err = run_step(
+        &deps,
+        &step(
+            "createSecret",
+            &secret,
+            "00000000-0000-4000-8000-000000000000",
+        ),
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(err, RotateError::NotEnabled(_)), "{err}");
+
+    // Secrets Manager starts a rotation: a value-less version under the request token, AWSPENDING.
+    let token = begin_rotation_like_secrets_manager(&stack, &secret).await;
+
+    let unknown = run_step(
+        &deps,
+        &step(
+            "createSecret",
+            &secret,
+            "11111111-1111-4111-8111-111111111111",
+        ),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(unknown, RotateError::UnknownToken { .. }),
+        "{unknown}"
+    );
+
+    for _round in 0..2 {
+        for s in ["createSecret", "setSecret", "testSecret", "finishSecret"] {
+            handler(
+                &deps,
+                LambdaEvent::new(step(s, &secret, &token), Context::default()),
+            )
+            .await
+            .unwrap();
+        }
+    }
+    let after = current_access_token(&stack, &secret).await;
+    assert_ne!(before, after, "AWSCURRENT must hold the new token");
+    assert_eq!(
+        stack.sandbox.slack_rotations(),
+        1,
+        "the single-use refresh token is spent exactly once"
+    );
+
+    // The new token works with the connector, through the normal path.
+    let probe = switchyard::connectors::slack::auth_test(
+        &http_client(),
+        &stack.sandbox.base_url("slack"),
+        &after.into(),
+    )
+    .await;
+    assert!(probe.is_ok(), "{probe:?}");
+    stack.stop();
+}
+
+/// Put the secret in the state real Secrets Manager creates before it calls `createSecret`:
+/// rotation enabled, AWSCURRENT unchanged, and a version with no value labelled AWSPENDING.
+/// moto's `RotateSecret` without a runnable Lambda instead completes a "rotation" itself (it moves
+/// AWSCURRENT to that empty version), so the labels are put back where AWS would have them.
+async fn begin_rotation_like_secrets_manager(stack: &LocalStack, secret: &str) -> String {
+    let sm = &stack.aws.secrets;
+    let current =
+        |meta: &aws_sdk_secretsmanager::operation::describe_secret::DescribeSecretOutput| {
+            meta.version_ids_to_stages()
+                .unwrap()
+                .iter()
+                .find(|(_, stages)| stages.iter().any(|s| s == AWSCURRENT))
+                .map(|(id, _)| id.clone())
+                .unwrap()
+        };
+    let original = current(&sm.describe_secret().secret_id(secret).send().await.unwrap());
+    let token = uuid::Uuid::new_v4().to_string();
+    sm.rotate_secret()
+        .secret_id(secret)
+        .client_request_token(&token)
+        .rotation_rules(
+            aws_sdk_secretsmanager::types::RotationRulesType::builder()
+                .automatically_after_days(1)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    sm.update_secret_version_stage()
+        .secret_id(secret)
+        .version_stage(AWSCURRENT)
+        .move_to_version_id(&original)
+        .remove_from_version_id(&token)
+        .send()
+        .await
+        .unwrap();
+    sm.update_secret_version_stage()
+        .secret_id(secret)
+        .version_stage(switchyard::secrets::AWSPENDING)
+        .move_to_version_id(&token)
+        .send()
+        .await
+        .unwrap();
+    token
+}
