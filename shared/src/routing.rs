@@ -213,15 +213,16 @@ impl RoutingConfig {
         for t in &route.actions {
             let mut params = BTreeMap::new();
             for (k, v) in &t.params {
-                match render(v, event, c) {
-                    Ok(value) => params.insert(k.clone(), value),
-                    Err(missing) => return Decision::Review {
-                        reason: format!(
-                            "action {}.{} needs {{{missing}}}, which this {} event does not have",
-                            t.connector, t.action, event.source
-                        ),
-                    },
+                let rendered = render(v, event, c);
+                let Ok(value) = rendered else {
+                    let missing = rendered.unwrap_err();
+                    let reason = format!(
+                        "action {}.{} needs {{{missing}}}, which this {} event does not have",
+                        t.connector, t.action, event.source
+                    );
+                    return Decision::Review { reason };
                 };
+                params.insert(k.clone(), value);
             }
             planned.push(PlannedAction {
                 connector: t.connector.clone(),

@@ -34,26 +34,18 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
         .strip_prefix("Bearer ")
 }
 
-fn check(shared: &Shared, headers: &HeaderMap) -> Result<(), Response> {
+/// The Slack error code for a request's token, or `None` when it is valid.
+fn check(shared: &Shared, headers: &HeaderMap) -> Option<&'static str> {
     let Some(token) = bearer(headers) else {
-        return Err(error("not_authed"));
+        return Some("not_authed");
     };
-    if shared
-        .state
-        .lock()
-        .expect("sandbox state")
-        .slack_access_tokens
-        .contains(token)
-    {
-        Ok(())
-    } else {
-        Err(error("invalid_auth"))
-    }
+    let state = shared.state.lock().expect("sandbox state");
+    (!state.slack_access_tokens.contains(token)).then_some("invalid_auth")
 }
 
 async fn auth_test(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
-    if let Err(r) = check(&shared, &headers) {
-        return r;
+    if let Some(code) = check(&shared, &headers) {
+        return error(code);
     }
     Json(json!({"ok": true, "url": "https://example.slack.com/", "team": "Example", "user": "switchyard",
                 "team_id": "T0EXAMPLE", "user_id": "U0SWITCHY", "bot_id": "B0SWITCHY", "is_enterprise_install": false}))
@@ -65,8 +57,8 @@ async fn post_message(
     headers: HeaderMap,
     body: String,
 ) -> Response {
-    if let Err(r) = check(&shared, &headers) {
-        return r;
+    if let Some(code) = check(&shared, &headers) {
+        return error(code);
     }
     let Ok(payload) = serde_json::from_str::<Value>(&body) else {
         return error("invalid_json");
