@@ -64,11 +64,13 @@ mod tests {
         h
     }
 
-    // The example from Zendesk's "Verifying webhook authenticity" page.
+    // Secret, body and timestamp from Zendesk's verification docs. SIG is base64(HMAC-SHA256(secret,
+    // timestamp + body)) as the webhooks page defines it, computed independently with Python's
+    // `hmac`. (The event-connectors page's example signature, tRDSF7…, signs body + timestamp.)
     const SECRET: &str = "HRkRd4BeOAoUkfZr-mhauJT64rvBASlJRoIyPsd3zeA=";
     const BODY: &str = r#"{"say": "hello"}"#;
     const TS: &str = "2021-07-25T10:00:00Z";
-    const SIG: &str = "tRDSF7URY8BLCDlaBcQ7FHu051Zk+aAB0NKMP53teMw=";
+    const SIG: &str = "Rry/4TtIdFyawtXXp8QdI6tlAUUQ/5kL1OTp5qo/ZIk=";
 
     fn at(ts: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(ts)
@@ -88,6 +90,14 @@ mod tests {
             ),
             Ok(())
         );
+    }
+
+    #[test]
+    fn body_then_timestamp_order_is_not_accepted() {
+        let secrets = [SecretString::from(SECRET)];
+        let reversed = "tRDSF7URY8BLCDlaBcQ7FHu051Zk+aAB0NKMP53teMw=";
+        let err = verify(&headers(reversed, TS), BODY.as_bytes(), &secrets, at(TS)).unwrap_err();
+        assert_eq!(err, VerifyError::Mismatch);
     }
 
     #[test]
