@@ -26,3 +26,23 @@ impl AwsClients {
         Self::new(&config)
     }
 }
+
+/// A short, log-safe description of an SDK error: the service's code and message, or the
+/// transport failure — without the raw HTTP response the default `Display` chain includes.
+pub fn error_message<E, R>(e: &aws_sdk_sqs::error::SdkError<E, R>) -> String
+where
+    E: aws_sdk_sqs::error::ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    match e {
+        aws_sdk_sqs::error::SdkError::ServiceError(se) => {
+            let err = se.err();
+            format!(
+                "{}: {}",
+                err.code().unwrap_or("ServiceError"),
+                err.message().unwrap_or("no message")
+            )
+        }
+        other => aws_sdk_sqs::error::DisplayErrorContext(other).to_string(),
+    }
+}

@@ -3,7 +3,6 @@
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::error::DisplayErrorContext;
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
 use thiserror::Error;
@@ -104,7 +103,7 @@ impl DecisionStore {
         }
         req.send()
             .await
-            .map_err(|e| DecisionError(DisplayErrorContext(&e).to_string()))?;
+            .map_err(|e| DecisionError(crate::aws::error_message(&e)))?;
         Ok(())
     }
 
@@ -134,7 +133,7 @@ impl DecisionStore {
         req.update_expression(update)
             .send()
             .await
-            .map_err(|e| DecisionError(DisplayErrorContext(&e).to_string()))?;
+            .map_err(|e| DecisionError(crate::aws::error_message(&e)))?;
         Ok(())
     }
 
@@ -147,7 +146,7 @@ impl DecisionStore {
             .consistent_read(true)
             .send()
             .await
-            .map_err(|e| DecisionError(DisplayErrorContext(&e).to_string()))?;
+            .map_err(|e| DecisionError(crate::aws::error_message(&e)))?;
         Ok(out.item.as_ref().map(from_item))
     }
 }

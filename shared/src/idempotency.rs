@@ -6,7 +6,6 @@
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::error::DisplayErrorContext;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
@@ -24,8 +23,12 @@ pub const DEFAULT_IN_PROGRESS_MS: i64 = 60_000;
 pub struct StoreError(String);
 
 impl StoreError {
-    fn from_sdk<E: std::error::Error>(e: E) -> Self {
-        StoreError(DisplayErrorContext(&e).to_string())
+    fn from_sdk<E, R>(e: aws_sdk_dynamodb::error::SdkError<E, R>) -> Self
+    where
+        E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + 'static,
+        R: std::fmt::Debug,
+    {
+        StoreError(crate::aws::error_message(&e))
     }
 }
 

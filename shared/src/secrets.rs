@@ -7,7 +7,6 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use aws_sdk_secretsmanager::error::DisplayErrorContext;
 use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
@@ -147,7 +146,7 @@ pub async fn read_stage(
         .await
         .map_err(|e| SecretError::Read {
             secret_id: secret_id.to_owned(),
-            message: DisplayErrorContext(&e).to_string(),
+            message: crate::aws::error_message(&e),
         })?;
     out.secret_string
         .map(SecretString::from)

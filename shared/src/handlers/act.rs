@@ -6,7 +6,6 @@
 //! record succeeds (retrying cannot help and must not dead-letter it silently).
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
-use aws_sdk_sqs::error::DisplayErrorContext;
 use chrono::Utc;
 use lambda_runtime::{Error, LambdaEvent};
 use serde_json::json;
@@ -141,7 +140,7 @@ async fn park(
         .map_err(|e| {
             RecordError(format!(
                 "enqueue to review failed: {}",
-                DisplayErrorContext(&e)
+                crate::aws::error_message(&e)
             ))
         })?;
     deps.decisions

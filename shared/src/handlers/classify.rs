@@ -2,7 +2,6 @@
 //! and write that down as the event's decision record.
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
-use aws_sdk_sqs::error::DisplayErrorContext;
 use chrono::Utc;
 use lambda_runtime::{Error, LambdaEvent};
 use tracing::info;
@@ -97,7 +96,7 @@ async fn classify_one(deps: &Classify, message: SqsMessage) -> Result<(), Record
         .map_err(|e| {
             RecordError(format!(
                 "enqueue to {path} failed: {}",
-                DisplayErrorContext(&e)
+                crate::aws::error_message(&e)
             ))
         })?;
     info!(

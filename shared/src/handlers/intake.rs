@@ -7,7 +7,6 @@
 use aws_lambda_events::event::lambda_function_urls::{
     LambdaFunctionUrlRequest, LambdaFunctionUrlResponse,
 };
-use aws_sdk_sqs::error::DisplayErrorContext;
 use base64::{engine::general_purpose::STANDARD, Engine};
 use chrono::{DateTime, Utc};
 use lambda_runtime::{Error, LambdaEvent};
@@ -166,7 +165,10 @@ async fn handle(
         .send()
         .await;
     if let Err(e) = sent {
-        warn!(error = %DisplayErrorContext(&e), "enqueue failed; releasing the key so the vendor's retry is accepted");
+        warn!(
+            error = crate::aws::error_message(&e),
+            "enqueue failed; releasing the key so the vendor's retry is accepted"
+        );
         if let Err(e) = deps.idempotency.release(&key).await {
             warn!(error = %e, "could not release idempotency key; it frees itself when in-progress expires");
         }

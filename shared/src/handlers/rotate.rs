@@ -5,7 +5,6 @@
 //! Credential type handled here: `oauth2_refresh` (Slack token rotation: `oauth.v2.access` with
 //! `grant_type=refresh_token`, which returns a new access **and** refresh token).
 
-use aws_sdk_secretsmanager::error::DisplayErrorContext;
 use chrono::{Duration, Utc};
 use lambda_runtime::{Error, LambdaEvent};
 use secrecy::{ExposeSecret, SecretString};
@@ -52,8 +51,12 @@ pub enum RotateError {
     Vendor(String),
 }
 
-fn aws<E: std::error::Error>(e: E) -> RotateError {
-    RotateError::Aws(DisplayErrorContext(&e).to_string())
+fn aws<E, R>(e: aws_sdk_secretsmanager::error::SdkError<E, R>) -> RotateError
+where
+    E: aws_sdk_secretsmanager::error::ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    RotateError::Aws(crate::aws::error_message(&e))
 }
 
 pub async fn handler(deps: &Rotate, event: LambdaEvent<RotationEvent>) -> Result<(), Error> {
