@@ -92,6 +92,8 @@ impl LocalStack {
             idempotency: IdempotencyStore::new(self.aws.ddb.clone(), s.idempotency_table()?),
             classify_queue_url: s.classify_queue_url()?.to_owned(),
             signing_secret_id: s.intake_secret_id()?.to_owned(),
+            max_body_bytes: s.max_body_bytes(),
+            public_base_url: s.public_base_url(),
         });
         let handler: runner::UrlHandler = Arc::new(move |e| {
             let deps = deps.clone();

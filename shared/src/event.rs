@@ -8,21 +8,50 @@ use crate::routing::PlannedAction;
 
 /// Where a webhook came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[serde(rename_all = "kebab-case")]
 pub enum Source {
     Zendesk,
     Slack,
     Jira,
+    Github,
+    Hubspot,
+    Teams,
+    Stripe,
+    StandardWebhooks,
+    Svix,
+    Twilio,
+    Salesforce,
 }
 
 impl Source {
-    pub const ALL: [Source; 3] = [Source::Zendesk, Source::Slack, Source::Jira];
+    pub const ALL: [Source; 11] = [
+        Source::Zendesk,
+        Source::Slack,
+        Source::Jira,
+        Source::Github,
+        Source::Hubspot,
+        Source::Teams,
+        Source::Stripe,
+        Source::StandardWebhooks,
+        Source::Svix,
+        Source::Twilio,
+        Source::Salesforce,
+    ];
 
+    /// The path segment (`/webhooks/{name}`) and the key of its signing secrets.
     pub fn as_str(self) -> &'static str {
         match self {
             Source::Zendesk => "zendesk",
             Source::Slack => "slack",
             Source::Jira => "jira",
+            Source::Github => "github",
+            Source::Hubspot => "hubspot",
+            Source::Teams => "teams",
+            Source::Stripe => "stripe",
+            Source::StandardWebhooks => "standard-webhooks",
+            Source::Svix => "svix",
+            Source::Twilio => "twilio",
+            Source::Salesforce => "salesforce",
         }
     }
 
@@ -54,6 +83,11 @@ pub struct Event {
     pub requester: Option<String>,
     pub occurred_at: Option<DateTime<Utc>>,
     pub received_at: DateTime<Utc>,
+    #[serde(default)]
+    pub links: Vec<String>,
+    /// Vendor fields the normalizer did not know (drift signals).
+    #[serde(default)]
+    pub unknown_fields: Vec<String>,
     pub raw: serde_json::Value,
 }
 

@@ -6,6 +6,7 @@
 pub mod aws;
 pub mod batch;
 pub mod connectors;
+pub mod dates;
 pub mod decisions;
 pub mod event;
 pub mod handlers;

@@ -278,6 +278,8 @@ mod tests {
             requester: None,
             occurred_at: None,
             received_at: chrono::Utc::now(),
+            links: Vec::new(),
+            unknown_fields: Vec::new(),
             raw: serde_json::Value::Null,
         }
     }

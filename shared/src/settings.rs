@@ -62,6 +62,17 @@ impl Settings {
         self.get("INTAKE_SECRET_ID")
     }
 
+    /// `MAX_BODY_BYTES`, or intake's default (256 KiB).
+    pub fn max_body_bytes(&self) -> usize {
+        self.optional("MAX_BODY_BYTES")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(crate::handlers::intake::DEFAULT_MAX_BODY_BYTES)
+    }
+
+    pub fn public_base_url(&self) -> Option<String> {
+        self.optional("PUBLIC_BASE_URL").map(str::to_owned)
+    }
+
     /// The connection secret of one connector, if this deployment configures it.
     pub fn connection_secret_id(&self, connector: &str) -> Option<&str> {
         self.optional(&format!("{}_SECRET_ID", connector.to_ascii_uppercase()))

@@ -17,6 +17,8 @@ async fn main() -> Result<(), Error> {
         idempotency: IdempotencyStore::new(aws.ddb.clone(), settings.idempotency_table()?),
         classify_queue_url: settings.classify_queue_url()?.to_owned(),
         signing_secret_id: settings.intake_secret_id()?.to_owned(),
+        max_body_bytes: settings.max_body_bytes(),
+        public_base_url: settings.public_base_url(),
     };
     run(service_fn(|event: LambdaEvent<_>| handler(&deps, event))).await
 }

@@ -17,7 +17,7 @@ use crate::event::{Event, Source};
 use crate::handlers::correlation_attr;
 use crate::idempotency::{in_progress_until_ms, payload_hash, Claim, IdempotencyStore};
 use crate::secrets::SecretCache;
-use crate::webhook::{self, Inbound};
+use crate::webhook::{self, Inbound, SignedRequest};
 use crate::CORRELATION_ATTR;
 
 /// What intake needs; built once per process.
@@ -28,7 +28,14 @@ pub struct Intake {
     pub idempotency: IdempotencyStore,
     pub classify_queue_url: String,
     pub signing_secret_id: String,
+    /// Bodies above this are refused with 413 (`MAX_BODY_BYTES`, default 256 KiB).
+    pub max_body_bytes: usize,
+    /// The public base URL senders call (`PUBLIC_BASE_URL`), for schemes that sign the URL
+    /// (HubSpot v2/v3, Twilio); default: `https://` + the request's host.
+    pub public_base_url: Option<String>,
 }
+
+pub const DEFAULT_MAX_BODY_BYTES: usize = 256 * 1024;
 
 pub async fn handler(
     deps: &Intake,
@@ -37,11 +44,19 @@ pub async fn handler(
     let correlation_id = uuid::Uuid::new_v4().to_string();
     let deadline = event.context.deadline;
     let span = tracing::info_span!("intake", correlation_id = %correlation_id);
-    Ok(
-        handle(deps, event.payload, &correlation_id, deadline, Utc::now())
-            .instrument(span)
-            .await,
-    )
+    let mut response = handle(deps, event.payload, &correlation_id, deadline, Utc::now())
+        .instrument(span)
+        .await;
+    if let Ok(v) = http::HeaderValue::from_str(&correlation_id) {
+        response.headers.insert("x-correlation-id", v);
+    }
+    Ok(response)
+}
+
+/// A refusal: status and a message that names what was wrong (no secrets, no payload content).
+fn refuse(status: i64, source: &str, reason: String) -> LambdaFunctionUrlResponse {
+    warn!(source, status, %reason, "webhook refused");
+    respond(status, json!({"error": reason}))
 }
 
 async fn handle(
@@ -53,22 +68,57 @@ async fn handle(
 ) -> LambdaFunctionUrlResponse {
     let path = req.raw_path.as_deref().unwrap_or("/");
     let Some(source) = path.strip_prefix("/webhooks/").and_then(Source::parse) else {
-        return respond(
+        let names: Vec<&str> = Source::ALL.iter().map(|s| s.as_str()).collect();
+        return refuse(
             404,
-            json!({"error": format!("no webhook endpoint at {path}; use /webhooks/{{zendesk|slack|jira}}")}),
+            "",
+            format!(
+                "no webhook endpoint at {path}; use /webhooks/{{{}}}",
+                names.join("|")
+            ),
         );
     };
+    let name = source.as_str();
     let method = req.request_context.http.method.as_deref().unwrap_or("");
     if !method.eq_ignore_ascii_case("POST") {
-        return respond(
+        let mut r = refuse(
             405,
-            json!({"error": format!("{method} is not allowed; webhooks are POSTed")}),
+            name,
+            format!("{method} is not allowed; webhooks are POSTed"),
+        );
+        r.headers
+            .insert("allow", http::HeaderValue::from_static("POST"));
+        return r;
+    }
+    let content_type = req
+        .headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok());
+    if !webhook::accepts_content_type(source, content_type) {
+        return refuse(
+            415,
+            name,
+            format!(
+                "{name} webhooks are not sent as {}",
+                content_type.unwrap_or("")
+            ),
         );
     }
     let body = match raw_body(&req) {
         Ok(b) => b,
-        Err(msg) => return respond(400, json!({"error": msg})),
+        Err(msg) => return refuse(400, name, msg),
     };
+    if body.len() > deps.max_body_bytes {
+        return refuse(
+            413,
+            name,
+            format!(
+                "body of {} bytes is over the {} byte limit",
+                body.len(),
+                deps.max_body_bytes
+            ),
+        );
+    }
 
     let all_secrets = match deps.secrets.signing_secrets(&deps.signing_secret_id).await {
         Ok(s) => s,
@@ -77,49 +127,99 @@ async fn handle(
             return unavailable("signing secrets unavailable");
         }
     };
-    let secrets = all_secrets
-        .get(source.as_str())
-        .map(Vec::as_slice)
-        .unwrap_or_default();
-    if let Err(e) = webhook::verify(source, &req.headers, &body, secrets, now) {
-        warn!(%source, reason = %e, "webhook refused");
-        return respond(
-            401,
-            json!({"error": format!("{source} signature check failed: {e}")}),
-        );
+    let secrets = all_secrets.get(name).map(Vec::as_slice).unwrap_or_default();
+    let url = public_url(deps, &req);
+    let signed = SignedRequest {
+        method,
+        url: &url,
+        headers: &req.headers,
+        body: &body,
+    };
+    if let Err(e) = webhook::verify(source, &signed, secrets, now) {
+        return refuse(401, name, format!("{name} signature check failed: {e}"));
     }
-    let normalized = match webhook::normalize(source, &req.headers, &body) {
+    let (events, ack) = match webhook::normalize(source, &req.headers, &body) {
         Ok(Inbound::Handshake(reply)) => {
-            info!(%source, "handshake answered");
-            return respond(200, reply);
+            info!(source = name, "handshake answered");
+            return reply_with(200, reply);
         }
-        Ok(Inbound::Event(n)) => n,
-        Err(e) => {
-            warn!(%source, reason = %e, "webhook body refused");
-            return respond(
-                400,
-                json!({"error": format!("{source} payload not understood: {e}")}),
-            );
-        }
+        Ok(Inbound::Events { events, ack }) => (events, ack),
+        Err(e) => return refuse(400, name, format!("{name} payload not understood: {e}")),
     };
 
-    let hash = payload_hash(&body);
-    let delivery_id = normalized
-        .delivery_id
-        .clone()
-        .unwrap_or_else(|| format!("sha256:{hash}"));
-    let key = format!("intake#{source}#{delivery_id}");
+    let mut accepted = Vec::new();
+    let mut duplicates = Vec::new();
+    let single = events.len() == 1;
+    for (index, n) in events.into_iter().enumerate() {
+        // A batch item without its own id gets the body hash plus its position.
+        let hash = payload_hash(&serde_json::to_vec(&n.raw).unwrap_or_default());
+        let delivery_id = match (&n.delivery_id, single) {
+            (Some(id), _) => id.clone(),
+            (None, true) => format!("sha256:{}", payload_hash(&body)),
+            (None, false) => format!("sha256:{}#{index}", payload_hash(&body)),
+        };
+        match accept_one(
+            deps,
+            source,
+            n,
+            &delivery_id,
+            &hash,
+            correlation_id,
+            deadline_ms,
+            now,
+        )
+        .await
+        {
+            Ok(Accepted::New(id)) => accepted.push(id),
+            Ok(Accepted::Duplicate(id)) => duplicates.push(id),
+            Err(response) => return response,
+        }
+    }
+    if let Some(ack) = ack {
+        return reply_with(200, ack);
+    }
+    if accepted.is_empty() {
+        return respond(
+            200,
+            json!({"status": "duplicate", "event_id": duplicates.first(), "event_ids": duplicates}),
+        );
+    }
+    respond(
+        202,
+        json!({"status": "accepted", "event_id": accepted.first(), "event_ids": accepted, "duplicates": duplicates.len()}),
+    )
+}
+
+enum Accepted {
+    New(String),
+    Duplicate(String),
+}
+
+/// Dedupe and enqueue one event. `Err` is the response to send at once.
+#[allow(clippy::too_many_arguments)]
+async fn accept_one(
+    deps: &Intake,
+    source: Source,
+    n: webhook::Normalized,
+    delivery_id: &str,
+    hash: &str,
+    correlation_id: &str,
+    deadline_ms: u64,
+    now: DateTime<Utc>,
+) -> Result<Accepted, LambdaFunctionUrlResponse> {
+    let name = source.as_str();
+    let key = format!("intake#{name}#{delivery_id}");
     let event_id = uuid::Uuid::new_v4().to_string();
     match deps
         .idempotency
-        .claim(&key, &hash, now, in_progress_until_ms(deadline_ms, now))
+        .claim(&key, hash, now, in_progress_until_ms(deadline_ms, now))
         .await
     {
         Ok(Claim::Claimed) => {}
         Ok(Claim::Completed { data }) => {
             let first = data.unwrap_or_default();
-            info!(%source, %delivery_id, event_id = %first, "duplicate delivery acknowledged");
-            return respond(200, json!({"status": "duplicate", "event_id": first}));
+            info!(source = name, %delivery_id, event_id = %first, "duplicate delivery acknowledged");
+            return Ok(Accepted::Duplicate(first));
         }
         Ok(Claim::InProgress) => {
             let mut r = respond(
@@ -128,33 +228,34 @@ async fn handle(
             );
             r.headers
                 .insert("retry-after", http::HeaderValue::from_static("2"));
-            return r;
+            return Err(r);
         }
         Ok(Claim::PayloadMismatch) => {
-            warn!(%source, %delivery_id, "delivery id reused with a different payload");
-            return respond(
+            return Err(refuse(
                 422,
-                json!({"error": format!("delivery id {delivery_id} was already used with a different payload")}),
-            );
+                name,
+                format!("delivery id {delivery_id} was already used with a different payload"),
+            ));
         }
         Err(e) => {
             warn!(error = %e, "idempotency store unavailable");
-            return unavailable("idempotency store unavailable");
+            return Err(unavailable("idempotency store unavailable"));
         }
     }
-
     let event = Event {
         id: event_id.clone(),
         source,
-        event_type: normalized.event_type,
-        delivery_id: delivery_id.clone(),
-        object_id: normalized.object_id,
-        subject: normalized.subject,
-        text: normalized.text,
-        requester: normalized.requester,
-        occurred_at: normalized.occurred_at,
+        event_type: n.event_type,
+        delivery_id: delivery_id.to_owned(),
+        object_id: n.object_id,
+        subject: n.subject,
+        text: n.text,
+        requester: n.requester,
+        occurred_at: n.occurred_at,
         received_at: now,
-        raw: normalized.raw,
+        links: n.links,
+        unknown_fields: n.unknown_fields,
+        raw: n.raw,
     };
     let sent = deps
         .sqs
@@ -165,24 +266,57 @@ async fn handle(
         .send()
         .await;
     if let Err(e) = sent {
-        warn!(
-            error = crate::aws::error_message(&e),
-            "enqueue failed; releasing the key so the vendor's retry is accepted"
-        );
+        warn!(error = %crate::aws::error_message(&e), "enqueue failed; releasing the key so the vendor's retry is accepted");
         if let Err(e) = deps.idempotency.release(&key).await {
             warn!(error = %e, "could not release idempotency key; it frees itself when in-progress expires");
         }
-        return unavailable("queue unavailable");
+        return Err(unavailable("queue unavailable"));
     }
     if let Err(e) = deps.idempotency.complete(&key, &event_id, now).await {
         // The event is queued; a redelivery inside the in-progress window gets 409, later a new id.
         warn!(error = %e, "could not mark the delivery completed");
     }
-    info!(%source, event_type = %event.event_type, %delivery_id, %event_id, "accepted");
-    let mut r = respond(202, json!({"status": "accepted", "event_id": event_id}));
-    if let Ok(v) = http::HeaderValue::from_str(correlation_id) {
-        r.headers.insert("x-correlation-id", v);
+    if !event.unknown_fields.is_empty() {
+        info!(source = name, fields = ?event.unknown_fields, "payload has fields this version does not know (drift)");
     }
+    info!(source = name, event_type = %event.event_type, %delivery_id, %event_id, "accepted");
+    Ok(Accepted::New(event_id))
+}
+
+/// The URL the sender called, as schemes that sign it need it.
+fn public_url(deps: &Intake, req: &LambdaFunctionUrlRequest) -> String {
+    let base = match &deps.public_base_url {
+        Some(base) => base.trim_end_matches('/').to_owned(),
+        None => {
+            let host = req
+                .request_context
+                .domain_name
+                .clone()
+                .or_else(|| {
+                    req.headers
+                        .get("host")
+                        .and_then(|h| h.to_str().ok())
+                        .map(str::to_owned)
+                })
+                .unwrap_or_default();
+            format!("https://{host}")
+        }
+    };
+    let path = req.raw_path.as_deref().unwrap_or("/");
+    match req.raw_query_string.as_deref().filter(|q| !q.is_empty()) {
+        Some(q) => format!("{base}{path}?{q}"),
+        None => format!("{base}{path}"),
+    }
+}
+
+fn reply_with(status: i64, reply: webhook::Reply) -> LambdaFunctionUrlResponse {
+    let mut r = LambdaFunctionUrlResponse::default();
+    r.status_code = status;
+    r.headers.insert(
+        "content-type",
+        http::HeaderValue::from_static(reply.content_type),
+    );
+    r.body = Some(reply.body);
     r
 }
 
@@ -234,6 +368,8 @@ mod tests {
             idempotency: IdempotencyStore::new(aws.ddb.clone(), "t"),
             classify_queue_url: "q".into(),
             signing_secret_id: "s".into(),
+            max_body_bytes: 1024,
+            public_base_url: None,
         }
     }
 
@@ -263,13 +399,28 @@ mod tests {
         assert!(body["error"]
             .as_str()
             .unwrap()
-            .contains("/webhooks/{zendesk|slack|jira}"));
+            .contains("/webhooks/{zendesk|slack|jira|github"));
     }
 
     #[tokio::test]
     async fn non_post_is_405() {
         let (status, _) = call(request("GET", "/webhooks/zendesk", "", false)).await;
         assert_eq!(status, 405);
+    }
+
+    #[tokio::test]
+    async fn oversized_body_is_413_and_wrong_content_type_is_415() {
+        let (status, body) =
+            call(request("POST", "/webhooks/slack", &"x".repeat(2000), false)).await;
+        assert_eq!(status, 413);
+        assert!(body["error"]
+            .as_str()
+            .unwrap()
+            .contains("over the 1024 byte limit"));
+        let mut r = request("POST", "/webhooks/slack", "{}", false);
+        r.headers
+            .insert("content-type", http::HeaderValue::from_static("text/plain"));
+        assert_eq!(call(r).await.0, 415);
     }
 
     #[tokio::test]

@@ -34,13 +34,23 @@ pub fn normalize(headers: &HeaderMap, raw: serde_json::Value) -> Result<Inbound,
     // `timestamp` is epoch milliseconds in Jira's payloads.
     let occurred_at = raw
         .get("timestamp")
-        .and_then(serde_json::Value::as_i64)
-        .and_then(chrono::DateTime::from_timestamp_millis);
+        .and_then(|t| crate::dates::parse_json(t).ok());
     let delivery_id = headers
         .get(DELIVERY_HEADER)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    Ok(Inbound::Event(Normalized {
+    let link = match (
+        str_field(&raw, "/issue/self"),
+        str_field(&raw, "/issue/key"),
+    ) {
+        // `self` is the REST URL; people want the browse URL of the same site.
+        (Some(api), Some(key)) => api
+            .split("/rest/")
+            .next()
+            .map(|site| format!("{site}/browse/{key}")),
+        _ => None,
+    };
+    Ok(Inbound::event(Normalized {
         event_type,
         delivery_id,
         object_id: str_field(&raw, "/issue/key"),
@@ -48,6 +58,8 @@ pub fn normalize(headers: &HeaderMap, raw: serde_json::Value) -> Result<Inbound,
         text: str_field(&raw, "/issue/fields/description"),
         requester: str_field(&raw, "/user/accountId"),
         occurred_at,
+        links: link.into_iter().collect(),
+        unknown_fields: Vec::new(),
         raw,
     }))
 }
@@ -81,9 +93,7 @@ mod tests {
         });
         let mut h = HeaderMap::new();
         h.insert(DELIVERY_HEADER, "3f2b1c".parse().unwrap());
-        let Inbound::Event(n) = normalize(&h, raw).unwrap() else {
-            panic!("expected an event")
-        };
+        let n = normalize(&h, raw).unwrap().into_events().remove(0);
         assert_eq!(n.delivery_id.as_deref(), Some("3f2b1c"));
         assert_eq!(n.object_id.as_deref(), Some("OPS-7"));
         assert_eq!(n.occurred_at.unwrap().timestamp_millis(), 1700000000123);

@@ -9,11 +9,21 @@ use subtle::ConstantTimeEq;
 use super::VerifyError;
 
 type HmacSha256 = Hmac<Sha256>;
+type HmacSha1 = Hmac<sha1::Sha1>;
 
 /// HMAC-SHA256 of the concatenated parts.
 pub fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
     // HMAC accepts keys of any length, so `new_from_slice` cannot fail.
     let mut mac = HmacSha256::new_from_slice(key).expect("HMAC takes any key length");
+    for part in parts {
+        mac.update(part);
+    }
+    mac.finalize().into_bytes().into()
+}
+
+/// HMAC-SHA1, for the legacy schemes that still use it (GitHub `X-Hub-Signature`, Twilio).
+pub fn hmac_sha1(key: &[u8], parts: &[&[u8]]) -> [u8; 20] {
+    let mut mac = HmacSha1::new_from_slice(key).expect("HMAC takes any key length");
     for part in parts {
         mac.update(part);
     }

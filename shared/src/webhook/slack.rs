@@ -7,7 +7,8 @@ use secrecy::SecretString;
 
 use super::signature::{any_secret_matches, check_freshness};
 use super::{
-    header, str_field, Inbound, NormalizeError, Normalized, VerifyError, DEFAULT_TOLERANCE_SECS,
+    header, str_field, Inbound, NormalizeError, Normalized, Reply, VerifyError,
+    DEFAULT_TOLERANCE_SECS,
 };
 
 pub const SIGNATURE_HEADER: &str = "x-slack-signature";
@@ -17,7 +18,7 @@ pub fn verify(
     headers: &HeaderMap,
     body: &[u8],
     secrets: &[SecretString],
-    now: DateTime<Utc>,
+    now: Option<DateTime<Utc>>,
 ) -> Result<(), VerifyError> {
     let signature = header(headers, SIGNATURE_HEADER)?;
     let timestamp = header(headers, TIMESTAMP_HEADER)?.trim();
@@ -34,7 +35,9 @@ pub fn verify(
         .timestamp_opt(secs, 0)
         .single()
         .ok_or(VerifyError::MalformedHeader(TIMESTAMP_HEADER))?;
-    check_freshness(signed_at, now, DEFAULT_TOLERANCE_SECS)?;
+    if let Some(now) = now {
+        check_freshness(signed_at, now, DEFAULT_TOLERANCE_SECS)?;
+    }
     if !any_secret_matches(
         secrets,
         &[b"v0:", timestamp.as_bytes(), b":", body],
@@ -50,17 +53,36 @@ pub fn normalize(raw: serde_json::Value) -> Result<Inbound, NormalizeError> {
     if kind == "url_verification" {
         let challenge =
             str_field(&raw, "/challenge").ok_or(NormalizeError::MissingField("challenge"))?;
-        return Ok(Inbound::Handshake(
+        return Ok(Inbound::Handshake(Reply::json(
             serde_json::json!({ "challenge": challenge }),
-        ));
+        )));
     }
     let inner = str_field(&raw, "/event/type").ok_or(NormalizeError::MissingField("event.type"))?;
     // `event_time` is epoch seconds; the message `ts` would do too but is per message, not event.
     let occurred_at = raw
         .get("event_time")
-        .and_then(serde_json::Value::as_i64)
-        .and_then(|s| Utc.timestamp_opt(s, 0).single());
-    Ok(Inbound::Event(Normalized {
+        .and_then(|t| crate::dates::parse_json(t).ok());
+    let unknown_fields = super::unknown_keys(
+        &raw,
+        &[
+            "token",
+            "team_id",
+            "api_app_id",
+            "event",
+            "type",
+            "event_id",
+            "event_time",
+            "authorizations",
+            "authed_users",
+            "authed_teams",
+            "is_ext_shared_channel",
+            "event_context",
+            "context_team_id",
+            "context_enterprise_id",
+            "enterprise_id",
+        ],
+    );
+    Ok(Inbound::event(Normalized {
         event_type: format!("{kind}:{inner}"),
         delivery_id: str_field(&raw, "/event_id"),
         object_id: str_field(&raw, "/event/channel"),
@@ -68,6 +90,8 @@ pub fn normalize(raw: serde_json::Value) -> Result<Inbound, NormalizeError> {
         text: str_field(&raw, "/event/text"),
         requester: str_field(&raw, "/event/user"),
         occurred_at,
+        links: Vec::new(),
+        unknown_fields,
         raw,
     }))
 }
@@ -89,8 +113,8 @@ mod tests {
         h
     }
 
-    fn at(secs: i64) -> DateTime<Utc> {
-        Utc.timestamp_opt(secs, 0).unwrap()
+    fn at(secs: i64) -> Option<DateTime<Utc>> {
+        Some(Utc.timestamp_opt(secs, 0).unwrap())
     }
 
     #[test]
@@ -141,9 +165,9 @@ mod tests {
         let raw = serde_json::json!({"token": "Jhj5dZrVaK7ZwHHjRyZWjbDl", "challenge": "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P", "type": "url_verification"});
         assert_eq!(
             normalize(raw).unwrap(),
-            Inbound::Handshake(
+            Inbound::Handshake(Reply::json(
                 serde_json::json!({"challenge": "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P"})
-            )
+            ))
         );
     }
 
@@ -155,13 +179,11 @@ mod tests {
                       "text": "Checkout is down", "ts": "1355517523.000005", "channel_type": "channel"},
             "type": "event_callback", "event_id": "Ev123ABC456", "event_time": 1355517523
         });
-        let Inbound::Event(n) = normalize(raw).unwrap() else {
-            panic!("expected an event")
-        };
+        let n = normalize(raw).unwrap().into_events().remove(0);
         assert_eq!(n.event_type, "event_callback:message");
         assert_eq!(n.delivery_id.as_deref(), Some("Ev123ABC456"));
         assert_eq!(n.object_id.as_deref(), Some("C123ABC456"));
         assert_eq!(n.text.as_deref(), Some("Checkout is down"));
-        assert_eq!(n.occurred_at, Some(at(1355517523)));
+        assert_eq!(n.occurred_at, at(1355517523));
     }
 }
