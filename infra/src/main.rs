@@ -2,7 +2,7 @@
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
-use switchyard_infra::{demo, stack::LocalStack};
+use switchyard_infra::{commands, demo, stack::LocalStack};
 
 #[derive(Parser)]
 #[command(
@@ -17,6 +17,11 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Parse a vendor date (ISO 8601, RFC 2822, HTTP-date, epoch s/ms/µs, Slack ts) to RFC 3339 UTC.
+    ParseDate { input: String },
+    /// Check webhooks by hand.
+    #[command(subcommand)]
+    Webhook(WebhookCommand),
     /// Run the whole pipeline locally (AWS emulator + SaaS sandbox), send demo webhooks, print a summary.
     Local {
         /// Stay up after the demo so you can send your own webhooks (Ctrl-C stops everything).
@@ -28,10 +33,37 @@ enum Command {
     },
 }
 
+#[derive(Subcommand)]
+enum WebhookCommand {
+    /// Verify a recorded request: prints `valid` (exit 0) or `invalid: REASON` (exit 1).
+    Verify {
+        /// {"scheme","secret","method","url","headers","body","now"?}
+        case: std::path::PathBuf,
+    },
+    /// Print the canonical event(s) a vendor payload normalizes to.
+    Normalize {
+        #[arg(long)]
+        source: String,
+        file: std::path::PathBuf,
+        /// A request header the vendor sends (e.g. `X-GitHub-Event: issues`); repeatable.
+        #[arg(long = "header")]
+        headers: Vec<String>,
+    },
+}
+
 #[tokio::main]
 async fn main() -> Result<()> {
     let cli = Cli::parse();
     match cli.command {
+        Command::ParseDate { input } => std::process::exit(commands::parse_date(&input)),
+        Command::Webhook(WebhookCommand::Verify { case }) => {
+            std::process::exit(commands::webhook_verify(&case))
+        }
+        Command::Webhook(WebhookCommand::Normalize {
+            source,
+            file,
+            headers,
+        }) => std::process::exit(commands::webhook_normalize(&source, &file, &headers)),
         Command::Local { stay_up, logs } => {
             if logs {
                 switchyard::telemetry::init();

@@ -97,7 +97,7 @@ impl Inbound {
 }
 
 /// The vendor-specific part of an event; intake adds id and receive time.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct Normalized {
     pub event_type: String,
     /// `None` when the vendor gives no delivery id; intake then uses a content hash.

@@ -1,0 +1,219 @@
+//! The CLI's checking-by-hand commands: `parse-date`, `webhook verify`, `webhook normalize`.
+//! Each returns the process exit code.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use chrono::{DateTime, Utc};
+use http::{HeaderMap, HeaderName, HeaderValue};
+use secrecy::SecretString;
+use serde::Deserialize;
+use switchyard::event::Source;
+use switchyard::webhook::{self, Inbound, Scheme, SignedRequest};
+
+/// `switchyard parse-date INPUT`: the instant as RFC 3339 UTC with milliseconds, or exit 1.
+pub fn parse_date(input: &str) -> i32 {
+    match switchyard::dates::parse(input) {
+        Ok(t) => {
+            println!("{}", switchyard::dates::format(&t));
+            0
+        }
+        Err(e) => {
+            eprintln!("parse-date: {e}");
+            1
+        }
+    }
+}
+
+/// A recorded request to check by hand.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Case {
+    pub scheme: String,
+    pub secret: String,
+    #[serde(default = "post")]
+    pub method: String,
+    #[serde(default)]
+    pub url: String,
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    pub body: String,
+    /// Unix time in seconds (may be fractional); without it only the signature is checked.
+    #[serde(default)]
+    pub now: Option<f64>,
+}
+
+fn post() -> String {
+    "POST".into()
+}
+
+/// `switchyard webhook verify CASE.json`: 0 valid, 1 invalid, 2 unusable case file.
+pub fn webhook_verify(path: &Path) -> i32 {
+    let case: Case = match std::fs::read_to_string(path)
+        .map_err(|e| e.to_string())
+        .and_then(|t| serde_json::from_str(&t).map_err(|e| e.to_string()))
+    {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("unusable case file {}: {e}", path.display());
+            return 2;
+        }
+    };
+    match check_case(&case) {
+        Ok(Ok(())) => {
+            println!("valid");
+            0
+        }
+        Ok(Err(reason)) => {
+            println!("invalid: {reason}");
+            1
+        }
+        Err(unusable) => {
+            eprintln!("unusable case file {}: {unusable}", path.display());
+            2
+        }
+    }
+}
+
+/// `Err` when the case itself cannot be used; `Ok(Err)` when the request is invalid.
+pub fn check_case(case: &Case) -> Result<Result<(), webhook::VerifyError>, String> {
+    let names: Vec<&str> = Scheme::ALL.iter().map(|(n, _)| *n).collect();
+    let scheme = Scheme::parse(&case.scheme).ok_or_else(|| {
+        format!(
+            "unknown scheme {:?}; use one of {}",
+            case.scheme,
+            names.join(", ")
+        )
+    })?;
+    let headers = header_map(case.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
+    let now = match case.now {
+        Some(secs) if secs.is_finite() => Some(
+            DateTime::<Utc>::from_timestamp_millis((secs * 1000.0).round() as i64)
+                .ok_or("now is out of range")?,
+        ),
+        Some(_) => return Err("now must be a number of seconds".into()),
+        None => None,
+    };
+    // A path-only URL is completed with the Host header, as the sender saw it.
+    let url = match (
+        case.url.starts_with('/'),
+        headers.get("host").and_then(|h| h.to_str().ok()),
+    ) {
+        (true, Some(host)) => format!("https://{host}{}", case.url),
+        _ => case.url.clone(),
+    };
+    let req = SignedRequest {
+        method: &case.method,
+        url: &url,
+        headers: &headers,
+        body: case.body.as_bytes(),
+    };
+    Ok(scheme.verify(&req, &[SecretString::from(case.secret.clone())], now))
+}
+
+fn header_map<'a>(pairs: impl Iterator<Item = (&'a str, &'a str)>) -> Result<HeaderMap, String> {
+    let mut headers = HeaderMap::new();
+    for (k, v) in pairs {
+        let name = HeaderName::from_bytes(k.trim().as_bytes())
+            .map_err(|_| format!("bad header name {k:?}"))?;
+        let value =
+            HeaderValue::from_str(v.trim()).map_err(|_| format!("bad value for header {k}"))?;
+        headers.append(name, value);
+    }
+    Ok(headers)
+}
+
+/// `switchyard webhook normalize --source S FILE [--header 'Name: value']…`: the canonical
+/// event(s) as JSON, or exit 1 with what was wrong.
+pub fn webhook_normalize(source: &str, path: &Path, headers: &[String]) -> i32 {
+    let Some(source) = Source::parse(source) else {
+        let names: Vec<&str> = Source::ALL.iter().map(|s| s.as_str()).collect();
+        eprintln!("unknown source {source:?}; use one of {}", names.join(", "));
+        return 2;
+    };
+    let body = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("cannot read {}: {e}", path.display());
+            return 2;
+        }
+    };
+    let pairs = headers.iter().filter_map(|h| h.split_once(':'));
+    let headers = match header_map(pairs) {
+        Ok(h) => h,
+        Err(e) => {
+            eprintln!("{e}");
+            return 2;
+        }
+    };
+    match webhook::normalize(source, &headers, &body) {
+        Ok(Inbound::Handshake(reply)) => {
+            println!(
+                "{{\"handshake\": {}}}",
+                serde_json::to_string(&reply.body).unwrap_or_default()
+            );
+            0
+        }
+        Ok(Inbound::Events { events, .. }) => {
+            let out = if events.len() == 1 {
+                serde_json::to_string_pretty(&events[0])
+            } else {
+                serde_json::to_string_pretty(&events)
+            };
+            println!("{}", out.unwrap_or_default());
+            0
+        }
+        Err(e) => {
+            eprintln!("{source} payload not understood: {e}");
+            1
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn case(json: serde_json::Value) -> Case {
+        serde_json::from_value(json).unwrap()
+    }
+
+    #[test]
+    fn github_case_valid_and_invalid() {
+        let mut c = case(serde_json::json!({
+            "scheme": "github", "secret": "It's a Secret to Everybody", "method": "POST", "url": "/hook",
+            "headers": {"X-Hub-Signature-256": "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17"},
+            "body": "Hello, World!"
+        }));
+        assert_eq!(check_case(&c), Ok(Ok(())));
+        c.body.push('!');
+        assert_eq!(check_case(&c), Ok(Err(webhook::VerifyError::Mismatch)));
+        c.scheme = "myspace".into();
+        assert!(check_case(&c).unwrap_err().contains("unknown scheme"));
+    }
+
+    #[test]
+    fn now_enables_the_window_and_host_completes_the_url() {
+        let c = case(serde_json::json!({
+            "scheme": "slack", "secret": "8f742231b10e8888abcd99yyyzzz85a5",
+            "headers": {"X-Slack-Request-Timestamp": "1531420618", "X-Slack-Signature": "v0=a2114d57b48eac39b9ad189dd8316235a7b4a8d21a10bd27519666489c69b503"},
+            "body": "token=xyzz0WbapA4vBCDEFasx0q6G&team_id=T1DC2JH3J&team_domain=testteamnow&channel_id=G8PSS9T3V&channel_name=foobar&user_id=U2CERLKJA&user_name=roadrunner&command=%2Fwebhook-collect&text=&response_url=https%3A%2F%2Fhooks.slack.com%2Fcommands%2FT1DC2JH3J%2F397700885554%2F96rGlfmibIGlgcZRskXaIFfN&trigger_id=398738663015.47445629121.803a0bc887a14d10d2c447fce8b6703c",
+            "now": 1531420618.5
+        }));
+        assert_eq!(check_case(&c), Ok(Ok(())));
+        let late = Case {
+            now: Some(1531421000.0),
+            ..c
+        };
+        assert!(matches!(
+            check_case(&late),
+            Ok(Err(webhook::VerifyError::StaleTimestamp { .. }))
+        ));
+        let hub = case(serde_json::json!({
+            "scheme": "hubspot-v2", "secret": "yyyyyyyy-yyyy-yyyy-yyyy-yyyyyyyyyyyy", "method": "POST", "url": "/webhook_uri",
+            "headers": {"Host": "www.example.com", "X-HubSpot-Signature": "9569219f8ba981ffa6f6f16aa0f48637d35d728c7e4d93d0d52efaa512af7900"},
+            "body": "{\"example_field\":\"example_value\"}"
+        }));
+        assert_eq!(check_case(&hub), Ok(Ok(())));
+    }
+}
