@@ -5,28 +5,54 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::json;
 use switchyard::webhook::signature::hmac_sha256;
 
-/// The signing secrets the local stack stores for intake (one active secret per source).
+/// The signing secrets the local stack stores for intake (one active secret per source), in each
+/// vendor's own format, and the token for `GET /events/{id}`.
 #[derive(Clone, Debug)]
 pub struct SigningKeys {
     pub zendesk: String,
     pub slack: String,
     pub jira: String,
+    pub github: String,
+    pub hubspot: String,
+    /// Base64, as Teams shows it.
+    pub teams: String,
+    pub stripe: String,
+    /// `whsec_` + base64 (Standard Webhooks and Svix).
+    pub standard: String,
+    pub twilio: String,
+    /// The Salesforce organization allowed to send outbound messages.
+    pub salesforce_org: String,
+    pub status_token: String,
 }
 
 impl SigningKeys {
     pub fn random() -> Self {
         let r = || uuid::Uuid::new_v4().simple().to_string();
+        let b64 = || STANDARD.encode(uuid::Uuid::new_v4().as_bytes().repeat(2));
         Self {
             zendesk: r(),
             slack: r(),
             jira: r(),
+            github: r(),
+            hubspot: r(),
+            teams: b64(),
+            stripe: format!("whsec_{}", r()),
+            standard: format!("whsec_{}", b64()),
+            twilio: r(),
+            salesforce_org: "00D5g000004XXXXEAA".into(),
+            status_token: r(),
         }
     }
 
     /// The JSON stored in the intake signing secret.
     pub fn secret_json(&self) -> String {
-        json!({"zendesk": [&self.zendesk], "slack": [&self.slack], "jira": [&self.jira]})
-            .to_string()
+        json!({
+            "zendesk": [&self.zendesk], "slack": [&self.slack], "jira": [&self.jira], "github": [&self.github],
+            "hubspot": [&self.hubspot], "teams": [&self.teams], "stripe": [&self.stripe],
+            "standard-webhooks": [&self.standard], "svix": [&self.standard], "twilio": [&self.twilio],
+            "salesforce": [&self.salesforce_org], "status": [&self.status_token]
+        })
+        .to_string()
     }
 }
 
@@ -176,6 +202,92 @@ pub fn jira_issue_created(
                 "x-hub-signature".into(),
                 format!("sha256={}", hex::encode(sig)),
             ),
+        ],
+        body,
+    }
+}
+
+/// HubSpot v3: a batch of events, signed over method + URL + body + timestamp (ms).
+pub fn hubspot_batch(
+    secret: &str,
+    url: &str,
+    events: &serde_json::Value,
+    now: DateTime<Utc>,
+) -> SignedWebhook {
+    let body = events.to_string();
+    let ts = now.timestamp_millis().to_string();
+    let sig = STANDARD.encode(hmac_sha256(
+        secret.as_bytes(),
+        &[b"POST", url.as_bytes(), body.as_bytes(), ts.as_bytes()],
+    ));
+    SignedWebhook {
+        source: "hubspot",
+        headers: vec![
+            ("content-type".into(), "application/json".into()),
+            ("x-hubspot-signature-v3".into(), sig),
+            ("x-hubspot-request-timestamp".into(), ts),
+        ],
+        body,
+    }
+}
+
+/// Microsoft Teams outgoing webhook: an activity, `Authorization: HMAC …`.
+pub fn teams_message(secret_b64: &str, id: &str, text: &str, now: DateTime<Utc>) -> SignedWebhook {
+    let body = json!({
+        "type": "message", "id": id, "timestamp": now.to_rfc3339_opts(SecondsFormat::Millis, true),
+        "serviceUrl": "https://smba.trafficmanager.net/amer/", "channelId": "msteams",
+        "from": {"id": "29:1XJKJMvc5GBtc2JwZq0oj8tHZmzrQgFmB39ATiQWA85gQtHieVkKilBZ9XHoq9j7Zaqt7CZ-NJWi7me2kHTL3Bw", "name": "Megan Bowen"},
+        "conversation": {"isGroup": true, "id": "19:253b1f341670408fb6fe51050b6e5ceb@thread.skype;messageid=1485983408511", "name": null},
+        "text": format!("<at>switchyard</at> {text}"), "textFormat": "plain",
+        "channelData": {"teamsChannelId": "19:253b1f341670408fb6fe51050b6e5ceb@thread.skype", "tenant": {"id": "72f988bf-86f1-41af-91ab-2d7cd011db47"}}
+    })
+    .to_string();
+    let key = STANDARD.decode(secret_b64).unwrap_or_default();
+    let sig = STANDARD.encode(hmac_sha256(&key, &[body.as_bytes()]));
+    SignedWebhook {
+        source: "teams",
+        headers: vec![
+            ("content-type".into(), "application/json".into()),
+            ("authorization".into(), format!("HMAC {sig}")),
+        ],
+        body,
+    }
+}
+
+/// Salesforce outbound message for a Case (SOAP; authenticated by organization id).
+pub fn salesforce_case(
+    org_id: &str,
+    notification_id: &str,
+    case_id: &str,
+    subject: &str,
+) -> SignedWebhook {
+    let body = format!(
+        r#"<?xml version="1.0" encoding="UTF-8"?>
+<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" xmlns:xsd="http://www.w3.org/2001/XMLSchema" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">
+ <soapenv:Body>
+  <notifications xmlns="http://soap.sforce.com/2005/09/outbound">
+   <OrganizationId>{org_id}</OrganizationId>
+   <ActionId>04k5g000000XXXXAAA</ActionId>
+   <SessionId xsi:nil="true"/>
+   <EnterpriseUrl>https://example.my.salesforce.com/services/Soap/c/59.0/00D5g000004XXXX</EnterpriseUrl>
+   <PartnerUrl>https://example.my.salesforce.com/services/Soap/u/59.0/00D5g000004XXXX</PartnerUrl>
+   <Notification>
+    <Id>{notification_id}</Id>
+    <sObject xsi:type="sf:Case" xmlns:sf="urn:sobject.enterprise.soap.sforce.com">
+     <sf:Id>{case_id}</sf:Id>
+     <sf:Subject>{subject}</sf:Subject>
+     <sf:CreatedDate>2024-01-15T10:31:00.000Z</sf:CreatedDate>
+    </sObject>
+   </Notification>
+  </notifications>
+ </soapenv:Body>
+</soapenv:Envelope>"#
+    );
+    SignedWebhook {
+        source: "salesforce",
+        headers: vec![
+            ("content-type".into(), "text/xml; charset=utf-8".into()),
+            ("soapaction".into(), "\"\"".into()),
         ],
         body,
     }

@@ -94,6 +94,7 @@ impl LocalStack {
             signing_secret_id: s.intake_secret_id()?.to_owned(),
             max_body_bytes: s.max_body_bytes(),
             public_base_url: s.public_base_url(),
+            decisions: DecisionStore::new(self.aws.ddb.clone(), s.decisions_table()?),
         });
         let handler: runner::UrlHandler = Arc::new(move |e| {
             let deps = deps.clone();

@@ -49,6 +49,32 @@ impl DecisionStore {
         }
     }
 
+    /// Note that intake accepted an event, so `GET /events/{id}` can answer before classify runs.
+    pub async fn record_accepted(
+        &self,
+        event: &Event,
+        correlation_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), DecisionError> {
+        self.ddb
+            .put_item()
+            .table_name(&self.table)
+            .item("event_id", s(&event.id))
+            .item("correlation_id", s(correlation_id))
+            .item("source", s(event.source.as_str()))
+            .item("event_type", s(&event.event_type))
+            .item("delivery_id", s(&event.delivery_id))
+            .item("status", s("accepted"))
+            .item("received_at", s(now.to_rfc3339()))
+            .item("expiration", n(now.timestamp() + RETENTION_SECS))
+            // Never overwrite a record classify already wrote.
+            .condition_expression("attribute_not_exists(event_id)")
+            .send()
+            .await
+            .map_err(|e| DecisionError(crate::aws::error_message(&e)))?;
+        Ok(())
+    }
+
     /// Write what classify decided. Input text is not stored: only ids and the evidence.
     #[allow(clippy::too_many_arguments)]
     pub async fn record_decision(
@@ -148,6 +174,20 @@ impl DecisionStore {
             .await
             .map_err(|e| DecisionError(crate::aws::error_message(&e)))?;
         Ok(out.item.as_ref().map(from_item))
+    }
+}
+
+impl DecisionRecord {
+    /// Where the event is, in the words `GET /events/{id}` uses.
+    pub fn stage(&self) -> &'static str {
+        match self.status.as_str() {
+            "accepted" => "accepted",
+            "planned" => "classified",
+            "done" => "acted",
+            "in_review" => "in review",
+            "failed" => "failed",
+            _ => "unknown",
+        }
     }
 }
 

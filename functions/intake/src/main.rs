@@ -3,7 +3,8 @@
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 use switchyard::handlers::intake::{handler, Intake};
 use switchyard::{
-    aws::AwsClients, idempotency::IdempotencyStore, secrets::SecretCache, settings::Settings,
+    aws::AwsClients, decisions::DecisionStore, idempotency::IdempotencyStore, secrets::SecretCache,
+    settings::Settings,
 };
 
 #[tokio::main]
@@ -19,6 +20,7 @@ async fn main() -> Result<(), Error> {
         signing_secret_id: settings.intake_secret_id()?.to_owned(),
         max_body_bytes: settings.max_body_bytes(),
         public_base_url: settings.public_base_url(),
+        decisions: DecisionStore::new(aws.ddb.clone(), settings.decisions_table()?),
     };
     run(service_fn(|event: LambdaEvent<_>| handler(&deps, event))).await
 }

@@ -13,6 +13,7 @@ use lambda_runtime::{Error, LambdaEvent};
 use serde_json::json;
 use tracing::{info, warn, Instrument};
 
+use crate::decisions::DecisionStore;
 use crate::event::{Event, Source};
 use crate::handlers::correlation_attr;
 use crate::idempotency::{in_progress_until_ms, payload_hash, Claim, IdempotencyStore};
@@ -33,6 +34,8 @@ pub struct Intake {
     /// The public base URL senders call (`PUBLIC_BASE_URL`), for schemes that sign the URL
     /// (HubSpot v2/v3, Twilio); default: `https://` + the request's host.
     pub public_base_url: Option<String>,
+    /// Decision records: intake notes each accepted event there, and `GET /events/{id}` reads it.
+    pub decisions: DecisionStore,
 }
 
 pub const DEFAULT_MAX_BODY_BYTES: usize = 256 * 1024;
@@ -67,6 +70,9 @@ async fn handle(
     now: DateTime<Utc>,
 ) -> LambdaFunctionUrlResponse {
     let path = req.raw_path.as_deref().unwrap_or("/");
+    if let Some(event_id) = path.strip_prefix("/events/") {
+        return status(deps, &req, event_id).await;
+    }
     let Some(source) = path.strip_prefix("/webhooks/").and_then(Source::parse) else {
         let names: Vec<&str> = Source::ALL.iter().map(|s| s.as_str()).collect();
         return refuse(
@@ -257,6 +263,14 @@ async fn accept_one(
         unknown_fields: n.unknown_fields,
         raw: n.raw,
     };
+    // Before the enqueue, so classify's fuller record always comes after this one.
+    if let Err(e) = deps
+        .decisions
+        .record_accepted(&event, correlation_id, now)
+        .await
+    {
+        warn!(error = %e, "could not note the accepted event; its status will show once classified");
+    }
     let sent = deps
         .sqs
         .send_message()
@@ -281,6 +295,66 @@ async fn accept_one(
     }
     info!(source = name, event_type = %event.event_type, %delivery_id, %event_id, "accepted");
     Ok(Accepted::New(event_id))
+}
+
+/// `GET /events/{id}` with `Authorization: Bearer <token>`, a token listed under `"status"` in
+/// the intake secret.
+async fn status(
+    deps: &Intake,
+    req: &LambdaFunctionUrlRequest,
+    event_id: &str,
+) -> LambdaFunctionUrlResponse {
+    let method = req.request_context.http.method.as_deref().unwrap_or("");
+    if !method.eq_ignore_ascii_case("GET") {
+        return refuse(
+            405,
+            "status",
+            format!("{method} is not allowed; use GET /events/{{id}}"),
+        );
+    }
+    let tokens = match deps.secrets.signing_secrets(&deps.signing_secret_id).await {
+        Ok(s) => s.get("status").cloned().unwrap_or_default(),
+        Err(e) => {
+            warn!(error = %e, "signing secrets unavailable");
+            return unavailable("secrets unavailable");
+        }
+    };
+    let presented = req
+        .headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    let authorized = tokens.iter().fold(false, |ok, t| {
+        webhook::signature::ct_eq(
+            secrecy::ExposeSecret::expose_secret(t).as_bytes(),
+            presented.as_bytes(),
+        ) | ok
+    });
+    if presented.is_empty() || !authorized {
+        return refuse(
+            401,
+            "status",
+            "a valid status token is required (Authorization: Bearer …)".into(),
+        );
+    }
+    match deps.decisions.get(event_id).await {
+        Ok(Some(r)) => respond(
+            200,
+            json!({"event_id": r.event_id, "source": r.source, "status": r.stage(), "category": (!r.category.is_empty()).then_some(&r.category),
+                   "confidence": (!r.category.is_empty()).then_some(r.confidence), "path": (!r.path.is_empty()).then_some(&r.path),
+                   "reason": r.reason}),
+        ),
+        Ok(None) => refuse(
+            404,
+            "status",
+            format!("no event {event_id} (unknown, or older than 30 days)"),
+        ),
+        Err(e) => {
+            warn!(error = %e, "decision store unavailable");
+            unavailable("decision store unavailable")
+        }
+    }
 }
 
 /// The URL the sender called, as schemes that sign it need it.
@@ -370,6 +444,7 @@ mod tests {
             signing_secret_id: "s".into(),
             max_body_bytes: 1024,
             public_base_url: None,
+            decisions: DecisionStore::new(aws.ddb.clone(), "d"),
         }
     }
 

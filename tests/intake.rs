@@ -1,0 +1,225 @@
+//! Intake end to end for the batch, SOAP and reply-style vendors, the limits, and the status API.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use serde_json::{json, Value};
+use switchyard_infra::fixtures;
+use switchyard_infra::stack::LocalStack;
+use switchyard_tests::wait_for;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hubspot_batches_become_one_event_each_and_dedupe_per_event() {
+    let stack = LocalStack::start().await.unwrap();
+    let http = reqwest::Client::new();
+    // intake rebuilds the URL HubSpot called from the Host header.
+    let url = format!(
+        "https://{}/webhooks/hubspot",
+        stack.webhook_base.trim_start_matches("http://")
+    );
+    let events = json!([
+        {"eventId": 100, "subscriptionId": 1, "portalId": 62515, "appId": 7, "occurredAt": 1700000000000i64,
+         "subscriptionType": "contact.creation", "attemptNumber": 0, "objectId": 123, "changeSource": "CRM"},
+        {"eventId": 101, "subscriptionId": 2, "portalId": 62515, "appId": 7, "occurredAt": 1700000000500i64,
+         "subscriptionType": "ticket.propertyChange", "attemptNumber": 0, "objectId": 456,
+         "propertyName": "subject", "propertyValue": "Refund for invoice", "changeSource": "CRM"}
+    ]);
+    let hook = fixtures::hubspot_batch(&stack.signing.hubspot, &url, &events, Utc::now());
+    let (status, body) = hook.send(&http, &stack.webhook_base).await.unwrap();
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(body["event_ids"].as_array().unwrap().len(), 2);
+
+    // HubSpot retries the same batch (attemptNumber stays in the body): nothing new.
+    let (status, body) = hook.send(&http, &stack.webhook_base).await.unwrap();
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (200, Some("duplicate")),
+        "{body}"
+    );
+    assert_eq!(body["event_ids"].as_array().unwrap().len(), 2);
+
+    // A tampered batch is refused whole.
+    let mut tampered = hook.clone();
+    tampered.body = tampered.body.replace("123", "124");
+    assert_eq!(
+        tampered.send(&http, &stack.webhook_base).await.unwrap().0,
+        401
+    );
+    stack.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn salesforce_gets_its_soap_ack_and_other_orgs_are_refused() {
+    let stack = LocalStack::start().await.unwrap();
+    let http = reqwest::Client::new();
+    let hook = fixtures::salesforce_case(
+        &stack.signing.salesforce_org,
+        "04l5g00000XXXXXAAA",
+        "5005g00000XXXXXAAA",
+        "Refund for invoice",
+    );
+    let mut req = http
+        .post(stack.webhook_url("salesforce"))
+        .body(hook.body.clone());
+    for (k, v) in &hook.headers {
+        req = req.header(k, v);
+    }
+    let resp = req.send().await.unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    assert!(resp.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/xml"));
+    let text = resp.text().await.unwrap();
+    assert!(
+        text.contains("<notificationsResponse") && text.contains("<Ack>true</Ack>"),
+        "{text}"
+    );
+    // A Salesforce case has no route in the default config: it must reach the review queue.
+    wait_for("the case to reach review", Duration::from_secs(30), || {
+        let stack = &stack;
+        async move { (stack.queue_depth("ReviewQueue").await.unwrap() == 1).then_some(()) }
+    })
+    .await;
+
+    let foreign = fixtures::salesforce_case(
+        "00D000000000001AAA",
+        "04l000000000002AAA",
+        "500000000000002AAA",
+        "x",
+    );
+    assert_eq!(
+        foreign.send(&http, &stack.webhook_base).await.unwrap().0,
+        401
+    );
+    stack.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn teams_gets_a_reply_activity() {
+    let stack = LocalStack::start().await.unwrap();
+    let hook = fixtures::teams_message(
+        &stack.signing.teams,
+        "1485983408511",
+        "the VPN is down again",
+        Utc::now(),
+    );
+    let (status, body) = hook
+        .send(&reqwest::Client::new(), &stack.webhook_base)
+        .await
+        .unwrap();
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["type"], "message");
+    let forged = fixtures::teams_message(
+        "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNkZWY=",
+        "2",
+        "x",
+        Utc::now(),
+    );
+    assert_eq!(
+        forged
+            .send(&reqwest::Client::new(), &stack.webhook_base)
+            .await
+            .unwrap()
+            .0,
+        401
+    );
+    stack.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn size_and_content_type_limits() {
+    let stack = LocalStack::start().await.unwrap();
+    let http = reqwest::Client::new();
+    let resp = http
+        .post(stack.webhook_url("zendesk"))
+        .header("content-type", "text/plain")
+        .body("hello")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 415);
+    let big = format!("{{\"pad\": \"{}\"}}", "x".repeat(300 * 1024));
+    let resp = http
+        .post(stack.webhook_url("zendesk"))
+        .header("content-type", "application/json")
+        .body(big)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 413);
+    let body: Value = resp.json().await.unwrap();
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("262144 byte limit"),
+        "{body}"
+    );
+    assert_eq!(stack.queue_depth("ClassifyQueue").await.unwrap(), 0);
+    stack.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_api_follows_an_event_and_needs_a_token() {
+    let stack = LocalStack::start().await.unwrap();
+    let http = reqwest::Client::new();
+    let hook = fixtures::slack_message(
+        &stack.signing.slack,
+        "EvStatus1",
+        "C0SUPPORT",
+        "what is the meaning of life",
+        Utc::now(),
+    );
+    let (status, body) = hook.send(&http, &stack.webhook_base).await.unwrap();
+    assert_eq!(status, 202);
+    let url = format!(
+        "{}/events/{}",
+        stack.webhook_base,
+        body["event_id"].as_str().unwrap()
+    );
+
+    assert_eq!(http.get(&url).send().await.unwrap().status().as_u16(), 401);
+    assert_eq!(
+        http.get(&url)
+            .bearer_auth("guess")
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16(),
+        401
+    );
+    let token = stack.signing.status_token.clone();
+    let last = wait_for("the event to reach review", Duration::from_secs(30), || {
+        let (http, url, token) = (http.clone(), url.clone(), token.clone());
+        async move {
+            let v: Value = http
+                .get(&url)
+                .bearer_auth(&token)
+                .send()
+                .await
+                .ok()?
+                .json()
+                .await
+                .ok()?;
+            (v["status"] == "in review").then_some(v)
+        }
+    })
+    .await;
+    assert!(
+        last["reason"]
+            .as_str()
+            .unwrap()
+            .contains("below the review threshold"),
+        "{last}"
+    );
+    let missing = http
+        .get(format!("{}/events/nope", stack.webhook_base))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status().as_u16(), 404);
+    stack.stop();
+}
