@@ -29,8 +29,19 @@ async fn hubspot_batches_become_one_event_each_and_dedupe_per_event() {
     assert_eq!(status, 202, "{body}");
     assert_eq!(body["event_ids"].as_array().unwrap().len(), 2);
 
-    // HubSpot retries the same batch (attemptNumber stays in the body): nothing new.
-    let (status, body) = hook.send(&http, &stack.webhook_base).await.unwrap();
+    // HubSpot retries the batch with attemptNumber raised (and a new signature): nothing new.
+    let retried = json!(events
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            let mut e = e.clone();
+            e["attemptNumber"] = json!(1);
+            e
+        })
+        .collect::<Vec<_>>());
+    let retry = fixtures::hubspot_batch(&stack.signing.hubspot, &url, &retried, Utc::now());
+    let (status, body) = retry.send(&http, &stack.webhook_base).await.unwrap();
     assert_eq!(
         (status, body["status"].as_str()),
         (200, Some("duplicate")),

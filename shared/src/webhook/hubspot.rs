@@ -157,13 +157,23 @@ pub fn normalize(raw: serde_json::Value) -> Result<Inbound, NormalizeError> {
                 .and_then(|v| crate::dates::parse_json(v).ok()),
             links: Vec::new(),
             unknown_fields: super::unknown_keys(item, KNOWN),
-            raw: item.clone(),
+            raw: without_attempt(item),
         });
     }
     if events.is_empty() {
         return Err(NormalizeError::MissingField("at least one event"));
     }
     Ok(Inbound::Events { events, ack: None })
+}
+
+/// HubSpot counts its retries in `attemptNumber`; a retry is the same event, so the counter is
+/// not part of what dedupe compares (nor of the kept payload).
+fn without_attempt(item: &serde_json::Value) -> serde_json::Value {
+    let mut v = item.clone();
+    if let Some(o) = v.as_object_mut() {
+        o.remove("attemptNumber");
+    }
+    v
 }
 
 #[cfg(test)]
