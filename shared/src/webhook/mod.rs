@@ -312,6 +312,9 @@ pub(crate) fn unknown_keys(v: &serde_json::Value, known: &[&str]) -> Vec<String>
 }
 
 #[cfg(test)]
+mod matrix_tests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
