@@ -170,6 +170,99 @@ pub fn webhook_normalize(source: &str, path: &Path, headers: &[String]) -> i32 {
     }
 }
 
+/// `switchyard model train --data FILE.csv --out MODEL`.
+pub fn model_train(data: &Path, out: &Path, config: &switchyard::model::TrainConfig) -> i32 {
+    use switchyard::model::{eval, Model};
+    let rows = match eval::read_csv(data) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("{e}");
+            return 2;
+        }
+    };
+    let started = std::time::Instant::now();
+    let model = match Model::train(&rows, config) {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("{e}");
+            return 1;
+        }
+    };
+    let secs = started.elapsed().as_secs_f64();
+    if let Err(e) = model.save(out) {
+        eprintln!("{e}");
+        return 1;
+    }
+    let size = std::fs::metadata(out).map(|m| m.len()).unwrap_or(0);
+    println!(
+        "trained on {} messages, {} categories, {} features in {secs:.1} s; temperature {:.2}; wrote {} ({:.1} MB)",
+        rows.len(),
+        model.labels.len(),
+        model.vocab.len(),
+        model.temperature,
+        out.display(),
+        size as f64 / 1e6
+    );
+    0
+}
+
+/// `switchyard model eval --model MODEL --data FILE.csv`; the last line is `accuracy=… n=…`.
+pub fn model_eval(model: &Path, data: &Path) -> i32 {
+    use switchyard::model::{eval, Model};
+    let started = std::time::Instant::now();
+    let model = match Model::load(model) {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("{e}");
+            return 2;
+        }
+    };
+    let load_ms = started.elapsed().as_secs_f64() * 1e3;
+    let rows = match eval::read_csv(data) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("{e}");
+            return 2;
+        }
+    };
+    let report = eval::evaluate(&model, &rows);
+    println!("model load        {load_ms:.1} ms");
+    print!("{report}");
+    println!("accuracy={:.4} n={}", report.accuracy, report.n);
+    0
+}
+
+/// `switchyard model cv --data FILE.csv [--folds 5]`: k-fold cross-validation.
+pub fn model_cv(data: &Path, folds: usize, config: &switchyard::model::TrainConfig) -> i32 {
+    use switchyard::model::eval;
+    let rows = match eval::read_csv(data) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("{e}");
+            return 2;
+        }
+    };
+    let started = std::time::Instant::now();
+    match eval::cross_validate(&rows, folds, config) {
+        Ok((report, per_fold)) => {
+            let folds: Vec<String> = per_fold.iter().map(|a| format!("{a:.4}")).collect();
+            println!(
+                "{folds}-fold cross-validation in {:.1} s; per fold: {}",
+                started.elapsed().as_secs_f64(),
+                folds.join(" "),
+                folds = per_fold.len()
+            );
+            print!("{report}");
+            println!("accuracy={:.4} n={}", report.accuracy, report.n);
+            0
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            1
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

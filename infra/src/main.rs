@@ -19,6 +19,9 @@ struct Cli {
 enum Command {
     /// Parse a vendor date (ISO 8601, RFC 2822, HTTP-date, epoch s/ms/µs, Slack ts) to RFC 3339 UTC.
     ParseDate { input: String },
+    /// Train, evaluate and cross-validate the embedded classifier.
+    #[command(subcommand)]
+    Model(ModelCommand),
     /// Check webhooks by hand.
     #[command(subcommand)]
     Webhook(WebhookCommand),
@@ -51,10 +54,70 @@ enum WebhookCommand {
     },
 }
 
+#[derive(clap::Args)]
+struct TrainArgs {
+    #[arg(long, default_value_t = switchyard::model::TrainConfig::default().epochs)]
+    epochs: usize,
+    #[arg(long, default_value_t = switchyard::model::TrainConfig::default().learning_rate)]
+    learning_rate: f32,
+    /// Keep features seen in at least this many messages.
+    #[arg(long, default_value_t = switchyard::model::TrainConfig::default().min_df)]
+    min_df: u32,
+}
+
+impl TrainArgs {
+    fn config(&self) -> switchyard::model::TrainConfig {
+        switchyard::model::TrainConfig {
+            epochs: self.epochs,
+            learning_rate: self.learning_rate,
+            min_df: self.min_df,
+            ..Default::default()
+        }
+    }
+}
+
+#[derive(Subcommand)]
+enum ModelCommand {
+    /// Train from a CSV with a `text,category` header.
+    Train {
+        #[arg(long)]
+        data: std::path::PathBuf,
+        #[arg(long)]
+        out: std::path::PathBuf,
+        #[command(flatten)]
+        train: TrainArgs,
+    },
+    /// Accuracy, macro-F1, latency and accuracy/coverage per confidence threshold.
+    Eval {
+        #[arg(long)]
+        model: std::path::PathBuf,
+        #[arg(long)]
+        data: std::path::PathBuf,
+    },
+    /// k-fold cross-validation on one labelled CSV (tune here, never on a test split).
+    Cv {
+        #[arg(long)]
+        data: std::path::PathBuf,
+        #[arg(long, default_value_t = 5)]
+        folds: usize,
+        #[command(flatten)]
+        train: TrainArgs,
+    },
+}
+
 #[tokio::main]
 async fn main() -> Result<()> {
     let cli = Cli::parse();
     match cli.command {
+        Command::Model(ModelCommand::Train { data, out, train }) => {
+            std::process::exit(commands::model_train(&data, &out, &train.config()))
+        }
+        Command::Model(ModelCommand::Eval { model, data }) => {
+            std::process::exit(commands::model_eval(&model, &data))
+        }
+        Command::Model(ModelCommand::Cv { data, folds, train }) => {
+            std::process::exit(commands::model_cv(&data, folds, &train.config()))
+        }
         Command::ParseDate { input } => std::process::exit(commands::parse_date(&input)),
         Command::Webhook(WebhookCommand::Verify { case }) => {
             std::process::exit(commands::webhook_verify(&case))
@@ -79,7 +142,7 @@ async fn local(stay_up: bool) -> Result<()> {
     println!("AWS emulator     {}", stack.emulator.endpoint);
     println!("SaaS sandbox     http://{}", stack.sandbox.addr);
     println!(
-        "webhook URL      {}/webhooks/{{zendesk|slack|jira}}",
+        "webhook URL      {}/webhooks/{{source}} (zendesk, slack, jira, github, hubspot, teams, …)",
         stack.webhook_base
     );
     println!(

@@ -11,6 +11,7 @@ pub mod decisions;
 pub mod event;
 pub mod handlers;
 pub mod idempotency;
+pub mod model;
 pub mod routing;
 pub mod secrets;
 pub mod settings;

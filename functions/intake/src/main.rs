@@ -1,4 +1,5 @@
 //! intake Lambda (Function URL): verify, dedupe, enqueue, answer at once.
+#![recursion_limit = "256"] // the intake handler future nests deeply enough to need it
 
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 use switchyard::handlers::intake::{handler, Intake};
