@@ -170,15 +170,20 @@ pub fn webhook_normalize(source: &str, path: &Path, headers: &[String]) -> i32 {
     }
 }
 
+/// Labelled rows, or the exit code (2) after saying why they cannot be read.
+fn read_rows(data: &Path) -> Result<Vec<(String, String)>, i32> {
+    switchyard::model::eval::read_csv(data).map_err(|e| {
+        eprintln!("{e}");
+        2
+    })
+}
+
 /// `switchyard model train --data FILE.csv --out MODEL`.
 pub fn model_train(data: &Path, out: &Path, config: &switchyard::model::TrainConfig) -> i32 {
-    use switchyard::model::{eval, Model};
-    let rows = match eval::read_csv(data) {
+    use switchyard::model::Model;
+    let rows = match read_rows(data) {
         Ok(r) => r,
-        Err(e) => {
-            eprintln!("{e}");
-            return 2;
-        }
+        Err(code) => return code,
     };
     let started = std::time::Instant::now();
     let model = match Model::train(&rows, config) {
@@ -218,12 +223,9 @@ pub fn model_eval(model: &Path, data: &Path) -> i32 {
         }
     };
     let load_ms = started.elapsed().as_secs_f64() * 1e3;
-    let rows = match eval::read_csv(data) {
+    let rows = match read_rows(data) {
         Ok(r) => r,
-        Err(e) => {
-            eprintln!("{e}");
-            return 2;
-        }
+        Err(code) => return code,
     };
     let report = eval::evaluate(&model, &rows);
     println!("model load        {load_ms:.1} ms");
@@ -235,12 +237,9 @@ pub fn model_eval(model: &Path, data: &Path) -> i32 {
 /// `switchyard model cv --data FILE.csv [--folds 5]`: k-fold cross-validation.
 pub fn model_cv(data: &Path, folds: usize, config: &switchyard::model::TrainConfig) -> i32 {
     use switchyard::model::eval;
-    let rows = match eval::read_csv(data) {
+    let rows = match read_rows(data) {
         Ok(r) => r,
-        Err(e) => {
-            eprintln!("{e}");
-            return 2;
-        }
+        Err(code) => return code,
     };
     let started = std::time::Instant::now();
     match eval::cross_validate(&rows, folds, config) {

@@ -49,21 +49,14 @@ fn intake_path(body: &[u8], h: &HeaderMap, secrets: &[SecretString], now: DateTi
         .unwrap()
         .into_events()
         .remove(0);
-    let event = Event {
-        id: "0b7e3c55-1111-4a2b-9c3d-abcdefabcdef".into(),
-        source: Source::Zendesk,
-        event_type: n.event_type,
-        delivery_id: n.delivery_id.unwrap_or_default(),
-        object_id: n.object_id,
-        subject: n.subject,
-        text: n.text,
-        requester: n.requester,
-        occurred_at: n.occurred_at,
-        received_at: now,
-        links: n.links,
-        unknown_fields: n.unknown_fields,
-        raw: n.raw,
-    };
+    let delivery_id = n.delivery_id.clone().unwrap_or_default();
+    let event = Event::from_normalized(
+        "0b7e3c55-1111-4a2b-9c3d-abcdefabcdef".into(),
+        Source::Zendesk,
+        delivery_id,
+        n,
+        now,
+    );
     serde_json::to_string(&event).unwrap()
 }
 

@@ -92,6 +92,31 @@ pub struct Event {
 }
 
 impl Event {
+    /// The canonical event for a normalized vendor payload, under switchyard's own id.
+    pub fn from_normalized(
+        id: String,
+        source: Source,
+        delivery_id: String,
+        n: crate::webhook::Normalized,
+        received_at: DateTime<Utc>,
+    ) -> Self {
+        Event {
+            id,
+            source,
+            event_type: n.event_type,
+            delivery_id,
+            object_id: n.object_id,
+            subject: n.subject,
+            text: n.text,
+            requester: n.requester,
+            occurred_at: n.occurred_at,
+            received_at,
+            links: n.links,
+            unknown_fields: n.unknown_fields,
+            raw: n.raw,
+        }
+    }
+
     /// The subject, or else the first line of the text cut to 120 characters.
     pub fn summary(&self) -> Option<String> {
         self.subject.clone().or_else(|| {

@@ -248,21 +248,7 @@ async fn accept_one(
             return Err(unavailable("idempotency store unavailable"));
         }
     }
-    let event = Event {
-        id: event_id.clone(),
-        source,
-        event_type: n.event_type,
-        delivery_id: delivery_id.to_owned(),
-        object_id: n.object_id,
-        subject: n.subject,
-        text: n.text,
-        requester: n.requester,
-        occurred_at: n.occurred_at,
-        received_at: now,
-        links: n.links,
-        unknown_fields: n.unknown_fields,
-        raw: n.raw,
-    };
+    let event = Event::from_normalized(event_id.clone(), source, delivery_id.to_owned(), n, now);
     // Before the enqueue, so classify's fuller record always comes after this one.
     if let Err(e) = deps
         .decisions
