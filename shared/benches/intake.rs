@@ -77,13 +77,29 @@ fn bench(c: &mut Criterion) {
     // The stages apart, to see where the time goes.
     let body = zendesk_body(60);
     let h = headers(&body);
-    let req = SignedRequest { method: "POST", url: "https://x/webhooks/zendesk", headers: &h, body: body.as_bytes() };
-    c.bench_function("stage/verify", |b| b.iter(|| webhook::verify(Source::Zendesk, black_box(&req), &secrets, now)));
-    c.bench_function("stage/normalize", |b| b.iter(|| webhook::normalize(Source::Zendesk, &h, black_box(body.as_bytes()))));
-    c.bench_function("stage/parse_date", |b| b.iter(|| switchyard::dates::parse(black_box(TS))));
-    let n = webhook::normalize(Source::Zendesk, &h, body.as_bytes()).unwrap().into_events().remove(0);
+    let req = SignedRequest {
+        method: "POST",
+        url: "https://x/webhooks/zendesk",
+        headers: &h,
+        body: body.as_bytes(),
+    };
+    c.bench_function("stage/verify", |b| {
+        b.iter(|| webhook::verify(Source::Zendesk, black_box(&req), &secrets, now))
+    });
+    c.bench_function("stage/normalize", |b| {
+        b.iter(|| webhook::normalize(Source::Zendesk, &h, black_box(body.as_bytes())))
+    });
+    c.bench_function("stage/parse_date", |b| {
+        b.iter(|| switchyard::dates::parse(black_box(TS)))
+    });
+    let n = webhook::normalize(Source::Zendesk, &h, body.as_bytes())
+        .unwrap()
+        .into_events()
+        .remove(0);
     let event = Event::from_normalized("id".into(), Source::Zendesk, "d".into(), n, now);
-    c.bench_function("stage/serialize", |b| b.iter(|| serde_json::to_string(black_box(&event))));
+    c.bench_function("stage/serialize", |b| {
+        b.iter(|| serde_json::to_string(black_box(&event)))
+    });
 }
 
 criterion_group!(benches, bench);

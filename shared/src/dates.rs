@@ -132,7 +132,49 @@ fn parse_iso(s: &str) -> Result<DateTime<Utc>, DateError> {
     Ok(fixed.with_timezone(&Utc))
 }
 
+/// `YYYY-MM-DDTHH:MM[:SS[.f{1,9}]]` by position: the common case, without format interpretation.
+fn fast_local(s: &str) -> Option<NaiveDateTime> {
+    let b = s.as_bytes();
+    if b.len() < 16 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[13] != b':' {
+        return None;
+    }
+    let num = |from: usize, to: usize| -> Option<u32> {
+        b.get(from..to)?.iter().try_fold(0u32, |acc, &c| {
+            c.is_ascii_digit().then(|| acc * 10 + u32::from(c - b'0'))
+        })
+    };
+    let (year, month, day, hour, minute) = (
+        num(0, 4)?,
+        num(5, 7)?,
+        num(8, 10)?,
+        num(11, 13)?,
+        num(14, 16)?,
+    );
+    let (second, rest) = match b.get(16) {
+        None => (0, &b[16..]),
+        Some(b':') => (num(17, 19)?, b.get(19..)?),
+        Some(_) => return None,
+    };
+    let nanos = match rest {
+        [] => 0,
+        [b'.', digits @ ..]
+            if (1..=9).contains(&digits.len()) && digits.iter().all(u8::is_ascii_digit) =>
+        {
+            let v = digits
+                .iter()
+                .fold(0u32, |acc, &c| acc * 10 + u32::from(c - b'0'));
+            v * 10u32.pow(9 - digits.len() as u32)
+        }
+        _ => return None,
+    };
+    chrono::NaiveDate::from_ymd_opt(year as i32, month, day)?
+        .and_hms_nano_opt(hour, minute, second, nanos)
+}
+
 fn parse_local(s: &str) -> Option<NaiveDateTime> {
+    if let Some(t) = fast_local(s) {
+        return Some(t);
+    }
     // More than nine fraction digits is not an instant chrono (or anyone) can hold.
     if let Some((_, frac)) = s.split_once('.') {
         if frac.is_empty() || frac.len() > 9 || !frac.bytes().all(|b| b.is_ascii_digit()) {
