@@ -53,3 +53,68 @@ async fn classify_reports_only_the_bad_record_of_a_batch() {
     assert_eq!(stack.queue_depth("ActDLQ").await.unwrap(), 1);
     stack.stop();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn intake_answers_503_when_dynamodb_or_sqs_is_down_and_the_retry_is_accepted() {
+    use switchyard::handlers::intake::{handler as intake, Intake};
+    let stack = LocalStack::start().await.unwrap();
+    let p = &stack.provisioned;
+    let dead = aws_config::SdkConfig::builder()
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("us-east-1"))
+        .endpoint_url("http://127.0.0.1:9")
+        .credentials_provider(aws_sdk_sqs::config::SharedCredentialsProvider::new(
+            aws_sdk_sqs::config::Credentials::new("a", "b", None, None, "t"),
+        ))
+        .build();
+    let mut deps = Intake {
+        sqs: aws_sdk_sqs::Client::new(&dead),
+        secrets: switchyard::secrets::SecretCache::new(
+            stack.aws.secrets.clone(),
+            std::time::Duration::from_secs(60),
+        ),
+        idempotency: switchyard::idempotency::IdempotencyStore::new(
+            stack.aws.ddb.clone(),
+            &p.refs["IdempotencyTable"],
+        ),
+        classify_queue_url: p.queue_url("ClassifyQueue").unwrap().to_owned(),
+        signing_secret_id: p.refs["IntakeSigningSecret"].clone(),
+        max_body_bytes: 256 * 1024,
+        public_base_url: None,
+        decisions: DecisionStore::new(stack.aws.ddb.clone(), &p.refs["DecisionsTable"]),
+    };
+    let hook = switchyard_infra::fixtures::slack_message(
+        &stack.signing.slack,
+        "EvDown1",
+        "C1",
+        "checkout is down",
+        chrono::Utc::now(),
+    );
+    let request = || {
+        let mut r =
+            aws_lambda_events::event::lambda_function_urls::LambdaFunctionUrlRequest::default();
+        r.raw_path = Some("/webhooks/slack".into());
+        r.request_context.http.method = Some("POST".into());
+        for (k, v) in &hook.headers {
+            r.headers.insert(
+                http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                v.parse().unwrap(),
+            );
+        }
+        r.body = Some(hook.body.clone());
+        r
+    };
+    let down = intake(&deps, LambdaEvent::new(request(), Context::default()))
+        .await
+        .unwrap();
+    assert_eq!(down.status_code, 503, "{:?}", down.body);
+    assert!(down.headers.contains_key("retry-after"));
+
+    // SQS is back: the vendor's retry of the same delivery is accepted, not taken for a duplicate.
+    deps.sqs = stack.aws.sqs.clone();
+    let back = intake(&deps, LambdaEvent::new(request(), Context::default()))
+        .await
+        .unwrap();
+    assert_eq!(back.status_code, 202, "{:?}", back.body);
+    stack.stop();
+}
