@@ -2,6 +2,32 @@
 //! boundaries (robust to typos and inflections in short support messages), sublinear TF, L2 norm.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+
+/// FNV-1a: n-grams are short strings, and SipHash's DoS resistance buys nothing for a vocabulary
+/// fixed at training time; this is the classifier's hottest loop.
+#[derive(Default)]
+pub struct Fnv(u64);
+
+impl Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 {
+            0xcbf2_9ce4_8422_2325
+        } else {
+            self.0
+        };
+        for b in bytes {
+            h = (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+        }
+        self.0 = h;
+    }
+}
+
+pub type FnvMap<K, V> = HashMap<K, V, BuildHasherDefault<Fnv>>;
 
 /// Calls `emit` with every feature string of `text` (reusing one buffer: no allocation per n-gram).
 pub fn for_each_feature(text: &str, mut emit: impl FnMut(&str)) {
@@ -44,7 +70,7 @@ pub fn for_each_feature(text: &str, mut emit: impl FnMut(&str)) {
 /// The learned vocabulary and its IDF weights.
 #[derive(Clone, Debug, Default)]
 pub struct Vocabulary {
-    pub index: HashMap<String, u32>,
+    pub index: FnvMap<String, u32>,
     pub idf: Vec<f32>,
 }
 
@@ -65,7 +91,7 @@ impl Vocabulary {
         }
         let mut kept: Vec<(String, u32)> = df.into_iter().filter(|(_, d)| *d >= min_df).collect();
         kept.sort_unstable(); // deterministic ids
-        let mut index = HashMap::with_capacity(kept.len());
+        let mut index = FnvMap::with_capacity_and_hasher(kept.len(), Default::default());
         let mut idf = Vec::with_capacity(kept.len());
         for (i, (f, d)) in kept.into_iter().enumerate() {
             index.insert(f, i as u32);

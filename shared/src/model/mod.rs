@@ -36,8 +36,8 @@ pub struct TrainConfig {
 impl Default for TrainConfig {
     fn default() -> Self {
         Self {
-            epochs: 12,
-            learning_rate: 0.5,
+            epochs: 40,
+            learning_rate: 0.1,
             min_df: 2,
             seed: 7,
         }
@@ -237,7 +237,7 @@ impl Model {
             .collect::<Option<Vec<_>>>()
             .ok_or_else(corrupt)?;
         let n_vocab = get_u32(&mut r).ok_or_else(corrupt)? as usize;
-        let mut index = std::collections::HashMap::with_capacity(n_vocab);
+        let mut index = features::FnvMap::with_capacity_and_hasher(n_vocab, Default::default());
         for id in 0..n_vocab {
             index.insert(get_str(&mut r).ok_or_else(corrupt)?, id as u32);
         }
