@@ -49,13 +49,13 @@ impl DecisionStore {
         }
     }
 
-    /// Note that intake accepted an event, so `GET /events/{id}` can answer before classify runs.
-    pub async fn record_accepted(
+    /// The attributes every record of an event carries, and its expiry.
+    fn put_base(
         &self,
         event: &Event,
         correlation_id: &str,
         now: DateTime<Utc>,
-    ) -> Result<(), DecisionError> {
+    ) -> aws_sdk_dynamodb::operation::put_item::builders::PutItemFluentBuilder {
         self.ddb
             .put_item()
             .table_name(&self.table)
@@ -64,9 +64,19 @@ impl DecisionStore {
             .item("source", s(event.source.as_str()))
             .item("event_type", s(&event.event_type))
             .item("delivery_id", s(&event.delivery_id))
+            .item("expiration", n(now.timestamp() + RETENTION_SECS))
+    }
+
+    /// Note that intake accepted an event, so `GET /events/{id}` can answer before classify runs.
+    pub async fn record_accepted(
+        &self,
+        event: &Event,
+        correlation_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), DecisionError> {
+        self.put_base(event, correlation_id, now)
             .item("status", s("accepted"))
             .item("received_at", s(now.to_rfc3339()))
-            .item("expiration", n(now.timestamp() + RETENTION_SECS))
             // Never overwrite a record classify already wrote.
             .condition_expression("attribute_not_exists(event_id)")
             .send()
@@ -89,14 +99,7 @@ impl DecisionStore {
         now: DateTime<Utc>,
     ) -> Result<(), DecisionError> {
         let mut req = self
-            .ddb
-            .put_item()
-            .table_name(&self.table)
-            .item("event_id", s(&event.id))
-            .item("correlation_id", s(correlation_id))
-            .item("source", s(event.source.as_str()))
-            .item("event_type", s(&event.event_type))
-            .item("delivery_id", s(&event.delivery_id))
+            .put_base(event, correlation_id, now)
             .item("category", s(&c.category))
             .item("confidence", n(c.confidence))
             .item(
@@ -119,8 +122,7 @@ impl DecisionStore {
                     "in_review"
                 }),
             )
-            .item("decided_at", s(now.to_rfc3339()))
-            .item("expiration", n(now.timestamp() + RETENTION_SECS));
+            .item("decided_at", s(now.to_rfc3339()));
         if let Some(object_id) = &event.object_id {
             req = req.item("object_id", s(object_id));
         }
