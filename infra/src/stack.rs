@@ -109,6 +109,7 @@ impl LocalStack {
             sqs: self.aws.sqs.clone(),
             decisions: DecisionStore::new(self.aws.ddb.clone(), s.decisions_table()?),
             routing: RoutingConfig::from_env()?,
+            model: switchyard::model::Model::from_env()?,
             act_queue_url: s.act_queue_url()?.to_owned(),
             review_queue_url: s.review_queue_url()?.to_owned(),
         });

@@ -107,7 +107,7 @@ impl DecisionStore {
                 s(serde_json::to_string(&c.scores).unwrap_or_default()),
             )
             .item("signals", s(c.signals.join(",")))
-            .item("backend", s("rules"))
+            .item("backend", s(c.backend))
             .item("threshold", n(threshold))
             .item("path", s(path))
             .item(

@@ -38,7 +38,9 @@ pub struct Category {
     pub name: String,
     #[serde(default)]
     pub description: String,
-    /// Lower-case words or phrases that signal this category.
+    /// Lower-case words or phrases that signal this category (for the keyword classifier; a
+    /// category the embedded model predicts may have none).
+    #[serde(default)]
     pub keywords: Vec<String>,
 }
 
@@ -80,6 +82,8 @@ pub struct Classification {
     pub scores: BTreeMap<String, f64>,
     /// The evidence, e.g. the keywords that matched.
     pub signals: Vec<String>,
+    /// Which classifier decided: `rules` or `model`.
+    pub backend: &'static str,
 }
 
 /// Where a classified event goes.
@@ -184,6 +188,35 @@ impl RoutingConfig {
             confidence,
             scores,
             signals,
+            backend: "rules",
+        }
+    }
+
+    /// Classify with the embedded model; scores are its five most likely categories.
+    pub fn classify_with_model(
+        &self,
+        model: &crate::model::Model,
+        event: &Event,
+    ) -> Classification {
+        let p = model.predict(&event.content());
+        let mut ranked: Vec<(usize, f32)> = p.probabilities.iter().copied().enumerate().collect();
+        ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
+        let scores: BTreeMap<String, f64> = ranked
+            .iter()
+            .take(5)
+            .map(|(i, pr)| (model.labels[*i].clone(), f64::from(*pr)))
+            .collect();
+        let signals = ranked
+            .iter()
+            .take(3)
+            .map(|(i, pr)| format!("model:{}={pr:.3}", model.labels[*i]))
+            .collect();
+        Classification {
+            category: model.labels[p.label].clone(),
+            confidence: f64::from(p.confidence),
+            scores,
+            signals,
+            backend: "model",
         }
     }
 
@@ -326,6 +359,35 @@ mod tests {
             panic!("expected review")
         };
         assert!(reason.contains("event.object_id"), "{reason}");
+    }
+
+    #[test]
+    fn the_embedded_model_can_drive_routing() {
+        let rows: Vec<(String, String)> = [
+            ("refund for the double charge on my invoice", "billing"),
+            ("I was charged twice, refund please", "billing"),
+            ("the invoice shows a wrong payment", "billing"),
+            ("checkout is down with errors", "outage"),
+            ("the site is down, 500 errors everywhere", "outage"),
+            ("service unavailable since this morning", "outage"),
+        ]
+        .iter()
+        .map(|(t, l)| (t.to_string(), l.to_string()))
+        .collect();
+        let cfg = crate::model::TrainConfig {
+            min_df: 1,
+            ..Default::default()
+        };
+        let model = crate::model::Model::train(&rows, &cfg).unwrap();
+        let config = RoutingConfig::load(DEFAULT_CONFIG).unwrap();
+        let e = event(
+            Source::Jira,
+            "the whole site is down, errors on checkout",
+            Some("OPS-1"),
+        );
+        let c = config.classify_with_model(&model, &e);
+        assert_eq!((c.category.as_str(), c.backend), ("outage", "model"));
+        assert!(c.scores.contains_key("billing") && c.signals[0].starts_with("model:outage="));
     }
 
     #[test]

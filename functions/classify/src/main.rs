@@ -15,6 +15,7 @@ async fn main() -> Result<(), Error> {
         sqs: aws.sqs.clone(),
         decisions: DecisionStore::new(aws.ddb.clone(), settings.decisions_table()?),
         routing: RoutingConfig::from_env()?,
+        model: switchyard::model::Model::from_env()?,
         act_queue_url: settings.act_queue_url()?.to_owned(),
         review_queue_url: settings.review_queue_url()?.to_owned(),
     };

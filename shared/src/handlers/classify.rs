@@ -18,6 +18,8 @@ pub struct Classify {
     pub sqs: aws_sdk_sqs::Client,
     pub decisions: DecisionStore,
     pub routing: RoutingConfig,
+    /// The embedded model (`MODEL_PATH`); without one, the routing config's keyword rules decide.
+    pub model: Option<std::sync::Arc<crate::model::Model>>,
     pub act_queue_url: String,
     pub review_queue_url: String,
 }
@@ -37,7 +39,10 @@ async fn classify_one(deps: &Classify, message: SqsMessage) -> Result<(), Record
             "message is not a switchyard event ({e}); it will be dead-lettered"
         ))
     })?;
-    let classification = deps.routing.classify(&event);
+    let classification = match &deps.model {
+        Some(model) => deps.routing.classify_with_model(model, &event),
+        None => deps.routing.classify(&event),
+    };
     let decision = deps.routing.decide(&event, &classification);
     let now = Utc::now();
     let threshold = deps.routing.review_threshold;
@@ -107,6 +112,7 @@ async fn classify_one(deps: &Classify, message: SqsMessage) -> Result<(), Record
         threshold,
         signals = ?classification.signals,
         path,
+        backend = classification.backend,
         reason = reason.as_deref().unwrap_or(""),
         "classified"
     );

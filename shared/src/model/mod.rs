@@ -211,6 +211,14 @@ impl Model {
             .map_err(io)
     }
 
+    /// The model named by `MODEL_PATH`, if any.
+    pub fn from_env() -> Result<Option<std::sync::Arc<Model>>, ModelError> {
+        match std::env::var("MODEL_PATH") {
+            Ok(p) if !p.is_empty() => Ok(Some(std::sync::Arc::new(Model::load(Path::new(&p))?))),
+            _ => Ok(None),
+        }
+    }
+
     pub fn load(path: &Path) -> Result<Model, ModelError> {
         let name = path.display().to_string();
         let mut bytes = Vec::new();
