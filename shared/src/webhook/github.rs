@@ -3,9 +3,9 @@
 //! `X-GitHub-Delivery`; event name: `X-GitHub-Event` plus the payload's `action`.
 
 use http::HeaderMap;
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 
-use super::signature::{any_secret_matches, ct_eq, hmac_sha1};
+use super::signature::{ct_eq, hex_after, hmac_sha1, verify_any, verify_hmac_sha256};
 use super::{header, opt_header, str_field, Inbound, NormalizeError, Normalized, VerifyError};
 
 pub const SHA256_HEADER: &str = "x-hub-signature-256";
@@ -17,34 +17,14 @@ pub fn verify(
     secrets: &[SecretString],
 ) -> Result<(), VerifyError> {
     if headers.contains_key(SHA256_HEADER) {
-        let expected = header(headers, SHA256_HEADER)?
-            .trim()
-            .strip_prefix("sha256=")
-            .and_then(|h| hex::decode(h).ok())
-            .ok_or(VerifyError::MalformedHeader(SHA256_HEADER))?;
-        return if any_secret_matches(secrets, &[body], &expected) {
-            Ok(())
-        } else {
-            Err(VerifyError::Mismatch)
-        };
+        let expected = hex_after(header(headers, SHA256_HEADER)?, "sha256=", SHA256_HEADER)?;
+        return verify_hmac_sha256(secrets, &[body], &expected);
     }
-    let legacy = headers
-        .get(SHA1_HEADER)
-        .ok_or(VerifyError::MissingHeader(SHA256_HEADER))?;
-    let expected = legacy
-        .to_str()
-        .ok()
-        .and_then(|v| v.trim().strip_prefix("sha1="))
-        .and_then(|h| hex::decode(h).ok())
-        .ok_or(VerifyError::MalformedHeader(SHA1_HEADER))?;
-    let found = secrets.iter().fold(false, |found, s| {
-        ct_eq(&hmac_sha1(s.expose_secret().as_bytes(), &[body]), &expected) | found
-    });
-    if found {
-        Ok(())
-    } else {
-        Err(VerifyError::Mismatch)
+    if !headers.contains_key(SHA1_HEADER) {
+        return Err(VerifyError::MissingHeader(SHA256_HEADER));
     }
+    let expected = hex_after(header(headers, SHA1_HEADER)?, "sha1=", SHA1_HEADER)?;
+    verify_any(secrets, |key| ct_eq(&hmac_sha1(key, &[body]), &expected))
 }
 
 pub fn normalize(headers: &HeaderMap, raw: serde_json::Value) -> Result<Inbound, NormalizeError> {

@@ -7,10 +7,10 @@
 use base64::{engine::general_purpose::STANDARD, Engine};
 use chrono::{DateTime, Utc};
 use http::HeaderMap;
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 use sha2::{Digest, Sha256};
 
-use super::signature::{any_secret_matches, check_freshness, ct_eq};
+use super::signature::{check_freshness, ct_eq, verify_any, verify_hmac_sha256};
 use super::{
     header, opt_header, str_field, Inbound, NormalizeError, Normalized, SignedRequest, VerifyError,
 };
@@ -66,30 +66,21 @@ pub fn verify(
                 req.body,
                 ts.as_bytes(),
             ];
-            if any_secret_matches(secrets, &parts, &expected) {
-                Ok(())
-            } else {
-                Err(VerifyError::Mismatch)
-            }
+            verify_hmac_sha256(secrets, &parts, &expected)
         }
         Version::V1 | Version::V2 => {
             let expected = hex::decode(header(req.headers, SIGNATURE_HEADER)?.trim())
                 .map_err(|_| VerifyError::MalformedHeader(SIGNATURE_HEADER))?;
-            let found = secrets.iter().fold(false, |found, s| {
+            verify_any(secrets, |secret| {
                 let mut h = Sha256::new();
-                h.update(s.expose_secret().as_bytes());
+                h.update(secret);
                 if version == Version::V2 {
                     h.update(req.method.as_bytes());
                     h.update(req.url.as_bytes());
                 }
                 h.update(req.body);
-                ct_eq(&h.finalize(), &expected) | found
-            });
-            if found {
-                Ok(())
-            } else {
-                Err(VerifyError::Mismatch)
-            }
+                ct_eq(&h.finalize(), &expected)
+            })
         }
     }
 }

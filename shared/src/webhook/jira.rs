@@ -5,7 +5,7 @@
 use http::HeaderMap;
 use secrecy::SecretString;
 
-use super::signature::any_secret_matches;
+use super::signature::{hex_after, verify_hmac_sha256};
 use super::{header, str_field, Inbound, NormalizeError, Normalized, VerifyError};
 
 pub const SIGNATURE_HEADER: &str = "x-hub-signature";
@@ -16,16 +16,12 @@ pub fn verify(
     body: &[u8],
     secrets: &[SecretString],
 ) -> Result<(), VerifyError> {
-    let signature = header(headers, SIGNATURE_HEADER)?;
-    let expected = signature
-        .trim()
-        .strip_prefix("sha256=")
-        .and_then(|h| hex::decode(h).ok())
-        .ok_or(VerifyError::MalformedHeader(SIGNATURE_HEADER))?;
-    if !any_secret_matches(secrets, &[body], &expected) {
-        return Err(VerifyError::Mismatch);
-    }
-    Ok(())
+    let expected = hex_after(
+        header(headers, SIGNATURE_HEADER)?,
+        "sha256=",
+        SIGNATURE_HEADER,
+    )?;
+    verify_hmac_sha256(secrets, &[body], &expected)
 }
 
 pub fn normalize(headers: &HeaderMap, raw: serde_json::Value) -> Result<Inbound, NormalizeError> {

@@ -1,6 +1,6 @@
 //! HMAC primitives shared by the vendor schemes. Comparisons are constant-time.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeZone, Utc};
 use hmac::{Hmac, Mac};
 use secrecy::{ExposeSecret, SecretString};
 use sha2::Sha256;
@@ -35,13 +35,63 @@ pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
     a.ct_eq(b).into()
 }
 
-/// True when any secret's MAC over `parts` equals `expected`.
-pub fn any_secret_matches(secrets: &[SecretString], parts: &[&[u8]], expected: &[u8]) -> bool {
-    // Check every secret (no early exit) so timing does not reveal which one matched.
-    secrets.iter().fold(false, |found, s| {
-        let mac = hmac_sha256(s.expose_secret().as_bytes(), parts);
-        ct_eq(&mac, expected) | found
-    })
+/// `Ok` when `matches` holds for any active secret (its raw bytes). Every secret is tried, with
+/// no early exit, so timing does not reveal which one matched.
+pub fn verify_any(
+    secrets: &[SecretString],
+    matches: impl Fn(&[u8]) -> bool,
+) -> Result<(), VerifyError> {
+    let found = secrets.iter().fold(false, |found, s| {
+        matches(s.expose_secret().as_bytes()) | found
+    });
+    if found {
+        Ok(())
+    } else {
+        Err(VerifyError::Mismatch)
+    }
+}
+
+/// `Ok` when any secret's HMAC-SHA256 over `parts` equals `expected`.
+pub fn verify_hmac_sha256(
+    secrets: &[SecretString],
+    parts: &[&[u8]],
+    expected: &[u8],
+) -> Result<(), VerifyError> {
+    verify_any(secrets, |key| ct_eq(&hmac_sha256(key, parts), expected))
+}
+
+/// True when `mac` equals any of the signatures a header carried (all compared).
+pub fn one_of(mac: &[u8], candidates: &[Vec<u8>]) -> bool {
+    candidates.iter().fold(false, |hit, c| ct_eq(mac, c) | hit)
+}
+
+/// The bytes of a `prefix`+hex signature header value (`sha256=…`, `v0=…`).
+pub fn hex_after(value: &str, prefix: &str, header: &'static str) -> Result<Vec<u8>, VerifyError> {
+    value
+        .trim()
+        .strip_prefix(prefix)
+        .and_then(|h| hex::decode(h).ok())
+        .ok_or(VerifyError::MalformedHeader(header))
+}
+
+/// Freshness of an epoch-seconds timestamp header; without `now`, only its form is checked.
+pub fn check_epoch_secs(
+    value: &str,
+    header: &'static str,
+    now: Option<DateTime<Utc>>,
+) -> Result<(), VerifyError> {
+    let secs: i64 = value
+        .trim()
+        .parse()
+        .map_err(|_| VerifyError::MalformedHeader(header))?;
+    let signed_at = Utc
+        .timestamp_opt(secs, 0)
+        .single()
+        .ok_or(VerifyError::MalformedHeader(header))?;
+    match now {
+        Some(now) => check_freshness(signed_at, now, super::DEFAULT_TOLERANCE_SECS),
+        None => Ok(()),
+    }
 }
 
 /// Reject timestamps further than `tolerance_secs` from now, in either direction.

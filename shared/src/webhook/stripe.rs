@@ -1,14 +1,12 @@
 //! Stripe-style signatures: `Stripe-Signature: t=TIMESTAMP,v1=HEX[,v1=HEX…]`, each `v1` a
 //! `hex(HMAC-SHA256(secret, "{t}.{body}"))` — the whole `whsec_…` string is the key. 300 s window.
 
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{DateTime, Utc};
 use http::HeaderMap;
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 
-use super::signature::{check_freshness, ct_eq, hmac_sha256};
-use super::{
-    header, str_field, Inbound, NormalizeError, Normalized, VerifyError, DEFAULT_TOLERANCE_SECS,
-};
+use super::signature::{check_epoch_secs, hmac_sha256, one_of, verify_any};
+use super::{header, str_field, Inbound, NormalizeError, Normalized, VerifyError};
 
 pub const SIGNATURE_HEADER: &str = "stripe-signature";
 
@@ -32,24 +30,10 @@ pub fn verify(
     if candidates.is_empty() {
         return Err(VerifyError::MalformedHeader(SIGNATURE_HEADER));
     }
-    let found = secrets.iter().fold(false, |found, s| {
-        let mac = hmac_sha256(s.expose_secret().as_bytes(), &[ts.as_bytes(), b".", body]);
-        candidates.iter().fold(false, |hit, c| ct_eq(&mac, c) | hit) | found
-    });
-    if !found {
-        return Err(VerifyError::Mismatch);
-    }
-    if let Some(now) = now {
-        let secs: i64 = ts
-            .parse()
-            .map_err(|_| VerifyError::MalformedHeader(SIGNATURE_HEADER))?;
-        let signed_at = Utc
-            .timestamp_opt(secs, 0)
-            .single()
-            .ok_or(VerifyError::MalformedHeader(SIGNATURE_HEADER))?;
-        check_freshness(signed_at, now, DEFAULT_TOLERANCE_SECS)?;
-    }
-    Ok(())
+    verify_any(secrets, |key| {
+        one_of(&hmac_sha256(key, &[ts.as_bytes(), b".", body]), &candidates)
+    })?;
+    check_epoch_secs(ts, SIGNATURE_HEADER, now)
 }
 
 pub fn normalize(raw: serde_json::Value) -> Result<Inbound, NormalizeError> {
@@ -90,6 +74,7 @@ pub fn normalize(raw: serde_json::Value) -> Result<Inbound, NormalizeError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::TimeZone;
 
     const SECRET: &str = "whsec_test_secret";
     const BODY: &[u8] = br#"{"id":"evt_1","object":"event","type":"invoice.payment_failed","created":1700000000,"data":{"object":{"id":"in_1","customer":"cus_9","description":"Pro plan"}}}"#;

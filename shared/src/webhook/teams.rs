@@ -3,9 +3,9 @@
 
 use base64::{engine::general_purpose::STANDARD, Engine};
 use http::HeaderMap;
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 
-use super::signature::{ct_eq, hmac_sha256};
+use super::signature::{ct_eq, hmac_sha256, verify_any};
 use super::{header, str_field, Inbound, NormalizeError, Normalized, Reply, VerifyError};
 
 pub const AUTH_HEADER: &str = "authorization";
@@ -21,18 +21,11 @@ pub fn verify(
         .and_then(|b| STANDARD.decode(b.trim()).ok())
         .ok_or(VerifyError::MalformedHeader(AUTH_HEADER))?;
     // The secret Teams shows is base64; one that does not decode can never match.
-    let found = secrets.iter().fold(false, |found, s| {
-        let ok = STANDARD
-            .decode(s.expose_secret().trim())
-            .map(|key| ct_eq(&hmac_sha256(&key, &[body]), &expected))
-            .unwrap_or(false);
-        ok | found
-    });
-    if found {
-        Ok(())
-    } else {
-        Err(VerifyError::Mismatch)
-    }
+    verify_any(secrets, |secret| {
+        STANDARD
+            .decode(secret.trim_ascii())
+            .is_ok_and(|key| ct_eq(&hmac_sha256(&key, &[body]), &expected))
+    })
 }
 
 pub fn normalize(raw: serde_json::Value) -> Result<Inbound, NormalizeError> {

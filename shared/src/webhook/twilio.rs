@@ -6,10 +6,10 @@ use std::collections::BTreeMap;
 
 use base64::{engine::general_purpose::STANDARD, Engine};
 use http::HeaderMap;
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 use sha2::{Digest, Sha256};
 
-use super::signature::{ct_eq, hmac_sha1};
+use super::signature::{ct_eq, hmac_sha1, verify_any};
 use super::{header, opt_header, Inbound, NormalizeError, Normalized, SignedRequest, VerifyError};
 
 pub const SIGNATURE_HEADER: &str = "x-twilio-signature";
@@ -46,17 +46,9 @@ pub fn verify(req: &SignedRequest<'_>, secrets: &[SecretString]) -> Result<(), V
             return Err(VerifyError::Mismatch);
         }
     }
-    let found = secrets.iter().fold(false, |found, s| {
-        ct_eq(
-            &hmac_sha1(s.expose_secret().as_bytes(), &[signed.as_bytes()]),
-            &expected,
-        ) | found
-    });
-    if found {
-        Ok(())
-    } else {
-        Err(VerifyError::Mismatch)
-    }
+    verify_any(secrets, |key| {
+        ct_eq(&hmac_sha1(key, &[signed.as_bytes()]), &expected)
+    })
 }
 
 fn form_urlencoded(body: &[u8]) -> Vec<(String, String)> {

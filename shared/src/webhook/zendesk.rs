@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use http::HeaderMap;
 use secrecy::SecretString;
 
-use super::signature::{any_secret_matches, check_freshness};
+use super::signature::{check_freshness, verify_hmac_sha256};
 use super::{
     header, str_field, Inbound, NormalizeError, Normalized, VerifyError, DEFAULT_TOLERANCE_SECS,
 };
@@ -26,9 +26,7 @@ pub fn verify(
     let expected = STANDARD
         .decode(signature.trim())
         .map_err(|_| VerifyError::MalformedHeader(SIGNATURE_HEADER))?;
-    if !any_secret_matches(secrets, &[timestamp.as_bytes(), body], &expected) {
-        return Err(VerifyError::Mismatch);
-    }
+    verify_hmac_sha256(secrets, &[timestamp.as_bytes(), body], &expected)?;
     // Freshness after the MAC: an unsigned timestamp tells nothing worth reporting.
     let Some(now) = now else { return Ok(()) };
     let signed_at = crate::dates::parse(timestamp)
