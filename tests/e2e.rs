@@ -212,13 +212,11 @@ async fn unsure_events_go_to_review_carrying_the_correlation_id() {
         "quick question about the dashboard",
         Utc::now(),
     );
-    let mut req = reqwest::Client::new()
-        .post(stack.webhook_url("slack"))
-        .body(hook.body.clone());
-    for (k, v) in &hook.headers {
-        req = req.header(k, v);
-    }
-    let resp = req.send().await.unwrap();
+    let resp = hook
+        .request(&reqwest::Client::new(), &stack.webhook_base)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status().as_u16(), 202);
     let correlation = resp.headers()["x-correlation-id"]
         .to_str()

@@ -69,13 +69,11 @@ async fn salesforce_gets_its_soap_ack_and_other_orgs_are_refused() {
         "5005g00000XXXXXAAA",
         "Refund for invoice",
     );
-    let mut req = http
-        .post(stack.webhook_url("salesforce"))
-        .body(hook.body.clone());
-    for (k, v) in &hook.headers {
-        req = req.header(k, v);
-    }
-    let resp = req.send().await.unwrap();
+    let resp = hook
+        .request(&http, &stack.webhook_base)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status().as_u16(), 200);
     assert!(resp.headers()["content-type"]
         .to_str()

@@ -65,18 +65,22 @@ pub struct SignedWebhook {
 }
 
 impl SignedWebhook {
+    /// The signed POST, ready to send (for callers that need the whole response).
+    pub fn request(&self, http: &reqwest::Client, base_url: &str) -> reqwest::RequestBuilder {
+        let req = http
+            .post(format!("{base_url}/webhooks/{}", self.source))
+            .body(self.body.clone());
+        self.headers
+            .iter()
+            .fold(req, |req, (k, v)| req.header(k, v))
+    }
+
     pub async fn send(
         &self,
         http: &reqwest::Client,
         base_url: &str,
     ) -> reqwest::Result<(u16, serde_json::Value)> {
-        let mut req = http
-            .post(format!("{base_url}/webhooks/{}", self.source))
-            .body(self.body.clone());
-        for (k, v) in &self.headers {
-            req = req.header(k, v);
-        }
-        let resp = req.send().await?;
+        let resp = self.request(http, base_url).send().await?;
         let status = resp.status().as_u16();
         let body = resp.json().await.unwrap_or(serde_json::Value::Null);
         Ok((status, body))
