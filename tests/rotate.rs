@@ -31,10 +31,7 @@ async fn current_access_token(stack: &LocalStack, secret: &str) -> String {
 async fn four_steps_rotate_the_slack_token_once_and_are_idempotent() {
     let stack = LocalStack::start().await.unwrap();
     let secret = stack.provisioned.refs["SlackConnectionSecret"].clone();
-    let deps = Rotate {
-        secrets: stack.aws.secrets.clone(),
-        http: http_client(),
-    };
+    let deps = Rotate::new(&stack.aws);
     let before = current_access_token(&stack, &secret).await;
 
     // Rotation not enabled yet: every step refuses.

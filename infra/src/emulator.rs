@@ -60,10 +60,6 @@ impl Emulator {
     pub async fn sdk_config(&self) -> SdkConfig {
         sdk_config(&self.endpoint).await
     }
-
-    pub fn pid(&self) -> Result<u32> {
-        Ok(self.child.id())
-    }
 }
 
 pub async fn sdk_config(endpoint: &str) -> SdkConfig {

@@ -9,13 +9,9 @@ use anyhow::{Context as _, Result};
 use aws_sdk_sqs::types::QueueAttributeName;
 use serde_json::json;
 use switchyard::aws::AwsClients;
-use switchyard::connectors::{http_client, Connectors};
 use switchyard::decisions::DecisionStore;
 use switchyard::handlers::canary::ProbeResult;
 use switchyard::handlers::{act, canary, classify, intake};
-use switchyard::idempotency::IdempotencyStore;
-use switchyard::routing::RoutingConfig;
-use switchyard::secrets::SecretCache;
 use switchyard::settings::Settings;
 use tokio::task::JoinHandle;
 
@@ -83,19 +79,8 @@ impl LocalStack {
     }
 
     async fn start_functions(&mut self) -> Result<()> {
-        let secrets = SecretCache::new(self.aws.secrets.clone(), Duration::from_secs(60));
-
         let (s, timeout) = self.settings("intake")?;
-        let deps = Arc::new(intake::Intake {
-            sqs: self.aws.sqs.clone(),
-            secrets: secrets.clone(),
-            idempotency: IdempotencyStore::new(self.aws.ddb.clone(), s.idempotency_table()?),
-            classify_queue_url: s.classify_queue_url()?.to_owned(),
-            signing_secret_id: s.intake_secret_id()?.to_owned(),
-            max_body_bytes: s.max_body_bytes(),
-            public_base_url: s.public_base_url(),
-            decisions: DecisionStore::new(self.aws.ddb.clone(), s.decisions_table()?),
-        });
+        let deps = Arc::new(intake::Intake::from_settings(&self.aws, &s)?);
         let handler: runner::UrlHandler = Arc::new(move |e| {
             let deps = deps.clone();
             Box::pin(async move { intake::handler(&deps, e).await })
@@ -105,14 +90,9 @@ impl LocalStack {
         self.tasks.push(task);
 
         let (s, _) = self.settings("classify")?;
-        let deps = Arc::new(classify::Classify {
-            sqs: self.aws.sqs.clone(),
-            decisions: DecisionStore::new(self.aws.ddb.clone(), s.decisions_table()?),
-            routing: RoutingConfig::from_env()?,
-            model: switchyard::model::Model::from_env()?,
-            act_queue_url: s.act_queue_url()?.to_owned(),
-            review_queue_url: s.review_queue_url()?.to_owned(),
-        });
+        let deps = Arc::new(
+            classify::Classify::from_settings(&self.aws, &s).map_err(|e| anyhow::anyhow!(e))?,
+        );
         let classify_handler: runner::SqsHandler = Arc::new(move |e| {
             let deps = deps.clone();
             Box::pin(async move { classify::handler(&deps, e).await })
@@ -120,13 +100,7 @@ impl LocalStack {
         self.start_mappings("classify", classify_handler)?;
 
         let (s, _) = self.settings("act")?;
-        let deps = Arc::new(act::Act {
-            sqs: self.aws.sqs.clone(),
-            idempotency: IdempotencyStore::new(self.aws.ddb.clone(), s.idempotency_table()?),
-            decisions: DecisionStore::new(self.aws.ddb.clone(), s.decisions_table()?),
-            review_queue_url: s.review_queue_url()?.to_owned(),
-            connectors: Connectors::new(http_client(), secrets.clone(), s),
-        });
+        let deps = Arc::new(act::Act::from_settings(&self.aws, &s)?);
         let act_handler: runner::SqsHandler = Arc::new(move |e| {
             let deps = deps.clone();
             Box::pin(async move { act::handler(&deps, e).await })
@@ -134,9 +108,7 @@ impl LocalStack {
         self.start_mappings("act", act_handler)?;
 
         let (s, timeout) = self.settings("canary")?;
-        let deps = Arc::new(canary::Canary {
-            connectors: Connectors::new(http_client(), secrets, s),
-        });
+        let deps = Arc::new(canary::Canary::from_settings(&self.aws, &s));
         for expression in &self.template.function("canary")?.schedules {
             let every = runner::parse_rate(expression)?;
             let (deps, results) = (deps.clone(), self.canary_results.clone());

@@ -72,6 +72,10 @@ impl Credential {
     }
 }
 
+/// How long a function trusts a cached secret before reading it again (a rotation reaches
+/// every warm function within this time; auth failures force a reload sooner).
+pub const CACHE_TTL: Duration = Duration::from_secs(300);
+
 /// Intake signing secrets: several active per source, so one can be rotated without downtime.
 pub type SigningSecrets = HashMap<String, Vec<SecretString>>;
 

@@ -78,7 +78,7 @@ impl Settings {
         self.optional(&format!("{}_SECRET_ID", connector.to_ascii_uppercase()))
     }
 
-    /// The connection secret to rotate, by connector name, for the rotate function's tests.
+    /// The connectors this deployment has a connection secret for (what the canary checks).
     pub fn configured_connectors(&self) -> Vec<&'static str> {
         CONNECTORS
             .iter()

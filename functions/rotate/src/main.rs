@@ -2,16 +2,12 @@
 
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 use switchyard::aws::AwsClients;
-use switchyard::connectors::http_client;
 use switchyard::handlers::rotate::{handler, Rotate};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     switchyard::telemetry::init();
     let aws = AwsClients::from_env().await;
-    let deps = Rotate {
-        secrets: aws.secrets.clone(),
-        http: http_client(),
-    };
+    let deps = Rotate::new(&aws);
     run(service_fn(|event: LambdaEvent<_>| handler(&deps, event))).await
 }

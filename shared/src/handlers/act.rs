@@ -28,6 +28,24 @@ pub struct Act {
     pub review_queue_url: String,
 }
 
+impl Act {
+    /// Everything act needs, from its settings; built once per process.
+    pub fn from_settings(
+        aws: &crate::aws::AwsClients,
+        s: &crate::settings::Settings,
+    ) -> Result<Self, crate::settings::MissingSetting> {
+        let secrets =
+            crate::secrets::SecretCache::new(aws.secrets.clone(), crate::secrets::CACHE_TTL);
+        Ok(Act {
+            sqs: aws.sqs.clone(),
+            idempotency: IdempotencyStore::new(aws.ddb.clone(), s.idempotency_table()?),
+            decisions: DecisionStore::new(aws.ddb.clone(), s.decisions_table()?),
+            review_queue_url: s.review_queue_url()?.to_owned(),
+            connectors: Connectors::new(crate::connectors::http_client(), secrets, s.clone()),
+        })
+    }
+}
+
 pub async fn handler(deps: &Act, event: LambdaEvent<SqsEvent>) -> Result<SqsBatchResponse, Error> {
     let deadline = event.context.deadline;
     Ok(batch::process(event.payload, |m| act_one(deps, m, deadline)).await?)

@@ -21,6 +21,19 @@ pub struct ProbeResult {
     pub detail: String,
 }
 
+impl Canary {
+    /// A canary reads credentials fresh each minute, so a rotated or revoked one shows at once.
+    pub fn from_settings(aws: &crate::aws::AwsClients, s: &crate::settings::Settings) -> Self {
+        let secrets = crate::secrets::SecretCache::new(
+            aws.secrets.clone(),
+            std::time::Duration::from_secs(60),
+        );
+        Canary {
+            connectors: Connectors::new(crate::connectors::http_client(), secrets, s.clone()),
+        }
+    }
+}
+
 /// The scheduled event's content does not matter: every run checks every configured connector.
 pub async fn handler(
     deps: &Canary,

@@ -24,6 +24,24 @@ pub struct Classify {
     pub review_queue_url: String,
 }
 
+impl Classify {
+    /// Everything classify needs: its settings, the routing config (`ROUTING_CONFIG` or the
+    /// compiled-in default) and the model (`MODEL_PATH`), all validated before the first event.
+    pub fn from_settings(
+        aws: &crate::aws::AwsClients,
+        s: &crate::settings::Settings,
+    ) -> Result<Self, Error> {
+        Ok(Classify {
+            sqs: aws.sqs.clone(),
+            decisions: DecisionStore::new(aws.ddb.clone(), s.decisions_table()?),
+            routing: RoutingConfig::from_env()?,
+            model: crate::model::Model::from_env()?,
+            act_queue_url: s.act_queue_url()?.to_owned(),
+            review_queue_url: s.review_queue_url()?.to_owned(),
+        })
+    }
+}
+
 pub async fn handler(
     deps: &Classify,
     event: LambdaEvent<SqsEvent>,

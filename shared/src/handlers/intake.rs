@@ -40,6 +40,25 @@ pub struct Intake {
 
 pub const DEFAULT_MAX_BODY_BYTES: usize = 256 * 1024;
 
+impl Intake {
+    /// Everything intake needs, from its settings; built once per process.
+    pub fn from_settings(
+        aws: &crate::aws::AwsClients,
+        s: &crate::settings::Settings,
+    ) -> Result<Self, crate::settings::MissingSetting> {
+        Ok(Intake {
+            sqs: aws.sqs.clone(),
+            secrets: SecretCache::new(aws.secrets.clone(), crate::secrets::CACHE_TTL),
+            idempotency: IdempotencyStore::new(aws.ddb.clone(), s.idempotency_table()?),
+            classify_queue_url: s.classify_queue_url()?.to_owned(),
+            signing_secret_id: s.intake_secret_id()?.to_owned(),
+            max_body_bytes: s.max_body_bytes(),
+            public_base_url: s.public_base_url(),
+            decisions: DecisionStore::new(aws.ddb.clone(), s.decisions_table()?),
+        })
+    }
+}
+
 pub async fn handler(
     deps: &Intake,
     event: LambdaEvent<LambdaFunctionUrlRequest>,

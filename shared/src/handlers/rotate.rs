@@ -33,6 +33,15 @@ pub struct Rotate {
     pub http: reqwest::Client,
 }
 
+impl Rotate {
+    pub fn new(aws: &crate::aws::AwsClients) -> Self {
+        Rotate {
+            secrets: aws.secrets.clone(),
+            http: crate::connectors::http_client(),
+        }
+    }
+}
+
 #[derive(Debug, Error)]
 pub enum RotateError {
     #[error("secret {0} does not have rotation enabled")]
