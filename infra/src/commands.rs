@@ -1,4 +1,5 @@
-//! The CLI's checking-by-hand commands: `parse-date`, `webhook verify`, `webhook normalize`.
+//! The CLI's checking-by-hand commands: `parse-date`, `webhook verify`, `webhook normalize`,
+//! `connector triage`.
 //! Each returns the process exit code.
 
 use std::collections::BTreeMap;
@@ -171,6 +172,85 @@ pub fn webhook_normalize(source: &str, path: &Path, headers: &[String]) -> i32 {
 }
 
 /// Labelled rows, or the exit code (2) after saying why they cannot be read.
+/// A recorded vendor response for `connector triage`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecordedResponse {
+    pub status: u16,
+    #[serde(default)]
+    pub headers: ResponseHeaders,
+    #[serde(default)]
+    pub body: String,
+}
+
+/// Headers as `{"Name": "value"}` or `[["Name", "value"], …]` (the list keeps repeats).
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum ResponseHeaders {
+    Map(BTreeMap<String, String>),
+    Pairs(Vec<(String, String)>),
+}
+
+impl Default for ResponseHeaders {
+    fn default() -> Self {
+        ResponseHeaders::Pairs(Vec::new())
+    }
+}
+
+/// `switchyard connector triage --vendor V RESPONSE.json [--now S]`: one JSON line; exit 0, or 2
+/// when the vendor or the file is unusable.
+pub fn connector_triage(vendor: &str, path: &Path, now: Option<f64>) -> i32 {
+    match triage_line(vendor, path, now) {
+        Ok(line) => {
+            println!("{line}");
+            0
+        }
+        Err(e) => {
+            eprintln!("connector triage: {e}");
+            2
+        }
+    }
+}
+
+pub fn triage_line(vendor: &str, path: &Path, now: Option<f64>) -> Result<String, String> {
+    use switchyard::connectors::{triage, wait};
+    if !triage::VENDORS.contains(&vendor) {
+        return Err(format!(
+            "unknown vendor {vendor:?}; one of: {}",
+            triage::VENDORS.join(", ")
+        ));
+    }
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let recorded: RecordedResponse = serde_json::from_str(&text)
+        .map_err(|e| format!("{} is not a recorded response ({e})", path.display()))?;
+    let now = match now {
+        None => Utc::now(),
+        Some(s) if s.is_finite() => DateTime::from_timestamp_millis((s * 1000.0).round() as i64)
+            .ok_or_else(|| format!("--now {s} is out of range"))?,
+        Some(s) => return Err(format!("--now {s} is not a time")),
+    };
+    let headers = match recorded.headers {
+        ResponseHeaders::Map(m) => m.into_iter().collect(),
+        ResponseHeaders::Pairs(p) => p,
+    };
+    let response = triage::Response {
+        status: recorded.status,
+        headers,
+        body: recorded.body,
+    };
+    let verdict = triage::triage(vendor, &response, now).expect("vendor checked above");
+    // Written by hand so the keys keep the documented order.
+    let json = |v: serde_json::Value| v.to_string();
+    Ok(format!(
+        r#"{{"outcome":{},"retry_after_ms":{},"reason":{}}}"#,
+        json(serde_json::json!(verdict.kind)),
+        json(serde_json::json!(verdict
+            .retry_after
+            .map(wait::as_millis_ceil))),
+        json(serde_json::json!(verdict.reason)),
+    ))
+}
+
 fn read_rows(data: &Path) -> Result<Vec<(String, String)>, i32> {
     switchyard::model::eval::read_csv(data).map_err(|e| {
         eprintln!("{e}");
@@ -307,5 +387,52 @@ mod tests {
             "body": "{\"example_field\":\"example_value\"}"
         }));
         assert_eq!(check_case(&hub), Ok(Ok(())));
+    }
+
+    fn triage_file(
+        json: &str,
+        vendor: &str,
+        now: Option<f64>,
+    ) -> Result<serde_json::Value, String> {
+        let dir = std::env::temp_dir().join(format!("sy-triage-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("response.json");
+        std::fs::write(&path, json).unwrap();
+        let out = triage_line(vendor, &path, now);
+        std::fs::remove_dir_all(&dir).ok();
+        out.map(|line| serde_json::from_str(&line).unwrap())
+    }
+
+    #[test]
+    fn triage_takes_header_maps_or_pairs_and_measures_from_now() {
+        let v = triage_file(
+            r#"{"status": 429, "headers": [["X-RateLimit-Reset", "2026-11-28T12:01Z"]], "body": ""}"#,
+            "jira",
+            Some(1795867200.0),
+        )
+        .unwrap();
+        assert_eq!(v["outcome"], "rate_limited");
+        assert_eq!(v["retry_after_ms"], 60000);
+        let v = triage_file(
+            r#"{"status": 200, "headers": {"Content-Type": "application/json"}, "body": "{\"ok\":false,\"error\":\"invalid_auth\"}"}"#,
+            "slack",
+            None,
+        )
+        .unwrap();
+        assert_eq!(v["outcome"], "auth");
+        assert!(v["retry_after_ms"].is_null());
+        assert!(v["reason"].as_str().unwrap().contains("invalid_auth"));
+    }
+
+    #[test]
+    fn triage_refuses_unknown_vendors_and_bad_files() {
+        let ok = r#"{"status": 200, "body": ""}"#;
+        assert!(triage_file(ok, "myspace", None)
+            .unwrap_err()
+            .contains("unknown vendor"));
+        assert!(triage_file(r#"{"body": ""}"#, "jira", None)
+            .unwrap_err()
+            .contains("not a recorded response"));
+        assert!(triage_file(ok, "jira", Some(f64::NAN)).is_err());
     }
 }

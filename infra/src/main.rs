@@ -25,6 +25,9 @@ enum Command {
     /// Check webhooks by hand.
     #[command(subcommand)]
     Webhook(WebhookCommand),
+    /// Check how a connector reads vendor responses.
+    #[command(subcommand)]
+    Connector(ConnectorCommand),
     /// Run the whole pipeline locally (AWS emulator + SaaS sandbox), send demo webhooks, print a summary.
     Local {
         /// Stay up after the demo so you can send your own webhooks (Ctrl-C stops everything).
@@ -51,6 +54,21 @@ enum WebhookCommand {
         /// A request header the vendor sends (e.g. `X-GitHub-Event: issues`); repeatable.
         #[arg(long = "header")]
         headers: Vec<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum ConnectorCommand {
+    /// Triage a recorded response: prints {"outcome","retry_after_ms","reason"} as one JSON line.
+    Triage {
+        /// zendesk, jira, slack, teams, hubspot, salesforce or oauth2 (a token endpoint).
+        #[arg(long)]
+        vendor: String,
+        /// {"status": 429, "headers": {"Name": "value"} or [["Name", "value"]], "body": "…"}
+        response: std::path::PathBuf,
+        /// Unix seconds that absolute reset times are measured from (default: the clock).
+        #[arg(long)]
+        now: Option<f64>,
     },
 }
 
@@ -127,6 +145,11 @@ async fn main() -> Result<()> {
             file,
             headers,
         }) => std::process::exit(commands::webhook_normalize(&source, &file, &headers)),
+        Command::Connector(ConnectorCommand::Triage {
+            vendor,
+            response,
+            now,
+        }) => std::process::exit(commands::connector_triage(&vendor, &response, now)),
         Command::Local { stay_up, logs } => {
             if logs {
                 switchyard::telemetry::init();

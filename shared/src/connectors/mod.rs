@@ -2,6 +2,10 @@
 //! triaging every response into an [`Outcome`] or a [`ConnectorError`].
 
 pub mod slack;
+pub mod triage;
+#[cfg(test)]
+mod triage_tests;
+pub mod wait;
 pub mod zendesk;
 
 use std::time::Duration;
@@ -33,9 +37,12 @@ pub enum ConnectorError {
     /// The vendor asked us to slow down.
     #[error("rate limited (retry after {retry_after:?})")]
     RateLimited { retry_after: Option<Duration> },
-    /// Credentials rejected or lacking a permission.
+    /// The credential was rejected: refresh it and retry.
     #[error("authentication failed: {0}")]
     Auth(String),
+    /// The refresh was refused or the credential is gone: a human must reconnect.
+    #[error("re-authorization required: {0}")]
+    ReauthRequired(String),
     /// The action or its parameters do not fit this connector.
     #[error("unsupported action: {0}")]
     Unsupported(String),
@@ -47,6 +54,20 @@ impl ConnectorError {
             self,
             ConnectorError::Transient(_) | ConnectorError::RateLimited { .. }
         )
+    }
+
+    /// A triaged vendor response that was not ok.
+    pub fn from_verdict(v: triage::Verdict) -> Self {
+        match v.kind {
+            triage::Kind::Ok => ConnectorError::Permanent(format!("not an error: {}", v.reason)),
+            triage::Kind::RateLimited => ConnectorError::RateLimited {
+                retry_after: v.retry_after,
+            },
+            triage::Kind::Auth => ConnectorError::Auth(v.reason),
+            triage::Kind::ReauthRequired => ConnectorError::ReauthRequired(v.reason),
+            triage::Kind::Transient => ConnectorError::Transient(v.reason),
+            triage::Kind::Permanent => ConnectorError::Permanent(v.reason),
+        }
     }
 
     /// Network-level failures are transient; the message never includes request headers.
@@ -130,12 +151,20 @@ pub fn http_client() -> reqwest::Client {
         .expect("static reqwest configuration is valid")
 }
 
-/// `Retry-After` as delta-seconds, possibly fractional. (HTTP-date and reset headers come with
-/// the pacing work.)
-pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
-    let v = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
-    let secs: f64 = v.trim().parse().ok()?;
-    (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs))
+/// Triage a received response with `vendor`'s rules; ok → the JSON body (`null` when empty).
+pub fn read_response(
+    vendor: &str,
+    status: reqwest::StatusCode,
+    headers: &reqwest::header::HeaderMap,
+    body: String,
+) -> Result<serde_json::Value, ConnectorError> {
+    let response = triage::Response::from_parts(status.as_u16(), headers, body);
+    let verdict = triage::triage(vendor, &response, chrono::Utc::now())
+        .ok_or_else(|| ConnectorError::Unsupported(format!("no triage rules for {vendor}")))?;
+    if verdict.kind != triage::Kind::Ok {
+        return Err(ConnectorError::from_verdict(verdict));
+    }
+    Ok(serde_json::from_str(&response.body).unwrap_or(serde_json::Value::Null))
 }
 
 /// A short, safe excerpt of an error body for messages (vendor errors can be HTML pages).
@@ -168,15 +197,6 @@ fn wrong_credential(connector: &str, c: &Credential) -> ResolveError {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn retry_after_takes_fractional_seconds_and_refuses_junk() {
-        let mut h = reqwest::header::HeaderMap::new();
-        h.insert("retry-after", "2.128".parse().unwrap());
-        assert_eq!(retry_after(&h), Some(Duration::from_millis(2128)));
-        h.insert("retry-after", "soon".parse().unwrap());
-        assert_eq!(retry_after(&h), None);
-    }
 
     #[test]
     fn excerpt_flattens_and_cuts() {

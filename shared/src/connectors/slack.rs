@@ -1,16 +1,15 @@
 //! Slack Web API. Auth: bearer token (bot token, or the access token of a rotating OAuth grant).
-//! Retry logic: HTTP 429 → rate limited with `Retry-After`; **HTTP 200 with `ok: false`** is an
-//! error triaged by its `error` code: `ratelimited` → rate limited; `invalid_auth`,
-//! `token_expired`, `token_revoked`, `not_authed`, `account_inactive` → auth; `internal_error`,
-//! `fatal_error`, `service_unavailable`, `request_timeout` → transient; others → permanent.
+//! Retry logic (see `triage::slack`): HTTP 429 → rate limited with `Retry-After`; **HTTP 200
+//! with `ok: false`** is an error by its `error` code (`ratelimited` → rate limited,
+//! `token_expired`/`invalid_auth` → refresh, `token_revoked` → reconnect, `internal_error` →
+//! transient, the rest → permanent).
 
 use async_trait::async_trait;
-use reqwest::StatusCode;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{json, Value};
 
 use super::{
-    excerpt, param, retry_after, wrong_credential, Connector, ConnectorError, Outcome, ResolveError,
+    param, read_response, wrong_credential, Connector, ConnectorError, Outcome, ResolveError,
 };
 use crate::routing::PlannedAction;
 use crate::secrets::Credential;
@@ -51,7 +50,7 @@ impl Slack {
         let status = resp.status();
         let headers = resp.headers().clone();
         let text = resp.text().await.map_err(ConnectorError::from_reqwest)?;
-        triage(status, &headers, &text)
+        read_response("slack", status, &headers, text)
     }
 }
 
@@ -114,83 +113,5 @@ impl Connector for Slack {
             object_id: team,
             detail: "authenticated".into(),
         })
-    }
-}
-
-fn triage(
-    status: StatusCode,
-    headers: &reqwest::header::HeaderMap,
-    body: &str,
-) -> Result<Value, ConnectorError> {
-    if status == StatusCode::TOO_MANY_REQUESTS {
-        return Err(ConnectorError::RateLimited {
-            retry_after: retry_after(headers),
-        });
-    }
-    if status.is_server_error() {
-        return Err(ConnectorError::Transient(format!(
-            "{status}: {}",
-            excerpt(body)
-        )));
-    }
-    let Ok(v) = serde_json::from_str::<Value>(body) else {
-        return Err(ConnectorError::Transient(format!(
-            "{status} with a non-JSON body: {}",
-            excerpt(body)
-        )));
-    };
-    if v.get("ok").and_then(Value::as_bool) == Some(true) {
-        return Ok(v);
-    }
-    let code = v
-        .get("error")
-        .and_then(Value::as_str)
-        .unwrap_or("unknown_error")
-        .to_owned();
-    Err(match code.as_str() {
-        "ratelimited" => ConnectorError::RateLimited {
-            retry_after: retry_after(headers),
-        },
-        "invalid_auth" | "not_authed" | "token_expired" | "token_revoked" | "account_inactive"
-        | "missing_scope" => ConnectorError::Auth(code),
-        "internal_error" | "fatal_error" | "service_unavailable" | "request_timeout" => {
-            ConnectorError::Transient(code)
-        }
-        _ => ConnectorError::Permanent(code),
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ok_false_in_a_200_is_an_error() {
-        let h = reqwest::header::HeaderMap::new();
-        assert!(triage(StatusCode::OK, &h, r#"{"ok":true,"ts":"1.2"}"#).is_ok());
-        assert_eq!(
-            triage(
-                StatusCode::OK,
-                &h,
-                r#"{"ok":false,"error":"channel_not_found"}"#
-            ),
-            Err(ConnectorError::Permanent("channel_not_found".into()))
-        );
-        assert_eq!(
-            triage(
-                StatusCode::OK,
-                &h,
-                r#"{"ok":false,"error":"token_expired"}"#
-            ),
-            Err(ConnectorError::Auth("token_expired".into()))
-        );
-        assert_eq!(
-            triage(StatusCode::OK, &h, r#"{"ok":false,"error":"ratelimited"}"#),
-            Err(ConnectorError::RateLimited { retry_after: None })
-        );
-        assert!(matches!(
-            triage(StatusCode::SERVICE_UNAVAILABLE, &h, "<html/>"),
-            Err(ConnectorError::Transient(_))
-        ));
     }
 }

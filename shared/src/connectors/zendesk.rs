@@ -1,14 +1,15 @@
-//! Zendesk Support API v2. Auth: API token (`{email}/token:{token}` basic). Retry logic:
-//! 429 → rate limited with `Retry-After`; 401/403 → auth; 5xx and network errors → transient;
-//! other 4xx (404 RecordNotFound, 422 RecordInvalid) → permanent with Zendesk's error text.
+//! Zendesk Support API v2. Auth: API token (`{email}/token:{token}` basic). Retry logic (see
+//! `triage::zendesk`): 429 → rate limited with `Retry-After`; 401 → auth; 409 (concurrent
+//! update), 5xx and network errors → transient; 403 and other 4xx (404 RecordNotFound,
+//! 422 RecordInvalid) → permanent with Zendesk's error text.
 
 use async_trait::async_trait;
-use reqwest::{Method, RequestBuilder, StatusCode};
+use reqwest::{Method, RequestBuilder};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{json, Value};
 
 use super::{
-    excerpt, param, retry_after, wrong_credential, Connector, ConnectorError, Outcome, ResolveError,
+    param, read_response, wrong_credential, Connector, ConnectorError, Outcome, ResolveError,
 };
 use crate::routing::PlannedAction;
 use crate::secrets::Credential;
@@ -50,7 +51,7 @@ impl Zendesk {
         let status = resp.status();
         let headers = resp.headers().clone();
         let body = resp.text().await.map_err(ConnectorError::from_reqwest)?;
-        triage(status, &headers, &body)
+        read_response("zendesk", status, &headers, body)
     }
 
     async fn update_ticket(&self, action: &PlannedAction) -> Result<Outcome, ConnectorError> {
@@ -126,86 +127,5 @@ impl Connector for Zendesk {
                 "users/me answered without an authenticated user".into(),
             )),
         }
-    }
-}
-
-fn triage(
-    status: StatusCode,
-    headers: &reqwest::header::HeaderMap,
-    body: &str,
-) -> Result<Value, ConnectorError> {
-    if status.is_success() {
-        return serde_json::from_str(body).map_err(|_| {
-            ConnectorError::Transient(format!("{status} with a non-JSON body: {}", excerpt(body)))
-        });
-    }
-    // Zendesk errors: {"error": "RecordNotFound", "description": "Not found"}; sometimes HTML.
-    let reason = serde_json::from_str::<Value>(body)
-        .ok()
-        .map(|v| {
-            let error = v.get("error").map(|e| e.to_string()).unwrap_or_default();
-            let description = v
-                .get("description")
-                .and_then(Value::as_str)
-                .unwrap_or_default();
-            format!("{error} {description}").trim().to_owned()
-        })
-        .filter(|r| !r.is_empty())
-        .unwrap_or_else(|| excerpt(body));
-    Err(match status.as_u16() {
-        429 => ConnectorError::RateLimited {
-            retry_after: retry_after(headers),
-        },
-        401 | 403 => ConnectorError::Auth(format!("{status}: {reason}")),
-        408 | 409 | 500..=599 => ConnectorError::Transient(format!("{status}: {reason}")),
-        _ => ConnectorError::Permanent(format!("{status}: {reason}")),
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn h() -> reqwest::header::HeaderMap {
-        let mut h = reqwest::header::HeaderMap::new();
-        h.insert("retry-after", "7".parse().unwrap());
-        h
-    }
-
-    #[test]
-    fn responses_are_triaged() {
-        assert!(triage(StatusCode::OK, &h(), r#"{"ticket":{"id":1}}"#).is_ok());
-        assert_eq!(
-            triage(StatusCode::TOO_MANY_REQUESTS, &h(), "Rate limited"),
-            Err(ConnectorError::RateLimited {
-                retry_after: Some(std::time::Duration::from_secs(7))
-            })
-        );
-        assert!(matches!(
-            triage(
-                StatusCode::UNAUTHORIZED,
-                &h(),
-                r#"{"error":"Couldn't authenticate you"}"#
-            ),
-            Err(ConnectorError::Auth(_))
-        ));
-        let e = triage(
-            StatusCode::NOT_FOUND,
-            &h(),
-            r#"{"error":"RecordNotFound","description":"Not found"}"#,
-        )
-        .unwrap_err();
-        assert_eq!(
-            e,
-            ConnectorError::Permanent("404 Not Found: \"RecordNotFound\" Not found".into())
-        );
-        assert!(matches!(
-            triage(StatusCode::BAD_GATEWAY, &h(), "<html>bad gateway</html>"),
-            Err(ConnectorError::Transient(_))
-        ));
-        assert!(matches!(
-            triage(StatusCode::OK, &h(), "<html>maintenance</html>"),
-            Err(ConnectorError::Transient(_))
-        ));
     }
 }
