@@ -22,7 +22,10 @@ async fn classify_reports_only_the_bad_record_of_a_batch() {
         sqs: stack.aws.sqs.clone(),
         decisions: DecisionStore::new(stack.aws.ddb.clone(), &p.refs["DecisionsTable"]),
         routing: RoutingConfig::load(switchyard::routing::DEFAULT_CONFIG).unwrap(),
-        model: None,
+        classifier: switchyard::classifier::Classifier {
+            model: None,
+            llm: None,
+        },
         // Classify's own outputs go to queues nobody polls here, so they can be inspected.
         act_queue_url: p.queue_url("ActDLQ").unwrap().to_owned(),
         review_queue_url: p.queue_url("ReviewDLQ").unwrap().to_owned(),

@@ -214,5 +214,10 @@ fn local_secrets(sandbox: &Sandbox, signing: &SigningKeys) -> HashMap<String, St
                    "refresh_token": c.slack_refresh_token, "client_id": c.slack_client_id, "client_secret": c.slack_client_secret})
             .to_string(),
         ),
+        (
+            "LlmSecret".to_owned(),
+            json!({"type": "bearer_token", "base_url": format!("{}/v1", sandbox.base_url("llm")), "token": c.llm_api_key})
+                .to_string(),
+        ),
     ])
 }

@@ -39,6 +39,12 @@ pub struct DecisionRecord {
     pub status: String,
     pub reason: Option<String>,
     pub results: Option<String>,
+    /// `rules`, `model` or `llm`.
+    pub backend: Option<String>,
+    pub language: Option<String>,
+    /// Why the LLM did not decide, when it did not.
+    pub fallback: Option<String>,
+    pub signals: Option<String>,
 }
 
 impl DecisionStore {
@@ -126,6 +132,12 @@ impl DecisionStore {
         if let Some(object_id) = &event.object_id {
             req = req.item("object_id", s(object_id));
         }
+        if let Some(language) = &c.language {
+            req = req.item("language", s(language));
+        }
+        if let Some(fallback) = &c.fallback {
+            req = req.item("fallback", s(fallback));
+        }
         if let Some(reason) = reason {
             req = req.item("reason", s(reason));
         }
@@ -208,5 +220,9 @@ fn from_item(item: &HashMap<String, AttributeValue>) -> DecisionRecord {
         status: text("status"),
         reason: get_s(item, "reason").map(str::to_owned),
         results: get_s(item, "results").map(str::to_owned),
+        backend: get_s(item, "backend").map(str::to_owned),
+        language: get_s(item, "language").map(str::to_owned),
+        fallback: get_s(item, "fallback").map(str::to_owned),
+        signals: get_s(item, "signals").map(str::to_owned),
     }
 }

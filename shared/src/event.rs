@@ -142,6 +142,9 @@ pub struct ActMessage {
     pub category: String,
     pub confidence: f64,
     pub actions: Vec<PlannedAction>,
+    /// Set when these actions only tell a human about an event in review (the review route).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub review_reason: Option<String>,
 }
 
 /// What classify hands to the human-review route.

@@ -5,6 +5,7 @@
 
 pub mod aws;
 pub mod batch;
+pub mod classifier;
 pub mod connectors;
 pub mod dates;
 pub mod decisions;

@@ -1,9 +1,10 @@
 //! The SaaS sandbox: one HTTP server playing each vendor's API as documented — auth, response
 //! shapes, error bodies — and keeping a ledger of every effect so tests can prove "exactly once".
 //!
-//! Each vendor lives under its own prefix (`/zendesk`, `/slack`), which is the `base_url` a
-//! connection secret points at locally.
+//! Each vendor lives under its own prefix (`/zendesk`, `/slack`, `/llm/v1`), which is the
+//! `base_url` a connection secret points at locally.
 
+pub mod llm;
 pub mod slack;
 pub mod zendesk;
 
@@ -32,6 +33,7 @@ pub struct SandboxCredentials {
     pub slack_client_secret: String,
     pub slack_access_token: String,
     pub slack_refresh_token: String,
+    pub llm_api_key: String,
 }
 
 #[derive(Debug, Default)]
@@ -43,6 +45,8 @@ pub struct State {
     pub slack_access_tokens: BTreeSet<String>,
     pub slack_refresh_tokens: BTreeSet<String>,
     pub slack_rotations: u64,
+    pub llm_mode: llm::LlmMode,
+    pub llm_calls: u64,
     pub next_id: u64,
 }
 
@@ -70,6 +74,7 @@ impl Sandbox {
             slack_client_secret: rnd(),
             slack_access_token: format!("xoxe.xoxb-1-{}", rnd()),
             slack_refresh_token: format!("xoxe-1-{}", rnd()),
+            llm_api_key: format!("sk-sandbox-{}", rnd()),
         };
         let mut state = State {
             next_id: 1000,
@@ -95,6 +100,7 @@ impl Sandbox {
         let app = Router::new()
             .nest("/zendesk", zendesk::routes())
             .nest("/slack", slack::routes())
+            .nest("/llm", llm::routes())
             .with_state(shared);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
@@ -131,6 +137,15 @@ impl Sandbox {
 
     pub fn ledger(&self) -> Vec<LedgerEntry> {
         self.state.lock().expect("sandbox state").ledger.clone()
+    }
+
+    /// Switch the stand-in LLM into a failure mode (or back to `Good`).
+    pub fn set_llm_mode(&self, mode: llm::LlmMode) {
+        self.state.lock().expect("sandbox state").llm_mode = mode;
+    }
+
+    pub fn llm_calls(&self) -> u64 {
+        self.state.lock().expect("sandbox state").llm_calls
     }
 
     pub fn slack_rotations(&self) -> u64 {

@@ -61,7 +61,13 @@ async fn act_one(deps: &Act, message: SqsMessage, deadline_ms: u64) -> Result<()
     })?;
     let mut results = Vec::with_capacity(msg.actions.len());
     for (index, action) in msg.actions.iter().enumerate() {
-        let key = format!("act#{}#{index}", msg.event.id);
+        // Review notices get their own keys: an event may be both acted on and, later, reviewed.
+        let stage = if msg.review_reason.is_some() {
+            "review"
+        } else {
+            "act"
+        };
+        let key = format!("{stage}#{}#{index}", msg.event.id);
         let hash = payload_hash(&serde_json::to_vec(action).map_err(RecordError::new)?);
         let now = Utc::now();
         match deps
@@ -127,8 +133,19 @@ async fn act_one(deps: &Act, message: SqsMessage, deadline_ms: u64) -> Result<()
             }
         }
     }
+    let status = if msg.review_reason.is_some() {
+        "in_review"
+    } else {
+        "done"
+    };
     deps.decisions
-        .record_outcome(&msg.event.id, "done", &json!(results), None, Utc::now())
+        .record_outcome(
+            &msg.event.id,
+            status,
+            &json!(results),
+            msg.review_reason.as_deref(),
+            Utc::now(),
+        )
         .await
         .map_err(RecordError::new)?;
     Ok(())

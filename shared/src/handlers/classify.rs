@@ -7,6 +7,7 @@ use lambda_runtime::{Error, LambdaEvent};
 use tracing::info;
 
 use crate::batch::{self, correlation_id, RecordError};
+use crate::classifier::Classifier;
 use crate::decisions::{DecisionStore, PATH_ACT, PATH_REVIEW};
 use crate::event::{ActMessage, Event, ReviewMessage};
 use crate::handlers::correlation_attr;
@@ -18,15 +19,16 @@ pub struct Classify {
     pub sqs: aws_sdk_sqs::Client,
     pub decisions: DecisionStore,
     pub routing: RoutingConfig,
-    /// The embedded model (`MODEL_PATH`); without one, the routing config's keyword rules decide.
-    pub model: Option<std::sync::Arc<crate::model::Model>>,
+    pub classifier: Classifier,
     pub act_queue_url: String,
     pub review_queue_url: String,
 }
 
 impl Classify {
     /// Everything classify needs: its settings, the routing config (`ROUTING_CONFIG` or the
-    /// compiled-in default) and the model (`MODEL_PATH`), all validated before the first event.
+    /// compiled-in default), the embedded model (`MODEL_PATH` or the built-in one) and the LLM
+    /// (`LLM_SECRET_ID`, `LLM_MODEL`, `LLM_BUDGET_MS`; none: offline), all checked before the
+    /// first event.
     pub fn from_settings(
         aws: &crate::aws::AwsClients,
         s: &crate::settings::Settings,
@@ -35,7 +37,27 @@ impl Classify {
             sqs: aws.sqs.clone(),
             decisions: DecisionStore::new(aws.ddb.clone(), s.decisions_table()?),
             routing: RoutingConfig::from_env()?,
-            model: crate::model::Model::from_env()?,
+            classifier: Classifier {
+                model: Some(crate::classifier::embedded_model()?),
+                // A secret and a model name turn the LLM on; either empty keeps classify offline.
+                llm: s
+                    .optional("LLM_SECRET_ID")
+                    .zip(s.optional("LLM_MODEL"))
+                    .map(|(id, model)| crate::classifier::llm::Llm {
+                        http: crate::connectors::http_client(),
+                        secrets: crate::secrets::SecretCache::new(
+                            aws.secrets.clone(),
+                            crate::secrets::CACHE_TTL,
+                        ),
+                        secret_id: id.to_owned(),
+                        model: model.to_owned(),
+                        budget: std::time::Duration::from_millis(
+                            s.optional("LLM_BUDGET_MS")
+                                .and_then(|v| v.parse().ok())
+                                .unwrap_or(6_000),
+                        ),
+                    }),
+            },
             act_queue_url: s.act_queue_url()?.to_owned(),
             review_queue_url: s.review_queue_url()?.to_owned(),
         })
@@ -57,13 +79,11 @@ async fn classify_one(deps: &Classify, message: SqsMessage) -> Result<(), Record
             "message is not a switchyard event ({e}); it will be dead-lettered"
         ))
     })?;
-    let classification = match &deps.model {
-        Some(model) => deps.routing.classify_with_model(model, &event),
-        None => deps.routing.classify(&event),
-    };
+    let classification = deps.classifier.classify(&deps.routing, &event).await;
     let decision = deps.routing.decide(&event, &classification);
     let now = Utc::now();
     let threshold = deps.routing.review_threshold;
+    let mut notice = None;
     let (queue, payload, path, actions, reason) = match decision {
         Decision::Act(actions) => {
             let msg = ActMessage {
@@ -71,6 +91,7 @@ async fn classify_one(deps: &Classify, message: SqsMessage) -> Result<(), Record
                 category: classification.category.clone(),
                 confidence: classification.confidence,
                 actions: actions.clone(),
+                review_reason: None,
             };
             (
                 &deps.act_queue_url,
@@ -80,7 +101,15 @@ async fn classify_one(deps: &Classify, message: SqsMessage) -> Result<(), Record
                 None,
             )
         }
-        Decision::Review { reason } => {
+        Decision::Review { reason, notify } => {
+            // The review route's notices are actions like any other: act performs them once.
+            notice = (!notify.is_empty()).then(|| ActMessage {
+                event: event.clone(),
+                category: classification.category.clone(),
+                confidence: classification.confidence,
+                actions: notify,
+                review_reason: Some(reason.clone()),
+            });
             let msg = ReviewMessage {
                 event: event.clone(),
                 category: classification.category.clone(),
@@ -122,6 +151,21 @@ async fn classify_one(deps: &Classify, message: SqsMessage) -> Result<(), Record
                 crate::aws::error_message(&e)
             ))
         })?;
+    if let Some(notice) = notice {
+        deps.sqs
+            .send_message()
+            .queue_url(&deps.act_queue_url)
+            .message_body(serde_json::to_string(&notice).map_err(RecordError::new)?)
+            .message_attributes(CORRELATION_ATTR, correlation_attr(&correlation))
+            .send()
+            .await
+            .map_err(|e| {
+                RecordError(format!(
+                    "enqueue of the review notice failed: {}",
+                    crate::aws::error_message(&e)
+                ))
+            })?;
+    }
     info!(
         event_id = %event.id,
         source = %event.source,
@@ -131,6 +175,8 @@ async fn classify_one(deps: &Classify, message: SqsMessage) -> Result<(), Record
         signals = ?classification.signals,
         path,
         backend = classification.backend,
+        language = classification.language.as_deref().unwrap_or("und"),
+        fallback = classification.fallback.as_deref().unwrap_or(""),
         reason = reason.as_deref().unwrap_or(""),
         "classified"
     );

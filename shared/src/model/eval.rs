@@ -8,34 +8,40 @@ use super::{Model, ModelError, TrainConfig};
 
 /// `(text, category)` rows from a CSV whose header names `text` and `category`.
 pub fn read_csv(path: &Path) -> Result<Vec<(String, String)>, ModelError> {
-    let mut reader = csv::Reader::from_path(path).map_err(|e| ModelError::Io {
+    let file = std::fs::File::open(path).map_err(|e| ModelError::Io {
         path: path.display().to_string(),
         message: e.to_string(),
     })?;
+    read_labelled(file, &path.display().to_string())
+}
+
+/// The same from any reader; `name` is what errors call it.
+pub fn read_labelled(
+    input: impl std::io::Read,
+    name: &str,
+) -> Result<Vec<(String, String)>, ModelError> {
+    let mut reader = csv::Reader::from_reader(input);
     let headers = reader
         .headers()
-        .map_err(|e| ModelError::Data(e.to_string()))?
+        .map_err(|e| ModelError::Data(format!("{name}: {e}")))?
         .clone();
-    let col = |name: &str| {
+    let col = |col: &str| {
         headers
             .iter()
-            .position(|h| h.trim().trim_start_matches('\u{feff}') == name)
+            .position(|h| h.trim().trim_start_matches('\u{feff}') == col)
             .ok_or_else(|| {
                 ModelError::Data(format!(
-                    "{} has no {name:?} column (header: {headers:?})",
-                    path.display()
+                    "{name} has no {col:?} column (header: {headers:?})"
                 ))
             })
     };
     let (t, c) = (col("text")?, col("category")?);
     let mut rows = Vec::new();
     for (i, record) in reader.records().enumerate() {
-        let record = record
-            .map_err(|e| ModelError::Data(format!("{} line {}: {e}", path.display(), i + 2)))?;
+        let record = record.map_err(|e| ModelError::Data(format!("{name} line {}: {e}", i + 2)))?;
         let (Some(text), Some(cat)) = (record.get(t), record.get(c)) else {
             return Err(ModelError::Data(format!(
-                "{} line {}: missing field",
-                path.display(),
+                "{name} line {}: missing field",
                 i + 2
             )));
         };
@@ -44,10 +50,7 @@ pub fn read_csv(path: &Path) -> Result<Vec<(String, String)>, ModelError> {
         }
     }
     if rows.is_empty() {
-        return Err(ModelError::Data(format!(
-            "{} has no labelled rows",
-            path.display()
-        )));
+        return Err(ModelError::Data(format!("{name} has no labelled rows")));
     }
     Ok(rows)
 }

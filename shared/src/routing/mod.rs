@@ -1,0 +1,435 @@
+//! The routing config: categories the classifier knows, the confidence needed to act without a
+//! human, and which connector actions each category triggers. One TOML file, validated at load.
+//!
+//! Routes are tried in order; the first whose category (or `*`), source, language (a code, or
+//! `other` = reliably detected and not in `languages`) and confidence floor all match, wins.
+//! Otherwise: below `review_threshold` → the review route; else the default route, if any.
+//! Every classifier (keywords, embedded model, LLM) reads the same categories.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::event::{Event, Source};
+
+/// The config compiled into every binary; `ROUTING_CONFIG` names a file that replaces it.
+pub const DEFAULT_CONFIG: &str = include_str!("../../routing.toml");
+
+#[derive(Debug, Error, PartialEq)]
+pub enum ConfigError {
+    #[error("routing config: {0}")]
+    Parse(String),
+    #[error("routing config: {0}")]
+    Invalid(String),
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoutingConfig {
+    /// Below this confidence an event goes to human review.
+    pub review_threshold: f64,
+    /// Languages (ISO 639-3, as detected) the team works in; `language = "other"` routes the rest.
+    #[serde(default = "english")]
+    pub languages: Vec<String>,
+    pub categories: Vec<Category>,
+    #[serde(default)]
+    pub routes: Vec<toml::Spanned<Route>>,
+    /// Actions for a confident event no route matched (none: it goes to review).
+    #[serde(default)]
+    pub default: Option<Actions>,
+    /// Actions that tell a human an event needs them (may use `{reason}`).
+    #[serde(default)]
+    pub review: Option<Actions>,
+}
+
+fn english() -> Vec<String> {
+    vec!["eng".into()]
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Actions {
+    pub actions: Vec<ActionTemplate>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Category {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    /// Lower-case words or phrases that signal this category (for the keyword classifier; a
+    /// category the embedded model predicts may have none).
+    #[serde(default)]
+    pub keywords: Vec<String>,
+    /// A few example messages (the LLM's prompt shows them).
+    #[serde(default)]
+    pub examples: Vec<String>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Route {
+    /// A category name, or `*` for any.
+    pub category: String,
+    /// Only events from this source; any source when absent.
+    #[serde(default)]
+    pub source: Option<Source>,
+    /// Only events in this language (ISO 639-3 code), or `other`: reliably detected and not one of
+    /// `languages`. Any language when absent.
+    #[serde(default)]
+    pub language: Option<String>,
+    /// The confidence this route needs; `review_threshold` when absent.
+    #[serde(default)]
+    pub min_confidence: Option<f64>,
+    pub actions: Vec<ActionTemplate>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActionTemplate {
+    pub connector: String,
+    pub action: String,
+    /// Values may use `{event.id}`, `{event.source}`, `{event.object_id}`, `{event.subject}`,
+    /// `{event.text}`, `{event.summary}` (subject, else the start of the text), `{category}` and
+    /// `{confidence}`.
+    #[serde(default)]
+    pub params: BTreeMap<String, String>,
+}
+
+/// An action with its parameters filled in from one event.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PlannedAction {
+    pub connector: String,
+    pub action: String,
+    pub params: BTreeMap<String, String>,
+}
+
+/// What the classifier concluded, and why.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Classification {
+    pub category: String,
+    pub confidence: f64,
+    pub scores: BTreeMap<String, f64>,
+    /// The evidence, e.g. the keywords that matched.
+    pub signals: Vec<String>,
+    /// Which classifier decided: `rules`, `model` or `llm`.
+    pub backend: &'static str,
+    /// The detected language (ISO 639-3) when the detector is reliably sure.
+    pub language: Option<String>,
+    /// Why the preferred backend did not decide (LLM down, slow, rate limited).
+    pub fallback: Option<String>,
+    /// A reason to ask a human whatever the confidence (e.g. the LLM and the model disagree).
+    pub flag: Option<String>,
+}
+
+impl Classification {
+    /// A classification with no evidence: confidence 0, so it goes to review.
+    pub fn unknown(backend: &'static str, signal: String) -> Self {
+        Classification {
+            category: UNKNOWN.to_owned(),
+            confidence: 0.0,
+            scores: BTreeMap::new(),
+            signals: vec![signal],
+            backend,
+            language: None,
+            fallback: None,
+            flag: None,
+        }
+    }
+}
+
+/// Where a classified event goes.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Decision {
+    Act(Vec<PlannedAction>),
+    /// A human decides; `notify` tells them (the review route's actions).
+    Review {
+        reason: String,
+        notify: Vec<PlannedAction>,
+    },
+}
+
+/// The category an event gets when nothing matches.
+pub const UNKNOWN: &str = "unknown";
+
+const PLACEHOLDERS: &[&str] = &[
+    "event.id",
+    "event.source",
+    "event.object_id",
+    "event.subject",
+    "event.text",
+    "event.summary",
+    "category",
+    "confidence",
+    "language",
+    "reason",
+];
+
+impl RoutingConfig {
+    pub fn load(text: &str) -> Result<Self, ConfigError> {
+        // toml's message carries the line and column of the problem.
+        let config: RoutingConfig =
+            toml::from_str(text).map_err(|e| ConfigError::Parse(e.to_string()))?;
+        config.validate(text)?;
+        Ok(config)
+    }
+
+    /// The file named by `ROUTING_CONFIG`, or the compiled-in default.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        match std::env::var("ROUTING_CONFIG") {
+            Ok(path) if !path.is_empty() => {
+                let text = std::fs::read_to_string(&path)
+                    .map_err(|e| ConfigError::Parse(format!("cannot read {path}: {e}")))?;
+                Self::load(&text)
+            }
+            _ => Self::load(DEFAULT_CONFIG),
+        }
+    }
+
+    fn validate(&self, text: &str) -> Result<(), ConfigError> {
+        let line =
+            |span: std::ops::Range<usize>| text[..span.start.min(text.len())].lines().count() + 1;
+        if !(0.0..=1.0).contains(&self.review_threshold) {
+            return Err(ConfigError::Invalid(format!(
+                "review_threshold {} is outside 0..=1",
+                self.review_threshold
+            )));
+        }
+        for spanned in &self.routes {
+            let route = spanned.get_ref();
+            let at = format!("line {}: route {:?}", line(spanned.span()), route.category);
+            if route.category != "*" && !self.categories.iter().any(|c| c.name == route.category) {
+                return Err(ConfigError::Invalid(format!("{at}: no such category")));
+            }
+            if let Some(lang) = &route.language {
+                let code = lang.len() == 3 && lang.bytes().all(|b| b.is_ascii_lowercase());
+                if lang != "other" && !code {
+                    return Err(ConfigError::Invalid(format!(
+                        "{at}: language {lang:?} is neither an ISO 639-3 code (e.g. \"spa\") nor \"other\""
+                    )));
+                }
+            }
+            if let Some(m) = route.min_confidence.filter(|m| !(0.0..=1.0).contains(m)) {
+                return Err(ConfigError::Invalid(format!(
+                    "{at}: min_confidence {m} is outside 0..=1"
+                )));
+            }
+            check_placeholders(&at, &route.actions)?;
+        }
+        if let Some(d) = &self.default {
+            check_placeholders("default route", &d.actions)?;
+        }
+        if let Some(r) = &self.review {
+            check_placeholders("review route", &r.actions)?;
+        }
+        Ok(())
+    }
+
+    /// Keyword classifier. A category's score is its number of distinct keyword hits;
+    /// confidence = (share of all hits) × (1 − 2^−hits): one lone hit gives 0.5, three give 0.875,
+    /// and hits for a rival category pull it down.
+    pub fn classify(&self, event: &Event) -> Classification {
+        let text = event.content().to_lowercase();
+        let mut scores = BTreeMap::new();
+        let mut signals = Vec::new();
+        for category in &self.categories {
+            let hits: Vec<&String> = category
+                .keywords
+                .iter()
+                .filter(|k| text.contains(k.as_str()))
+                .collect();
+            signals.extend(hits.iter().map(|k| format!("{}:{k}", category.name)));
+            scores.insert(category.name.clone(), hits.len() as f64);
+        }
+        let total: f64 = scores.values().sum();
+        let best = scores
+            .iter()
+            .max_by(|a, b| a.1.total_cmp(b.1).then_with(|| b.0.cmp(a.0)))
+            .map(|(name, hits)| (name.clone(), *hits));
+        let (category, confidence) = match best {
+            Some((name, hits)) if hits > 0.0 => (name, (hits / total) * (1.0 - 0.5f64.powf(hits))),
+            _ => (UNKNOWN.to_owned(), 0.0),
+        };
+        Classification {
+            category,
+            confidence,
+            scores,
+            signals,
+            backend: "rules",
+            language: None,
+            fallback: None,
+            flag: None,
+        }
+    }
+
+    /// Classify with the embedded model; scores are its five most likely categories.
+    pub fn classify_with_model(
+        &self,
+        model: &crate::model::Model,
+        event: &Event,
+    ) -> Classification {
+        let p = model.predict(&event.content());
+        let mut ranked: Vec<(usize, f32)> = p.probabilities.iter().copied().enumerate().collect();
+        ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
+        let scores: BTreeMap<String, f64> = ranked
+            .iter()
+            .take(5)
+            .map(|(i, pr)| (model.labels[*i].clone(), f64::from(*pr)))
+            .collect();
+        let signals = ranked
+            .iter()
+            .take(3)
+            .map(|(i, pr)| format!("model:{}={pr:.3}", model.labels[*i]))
+            .collect();
+        Classification {
+            category: model.labels[p.label].clone(),
+            confidence: f64::from(p.confidence),
+            scores,
+            signals,
+            backend: "model",
+            language: None,
+            fallback: None,
+            flag: None,
+        }
+    }
+
+    /// Choose the route for a classified event (first matching route wins).
+    pub fn decide(&self, event: &Event, c: &Classification) -> Decision {
+        if let Some(flag) = &c.flag {
+            return self.review(event, c, flag.clone());
+        }
+        let other_language = c
+            .language
+            .as_ref()
+            .is_some_and(|l| !self.languages.contains(l));
+        let matched = self.routes.iter().map(|s| s.get_ref()).find(|r| {
+            (r.category == "*" || r.category == c.category)
+                && r.source.is_none_or(|s| s == event.source)
+                && match r.language.as_deref() {
+                    None => true,
+                    Some("other") => other_language,
+                    Some(code) => c.language.as_deref() == Some(code),
+                }
+                && c.confidence >= r.min_confidence.unwrap_or(self.review_threshold)
+        });
+        let actions = match (matched, &self.default) {
+            (Some(route), _) => &route.actions,
+            (None, _) if c.confidence < self.review_threshold => {
+                let reason = format!(
+                    "confidence {:.2} for {:?} is below the review threshold {:.2}",
+                    c.confidence, c.category, self.review_threshold
+                );
+                return self.review(event, c, reason);
+            }
+            (None, Some(default)) => &default.actions,
+            (None, None) => {
+                let reason = format!(
+                    "no route for category {:?} from {}",
+                    c.category, event.source
+                );
+                return self.review(event, c, reason);
+            }
+        };
+        match plan(actions, event, c, None) {
+            Ok(planned) => Decision::Act(planned),
+            Err(reason) => self.review(event, c, reason),
+        }
+    }
+
+    /// Review, with the review route's actions that this event can fill in (a Zendesk tag needs a
+    /// ticket; a Slack post does not).
+    fn review(&self, event: &Event, c: &Classification, reason: String) -> Decision {
+        let notify = self
+            .review
+            .iter()
+            .flat_map(|r| &r.actions)
+            .filter_map(|t| plan(std::slice::from_ref(t), event, c, Some(&reason)).ok())
+            .flatten()
+            .collect();
+        Decision::Review { reason, notify }
+    }
+}
+
+fn check_placeholders(at: &str, actions: &[ActionTemplate]) -> Result<(), ConfigError> {
+    for action in actions {
+        for value in action.params.values() {
+            for name in placeholders(value) {
+                if !PLACEHOLDERS.contains(&name) {
+                    return Err(ConfigError::Invalid(format!(
+                        "{at} action {}.{}: unknown placeholder {{{name}}}",
+                        action.connector, action.action
+                    )));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Render a route's actions for one event; `Err(reason)` when the event lacks a value.
+fn plan(
+    templates: &[ActionTemplate],
+    event: &Event,
+    c: &Classification,
+    reason: Option<&str>,
+) -> Result<Vec<PlannedAction>, String> {
+    let mut planned = Vec::with_capacity(templates.len());
+    for t in templates {
+        let mut params = BTreeMap::new();
+        for (k, v) in &t.params {
+            let value = render(v, event, c, reason).map_err(|missing| {
+                format!(
+                    "action {}.{} needs {{{missing}}}, which this {} event does not have",
+                    t.connector, t.action, event.source
+                )
+            })?;
+            params.insert(k.clone(), value);
+        }
+        planned.push(PlannedAction {
+            connector: t.connector.clone(),
+            action: t.action.clone(),
+            params,
+        });
+    }
+    Ok(planned)
+}
+
+fn placeholders(template: &str) -> impl Iterator<Item = &str> {
+    template
+        .split('{')
+        .skip(1)
+        .filter_map(|part| part.split_once('}').map(|(name, _)| name))
+}
+
+/// Fill a template; `Err(name)` when the event lacks a value the template needs.
+fn render<'t>(
+    template: &'t str,
+    event: &Event,
+    c: &Classification,
+    reason: Option<&str>,
+) -> Result<String, &'t str> {
+    let mut out = template.to_owned();
+    for name in placeholders(template) {
+        let value = match name {
+            "event.id" => Some(event.id.clone()),
+            "event.source" => Some(event.source.to_string()),
+            "event.object_id" => event.object_id.clone(),
+            "event.subject" => event.subject.clone(),
+            "event.text" => event.text.clone(),
+            "event.summary" => event.summary(),
+            "category" => Some(c.category.clone()),
+            "confidence" => Some(format!("{:.2}", c.confidence)),
+            "language" => Some(c.language.clone().unwrap_or_else(|| "und".into())),
+            "reason" => reason.map(str::to_owned),
+            _ => None,
+        };
+        let value = value.ok_or(name)?;
+        out = out.replace(&format!("{{{name}}}"), &value);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,212 @@
+//! Routing: classification by rules and model, route choice, config validation.
+use super::*;
+
+fn event(source: Source, subject: &str, object_id: Option<&str>) -> Event {
+    Event {
+        id: "ev-1".into(),
+        source,
+        event_type: "t".into(),
+        delivery_id: "d".into(),
+        object_id: object_id.map(Into::into),
+        subject: Some(subject.into()),
+        text: None,
+        requester: None,
+        occurred_at: None,
+        received_at: chrono::Utc::now(),
+        links: Vec::new(),
+        unknown_fields: Vec::new(),
+        raw: serde_json::Value::Null,
+    }
+}
+
+#[test]
+fn default_config_loads() {
+    let config = RoutingConfig::load(DEFAULT_CONFIG).unwrap();
+    assert!(config.categories.len() >= 2);
+}
+
+#[test]
+fn strong_match_acts_with_rendered_params() {
+    let config = RoutingConfig::load(DEFAULT_CONFIG).unwrap();
+    let e = event(
+        Source::Zendesk,
+        "Refund for a double charge on my invoice",
+        Some("35436"),
+    );
+    let c = config.classify(&e);
+    assert_eq!(c.category, "billing");
+    assert!(c.confidence >= config.review_threshold, "{c:?}");
+    let Decision::Act(actions) = config.decide(&e, &c) else {
+        panic!("expected act")
+    };
+    assert_eq!(actions[0].connector, "zendesk");
+    assert_eq!(actions[0].params["ticket_id"], "35436");
+}
+
+#[test]
+fn no_keyword_goes_to_review() {
+    let config = RoutingConfig::load(DEFAULT_CONFIG).unwrap();
+    let e = event(Source::Slack, "hello there", None);
+    let c = config.classify(&e);
+    assert_eq!((c.category.as_str(), c.confidence), (UNKNOWN, 0.0));
+    assert!(matches!(config.decide(&e, &c), Decision::Review { .. }));
+}
+
+#[test]
+fn missing_template_value_goes_to_review_with_reason() {
+    let config = RoutingConfig::load(DEFAULT_CONFIG).unwrap();
+    let e = event(Source::Zendesk, "refund invoice charge", None);
+    let c = config.classify(&e);
+    let Decision::Review { reason, notify } = config.decide(&e, &c) else {
+        panic!("expected review")
+    };
+    assert!(reason.contains("event.object_id"), "{reason}");
+    // The review route still tells the humans, with the reason.
+    assert_eq!(notify.len(), 1);
+    assert_eq!(notify[0].params["channel"], "#support-review");
+    assert!(notify[0].params["text"].contains("event.object_id"));
+}
+
+#[test]
+fn the_embedded_model_can_drive_routing() {
+    let rows: Vec<(String, String)> = [
+        ("refund for the double charge on my invoice", "billing"),
+        ("I was charged twice, refund please", "billing"),
+        ("the invoice shows a wrong payment", "billing"),
+        ("checkout is down with errors", "outage"),
+        ("the site is down, 500 errors everywhere", "outage"),
+        ("service unavailable since this morning", "outage"),
+    ]
+    .iter()
+    .map(|(t, l)| (t.to_string(), l.to_string()))
+    .collect();
+    let cfg = crate::model::TrainConfig {
+        min_df: 1,
+        ..Default::default()
+    };
+    let model = crate::model::Model::train(&rows, &cfg).unwrap();
+    let config = RoutingConfig::load(DEFAULT_CONFIG).unwrap();
+    let e = event(
+        Source::Jira,
+        "the whole site is down, errors on checkout",
+        Some("OPS-1"),
+    );
+    let c = config.classify_with_model(&model, &e);
+    assert_eq!((c.category.as_str(), c.backend), ("outage", "model"));
+    assert!(c.scores.contains_key("billing") && c.signals[0].starts_with("model:outage="));
+}
+
+#[test]
+fn bad_configs_are_refused_with_a_reason() {
+    let err = RoutingConfig::load("review_threshold = 2.0\ncategories = []").unwrap_err();
+    assert!(err.to_string().contains("outside"), "{err}");
+    let err =
+        RoutingConfig::load("review_threshold = 0.5\n[[categories]]\nname = 1\n").unwrap_err();
+    assert!(err.to_string().contains("line 3"), "{err}");
+    let bad = r#"review_threshold = 0.5
+[[categories]]
+name = "a"
+keywords = ["x"]
+[[routes]]
+category = "a"
+[[routes.actions]]
+connector = "slack"
+action = "post_message"
+params = { text = "{event.nope}" }
+"#;
+    let err = RoutingConfig::load(bad).unwrap_err();
+    assert!(
+        err.to_string().contains("unknown placeholder {event.nope}"),
+        "{err}"
+    );
+}
+
+fn classified(category: &str, confidence: f64, language: Option<&str>) -> Classification {
+    Classification {
+        category: category.into(),
+        confidence,
+        scores: BTreeMap::new(),
+        signals: Vec::new(),
+        backend: "model",
+        language: language.map(Into::into),
+        fallback: None,
+        flag: None,
+    }
+}
+
+#[test]
+fn other_languages_take_their_route_whatever_the_confidence() {
+    let config = RoutingConfig::load(DEFAULT_CONFIG).unwrap();
+    let e = event(Source::Zendesk, "No puedo pagar la factura", Some("77"));
+    let Decision::Act(actions) = config.decide(&e, &classified("billing", 0.3, Some("spa"))) else {
+        panic!("expected the international route")
+    };
+    assert_eq!(actions[0].params["group_id"], "360000009");
+    assert!(actions[0].params["comment"].contains("written in spa"));
+    // English, or undetected, takes the category's route.
+    for lang in [Some("eng"), None] {
+        let Decision::Act(actions) = config.decide(&e, &classified("billing", 0.9, lang)) else {
+            panic!("expected the billing route")
+        };
+        assert_eq!(actions[0].params["group_id"], "360000001");
+    }
+}
+
+#[test]
+fn a_flag_sends_to_review_even_when_confident() {
+    let config = RoutingConfig::load(DEFAULT_CONFIG).unwrap();
+    let e = event(Source::Zendesk, "refund", Some("1"));
+    let mut c = classified("billing", 0.99, None);
+    c.flag = Some("the LLM and the model disagree".into());
+    let Decision::Review { reason, notify } = config.decide(&e, &c) else {
+        panic!("expected review")
+    };
+    assert!(reason.contains("disagree"));
+    assert!(notify[0].params["text"].contains("disagree"));
+}
+
+#[test]
+fn route_floors_and_the_default_route() {
+    let text = r##"review_threshold = 0.6
+[[categories]]
+name = "a"
+[[categories]]
+name = "b"
+[[routes]]
+category = "a"
+min_confidence = 0.9
+[[routes.actions]]
+connector = "slack"
+action = "post_message"
+params = { channel = "#a", text = "{category}" }
+[default]
+[[default.actions]]
+connector = "slack"
+action = "post_message"
+params = { channel = "#triage", text = "{category} {confidence}" }
+"##;
+    let config = RoutingConfig::load(text).unwrap();
+    let e = event(Source::Slack, "x", None);
+    let channel = |c: &Classification| match config.decide(&e, c) {
+        Decision::Act(a) => a[0].params["channel"].clone(),
+        Decision::Review { reason, .. } => format!("review: {reason}"),
+    };
+    assert_eq!(channel(&classified("a", 0.95, None)), "#a");
+    // Below the route's floor but above the global threshold: the default route.
+    assert_eq!(channel(&classified("a", 0.7, None)), "#triage");
+    assert_eq!(channel(&classified("b", 0.7, None)), "#triage");
+    assert!(channel(&classified("b", 0.5, None)).starts_with("review: confidence 0.50"));
+}
+
+#[test]
+fn config_errors_name_the_line() {
+    let bad = "review_threshold = 0.5\n[[categories]]\nname = \"a\"\n\n[[routes]]\ncategory = \"zzz\"\nactions = []\n";
+    let err = RoutingConfig::load(bad).unwrap_err().to_string();
+    assert!(
+        err.contains("line 5") && err.contains("no such category"),
+        "{err}"
+    );
+    let bad = "review_threshold = 0.5\n[[categories]]\nname = \"a\"\n[[routes]]\ncategory = \"a\"\nlanguage = \"Spanish\"\nactions = []\n";
+    let err = RoutingConfig::load(bad).unwrap_err().to_string();
+    assert!(err.contains("line 4") && err.contains("ISO 639-3"), "{err}");
+}
