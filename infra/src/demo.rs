@@ -27,8 +27,9 @@ pub struct Summary {
     pub settled: bool,
 }
 
-/// The demo's webhooks: billing and access tickets from Zendesk, an outage from Jira, a vague
-/// Slack message (→ review), a redelivery (→ duplicate) and a forged request (→ 401).
+/// The demo's webhooks: billing and access tickets from Zendesk (auto-routed), an outage from Jira
+/// (→ Slack), a vague Slack message (low confidence → review), a Spanish ticket (→ the
+/// international desk), a redelivery (→ duplicate) and a forged request (→ 401).
 pub fn demo_webhooks(stack: &LocalStack) -> Vec<SignedWebhook> {
     let now = Utc::now();
     let keys = &stack.signing;
@@ -50,13 +51,21 @@ pub fn demo_webhooks(stack: &LocalStack) -> Vec<SignedWebhook> {
             "Since 09:40 UTC checkout returns 500 errors and timeouts for EU customers.",
             now,
         ),
-        fixtures::slack_message(&keys.slack, "Ev06ABCD1234", "C0SUPPORT", "hi all, quick question about the new dashboard layout", now),
+        fixtures::slack_message(&keys.slack, "Ev06ABCD1234", "C0SUPPORT", "anyone else seeing weird numbers in the weekly report?", now),
         fixtures::zendesk_ticket_created(
             &keys.zendesk,
             "5b8a1e34-93c2-4b39-a3a4-2f0f6c1d9e77",
             35437,
             "Locked out after password reset",
             "I reset my password and now the login page says my account is locked out; 2FA code is not accepted either.",
+            now,
+        ),
+        fixtures::zendesk_ticket_created(
+            &keys.zendesk,
+            "0d7f3c52-8a61-4e0b-b7d4-6a2e9c1f5b38",
+            35438,
+            "Cobro duplicado",
+            "Hola, el pago de la factura de marzo aparece dos veces en mi tarjeta de crédito. ¿Pueden devolverme el segundo cobro, por favor?",
             now,
         ),
         // Zendesk redelivers the same event when it did not see our answer.
@@ -77,6 +86,7 @@ pub async fn run(
     stack
         .sandbox
         .seed_zendesk_ticket(35437, "Locked out after password reset");
+    stack.sandbox.seed_zendesk_ticket(35438, "Cobro duplicado");
     let mut summary = Summary::default();
     for w in webhooks {
         let (status, body) = w.send(http, &stack.webhook_base).await?;
@@ -148,8 +158,14 @@ impl Summary {
         for d in &self.decisions {
             let _ = writeln!(
                 o,
-                "    {:<8} {:<8} confidence {:.2}  -> {:<6} [{}]",
-                d.source, d.category, d.confidence, d.path, d.status
+                "    {:<8} {:<15} confidence {:.2}  language {:<3}  {:<5} -> {:<6} [{}]",
+                d.source,
+                d.category,
+                d.confidence,
+                d.language.as_deref().unwrap_or("-"),
+                d.backend.as_deref().unwrap_or("-"),
+                d.path,
+                d.status
             );
         }
         let actions: Vec<String> = self
