@@ -117,7 +117,10 @@ mod tests {
         let model = embedded_model().unwrap();
         let mut labels = model.labels.clone();
         labels.sort();
-        assert_eq!(labels, ["access", "billing", "feature_request", "other", "outage"]);
+        assert_eq!(
+            labels,
+            ["access", "billing", "feature_request", "other", "outage"]
+        );
         let p = model.predict("the reset email for my password never came");
         assert_eq!(model.labels[p.label], "access");
         let routing = RoutingConfig::load(crate::routing::DEFAULT_CONFIG).unwrap();
