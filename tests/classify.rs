@@ -81,6 +81,10 @@ async fn llm_answers_route_and_bad_answers_go_to_review_never_crash() {
         (Some("llm"), "billing", "act")
     );
     assert!(good.confidence > 0.6 && good.fallback.is_none(), "{good:?}");
+    assert_eq!(
+        good.input.as_deref(),
+        Some("I was charged twice this month, please refund the duplicate payment")
+    );
     // The embedded model's opinion is kept as a signal.
     assert!(
         good.signals

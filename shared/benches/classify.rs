@@ -10,7 +10,8 @@ fn bench(c: &mut Criterion) {
         b.iter(|| embedded_model().unwrap())
     });
     let model = embedded_model().unwrap();
-    let text = "Hello, my card was charged twice for the March invoice. Please refund the second payment.";
+    let text =
+        "Hello, my card was charged twice for the March invoice. Please refund the second payment.";
     c.bench_function("builtin model, one message", |b| {
         b.iter(|| model.predict(black_box(text)))
     });

@@ -45,6 +45,8 @@ pub struct DecisionRecord {
     /// Why the LLM did not decide, when it did not.
     pub fallback: Option<String>,
     pub signals: Option<String>,
+    /// The message, PII-redacted and cut (see `redact`).
+    pub input: Option<String>,
 }
 
 impl DecisionStore {
@@ -106,6 +108,7 @@ impl DecisionStore {
     ) -> Result<(), DecisionError> {
         let mut req = self
             .put_base(event, correlation_id, now)
+            .item("input", s(crate::redact::redact(&event.content())))
             .item("category", s(&c.category))
             .item("confidence", n(c.confidence))
             .item(
@@ -224,5 +227,6 @@ fn from_item(item: &HashMap<String, AttributeValue>) -> DecisionRecord {
         language: get_s(item, "language").map(str::to_owned),
         fallback: get_s(item, "fallback").map(str::to_owned),
         signals: get_s(item, "signals").map(str::to_owned),
+        input: get_s(item, "input").map(str::to_owned),
     }
 }
