@@ -36,6 +36,10 @@ enum Command {
         /// Print the functions' JSON logs (they go to stderr).
         #[arg(long)]
         logs: bool,
+        /// Template parameters as NAME=VALUE, like `sam deploy --parameter-overrides`; e.g.
+        /// `LlmModel=sandbox` classifies with the sandbox's stand-in LLM.
+        #[arg(long = "parameter-overrides", value_parser = parse_override)]
+        overrides: Vec<(String, String)>,
     },
 }
 
@@ -150,18 +154,29 @@ async fn main() -> Result<()> {
             response,
             now,
         }) => std::process::exit(commands::connector_triage(&vendor, &response, now)),
-        Command::Local { stay_up, logs } => {
+        Command::Local {
+            stay_up,
+            logs,
+            overrides,
+        } => {
             if logs {
                 switchyard::telemetry::init();
             }
-            local(stay_up).await
+            local(stay_up, &overrides).await
         }
     }
 }
 
-async fn local(stay_up: bool) -> Result<()> {
+fn parse_override(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .map(|(k, v)| (k.trim().to_owned(), v.to_owned()))
+        .filter(|(k, _)| !k.is_empty())
+        .ok_or_else(|| format!("{s:?} is not NAME=VALUE"))
+}
+
+async fn local(stay_up: bool, overrides: &[(String, String)]) -> Result<()> {
     eprintln!("switchyard: starting the local stack…");
-    let stack = LocalStack::start().await?;
+    let stack = LocalStack::start_with(overrides).await?;
     println!("AWS emulator     {}", stack.emulator.endpoint);
     println!("SaaS sandbox     http://{}", stack.sandbox.addr);
     println!(

@@ -38,10 +38,24 @@ pub struct LocalStack {
 
 impl LocalStack {
     pub async fn start() -> Result<Self> {
+        Self::start_with(&[]).await
+    }
+
+    /// Start with template parameters overridden, as `sam deploy --parameter-overrides` would.
+    pub async fn start_with(overrides: &[(String, String)]) -> Result<Self> {
+        let mut template = Template::load(&crate::repo_root().join("template.yaml"))?;
+        for (name, value) in overrides {
+            let Some(slot) = template.parameters.get_mut(name) else {
+                anyhow::bail!(
+                    "template.yaml has no parameter {name:?} (it has: {})",
+                    template.parameters.keys().cloned().collect::<Vec<_>>().join(", ")
+                );
+            };
+            *slot = value.clone();
+        }
         let emulator = Emulator::start()?;
         let config = emulator.sdk_config().await;
         let aws = AwsClients::new(&config);
-        let template = Template::load(&crate::repo_root().join("template.yaml"))?;
         let sandbox = Sandbox::start().await?;
         let signing = SigningKeys::random();
         let prefix = format!("sy-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
