@@ -17,11 +17,33 @@ pub struct Emulator {
     pub endpoint: String,
 }
 
+/// moto's own WSGI app served one request at a time. DynamoDB makes each conditional write
+/// atomic; moto's threaded server does not (no lock around check-and-write), so tests of
+/// contention on one item — the shared rate limiter — use this mode.
+const SERIAL: &str = "from werkzeug.serving import run_simple\n\
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app\n\
+run_simple('127.0.0.1', 0, DomainDispatcherApplication(create_backend_app), threaded=False)\n";
+
 impl Emulator {
+    /// moto's server as shipped (threaded).
     pub fn start() -> Result<Self> {
         venv::ensure()?;
-        let mut child = Command::new(venv::moto_server())
-            .args(["-H", "127.0.0.1", "-p", "0"])
+        let mut cmd = Command::new(venv::moto_server());
+        cmd.args(["-H", "127.0.0.1", "-p", "0"]);
+        Self::spawn(cmd)
+    }
+
+    /// moto serving one request at a time: conditional writes are atomic, as in DynamoDB. Not
+    /// for SQS long polling (one waiting receive would hold every other call).
+    pub fn start_serial() -> Result<Self> {
+        venv::ensure()?;
+        let mut cmd = Command::new(venv::venv_dir().join("bin").join("python"));
+        cmd.args(["-c", SERIAL]);
+        Self::spawn(cmd)
+    }
+
+    fn spawn(mut cmd: Command) -> Result<Self> {
+        let mut child = cmd
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())

@@ -48,7 +48,12 @@ impl LocalStack {
             let Some(slot) = template.parameters.get_mut(name) else {
                 anyhow::bail!(
                     "template.yaml has no parameter {name:?} (it has: {})",
-                    template.parameters.keys().cloned().collect::<Vec<_>>().join(", ")
+                    template
+                        .parameters
+                        .keys()
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 );
             };
             *slot = value.clone();

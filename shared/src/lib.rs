@@ -13,6 +13,7 @@ pub mod event;
 pub mod handlers;
 pub mod idempotency;
 pub mod model;
+pub mod pacing;
 pub mod redact;
 pub mod routing;
 pub mod secrets;

@@ -55,6 +55,9 @@ impl Settings {
     pub fn idempotency_table(&self) -> Result<&str, MissingSetting> {
         self.get("IDEMPOTENCY_TABLE")
     }
+    pub fn pacing_table(&self) -> Result<&str, MissingSetting> {
+        self.get("PACING_TABLE")
+    }
     pub fn decisions_table(&self) -> Result<&str, MissingSetting> {
         self.get("DECISIONS_TABLE")
     }

@@ -1,0 +1,237 @@
+//! A rate limiter shared by every concurrent worker: GCRA (the generic cell rate algorithm) with
+//! its one number of state — the theoretical arrival time (TAT) of the budget's next free slot —
+//! in a DynamoDB item, advanced by conditional `UpdateItem`.
+//!
+//! `acquire` *reserves* a slot: under load one round trip (`SET tat = tat + interval` if
+//! `now <= tat <= now + tolerance + max_wait`) tells the worker exactly when its call may go, so
+//! workers never poll and never collide. After an idle spell a second write restarts the clock
+//! at `now`. TAT only ever moves forward and every admission moves it by one interval, so no
+//! interleaving of workers can admit more than the rate (plus the burst). A worker whose clock
+//! runs `s` ahead can admit early by at most `s` once; Lambda clocks are NTP-disciplined to
+//! milliseconds, and `hold_until` (a vendor's 429) pushes every worker back whatever its clock.
+
+use std::time::Duration;
+
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
+use thiserror::Error;
+
+/// A budget: `count` calls per `period`, at most `burst` at once (1 = evenly spaced).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rate {
+    pub count: u32,
+    pub period: Duration,
+    pub burst: u32,
+}
+
+impl Rate {
+    pub fn per_minute(count: u32) -> Self {
+        Rate {
+            count,
+            period: Duration::from_secs(60),
+            burst: 1,
+        }
+    }
+
+    /// Time between slots, in microseconds, rounded up (rounding down would over-admit).
+    pub fn interval_us(&self) -> i64 {
+        let period = self.period.as_micros() as i64;
+        let count = i64::from(self.count.max(1));
+        (period + count - 1) / count
+    }
+
+    fn tolerance_us(&self) -> i64 {
+        self.interval_us() * i64::from(self.burst.max(1) - 1)
+    }
+}
+
+/// What the limiter decided.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Admission {
+    /// The slot is reserved: call at this time (unix µs; may be now).
+    Go { at_us: i64 },
+    /// No slot within `max_wait`: try again after this long.
+    Wait { retry_after: Duration },
+}
+
+#[derive(Debug, Error)]
+#[error("pacing table: {0}")]
+pub struct PacingError(pub String);
+
+#[derive(Clone, Debug)]
+pub struct Limiter {
+    ddb: aws_sdk_dynamodb::Client,
+    table: String,
+}
+
+impl Limiter {
+    pub fn new(ddb: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
+        Self {
+            ddb,
+            table: table.into(),
+        }
+    }
+
+    /// Reserve the next slot of `key`'s budget if it comes within `max_wait` of `now_us`.
+    pub async fn acquire(
+        &self,
+        key: &str,
+        rate: Rate,
+        now_us: i64,
+        max_wait: Duration,
+    ) -> Result<Admission, PacingError> {
+        let interval = rate.interval_us();
+        let tolerance = rate.tolerance_us();
+        let hi = now_us + tolerance + max_wait.as_micros() as i64;
+        for _ in 0..8 {
+            // Busy budget: take the next slot.
+            let busy = self
+                .ddb
+                .update_item()
+                .table_name(&self.table)
+                .key("id", AttributeValue::S(key.to_owned()))
+                .update_expression("SET tat = tat + :i, expiration = :exp")
+                .condition_expression("tat BETWEEN :now AND :hi")
+                .expression_attribute_values(":i", n(interval))
+                .expression_attribute_values(":now", n(now_us))
+                .expression_attribute_values(":hi", n(hi))
+                .expression_attribute_values(":exp", n(expiry(now_us, rate)))
+                .return_values(ReturnValue::UpdatedNew)
+                .return_values_on_condition_check_failure(
+                    ReturnValuesOnConditionCheckFailure::AllOld,
+                )
+                .send()
+                .await;
+            let old_tat = match busy {
+                Ok(out) => {
+                    let new_tat = out
+                        .attributes
+                        .as_ref()
+                        .and_then(|a| a.get("tat"))
+                        .and_then(num)
+                        .ok_or_else(|| PacingError("update returned no tat".into()))?;
+                    let old = new_tat - interval;
+                    return Ok(Admission::Go {
+                        at_us: (old - tolerance).max(now_us),
+                    });
+                }
+                Err(e) => match e.as_service_error() {
+                    Some(UpdateItemError::ConditionalCheckFailedException(c)) => {
+                        match c.item.as_ref().and_then(|i| i.get("tat")).and_then(num) {
+                            Some(t) => Some(t),
+                            None if c.item.is_some() => None,
+                            // Emulators that do not return the old item: read it.
+                            None => self.tat(key).await?,
+                        }
+                    }
+                    _ => return Err(PacingError(crate::aws::error_message(&e))),
+                },
+            };
+            match old_tat {
+                Some(t) if t > hi => {
+                    return Ok(Admission::Wait {
+                        retry_after: Duration::from_micros((t - tolerance - now_us).max(0) as u64),
+                    })
+                }
+                // Another worker moved TAT between our reads; go round again.
+                Some(t) if t >= now_us => continue,
+                // Idle budget (or a new one): restart the clock at now.
+                _ => {
+                    let idle = self
+                        .ddb
+                        .update_item()
+                        .table_name(&self.table)
+                        .key("id", AttributeValue::S(key.to_owned()))
+                        .update_expression("SET tat = :next, expiration = :exp")
+                        .condition_expression("attribute_not_exists(tat) OR tat < :now")
+                        .expression_attribute_values(":next", n(now_us + interval))
+                        .expression_attribute_values(":now", n(now_us))
+                        .expression_attribute_values(":exp", n(expiry(now_us, rate)))
+                        .send()
+                        .await;
+                    match idle {
+                        Ok(_) => return Ok(Admission::Go { at_us: now_us }),
+                        Err(e) if conditional(&e) => continue,
+                        Err(e) => return Err(PacingError(crate::aws::error_message(&e))),
+                    }
+                }
+            }
+        }
+        // Heavy contention: let the caller come back shortly rather than spin.
+        Ok(Admission::Wait {
+            retry_after: Duration::from_micros(interval as u64),
+        })
+    }
+
+    /// Nobody gets a slot before `until_us` (a vendor's 429 or `Retry-After`, remaining = 0).
+    pub async fn hold_until(&self, key: &str, until_us: i64) -> Result<(), PacingError> {
+        let out = self
+            .ddb
+            .update_item()
+            .table_name(&self.table)
+            .key("id", AttributeValue::S(key.to_owned()))
+            .update_expression("SET tat = :until, expiration = :exp")
+            .condition_expression("attribute_not_exists(tat) OR tat < :until")
+            .expression_attribute_values(":until", n(until_us))
+            .expression_attribute_values(":exp", n(until_us / 1_000_000 + 3_600))
+            .send()
+            .await;
+        match out {
+            // A conditional failure means it is already held as long or longer.
+            Ok(_) => Ok(()),
+            Err(e) if conditional(&e) => Ok(()),
+            Err(e) => Err(PacingError(crate::aws::error_message(&e))),
+        }
+    }
+
+    /// The budget's next free slot (unix µs), if it has been used.
+    pub async fn tat(&self, key: &str) -> Result<Option<i64>, PacingError> {
+        let out = self
+            .ddb
+            .get_item()
+            .table_name(&self.table)
+            .key("id", AttributeValue::S(key.to_owned()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| PacingError(crate::aws::error_message(&e)))?;
+        Ok(out.item.as_ref().and_then(|i| i.get("tat")).and_then(num))
+    }
+}
+
+fn conditional<R>(e: &aws_sdk_dynamodb::error::SdkError<UpdateItemError, R>) -> bool {
+    matches!(
+        e.as_service_error(),
+        Some(UpdateItemError::ConditionalCheckFailedException(_))
+    )
+}
+
+fn n(v: i64) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+fn num(v: &AttributeValue) -> Option<i64> {
+    v.as_n().ok()?.parse().ok()
+}
+
+/// Budgets idle for a day vanish (TTL); state older than a period is meaningless anyway.
+fn expiry(now_us: i64, rate: Rate) -> i64 {
+    now_us / 1_000_000 + rate.period.as_secs().max(86_400) as i64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn intervals_round_up() {
+        assert_eq!(Rate::per_minute(600).interval_us(), 100_000);
+        assert_eq!(Rate::per_minute(7).interval_us(), 8_571_429);
+        let burst = Rate {
+            count: 10,
+            period: Duration::from_secs(1),
+            burst: 5,
+        };
+        assert_eq!(burst.tolerance_us(), 400_000);
+    }
+}

@@ -1,0 +1,204 @@
+//! Pacing: one outbound budget per vendor credential, shared by every concurrent worker, and the
+//! waits it asks for.
+//!
+//! - Budgets: per connector defaults from the vendors' documented limits, overridden by
+//!   `RATE_LIMITS` (`zendesk=700/minute,hubspot=190/10s`). The budget key is connector + the
+//!   credential's secret id, so every automation on one credential shares one budget.
+//! - Short waits (up to [`IN_FUNCTION_WAIT`]) are slept in the function: cheaper than a round trip
+//!   through SQS, whose delays have whole-second granularity. Longer ones hand the message back
+//!   (see `handlers::act`).
+//! - A vendor's 429 (or Slack `ratelimited`, Salesforce `REQUEST_LIMIT_EXCEEDED`) pushes the
+//!   shared budget back by its `Retry-After` for every worker at once.
+
+pub mod gcra;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+pub use gcra::{Admission, Limiter, PacingError, Rate};
+
+/// The longest wait a worker sleeps through instead of handing its message back.
+pub const IN_FUNCTION_WAIT: Duration = Duration::from_secs(2);
+
+/// The hold after a 429 that named no wait.
+pub const DEFAULT_COOLDOWN: Duration = Duration::from_secs(5);
+
+/// Documented (or conservative) limits per connector, for one credential.
+fn default_rate(connector: &str) -> Rate {
+    let per = |count: u32, secs: u64| Rate {
+        count,
+        period: Duration::from_secs(secs),
+        burst: 1,
+    };
+    match connector {
+        // Support API: 200/min on Team plans (400 Professional, 700 Enterprise).
+        "zendesk" => per(200, 60),
+        // Web API Tier 3 (50+/min); chat.postMessage ~1/s per channel.
+        "slack" => per(50, 60),
+        // Private apps: 100 per 10 s (Free/Starter), 190 on Pro/Enterprise.
+        "hubspot" => per(100, 10),
+        // Connector webhooks: about 4 per second per webhook.
+        "teams" => per(4, 1),
+        // Cost-based; 100/min keeps well inside the burst limits for ordinary writes.
+        "jira" => per(100, 60),
+        // 100,000 per 24 h on Enterprise; spread evenly.
+        "salesforce" => per(4_000, 3_600),
+        _ => per(60, 60),
+    }
+}
+
+/// Budgets by connector: defaults, then `RATE_LIMITS` overrides.
+#[derive(Clone, Debug, Default)]
+pub struct Limits {
+    overrides: HashMap<String, Rate>,
+}
+
+impl Limits {
+    /// `zendesk=700/minute,hubspot=190/10s` (units: second|s, minute|min|m, hour|h, day|d, or
+    /// a number of seconds followed by `s`).
+    pub fn parse(spec: &str) -> Result<Self, String> {
+        let mut overrides = HashMap::new();
+        for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let (name, rate) = part
+                .split_once('=')
+                .ok_or_else(|| format!("RATE_LIMITS: {part:?} is not connector=N/period"))?;
+            let (count, period) = rate
+                .split_once('/')
+                .ok_or_else(|| format!("RATE_LIMITS: {rate:?} is not N/period"))?;
+            let count: u32 = count
+                .trim()
+                .parse()
+                .ok()
+                .filter(|c| *c > 0)
+                .ok_or_else(|| format!("RATE_LIMITS: {count:?} is not a positive count"))?;
+            let secs = match period.trim() {
+                "second" | "s" | "sec" => 1,
+                "minute" | "min" | "m" => 60,
+                "hour" | "h" => 3_600,
+                "day" | "d" => 86_400,
+                other => other
+                    .strip_suffix('s')
+                    .and_then(|n| n.parse::<u64>().ok())
+                    .filter(|n| *n > 0)
+                    .ok_or_else(|| format!("RATE_LIMITS: unknown period {other:?}"))?,
+            };
+            overrides.insert(
+                name.trim().to_owned(),
+                Rate {
+                    count,
+                    period: Duration::from_secs(secs),
+                    burst: 1,
+                },
+            );
+        }
+        Ok(Limits { overrides })
+    }
+
+    pub fn rate(&self, connector: &str) -> Rate {
+        self.overrides
+            .get(connector)
+            .copied()
+            .unwrap_or_else(|| default_rate(connector))
+    }
+}
+
+/// What a worker should do before calling a vendor.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pace {
+    /// Its slot has come: call now.
+    Go,
+    /// No slot soon: hand the work back for this long.
+    Defer(Duration),
+}
+
+#[derive(Clone, Debug)]
+pub struct Pacer {
+    pub limiter: Limiter,
+    pub limits: Limits,
+}
+
+pub fn budget_key(connector: &str, credential: &str) -> String {
+    format!("budget#{connector}#{credential}")
+}
+
+fn now_us() -> i64 {
+    chrono::Utc::now().timestamp_micros()
+}
+
+impl Pacer {
+    /// Wait (in the function) for a slot of the credential's budget, or say how long to defer.
+    pub async fn wait_turn(&self, connector: &str, credential: &str) -> Result<Pace, PacingError> {
+        let key = budget_key(connector, credential);
+        let now = now_us();
+        match self
+            .limiter
+            .acquire(&key, self.limits.rate(connector), now, IN_FUNCTION_WAIT)
+            .await?
+        {
+            Admission::Go { at_us } => {
+                if at_us > now {
+                    tokio::time::sleep(Duration::from_micros((at_us - now) as u64)).await;
+                }
+                Ok(Pace::Go)
+            }
+            Admission::Wait { retry_after } => Ok(Pace::Defer(retry_after)),
+        }
+    }
+
+    /// The vendor said "slow down": hold the whole budget for its wait (or the default).
+    pub async fn rate_limited(
+        &self,
+        connector: &str,
+        credential: &str,
+        retry_after: Option<Duration>,
+    ) -> Result<Duration, PacingError> {
+        let wait = retry_after.unwrap_or(DEFAULT_COOLDOWN);
+        let until = now_us() + wait.as_micros() as i64;
+        self.limiter
+            .hold_until(&budget_key(connector, credential), until)
+            .await?;
+        Ok(wait)
+    }
+}
+
+/// Up to 10 % extra (at most 1 s), so deferred work does not come back in one wave.
+pub fn with_jitter(wait: Duration) -> Duration {
+    let spread = (wait / 10).min(Duration::from_secs(1)).as_micros() as u64;
+    if spread == 0 {
+        return wait;
+    }
+    let r = (uuid::Uuid::new_v4().as_u128() % u128::from(spread)) as u64;
+    wait + Duration::from_micros(r)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limits_parse_and_name_their_errors() {
+        let l = Limits::parse("zendesk=700/minute, hubspot=190/10s,slack=1/s").unwrap();
+        assert_eq!(l.rate("zendesk"), Rate::per_minute(700));
+        assert_eq!(l.rate("hubspot").period, Duration::from_secs(10));
+        assert_eq!(l.rate("slack").count, 1);
+        assert_eq!(l.rate("jira"), Rate::per_minute(100));
+        assert!(Limits::parse("zendesk=fast")
+            .unwrap_err()
+            .contains("N/period"));
+        assert!(Limits::parse("zendesk=0/min")
+            .unwrap_err()
+            .contains("positive"));
+        assert!(Limits::parse("zendesk=5/fortnight")
+            .unwrap_err()
+            .contains("fortnight"));
+    }
+
+    #[test]
+    fn jitter_adds_at_most_a_tenth() {
+        for _ in 0..100 {
+            let j = with_jitter(Duration::from_secs(5));
+            assert!(j >= Duration::from_secs(5) && j <= Duration::from_millis(5_500));
+        }
+        assert_eq!(with_jitter(Duration::ZERO), Duration::ZERO);
+    }
+}

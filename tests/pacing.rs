@@ -1,0 +1,130 @@
+//! The shared limiter against the emulator's DynamoDB (the template's PacingTable), with
+//! concurrent workers. moto runs serially here so its conditional writes are atomic, as
+//! DynamoDB's are (see `Emulator::start_serial`).
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use switchyard::pacing::{Admission, Limiter, Rate};
+use switchyard_infra::emulator::Emulator;
+
+struct Table {
+    _emulator: Emulator,
+    ddb: aws_sdk_dynamodb::Client,
+    name: String,
+}
+
+async fn pacing_table() -> Table {
+    let emulator = Emulator::start_serial().unwrap();
+    let config = emulator.sdk_config().await;
+    let template = switchyard_infra::template::Template::load(
+        &switchyard_infra::repo_root().join("template.yaml"),
+    )
+    .unwrap();
+    let prefix = format!("sy-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    let p = switchyard_infra::provision::provision(&config, &template, &prefix, &HashMap::new())
+        .await
+        .unwrap();
+    Table {
+        _emulator: emulator,
+        ddb: aws_sdk_dynamodb::Client::new(&config),
+        name: p.refs["PacingTable"].clone(),
+    }
+}
+
+fn limiter(t: &Table) -> Limiter {
+    Limiter::new(t.ddb.clone(), &t.name)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_workers_get_distinct_slots_never_closer_than_the_interval() {
+    let stack = pacing_table().await;
+    let rate = Rate::per_minute(600); // a slot every 100 ms
+    let now = chrono::Utc::now().timestamp_micros();
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let l = limiter(&stack);
+        tasks.push(tokio::spawn(async move {
+            let mut slots = Vec::new();
+            for _ in 0..10 {
+                match l
+                    .acquire("budget#zendesk#test", rate, now, Duration::from_secs(60))
+                    .await
+                    .unwrap()
+                {
+                    Admission::Go { at_us } => slots.push(at_us),
+                    Admission::Wait { retry_after } => {
+                        panic!("a 60 s horizon must fit 80 slots, got a wait of {retry_after:?}")
+                    }
+                }
+            }
+            slots
+        }));
+    }
+    let mut slots = Vec::new();
+    for t in tasks {
+        slots.extend(t.await.unwrap());
+    }
+    slots.sort_unstable();
+    assert_eq!(slots.len(), 80);
+    assert_eq!(slots[0], now, "an idle budget starts now");
+    for pair in slots.windows(2) {
+        assert!(
+            pair[1] - pair[0] >= rate.interval_us(),
+            "slots {pair:?} are closer than 100 ms"
+        );
+    }
+    // 80 slots at 100 ms: the last one is 7.9 s out, exactly.
+    assert_eq!(slots[79] - slots[0], 79 * rate.interval_us());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_budget_says_how_long_to_wait_and_a_hold_moves_everyone() {
+    let stack = pacing_table().await;
+    let l = limiter(&stack);
+    let rate = Rate::per_minute(60); // one a second
+    let now = chrono::Utc::now().timestamp_micros();
+    let key = "budget#slack#test";
+    assert_eq!(
+        l.acquire(key, rate, now, Duration::ZERO).await.unwrap(),
+        Admission::Go { at_us: now }
+    );
+    assert_eq!(
+        l.acquire(key, rate, now, Duration::ZERO).await.unwrap(),
+        Admission::Wait {
+            retry_after: Duration::from_secs(1)
+        }
+    );
+    // Within a 2 s horizon the next slot is reserved for 1 s from now.
+    assert_eq!(
+        l.acquire(key, rate, now, Duration::from_secs(2))
+            .await
+            .unwrap(),
+        Admission::Go {
+            at_us: now + 1_000_000
+        }
+    );
+    // The vendor answered 429 with Retry-After: 30 — nobody goes for 30 s, whatever they ask.
+    l.hold_until(key, now + 30_000_000).await.unwrap();
+    assert_eq!(
+        l.acquire(key, rate, now + 5_000_000, Duration::from_secs(2))
+            .await
+            .unwrap(),
+        Admission::Wait {
+            retry_after: Duration::from_secs(25)
+        }
+    );
+    // A shorter hold does not shorten it.
+    l.hold_until(key, now + 10_000_000).await.unwrap();
+    assert_eq!(l.tat(key).await.unwrap(), Some(now + 30_000_000));
+    // After an idle spell the clock restarts at "now", without a stored burst.
+    let later = now + 120_000_000;
+    assert_eq!(
+        l.acquire(key, rate, later, Duration::ZERO).await.unwrap(),
+        Admission::Go { at_us: later }
+    );
+    assert!(matches!(
+        l.acquire(key, rate, later, Duration::ZERO).await.unwrap(),
+        Admission::Wait { .. }
+    ));
+}
