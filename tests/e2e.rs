@@ -317,3 +317,45 @@ async fn canary_reports_each_connector() {
     assert_eq!(names, [("zendesk", true), ("slack", true)]);
     stack.stop();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn through_a_429_storm_every_event_is_acted_on_exactly_once_and_none_dead_lettered() {
+    let stack = LocalStack::start().await.unwrap();
+    let tickets: Vec<u64> = (36001..36007).collect();
+    for t in &tickets {
+        stack
+            .sandbox
+            .seed_zendesk_ticket(*t, "Refund for a double charge");
+    }
+    // Every Zendesk call is refused (429, Retry-After: 1) for the next 4 seconds.
+    stack.sandbox.zendesk_storm(Duration::from_secs(4));
+    let http = reqwest::Client::new();
+    let mut events = Vec::new();
+    for t in &tickets {
+        let hook = billing_webhook(&stack, &format!("storm-{t}"), *t);
+        let (status, body) = hook.send(&http, &stack.webhook_base).await.unwrap();
+        assert_eq!(status, 202, "{body}");
+        events.push(body["event_id"].as_str().unwrap().to_owned());
+    }
+    for id in &events {
+        let record = settled(&stack, id).await;
+        assert_eq!(record.status, "done", "{record:?}");
+    }
+    let (allowed, refused) = stack.sandbox.zendesk_requests();
+    assert!(refused > 0, "the storm was never hit");
+    let ledger = stack.sandbox.ledger();
+    let mut touched: Vec<u64> = ledger
+        .iter()
+        .map(|e| e.object_id.parse().unwrap())
+        .collect();
+    touched.sort_unstable();
+    assert_eq!(
+        touched, tickets,
+        "exactly one update per ticket: {ledger:?}"
+    );
+    assert_eq!(allowed, tickets.len() as u64);
+    for dlq in ["ClassifyDLQ", "ActDLQ", "ReviewDLQ"] {
+        assert_eq!(stack.queue_depth(dlq).await.unwrap(), 0, "{dlq}");
+    }
+    stack.stop();
+}

@@ -119,7 +119,8 @@ impl LocalStack {
         self.start_mappings("classify", classify_handler)?;
 
         let (s, _) = self.settings("act")?;
-        let deps = Arc::new(act::Act::from_settings(&self.aws, &s)?);
+        let deps =
+            Arc::new(act::Act::from_settings(&self.aws, &s).map_err(|e| anyhow::anyhow!(e))?);
         let act_handler: runner::SqsHandler = Arc::new(move |e| {
             let deps = deps.clone();
             Box::pin(async move { act::handler(&deps, e).await })

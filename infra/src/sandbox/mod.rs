@@ -5,6 +5,7 @@
 //! `base_url` a connection secret points at locally.
 
 pub mod llm;
+pub mod ratelimit;
 pub mod slack;
 pub mod zendesk;
 
@@ -45,6 +46,7 @@ pub struct State {
     pub slack_access_tokens: BTreeSet<String>,
     pub slack_refresh_tokens: BTreeSet<String>,
     pub slack_rotations: u64,
+    pub zendesk_limits: ratelimit::Limits,
     pub llm_mode: llm::LlmMode,
     pub llm_calls: u64,
     pub next_id: u64,
@@ -137,6 +139,31 @@ impl Sandbox {
 
     pub fn ledger(&self) -> Vec<LedgerEntry> {
         self.state.lock().expect("sandbox state").ledger.clone()
+    }
+
+    /// Limit the Zendesk API to `per_minute` requests in any trailing minute (`None`: no limit).
+    pub fn set_zendesk_rate_limit(&self, per_minute: Option<u32>) {
+        self.state
+            .lock()
+            .expect("sandbox state")
+            .zendesk_limits
+            .window =
+            per_minute.map(|n| ratelimit::Window::new(n, std::time::Duration::from_secs(60)));
+    }
+
+    /// Answer every Zendesk request with 429 (`Retry-After: 1`) for `how_long`.
+    pub fn zendesk_storm(&self, how_long: std::time::Duration) {
+        self.state
+            .lock()
+            .expect("sandbox state")
+            .zendesk_limits
+            .storm_until = Some(std::time::Instant::now() + how_long);
+    }
+
+    /// Zendesk requests (allowed, refused with 429) so far.
+    pub fn zendesk_requests(&self) -> (u64, u64) {
+        let s = self.state.lock().expect("sandbox state");
+        (s.zendesk_limits.allowed, s.zendesk_limits.refused)
     }
 
     /// Switch the stand-in LLM into a failure mode (or back to `Good`).

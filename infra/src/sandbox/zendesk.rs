@@ -1,6 +1,8 @@
 //! Zendesk Support API v2, as documented: basic auth `{email}/token:{api_token}`; 401
 //! `{"error":"Couldn't authenticate you"}`; 404 `{"error":"RecordNotFound","description":"Not found"}`;
 //! 422 `RecordInvalid` with `details`; a ticket update answers `{"ticket":…,"audit":…}`.
+//! Over the account's per-minute limit: 429, `text/plain` "Number of allowed API requests per
+//! minute exceeded", `retry-after` in seconds, `x-rate-limit` and `x-rate-limit-remaining: 0`.
 
 use std::sync::Arc;
 
@@ -41,6 +43,31 @@ fn authenticated(shared: &Shared, headers: &HeaderMap) -> bool {
         .is_some_and(|raw| raw == expected.as_bytes())
 }
 
+/// Count the request against the account's limit; the 429 to send when over it.
+fn rate_limit(shared: &Shared) -> Option<Response> {
+    let mut state = shared.state.lock().expect("sandbox state");
+    let limit = state.zendesk_limits.window.as_ref().map(|w| w.limit);
+    match state.zendesk_limits.check(std::time::Instant::now()) {
+        super::ratelimit::Verdict::Allowed { .. } => None,
+        super::ratelimit::Verdict::Limited { retry_after } => {
+            let secs = retry_after.as_secs_f64().ceil().max(1.0) as u64;
+            Some(
+                (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    [
+                        ("content-type", "text/plain".to_owned()),
+                        ("retry-after", secs.to_string()),
+                        ("x-rate-limit", limit.unwrap_or(700).to_string()),
+                        ("x-rate-limit-remaining", "0".to_owned()),
+                    ],
+                    "Number of allowed API requests per minute exceeded",
+                )
+                    .into_response(),
+            )
+        }
+    }
+}
+
 fn unauthorized() -> Response {
     (
         StatusCode::UNAUTHORIZED,
@@ -50,6 +77,9 @@ fn unauthorized() -> Response {
 }
 
 async fn me(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
+    if let Some(limited) = rate_limit(&shared) {
+        return limited;
+    }
     if !authenticated(&shared, &headers) {
         // Zendesk answers users/me for anonymous callers with an anonymous user, not a 401.
         return Json(json!({"user": {"id": null, "name": "Anonymous user", "role": "end-user"}}))
@@ -65,6 +95,9 @@ async fn update_ticket(
     headers: HeaderMap,
     body: String,
 ) -> Response {
+    if let Some(limited) = rate_limit(&shared) {
+        return limited;
+    }
     if !authenticated(&shared, &headers) {
         return unauthorized();
     }

@@ -26,7 +26,7 @@ pub struct Outcome {
 }
 
 /// Why an action or probe failed, and so whether to retry.
-#[derive(Debug, Error, PartialEq)]
+#[derive(Clone, Debug, Error, PartialEq)]
 pub enum ConnectorError {
     /// Retrying cannot help (bad request, missing object): a human must look.
     #[error("permanent failure: {0}")]

@@ -1,23 +1,43 @@
 //! act: perform each planned action exactly once, through its connector.
 //!
-//! Every action has an idempotency key (event id + action index). Retry logic per outcome:
-//! transient or rate-limited → the record fails and SQS redelivers it (then the DLQ);
-//! permanent, auth or unsupported → the event goes to human review with the reason, and the
-//! record succeeds (retrying cannot help and must not dead-letter it silently).
+//! Every action has an idempotency key (event id + action index). Before each call the worker
+//! takes a slot of the credential's shared budget (`pacing`). Retry logic per outcome:
+//! - no budget soon, or the vendor rate-limited us (its wait now holds every worker) → the
+//!   message is **handed back**: re-sent to the act queue with `DelaySeconds` (≤ 15 min; longer
+//!   waits chain through `not_before`) and the original deleted. A visibility change would not
+//!   do: every receive counts toward `maxReceiveCount`, so waiting would walk work into the DLQ.
+//!   Budget waits are counted in `budget_waits`, apart from failures;
+//! - transient (5xx, timeout, reset) → up to two retries in the function, full-jitter
+//!   exponential backoff, each taking a new budget slot; then the record fails and SQS
+//!   redelivers it (then the DLQ);
+//! - permanent, auth, re-auth or unsupported → the event goes to human review with the reason,
+//!   and the record succeeds (retrying cannot help and must not dead-letter it silently).
+
+use std::time::Duration;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use aws_sdk_sqs::types::MessageAttributeValue;
+use backon::BackoffBuilder;
 use chrono::Utc;
 use lambda_runtime::{Error, LambdaEvent};
 use serde_json::json;
 use tracing::{info, warn};
 
 use crate::batch::{self, correlation_id, RecordError};
-use crate::connectors::{ConnectorError, Connectors};
+use crate::connectors::{ConnectorError, Connectors, Outcome};
 use crate::decisions::DecisionStore;
 use crate::event::{ActMessage, ReviewMessage};
 use crate::handlers::correlation_attr;
 use crate::idempotency::{in_progress_until_ms, payload_hash, Claim, IdempotencyStore};
+use crate::pacing::{with_jitter, Pace, Pacer};
+use crate::routing::PlannedAction;
 use crate::CORRELATION_ATTR;
+
+/// Attributes of a handed-back message: how often it waited, and not before when (unix ms).
+pub const BUDGET_WAITS_ATTR: &str = "budget_waits";
+pub const NOT_BEFORE_ATTR: &str = "not_before";
+/// SQS's longest `DelaySeconds`.
+const MAX_DELAY: Duration = Duration::from_secs(900);
 
 #[derive(Clone, Debug)]
 pub struct Act {
@@ -25,6 +45,8 @@ pub struct Act {
     pub connectors: Connectors,
     pub idempotency: IdempotencyStore,
     pub decisions: DecisionStore,
+    pub pacer: Pacer,
+    pub act_queue_url: String,
     pub review_queue_url: String,
 }
 
@@ -33,13 +55,19 @@ impl Act {
     pub fn from_settings(
         aws: &crate::aws::AwsClients,
         s: &crate::settings::Settings,
-    ) -> Result<Self, crate::settings::MissingSetting> {
+    ) -> Result<Self, Error> {
         let secrets =
             crate::secrets::SecretCache::new(aws.secrets.clone(), crate::secrets::CACHE_TTL);
         Ok(Act {
             sqs: aws.sqs.clone(),
             idempotency: IdempotencyStore::new(aws.ddb.clone(), s.idempotency_table()?),
             decisions: DecisionStore::new(aws.ddb.clone(), s.decisions_table()?),
+            pacer: Pacer {
+                limiter: crate::pacing::Limiter::new(aws.ddb.clone(), s.pacing_table()?),
+                limits: crate::pacing::Limits::parse(s.optional("RATE_LIMITS").unwrap_or(""))
+                    .map_err(Error::from)?,
+            },
+            act_queue_url: s.act_queue_url()?.to_owned(),
             review_queue_url: s.review_queue_url()?.to_owned(),
             connectors: Connectors::new(crate::connectors::http_client(), secrets, s.clone()),
         })
@@ -59,6 +87,13 @@ async fn act_one(deps: &Act, message: SqsMessage, deadline_ms: u64) -> Result<()
             "message is not an act message ({e}); it will be dead-lettered"
         ))
     })?;
+    // A wait longer than SQS's 15-minute delay arrives early: send it round again.
+    let not_before = number_attr(&message, NOT_BEFORE_ATTR);
+    let now_ms = Utc::now().timestamp_millis();
+    if not_before > now_ms + 1_000 {
+        let left = Duration::from_millis((not_before - now_ms) as u64);
+        return hand_back(deps, &message, left, "still waiting").await;
+    }
     let mut results = Vec::with_capacity(msg.actions.len());
     for (index, action) in msg.actions.iter().enumerate() {
         // Review notices get their own keys: an event may be both acted on and, later, reviewed.
@@ -99,9 +134,16 @@ async fn act_one(deps: &Act, message: SqsMessage, deadline_ms: u64) -> Result<()
             Err(e) => return Err(RecordError::new(e)),
         }
         let started = std::time::Instant::now();
-        let outcome = match deps.connectors.get(&action.connector).await {
-            Ok(connector) => connector.perform(action, &key).await,
-            Err(e) => Err(ConnectorError::Unsupported(e.to_string())),
+        let outcome = match paced_call(deps, action, &key).await {
+            Paced::Done(outcome) => outcome,
+            Paced::Wait(wait, why) => {
+                release(deps, &key).await;
+                return hand_back(deps, &message, wait, why).await;
+            }
+            Paced::Failed(e) => {
+                release(deps, &key).await;
+                return Err(e);
+            }
         };
         let latency_ms = started.elapsed().as_millis() as u64;
         match outcome {
@@ -116,9 +158,7 @@ async fn act_one(deps: &Act, message: SqsMessage, deadline_ms: u64) -> Result<()
             }
             Err(e) => {
                 warn!(event_id = %msg.event.id, connector = %action.connector, action = %action.action, latency_ms, error = %e, "action failed");
-                if let Err(release) = deps.idempotency.release(&key).await {
-                    warn!(error = %release, "could not release the action key; it frees itself when in-progress expires");
-                }
+                release(deps, &key).await;
                 if e.is_retryable() {
                     return Err(RecordError(format!(
                         "{}.{}: {e}",
@@ -148,6 +188,122 @@ async fn act_one(deps: &Act, message: SqsMessage, deadline_ms: u64) -> Result<()
         )
         .await
         .map_err(RecordError::new)?;
+    Ok(())
+}
+
+enum Paced {
+    /// The vendor answered (or the connector could not be built).
+    Done(Result<Outcome, ConnectorError>),
+    /// No budget soon, or the vendor rate-limited us: wait this long.
+    Wait(Duration, &'static str),
+    /// The pacing table itself failed.
+    Failed(RecordError),
+}
+
+/// One action under the credential's shared budget: take a slot (sleeping a short wait), call,
+/// retry transient failures twice with full-jitter backoff (each retry takes a new slot).
+async fn paced_call(deps: &Act, action: &PlannedAction, key: &str) -> Paced {
+    let connector = match deps.connectors.get(&action.connector).await {
+        Ok(c) => c,
+        Err(e) => return Paced::Done(Err(ConnectorError::Unsupported(e.to_string()))),
+    };
+    let credential = deps
+        .connectors
+        .settings
+        .connection_secret_id(&action.connector)
+        .unwrap_or("unconfigured");
+    let mut backoff = backon::ExponentialBuilder::default()
+        .with_min_delay(Duration::from_millis(200))
+        .with_max_delay(Duration::from_secs(2))
+        .with_max_times(2)
+        .with_jitter()
+        .build();
+    loop {
+        match deps.pacer.wait_turn(&action.connector, credential).await {
+            Ok(Pace::Go) => {}
+            Ok(Pace::Defer(wait)) => return Paced::Wait(wait, "no budget"),
+            Err(e) => return Paced::Failed(RecordError::new(e)),
+        }
+        match connector.perform(action, key).await {
+            Err(ConnectorError::RateLimited { retry_after }) => {
+                // Everyone on this credential waits, not just this worker.
+                return match deps
+                    .pacer
+                    .rate_limited(&action.connector, credential, retry_after)
+                    .await
+                {
+                    Ok(wait) => Paced::Wait(wait, "rate limited by the vendor"),
+                    Err(e) => Paced::Failed(RecordError::new(e)),
+                };
+            }
+            Err(ConnectorError::Transient(e)) => match backoff.next() {
+                Some(delay) => {
+                    warn!(connector = %action.connector, error = %e, ?delay, "transient failure; retrying");
+                    tokio::time::sleep(delay).await;
+                }
+                None => return Paced::Done(Err(ConnectorError::Transient(e))),
+            },
+            other => return Paced::Done(other),
+        }
+    }
+}
+
+async fn release(deps: &Act, key: &str) {
+    if let Err(e) = deps.idempotency.release(key).await {
+        warn!(error = %e, "could not release the action key; it frees itself when in-progress expires");
+    }
+}
+
+fn number_attr(message: &SqsMessage, name: &str) -> i64 {
+    message
+        .message_attributes
+        .get(name)
+        .and_then(|a| a.string_value.as_deref())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+fn number(v: i64) -> MessageAttributeValue {
+    MessageAttributeValue::builder()
+        .data_type("Number")
+        .string_value(v.to_string())
+        .build()
+        .expect("data_type is set")
+}
+
+/// Send the message round again after `wait` (+ jitter), and let this copy be deleted.
+async fn hand_back(
+    deps: &Act,
+    message: &SqsMessage,
+    wait: Duration,
+    why: &str,
+) -> Result<(), RecordError> {
+    let wait = with_jitter(wait);
+    let waits = number_attr(message, BUDGET_WAITS_ATTR) + 1;
+    let not_before = Utc::now().timestamp_millis() + wait.as_millis() as i64;
+    let delay = wait.min(MAX_DELAY).as_secs_f64().ceil() as i32;
+    deps.sqs
+        .send_message()
+        .queue_url(&deps.act_queue_url)
+        .message_body(message.body.as_deref().unwrap_or_default())
+        .delay_seconds(delay)
+        .message_attributes(CORRELATION_ATTR, correlation_attr(&correlation_id(message)))
+        .message_attributes(BUDGET_WAITS_ATTR, number(waits))
+        .message_attributes(NOT_BEFORE_ATTR, number(not_before))
+        .send()
+        .await
+        .map_err(|e| {
+            RecordError(format!(
+                "handing the message back failed: {}",
+                crate::aws::error_message(&e)
+            ))
+        })?;
+    info!(
+        wait_ms = wait.as_millis() as u64,
+        budget_waits = waits,
+        why,
+        "handed back to wait"
+    );
     Ok(())
 }
 
