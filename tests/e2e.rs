@@ -314,7 +314,7 @@ async fn canary_reports_each_connector() {
         .iter()
         .map(|r| (r.connector.as_str(), r.ok))
         .collect();
-    assert_eq!(names, [("zendesk", true), ("slack", true)]);
+    assert_eq!(names, [("zendesk", true), ("slack", true), ("jira", true)]);
     stack.stop();
 }
 
@@ -341,7 +341,8 @@ async fn through_a_429_storm_every_event_is_acted_on_exactly_once_and_none_dead_
         let record = settled(&stack, id).await;
         assert_eq!(record.status, "done", "{record:?}");
     }
-    let (allowed, refused) = stack.sandbox.zendesk_requests();
+    // (The canary's own users/me call may land in or out of the storm, so count effects.)
+    let (_, refused) = stack.sandbox.zendesk_requests();
     assert!(refused > 0, "the storm was never hit");
     let ledger = stack.sandbox.ledger();
     let mut touched: Vec<u64> = ledger
@@ -353,7 +354,6 @@ async fn through_a_429_storm_every_event_is_acted_on_exactly_once_and_none_dead_
         touched, tickets,
         "exactly one update per ticket: {ledger:?}"
     );
-    assert_eq!(allowed, tickets.len() as u64);
     for dlq in ["ClassifyDLQ", "ActDLQ", "ReviewDLQ"] {
         assert_eq!(stack.queue_depth(dlq).await.unwrap(), 0, "{dlq}");
     }

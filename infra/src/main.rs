@@ -25,6 +25,9 @@ enum Command {
     /// Check webhooks by hand.
     #[command(subcommand)]
     Webhook(WebhookCommand),
+    /// Benchmarks that need the emulator and the sandbox.
+    #[command(subcommand)]
+    Bench(BenchCommand),
     /// Check how a connector reads vendor responses.
     #[command(subcommand)]
     Connector(ConnectorCommand),
@@ -58,6 +61,25 @@ enum WebhookCommand {
         /// A request header the vendor sends (e.g. `X-GitHub-Event: issues`); repeatable.
         #[arg(long = "header")]
         headers: Vec<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// K workers sharing one credential against a sandbox API limited to R per minute.
+    Pacing {
+        /// R: requests the sandbox allows per trailing minute.
+        #[arg(long, default_value_t = 120)]
+        rate: u32,
+        /// Length of each run.
+        #[arg(long, default_value_t = 60)]
+        seconds: u64,
+        /// Worker counts to run, comma-separated.
+        #[arg(long, value_delimiter = ',', default_values_t = [1usize, 4, 16])]
+        workers: Vec<usize>,
+        /// Length of the 429 storm injected a third of the way into the last run.
+        #[arg(long, default_value_t = 10)]
+        storm_seconds: u64,
     },
 }
 
@@ -149,6 +171,17 @@ async fn main() -> Result<()> {
             file,
             headers,
         }) => std::process::exit(commands::webhook_normalize(&source, &file, &headers)),
+        Command::Bench(BenchCommand::Pacing {
+            rate,
+            seconds,
+            workers,
+            storm_seconds,
+        }) => {
+            let storm = std::time::Duration::from_secs(storm_seconds);
+            let runs = switchyard_infra::bench::pacing(rate, seconds, &workers, storm).await?;
+            print!("{}", switchyard_infra::bench::render(rate, storm, &runs));
+            Ok(())
+        }
         Command::Connector(ConnectorCommand::Triage {
             vendor,
             response,

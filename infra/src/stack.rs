@@ -235,6 +235,11 @@ fn local_secrets(sandbox: &Sandbox, signing: &SigningKeys) -> HashMap<String, St
             .to_string(),
         ),
         (
+            "JiraConnectionSecret".to_owned(),
+            json!({"type": "api_token", "base_url": sandbox.base_url("jira"), "email": c.jira_email, "api_token": c.jira_token})
+                .to_string(),
+        ),
+        (
             "LlmSecret".to_owned(),
             json!({"type": "bearer_token", "base_url": format!("{}/v1", sandbox.base_url("llm")), "token": c.llm_api_key})
                 .to_string(),

@@ -4,6 +4,7 @@
 //! Each vendor lives under its own prefix (`/zendesk`, `/slack`, `/llm/v1`), which is the
 //! `base_url` a connection secret points at locally.
 
+pub mod jira;
 pub mod llm;
 pub mod ratelimit;
 pub mod slack;
@@ -35,12 +36,15 @@ pub struct SandboxCredentials {
     pub slack_access_token: String,
     pub slack_refresh_token: String,
     pub llm_api_key: String,
+    pub jira_email: String,
+    pub jira_token: String,
 }
 
 #[derive(Debug, Default)]
 pub struct State {
     pub ledger: Vec<LedgerEntry>,
     pub zendesk_tickets: BTreeMap<u64, serde_json::Value>,
+    pub jira_issues: BTreeMap<String, serde_json::Value>,
     pub slack_channels: BTreeMap<String, String>,
     /// Valid Slack access tokens, and the single-use refresh tokens not yet spent.
     pub slack_access_tokens: BTreeSet<String>,
@@ -77,6 +81,8 @@ impl Sandbox {
             slack_access_token: format!("xoxe.xoxb-1-{}", rnd()),
             slack_refresh_token: format!("xoxe-1-{}", rnd()),
             llm_api_key: format!("sk-sandbox-{}", rnd()),
+            jira_email: "switchyard@example.com".into(),
+            jira_token: format!("ATATT3x{}", rnd()),
         };
         let mut state = State {
             next_id: 1000,
@@ -103,6 +109,7 @@ impl Sandbox {
             .nest("/zendesk", zendesk::routes())
             .nest("/slack", slack::routes())
             .nest("/llm", llm::routes())
+            .nest("/jira", jira::routes())
             .with_state(shared);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
@@ -134,6 +141,15 @@ impl Sandbox {
             .expect("sandbox state")
             .zendesk_tickets
             .get(&id)
+            .cloned()
+    }
+
+    pub fn jira_issue(&self, key: &str) -> Option<serde_json::Value> {
+        self.state
+            .lock()
+            .expect("sandbox state")
+            .jira_issues
+            .get(key)
             .cloned()
     }
 

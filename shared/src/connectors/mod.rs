@@ -1,6 +1,7 @@
 //! Outbound connectors: one module per vendor behind one trait. Each states its retry logic by
 //! triaging every response into an [`Outcome`] or a [`ConnectorError`].
 
+pub mod jira;
 pub mod slack;
 pub mod triage;
 #[cfg(test)]
@@ -136,6 +137,7 @@ impl Connectors {
         match name {
             "zendesk" => Ok(Box::new(zendesk::Zendesk::new(http, credential)?)),
             "slack" => Ok(Box::new(slack::Slack::new(http, credential)?)),
+            "jira" => Ok(Box::new(jira::Jira::new(http, credential)?)),
             other => Err(ResolveError::Unknown(other.to_owned())),
         }
     }

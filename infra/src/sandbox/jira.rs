@@ -1,0 +1,299 @@
+//! Jira Cloud REST API v3, as documented: basic auth `{email}:{api_token}` (401 with a plain-text
+//! body otherwise); create issue → 201 `{"id","key","self"}`; errors as
+//! `{"errorMessages": […], "errors": {field: message}}`; transitions listed then posted by id
+//! (204); edits answer 204; `POST /search/jql` finds issues by label.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use base64::{engine::general_purpose::STANDARD, Engine};
+use serde_json::{json, Value};
+
+use super::{LedgerEntry, Shared};
+
+pub(crate) fn routes() -> Router<Arc<Shared>> {
+    Router::new()
+        .route("/rest/api/3/myself", get(myself))
+        .route("/rest/api/3/issue", post(create_issue))
+        .route("/rest/api/3/issue/{key}", put(edit_issue))
+        .route("/rest/api/3/issue/{key}/comment", post(add_comment))
+        .route(
+            "/rest/api/3/issue/{key}/transitions",
+            get(list_transitions).post(do_transition),
+        )
+        .route("/rest/api/3/search/jql", post(search))
+}
+
+/// The sandbox workflow: (transition id, transition name, target status).
+const WORKFLOW: &[(&str, &str, &str)] = &[
+    ("11", "Start Progress", "In Progress"),
+    ("21", "Stop Progress", "To Do"),
+    ("31", "Done", "Done"),
+];
+
+#[allow(clippy::result_large_err)] // an axum Response, returned at once by every handler
+fn authorized(shared: &Shared, headers: &HeaderMap) -> Result<(), Response> {
+    let expected = format!(
+        "{}:{}",
+        shared.credentials.jira_email, shared.credentials.jira_token
+    );
+    let ok = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Basic "))
+        .and_then(|b| STANDARD.decode(b).ok())
+        .is_some_and(|raw| raw == expected.as_bytes());
+    if ok {
+        Ok(())
+    } else {
+        Err((
+            StatusCode::UNAUTHORIZED,
+            [("content-type", "text/plain")],
+            "Client must be authenticated to access this resource.",
+        )
+            .into_response())
+    }
+}
+
+fn errors(status: StatusCode, messages: &[&str], fields: Value) -> Response {
+    (
+        status,
+        Json(json!({"errorMessages": messages, "errors": fields})),
+    )
+        .into_response()
+}
+
+fn not_found() -> Response {
+    errors(
+        StatusCode::NOT_FOUND,
+        &["Issue does not exist or you do not have permission to see it."],
+        json!({}),
+    )
+}
+
+async fn myself(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
+    if let Err(r) = authorized(&shared, &headers) {
+        return r;
+    }
+    Json(json!({"accountId": "5b10ac8d82e05b22cc7d4ef5", "accountType": "atlassian",
+                "emailAddress": shared.credentials.jira_email, "displayName": "switchyard", "active": true}))
+        .into_response()
+}
+
+async fn create_issue(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> Response {
+    if let Err(r) = authorized(&shared, &headers) {
+        return r;
+    }
+    let fields = &body["fields"];
+    let mut missing = serde_json::Map::new();
+    if fields["summary"].as_str().is_none_or(str::is_empty) {
+        missing.insert(
+            "summary".into(),
+            json!("You must specify a summary of the issue."),
+        );
+    }
+    let Some(project) = fields.pointer("/project/key").and_then(Value::as_str) else {
+        missing.insert("project".into(), json!("Specify a valid project ID or key"));
+        return errors(StatusCode::BAD_REQUEST, &[], Value::Object(missing));
+    };
+    if !missing.is_empty() {
+        return errors(StatusCode::BAD_REQUEST, &[], Value::Object(missing));
+    }
+    let mut state = shared.state.lock().expect("sandbox state");
+    state.next_id += 1;
+    let id = state.next_id;
+    let key = format!("{project}-{}", state.jira_issues.len() + 1);
+    let issue = json!({
+        "id": id.to_string(), "key": key,
+        "fields": {"summary": fields["summary"], "labels": fields.get("labels").cloned().unwrap_or(json!([])),
+                   "issuetype": fields["issuetype"], "status": {"name": "To Do"}, "comments": []}
+    });
+    state.jira_issues.insert(key.clone(), issue);
+    state.ledger.push(LedgerEntry {
+        vendor: "jira",
+        operation: "create_issue".into(),
+        object_id: key.clone(),
+        detail: json!({"summary": fields["summary"], "labels": fields["labels"]}),
+    });
+    (
+        StatusCode::CREATED,
+        Json(json!({"id": id.to_string(), "key": key,
+                    "self": format!("https://example.atlassian.net/rest/api/3/issue/{id}")})),
+    )
+        .into_response()
+}
+
+async fn edit_issue(
+    State(shared): State<Arc<Shared>>,
+    Path(key): Path<String>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> Response {
+    if let Err(r) = authorized(&shared, &headers) {
+        return r;
+    }
+    let mut state = shared.state.lock().expect("sandbox state");
+    let Some(issue) = state.jira_issues.get_mut(&key) else {
+        return not_found();
+    };
+    let adds: Vec<Value> = body
+        .pointer("/update/labels")
+        .and_then(Value::as_array)
+        .map(|ops| ops.iter().filter_map(|op| op.get("add").cloned()).collect())
+        .unwrap_or_default();
+    if let Some(labels) = issue
+        .pointer_mut("/fields/labels")
+        .and_then(Value::as_array_mut)
+    {
+        for l in &adds {
+            if !labels.contains(l) {
+                labels.push(l.clone());
+            }
+        }
+    }
+    state.ledger.push(LedgerEntry {
+        vendor: "jira",
+        operation: "edit_issue".into(),
+        object_id: key,
+        detail: json!({"labels_added": adds}),
+    });
+    StatusCode::NO_CONTENT.into_response()
+}
+
+async fn add_comment(
+    State(shared): State<Arc<Shared>>,
+    Path(key): Path<String>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> Response {
+    if let Err(r) = authorized(&shared, &headers) {
+        return r;
+    }
+    if body.pointer("/body/type").and_then(Value::as_str) != Some("doc") {
+        return errors(
+            StatusCode::BAD_REQUEST,
+            &[],
+            json!({"comment": "Comment body is not valid Atlassian Document Format."}),
+        );
+    }
+    let mut state = shared.state.lock().expect("sandbox state");
+    state.next_id += 1;
+    let id = state.next_id.to_string();
+    let Some(issue) = state.jira_issues.get_mut(&key) else {
+        return not_found();
+    };
+    if let Some(comments) = issue
+        .pointer_mut("/fields/comments")
+        .and_then(Value::as_array_mut)
+    {
+        comments.push(body["body"].clone());
+    }
+    state.ledger.push(LedgerEntry {
+        vendor: "jira",
+        operation: "add_comment".into(),
+        object_id: key,
+        detail: body["body"].clone(),
+    });
+    (
+        StatusCode::CREATED,
+        Json(json!({"id": id, "body": body["body"], "created": "2026-11-28T10:31:00.000+0000"})),
+    )
+        .into_response()
+}
+
+async fn list_transitions(
+    State(shared): State<Arc<Shared>>,
+    Path(key): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(r) = authorized(&shared, &headers) {
+        return r;
+    }
+    let state = shared.state.lock().expect("sandbox state");
+    let Some(issue) = state.jira_issues.get(&key) else {
+        return not_found();
+    };
+    let current = issue
+        .pointer("/fields/status/name")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let transitions: Vec<Value> = WORKFLOW
+        .iter()
+        .filter(|(_, _, to)| *to != current)
+        .map(|(id, name, to)| json!({"id": id, "name": name, "to": {"name": to}, "hasScreen": false}))
+        .collect();
+    Json(json!({"expand": "transitions", "transitions": transitions})).into_response()
+}
+
+async fn do_transition(
+    State(shared): State<Arc<Shared>>,
+    Path(key): Path<String>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> Response {
+    if let Err(r) = authorized(&shared, &headers) {
+        return r;
+    }
+    let mut state = shared.state.lock().expect("sandbox state");
+    let Some(issue) = state.jira_issues.get_mut(&key) else {
+        return not_found();
+    };
+    let wanted = body.pointer("/transition/id").and_then(Value::as_str);
+    let Some((_, _, to)) = WORKFLOW.iter().find(|(id, _, _)| Some(*id) == wanted) else {
+        return errors(
+            StatusCode::BAD_REQUEST,
+            &["Transition id is not valid for this issue."],
+            json!({}),
+        );
+    };
+    issue["fields"]["status"] = json!({"name": to});
+    state.ledger.push(LedgerEntry {
+        vendor: "jira",
+        operation: "transition".into(),
+        object_id: key,
+        detail: json!({"to": to}),
+    });
+    StatusCode::NO_CONTENT.into_response()
+}
+
+async fn search(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> Response {
+    if let Err(r) = authorized(&shared, &headers) {
+        return r;
+    }
+    // The one JQL shape switchyard sends: labels = "x".
+    let jql = body["jql"].as_str().unwrap_or_default();
+    let Some(label) = jql
+        .strip_prefix("labels = \"")
+        .and_then(|l| l.strip_suffix('"'))
+    else {
+        return errors(
+            StatusCode::BAD_REQUEST,
+            &["The sandbox understands only: labels = \"…\""],
+            json!({}),
+        );
+    };
+    let state = shared.state.lock().expect("sandbox state");
+    let issues: Vec<Value> = state
+        .jira_issues
+        .values()
+        .filter(|i| {
+            i.pointer("/fields/labels")
+                .and_then(Value::as_array)
+                .is_some_and(|ls| ls.iter().any(|l| l == label))
+        })
+        .map(|i| json!({"id": i["id"], "key": i["key"]}))
+        .collect();
+    Json(json!({"issues": issues, "isLast": true})).into_response()
+}

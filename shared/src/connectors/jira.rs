@@ -1,0 +1,289 @@
+//! Jira Cloud platform REST API v3. Auth: API token (`{email}:{api_token}` basic). Retry logic
+//! (see `triage::jira`): 429 with `Retry-After` / ISO `X-RateLimit-Reset` → rate limited; 401 →
+//! auth; 409, 503 (`Retry-After`) and other 5xx → transient; 403, 404, 400 → permanent with
+//! Jira's `errorMessages` and per-field `errors`.
+//!
+//! Actions: `create_issue` (project, summary, issue_type, description, labels), `add_comment`,
+//! `transition` (by the transition's or the target status's name), `set_labels` (add).
+//! Exactly once on the vendor side: `create_issue` labels the issue `sy-<hash of the idempotency
+//! key>` and first searches for that label, so a crash between Jira's 201 and our record does
+//! not create a second issue — as far as Jira's search index has caught up (seconds).
+
+use async_trait::async_trait;
+use reqwest::{Method, RequestBuilder};
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::{json, Value};
+use sha2::Digest;
+
+use super::{
+    param, read_response, wrong_credential, Connector, ConnectorError, Outcome, ResolveError,
+};
+use crate::routing::PlannedAction;
+use crate::secrets::Credential;
+
+pub struct Jira {
+    http: reqwest::Client,
+    base_url: String,
+    email: String,
+    token: SecretString,
+}
+
+/// Atlassian Document Format for plain text: one paragraph per line.
+pub fn adf(text: &str) -> Value {
+    let paragraphs: Vec<Value> = text
+        .lines()
+        .map(|line| {
+            if line.is_empty() {
+                json!({"type": "paragraph", "content": []})
+            } else {
+                json!({"type": "paragraph", "content": [{"type": "text", "text": line}]})
+            }
+        })
+        .collect();
+    json!({"type": "doc", "version": 1, "content": paragraphs})
+}
+
+/// The label that marks an issue as created by one idempotency key.
+pub fn idempotency_label(key: &str) -> String {
+    let digest = sha2::Sha256::digest(key.as_bytes());
+    format!("sy-{}", &hex::encode(digest)[..16])
+}
+
+impl Jira {
+    pub fn new(http: reqwest::Client, credential: Credential) -> Result<Self, ResolveError> {
+        let base_url = credential.base_url().to_owned();
+        match credential {
+            Credential::ApiToken {
+                email, api_token, ..
+            } => Ok(Self {
+                http,
+                base_url,
+                email,
+                token: api_token,
+            }),
+            other => Err(wrong_credential("jira", &other)),
+        }
+    }
+
+    fn request(&self, method: Method, path: &str) -> RequestBuilder {
+        self.http
+            .request(method, format!("{}/rest/api/3{path}", self.base_url))
+            .basic_auth(&self.email, Some(self.token.expose_secret()))
+            .header("accept", "application/json")
+    }
+
+    async fn send(&self, req: RequestBuilder) -> Result<Value, ConnectorError> {
+        let resp = req.send().await.map_err(ConnectorError::from_reqwest)?;
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let body = resp.text().await.map_err(ConnectorError::from_reqwest)?;
+        read_response("jira", status, &headers, body)
+    }
+
+    async fn create_issue(&self, a: &PlannedAction, key: &str) -> Result<Outcome, ConnectorError> {
+        let label = idempotency_label(key);
+        // Created before a crash? Then it carries our label.
+        let found = self
+            .send(self.request(Method::POST, "/search/jql").json(&json!({
+                "jql": format!("labels = \"{label}\""), "fields": ["key"], "maxResults": 1
+            })))
+            .await?;
+        if let Some(existing) = found.pointer("/issues/0/key").and_then(Value::as_str) {
+            return Ok(Outcome {
+                object_id: Some(existing.to_owned()),
+                detail: format!("issue {existing} already created for this action"),
+            });
+        }
+        let mut labels = vec![json!(label)];
+        if let Some(extra) = a.params.get("labels") {
+            labels.extend(
+                extra
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty())
+                    .map(|l| json!(l)),
+            );
+        }
+        let mut fields = json!({
+            "project": {"key": param(a, "project")?},
+            "summary": param(a, "summary")?,
+            "issuetype": {"name": a.params.get("issue_type").map(String::as_str).unwrap_or("Task")},
+            "labels": labels,
+        });
+        if let Some(description) = a.params.get("description") {
+            fields["description"] = adf(description);
+        }
+        let body = self
+            .send(
+                self.request(Method::POST, "/issue")
+                    .json(&json!({ "fields": fields })),
+            )
+            .await?;
+        let issue = id_text(body.get("key")).ok_or_else(|| {
+            ConnectorError::Transient("Jira created an issue but sent no key".into())
+        })?;
+        Ok(Outcome {
+            object_id: Some(issue.clone()),
+            detail: format!("issue {issue} created"),
+        })
+    }
+
+    async fn add_comment(&self, a: &PlannedAction) -> Result<Outcome, ConnectorError> {
+        let issue = issue_key(a)?;
+        let body = self
+            .send(
+                self.request(Method::POST, &format!("/issue/{issue}/comment"))
+                    .json(&json!({ "body": adf(param(a, "comment")?) })),
+            )
+            .await?;
+        Ok(Outcome {
+            object_id: id_text(body.get("id")),
+            detail: format!("comment added to {issue}"),
+        })
+    }
+
+    async fn transition(&self, a: &PlannedAction) -> Result<Outcome, ConnectorError> {
+        let issue = issue_key(a)?;
+        let wanted = param(a, "to")?;
+        let available = self
+            .send(self.request(Method::GET, &format!("/issue/{issue}/transitions")))
+            .await?;
+        let transitions = available
+            .get("transitions")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        let matches = |t: &Value| {
+            [t.get("name"), t.pointer("/to/name")]
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .any(|n| n.eq_ignore_ascii_case(wanted))
+        };
+        let Some(id) = transitions
+            .iter()
+            .find(|t| matches(t))
+            .and_then(|t| id_text(t.get("id")))
+        else {
+            let names: Vec<&str> = transitions
+                .iter()
+                .filter_map(|t| t.get("name").and_then(Value::as_str))
+                .collect();
+            return Err(ConnectorError::Permanent(format!(
+                "{issue} has no transition to {wanted:?} from its current status (available: {})",
+                names.join(", ")
+            )));
+        };
+        self.send(
+            self.request(Method::POST, &format!("/issue/{issue}/transitions"))
+                .json(&json!({"transition": {"id": id}})),
+        )
+        .await?;
+        Ok(Outcome {
+            object_id: Some(issue.to_owned()),
+            detail: format!("{issue} moved to {wanted}"),
+        })
+    }
+
+    async fn set_labels(&self, a: &PlannedAction) -> Result<Outcome, ConnectorError> {
+        let issue = issue_key(a)?;
+        let add: Vec<Value> = param(a, "labels")?
+            .split(',')
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(|l| json!({"add": l}))
+            .collect();
+        self.send(
+            self.request(Method::PUT, &format!("/issue/{issue}"))
+                .json(&json!({"update": {"labels": add}})),
+        )
+        .await?;
+        Ok(Outcome {
+            object_id: Some(issue.to_owned()),
+            detail: format!("labels added to {issue}"),
+        })
+    }
+}
+
+/// Ids arrive as strings ("10000") or, from some proxies, numbers.
+fn id_text(v: Option<&Value>) -> Option<String> {
+    match v? {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+fn issue_key(a: &PlannedAction) -> Result<&str, ConnectorError> {
+    let key = param(a, "issue")?;
+    let valid = key.split_once('-').is_some_and(|(p, n)| {
+        !p.is_empty()
+            && p.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+            && !n.is_empty()
+            && n.bytes().all(|b| b.is_ascii_digit())
+    }) || (!key.is_empty() && key.bytes().all(|b| b.is_ascii_digit()));
+    if valid {
+        Ok(key)
+    } else {
+        Err(ConnectorError::Permanent(format!(
+            "{key:?} is not a Jira issue key or id"
+        )))
+    }
+}
+
+#[async_trait]
+impl Connector for Jira {
+    fn name(&self) -> &'static str {
+        "jira"
+    }
+
+    async fn perform(&self, action: &PlannedAction, key: &str) -> Result<Outcome, ConnectorError> {
+        match action.action.as_str() {
+            "create_issue" => self.create_issue(action, key).await,
+            "add_comment" => self.add_comment(action).await,
+            "transition" => self.transition(action).await,
+            "set_labels" => self.set_labels(action).await,
+            other => Err(ConnectorError::Unsupported(format!(
+                "jira has no action {other:?}"
+            ))),
+        }
+    }
+
+    async fn probe(&self) -> Result<Outcome, ConnectorError> {
+        let me = self.send(self.request(Method::GET, "/myself")).await?;
+        let account = me
+            .get("accountId")
+            .and_then(Value::as_str)
+            .ok_or_else(|| ConnectorError::Auth("myself answered without an accountId".into()))?;
+        Ok(Outcome {
+            object_id: Some(account.to_owned()),
+            detail: "authenticated".into(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn adf_keeps_lines_as_paragraphs() {
+        let doc = adf("Checkout is down\n\nsince 09:40");
+        assert_eq!(doc["content"].as_array().unwrap().len(), 3);
+        assert_eq!(doc["content"][2]["content"][0]["text"], "since 09:40");
+    }
+
+    #[test]
+    fn labels_are_stable_and_issue_keys_checked() {
+        assert_eq!(idempotency_label("act#e1#0"), idempotency_label("act#e1#0"));
+        assert_ne!(idempotency_label("act#e1#0"), idempotency_label("act#e1#1"));
+        let action = |issue: &str| PlannedAction {
+            connector: "jira".into(),
+            action: "add_comment".into(),
+            params: [("issue".to_owned(), issue.to_owned())].into(),
+        };
+        assert!(issue_key(&action("OPS-142")).is_ok());
+        assert!(issue_key(&action("10000")).is_ok());
+        assert!(issue_key(&action("OPS-1/../../admin")).is_err());
+    }
+}
