@@ -151,3 +151,269 @@ async fn jira_actions_and_a_create_that_is_not_repeated_after_a_crash() {
     assert!(matches!(wrong.probe().await, Err(ConnectorError::Auth(_))));
     sandbox.stop();
 }
+
+fn salesforce(sandbox: &Sandbox, token: &str) -> switchyard::connectors::salesforce::Salesforce {
+    switchyard::connectors::salesforce::Salesforce::new(
+        switchyard::connectors::http_client(),
+        Credential::BearerToken {
+            base_url: sandbox.base_url("salesforce"),
+            token: SecretString::from(token.to_owned()),
+        },
+    )
+    .unwrap()
+}
+
+#[tokio::test]
+async fn salesforce_upserts_by_external_id_so_a_crash_does_not_duplicate_the_case() {
+    let sandbox = Sandbox::start().await.unwrap();
+    let sf = salesforce(&sandbox, &sandbox.credentials.salesforce_token.clone());
+    let probe = sf.probe().await.unwrap();
+    assert!(probe.detail.contains("remaining"), "{probe:?}");
+
+    let upsert = action(
+        "salesforce",
+        "upsert_case",
+        &[
+            ("case.Subject", "Refund for a double charge"),
+            ("case.Priority", "High"),
+            ("case.Origin", "Web"),
+        ],
+    );
+    let first = sf.perform(&upsert, "act#ev-9#0").await.unwrap();
+    let id = first.object_id.clone().unwrap();
+    assert!(first.detail.contains("created"), "{first:?}");
+    // A retry after a crash between Salesforce's 201 and our record: same key, same Case.
+    let again = sf.perform(&upsert, "act#ev-9#0").await.unwrap();
+    assert_eq!(again.object_id.as_deref(), Some(id.as_str()));
+    assert!(again.detail.contains("already existed"), "{again:?}");
+    let creates = sandbox
+        .ledger()
+        .iter()
+        .filter(|e| e.operation == "create_case")
+        .count();
+    assert_eq!(creates, 1);
+
+    sf.perform(
+        &action(
+            "salesforce",
+            "update_case",
+            &[("case_id", &id), ("case.Status", "Working")],
+        ),
+        "k",
+    )
+    .await
+    .unwrap();
+    sf.perform(
+        &action(
+            "salesforce",
+            "add_case_comment",
+            &[("case_id", &id), ("comment", "switchyard: billing")],
+        ),
+        "k",
+    )
+    .await
+    .unwrap();
+    let case = sandbox.salesforce_case(&id).unwrap();
+    assert_eq!(
+        (case["Status"].as_str(), case["Priority"].as_str()),
+        (Some("Working"), Some("High"))
+    );
+    assert_eq!(case["comments"].as_array().unwrap().len(), 1);
+
+    // Vendor errors, triaged.
+    let e = sf
+        .perform(
+            &action("salesforce", "upsert_case", &[("case.Priority", "High")]),
+            "act#ev-10#0",
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(e, ConnectorError::Unsupported(_)), "{e}");
+    let e = sf
+        .perform(
+            &action(
+                "salesforce",
+                "update_case",
+                &[("case_id", "500000000009999AAA"), ("case.Status", "x")],
+            ),
+            "k",
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, ConnectorError::Permanent(m) if m.contains("NOT_FOUND")),
+        "{e}"
+    );
+    // The org's daily allowance is spent: a 403 that means "rate limited", not "forbidden".
+    sandbox.set_salesforce_remaining(0);
+    let e = sf.probe().await.unwrap_err();
+    assert!(matches!(e, ConnectorError::RateLimited { .. }), "{e}");
+    let wrong = salesforce(&sandbox, "00Dexpired");
+    assert!(matches!(wrong.probe().await, Err(ConnectorError::Auth(_))));
+    sandbox.stop();
+}
+
+fn hubspot(sandbox: &Sandbox, token: &str) -> switchyard::connectors::hubspot::Hubspot {
+    switchyard::connectors::hubspot::Hubspot::new(
+        switchyard::connectors::http_client(),
+        Credential::BearerToken {
+            base_url: sandbox.base_url("hubspot"),
+            token: SecretString::from(token.to_owned()),
+        },
+    )
+    .unwrap()
+}
+
+#[tokio::test]
+async fn hubspot_tickets_contacts_notes_and_its_ten_second_limit() {
+    let sandbox = Sandbox::start().await.unwrap();
+    let hs = hubspot(&sandbox, &sandbox.credentials.hubspot_token.clone());
+    assert_eq!(
+        hs.probe().await.unwrap().object_id.as_deref(),
+        Some("62515")
+    );
+
+    let create = action(
+        "hubspot",
+        "create_ticket",
+        &[
+            ("ticket.subject", "Refund for a double charge"),
+            ("ticket.hs_ticket_priority", "HIGH"),
+        ],
+    );
+    let ticket = hs
+        .perform(&create, "act#ev-5#0")
+        .await
+        .unwrap()
+        .object_id
+        .unwrap();
+    // After a crash the same key finds the ticket instead of creating a second one.
+    let again = hs.perform(&create, "act#ev-5#0").await.unwrap();
+    assert_eq!(again.object_id.as_deref(), Some(ticket.as_str()));
+    hs.perform(
+        &action(
+            "hubspot",
+            "update_ticket",
+            &[("ticket_id", &ticket), ("ticket.hs_pipeline_stage", "2")],
+        ),
+        "k",
+    )
+    .await
+    .unwrap();
+    let contact = hs
+        .perform(
+            &action(
+                "hubspot",
+                "upsert_contact",
+                &[("email", "jane@example.com"), ("contact.firstname", "Jane")],
+            ),
+            "k",
+        )
+        .await
+        .unwrap();
+    assert!(contact.detail.ends_with("created"), "{contact:?}");
+    let contact_again = hs
+        .perform(
+            &action(
+                "hubspot",
+                "upsert_contact",
+                &[("email", "jane@example.com")],
+            ),
+            "k",
+        )
+        .await
+        .unwrap();
+    assert_eq!(contact_again.object_id, contact.object_id);
+    assert!(contact_again.detail.ends_with("updated"));
+    hs.perform(
+        &action(
+            "hubspot",
+            "add_note",
+            &[("ticket_id", &ticket), ("note", "switchyard: billing")],
+        ),
+        "k",
+    )
+    .await
+    .unwrap();
+    let contact_id = contact.object_id.unwrap();
+    hs.perform(
+        &action(
+            "hubspot",
+            "associate",
+            &[
+                ("from_type", "contacts"),
+                ("from_id", &contact_id),
+                ("to_type", "tickets"),
+                ("to_id", &ticket),
+            ],
+        ),
+        "k",
+    )
+    .await
+    .unwrap();
+    let t = sandbox.hubspot_ticket(&ticket).unwrap();
+    assert_eq!(t["properties"]["hs_pipeline_stage"], "2");
+    let ops: Vec<String> = sandbox
+        .ledger()
+        .iter()
+        .map(|e| e.operation.clone())
+        .collect();
+    assert_eq!(
+        ops,
+        [
+            "create_ticket",
+            "update_ticket",
+            "create_contact",
+            "update_contact",
+            "create_note",
+            "associate"
+        ]
+    );
+
+    // Errors, triaged: an unknown property (400), a missing object (404), a bad token (401).
+    let e = hs
+        .perform(
+            &action(
+                "hubspot",
+                "update_ticket",
+                &[("ticket_id", &ticket), ("ticket.colour", "red")],
+            ),
+            "k",
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, ConnectorError::Permanent(m) if m.contains("VALIDATION_ERROR")),
+        "{e}"
+    );
+    let e = hs
+        .perform(
+            &action(
+                "hubspot",
+                "update_ticket",
+                &[("ticket_id", "999999"), ("ticket.subject", "x")],
+            ),
+            "k",
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, ConnectorError::Permanent(m) if m.contains("OBJECT_NOT_FOUND")),
+        "{e}"
+    );
+    assert!(matches!(
+        hubspot(&sandbox, "pat-na1-wrong").probe().await,
+        Err(ConnectorError::Auth(_))
+    ));
+    // Over the ten-second limit: 429 without Retry-After; the policy says wait 10 s.
+    sandbox.set_hubspot_rate_limit(Some(1));
+    hs.probe().await.unwrap();
+    let e = hs.probe().await.unwrap_err();
+    assert_eq!(
+        e,
+        ConnectorError::RateLimited {
+            retry_after: Some(std::time::Duration::from_secs(10))
+        }
+    );
+    sandbox.stop();
+}

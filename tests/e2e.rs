@@ -314,7 +314,16 @@ async fn canary_reports_each_connector() {
         .iter()
         .map(|r| (r.connector.as_str(), r.ok))
         .collect();
-    assert_eq!(names, [("zendesk", true), ("slack", true), ("jira", true)]);
+    assert_eq!(
+        names,
+        [
+            ("zendesk", true),
+            ("slack", true),
+            ("jira", true),
+            ("salesforce", true),
+            ("hubspot", true)
+        ]
+    );
     stack.stop();
 }
 

@@ -240,6 +240,16 @@ fn local_secrets(sandbox: &Sandbox, signing: &SigningKeys) -> HashMap<String, St
                 .to_string(),
         ),
         (
+            "SalesforceConnectionSecret".to_owned(),
+            json!({"type": "bearer_token", "base_url": sandbox.base_url("salesforce"), "token": c.salesforce_token})
+                .to_string(),
+        ),
+        (
+            "HubspotConnectionSecret".to_owned(),
+            json!({"type": "bearer_token", "base_url": sandbox.base_url("hubspot"), "token": c.hubspot_token})
+                .to_string(),
+        ),
+        (
             "LlmSecret".to_owned(),
             json!({"type": "bearer_token", "base_url": format!("{}/v1", sandbox.base_url("llm")), "token": c.llm_api_key})
                 .to_string(),

@@ -12,7 +12,7 @@ use thiserror::Error;
 pub struct MissingSetting(pub &'static str);
 
 /// Every connector switchyard knows; each may have a connection secret (`{NAME}_SECRET_ID`).
-pub const CONNECTORS: &[&str] = &["zendesk", "slack", "jira"];
+pub const CONNECTORS: &[&str] = &["zendesk", "slack", "jira", "salesforce", "hubspot"];
 
 #[derive(Clone, Debug, Default)]
 pub struct Settings {

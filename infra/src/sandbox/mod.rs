@@ -4,9 +4,11 @@
 //! Each vendor lives under its own prefix (`/zendesk`, `/slack`, `/llm/v1`), which is the
 //! `base_url` a connection secret points at locally.
 
+pub mod hubspot;
 pub mod jira;
 pub mod llm;
 pub mod ratelimit;
+pub mod salesforce;
 pub mod slack;
 pub mod zendesk;
 
@@ -38,6 +40,8 @@ pub struct SandboxCredentials {
     pub llm_api_key: String,
     pub jira_email: String,
     pub jira_token: String,
+    pub salesforce_token: String,
+    pub hubspot_token: String,
 }
 
 #[derive(Debug, Default)]
@@ -45,6 +49,12 @@ pub struct State {
     pub ledger: Vec<LedgerEntry>,
     pub zendesk_tickets: BTreeMap<u64, serde_json::Value>,
     pub jira_issues: BTreeMap<String, serde_json::Value>,
+    pub salesforce_cases: BTreeMap<String, serde_json::Value>,
+    pub hubspot_tickets: BTreeMap<u64, serde_json::Value>,
+    pub hubspot_contacts: BTreeMap<String, serde_json::Value>,
+    pub hubspot_limits: ratelimit::Limits,
+    pub salesforce_api_calls: u64,
+    pub salesforce_daily_max: u64,
     pub slack_channels: BTreeMap<String, String>,
     /// Valid Slack access tokens, and the single-use refresh tokens not yet spent.
     pub slack_access_tokens: BTreeSet<String>,
@@ -83,9 +93,12 @@ impl Sandbox {
             llm_api_key: format!("sk-sandbox-{}", rnd()),
             jira_email: "switchyard@example.com".into(),
             jira_token: format!("ATATT3x{}", rnd()),
+            salesforce_token: format!("00D000000000001!{}", rnd()),
+            hubspot_token: format!("pat-na1-{}", rnd()),
         };
         let mut state = State {
             next_id: 1000,
+            salesforce_daily_max: salesforce::DAILY_MAX,
             ..State::default()
         };
         state
@@ -110,6 +123,8 @@ impl Sandbox {
             .nest("/slack", slack::routes())
             .nest("/llm", llm::routes())
             .nest("/jira", jira::routes())
+            .nest("/salesforce", salesforce::routes())
+            .nest("/hubspot", hubspot::routes())
             .with_state(shared);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
@@ -151,6 +166,40 @@ impl Sandbox {
             .jira_issues
             .get(key)
             .cloned()
+    }
+
+    pub fn salesforce_case(&self, id: &str) -> Option<serde_json::Value> {
+        self.state
+            .lock()
+            .expect("sandbox state")
+            .salesforce_cases
+            .get(id)
+            .cloned()
+    }
+
+    /// Leave `remaining` calls of the org's daily API allowance (403 `REQUEST_LIMIT_EXCEEDED` after).
+    pub fn set_salesforce_remaining(&self, remaining: u64) {
+        let mut s = self.state.lock().expect("sandbox state");
+        s.salesforce_daily_max = s.salesforce_api_calls + remaining;
+    }
+
+    pub fn hubspot_ticket(&self, id: &str) -> Option<serde_json::Value> {
+        let n: u64 = id.parse().ok()?;
+        self.state
+            .lock()
+            .expect("sandbox state")
+            .hubspot_tickets
+            .get(&n)
+            .cloned()
+    }
+
+    /// Limit HubSpot to `per_ten_seconds` requests in any trailing ten seconds.
+    pub fn set_hubspot_rate_limit(&self, per_ten_seconds: Option<u32>) {
+        self.state
+            .lock()
+            .expect("sandbox state")
+            .hubspot_limits
+            .window = per_ten_seconds.map(hubspot::window);
     }
 
     pub fn ledger(&self) -> Vec<LedgerEntry> {

@@ -1,7 +1,9 @@
 //! Outbound connectors: one module per vendor behind one trait. Each states its retry logic by
 //! triaging every response into an [`Outcome`] or a [`ConnectorError`].
 
+pub mod hubspot;
 pub mod jira;
+pub mod salesforce;
 pub mod slack;
 pub mod triage;
 #[cfg(test)]
@@ -138,6 +140,8 @@ impl Connectors {
             "zendesk" => Ok(Box::new(zendesk::Zendesk::new(http, credential)?)),
             "slack" => Ok(Box::new(slack::Slack::new(http, credential)?)),
             "jira" => Ok(Box::new(jira::Jira::new(http, credential)?)),
+            "salesforce" => Ok(Box::new(salesforce::Salesforce::new(http, credential)?)),
+            "hubspot" => Ok(Box::new(hubspot::Hubspot::new(http, credential)?)),
             other => Err(ResolveError::Unknown(other.to_owned())),
         }
     }

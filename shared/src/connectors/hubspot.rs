@@ -1,0 +1,263 @@
+//! HubSpot CRM API v3 (associations v4). Auth: bearer token (a private app's token, or an OAuth
+//! access token). Retry logic (see `triage::hubspot`): 429 → rate limited, the wait from
+//! `Retry-After` or the named policy (`SECONDLY` 1 s, `TEN_SECONDLY_ROLLING` the interval
+//! header); 401 `EXPIRED_AUTHENTICATION`/`INVALID_AUTHENTICATION` → auth; 403 `MISSING_SCOPES`,
+//! 409 `CONFLICT`, 400 `VALIDATION_ERROR`, 404 → permanent; 423, 477, 5xx → transient.
+//!
+//! Actions: `create_ticket` (vendor-side key: the ticket property `switchyard_key`, searched
+//! before creating — create it in the portal as a single-line text property), `update_ticket`,
+//! `upsert_contact` (by e-mail: naturally idempotent), `add_note` (to a ticket or contact),
+//! `associate`.
+
+use async_trait::async_trait;
+use reqwest::{Method, RequestBuilder};
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::{json, Map, Value};
+
+use super::{
+    param, read_response, wrong_credential, Connector, ConnectorError, Outcome, ResolveError,
+};
+use crate::routing::PlannedAction;
+use crate::secrets::Credential;
+
+/// The ticket property that carries switchyard's idempotency key.
+pub const KEY_PROPERTY: &str = "switchyard_key";
+
+/// HubSpot-defined association types (v4): note → ticket, note → contact.
+const NOTE_TO_TICKET: u32 = 228;
+const NOTE_TO_CONTACT: u32 = 202;
+
+pub struct Hubspot {
+    http: reqwest::Client,
+    base_url: String,
+    token: SecretString,
+}
+
+/// Properties an action sets from its parameters: `<prefix>.<property>`.
+fn properties(a: &PlannedAction, prefix: &str) -> Map<String, Value> {
+    a.params
+        .iter()
+        .filter_map(|(k, v)| {
+            k.strip_prefix(prefix)
+                .and_then(|k| k.strip_prefix('.'))
+                .map(|p| (p.to_owned(), json!(v)))
+        })
+        .collect()
+}
+
+/// HubSpot record ids are decimal strings (sometimes sent as numbers).
+fn object_id<'a>(a: &'a PlannedAction, name: &str) -> Result<&'a str, ConnectorError> {
+    let id = param(a, name)?;
+    if !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()) {
+        Ok(id)
+    } else {
+        Err(ConnectorError::Permanent(format!(
+            "{name} {id:?} is not a HubSpot record id"
+        )))
+    }
+}
+
+fn id_text(v: Option<&Value>) -> Option<String> {
+    match v? {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+impl Hubspot {
+    pub fn new(http: reqwest::Client, credential: Credential) -> Result<Self, ResolveError> {
+        let base_url = credential.base_url().to_owned();
+        match credential {
+            Credential::BearerToken { token, .. } => Ok(Self {
+                http,
+                base_url,
+                token,
+            }),
+            Credential::Oauth2Refresh { access_token, .. } => Ok(Self {
+                http,
+                base_url,
+                token: access_token,
+            }),
+            other => Err(wrong_credential("hubspot", &other)),
+        }
+    }
+
+    fn request(&self, method: Method, path: &str) -> RequestBuilder {
+        self.http
+            .request(method, format!("{}{path}", self.base_url))
+            .bearer_auth(self.token.expose_secret())
+    }
+
+    async fn send(&self, req: RequestBuilder) -> Result<Value, ConnectorError> {
+        let resp = req.send().await.map_err(ConnectorError::from_reqwest)?;
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let body = resp.text().await.map_err(ConnectorError::from_reqwest)?;
+        read_response("hubspot", status, &headers, body)
+    }
+
+    async fn create_ticket(&self, a: &PlannedAction, key: &str) -> Result<Outcome, ConnectorError> {
+        let found = self
+            .send(self.request(Method::POST, "/crm/v3/objects/tickets/search").json(&json!({
+                "filterGroups": [{"filters": [{"propertyName": KEY_PROPERTY, "operator": "EQ", "value": key}]}],
+                "properties": ["subject"], "limit": 1
+            })))
+            .await?;
+        if let Some(id) = id_text(found.pointer("/results/0/id")) {
+            return Ok(Outcome {
+                object_id: Some(id.clone()),
+                detail: format!("ticket {id} already created for this action"),
+            });
+        }
+        let mut props = properties(a, "ticket");
+        if !props.contains_key("subject") {
+            return Err(ConnectorError::Unsupported(
+                "create_ticket needs ticket.subject".into(),
+            ));
+        }
+        props.entry("hs_pipeline").or_insert(json!("0"));
+        props.entry("hs_pipeline_stage").or_insert(json!("1"));
+        props.insert(KEY_PROPERTY.into(), json!(key));
+        let body = self
+            .send(
+                self.request(Method::POST, "/crm/v3/objects/tickets")
+                    .json(&json!({"properties": props})),
+            )
+            .await?;
+        let id = id_text(body.get("id")).ok_or_else(|| {
+            ConnectorError::Transient("HubSpot created a ticket but sent no id".into())
+        })?;
+        Ok(Outcome {
+            object_id: Some(id.clone()),
+            detail: format!("ticket {id} created"),
+        })
+    }
+
+    async fn update_ticket(&self, a: &PlannedAction) -> Result<Outcome, ConnectorError> {
+        let id = object_id(a, "ticket_id")?;
+        let props = properties(a, "ticket");
+        if props.is_empty() {
+            return Err(ConnectorError::Unsupported(
+                "update_ticket needs ticket.* properties".into(),
+            ));
+        }
+        self.send(
+            self.request(Method::PATCH, &format!("/crm/v3/objects/tickets/{id}"))
+                .json(&json!({"properties": props})),
+        )
+        .await?;
+        Ok(Outcome {
+            object_id: Some(id.to_owned()),
+            detail: format!("ticket {id} updated"),
+        })
+    }
+
+    async fn upsert_contact(&self, a: &PlannedAction) -> Result<Outcome, ConnectorError> {
+        let email = param(a, "email")?;
+        if !email.contains('@') {
+            return Err(ConnectorError::Permanent(
+                "email is not an e-mail address".into(),
+            ));
+        }
+        let mut props = properties(a, "contact");
+        props.insert("email".into(), json!(email));
+        let body = self
+            .send(
+                self.request(Method::POST, "/crm/v3/objects/contacts/batch/upsert")
+                    .json(&json!({
+                        "inputs": [{"idProperty": "email", "id": email, "properties": props}]
+                    })),
+            )
+            .await?;
+        let id = id_text(body.pointer("/results/0/id"));
+        let new = body
+            .pointer("/results/0/new")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+        Ok(Outcome {
+            object_id: id.clone(),
+            detail: format!(
+                "contact {} {}",
+                id.as_deref().unwrap_or("?"),
+                if new { "created" } else { "updated" }
+            ),
+        })
+    }
+
+    async fn add_note(&self, a: &PlannedAction) -> Result<Outcome, ConnectorError> {
+        let (to, type_id) = match (a.params.get("ticket_id"), a.params.get("contact_id")) {
+            (Some(_), _) => (object_id(a, "ticket_id")?, NOTE_TO_TICKET),
+            (None, Some(_)) => (object_id(a, "contact_id")?, NOTE_TO_CONTACT),
+            (None, None) => {
+                return Err(ConnectorError::Unsupported(
+                    "add_note needs ticket_id or contact_id".into(),
+                ))
+            }
+        };
+        let body = self
+            .send(self.request(Method::POST, "/crm/v3/objects/notes").json(&json!({
+                "properties": {"hs_timestamp": crate::dates::format(&chrono::Utc::now()), "hs_note_body": param(a, "note")?},
+                "associations": [{"to": {"id": to}, "types": [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": type_id}]}]
+            })))
+            .await?;
+        Ok(Outcome {
+            object_id: id_text(body.get("id")),
+            detail: format!("note added to {to}"),
+        })
+    }
+
+    async fn associate(&self, a: &PlannedAction) -> Result<Outcome, ConnectorError> {
+        let kinds = ["contacts", "companies", "deals", "tickets", "notes"];
+        let (from, to) = (param(a, "from_type")?, param(a, "to_type")?);
+        if !kinds.contains(&from) || !kinds.contains(&to) {
+            return Err(ConnectorError::Unsupported(format!(
+                "associate works between {}",
+                kinds.join(", ")
+            )));
+        }
+        let (from_id, to_id) = (object_id(a, "from_id")?, object_id(a, "to_id")?);
+        self.send(self.request(
+            Method::PUT,
+            &format!("/crm/v4/objects/{from}/{from_id}/associations/default/{to}/{to_id}"),
+        ))
+        .await?;
+        Ok(Outcome {
+            object_id: Some(from_id.to_owned()),
+            detail: format!("{from} {from_id} associated with {to} {to_id}"),
+        })
+    }
+}
+
+#[async_trait]
+impl Connector for Hubspot {
+    fn name(&self) -> &'static str {
+        "hubspot"
+    }
+
+    async fn perform(&self, action: &PlannedAction, key: &str) -> Result<Outcome, ConnectorError> {
+        match action.action.as_str() {
+            "create_ticket" => self.create_ticket(action, key).await,
+            "update_ticket" => self.update_ticket(action).await,
+            "upsert_contact" => self.upsert_contact(action).await,
+            "add_note" => self.add_note(action).await,
+            "associate" => self.associate(action).await,
+            other => Err(ConnectorError::Unsupported(format!(
+                "hubspot has no action {other:?}"
+            ))),
+        }
+    }
+
+    async fn probe(&self) -> Result<Outcome, ConnectorError> {
+        let info = self
+            .send(self.request(Method::GET, "/account-info/v3/details"))
+            .await?;
+        let portal = id_text(info.get("portalId")).ok_or_else(|| {
+            ConnectorError::Permanent("account-info answered without a portalId".into())
+        })?;
+        Ok(Outcome {
+            object_id: Some(portal),
+            detail: "authenticated".into(),
+        })
+    }
+}

@@ -1,0 +1,209 @@
+//! Salesforce REST API, pinned to v62.0. Auth: OAuth 2.0 bearer access token against the org's
+//! instance URL (`base_url`). Retry logic (see `triage::salesforce`): 401 `INVALID_SESSION_ID` →
+//! auth; **403 `REQUEST_LIMIT_EXCEEDED` → rate limited**; `UNABLE_TO_LOCK_ROW` and 5xx →
+//! transient; other errors (`REQUIRED_FIELD_MISSING`, `INSUFFICIENT_ACCESS…`, 300 multiple
+//! external-id matches) → permanent.
+//!
+//! Actions: `upsert_case` (by an external-id field, default `Switchyard_Key__c`: the vendor-side
+//! idempotency key — a retry after a crash updates the same Case instead of creating another),
+//! `update_case`, `add_case_comment`.
+
+use async_trait::async_trait;
+use reqwest::{Method, RequestBuilder};
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::{json, Map, Value};
+
+use super::{
+    param, read_response, wrong_credential, Connector, ConnectorError, Outcome, ResolveError,
+};
+use crate::routing::PlannedAction;
+use crate::secrets::Credential;
+
+pub const API_VERSION: &str = "v62.0";
+/// The Case field (Text, External ID, Unique) that holds switchyard's idempotency key.
+pub const DEFAULT_EXTERNAL_ID_FIELD: &str = "Switchyard_Key__c";
+
+pub struct Salesforce {
+    http: reqwest::Client,
+    base_url: String,
+    token: SecretString,
+}
+
+/// Case fields an action may set from its parameters (`case.Subject`, `case.Priority`, …).
+fn case_fields(a: &PlannedAction) -> Map<String, Value> {
+    a.params
+        .iter()
+        .filter_map(|(k, v)| k.strip_prefix("case.").map(|f| (f.to_owned(), json!(v))))
+        .collect()
+}
+
+/// Salesforce ids: 15 or 18 alphanumeric characters.
+fn record_id<'a>(a: &'a PlannedAction, name: &str) -> Result<&'a str, ConnectorError> {
+    let id = param(a, name)?;
+    if matches!(id.len(), 15 | 18) && id.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        Ok(id)
+    } else {
+        Err(ConnectorError::Permanent(format!(
+            "{name} {id:?} is not a Salesforce id"
+        )))
+    }
+}
+
+impl Salesforce {
+    pub fn new(http: reqwest::Client, credential: Credential) -> Result<Self, ResolveError> {
+        let base_url = credential.base_url().to_owned();
+        match credential {
+            Credential::BearerToken { token, .. } => Ok(Self {
+                http,
+                base_url,
+                token,
+            }),
+            Credential::Oauth2Refresh { access_token, .. } => Ok(Self {
+                http,
+                base_url,
+                token: access_token,
+            }),
+            other => Err(wrong_credential("salesforce", &other)),
+        }
+    }
+
+    fn request(&self, method: Method, path: &str) -> RequestBuilder {
+        self.http
+            .request(
+                method,
+                format!("{}/services/data/{API_VERSION}{path}", self.base_url),
+            )
+            .bearer_auth(self.token.expose_secret())
+    }
+
+    async fn send(&self, req: RequestBuilder) -> Result<Value, ConnectorError> {
+        let resp = req.send().await.map_err(ConnectorError::from_reqwest)?;
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let body = resp.text().await.map_err(ConnectorError::from_reqwest)?;
+        read_response("salesforce", status, &headers, body)
+    }
+
+    async fn upsert_case(&self, a: &PlannedAction, key: &str) -> Result<Outcome, ConnectorError> {
+        let field = a
+            .params
+            .get("external_id_field")
+            .map(String::as_str)
+            .unwrap_or(DEFAULT_EXTERNAL_ID_FIELD);
+        if !field
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        {
+            return Err(ConnectorError::Permanent(format!(
+                "{field:?} is not a field name"
+            )));
+        }
+        // The key goes in the URL path: keep it to characters that need no escaping.
+        let value: String = key
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                    c
+                } else {
+                    '-'
+                }
+            })
+            .collect();
+        let fields = case_fields(a);
+        if !fields.contains_key("Subject") {
+            return Err(ConnectorError::Unsupported(
+                "upsert_case needs case.Subject".into(),
+            ));
+        }
+        let body = self
+            .send(
+                self.request(Method::PATCH, &format!("/sobjects/Case/{field}/{value}"))
+                    .json(&Value::Object(fields)),
+            )
+            .await?;
+        let id = body.get("id").and_then(Value::as_str).map(str::to_owned);
+        let created = body
+            .get("created")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+        Ok(Outcome {
+            object_id: id.clone(),
+            detail: format!(
+                "case {} {}",
+                id.as_deref().unwrap_or("?"),
+                if created {
+                    "created"
+                } else {
+                    "already existed; updated"
+                }
+            ),
+        })
+    }
+
+    async fn update_case(&self, a: &PlannedAction) -> Result<Outcome, ConnectorError> {
+        let id = record_id(a, "case_id")?;
+        let fields = case_fields(a);
+        if fields.is_empty() {
+            return Err(ConnectorError::Unsupported(
+                "update_case needs case.* fields".into(),
+            ));
+        }
+        self.send(
+            self.request(Method::PATCH, &format!("/sobjects/Case/{id}"))
+                .json(&Value::Object(fields)),
+        )
+        .await?;
+        Ok(Outcome {
+            object_id: Some(id.to_owned()),
+            detail: format!("case {id} updated"),
+        })
+    }
+
+    async fn add_case_comment(&self, a: &PlannedAction) -> Result<Outcome, ConnectorError> {
+        let id = record_id(a, "case_id")?;
+        let published = a.params.get("public").is_some_and(|p| p == "true");
+        let body = self
+            .send(self.request(Method::POST, "/sobjects/CaseComment").json(&json!({
+                "ParentId": id, "CommentBody": param(a, "comment")?, "IsPublished": published
+            })))
+            .await?;
+        Ok(Outcome {
+            object_id: body.get("id").and_then(Value::as_str).map(str::to_owned),
+            detail: format!("comment added to case {id}"),
+        })
+    }
+}
+
+#[async_trait]
+impl Connector for Salesforce {
+    fn name(&self) -> &'static str {
+        "salesforce"
+    }
+
+    async fn perform(&self, action: &PlannedAction, key: &str) -> Result<Outcome, ConnectorError> {
+        match action.action.as_str() {
+            "upsert_case" => self.upsert_case(action, key).await,
+            "update_case" => self.update_case(action).await,
+            "add_case_comment" => self.add_case_comment(action).await,
+            other => Err(ConnectorError::Unsupported(format!(
+                "salesforce has no action {other:?}"
+            ))),
+        }
+    }
+
+    /// `limits` proves the token and reports the daily API headroom.
+    async fn probe(&self) -> Result<Outcome, ConnectorError> {
+        let limits = self.send(self.request(Method::GET, "/limits")).await?;
+        let daily = limits.get("DailyApiRequests").ok_or_else(|| {
+            ConnectorError::Permanent("limits answered without DailyApiRequests".into())
+        })?;
+        Ok(Outcome {
+            object_id: None,
+            detail: format!(
+                "authenticated; daily API requests remaining {} of {}",
+                daily.get("Remaining").unwrap_or(&Value::Null),
+                daily.get("Max").unwrap_or(&Value::Null)
+            ),
+        })
+    }
+}
