@@ -95,6 +95,7 @@ async fn limits(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Respon
     with_usage(&shared, Json(body).into_response())
 }
 
+#[allow(clippy::result_large_err)] // an axum Response, returned at once by the handler
 fn fields(body: &Value) -> Result<Map<String, Value>, Response> {
     body.as_object().cloned().ok_or_else(|| {
         error(
