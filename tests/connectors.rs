@@ -417,3 +417,103 @@ async fn hubspot_tickets_contacts_notes_and_its_ten_second_limit() {
     );
     sandbox.stop();
 }
+
+fn teams(url: String) -> switchyard::connectors::teams::Teams {
+    switchyard::connectors::teams::Teams::new(
+        switchyard::connectors::http_client(),
+        Credential::WebhookUrl {
+            url: SecretString::from(url),
+        },
+    )
+    .unwrap()
+}
+
+#[tokio::test]
+async fn teams_posts_cards_and_reads_its_200_wrapped_429_and_a_deleted_webhook() {
+    let sandbox = Sandbox::start().await.unwrap();
+    let post = action(
+        "teams",
+        "post_message",
+        &[
+            ("title", "Possible outage"),
+            ("text", "Checkout is down (OPS-142)"),
+        ],
+    );
+    for legacy in [false, true] {
+        let t = teams(sandbox.teams_webhook_url(legacy));
+        t.probe().await.unwrap();
+        t.perform(&post, "k").await.unwrap();
+    }
+    let ledger = sandbox.ledger();
+    assert_eq!(ledger.len(), 2);
+    assert_eq!(ledger[0].detail["body"][0]["text"], "Possible outage");
+
+    // Throttled: the legacy webhook says so inside an HTTP 200; the Workflows one with a 429.
+    sandbox.set_teams_rate_limit(Some(1));
+    let legacy = teams(sandbox.teams_webhook_url(true));
+    legacy.perform(&post, "k").await.unwrap();
+    let e = legacy.perform(&post, "k").await.unwrap_err();
+    assert!(matches!(e, ConnectorError::RateLimited { .. }), "{e}");
+    let e = teams(sandbox.teams_webhook_url(false))
+        .perform(&post, "k")
+        .await
+        .unwrap_err();
+    assert_eq!(
+        e,
+        ConnectorError::RateLimited {
+            retry_after: Some(std::time::Duration::from_secs(1))
+        }
+    );
+    sandbox.set_teams_rate_limit(None);
+
+    let e = legacy
+        .perform(&action("teams", "post_message", &[("text", "")]), "k")
+        .await;
+    assert!(e.is_ok(), "an empty text is still a card: {e:?}");
+    sandbox.remove_teams_webhook();
+    let e = legacy.perform(&post, "k").await.unwrap_err();
+    assert!(
+        matches!(&e, ConnectorError::ReauthRequired(m) if m.contains("410")),
+        "{e}"
+    );
+    sandbox.stop();
+}
+
+#[tokio::test]
+async fn signed_webhooks_verify_and_a_repeat_is_dropped_by_its_id() {
+    let sandbox = Sandbox::start().await.unwrap();
+    let hook = |secret: &str| {
+        switchyard::connectors::webhook::Webhook::new(
+            switchyard::connectors::http_client(),
+            Credential::SignedWebhook {
+                url: format!("{}/hooks", sandbox.base_url("receiver")),
+                secret: SecretString::from(secret.to_owned()),
+            },
+        )
+        .unwrap()
+    };
+    let w = hook(&sandbox.credentials.webhook_secret.clone());
+    let post = action(
+        "webhook",
+        "post",
+        &[
+            ("type", "ticket.routed"),
+            ("ticket", "35436"),
+            ("category", "billing"),
+        ],
+    );
+    w.perform(&post, "act#ev-7#0").await.unwrap();
+    // The same action again (a retry after a crash): delivered, but the receiver drops it.
+    w.perform(&post, "act#ev-7#0").await.unwrap();
+    let ledger = sandbox.ledger();
+    assert_eq!(ledger.len(), 1);
+    assert_eq!(ledger[0].object_id, "act#ev-7#0");
+    assert_eq!(ledger[0].detail["data"]["category"], "billing");
+    let wrong = hook("whsec_d3Jvbmctc2VjcmV0LXdyb25nLXNlY3JldA==");
+    let e = wrong.perform(&post, "act#ev-8#0").await.unwrap_err();
+    assert!(
+        matches!(&e, ConnectorError::Permanent(m) if m.contains("401")),
+        "{e}"
+    );
+    sandbox.stop();
+}

@@ -321,7 +321,9 @@ async fn canary_reports_each_connector() {
             ("slack", true),
             ("jira", true),
             ("salesforce", true),
-            ("hubspot", true)
+            ("hubspot", true),
+            ("teams", true),
+            ("webhook", true)
         ]
     );
     stack.stop();

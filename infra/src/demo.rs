@@ -112,10 +112,12 @@ pub async fn run(
                 records.push(r);
             }
         }
+        // Final states, and nothing left for act (a review notice may still be on its way).
         let done = records.len() == summary.accepted.len()
             && records
                 .iter()
-                .all(|r| matches!(r.status.as_str(), "done" | "in_review" | "failed"));
+                .all(|r| matches!(r.status.as_str(), "done" | "in_review" | "failed"))
+            && stack.queue_depth("ActQueue").await? == 0;
         summary.decisions = records;
         if done {
             summary.settled = true;

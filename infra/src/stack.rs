@@ -189,6 +189,7 @@ impl LocalStack {
     }
 
     /// Messages in a queue, visible or in flight.
+    /// Messages waiting, in flight or delayed (handed back to wait for budget).
     pub async fn queue_depth(&self, logical_id: &str) -> Result<u64> {
         let out = self
             .aws
@@ -197,6 +198,7 @@ impl LocalStack {
             .queue_url(self.provisioned.queue_url(logical_id)?)
             .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
             .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesDelayed)
             .send()
             .await?;
         let attrs = out.attributes.unwrap_or_default();
@@ -207,7 +209,8 @@ impl LocalStack {
                 .unwrap_or(0)
         };
         Ok(get(QueueAttributeName::ApproximateNumberOfMessages)
-            + get(QueueAttributeName::ApproximateNumberOfMessagesNotVisible))
+            + get(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+            + get(QueueAttributeName::ApproximateNumberOfMessagesDelayed))
     }
 
     pub fn stop(self) {
@@ -247,6 +250,16 @@ fn local_secrets(sandbox: &Sandbox, signing: &SigningKeys) -> HashMap<String, St
         (
             "HubspotConnectionSecret".to_owned(),
             json!({"type": "bearer_token", "base_url": sandbox.base_url("hubspot"), "token": c.hubspot_token})
+                .to_string(),
+        ),
+        (
+            "TeamsConnectionSecret".to_owned(),
+            json!({"type": "webhook_url", "url": sandbox.teams_webhook_url(false)})
+                .to_string(),
+        ),
+        (
+            "WebhookConnectionSecret".to_owned(),
+            json!({"type": "signed_webhook", "url": format!("{}/hooks", sandbox.base_url("receiver")), "secret": c.webhook_secret})
                 .to_string(),
         ),
         (

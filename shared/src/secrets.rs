@@ -53,14 +53,21 @@ pub enum Credential {
         #[serde(default)]
         expires_at: Option<DateTime<Utc>>,
     },
+    /// A URL that is itself the secret (a Teams Workflows or incoming webhook).
+    WebhookUrl { url: SecretString },
+    /// An HTTP endpoint we sign for (Standard Webhooks): its URL and `whsec_…` signing secret.
+    SignedWebhook { url: String, secret: SecretString },
 }
 
 impl Credential {
+    /// The API's base URL; empty for a secret webhook URL (it is not to be shown).
     pub fn base_url(&self) -> &str {
         match self {
             Credential::ApiToken { base_url, .. }
             | Credential::BearerToken { base_url, .. }
             | Credential::Oauth2Refresh { base_url, .. } => base_url.trim_end_matches('/'),
+            Credential::SignedWebhook { url, .. } => url,
+            Credential::WebhookUrl { .. } => "",
         }
     }
 

@@ -12,7 +12,15 @@ use thiserror::Error;
 pub struct MissingSetting(pub &'static str);
 
 /// Every connector switchyard knows; each may have a connection secret (`{NAME}_SECRET_ID`).
-pub const CONNECTORS: &[&str] = &["zendesk", "slack", "jira", "salesforce", "hubspot"];
+pub const CONNECTORS: &[&str] = &[
+    "zendesk",
+    "slack",
+    "jira",
+    "salesforce",
+    "hubspot",
+    "teams",
+    "webhook",
+];
 
 #[derive(Clone, Debug, Default)]
 pub struct Settings {

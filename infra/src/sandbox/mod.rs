@@ -8,8 +8,10 @@ pub mod hubspot;
 pub mod jira;
 pub mod llm;
 pub mod ratelimit;
+pub mod receiver;
 pub mod salesforce;
 pub mod slack;
+pub mod teams;
 pub mod zendesk;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -42,6 +44,9 @@ pub struct SandboxCredentials {
     pub jira_token: String,
     pub salesforce_token: String,
     pub hubspot_token: String,
+    pub teams_webhook_token: String,
+    /// `whsec_…`: what switchyard signs its generic webhooks with.
+    pub webhook_secret: String,
 }
 
 #[derive(Debug, Default)]
@@ -53,6 +58,9 @@ pub struct State {
     pub hubspot_tickets: BTreeMap<u64, serde_json::Value>,
     pub hubspot_contacts: BTreeMap<String, serde_json::Value>,
     pub hubspot_limits: ratelimit::Limits,
+    pub teams_limits: ratelimit::Limits,
+    pub teams_webhook_removed: bool,
+    pub webhook_ids: BTreeSet<String>,
     pub salesforce_api_calls: u64,
     pub salesforce_daily_max: u64,
     pub slack_channels: BTreeMap<String, String>,
@@ -95,6 +103,11 @@ impl Sandbox {
             jira_token: format!("ATATT3x{}", rnd()),
             salesforce_token: format!("00D000000000001!{}", rnd()),
             hubspot_token: format!("pat-na1-{}", rnd()),
+            teams_webhook_token: rnd(),
+            webhook_secret: format!(
+                "whsec_{}",
+                base64::Engine::encode(&base64::engine::general_purpose::STANDARD, rnd())
+            ),
         };
         let mut state = State {
             next_id: 1000,
@@ -125,6 +138,8 @@ impl Sandbox {
             .nest("/jira", jira::routes())
             .nest("/salesforce", salesforce::routes())
             .nest("/hubspot", hubspot::routes())
+            .nest("/teams", teams::routes())
+            .nest("/receiver", receiver::routes())
             .with_state(shared);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
@@ -200,6 +215,34 @@ impl Sandbox {
             .expect("sandbox state")
             .hubspot_limits
             .window = per_ten_seconds.map(hubspot::window);
+    }
+
+    /// The Teams Workflows webhook URL (`legacy`: an incoming-webhook `webhookb2` URL).
+    pub fn teams_webhook_url(&self, legacy: bool) -> String {
+        let kind = if legacy { "webhookb2" } else { "workflows" };
+        format!(
+            "{}/{kind}/{}",
+            self.base_url("teams"),
+            self.credentials.teams_webhook_token
+        )
+    }
+
+    /// Limit Teams webhooks to `per_second` posts (Microsoft documents about 4).
+    pub fn set_teams_rate_limit(&self, per_second: Option<u32>) {
+        self.state
+            .lock()
+            .expect("sandbox state")
+            .teams_limits
+            .window =
+            per_second.map(|n| ratelimit::Window::new(n, std::time::Duration::from_secs(1)));
+    }
+
+    /// Someone deleted the channel's webhook.
+    pub fn remove_teams_webhook(&self) {
+        self.state
+            .lock()
+            .expect("sandbox state")
+            .teams_webhook_removed = true;
     }
 
     pub fn ledger(&self) -> Vec<LedgerEntry> {

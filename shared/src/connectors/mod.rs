@@ -5,10 +5,12 @@ pub mod hubspot;
 pub mod jira;
 pub mod salesforce;
 pub mod slack;
+pub mod teams;
 pub mod triage;
 #[cfg(test)]
 mod triage_tests;
 pub mod wait;
+pub mod webhook;
 pub mod zendesk;
 
 use std::time::Duration;
@@ -142,6 +144,8 @@ impl Connectors {
             "jira" => Ok(Box::new(jira::Jira::new(http, credential)?)),
             "salesforce" => Ok(Box::new(salesforce::Salesforce::new(http, credential)?)),
             "hubspot" => Ok(Box::new(hubspot::Hubspot::new(http, credential)?)),
+            "teams" => Ok(Box::new(teams::Teams::new(http, credential)?)),
+            "webhook" => Ok(Box::new(webhook::Webhook::new(http, credential)?)),
             other => Err(ResolveError::Unknown(other.to_owned())),
         }
     }
@@ -193,6 +197,8 @@ fn wrong_credential(connector: &str, c: &Credential) -> ResolveError {
         Credential::ApiToken { .. } => "api_token",
         Credential::BearerToken { .. } => "bearer_token",
         Credential::Oauth2Refresh { .. } => "oauth2_refresh",
+        Credential::WebhookUrl { .. } => "webhook_url",
+        Credential::SignedWebhook { .. } => "signed_webhook",
     };
     ResolveError::WrongCredential {
         connector: connector.to_owned(),
