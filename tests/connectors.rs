@@ -517,3 +517,234 @@ async fn signed_webhooks_verify_and_a_repeat_is_dropped_by_its_id() {
     );
     sandbox.stop();
 }
+
+fn zendesk(sandbox: &Sandbox, http: reqwest::Client) -> switchyard::connectors::zendesk::Zendesk {
+    switchyard::connectors::zendesk::Zendesk::new(
+        http,
+        Credential::ApiToken {
+            base_url: sandbox.base_url("zendesk"),
+            email: sandbox.credentials.zendesk_email.clone(),
+            api_token: SecretString::from(sandbox.credentials.zendesk_token.clone()),
+        },
+    )
+    .unwrap()
+}
+
+#[tokio::test]
+async fn zendesk_creates_once_by_external_id_and_updates_every_field() {
+    let sandbox = Sandbox::start().await.unwrap();
+    let z = zendesk(&sandbox, switchyard::connectors::http_client());
+    let create = action(
+        "zendesk",
+        "create_ticket",
+        &[
+            ("subject", "Checkout is down"),
+            ("comment", "Reported in Slack #support"),
+            ("priority", "high"),
+            ("tags", "outage,switchyard"),
+        ],
+    );
+    let first = z.perform(&create, "act#ev-11#0").await.unwrap();
+    let id = first.object_id.clone().unwrap();
+    let again = z.perform(&create, "act#ev-11#0").await.unwrap();
+    assert_eq!(again.object_id.as_deref(), Some(id.as_str()));
+    assert!(again.detail.contains("already created"), "{again:?}");
+    let update = action(
+        "zendesk",
+        "update_ticket",
+        &[
+            ("ticket_id", &id),
+            ("assignee_id", "366630390791"),
+            ("priority", "urgent"),
+            ("tags", "sev1"),
+            ("custom_field.360012345678", "EU"),
+            ("comment", "We are on it"),
+            ("public", "true"),
+        ],
+    );
+    z.perform(&update, "k").await.unwrap();
+    let t = sandbox.zendesk_ticket(id.parse().unwrap()).unwrap();
+    assert_eq!(t["priority"], "urgent");
+    assert_eq!(t["assignee_id"], 366630390791u64);
+    assert_eq!(
+        t["tags"],
+        serde_json::json!(["outage", "switchyard", "sev1"])
+    );
+    assert_eq!(t["custom_fields"][0]["value"], "EU");
+    let creates = sandbox
+        .ledger()
+        .iter()
+        .filter(|e| e.operation == "create_ticket")
+        .count();
+    assert_eq!(creates, 1);
+    let e = z
+        .perform(
+            &action(
+                "zendesk",
+                "update_ticket",
+                &[("ticket_id", &id), ("priority", "asap")],
+            ),
+            "k",
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(e, ConnectorError::Unsupported(_)), "{e}");
+    sandbox.stop();
+}
+
+#[tokio::test]
+async fn every_fault_mode_is_triaged_or_absorbed() {
+    use switchyard_infra::sandbox::faults::Fault;
+    let sandbox = Sandbox::start().await.unwrap();
+    sandbox.seed_zendesk_ticket(35436, "Refund for a double charge");
+    // A client that gives up after half a second, so a hung vendor is quick to see.
+    let http = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_millis(500))
+        .build()
+        .unwrap();
+    let z = zendesk(&sandbox, http);
+    let comment = action(
+        "zendesk",
+        "update_ticket",
+        &[("ticket_id", "35436"), ("comment", "x")],
+    );
+    let run = |fault: Fault| {
+        sandbox.inject("zendesk", fault, 1);
+        z.perform(&comment, "k")
+    };
+    assert!(
+        matches!(run(Fault::ServerError(502)).await, Err(ConnectorError::Transient(m)) if m.contains("502"))
+    );
+    assert!(matches!(
+        run(Fault::ServerError(503)).await,
+        Err(ConnectorError::Transient(_))
+    ));
+    assert!(run(Fault::Slow(std::time::Duration::from_millis(100)))
+        .await
+        .is_ok());
+    assert!(
+        matches!(run(Fault::Hang(std::time::Duration::from_secs(2))).await, Err(ConnectorError::Transient(m)) if m.contains("request failed"))
+    );
+    assert!(matches!(
+        run(Fault::ExpiredToken).await,
+        Err(ConnectorError::Auth(_))
+    ));
+    let before = switchyard::connectors::drift::unknown_fields_seen();
+    let ok = run(Fault::ExtraField).await.unwrap();
+    assert_eq!(ok.object_id.as_deref(), Some("35436"));
+    assert!(
+        switchyard::connectors::drift::unknown_fields_seen() > before,
+        "the new field was not counted"
+    );
+    let ok = run(Fault::MissingField("id")).await.unwrap();
+    assert_eq!(ok.object_id, None);
+    assert!(ok.detail.contains("no ticket id"), "{ok:?}");
+    let ok = run(Fault::RenamedField("id", "ticket_id")).await.unwrap();
+    assert_eq!(ok.object_id, None);
+    let ok = run(Fault::MixedDates).await.unwrap();
+    assert!(
+        ok.detail.contains(" at 20"),
+        "the odd date was not read: {ok:?}"
+    );
+    // Every vendor's own expired-credential answer reads as "refresh and retry".
+    sandbox.inject("jira", Fault::ExpiredToken, 1);
+    assert!(matches!(
+        jira(&sandbox, &sandbox.credentials.jira_token.clone())
+            .probe()
+            .await,
+        Err(ConnectorError::Auth(_))
+    ));
+    sandbox.inject("salesforce", Fault::ExpiredToken, 1);
+    assert!(matches!(
+        salesforce(&sandbox, &sandbox.credentials.salesforce_token.clone())
+            .probe()
+            .await,
+        Err(ConnectorError::Auth(_))
+    ));
+    sandbox.inject("hubspot", Fault::ExpiredToken, 1);
+    assert!(matches!(
+        hubspot(&sandbox, &sandbox.credentials.hubspot_token.clone())
+            .probe()
+            .await,
+        Err(ConnectorError::Auth(_))
+    ));
+    sandbox.stop();
+}
+
+#[tokio::test]
+async fn slack_posts_blocks_in_threads_and_reads_errors_inside_200s() {
+    use switchyard_infra::sandbox::faults::Fault;
+    let sandbox = Sandbox::start().await.unwrap();
+    let slack = switchyard::connectors::slack::Slack::new(
+        switchyard::connectors::http_client(),
+        Credential::BearerToken {
+            base_url: sandbox.base_url("slack"),
+            token: SecretString::from(sandbox.credentials.slack_access_token.clone()),
+        },
+    )
+    .unwrap();
+    let blocks = r#"[{"type":"section","text":{"type":"mrkdwn","text":"*Possible outage* via Jira OPS-142"}}]"#;
+    let first = slack
+        .perform(
+            &action(
+                "slack",
+                "post_message",
+                &[
+                    ("channel", "#incidents"),
+                    ("text", "Possible outage"),
+                    ("blocks", blocks),
+                ],
+            ),
+            "k",
+        )
+        .await
+        .unwrap();
+    let ts = first.object_id.unwrap();
+    slack
+        .perform(
+            &action(
+                "slack",
+                "post_message",
+                &[
+                    ("channel", "#incidents"),
+                    ("text", "Update: fixed"),
+                    ("thread_ts", &ts),
+                ],
+            ),
+            "k",
+        )
+        .await
+        .unwrap();
+    let ledger = sandbox.ledger();
+    assert_eq!(ledger[1].detail["thread_ts"], ts.as_str());
+    let e = slack
+        .perform(
+            &action(
+                "slack",
+                "post_message",
+                &[("channel", "#nowhere"), ("text", "x")],
+            ),
+            "k",
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, ConnectorError::Permanent(m) if m.contains("channel_not_found")),
+        "{e}"
+    );
+    let e = slack
+        .perform(
+            &action(
+                "slack",
+                "post_message",
+                &[("channel", "#incidents"), ("text", "x"), ("blocks", "{")],
+            ),
+            "k",
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(e, ConnectorError::Unsupported(_)), "{e}");
+    sandbox.inject("slack", Fault::ExpiredToken, 1);
+    assert!(matches!(slack.probe().await, Err(ConnectorError::Auth(_))));
+    sandbox.stop();
+}

@@ -4,6 +4,7 @@
 //! Each vendor lives under its own prefix (`/zendesk`, `/slack`, `/llm/v1`), which is the
 //! `base_url` a connection secret points at locally.
 
+pub mod faults;
 pub mod hubspot;
 pub mod jira;
 pub mod llm;
@@ -60,6 +61,7 @@ pub struct State {
     pub hubspot_limits: ratelimit::Limits,
     pub teams_limits: ratelimit::Limits,
     pub teams_webhook_removed: bool,
+    pub faults: faults::Faults,
     pub webhook_ids: BTreeSet<String>,
     pub salesforce_api_calls: u64,
     pub salesforce_daily_max: u64,
@@ -131,14 +133,20 @@ impl Sandbox {
             state: state.clone(),
             credentials: credentials.clone(),
         });
+        let faulty = |vendor: &'static str, routes: Router<Arc<Shared>>| {
+            routes.layer(axum::middleware::from_fn_with_state(
+                (shared.clone(), vendor),
+                faults::apply,
+            ))
+        };
         let app = Router::new()
-            .nest("/zendesk", zendesk::routes())
-            .nest("/slack", slack::routes())
+            .nest("/zendesk", faulty("zendesk", zendesk::routes()))
+            .nest("/slack", faulty("slack", slack::routes()))
             .nest("/llm", llm::routes())
-            .nest("/jira", jira::routes())
-            .nest("/salesforce", salesforce::routes())
-            .nest("/hubspot", hubspot::routes())
-            .nest("/teams", teams::routes())
+            .nest("/jira", faulty("jira", jira::routes()))
+            .nest("/salesforce", faulty("salesforce", salesforce::routes()))
+            .nest("/hubspot", faulty("hubspot", hubspot::routes()))
+            .nest("/teams", faulty("teams", teams::routes()))
             .nest("/receiver", receiver::routes())
             .with_state(shared);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -272,6 +280,15 @@ impl Sandbox {
     pub fn zendesk_requests(&self) -> (u64, u64) {
         let s = self.state.lock().expect("sandbox state");
         (s.zendesk_limits.allowed, s.zendesk_limits.refused)
+    }
+
+    /// Make `vendor`'s next `times` requests meet `fault`.
+    pub fn inject(&self, vendor: &'static str, fault: faults::Fault, times: usize) {
+        self.state
+            .lock()
+            .expect("sandbox state")
+            .faults
+            .push(vendor, fault, times);
     }
 
     /// Switch the stand-in LLM into a failure mode (or back to `Good`).

@@ -20,13 +20,97 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
     Router::new()
         .route("/api/v2/users/me.json", get(me))
         .route("/api/v2/tickets/{file}", put(update_ticket))
+        .route(
+            "/api/v2/tickets.json",
+            get(list_tickets).post(create_ticket),
+        )
+}
+
+/// `GET /api/v2/tickets.json?external_id=…`: the tickets with that external id.
+async fn list_tickets(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    axum::extract::Query(q): axum::extract::Query<std::collections::HashMap<String, String>>,
+) -> Response {
+    if let Some(limited) = rate_limit(&shared) {
+        return limited;
+    }
+    if !authenticated(&shared, &headers) {
+        return unauthorized();
+    }
+    let state = shared.state.lock().expect("sandbox state");
+    let tickets: Vec<Value> = state
+        .zendesk_tickets
+        .values()
+        .filter(|t| {
+            q.get("external_id")
+                .is_none_or(|e| t["external_id"] == e.as_str())
+        })
+        .cloned()
+        .collect();
+    Json(json!({"tickets": tickets, "next_page": null, "previous_page": null, "count": tickets.len()}))
+        .into_response()
+}
+
+async fn create_ticket(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Json(payload): Json<Value>,
+) -> Response {
+    if let Some(limited) = rate_limit(&shared) {
+        return limited;
+    }
+    if !authenticated(&shared, &headers) {
+        return unauthorized();
+    }
+    let t = &payload["ticket"];
+    if t.pointer("/comment/body").and_then(Value::as_str).is_none() {
+        return (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Json(
+                json!({"error": "RecordInvalid", "description": "Record validation errors",
+                "details": {"description": [{"description": "Description: cannot be blank"}]}}),
+            ),
+        )
+            .into_response();
+    }
+    let mut state = shared.state.lock().expect("sandbox state");
+    state.next_id += 1;
+    let id = state.next_id;
+    let mut ticket = new_ticket(id, t["subject"].as_str().unwrap_or_default());
+    for field in [
+        "external_id",
+        "priority",
+        "group_id",
+        "assignee_id",
+        "tags",
+        "custom_fields",
+    ] {
+        if let Some(v) = t.get(field) {
+            ticket[field] = v.clone();
+        }
+    }
+    ticket["description"] = t["comment"]["body"].clone();
+    state.zendesk_tickets.insert(id, ticket.clone());
+    state.ledger.push(LedgerEntry {
+        vendor: "zendesk",
+        operation: "create_ticket".into(),
+        object_id: id.to_string(),
+        detail: json!({"external_id": t["external_id"]}),
+    });
+    (
+        StatusCode::CREATED,
+        Json(json!({"ticket": ticket, "audit": {"id": id + 1, "ticket_id": id}})),
+    )
+        .into_response()
 }
 
 pub(crate) fn new_ticket(id: u64, subject: &str) -> Value {
     json!({
         "id": id, "url": format!("https://example.zendesk.com/api/v2/tickets/{id}.json"),
         "subject": subject, "status": "new", "priority": null, "group_id": null,
-        "tags": [], "created_at": "2024-01-15T10:31:00Z", "updated_at": "2024-01-15T10:31:00Z"
+        "tags": [], "external_id": null, "assignee_id": null, "custom_fields": [],
+        "created_at": "2024-01-15T10:31:00Z", "updated_at": "2024-01-15T10:31:00Z"
     })
 }
 
@@ -150,6 +234,21 @@ async fn update_ticket(
         }
         ticket["group_id"] = group.clone();
         events.push(json!({"type": "Change", "field_name": "group_id", "value": group}));
+    }
+    for field in ["assignee_id", "priority", "custom_fields"] {
+        if let Some(v) = update.get(field) {
+            ticket[field] = v.clone();
+            events.push(json!({"type": "Change", "field_name": field, "value": v}));
+        }
+    }
+    if let Some(Value::Array(add)) = update.get("additional_tags") {
+        let tags = ticket["tags"].as_array_mut().expect("tags is a list");
+        for t in add {
+            if !tags.contains(t) {
+                tags.push(t.clone());
+            }
+        }
+        events.push(json!({"type": "Change", "field_name": "tags", "value": ticket["tags"]}));
     }
     if let Some(comment) = update.get("comment") {
         events.push(json!({"type": "Comment", "body": comment.get("body"), "public": comment.get("public").and_then(Value::as_bool).unwrap_or(true)}));

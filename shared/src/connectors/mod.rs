@@ -1,6 +1,7 @@
 //! Outbound connectors: one module per vendor behind one trait. Each states its retry logic by
 //! triaging every response into an [`Outcome`] or a [`ConnectorError`].
 
+pub mod drift;
 pub mod hubspot;
 pub mod jira;
 pub mod salesforce;

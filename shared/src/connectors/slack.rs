@@ -86,6 +86,18 @@ impl Connector for Slack {
                 if let Some(ts) = action.params.get("thread_ts") {
                     body["thread_ts"] = json!(ts);
                 }
+                // Block Kit layout as JSON text; `text` stays as the notification fallback.
+                if let Some(blocks) = action.params.get("blocks") {
+                    let blocks: Value = serde_json::from_str(blocks).map_err(|e| {
+                        ConnectorError::Unsupported(format!("blocks is not JSON: {e}"))
+                    })?;
+                    if !blocks.is_array() {
+                        return Err(ConnectorError::Unsupported(
+                            "blocks must be a JSON list".into(),
+                        ));
+                    }
+                    body["blocks"] = blocks;
+                }
                 let resp = self.call("chat.postMessage", &body).await?;
                 let ts = resp.get("ts").and_then(Value::as_str).map(str::to_owned);
                 let channel = resp

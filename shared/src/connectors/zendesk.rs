@@ -2,6 +2,10 @@
 //! `triage::zendesk`): 429 → rate limited with `Retry-After`; 401 → auth; 409 (concurrent
 //! update), 5xx and network errors → transient; 403 and other 4xx (404 RecordNotFound,
 //! 422 RecordInvalid) → permanent with Zendesk's error text.
+//!
+//! Actions: `update_ticket` (comment public or internal, group, assignee, priority, tags added,
+//! `custom_field.<id>`), `create_ticket` (vendor-side key: `external_id` = the idempotency key,
+//! looked up before creating).
 
 use async_trait::async_trait;
 use reqwest::{Method, RequestBuilder};
@@ -54,6 +58,52 @@ impl Zendesk {
         read_response("zendesk", status, &headers, body)
     }
 
+    /// The fields an update or a create sets from the action's parameters.
+    fn ticket_fields(a: &PlannedAction) -> Result<serde_json::Map<String, Value>, ConnectorError> {
+        let number = |name: &str, v: &str| {
+            v.parse::<u64>()
+                .map(|n| json!(n))
+                .map_err(|_| ConnectorError::Unsupported(format!("{name} {v:?} is not a number")))
+        };
+        let mut t = serde_json::Map::new();
+        if let Some(body) = a.params.get("comment") {
+            let public = a.params.get("public").is_some_and(|p| p == "true");
+            t.insert("comment".into(), json!({ "body": body, "public": public }));
+        }
+        for field in ["group_id", "assignee_id"] {
+            if let Some(v) = a.params.get(field) {
+                t.insert(field.into(), number(field, v)?);
+            }
+        }
+        if let Some(p) = a.params.get("priority") {
+            if !["urgent", "high", "normal", "low"].contains(&p.as_str()) {
+                return Err(ConnectorError::Unsupported(format!(
+                    "priority {p:?} is not urgent, high, normal or low"
+                )));
+            }
+            t.insert("priority".into(), json!(p));
+        }
+        if let Some(tags) = a.params.get("tags") {
+            // additional_tags adds without replacing the tags the ticket already has.
+            let tags: Vec<&str> = tags
+                .split(',')
+                .map(str::trim)
+                .filter(|t| !t.is_empty())
+                .collect();
+            t.insert("additional_tags".into(), json!(tags));
+        }
+        let custom: Vec<Value> = a
+            .params
+            .iter()
+            .filter_map(|(k, v)| Some((k.strip_prefix("custom_field.")?, v)))
+            .map(|(id, v)| Ok(json!({"id": number("custom field id", id)?, "value": v})))
+            .collect::<Result<_, ConnectorError>>()?;
+        if !custom.is_empty() {
+            t.insert("custom_fields".into(), json!(custom));
+        }
+        Ok(t)
+    }
+
     async fn update_ticket(&self, action: &PlannedAction) -> Result<Outcome, ConnectorError> {
         let ticket_id = param(action, "ticket_id")?;
         if ticket_id.is_empty() || !ticket_id.bytes().all(|b| b.is_ascii_digit()) {
@@ -61,20 +111,10 @@ impl Zendesk {
                 "ticket_id {ticket_id:?} is not a Zendesk ticket id"
             )));
         }
-        let mut ticket = serde_json::Map::new();
-        if let Some(body) = action.params.get("comment") {
-            let public = action.params.get("public").is_some_and(|p| p == "true");
-            ticket.insert("comment".into(), json!({ "body": body, "public": public }));
-        }
-        if let Some(group) = action.params.get("group_id") {
-            let group: u64 = group.parse().map_err(|_| {
-                ConnectorError::Unsupported(format!("group_id {group:?} is not a number"))
-            })?;
-            ticket.insert("group_id".into(), json!(group));
-        }
+        let ticket = Self::ticket_fields(action)?;
         if ticket.is_empty() {
             return Err(ConnectorError::Unsupported(
-                "update_ticket needs a comment or a group_id".into(),
+                "update_ticket needs a comment, group_id, assignee_id, priority, tags or custom_field.<id>".into(),
             ));
         }
         let body = self
@@ -83,14 +123,123 @@ impl Zendesk {
                     .json(&json!({ "ticket": ticket })),
             )
             .await?;
-        // Defensive: the id may be a number or a string; a missing one is not fatal.
-        let id = body
-            .pointer("/ticket/id")
-            .map(|v| v.to_string().trim_matches('"').to_owned());
-        Ok(Outcome {
-            object_id: id,
-            detail: format!("ticket {ticket_id} updated"),
-        })
+        Ok(outcome(&body, &format!("ticket {ticket_id} updated")))
+    }
+
+    /// Create a ticket whose `external_id` is the action's idempotency key — looked up first, so
+    /// a retry after a crash finds the ticket instead of opening a second one.
+    async fn create_ticket(
+        &self,
+        action: &PlannedAction,
+        key: &str,
+    ) -> Result<Outcome, ConnectorError> {
+        let found = self
+            .send(self.request(
+                Method::GET,
+                &format!(
+                    "/api/v2/tickets.json?{}",
+                    serde_urlencoded::to_string([("external_id", key)]).unwrap_or_default()
+                ),
+            ))
+            .await?;
+        if let Some(existing) = found.pointer("/tickets/0") {
+            let id = id_text(existing.get("id")).unwrap_or_default();
+            return Ok(Outcome {
+                object_id: Some(id.clone()),
+                detail: format!("ticket {id} already created for this action"),
+            });
+        }
+        let mut ticket = Self::ticket_fields(action)?;
+        ticket.insert("subject".into(), json!(param(action, "subject")?));
+        if !ticket.contains_key("comment") {
+            return Err(ConnectorError::Unsupported(
+                "create_ticket needs a comment (the description)".into(),
+            ));
+        }
+        if let Some(tags) = ticket.remove("additional_tags") {
+            ticket.insert("tags".into(), tags);
+        }
+        ticket.insert("external_id".into(), json!(key));
+        let body = self
+            .send(
+                self.request(Method::POST, "/api/v2/tickets.json")
+                    .json(&json!({ "ticket": ticket })),
+            )
+            .await?;
+        Ok(outcome(&body, "ticket created"))
+    }
+}
+
+/// Ticket fields this connector knows; others are drift, counted and logged.
+const TICKET_FIELDS: &[&str] = &[
+    "id",
+    "url",
+    "external_id",
+    "type",
+    "subject",
+    "raw_subject",
+    "description",
+    "priority",
+    "status",
+    "recipient",
+    "requester_id",
+    "submitter_id",
+    "assignee_id",
+    "organization_id",
+    "group_id",
+    "collaborator_ids",
+    "follower_ids",
+    "email_cc_ids",
+    "forum_topic_id",
+    "problem_id",
+    "has_incidents",
+    "is_public",
+    "due_at",
+    "tags",
+    "custom_fields",
+    "satisfaction_rating",
+    "sharing_agreement_ids",
+    "custom_status_id",
+    "fields",
+    "followup_ids",
+    "ticket_form_id",
+    "brand_id",
+    "allow_channelback",
+    "allow_attachments",
+    "from_messaging_channel",
+    "via",
+    "created_at",
+    "updated_at",
+    "generated_timestamp",
+];
+
+/// The ticket id (a number, or a string from some proxies) and its update time, read
+/// defensively: a missing id or an odd date format is reported, never fatal.
+fn outcome(body: &Value, what: &str) -> Outcome {
+    let ticket = body.get("ticket").unwrap_or(&Value::Null);
+    super::drift::check("zendesk.ticket", ticket, TICKET_FIELDS);
+    let id = id_text(ticket.get("id"));
+    let updated = ticket
+        .get("updated_at")
+        .and_then(|v| crate::dates::parse_json(v).ok())
+        .map(|t| format!(" at {}", crate::dates::format(&t)))
+        .unwrap_or_default();
+    let what = match (&id, what) {
+        (Some(id), "ticket created") => format!("ticket {id} created"),
+        (None, w) => format!("{w} (the answer had no ticket id)"),
+        (_, w) => w.to_owned(),
+    };
+    Outcome {
+        object_id: id,
+        detail: format!("{what}{updated}"),
+    }
+}
+
+fn id_text(v: Option<&Value>) -> Option<String> {
+    match v? {
+        Value::Number(n) => Some(n.to_string()),
+        Value::String(s) if !s.is_empty() => Some(s.clone()),
+        _ => None,
     }
 }
 
@@ -103,10 +252,11 @@ impl Connector for Zendesk {
     async fn perform(
         &self,
         action: &PlannedAction,
-        _idempotency_key: &str,
+        idempotency_key: &str,
     ) -> Result<Outcome, ConnectorError> {
         match action.action.as_str() {
             "update_ticket" => self.update_ticket(action).await,
+            "create_ticket" => self.create_ticket(action, idempotency_key).await,
             other => Err(ConnectorError::Unsupported(format!(
                 "zendesk has no action {other:?}"
             ))),

@@ -1,0 +1,166 @@
+//! Switchable faults, one middleware for every vendor: each injected fault applies to that
+//! vendor's next request(s). Status faults answer instead of the vendor; shape faults let the
+//! vendor answer, then change its JSON the way APIs drift (a new field, a missing or renamed one,
+//! dates in another format).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::{to_bytes, Body};
+use axum::extract::{Request, State};
+use axum::http::StatusCode;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use serde_json::{json, Value};
+
+use super::Shared;
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Fault {
+    /// An error page from the vendor's edge: `status` with an HTML body.
+    ServerError(u16),
+    /// The vendor answers, after this long.
+    Slow(Duration),
+    /// No answer until this long has passed (longer than the client waits), then a 504.
+    Hang(Duration),
+    /// The credential has expired: the vendor's own auth-failure answer.
+    ExpiredToken,
+    /// A field nobody documented appears in the answer.
+    ExtraField,
+    /// This field is missing from the answer (wherever it occurs, two levels deep).
+    MissingField(&'static str),
+    /// This field is renamed (`from`, `to`).
+    RenamedField(&'static str, &'static str),
+    /// Timestamps arrive as epoch seconds or RFC 2822 instead of ISO 8601.
+    MixedDates,
+}
+
+/// Queued faults per vendor, each used once.
+#[derive(Debug, Default)]
+pub struct Faults {
+    queued: HashMap<&'static str, Vec<Fault>>,
+}
+
+impl Faults {
+    pub fn push(&mut self, vendor: &'static str, fault: Fault, times: usize) {
+        let q = self.queued.entry(vendor).or_default();
+        for _ in 0..times {
+            q.insert(0, fault.clone());
+        }
+    }
+
+    fn next(&mut self, vendor: &str) -> Option<Fault> {
+        self.queued.get_mut(vendor)?.pop()
+    }
+}
+
+/// The middleware for one vendor's routes.
+pub(crate) async fn apply(
+    State((shared, vendor)): State<(Arc<Shared>, &'static str)>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let fault = shared
+        .state
+        .lock()
+        .expect("sandbox state")
+        .faults
+        .next(vendor);
+    let Some(fault) = fault else {
+        return next.run(req).await;
+    };
+    match fault {
+        Fault::ServerError(status) => {
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
+            let page = format!(
+                "<html><head><title>{status}</title></head><body><h1>{status}</h1></body></html>"
+            );
+            (status, [("content-type", "text/html")], page).into_response()
+        }
+        Fault::Slow(d) => {
+            tokio::time::sleep(d).await;
+            next.run(req).await
+        }
+        Fault::Hang(d) => {
+            tokio::time::sleep(d).await;
+            StatusCode::GATEWAY_TIMEOUT.into_response()
+        }
+        Fault::ExpiredToken => expired(vendor),
+        shape => {
+            let resp = next.run(req).await;
+            let (parts, body) = resp.into_parts();
+            let Ok(bytes) = to_bytes(body, 1 << 20).await else {
+                return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+            };
+            let Ok(mut v) = serde_json::from_slice::<Value>(&bytes) else {
+                return Response::from_parts(parts, Body::from(bytes));
+            };
+            reshape(&mut v, &shape, 0);
+            let mut resp = Response::from_parts(parts, Body::from(v.to_string()));
+            resp.headers_mut().remove("content-length");
+            resp
+        }
+    }
+}
+
+/// Each vendor's documented answer to an expired credential.
+fn expired(vendor: &str) -> Response {
+    match vendor {
+        "slack" => axum::Json(json!({"ok": false, "error": "token_expired"})).into_response(),
+        "hubspot" => (StatusCode::UNAUTHORIZED, axum::Json(json!({"status": "error",
+            "message": "The OAuth token used to make this call expired 2 hour(s) ago.",
+            "correlationId": "5e3b0c2a-0000-4000-8000-000000000000", "category": "EXPIRED_AUTHENTICATION"})))
+            .into_response(),
+        "salesforce" => (StatusCode::UNAUTHORIZED, axum::Json(json!([{"message": "Session expired or invalid", "errorCode": "INVALID_SESSION_ID"}])))
+            .into_response(),
+        "jira" => (StatusCode::UNAUTHORIZED, "Client must be authenticated to access this resource.").into_response(),
+        _ => (StatusCode::UNAUTHORIZED, axum::Json(json!({"error": "Couldn't authenticate you"}))).into_response(),
+    }
+}
+
+fn reshape(v: &mut Value, fault: &Fault, depth: usize) {
+    if depth > 2 {
+        return;
+    }
+    if let Value::Object(map) = v {
+        match fault {
+            Fault::ExtraField if depth <= 1 => {
+                map.insert(
+                    "x_added_without_notice".into(),
+                    json!({"since": "2026-11-01"}),
+                );
+            }
+            Fault::MissingField(name) => {
+                map.remove(*name);
+            }
+            Fault::RenamedField(from, to) => {
+                if let Some(x) = map.remove(*from) {
+                    map.insert((*to).into(), x);
+                }
+            }
+            Fault::MixedDates => {
+                for (i, (_, x)) in map.iter_mut().enumerate() {
+                    if let Some(t) = x
+                        .as_str()
+                        .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
+                    {
+                        *x = if i % 2 == 0 {
+                            json!(t.timestamp())
+                        } else {
+                            json!(t.to_rfc2822())
+                        };
+                    }
+                }
+            }
+            _ => {}
+        }
+        for (_, child) in map.iter_mut() {
+            reshape(child, fault, depth + 1);
+        }
+    } else if let Value::Array(items) = v {
+        for item in items {
+            reshape(item, fault, depth + 1);
+        }
+    }
+}
