@@ -748,3 +748,44 @@ async fn slack_posts_blocks_in_threads_and_reads_errors_inside_200s() {
     assert!(matches!(slack.probe().await, Err(ConnectorError::Auth(_))));
     sandbox.stop();
 }
+
+#[tokio::test]
+async fn jira_and_slack_rate_limits_come_with_their_waits() {
+    let sandbox = Sandbox::start().await.unwrap();
+    let j = jira(&sandbox, &sandbox.credentials.jira_token.clone());
+    sandbox.set_jira_rate_limit(Some(1));
+    j.probe().await.unwrap();
+    match j.probe().await {
+        Err(ConnectorError::RateLimited {
+            retry_after: Some(w),
+        }) => {
+            assert!(
+                w <= std::time::Duration::from_secs(1),
+                "Retry-After wins over the reset time: {w:?}"
+            )
+        }
+        other => panic!("expected a rate limit, got {other:?}"),
+    }
+    let slack = switchyard::connectors::slack::Slack::new(
+        switchyard::connectors::http_client(),
+        Credential::BearerToken {
+            base_url: sandbox.base_url("slack"),
+            token: SecretString::from(sandbox.credentials.slack_access_token.clone()),
+        },
+    )
+    .unwrap();
+    sandbox.set_slack_rate_limit(Some(1));
+    let post = action(
+        "slack",
+        "post_message",
+        &[("channel", "#incidents"), ("text", "x")],
+    );
+    slack.perform(&post, "k").await.unwrap();
+    assert_eq!(
+        slack.perform(&post, "k").await.unwrap_err(),
+        ConnectorError::RateLimited {
+            retry_after: Some(std::time::Duration::from_secs(1))
+        }
+    );
+    sandbox.stop();
+}

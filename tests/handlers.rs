@@ -122,3 +122,78 @@ async fn intake_answers_503_when_dynamodb_or_sqs_is_down_and_the_retry_is_accept
     assert_eq!(back.status_code, 202, "{:?}", back.body);
     stack.stop();
 }
+
+/// A worker crashed after the vendor's success and before its record: its claim is stuck
+/// INPROGRESS until the Lambda deadline. After that, SQS redelivers and another worker acts —
+/// and the vendor-side key (Zendesk `external_id`) keeps it to one ticket.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_between_the_vendor_call_and_the_record_still_makes_one_effect() {
+    use switchyard::event::ActMessage;
+    use switchyard::handlers::act::{handler as act, Act};
+    use switchyard::idempotency::{payload_hash, Claim};
+    use switchyard::routing::PlannedAction;
+
+    let stack = LocalStack::start().await.unwrap();
+    let f = stack.template.function("act").unwrap();
+    let env = stack.provisioned.function_env(f).unwrap();
+    let deps =
+        Act::from_settings(&stack.aws, &switchyard::settings::Settings::from_map(env)).unwrap();
+    let action = PlannedAction {
+        connector: "zendesk".into(),
+        action: "create_ticket".into(),
+        params: [
+            ("subject".to_owned(), "Checkout is down".to_owned()),
+            ("comment".to_owned(), "Reported in Slack".to_owned()),
+        ]
+        .into(),
+    };
+    let event: switchyard::event::Event = serde_json::from_value(serde_json::json!({
+        "id": "ev-crash", "source": "slack", "event_type": "message", "delivery_id": "d",
+        "object_id": null, "subject": "Checkout is down", "text": null, "requester": null,
+        "occurred_at": null, "received_at": "2026-11-28T10:31:00Z", "raw": {}
+    }))
+    .unwrap();
+    let msg = ActMessage {
+        event,
+        category: "outage".into(),
+        confidence: 0.9,
+        actions: vec![action.clone()],
+        review_reason: None,
+    };
+    // The crashed worker: it claimed the action (its deadline has since passed) and Zendesk
+    // created the ticket; then it died.
+    let key = "act#ev-crash#0";
+    let hash = payload_hash(&serde_json::to_vec(&action).unwrap());
+    let now = chrono::Utc::now();
+    let expired_deadline = now.timestamp_millis() - 1;
+    assert_eq!(
+        deps.idempotency
+            .claim(key, &hash, now, expired_deadline)
+            .await
+            .unwrap(),
+        Claim::Claimed
+    );
+    let zendesk = deps.connectors.get("zendesk").await.unwrap();
+    zendesk.perform(&action, key).await.unwrap();
+
+    // The redelivery.
+    let mut batch = SqsEvent::default();
+    batch.records = vec![record(
+        Some("m-crash"),
+        &serde_json::to_string(&msg).unwrap(),
+    )];
+    let resp = act(&deps, LambdaEvent::new(batch, Context::default()))
+        .await
+        .unwrap();
+    assert!(resp.batch_item_failures.is_empty());
+    let creates: Vec<_> = stack
+        .sandbox
+        .ledger()
+        .into_iter()
+        .filter(|e| e.operation == "create_ticket")
+        .collect();
+    assert_eq!(creates.len(), 1, "{creates:?}");
+    let outcome = deps.decisions.get("ev-crash").await.unwrap().unwrap();
+    assert!(outcome.results.unwrap().contains("already created"));
+    stack.stop();
+}

@@ -37,6 +37,28 @@ const WORKFLOW: &[(&str, &str, &str)] = &[
 
 #[allow(clippy::result_large_err)] // an axum Response, returned at once by every handler
 fn authorized(shared: &Shared, headers: &HeaderMap) -> Result<(), Response> {
+    // Burst limit first, answered as Jira documents it.
+    {
+        let mut state = shared.state.lock().expect("sandbox state");
+        if let super::ratelimit::Verdict::Limited { retry_after } =
+            state.jira_limits.check(std::time::Instant::now())
+        {
+            let secs = retry_after.as_secs_f64().ceil().max(1.0) as i64;
+            let reset = (chrono::Utc::now() + chrono::Duration::seconds(secs + 59))
+                .format("%Y-%m-%dT%H:%MZ")
+                .to_string();
+            return Err((
+                StatusCode::TOO_MANY_REQUESTS,
+                [
+                    ("retry-after", secs.to_string()),
+                    ("x-ratelimit-reset", reset),
+                    ("ratelimit-reason", "jira-burst-based".to_owned()),
+                ],
+                "",
+            )
+                .into_response());
+        }
+    }
     let expected = format!(
         "{}:{}",
         shared.credentials.jira_email, shared.credentials.jira_token

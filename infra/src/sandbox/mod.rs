@@ -60,6 +60,8 @@ pub struct State {
     pub hubspot_contacts: BTreeMap<String, serde_json::Value>,
     pub hubspot_limits: ratelimit::Limits,
     pub teams_limits: ratelimit::Limits,
+    pub jira_limits: ratelimit::Limits,
+    pub slack_limits: ratelimit::Limits,
     pub teams_webhook_removed: bool,
     pub faults: faults::Faults,
     pub webhook_ids: BTreeSet<String>,
@@ -241,6 +243,21 @@ impl Sandbox {
             .lock()
             .expect("sandbox state")
             .teams_limits
+            .window =
+            per_second.map(|n| ratelimit::Window::new(n, std::time::Duration::from_secs(1)));
+    }
+
+    /// Limit Jira to `per_second` requests (its burst limit), Slack to `per_second` posts.
+    pub fn set_jira_rate_limit(&self, per_second: Option<u32>) {
+        self.state.lock().expect("sandbox state").jira_limits.window =
+            per_second.map(|n| ratelimit::Window::new(n, std::time::Duration::from_secs(1)));
+    }
+
+    pub fn set_slack_rate_limit(&self, per_second: Option<u32>) {
+        self.state
+            .lock()
+            .expect("sandbox state")
+            .slack_limits
             .window =
             per_second.map(|n| ratelimit::Window::new(n, std::time::Duration::from_secs(1)));
     }

@@ -1,7 +1,7 @@
 //! Slack Web API, as documented: bearer tokens; errors as **HTTP 200 `{"ok":false,"error":…}`**;
 //! `chat.postMessage` answers `{"ok":true,"channel","ts","message"}`; `oauth.v2.access` with
 //! `grant_type=refresh_token` rotates tokens, and a refresh token works once
-//! (`invalid_refresh_token` after that).
+//! (`invalid_refresh_token` after that). Over the posting limit: HTTP 429 with `Retry-After`.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -59,6 +59,22 @@ async fn post_message(
 ) -> Response {
     if let Some(code) = check(&shared, &headers) {
         return error(code);
+    }
+    // chat.postMessage: about one message per second per channel, then HTTP 429.
+    if let super::ratelimit::Verdict::Limited { retry_after } = shared
+        .state
+        .lock()
+        .expect("sandbox state")
+        .slack_limits
+        .check(std::time::Instant::now())
+    {
+        let secs = retry_after.as_secs_f64().ceil().max(1.0) as u64;
+        return (
+            axum::http::StatusCode::TOO_MANY_REQUESTS,
+            [("retry-after", secs.to_string())],
+            Json(json!({"ok": false, "error": "ratelimited"})),
+        )
+            .into_response();
     }
     let Ok(payload) = serde_json::from_str::<Value>(&body) else {
         return error("invalid_json");
