@@ -85,8 +85,24 @@ async fn jira_actions_and_a_create_that_is_not_repeated_after_a_crash() {
     )
     .await
     .unwrap();
+    j.perform(
+        &action(
+            "jira",
+            "set_fields",
+            &[
+                ("issue", &key),
+                ("fields.priority", "High"),
+                ("fields.customfield_10042", "EU"),
+            ],
+        ),
+        "k",
+    )
+    .await
+    .unwrap();
     let issue = sandbox.jira_issue(&key).unwrap();
     assert_eq!(issue["fields"]["status"]["name"], "In Progress");
+    assert_eq!(issue["fields"]["priority"]["name"], "High");
+    assert_eq!(issue["fields"]["customfield_10042"], "EU");
     let labels: Vec<&str> = issue["fields"]["labels"]
         .as_array()
         .unwrap()

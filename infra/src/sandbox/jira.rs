@@ -185,7 +185,7 @@ async fn edit_issue(
         vendor: "jira",
         operation: "edit_issue".into(),
         object_id: key,
-        detail: json!({"labels_added": adds}),
+        detail: json!({"labels_added": adds, "fields": body.get("fields")}),
     });
     StatusCode::NO_CONTENT.into_response()
 }

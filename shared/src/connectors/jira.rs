@@ -4,7 +4,8 @@
 //! Jira's `errorMessages` and per-field `errors`.
 //!
 //! Actions: `create_issue` (project, summary, issue_type, description, labels), `add_comment`,
-//! `transition` (by the transition's or the target status's name), `set_labels` (add).
+//! `transition` (by the transition's or the target status's name), `set_labels` (add),
+//! `set_fields` (`fields.<id>`).
 //! Exactly once on the vendor side: `create_issue` labels the issue `sy-<hash of the idempotency
 //! key>` and first searches for that label, so a crash between Jira's 201 and our record does
 //! not create a second issue — as far as Jira's search index has caught up (seconds).
@@ -185,6 +186,39 @@ impl Jira {
         })
     }
 
+    /// `fields.<id>` parameters: plain values for text fields (`fields.summary`,
+    /// `fields.customfield_10042`), `{"name": …}` for `priority`.
+    async fn set_fields(&self, a: &PlannedAction) -> Result<Outcome, ConnectorError> {
+        let issue = issue_key(a)?;
+        let fields: serde_json::Map<String, Value> = a
+            .params
+            .iter()
+            .filter_map(|(k, v)| Some((k.strip_prefix("fields.")?, v)))
+            .map(|(k, v)| {
+                let value = match k {
+                    "priority" => json!({"name": v}),
+                    "description" | "environment" => adf(v),
+                    _ => json!(v),
+                };
+                (k.to_owned(), value)
+            })
+            .collect();
+        if fields.is_empty() {
+            return Err(ConnectorError::Unsupported(
+                "set_fields needs fields.<id> parameters".into(),
+            ));
+        }
+        self.send(
+            self.request(Method::PUT, &format!("/issue/{issue}"))
+                .json(&json!({"fields": fields})),
+        )
+        .await?;
+        Ok(Outcome {
+            object_id: Some(issue.to_owned()),
+            detail: format!("fields set on {issue}"),
+        })
+    }
+
     async fn set_labels(&self, a: &PlannedAction) -> Result<Outcome, ConnectorError> {
         let issue = issue_key(a)?;
         let add: Vec<Value> = param(a, "labels")?
@@ -243,6 +277,7 @@ impl Connector for Jira {
             "add_comment" => self.add_comment(action).await,
             "transition" => self.transition(action).await,
             "set_labels" => self.set_labels(action).await,
+            "set_fields" => self.set_fields(action).await,
             other => Err(ConnectorError::Unsupported(format!(
                 "jira has no action {other:?}"
             ))),
