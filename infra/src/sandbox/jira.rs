@@ -171,6 +171,11 @@ async fn edit_issue(
         .and_then(Value::as_array)
         .map(|ops| ops.iter().filter_map(|op| op.get("add").cloned()).collect())
         .unwrap_or_default();
+    if let Some(set) = body.get("fields").and_then(Value::as_object) {
+        for (k, v) in set {
+            issue["fields"][k] = v.clone();
+        }
+    }
     if let Some(labels) = issue
         .pointer_mut("/fields/labels")
         .and_then(Value::as_array_mut)
