@@ -128,3 +128,55 @@ async fn a_full_budget_says_how_long_to_wait_and_a_hold_moves_everyone() {
         Admission::Wait { .. }
     ));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_breaker_opens_delays_lets_one_probe_through_and_closes() {
+    use switchyard::pacing::{Breaker, Gate};
+    let table = pacing_table().await;
+    let mut b = Breaker::new(table.ddb.clone(), &table.name);
+    b.threshold = 2;
+    b.cooldown = Duration::from_secs(30);
+    let key = "breaker#zendesk#test";
+    let t0 = chrono::Utc::now().timestamp_micros();
+    assert_eq!(b.gate(key, t0).await.unwrap(), Gate::Closed { failures: 0 });
+    assert_eq!(
+        b.failure(key, t0).await.unwrap(),
+        Gate::Closed { failures: 1 }
+    );
+    assert_eq!(
+        b.failure(key, t0).await.unwrap(),
+        Gate::Open {
+            retry_after: Duration::from_secs(30)
+        }
+    );
+    // Open: every worker is told to come back when the cooldown ends — delayed, not failed.
+    assert_eq!(
+        b.gate(key, t0 + 10_000_000).await.unwrap(),
+        Gate::Open {
+            retry_after: Duration::from_secs(20)
+        }
+    );
+    // Half-open: exactly one of several concurrent workers gets the probe.
+    let later = t0 + 31_000_000;
+    let gates = futures::future::join_all((0..5).map(|_| b.gate(key, later))).await;
+    let probes = gates
+        .iter()
+        .filter(|g| matches!(g, Ok(Gate::Probe)))
+        .count();
+    assert_eq!(probes, 1, "{gates:?}");
+    // The probe failed: open again for a full cooldown.
+    assert_eq!(
+        b.failure(key, later).await.unwrap(),
+        Gate::Open {
+            retry_after: Duration::from_secs(30)
+        }
+    );
+    // The next probe succeeds (or a canary passes): closed, the count reset.
+    let much_later = later + 31_000_000;
+    assert_eq!(b.gate(key, much_later).await.unwrap(), Gate::Probe);
+    b.success(key).await.unwrap();
+    assert_eq!(
+        b.gate(key, much_later).await.unwrap(),
+        Gate::Closed { failures: 0 }
+    );
+}

@@ -45,6 +45,7 @@ struct Bench {
     _emulator: Emulator,
     sandbox: Sandbox,
     limiter: Limiter,
+    breaker: switchyard::pacing::Breaker,
     http: reqwest::Client,
 }
 
@@ -65,6 +66,7 @@ pub async fn pacing(
         .context("template has no PacingTable")?;
     let bench = Bench {
         limiter: Limiter::new(aws_sdk_dynamodb::Client::new(&config), table),
+        breaker: switchyard::pacing::Breaker::new(aws_sdk_dynamodb::Client::new(&config), table),
         _emulator: emulator,
         sandbox: Sandbox::start().await?,
         http: switchyard::connectors::http_client(),
@@ -94,6 +96,7 @@ impl Bench {
             limiter: self.limiter.clone(),
             limits: Limits::parse(&format!("zendesk={per_minute}/minute"))
                 .map_err(anyhow::Error::msg)?,
+            breaker: self.breaker.clone(),
         };
         let c = &self.sandbox.credentials;
         let zendesk = Arc::new(Zendesk::new(

@@ -329,4 +329,73 @@ mod tests {
             );
         }
     }
+
+    /// Every secret, table and queue a function's environment names is one its role may use —
+    /// and no more than that is needed to catch a connector added without its permission.
+    #[test]
+    fn each_function_role_covers_what_its_environment_names() {
+        let t = Template::load(&crate::repo_root().join("template.yaml")).unwrap();
+        let exprs = |v: &Value| -> Vec<Expr> {
+            match v {
+                Value::Sequence(items) => items.iter().filter_map(expr).collect(),
+                other => expr(other).into_iter().collect(),
+            }
+        };
+        for f in &t.functions {
+            let role = match t.resources[&f.logical_id]
+                .properties
+                .get("Role")
+                .and_then(expr)
+            {
+                Some(Expr::GetAtt(id, _)) => id,
+                other => panic!("{}: role is {other:?}", f.logical_id),
+            };
+            let mut grants: Vec<(Vec<String>, Vec<Expr>)> = Vec::new();
+            for policy in t.resources[&role].properties["Policies"]
+                .as_sequence()
+                .unwrap()
+            {
+                for st in policy["PolicyDocument"]["Statement"].as_sequence().unwrap() {
+                    let actions = match &st["Action"] {
+                        Value::Sequence(a) => a
+                            .iter()
+                            .filter_map(|x| x.as_str().map(str::to_owned))
+                            .collect(),
+                        Value::String(a) => vec![a.clone()],
+                        _ => vec![],
+                    };
+                    grants.push((actions, exprs(&st["Resource"])));
+                }
+            }
+            let allowed = |action: &str, resource: &Expr| {
+                grants
+                    .iter()
+                    .any(|(a, r)| a.iter().any(|x| x == action) && r.contains(resource))
+            };
+            for (name, value) in &f.env {
+                let Some(Expr::Ref(target)) = expr(value) else {
+                    continue;
+                };
+                let Some(res) = t.resources.get(&target) else {
+                    continue;
+                };
+                let arn = Expr::GetAtt(target.clone(), "Arn".into());
+                let ok = match res.kind.as_str() {
+                    "AWS::SecretsManager::Secret" => {
+                        allowed("secretsmanager:GetSecretValue", &Expr::Ref(target.clone()))
+                    }
+                    "AWS::DynamoDB::Table" => {
+                        allowed("dynamodb:UpdateItem", &arn) || allowed("dynamodb:PutItem", &arn)
+                    }
+                    "AWS::SQS::Queue" => allowed("sqs:SendMessage", &arn),
+                    _ => true,
+                };
+                assert!(
+                    ok,
+                    "{}: {name} names {target}, which its role {role} may not use",
+                    f.logical_id
+                );
+            }
+        }
+    }
 }

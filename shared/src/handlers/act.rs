@@ -17,7 +17,6 @@ use std::time::Duration;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use aws_sdk_sqs::types::MessageAttributeValue;
-use backon::BackoffBuilder;
 use chrono::Utc;
 use lambda_runtime::{Error, LambdaEvent};
 use serde_json::json;
@@ -29,7 +28,7 @@ use crate::decisions::DecisionStore;
 use crate::event::{ActMessage, ReviewMessage};
 use crate::handlers::correlation_attr;
 use crate::idempotency::{in_progress_until_ms, payload_hash, Claim, IdempotencyStore};
-use crate::pacing::{with_jitter, Pace, Pacer};
+use crate::pacing::{breaker_key, with_jitter, Gate, Pace, Pacer};
 use crate::routing::PlannedAction;
 use crate::CORRELATION_ATTR;
 
@@ -66,6 +65,7 @@ impl Act {
                 limiter: crate::pacing::Limiter::new(aws.ddb.clone(), s.pacing_table()?),
                 limits: crate::pacing::Limits::parse(s.optional("RATE_LIMITS").unwrap_or(""))
                     .map_err(Error::from)?,
+                breaker: crate::pacing::Breaker::new(aws.ddb.clone(), s.pacing_table()?),
             },
             act_queue_url: s.act_queue_url()?.to_owned(),
             review_queue_url: s.review_queue_url()?.to_owned(),
@@ -212,12 +212,14 @@ async fn paced_call(deps: &Act, action: &PlannedAction, key: &str) -> Paced {
         .settings
         .connection_secret_id(&action.connector)
         .unwrap_or("unconfigured");
-    let mut backoff = backon::ExponentialBuilder::default()
-        .with_min_delay(Duration::from_millis(200))
-        .with_max_delay(Duration::from_secs(2))
-        .with_max_times(2)
-        .with_jitter()
-        .build();
+    let breaker = breaker_key(&action.connector, credential);
+    let now_us = || Utc::now().timestamp_micros();
+    let gate = match deps.pacer.breaker.gate(&breaker, now_us()).await {
+        Ok(Gate::Open { retry_after }) => return Paced::Wait(retry_after, "circuit open"),
+        Ok(gate) => gate,
+        Err(e) => return Paced::Failed(RecordError::new(e)),
+    };
+    let mut backoff = crate::pacing::transient_backoff(crate::pacing::unit_random);
     loop {
         match deps.pacer.wait_turn(&action.connector, credential).await {
             Ok(Pace::Go) => {}
@@ -241,9 +243,27 @@ async fn paced_call(deps: &Act, action: &PlannedAction, key: &str) -> Paced {
                     warn!(connector = %action.connector, error = %e, ?delay, "transient failure; retrying");
                     tokio::time::sleep(delay).await;
                 }
-                None => return Paced::Done(Err(ConnectorError::Transient(e))),
+                None => {
+                    // The breaker counts it; if that opens the circuit, the work waits.
+                    return match deps.pacer.breaker.failure(&breaker, now_us()).await {
+                        Ok(Gate::Open { retry_after }) => {
+                            warn!(connector = %action.connector, "circuit opened");
+                            Paced::Wait(retry_after, "circuit opened")
+                        }
+                        Ok(_) => Paced::Done(Err(ConnectorError::Transient(e))),
+                        Err(pe) => Paced::Failed(RecordError::new(pe)),
+                    };
+                }
             },
-            other => return Paced::Done(other),
+            // The vendor answered: a recovering circuit closes.
+            other => {
+                if !matches!(gate, Gate::Closed { failures: 0 }) {
+                    if let Err(e) = deps.pacer.breaker.success(&breaker).await {
+                        warn!(error = %e, "could not close the circuit");
+                    }
+                }
+                return Paced::Done(other);
+            }
         }
     }
 }

@@ -1,4 +1,5 @@
-//! canary: on a schedule, prove each configured connector still authenticates.
+//! canary: on a schedule, prove each configured connector still authenticates. A passing probe
+//! also closes that credential's circuit breaker (the vendor is back).
 
 use std::time::Instant;
 
@@ -11,6 +12,8 @@ use crate::connectors::Connectors;
 #[derive(Clone, Debug)]
 pub struct Canary {
     pub connectors: Connectors,
+    /// With `PACING_TABLE` set.
+    pub breaker: Option<crate::pacing::Breaker>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -30,6 +33,9 @@ impl Canary {
         );
         Canary {
             connectors: Connectors::new(crate::connectors::http_client(), secrets, s.clone()),
+            breaker: s
+                .optional("PACING_TABLE")
+                .map(|t| crate::pacing::Breaker::new(aws.ddb.clone(), t)),
         }
     }
 }
@@ -50,6 +56,15 @@ pub async fn handler(
         let result = match outcome {
             Ok(o) => {
                 info!(connector = name, latency_ms, detail = %o.detail, "canary passed");
+                if let (Some(b), Some(secret)) = (
+                    &deps.breaker,
+                    deps.connectors.settings.connection_secret_id(name),
+                ) {
+                    let key = crate::pacing::breaker_key(name, secret);
+                    if let Err(e) = b.success(&key).await {
+                        warn!(connector = name, error = %e, "could not close the circuit");
+                    }
+                }
                 ProbeResult {
                     connector: name.into(),
                     ok: true,

@@ -10,11 +10,13 @@
 //! - A vendor's 429 (or Slack `ratelimited`, Salesforce `REQUEST_LIMIT_EXCEEDED`) pushes the
 //!   shared budget back by its `Retry-After` for every worker at once.
 
+pub mod breaker;
 pub mod gcra;
 
 use std::collections::HashMap;
 use std::time::Duration;
 
+pub use breaker::{breaker_key, Breaker, Gate};
 pub use gcra::{Admission, Limiter, PacingError, Rate};
 
 /// The longest wait a worker sleeps through instead of handing its message back.
@@ -115,6 +117,7 @@ pub enum Pace {
 pub struct Pacer {
     pub limiter: Limiter,
     pub limits: Limits,
+    pub breaker: Breaker,
 }
 
 pub fn budget_key(connector: &str, credential: &str) -> String {
@@ -161,6 +164,27 @@ impl Pacer {
     }
 }
 
+/// Delays between the in-function retries of a transient failure: exponential (200 ms, 400 ms,
+/// capped at 2 s; two retries) with **full jitter** — each delay uniform in [0, step] — so
+/// workers that failed together do not retry together. `random` yields numbers in [0, 1).
+pub fn transient_backoff(mut random: impl FnMut() -> f64) -> impl Iterator<Item = Duration> {
+    use backon::BackoffBuilder;
+    backon::ExponentialBuilder::default()
+        .with_min_delay(Duration::from_millis(200))
+        .with_max_delay(Duration::from_secs(2))
+        .with_max_times(2)
+        .build()
+        // Whole milliseconds: backon's float factor leaves a few nanoseconds of noise.
+        .map(move |step| {
+            Duration::from_millis(step.as_millis() as u64).mul_f64(random().clamp(0.0, 1.0))
+        })
+}
+
+/// A uniform number in [0, 1) from the OS's randomness (via a v4 UUID).
+pub fn unit_random() -> f64 {
+    (uuid::Uuid::new_v4().as_u128() >> 75) as f64 / (1u64 << 53) as f64
+}
+
 /// Up to 10 % extra (at most 1 s), so deferred work does not come back in one wave.
 pub fn with_jitter(wait: Duration) -> Duration {
     let spread = (wait / 10).min(Duration::from_secs(1)).as_micros() as u64;
@@ -191,6 +215,30 @@ mod tests {
         assert!(Limits::parse("zendesk=5/fortnight")
             .unwrap_err()
             .contains("fortnight"));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn transient_retries_wait_within_their_full_jitter_bounds() {
+        // The extremes of the jitter: no wait at all, and the whole step.
+        let none: Vec<Duration> = transient_backoff(|| 0.0).collect();
+        assert_eq!(none, [Duration::ZERO, Duration::ZERO]);
+        let full: Vec<Duration> = transient_backoff(|| 1.0).collect();
+        assert_eq!(
+            full,
+            [Duration::from_millis(200), Duration::from_millis(400)]
+        );
+        // With paused time the retries of one action take exactly their delays.
+        let mut values = [0.5, 0.25].into_iter();
+        let delays: Vec<Duration> = transient_backoff(|| values.next().unwrap()).collect();
+        let started = tokio::time::Instant::now();
+        for d in &delays {
+            tokio::time::sleep(*d).await;
+        }
+        assert_eq!(started.elapsed(), Duration::from_millis(100 + 100));
+        for _ in 0..1000 {
+            let r = unit_random();
+            assert!((0.0..1.0).contains(&r), "{r}");
+        }
     }
 
     #[test]
