@@ -180,3 +180,76 @@ async fn the_breaker_opens_delays_lets_one_probe_through_and_closes() {
         Gate::Closed { failures: 0 }
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_sync_reads_each_company_once_writes_in_bulk_and_never_meets_a_429() {
+    use switchyard_infra::batch::{Customer, HubspotSync, Plan};
+    let table = pacing_table().await;
+    let sandbox = switchyard_infra::sandbox::Sandbox::start().await.unwrap();
+    // The portal's budget: 30 calls in any ten seconds, enforced by the sandbox.
+    sandbox.set_hubspot_rate_limit(Some(30));
+    let domains = [
+        "acme.com",
+        "globex.com",
+        "initech.com",
+        "umbrella.com",
+        "hooli.com",
+    ];
+    let customers: Vec<Customer> = (0..250)
+        .map(|i| Customer {
+            email: format!("customer{i}@example.com"),
+            firstname: format!("C{i}"),
+            lastname: "Example".into(),
+            company_domain: domains[i % domains.len()].into(),
+        })
+        .collect();
+    assert_eq!(
+        Plan::new(&customers),
+        Plan {
+            rows: 250,
+            company_reads: 5,
+            batch_writes: 3
+        }
+    );
+    let sync = HubspotSync {
+        http: switchyard::connectors::http_client(),
+        base_url: sandbox.base_url("hubspot"),
+        token: secrecy::SecretString::from(sandbox.credentials.hubspot_token.clone()),
+        pacer: switchyard::pacing::Pacer {
+            limiter: limiter(&table),
+            limits: switchyard::pacing::Limits::parse("hubspot=30/10s").unwrap(),
+            breaker: switchyard::pacing::Breaker::new(table.ddb.clone(), &table.name),
+        },
+        credential: "batch-test".into(),
+    };
+    let bar = indicatif::ProgressBar::hidden();
+    // Eight calls cannot fit 0.1 s under a 3-per-second budget: refused before any call.
+    let e = sync
+        .run(&customers, Duration::from_millis(100), &bar)
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("widen the window"), "{e}");
+    let report = sync
+        .run(&customers, Duration::from_secs(4), &bar)
+        .await
+        .unwrap();
+    assert_eq!(
+        (report.synced, report.calls, report.rate_limited),
+        (250, 8, 0)
+    );
+    let (company_reads, refused) = sandbox.hubspot_counts();
+    assert_eq!((company_reads, refused), (5, 0));
+    let contacts = sandbox
+        .ledger()
+        .iter()
+        .filter(|e| e.operation == "create_contact")
+        .count();
+    assert_eq!(contacts, 250);
+    // Spread across the window, not burst: eight calls half a second apart.
+    assert!(
+        report.elapsed >= Duration::from_millis(3_400),
+        "{:?}",
+        report.elapsed
+    );
+    sandbox.stop();
+}

@@ -2,6 +2,7 @@
 //! SaaS sandbox, and the runner that hosts the Lambda handlers in-process the way the Lambda
 //! service would. The `switchyard` CLI and the end-to-end tests both drive it.
 
+pub mod batch;
 pub mod bench;
 pub mod commands;
 pub mod demo;

@@ -25,6 +25,9 @@ enum Command {
     /// Check webhooks by hand.
     #[command(subcommand)]
     Webhook(WebhookCommand),
+    /// Paced bulk work that spreads its calls across a window.
+    #[command(subcommand)]
+    Batch(BatchCommand),
     /// Benchmarks that need the emulator and the sandbox.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -61,6 +64,22 @@ enum WebhookCommand {
         /// A request header the vendor sends (e.g. `X-GitHub-Event: issues`); repeatable.
         #[arg(long = "header")]
         headers: Vec<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum BatchCommand {
+    /// Upsert customers (CSV: email,firstname,lastname,company_domain) as HubSpot contacts, each
+    /// with its company's name read once per domain.
+    HubspotContacts {
+        #[arg(long)]
+        input: std::path::PathBuf,
+        /// Spread the calls across this many seconds.
+        #[arg(long, default_value_t = 600)]
+        window_seconds: u64,
+        /// Against the local SaaS sandbox (and emulator) instead of HubSpot.
+        #[arg(long)]
+        sandbox: bool,
     },
 }
 
@@ -171,6 +190,18 @@ async fn main() -> Result<()> {
             file,
             headers,
         }) => std::process::exit(commands::webhook_normalize(&source, &file, &headers)),
+        Command::Batch(BatchCommand::HubspotContacts {
+            input,
+            window_seconds,
+            sandbox,
+        }) => {
+            switchyard_infra::batch::hubspot_contacts_cli(
+                &input,
+                std::time::Duration::from_secs(window_seconds),
+                sandbox,
+            )
+            .await
+        }
         Command::Bench(BenchCommand::Pacing {
             rate,
             seconds,

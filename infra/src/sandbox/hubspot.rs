@@ -38,6 +38,7 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
             post(upsert_contacts),
         )
         .route("/crm/v3/objects/notes", post(create_note))
+        .route("/crm/v3/objects/companies/search", post(search_companies))
         .route(
             "/crm/v4/objects/{from}/{from_id}/associations/default/{to}/{to_id}",
             put(associate),
@@ -160,6 +161,31 @@ async fn search_tickets(
         .values()
         .filter(|t| name.is_some_and(|n| &t["properties"][n] == value))
         .cloned()
+        .collect();
+    Json(json!({"total": results.len(), "results": results})).into_response()
+}
+
+/// Companies in the sandbox portal, by domain (a read: no ledger entry).
+async fn search_companies(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> Response {
+    if let Some(r) = admit(&shared, &headers) {
+        return r;
+    }
+    let domain = body
+        .pointer("/filterGroups/0/filters/0/value")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_lowercase();
+    let mut state = shared.state.lock().expect("sandbox state");
+    state.hubspot_company_reads += 1;
+    let results: Vec<Value> = state
+        .hubspot_companies
+        .get(&domain)
+        .cloned()
+        .into_iter()
         .collect();
     Json(json!({"total": results.len(), "results": results})).into_response()
 }

@@ -59,6 +59,8 @@ pub struct State {
     pub hubspot_tickets: BTreeMap<u64, serde_json::Value>,
     pub hubspot_contacts: BTreeMap<String, serde_json::Value>,
     pub hubspot_limits: ratelimit::Limits,
+    pub hubspot_companies: BTreeMap<String, serde_json::Value>,
+    pub hubspot_company_reads: u64,
     pub teams_limits: ratelimit::Limits,
     pub jira_limits: ratelimit::Limits,
     pub slack_limits: ratelimit::Limits,
@@ -127,6 +129,21 @@ impl Sandbox {
         state
             .slack_channels
             .insert("#incidents".into(), "C0INCIDENTS".into());
+        for (i, (domain, name)) in [
+            ("acme.com", "Acme Corp"),
+            ("globex.com", "Globex"),
+            ("initech.com", "Initech"),
+            ("umbrella.com", "Umbrella"),
+            ("hooli.com", "Hooli"),
+        ]
+        .iter()
+        .enumerate()
+        {
+            state.hubspot_companies.insert(
+                (*domain).into(),
+                serde_json::json!({"id": (9000 + i).to_string(), "properties": {"name": name, "domain": domain}}),
+            );
+        }
         state
             .slack_channels
             .insert("#support-review".into(), "C0REVIEW".into());
@@ -216,6 +233,12 @@ impl Sandbox {
             .hubspot_tickets
             .get(&n)
             .cloned()
+    }
+
+    /// (company reads, 429s sent) by the HubSpot sandbox.
+    pub fn hubspot_counts(&self) -> (u64, u64) {
+        let s = self.state.lock().expect("sandbox state");
+        (s.hubspot_company_reads, s.hubspot_limits.refused)
     }
 
     /// Limit HubSpot to `per_ten_seconds` requests in any trailing ten seconds.
