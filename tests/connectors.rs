@@ -805,3 +805,35 @@ async fn jira_and_slack_rate_limits_come_with_their_waits() {
     );
     sandbox.stop();
 }
+
+#[tokio::test]
+async fn a_success_that_spends_the_budget_says_how_long_to_hold() {
+    use switchyard::connectors::BUDGET_HINT;
+    let sandbox = Sandbox::start().await.unwrap();
+    sandbox.seed_zendesk_ticket(35436, "Refund");
+    sandbox.set_zendesk_rate_limit(Some(2));
+    let z = zendesk(&sandbox, switchyard::connectors::http_client());
+    let comment = action(
+        "zendesk",
+        "update_ticket",
+        &[("ticket_id", "35436"), ("comment", "x")],
+    );
+    let hints = BUDGET_HINT
+        .scope(std::cell::Cell::new(None), async {
+            let mut hints = Vec::new();
+            for _ in 0..2 {
+                z.perform(&comment, "k").await.unwrap();
+                hints.push(BUDGET_HINT.with(|h| h.take()));
+            }
+            hints
+        })
+        .await;
+    // One left after the first call: no hint. None left after the second: hold ~a minute.
+    assert_eq!(hints[0], None);
+    let hold = hints[1].expect("a spent budget is reported");
+    assert!(
+        hold > std::time::Duration::from_secs(55) && hold <= std::time::Duration::from_secs(60),
+        "{hold:?}"
+    );
+    sandbox.stop();
+}

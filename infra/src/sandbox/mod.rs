@@ -159,7 +159,16 @@ impl Sandbox {
             ))
         };
         let app = Router::new()
-            .nest("/zendesk", faulty("zendesk", zendesk::routes()))
+            .nest(
+                "/zendesk",
+                faulty(
+                    "zendesk",
+                    zendesk::routes().layer(axum::middleware::from_fn_with_state(
+                        shared.clone(),
+                        zendesk::limit,
+                    )),
+                ),
+            )
             .nest("/slack", faulty("slack", slack::routes()))
             .nest("/llm", llm::routes())
             .nest("/jira", faulty("jira", jira::routes()))

@@ -33,6 +33,14 @@ impl Window {
         }
     }
 
+    /// When the oldest request in the window leaves it (a slot frees).
+    pub fn reset_after(&self, now: Instant) -> Duration {
+        self.log
+            .front()
+            .map(|t| self.per.saturating_sub(now.duration_since(*t)))
+            .unwrap_or_default()
+    }
+
     pub fn check(&mut self, now: Instant) -> Verdict {
         while self
             .log

@@ -32,9 +32,6 @@ async fn list_tickets(
     headers: HeaderMap,
     axum::extract::Query(q): axum::extract::Query<std::collections::HashMap<String, String>>,
 ) -> Response {
-    if let Some(limited) = rate_limit(&shared) {
-        return limited;
-    }
     if !authenticated(&shared, &headers) {
         return unauthorized();
     }
@@ -57,9 +54,6 @@ async fn create_ticket(
     headers: HeaderMap,
     Json(payload): Json<Value>,
 ) -> Response {
-    if let Some(limited) = rate_limit(&shared) {
-        return limited;
-    }
     if !authenticated(&shared, &headers) {
         return unauthorized();
     }
@@ -127,27 +121,58 @@ fn authenticated(shared: &Shared, headers: &HeaderMap) -> bool {
         .is_some_and(|raw| raw == expected.as_bytes())
 }
 
-/// Count the request against the account's limit; the 429 to send when over it.
-fn rate_limit(shared: &Shared) -> Option<Response> {
-    let mut state = shared.state.lock().expect("sandbox state");
-    let limit = state.zendesk_limits.window.as_ref().map(|w| w.limit);
-    match state.zendesk_limits.check(std::time::Instant::now()) {
-        super::ratelimit::Verdict::Allowed { .. } => None,
+/// The account's per-minute limit, as middleware: every answer carries `x-rate-limit`,
+/// `x-rate-limit-remaining`, `ratelimit-limit`, `ratelimit-remaining` and `ratelimit-reset`
+/// (seconds); over the limit, 429 in `text/plain` with `retry-after`.
+pub(crate) async fn limit(
+    axum::extract::State(shared): axum::extract::State<Arc<Shared>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let now = std::time::Instant::now();
+    let (verdict, limit, reset) = {
+        let mut state = shared.state.lock().expect("sandbox state");
+        let verdict = state.zendesk_limits.check(now);
+        let w = state.zendesk_limits.window.as_ref();
+        (
+            verdict,
+            w.map(|w| w.limit),
+            w.map(|w| w.reset_after(now)).unwrap_or_default(),
+        )
+    };
+    let reset_secs = reset.as_secs_f64().ceil().max(1.0) as u64;
+    match verdict {
         super::ratelimit::Verdict::Limited { retry_after } => {
             let secs = retry_after.as_secs_f64().ceil().max(1.0) as u64;
-            Some(
-                (
-                    StatusCode::TOO_MANY_REQUESTS,
-                    [
-                        ("content-type", "text/plain".to_owned()),
-                        ("retry-after", secs.to_string()),
-                        ("x-rate-limit", limit.unwrap_or(700).to_string()),
-                        ("x-rate-limit-remaining", "0".to_owned()),
-                    ],
-                    "Number of allowed API requests per minute exceeded",
-                )
-                    .into_response(),
+            (
+                StatusCode::TOO_MANY_REQUESTS,
+                [
+                    ("content-type", "text/plain".to_owned()),
+                    ("retry-after", secs.to_string()),
+                    ("x-rate-limit", limit.unwrap_or(700).to_string()),
+                    ("x-rate-limit-remaining", "0".to_owned()),
+                ],
+                "Number of allowed API requests per minute exceeded",
             )
+                .into_response()
+        }
+        super::ratelimit::Verdict::Allowed { remaining } => {
+            let mut resp = next.run(req).await;
+            if let Some(limit) = limit {
+                let h = resp.headers_mut();
+                for (name, value) in [
+                    ("x-rate-limit", limit.to_string()),
+                    ("ratelimit-limit", limit.to_string()),
+                    ("x-rate-limit-remaining", remaining.to_string()),
+                    ("ratelimit-remaining", remaining.to_string()),
+                    ("ratelimit-reset", reset_secs.to_string()),
+                ] {
+                    if let Ok(v) = value.parse() {
+                        h.insert(name, v);
+                    }
+                }
+            }
+            resp
         }
     }
 }
@@ -161,9 +186,6 @@ fn unauthorized() -> Response {
 }
 
 async fn me(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
-    if let Some(limited) = rate_limit(&shared) {
-        return limited;
-    }
     if !authenticated(&shared, &headers) {
         // Zendesk answers users/me for anonymous callers with an anonymous user, not a 401.
         return Json(json!({"user": {"id": null, "name": "Anonymous user", "role": "end-user"}}))
@@ -179,9 +201,6 @@ async fn update_ticket(
     headers: HeaderMap,
     body: String,
 ) -> Response {
-    if let Some(limited) = rate_limit(&shared) {
-        return limited;
-    }
     if !authenticated(&shared, &headers) {
         return unauthorized();
     }

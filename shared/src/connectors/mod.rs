@@ -162,6 +162,12 @@ pub fn http_client() -> reqwest::Client {
         .expect("static reqwest configuration is valid")
 }
 
+tokio::task_local! {
+    /// Set by [`read_response`] when a successful answer says the budget is spent: how long to
+    /// hold. act scopes it around each call and passes it to the shared budget.
+    pub static BUDGET_HINT: std::cell::Cell<Option<Duration>>;
+}
+
 /// Triage a received response with `vendor`'s rules; ok → the JSON body (`null` when empty).
 pub fn read_response(
     vendor: &str,
@@ -174,6 +180,9 @@ pub fn read_response(
         .ok_or_else(|| ConnectorError::Unsupported(format!("no triage rules for {vendor}")))?;
     if verdict.kind != triage::Kind::Ok {
         return Err(ConnectorError::from_verdict(verdict));
+    }
+    if let Some(hold) = wait::exhausted_wait(&response.headers, chrono::Utc::now()) {
+        let _ = BUDGET_HINT.try_with(|h| h.set(Some(hold)));
     }
     Ok(serde_json::from_str(&response.body).unwrap_or(serde_json::Value::Null))
 }

@@ -36,6 +36,33 @@ pub fn wait_hint(headers: &Headers, now: DateTime<Utc>) -> Option<Duration> {
         .find_map(|name| header(headers, name).and_then(|v| parse_wait(v, now)))
 }
 
+/// A successful answer that says the budget is spent (`remaining: 0`) and when it refills: the
+/// wait until then, so every worker can hold off before the next call meets a 429. Reads
+/// `X-Rate-Limit-Remaining`/`RateLimit-Remaining` (Zendesk, Jira, IETF) with the reset headers,
+/// and HubSpot's `X-HubSpot-RateLimit-Remaining` with its interval.
+pub fn exhausted_wait(headers: &Headers, now: DateTime<Utc>) -> Option<Duration> {
+    let zero = |name: &str| header(headers, name).is_some_and(|v| v == "0");
+    if zero("x-hubspot-ratelimit-remaining") {
+        let ms = header(headers, "x-hubspot-ratelimit-interval-milliseconds")?
+            .parse()
+            .ok()?;
+        return Some(Duration::from_millis(ms));
+    }
+    if [
+        "x-rate-limit-remaining",
+        "ratelimit-remaining",
+        "x-ratelimit-remaining",
+    ]
+    .iter()
+    .any(|n| zero(n))
+    {
+        return ["ratelimit-reset", "x-ratelimit-reset", "x-rate-limit-reset"]
+            .iter()
+            .find_map(|name| header(headers, name).and_then(|v| parse_wait(v, now)));
+    }
+    None
+}
+
 /// One header value: delta seconds, epoch seconds/milliseconds, or a date, relative to `now`.
 /// Times in the past mean "no wait".
 pub fn parse_wait(value: &str, now: DateTime<Utc>) -> Option<Duration> {
@@ -125,6 +152,34 @@ mod tests {
             ms(&[("Retry-After", "Sat, 28 Nov 2026 11:00:00 GMT")]),
             Some(0)
         );
+    }
+
+    #[test]
+    fn a_spent_budget_on_a_success_says_how_long_to_hold() {
+        let spent = |pairs: &[(&str, &str)]| exhausted_wait(&h(pairs), now()).map(as_millis_ceil);
+        assert_eq!(
+            spent(&[("x-rate-limit-remaining", "0"), ("ratelimit-reset", "41")]),
+            Some(41_000)
+        );
+        assert_eq!(
+            spent(&[
+                ("X-RateLimit-Remaining", "0"),
+                ("X-RateLimit-Reset", "2026-11-28T12:01Z")
+            ]),
+            Some(60_000)
+        );
+        assert_eq!(
+            spent(&[
+                ("X-HubSpot-RateLimit-Remaining", "0"),
+                ("X-HubSpot-RateLimit-Interval-Milliseconds", "10000")
+            ]),
+            Some(10_000)
+        );
+        assert_eq!(
+            spent(&[("x-rate-limit-remaining", "12"), ("ratelimit-reset", "41")]),
+            None
+        );
+        assert_eq!(spent(&[("x-rate-limit-remaining", "0")]), None);
     }
 
     #[test]

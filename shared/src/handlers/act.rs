@@ -226,7 +226,23 @@ async fn paced_call(deps: &Act, action: &PlannedAction, key: &str) -> Paced {
             Ok(Pace::Defer(wait)) => return Paced::Wait(wait, "no budget"),
             Err(e) => return Paced::Failed(RecordError::new(e)),
         }
-        match connector.perform(action, key).await {
+        let (result, spent) = crate::connectors::BUDGET_HINT
+            .scope(std::cell::Cell::new(None), async {
+                let r = connector.perform(action, key).await;
+                (r, crate::connectors::BUDGET_HINT.with(|h| h.get()))
+            })
+            .await;
+        if let (Ok(_), Some(hold)) = (&result, spent) {
+            // The vendor says the budget is spent until its reset: everyone holds, no 429 needed.
+            if let Err(e) = deps
+                .pacer
+                .rate_limited(&action.connector, credential, Some(hold))
+                .await
+            {
+                warn!(error = %e, "could not record the vendor's spent budget");
+            }
+        }
+        match result {
             Err(ConnectorError::RateLimited { retry_after }) => {
                 // Everyone on this credential waits, not just this worker.
                 return match deps
