@@ -3,6 +3,7 @@
 //! Follow one webhook: [`handlers::intake`] (verify, dedupe, enqueue) →
 //! [`handlers::classify`] (decide, record) → [`handlers::act`] (call a [`connectors::Connector`]).
 
+pub mod auth;
 pub mod aws;
 pub mod batch;
 pub mod classifier;

@@ -1,4 +1,5 @@
 //! canary Lambda (EventBridge schedule): check every configured connector authenticates.
+#![recursion_limit = "256"] // the handler future nests deeply enough to need it
 
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 use switchyard::aws::AwsClients;

@@ -1,4 +1,5 @@
 //! classify Lambda (SQS): decide category and confidence, route to act or human review.
+#![recursion_limit = "256"] // the handler future nests deeply enough to need it
 
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 use switchyard::aws::AwsClients;

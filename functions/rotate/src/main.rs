@@ -1,4 +1,5 @@
 //! rotate Lambda (Secrets Manager rotation): the four rotation steps for connection secrets.
+#![recursion_limit = "256"] // the handler future nests deeply enough to need it
 
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 use switchyard::aws::AwsClients;

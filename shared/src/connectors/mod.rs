@@ -20,6 +20,8 @@ use async_trait::async_trait;
 use thiserror::Error;
 
 use crate::routing::PlannedAction;
+use secrecy::ExposeSecret;
+
 use crate::secrets::{Credential, SecretCache, SecretError};
 use crate::settings::Settings;
 
@@ -106,6 +108,8 @@ pub enum ResolveError {
     NotConfigured(String, String),
     #[error(transparent)]
     Secret(#[from] SecretError),
+    #[error(transparent)]
+    Auth(#[from] crate::auth::AuthError),
     #[error("connector {connector:?} cannot use a {kind} credential")]
     WrongCredential {
         connector: String,
@@ -119,6 +123,8 @@ pub struct Connectors {
     pub http: reqwest::Client,
     pub secrets: SecretCache,
     pub settings: Settings,
+    /// Refreshes OAuth credentials under a lease (act); without one, they are used as stored.
+    pub refresher: Option<crate::auth::Refresher>,
 }
 
 impl Connectors {
@@ -127,7 +133,25 @@ impl Connectors {
             http,
             secrets,
             settings,
+            refresher: None,
         }
+    }
+
+    /// The vendor rejected `name`'s credential: refresh it (once across all workers) if it is an
+    /// OAuth one still holding the rejected token. `Ok(true)` when a retry may now succeed.
+    pub async fn after_auth_failure(&self, name: &str) -> Result<bool, ResolveError> {
+        let (Some(refresher), Some(secret_id)) =
+            (&self.refresher, self.settings.connection_secret_id(name))
+        else {
+            return Ok(false);
+        };
+        let current = self.secrets.credential(secret_id).await?;
+        let Credential::Oauth2Refresh { access_token, .. } = &current else {
+            return Ok(false);
+        };
+        let stale = access_token.expose_secret().to_owned();
+        refresher.credential(secret_id, Some(&stale)).await?;
+        Ok(true)
     }
 
     pub async fn get(&self, name: &str) -> Result<Box<dyn Connector>, ResolveError> {
@@ -137,7 +161,10 @@ impl Connectors {
         let secret_id = self.settings.connection_secret_id(name).ok_or_else(|| {
             ResolveError::NotConfigured(name.to_owned(), name.to_ascii_uppercase())
         })?;
-        let credential = self.secrets.credential(secret_id).await?;
+        let credential = match &self.refresher {
+            Some(r) => r.credential(secret_id, None).await?,
+            None => self.secrets.credential(secret_id).await?,
+        };
         let http = self.http.clone();
         match name {
             "zendesk" => Ok(Box::new(zendesk::Zendesk::new(http, credential)?)),

@@ -69,7 +69,16 @@ impl Act {
             },
             act_queue_url: s.act_queue_url()?.to_owned(),
             review_queue_url: s.review_queue_url()?.to_owned(),
-            connectors: Connectors::new(crate::connectors::http_client(), secrets, s.clone()),
+            connectors: Connectors {
+                refresher: Some(crate::auth::Refresher {
+                    cache: secrets.clone(),
+                    sm: aws.secrets.clone(),
+                    ddb: aws.ddb.clone(),
+                    table: s.pacing_table()?.to_owned(),
+                    http: crate::connectors::http_client(),
+                }),
+                ..Connectors::new(crate::connectors::http_client(), secrets, s.clone())
+            },
         })
     }
 }
@@ -203,10 +212,18 @@ enum Paced {
 /// One action under the credential's shared budget: take a slot (sleeping a short wait), call,
 /// retry transient failures twice with full-jitter backoff (each retry takes a new slot).
 async fn paced_call(deps: &Act, action: &PlannedAction, key: &str) -> Paced {
-    let connector = match deps.connectors.get(&action.connector).await {
-        Ok(c) => c,
-        Err(e) => return Paced::Done(Err(ConnectorError::Unsupported(e.to_string()))),
+    let resolve = |e: crate::connectors::ResolveError| match e {
+        crate::connectors::ResolveError::Auth(crate::auth::AuthError::ReauthRequired {
+            ..
+        }) => ConnectorError::ReauthRequired(e.to_string()),
+        crate::connectors::ResolveError::Auth(_) => ConnectorError::Transient(e.to_string()),
+        other => ConnectorError::Unsupported(other.to_string()),
     };
+    let mut connector = match deps.connectors.get(&action.connector).await {
+        Ok(c) => c,
+        Err(e) => return Paced::Done(Err(resolve(e))),
+    };
+    let mut refreshed = false;
     let credential = deps
         .connectors
         .settings
@@ -243,6 +260,18 @@ async fn paced_call(deps: &Act, action: &PlannedAction, key: &str) -> Paced {
             }
         }
         match result {
+            // The credential was rejected: refresh it (once across workers) and retry once.
+            Err(ConnectorError::Auth(reason)) if !refreshed => {
+                refreshed = true;
+                match deps.connectors.after_auth_failure(&action.connector).await {
+                    Ok(true) => match deps.connectors.get(&action.connector).await {
+                        Ok(c) => connector = c,
+                        Err(e) => return Paced::Done(Err(resolve(e))),
+                    },
+                    Ok(false) => return Paced::Done(Err(ConnectorError::Auth(reason))),
+                    Err(e) => return Paced::Done(Err(resolve(e))),
+                }
+            }
             Err(ConnectorError::RateLimited { retry_after }) => {
                 // Everyone on this credential waits, not just this worker.
                 return match deps

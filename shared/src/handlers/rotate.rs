@@ -5,11 +5,9 @@
 //! Credential type handled here: `oauth2_refresh` (Slack token rotation: `oauth.v2.access` with
 //! `grant_type=refresh_token`, which returns a new access **and** refresh token).
 
-use chrono::{Duration, Utc};
 use lambda_runtime::{Error, LambdaEvent};
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 use serde::Deserialize;
-use serde_json::Value;
 use thiserror::Error;
 use tracing::info;
 
@@ -132,62 +130,15 @@ async fn create(deps: &Rotate, e: &RotationEvent) -> Result<(), RotateError> {
     let current = read_stage(&deps.secrets, &e.secret_id, AWSCURRENT)
         .await
         .map_err(|err| RotateError::Aws(err.to_string()))?;
-    let Credential::Oauth2Refresh {
-        base_url,
-        refresh_token,
-        client_id,
-        client_secret,
-        ..
-    } = Credential::parse(&e.secret_id, &current)
-        .map_err(|err| RotateError::Aws(err.to_string()))?
-    else {
-        return Err(RotateError::Unsupported(e.secret_id.clone()));
-    };
-    let resp = deps
-        .http
-        .post(format!(
-            "{}/api/oauth.v2.access",
-            base_url.trim_end_matches('/')
-        ))
-        .form(&[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", refresh_token.expose_secret()),
-            ("client_id", client_id.as_str()),
-            ("client_secret", client_secret.expose_secret()),
-        ])
-        .send()
-        .await
-        .map_err(|err| RotateError::Vendor(err.without_url().to_string()))?;
-    let status = resp.status();
-    let body: Value = resp
-        .json()
-        .await
-        .map_err(|_| RotateError::Vendor(format!("{status} with a non-JSON body")))?;
-    if body.get("ok").and_then(Value::as_bool) != Some(true) {
-        let code = body
-            .get("error")
-            .and_then(Value::as_str)
-            .unwrap_or("unknown_error");
-        return Err(RotateError::Vendor(format!("refresh refused: {code}")));
-    }
-    let (Some(access), Some(refresh)) = (
-        body.get("access_token").and_then(Value::as_str),
-        body.get("refresh_token").and_then(Value::as_str),
-    ) else {
-        return Err(RotateError::Vendor(
-            "refresh answer lacks access_token or refresh_token".into(),
-        ));
-    };
-    let expires_in = body
-        .get("expires_in")
-        .and_then(Value::as_i64)
-        .unwrap_or(43_200);
-    // Keep every other field of the stored credential as it was.
-    let mut next: Value = serde_json::from_str(current.expose_secret())
+    let credential = Credential::parse(&e.secret_id, &current)
         .map_err(|err| RotateError::Aws(err.to_string()))?;
-    next["access_token"] = Value::from(access);
-    next["refresh_token"] = Value::from(refresh);
-    next["expires_at"] = Value::from((Utc::now() + Duration::seconds(expires_in)).to_rfc3339());
+    if !matches!(credential, Credential::Oauth2Refresh { .. }) {
+        return Err(RotateError::Unsupported(e.secret_id.clone()));
+    }
+    // The same exchange the workers' refresher makes; every other field is kept.
+    let next = crate::auth::exchange(&deps.http, &e.secret_id, &current)
+        .await
+        .map_err(|err| RotateError::Vendor(err.to_string()))?;
     deps.secrets
         .put_secret_value()
         .secret_id(&e.secret_id)

@@ -1,0 +1,256 @@
+//! Tokens that do not fail silently: an OAuth access token is refreshed before it expires (a
+//! margin) or right after the vendor rejects it — and only **once** across every concurrent
+//! worker: a worker takes a short DynamoDB lease, re-reads the secret, and skips the refresh when
+//! another worker already made one. Vendors with rotating single-use refresh tokens (Slack) would
+//! otherwise answer the second refresh with `invalid_grant`/`invalid_refresh_token`.
+
+use std::time::Duration;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use chrono::Utc;
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::Value;
+use thiserror::Error;
+use tracing::{info, warn};
+
+use crate::connectors::triage::{self, Kind};
+use crate::secrets::{Credential, SecretCache, SecretError};
+
+/// Refresh when the token has less than this left.
+pub const MARGIN: Duration = Duration::from_secs(300);
+/// How long a worker may hold the refresh lease (one token call and one secret write).
+pub const LEASE: Duration = Duration::from_secs(20);
+
+#[derive(Debug, Error)]
+pub enum AuthError {
+    #[error(transparent)]
+    Secret(#[from] SecretError),
+    /// The token endpoint refused the grant: a human must reconnect.
+    #[error("re-authorization required for {secret_id}: {reason}")]
+    ReauthRequired { secret_id: String, reason: String },
+    /// The token endpoint or AWS failed in a way a later try may not.
+    #[error("token refresh for {secret_id} failed: {reason}")]
+    Transient { secret_id: String, reason: String },
+}
+
+/// Exchange the stored refresh token for a new access (and, if rotated, refresh) token: the
+/// credential's JSON with `access_token`, `refresh_token` and `expires_at` replaced, every other
+/// field kept. `token_url` defaults to Slack's `oauth.v2.access` under `base_url`.
+pub async fn exchange(
+    http: &reqwest::Client,
+    secret_id: &str,
+    current: &SecretString,
+) -> Result<Value, AuthError> {
+    let transient = |reason: String| AuthError::Transient {
+        secret_id: secret_id.to_owned(),
+        reason,
+    };
+    let mut next: Value = serde_json::from_str(current.expose_secret())
+        .map_err(|e| transient(format!("stored credential is not JSON: {e}")))?;
+    let Credential::Oauth2Refresh {
+        base_url,
+        refresh_token,
+        client_id,
+        client_secret,
+        ..
+    } = Credential::parse(secret_id, current)?
+    else {
+        return Err(transient("not an oauth2_refresh credential".into()));
+    };
+    let url = next
+        .get("token_url")
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        .unwrap_or_else(|| format!("{}/api/oauth.v2.access", base_url.trim_end_matches('/')));
+    let resp = http
+        .post(&url)
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token.expose_secret()),
+            ("client_id", client_id.as_str()),
+            ("client_secret", client_secret.expose_secret()),
+        ])
+        .send()
+        .await
+        .map_err(|e| transient(e.without_url().to_string()))?;
+    let r = triage::Response::from_parts(
+        resp.status().as_u16(),
+        &resp.headers().clone(),
+        resp.text()
+            .await
+            .map_err(|e| transient(e.without_url().to_string()))?,
+    );
+    let verdict = triage::triage("oauth2", &r, Utc::now()).expect("oauth2 rules exist");
+    match verdict.kind {
+        Kind::Ok => {}
+        Kind::ReauthRequired | Kind::Permanent => {
+            return Err(AuthError::ReauthRequired {
+                secret_id: secret_id.to_owned(),
+                reason: verdict.reason,
+            })
+        }
+        _ => return Err(transient(verdict.reason)),
+    }
+    // Slack wraps success in {"ok": true, …}; RFC 6749 answers the fields at the top level.
+    let body: Value =
+        serde_json::from_str(&r.body).map_err(|_| transient("token answer is not JSON".into()))?;
+    let access = body
+        .get("access_token")
+        .and_then(Value::as_str)
+        .ok_or_else(|| transient("token answer lacks access_token".into()))?;
+    next["access_token"] = Value::from(access);
+    if let Some(refresh) = body.get("refresh_token").and_then(Value::as_str) {
+        next["refresh_token"] = Value::from(refresh);
+    }
+    let expires_in = body
+        .get("expires_in")
+        .and_then(Value::as_i64)
+        .unwrap_or(3_600);
+    next["expires_at"] =
+        Value::from((Utc::now() + chrono::Duration::seconds(expires_in)).to_rfc3339());
+    Ok(next)
+}
+
+/// Reads credentials through the cache and refreshes OAuth ones under a lease.
+#[derive(Clone, Debug)]
+pub struct Refresher {
+    pub cache: SecretCache,
+    pub sm: aws_sdk_secretsmanager::Client,
+    pub ddb: aws_sdk_dynamodb::Client,
+    /// Holds the lease items (`lease#<secret id>`); the PacingTable.
+    pub table: String,
+    pub http: reqwest::Client,
+}
+
+fn needs_refresh(c: &Credential, stale_token: Option<&str>) -> bool {
+    match c {
+        Credential::Oauth2Refresh {
+            access_token,
+            expires_at,
+            ..
+        } => {
+            let expiring = expires_at.is_some_and(|at| {
+                at <= Utc::now() + chrono::Duration::from_std(MARGIN).expect("small")
+            });
+            expiring || stale_token.is_some_and(|s| s == access_token.expose_secret())
+        }
+        _ => false,
+    }
+}
+
+impl Refresher {
+    /// The connection's credential, refreshed first when it is about to expire, or when
+    /// `stale_token` (the access token a vendor just rejected) is still the one stored.
+    pub async fn credential(
+        &self,
+        secret_id: &str,
+        stale_token: Option<&str>,
+    ) -> Result<Credential, AuthError> {
+        let c = self.cache.credential(secret_id).await?;
+        if !needs_refresh(&c, stale_token) {
+            return Ok(c);
+        }
+        let started = std::time::Instant::now();
+        let owner = uuid::Uuid::new_v4().to_string();
+        loop {
+            // Someone else may have refreshed already: read past the cache.
+            let current = self.cache.reload(secret_id).await?;
+            let c = Credential::parse(secret_id, &current)?;
+            if !needs_refresh(&c, stale_token) {
+                return Ok(c);
+            }
+            if self.take_lease(secret_id, &owner).await? {
+                // Re-read under the lease: a refresh may have landed between the check and now.
+                let current = self.cache.reload(secret_id).await?;
+                let c = Credential::parse(secret_id, &current)?;
+                let result = if needs_refresh(&c, stale_token) {
+                    self.refresh(secret_id, &current).await
+                } else {
+                    Ok(c)
+                };
+                self.release_lease(secret_id, &owner).await;
+                return result;
+            }
+            if started.elapsed() > LEASE + Duration::from_secs(5) {
+                return Err(AuthError::Transient {
+                    secret_id: secret_id.to_owned(),
+                    reason: "another worker's refresh did not finish in time".into(),
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(150)).await;
+        }
+    }
+
+    async fn refresh(
+        &self,
+        secret_id: &str,
+        current: &SecretString,
+    ) -> Result<Credential, AuthError> {
+        let next = exchange(&self.http, secret_id, current).await?;
+        self.sm
+            .put_secret_value()
+            .secret_id(secret_id)
+            .secret_string(next.to_string())
+            .send()
+            .await
+            .map_err(|e| AuthError::Transient {
+                secret_id: secret_id.to_owned(),
+                reason: crate::aws::error_message(&e),
+            })?;
+        info!(secret_id, "access token refreshed");
+        let value = self.cache.reload(secret_id).await?;
+        Ok(Credential::parse(secret_id, &value)?)
+    }
+
+    async fn take_lease(&self, secret_id: &str, owner: &str) -> Result<bool, AuthError> {
+        let now = Utc::now().timestamp_millis();
+        let out = self
+            .ddb
+            .put_item()
+            .table_name(&self.table)
+            .item("id", AttributeValue::S(format!("lease#{secret_id}")))
+            .item("owner", AttributeValue::S(owner.to_owned()))
+            .item(
+                "lease_until",
+                AttributeValue::N((now + LEASE.as_millis() as i64).to_string()),
+            )
+            .item(
+                "expiration",
+                AttributeValue::N((now / 1000 + 3_600).to_string()),
+            )
+            .condition_expression("attribute_not_exists(id) OR lease_until < :now")
+            .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
+            .send()
+            .await;
+        match out {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(AuthError::Transient {
+                secret_id: secret_id.to_owned(),
+                reason: crate::aws::error_message(&e),
+            }),
+        }
+    }
+
+    async fn release_lease(&self, secret_id: &str, owner: &str) {
+        let out = self
+            .ddb
+            .delete_item()
+            .table_name(&self.table)
+            .key("id", AttributeValue::S(format!("lease#{secret_id}")))
+            .condition_expression("#o = :me")
+            .expression_attribute_names("#o", "owner")
+            .expression_attribute_values(":me", AttributeValue::S(owner.to_owned()))
+            .send()
+            .await;
+        if let Err(e) = out {
+            // It expires by itself; nothing waits on more than LEASE.
+            warn!(secret_id, error = %crate::aws::error_message(&e), "could not release the refresh lease");
+        }
+    }
+}

@@ -1,0 +1,135 @@
+//! OAuth refresh under a lease: concurrent workers, single-use refresh tokens, revoked grants.
+//! moto runs serially so the lease's conditional write is atomic, as DynamoDB's is.
+
+use std::collections::HashMap;
+
+use secrecy::ExposeSecret;
+use switchyard::auth::{AuthError, Refresher};
+use switchyard::connectors::Connector;
+use switchyard::secrets::{Credential, SecretCache};
+use switchyard_infra::emulator::Emulator;
+use switchyard_infra::sandbox::Sandbox;
+
+struct World {
+    _emulator: Emulator,
+    sandbox: Sandbox,
+    refresher: Refresher,
+    secret_id: String,
+}
+
+/// The Slack connection stored with an access token that expired an hour ago.
+async fn world(refresh_token: Option<&str>) -> World {
+    let emulator = Emulator::start_serial().unwrap();
+    let config = emulator.sdk_config().await;
+    let sandbox = Sandbox::start().await.unwrap();
+    let c = &sandbox.credentials;
+    let slack = serde_json::json!({
+        "type": "oauth2_refresh", "base_url": sandbox.base_url("slack"),
+        "access_token": "xoxe.xoxb-expired", "refresh_token": refresh_token.unwrap_or(&c.slack_refresh_token),
+        "client_id": c.slack_client_id, "client_secret": c.slack_client_secret,
+        "expires_at": (chrono::Utc::now() - chrono::Duration::hours(1)).to_rfc3339()
+    });
+    let template = switchyard_infra::template::Template::load(
+        &switchyard_infra::repo_root().join("template.yaml"),
+    )
+    .unwrap();
+    let prefix = format!("sy-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    let secrets = HashMap::from([("SlackConnectionSecret".to_owned(), slack.to_string())]);
+    let p = switchyard_infra::provision::provision(&config, &template, &prefix, &secrets)
+        .await
+        .unwrap();
+    let sm = aws_sdk_secretsmanager::Client::new(&config);
+    World {
+        refresher: Refresher {
+            cache: SecretCache::new(sm.clone(), std::time::Duration::from_secs(300)),
+            sm,
+            ddb: aws_sdk_dynamodb::Client::new(&config),
+            table: p.refs["PacingTable"].clone(),
+            http: switchyard::connectors::http_client(),
+        },
+        secret_id: p.refs["SlackConnectionSecret"].clone(),
+        sandbox,
+        _emulator: emulator,
+    }
+}
+
+fn access_token(c: &Credential) -> String {
+    match c {
+        Credential::Oauth2Refresh { access_token, .. } => access_token.expose_secret().to_owned(),
+        other => panic!("not oauth: {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn eight_workers_with_an_expired_token_make_exactly_one_refresh() {
+    let w = world(None).await;
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        // Each worker has its own cache, as separate Lambda instances do.
+        let mut r = w.refresher.clone();
+        r.cache = SecretCache::new(r.sm.clone(), std::time::Duration::from_secs(300));
+        let id = w.secret_id.clone();
+        tasks.push(tokio::spawn(async move { r.credential(&id, None).await }));
+    }
+    let mut tokens = Vec::new();
+    for t in tasks {
+        tokens.push(access_token(&t.await.unwrap().expect("no worker fails")));
+    }
+    assert_eq!(
+        w.sandbox.slack_rotations(),
+        1,
+        "one refresh, not one per worker"
+    );
+    tokens.dedup();
+    assert_eq!(tokens.len(), 1, "every worker uses the one new token");
+    // And it works.
+    let slack = switchyard::connectors::slack::Slack::new(
+        switchyard::connectors::http_client(),
+        w.refresher.cache.credential(&w.secret_id).await.unwrap(),
+    )
+    .unwrap();
+    slack.probe().await.unwrap();
+    w.sandbox.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rejected_token_is_refreshed_once_and_a_revoked_grant_needs_a_human() {
+    let w = world(None).await;
+    let first = w.refresher.credential(&w.secret_id, None).await.unwrap();
+    let fresh = access_token(&first);
+    // Fresh and not rejected: no refresh.
+    w.refresher.credential(&w.secret_id, None).await.unwrap();
+    assert_eq!(w.sandbox.slack_rotations(), 1);
+    // The vendor rejected the fresh token (revoked server-side, say): refresh again, once.
+    let again = w
+        .refresher
+        .credential(&w.secret_id, Some(&fresh))
+        .await
+        .unwrap();
+    assert_ne!(access_token(&again), fresh);
+    assert_eq!(w.sandbox.slack_rotations(), 2);
+    // A stale token that is no longer the stored one does not trigger another refresh.
+    w.refresher
+        .credential(&w.secret_id, Some(&fresh))
+        .await
+        .unwrap();
+    assert_eq!(w.sandbox.slack_rotations(), 2);
+    w.sandbox.stop();
+
+    // A refresh token the vendor no longer honours: re-authorization, named, without the secret.
+    let revoked = world(Some("xoxe-1-revoked")).await;
+    let e = revoked
+        .refresher
+        .credential(&revoked.secret_id, None)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, AuthError::ReauthRequired { reason, .. } if reason.contains("invalid_refresh_token")),
+        "{e}"
+    );
+    assert!(
+        !e.to_string().contains("xoxe-1-revoked"),
+        "the secret leaked: {e}"
+    );
+    revoked.sandbox.stop();
+}
