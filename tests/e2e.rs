@@ -370,3 +370,54 @@ async fn through_a_429_storm_every_event_is_acted_on_exactly_once_and_none_dead_
     }
     stack.stop();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn doctor_names_the_broken_secret_and_field_and_the_refused_credential() {
+    let stack = LocalStack::start().await.unwrap();
+    let all_ready = stack.doctor().await.unwrap();
+    assert_eq!(all_ready.len(), 7);
+    assert!(all_ready.iter().all(|r| r.ready), "{all_ready:?}");
+    let refs = &stack.provisioned.refs;
+    // Zendesk's secret loses a field; Jira's token is replaced by a wrong one.
+    for (logical, value) in [
+        (
+            "ZendeskConnectionSecret",
+            serde_json::json!({"type": "api_token", "base_url": stack.sandbox.base_url("zendesk"), "email": "x@example.com"}),
+        ),
+        (
+            "JiraConnectionSecret",
+            serde_json::json!({"type": "api_token", "base_url": stack.sandbox.base_url("jira"), "email": "x@example.com", "api_token": "ATATT3x-wrong-token"}),
+        ),
+    ] {
+        stack
+            .aws
+            .secrets
+            .put_secret_value()
+            .secret_id(&refs[logical])
+            .secret_string(value.to_string())
+            .send()
+            .await
+            .unwrap();
+    }
+    let reports = stack.doctor().await.unwrap();
+    let zendesk = reports.iter().find(|r| r.connection == "zendesk").unwrap();
+    assert!(!zendesk.ready);
+    assert!(
+        zendesk.detail.contains("api_token")
+            && zendesk.detail.contains(&refs["ZendeskConnectionSecret"]),
+        "{zendesk:?}"
+    );
+    let jira = reports.iter().find(|r| r.connection == "jira").unwrap();
+    assert!(!jira.ready && !jira.authenticated, "{jira:?}");
+    assert!(
+        jira.fix.as_deref().unwrap_or_default().contains("refused"),
+        "{jira:?}"
+    );
+    let rendered = switchyard::doctor::render(&reports);
+    assert!(
+        !rendered.contains("ATATT3x-wrong-token"),
+        "a secret in the doctor's table"
+    );
+    assert!(reports.iter().filter(|r| r.ready).count() == 5);
+    stack.stop();
+}

@@ -25,6 +25,16 @@ enum Command {
     /// Check webhooks by hand.
     #[command(subcommand)]
     Webhook(WebhookCommand),
+    /// Is every configured connection ready? Exits 1 when one is not.
+    Doctor {
+        /// One JSON object per connection instead of the table.
+        #[arg(long)]
+        json: bool,
+        /// Check the local stack's connections (emulator + sandbox) instead of the deployment's
+        /// (`*_SECRET_ID` and AWS settings from the environment).
+        #[arg(long)]
+        local: bool,
+    },
     /// Paced bulk work that spreads its calls across a window.
     #[command(subcommand)]
     Batch(BatchCommand),
@@ -190,6 +200,39 @@ async fn main() -> Result<()> {
             file,
             headers,
         }) => std::process::exit(commands::webhook_normalize(&source, &file, &headers)),
+        Command::Doctor { json, local } => {
+            let (reports, stack) = if local {
+                let stack = LocalStack::start().await?;
+                (stack.doctor().await?, Some(stack))
+            } else {
+                let aws = switchyard::aws::AwsClients::from_env().await;
+                let s = switchyard::settings::Settings::from_env();
+                let secrets = switchyard::secrets::SecretCache::new(
+                    aws.secrets.clone(),
+                    std::time::Duration::from_secs(60),
+                );
+                let connectors = switchyard::connectors::Connectors::new(
+                    switchyard::connectors::http_client(),
+                    secrets,
+                    s,
+                );
+                (switchyard::doctor::check(&connectors).await, None)
+            };
+            if json {
+                for r in &reports {
+                    println!("{}", serde_json::to_string(r)?);
+                }
+            } else {
+                print!("{}", switchyard::doctor::render(&reports));
+            }
+            if let Some(stack) = stack {
+                stack.stop();
+            }
+            if reports.is_empty() || reports.iter().any(|r| !r.ready) {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
         Command::Batch(BatchCommand::HubspotContacts {
             input,
             window_seconds,
@@ -256,6 +299,8 @@ async fn local(stay_up: bool, overrides: &[(String, String)]) -> Result<()> {
     let webhooks = demo::demo_webhooks(&stack);
     let summary = demo::run(&stack, &http, &webhooks).await?;
     print!("{}", summary.render());
+    println!("\nswitchyard doctor (the local connections)");
+    print!("{}", switchyard::doctor::render(&stack.doctor().await?));
     if stay_up {
         let body = r#"{"webhookEvent":"jira:issue_created","timestamp":1700000000000,"issue":{"key":"OPS-9","fields":{"summary":"Payment page error 500"}}}"#;
         let sig = hex::encode(switchyard::webhook::signature::hmac_sha256(

@@ -189,6 +189,21 @@ impl LocalStack {
     }
 
     /// Messages in a queue, visible or in flight.
+    /// `switchyard doctor` over the connections the canary is configured with.
+    pub async fn doctor(&self) -> Result<Vec<switchyard::doctor::Report>> {
+        let (s, _) = self.settings("canary")?;
+        let secrets = switchyard::secrets::SecretCache::new(
+            self.aws.secrets.clone(),
+            Duration::from_secs(60),
+        );
+        let connectors = switchyard::connectors::Connectors::new(
+            switchyard::connectors::http_client(),
+            secrets,
+            s,
+        );
+        Ok(switchyard::doctor::check(&connectors).await)
+    }
+
     /// Messages waiting, in flight or delayed (handed back to wait for budget).
     pub async fn queue_depth(&self, logical_id: &str) -> Result<u64> {
         let out = self

@@ -10,6 +10,7 @@ pub mod classifier;
 pub mod connectors;
 pub mod dates;
 pub mod decisions;
+pub mod doctor;
 pub mod event;
 pub mod handlers;
 pub mod idempotency;
