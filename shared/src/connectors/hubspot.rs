@@ -14,9 +14,7 @@ use reqwest::{Method, RequestBuilder};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{json, Map, Value};
 
-use super::{
-    param, read_response, wrong_credential, Connector, ConnectorError, Outcome, ResolveError,
-};
+use super::{param, Connector, ConnectorError, Outcome, ResolveError};
 use crate::routing::PlannedAction;
 use crate::secrets::Credential;
 
@@ -57,30 +55,14 @@ fn object_id<'a>(a: &'a PlannedAction, name: &str) -> Result<&'a str, ConnectorE
     }
 }
 
-fn id_text(v: Option<&Value>) -> Option<String> {
-    match v? {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
-    }
-}
-
 impl Hubspot {
     pub fn new(http: reqwest::Client, credential: Credential) -> Result<Self, ResolveError> {
-        let base_url = credential.base_url().to_owned();
-        match credential {
-            Credential::BearerToken { token, .. } => Ok(Self {
-                http,
-                base_url,
-                token,
-            }),
-            Credential::Oauth2Refresh { access_token, .. } => Ok(Self {
-                http,
-                base_url,
-                token: access_token,
-            }),
-            other => Err(wrong_credential("hubspot", &other)),
-        }
+        let (base_url, token) = super::bearer("hubspot", credential)?;
+        Ok(Self {
+            http,
+            base_url,
+            token,
+        })
     }
 
     fn request(&self, method: Method, path: &str) -> RequestBuilder {
@@ -89,22 +71,13 @@ impl Hubspot {
             .bearer_auth(self.token.expose_secret())
     }
 
-    async fn send(&self, req: RequestBuilder) -> Result<Value, ConnectorError> {
-        let resp = req.send().await.map_err(ConnectorError::from_reqwest)?;
-        let status = resp.status();
-        let headers = resp.headers().clone();
-        let body = resp.text().await.map_err(ConnectorError::from_reqwest)?;
-        read_response("hubspot", status, &headers, body)
-    }
-
     async fn create_ticket(&self, a: &PlannedAction, key: &str) -> Result<Outcome, ConnectorError> {
-        let found = self
-            .send(self.request(Method::POST, "/crm/v3/objects/tickets/search").json(&json!({
+        let found = super::send("hubspot", self.request(Method::POST, "/crm/v3/objects/tickets/search").json(&json!({
                 "filterGroups": [{"filters": [{"propertyName": KEY_PROPERTY, "operator": "EQ", "value": key}]}],
                 "properties": ["subject"], "limit": 1
             })))
             .await?;
-        if let Some(id) = id_text(found.pointer("/results/0/id")) {
+        if let Some(id) = super::id_text(found.pointer("/results/0/id")) {
             return Ok(Outcome {
                 object_id: Some(id.clone()),
                 detail: format!("ticket {id} already created for this action"),
@@ -119,13 +92,13 @@ impl Hubspot {
         props.entry("hs_pipeline").or_insert(json!("0"));
         props.entry("hs_pipeline_stage").or_insert(json!("1"));
         props.insert(KEY_PROPERTY.into(), json!(key));
-        let body = self
-            .send(
-                self.request(Method::POST, "/crm/v3/objects/tickets")
-                    .json(&json!({"properties": props})),
-            )
-            .await?;
-        let id = id_text(body.get("id")).ok_or_else(|| {
+        let body = super::send(
+            "hubspot",
+            self.request(Method::POST, "/crm/v3/objects/tickets")
+                .json(&json!({"properties": props})),
+        )
+        .await?;
+        let id = super::id_text(body.get("id")).ok_or_else(|| {
             ConnectorError::Transient("HubSpot created a ticket but sent no id".into())
         })?;
         Ok(Outcome {
@@ -142,7 +115,8 @@ impl Hubspot {
                 "update_ticket needs ticket.* properties".into(),
             ));
         }
-        self.send(
+        super::send(
+            "hubspot",
             self.request(Method::PATCH, &format!("/crm/v3/objects/tickets/{id}"))
                 .json(&json!({"properties": props})),
         )
@@ -162,15 +136,15 @@ impl Hubspot {
         }
         let mut props = properties(a, "contact");
         props.insert("email".into(), json!(email));
-        let body = self
-            .send(
-                self.request(Method::POST, "/crm/v3/objects/contacts/batch/upsert")
-                    .json(&json!({
-                        "inputs": [{"idProperty": "email", "id": email, "properties": props}]
-                    })),
-            )
-            .await?;
-        let id = id_text(body.pointer("/results/0/id"));
+        let body = super::send(
+            "hubspot",
+            self.request(Method::POST, "/crm/v3/objects/contacts/batch/upsert")
+                .json(&json!({
+                    "inputs": [{"idProperty": "email", "id": email, "properties": props}]
+                })),
+        )
+        .await?;
+        let id = super::id_text(body.pointer("/results/0/id"));
         let new = body
             .pointer("/results/0/new")
             .and_then(Value::as_bool)
@@ -195,14 +169,13 @@ impl Hubspot {
                 ))
             }
         };
-        let body = self
-            .send(self.request(Method::POST, "/crm/v3/objects/notes").json(&json!({
+        let body = super::send("hubspot", self.request(Method::POST, "/crm/v3/objects/notes").json(&json!({
                 "properties": {"hs_timestamp": crate::dates::format(&chrono::Utc::now()), "hs_note_body": param(a, "note")?},
                 "associations": [{"to": {"id": to}, "types": [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": type_id}]}]
             })))
             .await?;
         Ok(Outcome {
-            object_id: id_text(body.get("id")),
+            object_id: super::id_text(body.get("id")),
             detail: format!("note added to {to}"),
         })
     }
@@ -217,10 +190,13 @@ impl Hubspot {
             )));
         }
         let (from_id, to_id) = (object_id(a, "from_id")?, object_id(a, "to_id")?);
-        self.send(self.request(
-            Method::PUT,
-            &format!("/crm/v4/objects/{from}/{from_id}/associations/default/{to}/{to_id}"),
-        ))
+        super::send(
+            "hubspot",
+            self.request(
+                Method::PUT,
+                &format!("/crm/v4/objects/{from}/{from_id}/associations/default/{to}/{to_id}"),
+            ),
+        )
         .await?;
         Ok(Outcome {
             object_id: Some(from_id.to_owned()),
@@ -249,10 +225,12 @@ impl Connector for Hubspot {
     }
 
     async fn probe(&self) -> Result<Outcome, ConnectorError> {
-        let info = self
-            .send(self.request(Method::GET, "/account-info/v3/details"))
-            .await?;
-        let portal = id_text(info.get("portalId")).ok_or_else(|| {
+        let info = super::send(
+            "hubspot",
+            self.request(Method::GET, "/account-info/v3/details"),
+        )
+        .await?;
+        let portal = super::id_text(info.get("portalId")).ok_or_else(|| {
             ConnectorError::Permanent("account-info answered without a portalId".into())
         })?;
         Ok(Outcome {

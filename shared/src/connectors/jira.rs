@@ -16,9 +16,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::{json, Value};
 use sha2::Digest;
 
-use super::{
-    param, read_response, wrong_credential, Connector, ConnectorError, Outcome, ResolveError,
-};
+use super::{param, wrong_credential, Connector, ConnectorError, Outcome, ResolveError};
 use crate::routing::PlannedAction;
 use crate::secrets::Credential;
 
@@ -73,22 +71,16 @@ impl Jira {
             .header("accept", "application/json")
     }
 
-    async fn send(&self, req: RequestBuilder) -> Result<Value, ConnectorError> {
-        let resp = req.send().await.map_err(ConnectorError::from_reqwest)?;
-        let status = resp.status();
-        let headers = resp.headers().clone();
-        let body = resp.text().await.map_err(ConnectorError::from_reqwest)?;
-        read_response("jira", status, &headers, body)
-    }
-
     async fn create_issue(&self, a: &PlannedAction, key: &str) -> Result<Outcome, ConnectorError> {
         let label = idempotency_label(key);
         // Created before a crash? Then it carries our label.
-        let found = self
-            .send(self.request(Method::POST, "/search/jql").json(&json!({
+        let found = super::send(
+            "jira",
+            self.request(Method::POST, "/search/jql").json(&json!({
                 "jql": format!("labels = \"{label}\""), "fields": ["key"], "maxResults": 1
-            })))
-            .await?;
+            })),
+        )
+        .await?;
         if let Some(existing) = found.pointer("/issues/0/key").and_then(Value::as_str) {
             return Ok(Outcome {
                 object_id: Some(existing.to_owned()),
@@ -114,13 +106,13 @@ impl Jira {
         if let Some(description) = a.params.get("description") {
             fields["description"] = adf(description);
         }
-        let body = self
-            .send(
-                self.request(Method::POST, "/issue")
-                    .json(&json!({ "fields": fields })),
-            )
-            .await?;
-        let issue = id_text(body.get("key")).ok_or_else(|| {
+        let body = super::send(
+            "jira",
+            self.request(Method::POST, "/issue")
+                .json(&json!({ "fields": fields })),
+        )
+        .await?;
+        let issue = super::id_text(body.get("key")).ok_or_else(|| {
             ConnectorError::Transient("Jira created an issue but sent no key".into())
         })?;
         Ok(Outcome {
@@ -131,14 +123,14 @@ impl Jira {
 
     async fn add_comment(&self, a: &PlannedAction) -> Result<Outcome, ConnectorError> {
         let issue = issue_key(a)?;
-        let body = self
-            .send(
-                self.request(Method::POST, &format!("/issue/{issue}/comment"))
-                    .json(&json!({ "body": adf(param(a, "comment")?) })),
-            )
-            .await?;
+        let body = super::send(
+            "jira",
+            self.request(Method::POST, &format!("/issue/{issue}/comment"))
+                .json(&json!({ "body": adf(param(a, "comment")?) })),
+        )
+        .await?;
         Ok(Outcome {
-            object_id: id_text(body.get("id")),
+            object_id: super::id_text(body.get("id")),
             detail: format!("comment added to {issue}"),
         })
     }
@@ -146,9 +138,11 @@ impl Jira {
     async fn transition(&self, a: &PlannedAction) -> Result<Outcome, ConnectorError> {
         let issue = issue_key(a)?;
         let wanted = param(a, "to")?;
-        let available = self
-            .send(self.request(Method::GET, &format!("/issue/{issue}/transitions")))
-            .await?;
+        let available = super::send(
+            "jira",
+            self.request(Method::GET, &format!("/issue/{issue}/transitions")),
+        )
+        .await?;
         let transitions = available
             .get("transitions")
             .and_then(Value::as_array)
@@ -164,7 +158,7 @@ impl Jira {
         let Some(id) = transitions
             .iter()
             .find(|t| matches(t))
-            .and_then(|t| id_text(t.get("id")))
+            .and_then(|t| super::id_text(t.get("id")))
         else {
             let names: Vec<&str> = transitions
                 .iter()
@@ -175,7 +169,8 @@ impl Jira {
                 names.join(", ")
             )));
         };
-        self.send(
+        super::send(
+            "jira",
             self.request(Method::POST, &format!("/issue/{issue}/transitions"))
                 .json(&json!({"transition": {"id": id}})),
         )
@@ -208,7 +203,8 @@ impl Jira {
                 "set_fields needs fields.<id> parameters".into(),
             ));
         }
-        self.send(
+        super::send(
+            "jira",
             self.request(Method::PUT, &format!("/issue/{issue}"))
                 .json(&json!({"fields": fields})),
         )
@@ -227,7 +223,8 @@ impl Jira {
             .filter(|l| !l.is_empty())
             .map(|l| json!({"add": l}))
             .collect();
-        self.send(
+        super::send(
+            "jira",
             self.request(Method::PUT, &format!("/issue/{issue}"))
                 .json(&json!({"update": {"labels": add}})),
         )
@@ -236,15 +233,6 @@ impl Jira {
             object_id: Some(issue.to_owned()),
             detail: format!("labels added to {issue}"),
         })
-    }
-}
-
-/// Ids arrive as strings ("10000") or, from some proxies, numbers.
-fn id_text(v: Option<&Value>) -> Option<String> {
-    match v? {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
     }
 }
 
@@ -285,7 +273,7 @@ impl Connector for Jira {
     }
 
     async fn probe(&self) -> Result<Outcome, ConnectorError> {
-        let me = self.send(self.request(Method::GET, "/myself")).await?;
+        let me = super::send("jira", self.request(Method::GET, "/myself")).await?;
         let account = me
             .get("accountId")
             .and_then(Value::as_str)

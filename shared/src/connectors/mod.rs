@@ -214,6 +214,40 @@ pub fn read_response(
     Ok(serde_json::from_str(&response.body).unwrap_or(serde_json::Value::Null))
 }
 
+/// Send a request and read its answer with `vendor`'s triage rules.
+pub async fn send(
+    vendor: &str,
+    req: reqwest::RequestBuilder,
+) -> Result<serde_json::Value, ConnectorError> {
+    let resp = req.send().await.map_err(ConnectorError::from_reqwest)?;
+    let status = resp.status();
+    let headers = resp.headers().clone();
+    let body = resp.text().await.map_err(ConnectorError::from_reqwest)?;
+    read_response(vendor, status, &headers, body)
+}
+
+/// The base URL and bearer token of a `bearer_token` or `oauth2_refresh` credential.
+pub fn bearer(
+    connector: &str,
+    credential: Credential,
+) -> Result<(String, secrecy::SecretString), ResolveError> {
+    let base_url = credential.base_url().to_owned();
+    match credential {
+        Credential::BearerToken { token, .. } => Ok((base_url, token)),
+        Credential::Oauth2Refresh { access_token, .. } => Ok((base_url, access_token)),
+        other => Err(wrong_credential(connector, &other)),
+    }
+}
+
+/// An id as vendors send it: a string, or a number (some APIs and proxies); empty is none.
+pub fn id_text(v: Option<&serde_json::Value>) -> Option<String> {
+    match v? {
+        serde_json::Value::String(s) if !s.is_empty() => Some(s.clone()),
+        serde_json::Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
 /// A short, safe excerpt of an error body for messages (vendor errors can be HTML pages).
 pub fn excerpt(body: &str) -> String {
     let one_line: String = body.split_whitespace().collect::<Vec<_>>().join(" ");

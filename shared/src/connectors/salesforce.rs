@@ -13,9 +13,7 @@ use reqwest::{Method, RequestBuilder};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{json, Map, Value};
 
-use super::{
-    param, read_response, wrong_credential, Connector, ConnectorError, Outcome, ResolveError,
-};
+use super::{param, Connector, ConnectorError, Outcome, ResolveError};
 use crate::routing::PlannedAction;
 use crate::secrets::Credential;
 
@@ -51,20 +49,12 @@ fn record_id<'a>(a: &'a PlannedAction, name: &str) -> Result<&'a str, ConnectorE
 
 impl Salesforce {
     pub fn new(http: reqwest::Client, credential: Credential) -> Result<Self, ResolveError> {
-        let base_url = credential.base_url().to_owned();
-        match credential {
-            Credential::BearerToken { token, .. } => Ok(Self {
-                http,
-                base_url,
-                token,
-            }),
-            Credential::Oauth2Refresh { access_token, .. } => Ok(Self {
-                http,
-                base_url,
-                token: access_token,
-            }),
-            other => Err(wrong_credential("salesforce", &other)),
-        }
+        let (base_url, token) = super::bearer("salesforce", credential)?;
+        Ok(Self {
+            http,
+            base_url,
+            token,
+        })
     }
 
     fn request(&self, method: Method, path: &str) -> RequestBuilder {
@@ -74,14 +64,6 @@ impl Salesforce {
                 format!("{}/services/data/{API_VERSION}{path}", self.base_url),
             )
             .bearer_auth(self.token.expose_secret())
-    }
-
-    async fn send(&self, req: RequestBuilder) -> Result<Value, ConnectorError> {
-        let resp = req.send().await.map_err(ConnectorError::from_reqwest)?;
-        let status = resp.status();
-        let headers = resp.headers().clone();
-        let body = resp.text().await.map_err(ConnectorError::from_reqwest)?;
-        read_response("salesforce", status, &headers, body)
     }
 
     async fn upsert_case(&self, a: &PlannedAction, key: &str) -> Result<Outcome, ConnectorError> {
@@ -115,12 +97,12 @@ impl Salesforce {
                 "upsert_case needs case.Subject".into(),
             ));
         }
-        let body = self
-            .send(
-                self.request(Method::PATCH, &format!("/sobjects/Case/{field}/{value}"))
-                    .json(&Value::Object(fields)),
-            )
-            .await?;
+        let body = super::send(
+            "salesforce",
+            self.request(Method::PATCH, &format!("/sobjects/Case/{field}/{value}"))
+                .json(&Value::Object(fields)),
+        )
+        .await?;
         let id = body.get("id").and_then(Value::as_str).map(str::to_owned);
         let created = body
             .get("created")
@@ -148,7 +130,8 @@ impl Salesforce {
                 "update_case needs case.* fields".into(),
             ));
         }
-        self.send(
+        super::send(
+            "salesforce",
             self.request(Method::PATCH, &format!("/sobjects/Case/{id}"))
                 .json(&Value::Object(fields)),
         )
@@ -162,11 +145,14 @@ impl Salesforce {
     async fn add_case_comment(&self, a: &PlannedAction) -> Result<Outcome, ConnectorError> {
         let id = record_id(a, "case_id")?;
         let published = a.params.get("public").is_some_and(|p| p == "true");
-        let body = self
-            .send(self.request(Method::POST, "/sobjects/CaseComment").json(&json!({
-                "ParentId": id, "CommentBody": param(a, "comment")?, "IsPublished": published
-            })))
-            .await?;
+        let body = super::send(
+            "salesforce",
+            self.request(Method::POST, "/sobjects/CaseComment")
+                .json(&json!({
+                    "ParentId": id, "CommentBody": param(a, "comment")?, "IsPublished": published
+                })),
+        )
+        .await?;
         Ok(Outcome {
             object_id: body.get("id").and_then(Value::as_str).map(str::to_owned),
             detail: format!("comment added to case {id}"),
@@ -193,7 +179,7 @@ impl Connector for Salesforce {
 
     /// `limits` proves the token and reports the daily API headroom.
     async fn probe(&self) -> Result<Outcome, ConnectorError> {
-        let limits = self.send(self.request(Method::GET, "/limits")).await?;
+        let limits = super::send("salesforce", self.request(Method::GET, "/limits")).await?;
         let daily = limits.get("DailyApiRequests").ok_or_else(|| {
             ConnectorError::Permanent("limits answered without DailyApiRequests".into())
         })?;

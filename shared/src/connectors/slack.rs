@@ -8,9 +8,7 @@ use async_trait::async_trait;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{json, Value};
 
-use super::{
-    param, read_response, wrong_credential, Connector, ConnectorError, Outcome, ResolveError,
-};
+use super::{param, Connector, ConnectorError, Outcome, ResolveError};
 use crate::routing::PlannedAction;
 use crate::secrets::Credential;
 
@@ -22,35 +20,21 @@ pub struct Slack {
 
 impl Slack {
     pub fn new(http: reqwest::Client, credential: Credential) -> Result<Self, ResolveError> {
-        let base_url = credential.base_url().to_owned();
-        match credential {
-            Credential::BearerToken { token, .. } => Ok(Self {
-                http,
-                base_url,
-                token,
-            }),
-            Credential::Oauth2Refresh { access_token, .. } => Ok(Self {
-                http,
-                base_url,
-                token: access_token,
-            }),
-            other => Err(wrong_credential("slack", &other)),
-        }
+        let (base_url, token) = super::bearer("slack", credential)?;
+        Ok(Self {
+            http,
+            base_url,
+            token,
+        })
     }
 
     async fn call(&self, method: &str, body: &Value) -> Result<Value, ConnectorError> {
-        let resp = self
+        let req = self
             .http
             .post(format!("{}/api/{method}", self.base_url))
             .bearer_auth(self.token.expose_secret())
-            .json(body)
-            .send()
-            .await
-            .map_err(ConnectorError::from_reqwest)?;
-        let status = resp.status();
-        let headers = resp.headers().clone();
-        let text = resp.text().await.map_err(ConnectorError::from_reqwest)?;
-        read_response("slack", status, &headers, text)
+            .json(body);
+        super::send("slack", req).await
     }
 }
 

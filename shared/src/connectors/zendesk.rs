@@ -12,9 +12,7 @@ use reqwest::{Method, RequestBuilder};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{json, Value};
 
-use super::{
-    param, read_response, wrong_credential, Connector, ConnectorError, Outcome, ResolveError,
-};
+use super::{param, wrong_credential, Connector, ConnectorError, Outcome, ResolveError};
 use crate::routing::PlannedAction;
 use crate::secrets::Credential;
 
@@ -48,14 +46,6 @@ impl Zendesk {
                 format!("{}/token", self.email),
                 Some(self.token.expose_secret()),
             )
-    }
-
-    async fn send(&self, req: RequestBuilder) -> Result<Value, ConnectorError> {
-        let resp = req.send().await.map_err(ConnectorError::from_reqwest)?;
-        let status = resp.status();
-        let headers = resp.headers().clone();
-        let body = resp.text().await.map_err(ConnectorError::from_reqwest)?;
-        read_response("zendesk", status, &headers, body)
     }
 
     /// The fields an update or a create sets from the action's parameters.
@@ -117,12 +107,12 @@ impl Zendesk {
                 "update_ticket needs a comment, group_id, assignee_id, priority, tags or custom_field.<id>".into(),
             ));
         }
-        let body = self
-            .send(
-                self.request(Method::PUT, &format!("/api/v2/tickets/{ticket_id}.json"))
-                    .json(&json!({ "ticket": ticket })),
-            )
-            .await?;
+        let body = super::send(
+            "zendesk",
+            self.request(Method::PUT, &format!("/api/v2/tickets/{ticket_id}.json"))
+                .json(&json!({ "ticket": ticket })),
+        )
+        .await?;
         Ok(outcome(&body, &format!("ticket {ticket_id} updated")))
     }
 
@@ -133,17 +123,19 @@ impl Zendesk {
         action: &PlannedAction,
         key: &str,
     ) -> Result<Outcome, ConnectorError> {
-        let found = self
-            .send(self.request(
+        let found = super::send(
+            "zendesk",
+            self.request(
                 Method::GET,
                 &format!(
                     "/api/v2/tickets.json?{}",
                     serde_urlencoded::to_string([("external_id", key)]).unwrap_or_default()
                 ),
-            ))
-            .await?;
+            ),
+        )
+        .await?;
         if let Some(existing) = found.pointer("/tickets/0") {
-            let id = id_text(existing.get("id")).unwrap_or_default();
+            let id = super::id_text(existing.get("id")).unwrap_or_default();
             return Ok(Outcome {
                 object_id: Some(id.clone()),
                 detail: format!("ticket {id} already created for this action"),
@@ -160,12 +152,12 @@ impl Zendesk {
             ticket.insert("tags".into(), tags);
         }
         ticket.insert("external_id".into(), json!(key));
-        let body = self
-            .send(
-                self.request(Method::POST, "/api/v2/tickets.json")
-                    .json(&json!({ "ticket": ticket })),
-            )
-            .await?;
+        let body = super::send(
+            "zendesk",
+            self.request(Method::POST, "/api/v2/tickets.json")
+                .json(&json!({ "ticket": ticket })),
+        )
+        .await?;
         Ok(outcome(&body, "ticket created"))
     }
 }
@@ -218,7 +210,7 @@ const TICKET_FIELDS: &[&str] = &[
 fn outcome(body: &Value, what: &str) -> Outcome {
     let ticket = body.get("ticket").unwrap_or(&Value::Null);
     super::drift::check("zendesk.ticket", ticket, TICKET_FIELDS);
-    let id = id_text(ticket.get("id"));
+    let id = super::id_text(ticket.get("id"));
     let updated = ticket
         .get("updated_at")
         .and_then(|v| crate::dates::parse_json(v).ok())
@@ -232,14 +224,6 @@ fn outcome(body: &Value, what: &str) -> Outcome {
     Outcome {
         object_id: id,
         detail: format!("{what}{updated}"),
-    }
-}
-
-fn id_text(v: Option<&Value>) -> Option<String> {
-    match v? {
-        Value::Number(n) => Some(n.to_string()),
-        Value::String(s) if !s.is_empty() => Some(s.clone()),
-        _ => None,
     }
 }
 
@@ -264,9 +248,11 @@ impl Connector for Zendesk {
     }
 
     async fn probe(&self) -> Result<Outcome, ConnectorError> {
-        let body = self
-            .send(self.request(Method::GET, "/api/v2/users/me.json"))
-            .await?;
+        let body = super::send(
+            "zendesk",
+            self.request(Method::GET, "/api/v2/users/me.json"),
+        )
+        .await?;
         // An anonymous "user" (id null) means the credentials were not accepted.
         match body.pointer("/user/id") {
             Some(Value::Number(id)) => Ok(Outcome {
