@@ -168,6 +168,12 @@ async fn act_one(deps: &Act, message: SqsMessage, deadline_ms: u64) -> Result<()
             Err(e) => {
                 warn!(event_id = %msg.event.id, connector = %action.connector, action = %action.action, latency_ms, error = %e, "action failed");
                 release(deps, &key).await;
+                if matches!(
+                    e,
+                    ConnectorError::Auth(_) | ConnectorError::ReauthRequired(_)
+                ) {
+                    crate::metrics::count(crate::metrics::AUTH_FAILURES, &action.connector);
+                }
                 if e.is_retryable() {
                     return Err(RecordError(format!(
                         "{}.{}: {e}",
@@ -369,6 +375,12 @@ async fn hand_back(
         why,
         "handed back to wait"
     );
+    if let Ok(msg) = serde_json::from_str::<ActMessage>(message.body.as_deref().unwrap_or_default())
+    {
+        for a in &msg.actions {
+            crate::metrics::count(crate::metrics::BUDGET_WAITS, &a.connector);
+        }
+    }
     Ok(())
 }
 

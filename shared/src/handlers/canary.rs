@@ -74,6 +74,7 @@ pub async fn handler(
             }
             Err(detail) => {
                 warn!(connector = name, latency_ms, %detail, "canary failed");
+                crate::metrics::count(crate::metrics::CANARY_FAILURES, name);
                 ProbeResult {
                     connector: name.into(),
                     ok: false,
