@@ -89,12 +89,7 @@ impl Llm {
                 Err(e) => Unavailable::Failed(format!("request failed: {}", e.without_url())),
                 Ok(resp) => {
                     let status = resp.status().as_u16();
-                    let headers = crate::connectors::triage::Response::from_parts(
-                        status,
-                        resp.headers(),
-                        String::new(),
-                    )
-                    .headers;
+                    let headers = crate::connectors::wait::header_pairs(resp.headers());
                     let body = match resp.text().await {
                         Ok(b) => b,
                         Err(e) if e.is_timeout() => {

@@ -47,13 +47,9 @@ pub struct Response {
 
 impl Response {
     pub fn from_parts(status: u16, headers: &reqwest::header::HeaderMap, body: String) -> Self {
-        let headers = headers
-            .iter()
-            .filter_map(|(n, v)| Some((n.as_str().to_owned(), v.to_str().ok()?.to_owned())))
-            .collect();
         Response {
             status,
-            headers,
+            headers: super::wait::header_pairs(headers),
             body,
         }
     }
@@ -156,6 +152,15 @@ fn not_json(r: &Response) -> Draft {
     )
 }
 
+/// A 2xx whose body is JSON or empty (204) is ok; anything else is a proxy or maintenance page.
+fn success(r: &Response) -> Draft {
+    if r.body.trim().is_empty() || r.json().is_some() {
+        draft(Kind::Ok, format!("HTTP {}", r.status))
+    } else {
+        not_json(r)
+    }
+}
+
 fn str_at<'a>(v: &'a Value, ptr: &str) -> Option<&'a str> {
     v.pointer(ptr).and_then(Value::as_str)
 }
@@ -164,11 +169,7 @@ fn str_at<'a>(v: &'a Value, ptr: &str) -> Option<&'a str> {
 /// `{"error": {"title": …, "message": …}}`; 409 means a concurrent update (retry).
 fn zendesk(r: &Response) -> Draft {
     if (200..300).contains(&r.status) {
-        return match r.json() {
-            Some(_) => draft(Kind::Ok, format!("HTTP {}", r.status)),
-            None if r.body.trim().is_empty() => draft(Kind::Ok, format!("HTTP {}", r.status)),
-            None => not_json(r),
-        };
+        return success(r);
     }
     let detail = r
         .json()
@@ -194,11 +195,7 @@ fn zendesk(r: &Response) -> Draft {
 fn jira(r: &Response) -> Draft {
     if (200..300).contains(&r.status) {
         // 204 No Content is Jira's answer to transitions and edits.
-        return match r.json() {
-            Some(_) => draft(Kind::Ok, format!("HTTP {}", r.status)),
-            None if r.body.trim().is_empty() => draft(Kind::Ok, format!("HTTP {}", r.status)),
-            None => not_json(r),
-        };
+        return success(r);
     }
     let detail = r
         .json()
@@ -397,9 +394,7 @@ fn hubspot(r: &Response) -> Draft {
                     hubspot_detail(&v)
                 ),
             ),
-            Some(_) => draft(Kind::Ok, format!("HTTP {}", r.status)),
-            None if r.body.trim().is_empty() => draft(Kind::Ok, format!("HTTP {}", r.status)),
-            None => not_json(r),
+            _ => success(r),
         };
     }
     let v = r.json().unwrap_or(Value::Null);
@@ -481,9 +476,7 @@ fn salesforce(r: &Response) -> Draft {
                     }
                 }
             }
-            Some(_) => draft(Kind::Ok, format!("HTTP {}", r.status)),
-            None if r.body.trim().is_empty() => draft(Kind::Ok, format!("HTTP {}", r.status)),
-            None => not_json(r),
+            _ => success(r),
         };
     }
     let first = v.as_ref().and_then(|v| match v {

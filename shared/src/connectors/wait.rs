@@ -10,6 +10,14 @@ use chrono::{DateTime, Utc};
 /// Response headers as (name, value) pairs; names compare case-insensitively.
 pub type Headers = [(String, String)];
 
+/// A response's headers as pairs (values that are not text are left out).
+pub fn header_pairs(headers: &reqwest::header::HeaderMap) -> Vec<(String, String)> {
+    headers
+        .iter()
+        .filter_map(|(n, v)| Some((n.as_str().to_owned(), v.to_str().ok()?.to_owned())))
+        .collect()
+}
+
 pub fn header<'a>(headers: &'a Headers, name: &str) -> Option<&'a str> {
     headers
         .iter()

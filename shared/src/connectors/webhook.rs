@@ -100,7 +100,7 @@ impl Connector for Webhook {
             }),
             429 => Err(ConnectorError::RateLimited {
                 retry_after: super::wait::wait_hint(
-                    &super::triage::Response::from_parts(status, &headers, String::new()).headers,
+                    &super::wait::header_pairs(&headers),
                     chrono::Utc::now(),
                 ),
             }),

@@ -101,7 +101,7 @@ async fn act_one(deps: &Act, message: SqsMessage, deadline_ms: u64) -> Result<()
     let now_ms = Utc::now().timestamp_millis();
     if not_before > now_ms + 1_000 {
         let left = Duration::from_millis((not_before - now_ms) as u64);
-        return hand_back(deps, &message, left, "still waiting").await;
+        return hand_back(deps, &message, &msg, left, "still waiting").await;
     }
     let mut results = Vec::with_capacity(msg.actions.len());
     for (index, action) in msg.actions.iter().enumerate() {
@@ -147,7 +147,7 @@ async fn act_one(deps: &Act, message: SqsMessage, deadline_ms: u64) -> Result<()
             Paced::Done(outcome) => outcome,
             Paced::Wait(wait, why) => {
                 release(deps, &key).await;
-                return hand_back(deps, &message, wait, why).await;
+                return hand_back(deps, &message, &msg, wait, why).await;
             }
             Paced::Failed(e) => {
                 release(deps, &key).await;
@@ -346,6 +346,7 @@ fn number(v: i64) -> MessageAttributeValue {
 async fn hand_back(
     deps: &Act,
     message: &SqsMessage,
+    msg: &ActMessage,
     wait: Duration,
     why: &str,
 ) -> Result<(), RecordError> {
@@ -375,11 +376,8 @@ async fn hand_back(
         why,
         "handed back to wait"
     );
-    if let Ok(msg) = serde_json::from_str::<ActMessage>(message.body.as_deref().unwrap_or_default())
-    {
-        for a in &msg.actions {
-            crate::metrics::count(crate::metrics::BUDGET_WAITS, &a.connector);
-        }
+    for a in &msg.actions {
+        crate::metrics::count(crate::metrics::BUDGET_WAITS, &a.connector);
     }
     Ok(())
 }

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 
+use super::gcra::{n, num};
 use super::PacingError;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -34,10 +35,6 @@ pub fn breaker_key(connector: &str, credential: &str) -> String {
     format!("breaker#{connector}#{credential}")
 }
 
-fn n(v: i64) -> AttributeValue {
-    AttributeValue::N(v.to_string())
-}
-
 impl Breaker {
     pub fn new(ddb: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
         Self {
@@ -61,13 +58,8 @@ impl Breaker {
             .map_err(|e| PacingError(crate::aws::error_message(&e)))?
             .item
             .unwrap_or_default();
-        let num = |k: &str| -> i64 {
-            item.get(k)
-                .and_then(|v| v.as_n().ok())
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(0)
-        };
-        let (failures, open_until) = (num("failures") as u32, num("open_until"));
+        let field = |k: &str| item.get(k).and_then(num).unwrap_or(0);
+        let (failures, open_until) = (field("failures") as u32, field("open_until"));
         if failures < self.threshold {
             return Ok(Gate::Closed { failures });
         }
@@ -100,7 +92,7 @@ impl Breaker {
                 if e.as_service_error()
                     .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
             {
-                let probe_until = num("probe_until").max(now_us + 1_000_000);
+                let probe_until = field("probe_until").max(now_us + 1_000_000);
                 Ok(Gate::Open {
                     retry_after: Duration::from_micros((probe_until - now_us) as u64),
                 })
@@ -137,13 +129,12 @@ impl Breaker {
             .send()
             .await
             .map_err(|e| PacingError(crate::aws::error_message(&e)))?;
-        let failures: u32 = out
+        let failures = out
             .attributes
             .as_ref()
             .and_then(|a| a.get("failures"))
-            .and_then(|v| v.as_n().ok())
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0);
+            .and_then(num)
+            .unwrap_or(0) as u32;
         if failures < self.threshold {
             return Ok(Gate::Closed { failures });
         }

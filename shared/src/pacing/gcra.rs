@@ -206,11 +206,11 @@ fn conditional<R>(e: &aws_sdk_dynamodb::error::SdkError<UpdateItemError, R>) -> 
     )
 }
 
-fn n(v: i64) -> AttributeValue {
+pub(super) fn n(v: i64) -> AttributeValue {
     AttributeValue::N(v.to_string())
 }
 
-fn num(v: &AttributeValue) -> Option<i64> {
+pub(super) fn num(v: &AttributeValue) -> Option<i64> {
     v.as_n().ok()?.parse().ok()
 }
 
