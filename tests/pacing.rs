@@ -181,13 +181,7 @@ async fn the_breaker_opens_delays_lets_one_probe_through_and_closes() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_batch_sync_reads_each_company_once_writes_in_bulk_and_never_meets_a_429() {
-    use switchyard_infra::batch::{Customer, HubspotSync, Plan};
-    let table = pacing_table().await;
-    let sandbox = switchyard_infra::sandbox::Sandbox::start().await.unwrap();
-    // The portal's budget: 30 calls in any ten seconds, enforced by the sandbox.
-    sandbox.set_hubspot_rate_limit(Some(30));
+fn customers(n: usize) -> Vec<switchyard::sync::Customer> {
     let domains = [
         "acme.com",
         "globex.com",
@@ -195,48 +189,86 @@ async fn a_batch_sync_reads_each_company_once_writes_in_bulk_and_never_meets_a_4
         "umbrella.com",
         "hooli.com",
     ];
-    let customers: Vec<Customer> = (0..250)
-        .map(|i| Customer {
+    (0..n)
+        .map(|i| switchyard::sync::Customer {
             email: format!("customer{i}@example.com"),
             firstname: format!("C{i}"),
             lastname: "Example".into(),
             company_domain: domains[i % domains.len()].into(),
         })
-        .collect();
+        .collect()
+}
+
+fn bulk_sync(
+    table: &Table,
+    limits: &str,
+    connector: &str,
+    base_url: String,
+    token: &str,
+) -> switchyard::sync::BulkSync {
+    let credential = switchyard::secrets::Credential::BearerToken {
+        base_url,
+        token: secrecy::SecretString::from(token.to_owned()),
+    };
+    switchyard::sync::BulkSync {
+        http: switchyard::connectors::http_client(),
+        pacer: switchyard::pacing::Pacer {
+            limiter: limiter(table),
+            limits: switchyard::pacing::Limits::parse(limits).unwrap(),
+            breaker: switchyard::pacing::Breaker::new(table.ddb.clone(), &table.name),
+        },
+        credential: format!("batch-test-{connector}"),
+        target: switchyard::sync::target(connector, credential).unwrap(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_sync_reads_each_company_once_writes_in_bulk_and_never_meets_a_429() {
+    use switchyard::sync::Plan;
+    let table = pacing_table().await;
+    let sandbox = switchyard_infra::sandbox::Sandbox::start().await.unwrap();
+    // The portal's budget: 30 calls in any ten seconds, enforced by the sandbox.
+    sandbox.set_hubspot_rate_limit(Some(30));
+    let customers = customers(250);
     assert_eq!(
-        Plan::new(&customers),
+        Plan::new(&customers, 100),
         Plan {
             rows: 250,
             company_reads: 5,
             batch_writes: 3
         }
     );
-    let sync = HubspotSync {
-        http: switchyard::connectors::http_client(),
-        base_url: sandbox.base_url("hubspot"),
-        token: secrecy::SecretString::from(sandbox.credentials.hubspot_token.clone()),
-        pacer: switchyard::pacing::Pacer {
-            limiter: limiter(&table),
-            limits: switchyard::pacing::Limits::parse("hubspot=30/10s").unwrap(),
-            breaker: switchyard::pacing::Breaker::new(table.ddb.clone(), &table.name),
-        },
-        credential: "batch-test".into(),
+    let sync = bulk_sync(
+        &table,
+        "hubspot=30/10s",
+        "hubspot",
+        sandbox.base_url("hubspot"),
+        &sandbox.credentials.hubspot_token,
+    );
+    let done = std::sync::atomic::AtomicUsize::new(0);
+    let progress = |n: usize| {
+        done.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
     };
-    let bar = indicatif::ProgressBar::hidden();
     // Eight calls cannot fit 0.1 s under a 3-per-second budget: refused before any call.
     let e = sync
-        .run(&customers, Duration::from_millis(100), &bar)
+        .run(&customers, Duration::from_millis(100), &progress)
         .await
         .unwrap_err();
     assert!(e.to_string().contains("widen the window"), "{e}");
     let report = sync
-        .run(&customers, Duration::from_secs(4), &bar)
+        .run(&customers, Duration::from_secs(4), &progress)
         .await
         .unwrap();
     assert_eq!(
-        (report.synced, report.calls, report.rate_limited),
-        (250, 8, 0)
+        (
+            report.synced,
+            report.refused,
+            report.calls,
+            report.rate_limited
+        ),
+        (250, 0, 8, 0)
     );
+    assert_eq!(done.load(std::sync::atomic::Ordering::Relaxed), 250);
     let (company_reads, refused) = sandbox.hubspot_counts();
     assert_eq!((company_reads, refused), (5, 0));
     let contacts = sandbox
@@ -250,6 +282,66 @@ async fn a_batch_sync_reads_each_company_once_writes_in_bulk_and_never_meets_a_4
         report.elapsed >= Duration::from_millis(3_400),
         "{:?}",
         report.elapsed
+    );
+    sandbox.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_salesforce_sync_uses_sobject_collections_links_accounts_and_counts_refused_records() {
+    let table = pacing_table().await;
+    let sandbox = switchyard_infra::sandbox::Sandbox::start().await.unwrap();
+    let mut customers = customers(450);
+    // One record Salesforce refuses (its e-mail has a space): the rest of its batch still lands.
+    customers[7].email = "not an@example.com".into();
+    let sync = bulk_sync(
+        &table,
+        "salesforce=20/1s",
+        "salesforce",
+        sandbox.base_url("salesforce"),
+        &sandbox.credentials.salesforce_token,
+    );
+    let report = sync
+        .run(&customers, Duration::from_secs(2), &|_| {})
+        .await
+        .unwrap();
+    // 5 account queries + 3 collections of at most 200.
+    assert_eq!(
+        (
+            report.synced,
+            report.refused,
+            report.calls,
+            report.rate_limited
+        ),
+        (449, 1, 8, 0)
+    );
+    assert_eq!(sandbox.salesforce_counts(), (5, 8));
+    let ledger = sandbox.ledger();
+    let created: Vec<_> = ledger
+        .iter()
+        .filter(|e| e.operation == "create_contact")
+        .collect();
+    assert_eq!(created.len(), 449);
+    assert!(created.iter().all(|e| e.detail["account"]
+        .as_str()
+        .is_some_and(|a| a.starts_with("001"))));
+    // Run again: the same 449 contacts are updated, not duplicated.
+    sync.run(&customers, Duration::from_secs(2), &|_| {})
+        .await
+        .unwrap();
+    let ledger = sandbox.ledger();
+    assert_eq!(
+        ledger
+            .iter()
+            .filter(|e| e.operation == "create_contact")
+            .count(),
+        449
+    );
+    assert_eq!(
+        ledger
+            .iter()
+            .filter(|e| e.operation == "update_contact")
+            .count(),
+        449
     );
     sandbox.stop();
 }

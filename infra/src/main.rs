@@ -79,9 +79,12 @@ enum WebhookCommand {
 
 #[derive(Subcommand)]
 enum BatchCommand {
-    /// Upsert customers (CSV: email,firstname,lastname,company_domain) as HubSpot contacts, each
-    /// with its company's name read once per domain.
-    HubspotContacts {
+    /// Upsert customers (CSV: email,firstname,lastname,company_domain) as contacts through the
+    /// vendor's bulk endpoint, each linked to its company (read once per domain).
+    Contacts {
+        /// hubspot (batch upsert, 100 per call) or salesforce (sObject Collections, 200 per call).
+        #[arg(long, default_value = "hubspot")]
+        connector: String,
         #[arg(long)]
         input: std::path::PathBuf,
         /// Spread the calls across this many seconds.
@@ -233,12 +236,14 @@ async fn main() -> Result<()> {
             }
             Ok(())
         }
-        Command::Batch(BatchCommand::HubspotContacts {
+        Command::Batch(BatchCommand::Contacts {
+            connector,
             input,
             window_seconds,
             sandbox,
         }) => {
-            switchyard_infra::batch::hubspot_contacts_cli(
+            switchyard_infra::batch::contacts_cli(
+                &connector,
                 &input,
                 std::time::Duration::from_secs(window_seconds),
                 sandbox,

@@ -21,6 +21,7 @@ pub mod redact;
 pub mod routing;
 pub mod secrets;
 pub mod settings;
+pub mod sync;
 pub mod telemetry;
 pub mod webhook;
 

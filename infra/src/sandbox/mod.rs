@@ -69,6 +69,8 @@ pub struct State {
     pub webhook_ids: BTreeSet<String>,
     pub salesforce_api_calls: u64,
     pub salesforce_daily_max: u64,
+    pub salesforce_contacts: BTreeMap<String, serde_json::Value>,
+    pub salesforce_account_reads: u64,
     pub slack_channels: BTreeMap<String, String>,
     /// Valid Slack access tokens, and the single-use refresh tokens not yet spent.
     pub slack_access_tokens: BTreeSet<String>,
@@ -229,6 +231,12 @@ impl Sandbox {
     }
 
     /// Leave `remaining` calls of the org's daily API allowance (403 `REQUEST_LIMIT_EXCEEDED` after).
+    /// Salesforce: (account queries answered, API calls counted against the daily limit).
+    pub fn salesforce_counts(&self) -> (u64, u64) {
+        let s = self.state.lock().expect("sandbox state");
+        (s.salesforce_account_reads, s.salesforce_api_calls)
+    }
+
     pub fn set_salesforce_remaining(&self, remaining: u64) {
         let mut s = self.state.lock().expect("sandbox state");
         s.salesforce_daily_max = s.salesforce_api_calls + remaining;

@@ -35,6 +35,152 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
             "/services/data/v62.0/sobjects/CaseComment",
             post(add_comment),
         )
+        .route("/services/data/v62.0/query", get(query))
+        .route(
+            "/services/data/v62.0/composite/sobjects/Contact/{field}",
+            patch(upsert_contacts),
+        )
+}
+
+/// The sandbox org's accounts: (Website, Name); ids are `001…`.
+pub const ACCOUNTS: [(&str, &str); 5] = [
+    ("acme.com", "Acme Corp"),
+    ("globex.com", "Globex"),
+    ("initech.com", "Initech"),
+    ("umbrella.com", "Umbrella"),
+    ("hooli.com", "Hooli"),
+];
+
+fn account_id(i: usize) -> String {
+    format!("001{:012}AAA", i + 1)
+}
+
+/// SOQL, as far as the bulk sync uses it: `SELECT Id, Name FROM Account WHERE Website = '…'`.
+/// Anything else is a `MALFORMED_QUERY`, as Salesforce answers unparsable SOQL.
+async fn query(
+    State(shared): State<Arc<Shared>>,
+    axum::extract::Query(params): axum::extract::Query<std::collections::HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    if let Some(r) = admit(&shared, &headers) {
+        return r;
+    }
+    let q = params.get("q").map(String::as_str).unwrap_or_default();
+    let website = q
+        .strip_prefix("SELECT Id, Name FROM Account WHERE Website = '")
+        .and_then(|rest| rest.strip_suffix("' LIMIT 1"))
+        .map(|w| w.replace("\\'", "'").replace("\\\\", "\\"));
+    let Some(website) = website else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "MALFORMED_QUERY",
+            "unexpected token: the sandbox org answers only the account-by-website query",
+        );
+    };
+    shared
+        .state
+        .lock()
+        .expect("sandbox state")
+        .salesforce_account_reads += 1;
+    let records: Vec<Value> = ACCOUNTS
+        .iter()
+        .enumerate()
+        .filter(|(_, (w, _))| *w == website)
+        .map(|(i, (_, name))| {
+            let id = account_id(i);
+            json!({"attributes": {"type": "Account", "url": format!("/services/data/v62.0/sobjects/Account/{id}")},
+                   "Id": id, "Name": name})
+        })
+        .collect();
+    let body = json!({"totalSize": records.len(), "done": true, "records": records});
+    with_usage(&shared, Json(body).into_response())
+}
+
+/// sObject Collections upsert: at most 200 records, each with `attributes.type` = Contact and the
+/// external id; 200 with one UpsertResult per record, in order (`allOrNone: false`).
+async fn upsert_contacts(
+    State(shared): State<Arc<Shared>>,
+    Path(field): Path<String>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> Response {
+    if let Some(r) = admit(&shared, &headers) {
+        return r;
+    }
+    if field != EXTERNAL_ID_FIELD {
+        return error(
+            StatusCode::NOT_FOUND,
+            "NOT_FOUND",
+            &format!("Provided external ID field does not exist or is not accessible: {field}"),
+        );
+    }
+    let Some(records) = body.get("records").and_then(Value::as_array) else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "JSON_PARSER_ERROR",
+            "records is required",
+        );
+    };
+    if records.len() > 200 {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "EXCEEDED_ID_LIMIT",
+            "record limit reached. cannot submit more than 200 records into this call",
+        );
+    }
+    let mut state = shared.state.lock().expect("sandbox state");
+    let mut results = Vec::new();
+    for r in records {
+        let key = r.get(EXTERNAL_ID_FIELD).and_then(Value::as_str);
+        let typed = r.pointer("/attributes/type").and_then(Value::as_str) == Some("Contact");
+        let email_ok = r
+            .get("Email")
+            .and_then(Value::as_str)
+            .is_some_and(|e| e.contains('@') && !e.contains(' '));
+        let (Some(key), true, true) = (key, typed, email_ok) else {
+            let (code, message, fields) = if !typed {
+                ("INVALID_TYPE", "attributes.type must be Contact", json!([]))
+            } else if key.is_none() {
+                (
+                    "MISSING_ARGUMENT",
+                    "Switchyard_Key__c not specified",
+                    json!([EXTERNAL_ID_FIELD]),
+                )
+            } else {
+                (
+                    "INVALID_EMAIL_ADDRESS",
+                    "Email: invalid email address",
+                    json!(["Email"]),
+                )
+            };
+            results.push(json!({"success": false, "errors": [{"statusCode": code, "message": message, "fields": fields}]}));
+            continue;
+        };
+        let (id, created) = match state.salesforce_contacts.get(key) {
+            Some(c) => (c["Id"].as_str().unwrap_or_default().to_owned(), false),
+            None => {
+                state.next_id += 1;
+                (format!("003{:012}AAA", state.next_id), true)
+            }
+        };
+        let mut contact = r.clone();
+        contact["Id"] = json!(id);
+        state.salesforce_contacts.insert(key.to_owned(), contact);
+        state.ledger.push(LedgerEntry {
+            vendor: "salesforce",
+            operation: if created {
+                "create_contact"
+            } else {
+                "update_contact"
+            }
+            .into(),
+            object_id: id.clone(),
+            detail: json!({"account": r.get("AccountId")}),
+        });
+        results.push(json!({"id": id, "success": true, "errors": [], "created": created}));
+    }
+    drop(state);
+    with_usage(&shared, Json(Value::Array(results)).into_response())
 }
 
 fn error(status: StatusCode, code: &str, message: &str) -> Response {

@@ -1,0 +1,321 @@
+//! Paced bulk sync (a nightly CRM sync of N customers): each input row needs a related-record
+//! read (its company, found by domain — read once per domain, then cached) and a write (the
+//! contact, upserted through the vendor's bulk endpoint: HubSpot batch upsert, 100 per call;
+//! Salesforce sObject Collections upsert, 200 per call).
+//!
+//! Pacing: the plan's calls are spread evenly across the window, and each still takes a slot of
+//! the credential's shared budget (the one act uses), so the sync neither bursts nor starves the
+//! live automations. A plan that cannot fit the window under the budget is refused up front.
+//! Used by `switchyard batch` and by the scheduled `sync` function.
+
+pub mod hubspot;
+pub mod salesforce;
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use reqwest::RequestBuilder;
+use secrecy::SecretString;
+use serde_json::Value;
+use thiserror::Error;
+
+use crate::connectors::{read_response, ConnectorError};
+use crate::pacing::{Pace, Pacer, PacingError};
+use crate::secrets::Credential;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Customer {
+    pub email: String,
+    pub firstname: String,
+    pub lastname: String,
+    pub company_domain: String,
+}
+
+#[derive(Debug, Error)]
+pub enum SyncError {
+    #[error("{source_name} line {line}: {message}")]
+    Input {
+        source_name: String,
+        line: usize,
+        message: String,
+    },
+    #[error("{calls} calls do not fit {window_s} s under {vendor}'s budget of {count} per {period_s} s; widen the window")]
+    DoesNotFit {
+        calls: usize,
+        window_s: u64,
+        vendor: &'static str,
+        count: u32,
+        period_s: u64,
+    },
+    #[error("{vendor} refused {what}: {error}")]
+    Vendor {
+        vendor: &'static str,
+        what: String,
+        error: ConnectorError,
+    },
+    #[error(transparent)]
+    Pacing(#[from] PacingError),
+    #[error("{0}")]
+    Setup(String),
+}
+
+/// Customers from CSV (`email,firstname,lastname,company_domain`); errors name the line.
+pub fn read_customers(csv_text: &[u8], source_name: &str) -> Result<Vec<Customer>, SyncError> {
+    let mut reader = csv::Reader::from_reader(csv_text);
+    let mut out = Vec::new();
+    for (i, row) in reader.deserialize::<HashMap<String, String>>().enumerate() {
+        let input = |message: String| SyncError::Input {
+            source_name: source_name.to_owned(),
+            line: i + 2,
+            message,
+        };
+        let row = row.map_err(|e| input(e.to_string()))?;
+        let get = |k: &str| row.get(k).map(|v| v.trim().to_owned()).unwrap_or_default();
+        let email = get("email");
+        if !email.contains('@') {
+            // The value itself is PII: say what is wrong, not what it is.
+            return Err(input("email is not an e-mail address".into()));
+        }
+        out.push(Customer {
+            email,
+            firstname: get("firstname"),
+            lastname: get("lastname"),
+            company_domain: get("company_domain").to_lowercase(),
+        });
+    }
+    Ok(out)
+}
+
+/// One vendor's bulk endpoints, as requests; [`BulkSync`] paces and sends them.
+pub trait Target: Send + Sync {
+    /// The connector name (its budget and triage rules).
+    fn vendor(&self) -> &'static str;
+    /// Most records one bulk write takes.
+    fn batch_size(&self) -> usize;
+    /// Find the company with this domain.
+    fn company_request(&self, http: &reqwest::Client, domain: &str) -> RequestBuilder;
+    /// The company's name (or id) from the answer; `None` when there is none.
+    fn company(&self, answer: &Value) -> Option<String>;
+    /// Upsert `chunk`, each with its company when one was found.
+    fn write_request(
+        &self,
+        http: &reqwest::Client,
+        chunk: &[Customer],
+        companies: &HashMap<String, Option<String>>,
+    ) -> RequestBuilder;
+    /// Records the vendor refused inside a 200 answer (bulk endpoints report per record).
+    fn refused(&self, answer: &Value) -> usize;
+    /// A 2xx answer that reports per record, taken as it is: for one action the vendor's
+    /// triage makes a refused record an error; in a bulk write it is counted, not fatal.
+    fn per_record_answer(&self, _status: u16, _body: &str) -> Option<Value> {
+        None
+    }
+}
+
+/// The target for a connector, from its stored credential.
+pub fn target(connector: &str, credential: Credential) -> Result<Box<dyn Target>, SyncError> {
+    let (base_url, token): (String, SecretString) =
+        crate::connectors::bearer(connector, credential)
+            .map_err(|e| SyncError::Setup(e.to_string()))?;
+    match connector {
+        "hubspot" => Ok(Box::new(hubspot::HubspotContacts { base_url, token })),
+        "salesforce" => Ok(Box::new(salesforce::SalesforceContacts { base_url, token })),
+        other => Err(SyncError::Setup(format!(
+            "no bulk sync for {other:?} (hubspot, salesforce)"
+        ))),
+    }
+}
+
+/// What the sync will do, before it does it.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Plan {
+    pub rows: usize,
+    pub company_reads: usize,
+    pub batch_writes: usize,
+}
+
+impl Plan {
+    pub fn new(customers: &[Customer], batch_size: usize) -> Self {
+        let mut domains: Vec<&str> = customers
+            .iter()
+            .map(|c| c.company_domain.as_str())
+            .filter(|d| !d.is_empty())
+            .collect();
+        domains.sort_unstable();
+        domains.dedup();
+        Plan {
+            rows: customers.len(),
+            company_reads: domains.len(),
+            batch_writes: customers.len().div_ceil(batch_size.max(1)),
+        }
+    }
+
+    pub fn calls(&self) -> usize {
+        self.company_reads + self.batch_writes
+    }
+}
+
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Report {
+    pub synced: usize,
+    /// Records the vendor refused one by one (bad e-mail, validation rule).
+    pub refused: usize,
+    pub calls: usize,
+    pub rate_limited: usize,
+    pub elapsed: Duration,
+}
+
+pub struct BulkSync {
+    pub http: reqwest::Client,
+    pub pacer: Pacer,
+    /// The credential's budget key, shared with act (its secret id).
+    pub credential: String,
+    pub target: Box<dyn Target>,
+}
+
+impl BulkSync {
+    /// One paced call: a slot of the shared budget first; a 429 holds the whole budget.
+    async fn call(
+        &self,
+        what: &str,
+        request: impl Fn() -> RequestBuilder,
+        report: &mut Report,
+    ) -> Result<Value, SyncError> {
+        let vendor = self.target.vendor();
+        let refused = |error| SyncError::Vendor {
+            vendor,
+            what: what.to_owned(),
+            error,
+        };
+        loop {
+            if let Pace::Defer(wait) = self.pacer.wait_turn(vendor, &self.credential).await? {
+                tokio::time::sleep(wait).await;
+                continue;
+            }
+            report.calls += 1;
+            let result = match request().send().await {
+                Ok(resp) => {
+                    let status = resp.status();
+                    let headers = resp.headers().clone();
+                    match resp.text().await {
+                        Ok(body) => match self.target.per_record_answer(status.as_u16(), &body) {
+                            Some(v) => Ok(v),
+                            None => read_response(vendor, status, &headers, body),
+                        },
+                        Err(e) => Err(ConnectorError::from_reqwest(e)),
+                    }
+                }
+                Err(e) => Err(ConnectorError::from_reqwest(e)),
+            };
+            match result {
+                Ok(v) => return Ok(v),
+                Err(ConnectorError::RateLimited { retry_after }) => {
+                    report.rate_limited += 1;
+                    let wait = self
+                        .pacer
+                        .rate_limited(vendor, &self.credential, retry_after)
+                        .await?;
+                    tokio::time::sleep(wait).await;
+                }
+                Err(e) => return Err(refused(e)),
+            }
+        }
+    }
+
+    /// Run the plan, its calls spread evenly across `window`; `progress` gets rows done.
+    pub async fn run(
+        &self,
+        customers: &[Customer],
+        window: Duration,
+        progress: &(dyn Fn(usize) + Send + std::marker::Sync),
+    ) -> Result<Report, SyncError> {
+        let plan = Plan::new(customers, self.target.batch_size());
+        let vendor = self.target.vendor();
+        let budget = self.pacer.limits.rate(vendor);
+        let capacity = window.as_secs_f64() / budget.period.as_secs_f64() * f64::from(budget.count);
+        if (plan.calls() as f64) > capacity {
+            return Err(SyncError::DoesNotFit {
+                calls: plan.calls(),
+                window_s: window.as_secs(),
+                vendor,
+                count: budget.count,
+                period_s: budget.period.as_secs(),
+            });
+        }
+        let spacing = window / plan.calls().max(1) as u32;
+        let started = Instant::now();
+        let mut report = Report::default();
+        let mut next = Instant::now();
+        let mut pace = || {
+            let at = next;
+            next += spacing;
+            tokio::time::sleep_until(at.into())
+        };
+        let mut companies: HashMap<String, Option<String>> = HashMap::new();
+        for chunk in customers.chunks(self.target.batch_size()) {
+            for c in chunk {
+                if c.company_domain.is_empty() || companies.contains_key(&c.company_domain) {
+                    continue;
+                }
+                pace().await;
+                let found = self
+                    .call(
+                        "the company search",
+                        || self.target.company_request(&self.http, &c.company_domain),
+                        &mut report,
+                    )
+                    .await?;
+                companies.insert(c.company_domain.clone(), self.target.company(&found));
+            }
+            pace().await;
+            let answer = self
+                .call(
+                    "a bulk upsert",
+                    || self.target.write_request(&self.http, chunk, &companies),
+                    &mut report,
+                )
+                .await?;
+            let refused = self.target.refused(&answer).min(chunk.len());
+            report.refused += refused;
+            report.synced += chunk.len() - refused;
+            progress(chunk.len());
+        }
+        report.elapsed = started.elapsed();
+        Ok(report)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn customers_parse_and_bad_rows_name_their_line_not_their_value() {
+        let ok = b"email,firstname,lastname,company_domain\na@x.io,A,B,X.IO\n";
+        let c = read_customers(ok, "in.csv").unwrap();
+        assert_eq!(c[0].company_domain, "x.io");
+        let bad = b"email,firstname,lastname,company_domain\na@x.io,A,B,x.io\nsecret-person,C,D,\n";
+        let e = read_customers(bad, "in.csv").unwrap_err().to_string();
+        assert!(e.contains("in.csv line 3"), "{e}");
+        assert!(!e.contains("secret-person"), "{e}");
+    }
+
+    #[test]
+    fn plan_reads_each_domain_once_and_writes_in_batches() {
+        let customers: Vec<Customer> = (0..450)
+            .map(|i| Customer {
+                email: format!("c{i}@x.io"),
+                firstname: String::new(),
+                lastname: String::new(),
+                company_domain: if i % 3 == 0 {
+                    String::new()
+                } else {
+                    format!("d{}.io", i % 7)
+                },
+            })
+            .collect();
+        let p = Plan::new(&customers, 200);
+        assert_eq!((p.rows, p.company_reads, p.batch_writes), (450, 7, 3));
+        assert_eq!(Plan::new(&customers, 100).batch_writes, 5);
+    }
+}
