@@ -143,6 +143,23 @@ pub async fn provision(
             .with_context(|| format!("setting the redrive policy of {id}"))?;
     }
 
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(config)
+            .force_path_style(true)
+            .build(),
+    );
+    for (id, _) in template.of_kind("AWS::S3::Bucket") {
+        // Bucket names are lower-case DNS labels.
+        let name = format!("{prefix}-{id}").to_lowercase();
+        s3.create_bucket()
+            .bucket(&name)
+            .send()
+            .await
+            .with_context(|| format!("creating bucket {id}"))?;
+        p.arns.insert(id.clone(), format!("arn:aws:s3:::{name}"));
+        p.refs.insert(id.clone(), name);
+    }
+
     for (id, t) in template.of_kind("AWS::DynamoDB::Table") {
         let name = format!("{prefix}-{id}");
         let mut req = ddb

@@ -188,7 +188,38 @@ impl LocalStack {
         Ok(DecisionStore::new(self.aws.ddb.clone(), table))
     }
 
-    /// Messages in a queue, visible or in flight.
+    /// Invoke the sync function as its schedule would (`input` = the schedule's Input), after
+    /// putting `csv` where it reads its export (`request.key`, or its default key).
+    pub async fn sync(
+        &self,
+        csv: &[u8],
+        input: serde_json::Value,
+    ) -> Result<switchyard::handlers::sync::SyncSummary> {
+        use switchyard::handlers::sync;
+        let (s, timeout) = self.settings("sync")?;
+        let deps = sync::SyncDeps::from_settings(&self.aws, &s).map_err(|e| anyhow::anyhow!(e))?;
+        let key = input
+            .get("key")
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or(&deps.default_key)
+            .to_owned();
+        self.aws
+            .s3
+            .put_object()
+            .bucket(&deps.bucket)
+            .key(key)
+            .body(csv.to_vec().into())
+            .send()
+            .await
+            .context("uploading the sync input")?;
+        sync::handler(
+            &deps,
+            lambda_runtime::LambdaEvent::new(input, runner::context("sync", timeout)),
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!(e))
+    }
+
     /// `switchyard doctor` over the connections the canary is configured with.
     pub async fn doctor(&self) -> Result<Vec<switchyard::doctor::Report>> {
         let (s, _) = self.settings("canary")?;

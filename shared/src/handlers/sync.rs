@@ -1,0 +1,202 @@
+//! sync: the scheduled bulk sync (EventBridge, nightly by default). It reads the customer export
+//! from S3 (`s3://SYNC_BUCKET/<key>`, CSV `email,firstname,lastname,company_domain`) and upserts
+//! them as contacts of one connector through its bulk endpoint, spread across a window and under
+//! the credential's shared budget (`crate::sync`).
+//!
+//! The schedule's `Input` may name `connector`, `key` and `window_seconds`; the function's
+//! settings give the defaults. The window must end before the function's timeout: one run is one
+//! invocation (an input too big for the window is refused up front, before any call).
+
+use std::time::Duration;
+
+use lambda_runtime::{Error, LambdaEvent};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use tracing::info;
+
+use crate::connectors::Connectors;
+use crate::pacing::Pacer;
+use crate::sync::{read_customers, target, BulkSync, SyncError};
+
+/// Time kept back from the function's deadline for reading the input and reporting.
+const MARGIN: Duration = Duration::from_secs(30);
+
+#[derive(Clone, Debug)]
+pub struct SyncDeps {
+    pub s3: aws_sdk_s3::Client,
+    pub bucket: String,
+    pub default_key: String,
+    pub default_connector: String,
+    pub default_window: Duration,
+    pub pacer: Pacer,
+    pub connectors: Connectors,
+}
+
+/// What the schedule's `Input` may set (any other field, e.g. of a plain scheduled event, is
+/// ignored).
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct SyncRequest {
+    pub connector: Option<String>,
+    pub key: Option<String>,
+    pub window_seconds: Option<u64>,
+}
+
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct SyncSummary {
+    pub connector: String,
+    pub key: String,
+    pub rows: usize,
+    pub synced: usize,
+    pub refused: usize,
+    pub calls: usize,
+    pub rate_limited: usize,
+    pub elapsed_ms: u128,
+}
+
+impl SyncDeps {
+    pub fn from_settings(
+        aws: &crate::aws::AwsClients,
+        s: &crate::settings::Settings,
+    ) -> Result<Self, Error> {
+        let secrets =
+            crate::secrets::SecretCache::new(aws.secrets.clone(), crate::secrets::CACHE_TTL);
+        let table = s.pacing_table()?;
+        Ok(SyncDeps {
+            s3: aws.s3.clone(),
+            bucket: s.get("SYNC_BUCKET")?.to_owned(),
+            default_key: s
+                .optional("SYNC_INPUT_KEY")
+                .unwrap_or("customers.csv")
+                .to_owned(),
+            default_connector: s.optional("SYNC_CONNECTOR").unwrap_or("hubspot").to_owned(),
+            default_window: Duration::from_secs(
+                s.optional("SYNC_WINDOW_SECONDS")
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(600),
+            ),
+            pacer: Pacer {
+                limiter: crate::pacing::Limiter::new(aws.ddb.clone(), table),
+                limits: crate::pacing::Limits::parse(s.optional("RATE_LIMITS").unwrap_or(""))
+                    .map_err(Error::from)?,
+                breaker: crate::pacing::Breaker::new(aws.ddb.clone(), table),
+            },
+            connectors: Connectors {
+                refresher: Some(crate::auth::Refresher {
+                    cache: secrets.clone(),
+                    sm: aws.secrets.clone(),
+                    ddb: aws.ddb.clone(),
+                    table: table.to_owned(),
+                    http: crate::connectors::http_client(),
+                }),
+                ..Connectors::new(crate::connectors::http_client(), secrets, s.clone())
+            },
+        })
+    }
+}
+
+pub async fn handler(deps: &SyncDeps, event: LambdaEvent<Value>) -> Result<SyncSummary, Error> {
+    let request: SyncRequest = serde_json::from_value(event.payload).unwrap_or_default();
+    let remaining = Duration::from_millis(event.context.deadline).saturating_sub(
+        Duration::from_millis(chrono::Utc::now().timestamp_millis() as u64),
+    );
+    Ok(run(deps, &request, remaining).await?)
+}
+
+/// One sync; `time_left` is how long the invocation may still run.
+pub async fn run(
+    deps: &SyncDeps,
+    request: &SyncRequest,
+    time_left: Duration,
+) -> Result<SyncSummary, SyncError> {
+    let connector = request
+        .connector
+        .as_deref()
+        .unwrap_or(&deps.default_connector);
+    let key = request.key.as_deref().unwrap_or(&deps.default_key);
+    let window = request
+        .window_seconds
+        .map(Duration::from_secs)
+        .unwrap_or(deps.default_window);
+    if window + MARGIN > time_left {
+        return Err(SyncError::Setup(format!(
+            "a {} s window does not end before this invocation's deadline ({} s left); shorten SYNC_WINDOW_SECONDS",
+            window.as_secs(),
+            time_left.as_secs()
+        )));
+    }
+    let object = deps
+        .s3
+        .get_object()
+        .bucket(&deps.bucket)
+        .key(key)
+        .send()
+        .await
+        .map_err(|e| {
+            SyncError::Setup(format!(
+                "reading s3://{}/{key}: {}",
+                deps.bucket,
+                s3_error(&e)
+            ))
+        })?;
+    let bytes = object
+        .body
+        .collect()
+        .await
+        .map_err(|e| SyncError::Setup(format!("reading s3://{}/{key}: {e}", deps.bucket)))?
+        .into_bytes();
+    let customers = read_customers(&bytes, &format!("s3://{}/{key}", deps.bucket))?;
+    let secret_id = deps
+        .connectors
+        .settings
+        .connection_secret_id(connector)
+        .ok_or_else(|| {
+            SyncError::Setup(format!("{connector} has no connection secret configured"))
+        })?
+        .to_owned();
+    let credential = match &deps.connectors.refresher {
+        Some(r) => r
+            .credential(&secret_id, None)
+            .await
+            .map_err(|e| SyncError::Setup(e.to_string()))?,
+        None => deps
+            .connectors
+            .secrets
+            .credential(&secret_id)
+            .await
+            .map_err(|e| SyncError::Setup(e.to_string()))?,
+    };
+    let sync = BulkSync {
+        http: deps.connectors.http.clone(),
+        pacer: deps.pacer.clone(),
+        credential: secret_id,
+        target: target(connector, credential)?,
+    };
+    let report = sync.run(&customers, window, &|_| {}).await?;
+    let summary = SyncSummary {
+        connector: connector.to_owned(),
+        key: key.to_owned(),
+        rows: customers.len(),
+        synced: report.synced,
+        refused: report.refused,
+        calls: report.calls,
+        rate_limited: report.rate_limited,
+        elapsed_ms: report.elapsed.as_millis(),
+    };
+    info!(?summary, "sync finished");
+    Ok(summary)
+}
+
+fn s3_error<E, R>(e: &aws_sdk_s3::error::SdkError<E, R>) -> String
+where
+    E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    match e {
+        aws_sdk_s3::error::SdkError::ServiceError(se) => format!(
+            "{}: {}",
+            se.err().code().unwrap_or("ServiceError"),
+            se.err().message().unwrap_or("no message")
+        ),
+        other => aws_sdk_s3::error::DisplayErrorContext(other).to_string(),
+    }
+}
