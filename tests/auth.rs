@@ -133,3 +133,80 @@ async fn a_rejected_token_is_refreshed_once_and_a_revoked_grant_needs_a_human() 
     );
     revoked.sandbox.stop();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_failed_refresh_cools_down_so_eight_workers_make_one_token_call_not_a_storm() {
+    let w = world(None).await;
+    // The token endpoint is down for the next eight requests.
+    w.sandbox.inject(
+        "slack",
+        switchyard_infra::sandbox::faults::Fault::ServerError(503),
+        8,
+    );
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let mut r = w.refresher.clone();
+        r.cache = SecretCache::new(r.sm.clone(), std::time::Duration::from_secs(300));
+        let id = w.secret_id.clone();
+        tasks.push(tokio::spawn(async move { r.credential(&id, None).await }));
+    }
+    for t in tasks {
+        let e = t.await.unwrap().unwrap_err();
+        // Every worker is told to wait (act hands its work back delayed), none to fail.
+        assert!(
+            matches!(&e, AuthError::Cooldown { retry_after, reason, .. }
+                if *retry_after <= switchyard::auth::COOLDOWN && reason.contains("503")),
+            "{e}"
+        );
+    }
+    assert_eq!(
+        w.sandbox.pending_faults("slack"),
+        7,
+        "exactly one request reached the token endpoint"
+    );
+    assert_eq!(w.sandbox.slack_rotations(), 0);
+    w.sandbox.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_refused_grant_is_asked_once_then_marked_until_a_new_credential_is_stored() {
+    let w = world(Some("xoxe-1-revoked")).await;
+    let mut tasks = Vec::new();
+    for _ in 0..6 {
+        let mut r = w.refresher.clone();
+        r.cache = SecretCache::new(r.sm.clone(), std::time::Duration::from_secs(300));
+        let id = w.secret_id.clone();
+        tasks.push(tokio::spawn(async move { r.credential(&id, None).await }));
+    }
+    for t in tasks {
+        let e = t.await.unwrap().unwrap_err();
+        assert!(matches!(&e, AuthError::ReauthRequired { .. }), "{e}");
+    }
+    let refusals = |sb: &Sandbox| {
+        sb.ledger()
+            .iter()
+            .filter(|e| e.operation == "oauth.v2.access refused")
+            .count()
+    };
+    assert_eq!(refusals(&w.sandbox), 1, "the refused grant was asked once");
+
+    // A human reconnects: a new refresh token is stored; the mark no longer applies.
+    let c = &w.sandbox.credentials;
+    let reconnected = serde_json::json!({
+        "type": "oauth2_refresh", "base_url": w.sandbox.base_url("slack"),
+        "access_token": "xoxe.xoxb-expired", "refresh_token": c.slack_refresh_token,
+        "client_id": c.slack_client_id, "client_secret": c.slack_client_secret,
+        "expires_at": (chrono::Utc::now() - chrono::Duration::hours(1)).to_rfc3339()
+    });
+    w.refresher
+        .sm
+        .put_secret_value()
+        .secret_id(&w.secret_id)
+        .secret_string(reconnected.to_string())
+        .send()
+        .await
+        .unwrap();
+    w.refresher.credential(&w.secret_id, None).await.unwrap();
+    assert_eq!(w.sandbox.slack_rotations(), 1);
+    w.sandbox.stop();
+}

@@ -197,3 +197,136 @@ async fn a_crash_between_the_vendor_call_and_the_record_still_makes_one_effect()
     assert!(outcome.results.unwrap().contains("already created"));
     stack.stop();
 }
+
+/// A revoked grant: the connection is marked "needs reconnect", its actions are parked (handed
+/// back delayed, not dead-lettered, not sent to review one by one), a human is alerted once, and
+/// the token endpoint is asked once — not once per action.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_grant_parks_the_connections_actions_and_alerts_a_human_once() {
+    use switchyard::event::ActMessage;
+    use switchyard::handlers::act::{handler as act, Act};
+    use switchyard::routing::PlannedAction;
+
+    let stack = LocalStack::start().await.unwrap();
+    let c = &stack.sandbox.credentials;
+    let secret_id = stack.provisioned.refs["SlackConnectionSecret"].clone();
+    let revoked = serde_json::json!({
+        "type": "oauth2_refresh", "base_url": stack.sandbox.base_url("slack"),
+        "access_token": "xoxe.xoxb-expired", "refresh_token": "xoxe-1-revoked",
+        "client_id": c.slack_client_id, "client_secret": c.slack_client_secret,
+        "expires_at": (chrono::Utc::now() - chrono::Duration::hours(1)).to_rfc3339()
+    });
+    stack
+        .aws
+        .secrets
+        .put_secret_value()
+        .secret_id(&secret_id)
+        .secret_string(revoked.to_string())
+        .send()
+        .await
+        .unwrap();
+    let f = stack.template.function("act").unwrap();
+    let env = stack.provisioned.function_env(f).unwrap();
+    let deps =
+        Act::from_settings(&stack.aws, &switchyard::settings::Settings::from_map(env)).unwrap();
+    let message = |i: usize| {
+        let event: switchyard::event::Event = serde_json::from_value(serde_json::json!({
+            "id": format!("ev-parked-{i}"), "source": "zendesk", "event_type": "ticket.created",
+            "delivery_id": format!("d{i}"), "object_id": null, "subject": "Checkout is down",
+            "text": null, "requester": null, "occurred_at": null,
+            "received_at": "2026-12-01T10:31:00Z", "raw": {}
+        }))
+        .unwrap();
+        let msg = ActMessage {
+            event,
+            category: "outage".into(),
+            confidence: 0.9,
+            actions: vec![PlannedAction {
+                connector: "slack".into(),
+                action: "post_message".into(),
+                params: [
+                    ("channel".to_owned(), "#incidents".to_owned()),
+                    ("text".to_owned(), "Checkout is down".to_owned()),
+                ]
+                .into(),
+            }],
+            review_reason: None,
+        };
+        record(
+            Some(&format!("m-{i}")),
+            &serde_json::to_string(&msg).unwrap(),
+        )
+    };
+    for round in 0..2 {
+        let mut batch = SqsEvent::default();
+        batch.records = (0..3).map(|i| message(round * 3 + i)).collect();
+        let resp = act(&deps, LambdaEvent::new(batch, Context::default()))
+            .await
+            .unwrap();
+        assert!(resp.batch_item_failures.is_empty(), "parked, not failed");
+    }
+    let refusals = stack
+        .sandbox
+        .ledger()
+        .iter()
+        .filter(|e| e.operation == "oauth.v2.access refused")
+        .count();
+    assert_eq!(refusals, 1, "the token endpoint was asked once");
+    assert_eq!(
+        stack.queue_depth("ReviewQueue").await.unwrap(),
+        1,
+        "one alert"
+    );
+    assert_eq!(
+        stack.queue_depth("ActQueue").await.unwrap(),
+        6,
+        "every action waits in the queue"
+    );
+    assert_eq!(stack.queue_depth("ActDLQ").await.unwrap(), 0);
+    for i in 0..6 {
+        let d = deps
+            .decisions
+            .get(&format!("ev-parked-{i}"))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(d.status, "parked");
+        assert!(
+            d.reason.as_deref().unwrap().contains("needs reconnect"),
+            "{:?}",
+            d.reason
+        );
+    }
+
+    // Reconnected: the same parked message goes through.
+    stack
+        .aws
+        .secrets
+        .put_secret_value()
+        .secret_id(&secret_id)
+        .secret_string(
+            serde_json::json!({
+                "type": "oauth2_refresh", "base_url": stack.sandbox.base_url("slack"),
+                "access_token": c.slack_access_token, "refresh_token": c.slack_refresh_token,
+                "client_id": c.slack_client_id, "client_secret": c.slack_client_secret,
+                "expires_at": (chrono::Utc::now() + chrono::Duration::hours(8)).to_rfc3339()
+            })
+            .to_string(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let fresh = Act::from_settings(
+        &stack.aws,
+        &switchyard::settings::Settings::from_map(stack.provisioned.function_env(f).unwrap()),
+    )
+    .unwrap();
+    let mut batch = SqsEvent::default();
+    batch.records = vec![message(0)];
+    act(&fresh, LambdaEvent::new(batch, Context::default()))
+        .await
+        .unwrap();
+    let d = fresh.decisions.get("ev-parked-0").await.unwrap().unwrap();
+    assert_eq!(d.status, "done");
+    stack.stop();
+}

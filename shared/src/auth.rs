@@ -14,12 +14,16 @@ use thiserror::Error;
 use tracing::{info, warn};
 
 use crate::connectors::triage::{self, Kind};
+use crate::reconnect::{fingerprint, Reconnect};
 use crate::secrets::{Credential, SecretCache, SecretError};
 
 /// Refresh when the token has less than this left.
 pub const MARGIN: Duration = Duration::from_secs(300);
 /// How long a worker may hold the refresh lease (one token call and one secret write).
 pub const LEASE: Duration = Duration::from_secs(20);
+/// After a refresh fails (token endpoint down, AWS error), nobody tries again for this long:
+/// the lease is kept as a cooldown, so a fleet of workers cannot storm the token endpoint.
+pub const COOLDOWN: Duration = Duration::from_secs(30);
 
 #[derive(Debug, Error)]
 pub enum AuthError {
@@ -31,6 +35,13 @@ pub enum AuthError {
     /// The token endpoint or AWS failed in a way a later try may not.
     #[error("token refresh for {secret_id} failed: {reason}")]
     Transient { secret_id: String, reason: String },
+    /// A refresh failed moments ago; wait this long before anyone tries again.
+    #[error("token refresh for {secret_id} is cooling down after a failure: {reason}")]
+    Cooldown {
+        secret_id: String,
+        reason: String,
+        retry_after: Duration,
+    },
 }
 
 /// Exchange the stored refresh token for a new access (and, if rotated, refresh) token: the
@@ -159,6 +170,13 @@ impl Refresher {
             if !needs_refresh(&c, stale_token) {
                 return Ok(c);
             }
+            // This very credential was refused before: a human must reconnect; do not ask again.
+            if let Some(reason) = self.refused(secret_id, &current).await {
+                return Err(AuthError::ReauthRequired {
+                    secret_id: secret_id.to_owned(),
+                    reason,
+                });
+            }
             if self.take_lease(secret_id, &owner).await? {
                 // Re-read under the lease: a refresh may have landed between the check and now.
                 let current = self.cache.reload(secret_id).await?;
@@ -168,8 +186,31 @@ impl Refresher {
                 } else {
                     Ok(c)
                 };
+                if let Err(AuthError::ReauthRequired { reason, .. }) = &result {
+                    // Marked before the lease is released, so no waiting worker asks again.
+                    let marks = self.marks();
+                    if let Err(e) = marks.mark(secret_id, &fingerprint(&current), reason).await {
+                        warn!(secret_id, error = %e, "could not mark the connection as needing reconnect");
+                    }
+                }
+                if let Err(AuthError::Transient { reason, .. }) = &result {
+                    warn!(secret_id, %reason, "token refresh failed; cooling down");
+                    self.cool_down(secret_id, &owner, reason).await;
+                    return Err(AuthError::Cooldown {
+                        secret_id: secret_id.to_owned(),
+                        reason: reason.clone(),
+                        retry_after: COOLDOWN,
+                    });
+                }
                 self.release_lease(secret_id, &owner).await;
                 return result;
+            }
+            if let Some((reason, retry_after)) = self.cooling_down(secret_id).await {
+                return Err(AuthError::Cooldown {
+                    secret_id: secret_id.to_owned(),
+                    reason,
+                    retry_after,
+                });
             }
             if started.elapsed() > LEASE + Duration::from_secs(5) {
                 return Err(AuthError::Transient {
@@ -235,6 +276,58 @@ impl Refresher {
                 reason: crate::aws::error_message(&e),
             }),
         }
+    }
+
+    fn marks(&self) -> Reconnect {
+        Reconnect::new(self.ddb.clone(), &self.table)
+    }
+
+    /// The reason, when this stored credential is marked as refused.
+    async fn refused(&self, secret_id: &str, current: &SecretString) -> Option<String> {
+        self.marks()
+            .pending(secret_id, &fingerprint(current))
+            .await
+            .ok()
+            .flatten()
+    }
+
+    /// Keep the lease past a failed refresh, marked as a cooldown with the failure's reason.
+    async fn cool_down(&self, secret_id: &str, owner: &str, reason: &str) {
+        let until = Utc::now().timestamp_millis() + COOLDOWN.as_millis() as i64;
+        let out = self
+            .ddb
+            .update_item()
+            .table_name(&self.table)
+            .key("id", AttributeValue::S(format!("lease#{secret_id}")))
+            .update_expression("SET lease_until = :until, cooldown = :why")
+            .condition_expression("#o = :me")
+            .expression_attribute_names("#o", "owner")
+            .expression_attribute_values(":me", AttributeValue::S(owner.to_owned()))
+            .expression_attribute_values(":until", AttributeValue::N(until.to_string()))
+            .expression_attribute_values(":why", AttributeValue::S(reason.to_owned()))
+            .send()
+            .await;
+        if let Err(e) = out {
+            warn!(secret_id, error = %crate::aws::error_message(&e), "could not record the refresh cooldown");
+        }
+    }
+
+    /// The failure's reason and the time left, while a cooldown holds the lease.
+    async fn cooling_down(&self, secret_id: &str) -> Option<(String, Duration)> {
+        let item = self
+            .ddb
+            .get_item()
+            .table_name(&self.table)
+            .key("id", AttributeValue::S(format!("lease#{secret_id}")))
+            .consistent_read(true)
+            .send()
+            .await
+            .ok()?
+            .item?;
+        let reason = item.get("cooldown")?.as_s().ok()?.clone();
+        let until: i64 = item.get("lease_until")?.as_n().ok()?.parse().ok()?;
+        let left = until - Utc::now().timestamp_millis();
+        (left > 0).then(|| (reason, Duration::from_millis(left as u64)))
     }
 
     async fn release_lease(&self, secret_id: &str, owner: &str) {

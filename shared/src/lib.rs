@@ -17,6 +17,7 @@ pub mod idempotency;
 pub mod metrics;
 pub mod model;
 pub mod pacing;
+pub mod reconnect;
 pub mod redact;
 pub mod routing;
 pub mod secrets;

@@ -50,6 +50,10 @@ impl Faults {
         }
     }
 
+    pub fn pending(&self, vendor: &str) -> usize {
+        self.queued.get(vendor).map_or(0, Vec::len)
+    }
+
     fn next(&mut self, vendor: &str) -> Option<Fault> {
         self.queued.get_mut(vendor)?.pop()
     }

@@ -340,6 +340,15 @@ impl Sandbox {
     }
 
     /// Make `vendor`'s next `times` requests meet `fault`.
+    /// Injected faults not yet used: how many requests to `vendor` have not come.
+    pub fn pending_faults(&self, vendor: &str) -> usize {
+        self.state
+            .lock()
+            .expect("sandbox state")
+            .faults
+            .pending(vendor)
+    }
+
     pub fn inject(&self, vendor: &'static str, fault: faults::Fault, times: usize) {
         self.state
             .lock()

@@ -135,6 +135,12 @@ async fn oauth_access(
     let mut state = shared.state.lock().expect("sandbox state");
     // Single use: spending a refresh token removes it.
     if !state.slack_refresh_tokens.remove(refresh) {
+        state.ledger.push(LedgerEntry {
+            vendor: "slack",
+            operation: "oauth.v2.access refused".into(),
+            object_id: "T0EXAMPLE".into(),
+            detail: json!({"error": "invalid_refresh_token"}),
+        });
         return error("invalid_refresh_token");
     }
     let rnd = uuid::Uuid::new_v4().simple().to_string();

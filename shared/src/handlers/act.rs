@@ -10,8 +10,13 @@
 //! - transient (5xx, timeout, reset) → up to two retries in the function, full-jitter
 //!   exponential backoff, each taking a new budget slot; then the record fails and SQS
 //!   redelivers it (then the DLQ);
-//! - permanent, auth, re-auth or unsupported → the event goes to human review with the reason,
-//!   and the record succeeds (retrying cannot help and must not dead-letter it silently).
+//! - re-auth required (a refused grant, a revoked token) → the connection is marked "needs
+//!   reconnect" (`reconnect`), the first worker to mark it alerts a human on the review queue,
+//!   and the action is **parked**: handed back 15 min at a time without calling the vendor until
+//!   a new credential is stored — delayed, never dead-lettered, never lost;
+//! - permanent, auth (still refused after a refresh) or unsupported → the event goes to human
+//!   review with the reason, and the record succeeds (retrying cannot help and must not
+//!   dead-letter it silently).
 
 use std::time::Duration;
 
@@ -29,6 +34,7 @@ use crate::event::{ActMessage, ReviewMessage};
 use crate::handlers::correlation_attr;
 use crate::idempotency::{in_progress_until_ms, payload_hash, Claim, IdempotencyStore};
 use crate::pacing::{breaker_key, with_jitter, Gate, Pace, Pacer};
+use crate::reconnect::{fingerprint, Reconnect, PARK_DELAY};
 use crate::routing::PlannedAction;
 use crate::CORRELATION_ATTR;
 
@@ -47,6 +53,7 @@ pub struct Act {
     pub pacer: Pacer,
     pub act_queue_url: String,
     pub review_queue_url: String,
+    pub reconnect: Reconnect,
 }
 
 impl Act {
@@ -69,6 +76,7 @@ impl Act {
             },
             act_queue_url: s.act_queue_url()?.to_owned(),
             review_queue_url: s.review_queue_url()?.to_owned(),
+            reconnect: Reconnect::new(aws.ddb.clone(), s.pacing_table()?),
             connectors: Connectors {
                 refresher: Some(crate::auth::Refresher {
                     cache: secrets.clone(),
@@ -153,6 +161,10 @@ async fn act_one(deps: &Act, message: SqsMessage, deadline_ms: u64) -> Result<()
                 release(deps, &key).await;
                 return Err(e);
             }
+            Paced::Parked(reason) => {
+                release(deps, &key).await;
+                return park_until_reconnected(deps, &message, &msg, &results, &reason).await;
+            }
         };
         let latency_ms = started.elapsed().as_millis() as u64;
         match outcome {
@@ -173,6 +185,11 @@ async fn act_one(deps: &Act, message: SqsMessage, deadline_ms: u64) -> Result<()
                     ConnectorError::Auth(_) | ConnectorError::ReauthRequired(_)
                 ) {
                     crate::metrics::count(crate::metrics::AUTH_FAILURES, &action.connector);
+                }
+                if let ConnectorError::ReauthRequired(reason) = &e {
+                    let reason = format!("{} needs reconnect: {reason}", action.connector);
+                    mark_refused(deps, &msg, &correlation, &action.connector, &reason).await?;
+                    return park_until_reconnected(deps, &message, &msg, &results, &reason).await;
                 }
                 if e.is_retryable() {
                     return Err(RecordError(format!(
@@ -213,21 +230,38 @@ enum Paced {
     Wait(Duration, &'static str),
     /// The pacing table itself failed.
     Failed(RecordError),
+    /// The connection is marked "needs reconnect" and still holds the refused credential.
+    Parked(String),
 }
 
 /// One action under the credential's shared budget: take a slot (sleeping a short wait), call,
 /// retry transient failures twice with full-jitter backoff (each retry takes a new slot).
 async fn paced_call(deps: &Act, action: &PlannedAction, key: &str) -> Paced {
-    let resolve = |e: crate::connectors::ResolveError| match e {
-        crate::connectors::ResolveError::Auth(crate::auth::AuthError::ReauthRequired {
-            ..
-        }) => ConnectorError::ReauthRequired(e.to_string()),
-        crate::connectors::ResolveError::Auth(_) => ConnectorError::Transient(e.to_string()),
-        other => ConnectorError::Unsupported(other.to_string()),
+    let resolve = |e: crate::connectors::ResolveError| {
+        use crate::auth::AuthError;
+        use crate::connectors::ResolveError;
+        match e {
+            // Another worker's refresh just failed: wait out its cooldown, no token storm.
+            ResolveError::Auth(AuthError::Cooldown { retry_after, .. }) => {
+                Paced::Wait(retry_after, "token refresh cooling down")
+            }
+            ResolveError::Auth(AuthError::ReauthRequired { .. }) => {
+                Paced::Done(Err(ConnectorError::ReauthRequired(e.to_string())))
+            }
+            ResolveError::Auth(_) => Paced::Done(Err(ConnectorError::Transient(e.to_string()))),
+            other => Paced::Done(Err(ConnectorError::Unsupported(other.to_string()))),
+        }
     };
+    match parked(deps, &action.connector).await {
+        Ok(Some(reason)) => {
+            return Paced::Parked(format!("{} needs reconnect: {reason}", action.connector))
+        }
+        Ok(None) => {}
+        Err(e) => return Paced::Failed(e),
+    }
     let mut connector = match deps.connectors.get(&action.connector).await {
         Ok(c) => c,
-        Err(e) => return Paced::Done(Err(resolve(e))),
+        Err(e) => return resolve(e),
     };
     let mut refreshed = false;
     let credential = deps
@@ -272,10 +306,10 @@ async fn paced_call(deps: &Act, action: &PlannedAction, key: &str) -> Paced {
                 match deps.connectors.after_auth_failure(&action.connector).await {
                     Ok(true) => match deps.connectors.get(&action.connector).await {
                         Ok(c) => connector = c,
-                        Err(e) => return Paced::Done(Err(resolve(e))),
+                        Err(e) => return resolve(e),
                     },
                     Ok(false) => return Paced::Done(Err(ConnectorError::Auth(reason))),
-                    Err(e) => return Paced::Done(Err(resolve(e))),
+                    Err(e) => return resolve(e),
                 }
             }
             Err(ConnectorError::RateLimited { retry_after }) => {
@@ -317,6 +351,95 @@ async fn paced_call(deps: &Act, action: &PlannedAction, key: &str) -> Paced {
             }
         }
     }
+}
+
+/// The fingerprint of the connection's stored credential (read through the cache).
+async fn stored_fingerprint(deps: &Act, connector: &str) -> Option<(String, String)> {
+    let secret_id = deps.connectors.settings.connection_secret_id(connector)?;
+    let value = deps.connectors.secrets.get(secret_id).await.ok()?;
+    Some((secret_id.to_owned(), fingerprint(&value)))
+}
+
+/// `Some(reason)` while the connection is marked and its stored credential is the refused one.
+async fn parked(deps: &Act, connector: &str) -> Result<Option<String>, RecordError> {
+    let Some((secret_id, fp)) = stored_fingerprint(deps, connector).await else {
+        return Ok(None);
+    };
+    deps.reconnect
+        .pending(&secret_id, &fp)
+        .await
+        .map_err(RecordError::new)
+}
+
+/// Mark the connection; the worker that marks it first tells a human (review queue), once.
+async fn mark_refused(
+    deps: &Act,
+    msg: &ActMessage,
+    correlation: &str,
+    connector: &str,
+    reason: &str,
+) -> Result<(), RecordError> {
+    let Some((secret_id, fp)) = stored_fingerprint(deps, connector).await else {
+        return Ok(());
+    };
+    // The refresher may have marked it already (a refused refresh); one alert either way.
+    deps.reconnect
+        .mark(&secret_id, &fp, reason)
+        .await
+        .map_err(RecordError::new)?;
+    if !deps
+        .reconnect
+        .first_alert(&secret_id, &fp)
+        .await
+        .map_err(RecordError::new)?
+    {
+        return Ok(());
+    }
+    let alert = ReviewMessage {
+        event: msg.event.clone(),
+        category: msg.category.clone(),
+        confidence: msg.confidence,
+        reason: format!(
+            "{reason}. Its actions are parked (retried every {} min, never dropped) until a new credential is stored in {secret_id}; `switchyard doctor` checks it.",
+            PARK_DELAY.as_secs() / 60
+        ),
+    };
+    deps.sqs
+        .send_message()
+        .queue_url(&deps.review_queue_url)
+        .message_body(serde_json::to_string(&alert).map_err(RecordError::new)?)
+        .message_attributes(CORRELATION_ATTR, correlation_attr(correlation))
+        .send()
+        .await
+        .map_err(|e| {
+            RecordError(format!(
+                "alerting the review queue failed: {}",
+                crate::aws::error_message(&e)
+            ))
+        })?;
+    warn!(connector, %secret_id, "connection needs reconnect; a human was alerted");
+    Ok(())
+}
+
+/// Hand the message back for [`PARK_DELAY`] and say so in the decision record.
+async fn park_until_reconnected(
+    deps: &Act,
+    message: &SqsMessage,
+    msg: &ActMessage,
+    results: &[serde_json::Value],
+    reason: &str,
+) -> Result<(), RecordError> {
+    hand_back(deps, message, msg, PARK_DELAY, "connection needs reconnect").await?;
+    deps.decisions
+        .record_outcome(
+            &msg.event.id,
+            "parked",
+            &json!(results),
+            Some(reason),
+            Utc::now(),
+        )
+        .await
+        .map_err(RecordError::new)
 }
 
 async fn release(deps: &Act, key: &str) {

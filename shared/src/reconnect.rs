@@ -1,0 +1,160 @@
+//! "Needs reconnect": a connection whose grant the vendor refused (`invalid_grant`, a revoked
+//! token) is marked in the PacingTable (`reconnect#<secret id>`), keyed to a fingerprint of the
+//! stored credential. While the mark matches what is stored, act **parks** that connection's
+//! actions — hands them back to the queue delayed, never dead-lettered, never lost — without
+//! calling the vendor or its token endpoint again; the first worker to mark it alerts a human.
+//! Storing a new credential (reconnecting) changes the fingerprint, and the parked work flows.
+
+use std::time::Duration;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use secrecy::{ExposeSecret, SecretString};
+use sha2::{Digest, Sha256};
+use thiserror::Error;
+
+/// How long parked work waits before it looks again.
+pub const PARK_DELAY: Duration = Duration::from_secs(900);
+/// A mark outlives any parked message's chain of delays long enough to be seen by a human.
+const MARK_TTL_SECS: i64 = 30 * 24 * 3600;
+
+#[derive(Debug, Error)]
+#[error("reconnect mark for {secret_id}: {message}")]
+pub struct MarkError {
+    pub secret_id: String,
+    pub message: String,
+}
+
+/// Which stored credential a mark is about; a one-way hash, never the value.
+pub fn fingerprint(value: &SecretString) -> String {
+    hex::encode(&Sha256::digest(value.expose_secret().as_bytes())[..8])
+}
+
+#[derive(Clone, Debug)]
+pub struct Reconnect {
+    pub ddb: aws_sdk_dynamodb::Client,
+    pub table: String,
+}
+
+fn key(secret_id: &str) -> AttributeValue {
+    AttributeValue::S(format!("reconnect#{secret_id}"))
+}
+
+impl Reconnect {
+    pub fn new(ddb: aws_sdk_dynamodb::Client, table: &str) -> Self {
+        Self {
+            ddb,
+            table: table.to_owned(),
+        }
+    }
+
+    /// Mark the credential with this fingerprint as refused (a no-op when it already is).
+    pub async fn mark(
+        &self,
+        secret_id: &str,
+        fingerprint: &str,
+        reason: &str,
+    ) -> Result<(), MarkError> {
+        let now = chrono::Utc::now();
+        let out = self
+            .ddb
+            .put_item()
+            .table_name(&self.table)
+            .item("id", key(secret_id))
+            .item("fingerprint", AttributeValue::S(fingerprint.to_owned()))
+            .item("reason", AttributeValue::S(reason.to_owned()))
+            .item("since", AttributeValue::S(now.to_rfc3339()))
+            .item(
+                "expiration",
+                AttributeValue::N((now.timestamp() + MARK_TTL_SECS).to_string()),
+            )
+            .condition_expression("attribute_not_exists(id) OR fingerprint <> :fp")
+            .expression_attribute_values(":fp", AttributeValue::S(fingerprint.to_owned()))
+            .send()
+            .await;
+        match out {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(MarkError {
+                secret_id: secret_id.to_owned(),
+                message: crate::aws::error_message(&e),
+            }),
+        }
+    }
+
+    /// `true` for exactly one caller per marked credential: the one that alerts a human.
+    pub async fn first_alert(&self, secret_id: &str, fingerprint: &str) -> Result<bool, MarkError> {
+        let out = self
+            .ddb
+            .update_item()
+            .table_name(&self.table)
+            .key("id", key(secret_id))
+            .update_expression("SET alerted = :fp")
+            .condition_expression(
+                "fingerprint = :fp AND (attribute_not_exists(alerted) OR alerted <> :fp)",
+            )
+            .expression_attribute_values(":fp", AttributeValue::S(fingerprint.to_owned()))
+            .send()
+            .await;
+        match out {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(MarkError {
+                secret_id: secret_id.to_owned(),
+                message: crate::aws::error_message(&e),
+            }),
+        }
+    }
+
+    /// The refusal's reason while the stored credential is still the refused one.
+    pub async fn pending(
+        &self,
+        secret_id: &str,
+        fingerprint: &str,
+    ) -> Result<Option<String>, MarkError> {
+        let out = self
+            .ddb
+            .get_item()
+            .table_name(&self.table)
+            .key("id", key(secret_id))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| MarkError {
+                secret_id: secret_id.to_owned(),
+                message: crate::aws::error_message(&e),
+            })?;
+        let Some(item) = out.item else {
+            return Ok(None);
+        };
+        let same =
+            matches!(item.get("fingerprint"), Some(AttributeValue::S(f)) if f == fingerprint);
+        Ok(same.then(|| match item.get("reason") {
+            Some(AttributeValue::S(r)) => r.clone(),
+            _ => "the vendor refused the credential".to_owned(),
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fingerprints_differ_per_value_and_do_not_contain_it() {
+        let a = fingerprint(&SecretString::from("xoxe-1-abc"));
+        let b = fingerprint(&SecretString::from("xoxe-1-abd"));
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 16);
+        assert!(!a.contains("abc"));
+    }
+}
