@@ -16,6 +16,12 @@ fn step(step: &str, secret: &str, token: &str) -> RotationEvent {
     }
 }
 
+fn rotate_deps(stack: &LocalStack) -> Rotate {
+    let f = stack.template.function("rotate").unwrap();
+    let env = stack.provisioned.function_env(f).unwrap();
+    Rotate::from_settings(&stack.aws, &switchyard::settings::Settings::from_map(env))
+}
+
 async fn current_access_token(stack: &LocalStack, secret: &str) -> String {
     use secrecy::ExposeSecret;
     let v = read_stage(&stack.aws.secrets, secret, AWSCURRENT)
@@ -31,7 +37,7 @@ async fn current_access_token(stack: &LocalStack, secret: &str) -> String {
 async fn four_steps_rotate_the_slack_token_once_and_are_idempotent() {
     let stack = LocalStack::start().await.unwrap();
     let secret = stack.provisioned.refs["SlackConnectionSecret"].clone();
-    let deps = Rotate::new(&stack.aws);
+    let deps = rotate_deps(&stack);
     let before = current_access_token(&stack, &secret).await;
 
     // Rotation not enabled yet: every step refuses.
@@ -69,7 +75,10 @@ async fn four_steps_rotate_the_slack_token_once_and_are_idempotent() {
         for s in ["createSecret", "setSecret", "testSecret", "finishSecret"] {
             handler(
                 &deps,
-                LambdaEvent::new(step(s, &secret, &token), Context::default()),
+                LambdaEvent::new(
+                    serde_json::to_value(step(s, &secret, &token)).unwrap(),
+                    Context::default(),
+                ),
             )
             .await
             .unwrap();
@@ -138,4 +147,124 @@ async fn begin_rotation_like_secrets_manager(stack: &LocalStack, secret: &str) -
         .await
         .unwrap();
     token
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_static_token_rotates_by_test_only_and_a_dead_one_fails_the_rotation() {
+    use secrecy::ExposeSecret;
+    let stack = LocalStack::start().await.unwrap();
+    let secret = stack.provisioned.refs["ZendeskConnectionSecret"].clone();
+    let deps = rotate_deps(&stack);
+    let before = read_stage(&stack.aws.secrets, &secret, AWSCURRENT)
+        .await
+        .unwrap();
+    let token = begin_rotation_like_secrets_manager(&stack, &secret).await;
+    for s in ["createSecret", "setSecret", "testSecret", "finishSecret"] {
+        run_step(&deps, &step(s, &secret, &token)).await.unwrap();
+    }
+    let after = read_stage(&stack.aws.secrets, &secret, AWSCURRENT)
+        .await
+        .unwrap();
+    assert_eq!(
+        before.expose_secret(),
+        after.expose_secret(),
+        "the same token, now proven to work"
+    );
+
+    // The token was revoked in Zendesk: testSecret fails the rotation, naming the secret only.
+    let dead = serde_json::json!({"type": "api_token", "base_url": stack.sandbox.base_url("zendesk"),
+        "email": stack.sandbox.credentials.zendesk_email, "api_token": "revoked-zendesk-token"});
+    stack
+        .aws
+        .secrets
+        .put_secret_value()
+        .secret_id(&secret)
+        .secret_string(dead.to_string())
+        .send()
+        .await
+        .unwrap();
+    let token = begin_rotation_like_secrets_manager(&stack, &secret).await;
+    run_step(&deps, &step("createSecret", &secret, &token))
+        .await
+        .unwrap();
+    let e = run_step(&deps, &step("testSecret", &secret, &token))
+        .await
+        .unwrap_err();
+    assert!(matches!(&e, RotateError::TestFailed { .. }), "{e}");
+    let text = e.to_string();
+    assert!(
+        text.contains("401") || text.contains("authentication"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("revoked-zendesk-token"),
+        "the secret leaked: {text}"
+    );
+    stack.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_scheduled_refresher_renews_only_tokens_expiring_within_its_window() {
+    let stack = LocalStack::start().await.unwrap();
+    let secret = stack.provisioned.refs["SlackConnectionSecret"].clone();
+    let c = &stack.sandbox.credentials;
+    let soon = serde_json::json!({
+        "type": "oauth2_refresh", "base_url": stack.sandbox.base_url("slack"),
+        "access_token": c.slack_access_token, "refresh_token": c.slack_refresh_token,
+        "client_id": c.slack_client_id, "client_secret": c.slack_client_secret,
+        "expires_at": (chrono::Utc::now() + chrono::Duration::minutes(20)).to_rfc3339()
+    });
+    stack
+        .aws
+        .secrets
+        .put_secret_value()
+        .secret_id(&secret)
+        .secret_string(soon.to_string())
+        .send()
+        .await
+        .unwrap();
+    let deps = rotate_deps(&stack);
+    let run = || async {
+        handler(
+            &deps,
+            LambdaEvent::new(
+                serde_json::json!({"refresh_within_minutes": 45}),
+                Context::default(),
+            ),
+        )
+        .await
+        .unwrap()
+    };
+    let outcome = |report: &serde_json::Value, connection: &str| {
+        report
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["connection"] == connection)
+            .map(|r| r["outcome"].as_str().unwrap().to_owned())
+            .unwrap()
+    };
+    let first = run().await;
+    assert_eq!(outcome(&first, "slack"), "refreshed");
+    assert_eq!(outcome(&first, "zendesk"), "not_oauth");
+    assert_ne!(
+        current_access_token(&stack, &secret).await,
+        c.slack_access_token
+    );
+    // The new token lives 12 hours: the next run leaves it alone.
+    let second = run().await;
+    assert_eq!(outcome(&second, "slack"), "fresh");
+    assert_eq!(stack.sandbox.slack_rotations(), 1);
+
+    let e = handler(
+        &deps,
+        LambdaEvent::new(
+            serde_json::json!({"source": "aws.events"}),
+            Context::default(),
+        ),
+    )
+    .await
+    .unwrap_err();
+    assert!(e.to_string().contains("refresh_within_minutes"), "{e}");
+    stack.stop();
 }

@@ -133,7 +133,7 @@ pub struct Refresher {
     pub http: reqwest::Client,
 }
 
-fn needs_refresh(c: &Credential, stale_token: Option<&str>) -> bool {
+fn needs_refresh(c: &Credential, stale_token: Option<&str>, margin: Duration) -> bool {
     match c {
         Credential::Oauth2Refresh {
             access_token,
@@ -141,7 +141,7 @@ fn needs_refresh(c: &Credential, stale_token: Option<&str>) -> bool {
             ..
         } => {
             let expiring = expires_at.is_some_and(|at| {
-                at <= Utc::now() + chrono::Duration::from_std(MARGIN).expect("small")
+                at <= Utc::now() + chrono::Duration::from_std(margin).unwrap_or_default()
             });
             expiring || stale_token.is_some_and(|s| s == access_token.expose_secret())
         }
@@ -157,8 +157,41 @@ impl Refresher {
         secret_id: &str,
         stale_token: Option<&str>,
     ) -> Result<Credential, AuthError> {
+        self.ensure(secret_id, stale_token, MARGIN).await
+    }
+
+    /// The scheduled refresher: refresh an OAuth token that expires within `within` (under the
+    /// same lease as the workers). `Ok(true)` when a new token was stored.
+    pub async fn refresh_expiring(
+        &self,
+        secret_id: &str,
+        within: Duration,
+    ) -> Result<bool, AuthError> {
+        let token = |c: &Credential| match c {
+            Credential::Oauth2Refresh { access_token, .. } => {
+                Some(access_token.expose_secret().to_owned())
+            }
+            _ => None,
+        };
+        let before = token(
+            &self
+                .cache
+                .reload(secret_id)
+                .await
+                .and_then(|v| Credential::parse(secret_id, &v))?,
+        );
+        let after = token(&self.ensure(secret_id, None, within).await?);
+        Ok(before != after)
+    }
+
+    async fn ensure(
+        &self,
+        secret_id: &str,
+        stale_token: Option<&str>,
+        margin: Duration,
+    ) -> Result<Credential, AuthError> {
         let c = self.cache.credential(secret_id).await?;
-        if !needs_refresh(&c, stale_token) {
+        if !needs_refresh(&c, stale_token, margin) {
             return Ok(c);
         }
         let started = std::time::Instant::now();
@@ -167,7 +200,7 @@ impl Refresher {
             // Someone else may have refreshed already: read past the cache.
             let current = self.cache.reload(secret_id).await?;
             let c = Credential::parse(secret_id, &current)?;
-            if !needs_refresh(&c, stale_token) {
+            if !needs_refresh(&c, stale_token, margin) {
                 return Ok(c);
             }
             // This very credential was refused before: a human must reconnect; do not ask again.
@@ -181,7 +214,7 @@ impl Refresher {
                 // Re-read under the lease: a refresh may have landed between the check and now.
                 let current = self.cache.reload(secret_id).await?;
                 let c = Credential::parse(secret_id, &current)?;
-                let result = if needs_refresh(&c, stale_token) {
+                let result = if needs_refresh(&c, stale_token, margin) {
                     self.refresh(secret_id, &current).await
                 } else {
                     Ok(c)

@@ -1,14 +1,15 @@
-//! rotate Lambda (Secrets Manager rotation): the four rotation steps for connection secrets.
+//! rotate Lambda: Secrets Manager rotation of connection secrets, and the scheduled token refresher.
 #![recursion_limit = "256"] // the handler future nests deeply enough to need it
 
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 use switchyard::aws::AwsClients;
 use switchyard::handlers::rotate::{handler, Rotate};
+use switchyard::settings::Settings;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     switchyard::telemetry::init();
     let aws = AwsClients::from_env().await;
-    let deps = Rotate::new(&aws);
+    let deps = Rotate::from_settings(&aws, &Settings::from_env());
     run(service_fn(|event: LambdaEvent<_>| handler(&deps, event))).await
 }

@@ -165,17 +165,25 @@ impl Connectors {
             Some(r) => r.credential(secret_id, None).await?,
             None => self.secrets.credential(secret_id).await?,
         };
-        let http = self.http.clone();
-        match name {
-            "zendesk" => Ok(Box::new(zendesk::Zendesk::new(http, credential)?)),
-            "slack" => Ok(Box::new(slack::Slack::new(http, credential)?)),
-            "jira" => Ok(Box::new(jira::Jira::new(http, credential)?)),
-            "salesforce" => Ok(Box::new(salesforce::Salesforce::new(http, credential)?)),
-            "hubspot" => Ok(Box::new(hubspot::Hubspot::new(http, credential)?)),
-            "teams" => Ok(Box::new(teams::Teams::new(http, credential)?)),
-            "webhook" => Ok(Box::new(webhook::Webhook::new(http, credential)?)),
-            other => Err(ResolveError::Unknown(other.to_owned())),
-        }
+        build(name, self.http.clone(), credential)
+    }
+}
+
+/// The connector `name` over a given credential (rotation tests a pending one this way).
+pub fn build(
+    name: &str,
+    http: reqwest::Client,
+    credential: Credential,
+) -> Result<Box<dyn Connector>, ResolveError> {
+    match name {
+        "zendesk" => Ok(Box::new(zendesk::Zendesk::new(http, credential)?)),
+        "slack" => Ok(Box::new(slack::Slack::new(http, credential)?)),
+        "jira" => Ok(Box::new(jira::Jira::new(http, credential)?)),
+        "salesforce" => Ok(Box::new(salesforce::Salesforce::new(http, credential)?)),
+        "hubspot" => Ok(Box::new(hubspot::Hubspot::new(http, credential)?)),
+        "teams" => Ok(Box::new(teams::Teams::new(http, credential)?)),
+        "webhook" => Ok(Box::new(webhook::Webhook::new(http, credential)?)),
+        other => Err(ResolveError::Unknown(other.to_owned())),
     }
 }
 

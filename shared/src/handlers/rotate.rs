@@ -1,21 +1,36 @@
-//! rotate: the Secrets Manager rotation function. Secrets Manager calls it four times per
-//! rotation (`createSecret`, `setSecret`, `testSecret`, `finishSecret`); every step is idempotent
-//! and guarded as AWS's own templates are: rotation enabled, token known, already current → no-op.
+//! rotate: the Secrets Manager rotation function, and the scheduled token refresher.
 //!
-//! Credential type handled here: `oauth2_refresh` (Slack token rotation: `oauth.v2.access` with
-//! `grant_type=refresh_token`, which returns a new access **and** refresh token).
+//! Rotation: Secrets Manager calls it four times per rotation (`createSecret`, `setSecret`,
+//! `testSecret`, `finishSecret`); every step is idempotent and guarded as AWS's own templates
+//! are: rotation enabled, token known, already current → no-op. Per credential type:
+//! - `oauth2_refresh` → `createSecret` exchanges the refresh token (Slack token rotation returns
+//!   a new access **and** refresh token);
+//! - static tokens (`api_token`, `bearer_token`, webhook URLs) cannot be minted by us: the
+//!   pending version is the current value, and `testSecret` proves it still authenticates — a
+//!   failure fails the rotation, counts an `AuthFailures` metric and so raises the alarm.
+//!
+//! `testSecret` runs the connection's own probe (the canary's) with the pending credential.
+//!
+//! Scheduled refresh: rotation schedules cannot run more often than every 4 hours, and tokens
+//! can live shorter than that; an EventBridge schedule (`{"refresh_within_minutes": N}`) has
+//! every configured OAuth connection refreshed when its token expires within N minutes, under
+//! the same lease the workers use.
+
+use std::time::Duration;
 
 use lambda_runtime::{Error, LambdaEvent};
 use secrecy::SecretString;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use thiserror::Error;
-use tracing::info;
+use tracing::{info, warn};
 
-use crate::connectors::slack::auth_test;
-use crate::secrets::{read_stage, Credential, AWSCURRENT, AWSPENDING};
+use crate::auth::Refresher;
+use crate::secrets::{read_stage, Credential, SecretCache, AWSCURRENT, AWSPENDING};
+use crate::settings::Settings;
 
 /// The rotation event, including `RotationToken` (absent from the community event type).
-#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(rename_all = "PascalCase")]
 pub struct RotationEvent {
     pub step: String,
@@ -29,15 +44,50 @@ pub struct RotationEvent {
 pub struct Rotate {
     pub secrets: aws_sdk_secretsmanager::Client,
     pub http: reqwest::Client,
+    /// Which connection each secret is (`<CONNECTOR>_SECRET_ID`), for `testSecret`'s probe.
+    pub settings: Settings,
+    /// The scheduled refresher (needs `PACING_TABLE` for its lease).
+    pub refresher: Option<Refresher>,
 }
 
 impl Rotate {
-    pub fn new(aws: &crate::aws::AwsClients) -> Self {
+    pub fn from_settings(aws: &crate::aws::AwsClients, settings: &Settings) -> Self {
+        let http = crate::connectors::http_client();
         Rotate {
             secrets: aws.secrets.clone(),
-            http: crate::connectors::http_client(),
+            http: http.clone(),
+            settings: settings.clone(),
+            refresher: settings.pacing_table().ok().map(|table| Refresher {
+                cache: SecretCache::new(aws.secrets.clone(), crate::secrets::CACHE_TTL),
+                sm: aws.secrets.clone(),
+                ddb: aws.ddb.clone(),
+                table: table.to_owned(),
+                http,
+            }),
         }
     }
+
+    /// The connection a secret belongs to (rotation events name it by ARN or by name).
+    fn connection_of(&self, secret_id: &str) -> Option<&'static str> {
+        self.settings.configured_connectors().into_iter().find(|c| {
+            self.settings
+                .connection_secret_id(c)
+                .is_some_and(|id| id == secret_id || id.ends_with(&format!(":{secret_id}")))
+        })
+    }
+}
+
+/// The scheduled refresher's input (the schedule's `Input`).
+#[derive(Clone, Debug, Deserialize)]
+pub struct RefreshRequest {
+    pub refresh_within_minutes: u64,
+}
+
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct Refreshed {
+    pub connection: String,
+    /// `refreshed`, `fresh`, `not_oauth` or `failed: <reason>`.
+    pub outcome: String,
 }
 
 #[derive(Debug, Error)]
@@ -50,8 +100,12 @@ pub enum RotateError {
     NotPending { secret: String, token: String },
     #[error("unknown rotation step {0:?}")]
     UnknownStep(String),
-    #[error("secret {0} is not an oauth2_refresh credential; only testSecret applies to it")]
-    Unsupported(String),
+    #[error(
+        "secret {0} is not a connection this function knows (no <CONNECTOR>_SECRET_ID names it)"
+    )]
+    UnknownConnection(String),
+    #[error("pending credential of {secret} does not authenticate: {reason}")]
+    TestFailed { secret: String, reason: String },
     #[error("Secrets Manager: {0}")]
     Aws(String),
     #[error("token endpoint: {0}")]
@@ -66,8 +120,69 @@ where
     RotateError::Aws(crate::aws::error_message(&e))
 }
 
-pub async fn handler(deps: &Rotate, event: LambdaEvent<RotationEvent>) -> Result<(), Error> {
-    Ok(run_step(deps, &event.payload).await?)
+/// A rotation step (`Step` in the event) or a scheduled refresh (`refresh_within_minutes`).
+pub async fn handler(deps: &Rotate, event: LambdaEvent<Value>) -> Result<Value, Error> {
+    if event.payload.get("Step").is_some() {
+        let e: RotationEvent = serde_json::from_value(event.payload)?;
+        run_step(deps, &e).await?;
+        return Ok(Value::Null);
+    }
+    let request: RefreshRequest = serde_json::from_value(event.payload).map_err(|e| {
+        format!("neither a rotation step nor a refresh request ({{\"refresh_within_minutes\": N}}): {e}")
+    })?;
+    let report = refresh_due(
+        deps,
+        Duration::from_secs(request.refresh_within_minutes * 60),
+    )
+    .await;
+    let failed: Vec<&Refreshed> = report
+        .iter()
+        .filter(|r| r.outcome.starts_with("failed"))
+        .collect();
+    if !failed.is_empty() {
+        // An error makes the failure visible (Lambda Errors; AuthFailures was counted).
+        return Err(format!(
+            "{} connection(s) could not be refreshed: {failed:?}",
+            failed.len()
+        )
+        .into());
+    }
+    Ok(serde_json::to_value(report)?)
+}
+
+/// Refresh every configured OAuth connection whose token expires within `within`.
+pub async fn refresh_due(deps: &Rotate, within: Duration) -> Vec<Refreshed> {
+    let mut out = Vec::new();
+    let Some(refresher) = &deps.refresher else {
+        warn!("PACING_TABLE is not set: the scheduled refresher has no lease table");
+        return out;
+    };
+    for connection in deps.settings.configured_connectors() {
+        let secret_id = deps
+            .settings
+            .connection_secret_id(connection)
+            .unwrap_or_default();
+        let outcome = match refresher.cache.credential(secret_id).await {
+            Ok(Credential::Oauth2Refresh { .. }) => {
+                match refresher.refresh_expiring(secret_id, within).await {
+                    Ok(true) => "refreshed".to_owned(),
+                    Ok(false) => "fresh".to_owned(),
+                    Err(e) => {
+                        crate::metrics::count(crate::metrics::AUTH_FAILURES, connection);
+                        format!("failed: {e}")
+                    }
+                }
+            }
+            Ok(_) => "not_oauth".to_owned(),
+            Err(e) => format!("failed: {e}"),
+        };
+        info!(connection, %outcome, "scheduled refresh");
+        out.push(Refreshed {
+            connection: connection.to_owned(),
+            outcome,
+        });
+    }
+    out
 }
 
 pub async fn run_step(deps: &Rotate, e: &RotationEvent) -> Result<(), RotateError> {
@@ -132,23 +247,30 @@ async fn create(deps: &Rotate, e: &RotationEvent) -> Result<(), RotateError> {
         .map_err(|err| RotateError::Aws(err.to_string()))?;
     let credential = Credential::parse(&e.secret_id, &current)
         .map_err(|err| RotateError::Aws(err.to_string()))?;
-    if !matches!(credential, Credential::Oauth2Refresh { .. }) {
-        return Err(RotateError::Unsupported(e.secret_id.clone()));
-    }
-    // The same exchange the workers' refresher makes; every other field is kept.
-    let next = crate::auth::exchange(&deps.http, &e.secret_id, &current)
-        .await
-        .map_err(|err| RotateError::Vendor(err.to_string()))?;
+    let next = match credential {
+        // The same exchange the workers' refresher makes; every other field is kept.
+        Credential::Oauth2Refresh { .. } => {
+            crate::auth::exchange(&deps.http, &e.secret_id, &current)
+                .await
+                .map_err(|err| RotateError::Vendor(err.to_string()))?
+                .to_string()
+        }
+        // A static token only the vendor's admin can re-issue: testSecret proves it still works.
+        _ => {
+            use secrecy::ExposeSecret;
+            current.expose_secret().to_owned()
+        }
+    };
     deps.secrets
         .put_secret_value()
         .secret_id(&e.secret_id)
         .client_request_token(&e.client_request_token)
-        .secret_string(next.to_string())
+        .secret_string(next)
         .version_stages(AWSPENDING)
         .send()
         .await
         .map_err(aws)?;
-    info!("new token stored as AWSPENDING");
+    info!("pending version stored as AWSPENDING");
     Ok(())
 }
 
@@ -161,17 +283,22 @@ async fn test(deps: &Rotate, e: &RotationEvent) -> Result<(), RotateError> {
         })?;
     let credential = Credential::parse(&e.secret_id, &pending)
         .map_err(|err| RotateError::Aws(err.to_string()))?;
-    let Credential::Oauth2Refresh {
-        base_url,
-        access_token,
-        ..
-    } = credential
-    else {
-        return Err(RotateError::Unsupported(e.secret_id.clone()));
+    let connection = deps
+        .connection_of(&e.secret_id)
+        .ok_or_else(|| RotateError::UnknownConnection(e.secret_id.clone()))?;
+    let failed = |reason: String| {
+        crate::metrics::count(crate::metrics::AUTH_FAILURES, connection);
+        RotateError::TestFailed {
+            secret: e.secret_id.clone(),
+            reason,
+        }
     };
-    auth_test(&deps.http, &base_url, &access_token)
+    let connector = crate::connectors::build(connection, deps.http.clone(), credential)
+        .map_err(|err| failed(err.to_string()))?;
+    connector
+        .probe()
         .await
-        .map_err(|err| RotateError::Vendor(format!("pending token failed auth.test: {err}")))?;
+        .map_err(|err| failed(err.to_string()))?;
     info!("pending token authenticates");
     Ok(())
 }
