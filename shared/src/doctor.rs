@@ -5,7 +5,6 @@
 use serde::Serialize;
 
 use crate::connectors::{Connectors, ResolveError};
-use crate::secrets::Credential;
 
 #[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct Report {
@@ -22,16 +21,6 @@ pub struct Report {
     pub ready: bool,
     /// What a human should do, when not ready.
     pub fix: Option<String>,
-}
-
-fn kind(c: &Credential) -> &'static str {
-    match c {
-        Credential::ApiToken { .. } => "api_token",
-        Credential::BearerToken { .. } => "bearer_token",
-        Credential::Oauth2Refresh { .. } => "oauth2_refresh",
-        Credential::WebhookUrl { .. } => "webhook_url",
-        Credential::SignedWebhook { .. } => "signed_webhook",
-    }
 }
 
 /// Check every connection the settings name (`<CONNECTOR>_SECRET_ID`).
@@ -56,13 +45,9 @@ pub async fn check(connectors: &Connectors) -> Vec<Report> {
         };
         match connectors.secrets.credential(&secret_id).await {
             Ok(c) => {
-                r.credential = Some(kind(&c).to_owned());
-                if let Credential::Oauth2Refresh {
-                    expires_at: Some(at),
-                    ..
-                } = &c
-                {
-                    r.token_expires_at = Some(crate::dates::format(at));
+                r.credential = Some(c.kind().to_owned());
+                if let Some(at) = c.expires_at() {
+                    r.token_expires_at = Some(crate::dates::format(&at));
                 }
             }
             Err(e) => {

@@ -53,19 +53,116 @@ pub enum Credential {
         #[serde(default)]
         expires_at: Option<DateTime<Utc>>,
     },
+    /// OAuth 2.0 client credentials: switchyard mints its own access tokens (`token_url`) and
+    /// stores the current one here; `session_seconds` is the token's life when the answer
+    /// has no `expires_in` (Salesforce: the org's session timeout).
+    Oauth2ClientCredentials {
+        base_url: String,
+        token_url: String,
+        client_id: String,
+        client_secret: SecretString,
+        #[serde(default)]
+        scope: Option<String>,
+        #[serde(default)]
+        access_token: Option<SecretString>,
+        #[serde(default)]
+        expires_at: Option<DateTime<Utc>>,
+        #[serde(default)]
+        session: SessionPolicy,
+    },
+    /// OAuth 2.0 JWT bearer (RFC 7523; Salesforce server-to-server): an RS256 assertion signed
+    /// with `private_key` (PEM) for `subject` (the integration user), minted like client
+    /// credentials.
+    Oauth2JwtBearer {
+        base_url: String,
+        token_url: String,
+        client_id: String,
+        subject: String,
+        audience: String,
+        private_key: SecretString,
+        #[serde(default)]
+        access_token: Option<SecretString>,
+        #[serde(default)]
+        expires_at: Option<DateTime<Utc>>,
+        #[serde(default)]
+        session: SessionPolicy,
+    },
     /// A URL that is itself the secret (a Teams Workflows or incoming webhook).
     WebhookUrl { url: SecretString },
     /// An HTTP endpoint we sign for (Standard Webhooks): its URL and `whsec_…` signing secret.
     SignedWebhook { url: String, secret: SecretString },
 }
 
+/// A vendor's session rules for minted tokens: re-authenticate before either limit is reached.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+pub struct SessionPolicy {
+    /// The session's life when the token answer does not say (`expires_in`); 2 h by default.
+    #[serde(default)]
+    pub max_age_seconds: Option<u64>,
+    /// The vendor ends a session after this many calls.
+    #[serde(default)]
+    pub max_calls: Option<u64>,
+}
+
 impl Credential {
+    /// The `type` tag, for messages and the doctor.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Credential::ApiToken { .. } => "api_token",
+            Credential::BearerToken { .. } => "bearer_token",
+            Credential::Oauth2Refresh { .. } => "oauth2_refresh",
+            Credential::Oauth2ClientCredentials { .. } => "oauth2_client_credentials",
+            Credential::Oauth2JwtBearer { .. } => "oauth2_jwt_bearer",
+            Credential::WebhookUrl { .. } => "webhook_url",
+            Credential::SignedWebhook { .. } => "signed_webhook",
+        }
+    }
+
+    /// Credentials whose access token switchyard obtains itself (refresh or mint).
+    pub fn is_oauth(&self) -> bool {
+        matches!(
+            self,
+            Credential::Oauth2Refresh { .. }
+                | Credential::Oauth2ClientCredentials { .. }
+                | Credential::Oauth2JwtBearer { .. }
+        )
+    }
+
+    /// The current access token of an OAuth credential (none yet for an unminted one).
+    pub fn access_token(&self) -> Option<&SecretString> {
+        match self {
+            Credential::Oauth2Refresh { access_token, .. } => Some(access_token),
+            Credential::Oauth2ClientCredentials { access_token, .. }
+            | Credential::Oauth2JwtBearer { access_token, .. } => access_token.as_ref(),
+            _ => None,
+        }
+    }
+
+    pub fn expires_at(&self) -> Option<DateTime<Utc>> {
+        match self {
+            Credential::Oauth2Refresh { expires_at, .. }
+            | Credential::Oauth2ClientCredentials { expires_at, .. }
+            | Credential::Oauth2JwtBearer { expires_at, .. } => *expires_at,
+            _ => None,
+        }
+    }
+
+    pub fn session(&self) -> SessionPolicy {
+        match self {
+            Credential::Oauth2ClientCredentials { session, .. }
+            | Credential::Oauth2JwtBearer { session, .. } => *session,
+            _ => SessionPolicy::default(),
+        }
+    }
+
     /// The API's base URL; empty for a secret webhook URL (it is not to be shown).
     pub fn base_url(&self) -> &str {
         match self {
             Credential::ApiToken { base_url, .. }
             | Credential::BearerToken { base_url, .. }
-            | Credential::Oauth2Refresh { base_url, .. } => base_url.trim_end_matches('/'),
+            | Credential::Oauth2Refresh { base_url, .. }
+            | Credential::Oauth2ClientCredentials { base_url, .. }
+            | Credential::Oauth2JwtBearer { base_url, .. } => base_url.trim_end_matches('/'),
             Credential::SignedWebhook { url, .. } => url,
             Credential::WebhookUrl { .. } => "",
         }

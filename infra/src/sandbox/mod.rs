@@ -11,6 +11,7 @@ pub mod llm;
 pub mod ratelimit;
 pub mod receiver;
 pub mod salesforce;
+pub mod salesforce_auth;
 pub mod slack;
 pub mod teams;
 pub mod zendesk;
@@ -18,6 +19,7 @@ pub mod zendesk;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use axum::Router;
 use serde::Serialize;
@@ -44,6 +46,12 @@ pub struct SandboxCredentials {
     pub jira_email: String,
     pub jira_token: String,
     pub salesforce_token: String,
+    /// The connected app (consumer key and secret), its certificate's private key (PEM) and
+    /// the pre-approved integration user, for the JWT bearer and client credentials flows.
+    pub salesforce_client_id: String,
+    pub salesforce_client_secret: String,
+    pub salesforce_private_key: String,
+    pub salesforce_username: String,
     pub hubspot_token: String,
     pub teams_webhook_token: String,
     /// `whsec_…`: what switchyard signs its generic webhooks with.
@@ -70,6 +78,7 @@ pub struct State {
     pub salesforce_api_calls: u64,
     pub salesforce_daily_max: u64,
     pub salesforce_contacts: BTreeMap<String, serde_json::Value>,
+    pub salesforce_sessions: salesforce_auth::Sessions,
     pub salesforce_account_reads: u64,
     pub slack_channels: BTreeMap<String, String>,
     /// Valid Slack access tokens, and the single-use refresh tokens not yet spent.
@@ -93,6 +102,7 @@ pub struct Sandbox {
 pub(crate) struct Shared {
     pub state: Arc<Mutex<State>>,
     pub credentials: SandboxCredentials,
+    pub addr: std::net::SocketAddr,
 }
 
 impl Sandbox {
@@ -110,6 +120,10 @@ impl Sandbox {
             jira_email: "switchyard@example.com".into(),
             jira_token: format!("ATATT3x{}", rnd()),
             salesforce_token: format!("00D000000000001!{}", rnd()),
+            salesforce_client_id: format!("3MVG9{}", rnd()),
+            salesforce_client_secret: rnd(),
+            salesforce_private_key: salesforce_auth::key_pair().0.clone(),
+            salesforce_username: "integration@example.com".into(),
             hubspot_token: format!("pat-na1-{}", rnd()),
             teams_webhook_token: rnd(),
             webhook_secret: format!(
@@ -150,9 +164,12 @@ impl Sandbox {
             .slack_channels
             .insert("#support-review".into(), "C0REVIEW".into());
         let state = Arc::new(Mutex::new(state));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
         let shared = Arc::new(Shared {
             state: state.clone(),
             credentials: credentials.clone(),
+            addr,
         });
         let faulty = |vendor: &'static str, routes: Router<Arc<Shared>>| {
             routes.layer(axum::middleware::from_fn_with_state(
@@ -179,8 +196,6 @@ impl Sandbox {
             .nest("/teams", faulty("teams", teams::routes()))
             .nest("/receiver", receiver::routes())
             .with_state(shared);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let addr = listener.local_addr()?;
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
@@ -231,6 +246,28 @@ impl Sandbox {
     }
 
     /// Leave `remaining` calls of the org's daily API allowance (403 `REQUEST_LIMIT_EXCEEDED` after).
+    /// Salesforce's session rules for minted tokens: they end after `max_age` or `max_calls`.
+    pub fn set_salesforce_session_policy(&self, max_age: Option<Duration>, max_calls: Option<u64>) {
+        let mut s = self.state.lock().expect("sandbox state");
+        s.salesforce_sessions.max_age = max_age;
+        s.salesforce_sessions.max_calls = max_calls;
+    }
+
+    /// The admin revokes (or restores) the connected app's approval for the integration user.
+    pub fn revoke_salesforce_app(&self, revoked: bool) {
+        self.state
+            .lock()
+            .expect("sandbox state")
+            .salesforce_sessions
+            .revoked = revoked;
+    }
+
+    /// Salesforce: (tokens minted, calls refused because their session had ended).
+    pub fn salesforce_sessions(&self) -> (u64, u64) {
+        let s = self.state.lock().expect("sandbox state");
+        (s.salesforce_sessions.grants, s.salesforce_sessions.ended)
+    }
+
     /// Salesforce: (account queries answered, API calls counted against the daily limit).
     pub fn salesforce_counts(&self) -> (u64, u64) {
         let s = self.state.lock().expect("sandbox state");

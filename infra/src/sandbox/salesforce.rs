@@ -37,6 +37,10 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
         )
         .route("/services/data/v62.0/query", get(query))
         .route(
+            "/services/oauth2/token",
+            post(super::salesforce_auth::token),
+        )
+        .route(
             "/services/data/v62.0/composite/sobjects/Contact/{field}",
             patch(upsert_contacts),
         )
@@ -197,14 +201,16 @@ fn admit(shared: &Shared, headers: &HeaderMap) -> Option<Response> {
         .get("authorization")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
-    if token != Some(shared.credentials.salesforce_token.as_str()) {
+    let mut state = shared.state.lock().expect("sandbox state");
+    let valid = token == Some(shared.credentials.salesforce_token.as_str())
+        || token.is_some_and(|t| state.salesforce_sessions.admit(t));
+    if !valid {
         return Some(error(
             StatusCode::UNAUTHORIZED,
             "INVALID_SESSION_ID",
             "Session expired or invalid",
         ));
     }
-    let mut state = shared.state.lock().expect("sandbox state");
     if state.salesforce_api_calls >= state.salesforce_daily_max {
         return Some(error(
             StatusCode::FORBIDDEN,

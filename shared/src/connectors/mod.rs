@@ -146,12 +146,45 @@ impl Connectors {
             return Ok(false);
         };
         let current = self.secrets.credential(secret_id).await?;
-        let Credential::Oauth2Refresh { access_token, .. } = &current else {
+        let Some(access_token) = current.access_token() else {
             return Ok(false);
         };
         let stale = access_token.expose_secret().to_owned();
         refresher.credential(secret_id, Some(&stale)).await?;
         Ok(true)
+    }
+
+    /// For a vendor that ends a session after N calls (`session.max_calls`): reserve this call
+    /// on the current token's session and return the connector built on **that** token;
+    /// re-authenticate first when the session has no call left — once across workers, under
+    /// the refresh lease. `None` when the connection has no call limit (use `get`).
+    pub async fn session_call(
+        &self,
+        name: &str,
+    ) -> Result<Option<Box<dyn Connector>>, ResolveError> {
+        let (Some(refresher), Some(secret_id)) =
+            (&self.refresher, self.settings.connection_secret_id(name))
+        else {
+            return Ok(None);
+        };
+        // Other workers may use up a fresh session before this one reserves on it: try again.
+        for _ in 0..10 {
+            // Renewed first if its age is up, so the reserved call and the token agree.
+            let c = refresher.credential(secret_id, None).await?;
+            let (Some(max), Some(token)) = (c.session().max_calls, c.access_token()) else {
+                return Ok(None);
+            };
+            let stale = token.expose_secret().to_owned();
+            let fp = crate::reconnect::fingerprint(token);
+            if refresher.count_call(secret_id, &fp).await? <= max {
+                return Ok(Some(build(name, self.http.clone(), c)?));
+            }
+            refresher.credential(secret_id, Some(&stale)).await?;
+        }
+        Err(ResolveError::Auth(crate::auth::AuthError::Transient {
+            secret_id: secret_id.to_owned(),
+            reason: "no call could be reserved on a fresh session".into(),
+        }))
     }
 
     pub async fn get(&self, name: &str) -> Result<Box<dyn Connector>, ResolveError> {
@@ -163,7 +196,28 @@ impl Connectors {
         })?;
         let credential = match &self.refresher {
             Some(r) => r.credential(secret_id, None).await?,
-            None => self.secrets.credential(secret_id).await?,
+            None => {
+                let c = self.secrets.credential(secret_id).await?;
+                // Without a refresher (canary, doctor), a minted credential that has no token
+                // yet gets one for this use only; storing it is the workers' job.
+                let unminted = matches!(
+                    c,
+                    Credential::Oauth2ClientCredentials {
+                        access_token: None,
+                        ..
+                    } | Credential::Oauth2JwtBearer {
+                        access_token: None,
+                        ..
+                    }
+                );
+                if unminted {
+                    let value = self.secrets.get(secret_id).await?;
+                    let minted = crate::auth::exchange(&self.http, secret_id, &value).await?;
+                    Credential::parse(secret_id, &secrecy::SecretString::from(minted.to_string()))?
+                } else {
+                    c
+                }
+            }
         };
         build(name, self.http.clone(), credential)
     }
@@ -243,6 +297,14 @@ pub fn bearer(
     match credential {
         Credential::BearerToken { token, .. } => Ok((base_url, token)),
         Credential::Oauth2Refresh { access_token, .. } => Ok((base_url, access_token)),
+        Credential::Oauth2ClientCredentials {
+            access_token: Some(t),
+            ..
+        }
+        | Credential::Oauth2JwtBearer {
+            access_token: Some(t),
+            ..
+        } => Ok((base_url, t)),
         other => Err(wrong_credential(connector, &other)),
     }
 }
@@ -272,16 +334,9 @@ fn param<'a>(action: &'a PlannedAction, name: &str) -> Result<&'a str, Connector
 }
 
 fn wrong_credential(connector: &str, c: &Credential) -> ResolveError {
-    let kind = match c {
-        Credential::ApiToken { .. } => "api_token",
-        Credential::BearerToken { .. } => "bearer_token",
-        Credential::Oauth2Refresh { .. } => "oauth2_refresh",
-        Credential::WebhookUrl { .. } => "webhook_url",
-        Credential::SignedWebhook { .. } => "signed_webhook",
-    };
     ResolveError::WrongCredential {
         connector: connector.to_owned(),
-        kind,
+        kind: c.kind(),
     }
 }
 

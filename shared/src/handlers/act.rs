@@ -283,6 +283,12 @@ async fn paced_call(deps: &Act, action: &PlannedAction, key: &str) -> Paced {
             Ok(Pace::Defer(wait)) => return Paced::Wait(wait, "no budget"),
             Err(e) => return Paced::Failed(RecordError::new(e)),
         }
+        // Vendors that end a session after N calls: re-authenticate before, not after.
+        match deps.connectors.session_call(&action.connector).await {
+            Ok(Some(c)) => connector = c,
+            Ok(None) => {}
+            Err(e) => return resolve(e),
+        }
         let (result, spent) = crate::connectors::BUDGET_HINT
             .scope(std::cell::Cell::new(None), async {
                 let r = connector.perform(action, key).await;

@@ -4,7 +4,8 @@
 //! `testSecret`, `finishSecret`); every step is idempotent and guarded as AWS's own templates
 //! are: rotation enabled, token known, already current → no-op. Per credential type:
 //! - `oauth2_refresh` → `createSecret` exchanges the refresh token (Slack token rotation returns
-//!   a new access **and** refresh token);
+//!   a new access **and** refresh token); `oauth2_client_credentials` and `oauth2_jwt_bearer` →
+//!   it mints a new access token;
 //! - static tokens (`api_token`, `bearer_token`, webhook URLs) cannot be minted by us: the
 //!   pending version is the current value, and `testSecret` proves it still authenticates — a
 //!   failure fails the rotation, counts an `AuthFailures` metric and so raises the alarm.
@@ -163,16 +164,14 @@ pub async fn refresh_due(deps: &Rotate, within: Duration) -> Vec<Refreshed> {
             .connection_secret_id(connection)
             .unwrap_or_default();
         let outcome = match refresher.cache.credential(secret_id).await {
-            Ok(Credential::Oauth2Refresh { .. }) => {
-                match refresher.refresh_expiring(secret_id, within).await {
-                    Ok(true) => "refreshed".to_owned(),
-                    Ok(false) => "fresh".to_owned(),
-                    Err(e) => {
-                        crate::metrics::count(crate::metrics::AUTH_FAILURES, connection);
-                        format!("failed: {e}")
-                    }
+            Ok(c) if c.is_oauth() => match refresher.refresh_expiring(secret_id, within).await {
+                Ok(true) => "refreshed".to_owned(),
+                Ok(false) => "fresh".to_owned(),
+                Err(e) => {
+                    crate::metrics::count(crate::metrics::AUTH_FAILURES, connection);
+                    format!("failed: {e}")
                 }
-            }
+            },
             Ok(_) => "not_oauth".to_owned(),
             Err(e) => format!("failed: {e}"),
         };
@@ -248,13 +247,11 @@ async fn create(deps: &Rotate, e: &RotationEvent) -> Result<(), RotateError> {
     let credential = Credential::parse(&e.secret_id, &current)
         .map_err(|err| RotateError::Aws(err.to_string()))?;
     let next = match credential {
-        // The same exchange the workers' refresher makes; every other field is kept.
-        Credential::Oauth2Refresh { .. } => {
-            crate::auth::exchange(&deps.http, &e.secret_id, &current)
-                .await
-                .map_err(|err| RotateError::Vendor(err.to_string()))?
-                .to_string()
-        }
+        // Refresh or mint: the same exchange the workers' refresher makes.
+        c if c.is_oauth() => crate::auth::exchange(&deps.http, &e.secret_id, &current)
+            .await
+            .map_err(|err| RotateError::Vendor(err.to_string()))?
+            .to_string(),
         // A static token only the vendor's admin can re-issue: testSecret proves it still works.
         _ => {
             use secrecy::ExposeSecret;

@@ -1,6 +1,6 @@
-//! Tokens that do not fail silently: an OAuth access token is refreshed before it expires (a
-//! margin) or right after the vendor rejects it — and only **once** across every concurrent
-//! worker: a worker takes a short DynamoDB lease, re-reads the secret, and skips the refresh when
+//! Tokens that do not fail silently: an OAuth access token is refreshed (or, for client
+//! credentials and JWT bearer, minted) before it expires (a margin) or right after the vendor
+//! rejects it — and only **once** across every concurrent worker: a worker takes a short DynamoDB lease, re-reads the secret, and skips the refresh when
 //! another worker already made one. Vendors with rotating single-use refresh tokens (Slack) would
 //! otherwise answer the second refresh with `invalid_grant`/`invalid_refresh_token`.
 
@@ -9,11 +9,12 @@ use std::time::Duration;
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::Utc;
 use secrecy::{ExposeSecret, SecretString};
-use serde_json::Value;
 use thiserror::Error;
 use tracing::{info, warn};
 
-use crate::connectors::triage::{self, Kind};
+mod grants;
+pub use grants::{assertion, exchange};
+
 use crate::reconnect::{fingerprint, Reconnect};
 use crate::secrets::{Credential, SecretCache, SecretError};
 
@@ -44,84 +45,6 @@ pub enum AuthError {
     },
 }
 
-/// Exchange the stored refresh token for a new access (and, if rotated, refresh) token: the
-/// credential's JSON with `access_token`, `refresh_token` and `expires_at` replaced, every other
-/// field kept. `token_url` defaults to Slack's `oauth.v2.access` under `base_url`.
-pub async fn exchange(
-    http: &reqwest::Client,
-    secret_id: &str,
-    current: &SecretString,
-) -> Result<Value, AuthError> {
-    let transient = |reason: String| AuthError::Transient {
-        secret_id: secret_id.to_owned(),
-        reason,
-    };
-    let mut next: Value = serde_json::from_str(current.expose_secret())
-        .map_err(|e| transient(format!("stored credential is not JSON: {e}")))?;
-    let Credential::Oauth2Refresh {
-        base_url,
-        refresh_token,
-        client_id,
-        client_secret,
-        ..
-    } = Credential::parse(secret_id, current)?
-    else {
-        return Err(transient("not an oauth2_refresh credential".into()));
-    };
-    let url = next
-        .get("token_url")
-        .and_then(Value::as_str)
-        .map(str::to_owned)
-        .unwrap_or_else(|| format!("{}/api/oauth.v2.access", base_url.trim_end_matches('/')));
-    let resp = http
-        .post(&url)
-        .form(&[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", refresh_token.expose_secret()),
-            ("client_id", client_id.as_str()),
-            ("client_secret", client_secret.expose_secret()),
-        ])
-        .send()
-        .await
-        .map_err(|e| transient(e.without_url().to_string()))?;
-    let r = triage::Response::from_parts(
-        resp.status().as_u16(),
-        &resp.headers().clone(),
-        resp.text()
-            .await
-            .map_err(|e| transient(e.without_url().to_string()))?,
-    );
-    let verdict = triage::triage("oauth2", &r, Utc::now()).expect("oauth2 rules exist");
-    match verdict.kind {
-        Kind::Ok => {}
-        Kind::ReauthRequired | Kind::Permanent => {
-            return Err(AuthError::ReauthRequired {
-                secret_id: secret_id.to_owned(),
-                reason: verdict.reason,
-            })
-        }
-        _ => return Err(transient(verdict.reason)),
-    }
-    // Slack wraps success in {"ok": true, …}; RFC 6749 answers the fields at the top level.
-    let body: Value =
-        serde_json::from_str(&r.body).map_err(|_| transient("token answer is not JSON".into()))?;
-    let access = body
-        .get("access_token")
-        .and_then(Value::as_str)
-        .ok_or_else(|| transient("token answer lacks access_token".into()))?;
-    next["access_token"] = Value::from(access);
-    if let Some(refresh) = body.get("refresh_token").and_then(Value::as_str) {
-        next["refresh_token"] = Value::from(refresh);
-    }
-    let expires_in = body
-        .get("expires_in")
-        .and_then(Value::as_i64)
-        .unwrap_or(3_600);
-    next["expires_at"] =
-        Value::from((Utc::now() + chrono::Duration::seconds(expires_in)).to_rfc3339());
-    Ok(next)
-}
-
 /// Reads credentials through the cache and refreshes OAuth ones under a lease.
 #[derive(Clone, Debug)]
 pub struct Refresher {
@@ -134,19 +57,22 @@ pub struct Refresher {
 }
 
 fn needs_refresh(c: &Credential, stale_token: Option<&str>, margin: Duration) -> bool {
-    match c {
-        Credential::Oauth2Refresh {
-            access_token,
-            expires_at,
-            ..
-        } => {
-            let expiring = expires_at.is_some_and(|at| {
-                at <= Utc::now() + chrono::Duration::from_std(margin).unwrap_or_default()
-            });
-            expiring || stale_token.is_some_and(|s| s == access_token.expose_secret())
-        }
-        _ => false,
+    if !c.is_oauth() {
+        return false;
     }
+    let Some(token) = c.access_token() else {
+        // A minted credential before its first token.
+        return true;
+    };
+    // A short session (a policy's max age) is renewed in its last fifth, not 5 min early.
+    let margin = match c.session().max_age_seconds {
+        Some(age) => margin.min(Duration::from_secs(age) / 5),
+        None => margin,
+    };
+    let expiring = c.expires_at().is_some_and(|at| {
+        at <= Utc::now() + chrono::Duration::from_std(margin).unwrap_or_default()
+    });
+    expiring || stale_token.is_some_and(|s| s == token.expose_secret())
 }
 
 impl Refresher {
@@ -167,12 +93,7 @@ impl Refresher {
         secret_id: &str,
         within: Duration,
     ) -> Result<bool, AuthError> {
-        let token = |c: &Credential| match c {
-            Credential::Oauth2Refresh { access_token, .. } => {
-                Some(access_token.expose_secret().to_owned())
-            }
-            _ => None,
-        };
+        let token = |c: &Credential| c.access_token().map(|t| t.expose_secret().to_owned());
         let before = token(
             &self
                 .cache
@@ -309,6 +230,39 @@ impl Refresher {
                 reason: crate::aws::error_message(&e),
             }),
         }
+    }
+
+    /// Reserve one call on the session of the token with this fingerprint: the call's ordinal.
+    pub async fn count_call(
+        &self,
+        secret_id: &str,
+        token_fingerprint: &str,
+    ) -> Result<u64, AuthError> {
+        let out = self
+            .ddb
+            .update_item()
+            .table_name(&self.table)
+            .key(
+                "id",
+                AttributeValue::S(format!("session#{secret_id}#{token_fingerprint}")),
+            )
+            .update_expression("ADD calls :one SET expiration = :exp")
+            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .expression_attribute_values(
+                ":exp",
+                AttributeValue::N((Utc::now().timestamp() + 86_400).to_string()),
+            )
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::UpdatedNew)
+            .send()
+            .await
+            .map_err(|e| AuthError::Transient {
+                secret_id: secret_id.to_owned(),
+                reason: crate::aws::error_message(&e),
+            })?;
+        Ok(out
+            .attributes
+            .and_then(|a| a.get("calls").and_then(|v| v.as_n().ok()?.parse().ok()))
+            .unwrap_or(u64::MAX))
     }
 
     fn marks(&self) -> Reconnect {

@@ -1,0 +1,180 @@
+//! Token grants: how each OAuth credential type gets a new access token from its token endpoint.
+//! - `oauth2_refresh`: `grant_type=refresh_token` (a rotated refresh token is stored too);
+//! - `oauth2_client_credentials`: `grant_type=client_credentials` with the client's id and secret;
+//! - `oauth2_jwt_bearer`: `grant_type=urn:ietf:params:oauth:grant-type:jwt-bearer` with an RS256
+//!   assertion (RFC 7523) — `iss` client id, `sub` the integration user, `aud` the login host,
+//!   `exp` three minutes out (Salesforce's maximum).
+//!
+//! The result is the credential's JSON with the token fields replaced and every other field kept.
+
+use chrono::Utc;
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::Value;
+
+use super::AuthError;
+use crate::connectors::triage::{self, Kind};
+use crate::secrets::Credential;
+
+pub const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
+/// A minted token's life when the answer has no `expires_in` and the policy sets none.
+const DEFAULT_SESSION_SECONDS: u64 = 7_200;
+
+/// An RS256 JWT bearer assertion. The error names what is wrong, never the key.
+pub fn assertion(
+    client_id: &str,
+    subject: &str,
+    audience: &str,
+    private_key: &SecretString,
+) -> Result<String, String> {
+    let key = jsonwebtoken::EncodingKey::from_rsa_pem(private_key.expose_secret().as_bytes())
+        .map_err(|_| "private_key is not an RSA private key in PEM form".to_owned())?;
+    let claims = serde_json::json!({
+        "iss": client_id, "sub": subject, "aud": audience,
+        "exp": Utc::now().timestamp() + 180,
+    });
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256),
+        &claims,
+        &key,
+    )
+    .map_err(|e| format!("could not sign the assertion: {e}"))
+}
+
+/// Get a new access token for the stored credential `current`.
+pub async fn exchange(
+    http: &reqwest::Client,
+    secret_id: &str,
+    current: &SecretString,
+) -> Result<Value, AuthError> {
+    let transient = |reason: String| AuthError::Transient {
+        secret_id: secret_id.to_owned(),
+        reason,
+    };
+    let mut next: Value = serde_json::from_str(current.expose_secret())
+        .map_err(|e| transient(format!("stored credential is not JSON: {e}")))?;
+    let credential = Credential::parse(secret_id, current)?;
+    let (url, form): (String, Vec<(&str, String)>) = match &credential {
+        Credential::Oauth2Refresh {
+            base_url,
+            refresh_token,
+            client_id,
+            client_secret,
+            ..
+        } => (
+            // Slack's `oauth.v2.access` unless the credential names its token endpoint.
+            next.get("token_url")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+                .unwrap_or_else(|| {
+                    format!("{}/api/oauth.v2.access", base_url.trim_end_matches('/'))
+                }),
+            vec![
+                ("grant_type", "refresh_token".into()),
+                ("refresh_token", refresh_token.expose_secret().into()),
+                ("client_id", client_id.clone()),
+                ("client_secret", client_secret.expose_secret().into()),
+            ],
+        ),
+        Credential::Oauth2ClientCredentials {
+            token_url,
+            client_id,
+            client_secret,
+            scope,
+            ..
+        } => {
+            let mut form = vec![
+                ("grant_type", "client_credentials".into()),
+                ("client_id", client_id.clone()),
+                ("client_secret", client_secret.expose_secret().into()),
+            ];
+            if let Some(scope) = scope {
+                form.push(("scope", scope.clone()));
+            }
+            (token_url.clone(), form)
+        }
+        Credential::Oauth2JwtBearer {
+            token_url,
+            client_id,
+            subject,
+            audience,
+            private_key,
+            ..
+        } => {
+            let jwt = assertion(client_id, subject, audience, private_key).map_err(|reason| {
+                AuthError::ReauthRequired {
+                    secret_id: secret_id.to_owned(),
+                    reason,
+                }
+            })?;
+            (
+                token_url.clone(),
+                vec![("grant_type", JWT_BEARER.into()), ("assertion", jwt)],
+            )
+        }
+        other => {
+            return Err(transient(format!(
+                "a {} credential has no token endpoint",
+                other.kind()
+            )))
+        }
+    };
+    // The session starts no later than the request: count its life from here.
+    let asked_at = Utc::now();
+    let resp = http
+        .post(&url)
+        .form(&form)
+        .send()
+        .await
+        .map_err(|e| transient(e.without_url().to_string()))?;
+    let r = triage::Response::from_parts(
+        resp.status().as_u16(),
+        &resp.headers().clone(),
+        resp.text()
+            .await
+            .map_err(|e| transient(e.without_url().to_string()))?,
+    );
+    let verdict = triage::triage("oauth2", &r, Utc::now()).expect("oauth2 rules exist");
+    match verdict.kind {
+        Kind::Ok => {}
+        Kind::ReauthRequired | Kind::Permanent => {
+            return Err(AuthError::ReauthRequired {
+                secret_id: secret_id.to_owned(),
+                reason: verdict.reason,
+            })
+        }
+        _ => return Err(transient(verdict.reason)),
+    }
+    // Slack wraps success in {"ok": true, …}; RFC 6749 answers the fields at the top level.
+    let body: Value =
+        serde_json::from_str(&r.body).map_err(|_| transient("token answer is not JSON".into()))?;
+    let access = body
+        .get("access_token")
+        .and_then(Value::as_str)
+        .ok_or_else(|| transient("token answer lacks access_token".into()))?;
+    next["access_token"] = Value::from(access);
+    if matches!(credential, Credential::Oauth2Refresh { .. }) {
+        if let Some(refresh) = body.get("refresh_token").and_then(Value::as_str) {
+            next["refresh_token"] = Value::from(refresh);
+        }
+    }
+    // Salesforce answers the org's own instance; calls go there.
+    if let Some(instance) = body.get("instance_url").and_then(Value::as_str) {
+        next["base_url"] = Value::from(instance);
+    }
+    let policy = credential.session();
+    let default_life = match credential {
+        Credential::Oauth2Refresh { .. } => 3_600,
+        _ => policy.max_age_seconds.unwrap_or(DEFAULT_SESSION_SECONDS),
+    };
+    let mut life = body
+        .get("expires_in")
+        .and_then(Value::as_u64)
+        .unwrap_or(default_life);
+    // The session policy caps what the vendor says (it logs sessions out by age).
+    if let Some(max) = policy.max_age_seconds {
+        life = life.min(max);
+    }
+    next["expires_at"] =
+        Value::from((asked_at + chrono::Duration::seconds(life as i64)).to_rfc3339());
+    Ok(next)
+}
