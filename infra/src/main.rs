@@ -219,7 +219,14 @@ async fn main() -> Result<()> {
                     secrets,
                     s,
                 );
-                (switchyard::doctor::check(&connectors).await, None)
+                (
+                    switchyard::doctor::check(
+                        &connectors,
+                        &switchyard::routing::RoutingConfig::from_env()?.planned_actions(),
+                    )
+                    .await,
+                    None,
+                )
             };
             if json {
                 for r in &reports {

@@ -222,6 +222,15 @@ impl LocalStack {
 
     /// `switchyard doctor` over the connections the canary is configured with.
     pub async fn doctor(&self) -> Result<Vec<switchyard::doctor::Report>> {
+        let planned = switchyard::routing::RoutingConfig::from_env()?.planned_actions();
+        self.doctor_for(&planned).await
+    }
+
+    /// `switchyard doctor` against the actions of another routing config.
+    pub async fn doctor_for(
+        &self,
+        planned: &std::collections::BTreeMap<String, std::collections::BTreeSet<String>>,
+    ) -> Result<Vec<switchyard::doctor::Report>> {
         let (s, _) = self.settings("canary")?;
         let secrets = switchyard::secrets::SecretCache::new(
             self.aws.secrets.clone(),
@@ -232,7 +241,7 @@ impl LocalStack {
             secrets,
             s,
         );
-        Ok(switchyard::doctor::check(&connectors).await)
+        Ok(switchyard::doctor::check(&connectors, planned).await)
     }
 
     /// Messages waiting, in flight or delayed (handed back to wait for budget).

@@ -1,10 +1,19 @@
 //! `switchyard doctor`: is every configured connection ready? For each one: the secret is there
 //! and well-formed (errors name the secret and the field, never a value), the credential
-//! authenticates and as whom, when an OAuth token expires, and anything a human must fix.
+//! authenticates and as whom, the permissions the vendor grants against those the configured
+//! actions need, the rate-limit headroom the vendor reports, when an OAuth token expires, the
+//! vendor's clock against ours, an IP-allowlist rejection named as such, and what to fix.
 
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::Utc;
 use serde::Serialize;
 
-use crate::connectors::{Connectors, ResolveError};
+use crate::connectors::grants::{ResponseFacts, FACTS};
+use crate::connectors::{Connector, ConnectorError, Connectors, ResolveError};
+
+/// Beyond this, signatures and token lifetimes (JWT `exp`, webhook timestamps) start to fail.
+pub const MAX_CLOCK_SKEW_SECS: i64 = 60;
 
 #[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct Report {
@@ -16,15 +25,54 @@ pub struct Report {
     /// Who the credential is (an account, a portal, a team), or what was checked.
     pub identity: Option<String>,
     pub detail: String,
+    /// What the vendor says the credential may do (scopes, permissions, role).
+    pub granted: Vec<String>,
+    /// Permissions configured actions need and the credential lacks: `perm (connector.action)`.
+    pub missing: Vec<String>,
+    /// The rate-limit headroom the vendor reported.
+    pub headroom: Option<String>,
+    /// Vendor clock minus ours, from its `Date` header.
+    pub clock_skew_seconds: Option<i64>,
     /// An OAuth access token's expiry (RFC 3339).
     pub token_expires_at: Option<String>,
     pub ready: bool,
+    pub warnings: Vec<String>,
     /// What a human should do, when not ready.
     pub fix: Option<String>,
 }
 
-/// Check every connection the settings name (`<CONNECTOR>_SECRET_ID`).
-pub async fn check(connectors: &Connectors) -> Vec<Report> {
+/// An answer refused because of where the call came from, as vendors word it (Atlassian's
+/// allowlist message, Slack's `accesslimited`).
+pub fn ip_rejection(reason: &str) -> bool {
+    reason.contains("not on the allowed list")
+        || reason.contains("not on the allowlist")
+        || reason.contains("accesslimited")
+}
+
+fn fix_for(e: &ConnectorError) -> String {
+    match e {
+        _ if ip_rejection(&e.to_string()) => {
+            "the vendor's IP allowlist refused this network: allow switchyard's egress address (the NAT gateway's) there".into()
+        }
+        ConnectorError::Auth(_) | ConnectorError::ReauthRequired(_) => {
+            "the credential was refused: reconnect or replace it".into()
+        }
+        ConnectorError::Permanent(m) if m.contains("403") => {
+            "authenticated but not allowed: grant the missing permission".into()
+        }
+        ConnectorError::RateLimited { .. } => {
+            "the credential's API budget is spent: wait or raise the limit".into()
+        }
+        _ => "the vendor did not answer properly: try again, check its status page".into(),
+    }
+}
+
+/// Check every connection the settings name (`<CONNECTOR>_SECRET_ID`); `planned` lists the
+/// actions the routing config can plan per connector.
+pub async fn check(
+    connectors: &Connectors,
+    planned: &BTreeMap<String, BTreeSet<String>>,
+) -> Vec<Report> {
     let mut out = Vec::new();
     for name in connectors.settings.configured_connectors() {
         let secret_id = connectors
@@ -39,8 +87,13 @@ pub async fn check(connectors: &Connectors) -> Vec<Report> {
             authenticated: false,
             identity: None,
             detail: String::new(),
+            granted: Vec::new(),
+            missing: Vec::new(),
+            headroom: None,
+            clock_skew_seconds: None,
             token_expires_at: None,
             ready: false,
+            warnings: Vec::new(),
             fix: None,
         };
         match connectors.secrets.credential(&secret_id).await {
@@ -53,7 +106,7 @@ pub async fn check(connectors: &Connectors) -> Vec<Report> {
             Err(e) => {
                 r.detail = e.to_string();
                 r.fix = Some(format!(
-                    "put a valid credential in {secret_id} (see README, Deploying)"
+                    "put a valid credential in {secret_id} (see README, Credentials)"
                 ));
                 out.push(r);
                 continue;
@@ -73,25 +126,22 @@ pub async fn check(connectors: &Connectors) -> Vec<Report> {
                 continue;
             }
         };
-        match connector.probe().await {
-            Ok(o) => {
-                // Webhook connections hold no login to test; their probe only checks the setup.
-                r.authenticated = !o.detail.contains("not called");
-                r.identity = o.object_id;
-                r.detail = o.detail;
-                r.ready = true;
-            }
-            Err(e) => {
-                use crate::connectors::ConnectorError as E;
-                r.fix = Some(match &e {
-                    E::Auth(_) | E::ReauthRequired(_) => "the credential was refused: reconnect or replace it".into(),
-                    E::Permanent(m) if m.contains("403") => {
-                        "authenticated but not allowed: grant the missing permission or allow this IP".into()
-                    }
-                    E::RateLimited { .. } => "the credential's API budget is spent: wait or raise the limit".into(),
-                    _ => "the vendor did not answer properly: try again, check its status page".into(),
-                });
-                r.detail = e.to_string();
+        let empty = BTreeSet::new();
+        let actions = planned.get(name).unwrap_or(&empty);
+        let facts = FACTS
+            .scope(std::cell::RefCell::new(ResponseFacts::default()), async {
+                examine(connector.as_ref(), actions, &mut r).await;
+                FACTS.with(|f| f.borrow().clone())
+            })
+            .await;
+        r.headroom = facts.headroom;
+        if let Some(vendor) = facts.vendor_date {
+            let skew = (vendor - Utc::now()).num_seconds();
+            r.clock_skew_seconds = Some(skew);
+            if skew.abs() > MAX_CLOCK_SKEW_SECS {
+                r.warnings.push(format!(
+                    "the vendor's clock is {skew:+} s from ours: signed timestamps and token expiry may be refused; check NTP"
+                ));
             }
         }
         out.push(r);
@@ -99,20 +149,50 @@ pub async fn check(connectors: &Connectors) -> Vec<Report> {
     out
 }
 
+/// Probe, then compare grants; fills `r`.
+async fn examine(connector: &dyn Connector, actions: &BTreeSet<String>, r: &mut Report) {
+    match connector.probe().await {
+        Ok(o) => {
+            // Webhook connections hold no login to test; their probe only checks the setup.
+            r.authenticated = !o.detail.contains("not called");
+            r.identity = o.object_id;
+            r.detail = o.detail;
+        }
+        Err(e) => {
+            r.fix = Some(fix_for(&e));
+            r.detail = e.to_string();
+            return;
+        }
+    }
+    match connector.grants(actions).await {
+        Ok(g) => {
+            r.granted = g.granted;
+            r.missing = g.missing;
+            if !r.missing.is_empty() {
+                r.fix = Some(format!(
+                    "grant {} to the integration's account or app",
+                    r.missing.join(", ")
+                ));
+            }
+            r.ready = r.missing.is_empty();
+        }
+        Err(e) => {
+            r.fix = Some(fix_for(&e));
+            r.detail = format!("{}; permissions could not be read: {e}", r.detail);
+        }
+    }
+}
+
 /// A fixed-width table for people.
 pub fn render(reports: &[Report]) -> String {
     let mut o = format!(
-        "{:<11} {:<15} {:<14} {:<26} {}\n",
+        "{:<11} {:<26} {:<14} {:<26} {}\n",
         "connection", "credential", "authenticated", "identity", "ready / detail"
     );
+    let note = |o: &mut String, text: String| o.push_str(&format!("{:<11}  {text}\n", ""));
     for r in reports {
-        let expires = r
-            .token_expires_at
-            .as_ref()
-            .map(|t| format!(" (token expires {t})"))
-            .unwrap_or_default();
         o.push_str(&format!(
-            "{:<11} {:<15} {:<14} {:<26} {}{}\n",
+            "{:<11} {:<26} {:<14} {:<26} {}{}\n",
             r.connection,
             r.credential.as_deref().unwrap_or("MISSING"),
             match (r.authenticated, r.ready) {
@@ -124,11 +204,23 @@ pub fn render(reports: &[Report]) -> String {
             if r.ready { "ready: " } else { "NOT READY: " },
             r.detail
         ));
-        if !expires.is_empty() {
-            o.push_str(&format!("{:<11} {expires}\n", ""));
+        if !r.granted.is_empty() {
+            note(&mut o, format!("granted: {}", r.granted.join(", ")));
+        }
+        if !r.missing.is_empty() {
+            note(&mut o, format!("MISSING: {}", r.missing.join(", ")));
+        }
+        if let Some(h) = &r.headroom {
+            note(&mut o, format!("headroom: {h}"));
+        }
+        if let Some(t) = &r.token_expires_at {
+            note(&mut o, format!("token expires {t}"));
+        }
+        for w in &r.warnings {
+            note(&mut o, format!("warning: {w}"));
         }
         if let Some(fix) = &r.fix {
-            o.push_str(&format!("{:<11}  fix: {fix}\n", ""));
+            note(&mut o, format!("fix: {fix}"));
         }
     }
     o

@@ -65,14 +65,25 @@ pub(crate) async fn apply(
     req: Request,
     next: Next,
 ) -> Response {
-    let fault = shared
-        .state
-        .lock()
-        .expect("sandbox state")
-        .faults
-        .next(vendor);
+    let (fault, blocked, offset) = {
+        let mut state = shared.state.lock().expect("sandbox state");
+        (
+            state.faults.next(vendor),
+            state.ip_blocked.contains(vendor),
+            state.clock_offset_secs,
+        )
+    };
+    if blocked {
+        return ip_rejected(vendor);
+    }
     let Some(fault) = fault else {
-        return next.run(req).await;
+        let mut resp = next.run(req).await;
+        // Every vendor answer carries its clock in `Date`, as real APIs' do.
+        let at = chrono::Utc::now() + chrono::Duration::seconds(offset);
+        if let Ok(v) = at.format("%a, %d %b %Y %H:%M:%S GMT").to_string().parse() {
+            resp.headers_mut().insert("date", v);
+        }
+        return resp;
     };
     match fault {
         Fault::ServerError(status) => {
@@ -105,6 +116,17 @@ pub(crate) async fn apply(
             resp.headers_mut().remove("content-length");
             resp
         }
+    }
+}
+
+/// Each vendor's answer to a caller its IP allowlist refuses (Atlassian's documented body;
+/// Slack's `accesslimited`; a plain 403 elsewhere).
+fn ip_rejected(vendor: &str) -> Response {
+    match vendor {
+        "jira" => (StatusCode::FORBIDDEN, axum::Json(json!({"errorMessages": ["The IP address has been rejected because it is not on the allowed list. See your admin for more information."], "errors": {}})))
+            .into_response(),
+        "slack" => axum::Json(json!({"ok": false, "error": "accesslimited"})).into_response(),
+        _ => (StatusCode::FORBIDDEN, axum::Json(json!({"error": "Forbidden", "description": "Your IP address is not on the allowed list"}))).into_response(),
     }
 }
 

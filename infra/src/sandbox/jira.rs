@@ -18,6 +18,7 @@ use super::{LedgerEntry, Shared};
 pub(crate) fn routes() -> Router<Arc<Shared>> {
     Router::new()
         .route("/rest/api/3/myself", get(myself))
+        .route("/rest/api/3/mypermissions", get(mypermissions))
         .route("/rest/api/3/issue", post(create_issue))
         .route("/rest/api/3/issue/{key}", put(edit_issue))
         .route("/rest/api/3/issue/{key}/comment", post(add_comment))
@@ -104,6 +105,35 @@ async fn myself(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Respon
     Json(json!({"accountId": "5b10ac8d82e05b22cc7d4ef5", "accountType": "atlassian",
                 "emailAddress": shared.credentials.jira_email, "displayName": "switchyard", "active": true}))
         .into_response()
+}
+
+/// `GET /mypermissions?permissions=A,B`: each permission with `havePermission`.
+async fn mypermissions(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    axum::extract::Query(q): axum::extract::Query<std::collections::HashMap<String, String>>,
+) -> Response {
+    if let Err(r) = authorized(&shared, &headers) {
+        return r;
+    }
+    let Some(keys) = q.get("permissions").filter(|k| !k.is_empty()) else {
+        return (
+            axum::http::StatusCode::BAD_REQUEST,
+            Json(json!({"errorMessages": ["The 'permissions' query parameter is required."], "errors": {}})),
+        )
+            .into_response();
+    };
+    let state = shared.state.lock().expect("sandbox state");
+    let permissions: serde_json::Map<String, Value> = keys
+        .split(',')
+        .map(|k| {
+            (
+                k.to_owned(),
+                json!({"id": "10", "key": k, "name": k, "type": "PROJECT", "havePermission": state.has("jira", k)}),
+            )
+        })
+        .collect();
+    Json(json!({"permissions": permissions})).into_response()
 }
 
 async fn create_issue(

@@ -79,6 +79,12 @@ pub struct State {
     pub salesforce_daily_max: u64,
     pub salesforce_contacts: BTreeMap<String, serde_json::Value>,
     pub salesforce_sessions: salesforce_auth::Sessions,
+    /// Permissions an admin took away: (vendor, scope / permission / `role:agent` / `Object.verb`).
+    pub revoked_permissions: BTreeSet<(String, String)>,
+    /// Vendors whose IP allowlist refuses the sandbox's callers.
+    pub ip_blocked: BTreeSet<String>,
+    /// Seconds the vendors' clocks (their `Date` header) run ahead of ours.
+    pub clock_offset_secs: i64,
     pub salesforce_account_reads: u64,
     pub slack_channels: BTreeMap<String, String>,
     /// Valid Slack access tokens, and the single-use refresh tokens not yet spent.
@@ -89,6 +95,15 @@ pub struct State {
     pub llm_mode: llm::LlmMode,
     pub llm_calls: u64,
     pub next_id: u64,
+}
+
+impl State {
+    /// Whether switchyard's account or app at `vendor` still holds `permission`.
+    pub fn has(&self, vendor: &str, permission: &str) -> bool {
+        !self
+            .revoked_permissions
+            .contains(&(vendor.to_owned(), permission.to_owned()))
+    }
 }
 
 #[derive(Clone)]
@@ -251,6 +266,29 @@ impl Sandbox {
         let mut s = self.state.lock().expect("sandbox state");
         s.salesforce_sessions.max_age = max_age;
         s.salesforce_sessions.max_calls = max_calls;
+    }
+
+    /// An admin takes a permission away from switchyard's account or app at `vendor`.
+    pub fn revoke_permission(&self, vendor: &str, permission: &str) {
+        self.state
+            .lock()
+            .expect("sandbox state")
+            .revoked_permissions
+            .insert((vendor.to_owned(), permission.to_owned()));
+    }
+
+    /// `vendor`'s IP allowlist starts refusing the sandbox's callers.
+    pub fn block_ip(&self, vendor: &str) {
+        self.state
+            .lock()
+            .expect("sandbox state")
+            .ip_blocked
+            .insert(vendor.to_owned());
+    }
+
+    /// The vendors' clocks run `secs` ahead of ours (their `Date` header says so).
+    pub fn set_clock_offset(&self, secs: i64) {
+        self.state.lock().expect("sandbox state").clock_offset_secs = secs;
     }
 
     /// The admin revokes (or restores) the connected app's approval for the integration user.

@@ -25,7 +25,8 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
         .route("/services/data/v62.0/limits", get(limits))
         .route(
             "/services/data/v62.0/sobjects/Case/{id}",
-            patch(update_case),
+            // `Case/describe` meets this route before the generic describe one.
+            patch(update_case).get(describe_case),
         )
         .route(
             "/services/data/v62.0/sobjects/Case/{field}/{value}",
@@ -37,6 +38,10 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
         )
         .route("/services/data/v62.0/query", get(query))
         .route(
+            "/services/data/v62.0/sobjects/{object}/describe",
+            get(describe),
+        )
+        .route(
             "/services/oauth2/token",
             post(super::salesforce_auth::token),
         )
@@ -44,6 +49,42 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
             "/services/data/v62.0/composite/sobjects/Contact/{field}",
             patch(upsert_contacts),
         )
+}
+
+async fn describe_case(
+    state: State<Arc<Shared>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    if id != "describe" {
+        return error(
+            StatusCode::NOT_FOUND,
+            "NOT_FOUND",
+            "The requested resource does not exist",
+        );
+    }
+    describe(state, Path("Case".to_owned()), headers).await
+}
+
+/// `describe` of an object: what the integration user's profile lets it do with it.
+async fn describe(
+    State(shared): State<Arc<Shared>>,
+    Path(object): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    if let Some(r) = admit(&shared, &headers) {
+        return r;
+    }
+    let (create, update) = {
+        let s = shared.state.lock().expect("sandbox state");
+        (
+            s.has("salesforce", &format!("{object}.create")),
+            s.has("salesforce", &format!("{object}.update")),
+        )
+    };
+    let body = json!({"name": object, "label": object, "createable": create, "updateable": update,
+                      "queryable": true, "deletable": false, "fields": []});
+    with_usage(&shared, Json(body).into_response())
 }
 
 /// The sandbox org's accounts: (Website, Name); ids are `001…`.

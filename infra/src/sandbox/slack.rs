@@ -47,9 +47,22 @@ async fn auth_test(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Res
     if let Some(code) = check(&shared, &headers) {
         return error(code);
     }
-    Json(json!({"ok": true, "url": "https://example.slack.com/", "team": "Example", "user": "switchyard",
-                "team_id": "T0EXAMPLE", "user_id": "U0SWITCHY", "bot_id": "B0SWITCHY", "is_enterprise_install": false}))
+    let scopes = granted_scopes(&shared);
+    (
+        [("x-oauth-scopes", scopes.join(","))],
+        Json(json!({"ok": true, "url": "https://example.slack.com/", "team": "Example", "user": "switchyard",
+                "team_id": "T0EXAMPLE", "user_id": "U0SWITCHY", "bot_id": "B0SWITCHY", "is_enterprise_install": false})),
+    )
         .into_response()
+}
+
+/// The bot token's scopes: the app's install scopes less any an admin removed.
+fn granted_scopes(shared: &Shared) -> Vec<&'static str> {
+    let state = shared.state.lock().expect("sandbox state");
+    ["chat:write", "chat:write.public", "channels:read"]
+        .into_iter()
+        .filter(|s| state.has("slack", s))
+        .collect()
 }
 
 async fn post_message(
@@ -59,6 +72,14 @@ async fn post_message(
 ) -> Response {
     if let Some(code) = check(&shared, &headers) {
         return error(code);
+    }
+    let scopes = granted_scopes(&shared);
+    if !scopes.contains(&"chat:write") {
+        return Json(
+            json!({"ok": false, "error": "missing_scope", "needed": "chat:write",
+                           "provided": scopes.join(",")}),
+        )
+        .into_response();
     }
     // chat.postMessage: about one message per second per channel, then HTTP 429.
     if let super::ratelimit::Verdict::Limited { retry_after } = shared

@@ -191,7 +191,18 @@ async fn me(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
         return Json(json!({"user": {"id": null, "name": "Anonymous user", "role": "end-user"}}))
             .into_response();
     }
-    Json(json!({"user": {"id": 366630390791u64, "name": "switchyard", "email": shared.credentials.zendesk_email, "role": "admin"}}))
+    // An admin who demotes the integration's user to end-user takes ticket access away.
+    let role = if shared
+        .state
+        .lock()
+        .expect("sandbox state")
+        .has("zendesk", "role:agent")
+    {
+        "admin"
+    } else {
+        "end-user"
+    };
+    Json(json!({"user": {"id": 366630390791u64, "name": "switchyard", "email": shared.credentials.zendesk_email, "role": role}}))
         .into_response()
 }
 

@@ -238,4 +238,39 @@ impl Connector for Hubspot {
             detail: "authenticated".into(),
         })
     }
+
+    async fn grants(
+        &self,
+        actions: &std::collections::BTreeSet<String>,
+    ) -> Result<super::grants::Grants, ConnectorError> {
+        // A private app's token info lists its scopes.
+        let info = super::send(
+            "hubspot",
+            self.request(Method::POST, "/oauth/v2/private-apps/get/access-token-info")
+                .json(&json!({"tokenKey": self.token.expose_secret()})),
+        )
+        .await?;
+        let scopes = info
+            .get("scopes")
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default();
+        Ok(super::grants::Grants::compare(
+            "hubspot", actions, scopes, required,
+        ))
+    }
+}
+
+/// The scopes each action needs (HubSpot's CRM API reference).
+fn required(action: &str) -> &'static [&'static str] {
+    match action {
+        "create_ticket" | "update_ticket" | "associate" => &["tickets"],
+        "upsert_contact" | "add_note" => &["crm.objects.contacts.write"],
+        _ => &[],
+    }
 }

@@ -283,6 +283,44 @@ impl Connector for Jira {
             detail: "authenticated".into(),
         })
     }
+
+    async fn grants(
+        &self,
+        actions: &std::collections::BTreeSet<String>,
+    ) -> Result<super::grants::Grants, ConnectorError> {
+        let mut keys: Vec<&str> = actions.iter().flat_map(|a| required(a)).copied().collect();
+        keys.sort_unstable();
+        keys.dedup();
+        if keys.is_empty() {
+            keys.push("BROWSE_PROJECTS");
+        }
+        let path = format!("/mypermissions?permissions={}", keys.join(","));
+        let answer = super::send("jira", self.request(Method::GET, &path)).await?;
+        let granted = keys
+            .iter()
+            .filter(|k| {
+                answer
+                    .pointer(&format!("/permissions/{k}/havePermission"))
+                    .and_then(Value::as_bool)
+                    == Some(true)
+            })
+            .map(|k| (*k).to_owned())
+            .collect();
+        Ok(super::grants::Grants::compare(
+            "jira", actions, granted, required,
+        ))
+    }
+}
+
+/// The project permissions each action needs (Jira's REST reference).
+fn required(action: &str) -> &'static [&'static str] {
+    match action {
+        "create_issue" => &["BROWSE_PROJECTS", "CREATE_ISSUES"],
+        "add_comment" => &["BROWSE_PROJECTS", "ADD_COMMENTS"],
+        "transition" => &["BROWSE_PROJECTS", "TRANSITION_ISSUES"],
+        "set_labels" | "set_fields" => &["BROWSE_PROJECTS", "EDIT_ISSUES"],
+        _ => &[],
+    }
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 //! triaging every response into an [`Outcome`] or a [`ConnectorError`].
 
 pub mod drift;
+pub mod grants;
 pub mod hubspot;
 pub mod jira;
 pub mod salesforce;
@@ -98,6 +99,15 @@ pub trait Connector: Send + Sync {
 
     /// A cheap authenticated call proving the credential works (canary, doctor).
     async fn probe(&self) -> Result<Outcome, ConnectorError>;
+
+    /// What the credential may do, from the vendor's own endpoint, against what `actions` (the
+    /// configured ones) need. Connectors with nothing to ask keep this default.
+    async fn grants(
+        &self,
+        _actions: &std::collections::BTreeSet<String>,
+    ) -> Result<grants::Grants, ConnectorError> {
+        Ok(grants::Grants::default())
+    }
 }
 
 #[derive(Debug, Error)]
@@ -265,6 +275,7 @@ pub fn read_response(
     body: String,
 ) -> Result<serde_json::Value, ConnectorError> {
     let response = triage::Response::from_parts(status.as_u16(), headers, body);
+    grants::record(&response.headers);
     let verdict = triage::triage(vendor, &response, chrono::Utc::now())
         .ok_or_else(|| ConnectorError::Unsupported(format!("no triage rules for {vendor}")))?;
     if verdict.kind != triage::Kind::Ok {

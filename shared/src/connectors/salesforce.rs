@@ -192,4 +192,47 @@ impl Connector for Salesforce {
             ),
         })
     }
+
+    /// Object permissions from `describe` (`createable`, `updateable`) of what the actions touch.
+    async fn grants(
+        &self,
+        actions: &std::collections::BTreeSet<String>,
+    ) -> Result<super::grants::Grants, ConnectorError> {
+        let mut objects: Vec<&str> = actions
+            .iter()
+            .flat_map(|a| required(a))
+            .filter_map(|p| p.split('.').next())
+            .collect();
+        objects.sort_unstable();
+        objects.dedup();
+        let mut granted = Vec::new();
+        for object in objects {
+            let d = super::send(
+                "salesforce",
+                self.request(Method::GET, &format!("/sobjects/{object}/describe")),
+            )
+            .await?;
+            for (flag, verb) in [("createable", "create"), ("updateable", "update")] {
+                if d.get(flag).and_then(Value::as_bool) == Some(true) {
+                    granted.push(format!("{object}.{verb}"));
+                }
+            }
+        }
+        Ok(super::grants::Grants::compare(
+            "salesforce",
+            actions,
+            granted,
+            required,
+        ))
+    }
+}
+
+/// The object permissions each action needs.
+fn required(action: &str) -> &'static [&'static str] {
+    match action {
+        "upsert_case" => &["Case.create", "Case.update"],
+        "update_case" => &["Case.update"],
+        "add_case_comment" => &["CaseComment.create"],
+        _ => &[],
+    }
 }

@@ -110,4 +110,42 @@ impl Connector for Slack {
             detail: "authenticated".into(),
         })
     }
+
+    async fn grants(
+        &self,
+        actions: &std::collections::BTreeSet<String>,
+    ) -> Result<super::grants::Grants, ConnectorError> {
+        // auth.test answers the token's scopes in the `x-oauth-scopes` header.
+        let resp = self
+            .http
+            .post(format!("{}/api/auth.test", self.base_url))
+            .bearer_auth(self.token.expose_secret())
+            .send()
+            .await
+            .map_err(ConnectorError::from_reqwest)?;
+        let scopes: Vec<String> = resp
+            .headers()
+            .get("x-oauth-scopes")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .split(',')
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty())
+            .collect();
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let body = resp.text().await.map_err(ConnectorError::from_reqwest)?;
+        super::read_response("slack", status, &headers, body)?;
+        Ok(super::grants::Grants::compare(
+            "slack", actions, scopes, required,
+        ))
+    }
+}
+
+/// The bot token scopes each action needs (Slack's method reference).
+fn required(action: &str) -> &'static [&'static str] {
+    match action {
+        "post_message" => &["chat:write"],
+        _ => &[],
+    }
 }

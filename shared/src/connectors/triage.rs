@@ -264,7 +264,12 @@ fn slack(r: &Response) -> Draft {
             draft(Kind::Ok, format!("ok{warning}"))
         }
         Some(Value::Bool(false)) => {
-            slack_code(str_at(&v, "/error").unwrap_or("unknown_error"), r.status)
+            let mut d = slack_code(str_at(&v, "/error").unwrap_or("unknown_error"), r.status);
+            // missing_scope names the scope the method needs.
+            if let Some(needed) = str_at(&v, "/needed") {
+                d.reason = format!("{}; needs {needed}", d.reason);
+            }
+            d
         }
         _ if !(200..300).contains(&r.status) => by_status(r, ""),
         // Every Web API answer carries `ok`; without it this is not Slack talking (a proxy).
@@ -423,10 +428,30 @@ fn hubspot(r: &Response) -> Draft {
         (401, _) | (_, "EXPIRED_AUTHENTICATION" | "INVALID_AUTHENTICATION") => {
             draft(Kind::Auth, format!("HTTP {}: {detail}", r.status))
         }
-        (403, "MISSING_SCOPES") => draft(
-            Kind::Permanent,
-            format!("HTTP 403: {detail} (a human must grant the scopes)"),
-        ),
+        (403, "MISSING_SCOPES") => {
+            let scopes: Vec<&str> = v
+                .pointer("/errors")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .flat_map(|e| {
+                    ["/context/requiredGranularScopes", "/context/requiredScopes"]
+                        .into_iter()
+                        .filter_map(|p| e.pointer(p).and_then(Value::as_array))
+                        .flatten()
+                        .filter_map(Value::as_str)
+                })
+                .collect();
+            let needs = if scopes.is_empty() {
+                String::new()
+            } else {
+                format!("; needs {}", scopes.join(", "))
+            };
+            draft(
+                Kind::Permanent,
+                format!("HTTP 403: {detail}{needs} (a human must grant the scopes)"),
+            )
+        }
         // "Contact already exists. Existing ID: 151": retrying cannot help.
         (409, _) => draft(Kind::Permanent, format!("HTTP 409: {detail}")),
         // 477 Migration In Progress; 423 Locked (object being merged).

@@ -264,4 +264,34 @@ impl Connector for Zendesk {
             )),
         }
     }
+
+    /// Ticket actions need an agent or admin: an end-user token can only see its own requests.
+    async fn grants(
+        &self,
+        actions: &std::collections::BTreeSet<String>,
+    ) -> Result<super::grants::Grants, ConnectorError> {
+        let me = super::send(
+            "zendesk",
+            self.request(Method::GET, "/api/v2/users/me.json"),
+        )
+        .await?;
+        let role = me
+            .pointer("/user/role")
+            .and_then(Value::as_str)
+            .unwrap_or("unknown");
+        // Admins can do everything agents can.
+        let granted = match role {
+            "admin" => vec!["role:admin".to_owned(), "role:agent".to_owned()],
+            other => vec![format!("role:{other}")],
+        };
+        Ok(super::grants::Grants::compare(
+            "zendesk",
+            actions,
+            granted,
+            |a| match a {
+                "create_ticket" | "update_ticket" => &["role:agent"],
+                _ => &[],
+            },
+        ))
+    }
 }

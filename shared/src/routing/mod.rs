@@ -176,6 +176,27 @@ impl RoutingConfig {
         Ok(config)
     }
 
+    /// Every action any route (and the default and review routes) can plan, per connector: what
+    /// each connection's credential must be allowed to do (`switchyard doctor` checks it).
+    pub fn planned_actions(
+        &self,
+    ) -> std::collections::BTreeMap<String, std::collections::BTreeSet<String>> {
+        let mut out: std::collections::BTreeMap<String, std::collections::BTreeSet<String>> =
+            Default::default();
+        let templates = self
+            .routes
+            .iter()
+            .flat_map(|r| r.get_ref().actions.iter())
+            .chain(self.default.iter().flat_map(|a| a.actions.iter()))
+            .chain(self.review.iter().flat_map(|a| a.actions.iter()));
+        for t in templates {
+            out.entry(t.connector.clone())
+                .or_default()
+                .insert(t.action.clone());
+        }
+        out
+    }
+
     /// The file named by `ROUTING_CONFIG`, or the compiled-in default.
     pub fn from_env() -> Result<Self, ConfigError> {
         match std::env::var("ROUTING_CONFIG") {
