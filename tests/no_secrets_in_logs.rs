@@ -87,6 +87,57 @@ async fn no_secret_value_appears_in_any_log_line() {
         .await
         .unwrap();
     assert_eq!(status.status().as_u16(), 401);
+    // Minted credentials: a JWT-bearer Salesforce connection minted and stored by a worker, then
+    // a client-credentials grant the vendor refuses.
+    let c = &stack.sandbox.credentials;
+    let sf = stack.provisioned.refs["SalesforceConnectionSecret"].clone();
+    let put = |value: serde_json::Value| {
+        let sm = stack.aws.secrets.clone();
+        let sf = sf.clone();
+        async move {
+            sm.put_secret_value()
+                .secret_id(sf)
+                .secret_string(value.to_string())
+                .send()
+                .await
+                .unwrap();
+        }
+    };
+    let token_url = format!(
+        "{}/services/oauth2/token",
+        stack.sandbox.base_url("salesforce")
+    );
+    put(serde_json::json!({"type": "oauth2_jwt_bearer", "base_url": stack.sandbox.base_url("salesforce"),
+        "token_url": token_url, "client_id": c.salesforce_client_id, "subject": c.salesforce_username,
+        "audience": "https://login.salesforce.com", "private_key": c.salesforce_private_key}))
+    .await;
+    let f = stack.template.function("act").unwrap();
+    let act = switchyard::handlers::act::Act::from_settings(
+        &stack.aws,
+        &switchyard::settings::Settings::from_map(stack.provisioned.function_env(f).unwrap()),
+    )
+    .unwrap();
+    act.connectors
+        .get("salesforce")
+        .await
+        .unwrap()
+        .probe()
+        .await
+        .unwrap();
+    let minted = act
+        .connectors
+        .secrets
+        .credential(&sf)
+        .await
+        .unwrap()
+        .access_token()
+        .map(|t| secrecy::ExposeSecret::expose_secret(t).to_owned())
+        .unwrap();
+    put(serde_json::json!({"type": "oauth2_client_credentials", "base_url": stack.sandbox.base_url("salesforce"),
+        "token_url": token_url, "client_id": c.salesforce_client_id, "client_secret": "cc-wrong-secret-0f9e8d"}))
+    .await;
+    act.connectors.secrets.reload(&sf).await.unwrap();
+    assert!(act.connectors.get("salesforce").await.is_err());
     tokio::time::sleep(Duration::from_millis(500)).await;
 
     let logs = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
@@ -94,8 +145,9 @@ async fn no_secret_value_appears_in_any_log_line() {
         logs.lines().count() > 20,
         "too few log lines to mean anything"
     );
-    let c = &stack.sandbox.credentials;
     let k = &stack.signing;
+    // A line from the middle of the private key's PEM body.
+    let key_line = c.salesforce_private_key.lines().nth(5).unwrap().to_owned();
     let secrets = [
         c.zendesk_token.as_str(),
         &c.slack_client_secret,
@@ -117,6 +169,10 @@ async fn no_secret_value_appears_in_any_log_line() {
         &k.standard,
         &k.twilio,
         &k.status_token,
+        &c.salesforce_client_secret,
+        &key_line,
+        &minted,
+        "cc-wrong-secret-0f9e8d",
     ];
     for secret in secrets {
         assert!(!secret.is_empty());

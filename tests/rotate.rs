@@ -268,3 +268,44 @@ async fn the_scheduled_refresher_renews_only_tokens_expiring_within_its_window()
     assert!(e.to_string().contains("refresh_within_minutes"), "{e}");
     stack.stop();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_jwt_bearer_connection_rotates_by_minting_a_new_token() {
+    let stack = LocalStack::start().await.unwrap();
+    let secret = stack.provisioned.refs["SalesforceConnectionSecret"].clone();
+    let c = &stack.sandbox.credentials;
+    let jwt = serde_json::json!({"type": "oauth2_jwt_bearer", "base_url": "https://placeholder.my.salesforce.com",
+        "token_url": format!("{}/services/oauth2/token", stack.sandbox.base_url("salesforce")),
+        "client_id": c.salesforce_client_id, "subject": c.salesforce_username,
+        "audience": "https://login.salesforce.com", "private_key": c.salesforce_private_key});
+    stack
+        .aws
+        .secrets
+        .put_secret_value()
+        .secret_id(&secret)
+        .secret_string(jwt.to_string())
+        .send()
+        .await
+        .unwrap();
+    let deps = rotate_deps(&stack);
+    let token = begin_rotation_like_secrets_manager(&stack, &secret).await;
+    for s in ["createSecret", "setSecret", "testSecret", "finishSecret"] {
+        run_step(&deps, &step(s, &secret, &token)).await.unwrap();
+    }
+    let v = read_stage(&stack.aws.secrets, &secret, AWSCURRENT)
+        .await
+        .unwrap();
+    let current = Credential::parse(&secret, &v).unwrap();
+    assert!(
+        current.access_token().is_some(),
+        "a minted token is current"
+    );
+    assert_eq!(current.base_url(), stack.sandbox.base_url("salesforce"));
+    // The minted token is a live session at the org.
+    switchyard::connectors::build("salesforce", http_client(), current)
+        .unwrap()
+        .probe()
+        .await
+        .unwrap();
+    stack.stop();
+}
