@@ -235,7 +235,8 @@ async fn a_batch_sync_reads_each_company_once_writes_in_bulk_and_never_meets_a_4
         Plan {
             rows: 250,
             company_reads: 5,
-            batch_writes: 3
+            batch_writes: 3,
+            job_polls: 0,
         }
     );
     let sync = bulk_sync(
@@ -343,5 +344,46 @@ async fn a_salesforce_sync_uses_sobject_collections_links_accounts_and_counts_re
             .count(),
         449
     );
+    sandbox.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_zendesk_sync_upserts_users_in_bulk_jobs_and_waits_for_each_to_finish() {
+    let table = pacing_table().await;
+    let sandbox = switchyard_infra::sandbox::Sandbox::start().await.unwrap();
+    let mut customers = customers(250);
+    customers[3].email = "not an@example.com".into();
+    let credential = switchyard::secrets::Credential::ApiToken {
+        base_url: sandbox.base_url("zendesk"),
+        email: sandbox.credentials.zendesk_email.clone(),
+        api_token: secrecy::SecretString::from(sandbox.credentials.zendesk_token.clone()),
+    };
+    let sync = switchyard::sync::BulkSync {
+        http: switchyard::connectors::http_client(),
+        pacer: switchyard::pacing::Pacer {
+            limiter: limiter(&table),
+            limits: switchyard::pacing::Limits::parse("zendesk=600/minute").unwrap(),
+            breaker: switchyard::pacing::Breaker::new(table.ddb.clone(), &table.name),
+        },
+        credential: "batch-test-zendesk".into(),
+        target: switchyard::sync::target("zendesk", credential).unwrap(),
+    };
+    let plan = switchyard::sync::Plan::for_target(&customers, sync.target.as_ref());
+    // Zendesk links users to organizations by domain itself: no company reads.
+    assert_eq!(
+        (plan.company_reads, plan.batch_writes, plan.job_polls),
+        (0, 3, 3)
+    );
+    let report = sync
+        .run(&customers, Duration::from_secs(2), &|_| {})
+        .await
+        .unwrap();
+    assert_eq!(
+        (report.synced, report.refused, report.rate_limited),
+        (249, 1, 0)
+    );
+    // Three writes, and each job read until completed (twice in the sandbox).
+    assert_eq!(report.calls, 3 + 6);
+    assert_eq!(sandbox.zendesk_users(), (249, 6));
     sandbox.stop();
 }

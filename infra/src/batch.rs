@@ -41,7 +41,12 @@ pub async fn contacts_cli(
         let credential = match connector {
             "hubspot" => bearer(sb.base_url("hubspot"), &sb.credentials.hubspot_token),
             "salesforce" => bearer(sb.base_url("salesforce"), &sb.credentials.salesforce_token),
-            other => anyhow::bail!("no bulk sync for {other:?} (hubspot, salesforce)"),
+            "zendesk" => switchyard::secrets::Credential::ApiToken {
+                base_url: sb.base_url("zendesk"),
+                email: sb.credentials.zendesk_email.clone(),
+                api_token: SecretString::from(sb.credentials.zendesk_token.clone()),
+            },
+            other => anyhow::bail!("no bulk sync for {other:?} (hubspot, salesforce, zendesk)"),
         };
         let sync = BulkSync {
             http: switchyard::connectors::http_client(),
@@ -75,12 +80,13 @@ pub async fn contacts_cli(
         };
         (sync, None)
     };
-    let plan = Plan::new(&customers, sync.target.batch_size());
+    let plan = Plan::for_target(&customers, sync.target.as_ref());
     eprintln!(
-        "{} customers: {} company reads (one per domain) + {} bulk writes = {} calls across {} s",
+        "{} customers: {} company reads (one per domain) + {} bulk writes + {} job reads = {} calls across {} s",
         plan.rows,
         plan.company_reads,
         plan.batch_writes,
+        plan.job_polls,
         plan.calls(),
         window.as_secs()
     );

@@ -82,7 +82,8 @@ enum BatchCommand {
     /// Upsert customers (CSV: email,firstname,lastname,company_domain) as contacts through the
     /// vendor's bulk endpoint, each linked to its company (read once per domain).
     Contacts {
-        /// hubspot (batch upsert, 100 per call) or salesforce (sObject Collections, 200 per call).
+        /// hubspot (batch upsert, 100 per call), salesforce (sObject Collections, 200 per call) or
+        /// zendesk (users/create_or_update_many, 100 per job).
         #[arg(long, default_value = "hubspot")]
         connector: String,
         #[arg(long)]

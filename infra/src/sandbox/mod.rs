@@ -15,6 +15,7 @@ pub mod salesforce_auth;
 pub mod slack;
 pub mod teams;
 pub mod zendesk;
+pub mod zendesk_users;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
@@ -79,6 +80,7 @@ pub struct State {
     pub salesforce_daily_max: u64,
     pub salesforce_contacts: BTreeMap<String, serde_json::Value>,
     pub salesforce_sessions: salesforce_auth::Sessions,
+    pub zendesk_users: zendesk_users::Users,
     /// Permissions an admin took away: (vendor, scope / permission / `role:agent` / `Object.verb`).
     pub revoked_permissions: BTreeSet<(String, String)>,
     /// Vendors whose IP allowlist refuses the sandbox's callers.
@@ -304,6 +306,12 @@ impl Sandbox {
     pub fn salesforce_sessions(&self) -> (u64, u64) {
         let s = self.state.lock().expect("sandbox state");
         (s.salesforce_sessions.grants, s.salesforce_sessions.ended)
+    }
+
+    /// Zendesk: (end users, bulk job status reads).
+    pub fn zendesk_users(&self) -> (usize, u64) {
+        let s = self.state.lock().expect("sandbox state");
+        (s.zendesk_users.by_email.len(), s.zendesk_users.job_polls)
     }
 
     /// Salesforce: (account queries answered, API calls counted against the daily limit).

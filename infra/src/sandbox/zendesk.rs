@@ -24,6 +24,7 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
             "/api/v2/tickets.json",
             get(list_tickets).post(create_ticket),
         )
+        .merge(super::zendesk_users::routes())
 }
 
 /// `GET /api/v2/tickets.json?external_id=…`: the tickets with that external id.
@@ -108,7 +109,7 @@ pub(crate) fn new_ticket(id: u64, subject: &str) -> Value {
     })
 }
 
-fn authenticated(shared: &Shared, headers: &HeaderMap) -> bool {
+pub(crate) fn authenticated(shared: &Shared, headers: &HeaderMap) -> bool {
     let expected = format!(
         "{}/token:{}",
         shared.credentials.zendesk_email, shared.credentials.zendesk_token

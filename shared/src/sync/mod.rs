@@ -1,7 +1,8 @@
 //! Paced bulk sync (a nightly CRM sync of N customers): each input row needs a related-record
 //! read (its company, found by domain — read once per domain, then cached) and a write (the
 //! contact, upserted through the vendor's bulk endpoint: HubSpot batch upsert, 100 per call;
-//! Salesforce sObject Collections upsert, 200 per call).
+//! Salesforce sObject Collections upsert, 200 per call; Zendesk `users/create_or_update_many`,
+//! 100 per call, an asynchronous job whose status is polled — each poll a paced call too).
 //!
 //! Pacing: the plan's calls are spread evenly across the window, and each still takes a slot of
 //! the credential's shared budget (the one act uses), so the sync neither bursts nor starves the
@@ -10,6 +11,7 @@
 
 pub mod hubspot;
 pub mod salesforce;
+pub mod zendesk;
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -110,10 +112,46 @@ pub trait Target: Send + Sync {
     fn per_record_answer(&self, _status: u16, _body: &str) -> Option<Value> {
         None
     }
+    /// False when the vendor links records to companies itself (Zendesk: by e-mail domain).
+    fn reads_companies(&self) -> bool {
+        true
+    }
+    /// Writes answer with an asynchronous job whose status must be read.
+    fn async_jobs(&self) -> bool {
+        false
+    }
+    /// A write answered with an asynchronous job: the request that reads its status.
+    fn job_request(&self, _http: &reqwest::Client, _answer: &Value) -> Option<RequestBuilder> {
+        None
+    }
+    /// The finished job's answer (what `refused` reads), or `None` while it still runs.
+    fn job_done(&self, _status: &Value) -> Option<Value> {
+        None
+    }
 }
+
+/// How long a bulk job is given before the sync gives up on it.
+const JOB_WAIT: Duration = Duration::from_secs(120);
 
 /// The target for a connector, from its stored credential.
 pub fn target(connector: &str, credential: Credential) -> Result<Box<dyn Target>, SyncError> {
+    if connector == "zendesk" {
+        return match credential {
+            Credential::ApiToken {
+                base_url,
+                email,
+                api_token,
+            } => Ok(Box::new(zendesk::ZendeskUsers {
+                base_url: base_url.trim_end_matches('/').to_owned(),
+                email,
+                token: api_token,
+            })),
+            other => Err(SyncError::Setup(format!(
+                "zendesk bulk sync needs an api_token credential, not {}",
+                other.kind()
+            ))),
+        };
+    }
     let (base_url, token): (String, SecretString) =
         crate::connectors::bearer(connector, credential)
             .map_err(|e| SyncError::Setup(e.to_string()))?;
@@ -121,7 +159,7 @@ pub fn target(connector: &str, credential: Credential) -> Result<Box<dyn Target>
         "hubspot" => Ok(Box::new(hubspot::HubspotContacts { base_url, token })),
         "salesforce" => Ok(Box::new(salesforce::SalesforceContacts { base_url, token })),
         other => Err(SyncError::Setup(format!(
-            "no bulk sync for {other:?} (hubspot, salesforce)"
+            "no bulk sync for {other:?} (hubspot, salesforce, zendesk)"
         ))),
     }
 }
@@ -132,9 +170,22 @@ pub struct Plan {
     pub rows: usize,
     pub company_reads: usize,
     pub batch_writes: usize,
+    /// Status reads of asynchronous bulk jobs (at least one per write; more if a job is slow).
+    pub job_polls: usize,
 }
 
 impl Plan {
+    pub fn for_target(customers: &[Customer], target: &dyn Target) -> Self {
+        let mut plan = Plan::new(customers, target.batch_size());
+        if !target.reads_companies() {
+            plan.company_reads = 0;
+        }
+        if target.async_jobs() {
+            plan.job_polls = plan.batch_writes;
+        }
+        plan
+    }
+
     pub fn new(customers: &[Customer], batch_size: usize) -> Self {
         let mut domains: Vec<&str> = customers
             .iter()
@@ -147,11 +198,12 @@ impl Plan {
             rows: customers.len(),
             company_reads: domains.len(),
             batch_writes: customers.len().div_ceil(batch_size.max(1)),
+            job_polls: 0,
         }
     }
 
     pub fn calls(&self) -> usize {
-        self.company_reads + self.batch_writes
+        self.company_reads + self.batch_writes + self.job_polls
     }
 }
 
@@ -222,6 +274,49 @@ impl BulkSync {
         }
     }
 
+    /// Wait for an asynchronous bulk job (polling its status, each poll a paced call); other
+    /// answers pass through.
+    async fn finish_job(&self, answer: Value, report: &mut Report) -> Result<Value, SyncError> {
+        if !self.target.async_jobs() {
+            return Ok(answer);
+        }
+        let started = Instant::now();
+        let mut status = answer;
+        loop {
+            if let Some(done) = self.target.job_done(&status) {
+                return Ok(done);
+            }
+            if self.target.job_request(&self.http, &status).is_none() {
+                return Err(SyncError::Setup(format!(
+                    "{}'s bulk job answer has no status URL on the account's host",
+                    self.target.vendor()
+                )));
+            }
+            if started.elapsed() > JOB_WAIT {
+                return Err(SyncError::Setup(format!(
+                    "{}'s bulk job did not finish in {} s",
+                    self.target.vendor(),
+                    JOB_WAIT.as_secs()
+                )));
+            }
+            let previous = status.clone();
+            status = self
+                .call(
+                    "a bulk job's status",
+                    || {
+                        self.target
+                            .job_request(&self.http, &previous)
+                            .expect("checked above")
+                    },
+                    report,
+                )
+                .await?;
+            if self.target.job_done(&status).is_none() {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        }
+    }
+
     /// Run the plan, its calls spread evenly across `window`; `progress` gets rows done.
     pub async fn run(
         &self,
@@ -229,7 +324,7 @@ impl BulkSync {
         window: Duration,
         progress: &(dyn Fn(usize) + Send + std::marker::Sync),
     ) -> Result<Report, SyncError> {
-        let plan = Plan::new(customers, self.target.batch_size());
+        let plan = Plan::for_target(customers, self.target.as_ref());
         let vendor = self.target.vendor();
         let budget = self.pacer.limits.rate(vendor);
         let capacity = window.as_secs_f64() / budget.period.as_secs_f64() * f64::from(budget.count);
@@ -254,7 +349,10 @@ impl BulkSync {
         let mut companies: HashMap<String, Option<String>> = HashMap::new();
         for chunk in customers.chunks(self.target.batch_size()) {
             for c in chunk {
-                if c.company_domain.is_empty() || companies.contains_key(&c.company_domain) {
+                if !self.target.reads_companies()
+                    || c.company_domain.is_empty()
+                    || companies.contains_key(&c.company_domain)
+                {
                     continue;
                 }
                 pace().await;
@@ -275,6 +373,7 @@ impl BulkSync {
                     &mut report,
                 )
                 .await?;
+            let answer = self.finish_job(answer, &mut report).await?;
             let refused = self.target.refused(&answer).min(chunk.len());
             report.refused += refused;
             report.synced += chunk.len() - refused;
