@@ -387,3 +387,104 @@ async fn a_zendesk_sync_upserts_users_in_bulk_jobs_and_waits_for_each_to_finish(
     assert_eq!(sandbox.zendesk_users(), (249, 6));
     sandbox.stop();
 }
+
+fn pacer(t: &Table, limits: &str) -> switchyard::pacing::Pacer {
+    switchyard::pacing::Pacer {
+        limiter: limiter(t),
+        limits: switchyard::pacing::Limits::parse(limits).unwrap(),
+        breaker: switchyard::pacing::Breaker::new(t.ddb.clone(), &t.name),
+    }
+}
+
+/// Start offsets (ms after `now`) of `n` reservations made at the same instant.
+async fn starts(
+    p: &switchyard::pacing::Pacer,
+    connector: &str,
+    credential: &str,
+    class: Option<&str>,
+    now: i64,
+    n: usize,
+) -> Vec<i64> {
+    let mut out = Vec::new();
+    for _ in 0..n {
+        match p.reserve(connector, credential, class, now).await.unwrap() {
+            Admission::Go { at_us } => out.push((at_us - now) / 1_000),
+            Admission::Wait { .. } => out.push(-1),
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_endpoint_class_has_its_own_narrower_budget_scoped_per_channel() {
+    let table = pacing_table().await;
+    let p = pacer(&table, "slack=600/minute");
+    let now = chrono::Utc::now().timestamp_micros();
+    // HubSpot: 100 per 10 s for the credential, CRM search 5 per second.
+    let plain = starts(&p, "hubspot", "cred-a", None, now, 5).await;
+    let search = starts(&p, "hubspot", "cred-b", Some("search"), now, 5).await;
+    let spaced = |v: &[i64], ms: i64| v.windows(2).all(|w| w[1] - w[0] >= ms - 1);
+    assert!(spaced(&plain, 100) && plain[4] < 600, "{plain:?}");
+    assert!(spaced(&search, 200) && search[4] >= 799, "{search:?}");
+    // Slack: one message per second per channel; another channel is not held back by it.
+    let c1 = starts(&p, "slack", "cred-c", Some("post_message#C1"), now, 2).await;
+    let c2 = starts(&p, "slack", "cred-c", Some("post_message#C2"), now, 1).await;
+    assert!(c1[1] >= 999, "{c1:?}");
+    assert!((0..500).contains(&c2[0]), "{c2:?}");
+    // A class past the in-function wait says how long to wait instead.
+    let many = starts(&p, "slack", "cred-d", Some("post_message#C1"), now, 4).await;
+    assert_eq!(many[3], -1, "{many:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_concurrency_cap_holds_n_calls_in_flight_across_workers() {
+    let table = pacing_table().await;
+    let limits = switchyard::pacing::Limits::parse("salesforce=3/concurrent").unwrap();
+    assert_eq!(limits.concurrency("salesforce"), Some(3));
+    assert_eq!(limits.concurrency("zendesk"), None);
+    let c = limiter(&table).concurrency();
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let c = c.clone();
+        tasks.push(tokio::spawn(async move {
+            c.acquire("sf#cred", 3, Duration::from_secs(30))
+                .await
+                .unwrap()
+        }));
+    }
+    let mut held = Vec::new();
+    for t in tasks {
+        if let Some(p) = t.await.unwrap() {
+            held.push(p);
+        }
+    }
+    assert_eq!(held.len(), 3, "exactly the cap in flight");
+    assert!(c
+        .acquire("sf#cred", 3, Duration::from_secs(30))
+        .await
+        .unwrap()
+        .is_none());
+    c.release(held.pop().unwrap()).await;
+    assert!(c
+        .acquire("sf#cred", 3, Duration::from_secs(30))
+        .await
+        .unwrap()
+        .is_some());
+    // A worker that died holding a slot: its lease runs out and the slot is free again.
+    let _abandoned = c
+        .acquire("sf#other", 1, Duration::from_millis(200))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(c
+        .acquire("sf#other", 1, Duration::from_secs(30))
+        .await
+        .unwrap()
+        .is_none());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(c
+        .acquire("sf#other", 1, Duration::from_secs(30))
+        .await
+        .unwrap()
+        .is_some());
+}

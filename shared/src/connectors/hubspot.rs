@@ -239,6 +239,11 @@ impl Connector for Hubspot {
         })
     }
 
+    /// create_ticket searches for its idempotency key first: the search limit applies.
+    fn pacing_class(&self, action: &PlannedAction) -> Option<String> {
+        (action.action == "create_ticket").then(|| "search".to_owned())
+    }
+
     async fn grants(
         &self,
         actions: &std::collections::BTreeSet<String>,

@@ -100,6 +100,12 @@ pub trait Connector: Send + Sync {
     /// A cheap authenticated call proving the credential works (canary, doctor).
     async fn probe(&self) -> Result<Outcome, ConnectorError>;
 
+    /// The endpoint class an action's call falls in, when the vendor limits that class more
+    /// narrowly than the credential (`pacing`); a scope after `#` (a channel) splits it further.
+    fn pacing_class(&self, _action: &PlannedAction) -> Option<String> {
+        None
+    }
+
     /// What the credential may do, from the vendor's own endpoint, against what `actions` (the
     /// configured ones) need. Connectors with nothing to ask keep this default.
     async fn grants(

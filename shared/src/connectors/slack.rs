@@ -111,6 +111,16 @@ impl Connector for Slack {
         })
     }
 
+    /// chat.postMessage is limited per channel.
+    fn pacing_class(&self, action: &PlannedAction) -> Option<String> {
+        (action.action == "post_message").then(|| {
+            format!(
+                "post_message#{}",
+                action.params.get("channel").map_or("", String::as_str)
+            )
+        })
+    }
+
     async fn grants(
         &self,
         actions: &std::collections::BTreeSet<String>,

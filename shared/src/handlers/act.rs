@@ -33,7 +33,7 @@ use crate::decisions::DecisionStore;
 use crate::event::{ActMessage, ReviewMessage};
 use crate::handlers::correlation_attr;
 use crate::idempotency::{in_progress_until_ms, payload_hash, Claim, IdempotencyStore};
-use crate::pacing::{breaker_key, with_jitter, Gate, Pace, Pacer};
+use crate::pacing::{breaker_key, budget_key, with_jitter, Gate, Pace, Pacer};
 use crate::reconnect::{fingerprint, Reconnect, PARK_DELAY};
 use crate::routing::PlannedAction;
 use crate::CORRELATION_ATTR;
@@ -41,6 +41,8 @@ use crate::CORRELATION_ATTR;
 /// Attributes of a handed-back message: how often it waited, and not before when (unix ms).
 pub const BUDGET_WAITS_ATTR: &str = "budget_waits";
 pub const NOT_BEFORE_ATTR: &str = "not_before";
+/// The longest a call can hold a concurrency slot (the HTTP client's timeout, and then some).
+const CALL_HOLD: Duration = Duration::from_secs(30);
 /// SQS's longest `DelaySeconds`.
 const MAX_DELAY: Duration = Duration::from_secs(900);
 
@@ -278,7 +280,12 @@ async fn paced_call(deps: &Act, action: &PlannedAction, key: &str) -> Paced {
     };
     let mut backoff = crate::pacing::transient_backoff(crate::pacing::unit_random);
     loop {
-        match deps.pacer.wait_turn(&action.connector, credential).await {
+        let class = connector.pacing_class(action);
+        match deps
+            .pacer
+            .wait_turn_in(&action.connector, credential, class.as_deref())
+            .await
+        {
             Ok(Pace::Go) => {}
             Ok(Pace::Defer(wait)) => return Paced::Wait(wait, "no budget"),
             Err(e) => return Paced::Failed(RecordError::new(e)),
@@ -289,12 +296,30 @@ async fn paced_call(deps: &Act, action: &PlannedAction, key: &str) -> Paced {
             Ok(None) => {}
             Err(e) => return resolve(e),
         }
+        // A concurrency cap: a slot in flight, or come back shortly.
+        let permit = match deps.pacer.limits.concurrency(&action.connector) {
+            Some(cap) => match deps
+                .pacer
+                .limiter
+                .concurrency()
+                .acquire(&budget_key(&action.connector, credential), cap, CALL_HOLD)
+                .await
+            {
+                Ok(Some(p)) => Some(p),
+                Ok(None) => return Paced::Wait(Duration::from_secs(1), "concurrency cap"),
+                Err(e) => return Paced::Failed(RecordError::new(e)),
+            },
+            None => None,
+        };
         let (result, spent) = crate::connectors::BUDGET_HINT
             .scope(std::cell::Cell::new(None), async {
                 let r = connector.perform(action, key).await;
                 (r, crate::connectors::BUDGET_HINT.with(|h| h.get()))
             })
             .await;
+        if let Some(p) = permit {
+            deps.pacer.limiter.concurrency().release(p).await;
+        }
         if let (Ok(_), Some(hold)) = (&result, spent) {
             // The vendor says the budget is spent until its reset: everyone holds, no 429 needed.
             if let Err(e) = deps

@@ -72,6 +72,11 @@ impl Limiter {
         }
     }
 
+    /// Concurrency caps kept in the same table.
+    pub fn concurrency(&self) -> super::Concurrency {
+        super::Concurrency::new(self.ddb.clone(), &self.table)
+    }
+
     /// Reserve the next slot of `key`'s budget if it comes within `max_wait` of `now_us`.
     pub async fn acquire(
         &self,

@@ -4,6 +4,11 @@
 //! - Budgets: per connector defaults from the vendors' documented limits, overridden by
 //!   `RATE_LIMITS` (`zendesk=700/minute,hubspot=190/10s`). The budget key is connector + the
 //!   credential's secret id, so every automation on one credential shares one budget.
+//! - Endpoint classes with their own, narrower limit (HubSpot CRM search 5/s; Slack
+//!   `chat.postMessage` 1/s **per channel**) take a slot of the class budget first, then one of
+//!   the credential's (`hubspot.search=4/s` overrides a class).
+//! - Concurrency caps (`salesforce=25/concurrent`): at most N calls in flight per credential
+//!   across all workers (`concurrency`).
 //! - Short waits (up to [`IN_FUNCTION_WAIT`]) are slept in the function: cheaper than a round trip
 //!   through SQS, whose delays have whole-second granularity. Longer ones hand the message back
 //!   (see `handlers::act`).
@@ -11,12 +16,14 @@
 //!   shared budget back by its `Retry-After` for every worker at once.
 
 pub mod breaker;
+pub mod concurrency;
 pub mod gcra;
 
 use std::collections::HashMap;
 use std::time::Duration;
 
 pub use breaker::{breaker_key, Breaker, Gate};
+pub use concurrency::{Concurrency, Permit};
 pub use gcra::{Admission, Limiter, PacingError, Rate};
 
 /// The longest wait a worker sleeps through instead of handing its message back.
@@ -49,10 +56,28 @@ fn default_rate(connector: &str) -> Rate {
     }
 }
 
-/// Budgets by connector: defaults, then `RATE_LIMITS` overrides.
+/// Documented limits of an endpoint class, narrower than the credential's budget.
+fn default_class_rate(connector: &str, class: &str) -> Option<Rate> {
+    let per = |count: u32, secs: u64| Rate {
+        count,
+        period: Duration::from_secs(secs),
+        burst: 1,
+    };
+    match (connector, class) {
+        // CRM search endpoints: five requests per second per token.
+        ("hubspot", "search") => Some(per(5, 1)),
+        // chat.postMessage: about one message per second per channel.
+        ("slack", "post_message") => Some(per(1, 1)),
+        _ => None,
+    }
+}
+
+/// Budgets by connector (and endpoint class): defaults, then `RATE_LIMITS` overrides; and
+/// concurrency caps (`N/concurrent`).
 #[derive(Clone, Debug, Default)]
 pub struct Limits {
     overrides: HashMap<String, Rate>,
+    caps: HashMap<String, u32>,
 }
 
 impl Limits {
@@ -60,6 +85,7 @@ impl Limits {
     /// a number of seconds followed by `s`).
     pub fn parse(spec: &str) -> Result<Self, String> {
         let mut overrides = HashMap::new();
+        let mut caps = HashMap::new();
         for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
             let (name, rate) = part
                 .split_once('=')
@@ -73,6 +99,10 @@ impl Limits {
                 .ok()
                 .filter(|c| *c > 0)
                 .ok_or_else(|| format!("RATE_LIMITS: {count:?} is not a positive count"))?;
+            if period.trim() == "concurrent" {
+                caps.insert(name.trim().to_owned(), count);
+                continue;
+            }
             let secs = match period.trim() {
                 "second" | "s" | "sec" => 1,
                 "minute" | "min" | "m" => 60,
@@ -93,7 +123,21 @@ impl Limits {
                 },
             );
         }
-        Ok(Limits { overrides })
+        Ok(Limits { overrides, caps })
+    }
+
+    /// The budget of an endpoint class (`class` may carry a scope after `#`, e.g. a channel).
+    pub fn class_rate(&self, connector: &str, class: &str) -> Option<Rate> {
+        let name = class.split('#').next().unwrap_or(class);
+        self.overrides
+            .get(&format!("{connector}.{name}"))
+            .copied()
+            .or_else(|| default_class_rate(connector, name))
+    }
+
+    /// At most this many calls in flight per credential (none unless configured).
+    pub fn concurrency(&self, connector: &str) -> Option<u32> {
+        self.caps.get(connector).copied()
     }
 
     pub fn rate(&self, connector: &str) -> Rate {
@@ -138,6 +182,67 @@ impl Pacer {
             .acquire(&key, self.limits.rate(connector), now, IN_FUNCTION_WAIT)
             .await?
         {
+            Admission::Go { at_us } => {
+                if at_us > now {
+                    tokio::time::sleep(Duration::from_micros((at_us - now) as u64)).await;
+                }
+                Ok(Pace::Go)
+            }
+            Admission::Wait { retry_after } => Ok(Pace::Defer(retry_after)),
+        }
+    }
+
+    /// Reserve a slot of the endpoint class's budget (when it has one), then of the credential's;
+    /// no sleeping: `Go { at_us }` is when the call may start.
+    pub async fn reserve(
+        &self,
+        connector: &str,
+        credential: &str,
+        class: Option<&str>,
+        now: i64,
+    ) -> Result<Admission, PacingError> {
+        let mut start = now;
+        if let Some((class, rate)) =
+            class.and_then(|c| Some((c, self.limits.class_rate(connector, c)?)))
+        {
+            let key = format!("{}#{class}", budget_key(connector, credential));
+            match self
+                .limiter
+                .acquire(&key, rate, now, IN_FUNCTION_WAIT)
+                .await?
+            {
+                Admission::Go { at_us } => start = at_us,
+                wait => return Ok(wait),
+            }
+        }
+        let left =
+            IN_FUNCTION_WAIT.saturating_sub(Duration::from_micros((start - now).max(0) as u64));
+        match self
+            .limiter
+            .acquire(
+                &budget_key(connector, credential),
+                self.limits.rate(connector),
+                now,
+                left,
+            )
+            .await?
+        {
+            Admission::Go { at_us } => Ok(Admission::Go {
+                at_us: at_us.max(start),
+            }),
+            wait => Ok(wait),
+        }
+    }
+
+    /// [`Pacer::wait_turn`] for a call in an endpoint class (`None`: the credential's only).
+    pub async fn wait_turn_in(
+        &self,
+        connector: &str,
+        credential: &str,
+        class: Option<&str>,
+    ) -> Result<Pace, PacingError> {
+        let now = now_us();
+        match self.reserve(connector, credential, class, now).await? {
             Admission::Go { at_us } => {
                 if at_us > now {
                     tokio::time::sleep(Duration::from_micros((at_us - now) as u64)).await;
