@@ -488,3 +488,34 @@ async fn a_concurrency_cap_holds_n_calls_in_flight_across_workers() {
         .unwrap()
         .is_some());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retries_draw_on_a_budget_so_a_failing_api_is_not_hammered() {
+    let table = pacing_table().await;
+    // Zendesk 600 a minute: retries get 60 a minute, in bursts of at most 5.
+    let p = pacer(&table, "zendesk=600/minute");
+    let rate = p.limits.retry_rate("zendesk");
+    assert_eq!((rate.count, rate.burst), (60, 5));
+    let now = chrono::Utc::now().timestamp_micros();
+    let mut allowed = 0;
+    for _ in 0..20 {
+        if p.retry_allowed("zendesk", "cred", now).await.unwrap() {
+            allowed += 1;
+        }
+    }
+    assert_eq!(
+        allowed, 5,
+        "a burst of five, then none until the budget refills"
+    );
+    // One interval (1 s) later, one more.
+    assert!(p
+        .retry_allowed("zendesk", "cred", now + 1_000_000)
+        .await
+        .unwrap());
+    assert!(!p
+        .retry_allowed("zendesk", "cred", now + 1_000_000)
+        .await
+        .unwrap());
+    // Another credential has its own.
+    assert!(p.retry_allowed("zendesk", "other", now).await.unwrap());
+}

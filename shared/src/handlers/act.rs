@@ -330,6 +330,19 @@ async fn paced_call(deps: &Act, action: &PlannedAction, key: &str) -> Paced {
                 warn!(error = %e, "could not record the vendor's spent budget");
             }
         }
+        // A failing API is not hammered: in-function retries draw on the credential's retry budget.
+        let retry_delay = match &result {
+            Err(ConnectorError::Transient(_)) => match backoff.next() {
+                Some(delay) => deps
+                    .pacer
+                    .retry_allowed(&action.connector, credential, now_us())
+                    .await
+                    .unwrap_or(false)
+                    .then_some(delay),
+                None => None,
+            },
+            _ => None,
+        };
         match result {
             // The credential was rejected: refresh it (once across workers) and retry once.
             Err(ConnectorError::Auth(reason)) if !refreshed => {
@@ -354,7 +367,7 @@ async fn paced_call(deps: &Act, action: &PlannedAction, key: &str) -> Paced {
                     Err(e) => Paced::Failed(RecordError::new(e)),
                 };
             }
-            Err(ConnectorError::Transient(e)) => match backoff.next() {
+            Err(ConnectorError::Transient(e)) => match retry_delay {
                 Some(delay) => {
                     warn!(connector = %action.connector, error = %e, ?delay, "transient failure; retrying");
                     tokio::time::sleep(delay).await;

@@ -9,6 +9,9 @@
 //!   the credential's (`hubspot.search=4/s` overrides a class).
 //! - Concurrency caps (`salesforce=25/concurrent`): at most N calls in flight per credential
 //!   across all workers (`concurrency`).
+//! - A retry budget per credential (a tenth of its budget, bursts of 5): a transient failure is
+//!   retried in the function only while it lasts; past it the record fails to SQS and the
+//!   breaker counts it.
 //! - Short waits (up to [`IN_FUNCTION_WAIT`]) are slept in the function: cheaper than a round trip
 //!   through SQS, whose delays have whole-second granularity. Longer ones hand the message back
 //!   (see `handlers::act`).
@@ -135,6 +138,20 @@ impl Limits {
             .or_else(|| default_class_rate(connector, name))
     }
 
+    /// The retry budget: a tenth of the credential's budget, up to 5 at once (`connector.retry`
+    /// overrides it), so retries of a failing API cannot crowd out or hammer it.
+    pub fn retry_rate(&self, connector: &str) -> Rate {
+        if let Some(r) = self.overrides.get(&format!("{connector}.retry")) {
+            return *r;
+        }
+        let base = self.rate(connector);
+        Rate {
+            count: (base.count / 10).max(1),
+            period: base.period,
+            burst: 5,
+        }
+    }
+
     /// At most this many calls in flight per credential (none unless configured).
     pub fn concurrency(&self, connector: &str) -> Option<u32> {
         self.caps.get(connector).copied()
@@ -232,6 +249,21 @@ impl Pacer {
             }),
             wait => Ok(wait),
         }
+    }
+
+    /// Whether the credential's retry budget has a retry for now (takes it if so).
+    pub async fn retry_allowed(
+        &self,
+        connector: &str,
+        credential: &str,
+        now: i64,
+    ) -> Result<bool, PacingError> {
+        let key = format!("{}#retry", budget_key(connector, credential));
+        let admission = self
+            .limiter
+            .acquire(&key, self.limits.retry_rate(connector), now, Duration::ZERO)
+            .await?;
+        Ok(matches!(admission, Admission::Go { .. }))
     }
 
     /// [`Pacer::wait_turn`] for a call in an endpoint class (`None`: the credential's only).
