@@ -330,3 +330,88 @@ async fn a_revoked_grant_parks_the_connections_actions_and_alerts_a_human_once()
     assert_eq!(d.status, "done");
     stack.stop();
 }
+
+/// A token that expires mid-run (the vendor says so before `expires_at`): the next action
+/// refreshes it once and succeeds; nothing fails, nothing goes to review.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_expiring_mid_run_is_refreshed_once_and_the_action_succeeds() {
+    use switchyard::event::ActMessage;
+    use switchyard::handlers::act::{handler as act, Act};
+    use switchyard::routing::PlannedAction;
+
+    let stack = LocalStack::start().await.unwrap();
+    let f = stack.template.function("act").unwrap();
+    let deps = Act::from_settings(
+        &stack.aws,
+        &switchyard::settings::Settings::from_map(stack.provisioned.function_env(f).unwrap()),
+    )
+    .unwrap();
+    let message = |i: usize| {
+        let event: switchyard::event::Event = serde_json::from_value(serde_json::json!({
+            "id": format!("ev-mid-{i}"), "source": "zendesk", "event_type": "ticket.created",
+            "delivery_id": format!("d{i}"), "object_id": null, "subject": "Checkout is down",
+            "text": null, "requester": null, "occurred_at": null,
+            "received_at": "2026-12-01T10:31:00Z", "raw": {}
+        }))
+        .unwrap();
+        let msg = ActMessage {
+            event,
+            category: "outage".into(),
+            confidence: 0.9,
+            actions: vec![PlannedAction {
+                connector: "slack".into(),
+                action: "post_message".into(),
+                params: [
+                    ("channel".to_owned(), "#incidents".to_owned()),
+                    ("text".to_owned(), "Checkout is down".to_owned()),
+                ]
+                .into(),
+            }],
+            review_reason: None,
+        };
+        let mut batch = SqsEvent::default();
+        batch.records = vec![record(
+            Some(&format!("m-{i}")),
+            &serde_json::to_string(&msg).unwrap(),
+        )];
+        batch
+    };
+    let resp = act(&deps, LambdaEvent::new(message(1), Context::default()))
+        .await
+        .unwrap();
+    assert!(resp.batch_item_failures.is_empty());
+    // The local canary probes Slack once at start: let it finish so it cannot take the fault.
+    let results = stack.canary_results.clone();
+    switchyard_tests::wait_for(
+        "the canary's first run",
+        std::time::Duration::from_secs(20),
+        || {
+            let done = !results.lock().unwrap().is_empty();
+            async move { done.then_some(()) }
+        },
+    )
+    .await;
+    // Slack now answers the stored token with `token_expired`.
+    stack.sandbox.inject(
+        "slack",
+        switchyard_infra::sandbox::faults::Fault::ExpiredToken,
+        1,
+    );
+    let resp = act(&deps, LambdaEvent::new(message(2), Context::default()))
+        .await
+        .unwrap();
+    assert!(resp.batch_item_failures.is_empty());
+    assert_eq!(stack.sandbox.slack_rotations(), 1, "one refresh");
+    for i in [1, 2] {
+        let d = deps.decisions.get(&format!("ev-mid-{i}")).await.unwrap();
+        assert_eq!(d.unwrap().status, "done");
+    }
+    let posts = stack
+        .sandbox
+        .ledger()
+        .iter()
+        .filter(|e| e.operation == "chat.postMessage")
+        .count();
+    assert_eq!(posts, 2);
+    stack.stop();
+}

@@ -21,7 +21,6 @@
 use std::time::Duration;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
-use aws_sdk_sqs::types::MessageAttributeValue;
 use chrono::Utc;
 use lambda_runtime::{Error, LambdaEvent};
 use serde_json::json;
@@ -30,13 +29,14 @@ use tracing::{info, warn};
 use crate::batch::{self, correlation_id, RecordError};
 use crate::connectors::{ConnectorError, Connectors, Outcome};
 use crate::decisions::DecisionStore;
-use crate::event::{ActMessage, ReviewMessage};
-use crate::handlers::correlation_attr;
+use crate::event::ActMessage;
 use crate::idempotency::{in_progress_until_ms, payload_hash, Claim, IdempotencyStore};
-use crate::pacing::{breaker_key, budget_key, with_jitter, Gate, Pace, Pacer};
-use crate::reconnect::{fingerprint, Reconnect, PARK_DELAY};
+use crate::pacing::{breaker_key, budget_key, Gate, Pace, Pacer};
+use crate::reconnect::Reconnect;
 use crate::routing::PlannedAction;
-use crate::CORRELATION_ATTR;
+
+mod outcomes;
+use outcomes::{hand_back, mark_refused, number_attr, park, park_until_reconnected, parked};
 
 /// Attributes of a handed-back message: how often it waited, and not before when (unix ms).
 pub const BUDGET_WAITS_ATTR: &str = "budget_waits";
@@ -397,195 +397,8 @@ async fn paced_call(deps: &Act, action: &PlannedAction, key: &str) -> Paced {
     }
 }
 
-/// The fingerprint of the connection's stored credential (read through the cache).
-async fn stored_fingerprint(deps: &Act, connector: &str) -> Option<(String, String)> {
-    let secret_id = deps.connectors.settings.connection_secret_id(connector)?;
-    let value = deps.connectors.secrets.get(secret_id).await.ok()?;
-    Some((secret_id.to_owned(), fingerprint(&value)))
-}
-
-/// `Some(reason)` while the connection is marked and its stored credential is the refused one.
-async fn parked(deps: &Act, connector: &str) -> Result<Option<String>, RecordError> {
-    let Some((secret_id, fp)) = stored_fingerprint(deps, connector).await else {
-        return Ok(None);
-    };
-    deps.reconnect
-        .pending(&secret_id, &fp)
-        .await
-        .map_err(RecordError::new)
-}
-
-/// Mark the connection; the worker that marks it first tells a human (review queue), once.
-async fn mark_refused(
-    deps: &Act,
-    msg: &ActMessage,
-    correlation: &str,
-    connector: &str,
-    reason: &str,
-) -> Result<(), RecordError> {
-    let Some((secret_id, fp)) = stored_fingerprint(deps, connector).await else {
-        return Ok(());
-    };
-    // The refresher may have marked it already (a refused refresh); one alert either way.
-    deps.reconnect
-        .mark(&secret_id, &fp, reason)
-        .await
-        .map_err(RecordError::new)?;
-    if !deps
-        .reconnect
-        .first_alert(&secret_id, &fp)
-        .await
-        .map_err(RecordError::new)?
-    {
-        return Ok(());
-    }
-    let alert = ReviewMessage {
-        event: msg.event.clone(),
-        category: msg.category.clone(),
-        confidence: msg.confidence,
-        reason: format!(
-            "{reason}. Its actions are parked (retried every {} min, never dropped) until a new credential is stored in {secret_id}; `switchyard doctor` checks it.",
-            PARK_DELAY.as_secs() / 60
-        ),
-    };
-    deps.sqs
-        .send_message()
-        .queue_url(&deps.review_queue_url)
-        .message_body(serde_json::to_string(&alert).map_err(RecordError::new)?)
-        .message_attributes(CORRELATION_ATTR, correlation_attr(correlation))
-        .send()
-        .await
-        .map_err(|e| {
-            RecordError(format!(
-                "alerting the review queue failed: {}",
-                crate::aws::error_message(&e)
-            ))
-        })?;
-    warn!(connector, %secret_id, "connection needs reconnect; a human was alerted");
-    Ok(())
-}
-
-/// Hand the message back for [`PARK_DELAY`] and say so in the decision record.
-async fn park_until_reconnected(
-    deps: &Act,
-    message: &SqsMessage,
-    msg: &ActMessage,
-    results: &[serde_json::Value],
-    reason: &str,
-) -> Result<(), RecordError> {
-    hand_back(deps, message, msg, PARK_DELAY, "connection needs reconnect").await?;
-    deps.decisions
-        .record_outcome(
-            &msg.event.id,
-            "parked",
-            &json!(results),
-            Some(reason),
-            Utc::now(),
-        )
-        .await
-        .map_err(RecordError::new)
-}
-
 async fn release(deps: &Act, key: &str) {
     if let Err(e) = deps.idempotency.release(key).await {
         warn!(error = %e, "could not release the action key; it frees itself when in-progress expires");
     }
-}
-
-fn number_attr(message: &SqsMessage, name: &str) -> i64 {
-    message
-        .message_attributes
-        .get(name)
-        .and_then(|a| a.string_value.as_deref())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
-}
-
-fn number(v: i64) -> MessageAttributeValue {
-    MessageAttributeValue::builder()
-        .data_type("Number")
-        .string_value(v.to_string())
-        .build()
-        .expect("data_type is set")
-}
-
-/// Send the message round again after `wait` (+ jitter), and let this copy be deleted.
-async fn hand_back(
-    deps: &Act,
-    message: &SqsMessage,
-    msg: &ActMessage,
-    wait: Duration,
-    why: &str,
-) -> Result<(), RecordError> {
-    let wait = with_jitter(wait);
-    let waits = number_attr(message, BUDGET_WAITS_ATTR) + 1;
-    let not_before = Utc::now().timestamp_millis() + wait.as_millis() as i64;
-    let delay = wait.min(MAX_DELAY).as_secs_f64().ceil() as i32;
-    deps.sqs
-        .send_message()
-        .queue_url(&deps.act_queue_url)
-        .message_body(message.body.as_deref().unwrap_or_default())
-        .delay_seconds(delay)
-        .message_attributes(CORRELATION_ATTR, correlation_attr(&correlation_id(message)))
-        .message_attributes(BUDGET_WAITS_ATTR, number(waits))
-        .message_attributes(NOT_BEFORE_ATTR, number(not_before))
-        .send()
-        .await
-        .map_err(|e| {
-            RecordError(format!(
-                "handing the message back failed: {}",
-                crate::aws::error_message(&e)
-            ))
-        })?;
-    info!(
-        wait_ms = wait.as_millis() as u64,
-        budget_waits = waits,
-        why,
-        "handed back to wait"
-    );
-    for a in &msg.actions {
-        crate::metrics::count(crate::metrics::BUDGET_WAITS, &a.connector);
-    }
-    Ok(())
-}
-
-/// Hand the event to a human: review queue with the reason, decision record updated.
-async fn park(
-    deps: &Act,
-    msg: &ActMessage,
-    correlation: &str,
-    results: &[serde_json::Value],
-    reason: String,
-) -> Result<(), RecordError> {
-    let review = ReviewMessage {
-        event: msg.event.clone(),
-        category: msg.category.clone(),
-        confidence: msg.confidence,
-        reason: reason.clone(),
-    };
-    deps.sqs
-        .send_message()
-        .queue_url(&deps.review_queue_url)
-        .message_body(serde_json::to_string(&review).map_err(RecordError::new)?)
-        .message_attributes(CORRELATION_ATTR, correlation_attr(correlation))
-        .send()
-        .await
-        .map_err(|e| {
-            RecordError(format!(
-                "enqueue to review failed: {}",
-                crate::aws::error_message(&e)
-            ))
-        })?;
-    deps.decisions
-        .record_outcome(
-            &msg.event.id,
-            "in_review",
-            &json!(results),
-            Some(&reason),
-            Utc::now(),
-        )
-        .await
-        .map_err(RecordError::new)?;
-    warn!(event_id = %msg.event.id, %reason, "sent to human review");
-    Ok(())
 }
