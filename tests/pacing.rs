@@ -382,9 +382,12 @@ async fn a_zendesk_sync_upserts_users_in_bulk_jobs_and_waits_for_each_to_finish(
         (report.synced, report.refused, report.rate_limited),
         (249, 1, 0)
     );
-    // Three writes, and each job read until completed (twice in the sandbox).
-    assert_eq!(report.calls, 3 + 6);
-    assert_eq!(sandbox.zendesk_users(), (249, 6));
+    // Three writes, and each job's status read (first in the slot the plan kept for it) until
+    // completed.
+    let (users, polls) = sandbox.zendesk_users();
+    assert_eq!(users, 249);
+    assert!(polls >= 3, "{polls}");
+    assert_eq!(report.calls as u64, 3 + polls);
     sandbox.stop();
 }
 

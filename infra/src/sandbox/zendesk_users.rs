@@ -16,11 +16,14 @@ use serde_json::{json, Value};
 
 use super::{LedgerEntry, Shared};
 
-/// End users by e-mail, and bulk jobs by id: (status reads so far, results, total).
+/// How long a bulk job runs before its status says `completed`.
+pub const JOB_RUNS: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// End users by e-mail, and bulk jobs by id: (started, results, total).
 #[derive(Debug, Default)]
 pub struct Users {
     pub by_email: BTreeMap<String, u64>,
-    jobs: BTreeMap<String, (u32, Vec<Value>, usize)>,
+    jobs: BTreeMap<String, (std::time::Instant, Vec<Value>, usize)>,
     pub job_polls: u64,
 }
 
@@ -109,12 +112,12 @@ async fn create_or_update_many(
     state
         .zendesk_users
         .jobs
-        .insert(id.clone(), (0, results, total));
+        .insert(id.clone(), (std::time::Instant::now(), results, total));
     drop(state);
     Json(job(&shared, &id, "queued", total, None)).into_response()
 }
 
-/// A job runs a moment: its first status read says `working`, the next `completed`.
+/// A job runs for [`JOB_RUNS`]: `working` until then, `completed` after.
 async fn job_status(
     State(shared): State<Arc<Shared>>,
     Path(file): Path<String>,
@@ -126,17 +129,16 @@ async fn job_status(
     let id = file.trim_end_matches(".json");
     let mut state = shared.state.lock().expect("sandbox state");
     state.zendesk_users.job_polls += 1;
-    let Some((reads, results, total)) = state.zendesk_users.jobs.get_mut(id) else {
+    let Some((started, results, total)) = state.zendesk_users.jobs.get(id) else {
         return (
             StatusCode::NOT_FOUND,
             Json(json!({"error": "RecordNotFound", "description": "Not found"})),
         )
             .into_response();
     };
-    *reads += 1;
-    let (reads, results, total) = (*reads, results.clone(), *total);
+    let (running, results, total) = (started.elapsed() < JOB_RUNS, results.clone(), *total);
     drop(state);
-    if reads < 2 {
+    if running {
         return Json(job(&shared, id, "working", total, None)).into_response();
     }
     Json(job(&shared, id, "completed", total, Some(&results))).into_response()

@@ -217,6 +217,20 @@ pub struct Report {
     pub elapsed: Duration,
 }
 
+/// The plan's calls, evenly spaced from the start.
+struct Spacer {
+    next: Instant,
+    spacing: Duration,
+}
+
+impl Spacer {
+    async fn turn(&mut self) {
+        let at = self.next;
+        self.next += self.spacing;
+        tokio::time::sleep_until(at.into()).await;
+    }
+}
+
 pub struct BulkSync {
     pub http: reqwest::Client,
     pub pacer: Pacer,
@@ -276,12 +290,19 @@ impl BulkSync {
 
     /// Wait for an asynchronous bulk job (polling its status, each poll a paced call); other
     /// answers pass through.
-    async fn finish_job(&self, answer: Value, report: &mut Report) -> Result<Value, SyncError> {
+    async fn finish_job(
+        &self,
+        answer: Value,
+        report: &mut Report,
+        spacer: &mut Spacer,
+    ) -> Result<Value, SyncError> {
         if !self.target.async_jobs() {
             return Ok(answer);
         }
         let started = Instant::now();
         let mut status = answer;
+        // The first status read takes the slot the plan kept for it (the job runs meanwhile).
+        spacer.turn().await;
         loop {
             if let Some(done) = self.target.job_done(&status) {
                 return Ok(done);
@@ -340,11 +361,9 @@ impl BulkSync {
         let spacing = window / plan.calls().max(1) as u32;
         let started = Instant::now();
         let mut report = Report::default();
-        let mut next = Instant::now();
-        let mut pace = || {
-            let at = next;
-            next += spacing;
-            tokio::time::sleep_until(at.into())
+        let mut spacer = Spacer {
+            next: Instant::now(),
+            spacing,
         };
         let mut companies: HashMap<String, Option<String>> = HashMap::new();
         for chunk in customers.chunks(self.target.batch_size()) {
@@ -355,7 +374,7 @@ impl BulkSync {
                 {
                     continue;
                 }
-                pace().await;
+                spacer.turn().await;
                 let found = self
                     .call(
                         "the company search",
@@ -365,7 +384,7 @@ impl BulkSync {
                     .await?;
                 companies.insert(c.company_domain.clone(), self.target.company(&found));
             }
-            pace().await;
+            spacer.turn().await;
             let answer = self
                 .call(
                     "a bulk upsert",
@@ -373,7 +392,7 @@ impl BulkSync {
                     &mut report,
                 )
                 .await?;
-            let answer = self.finish_job(answer, &mut report).await?;
+            let answer = self.finish_job(answer, &mut report, &mut spacer).await?;
             let refused = self.target.refused(&answer).min(chunk.len());
             report.refused += refused;
             report.synced += chunk.len() - refused;
