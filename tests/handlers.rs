@@ -203,9 +203,7 @@ async fn a_crash_between_the_vendor_call_and_the_record_still_makes_one_effect()
 /// the token endpoint is asked once — not once per action.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_revoked_grant_parks_the_connections_actions_and_alerts_a_human_once() {
-    use switchyard::event::ActMessage;
     use switchyard::handlers::act::{handler as act, Act};
-    use switchyard::routing::PlannedAction;
 
     let stack = LocalStack::start().await.unwrap();
     let c = &stack.sandbox.credentials;
@@ -230,28 +228,7 @@ async fn a_revoked_grant_parks_the_connections_actions_and_alerts_a_human_once()
     let deps =
         Act::from_settings(&stack.aws, &switchyard::settings::Settings::from_map(env)).unwrap();
     let message = |i: usize| {
-        let event: switchyard::event::Event = serde_json::from_value(serde_json::json!({
-            "id": format!("ev-parked-{i}"), "source": "zendesk", "event_type": "ticket.created",
-            "delivery_id": format!("d{i}"), "object_id": null, "subject": "Checkout is down",
-            "text": null, "requester": null, "occurred_at": null,
-            "received_at": "2026-12-01T10:31:00Z", "raw": {}
-        }))
-        .unwrap();
-        let msg = ActMessage {
-            event,
-            category: "outage".into(),
-            confidence: 0.9,
-            actions: vec![PlannedAction {
-                connector: "slack".into(),
-                action: "post_message".into(),
-                params: [
-                    ("channel".to_owned(), "#incidents".to_owned()),
-                    ("text".to_owned(), "Checkout is down".to_owned()),
-                ]
-                .into(),
-            }],
-            review_reason: None,
-        };
+        let msg = slack_post(&format!("ev-parked-{i}"));
         record(
             Some(&format!("m-{i}")),
             &serde_json::to_string(&msg).unwrap(),
@@ -335,9 +312,7 @@ async fn a_revoked_grant_parks_the_connections_actions_and_alerts_a_human_once()
 /// refreshes it once and succeeds; nothing fails, nothing goes to review.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_token_expiring_mid_run_is_refreshed_once_and_the_action_succeeds() {
-    use switchyard::event::ActMessage;
     use switchyard::handlers::act::{handler as act, Act};
-    use switchyard::routing::PlannedAction;
 
     let stack = LocalStack::start().await.unwrap();
     let f = stack.template.function("act").unwrap();
@@ -347,28 +322,7 @@ async fn a_token_expiring_mid_run_is_refreshed_once_and_the_action_succeeds() {
     )
     .unwrap();
     let message = |i: usize| {
-        let event: switchyard::event::Event = serde_json::from_value(serde_json::json!({
-            "id": format!("ev-mid-{i}"), "source": "zendesk", "event_type": "ticket.created",
-            "delivery_id": format!("d{i}"), "object_id": null, "subject": "Checkout is down",
-            "text": null, "requester": null, "occurred_at": null,
-            "received_at": "2026-12-01T10:31:00Z", "raw": {}
-        }))
-        .unwrap();
-        let msg = ActMessage {
-            event,
-            category: "outage".into(),
-            confidence: 0.9,
-            actions: vec![PlannedAction {
-                connector: "slack".into(),
-                action: "post_message".into(),
-                params: [
-                    ("channel".to_owned(), "#incidents".to_owned()),
-                    ("text".to_owned(), "Checkout is down".to_owned()),
-                ]
-                .into(),
-            }],
-            review_reason: None,
-        };
+        let msg = slack_post(&format!("ev-mid-{i}"));
         let mut batch = SqsEvent::default();
         batch.records = vec![record(
             Some(&format!("m-{i}")),
@@ -414,4 +368,30 @@ async fn a_token_expiring_mid_run_is_refreshed_once_and_the_action_succeeds() {
         .count();
     assert_eq!(posts, 2);
     stack.stop();
+}
+
+/// An act message with one Slack post for event `id`.
+fn slack_post(id: &str) -> switchyard::event::ActMessage {
+    let event: switchyard::event::Event = serde_json::from_value(serde_json::json!({
+        "id": id, "source": "zendesk", "event_type": "ticket.created",
+        "delivery_id": format!("d-{id}"), "object_id": null, "subject": "Checkout is down",
+        "text": null, "requester": null, "occurred_at": null,
+        "received_at": "2026-12-01T10:31:00Z", "raw": {}
+    }))
+    .unwrap();
+    switchyard::event::ActMessage {
+        event,
+        category: "outage".into(),
+        confidence: 0.9,
+        actions: vec![switchyard::routing::PlannedAction {
+            connector: "slack".into(),
+            action: "post_message".into(),
+            params: [
+                ("channel".to_owned(), "#incidents".to_owned()),
+                ("text".to_owned(), "Checkout is down".to_owned()),
+            ]
+            .into(),
+        }],
+        review_reason: None,
+    }
 }

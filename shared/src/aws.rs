@@ -53,3 +53,24 @@ where
         other => aws_sdk_sqs::error::DisplayErrorContext(other).to_string(),
     }
 }
+
+/// The outcome of a conditional write: `Ok(true)` written, `Ok(false)` its condition did not
+/// hold, `Err` anything else (described as [`error_message`] does).
+pub fn conditional<T, E, R>(
+    out: Result<T, aws_sdk_sqs::error::SdkError<E, R>>,
+) -> Result<bool, String>
+where
+    E: aws_sdk_sqs::error::ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    match out {
+        Ok(_) => Ok(true),
+        Err(e)
+            if e.as_service_error().and_then(|s| s.code())
+                == Some("ConditionalCheckFailedException") =>
+        {
+            Ok(false)
+        }
+        Err(e) => Err(error_message(&e)),
+    }
+}

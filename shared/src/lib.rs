@@ -14,6 +14,7 @@ pub mod doctor;
 pub mod event;
 pub mod handlers;
 pub mod idempotency;
+pub mod lease;
 pub mod metrics;
 pub mod model;
 pub mod pacing;

@@ -71,19 +71,13 @@ impl Reconnect {
             .expression_attribute_values(":fp", AttributeValue::S(fingerprint.to_owned()))
             .send()
             .await;
-        match out {
-            Ok(_) => Ok(()),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                Ok(())
-            }
-            Err(e) => Err(MarkError {
+        // Already marked for this credential: nothing to change.
+        crate::aws::conditional(out)
+            .map(|_| ())
+            .map_err(|message| MarkError {
                 secret_id: secret_id.to_owned(),
-                message: crate::aws::error_message(&e),
-            }),
-        }
+                message,
+            })
     }
 
     /// `true` for exactly one caller per marked credential: the one that alerts a human.
@@ -100,19 +94,10 @@ impl Reconnect {
             .expression_attribute_values(":fp", AttributeValue::S(fingerprint.to_owned()))
             .send()
             .await;
-        match out {
-            Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(MarkError {
-                secret_id: secret_id.to_owned(),
-                message: crate::aws::error_message(&e),
-            }),
-        }
+        crate::aws::conditional(out).map_err(|message| MarkError {
+            secret_id: secret_id.to_owned(),
+            message,
+        })
     }
 
     /// The refusal's reason while the stored credential is still the refused one.

@@ -198,38 +198,18 @@ impl Refresher {
     }
 
     async fn take_lease(&self, secret_id: &str, owner: &str) -> Result<bool, AuthError> {
-        let now = Utc::now().timestamp_millis();
-        let out = self
-            .ddb
-            .put_item()
-            .table_name(&self.table)
-            .item("id", AttributeValue::S(format!("lease#{secret_id}")))
-            .item("owner", AttributeValue::S(owner.to_owned()))
-            .item(
-                "lease_until",
-                AttributeValue::N((now + LEASE.as_millis() as i64).to_string()),
-            )
-            .item(
-                "expiration",
-                AttributeValue::N((now / 1000 + 3_600).to_string()),
-            )
-            .condition_expression("attribute_not_exists(id) OR lease_until < :now")
-            .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
-            .send()
-            .await;
-        match out {
-            Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(AuthError::Transient {
-                secret_id: secret_id.to_owned(),
-                reason: crate::aws::error_message(&e),
-            }),
-        }
+        crate::lease::take(
+            &self.ddb,
+            &self.table,
+            &format!("lease#{secret_id}"),
+            owner,
+            LEASE,
+        )
+        .await
+        .map_err(|reason| AuthError::Transient {
+            secret_id: secret_id.to_owned(),
+            reason,
+        })
     }
 
     /// Reserve one call on the session of the token with this fingerprint: the call's ordinal.
@@ -318,19 +298,6 @@ impl Refresher {
     }
 
     async fn release_lease(&self, secret_id: &str, owner: &str) {
-        let out = self
-            .ddb
-            .delete_item()
-            .table_name(&self.table)
-            .key("id", AttributeValue::S(format!("lease#{secret_id}")))
-            .condition_expression("#o = :me")
-            .expression_attribute_names("#o", "owner")
-            .expression_attribute_values(":me", AttributeValue::S(owner.to_owned()))
-            .send()
-            .await;
-        if let Err(e) = out {
-            // It expires by itself; nothing waits on more than LEASE.
-            warn!(secret_id, error = %crate::aws::error_message(&e), "could not release the refresh lease");
-        }
+        crate::lease::release(&self.ddb, &self.table, &format!("lease#{secret_id}"), owner).await;
     }
 }

@@ -153,6 +153,25 @@ impl Connectors {
         }
     }
 
+    /// Connectors whose OAuth credentials are refreshed (and minted) under the shared lease in
+    /// `PACING_TABLE` — what workers that call vendors use (act, sync).
+    pub fn with_refresher(
+        aws: &crate::aws::AwsClients,
+        s: &Settings,
+    ) -> Result<Self, crate::settings::MissingSetting> {
+        let secrets = SecretCache::new(aws.secrets.clone(), crate::secrets::CACHE_TTL);
+        Ok(Connectors {
+            refresher: Some(crate::auth::Refresher {
+                cache: secrets.clone(),
+                sm: aws.secrets.clone(),
+                ddb: aws.ddb.clone(),
+                table: s.pacing_table()?.to_owned(),
+                http: http_client(),
+            }),
+            ..Connectors::new(http_client(), secrets, s.clone())
+        })
+    }
+
     /// The vendor rejected `name`'s credential: refresh it (once across all workers) if it is an
     /// OAuth one still holding the rejected token. `Ok(true)` when a retry may now succeed.
     pub async fn after_auth_failure(&self, name: &str) -> Result<bool, ResolveError> {

@@ -58,9 +58,6 @@ impl SyncDeps {
         aws: &crate::aws::AwsClients,
         s: &crate::settings::Settings,
     ) -> Result<Self, Error> {
-        let secrets =
-            crate::secrets::SecretCache::new(aws.secrets.clone(), crate::secrets::CACHE_TTL);
-        let table = s.pacing_table()?;
         Ok(SyncDeps {
             s3: aws.s3.clone(),
             bucket: s.get("SYNC_BUCKET")?.to_owned(),
@@ -74,22 +71,8 @@ impl SyncDeps {
                     .and_then(|v| v.parse().ok())
                     .unwrap_or(600),
             ),
-            pacer: Pacer {
-                limiter: crate::pacing::Limiter::new(aws.ddb.clone(), table),
-                limits: crate::pacing::Limits::parse(s.optional("RATE_LIMITS").unwrap_or(""))
-                    .map_err(Error::from)?,
-                breaker: crate::pacing::Breaker::new(aws.ddb.clone(), table),
-            },
-            connectors: Connectors {
-                refresher: Some(crate::auth::Refresher {
-                    cache: secrets.clone(),
-                    sm: aws.secrets.clone(),
-                    ddb: aws.ddb.clone(),
-                    table: table.to_owned(),
-                    http: crate::connectors::http_client(),
-                }),
-                ..Connectors::new(crate::connectors::http_client(), secrets, s.clone())
-            },
+            pacer: Pacer::from_settings(&aws.ddb, s)?,
+            connectors: Connectors::with_refresher(aws, s)?,
         })
     }
 }

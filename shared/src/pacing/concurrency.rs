@@ -6,8 +6,6 @@
 
 use std::time::Duration;
 
-use aws_sdk_dynamodb::types::AttributeValue;
-
 use super::PacingError;
 
 #[derive(Clone, Debug)]
@@ -38,55 +36,22 @@ impl Concurrency {
         cap: u32,
         hold: Duration,
     ) -> Result<Option<Permit>, PacingError> {
-        let now = chrono::Utc::now().timestamp_millis();
         let owner = uuid::Uuid::new_v4().to_string();
         // Start at a random slot so workers do not all contend for slot 0.
         let first = (uuid::Uuid::new_v4().as_u128() % u128::from(cap.max(1))) as u32;
         for i in 0..cap {
             let id = format!("inflight#{key}#{}", (first + i) % cap);
-            let out = self
-                .ddb
-                .put_item()
-                .table_name(&self.table)
-                .item("id", AttributeValue::S(id.clone()))
-                .item("owner", AttributeValue::S(owner.clone()))
-                .item(
-                    "lease_until",
-                    AttributeValue::N((now + hold.as_millis() as i64).to_string()),
-                )
-                .item(
-                    "expiration",
-                    AttributeValue::N((now / 1000 + 3_600).to_string()),
-                )
-                .condition_expression("attribute_not_exists(id) OR lease_until < :now")
-                .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
-                .send()
-                .await;
-            match out {
-                Ok(_) => return Ok(Some(Permit { id, owner })),
-                Err(e)
-                    if e.as_service_error()
-                        .is_some_and(|s| s.is_conditional_check_failed_exception()) => {}
-                Err(e) => return Err(PacingError(crate::aws::error_message(&e))),
+            if crate::lease::take(&self.ddb, &self.table, &id, &owner, hold)
+                .await
+                .map_err(PacingError)?
+            {
+                return Ok(Some(Permit { id, owner }));
             }
         }
         Ok(None)
     }
 
     pub async fn release(&self, permit: Permit) {
-        let out = self
-            .ddb
-            .delete_item()
-            .table_name(&self.table)
-            .key("id", AttributeValue::S(permit.id))
-            .condition_expression("#o = :me")
-            .expression_attribute_names("#o", "owner")
-            .expression_attribute_values(":me", AttributeValue::S(permit.owner))
-            .send()
-            .await;
-        if let Err(e) = out {
-            // The lease frees it anyway.
-            tracing::warn!(error = %crate::aws::error_message(&e), "could not release a concurrency slot");
-        }
+        crate::lease::release(&self.ddb, &self.table, &permit.id, &permit.owner).await;
     }
 }

@@ -190,6 +190,20 @@ fn now_us() -> i64 {
 }
 
 impl Pacer {
+    /// The limiter, budgets and breaker a function's settings name (`PACING_TABLE`,
+    /// `RATE_LIMITS`).
+    pub fn from_settings(
+        ddb: &aws_sdk_dynamodb::Client,
+        s: &crate::settings::Settings,
+    ) -> Result<Self, String> {
+        let table = s.pacing_table().map_err(|e| e.to_string())?;
+        Ok(Pacer {
+            limiter: Limiter::new(ddb.clone(), table),
+            limits: Limits::parse(s.optional("RATE_LIMITS").unwrap_or(""))?,
+            breaker: Breaker::new(ddb.clone(), table),
+        })
+    }
+
     /// Wait (in the function) for a slot of the credential's budget, or say how long to defer.
     pub async fn wait_turn(&self, connector: &str, credential: &str) -> Result<Pace, PacingError> {
         let key = budget_key(connector, credential);

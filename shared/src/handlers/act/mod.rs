@@ -64,31 +64,15 @@ impl Act {
         aws: &crate::aws::AwsClients,
         s: &crate::settings::Settings,
     ) -> Result<Self, Error> {
-        let secrets =
-            crate::secrets::SecretCache::new(aws.secrets.clone(), crate::secrets::CACHE_TTL);
         Ok(Act {
             sqs: aws.sqs.clone(),
             idempotency: IdempotencyStore::new(aws.ddb.clone(), s.idempotency_table()?),
             decisions: DecisionStore::new(aws.ddb.clone(), s.decisions_table()?),
-            pacer: Pacer {
-                limiter: crate::pacing::Limiter::new(aws.ddb.clone(), s.pacing_table()?),
-                limits: crate::pacing::Limits::parse(s.optional("RATE_LIMITS").unwrap_or(""))
-                    .map_err(Error::from)?,
-                breaker: crate::pacing::Breaker::new(aws.ddb.clone(), s.pacing_table()?),
-            },
+            pacer: Pacer::from_settings(&aws.ddb, s)?,
             act_queue_url: s.act_queue_url()?.to_owned(),
             review_queue_url: s.review_queue_url()?.to_owned(),
             reconnect: Reconnect::new(aws.ddb.clone(), s.pacing_table()?),
-            connectors: Connectors {
-                refresher: Some(crate::auth::Refresher {
-                    cache: secrets.clone(),
-                    sm: aws.secrets.clone(),
-                    ddb: aws.ddb.clone(),
-                    table: s.pacing_table()?.to_owned(),
-                    http: crate::connectors::http_client(),
-                }),
-                ..Connectors::new(crate::connectors::http_client(), secrets, s.clone())
-            },
+            connectors: Connectors::with_refresher(aws, s)?,
         })
     }
 }
