@@ -53,6 +53,23 @@ async fn world(refresh_token: Option<&str>) -> World {
     }
 }
 
+/// `n` workers asking for the credential at once, each with its own cache (as separate Lambda
+/// instances have).
+async fn workers(w: &World, n: usize) -> Vec<Result<Credential, AuthError>> {
+    let mut tasks = Vec::new();
+    for _ in 0..n {
+        let mut r = w.refresher.clone();
+        r.cache = SecretCache::new(r.sm.clone(), std::time::Duration::from_secs(300));
+        let id = w.secret_id.clone();
+        tasks.push(tokio::spawn(async move { r.credential(&id, None).await }));
+    }
+    let mut out = Vec::new();
+    for t in tasks {
+        out.push(t.await.unwrap());
+    }
+    out
+}
+
 fn access_token(c: &Credential) -> String {
     match c {
         Credential::Oauth2Refresh { access_token, .. } => access_token.expose_secret().to_owned(),
@@ -63,17 +80,9 @@ fn access_token(c: &Credential) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn eight_workers_with_an_expired_token_make_exactly_one_refresh() {
     let w = world(None).await;
-    let mut tasks = Vec::new();
-    for _ in 0..8 {
-        // Each worker has its own cache, as separate Lambda instances do.
-        let mut r = w.refresher.clone();
-        r.cache = SecretCache::new(r.sm.clone(), std::time::Duration::from_secs(300));
-        let id = w.secret_id.clone();
-        tasks.push(tokio::spawn(async move { r.credential(&id, None).await }));
-    }
     let mut tokens = Vec::new();
-    for t in tasks {
-        tokens.push(access_token(&t.await.unwrap().expect("no worker fails")));
+    for c in workers(&w, 8).await {
+        tokens.push(access_token(&c.expect("no worker fails")));
     }
     assert_eq!(
         w.sandbox.slack_rotations(),
@@ -143,15 +152,8 @@ async fn a_failed_refresh_cools_down_so_eight_workers_make_one_token_call_not_a_
         switchyard_infra::sandbox::faults::Fault::ServerError(503),
         8,
     );
-    let mut tasks = Vec::new();
-    for _ in 0..8 {
-        let mut r = w.refresher.clone();
-        r.cache = SecretCache::new(r.sm.clone(), std::time::Duration::from_secs(300));
-        let id = w.secret_id.clone();
-        tasks.push(tokio::spawn(async move { r.credential(&id, None).await }));
-    }
-    for t in tasks {
-        let e = t.await.unwrap().unwrap_err();
+    for c in workers(&w, 8).await {
+        let e = c.unwrap_err();
         // Every worker is told to wait (act hands its work back delayed), none to fail.
         assert!(
             matches!(&e, AuthError::Cooldown { retry_after, reason, .. }
@@ -171,15 +173,8 @@ async fn a_failed_refresh_cools_down_so_eight_workers_make_one_token_call_not_a_
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_refused_grant_is_asked_once_then_marked_until_a_new_credential_is_stored() {
     let w = world(Some("xoxe-1-revoked")).await;
-    let mut tasks = Vec::new();
-    for _ in 0..6 {
-        let mut r = w.refresher.clone();
-        r.cache = SecretCache::new(r.sm.clone(), std::time::Duration::from_secs(300));
-        let id = w.secret_id.clone();
-        tasks.push(tokio::spawn(async move { r.credential(&id, None).await }));
-    }
-    for t in tasks {
-        let e = t.await.unwrap().unwrap_err();
+    for c in workers(&w, 6).await {
+        let e = c.unwrap_err();
         assert!(matches!(&e, AuthError::ReauthRequired { .. }), "{e}");
     }
     let refusals = |sb: &Sandbox| {
