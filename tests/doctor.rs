@@ -170,3 +170,49 @@ async fn an_ip_allowlist_rejection_and_a_skewed_clock_are_named_as_such() {
     assert!(zendesk.warnings[0].contains("clock"), "{zendesk:?}");
     stack.stop();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_marked_needs_reconnect_is_not_ready_until_a_new_credential_is_stored() {
+    let stack = LocalStack::start().await.unwrap();
+    let secret_id = stack.provisioned.refs["SlackConnectionSecret"].clone();
+    let stored = switchyard::secrets::read_stage(&stack.aws.secrets, &secret_id, "AWSCURRENT")
+        .await
+        .unwrap();
+    let marks = switchyard::reconnect::Reconnect::new(
+        stack.aws.ddb.clone(),
+        &stack.provisioned.refs["PacingTable"],
+    );
+    // What a worker does when Slack refuses the grant.
+    marks
+        .mark(
+            &secret_id,
+            &switchyard::reconnect::fingerprint(&stored),
+            "slack needs reconnect: token endpoint error invalid_refresh_token",
+        )
+        .await
+        .unwrap();
+    let reports = stack.doctor().await.unwrap();
+    let slack = report(&reports, "slack");
+    assert!(!slack.ready, "{slack:?}");
+    assert!(slack.detail.contains("needs reconnect"), "{slack:?}");
+    assert!(
+        slack.fix.as_deref().unwrap().contains(&secret_id),
+        "{slack:?}"
+    );
+    // A human stores a new credential (here: the same grant, written again with a new expiry).
+    let mut renewed: serde_json::Value =
+        serde_json::from_str(secrecy::ExposeSecret::expose_secret(&stored)).unwrap();
+    renewed["expires_at"] = serde_json::json!("2099-01-01T00:00:00Z");
+    stack
+        .aws
+        .secrets
+        .put_secret_value()
+        .secret_id(&secret_id)
+        .secret_string(renewed.to_string())
+        .send()
+        .await
+        .unwrap();
+    let reports = stack.doctor().await.unwrap();
+    assert!(report(&reports, "slack").ready, "{reports:?}");
+    stack.stop();
+}

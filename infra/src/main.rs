@@ -215,6 +215,10 @@ async fn main() -> Result<()> {
                     aws.secrets.clone(),
                     std::time::Duration::from_secs(60),
                 );
+                let marks = s
+                    .pacing_table()
+                    .ok()
+                    .map(|t| switchyard::reconnect::Reconnect::new(aws.ddb.clone(), t));
                 let connectors = switchyard::connectors::Connectors::new(
                     switchyard::connectors::http_client(),
                     secrets,
@@ -224,6 +228,7 @@ async fn main() -> Result<()> {
                     switchyard::doctor::check(
                         &connectors,
                         &switchyard::routing::RoutingConfig::from_env()?.planned_actions(),
+                        marks.as_ref(),
                     )
                     .await,
                     None,

@@ -241,7 +241,12 @@ impl LocalStack {
             secrets,
             s,
         );
-        Ok(switchyard::doctor::check(&connectors, planned).await)
+        let marks = self
+            .provisioned
+            .refs
+            .get("PacingTable")
+            .map(|t| switchyard::reconnect::Reconnect::new(self.aws.ddb.clone(), t));
+        Ok(switchyard::doctor::check(&connectors, planned, marks.as_ref()).await)
     }
 
     /// Messages waiting, in flight or delayed (handed back to wait for budget).

@@ -69,9 +69,11 @@ fn fix_for(e: &ConnectorError) -> String {
 
 /// Check every connection the settings name (`<CONNECTOR>_SECRET_ID`); `planned` lists the
 /// actions the routing config can plan per connector.
+/// `marks`: the PacingTable's "needs reconnect" marks, when the doctor can read it.
 pub async fn check(
     connectors: &Connectors,
     planned: &BTreeMap<String, BTreeSet<String>>,
+    marks: Option<&crate::reconnect::Reconnect>,
 ) -> Vec<Report> {
     let mut out = Vec::new();
     for name in connectors.settings.configured_connectors() {
@@ -107,6 +109,18 @@ pub async fn check(
                 r.detail = e.to_string();
                 r.fix = Some(format!(
                     "put a valid credential in {secret_id} (see README, Credentials)"
+                ));
+                out.push(r);
+                continue;
+            }
+        }
+        // Workers have parked this connection's actions: say so before anything else.
+        if let (Some(marks), Ok(value)) = (marks, connectors.secrets.get(&secret_id).await) {
+            let fp = crate::reconnect::fingerprint(&value);
+            if let Ok(Some(reason)) = marks.pending(&secret_id, &fp).await {
+                r.detail = format!("needs reconnect (its actions are parked): {reason}");
+                r.fix = Some(format!(
+                    "reconnect: store a new credential in {secret_id}; parked actions then resume"
                 ));
                 out.push(r);
                 continue;
