@@ -5,7 +5,9 @@
 //! calling the vendor or its token endpoint again; the first worker to mark it alerts a human.
 //! Storing a new credential (reconnecting) changes the fingerprint, and the parked work flows.
 
-use std::time::Duration;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use secrecy::{ExposeSecret, SecretString};
@@ -16,6 +18,10 @@ use thiserror::Error;
 pub const PARK_DELAY: Duration = Duration::from_secs(900);
 /// A mark outlives any parked message's chain of delays long enough to be seen by a human.
 const MARK_TTL_SECS: i64 = 30 * 24 * 3600;
+/// How long act trusts its last look at a connection's mark. Marks are rare and keyed to the
+/// credential's fingerprint, so a worker that has not seen a fresh one makes at most a few more
+/// vendor calls, each refused and parked, instead of a table read before every action.
+pub const CHECK_TTL: Duration = Duration::from_secs(30);
 
 #[derive(Debug, Error)]
 #[error("reconnect mark for {secret_id}: {message}")]
@@ -33,6 +39,15 @@ pub fn fingerprint(value: &SecretString) -> String {
 pub struct Reconnect {
     pub ddb: aws_sdk_dynamodb::Client,
     pub table: String,
+    /// Last look per secret: when, at which fingerprint, and the reason if marked.
+    seen: Arc<Mutex<HashMap<String, Seen>>>,
+}
+
+#[derive(Clone, Debug)]
+struct Seen {
+    at: Instant,
+    fingerprint: String,
+    reason: Option<String>,
 }
 
 fn key(secret_id: &str) -> AttributeValue {
@@ -44,6 +59,7 @@ impl Reconnect {
         Self {
             ddb,
             table: table.to_owned(),
+            seen: Arc::default(),
         }
     }
 
@@ -71,6 +87,7 @@ impl Reconnect {
             .expression_attribute_values(":fp", AttributeValue::S(fingerprint.to_owned()))
             .send()
             .await;
+        self.remember(secret_id, fingerprint, Some(reason.to_owned()));
         // Already marked for this credential: nothing to change.
         crate::aws::conditional(out)
             .map(|_| ())
@@ -100,7 +117,36 @@ impl Reconnect {
         })
     }
 
-    /// The refusal's reason while the stored credential is still the refused one.
+    /// [`Reconnect::pending`] for the hot path (act, before every action): this process's last
+    /// look, when younger than [`CHECK_TTL`] and about the same credential.
+    pub async fn pending_cached(
+        &self,
+        secret_id: &str,
+        fingerprint: &str,
+    ) -> Result<Option<String>, MarkError> {
+        if let Some(seen) = self.seen.lock().expect("reconnect cache").get(secret_id) {
+            if seen.fingerprint == fingerprint && seen.at.elapsed() < CHECK_TTL {
+                return Ok(seen.reason.clone());
+            }
+        }
+        let reason = self.pending(secret_id, fingerprint).await?;
+        self.remember(secret_id, fingerprint, reason.clone());
+        Ok(reason)
+    }
+
+    fn remember(&self, secret_id: &str, fingerprint: &str, reason: Option<String>) {
+        self.seen.lock().expect("reconnect cache").insert(
+            secret_id.to_owned(),
+            Seen {
+                at: Instant::now(),
+                fingerprint: fingerprint.to_owned(),
+                reason,
+            },
+        );
+    }
+
+    /// The refusal's reason while the stored credential is still the refused one (a consistent
+    /// read: the refresher asks it under its lease).
     pub async fn pending(
         &self,
         secret_id: &str,

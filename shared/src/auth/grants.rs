@@ -46,10 +46,7 @@ pub async fn exchange(
     secret_id: &str,
     current: &SecretString,
 ) -> Result<Value, AuthError> {
-    let transient = |reason: String| AuthError::Transient {
-        secret_id: secret_id.to_owned(),
-        reason,
-    };
+    let transient = |reason: String| AuthError::transient(secret_id, reason);
     let mut next: Value = serde_json::from_str(current.expose_secret())
         .map_err(|e| transient(format!("stored credential is not JSON: {e}")))?;
     let credential = Credential::parse(secret_id, current)?;

@@ -45,6 +45,15 @@ pub enum AuthError {
     },
 }
 
+impl AuthError {
+    pub(crate) fn transient(secret_id: &str, reason: impl Into<String>) -> Self {
+        AuthError::Transient {
+            secret_id: secret_id.to_owned(),
+            reason: reason.into(),
+        }
+    }
+}
+
 /// Reads credentials through the cache and refreshes OAuth ones under a lease.
 #[derive(Clone, Debug)]
 pub struct Refresher {
@@ -167,10 +176,10 @@ impl Refresher {
                 });
             }
             if started.elapsed() > LEASE + Duration::from_secs(5) {
-                return Err(AuthError::Transient {
-                    secret_id: secret_id.to_owned(),
-                    reason: "another worker's refresh did not finish in time".into(),
-                });
+                return Err(AuthError::transient(
+                    secret_id,
+                    "another worker's refresh did not finish in time",
+                ));
             }
             tokio::time::sleep(Duration::from_millis(150)).await;
         }
@@ -188,10 +197,7 @@ impl Refresher {
             .secret_string(next.to_string())
             .send()
             .await
-            .map_err(|e| AuthError::Transient {
-                secret_id: secret_id.to_owned(),
-                reason: crate::aws::error_message(&e),
-            })?;
+            .map_err(|e| AuthError::transient(secret_id, crate::aws::error_message(&e)))?;
         info!(secret_id, "access token refreshed");
         let value = self.cache.reload(secret_id).await?;
         Ok(Credential::parse(secret_id, &value)?)
@@ -206,10 +212,7 @@ impl Refresher {
             LEASE,
         )
         .await
-        .map_err(|reason| AuthError::Transient {
-            secret_id: secret_id.to_owned(),
-            reason,
-        })
+        .map_err(|reason| AuthError::transient(secret_id, reason))
     }
 
     /// Reserve one call on the session of the token with this fingerprint: the call's ordinal.
@@ -235,10 +238,7 @@ impl Refresher {
             .return_values(aws_sdk_dynamodb::types::ReturnValue::UpdatedNew)
             .send()
             .await
-            .map_err(|e| AuthError::Transient {
-                secret_id: secret_id.to_owned(),
-                reason: crate::aws::error_message(&e),
-            })?;
+            .map_err(|e| AuthError::transient(secret_id, crate::aws::error_message(&e)))?;
         Ok(out
             .attributes
             .and_then(|a| a.get("calls").and_then(|v| v.as_n().ok()?.parse().ok()))

@@ -31,7 +31,7 @@ pub(super) async fn parked(deps: &Act, connector: &str) -> Result<Option<String>
         return Ok(None);
     };
     deps.reconnect
-        .pending(&secret_id, &fp)
+        .pending_cached(&secret_id, &fp)
         .await
         .map_err(RecordError::new)
 }
