@@ -144,10 +144,17 @@ impl Refresher {
                 // Re-read under the lease: a refresh may have landed between the check and now.
                 let current = self.cache.reload(secret_id).await?;
                 let c = Credential::parse(secret_id, &current)?;
-                let result = if needs_refresh(&c, stale_token, margin) {
-                    self.refresh(secret_id, &current).await
-                } else {
+                // And the mark: a worker that refused it may have released the lease since our
+                // first look; asking the token endpoint again would be a second refusal.
+                let result = if !needs_refresh(&c, stale_token, margin) {
                     Ok(c)
+                } else if let Some(reason) = self.refused(secret_id, &current).await {
+                    Err(AuthError::ReauthRequired {
+                        secret_id: secret_id.to_owned(),
+                        reason,
+                    })
+                } else {
+                    self.refresh(secret_id, &current).await
                 };
                 if let Err(AuthError::ReauthRequired { reason, .. }) = &result {
                     // Marked before the lease is released, so no waiting worker asks again.

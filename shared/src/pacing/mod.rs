@@ -246,15 +246,16 @@ impl Pacer {
                 wait => return Ok(wait),
             }
         }
-        let left =
-            IN_FUNCTION_WAIT.saturating_sub(Duration::from_micros((start - now).max(0) as u64));
+        // The two waits run side by side (the call starts at the later slot), so each may take
+        // up to the in-function wait from now. A slot used later than reserved is never an
+        // over-admission.
         match self
             .limiter
             .acquire(
                 &budget_key(connector, credential),
                 self.limits.rate(connector),
                 now,
-                left,
+                IN_FUNCTION_WAIT,
             )
             .await?
         {
