@@ -522,3 +522,28 @@ async fn retries_draw_on_a_budget_so_a_failing_api_is_not_hammered() {
     // Another credential has its own.
     assert!(p.retry_allowed("zendesk", "other", now).await.unwrap());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_longer_window_caps_the_credential_beyond_its_pace() {
+    let table = pacing_table().await;
+    // 50 a second, and at most 48 in any minute: a burst of two, then one every 1.3 s.
+    let p = pacer(&table, "jira=50/s+48/minute");
+    let now = chrono::Utc::now().timestamp_micros();
+    let got = starts(&p, "jira", "cred-a", None, now, 4).await;
+    assert_eq!(&got[..2], &[0, 20], "the burst goes at the pace: {got:?}");
+    assert!(
+        (1_300..1_310).contains(&got[2]),
+        "then the ceiling spaces calls: {got:?}"
+    );
+    assert_eq!(got[3], -1, "past the in-function wait: hand back {got:?}");
+    match p.reserve("jira", "cred-a", None, now).await.unwrap() {
+        Admission::Wait { retry_after } => {
+            assert!(retry_after > Duration::from_secs(2), "{retry_after:?}")
+        }
+        other => panic!("{other:?}"),
+    }
+    // The pace alone (another credential without the ceiling) would have let them all go.
+    let paced = pacer(&table, "jira=50/s");
+    let free = starts(&paced, "jira", "cred-b", None, now, 4).await;
+    assert_eq!(free, [0, 20, 40, 60]);
+}

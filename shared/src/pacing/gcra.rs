@@ -33,6 +33,32 @@ impl Rate {
         }
     }
 
+    /// A cap of `count` calls in any trailing `period`, allowing bursts: GCRA admits at most
+    /// `period / interval + burst` calls in any window of `period`, so a burst of `b` (a 24th
+    /// of the count) is paid for by spacing the rest over `count - b`. Sustained, that is
+    /// about 96 % of the count; never more than the count in any trailing window.
+    pub fn ceiling(count: u32, period: Duration) -> Self {
+        if count <= 1 {
+            // One call per period: spaced two periods apart, since GCRA's window is closed.
+            return Rate {
+                count: 1,
+                period: period * 2,
+                burst: 1,
+            };
+        }
+        let burst = (count / 24).clamp(1, count - 1);
+        Rate {
+            count: count - burst,
+            period,
+            burst,
+        }
+    }
+
+    /// Calls admitted within `window` starting from an idle budget.
+    pub fn admits_within(&self, window: Duration) -> f64 {
+        f64::from(self.burst.max(1) - 1) + window.as_micros() as f64 / self.interval_us() as f64
+    }
+
     /// Time between slots, in microseconds, rounded up (rounding down would over-admit).
     pub fn interval_us(&self) -> i64 {
         let period = self.period.as_micros() as i64;
@@ -238,5 +264,43 @@ mod tests {
             burst: 5,
         };
         assert_eq!(burst.tolerance_us(), 400_000);
+    }
+
+    /// Admission times when calls come as fast as GCRA lets them (the densest schedule).
+    fn greediest(rate: Rate, calls: usize) -> Vec<i64> {
+        let (interval, tolerance) = (rate.interval_us(), rate.tolerance_us());
+        let mut tat = 0_i64;
+        (0..calls)
+            .map(|_| {
+                let at = (tat - tolerance).max(0);
+                tat = tat.max(at) + interval;
+                at
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_ceiling_never_admits_more_than_its_count_in_any_trailing_window() {
+        let day = Duration::from_secs(86_400);
+        for count in [1, 2, 3, 23, 24, 25, 100, 1_000, 250_000] {
+            let rate = Rate::ceiling(count, day);
+            let at = greediest(rate, 3 * count as usize + 3);
+            // The most calls in any closed window [a, a + day].
+            let period = day.as_micros() as i64;
+            let mut most = 0;
+            let mut j = 0;
+            for i in 0..at.len() {
+                while j < at.len() && at[j] <= at[i] + period {
+                    j += 1;
+                }
+                most = most.max(j - i);
+            }
+            assert!(most <= count as usize, "{count}: {most} in one window");
+            // And it is a useful ceiling: most of the count, with a burst up front.
+            if count >= 24 {
+                assert!(most as f64 >= 0.95 * f64::from(count), "{count}: {most}");
+                assert!(at[(count / 24) as usize - 1] == 0, "{count}: no burst");
+            }
+        }
     }
 }

@@ -4,6 +4,10 @@
 //! - Budgets: per connector defaults from the vendors' documented limits, overridden by
 //!   `RATE_LIMITS` (`zendesk=700/minute,hubspot=190/10s`). The budget key is connector + the
 //!   credential's secret id, so every automation on one credential shares one budget.
+//! - Longer windows on top of the pace (HubSpot's daily cap beside its 100 per 10 s:
+//!   `hubspot=190/10s+650000/day`) are ceilings: a burst of up to a 24th of the window at
+//!   once, a sustained rate just under it, and never more than the window's count in any
+//!   trailing window (see [`Rate::ceiling`]).
 //! - Endpoint classes with their own, narrower limit (HubSpot CRM search 5/s; Slack
 //!   `chat.postMessage` 1/s **per channel**) take a slot of the class budget first, then one of
 //!   the credential's (`hubspot.search=4/s` overrides a class).
@@ -59,6 +63,15 @@ fn default_rate(connector: &str) -> Rate {
     }
 }
 
+/// Documented longer windows per connector (ceilings beside the pace), as `(count, seconds)`.
+fn default_ceilings(connector: &str) -> Vec<Rate> {
+    match connector {
+        // Private apps on Free/Starter: 250,000 a day beside the 100 per 10 s.
+        "hubspot" => vec![Rate::ceiling(250_000, Duration::from_secs(86_400))],
+        _ => Vec::new(),
+    }
+}
+
 /// Documented limits of an endpoint class, narrower than the credential's budget.
 fn default_class_rate(connector: &str, class: &str) -> Option<Rate> {
     let per = |count: u32, secs: u64| Rate {
@@ -79,13 +92,39 @@ fn default_class_rate(connector: &str, class: &str) -> Option<Rate> {
 /// concurrency caps (`N/concurrent`).
 #[derive(Clone, Debug, Default)]
 pub struct Limits {
-    overrides: HashMap<String, Rate>,
+    /// The pace, then any longer windows (ceilings), by connector or `connector.class`.
+    overrides: HashMap<String, Vec<Rate>>,
     caps: HashMap<String, u32>,
 }
 
+fn parse_window(rate: &str) -> Result<(u32, Duration), String> {
+    let (count, period) = rate
+        .split_once('/')
+        .ok_or_else(|| format!("RATE_LIMITS: {rate:?} is not N/period"))?;
+    let count: u32 = count
+        .trim()
+        .parse()
+        .ok()
+        .filter(|c| *c > 0)
+        .ok_or_else(|| format!("RATE_LIMITS: {count:?} is not a positive count"))?;
+    let secs = match period.trim() {
+        "second" | "s" | "sec" => 1,
+        "minute" | "min" | "m" => 60,
+        "hour" | "h" => 3_600,
+        "day" | "d" => 86_400,
+        other => other
+            .strip_suffix('s')
+            .and_then(|n| n.parse::<u64>().ok())
+            .filter(|n| *n > 0)
+            .ok_or_else(|| format!("RATE_LIMITS: unknown period {other:?}"))?,
+    };
+    Ok((count, Duration::from_secs(secs)))
+}
+
 impl Limits {
-    /// `zendesk=700/minute,hubspot=190/10s` (units: second|s, minute|min|m, hour|h, day|d, or
-    /// a number of seconds followed by `s`).
+    /// `zendesk=700/minute,hubspot=190/10s+650000/day,salesforce=25/concurrent` (units:
+    /// second|s, minute|min|m, hour|h, day|d, or a number of seconds followed by `s`; windows
+    /// after `+` must be longer than the first, the pace).
     pub fn parse(spec: &str) -> Result<Self, String> {
         let mut overrides = HashMap::new();
         let mut caps = HashMap::new();
@@ -93,38 +132,35 @@ impl Limits {
             let (name, rate) = part
                 .split_once('=')
                 .ok_or_else(|| format!("RATE_LIMITS: {part:?} is not connector=N/period"))?;
-            let (count, period) = rate
-                .split_once('/')
-                .ok_or_else(|| format!("RATE_LIMITS: {rate:?} is not N/period"))?;
-            let count: u32 = count
-                .trim()
-                .parse()
-                .ok()
-                .filter(|c| *c > 0)
-                .ok_or_else(|| format!("RATE_LIMITS: {count:?} is not a positive count"))?;
-            if period.trim() == "concurrent" {
-                caps.insert(name.trim().to_owned(), count);
+            let name = name.trim().to_owned();
+            if let Some(count) = rate.trim().strip_suffix("/concurrent") {
+                let count = count
+                    .trim()
+                    .parse()
+                    .ok()
+                    .filter(|c| *c > 0)
+                    .ok_or_else(|| format!("RATE_LIMITS: {count:?} is not a positive count"))?;
+                caps.insert(name, count);
                 continue;
             }
-            let secs = match period.trim() {
-                "second" | "s" | "sec" => 1,
-                "minute" | "min" | "m" => 60,
-                "hour" | "h" => 3_600,
-                "day" | "d" => 86_400,
-                other => other
-                    .strip_suffix('s')
-                    .and_then(|n| n.parse::<u64>().ok())
-                    .filter(|n| *n > 0)
-                    .ok_or_else(|| format!("RATE_LIMITS: unknown period {other:?}"))?,
-            };
-            overrides.insert(
-                name.trim().to_owned(),
-                Rate {
-                    count,
-                    period: Duration::from_secs(secs),
-                    burst: 1,
-                },
-            );
+            let mut windows = rate.split('+').map(parse_window);
+            let (count, period) = windows.next().expect("split yields one")?;
+            let mut rates = vec![Rate {
+                count,
+                period,
+                burst: 1,
+            }];
+            for w in windows {
+                let (count, longer) = w?;
+                if longer <= period {
+                    return Err(format!(
+                        "RATE_LIMITS: {name}: a window after '+' must be longer than {}s",
+                        period.as_secs()
+                    ));
+                }
+                rates.push(Rate::ceiling(count, longer));
+            }
+            overrides.insert(name, rates);
         }
         Ok(Limits { overrides, caps })
     }
@@ -134,7 +170,7 @@ impl Limits {
         let name = class.split('#').next().unwrap_or(class);
         self.overrides
             .get(&format!("{connector}.{name}"))
-            .copied()
+            .map(|r| r[0])
             .or_else(|| default_class_rate(connector, name))
     }
 
@@ -142,7 +178,7 @@ impl Limits {
     /// overrides it), so retries of a failing API cannot crowd out or hammer it.
     pub fn retry_rate(&self, connector: &str) -> Rate {
         if let Some(r) = self.overrides.get(&format!("{connector}.retry")) {
-            return *r;
+            return r[0];
         }
         let base = self.rate(connector);
         Rate {
@@ -157,11 +193,29 @@ impl Limits {
         self.caps.get(connector).copied()
     }
 
+    /// The credential's pace: evenly spaced calls.
     pub fn rate(&self, connector: &str) -> Rate {
         self.overrides
             .get(connector)
-            .copied()
+            .map(|r| r[0])
             .unwrap_or_else(|| default_rate(connector))
+    }
+
+    /// The credential's longer windows (a daily cap), each checked after the pace. An override
+    /// of the connector replaces the defaults, ceilings included.
+    pub fn ceilings(&self, connector: &str) -> Vec<Rate> {
+        match self.overrides.get(connector) {
+            Some(r) => r[1..].to_vec(),
+            None => default_ceilings(connector),
+        }
+    }
+
+    /// How many calls every window of the credential admits within `window` from idle.
+    pub fn capacity(&self, connector: &str, window: Duration) -> f64 {
+        std::iter::once(self.rate(connector))
+            .chain(self.ceilings(connector))
+            .map(|r| r.admits_within(window))
+            .fold(f64::INFINITY, f64::min)
     }
 }
 
@@ -206,21 +260,7 @@ impl Pacer {
 
     /// Wait (in the function) for a slot of the credential's budget, or say how long to defer.
     pub async fn wait_turn(&self, connector: &str, credential: &str) -> Result<Pace, PacingError> {
-        let key = budget_key(connector, credential);
-        let now = now_us();
-        match self
-            .limiter
-            .acquire(&key, self.limits.rate(connector), now, IN_FUNCTION_WAIT)
-            .await?
-        {
-            Admission::Go { at_us } => {
-                if at_us > now {
-                    tokio::time::sleep(Duration::from_micros((at_us - now) as u64)).await;
-                }
-                Ok(Pace::Go)
-            }
-            Admission::Wait { retry_after } => Ok(Pace::Defer(retry_after)),
-        }
+        self.wait_turn_in(connector, credential, None).await
     }
 
     /// Reserve a slot of the endpoint class's budget (when it has one), then of the credential's;
@@ -246,24 +286,27 @@ impl Pacer {
                 wait => return Ok(wait),
             }
         }
-        // The two waits run side by side (the call starts at the later slot), so each may take
-        // up to the in-function wait from now. A slot used later than reserved is never an
-        // over-admission.
-        match self
-            .limiter
-            .acquire(
-                &budget_key(connector, credential),
-                self.limits.rate(connector),
-                now,
-                IN_FUNCTION_WAIT,
-            )
-            .await?
-        {
-            Admission::Go { at_us } => Ok(Admission::Go {
-                at_us: at_us.max(start),
-            }),
-            wait => Ok(wait),
+        // The waits run side by side (the call starts at the latest slot), so each may take up
+        // to the in-function wait from now. A slot used later than reserved never over-admits.
+        // The pace comes before the ceilings: a refusal there wastes a pace slot, not a day's.
+        let key = budget_key(connector, credential);
+        let windows = std::iter::once((key.clone(), self.limits.rate(connector))).chain(
+            self.limits
+                .ceilings(connector)
+                .into_iter()
+                .map(|r| (format!("{key}@{}s", r.period.as_secs()), r)),
+        );
+        for (key, rate) in windows {
+            match self
+                .limiter
+                .acquire(&key, rate, now, IN_FUNCTION_WAIT)
+                .await?
+            {
+                Admission::Go { at_us } => start = start.max(at_us),
+                wait => return Ok(wait),
+            }
         }
+        Ok(Admission::Go { at_us: start })
     }
 
     /// Whether the credential's retry budget has a retry for now (takes it if so).
@@ -367,6 +410,34 @@ mod tests {
         assert!(Limits::parse("zendesk=5/fortnight")
             .unwrap_err()
             .contains("fortnight"));
+    }
+
+    #[test]
+    fn longer_windows_are_ceilings_beside_the_pace() {
+        let day = Duration::from_secs(86_400);
+        // HubSpot's documented daily cap comes by default; Zendesk has none.
+        let defaults = Limits::default();
+        assert_eq!(defaults.ceilings("hubspot"), [Rate::ceiling(250_000, day)]);
+        assert!(defaults.ceilings("zendesk").is_empty());
+        // An override replaces pace and ceilings alike.
+        let l = Limits::parse("hubspot=190/10s+650000/day,jira=100/min+5000/h+60000/d").unwrap();
+        assert_eq!(l.rate("hubspot").count, 190);
+        assert_eq!(l.ceilings("hubspot"), [Rate::ceiling(650_000, day)]);
+        assert_eq!(l.ceilings("jira").len(), 2);
+        assert!(Limits::parse("hubspot=100/10s")
+            .unwrap()
+            .ceilings("hubspot")
+            .is_empty());
+        // In one minute HubSpot's pace binds; over a day its cap does.
+        let minute = defaults.capacity("hubspot", Duration::from_secs(60));
+        assert!((minute - 600.0).abs() < 1.0, "{minute}");
+        let whole_day = defaults.capacity("hubspot", day);
+        assert!((240_000.0..=250_000.0).contains(&whole_day), "{whole_day}");
+        let e = Limits::parse("zendesk=700/min+10/s").unwrap_err();
+        assert!(e.contains("longer"), "{e}");
+        assert!(Limits::parse("zendesk=700/min+/day")
+            .unwrap_err()
+            .contains("positive"));
     }
 
     #[tokio::test(start_paused = true)]

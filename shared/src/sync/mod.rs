@@ -41,13 +41,12 @@ pub enum SyncError {
         line: usize,
         message: String,
     },
-    #[error("{calls} calls do not fit {window_s} s under {vendor}'s budget of {count} per {period_s} s; widen the window")]
+    #[error("{calls} calls do not fit {window_s} s under {vendor}'s budget (at most {capacity} calls in that window); widen the window")]
     DoesNotFit {
         calls: usize,
         window_s: u64,
         vendor: &'static str,
-        count: u32,
-        period_s: u64,
+        capacity: u64,
     },
     #[error("{vendor} refused {what}: {error}")]
     Vendor {
@@ -347,15 +346,13 @@ impl BulkSync {
     ) -> Result<Report, SyncError> {
         let plan = Plan::for_target(customers, self.target.as_ref());
         let vendor = self.target.vendor();
-        let budget = self.pacer.limits.rate(vendor);
-        let capacity = window.as_secs_f64() / budget.period.as_secs_f64() * f64::from(budget.count);
+        let capacity = self.pacer.limits.capacity(vendor, window);
         if (plan.calls() as f64) > capacity {
             return Err(SyncError::DoesNotFit {
                 calls: plan.calls(),
                 window_s: window.as_secs(),
                 vendor,
-                count: budget.count,
-                period_s: budget.period.as_secs(),
+                capacity: capacity as u64,
             });
         }
         let spacing = window / plan.calls().max(1) as u32;
