@@ -370,6 +370,91 @@ async fn a_token_expiring_mid_run_is_refreshed_once_and_the_action_succeeds() {
     stack.stop();
 }
 
+/// Another integration on the same Zendesk account spends most of its minute: the remaining
+/// count in act's first answer slows every worker to what is left, so the next action waits
+/// (handed back) instead of meeting a 429.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_budget_another_integration_spends_slows_every_worker_before_a_429() {
+    use switchyard::connectors::Connector;
+    use switchyard::handlers::act::{handler as act, Act};
+    use switchyard::pacing::Admission;
+
+    let stack = LocalStack::start().await.unwrap();
+    stack.sandbox.set_zendesk_rate_limit(Some(20));
+    stack.sandbox.seed_zendesk_ticket(7, "Refund");
+    let f = stack.template.function("act").unwrap();
+    let deps = Act::from_settings(
+        &stack.aws,
+        &switchyard::settings::Settings::from_map(stack.provisioned.function_env(f).unwrap()),
+    )
+    .unwrap();
+    // The other integration: 14 calls with the same account's credential, not through pacing.
+    let secret_id = stack.provisioned.refs["ZendeskConnectionSecret"].clone();
+    let credential = deps
+        .connectors
+        .secrets
+        .credential(&secret_id)
+        .await
+        .unwrap();
+    let other = switchyard::connectors::zendesk::Zendesk::new(
+        switchyard::connectors::http_client(),
+        credential,
+    )
+    .unwrap();
+    for _ in 0..14 {
+        other.probe().await.unwrap();
+    }
+    let update = |i: usize| {
+        let mut msg = slack_post(&format!("ev-shared-{i}"));
+        msg.actions[0] = switchyard::routing::PlannedAction {
+            connector: "zendesk".into(),
+            action: "update_ticket".into(),
+            params: [
+                ("ticket_id".to_owned(), "7".to_owned()),
+                ("comment".to_owned(), format!("note {i}")),
+            ]
+            .into(),
+        };
+        let mut batch = SqsEvent::default();
+        batch.records = vec![record(
+            Some(&format!("m-{i}")),
+            &serde_json::to_string(&msg).unwrap(),
+        )];
+        batch
+    };
+    act(&deps, LambdaEvent::new(update(1), Context::default()))
+        .await
+        .unwrap();
+    let done = deps.decisions.get("ev-shared-1").await.unwrap().unwrap();
+    assert_eq!(done.status, "done");
+    // Five left for the rest of the minute: about ten seconds apart, for every worker.
+    let now = chrono::Utc::now().timestamp_micros();
+    match deps
+        .pacer
+        .reserve("zendesk", &secret_id, None, now)
+        .await
+        .unwrap()
+    {
+        Admission::Wait { retry_after } => assert!(
+            retry_after > std::time::Duration::from_secs(5),
+            "{retry_after:?}"
+        ),
+        go => panic!("the configured pace alone would go at once: {go:?}"),
+    }
+    act(&deps, LambdaEvent::new(update(2), Context::default()))
+        .await
+        .unwrap();
+    assert!(deps.decisions.get("ev-shared-2").await.unwrap().is_none());
+    assert_eq!(
+        stack.queue_depth("ActQueue").await.unwrap(),
+        1,
+        "handed back"
+    );
+    // (The local canary's probe at start is one more call on the account.)
+    assert_eq!(stack.sandbox.zendesk_requests().1, 0, "no 429");
+    stack.stop();
+}
+
 /// An act message with one Slack post for event `id`.
 fn slack_post(id: &str) -> switchyard::event::ActMessage {
     let event: switchyard::event::Event = serde_json::from_value(serde_json::json!({

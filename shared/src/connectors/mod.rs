@@ -287,8 +287,9 @@ pub fn http_client() -> reqwest::Client {
 }
 
 tokio::task_local! {
-    /// Set by [`read_response`] when a successful answer says the budget is spent: how long to
-    /// hold. act scopes it around each call and passes it to the shared budget.
+    /// Set by [`read_response`] from a successful answer's rate headers: the spacing the
+    /// vendor's remaining budget allows ([`wait::budget_hint`]). act scopes it around each call
+    /// and holds the shared budget when it is slower than the configured pace.
     pub static BUDGET_HINT: std::cell::Cell<Option<Duration>>;
 }
 
@@ -306,7 +307,7 @@ pub fn read_response(
     if verdict.kind != triage::Kind::Ok {
         return Err(ConnectorError::from_verdict(verdict));
     }
-    if let Some(hold) = wait::exhausted_wait(&response.headers, chrono::Utc::now()) {
+    if let Some(hold) = wait::budget_hint(&response.headers, chrono::Utc::now()) {
         let _ = BUDGET_HINT.try_with(|h| h.set(Some(hold)));
     }
     Ok(serde_json::from_str(&response.body).unwrap_or(serde_json::Value::Null))

@@ -44,31 +44,31 @@ pub fn wait_hint(headers: &Headers, now: DateTime<Utc>) -> Option<Duration> {
         .find_map(|name| header(headers, name).and_then(|v| parse_wait(v, now)))
 }
 
-/// A successful answer that says the budget is spent (`remaining: 0`) and when it refills: the
-/// wait until then, so every worker can hold off before the next call meets a 429. Reads
-/// `X-Rate-Limit-Remaining`/`RateLimit-Remaining` (Zendesk, Jira, IETF) with the reset headers,
-/// and HubSpot's `X-HubSpot-RateLimit-Remaining` with its interval.
-pub fn exhausted_wait(headers: &Headers, now: DateTime<Utc>) -> Option<Duration> {
-    let zero = |name: &str| header(headers, name).is_some_and(|v| v == "0");
-    if zero("x-hubspot-ratelimit-remaining") {
+/// The spacing a successful answer asks for: what is left of the vendor's window
+/// (`remaining`) spread evenly until its reset — the whole wait when nothing is left. It lets
+/// every worker slow down before a 429 when something else (another integration on the account)
+/// spends the same budget. Reads `X-Rate-Limit-Remaining`/`RateLimit-Remaining` (Zendesk, Jira,
+/// IETF) with the reset headers, and HubSpot's `X-HubSpot-RateLimit-Remaining: 0` with its
+/// interval (HubSpot names no reset time, so only an empty window says anything).
+pub fn budget_hint(headers: &Headers, now: DateTime<Utc>) -> Option<Duration> {
+    let count = |name: &str| header(headers, name).and_then(|v| v.parse::<u32>().ok());
+    if count("x-hubspot-ratelimit-remaining") == Some(0) {
         let ms = header(headers, "x-hubspot-ratelimit-interval-milliseconds")?
             .parse()
             .ok()?;
         return Some(Duration::from_millis(ms));
     }
-    if [
+    let remaining = [
         "x-rate-limit-remaining",
         "ratelimit-remaining",
         "x-ratelimit-remaining",
     ]
     .iter()
-    .any(|n| zero(n))
-    {
-        return ["ratelimit-reset", "x-ratelimit-reset", "x-rate-limit-reset"]
-            .iter()
-            .find_map(|name| header(headers, name).and_then(|v| parse_wait(v, now)));
-    }
-    None
+    .find_map(|n| count(n))?;
+    let reset = ["ratelimit-reset", "x-ratelimit-reset", "x-rate-limit-reset"]
+        .iter()
+        .find_map(|name| header(headers, name).and_then(|v| parse_wait(v, now)))?;
+    Some(reset / remaining.saturating_add(1))
 }
 
 /// One header value: delta seconds, epoch seconds/milliseconds, or a date, relative to `now`.
@@ -164,7 +164,7 @@ mod tests {
 
     #[test]
     fn a_spent_budget_on_a_success_says_how_long_to_hold() {
-        let spent = |pairs: &[(&str, &str)]| exhausted_wait(&h(pairs), now()).map(as_millis_ceil);
+        let spent = |pairs: &[(&str, &str)]| budget_hint(&h(pairs), now()).map(as_millis_ceil);
         assert_eq!(
             spent(&[("x-rate-limit-remaining", "0"), ("ratelimit-reset", "41")]),
             Some(41_000)
@@ -183,11 +183,24 @@ mod tests {
             ]),
             Some(10_000)
         );
+        // Twelve left for 39 s: one call every 3 s keeps inside it.
         assert_eq!(
-            spent(&[("x-rate-limit-remaining", "12"), ("ratelimit-reset", "41")]),
-            None
+            spent(&[("x-rate-limit-remaining", "12"), ("ratelimit-reset", "39")]),
+            Some(3_000)
         );
         assert_eq!(spent(&[("x-rate-limit-remaining", "0")]), None);
+        assert_eq!(
+            spent(&[("x-rate-limit-remaining", "lots"), ("ratelimit-reset", "9")]),
+            None
+        );
+        // HubSpot's remaining count has no reset time: only an empty window holds.
+        assert_eq!(
+            spent(&[
+                ("X-HubSpot-RateLimit-Remaining", "40"),
+                ("X-HubSpot-RateLimit-Interval-Milliseconds", "10000")
+            ]),
+            None
+        );
     }
 
     #[test]

@@ -304,8 +304,10 @@ async fn paced_call(deps: &Act, action: &PlannedAction, key: &str) -> Paced {
         if let Some(p) = permit {
             deps.pacer.limiter.concurrency().release(p).await;
         }
-        if let (Ok(_), Some(hold)) = (&result, spent) {
-            // The vendor says the budget is spent until its reset: everyone holds, no 429 needed.
+        let pace_us = deps.pacer.limits.rate(&action.connector).interval_us();
+        if let (Ok(_), Some(hold)) = (&result, spent.filter(|h| h.as_micros() as i64 > pace_us)) {
+            // The vendor's remaining budget allows less than our pace (spent until its reset, or
+            // shared with another integration): every worker holds, no 429 needed.
             if let Err(e) = deps
                 .pacer
                 .rate_limited(&action.connector, credential, Some(hold))
