@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use secrecy::SecretString;
 use switchyard::connectors::zendesk::Zendesk;
-use switchyard::connectors::{Connector, ConnectorError};
+use switchyard::connectors::{Connector, ConnectorError, BUDGET_HINT};
 use switchyard::pacing::{Limiter, Limits, Pace, Pacer};
 use switchyard::routing::PlannedAction;
 use switchyard::secrets::Credential;
@@ -154,7 +154,17 @@ impl Bench {
                     if Instant::now() >= end {
                         break;
                     }
-                    match zendesk.perform(&action, "bench").await {
+                    // As act does: the answer's remaining budget feeds the shared one.
+                    let (result, spacing) = BUDGET_HINT
+                        .scope(std::cell::Cell::new(None), async {
+                            let r = zendesk.perform(&action, "bench").await;
+                            (r, BUDGET_HINT.with(|h| h.get()))
+                        })
+                        .await;
+                    if result.is_ok() {
+                        let _ = pacer.learn("zendesk", &credential, spacing).await;
+                    }
+                    match result {
                         Ok(_) => {
                             done.fetch_add(1, Ordering::Relaxed);
                             if let Some((_, storm_end)) = storm_window {

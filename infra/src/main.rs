@@ -104,8 +104,8 @@ enum BenchCommand {
         /// R: requests the sandbox allows per trailing minute.
         #[arg(long, default_value_t = 120)]
         rate: u32,
-        /// Length of each run.
-        #[arg(long, default_value_t = 60)]
+        /// Length of each run: two minutes, so the vendor's trailing window wraps.
+        #[arg(long, default_value_t = 120)]
         seconds: u64,
         /// Worker counts to run, comma-separated.
         #[arg(long, value_delimiter = ',', default_values_t = [1usize, 4, 16])]

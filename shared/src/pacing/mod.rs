@@ -31,7 +31,7 @@ use std::time::Duration;
 
 pub use breaker::{breaker_key, Breaker, Gate};
 pub use concurrency::{Concurrency, Permit};
-pub use gcra::{Admission, Limiter, PacingError, Rate};
+pub use gcra::{Admission, Limiter, PacingError, Rate, PACE_HEADROOM};
 
 /// The longest wait a worker sleeps through instead of handing its message back.
 pub const IN_FUNCTION_WAIT: Duration = Duration::from_secs(2);
@@ -97,16 +97,20 @@ pub struct Limits {
     caps: HashMap<String, u32>,
 }
 
-fn parse_window(rate: &str) -> Result<(u32, Duration), String> {
-    let (count, period) = rate
-        .split_once('/')
-        .ok_or_else(|| format!("RATE_LIMITS: {rate:?} is not N/period"))?;
-    let count: u32 = count
+fn positive_count(count: &str) -> Result<u32, String> {
+    count
         .trim()
         .parse()
         .ok()
         .filter(|c| *c > 0)
-        .ok_or_else(|| format!("RATE_LIMITS: {count:?} is not a positive count"))?;
+        .ok_or_else(|| format!("RATE_LIMITS: {count:?} is not a positive count"))
+}
+
+fn parse_window(rate: &str) -> Result<(u32, Duration), String> {
+    let (count, period) = rate
+        .split_once('/')
+        .ok_or_else(|| format!("RATE_LIMITS: {rate:?} is not N/period"))?;
+    let count = positive_count(count)?;
     let secs = match period.trim() {
         "second" | "s" | "sec" => 1,
         "minute" | "min" | "m" => 60,
@@ -134,13 +138,7 @@ impl Limits {
                 .ok_or_else(|| format!("RATE_LIMITS: {part:?} is not connector=N/period"))?;
             let name = name.trim().to_owned();
             if let Some(count) = rate.trim().strip_suffix("/concurrent") {
-                let count = count
-                    .trim()
-                    .parse()
-                    .ok()
-                    .filter(|c| *c > 0)
-                    .ok_or_else(|| format!("RATE_LIMITS: {count:?} is not a positive count"))?;
-                caps.insert(name, count);
+                caps.insert(name, positive_count(count)?);
                 continue;
             }
             let mut windows = rate.split('+').map(parse_window);
@@ -210,9 +208,14 @@ impl Limits {
         }
     }
 
+    /// The spacing workers keep: the credential's rate with [`PACE_HEADROOM`].
+    pub fn pace(&self, connector: &str) -> Rate {
+        self.rate(connector).with_headroom()
+    }
+
     /// How many calls every window of the credential admits within `window` from idle.
     pub fn capacity(&self, connector: &str, window: Duration) -> f64 {
-        std::iter::once(self.rate(connector))
+        std::iter::once(self.pace(connector))
             .chain(self.ceilings(connector))
             .map(|r| r.admits_within(window))
             .fold(f64::INFINITY, f64::min)
@@ -274,7 +277,7 @@ impl Pacer {
     ) -> Result<Admission, PacingError> {
         let mut start = now;
         if let Some((class, rate)) =
-            class.and_then(|c| Some((c, self.limits.class_rate(connector, c)?)))
+            class.and_then(|c| Some((c, self.limits.class_rate(connector, c)?.with_headroom())))
         {
             let key = format!("{}#{class}", budget_key(connector, credential));
             match self
@@ -290,7 +293,7 @@ impl Pacer {
         // to the in-function wait from now. A slot used later than reserved never over-admits.
         // The pace comes before the ceilings: a refusal there wastes a pace slot, not a day's.
         let key = budget_key(connector, credential);
-        let windows = std::iter::once((key.clone(), self.limits.rate(connector))).chain(
+        let windows = std::iter::once((key.clone(), self.limits.pace(connector))).chain(
             self.limits
                 .ceilings(connector)
                 .into_iter()
@@ -340,6 +343,26 @@ impl Pacer {
                 Ok(Pace::Go)
             }
             Admission::Wait { retry_after } => Ok(Pace::Defer(retry_after)),
+        }
+    }
+
+    /// A successful answer's rate headers asked for calls `spacing` apart
+    /// ([`crate::connectors::wait::budget_hint`]). Slower than the configured pace (spent until
+    /// its reset, or shared with another integration), it holds every worker for that long; at
+    /// or under the pace it changes nothing and costs no write. `Ok(true)` when it held.
+    pub async fn learn(
+        &self,
+        connector: &str,
+        credential: &str,
+        spacing: Option<Duration>,
+    ) -> Result<bool, PacingError> {
+        let pace_us = self.limits.pace(connector).interval_us();
+        match spacing.filter(|s| s.as_micros() as i64 > pace_us) {
+            Some(hold) => {
+                self.rate_limited(connector, credential, Some(hold)).await?;
+                Ok(true)
+            }
+            None => Ok(false),
         }
     }
 
@@ -428,9 +451,12 @@ mod tests {
             .unwrap()
             .ceilings("hubspot")
             .is_empty());
-        // In one minute HubSpot's pace binds; over a day its cap does.
+        // In one minute HubSpot's pace binds (with its headroom); over a day its cap does.
         let minute = defaults.capacity("hubspot", Duration::from_secs(60));
-        assert!((minute - 600.0).abs() < 1.0, "{minute}");
+        assert!(
+            (minute - 600.0 / (1.0 + PACE_HEADROOM)).abs() < 1.0,
+            "{minute}"
+        );
         let whole_day = defaults.capacity("hubspot", day);
         assert!((240_000.0..=250_000.0).contains(&whole_day), "{whole_day}");
         let e = Limits::parse("zendesk=700/min+10/s").unwrap_err();

@@ -304,16 +304,10 @@ async fn paced_call(deps: &Act, action: &PlannedAction, key: &str) -> Paced {
         if let Some(p) = permit {
             deps.pacer.limiter.concurrency().release(p).await;
         }
-        let pace_us = deps.pacer.limits.rate(&action.connector).interval_us();
-        if let (Ok(_), Some(hold)) = (&result, spent.filter(|h| h.as_micros() as i64 > pace_us)) {
-            // The vendor's remaining budget allows less than our pace (spent until its reset, or
-            // shared with another integration): every worker holds, no 429 needed.
-            if let Err(e) = deps
-                .pacer
-                .rate_limited(&action.connector, credential, Some(hold))
-                .await
-            {
-                warn!(error = %e, "could not record the vendor's spent budget");
+        if result.is_ok() {
+            // What the vendor says is left: every worker slows to it, no 429 needed.
+            if let Err(e) = deps.pacer.learn(&action.connector, credential, spent).await {
+                warn!(error = %e, "could not record the vendor's remaining budget");
             }
         }
         // A failing API is not hammered: in-function retries draw on the credential's retry budget.
