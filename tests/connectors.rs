@@ -808,7 +808,7 @@ async fn jira_and_slack_rate_limits_come_with_their_waits() {
 
 #[tokio::test]
 async fn a_success_says_how_far_apart_its_remaining_budget_allows_calls() {
-    use switchyard::connectors::BUDGET_HINT;
+    use switchyard::connectors::with_budget_hint;
     let sandbox = Sandbox::start().await.unwrap();
     sandbox.seed_zendesk_ticket(35436, "Refund");
     sandbox.set_zendesk_rate_limit(Some(2));
@@ -818,16 +818,12 @@ async fn a_success_says_how_far_apart_its_remaining_budget_allows_calls() {
         "update_ticket",
         &[("ticket_id", "35436"), ("comment", "x")],
     );
-    let hints = BUDGET_HINT
-        .scope(std::cell::Cell::new(None), async {
-            let mut hints = Vec::new();
-            for _ in 0..2 {
-                z.perform(&comment, "k").await.unwrap();
-                hints.push(BUDGET_HINT.with(|h| h.take()));
-            }
-            hints
-        })
-        .await;
+    let mut hints = Vec::new();
+    for _ in 0..2 {
+        let (result, hint) = with_budget_hint(z.perform(&comment, "k")).await;
+        result.unwrap();
+        hints.push(hint);
+    }
     // One left for the minute after the first call: half a minute apart. None left after the
     // second: hold about a minute.
     let spacing = hints[0].expect("the remaining budget is reported");

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use secrecy::SecretString;
 use switchyard::connectors::zendesk::Zendesk;
-use switchyard::connectors::{Connector, ConnectorError, BUDGET_HINT};
+use switchyard::connectors::{with_budget_hint, Connector, ConnectorError};
 use switchyard::pacing::{Limiter, Limits, Pace, Pacer};
 use switchyard::routing::PlannedAction;
 use switchyard::secrets::Credential;
@@ -155,12 +155,8 @@ impl Bench {
                         break;
                     }
                     // As act does: the answer's remaining budget feeds the shared one.
-                    let (result, spacing) = BUDGET_HINT
-                        .scope(std::cell::Cell::new(None), async {
-                            let r = zendesk.perform(&action, "bench").await;
-                            (r, BUDGET_HINT.with(|h| h.get()))
-                        })
-                        .await;
+                    let (result, spacing) =
+                        with_budget_hint(zendesk.perform(&action, "bench")).await;
                     if result.is_ok() {
                         let _ = pacer.learn("zendesk", &credential, spacing).await;
                     }

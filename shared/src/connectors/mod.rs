@@ -293,6 +293,17 @@ tokio::task_local! {
     pub static BUDGET_HINT: std::cell::Cell<Option<Duration>>;
 }
 
+/// Run one connector call and return, beside its result, the spacing its last answer's rate
+/// headers asked for (see [`BUDGET_HINT`]).
+pub async fn with_budget_hint<F: std::future::Future>(call: F) -> (F::Output, Option<Duration>) {
+    BUDGET_HINT
+        .scope(std::cell::Cell::new(None), async {
+            let out = call.await;
+            (out, BUDGET_HINT.with(|h| h.get()))
+        })
+        .await
+}
+
 /// Triage a received response with `vendor`'s rules; ok → the JSON body (`null` when empty).
 pub fn read_response(
     vendor: &str,

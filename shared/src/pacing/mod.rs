@@ -63,7 +63,7 @@ fn default_rate(connector: &str) -> Rate {
     }
 }
 
-/// Documented longer windows per connector (ceilings beside the pace), as `(count, seconds)`.
+/// Documented longer windows per connector: ceilings beside the pace.
 fn default_ceilings(connector: &str) -> Vec<Rate> {
     match connector {
         // Private apps on Free/Starter: 250,000 a day beside the 100 per 10 s.
@@ -349,21 +349,18 @@ impl Pacer {
     /// A successful answer's rate headers asked for calls `spacing` apart
     /// ([`crate::connectors::wait::budget_hint`]). Slower than the configured pace (spent until
     /// its reset, or shared with another integration), it holds every worker for that long; at
-    /// or under the pace it changes nothing and costs no write. `Ok(true)` when it held.
+    /// or under the pace it changes nothing and costs no write.
     pub async fn learn(
         &self,
         connector: &str,
         credential: &str,
         spacing: Option<Duration>,
-    ) -> Result<bool, PacingError> {
+    ) -> Result<(), PacingError> {
         let pace_us = self.limits.pace(connector).interval_us();
-        match spacing.filter(|s| s.as_micros() as i64 > pace_us) {
-            Some(hold) => {
-                self.rate_limited(connector, credential, Some(hold)).await?;
-                Ok(true)
-            }
-            None => Ok(false),
+        if let Some(hold) = spacing.filter(|s| s.as_micros() as i64 > pace_us) {
+            self.rate_limited(connector, credential, Some(hold)).await?;
         }
+        Ok(())
     }
 
     /// The vendor said "slow down": hold the whole budget for its wait (or the default).

@@ -295,18 +295,18 @@ async fn paced_call(deps: &Act, action: &PlannedAction, key: &str) -> Paced {
             },
             None => None,
         };
-        let (result, spent) = crate::connectors::BUDGET_HINT
-            .scope(std::cell::Cell::new(None), async {
-                let r = connector.perform(action, key).await;
-                (r, crate::connectors::BUDGET_HINT.with(|h| h.get()))
-            })
-            .await;
+        let (result, spacing) =
+            crate::connectors::with_budget_hint(connector.perform(action, key)).await;
         if let Some(p) = permit {
             deps.pacer.limiter.concurrency().release(p).await;
         }
         if result.is_ok() {
             // What the vendor says is left: every worker slows to it, no 429 needed.
-            if let Err(e) = deps.pacer.learn(&action.connector, credential, spent).await {
+            if let Err(e) = deps
+                .pacer
+                .learn(&action.connector, credential, spacing)
+                .await
+            {
                 warn!(error = %e, "could not record the vendor's remaining budget");
             }
         }
