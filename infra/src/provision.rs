@@ -7,8 +7,8 @@ use std::collections::{BTreeMap, HashMap};
 use anyhow::{anyhow, Context, Result};
 use aws_config::SdkConfig;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-    TimeToLiveSpecification,
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType,
+    Projection, ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
 };
 use aws_sdk_sqs::types::QueueAttributeName;
 use serde_yaml_ng::Value;
@@ -189,26 +189,30 @@ pub async fn provision(
                     .build()?,
             );
         }
-        for k in t
+        for k in key_schema(t.properties.get("KeySchema"))? {
+            req = req.key_schema(k);
+        }
+        // Indexes as the template declares them (projection ALL: the tools read whole records).
+        for g in t
             .properties
-            .get("KeySchema")
+            .get("GlobalSecondaryIndexes")
             .and_then(Value::as_sequence)
             .into_iter()
             .flatten()
         {
-            let kind = if k.get("KeyType").and_then(Value::as_str) == Some("RANGE") {
-                KeyType::Range
-            } else {
-                KeyType::Hash
-            };
-            req = req.key_schema(
-                KeySchemaElement::builder()
-                    .attribute_name(
-                        k.get("AttributeName")
+            req = req.global_secondary_indexes(
+                GlobalSecondaryIndex::builder()
+                    .index_name(
+                        g.get("IndexName")
                             .and_then(Value::as_str)
                             .unwrap_or_default(),
                     )
-                    .key_type(kind)
+                    .set_key_schema(Some(key_schema(g.get("KeySchema"))?))
+                    .projection(
+                        Projection::builder()
+                            .projection_type(ProjectionType::All)
+                            .build(),
+                    )
                     .build()?,
             );
         }
@@ -261,4 +265,28 @@ pub async fn provision(
         p.arns.insert(id.clone(), arn);
     }
     Ok(p)
+}
+
+/// A template `KeySchema` list as the SDK's key elements.
+fn key_schema(schema: Option<&Value>) -> Result<Vec<KeySchemaElement>> {
+    schema
+        .and_then(Value::as_sequence)
+        .into_iter()
+        .flatten()
+        .map(|k| {
+            let kind = if k.get("KeyType").and_then(Value::as_str) == Some("RANGE") {
+                KeyType::Range
+            } else {
+                KeyType::Hash
+            };
+            Ok(KeySchemaElement::builder()
+                .attribute_name(
+                    k.get("AttributeName")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default(),
+                )
+                .key_type(kind)
+                .build()?)
+        })
+        .collect()
 }

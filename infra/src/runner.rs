@@ -47,9 +47,22 @@ pub struct Stats {
     pub intake_status: Mutex<BTreeMap<u16, u64>>,
     pub batches: Mutex<BTreeMap<String, u64>>,
     pub failed_records: Mutex<BTreeMap<String, u64>>,
+    /// Every EMF line the functions wrote, in order (what CloudWatch would make metrics of).
+    pub metrics: Mutex<Vec<String>>,
 }
 
 impl Stats {
+    /// Run one invocation and keep the metrics it recorded, as Lambda's log stream would.
+    pub async fn flushed<F: Future>(&self, invocation: F) -> F::Output {
+        let out = invocation.await;
+        let lines = switchyard::metrics::flush();
+        for line in &lines {
+            tracing::debug!(target: "emf", "{line}");
+        }
+        self.metrics.lock().expect("stats").extend(lines);
+        out
+    }
+
     pub fn intake_count(&self, status: u16) -> u64 {
         self.intake_status
             .lock()

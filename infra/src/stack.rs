@@ -98,11 +98,14 @@ impl LocalStack {
     }
 
     async fn start_functions(&mut self) -> Result<()> {
+        // One recorder for the process; each invocation's EMF lines are collected after it.
+        switchyard::metrics::init(true);
         let (s, timeout) = self.settings("intake")?;
         let deps = Arc::new(intake::Intake::from_settings(&self.aws, &s)?);
+        let stats = self.stats.clone();
         let handler: runner::UrlHandler = Arc::new(move |e| {
-            let deps = deps.clone();
-            Box::pin(async move { intake::handler(&deps, e).await })
+            let (deps, stats) = (deps.clone(), stats.clone());
+            Box::pin(async move { stats.flushed(intake::handler(&deps, e)).await })
         });
         let (addr, task) = runner::serve_function_url(handler, timeout, self.stats.clone()).await?;
         self.webhook_base = format!("http://{addr}");
@@ -112,18 +115,20 @@ impl LocalStack {
         let deps = Arc::new(
             classify::Classify::from_settings(&self.aws, &s).map_err(|e| anyhow::anyhow!(e))?,
         );
+        let stats = self.stats.clone();
         let classify_handler: runner::SqsHandler = Arc::new(move |e| {
-            let deps = deps.clone();
-            Box::pin(async move { classify::handler(&deps, e).await })
+            let (deps, stats) = (deps.clone(), stats.clone());
+            Box::pin(async move { stats.flushed(classify::handler(&deps, e)).await })
         });
         self.start_mappings("classify", classify_handler)?;
 
         let (s, _) = self.settings("act")?;
         let deps =
             Arc::new(act::Act::from_settings(&self.aws, &s).map_err(|e| anyhow::anyhow!(e))?);
+        let stats = self.stats.clone();
         let act_handler: runner::SqsHandler = Arc::new(move |e| {
-            let deps = deps.clone();
-            Box::pin(async move { act::handler(&deps, e).await })
+            let (deps, stats) = (deps.clone(), stats.clone());
+            Box::pin(async move { stats.flushed(act::handler(&deps, e)).await })
         });
         self.start_mappings("act", act_handler)?;
 
@@ -132,15 +137,16 @@ impl LocalStack {
         for expression in &self.template.function("canary")?.schedules {
             let every = runner::parse_rate(expression)?;
             let (deps, results) = (deps.clone(), self.canary_results.clone());
+            let stats = self.stats.clone();
             self.tasks
                 .push(runner::start_schedule("canary", every, move || {
-                    let (deps, results) = (deps.clone(), results.clone());
+                    let (deps, results, stats) = (deps.clone(), results.clone(), stats.clone());
                     Box::pin(async move {
                         let event = lambda_runtime::LambdaEvent::new(
                             json!({"source": "aws.scheduler"}),
                             runner::context("canary", timeout),
                         );
-                        if let Ok(r) = canary::handler(&deps, event).await {
+                        if let Ok(r) = stats.flushed(canary::handler(&deps, event)).await {
                             *results.lock().expect("canary results") = r;
                         }
                     })

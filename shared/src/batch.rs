@@ -38,6 +38,16 @@ pub fn correlation_id(message: &SqsMessage) -> String {
         .unwrap_or_default()
 }
 
+/// Whether this is the record's last receive before its queue moves it to the DLQ
+/// (`ApproximateReceiveCount` has reached `maxReceiveCount`).
+pub fn last_receive(message: &SqsMessage, max_receives: u64) -> bool {
+    message
+        .attributes
+        .get("ApproximateReceiveCount")
+        .and_then(|v| v.parse::<u64>().ok())
+        .is_some_and(|n| n >= max_receives)
+}
+
 /// Run `handle` on every record concurrently; report the failures.
 pub async fn process<F, Fut>(
     event: SqsEvent,

@@ -1,5 +1,12 @@
-//! Decision records: one item per event in DynamoDB (with TTL) telling what was decided, how sure,
-//! by which backend, which path, and what the actions did. `switchyard explain` reads these.
+//! Decision records: one item per event in DynamoDB (with TTL) telling the whole story — what
+//! arrived, what was decided, how sure, by which backend, which route and why, every action
+//! attempt with the vendor's answer, and the final state. `switchyard explain` and `stats` read
+//! them; `GET /events/{id}` answers from them.
+//!
+//! Every stage **adds** its own attributes with an `UpdateItem` and never overwrites another
+//! stage's: intake writes `received_*`, classify the decision, act appends to `attempts` and
+//! sets the state. A secondary index on `day` + `received_at` (`ByDay`) lists a day's events
+//! without a Scan.
 
 use std::collections::HashMap;
 
@@ -11,8 +18,10 @@ use crate::event::Event;
 use crate::idempotency::{get_s, n, s};
 use crate::routing::{Classification, PlannedAction};
 
-/// Records are kept 30 days.
+/// Records are kept 30 days unless `DECISION_RETENTION_DAYS` says otherwise.
 pub const RETENTION_SECS: i64 = 30 * 24 * 3600;
+/// The index that lists a day's events in the order they arrived.
+pub const BY_DAY_INDEX: &str = "ByDay";
 
 #[derive(Debug, Error)]
 #[error("decision store (DynamoDB) failed: {0}")]
@@ -22,19 +31,35 @@ pub struct DecisionError(String);
 pub const PATH_ACT: &str = "act";
 pub const PATH_REVIEW: &str = "review";
 
+/// The states a record moves through.
+pub mod state {
+    pub const ACCEPTED: &str = "accepted";
+    pub const PLANNED: &str = "planned";
+    pub const IN_REVIEW: &str = "in_review";
+    pub const WAITING: &str = "waiting";
+    pub const PARKED: &str = "parked";
+    pub const DONE: &str = "done";
+    pub const FAILED: &str = "failed";
+}
+
 #[derive(Clone, Debug)]
 pub struct DecisionStore {
     ddb: aws_sdk_dynamodb::Client,
     table: String,
+    retention_secs: i64,
 }
 
 /// A decision record as read back.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct DecisionRecord {
     pub event_id: String,
     pub source: String,
+    pub event_type: String,
+    pub delivery_id: String,
+    pub correlation_id: String,
     pub category: String,
     pub confidence: f64,
+    pub threshold: Option<f64>,
     pub path: String,
     pub status: String,
     pub reason: Option<String>,
@@ -45,8 +70,21 @@ pub struct DecisionRecord {
     /// Why the LLM did not decide, when it did not.
     pub fallback: Option<String>,
     pub signals: Option<String>,
+    /// Scores per category, as JSON.
+    pub scores: Option<String>,
     /// The message, PII-redacted and cut (see `redact`).
     pub input: Option<String>,
+    /// Which route was taken and why.
+    pub route: Option<String>,
+    /// The planned actions (customer text redacted), as JSON.
+    pub actions: Option<String>,
+    /// Every action attempt act made, oldest first, each a JSON object.
+    pub attempts: Vec<serde_json::Value>,
+    /// Redeliveries intake acknowledged without queueing again.
+    pub duplicates: u64,
+    pub received_at: Option<String>,
+    pub decided_at: Option<String>,
+    pub acted_at: Option<String>,
 }
 
 impl DecisionStore {
@@ -54,25 +92,40 @@ impl DecisionStore {
         Self {
             ddb,
             table: table.into(),
+            retention_secs: RETENTION_SECS,
         }
     }
 
-    /// The attributes every record of an event carries, and its expiry.
-    fn put_base(
-        &self,
-        event: &Event,
-        correlation_id: &str,
-        now: DateTime<Utc>,
-    ) -> aws_sdk_dynamodb::operation::put_item::builders::PutItemFluentBuilder {
-        self.ddb
-            .put_item()
-            .table_name(&self.table)
-            .item("event_id", s(&event.id))
-            .item("correlation_id", s(correlation_id))
-            .item("source", s(event.source.as_str()))
-            .item("event_type", s(&event.event_type))
-            .item("delivery_id", s(&event.delivery_id))
-            .item("expiration", n(now.timestamp() + RETENTION_SECS))
+    /// Keep records this many days (the template's `DecisionRetentionDays`).
+    pub fn with_retention_days(mut self, days: Option<i64>) -> Self {
+        if let Some(d) = days.filter(|d| *d > 0) {
+            self.retention_secs = d * 86_400;
+        }
+        self
+    }
+
+    fn update(&self, event_id: &str) -> Update {
+        Update {
+            req: self
+                .ddb
+                .update_item()
+                .table_name(&self.table)
+                .key("event_id", s(event_id)),
+            sets: Vec::new(),
+            names: HashMap::new(),
+            values: HashMap::new(),
+        }
+    }
+
+    /// What every stage may be first to write: who the event is, and its expiry.
+    fn base(&self, u: &mut Update, event: &Event, correlation_id: &str, now: DateTime<Utc>) {
+        u.set_new("source", s(event.source.as_str()));
+        u.set_new("event_type", s(&event.event_type));
+        u.set_new("delivery_id", s(&event.delivery_id));
+        u.set_new("correlation_id", s(correlation_id));
+        u.set_new("received_at", s(event.received_at.to_rfc3339()));
+        u.set_new("day", s(event.received_at.format("%Y-%m-%d").to_string()));
+        u.set_new("expiration", n(now.timestamp() + self.retention_secs));
     }
 
     /// Note that intake accepted an event, so `GET /events/{id}` can answer before classify runs.
@@ -82,18 +135,31 @@ impl DecisionStore {
         correlation_id: &str,
         now: DateTime<Utc>,
     ) -> Result<(), DecisionError> {
-        self.put_base(event, correlation_id, now)
-            .item("status", s("accepted"))
-            .item("received_at", s(now.to_rfc3339()))
-            // Never overwrite a record classify already wrote.
-            .condition_expression("attribute_not_exists(event_id)")
-            .send()
-            .await
-            .map_err(|e| DecisionError(crate::aws::error_message(&e)))?;
-        Ok(())
+        let mut u = self.update(&event.id);
+        self.base(&mut u, event, correlation_id, now);
+        u.set_new("status", s(state::ACCEPTED));
+        u.send().await
     }
 
-    /// Write what classify decided. Input text is not stored: only ids and the evidence.
+    /// A redelivery of the event was acknowledged without queueing it again.
+    pub async fn record_duplicate(&self, event_id: &str) -> Result<(), DecisionError> {
+        self.ddb
+            .update_item()
+            .table_name(&self.table)
+            .key("event_id", s(event_id))
+            .update_expression("ADD duplicates :one")
+            .condition_expression("attribute_exists(event_id)")
+            .expression_attribute_values(":one", n(1))
+            .send()
+            .await
+            .map(|_| ())
+            .or_else(|e| match e.as_service_error() {
+                Some(se) if se.is_conditional_check_failed_exception() => Ok(()),
+                _ => Err(DecisionError(crate::aws::error_message(&e))),
+            })
+    }
+
+    /// Write what classify decided: the evidence, the redacted input, the route and why.
     #[allow(clippy::too_many_arguments)]
     pub async fn record_decision(
         &self,
@@ -102,82 +168,74 @@ impl DecisionStore {
         c: &Classification,
         threshold: f64,
         path: &str,
+        route: &str,
         actions: &[PlannedAction],
         reason: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<(), DecisionError> {
-        let mut req = self
-            .put_base(event, correlation_id, now)
-            .item("input", s(crate::redact::redact(&event.content())))
-            .item("category", s(&c.category))
-            .item("confidence", n(c.confidence))
-            .item(
-                "scores",
-                s(serde_json::to_string(&c.scores).unwrap_or_default()),
-            )
-            .item("signals", s(c.signals.join(",")))
-            .item("backend", s(c.backend))
-            .item("threshold", n(threshold))
-            .item("path", s(path))
-            .item(
-                "actions",
-                s(serde_json::to_string(actions).unwrap_or_default()),
-            )
-            .item(
-                "status",
-                s(if path == PATH_ACT {
-                    "planned"
-                } else {
-                    "in_review"
-                }),
-            )
-            .item("decided_at", s(now.to_rfc3339()));
+        let mut u = self.update(&event.id);
+        self.base(&mut u, event, correlation_id, now);
+        u.set("input", s(crate::redact::redact(&event.content())));
+        u.set("category", s(&c.category));
+        u.set("confidence", n(c.confidence));
+        u.set(
+            "scores",
+            s(serde_json::to_string(&c.scores).unwrap_or_default()),
+        );
+        u.set("signals", s(c.signals.join(",")));
+        u.set("backend", s(c.backend));
+        u.set("threshold", n(threshold));
+        u.set("path", s(path));
+        u.set("route", s(route));
+        u.set("actions", s(redacted_actions(actions)));
+        let status = if path == PATH_ACT {
+            state::PLANNED
+        } else {
+            state::IN_REVIEW
+        };
+        u.set("status", s(status));
+        u.set("decided_at", s(now.to_rfc3339()));
         if let Some(object_id) = &event.object_id {
-            req = req.item("object_id", s(object_id));
+            u.set("object_id", s(object_id));
         }
         if let Some(language) = &c.language {
-            req = req.item("language", s(language));
+            u.set("language", s(language));
         }
         if let Some(fallback) = &c.fallback {
-            req = req.item("fallback", s(fallback));
+            u.set("fallback", s(fallback));
         }
         if let Some(reason) = reason {
-            req = req.item("reason", s(reason));
+            u.set("reason", s(reason));
         }
-        req.send()
-            .await
-            .map_err(|e| DecisionError(crate::aws::error_message(&e)))?;
-        Ok(())
+        u.send().await
     }
 
-    /// Write what act did: `status` is `done`, `failed` or `in_review`.
+    /// Write what act did: the attempts it made (appended), the state it left the event in
+    /// (`done`, `in_review`, `waiting`, `parked`, `failed`), and the reason.
     pub async fn record_outcome(
         &self,
         event_id: &str,
         status: &str,
-        results: &serde_json::Value,
+        attempts: &[serde_json::Value],
         reason: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<(), DecisionError> {
-        let mut update = "SET #status = :status, results = :results, acted_at = :at".to_owned();
-        let mut req = self
-            .ddb
-            .update_item()
-            .table_name(&self.table)
-            .key("event_id", s(event_id))
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":status", s(status))
-            .expression_attribute_values(":results", s(results.to_string()))
-            .expression_attribute_values(":at", s(now.to_rfc3339()));
+        let mut u = self.update(event_id);
+        u.set("status", s(status));
+        u.set("acted_at", s(now.to_rfc3339()));
         if let Some(reason) = reason {
-            update.push_str(", reason = :reason");
-            req = req.expression_attribute_values(":reason", s(reason));
+            u.set("reason", s(reason));
         }
-        req.update_expression(update)
-            .send()
-            .await
-            .map_err(|e| DecisionError(crate::aws::error_message(&e)))?;
-        Ok(())
+        if status == state::DONE {
+            u.set("results", s(serde_json::Value::from(attempts.to_vec()).to_string()));
+        }
+        if !attempts.is_empty() {
+            u.append(
+                "attempts",
+                attempts.iter().map(|a| s(a.to_string())).collect(),
+            );
+        }
+        u.send().await
     }
 
     pub async fn get(&self, event_id: &str) -> Result<Option<DecisionRecord>, DecisionError> {
@@ -192,17 +250,139 @@ impl DecisionStore {
             .map_err(|e| DecisionError(crate::aws::error_message(&e)))?;
         Ok(out.item.as_ref().map(from_item))
     }
+
+    /// The event a vendor delivery id became (`switchyard explain` takes either id).
+    pub async fn find_by_delivery(
+        &self,
+        delivery_id: &str,
+        days: &[String],
+    ) -> Result<Option<DecisionRecord>, DecisionError> {
+        for day in days {
+            if let Some(r) = self
+                .list_day(day, None)
+                .await?
+                .into_iter()
+                .find(|r| r.delivery_id == delivery_id)
+            {
+                return Ok(Some(r));
+            }
+        }
+        Ok(None)
+    }
+
+    /// A day's events (`YYYY-MM-DD`, UTC), oldest first, from `since` (RFC 3339) on.
+    pub async fn list_day(
+        &self,
+        day: &str,
+        since: Option<&str>,
+    ) -> Result<Vec<DecisionRecord>, DecisionError> {
+        let mut out = Vec::new();
+        let mut start = None;
+        loop {
+            let mut q = self
+                .ddb
+                .query()
+                .table_name(&self.table)
+                .index_name(BY_DAY_INDEX)
+                .expression_attribute_names("#day", "day")
+                .expression_attribute_values(":day", s(day))
+                .set_exclusive_start_key(start.take());
+            q = match since {
+                Some(t) => q
+                    .key_condition_expression("#day = :day AND received_at >= :since")
+                    .expression_attribute_values(":since", s(t)),
+                None => q.key_condition_expression("#day = :day"),
+            };
+            let page = q
+                .send()
+                .await
+                .map_err(|e| DecisionError(crate::aws::error_message(&e)))?;
+            out.extend(page.items().iter().map(from_item));
+            match page.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => return Ok(out),
+            }
+        }
+    }
+}
+
+/// An `UpdateItem` built one attribute at a time: `set` overwrites (this stage's own fields),
+/// `set_new` writes only where no stage wrote yet, `append` adds to a list.
+struct Update {
+    req: aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder,
+    sets: Vec<String>,
+    names: HashMap<String, String>,
+    values: HashMap<String, AttributeValue>,
+}
+
+impl Update {
+    fn placeholders(&mut self, attr: &str, value: AttributeValue) -> (String, String) {
+        let i = self.names.len();
+        let (name, val) = (format!("#a{i}"), format!(":v{i}"));
+        self.names.insert(name.clone(), attr.to_owned());
+        self.values.insert(val.clone(), value);
+        (name, val)
+    }
+
+    fn set(&mut self, attr: &str, value: AttributeValue) {
+        let (name, val) = self.placeholders(attr, value);
+        self.sets.push(format!("{name} = {val}"));
+    }
+
+    fn set_new(&mut self, attr: &str, value: AttributeValue) {
+        let (name, val) = self.placeholders(attr, value);
+        self.sets
+            .push(format!("{name} = if_not_exists({name}, {val})"));
+    }
+
+    fn append(&mut self, attr: &str, values: Vec<AttributeValue>) {
+        let (name, val) = self.placeholders(attr, AttributeValue::L(values));
+        self.values
+            .insert(":empty".into(), AttributeValue::L(Vec::new()));
+        self.sets.push(format!(
+            "{name} = list_append(if_not_exists({name}, :empty), {val})"
+        ));
+    }
+
+    async fn send(self) -> Result<(), DecisionError> {
+        self.req
+            .update_expression(format!("SET {}", self.sets.join(", ")))
+            .set_expression_attribute_names(Some(self.names))
+            .set_expression_attribute_values(Some(self.values))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| DecisionError(crate::aws::error_message(&e)))
+    }
+}
+
+/// The planned actions as JSON, every parameter value redacted like the input (they carry the
+/// customer's text: `{event.text}`, `{event.summary}`).
+fn redacted_actions(actions: &[PlannedAction]) -> String {
+    let redacted: Vec<PlannedAction> = actions
+        .iter()
+        .map(|a| {
+            let mut a = a.clone();
+            for v in a.params.values_mut() {
+                *v = crate::redact::redact(v);
+            }
+            a
+        })
+        .collect();
+    serde_json::to_string(&redacted).unwrap_or_default()
 }
 
 impl DecisionRecord {
     /// Where the event is, in the words `GET /events/{id}` uses.
     pub fn stage(&self) -> &'static str {
         match self.status.as_str() {
-            "accepted" => "accepted",
-            "planned" => "classified",
-            "done" => "acted",
-            "in_review" => "in review",
-            "failed" => "failed",
+            state::ACCEPTED => "accepted",
+            state::PLANNED => "classified",
+            state::WAITING => "waiting",
+            state::PARKED => "parked",
+            state::DONE => "acted",
+            state::IN_REVIEW => "in review",
+            state::FAILED => "failed",
             _ => "unknown",
         }
     }
@@ -210,23 +390,45 @@ impl DecisionRecord {
 
 fn from_item(item: &HashMap<String, AttributeValue>) -> DecisionRecord {
     let text = |k: &str| get_s(item, k).unwrap_or_default().to_owned();
+    let opt = |k: &str| get_s(item, k).map(str::to_owned);
+    let num = |k: &str| {
+        item.get(k)
+            .and_then(|v| v.as_n().ok())
+            .and_then(|v| v.parse::<f64>().ok())
+    };
     DecisionRecord {
         event_id: text("event_id"),
         source: text("source"),
+        event_type: text("event_type"),
+        delivery_id: text("delivery_id"),
+        correlation_id: text("correlation_id"),
         category: text("category"),
-        confidence: item
-            .get("confidence")
-            .and_then(|v| v.as_n().ok())
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0.0),
+        confidence: num("confidence").unwrap_or(0.0),
+        threshold: num("threshold"),
         path: text("path"),
         status: text("status"),
-        reason: get_s(item, "reason").map(str::to_owned),
-        results: get_s(item, "results").map(str::to_owned),
-        backend: get_s(item, "backend").map(str::to_owned),
-        language: get_s(item, "language").map(str::to_owned),
-        fallback: get_s(item, "fallback").map(str::to_owned),
-        signals: get_s(item, "signals").map(str::to_owned),
-        input: get_s(item, "input").map(str::to_owned),
+        reason: opt("reason"),
+        results: opt("results"),
+        backend: opt("backend"),
+        language: opt("language"),
+        fallback: opt("fallback"),
+        signals: opt("signals"),
+        scores: opt("scores"),
+        input: opt("input"),
+        route: opt("route"),
+        actions: opt("actions"),
+        attempts: item
+            .get("attempts")
+            .and_then(|v| v.as_l().ok())
+            .map(|l| {
+                l.iter()
+                    .filter_map(|a| serde_json::from_str(a.as_s().ok()?).ok())
+                    .collect()
+            })
+            .unwrap_or_default(),
+        duplicates: num("duplicates").unwrap_or(0.0) as u64,
+        received_at: opt("received_at"),
+        decided_at: opt("decided_at"),
+        acted_at: opt("acted_at"),
     }
 }

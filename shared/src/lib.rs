@@ -6,6 +6,7 @@
 pub mod auth;
 pub mod aws;
 pub mod batch;
+pub mod calls;
 pub mod classifier;
 pub mod connectors;
 pub mod dates;

@@ -80,6 +80,19 @@ impl Settings {
             .unwrap_or(crate::handlers::intake::DEFAULT_MAX_BODY_BYTES)
     }
 
+    /// `MAX_RECEIVES`: the consumed queue's `maxReceiveCount` (the template's is 5).
+    pub fn max_receives(&self) -> u64 {
+        self.optional("MAX_RECEIVES")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(5)
+    }
+
+    /// `DECISION_RETENTION_DAYS`: how long decision records are kept (default 30).
+    pub fn decision_retention_days(&self) -> Option<i64> {
+        self.optional("DECISION_RETENTION_DAYS")
+            .and_then(|v| v.parse().ok())
+    }
+
     pub fn public_base_url(&self) -> Option<String> {
         self.optional("PUBLIC_BASE_URL").map(str::to_owned)
     }

@@ -9,7 +9,10 @@ use switchyard::settings::Settings;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     switchyard::telemetry::init();
+    switchyard::metrics::init(false);
     let aws = AwsClients::from_env().await;
     let deps = Act::from_settings(&aws, &Settings::from_env())?;
-    run(service_fn(|event: LambdaEvent<_>| handler(&deps, event))).await
+    run(service_fn(|event: LambdaEvent<_>| {
+        switchyard::metrics::flushed(handler(&deps, event))
+    })).await
 }

@@ -117,20 +117,11 @@ pub async fn exchange(
     };
     // The session starts no later than the request: count its life from here.
     let asked_at = Utc::now();
-    let resp = http
-        .post(&url)
-        .form(&form)
-        .send()
-        .await
-        .map_err(|e| transient(e.without_url().to_string()))?;
-    let r = triage::Response::from_parts(
-        resp.status().as_u16(),
-        &resp.headers().clone(),
-        resp.text()
-            .await
-            .map_err(|e| transient(e.without_url().to_string()))?,
-    );
+    let (call, answer) = crate::calls::send("oauth2", http.post(&url).form(&form)).await;
+    let answer = answer.map_err(|e| transient(e.without_url().to_string()))?;
+    let r = triage::Response::from_parts(answer.status.as_u16(), &answer.headers, answer.body);
     let verdict = triage::triage("oauth2", &r, Utc::now()).expect("oauth2 rules exist");
+    call.finish(verdict.kind.as_str());
     match verdict.kind {
         Kind::Ok => {}
         Kind::ReauthRequired | Kind::Permanent => {

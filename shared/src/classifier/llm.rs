@@ -72,31 +72,35 @@ impl Llm {
         let mut attempt = 0;
         loop {
             attempt += 1;
+            if attempt > 1 {
+                crate::calls::next_attempt();
+            }
             let left = self.budget.saturating_sub(started.elapsed());
             if left.is_zero() {
                 return Err(Unavailable::Slow(self.budget.as_millis()));
             }
-            let sent = self
-                .http
-                .post(&url)
-                .bearer_auth(token.expose_secret())
-                .timeout(left)
-                .json(&request)
-                .send()
-                .await;
+            let (call, sent) = crate::calls::send(
+                "llm",
+                self.http
+                    .post(&url)
+                    .bearer_auth(token.expose_secret())
+                    .timeout(left)
+                    .json(&request),
+            )
+            .await;
             let retry = match sent {
                 Err(e) if e.is_timeout() => return Err(Unavailable::Slow(self.budget.as_millis())),
                 Err(e) => Unavailable::Failed(format!("request failed: {}", e.without_url())),
-                Ok(resp) => {
-                    let status = resp.status().as_u16();
-                    let headers = crate::connectors::wait::header_pairs(resp.headers());
-                    let body = match resp.text().await {
-                        Ok(b) => b,
-                        Err(e) if e.is_timeout() => {
-                            return Err(Unavailable::Slow(self.budget.as_millis()))
-                        }
-                        Err(e) => return Err(Unavailable::Failed(e.without_url().to_string())),
-                    };
+                Ok(answer) => {
+                    let status = answer.status.as_u16();
+                    let headers = crate::connectors::wait::header_pairs(&answer.headers);
+                    let body = answer.body;
+                    call.finish(match status {
+                        200..=299 => "ok",
+                        429 => "rate_limited",
+                        408 | 500..=599 => "transient",
+                        _ => "permanent",
+                    });
                     match status {
                         200..=299 => {
                             let (c, usage) = parse_answer(routing, &body);

@@ -79,6 +79,18 @@ impl ConnectorError {
         }
     }
 
+    /// The word the external-call record uses for this outcome.
+    pub fn outcome(&self) -> &'static str {
+        match self {
+            ConnectorError::Permanent(_) => "permanent",
+            ConnectorError::Transient(_) => "transient",
+            ConnectorError::RateLimited { .. } => "rate_limited",
+            ConnectorError::Auth(_) => "auth",
+            ConnectorError::ReauthRequired(_) => "reauth_required",
+            ConnectorError::Unsupported(_) => "unsupported",
+        }
+    }
+
     /// Network-level failures are transient; the message never includes request headers.
     pub fn from_reqwest(e: reqwest::Error) -> Self {
         ConnectorError::Transient(format!("request failed: {}", e.without_url()))
@@ -324,16 +336,27 @@ pub fn read_response(
     Ok(serde_json::from_str(&response.body).unwrap_or(serde_json::Value::Null))
 }
 
-/// Send a request and read its answer with `vendor`'s triage rules.
+/// Send a request and read its answer with `vendor`'s triage rules (one external-call record).
 pub async fn send(
     vendor: &str,
     req: reqwest::RequestBuilder,
 ) -> Result<serde_json::Value, ConnectorError> {
-    let resp = req.send().await.map_err(ConnectorError::from_reqwest)?;
-    let status = resp.status();
-    let headers = resp.headers().clone();
-    let body = resp.text().await.map_err(ConnectorError::from_reqwest)?;
-    read_response(vendor, status, &headers, body)
+    send_with(vendor, req, |a| read_response(vendor, a.status, &a.headers, a.body)).await
+}
+
+/// Send a request and read its answer with `read`; the call's record gets the outcome.
+pub async fn send_with<T>(
+    vendor: &str,
+    req: reqwest::RequestBuilder,
+    read: impl FnOnce(crate::calls::Answer) -> Result<T, ConnectorError>,
+) -> Result<T, ConnectorError> {
+    let (call, answer) = crate::calls::send(vendor, req).await;
+    let result = answer.map_err(ConnectorError::from_reqwest).and_then(read);
+    match &result {
+        Ok(_) => call.finish("ok"),
+        Err(e) => call.finish(e.outcome()),
+    }
+    result
 }
 
 /// The base URL and bearer token of a `bearer_token` or `oauth2_refresh` credential.

@@ -126,26 +126,23 @@ impl Connector for Slack {
         actions: &std::collections::BTreeSet<String>,
     ) -> Result<super::grants::Grants, ConnectorError> {
         // auth.test answers the token's scopes in the `x-oauth-scopes` header.
-        let resp = self
+        let req = self
             .http
             .post(format!("{}/api/auth.test", self.base_url))
-            .bearer_auth(self.token.expose_secret())
-            .send()
-            .await
-            .map_err(ConnectorError::from_reqwest)?;
-        let scopes: Vec<String> = resp
-            .headers()
-            .get("x-oauth-scopes")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .split(',')
-            .map(|s| s.trim().to_owned())
-            .filter(|s| !s.is_empty())
-            .collect();
-        let status = resp.status();
-        let headers = resp.headers().clone();
-        let body = resp.text().await.map_err(ConnectorError::from_reqwest)?;
-        super::read_response("slack", status, &headers, body)?;
+            .bearer_auth(self.token.expose_secret());
+        let scopes: Vec<String> = super::send_with("slack", req, |a| {
+            let scopes = a
+                .headers
+                .get("x-oauth-scopes")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .split(',')
+                .map(|s| s.trim().to_owned())
+                .filter(|s| !s.is_empty())
+                .collect();
+            super::read_response("slack", a.status, &a.headers, a.body).map(|_| scopes)
+        })
+        .await?;
         Ok(super::grants::Grants::compare(
             "slack", actions, scopes, required,
         ))

@@ -69,17 +69,9 @@ impl Connector for Teams {
             action.params.get("title").map(String::as_str),
             param(action, "text")?,
         );
-        let resp = self
-            .http
-            .post(self.url.expose_secret())
-            .json(&payload)
-            .send()
-            .await
-            .map_err(ConnectorError::from_reqwest)?;
-        let status = resp.status();
-        let headers = resp.headers().clone();
-        let body = resp.text().await.map_err(ConnectorError::from_reqwest)?;
-        read_response("teams", status, &headers, body)?;
+        let req = self.http.post(self.url.expose_secret()).json(&payload);
+        super::send_with("teams", req, |a| read_response("teams", a.status, &a.headers, a.body))
+            .await?;
         Ok(Outcome {
             object_id: None,
             detail: "message posted to the channel".into(),

@@ -30,6 +30,20 @@ pub enum Kind {
     Permanent,
 }
 
+impl Kind {
+    /// The word the external-call record uses (as `connector triage` prints it).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Ok => "ok",
+            Kind::RateLimited => "rate_limited",
+            Kind::Auth => "auth",
+            Kind::ReauthRequired => "reauth_required",
+            Kind::Transient => "transient",
+            Kind::Permanent => "permanent",
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct Verdict {
     pub kind: Kind,

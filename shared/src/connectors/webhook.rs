@@ -78,35 +78,33 @@ impl Connector for Webhook {
         let body = serde_json::to_vec(&json!({"type": kind, "data": data}))
             .map_err(|e| ConnectorError::Permanent(e.to_string()))?;
         let ts = chrono::Utc::now().timestamp();
-        let resp = self
+        let req = self
             .http
             .post(&self.url)
             .header("content-type", "application/json")
             .header("webhook-id", key)
             .header("webhook-timestamp", ts.to_string())
             .header("webhook-signature", sign(&self.secret, key, ts, &body)?)
-            .body(body)
-            .send()
-            .await
-            .map_err(ConnectorError::from_reqwest)?;
-        let status = resp.status().as_u16();
-        let headers = resp.headers().clone();
-        let text = resp.text().await.map_err(ConnectorError::from_reqwest)?;
-        let reason = || format!("HTTP {status}: {}", super::excerpt(&text));
-        match status {
-            200..=299 => Ok(Outcome {
-                object_id: Some(key.to_owned()),
-                detail: format!("delivered (HTTP {status})"),
-            }),
-            429 => Err(ConnectorError::RateLimited {
-                retry_after: super::wait::wait_hint(
-                    &super::wait::header_pairs(&headers),
-                    chrono::Utc::now(),
-                ),
-            }),
-            408 | 409 | 500..=599 => Err(ConnectorError::Transient(reason())),
-            _ => Err(ConnectorError::Permanent(reason())),
-        }
+            .body(body);
+        super::send_with("webhook", req, |a| {
+            let status = a.status.as_u16();
+            let reason = || format!("HTTP {status}: {}", super::excerpt(&a.body));
+            match status {
+                200..=299 => Ok(Outcome {
+                    object_id: Some(key.to_owned()),
+                    detail: format!("delivered (HTTP {status})"),
+                }),
+                429 => Err(ConnectorError::RateLimited {
+                    retry_after: super::wait::wait_hint(
+                        &super::wait::header_pairs(&a.headers),
+                        chrono::Utc::now(),
+                    ),
+                }),
+                408 | 409 | 500..=599 => Err(ConnectorError::Transient(reason())),
+                _ => Err(ConnectorError::Permanent(reason())),
+            }
+        })
+        .await
     }
 
     /// Nothing to read on a generic receiver; check the configuration only.

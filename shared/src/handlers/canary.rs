@@ -46,12 +46,16 @@ pub async fn handler(
     _event: LambdaEvent<serde_json::Value>,
 ) -> Result<Vec<ProbeResult>, Error> {
     let mut results = Vec::new();
+    crate::metrics::register(crate::metrics::CANARY_FAILURES);
     for name in deps.connectors.settings.configured_connectors() {
         let started = Instant::now();
-        let outcome = match deps.connectors.get(name).await {
-            Ok(c) => c.probe().await.map_err(|e| e.to_string()),
-            Err(e) => Err(e.to_string()),
-        };
+        let outcome = crate::calls::within(crate::calls::CallContext::new("probe"), async {
+            match deps.connectors.get(name).await {
+                Ok(c) => c.probe().await.map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
+            }
+        })
+        .await;
         let latency_ms = started.elapsed().as_millis() as u64;
         let result = match outcome {
             Ok(o) => {
@@ -74,7 +78,7 @@ pub async fn handler(
             }
             Err(detail) => {
                 warn!(connector = name, latency_ms, %detail, "canary failed");
-                crate::metrics::count(crate::metrics::CANARY_FAILURES, name);
+                crate::metrics::count(crate::metrics::CANARY_FAILURES, "connector", name);
                 ProbeResult {
                     connector: name.into(),
                     ok: false,

@@ -35,7 +35,8 @@ impl Classify {
     ) -> Result<Self, Error> {
         Ok(Classify {
             sqs: aws.sqs.clone(),
-            decisions: DecisionStore::new(aws.ddb.clone(), s.decisions_table()?),
+            decisions: DecisionStore::new(aws.ddb.clone(), s.decisions_table()?)
+                .with_retention_days(s.decision_retention_days()),
             routing: RoutingConfig::from_env()?,
             classifier: Classifier {
                 model: Some(crate::classifier::embedded_model()?),
@@ -79,8 +80,13 @@ async fn classify_one(deps: &Classify, message: SqsMessage) -> Result<(), Record
             "message is not a switchyard event ({e}); it will be dead-lettered"
         ))
     })?;
-    let classification = deps.classifier.classify(&deps.routing, &event).await;
+    let classification = crate::calls::within(
+        crate::calls::CallContext::new("chat.completions").for_event(&event.id, &correlation),
+        deps.classifier.classify(&deps.routing, &event),
+    )
+    .await;
     let decision = deps.routing.decide(&event, &classification);
+    let route = deps.routing.route_taken(&event, &classification);
     let now = Utc::now();
     let threshold = deps.routing.review_threshold;
     let mut notice = None;
@@ -132,6 +138,7 @@ async fn classify_one(deps: &Classify, message: SqsMessage) -> Result<(), Record
             &classification,
             threshold,
             path,
+            &route,
             &actions,
             reason.as_deref(),
             now,
@@ -166,6 +173,7 @@ async fn classify_one(deps: &Classify, message: SqsMessage) -> Result<(), Record
                 ))
             })?;
     }
+    count_decision(&classification, path);
     info!(
         event_id = %event.id,
         source = %event.source,
@@ -178,7 +186,21 @@ async fn classify_one(deps: &Classify, message: SqsMessage) -> Result<(), Record
         language = classification.language.as_deref().unwrap_or("und"),
         fallback = classification.fallback.as_deref().unwrap_or(""),
         reason = reason.as_deref().unwrap_or(""),
+        route = %route,
         "classified"
     );
     Ok(())
+}
+
+fn count_decision(c: &crate::routing::Classification, path: &str) {
+    use crate::metrics as m;
+    metrics::counter!(m::EVENTS_CLASSIFIED, "category" => c.category.clone(), "backend" => c.backend)
+        .increment(1);
+    m::register(m::SENT_TO_REVIEW);
+    if path == PATH_REVIEW {
+        metrics::counter!(m::SENT_TO_REVIEW).increment(1);
+    }
+    if c.fallback.is_some() {
+        metrics::counter!(m::LLM_FALLBACKS).increment(1);
+    }
 }

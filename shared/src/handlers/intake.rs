@@ -54,7 +54,8 @@ impl Intake {
             signing_secret_id: s.intake_secret_id()?.to_owned(),
             max_body_bytes: s.max_body_bytes(),
             public_base_url: s.public_base_url(),
-            decisions: DecisionStore::new(aws.ddb.clone(), s.decisions_table()?),
+            decisions: DecisionStore::new(aws.ddb.clone(), s.decisions_table()?)
+                .with_retention_days(s.decision_retention_days()),
         })
     }
 }
@@ -66,13 +67,46 @@ pub async fn handler(
     let correlation_id = uuid::Uuid::new_v4().to_string();
     let deadline = event.context.deadline;
     let span = tracing::info_span!("intake", correlation_id = %correlation_id);
+    let webhook = event
+        .payload
+        .raw_path
+        .as_deref()
+        .and_then(|p| p.strip_prefix("/webhooks/"))
+        .map(|name| Source::parse(name).map_or("unknown", Source::as_str));
     let mut response = handle(deps, event.payload, &correlation_id, deadline, Utc::now())
         .instrument(span)
         .await;
+    if let Some(source) = webhook {
+        count_request(source, response.status_code);
+    }
     if let Ok(v) = http::HeaderValue::from_str(&correlation_id) {
         response.headers.insert("x-correlation-id", v);
     }
     Ok(response)
+}
+
+/// Received and, for a refusal, rejected by reason — per source and in total. Accepted events
+/// and duplicates are counted per event where they are decided (a batch holds several).
+fn count_request(source: &str, status: i64) {
+    use crate::metrics as m;
+    // Zeros while nothing arrives, so a volume alarm reads a quiet hour as a quiet hour.
+    m::register(m::EVENTS_ACCEPTED);
+    m::register(m::WEBHOOKS_REJECTED);
+    m::count(m::WEBHOOKS_RECEIVED, "source", source);
+    let reason = match status {
+        0..=399 => return,
+        400 => "unreadable",
+        401 => "signature",
+        404 => "unknown_source",
+        405 => "method",
+        409 => "in_progress",
+        413 => "too_large",
+        415 => "content_type",
+        422 => "payload_mismatch",
+        503 => "unavailable",
+        _ => "other",
+    };
+    m::count(m::WEBHOOKS_REJECTED, "reason", reason);
 }
 
 /// A refusal: status and a message that names what was wrong (no secrets, no payload content).
@@ -244,6 +278,10 @@ async fn accept_one(
         Ok(Claim::Completed { data }) => {
             let first = data.unwrap_or_default();
             info!(source = name, %delivery_id, event_id = %first, "duplicate delivery acknowledged");
+            crate::metrics::count(crate::metrics::DUPLICATES, "source", name);
+            if let Err(e) = deps.decisions.record_duplicate(&first).await {
+                warn!(error = %e, "could not count the redelivery on the decision record");
+            }
             return Ok(Accepted::Duplicate(first));
         }
         Ok(Claim::InProgress) => {
@@ -299,6 +337,7 @@ async fn accept_one(
         info!(source = name, fields = ?event.unknown_fields, "payload has fields this version does not know (drift)");
     }
     info!(source = name, event_type = %event.event_type, %delivery_id, %event_id, "accepted");
+    crate::metrics::count(crate::metrics::EVENTS_ACCEPTED, "source", name);
     Ok(Accepted::New(event_id))
 }
 

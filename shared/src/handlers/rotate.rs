@@ -168,7 +168,7 @@ pub async fn refresh_due(deps: &Rotate, within: Duration) -> Vec<Refreshed> {
                 Ok(true) => "refreshed".to_owned(),
                 Ok(false) => "fresh".to_owned(),
                 Err(e) => {
-                    crate::metrics::count(crate::metrics::AUTH_FAILURES, connection);
+                    crate::metrics::count(crate::metrics::AUTH_FAILURES, "connector", connection);
                     format!("failed: {e}")
                 }
             },
@@ -284,7 +284,7 @@ async fn test(deps: &Rotate, e: &RotationEvent) -> Result<(), RotateError> {
         .connection_of(&e.secret_id)
         .ok_or_else(|| RotateError::UnknownConnection(e.secret_id.clone()))?;
     let failed = |reason: String| {
-        crate::metrics::count(crate::metrics::AUTH_FAILURES, connection);
+        crate::metrics::count(crate::metrics::AUTH_FAILURES, "connector", connection);
         RotateError::TestFailed {
             secret: e.secret_id.clone(),
             reason,

@@ -321,20 +321,7 @@ impl RoutingConfig {
         if let Some(flag) = &c.flag {
             return self.review(event, c, flag.clone());
         }
-        let other_language = c
-            .language
-            .as_ref()
-            .is_some_and(|l| !self.languages.contains(l));
-        let matched = self.routes.iter().map(|s| s.get_ref()).find(|r| {
-            (r.category == "*" || r.category == c.category)
-                && r.source.is_none_or(|s| s == event.source)
-                && match r.language.as_deref() {
-                    None => true,
-                    Some("other") => other_language,
-                    Some(code) => c.language.as_deref() == Some(code),
-                }
-                && c.confidence >= r.min_confidence.unwrap_or(self.review_threshold)
-        });
+        let matched = self.matching_route(event, c).map(|(_, r)| r);
         let actions = match (matched, &self.default) {
             (Some(route), _) => &route.actions,
             (None, _) if c.confidence < self.review_threshold => {
@@ -356,6 +343,63 @@ impl RoutingConfig {
         match plan(actions, event, c, None) {
             Ok(planned) => Decision::Act(planned),
             Err(reason) => self.review(event, c, reason),
+        }
+    }
+
+    /// The first route whose conditions all hold, with its position.
+    fn matching_route(&self, event: &Event, c: &Classification) -> Option<(usize, &Route)> {
+        let other_language = c
+            .language
+            .as_ref()
+            .is_some_and(|l| !self.languages.contains(l));
+        self.routes
+            .iter()
+            .map(|s| s.get_ref())
+            .enumerate()
+            .find(|(_, r)| {
+                (r.category == "*" || r.category == c.category)
+                    && r.source.is_none_or(|s| s == event.source)
+                    && match r.language.as_deref() {
+                        None => true,
+                        Some("other") => other_language,
+                        Some(code) => c.language.as_deref() == Some(code),
+                    }
+                    && c.confidence >= r.min_confidence.unwrap_or(self.review_threshold)
+            })
+    }
+
+    /// Which way [`decide`](Self::decide) goes and why, in words for the decision record and
+    /// `switchyard explain`.
+    pub fn route_taken(&self, event: &Event, c: &Classification) -> String {
+        if let Some(flag) = &c.flag {
+            return format!("flagged for review: {flag}");
+        }
+        if let Some((i, r)) = self.matching_route(event, c) {
+            let mut when = vec![format!("category {}", r.category)];
+            if let Some(s) = r.source {
+                when.push(format!("source {s}"));
+            }
+            if let Some(l) = &r.language {
+                when.push(format!("language {l}"));
+            }
+            let min = r.min_confidence.unwrap_or(self.review_threshold);
+            return format!(
+                "route {} ({}): confidence {:.2} >= {:.2}",
+                i + 1,
+                when.join(", "),
+                c.confidence,
+                min
+            );
+        }
+        if c.confidence < self.review_threshold {
+            return format!(
+                "no route matched and confidence {:.2} is below the review threshold {:.2}",
+                c.confidence, self.review_threshold
+            );
+        }
+        match self.default {
+            Some(_) => "no route matched: the [default] route".into(),
+            None => "no route matched and there is no [default] route".into(),
         }
     }
 

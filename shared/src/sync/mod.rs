@@ -258,20 +258,13 @@ impl BulkSync {
                 continue;
             }
             report.calls += 1;
-            let result = match request().send().await {
-                Ok(resp) => {
-                    let status = resp.status();
-                    let headers = resp.headers().clone();
-                    match resp.text().await {
-                        Ok(body) => match self.target.per_record_answer(status.as_u16(), &body) {
-                            Some(v) => Ok(v),
-                            None => read_response(vendor, status, &headers, body),
-                        },
-                        Err(e) => Err(ConnectorError::from_reqwest(e)),
-                    }
+            let result = crate::connectors::send_with(vendor, request(), |a| {
+                match self.target.per_record_answer(a.status.as_u16(), &a.body) {
+                    Some(v) => Ok(v),
+                    None => read_response(vendor, a.status, &a.headers, a.body),
                 }
-                Err(e) => Err(ConnectorError::from_reqwest(e)),
-            };
+            })
+            .await;
             match result {
                 Ok(v) => return Ok(v),
                 Err(ConnectorError::RateLimited { retry_after }) => {

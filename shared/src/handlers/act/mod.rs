@@ -28,7 +28,8 @@ use tracing::{info, warn};
 
 use crate::batch::{self, correlation_id, RecordError};
 use crate::connectors::{ConnectorError, Connectors, Outcome};
-use crate::decisions::DecisionStore;
+use crate::calls::{within_collecting, CallContext};
+use crate::decisions::{state, DecisionStore};
 use crate::event::ActMessage;
 use crate::idempotency::{in_progress_until_ms, payload_hash, Claim, IdempotencyStore};
 use crate::pacing::{breaker_key, budget_key, Gate, Pace, Pacer};
@@ -56,6 +57,8 @@ pub struct Act {
     pub act_queue_url: String,
     pub review_queue_url: String,
     pub reconnect: Reconnect,
+    /// The act queue's `maxReceiveCount`: a failure on this receive dead-letters the message.
+    pub max_receives: u64,
 }
 
 impl Act {
@@ -67,19 +70,70 @@ impl Act {
         Ok(Act {
             sqs: aws.sqs.clone(),
             idempotency: IdempotencyStore::new(aws.ddb.clone(), s.idempotency_table()?),
-            decisions: DecisionStore::new(aws.ddb.clone(), s.decisions_table()?),
+            decisions: DecisionStore::new(aws.ddb.clone(), s.decisions_table()?)
+                .with_retention_days(s.decision_retention_days()),
             pacer: Pacer::from_settings(&aws.ddb, s)?,
             act_queue_url: s.act_queue_url()?.to_owned(),
             review_queue_url: s.review_queue_url()?.to_owned(),
             reconnect: Reconnect::new(aws.ddb.clone(), s.pacing_table()?),
             connectors: Connectors::with_refresher(aws, s)?,
+            max_receives: s.max_receives(),
         })
     }
 }
 
 pub async fn handler(deps: &Act, event: LambdaEvent<SqsEvent>) -> Result<SqsBatchResponse, Error> {
     let deadline = event.context.deadline;
-    Ok(batch::process(event.payload, |m| act_one(deps, m, deadline)).await?)
+    Ok(batch::process(event.payload, |m| async move {
+        let last = batch::last_receive(&m, deps.max_receives);
+        let result = act_one(deps, m.clone(), deadline).await;
+        if let (Err(e), true) = (&result, last) {
+            record_dead_letter(deps, &m, e).await;
+        }
+        result
+    })
+    .await?)
+}
+
+/// The record's last receive failed: the queue moves it to the DLQ now, so the decision record
+/// says `failed` with the reason (`switchyard redrive` can send it round again).
+async fn record_dead_letter(deps: &Act, message: &SqsMessage, e: &RecordError) {
+    let Ok(msg) = serde_json::from_str::<ActMessage>(message.body.as_deref().unwrap_or_default())
+    else {
+        return;
+    };
+    for a in &msg.actions {
+        crate::metrics::count(crate::metrics::ACTIONS_FAILED, "connector", &a.connector);
+    }
+    let reason = format!("dead-lettered after {} receives: {e}", deps.max_receives);
+    if let Err(err) = deps
+        .decisions
+        .record_outcome(&msg.event.id, state::FAILED, &[], Some(&reason), Utc::now())
+        .await
+    {
+        warn!(error = %err, "could not record the dead-lettered event as failed");
+    }
+}
+
+/// One line of the decision record's `attempts`: what act did with action `index` this time.
+pub(crate) fn attempt(
+    index: usize,
+    action: &PlannedAction,
+    status: &str,
+    calls: Vec<serde_json::Value>,
+    extra: serde_json::Value,
+) -> serde_json::Value {
+    let mut a = json!({
+        "at": Utc::now().to_rfc3339(),
+        "index": index,
+        "action": format!("{}.{}", action.connector, action.action),
+        "status": status,
+        "calls": calls,
+    });
+    if let (Some(a), Some(extra)) = (a.as_object_mut(), extra.as_object()) {
+        a.extend(extra.clone());
+    }
+    a
 }
 
 async fn act_one(deps: &Act, message: SqsMessage, deadline_ms: u64) -> Result<(), RecordError> {
@@ -116,7 +170,7 @@ async fn act_one(deps: &Act, message: SqsMessage, deadline_ms: u64) -> Result<()
             Ok(Claim::Claimed) => {}
             Ok(Claim::Completed { data }) => {
                 info!(event_id = %msg.event.id, index, "action already done; not repeated");
-                results.push(json!({"action": format!("{}.{}", action.connector, action.action), "status": "already_done", "result": data}));
+                results.push(attempt(index, action, "already_done", Vec::new(), json!({"result": data})));
                 continue;
             }
             Ok(Claim::InProgress) => {
@@ -137,11 +191,17 @@ async fn act_one(deps: &Act, message: SqsMessage, deadline_ms: u64) -> Result<()
             Err(e) => return Err(RecordError::new(e)),
         }
         let started = std::time::Instant::now();
-        let outcome = match paced_call(deps, action, &key).await {
+        let context = CallContext::new(&action.action).for_event(&msg.event.id, &correlation);
+        let (paced, calls) = within_collecting(context, paced_call(deps, action, &key)).await;
+        let latency_ms = started.elapsed().as_millis() as u64;
+        let outcome = match paced {
             Paced::Done(outcome) => outcome,
             Paced::Wait(wait, why) => {
                 release(deps, &key).await;
-                return hand_back(deps, &message, &msg, wait, why).await;
+                let extra = json!({"wait_ms": wait.as_millis() as u64, "why": why});
+                results.push(attempt(index, action, "waiting", calls, extra));
+                hand_back(deps, &message, &msg, wait, why).await?;
+                return record(deps, &msg, state::WAITING, &results, Some(why)).await;
             }
             Paced::Failed(e) => {
                 release(deps, &key).await;
@@ -149,39 +209,45 @@ async fn act_one(deps: &Act, message: SqsMessage, deadline_ms: u64) -> Result<()
             }
             Paced::Parked(reason) => {
                 release(deps, &key).await;
+                let extra = json!({"why": reason});
+                results.push(attempt(index, action, "parked", calls, extra));
                 return park_until_reconnected(deps, &message, &msg, &results, &reason).await;
             }
         };
-        let latency_ms = started.elapsed().as_millis() as u64;
         match outcome {
             Ok(outcome) => {
                 info!(event_id = %msg.event.id, connector = %action.connector, action = %action.action, latency_ms, object_id = ?outcome.object_id, "action done");
+                crate::metrics::count(crate::metrics::ACTIONS_DONE, "connector", &action.connector);
                 let data = serde_json::to_string(&outcome).map_err(RecordError::new)?;
                 if let Err(e) = deps.idempotency.complete(&key, &data, Utc::now()).await {
                     // The effect happened; a retry inside the in-progress window will wait, not repeat.
                     warn!(error = %e, "could not record a completed action");
                 }
-                results.push(json!({"action": format!("{}.{}", action.connector, action.action), "status": "done", "result": outcome}));
+                let extra = json!({"latency_ms": latency_ms, "object_id": outcome.object_id, "detail": outcome.detail});
+                results.push(attempt(index, action, "done", calls, extra));
             }
             Err(e) => {
                 warn!(event_id = %msg.event.id, connector = %action.connector, action = %action.action, latency_ms, error = %e, "action failed");
                 release(deps, &key).await;
+                let extra = json!({"latency_ms": latency_ms, "error": e.to_string()});
+                results.push(attempt(index, action, "failed", calls, extra));
                 if matches!(
                     e,
                     ConnectorError::Auth(_) | ConnectorError::ReauthRequired(_)
                 ) {
-                    crate::metrics::count(crate::metrics::AUTH_FAILURES, &action.connector);
+                    crate::metrics::count(crate::metrics::AUTH_FAILURES, "connector", &action.connector);
                 }
                 if let ConnectorError::ReauthRequired(reason) = &e {
                     let reason = format!("{} needs reconnect: {reason}", action.connector);
                     mark_refused(deps, &msg, &correlation, &action.connector, &reason).await?;
                     return park_until_reconnected(deps, &message, &msg, &results, &reason).await;
                 }
+                crate::metrics::count(crate::metrics::ACTIONS_FAILED, "connector", &action.connector);
+                let failure = format!("{}.{}: {e}", action.connector, action.action);
                 if e.is_retryable() {
-                    return Err(RecordError(format!(
-                        "{}.{}: {e}",
-                        action.connector, action.action
-                    )));
+                    // The attempt is kept in the record; SQS redelivers the message.
+                    record(deps, &msg, state::PLANNED, &results, Some(&failure)).await?;
+                    return Err(RecordError(failure));
                 }
                 let reason = format!(
                     "{}.{} failed and needs a human: {e}",
@@ -192,21 +258,27 @@ async fn act_one(deps: &Act, message: SqsMessage, deadline_ms: u64) -> Result<()
         }
     }
     let status = if msg.review_reason.is_some() {
-        "in_review"
+        state::IN_REVIEW
     } else {
-        "done"
+        let waited = (Utc::now() - msg.event.received_at).num_milliseconds().max(0);
+        crate::metrics::latency_ms(crate::metrics::END_TO_END_LATENCY, &[], waited as f64);
+        state::DONE
     };
+    record(deps, &msg, status, &results, msg.review_reason.as_deref()).await
+}
+
+/// Write the attempts of this run and the state they leave the event in.
+async fn record(
+    deps: &Act,
+    msg: &ActMessage,
+    status: &str,
+    attempts: &[serde_json::Value],
+    reason: Option<&str>,
+) -> Result<(), RecordError> {
     deps.decisions
-        .record_outcome(
-            &msg.event.id,
-            status,
-            &json!(results),
-            msg.review_reason.as_deref(),
-            Utc::now(),
-        )
+        .record_outcome(&msg.event.id, status, attempts, reason, Utc::now())
         .await
-        .map_err(RecordError::new)?;
-    Ok(())
+        .map_err(RecordError::new)
 }
 
 enum Paced {
@@ -329,7 +401,10 @@ async fn paced_call(deps: &Act, action: &PlannedAction, key: &str) -> Paced {
                 refreshed = true;
                 match deps.connectors.after_auth_failure(&action.connector).await {
                     Ok(true) => match deps.connectors.get(&action.connector).await {
-                        Ok(c) => connector = c,
+                        Ok(c) => {
+                            crate::calls::next_attempt();
+                            connector = c
+                        }
                         Err(e) => return resolve(e),
                     },
                     Ok(false) => return Paced::Done(Err(ConnectorError::Auth(reason))),
@@ -351,6 +426,7 @@ async fn paced_call(deps: &Act, action: &PlannedAction, key: &str) -> Paced {
                 Some(delay) => {
                     warn!(connector = %action.connector, error = %e, ?delay, "transient failure; retrying");
                     tokio::time::sleep(delay).await;
+                    crate::calls::next_attempt();
                 }
                 None => {
                     // The breaker counts it; if that opens the circuit, the work waits.

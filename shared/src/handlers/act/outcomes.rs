@@ -7,11 +7,11 @@ use std::time::Duration;
 use aws_lambda_events::event::sqs::SqsMessage;
 use aws_sdk_sqs::types::MessageAttributeValue;
 use chrono::Utc;
-use serde_json::json;
 use tracing::{info, warn};
 
 use super::{Act, BUDGET_WAITS_ATTR, MAX_DELAY, NOT_BEFORE_ATTR};
 use crate::batch::{correlation_id, RecordError};
+use crate::decisions::state;
 use crate::event::{ActMessage, ReviewMessage};
 use crate::handlers::correlation_attr;
 use crate::pacing::with_jitter;
@@ -95,11 +95,14 @@ pub(super) async fn park_until_reconnected(
     reason: &str,
 ) -> Result<(), RecordError> {
     hand_back(deps, message, msg, PARK_DELAY, "connection needs reconnect").await?;
+    for a in &msg.actions {
+        crate::metrics::count(crate::metrics::ACTIONS_PARKED, "connector", &a.connector);
+    }
     deps.decisions
         .record_outcome(
             &msg.event.id,
-            "parked",
-            &json!(results),
+            state::PARKED,
+            results,
             Some(reason),
             Utc::now(),
         )
@@ -159,7 +162,7 @@ pub(super) async fn hand_back(
         "handed back to wait"
     );
     for a in &msg.actions {
-        crate::metrics::count(crate::metrics::BUDGET_WAITS, &a.connector);
+        crate::metrics::count(crate::metrics::BUDGET_WAITS, "connector", &a.connector);
     }
     Ok(())
 }
@@ -194,8 +197,8 @@ pub(super) async fn park(
     deps.decisions
         .record_outcome(
             &msg.event.id,
-            "in_review",
-            &json!(results),
+            state::IN_REVIEW,
+            results,
             Some(&reason),
             Utc::now(),
         )
