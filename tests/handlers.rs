@@ -444,7 +444,11 @@ async fn a_budget_another_integration_spends_slows_every_worker_before_a_429() {
     act(&deps, LambdaEvent::new(update(2), Context::default()))
         .await
         .unwrap();
-    assert!(deps.decisions.get("ev-shared-2").await.unwrap().is_none());
+    // Not done: the record says it waits, and why.
+    let waiting = deps.decisions.get("ev-shared-2").await.unwrap().unwrap();
+    assert_eq!(waiting.status, "waiting");
+    assert_eq!(waiting.attempts[0]["status"], "waiting");
+    assert_eq!(waiting.attempts[0]["why"], "no budget");
     assert_eq!(
         stack.queue_depth("ActQueue").await.unwrap(),
         1,

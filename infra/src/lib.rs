@@ -2,12 +2,15 @@
 //! SaaS sandbox, and the runner that hosts the Lambda handlers in-process the way the Lambda
 //! service would. The `switchyard` CLI and the end-to-end tests both drive it.
 
+#[cfg(test)]
+mod alarm_tests;
 pub mod batch;
 pub mod bench;
 pub mod commands;
 pub mod demo;
 pub mod emulator;
 pub mod fixtures;
+pub mod ops;
 pub mod provision;
 pub mod runner;
 pub mod sandbox;

@@ -35,6 +35,23 @@ enum Command {
         #[arg(long)]
         local: bool,
     },
+    /// The whole story of one event: what arrived, how it was classified and why, the route,
+    /// every action attempt with the vendor's answers, and where it is now.
+    Explain {
+        /// switchyard's event id, or the vendor's delivery id (looked up over the last 7 days).
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// What happened in a window: received, accepted, rejected by reason, duplicates,
+    /// auto-routed, reviewed, failed, per source, category and connector, vendor latency.
+    Stats {
+        /// The window up to now: 24h, 90m, 7d.
+        #[arg(long, default_value = "24h")]
+        since: String,
+        #[arg(long)]
+        json: bool,
+    },
     /// Paced bulk work that spreads its calls across a window.
     #[command(subcommand)]
     Batch(BatchCommand),
@@ -49,7 +66,7 @@ enum Command {
         /// Stay up after the demo so you can send your own webhooks (Ctrl-C stops everything).
         #[arg(long)]
         stay_up: bool,
-        /// Print the functions' JSON logs (they go to stderr).
+        /// Print the functions' JSON logs (on stdout, between the demo's lines).
         #[arg(long)]
         logs: bool,
         /// Template parameters as NAME=VALUE, like `sam deploy --parameter-overrides`; e.g.
@@ -249,6 +266,29 @@ async fn main() -> Result<()> {
             }
             Ok(())
         }
+        Command::Explain { id, json } => {
+            let dep = switchyard_infra::ops::Deployment::from_env().await?;
+            match switchyard_infra::ops::find(&dep.decisions, &id).await? {
+                Some(r) if json => println!("{}", switchyard_infra::ops::story_json(&r)),
+                Some(r) => print!("{}", switchyard_infra::ops::render_story(&r)),
+                None => {
+                    eprintln!("no event {id:?}: not an event id, nor a delivery id of the last 7 days (records are kept 30 days)");
+                    std::process::exit(1);
+                }
+            }
+            Ok(())
+        }
+        Command::Stats { since, json } => {
+            let window = switchyard_infra::ops::parse_since(&since)?;
+            let dep = switchyard_infra::ops::Deployment::from_env().await?;
+            let s = switchyard_infra::ops::stats(&dep, chrono::Utc::now() - window).await?;
+            if json {
+                println!("{s}");
+            } else {
+                print!("{}", switchyard_infra::ops::render_stats(&s));
+            }
+            Ok(())
+        }
         Command::Batch(BatchCommand::Contacts {
             connector,
             input,
@@ -319,6 +359,27 @@ async fn local(stay_up: bool, overrides: &[(String, String)]) -> Result<()> {
     print!("{}", summary.render());
     println!("\nswitchyard doctor (the local connections)");
     print!("{}", switchyard::doctor::render(&stack.doctor().await?));
+    let dep = stack.deployment().await?;
+    let low = summary
+        .decisions
+        .iter()
+        .filter(|d| d.path == switchyard::decisions::PATH_REVIEW)
+        .min_by(|a, b| a.confidence.total_cmp(&b.confidence));
+    if let Some(low) = low {
+        if let Some(r) = dep.decisions.get(&low.event_id).await? {
+            println!(
+                "\nswitchyard explain {} (the low-confidence event)",
+                r.event_id
+            );
+            print!("{}", switchyard_infra::ops::render_story(&r));
+        }
+    }
+    let since = chrono::Utc::now() - chrono::Duration::hours(1);
+    println!("\nswitchyard stats --since 1h (this run)");
+    print!(
+        "{}",
+        switchyard_infra::ops::render_stats(&switchyard_infra::ops::stats(&dep, since).await?)
+    );
     if stay_up {
         let body = r#"{"webhookEvent":"jira:issue_created","timestamp":1700000000000,"issue":{"key":"OPS-9","fields":{"summary":"Payment page error 500"}}}"#;
         let sig = hex::encode(switchyard::webhook::signature::hmac_sha256(
@@ -329,6 +390,12 @@ async fn local(stay_up: bool, overrides: &[(String, String)]) -> Result<()> {
         println!(
             "  curl -i {} -H 'content-type: application/json' -H 'x-atlassian-webhook-identifier: my-delivery-1' -H 'x-hub-signature: sha256={sig}' -d '{body}'",
             stack.webhook_url("jira")
+        );
+        println!("\nPoint the ops commands (explain, stats, doctor) at this stack from another terminal:");
+        print!("{}", stack.exports()?);
+        println!(
+            "Status of an event: curl -H 'authorization: Bearer {}' {}/events/EVENT_ID",
+            stack.signing.status_token, stack.webhook_base
         );
         println!("Ctrl-C stops everything.");
         tokio::signal::ctrl_c().await?;

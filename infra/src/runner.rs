@@ -49,6 +49,9 @@ pub struct Stats {
     pub failed_records: Mutex<BTreeMap<String, u64>>,
     /// Every EMF line the functions wrote, in order (what CloudWatch would make metrics of).
     pub metrics: Mutex<Vec<String>>,
+    /// The file the EMF lines are appended to: locally it plays CloudWatch (moto cannot take
+    /// CloudWatch's CBOR protocol), and `switchyard stats` reads it (`SWITCHYARD_METRICS_FILE`).
+    pub metrics_file: std::sync::OnceLock<std::path::PathBuf>,
 }
 
 impl Stats {
@@ -58,6 +61,16 @@ impl Stats {
         let lines = switchyard::metrics::flush();
         for line in &lines {
             tracing::debug!(target: "emf", "{line}");
+        }
+        if let Some(path) = self.metrics_file.get().filter(|_| !lines.is_empty()) {
+            use std::io::Write as _;
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path);
+            if let Ok(mut f) = file {
+                let _ = f.write_all(format!("{}\n", lines.join("\n")).as_bytes());
+            }
         }
         self.metrics.lock().expect("stats").extend(lines);
         out

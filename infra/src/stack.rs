@@ -72,6 +72,9 @@ impl LocalStack {
         )
         .await?;
         let stats = Arc::new(Stats::default());
+        let _ = stats
+            .metrics_file
+            .set(std::env::temp_dir().join(format!("{prefix}-metrics.jsonl")));
         let canary_results = Arc::new(Mutex::new(Vec::new()));
         let mut stack = Self {
             emulator,
@@ -194,6 +197,15 @@ impl LocalStack {
         Ok(DecisionStore::new(self.aws.ddb.clone(), table))
     }
 
+    /// What the ops commands read (`explain`, `stats`), pointed at this stack.
+    pub async fn deployment(&self) -> Result<crate::ops::Deployment> {
+        Ok(crate::ops::Deployment {
+            decisions: self.decisions()?,
+            cloudwatch: aws_sdk_cloudwatch::Client::new(&self.emulator.sdk_config().await),
+            metrics_file: self.stats.metrics_file.get().cloned(),
+        })
+    }
+
     /// Invoke the sync function as its schedule would (`input` = the schedule's Input), after
     /// putting `csv` where it reads its export (`request.key`, or its default key).
     pub async fn sync(
@@ -255,6 +267,29 @@ impl LocalStack {
         Ok(switchyard::doctor::check(&connectors, planned, marks.as_ref()).await)
     }
 
+    /// `export NAME=value` lines that point the ops commands (explain, stats, doctor) at this
+    /// stack from another shell: the emulator's endpoint and dummy credentials, and the settings
+    /// the deployed functions get (tables, queues, connection secrets).
+    pub fn exports(&self) -> Result<String> {
+        let mut vars: std::collections::BTreeMap<String, String> =
+            std::collections::BTreeMap::new();
+        for f in ["canary", "act"] {
+            vars.extend(self.provisioned.function_env(self.template.function(f)?)?);
+        }
+        vars.remove("RUST_LOG");
+        vars.insert("AWS_ENDPOINT_URL".into(), self.emulator.endpoint.clone());
+        vars.insert("AWS_ACCESS_KEY_ID".into(), "testing".into());
+        vars.insert("AWS_SECRET_ACCESS_KEY".into(), "testing".into());
+        vars.insert("AWS_REGION".into(), crate::emulator::REGION.into());
+        if let Some(f) = self.stats.metrics_file.get() {
+            vars.insert("SWITCHYARD_METRICS_FILE".into(), f.display().to_string());
+        }
+        Ok(vars
+            .iter()
+            .map(|(k, v)| format!("export {k}={v}\n"))
+            .collect())
+    }
+
     /// Messages waiting, in flight or delayed (handed back to wait for budget).
     pub async fn queue_depth(&self, logical_id: &str) -> Result<u64> {
         let out = self
@@ -280,6 +315,9 @@ impl LocalStack {
     }
 
     pub fn stop(self) {
+        if let Some(f) = self.stats.metrics_file.get() {
+            let _ = std::fs::remove_file(f);
+        }
         for t in &self.tasks {
             t.abort();
         }

@@ -201,7 +201,13 @@ pub async fn send(
             // Finished by the caller with the triage outcome; this is what a drop says.
             call.outcome = if a.status.is_success() { "ok" } else { "error" };
         }
-        Err(e) => call.outcome = if e.is_timeout() { "timeout" } else { "transport" },
+        Err(e) => {
+            call.outcome = if e.is_timeout() {
+                "timeout"
+            } else {
+                "transport"
+            }
+        }
     }
     (call, answer)
 }
@@ -258,13 +264,22 @@ mod tests {
 
     #[test]
     fn paths_keep_api_words_and_versions_and_hide_ids_keys_and_addresses() {
-        assert_eq!(path_template("/api/v2/tickets/123.json"), "/api/v2/tickets/{id}");
-        assert_eq!(path_template("/api/v2/users/me.json"), "/api/v2/users/me.json");
+        assert_eq!(
+            path_template("/api/v2/tickets/123.json"),
+            "/api/v2/tickets/{id}"
+        );
+        assert_eq!(
+            path_template("/api/v2/users/me.json"),
+            "/api/v2/users/me.json"
+        );
         assert_eq!(
             path_template("/services/data/v62.0/sobjects/Case/Switchyard_Key__c/sy-4f2a"),
             "/services/data/v62.0/sobjects/Case/Switchyard_Key__c/{id}"
         );
-        assert_eq!(path_template("/rest/api/3/issue/OPS-12/comment"), "/rest/api/3/issue/{id}/comment");
+        assert_eq!(
+            path_template("/rest/api/3/issue/OPS-12/comment"),
+            "/rest/api/3/issue/{id}/comment"
+        );
         assert_eq!(
             path_template("/crm/v3/objects/contacts/ana@example.com"),
             "/crm/v3/objects/contacts/{id}"
@@ -273,8 +288,14 @@ mod tests {
             path_template("/workflows/8f1c2e/triggers/manual/paths/invoke"),
             "/workflows/{id}/triggers/manual/paths/invoke"
         );
-        assert_eq!(path_template("/api/chat.postMessage"), "/api/chat.postMessage");
-        assert_eq!(path_template(&format!("/hook/{}", "a".repeat(41))), "/hook/{id}");
+        assert_eq!(
+            path_template("/api/chat.postMessage"),
+            "/api/chat.postMessage"
+        );
+        assert_eq!(
+            path_template(&format!("/hook/{}", "a".repeat(41))),
+            "/hook/{id}"
+        );
     }
 
     #[test]

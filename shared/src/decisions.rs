@@ -227,7 +227,10 @@ impl DecisionStore {
             u.set("reason", s(reason));
         }
         if status == state::DONE {
-            u.set("results", s(serde_json::Value::from(attempts.to_vec()).to_string()));
+            u.set(
+                "results",
+                s(serde_json::Value::from(attempts.to_vec()).to_string()),
+            );
         }
         if !attempts.is_empty() {
             u.append(

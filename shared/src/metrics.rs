@@ -133,11 +133,15 @@ mod tests {
     #[test]
     fn counts_and_latencies_flush_as_emf_with_a_total_beside_each_dimension() {
         init(false);
-        count(AUTH_FAILURES, "connector", "slack");
-        count(AUTH_FAILURES, "connector", "slack");
+        // Other unit tests may record at the same time: this one's values are its own.
+        count(AUTH_FAILURES, "connector", "metrics-test");
+        count(AUTH_FAILURES, "connector", "metrics-test");
         latency_ms(
             VENDOR_LATENCY,
-            &[("connector", "zendesk".into()), ("operation", "probe".into())],
+            &[
+                ("connector", "zendesk".into()),
+                ("operation", "probe".into()),
+            ],
             12.5,
         );
         let docs: Vec<serde_json::Value> = flush()
@@ -148,17 +152,24 @@ mod tests {
             docs.iter()
                 .find(|d| {
                     let cw = &d["_aws"]["CloudWatchMetrics"][0];
-                    cw["Metrics"][0]["Name"] == metric
+                    cw["Metrics"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .any(|m| m["Name"] == metric)
                         && cw["Dimensions"][0] == serde_json::json!(dims)
+                        && (dims.is_empty() || d["connector"] == "metrics-test")
                 })
                 .unwrap_or_else(|| panic!("no {metric} {dims:?} in {docs:?}"))
                 .clone()
         };
         let by_connector = find(AUTH_FAILURES, &["connector"]);
-        assert_eq!(by_connector["connector"], "slack");
         assert_eq!(by_connector["AuthFailures"], 2);
-        assert_eq!(by_connector["_aws"]["CloudWatchMetrics"][0]["Namespace"], NAMESPACE);
-        assert_eq!(find(AUTH_FAILURES, &[])["AuthFailures"], 2);
+        assert_eq!(
+            by_connector["_aws"]["CloudWatchMetrics"][0]["Namespace"],
+            NAMESPACE
+        );
+        assert!(find(AUTH_FAILURES, &[])["AuthFailures"].as_u64().unwrap() >= 2);
         let latency = find(VENDOR_LATENCY, &["connector", "operation"]);
         assert_eq!(latency["VendorLatency"], serde_json::json!([12.5]));
         assert_eq!(
@@ -166,6 +177,6 @@ mod tests {
             "Milliseconds"
         );
         // Flushed once: nothing is written twice.
-        assert!(flush().is_empty());
+        assert!(!flush().iter().any(|l| l.contains("metrics-test")));
     }
 }

@@ -14,5 +14,6 @@ async fn main() -> Result<(), Error> {
     let deps = Intake::from_settings(&aws, &Settings::from_env())?;
     run(service_fn(|event: LambdaEvent<_>| {
         switchyard::metrics::flushed(handler(&deps, event))
-    })).await
+    }))
+    .await
 }

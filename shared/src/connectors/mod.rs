@@ -341,7 +341,10 @@ pub async fn send(
     vendor: &str,
     req: reqwest::RequestBuilder,
 ) -> Result<serde_json::Value, ConnectorError> {
-    send_with(vendor, req, |a| read_response(vendor, a.status, &a.headers, a.body)).await
+    send_with(vendor, req, |a| {
+        read_response(vendor, a.status, &a.headers, a.body)
+    })
+    .await
 }
 
 /// Send a request and read its answer with `read`; the call's record gets the outcome.

@@ -70,8 +70,10 @@ impl Connector for Teams {
             param(action, "text")?,
         );
         let req = self.http.post(self.url.expose_secret()).json(&payload);
-        super::send_with("teams", req, |a| read_response("teams", a.status, &a.headers, a.body))
-            .await?;
+        super::send_with("teams", req, |a| {
+            read_response("teams", a.status, &a.headers, a.body)
+        })
+        .await?;
         Ok(Outcome {
             object_id: None,
             detail: "message posted to the channel".into(),

@@ -196,6 +196,7 @@ fn count_decision(c: &crate::routing::Classification, path: &str) {
     use crate::metrics as m;
     metrics::counter!(m::EVENTS_CLASSIFIED, "category" => c.category.clone(), "backend" => c.backend)
         .increment(1);
+    metrics::counter!(m::EVENTS_CLASSIFIED).increment(1);
     m::register(m::SENT_TO_REVIEW);
     if path == PATH_REVIEW {
         metrics::counter!(m::SENT_TO_REVIEW).increment(1);

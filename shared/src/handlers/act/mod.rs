@@ -27,8 +27,8 @@ use serde_json::json;
 use tracing::{info, warn};
 
 use crate::batch::{self, correlation_id, RecordError};
-use crate::connectors::{ConnectorError, Connectors, Outcome};
 use crate::calls::{within_collecting, CallContext};
+use crate::connectors::{ConnectorError, Connectors, Outcome};
 use crate::decisions::{state, DecisionStore};
 use crate::event::ActMessage;
 use crate::idempotency::{in_progress_until_ms, payload_hash, Claim, IdempotencyStore};
@@ -170,7 +170,13 @@ async fn act_one(deps: &Act, message: SqsMessage, deadline_ms: u64) -> Result<()
             Ok(Claim::Claimed) => {}
             Ok(Claim::Completed { data }) => {
                 info!(event_id = %msg.event.id, index, "action already done; not repeated");
-                results.push(attempt(index, action, "already_done", Vec::new(), json!({"result": data})));
+                results.push(attempt(
+                    index,
+                    action,
+                    "already_done",
+                    Vec::new(),
+                    json!({"result": data}),
+                ));
                 continue;
             }
             Ok(Claim::InProgress) => {
@@ -235,14 +241,22 @@ async fn act_one(deps: &Act, message: SqsMessage, deadline_ms: u64) -> Result<()
                     e,
                     ConnectorError::Auth(_) | ConnectorError::ReauthRequired(_)
                 ) {
-                    crate::metrics::count(crate::metrics::AUTH_FAILURES, "connector", &action.connector);
+                    crate::metrics::count(
+                        crate::metrics::AUTH_FAILURES,
+                        "connector",
+                        &action.connector,
+                    );
                 }
                 if let ConnectorError::ReauthRequired(reason) = &e {
                     let reason = format!("{} needs reconnect: {reason}", action.connector);
                     mark_refused(deps, &msg, &correlation, &action.connector, &reason).await?;
                     return park_until_reconnected(deps, &message, &msg, &results, &reason).await;
                 }
-                crate::metrics::count(crate::metrics::ACTIONS_FAILED, "connector", &action.connector);
+                crate::metrics::count(
+                    crate::metrics::ACTIONS_FAILED,
+                    "connector",
+                    &action.connector,
+                );
                 let failure = format!("{}.{}: {e}", action.connector, action.action);
                 if e.is_retryable() {
                     // The attempt is kept in the record; SQS redelivers the message.
@@ -260,7 +274,9 @@ async fn act_one(deps: &Act, message: SqsMessage, deadline_ms: u64) -> Result<()
     let status = if msg.review_reason.is_some() {
         state::IN_REVIEW
     } else {
-        let waited = (Utc::now() - msg.event.received_at).num_milliseconds().max(0);
+        let waited = (Utc::now() - msg.event.received_at)
+            .num_milliseconds()
+            .max(0);
         crate::metrics::latency_ms(crate::metrics::END_TO_END_LATENCY, &[], waited as f64);
         state::DONE
     };
