@@ -139,7 +139,7 @@ mod tests {
         latency_ms(
             VENDOR_LATENCY,
             &[
-                ("connector", "zendesk".into()),
+                ("connector", "metrics-test".into()),
                 ("operation", "probe".into()),
             ],
             12.5,
