@@ -440,7 +440,7 @@ pub fn render_stats(s: &Value) -> String {
         if let Some(map) = s[key].as_object().filter(|m| !m.is_empty()) {
             out.push_str(&format!("  {title}\n"));
             for (k, v) in map {
-                out.push_str(&format!("    {k:<14}{}\n", compact(v)));
+                out.push_str(&format!("    {k:<16}{}\n", compact(v)));
             }
         }
     }
