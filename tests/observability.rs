@@ -133,34 +133,16 @@ async fn explain_stats_and_metrics_tell_what_the_demo_did() {
     assert!(!j["planned_actions"].to_string().contains('@'), "{j:#}");
 
     // Metrics: per source and in total, per connector, vendor latency, zeros where alarms need them.
-    let accepted = emf(&stack, "EventsAccepted");
-    assert_eq!(total(&accepted, "EventsAccepted", None), 5.0);
+    let metric = |name: &str, dim: Option<(&str, &str)>| total(&emf(&stack, name), name, dim);
+    assert_eq!(metric("EventsAccepted", None), 5.0);
+    assert_eq!(metric("EventsAccepted", Some(("source", "zendesk"))), 3.0);
     assert_eq!(
-        total(&accepted, "EventsAccepted", Some(("source", "zendesk"))),
-        3.0
-    );
-    let rejected = emf(&stack, "WebhooksRejected");
-    assert_eq!(
-        total(&rejected, "WebhooksRejected", Some(("reason", "signature"))),
+        metric("WebhooksRejected", Some(("reason", "signature"))),
         1.0
     );
-    assert_eq!(
-        total(
-            &emf(&stack, "Duplicates"),
-            "Duplicates",
-            Some(("source", "zendesk"))
-        ),
-        1.0
-    );
-    let done = emf(&stack, "ActionsDone");
-    assert_eq!(
-        total(&done, "ActionsDone", Some(("connector", "zendesk"))),
-        3.0
-    );
-    assert_eq!(
-        total(&emf(&stack, "SentToReview"), "SentToReview", None),
-        1.0
-    );
+    assert_eq!(metric("Duplicates", Some(("source", "zendesk"))), 1.0);
+    assert_eq!(metric("ActionsDone", Some(("connector", "zendesk"))), 3.0);
+    assert_eq!(metric("SentToReview", None), 1.0);
     let latency = emf(&stack, "VendorLatency");
     assert!(latency
         .iter()

@@ -23,8 +23,9 @@ pub struct CallContext {
     pub event_id: Option<String>,
     pub correlation_id: Option<String>,
     attempt: Cell<u32>,
-    /// What each call made inside the context did, for the decision record.
-    made: RefCell<Vec<serde_json::Value>>,
+    /// What each call made inside the context did, for the decision record (only when
+    /// [`within_collecting`] asked for it).
+    made: Option<RefCell<Vec<serde_json::Value>>>,
 }
 
 impl CallContext {
@@ -58,10 +59,15 @@ pub async fn within_collecting<F: std::future::Future>(
     context: CallContext,
     work: F,
 ) -> (F::Output, Vec<serde_json::Value>) {
+    let context = CallContext {
+        made: Some(RefCell::default()),
+        ..context
+    };
     CONTEXT
         .scope(context, async {
             let out = work.await;
-            (out, CONTEXT.with(|c| c.made.take()))
+            let made = CONTEXT.with(|c| c.made.as_ref().map(RefCell::take));
+            (out, made.unwrap_or_default())
         })
         .await
 }
@@ -105,10 +111,12 @@ impl Drop for Call {
         let latency = (latency_ms * 10.0).round() / 10.0;
         let (operation, attempt, event_id, correlation_id) = CONTEXT
             .try_with(|c| {
-                c.made.borrow_mut().push(serde_json::json!({
-                    "method": self.method, "path": self.path, "status": self.status,
-                    "latency_ms": latency, "attempt": c.attempt.get(), "outcome": self.outcome,
-                }));
+                if let Some(made) = &c.made {
+                    made.borrow_mut().push(serde_json::json!({
+                        "method": self.method, "path": self.path, "status": self.status,
+                        "latency_ms": latency, "attempt": c.attempt.get(), "outcome": self.outcome,
+                    }));
+                }
                 (
                     c.operation.clone(),
                     c.attempt.get(),

@@ -261,12 +261,7 @@ impl DecisionStore {
         days: &[String],
     ) -> Result<Option<DecisionRecord>, DecisionError> {
         for day in days {
-            if let Some(r) = self
-                .list_day(day, None)
-                .await?
-                .into_iter()
-                .find(|r| r.delivery_id == delivery_id)
-            {
+            if let Some(r) = self.query_day(day, None, Some(delivery_id)).await?.pop() {
                 return Ok(Some(r));
             }
         }
@@ -278,6 +273,17 @@ impl DecisionStore {
         &self,
         day: &str,
         since: Option<&str>,
+    ) -> Result<Vec<DecisionRecord>, DecisionError> {
+        self.query_day(day, since, None).await
+    }
+
+    /// A day's records, only those of one delivery id when given (filtered by DynamoDB, so
+    /// only matches travel back).
+    async fn query_day(
+        &self,
+        day: &str,
+        since: Option<&str>,
+        delivery_id: Option<&str>,
     ) -> Result<Vec<DecisionRecord>, DecisionError> {
         let mut out = Vec::new();
         let mut start = None;
@@ -296,6 +302,11 @@ impl DecisionStore {
                     .expression_attribute_values(":since", s(t)),
                 None => q.key_condition_expression("#day = :day"),
             };
+            if let Some(d) = delivery_id {
+                q = q
+                    .filter_expression("delivery_id = :delivery")
+                    .expression_attribute_values(":delivery", s(d));
+            }
             let page = q
                 .send()
                 .await

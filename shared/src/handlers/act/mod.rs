@@ -37,7 +37,10 @@ use crate::reconnect::Reconnect;
 use crate::routing::PlannedAction;
 
 mod outcomes;
-use outcomes::{hand_back, mark_refused, number_attr, park, park_until_reconnected, parked};
+use outcomes::{
+    hand_back, mark_refused, note_after_hand_back, number_attr, park, park_until_reconnected,
+    parked,
+};
 
 /// Attributes of a handed-back message: how often it waited, and not before when (unix ms).
 pub const BUDGET_WAITS_ATTR: &str = "budget_waits";
@@ -116,7 +119,7 @@ async fn record_dead_letter(deps: &Act, message: &SqsMessage, e: &RecordError) {
 }
 
 /// One line of the decision record's `attempts`: what act did with action `index` this time.
-pub(crate) fn attempt(
+fn attempt(
     index: usize,
     action: &PlannedAction,
     status: &str,
@@ -207,7 +210,8 @@ async fn act_one(deps: &Act, message: SqsMessage, deadline_ms: u64) -> Result<()
                 let extra = json!({"wait_ms": wait.as_millis() as u64, "why": why});
                 results.push(attempt(index, action, "waiting", calls, extra));
                 hand_back(deps, &message, &msg, wait, why).await?;
-                return record(deps, &msg, state::WAITING, &results, Some(why)).await;
+                note_after_hand_back(deps, &msg, state::WAITING, &results, why).await;
+                return Ok(());
             }
             Paced::Failed(e) => {
                 release(deps, &key).await;

@@ -98,16 +98,27 @@ pub(super) async fn park_until_reconnected(
     for a in &msg.actions {
         crate::metrics::count(crate::metrics::ACTIONS_PARKED, "connector", &a.connector);
     }
-    deps.decisions
-        .record_outcome(
-            &msg.event.id,
-            state::PARKED,
-            results,
-            Some(reason),
-            Utc::now(),
-        )
+    note_after_hand_back(deps, msg, state::PARKED, results, reason).await;
+    Ok(())
+}
+
+/// Record why a handed-back message waits. The copy is already queued: failing this record now
+/// would make SQS redeliver the original too and run the work twice, so a failed write is only
+/// logged (the next run's record says where the event is).
+pub(super) async fn note_after_hand_back(
+    deps: &Act,
+    msg: &ActMessage,
+    status: &str,
+    attempts: &[serde_json::Value],
+    reason: &str,
+) {
+    if let Err(e) = deps
+        .decisions
+        .record_outcome(&msg.event.id, status, attempts, Some(reason), Utc::now())
         .await
-        .map_err(RecordError::new)
+    {
+        warn!(error = %e, event_id = %msg.event.id, "could not record why the event waits");
+    }
 }
 
 pub(super) fn number_attr(message: &SqsMessage, name: &str) -> i64 {
