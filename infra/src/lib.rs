@@ -7,6 +7,7 @@ mod alarm_tests;
 pub mod batch;
 pub mod bench;
 pub mod commands;
+pub mod console;
 pub mod demo;
 pub mod emulator;
 pub mod fixtures;

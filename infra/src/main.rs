@@ -391,6 +391,9 @@ async fn local(stay_up: bool, overrides: &[(String, String)]) -> Result<()> {
             "  curl -i {} -H 'content-type: application/json' -H 'x-atlassian-webhook-identifier: my-delivery-1' -H 'x-hub-signature: sha256={sig}' -d '{body}'",
             stack.webhook_url("jira")
         );
+        let (console, console_task) =
+            switchyard_infra::console::serve(stack.console_state()?).await?;
+        println!("\nConsole (read-only, loopback only): http://{console}/");
         println!("\nPoint the ops commands (explain, stats, doctor) at this stack from another terminal:");
         print!("{}", stack.exports()?);
         println!(
@@ -399,6 +402,7 @@ async fn local(stay_up: bool, overrides: &[(String, String)]) -> Result<()> {
         );
         println!("Ctrl-C stops everything.");
         tokio::signal::ctrl_c().await?;
+        console_task.abort();
     }
     let ok = summary.settled && summary.rejected.len() == 1;
     stack.stop();

@@ -292,26 +292,23 @@ impl LocalStack {
 
     /// Messages waiting, in flight or delayed (handed back to wait for budget).
     pub async fn queue_depth(&self, logical_id: &str) -> Result<u64> {
-        let out = self
-            .aws
-            .sqs
-            .get_queue_attributes()
-            .queue_url(self.provisioned.queue_url(logical_id)?)
-            .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
-            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
-            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesDelayed)
-            .send()
-            .await?;
-        let attrs = out.attributes.unwrap_or_default();
-        let get = |k: QueueAttributeName| {
-            attrs
-                .get(&k)
-                .and_then(|v| v.parse::<u64>().ok())
-                .unwrap_or(0)
-        };
-        Ok(get(QueueAttributeName::ApproximateNumberOfMessages)
-            + get(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
-            + get(QueueAttributeName::ApproximateNumberOfMessagesDelayed))
+        queue_depth(&self.aws.sqs, self.provisioned.queue_url(logical_id)?).await
+    }
+
+    /// What the console reads, cloned out of the stack.
+    pub fn console_state(&self) -> Result<crate::console::ConsoleState> {
+        let queues = crate::console::QUEUES
+            .iter()
+            .map(|q| Ok((q.to_string(), self.provisioned.queue_url(q)?.to_owned())))
+            .collect::<Result<_>>()?;
+        Ok(crate::console::ConsoleState {
+            decisions: self.decisions()?,
+            sqs: self.aws.sqs.clone(),
+            ddb: self.aws.ddb.clone(),
+            pacing_table: self.provisioned.refs.get("PacingTable").cloned(),
+            queues,
+            canary: self.canary_results.clone(),
+        })
     }
 
     pub fn stop(self) {
@@ -324,6 +321,28 @@ impl LocalStack {
         self.sandbox.stop();
         // The emulator process is killed when `self.emulator` drops here.
     }
+}
+
+/// Messages waiting, in flight or delayed in one queue.
+pub async fn queue_depth(sqs: &aws_sdk_sqs::Client, url: &str) -> Result<u64> {
+    let out = sqs
+        .get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+        .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+        .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesDelayed)
+        .send()
+        .await?;
+    let attrs = out.attributes.unwrap_or_default();
+    let get = |k: QueueAttributeName| {
+        attrs
+            .get(&k)
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    Ok(get(QueueAttributeName::ApproximateNumberOfMessages)
+        + get(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+        + get(QueueAttributeName::ApproximateNumberOfMessagesDelayed))
 }
 
 /// Local values for the template's placeholder secrets: credentials the sandbox accepts.
