@@ -166,6 +166,11 @@ async fn llm_down_slow_or_rate_limited_falls_back_to_the_embedded_model() {
             d.fallback.as_deref().unwrap_or_default().contains(why),
             "{mode:?}: {d:?}"
         );
+        // explain says the LLM was not used and why, and what the model decided instead.
+        let story = switchyard_infra::ops::render_story(&d);
+        assert!(story.contains("classified  outage by model"), "{story}");
+        assert!(story.contains("; LLM not used: "), "{story}");
+        assert!(story.contains(why), "{story}");
         // A 30 s Retry-After does not fit a 1 s budget: no second call, no waiting.
         if let LlmMode::RateLimited(_) = mode {
             assert_eq!(stack.sandbox.llm_calls() - calls, 1);

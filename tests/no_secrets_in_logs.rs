@@ -138,6 +138,16 @@ async fn no_secret_value_appears_in_any_log_line() {
     .await;
     act.connectors.secrets.reload(&sf).await.unwrap();
     assert!(act.connectors.get("salesforce").await.is_err());
+    // Teams and webhook URLs carry their secret in the path or query: post through both.
+    for (connector, action) in [("teams", "post_message"), ("webhook", "post")] {
+        let post = switchyard::routing::PlannedAction {
+            connector: connector.into(),
+            action: action.into(),
+            params: [("text".to_owned(), "Checkout is down".to_owned())].into(),
+        };
+        let c = act.connectors.get(connector).await.unwrap();
+        c.perform(&post, "no-secrets-key").await.unwrap();
+    }
     tokio::time::sleep(Duration::from_millis(500)).await;
 
     let logs = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
@@ -145,6 +155,19 @@ async fn no_secret_value_appears_in_any_log_line() {
         logs.lines().count() > 20,
         "too few log lines to mean anything"
     );
+    // The external-call records were captured too: every vendor, token endpoint and the LLM.
+    let calls: Vec<&str> = logs
+        .lines()
+        .filter(|l| l.contains("\"message\":\"external call\""))
+        .collect();
+    for connector in ["zendesk", "slack", "llm", "oauth2", "teams", "webhook"] {
+        assert!(
+            calls
+                .iter()
+                .any(|l| l.contains(&format!("\"connector\":\"{connector}\""))),
+            "no external-call record for {connector}"
+        );
+    }
     let k = &stack.signing;
     // A line from the middle of the private key's PEM body.
     let key_line = c.salesforce_private_key.lines().nth(5).unwrap().to_owned();
