@@ -276,7 +276,10 @@ async fn a_revoked_grant_parks_the_connections_actions_and_alerts_a_human_once()
         // explain tells the parked attempt and what it waits for.
         let story = switchyard_infra::ops::render_story(&d);
         assert!(story.contains("slack.post_message "), "{story}");
-        assert!(story.contains("state       parked: slack needs reconnect"), "{story}");
+        assert!(
+            story.contains("state       parked: slack needs reconnect"),
+            "{story}"
+        );
     }
 
     // Reconnected: the same parked message goes through.

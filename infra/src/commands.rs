@@ -342,6 +342,29 @@ pub fn model_cv(data: &Path, folds: usize, config: &switchyard::model::TrainConf
     }
 }
 
+/// `--parameter-overrides` as `sam deploy` takes it: `NAME=VALUE` pairs, several per argument
+/// (separated by spaces), or `ParameterKey=NAME,ParameterValue=VALUE`.
+pub fn parameter_overrides(args: &[String]) -> anyhow::Result<Vec<(String, String)>> {
+    args.iter()
+        .flat_map(|a| a.split_whitespace())
+        .map(|pair| {
+            let parsed = match pair.strip_prefix("ParameterKey=") {
+                Some(rest) => rest
+                    .split_once(",ParameterValue=")
+                    .map(|(k, v)| (k.to_owned(), v.to_owned())),
+                None => pair
+                    .split_once('=')
+                    .map(|(k, v)| (k.trim().to_owned(), v.to_owned())),
+            };
+            parsed.filter(|(k, _)| !k.is_empty()).ok_or_else(|| {
+                anyhow::anyhow!(
+                    "{pair:?} is not NAME=VALUE (or ParameterKey=NAME,ParameterValue=VALUE)"
+                )
+            })
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -434,5 +457,28 @@ mod tests {
             .unwrap_err()
             .contains("not a recorded response"));
         assert!(triage_file(ok, "jira", Some(f64::NAN)).is_err());
+    }
+
+    #[test]
+    fn parameter_overrides_take_sams_forms() {
+        let args = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let pairs = |v: &[(&str, &str)]| {
+            v.iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            parameter_overrides(&args(&["A=1", "B=2"])).unwrap(),
+            pairs(&[("A", "1"), ("B", "2")])
+        );
+        assert_eq!(
+            parameter_overrides(&args(&["A=1 B=x=y"])).unwrap(),
+            pairs(&[("A", "1"), ("B", "x=y")])
+        );
+        assert_eq!(
+            parameter_overrides(&args(&["ParameterKey=LlmModel,ParameterValue=sandbox"])).unwrap(),
+            pairs(&[("LlmModel", "sandbox")])
+        );
+        assert!(parameter_overrides(&args(&["nonsense"])).is_err());
     }
 }

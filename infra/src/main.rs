@@ -71,8 +71,10 @@ enum Command {
         logs: bool,
         /// Template parameters as NAME=VALUE, like `sam deploy --parameter-overrides`; e.g.
         /// `LlmModel=sandbox` classifies with the sandbox's stand-in LLM.
-        #[arg(long = "parameter-overrides", value_parser = parse_override)]
-        overrides: Vec<(String, String)>,
+        /// Several may follow one flag (`A=1 B=2`, or as one quoted string), as with SAM; SAM's
+        /// `ParameterKey=A,ParameterValue=1` form works too.
+        #[arg(long = "parameter-overrides", num_args = 1..)]
+        overrides: Vec<String>,
     },
 }
 
@@ -327,16 +329,10 @@ async fn main() -> Result<()> {
             if logs {
                 switchyard::telemetry::init();
             }
+            let overrides = commands::parameter_overrides(&overrides)?;
             local(stay_up, &overrides).await
         }
     }
-}
-
-fn parse_override(s: &str) -> Result<(String, String), String> {
-    s.split_once('=')
-        .map(|(k, v)| (k.trim().to_owned(), v.to_owned()))
-        .filter(|(k, _)| !k.is_empty())
-        .ok_or_else(|| format!("{s:?} is not NAME=VALUE"))
 }
 
 async fn local(stay_up: bool, overrides: &[(String, String)]) -> Result<()> {
