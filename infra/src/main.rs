@@ -253,6 +253,19 @@ async fn main() -> Result<()> {
                     None,
                 )
             };
+            if reports.is_empty() {
+                eprintln!(
+                    "no connection configured: set each connection's secret id ({}) and AWS \
+                     credentials with a region, or paste the `export` lines `switchyard local \
+                     --stay-up` prints; `--local` checks a fresh local stack",
+                    switchyard::settings::CONNECTORS
+                        .iter()
+                        .map(|c| format!("{}_SECRET_ID", c.to_ascii_uppercase()))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+                std::process::exit(1);
+            }
             if json {
                 for r in &reports {
                     println!("{}", serde_json::to_string(r)?);

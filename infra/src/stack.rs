@@ -277,6 +277,7 @@ impl LocalStack {
             vars.extend(self.provisioned.function_env(self.template.function(f)?)?);
         }
         vars.remove("RUST_LOG");
+        vars.retain(|_, v| !v.is_empty());
         vars.insert("AWS_ENDPOINT_URL".into(), self.emulator.endpoint.clone());
         vars.insert("AWS_ACCESS_KEY_ID".into(), "testing".into());
         vars.insert("AWS_SECRET_ACCESS_KEY".into(), "testing".into());
@@ -286,7 +287,7 @@ impl LocalStack {
         }
         Ok(vars
             .iter()
-            .map(|(k, v)| format!("export {k}={v}\n"))
+            .map(|(k, v)| format!("export {k}='{v}'\n"))
             .collect())
     }
 
