@@ -75,6 +75,18 @@ pub async fn check(
     planned: &BTreeMap<String, BTreeSet<String>>,
     marks: Option<&crate::reconnect::Reconnect>,
 ) -> Vec<Report> {
+    crate::calls::within(
+        crate::calls::CallContext::new("doctor"),
+        check_all(connectors, planned, marks),
+    )
+    .await
+}
+
+async fn check_all(
+    connectors: &Connectors,
+    planned: &BTreeMap<String, BTreeSet<String>>,
+    marks: Option<&crate::reconnect::Reconnect>,
+) -> Vec<Report> {
     let mut out = Vec::new();
     for name in connectors.settings.configured_connectors() {
         let secret_id = connectors
