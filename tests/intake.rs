@@ -18,9 +18,9 @@ async fn hubspot_batches_become_one_event_each_and_dedupe_per_event() {
         stack.webhook_base.trim_start_matches("http://")
     );
     let events = json!([
-        {"eventId": 100, "subscriptionId": 1, "portalId": 62515, "appId": 7, "occurredAt": 1700000000000i64,
+        {"eventId": 100, "subscriptionId": 1, "portalId": 62515, "appId": 7, "occurredAt": Utc::now().timestamp_millis(),
          "subscriptionType": "contact.creation", "attemptNumber": 0, "objectId": 123, "changeSource": "CRM"},
-        {"eventId": 101, "subscriptionId": 2, "portalId": 62515, "appId": 7, "occurredAt": 1700000000500i64,
+        {"eventId": 101, "subscriptionId": 2, "portalId": 62515, "appId": 7, "occurredAt": Utc::now().timestamp_millis() + 500,
          "subscriptionType": "ticket.propertyChange", "attemptNumber": 0, "objectId": 456,
          "propertyName": "subject", "propertyValue": "Refund for invoice", "changeSource": "CRM"}
     ]);

@@ -75,6 +75,12 @@ impl IdempotencyStore {
         }
     }
 
+    /// Remember completed keys this long (the claim's and the completion's `expiration`).
+    pub fn with_ttl(mut self, ttl: chrono::Duration) -> Self {
+        self.ttl_secs = ttl.num_seconds().max(1);
+        self
+    }
+
     pub async fn claim(
         &self,
         key: &str,

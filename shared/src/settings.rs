@@ -80,6 +80,17 @@ impl Settings {
             .unwrap_or(crate::handlers::intake::DEFAULT_MAX_BODY_BYTES)
     }
 
+    /// `DELIVERY_KEY_RETENTION_DAYS`: how long intake remembers a delivery id (default 30 days,
+    /// past every vendor's retry schedule); signed bodies dated earlier are refused.
+    pub fn delivery_key_retention(&self) -> chrono::Duration {
+        chrono::Duration::days(
+            self.optional("DELIVERY_KEY_RETENTION_DAYS")
+                .and_then(|v| v.parse().ok())
+                .filter(|d: &i64| *d > 0)
+                .unwrap_or(30),
+        )
+    }
+
     /// `MAX_RECEIVES`: the consumed queue's `maxReceiveCount` (the template's is 5).
     pub fn max_receives(&self) -> u64 {
         self.optional("MAX_RECEIVES")

@@ -36,6 +36,9 @@ pub struct Intake {
     pub public_base_url: Option<String>,
     /// Decision records: intake notes each accepted event there, and `GET /events/{id}` reads it.
     pub decisions: DecisionStore,
+    /// How long delivery ids are remembered; bodies that sign their own time (Jira, HubSpot)
+    /// dated before it are refused, so a replay after the key expired cannot pass.
+    pub replay_window: chrono::Duration,
 }
 
 pub const DEFAULT_MAX_BODY_BYTES: usize = 256 * 1024;
@@ -49,7 +52,9 @@ impl Intake {
         Ok(Intake {
             sqs: aws.sqs.clone(),
             secrets: SecretCache::new(aws.secrets.clone(), crate::secrets::CACHE_TTL),
-            idempotency: IdempotencyStore::new(aws.ddb.clone(), s.idempotency_table()?),
+            idempotency: IdempotencyStore::new(aws.ddb.clone(), s.idempotency_table()?)
+                .with_ttl(s.delivery_key_retention()),
+            replay_window: s.delivery_key_retention(),
             classify_queue_url: s.classify_queue_url()?.to_owned(),
             signing_secret_id: s.intake_secret_id()?.to_owned(),
             max_body_bytes: s.max_body_bytes(),
@@ -197,6 +202,11 @@ async fn handle(
     if let Err(e) = webhook::verify(source, &signed, secrets, now) {
         return refuse(401, name, format!("{name} signature check failed: {e}"));
     }
+    if source == Source::Salesforce {
+        if let Err(reason) = endpoint_token(&all_secrets, &req) {
+            return refuse(401, name, reason);
+        }
+    }
     let (events, ack) = match webhook::normalize(source, &req.headers, &body) {
         Ok(Inbound::Handshake(reply)) => {
             info!(source = name, "handshake answered");
@@ -205,6 +215,9 @@ async fn handle(
         Ok(Inbound::Events { events, ack }) => (events, ack),
         Err(e) => return refuse(400, name, format!("{name} payload not understood: {e}")),
     };
+    if let Some(reason) = stale_signed_body(source, &events, now, deps.replay_window) {
+        return refuse(401, name, reason);
+    }
 
     let mut accepted = Vec::new();
     let mut duplicates = Vec::new();
@@ -247,6 +260,62 @@ async fn handle(
         202,
         json!({"status": "accepted", "event_id": accepted.first(), "event_ids": accepted, "duplicates": duplicates.len()}),
     )
+}
+
+/// Jira's `timestamp` and HubSpot's `occurredAt` are inside the signed body: one dated before the
+/// delivery-id window is a replay the key no longer catches (or a sender's clock years off).
+fn stale_signed_body(
+    source: Source,
+    events: &[webhook::Normalized],
+    now: DateTime<Utc>,
+    window: chrono::Duration,
+) -> Option<String> {
+    if !matches!(source, Source::Jira | Source::Hubspot) {
+        return None;
+    }
+    let oldest = events.iter().filter_map(|n| n.occurred_at).min()?;
+    (oldest < now - window).then(|| {
+        format!(
+            "signed {source} body is dated {}, older than the {}-day replay window; it is not accepted again",
+            oldest.format("%Y-%m-%d %H:%M UTC"),
+            window.num_days()
+        )
+    })
+}
+
+/// Salesforce outbound messages are unsigned: when the intake secret lists
+/// `"salesforce_token"`s, the endpoint URL must carry one (`?token=…`), compared in constant time.
+fn endpoint_token(
+    secrets: &crate::secrets::SigningSecrets,
+    req: &LambdaFunctionUrlRequest,
+) -> Result<(), String> {
+    let Some(tokens) = secrets.get("salesforce_token").filter(|t| !t.is_empty()) else {
+        return Ok(());
+    };
+    let presented = req
+        .raw_query_string
+        .as_deref()
+        .and_then(|q| serde_urlencoded::from_str::<Vec<(String, String)>>(q).ok())
+        .and_then(|pairs| {
+            pairs
+                .into_iter()
+                .find(|(k, _)| k == "token")
+                .map(|(_, v)| v)
+        })
+        .unwrap_or_default();
+    let presented = presented.as_bytes();
+    if presented.is_empty() || token_matches(tokens, presented).is_err() {
+        return Err("salesforce outbound messages must be sent to the endpoint URL with its token (?token=…)".into());
+    }
+    Ok(())
+}
+
+/// Whether `presented` is one of the configured tokens: every one compared in constant time.
+fn token_matches(
+    tokens: &[secrecy::SecretString],
+    presented: &[u8],
+) -> Result<(), webhook::VerifyError> {
+    webhook::signature::verify_any(tokens, |t| webhook::signature::ct_eq(t, presented))
 }
 
 enum Accepted {
@@ -369,12 +438,7 @@ async fn status(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .unwrap_or_default();
-    let authorized = tokens.iter().fold(false, |ok, t| {
-        webhook::signature::ct_eq(
-            secrecy::ExposeSecret::expose_secret(t).as_bytes(),
-            presented.as_bytes(),
-        ) | ok
-    });
+    let authorized = token_matches(&tokens, presented.as_bytes()).is_ok();
     if presented.is_empty() || !authorized {
         return refuse(
             401,
@@ -489,6 +553,7 @@ mod tests {
             max_body_bytes: 1024,
             public_base_url: None,
             decisions: DecisionStore::new(aws.ddb.clone(), "d"),
+            replay_window: chrono::Duration::days(30),
         }
     }
 

@@ -203,3 +203,36 @@ fn every_scheme_valid_tampered_wrong_secret_stale() {
         );
     }
 }
+
+/// A request captured and replayed after intake's delivery key expired (30 days by default):
+/// schemes that sign a timestamp refuse it themselves; for the others the signature still holds,
+/// and only the body's own signed date (Jira, HubSpot — checked by intake) or the key's
+/// retention stands between the replay and a new event (the README's threat model says which).
+#[test]
+fn a_replay_after_the_delivery_key_expired_fails_every_signed_timestamp() {
+    let body: &[u8] = b"{\"id\":1}";
+    let later = T + 30 * 86_400 + 1;
+    for (name, scheme) in Scheme::ALL {
+        let secret = secret_for(scheme, "right-secret");
+        let headers = sign(scheme, &secret, body);
+        let req = SignedRequest {
+            method: "POST",
+            url: URL,
+            headers: &headers,
+            body,
+        };
+        let result = scheme.verify(&req, &[SecretString::from(secret)], at(later));
+        if signs_timestamp(scheme) {
+            assert!(
+                matches!(result, Err(VerifyError::StaleTimestamp { .. })),
+                "{name}: {result:?}"
+            );
+        } else {
+            assert_eq!(
+                result,
+                Ok(()),
+                "{name}: signs no time; the key and body date must stop it"
+            );
+        }
+    }
+}
