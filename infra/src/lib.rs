@@ -11,6 +11,7 @@ pub mod console;
 pub mod demo;
 pub mod emulator;
 pub mod fixtures;
+pub mod flood;
 pub mod ops;
 pub mod provision;
 pub mod runner;

@@ -133,6 +133,18 @@ enum BenchCommand {
         #[arg(long, default_value_t = 10)]
         storm_seconds: u64,
     },
+    /// Forged webhooks from many senders against the local stack while real tickets arrive:
+    /// refusals per second and per CPU-second, and the real events' settle times.
+    Flood {
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        /// Concurrent senders of forged requests.
+        #[arg(long, default_value_t = 16)]
+        senders: usize,
+        /// Real signed tickets sent without and then during the flood.
+        #[arg(long, default_value_t = 20)]
+        real: usize,
+    },
 }
 
 #[derive(Subcommand)]
@@ -327,6 +339,15 @@ async fn main() -> Result<()> {
             let storm = std::time::Duration::from_secs(storm_seconds);
             let runs = switchyard_infra::bench::pacing(rate, seconds, &workers, storm).await?;
             print!("{}", switchyard_infra::bench::render(rate, storm, &runs));
+            Ok(())
+        }
+        Command::Bench(BenchCommand::Flood {
+            seconds,
+            senders,
+            real,
+        }) => {
+            let report = switchyard_infra::flood::flood(seconds, senders, real).await?;
+            print!("{}", report.render());
             Ok(())
         }
         Command::Connector(ConnectorCommand::Triage {
