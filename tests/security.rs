@@ -1,6 +1,7 @@
-//! Replays a security team asks about: a signed body dated before the delivery-id window (the
-//! key that caught repeats has expired) is refused, and Salesforce's unsigned outbound messages
-//! can be required to carry an endpoint token.
+//! What a security team asks about the public endpoint: a flood of forged requests is refused
+//! without reaching a queue while real events flow; a signed body dated before the delivery-id
+//! window (the key that caught repeats has expired) is refused; Salesforce's unsigned outbound
+//! messages can be required to carry an endpoint token.
 
 use chrono::{Duration, Utc};
 use serde_json::json;
@@ -114,4 +115,15 @@ async fn salesforce_outbound_messages_can_be_required_to_carry_an_endpoint_token
     assert_eq!(status, 200, "{text}");
     assert!(text.contains("<Ack>true</Ack>"), "{text}");
     stack.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_forged_requests_is_refused_while_real_events_flow() {
+    // The bench's own run, short: it fails itself if a real event does not settle or a forged
+    // request reaches a decision record.
+    let r = switchyard_infra::flood::flood(3, 4, 3).await.unwrap();
+    assert!(r.forged_sent > 100, "{} forged requests", r.forged_sent);
+    assert_eq!(r.forged_refused, r.forged_sent);
+    assert_eq!(r.forged_accepted, 0);
+    assert_eq!(r.settle_flood_ms.len(), 3);
 }
