@@ -91,6 +91,41 @@ pub struct Event {
     pub raw: serde_json::Value,
 }
 
+/// switchyard's id for a delivery: derived from (source, vendor delivery id or content hash), so
+/// a vendor's retry after a partial intake failure is the same event under the same action keys.
+pub fn event_id_for(source: Source, delivery_id: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(format!("switchyard-event\0{source}\0{delivery_id}"));
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    uuid::Uuid::new_v8(bytes).to_string()
+}
+
+/// SQS's message limit (256 KiB, attributes included): every stage's message must fit in it.
+pub const QUEUE_MESSAGE_LIMIT: usize = 262_144;
+/// What a queued event may take of it, leaving room for the wrappers later stages add (category,
+/// reason, the correlation attribute).
+pub const MAX_EVENT_MESSAGE_BYTES: usize = QUEUE_MESSAGE_LIMIT - 8 * 1024;
+/// The deepest payload nesting accepted: serde_json reads 128 levels, and the stage messages wrap
+/// the payload in two more, so anything near that limit would be accepted and never read.
+pub const MAX_PAYLOAD_DEPTH: usize = 100;
+
+/// How deep a JSON value nests (a scalar is 0, `[]` is 1), without recursion.
+pub fn json_depth(value: &serde_json::Value) -> usize {
+    let mut deepest = 0;
+    let mut stack = vec![(value, 0usize)];
+    while let Some((v, depth)) = stack.pop() {
+        let children: Box<dyn Iterator<Item = &serde_json::Value>> = match v {
+            serde_json::Value::Array(a) => Box::new(a.iter()),
+            serde_json::Value::Object(o) => Box::new(o.values()),
+            _ => continue,
+        };
+        deepest = deepest.max(depth + 1);
+        stack.extend(children.map(|c| (c, depth + 1)));
+    }
+    deepest
+}
+
 impl Event {
     /// The canonical event for a normalized vendor payload, under switchyard's own id.
     pub fn from_normalized(
@@ -155,4 +190,26 @@ pub struct ReviewMessage {
     pub confidence: f64,
     /// Why a human is needed, in words a human can act on.
     pub reason: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_ids_are_stable_per_delivery_and_distinct_across_sources() {
+        let a = event_id_for(Source::Zendesk, "01HX");
+        assert_eq!(a, event_id_for(Source::Zendesk, "01HX"));
+        assert_ne!(a, event_id_for(Source::Github, "01HX"));
+        assert_ne!(a, event_id_for(Source::Zendesk, "01HY"));
+        assert_eq!(uuid::Uuid::parse_str(&a).unwrap().get_version_num(), 8);
+    }
+
+    #[test]
+    fn depth_counts_containers() {
+        let v: serde_json::Value =
+            serde_json::from_str(r#"{"a": [1, {"b": []}], "c": 2}"#).unwrap();
+        assert_eq!(json_depth(&v), 4);
+        assert_eq!(json_depth(&serde_json::json!(1)), 0);
+    }
 }

@@ -154,10 +154,17 @@ async fn handle(
             .insert("allow", http::HeaderValue::from_static("POST"));
         return r;
     }
-    let content_type = req
-        .headers
-        .get("content-type")
-        .and_then(|v| v.to_str().ok());
+    let content_type = match req.headers.get("content-type").map(|v| v.to_str()) {
+        None => None,
+        Some(Ok(ct)) => Some(ct),
+        Some(Err(_)) => {
+            return refuse(
+                415,
+                name,
+                "the content-type header is not readable text (non-ASCII bytes)".into(),
+            )
+        }
+    };
     if !webhook::accepts_content_type(source, content_type) {
         return refuse(
             415,
@@ -337,7 +344,10 @@ async fn accept_one(
 ) -> Result<Accepted, LambdaFunctionUrlResponse> {
     let name = source.as_str();
     let key = format!("intake#{name}#{delivery_id}");
-    let event_id = uuid::Uuid::new_v4().to_string();
+    let event_id = crate::event::event_id_for(source, delivery_id);
+    let event = Event::from_normalized(event_id.clone(), source, delivery_id.to_owned(), n, now);
+    // Refused before the claim: what classify or act could not read must not be accepted.
+    let body = readable_message(&event).map_err(|(status, reason)| refuse(status, name, reason))?;
     match deps
         .idempotency
         .claim(&key, hash, now, in_progress_until_ms(deadline_ms, now))
@@ -374,7 +384,6 @@ async fn accept_one(
             return Err(unavailable("idempotency store unavailable"));
         }
     }
-    let event = Event::from_normalized(event_id.clone(), source, delivery_id.to_owned(), n, now);
     // Before the enqueue, so classify's fuller record always comes after this one.
     if let Err(e) = deps
         .decisions
@@ -387,7 +396,7 @@ async fn accept_one(
         .sqs
         .send_message()
         .queue_url(&deps.classify_queue_url)
-        .message_body(serde_json::to_string(&event).expect("events serialize"))
+        .message_body(body)
         .message_attributes(CORRELATION_ATTR, correlation_attr(correlation_id))
         .send()
         .await;
@@ -410,6 +419,34 @@ async fn accept_one(
     Ok(Accepted::New(event_id))
 }
 
+/// The classify message for an event, or the refusal when a later stage could not read it: a
+/// payload nested deeper than [`MAX_PAYLOAD_DEPTH`](crate::event::MAX_PAYLOAD_DEPTH), or one
+/// whose message (payload plus the subject and text drawn from it) would not fit in a queue.
+fn readable_message(event: &Event) -> Result<String, (i64, String)> {
+    use crate::event::{json_depth, MAX_EVENT_MESSAGE_BYTES, MAX_PAYLOAD_DEPTH};
+    let depth = json_depth(&event.raw);
+    if depth > MAX_PAYLOAD_DEPTH {
+        return Err((
+            400,
+            format!(
+                "payload nests {depth} levels deep; switchyard accepts at most {MAX_PAYLOAD_DEPTH}"
+            ),
+        ));
+    }
+    let body = serde_json::to_string(event)
+        .map_err(|e| (400, format!("payload cannot be queued: {e}")))?;
+    if body.len() > MAX_EVENT_MESSAGE_BYTES {
+        return Err((
+            413,
+            format!(
+                "the event is {} bytes once normalized (payload plus the subject and text read from it); a queued event holds at most {MAX_EVENT_MESSAGE_BYTES}",
+                body.len()
+            ),
+        ));
+    }
+    Ok(body)
+}
+
 /// `GET /events/{id}` with `Authorization: Bearer <token>`, a token listed under `"status"` in
 /// the intake secret.
 async fn status(
@@ -423,6 +460,19 @@ async fn status(
             405,
             "status",
             format!("{method} is not allowed; use GET /events/{{id}}"),
+        );
+    }
+    // A client fault, answered before any AWS call (an empty id is not "please retry").
+    let well_formed = !event_id.is_empty()
+        && event_id.len() <= 64
+        && event_id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-');
+    if !well_formed {
+        return refuse(
+            400,
+            "status",
+            "an event id is required: GET /events/{id}, the id intake answered with".into(),
         );
     }
     let tokens = match deps.secrets.signing_secrets(&deps.signing_secret_id).await {
@@ -605,6 +655,30 @@ mod tests {
         r.headers
             .insert("content-type", http::HeaderValue::from_static("text/plain"));
         assert_eq!(call(r).await.0, 415);
+    }
+
+    #[tokio::test]
+    async fn a_status_request_without_an_id_is_a_client_error_not_please_retry() {
+        for path in ["/events/", "/events/a%2Fb", "/events/../x"] {
+            let (status, body) = call(request("GET", path, "", false)).await;
+            assert_eq!(status, 400, "{path}: {body}");
+            assert!(body["error"]
+                .as_str()
+                .unwrap()
+                .contains("event id is required"));
+        }
+    }
+
+    #[tokio::test]
+    async fn a_content_type_of_non_ascii_bytes_is_415_not_absent() {
+        let mut r = request("POST", "/webhooks/zendesk", "{}", false);
+        r.headers.insert(
+            "content-type",
+            http::HeaderValue::from_bytes(b"application/json\xff").unwrap(),
+        );
+        let (status, body) = call(r).await;
+        assert_eq!(status, 415, "{body}");
+        assert!(body["error"].as_str().unwrap().contains("non-ASCII"));
     }
 
     #[tokio::test]

@@ -51,6 +51,11 @@ fn english() -> Vec<String> {
 #[serde(deny_unknown_fields)]
 pub struct Actions {
     pub actions: Vec<ActionTemplate>,
+    /// Review notices only: post the customer's subject and text as they are. By default a
+    /// notice carries them PII-redacted (e-mail addresses, phone numbers, long digit runs) and
+    /// `{event.link}` points the human to the source.
+    #[serde(default)]
+    pub full_text: bool,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -92,7 +97,8 @@ pub struct ActionTemplate {
     pub connector: String,
     pub action: String,
     /// Values may use `{event.id}`, `{event.source}`, `{event.object_id}`, `{event.subject}`,
-    /// `{event.text}`, `{event.summary}` (subject, else the start of the text), `{category}` and
+    /// `{event.text}`, `{event.summary}` (subject, else the start of the text), `{event.link}` (the
+    /// source object's link, else source and object id), `{category}` and
     /// `{confidence}`.
     #[serde(default)]
     pub params: BTreeMap<String, String>,
@@ -161,6 +167,7 @@ const PLACEHOLDERS: &[&str] = &[
     "event.subject",
     "event.text",
     "event.summary",
+    "event.link",
     "category",
     "confidence",
     "language",
@@ -340,7 +347,7 @@ impl RoutingConfig {
                 return self.review(event, c, reason);
             }
         };
-        match plan(actions, event, c, None) {
+        match plan(actions, event, c, None, Text::AsIs) {
             Ok(planned) => Decision::Act(planned),
             Err(reason) => self.review(event, c, reason),
         }
@@ -410,7 +417,15 @@ impl RoutingConfig {
             .review
             .iter()
             .flat_map(|r| &r.actions)
-            .filter_map(|t| plan(std::slice::from_ref(t), event, c, Some(&reason)).ok())
+            .filter_map(|t| {
+                let full_text = self.review.as_ref().is_some_and(|r| r.full_text);
+                let text = if full_text {
+                    Text::AsIs
+                } else {
+                    Text::Redacted
+                };
+                plan(std::slice::from_ref(t), event, c, Some(&reason), text).ok()
+            })
             .flatten()
             .collect();
         Decision::Review { reason, notify }
@@ -439,12 +454,13 @@ fn plan(
     event: &Event,
     c: &Classification,
     reason: Option<&str>,
+    text: Text,
 ) -> Result<Vec<PlannedAction>, String> {
     let mut planned = Vec::with_capacity(templates.len());
     for t in templates {
         let mut params = BTreeMap::new();
         for (k, v) in &t.params {
-            let value = render(v, event, c, reason).map_err(|missing| {
+            let value = render(v, event, c, reason, text).map_err(|missing| {
                 format!(
                     "action {}.{} needs {{{missing}}}, which this {} event does not have",
                     t.connector, t.action, event.source
@@ -468,22 +484,43 @@ fn placeholders(template: &str) -> impl Iterator<Item = &str> {
         .filter_map(|part| part.split_once('}').map(|(name, _)| name))
 }
 
+/// Whether the customer's words go into an action as they are (a vendor write) or redacted (a
+/// notice to humans).
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Text {
+    AsIs,
+    Redacted,
+}
+
 /// Fill a template; `Err(name)` when the event lacks a value the template needs.
 fn render<'t>(
     template: &'t str,
     event: &Event,
     c: &Classification,
     reason: Option<&str>,
+    text: Text,
 ) -> Result<String, &'t str> {
+    let words = |v: Option<String>| match text {
+        Text::AsIs => v,
+        Text::Redacted => v.map(|v| crate::redact::redact(&v)),
+    };
     let mut out = template.to_owned();
     for name in placeholders(template) {
         let value = match name {
             "event.id" => Some(event.id.clone()),
             "event.source" => Some(event.source.to_string()),
             "event.object_id" => event.object_id.clone(),
-            "event.subject" => event.subject.clone(),
-            "event.text" => event.text.clone(),
-            "event.summary" => event.summary(),
+            "event.subject" => words(event.subject.clone()),
+            "event.text" => words(event.text.clone()),
+            "event.summary" => words(event.summary()),
+            // Always has a value, so a notice is never dropped for want of a link.
+            "event.link" => Some(event.links.first().cloned().unwrap_or_else(|| {
+                format!(
+                    "{} {}",
+                    event.source,
+                    event.object_id.as_deref().unwrap_or("(no object id)")
+                )
+            })),
             "category" => Some(c.category.clone()),
             "confidence" => Some(format!("{:.2}", c.confidence)),
             "language" => Some(c.language.clone().unwrap_or_else(|| "und".into())),

@@ -210,3 +210,34 @@ fn config_errors_name_the_line() {
     let err = RoutingConfig::load(bad).unwrap_err().to_string();
     assert!(err.contains("line 4") && err.contains("ISO 639-3"), "{err}");
 }
+
+#[test]
+fn review_notices_carry_the_summary_redacted_and_a_link_unless_full_text_is_configured() {
+    let config = RoutingConfig::load(DEFAULT_CONFIG).unwrap();
+    let mut e = event(
+        Source::Zendesk,
+        "hello, write to jane.doe@example.com or call +1 415 555 0100",
+        Some("35436"),
+    );
+    e.links = vec!["https://acme.zendesk.com/agent/tickets/35436".into()];
+    let c = config.classify(&e);
+    let Decision::Review { notify, .. } = config.decide(&e, &c) else {
+        panic!("expected review")
+    };
+    let text = &notify[0].params["text"];
+    assert!(
+        !text.contains("jane.doe@example.com") && !text.contains("555 0100"),
+        "{text}"
+    );
+    assert!(
+        text.contains("https://acme.zendesk.com/agent/tickets/35436"),
+        "{text}"
+    );
+
+    let full = DEFAULT_CONFIG.replace("[review]", "[review]\nfull_text = true");
+    let config = RoutingConfig::load(&full).unwrap();
+    let Decision::Review { notify, .. } = config.decide(&e, &c) else {
+        panic!("expected review")
+    };
+    assert!(notify[0].params["text"].contains("jane.doe@example.com"));
+}
