@@ -38,6 +38,15 @@ pub fn correlation_id(message: &SqsMessage) -> String {
         .unwrap_or_default()
 }
 
+/// How many times SQS has handed this record out (1 on the first receive).
+pub fn receive_count(message: &SqsMessage) -> u64 {
+    message
+        .attributes
+        .get("ApproximateReceiveCount")
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(1)
+}
+
 /// Whether this is the record's last receive before its queue moves it to the DLQ
 /// (`ApproximateReceiveCount` has reached `maxReceiveCount`).
 pub fn last_receive(message: &SqsMessage, max_receives: u64) -> bool {

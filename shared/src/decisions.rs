@@ -69,6 +69,8 @@ pub struct DecisionRecord {
     pub language: Option<String>,
     /// Why the LLM did not decide, when it did not.
     pub fallback: Option<String>,
+    /// Why the classifier asked for a human whatever the confidence.
+    pub flag: Option<String>,
     pub signals: Option<String>,
     /// Scores per category, as JSON.
     pub scores: Option<String>,
@@ -159,7 +161,9 @@ impl DecisionStore {
             })
     }
 
-    /// Write what classify decided: the evidence, the redacted input, the route and why.
+    /// Write what classify decided: the evidence, the redacted input, the route and why — once.
+    /// When an earlier attempt already decided this event, nothing is written and that decision
+    /// is returned, so a retry (or a second delivery) follows the first answer, never a new one.
     #[allow(clippy::too_many_arguments)]
     pub async fn record_decision(
         &self,
@@ -172,7 +176,7 @@ impl DecisionStore {
         actions: &[PlannedAction],
         reason: Option<&str>,
         now: DateTime<Utc>,
-    ) -> Result<(), DecisionError> {
+    ) -> Result<Option<DecisionRecord>, DecisionError> {
         let mut u = self.update(&event.id);
         self.base(&mut u, event, correlation_id, now);
         u.set("input", s(crate::redact::redact(&event.content())));
@@ -207,7 +211,19 @@ impl DecisionStore {
         if let Some(reason) = reason {
             u.set("reason", s(reason));
         }
-        u.send().await
+        if let Some(flag) = &c.flag {
+            u.set("flag", s(flag));
+        }
+        if u.send_if("attribute_not_exists(decided_at)").await? {
+            return Ok(None);
+        }
+        match self.get(&event.id).await? {
+            Some(earlier) => Ok(Some(earlier)),
+            None => Err(DecisionError(format!(
+                "event {} was decided but its record cannot be read back",
+                event.id
+            ))),
+        }
     }
 
     /// Write what act did: the attempts it made (appended), the state it left the event in
@@ -358,6 +374,28 @@ impl Update {
         ));
     }
 
+    /// Send only if `condition` holds; `false` when it did not (nothing written).
+    async fn send_if(self, condition: &str) -> Result<bool, DecisionError> {
+        let sent = self
+            .req
+            .condition_expression(condition)
+            .update_expression(format!("SET {}", self.sets.join(", ")))
+            .set_expression_attribute_names(Some(self.names))
+            .set_expression_attribute_values(Some(self.values))
+            .send()
+            .await;
+        match sent {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(DecisionError(crate::aws::error_message(&e))),
+        }
+    }
+
     async fn send(self) -> Result<(), DecisionError> {
         self.req
             .update_expression(format!("SET {}", self.sets.join(", ")))
@@ -387,6 +425,35 @@ fn redacted_actions(actions: &[PlannedAction]) -> String {
 }
 
 impl DecisionRecord {
+    /// The classification this record holds, as classify decided it (for a retry to reuse).
+    pub fn classification(&self) -> Classification {
+        let backend = match self.backend.as_deref() {
+            Some("rules") => "rules",
+            Some("model") => "model",
+            Some("llm") => "llm",
+            _ => "recorded",
+        };
+        Classification {
+            category: self.category.clone(),
+            confidence: self.confidence,
+            scores: self
+                .scores
+                .as_deref()
+                .and_then(|s| serde_json::from_str(s).ok())
+                .unwrap_or_default(),
+            signals: self
+                .signals
+                .as_deref()
+                .filter(|s| !s.is_empty())
+                .map(|s| s.split(',').map(str::to_owned).collect())
+                .unwrap_or_default(),
+            backend,
+            language: self.language.clone(),
+            fallback: self.fallback.clone(),
+            flag: self.flag.clone(),
+        }
+    }
+
     /// Where the event is, in the words `GET /events/{id}` uses.
     pub fn stage(&self) -> &'static str {
         match self.status.as_str() {
@@ -426,6 +493,7 @@ fn from_item(item: &HashMap<String, AttributeValue>) -> DecisionRecord {
         backend: opt("backend"),
         language: opt("language"),
         fallback: opt("fallback"),
+        flag: opt("flag"),
         signals: opt("signals"),
         scores: opt("scores"),
         input: opt("input"),

@@ -9,9 +9,9 @@ use tracing::info;
 use crate::batch::{self, correlation_id, RecordError};
 use crate::classifier::Classifier;
 use crate::decisions::{DecisionStore, PATH_ACT, PATH_REVIEW};
-use crate::event::{ActMessage, Event, ReviewMessage};
+use crate::event::{ActMessage, Event, ReviewMessage, QUEUE_MESSAGE_LIMIT};
 use crate::handlers::correlation_attr;
-use crate::routing::{Decision, RoutingConfig};
+use crate::routing::{Classification, Decision, RoutingConfig};
 use crate::CORRELATION_ATTR;
 
 #[derive(Clone, Debug)]
@@ -80,71 +80,68 @@ async fn classify_one(deps: &Classify, message: SqsMessage) -> Result<(), Record
             "message is not a switchyard event ({e}); it will be dead-lettered"
         ))
     })?;
-    let classification = crate::calls::within(
-        crate::calls::CallContext::new("chat.completions").for_event(&event.id, &correlation),
-        deps.classifier.classify(&deps.routing, &event),
-    )
-    .await;
-    let decision = deps.routing.decide(&event, &classification);
-    let route = deps.routing.route_taken(&event, &classification);
+    // A redelivery reuses the recorded answer: no second LLM call, no different plan.
+    let earlier = if batch::receive_count(&message) > 1 {
+        deps.decisions
+            .get(&event.id)
+            .await
+            .map_err(RecordError::new)?
+            .filter(|r| r.decided_at.is_some())
+    } else {
+        None
+    };
     let now = Utc::now();
     let threshold = deps.routing.review_threshold;
-    let mut notice = None;
-    let (queue, payload, path, actions, reason) = match decision {
-        Decision::Act(actions) => {
-            let msg = ActMessage {
-                event: event.clone(),
-                category: classification.category.clone(),
-                confidence: classification.confidence,
-                actions: actions.clone(),
-                review_reason: None,
-            };
-            (
-                &deps.act_queue_url,
-                serde_json::to_string(&msg),
-                PATH_ACT,
-                actions,
-                None,
-            )
+    let (classification, plan) = match &earlier {
+        Some(record) => {
+            let c = record.classification();
+            let plan = Plan::recorded(deps, &event, &c, record);
+            (c, plan)
         }
-        Decision::Review { reason, notify } => {
-            // The review route's notices are actions like any other: act performs them once.
-            notice = (!notify.is_empty()).then(|| ActMessage {
-                event: event.clone(),
-                category: classification.category.clone(),
-                confidence: classification.confidence,
-                actions: notify,
-                review_reason: Some(reason.clone()),
-            });
-            let msg = ReviewMessage {
-                event: event.clone(),
-                category: classification.category.clone(),
-                confidence: classification.confidence,
-                reason: reason.clone(),
-            };
-            (
-                &deps.review_queue_url,
-                serde_json::to_string(&msg),
-                PATH_REVIEW,
-                Vec::new(),
-                Some(reason),
+        None => {
+            let c = crate::calls::within(
+                crate::calls::CallContext::new("chat.completions")
+                    .for_event(&event.id, &correlation),
+                deps.classifier.classify(&deps.routing, &event),
             )
+            .await;
+            let plan = Plan::new(deps, &event, &c);
+            let recorded = deps
+                .decisions
+                .record_decision(
+                    &event,
+                    &correlation,
+                    &c,
+                    threshold,
+                    plan.path,
+                    &plan.route,
+                    &plan.actions,
+                    plan.reason.as_deref(),
+                    now,
+                )
+                .await
+                .map_err(RecordError::new)?;
+            match recorded {
+                None => (c, plan),
+                // Another delivery of this event was decided first: follow that answer.
+                Some(record) => {
+                    let c = record.classification();
+                    let plan = Plan::recorded(deps, &event, &c, &record);
+                    (c, plan)
+                }
+            }
         }
     };
-    deps.decisions
-        .record_decision(
-            &event,
-            &correlation,
-            &classification,
-            threshold,
-            path,
-            &route,
-            &actions,
-            reason.as_deref(),
-            now,
-        )
-        .await
-        .map_err(RecordError::new)?;
+    let reused = earlier.is_some() || plan.reused;
+    let Plan {
+        queue,
+        payload,
+        path,
+        reason,
+        notice,
+        route,
+        ..
+    } = plan;
     deps.sqs
         .send_message()
         .queue_url(queue)
@@ -173,7 +170,9 @@ async fn classify_one(deps: &Classify, message: SqsMessage) -> Result<(), Record
                 ))
             })?;
     }
-    count_decision(&classification, path);
+    if !reused {
+        count_decision(&classification, path);
+    }
     info!(
         event_id = %event.id,
         source = %event.source,
@@ -187,9 +186,122 @@ async fn classify_one(deps: &Classify, message: SqsMessage) -> Result<(), Record
         fallback = classification.fallback.as_deref().unwrap_or(""),
         reason = reason.as_deref().unwrap_or(""),
         route = %route,
+        reused,
         "classified"
     );
     Ok(())
+}
+
+/// Where one classified event goes and the messages that take it there.
+struct Plan<'d> {
+    queue: &'d str,
+    payload: serde_json::Result<String>,
+    path: &'static str,
+    actions: Vec<crate::routing::PlannedAction>,
+    reason: Option<String>,
+    notice: Option<ActMessage>,
+    route: String,
+    /// Rebuilt from an earlier attempt's record.
+    reused: bool,
+}
+
+impl<'d> Plan<'d> {
+    fn new(deps: &'d Classify, event: &Event, c: &Classification) -> Self {
+        let decision = deps.routing.decide(event, c);
+        Self::from_decision(deps, event, c, decision)
+    }
+
+    /// The plan an earlier attempt recorded: the same classification routes the same way; if the
+    /// routing config changed in between, an event recorded for review still goes to review.
+    fn recorded(
+        deps: &'d Classify,
+        event: &Event,
+        c: &Classification,
+        record: &crate::decisions::DecisionRecord,
+    ) -> Self {
+        let mut decision = deps.routing.decide(event, c);
+        if record.path == PATH_REVIEW && matches!(decision, Decision::Act(_)) {
+            let reason = record
+                .reason
+                .clone()
+                .unwrap_or_else(|| "recorded for review".into());
+            decision = deps.routing.review(event, c, reason);
+        }
+        let mut plan = Self::from_decision(deps, event, c, decision);
+        plan.reused = true;
+        plan
+    }
+
+    fn from_decision(
+        deps: &'d Classify,
+        event: &Event,
+        c: &Classification,
+        decision: Decision,
+    ) -> Self {
+        let route = deps.routing.route_taken(event, c);
+        match decision {
+            Decision::Act(actions) => {
+                let msg = ActMessage {
+                    event: event.clone(),
+                    category: c.category.clone(),
+                    confidence: c.confidence,
+                    actions: actions.clone(),
+                    review_reason: None,
+                };
+                let payload = serde_json::to_string(&msg);
+                // A plan that copies the customer's text into several actions can outgrow a
+                // queue message: a human is told instead of the message bouncing forever.
+                if payload
+                    .as_ref()
+                    .is_ok_and(|p| p.len() > QUEUE_MESSAGE_LIMIT - 1024)
+                {
+                    let reason = "the planned actions are too large for a queue message (they copy the event's text); handle it by hand".to_owned();
+                    return Self::from_decision(
+                        deps,
+                        event,
+                        c,
+                        deps.routing.review(event, c, reason),
+                    );
+                }
+                Plan {
+                    queue: &deps.act_queue_url,
+                    payload,
+                    path: PATH_ACT,
+                    actions,
+                    reason: None,
+                    notice: None,
+                    route,
+                    reused: false,
+                }
+            }
+            Decision::Review { reason, notify } => {
+                // The review route's notices are actions like any other: act performs them once.
+                let notice = (!notify.is_empty()).then(|| ActMessage {
+                    event: event.clone(),
+                    category: c.category.clone(),
+                    confidence: c.confidence,
+                    actions: notify,
+                    review_reason: Some(reason.clone()),
+                });
+                let msg = ReviewMessage {
+                    event: event.clone(),
+                    category: c.category.clone(),
+                    confidence: c.confidence,
+                    reason: reason.clone(),
+                };
+                Plan {
+                    queue: &deps.review_queue_url,
+                    payload: serde_json::to_string(&msg),
+                    path: PATH_REVIEW,
+                    actions: Vec::new(),
+                    reason: Some(reason),
+                    notice,
+                    route,
+                    reused: false,
+                }
+            }
+        }
+    }
 }
 
 fn count_decision(c: &crate::routing::Classification, path: &str) {

@@ -412,7 +412,8 @@ impl RoutingConfig {
 
     /// Review, with the review route's actions that this event can fill in (a Zendesk tag needs a
     /// ticket; a Slack post does not).
-    fn review(&self, event: &Event, c: &Classification, reason: String) -> Decision {
+    /// Send to review for `reason`, with the review route's notices.
+    pub fn review(&self, event: &Event, c: &Classification, reason: String) -> Decision {
         let notify = self
             .review
             .iter()

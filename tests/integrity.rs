@@ -1,0 +1,256 @@
+//! Nothing lost, nothing twice (#14): the holes a reading of the code found, each shown closed on
+//! the emulator and the sandbox.
+
+use std::time::Duration;
+
+use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
+use chrono::Utc;
+use lambda_runtime::{Context, LambdaEvent};
+use serde_json::{json, Value};
+use switchyard::decisions::DecisionStore;
+use switchyard::handlers::classify::{handler as classify, Classify};
+use switchyard::routing::RoutingConfig;
+use switchyard_infra::fixtures;
+use switchyard_infra::stack::LocalStack;
+use switchyard_tests::wait_for;
+
+const SETTLE: Duration = Duration::from_secs(30);
+
+async fn settled(stack: &LocalStack, event_id: &str) -> switchyard::decisions::DecisionRecord {
+    let decisions = stack.decisions().unwrap();
+    wait_for("the event's decision record to settle", SETTLE, || {
+        let decisions = decisions.clone();
+        async move {
+            decisions
+                .get(event_id)
+                .await
+                .unwrap()
+                .filter(|r| matches!(r.status.as_str(), "done" | "in_review" | "failed"))
+        }
+    })
+    .await
+}
+
+async fn drained(stack: &LocalStack) {
+    wait_for("the classify and act queues to drain", SETTLE, || async {
+        let c = stack.queue_depth("ClassifyQueue").await.ok()?;
+        let a = stack.queue_depth("ActQueue").await.ok()?;
+        (c + a == 0).then_some(())
+    })
+    .await
+}
+
+/// The vendor retries after intake lost its claim (the enqueue went through, then the completion
+/// failed and the in-progress window passed): the retry is the same event, so its action keys
+/// are the same and the ticket is commented once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_after_intake_lost_its_claim_is_the_same_event_and_acts_once() {
+    let stack = LocalStack::start().await.unwrap();
+    stack
+        .sandbox
+        .seed_zendesk_ticket(35436, "Refund for a double charge");
+    let http = reqwest::Client::new();
+    let hook = fixtures::zendesk_ticket_created(
+        &stack.signing.zendesk,
+        "01HXRETRY0000000000000000",
+        35436,
+        "Refund for a double charge",
+        "My card was charged twice for the March invoice; please refund one payment.",
+        Utc::now(),
+    );
+    let (status, first) = hook.send(&http, &stack.webhook_base).await.unwrap();
+    assert_eq!(status, 202, "{first}");
+    let event_id = first["event_id"].as_str().unwrap().to_owned();
+    let record = settled(&stack, &event_id).await;
+    assert_eq!(record.status, "done", "{record:?}");
+    let effects = stack.sandbox.ledger().len();
+    assert_eq!(effects, 1, "{:?}", stack.sandbox.ledger());
+
+    stack
+        .aws
+        .ddb
+        .delete_item()
+        .table_name(&stack.provisioned.refs["IdempotencyTable"])
+        .key(
+            "id",
+            aws_sdk_dynamodb::types::AttributeValue::S(
+                "intake#zendesk#01HXRETRY0000000000000000".into(),
+            ),
+        )
+        .send()
+        .await
+        .unwrap();
+    let (status, again) = hook.send(&http, &stack.webhook_base).await.unwrap();
+    assert_eq!(status, 202, "{again}");
+    assert_eq!(again["event_id"].as_str(), Some(event_id.as_str()));
+    drained(&stack).await;
+    let record = settled(&stack, &event_id).await;
+    assert_eq!(record.status, "done");
+    assert_eq!(
+        stack.sandbox.ledger().len(),
+        1,
+        "{:?}",
+        stack.sandbox.ledger()
+    );
+    stack.stop();
+}
+
+/// Signed, verified, and still nothing a later stage could read: refused with a 4xx before
+/// anything is claimed or queued (not 202 and then a DLQ, not 503 until the vendor gives up).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn intake_refuses_what_classify_or_act_could_not_read() {
+    let stack = LocalStack::start().await.unwrap();
+    stack
+        .sandbox
+        .seed_zendesk_ticket(35436, "Refund for a double charge");
+    let http = reqwest::Client::new();
+    let sign = |delivery: &str, description: &str, extra: Value| {
+        let mut hook = fixtures::zendesk_ticket_created(
+            &stack.signing.zendesk,
+            delivery,
+            35436,
+            "Refund for a double charge",
+            description,
+            Utc::now(),
+        );
+        let mut body: Value = serde_json::from_str(&hook.body).unwrap();
+        body["detail"]["custom"] = extra;
+        fixtures::resign_zendesk(&mut hook, &stack.signing.zendesk, body.to_string());
+        hook
+    };
+    let nested = |levels: usize| -> Value {
+        let text = format!("{}1{}", "[".repeat(levels), "]".repeat(levels));
+        serde_json::from_str(&text).unwrap()
+    };
+    // 3 levels of envelope + 120: under serde_json's 128, over what the stage messages can wrap.
+    let (status, body) = sign("01HXDEEP", "refund please", nested(120))
+        .send(&http, &stack.webhook_base)
+        .await
+        .unwrap();
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("levels deep"),
+        "{body}"
+    );
+    // A 150 KiB description: the body is under intake's 256 KiB cap, the queued event (payload
+    // plus the text drawn from it) is not under SQS's.
+    let long = "refund ".repeat(150 * 1024 / 7);
+    let (status, body) = sign("01HXLARGE", &long, json!(null))
+        .send(&http, &stack.webhook_base)
+        .await
+        .unwrap();
+    assert_eq!(status, 413, "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("once normalized"),
+        "{body}"
+    );
+    assert_eq!(stack.queue_depth("ClassifyQueue").await.unwrap(), 0);
+
+    // Just inside both limits: accepted, and it gets all the way through.
+    let (status, body) = sign("01HXOK", &"refund ".repeat(60 * 1024 / 7), nested(90))
+        .send(&http, &stack.webhook_base)
+        .await
+        .unwrap();
+    assert_eq!(status, 202, "{body}");
+    let record = settled(&stack, body["event_id"].as_str().unwrap()).await;
+    assert_ne!(record.status, "failed", "{record:?}");
+    for q in ["ClassifyDLQ", "ActDLQ"] {
+        assert_eq!(stack.queue_depth(q).await.unwrap(), 0, "{q}");
+    }
+    stack.stop();
+}
+
+fn message(id: &str, body: &str, receive_count: u32) -> SqsMessage {
+    let mut m = SqsMessage::default();
+    m.message_id = Some(id.into());
+    m.body = Some(body.into());
+    m.attributes
+        .insert("ApproximateReceiveCount".into(), receive_count.to_string());
+    m
+}
+
+/// classify answers once per event: a retry or a second delivery follows the recorded decision,
+/// even if the classifier would now answer differently (an LLM may), and never moves an event
+/// back from `done` to `planned`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn classify_answers_once_per_event_and_a_retry_reuses_the_answer() {
+    let stack = LocalStack::start().await.unwrap();
+    let p = &stack.provisioned;
+    let deps = |config: &str| Classify {
+        sqs: stack.aws.sqs.clone(),
+        decisions: DecisionStore::new(stack.aws.ddb.clone(), &p.refs["DecisionsTable"]),
+        routing: RoutingConfig::load(config).unwrap(),
+        classifier: switchyard::classifier::Classifier {
+            model: None,
+            llm: None,
+        },
+        // Nobody polls these here, so what classify sent can be counted.
+        act_queue_url: p.queue_url("ActDLQ").unwrap().to_owned(),
+        review_queue_url: p.queue_url("ReviewDLQ").unwrap().to_owned(),
+    };
+    let event = json!({
+        "id": "ev-once", "source": "jira", "event_type": "jira:issue_created", "delivery_id": "d1",
+        "object_id": "OPS-1", "subject": "Checkout down with 500 errors", "text": null, "requester": null,
+        "occurred_at": null, "received_at": "2026-11-30T10:31:00Z", "raw": {}
+    })
+    .to_string();
+    let run = |deps: Classify, receive_count: u32| {
+        let event = event.clone();
+        async move {
+            let mut batch = SqsEvent::default();
+            batch.records = vec![message("m-once", &event, receive_count)];
+            let resp = classify(&deps, LambdaEvent::new(batch, Context::default()))
+                .await
+                .unwrap();
+            assert!(resp.batch_item_failures.is_empty());
+        }
+    };
+    run(deps(switchyard::routing::DEFAULT_CONFIG), 1).await;
+    let store = deps(switchyard::routing::DEFAULT_CONFIG).decisions;
+    let first = store.get("ev-once").await.unwrap().unwrap();
+    assert_eq!(
+        (first.category.as_str(), first.path.as_str()),
+        ("outage", "act")
+    );
+
+    // Act finishes the event; then classify sees it again, under a classifier that would now
+    // send everything to review: once as a duplicate first delivery, once as a redelivery.
+    store
+        .record_outcome("ev-once", "done", &[], None, Utc::now())
+        .await
+        .unwrap();
+    // The classifier now sees no outage words (as an LLM may answer differently on a retry).
+    let unsure = switchyard::routing::DEFAULT_CONFIG.replacen(
+        r#"keywords = ["down", "outage", "500", "error", "timeout", "unavailable", "broken"]"#,
+        "keywords = []",
+        1,
+    );
+    assert_ne!(unsure, switchyard::routing::DEFAULT_CONFIG);
+    run(deps(&unsure), 1).await;
+    run(deps(&unsure), 2).await;
+
+    let after = store.get("ev-once").await.unwrap().unwrap();
+    assert_eq!(
+        (after.path.as_str(), after.status.as_str(), after.decided_at),
+        ("act", "done", first.decided_at)
+    );
+    assert_eq!(stack.queue_depth("ReviewDLQ").await.unwrap(), 0);
+    let out = stack
+        .aws
+        .sqs
+        .receive_message()
+        .queue_url(p.queue_url("ActDLQ").unwrap())
+        .max_number_of_messages(10)
+        .send()
+        .await
+        .unwrap();
+    let plans: Vec<Value> = out
+        .messages
+        .unwrap_or_default()
+        .iter()
+        .map(|m| serde_json::from_str(m.body.as_deref().unwrap()).unwrap())
+        .collect();
+    assert_eq!(plans.len(), 3);
+    assert!(plans.iter().all(|p| p == &plans[0]), "{plans:?}");
+    stack.stop();
+}
