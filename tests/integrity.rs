@@ -254,3 +254,69 @@ async fn classify_answers_once_per_event_and_a_retry_reuses_the_answer() {
     assert!(plans.iter().all(|p| p == &plans[0]), "{plans:?}");
     stack.stop();
 }
+
+/// act looks at its deadline: with too little time left for the worst case of an action it
+/// starts nothing and hands the message back (no receive charged, nothing cut off mid-call);
+/// the next invocation does the work, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn act_hands_work_back_before_its_deadline_instead_of_timing_out() {
+    use switchyard::handlers::act::{handler as act, Act, ACTION_START_NEEDS};
+    let stack = LocalStack::start().await.unwrap();
+    let f = stack.template.function("act").unwrap();
+    let env = stack.provisioned.function_env(f).unwrap();
+    let mut deps =
+        Act::from_settings(&stack.aws, &switchyard::settings::Settings::from_map(env)).unwrap();
+    // The hand-back lands where no worker polls, so it can be inspected.
+    let parking = stack.provisioned.queue_url("ActDLQ").unwrap().to_owned();
+    deps.act_queue_url = parking.clone();
+    let body = json!({
+        "event": {"id": "ev-deadline", "source": "slack", "event_type": "message", "delivery_id": "d",
+                  "object_id": null, "subject": "Checkout is down", "text": null, "requester": null,
+                  "occurred_at": null, "received_at": "2026-11-30T10:31:00Z", "raw": {}},
+        "category": "outage", "confidence": 0.9,
+        "actions": [{"connector": "slack", "action": "post_message",
+                     "params": {"channel": "#incidents", "text": "Possible outage"}}]
+    })
+    .to_string();
+    let run = |deps: Act, body: String, left: chrono::Duration| async move {
+        let mut ctx = Context::default();
+        ctx.deadline = (Utc::now() + left).timestamp_millis() as u64;
+        let mut batch = SqsEvent::default();
+        batch.records = vec![message("m-deadline", &body, 1)];
+        let resp = act(&deps, LambdaEvent::new(batch, ctx)).await.unwrap();
+        assert!(resp.batch_item_failures.is_empty(), "{resp:?}");
+    };
+    let short =
+        chrono::Duration::from_std(ACTION_START_NEEDS).unwrap() - chrono::Duration::seconds(5);
+    run(deps.clone(), body.clone(), short).await;
+    assert!(stack.sandbox.ledger().is_empty());
+    let record = deps.decisions.get("ev-deadline").await.unwrap().unwrap();
+    assert_eq!(record.status, "waiting");
+    assert!(record.reason.unwrap().contains("deadline"));
+    let out = stack
+        .aws
+        .sqs
+        .receive_message()
+        .queue_url(&parking)
+        .wait_time_seconds(2)
+        .send()
+        .await
+        .unwrap();
+    let again = out.messages.unwrap_or_default();
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].body.as_deref(), Some(body.as_str()));
+
+    run(deps.clone(), body, chrono::Duration::seconds(90)).await;
+    let ledger = stack.sandbox.ledger();
+    assert_eq!(ledger.len(), 1, "{ledger:?}");
+    assert_eq!(
+        deps.decisions
+            .get("ev-deadline")
+            .await
+            .unwrap()
+            .unwrap()
+            .status,
+        "done"
+    );
+    stack.stop();
+}

@@ -39,7 +39,7 @@ use crate::routing::PlannedAction;
 mod outcomes;
 use outcomes::{
     hand_back, mark_refused, note_after_hand_back, number_attr, park, park_until_reconnected,
-    parked,
+    parked, requeue,
 };
 
 /// Attributes of a handed-back message: how often it waited, and not before when (unix ms).
@@ -49,6 +49,26 @@ pub const NOT_BEFORE_ATTR: &str = "not_before";
 const CALL_HOLD: Duration = Duration::from_secs(30);
 /// SQS's longest `DelaySeconds`.
 const MAX_DELAY: Duration = Duration::from_secs(900);
+/// Time an action needs once started, in the worst case: another worker's token refresh to wait
+/// out (the lease, 20 s, plus 5), one vendor call to its timeout (3 s connect + 10 s), and the
+/// writes around it. With less left, the work is handed back for the next invocation instead of
+/// being cut off by the timeout — which would charge every record of the batch a receive.
+/// The template's act `Timeout` (90 s) leaves room for one such action after 45 s of others.
+pub const ACTION_START_NEEDS: Duration = Duration::from_secs(45);
+/// Time one more attempt (a retry after a transient failure or a refreshed token) needs.
+pub const ATTEMPT_NEEDS: Duration = Duration::from_secs(18);
+const DEADLINE_NEAR: &str = "invocation deadline near; continued in the next invocation";
+
+/// Time left before the Lambda deadline (epoch ms); `None` when there is none (direct calls).
+fn time_left(deadline_ms: u64) -> Option<Duration> {
+    let deadline = i64::try_from(deadline_ms).ok().filter(|d| *d > 0)?;
+    let left = deadline - Utc::now().timestamp_millis();
+    Some(Duration::from_millis(left.max(0) as u64))
+}
+
+fn short_of(deadline_ms: u64, needs: Duration) -> bool {
+    time_left(deadline_ms).is_some_and(|left| left < needs)
+}
 
 #[derive(Clone, Debug)]
 pub struct Act {
@@ -163,6 +183,12 @@ async fn act_one(deps: &Act, message: SqsMessage, deadline_ms: u64) -> Result<()
             "act"
         };
         let key = format!("{stage}#{}#{index}", msg.event.id);
+        if short_of(deadline_ms, ACTION_START_NEEDS) {
+            // Done actions stay done (their keys); the copy carries on from the first undone one.
+            requeue(deps, &message, Duration::ZERO, DEADLINE_NEAR).await?;
+            note_after_hand_back(deps, &msg, state::WAITING, &results, DEADLINE_NEAR).await;
+            return Ok(());
+        }
         let hash = payload_hash(&serde_json::to_vec(action).map_err(RecordError::new)?);
         let now = Utc::now();
         match deps
@@ -201,7 +227,8 @@ async fn act_one(deps: &Act, message: SqsMessage, deadline_ms: u64) -> Result<()
         }
         let started = std::time::Instant::now();
         let context = CallContext::new(&action.action).for_event(&msg.event.id, &correlation);
-        let (paced, calls) = within_collecting(context, paced_call(deps, action, &key)).await;
+        let (paced, calls) =
+            within_collecting(context, paced_call(deps, action, &key, deadline_ms)).await;
         let latency_ms = started.elapsed().as_millis() as u64;
         let outcome = match paced {
             Paced::Done(outcome) => outcome,
@@ -216,6 +243,19 @@ async fn act_one(deps: &Act, message: SqsMessage, deadline_ms: u64) -> Result<()
             Paced::Failed(e) => {
                 release(deps, &key).await;
                 return Err(e);
+            }
+            Paced::OutOfTime => {
+                release(deps, &key).await;
+                results.push(attempt(
+                    index,
+                    action,
+                    "handed_back",
+                    calls,
+                    json!({"why": DEADLINE_NEAR}),
+                ));
+                requeue(deps, &message, Duration::ZERO, DEADLINE_NEAR).await?;
+                note_after_hand_back(deps, &msg, state::WAITING, &results, DEADLINE_NEAR).await;
+                return Ok(());
             }
             Paced::Parked(reason) => {
                 release(deps, &key).await;
@@ -310,11 +350,13 @@ enum Paced {
     Failed(RecordError),
     /// The connection is marked "needs reconnect" and still holds the refused credential.
     Parked(String),
+    /// Too close to the invocation's deadline for another attempt.
+    OutOfTime,
 }
 
 /// One action under the credential's shared budget: take a slot (sleeping a short wait), call,
 /// retry transient failures twice with full-jitter backoff (each retry takes a new slot).
-async fn paced_call(deps: &Act, action: &PlannedAction, key: &str) -> Paced {
+async fn paced_call(deps: &Act, action: &PlannedAction, key: &str, deadline_ms: u64) -> Paced {
     let resolve = |e: crate::connectors::ResolveError| {
         use crate::auth::AuthError;
         use crate::connectors::ResolveError;
@@ -355,7 +397,11 @@ async fn paced_call(deps: &Act, action: &PlannedAction, key: &str) -> Paced {
         Err(e) => return Paced::Failed(RecordError::new(e)),
     };
     let mut backoff = crate::pacing::transient_backoff(crate::pacing::unit_random);
+    let mut first = true;
     loop {
+        if !std::mem::take(&mut first) && short_of(deadline_ms, ATTEMPT_NEEDS) {
+            return Paced::OutOfTime;
+        }
         let class = connector.pacing_class(action);
         match deps
             .pacer

@@ -148,6 +148,38 @@ pub(super) async fn hand_back(
 ) -> Result<(), RecordError> {
     let wait = with_jitter(wait);
     let waits = number_attr(message, BUDGET_WAITS_ATTR) + 1;
+    send_again(deps, message, wait, waits).await?;
+    info!(
+        wait_ms = wait.as_millis() as u64,
+        budget_waits = waits,
+        why,
+        "handed back to wait"
+    );
+    for a in &msg.actions {
+        crate::metrics::count(crate::metrics::BUDGET_WAITS, "connector", &a.connector);
+    }
+    Ok(())
+}
+
+/// Send the message round again after `wait` for a reason that is not a budget wait (the
+/// invocation's deadline): not counted as a wait, and no receive charged.
+pub(super) async fn requeue(
+    deps: &Act,
+    message: &SqsMessage,
+    wait: Duration,
+    why: &str,
+) -> Result<(), RecordError> {
+    send_again(deps, message, wait, number_attr(message, BUDGET_WAITS_ATTR)).await?;
+    info!(wait_ms = wait.as_millis() as u64, why, "handed back");
+    Ok(())
+}
+
+async fn send_again(
+    deps: &Act,
+    message: &SqsMessage,
+    wait: Duration,
+    waits: i64,
+) -> Result<(), RecordError> {
     let not_before = Utc::now().timestamp_millis() + wait.as_millis() as i64;
     let delay = wait.min(MAX_DELAY).as_secs_f64().ceil() as i32;
     deps.sqs
@@ -166,15 +198,6 @@ pub(super) async fn hand_back(
                 crate::aws::error_message(&e)
             ))
         })?;
-    info!(
-        wait_ms = wait.as_millis() as u64,
-        budget_waits = waits,
-        why,
-        "handed back to wait"
-    );
-    for a in &msg.actions {
-        crate::metrics::count(crate::metrics::BUDGET_WAITS, "connector", &a.connector);
-    }
     Ok(())
 }
 
