@@ -14,6 +14,7 @@ pub mod fixtures;
 pub mod flood;
 pub mod ops;
 pub mod provision;
+pub mod redrive;
 pub mod runner;
 pub mod sandbox;
 pub mod stack;

@@ -52,6 +52,25 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Move dead-lettered messages back to their queue (from its DLQ): receive, filter, send,
+    /// delete. Safe to interrupt and rerun: the stages' keys absorb a copy sent twice.
+    Redrive {
+        /// Which queue to refill from its DLQ: classify, act or review.
+        #[arg(long, value_parser = ["classify", "act", "review"])]
+        queue: String,
+        /// Only messages with source=…, event=…, connector=… or category=… (repeatable; all must hold).
+        #[arg(long)]
+        filter: Vec<switchyard_infra::redrive::Filter>,
+        /// Count what would move, move nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Move at most this many.
+        #[arg(long)]
+        max: Option<u64>,
+        /// At most this many messages per second.
+        #[arg(long)]
+        rate: Option<f64>,
+    },
     /// Paced bulk work that spreads its calls across a window.
     #[command(subcommand)]
     Batch(BatchCommand),
@@ -314,6 +333,41 @@ async fn main() -> Result<()> {
             } else {
                 print!("{}", switchyard_infra::ops::render_stats(&s));
             }
+            Ok(())
+        }
+        Command::Redrive {
+            queue,
+            filter,
+            dry_run,
+            max,
+            rate,
+        } => {
+            let (_, var) = switchyard_infra::redrive::QUEUES
+                .iter()
+                .find(|(q, _)| *q == queue)
+                .expect("clap checked the queue name");
+            let Some(queue_url) = std::env::var(var).ok().filter(|v| !v.is_empty()) else {
+                anyhow::bail!(
+                    "no {queue} queue configured: set {var} (the stack output {}QueueUrl) and AWS credentials with a region; for the local stack, paste the `export` lines `switchyard local --stay-up` prints",
+                    queue[..1].to_uppercase() + &queue[1..]
+                );
+            };
+            let config = aws_config::load_from_env().await;
+            let redrive = switchyard_infra::redrive::Redrive {
+                sqs: aws_sdk_sqs::Client::new(&config),
+                queue_url,
+                filters: filter,
+                dry_run,
+                max,
+                rate,
+            };
+            let bar = indicatif::ProgressBar::new_spinner();
+            let report = redrive
+                .run(&|r| bar.set_message(format!("examined {}, moved {}", r.examined, r.moved)))
+                .await?;
+            bar.finish_and_clear();
+            let verb = if dry_run { "dry run: " } else { "" };
+            println!("{verb}{report}");
             Ok(())
         }
         Command::Batch(BatchCommand::Contacts {

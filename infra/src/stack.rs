@@ -273,7 +273,7 @@ impl LocalStack {
     pub fn exports(&self) -> Result<String> {
         let mut vars: std::collections::BTreeMap<String, String> =
             std::collections::BTreeMap::new();
-        for f in ["canary", "act"] {
+        for f in ["canary", "act", "intake"] {
             vars.extend(self.provisioned.function_env(self.template.function(f)?)?);
         }
         vars.remove("RUST_LOG");
