@@ -109,3 +109,162 @@ async fn redrive_moves_only_what_the_filter_names_and_a_rerun_repeats_nothing() 
     assert_eq!(stack.queue_depth("ActDLQ").await.unwrap(), 1);
     stack.stop();
 }
+
+async fn in_review(stack: &LocalStack, event_id: &str) {
+    let decisions = stack.decisions().unwrap();
+    wait_for("the event to reach review", Duration::from_secs(30), || {
+        let decisions = decisions.clone();
+        async move {
+            let r = decisions.get(event_id).await.ok()??;
+            (r.status == "in_review").then_some(())
+        }
+    })
+    .await;
+}
+
+/// The review inbox: reading it receives nothing (so it cannot dead-letter an item), resolving
+/// as a category acts once through the route, dismissing closes the item.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_human_works_the_review_inbox_without_dead_lettering_by_looking() {
+    use switchyard_infra::review::{waiting, Resolution, Review};
+    let stack = LocalStack::start().await.unwrap();
+    let http = reqwest::Client::new();
+    let mut ids = Vec::new();
+    for (delivery, text) in [
+        ("EvRev1", "the page looks odd to me"),
+        ("EvRev2", "hello there"),
+    ] {
+        let hook = switchyard_infra::fixtures::slack_message(
+            &stack.signing.slack,
+            delivery,
+            "C0SUPPORT",
+            text,
+            chrono::Utc::now(),
+        );
+        let (status, body) = hook.send(&http, &stack.webhook_base).await.unwrap();
+        assert_eq!(status, 202, "{body}");
+        ids.push(body["event_id"].as_str().unwrap().to_owned());
+    }
+    for id in &ids {
+        in_review(&stack, id).await;
+    }
+    let decisions = stack.decisions().unwrap();
+    let since = chrono::Utc::now() - chrono::Duration::hours(1);
+    for _ in 0..8 {
+        let items = waiting(&decisions, since).await.unwrap();
+        let listed: Vec<&str> = items.iter().map(|r| r.event_id.as_str()).collect();
+        assert_eq!(listed.len(), 2, "{listed:?}");
+        assert!(ids.iter().all(|id| listed.contains(&id.as_str())));
+    }
+    // Eight looks later, no message has been received once.
+    let attrs = stack
+        .aws
+        .sqs
+        .get_queue_attributes()
+        .queue_url(stack.provisioned.queue_url("ReviewQueue").unwrap())
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
+        .send()
+        .await
+        .unwrap()
+        .attributes
+        .unwrap();
+    assert_eq!(
+        attrs[&aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages],
+        "2"
+    );
+
+    // The review route told a human about each, once.
+    wait_for("both review notices", Duration::from_secs(20), || async {
+        (stack.sandbox.ledger().len() == 2).then_some(())
+    })
+    .await;
+    let review = Review {
+        sqs: stack.aws.sqs.clone(),
+        decisions: decisions.clone(),
+        review_queue_url: stack.provisioned.queue_url("ReviewQueue").unwrap().into(),
+        act_queue_url: stack.provisioned.queue_url("ActQueue").unwrap().into(),
+        routing: switchyard::routing::RoutingConfig::load(switchyard::routing::DEFAULT_CONFIG)
+            .unwrap(),
+    };
+    let unknown = review
+        .resolve(
+            &ids[0],
+            &Resolution::Act {
+                category: "weather".into(),
+            },
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        unknown.to_string().contains("unknown category"),
+        "{unknown}"
+    );
+    let done = review
+        .resolve(
+            &ids[0],
+            &Resolution::Act {
+                category: "outage".into(),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (done.removed, done.actions.as_slice()),
+        (1, ["slack.post_message".to_owned()].as_slice())
+    );
+    let post = wait_for(
+        "the resolved event's action",
+        Duration::from_secs(20),
+        || async {
+            let l = stack.sandbox.ledger();
+            l.into_iter().find(|e| e.object_id != "C0REVIEW")
+        },
+    )
+    .await;
+    assert_eq!(
+        (post.operation.as_str(), post.object_id.as_str()),
+        ("chat.postMessage", "C0INCIDENTS")
+    );
+    wait_for(
+        "the resolved event to be done",
+        Duration::from_secs(20),
+        || {
+            let decisions = decisions.clone();
+            let id = ids[0].clone();
+            async move { (decisions.get(&id).await.ok()??.status == "done").then_some(()) }
+        },
+    )
+    .await;
+
+    let dismissed = review
+        .resolve(
+            &ids[1],
+            &Resolution::Dismiss {
+                note: "spam".into(),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(dismissed.removed, 1);
+    let r = decisions.get(&ids[1]).await.unwrap().unwrap();
+    assert_eq!(
+        (r.status.as_str(), r.reason.as_deref()),
+        ("resolved", Some("dismissed by a human: spam"))
+    );
+    assert!(waiting(&decisions, since).await.unwrap().is_empty());
+    assert_eq!(stack.queue_depth("ReviewQueue").await.unwrap(), 0);
+    let again = review
+        .resolve(
+            &ids[1],
+            &Resolution::Dismiss {
+                note: "twice".into(),
+            },
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        again.to_string().contains("not waiting for review"),
+        "{again}"
+    );
+    stack.stop();
+}

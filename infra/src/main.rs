@@ -71,6 +71,10 @@ enum Command {
         #[arg(long)]
         rate: Option<f64>,
     },
+    /// The human-review inbox: list and show read the decision records (no queue message is
+    /// received, so looking never dead-letters an item); resolve acts on or dismisses one.
+    #[command(subcommand)]
+    Review(ReviewCommand),
     /// Paced bulk work that spreads its calls across a window.
     #[command(subcommand)]
     Batch(BatchCommand),
@@ -112,6 +116,33 @@ enum WebhookCommand {
         /// A request header the vendor sends (e.g. `X-GitHub-Event: issues`); repeatable.
         #[arg(long = "header")]
         headers: Vec<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum ReviewCommand {
+    /// Events waiting for a human, oldest first.
+    List {
+        /// How far back to look: 24h, 7d, 14d.
+        #[arg(long, default_value = "14d")]
+        since: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// One item's whole story (as `switchyard explain`).
+    Show { id: String },
+    /// Close an item: act on it as a category, or dismiss it.
+    Resolve {
+        id: String,
+        /// Act as this category: its route plans the actions, act performs them once.
+        #[arg(long, conflicts_with = "dismiss", required_unless_present = "dismiss")]
+        act: Option<String>,
+        /// Close it without acting.
+        #[arg(long)]
+        dismiss: bool,
+        /// Why (kept on the decision record).
+        #[arg(long, default_value = "handled by hand")]
+        note: String,
     },
 }
 
@@ -370,6 +401,7 @@ async fn main() -> Result<()> {
             println!("{verb}{report}");
             Ok(())
         }
+        Command::Review(cmd) => review(cmd).await,
         Command::Batch(BatchCommand::Contacts {
             connector,
             input,
@@ -492,6 +524,71 @@ async fn local(stay_up: bool, overrides: &[(String, String)]) -> Result<()> {
     stack.stop();
     if !ok {
         anyhow::bail!("the demo did not settle as expected; rerun with --logs to see why");
+    }
+    Ok(())
+}
+
+async fn review(cmd: ReviewCommand) -> anyhow::Result<()> {
+    use switchyard_infra::review::{render_list, Resolution, Review};
+    let dep = switchyard_infra::ops::Deployment::from_env().await?;
+    let queue = |var: &str| {
+        std::env::var(var).ok().filter(|v| !v.is_empty()).ok_or_else(|| {
+            anyhow::anyhow!(
+                "{var} is not set (a stack output); for the local stack, paste the `export` lines `switchyard local --stay-up` prints"
+            )
+        })
+    };
+    match cmd {
+        ReviewCommand::List { since, json } => {
+            let since = chrono::Utc::now() - switchyard_infra::ops::parse_since(&since)?;
+            let items = switchyard_infra::review::waiting(&dep.decisions, since).await?;
+            if json {
+                let items: Vec<_> = items
+                    .iter()
+                    .map(switchyard_infra::ops::story_json)
+                    .collect();
+                println!("{}", serde_json::Value::from(items));
+            } else {
+                print!("{}", render_list(&items));
+            }
+        }
+        ReviewCommand::Show { id } => match switchyard_infra::ops::find(&dep.decisions, &id).await?
+        {
+            Some(r) => print!("{}", switchyard_infra::ops::render_story(&r)),
+            None => anyhow::bail!("no event {id}"),
+        },
+        ReviewCommand::Resolve {
+            id,
+            act,
+            dismiss: _,
+            note,
+        } => {
+            let config = aws_config::load_from_env().await;
+            let review = Review {
+                sqs: aws_sdk_sqs::Client::new(&config),
+                decisions: dep.decisions.clone(),
+                review_queue_url: queue("REVIEW_QUEUE_URL")?,
+                act_queue_url: queue("ACT_QUEUE_URL")?,
+                routing: switchyard::routing::RoutingConfig::from_env()?,
+            };
+            let how = match act {
+                Some(category) => Resolution::Act { category },
+                None => Resolution::Dismiss { note },
+            };
+            let done = review.resolve(&id, &how).await?;
+            match how {
+                Resolution::Act { category } => println!(
+                    "event {} resolved as {category}: sent to act ({}); {} review message(s) removed",
+                    done.event_id,
+                    done.actions.join(", "),
+                    done.removed
+                ),
+                Resolution::Dismiss { .. } => println!(
+                    "event {} dismissed; {} review message(s) removed",
+                    done.event_id, done.removed
+                ),
+            }
+        }
     }
     Ok(())
 }

@@ -46,7 +46,7 @@ impl Deployment {
 }
 
 /// The UTC days from `since` to now, newest first.
-fn days_since(since: DateTime<Utc>) -> Vec<String> {
+pub fn days_since(since: DateTime<Utc>) -> Vec<String> {
     let mut days = Vec::new();
     let mut d = Utc::now().date_naive();
     while d >= since.date_naive() {

@@ -40,6 +40,8 @@ pub mod state {
     pub const PARKED: &str = "parked";
     pub const DONE: &str = "done";
     pub const FAILED: &str = "failed";
+    /// A human closed a review item without switchyard acting (`switchyard review resolve --dismiss`).
+    pub const RESOLVED: &str = "resolved";
 }
 
 #[derive(Clone, Debug)]
@@ -277,7 +279,8 @@ impl DecisionStore {
         days: &[String],
     ) -> Result<Option<DecisionRecord>, DecisionError> {
         for day in days {
-            if let Some(r) = self.query_day(day, None, Some(delivery_id)).await?.pop() {
+            let only = Some(("delivery_id", delivery_id));
+            if let Some(r) = self.query_day(day, None, only).await?.pop() {
                 return Ok(Some(r));
             }
         }
@@ -293,13 +296,22 @@ impl DecisionStore {
         self.query_day(day, since, None).await
     }
 
-    /// A day's records, only those of one delivery id when given (filtered by DynamoDB, so
-    /// only matches travel back).
+    /// A day's events in one state (e.g. `in_review`: the review inbox), oldest first.
+    pub async fn list_in_state(
+        &self,
+        day: &str,
+        status: &str,
+    ) -> Result<Vec<DecisionRecord>, DecisionError> {
+        self.query_day(day, None, Some(("status", status))).await
+    }
+
+    /// A day's records, only those whose attribute `only.0` equals `only.1` when given
+    /// (filtered by DynamoDB, so only matches travel back).
     async fn query_day(
         &self,
         day: &str,
         since: Option<&str>,
-        delivery_id: Option<&str>,
+        only: Option<(&str, &str)>,
     ) -> Result<Vec<DecisionRecord>, DecisionError> {
         let mut out = Vec::new();
         let mut start = None;
@@ -318,10 +330,11 @@ impl DecisionStore {
                     .expression_attribute_values(":since", s(t)),
                 None => q.key_condition_expression("#day = :day"),
             };
-            if let Some(d) = delivery_id {
+            if let Some((attr, value)) = only {
                 q = q
-                    .filter_expression("delivery_id = :delivery")
-                    .expression_attribute_values(":delivery", s(d));
+                    .filter_expression("#only = :only")
+                    .expression_attribute_names("#only", attr)
+                    .expression_attribute_values(":only", s(value));
             }
             let page = q
                 .send()
@@ -464,6 +477,7 @@ impl DecisionRecord {
             state::DONE => "acted",
             state::IN_REVIEW => "in review",
             state::FAILED => "failed",
+            state::RESOLVED => "resolved by a human",
             _ => "unknown",
         }
     }
