@@ -205,3 +205,51 @@ async fn a_refused_grant_is_asked_once_then_marked_until_a_new_credential_is_sto
     assert_eq!(w.sandbox.slack_rotations(), 1);
     w.sandbox.stop();
 }
+
+/// Secrets Manager refuses the write after Slack issued a new token (and spent the single-use
+/// refresh token): the new token is kept in escrow and the next lease holder stores it, so the
+/// connection survives without a second exchange and without a human.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_the_vendor_issued_is_not_lost_when_storing_it_fails() {
+    let w = world(None).await;
+    let dead = aws_config::SdkConfig::builder()
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(
+            aws_sdk_secretsmanager::config::SharedCredentialsProvider::new(
+                aws_sdk_secretsmanager::config::Credentials::for_tests(),
+            ),
+        )
+        .endpoint_url("http://127.0.0.1:9")
+        .build();
+    let mut failing = w.refresher.clone();
+    failing.sm = aws_sdk_secretsmanager::Client::new(&dead);
+    let e = failing.credential(&w.secret_id, None).await.unwrap_err();
+    assert!(e.to_string().contains("escrow"), "{e}");
+    assert_eq!(
+        w.sandbox.slack_rotations(),
+        1,
+        "the vendor issued a new token"
+    );
+
+    // The cooldown passes (its lease item goes), and the next worker takes the lease.
+    w.refresher
+        .ddb
+        .delete_item()
+        .table_name(&w.refresher.table)
+        .key(
+            "id",
+            aws_sdk_dynamodb::types::AttributeValue::S(format!("lease#{}", w.secret_id)),
+        )
+        .send()
+        .await
+        .unwrap();
+    let mut next = w.refresher.clone();
+    next.cache = SecretCache::new(next.sm.clone(), std::time::Duration::from_secs(300));
+    let c = next.credential(&w.secret_id, None).await.unwrap();
+    assert_eq!(w.sandbox.slack_rotations(), 1, "no second exchange");
+    let slack = switchyard::connectors::slack::Slack::new(switchyard::connectors::http_client(), c)
+        .unwrap();
+    slack.probe().await.unwrap();
+    w.sandbox.stop();
+}

@@ -309,3 +309,76 @@ async fn a_jwt_bearer_connection_rotates_by_minting_a_new_token() {
         .unwrap();
     stack.stop();
 }
+
+/// A worker refreshes between createSecret and finishSecret (its token was rejected): finishing
+/// must not demote the worker's newer token to the rotation's, whose refresh token the worker
+/// just spent. And the rotation refreshed under the workers' lease: one exchange each, no
+/// `invalid_grant`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn finish_secret_keeps_a_newer_token_a_worker_stored_during_the_rotation() {
+    let stack = LocalStack::start().await.unwrap();
+    let secret = stack.provisioned.refs["SlackConnectionSecret"].clone();
+    let deps = rotate_deps(&stack);
+    let token = begin_rotation_like_secrets_manager(&stack, &secret).await;
+    for s in ["createSecret", "setSecret", "testSecret"] {
+        run_step(&deps, &step(s, &secret, &token)).await.unwrap();
+    }
+    let rotated = current_access_token(&stack, &secret).await;
+    assert_eq!(stack.sandbox.slack_rotations(), 1);
+
+    // A worker's call was refused with the rotated token: it refreshes (under the lease).
+    let worker = deps.refresher.clone().unwrap();
+    worker.credential(&secret, Some(&rotated)).await.unwrap();
+    let newer = current_access_token(&stack, &secret).await;
+    assert_ne!(newer, rotated);
+    assert_eq!(stack.sandbox.slack_rotations(), 2);
+
+    run_step(&deps, &step("finishSecret", &secret, &token))
+        .await
+        .unwrap();
+    assert_eq!(current_access_token(&stack, &secret).await, newer);
+    let probe = switchyard::connectors::slack::auth_test(
+        &http_client(),
+        &stack.sandbox.base_url("slack"),
+        &newer.into(),
+    )
+    .await;
+    assert!(probe.is_ok(), "{probe:?}");
+    stack.stop();
+}
+
+/// A first deploy: connection secrets hold placeholders and Secrets Manager rotates them at
+/// once. A connection the deployment does not use (`Connectors`) rotates as a no-op instead of
+/// failing, and no vendor is called.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_not_in_use_rotates_as_a_no_op_so_a_first_deploy_is_green() {
+    let stack = LocalStack::start().await.unwrap();
+    let secret = stack.provisioned.refs["SlackConnectionSecret"].clone();
+    stack
+        .aws
+        .secrets
+        .put_secret_value()
+        .secret_id(&secret)
+        .secret_string("placeholder: store the slack credential here")
+        .send()
+        .await
+        .unwrap();
+    let f = stack.template.function("rotate").unwrap();
+    let mut env = stack.provisioned.function_env(f).unwrap();
+    env.insert("CONNECTORS".into(), "zendesk".into());
+    let deps = Rotate::from_settings(&stack.aws, &switchyard::settings::Settings::from_map(env));
+    let token = begin_rotation_like_secrets_manager(&stack, &secret).await;
+    for s in ["createSecret", "setSecret", "testSecret", "finishSecret"] {
+        run_step(&deps, &step(s, &secret, &token)).await.unwrap();
+    }
+    use secrecy::ExposeSecret;
+    let after = read_stage(&stack.aws.secrets, &secret, AWSCURRENT)
+        .await
+        .unwrap();
+    assert_eq!(
+        after.expose_secret(),
+        "placeholder: store the slack credential here"
+    );
+    assert_eq!(stack.sandbox.slack_rotations(), 0);
+    stack.stop();
+}

@@ -17,19 +17,40 @@ pub struct Emulator {
     pub endpoint: String,
 }
 
-/// moto's own WSGI app served one request at a time. DynamoDB makes each conditional write
-/// atomic; moto's threaded server does not (no lock around check-and-write), so tests of
-/// contention on one item — the shared rate limiter — use this mode.
-const SERIAL: &str = "from werkzeug.serving import run_simple\n\
+/// One fidelity fix on the pinned moto, in both modes. In Secrets Manager, the version that holds
+/// AWSCURRENT is the current one: moving the label with `UpdateSecretVersionStage` (a rotation's
+/// finishSecret) makes the next `PutSecretValue` demote *that* version. moto 5.2.5 keeps its own
+/// "default version" and does not move it with the label, so after a rotation a refresh leaves two
+/// versions labelled AWSCURRENT and drops AWSPENDING from the wrong one. Moving the default with
+/// the label makes moto answer as AWS does; nothing else is changed.
+const FIDELITY: &str = r#"from moto.secretsmanager.models import SecretsManagerBackend as _B
+_update = _B.update_secret_version_stage
+def _moved(self, secret_id, version_stage, remove_from_version_id, move_to_version_id):
+    out = _update(self, secret_id, version_stage, remove_from_version_id, move_to_version_id)
+    if version_stage == 'AWSCURRENT' and move_to_version_id:
+        self.secrets[secret_id].default_version_id = move_to_version_id
+    return out
+_B.update_secret_version_stage = _moved
+"#;
+
+/// moto's own WSGI app, threaded (as `moto_server` serves it) or one request at a time. DynamoDB
+/// makes each conditional write atomic; moto's threaded server does not (no lock around
+/// check-and-write), so tests of contention on one item — the shared rate limiter — serialize.
+fn server_script(threaded: bool) -> String {
+    format!(
+        "{FIDELITY}from werkzeug.serving import run_simple\n\
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app\n\
-run_simple('127.0.0.1', 0, DomainDispatcherApplication(create_backend_app), threaded=False)\n";
+run_simple('127.0.0.1', 0, DomainDispatcherApplication(create_backend_app), threaded={})\n",
+        if threaded { "True" } else { "False" }
+    )
+}
 
 impl Emulator {
-    /// moto's server as shipped (threaded).
+    /// moto's server, threaded.
     pub fn start() -> Result<Self> {
         venv::ensure()?;
-        let mut cmd = Command::new(venv::moto_server());
-        cmd.args(["-H", "127.0.0.1", "-p", "0"]);
+        let mut cmd = Command::new(venv::venv_dir().join("bin").join("python"));
+        cmd.args(["-c", &server_script(true)]);
         Self::spawn(cmd)
     }
 
@@ -38,7 +59,7 @@ impl Emulator {
     pub fn start_serial() -> Result<Self> {
         venv::ensure()?;
         let mut cmd = Command::new(venv::venv_dir().join("bin").join("python"));
-        cmd.args(["-c", SERIAL]);
+        cmd.args(["-c", &server_script(false)]);
         Self::spawn(cmd)
     }
 

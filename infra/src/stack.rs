@@ -44,6 +44,11 @@ impl LocalStack {
     /// Start with template parameters overridden, as `sam deploy --parameter-overrides` would.
     pub async fn start_with(overrides: &[(String, String)]) -> Result<Self> {
         let mut template = Template::load(&crate::repo_root().join("template.yaml"))?;
+        // The sandbox plays every vendor, so every connection is in use (a deploy names its own).
+        template.parameters.insert(
+            "Connectors".into(),
+            switchyard::settings::CONNECTORS.join(","),
+        );
         for (name, value) in overrides {
             let Some(slot) = template.parameters.get_mut(name) else {
                 anyhow::bail!(

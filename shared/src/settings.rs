@@ -110,7 +110,21 @@ impl Settings {
 
     /// The connection secret of one connector, if this deployment configures it.
     pub fn connection_secret_id(&self, connector: &str) -> Option<&str> {
+        if !self.in_use(connector) {
+            return None;
+        }
         self.optional(&format!("{}_SECRET_ID", connector.to_ascii_uppercase()))
+    }
+
+    /// `CONNECTORS` (the template's `Connectors` parameter, comma-separated) names the
+    /// connections a deployment uses; the others are not probed, rotated or acted through, so a
+    /// first deploy with placeholder secrets is green. Unset (the local stack, direct tests):
+    /// every connection that has a secret id.
+    fn in_use(&self, connector: &str) -> bool {
+        match self.vars.get("CONNECTORS") {
+            None => true,
+            Some(list) => list.split(',').map(str::trim).any(|c| c == connector),
+        }
     }
 
     /// The connectors this deployment has a connection secret for (what the canary checks).
@@ -120,5 +134,36 @@ impl Settings {
             .copied()
             .filter(|c| self.connection_secret_id(c).is_some())
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with(connectors: Option<&str>) -> Settings {
+        let mut vars: HashMap<String, String> = CONNECTORS
+            .iter()
+            .map(|c| {
+                (
+                    format!("{}_SECRET_ID", c.to_ascii_uppercase()),
+                    format!("arn:{c}"),
+                )
+            })
+            .collect();
+        if let Some(list) = connectors {
+            vars.insert("CONNECTORS".into(), list.into());
+        }
+        Settings::from_map(vars)
+    }
+
+    #[test]
+    fn connectors_names_the_connections_in_use_and_empty_means_none() {
+        assert_eq!(with(None).configured_connectors().len(), CONNECTORS.len());
+        assert!(with(Some("")).configured_connectors().is_empty());
+        let some = with(Some("zendesk, slack"));
+        assert_eq!(some.configured_connectors(), ["zendesk", "slack"]);
+        assert_eq!(some.connection_secret_id("jira"), None);
+        assert_eq!(some.connection_secret_id("slack"), Some("arn:slack"));
     }
 }

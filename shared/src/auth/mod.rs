@@ -7,6 +7,7 @@
 use std::time::Duration;
 
 use aws_sdk_dynamodb::types::AttributeValue;
+use backon::Retryable;
 use chrono::Utc;
 use secrecy::{ExposeSecret, SecretString};
 use thiserror::Error;
@@ -141,6 +142,8 @@ impl Refresher {
                 });
             }
             if self.take_lease(secret_id, &owner).await? {
+                // A token the vendor issued but an earlier holder could not store goes in first.
+                self.recover_escrow(secret_id).await;
                 // Re-read under the lease: a refresh may have landed between the check and now.
                 let current = self.cache.reload(secret_id).await?;
                 let c = Credential::parse(secret_id, &current)?;
@@ -198,16 +201,119 @@ impl Refresher {
         current: &SecretString,
     ) -> Result<Credential, AuthError> {
         let next = exchange(&self.http, secret_id, current).await?;
-        self.sm
-            .put_secret_value()
-            .secret_id(secret_id)
-            .secret_string(next.to_string())
-            .send()
-            .await
-            .map_err(|e| AuthError::transient(secret_id, crate::aws::error_message(&e)))?;
+        // The vendor has replaced the token (a single-use refresh token is spent): losing the
+        // new one now would need a human to reconnect. Retried, then kept in escrow.
+        let value = SecretString::from(next.to_string());
+        let stored = (|| self.store(secret_id, &value))
+            .retry(
+                backon::ExponentialBuilder::default()
+                    .with_min_delay(Duration::from_millis(200))
+                    .with_max_delay(Duration::from_secs(1))
+                    .with_max_times(3),
+            )
+            .await;
+        if let Err(reason) = stored {
+            self.escrow(secret_id, &value).await;
+            return Err(AuthError::transient(
+                secret_id,
+                format!("the new token could not be stored ({reason}); it is kept in escrow and stored by the next refresh"),
+            ));
+        }
         info!(secret_id, "access token refreshed");
         let value = self.cache.reload(secret_id).await?;
         Ok(Credential::parse(secret_id, &value)?)
+    }
+
+    async fn store(&self, secret_id: &str, value: &SecretString) -> Result<(), String> {
+        self.sm
+            .put_secret_value()
+            .secret_id(secret_id)
+            .secret_string(value.expose_secret())
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| crate::aws::error_message(&e))
+    }
+
+    /// Keep a token the vendor issued but Secrets Manager would not take, in the pacing table
+    /// (encrypted at rest), until the next lease holder stores it.
+    async fn escrow(&self, secret_id: &str, value: &SecretString) {
+        let out = self
+            .ddb
+            .put_item()
+            .table_name(&self.table)
+            .item("id", AttributeValue::S(format!("escrow#{secret_id}")))
+            .item("value", AttributeValue::S(value.expose_secret().to_owned()))
+            .item(
+                "expiration",
+                AttributeValue::N((Utc::now().timestamp() + 7 * 86_400).to_string()),
+            )
+            .send()
+            .await;
+        match out {
+            Ok(_) => warn!(secret_id, "new token kept in escrow until it can be stored"),
+            Err(e) => {
+                warn!(secret_id, error = %crate::aws::error_message(&e), "new token could be neither stored nor kept; the connection will need reconnecting")
+            }
+        }
+    }
+
+    /// Store an escrowed token (under the lease), then drop the escrow.
+    async fn recover_escrow(&self, secret_id: &str) {
+        let key = AttributeValue::S(format!("escrow#{secret_id}"));
+        let Ok(out) = self
+            .ddb
+            .get_item()
+            .table_name(&self.table)
+            .key("id", key.clone())
+            .consistent_read(true)
+            .send()
+            .await
+        else {
+            return;
+        };
+        let Some(value) = out
+            .item
+            .as_ref()
+            .and_then(|i| i.get("value")?.as_s().ok().cloned())
+        else {
+            return;
+        };
+        if let Err(e) = self.store(secret_id, &SecretString::from(value)).await {
+            warn!(secret_id, error = %e, "escrowed token still cannot be stored");
+            return;
+        }
+        info!(secret_id, "escrowed token stored");
+        let _ = self
+            .ddb
+            .delete_item()
+            .table_name(&self.table)
+            .key("id", key)
+            .send()
+            .await;
+    }
+
+    /// Run `f` holding the connection's refresh lease (waiting out another holder), so no
+    /// worker refreshes in between: the rotation's finishSecret compares and moves labels so.
+    pub async fn under_lease<T, F, Fut>(&self, secret_id: &str, f: F) -> Result<T, AuthError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = T>,
+    {
+        let owner = uuid::Uuid::new_v4().to_string();
+        let started = std::time::Instant::now();
+        while !self.take_lease(secret_id, &owner).await? {
+            if started.elapsed() > LEASE + Duration::from_secs(5) {
+                return Err(AuthError::transient(
+                    secret_id,
+                    "the refresh lease stayed taken; try again",
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(150)).await;
+        }
+        let out = f().await;
+        self.release_lease(secret_id, &owner).await;
+        Ok(out)
     }
 
     async fn take_lease(&self, secret_id: &str, owner: &str) -> Result<bool, AuthError> {

@@ -241,21 +241,41 @@ async fn create(deps: &Rotate, e: &RotationEvent) -> Result<(), RotateError> {
         info!("pending version already has a value; createSecret is a no-op");
         return Ok(());
     }
+    use secrecy::ExposeSecret;
     let current = read_stage(&deps.secrets, &e.secret_id, AWSCURRENT)
         .await
         .map_err(|err| RotateError::Aws(err.to_string()))?;
-    let credential = Credential::parse(&e.secret_id, &current)
-        .map_err(|err| RotateError::Aws(err.to_string()))?;
-    let next = match credential {
-        // Refresh or mint: the same exchange the workers' refresher makes.
-        c if c.is_oauth() => crate::auth::exchange(&deps.http, &e.secret_id, &current)
-            .await
-            .map_err(|err| RotateError::Vendor(err.to_string()))?
-            .to_string(),
-        // A static token only the vendor's admin can re-issue: testSecret proves it still works.
-        _ => {
-            use secrecy::ExposeSecret;
-            current.expose_secret().to_owned()
+    let next = if deps.connection_of(&e.secret_id).is_none() {
+        // A connection this deployment does not use (not in `Connectors`): its placeholder is
+        // kept as it is, so a first deploy's immediate rotation succeeds instead of failing.
+        info!("not a configured connection; its value is kept as it is");
+        current.expose_secret().to_owned()
+    } else {
+        let credential = Credential::parse(&e.secret_id, &current)
+            .map_err(|err| RotateError::Aws(err.to_string()))?;
+        match credential {
+            // Refresh or mint under the workers' lease, stored as AWSCURRENT at once (as a
+            // worker's refresh is): a spent single-use refresh token never leaves a new token
+            // only in a pending version, and no worker refreshes with the spent one meanwhile.
+            c if c.is_oauth() => {
+                let Some(refresher) = &deps.refresher else {
+                    return Err(RotateError::Aws(
+                        "PACING_TABLE is not set: OAuth rotation refreshes under the workers' lease".into(),
+                    ));
+                };
+                let stale = c.access_token().map(|t| t.expose_secret().to_owned());
+                refresher
+                    .credential(&e.secret_id, stale.as_deref())
+                    .await
+                    .map_err(|err| RotateError::Vendor(err.to_string()))?;
+                read_stage(&deps.secrets, &e.secret_id, AWSCURRENT)
+                    .await
+                    .map_err(|err| RotateError::Aws(err.to_string()))?
+                    .expose_secret()
+                    .to_owned()
+            }
+            // A static token only the vendor's admin can re-issue: testSecret proves it works.
+            _ => current.expose_secret().to_owned(),
         }
     };
     deps.secrets
@@ -278,11 +298,12 @@ async fn test(deps: &Rotate, e: &RotationEvent) -> Result<(), RotateError> {
             secret: e.secret_id.clone(),
             token: e.client_request_token.clone(),
         })?;
+    let Some(connection) = deps.connection_of(&e.secret_id) else {
+        info!("not a configured connection; nothing to test");
+        return Ok(());
+    };
     let credential = Credential::parse(&e.secret_id, &pending)
         .map_err(|err| RotateError::Aws(err.to_string()))?;
-    let connection = deps
-        .connection_of(&e.secret_id)
-        .ok_or_else(|| RotateError::UnknownConnection(e.secret_id.clone()))?;
     let failed = |reason: String| {
         crate::metrics::count(crate::metrics::AUTH_FAILURES, "connector", connection);
         RotateError::TestFailed {
@@ -300,11 +321,48 @@ async fn test(deps: &Rotate, e: &RotationEvent) -> Result<(), RotateError> {
     Ok(())
 }
 
+/// Move AWSCURRENT to the pending version — unless a newer value was stored since createSecret
+/// (a worker's refresh, an admin's new token): that one stays current, and only the pending
+/// label is dropped. Compared and moved under the refresh lease, so nothing lands in between.
 async fn finish(
     deps: &Rotate,
     e: &RotationEvent,
     meta: &aws_sdk_secretsmanager::operation::describe_secret::DescribeSecretOutput,
 ) -> Result<(), RotateError> {
+    match &deps.refresher {
+        Some(r) => r
+            .under_lease(&e.secret_id, || finish_fenced(deps, e, meta))
+            .await
+            .map_err(|err| RotateError::Vendor(err.to_string()))?,
+        None => finish_fenced(deps, e, meta).await,
+    }
+}
+
+async fn finish_fenced(
+    deps: &Rotate,
+    e: &RotationEvent,
+    meta: &aws_sdk_secretsmanager::operation::describe_secret::DescribeSecretOutput,
+) -> Result<(), RotateError> {
+    use secrecy::ExposeSecret;
+    let current = read_stage(&deps.secrets, &e.secret_id, AWSCURRENT)
+        .await
+        .map_err(|err| RotateError::Aws(err.to_string()))?;
+    let pending = pending_value(deps, e).await;
+    if pending
+        .as_ref()
+        .is_some_and(|p| p.expose_secret() != current.expose_secret())
+    {
+        deps.secrets
+            .update_secret_version_stage()
+            .secret_id(&e.secret_id)
+            .version_stage(AWSPENDING)
+            .remove_from_version_id(&e.client_request_token)
+            .send()
+            .await
+            .map_err(aws)?;
+        warn!(version = %e.client_request_token, "a newer value was stored during the rotation; it stays AWSCURRENT");
+        return Ok(());
+    }
     let current_version = meta
         .version_ids_to_stages
         .as_ref()
