@@ -320,3 +320,84 @@ async fn act_hands_work_back_before_its_deadline_instead_of_timing_out() {
     );
     stack.stop();
 }
+
+/// Parking is bounded: work waiting for a reconnect longer than `MAX_PARK_DAYS` goes to a human
+/// with the reason instead of cycling forever; younger parked work keeps waiting, carrying the
+/// time it was first parked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parked_work_goes_to_a_human_after_max_park_days() {
+    use switchyard::handlers::act::{handler as act, Act, PARKED_SINCE_ATTR};
+    let stack = LocalStack::start().await.unwrap();
+    let c = &stack.sandbox.credentials;
+    let secret_id = stack.provisioned.refs["SlackConnectionSecret"].clone();
+    let revoked = json!({
+        "type": "oauth2_refresh", "base_url": stack.sandbox.base_url("slack"),
+        "access_token": "xoxe.xoxb-expired", "refresh_token": "xoxe-1-revoked",
+        "client_id": c.slack_client_id, "client_secret": c.slack_client_secret,
+        "expires_at": (Utc::now() - chrono::Duration::hours(1)).to_rfc3339()
+    });
+    stack
+        .aws
+        .secrets
+        .put_secret_value()
+        .secret_id(&secret_id)
+        .secret_string(revoked.to_string())
+        .send()
+        .await
+        .unwrap();
+    let f = stack.template.function("act").unwrap();
+    let env = stack.provisioned.function_env(f).unwrap();
+    assert_eq!(env["MAX_PARK_DAYS"], "3");
+    let mut deps =
+        Act::from_settings(&stack.aws, &switchyard::settings::Settings::from_map(env)).unwrap();
+    let parking = stack.provisioned.queue_url("ActDLQ").unwrap().to_owned();
+    deps.act_queue_url = parking.clone();
+    let body = |id: &str| {
+        json!({
+            "event": {"id": id, "source": "slack", "event_type": "message", "delivery_id": id,
+                      "object_id": null, "subject": "Checkout is down", "text": null, "requester": null,
+                      "occurred_at": null, "received_at": "2026-11-30T10:31:00Z", "raw": {}},
+            "category": "outage", "confidence": 0.9,
+            "actions": [{"connector": "slack", "action": "post_message",
+                         "params": {"channel": "#incidents", "text": "Possible outage"}}]
+        })
+        .to_string()
+    };
+    let parked = |id: &str, since: Option<chrono::DateTime<Utc>>| {
+        let mut m = message(id, &body(id), 1);
+        if let Some(since) = since {
+            let mut attr = aws_lambda_events::event::sqs::SqsMessageAttribute::default();
+            attr.string_value = Some(since.timestamp_millis().to_string());
+            attr.data_type = Some("Number".into());
+            m.message_attributes.insert(PARKED_SINCE_ATTR.into(), attr);
+        }
+        m
+    };
+    let mut batch = SqsEvent::default();
+    batch.records = vec![
+        parked("ev-park-new", None),
+        parked("ev-park-old", Some(Utc::now() - chrono::Duration::days(4))),
+    ];
+    let resp = act(&deps, LambdaEvent::new(batch, Context::default()))
+        .await
+        .unwrap();
+    assert!(resp.batch_item_failures.is_empty());
+
+    let young = deps.decisions.get("ev-park-new").await.unwrap().unwrap();
+    assert_eq!(young.status, "parked");
+    let old = deps.decisions.get("ev-park-old").await.unwrap().unwrap();
+    assert_eq!(old.status, "in_review", "{old:?}");
+    assert!(
+        old.reason.as_deref().unwrap().contains("parked 4 day(s)"),
+        "{:?}",
+        old.reason
+    );
+    // Only the young one waits again (delayed 15 minutes).
+    assert_eq!(stack.queue_depth("ActDLQ").await.unwrap(), 1);
+    assert!(stack
+        .sandbox
+        .ledger()
+        .iter()
+        .all(|e| e.operation != "chat.postMessage"));
+    stack.stop();
+}

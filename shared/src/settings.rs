@@ -82,6 +82,17 @@ impl Settings {
 
     /// `DELIVERY_KEY_RETENTION_DAYS`: how long intake remembers a delivery id (default 30 days,
     /// past every vendor's retry schedule); signed bodies dated earlier are refused.
+    /// How long act keeps parked work waiting for a reconnect before it hands the event to a
+    /// human (`MAX_PARK_DAYS`, the template's `MaxParkDays`; default 3).
+    pub fn max_park(&self) -> chrono::Duration {
+        chrono::Duration::days(
+            self.optional("MAX_PARK_DAYS")
+                .and_then(|v| v.parse().ok())
+                .filter(|d: &i64| *d > 0)
+                .unwrap_or(3),
+        )
+    }
+
     pub fn delivery_key_retention(&self) -> chrono::Duration {
         chrono::Duration::days(
             self.optional("DELIVERY_KEY_RETENTION_DAYS")

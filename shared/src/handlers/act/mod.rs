@@ -45,6 +45,8 @@ use outcomes::{
 /// Attributes of a handed-back message: how often it waited, and not before when (unix ms).
 pub const BUDGET_WAITS_ATTR: &str = "budget_waits";
 pub const NOT_BEFORE_ATTR: &str = "not_before";
+/// When the message was first parked (unix ms): parking is bounded by `MAX_PARK_DAYS`.
+pub const PARKED_SINCE_ATTR: &str = "parked_since";
 /// The longest a call can hold a concurrency slot (the HTTP client's timeout, and then some).
 const CALL_HOLD: Duration = Duration::from_secs(30);
 /// SQS's longest `DelaySeconds`.
@@ -82,6 +84,8 @@ pub struct Act {
     pub reconnect: Reconnect,
     /// The act queue's `maxReceiveCount`: a failure on this receive dead-letters the message.
     pub max_receives: u64,
+    /// Parked work waits this long for a reconnect, then goes to a human.
+    pub max_park: chrono::Duration,
 }
 
 impl Act {
@@ -90,9 +94,14 @@ impl Act {
         aws: &crate::aws::AwsClients,
         s: &crate::settings::Settings,
     ) -> Result<Self, Error> {
+        // Action keys outlive the longest wait (parking, a day's budget) with a margin, so work
+        // sent round again never finds its finished actions' keys gone.
+        let key_ttl = s.max_park().max(chrono::Duration::days(1)) + chrono::Duration::days(2);
         Ok(Act {
             sqs: aws.sqs.clone(),
-            idempotency: IdempotencyStore::new(aws.ddb.clone(), s.idempotency_table()?),
+            max_park: s.max_park(),
+            idempotency: IdempotencyStore::new(aws.ddb.clone(), s.idempotency_table()?)
+                .with_ttl(key_ttl),
             decisions: DecisionStore::new(aws.ddb.clone(), s.decisions_table()?)
                 .with_retention_days(s.decision_retention_days()),
             pacer: Pacer::from_settings(&aws.ddb, s)?,

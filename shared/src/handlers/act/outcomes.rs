@@ -9,7 +9,7 @@ use aws_sdk_sqs::types::MessageAttributeValue;
 use chrono::Utc;
 use tracing::{info, warn};
 
-use super::{Act, BUDGET_WAITS_ATTR, MAX_DELAY, NOT_BEFORE_ATTR};
+use super::{Act, BUDGET_WAITS_ATTR, MAX_DELAY, NOT_BEFORE_ATTR, PARKED_SINCE_ATTR};
 use crate::batch::{correlation_id, RecordError};
 use crate::decisions::state;
 use crate::event::{ActMessage, ReviewMessage};
@@ -94,7 +94,28 @@ pub(super) async fn park_until_reconnected(
     results: &[serde_json::Value],
     reason: &str,
 ) -> Result<(), RecordError> {
-    hand_back(deps, message, msg, PARK_DELAY, "connection needs reconnect").await?;
+    let now = Utc::now().timestamp_millis();
+    let since = match number_attr(message, PARKED_SINCE_ATTR) {
+        0 => now,
+        since => since,
+    };
+    let waited = chrono::Duration::milliseconds(now - since);
+    if waited > deps.max_park {
+        let reason = format!(
+            "{reason}; parked {} day(s) waiting for the reconnect (MAX_PARK_DAYS {}), so a human takes over",
+            waited.num_days(),
+            deps.max_park.num_days()
+        );
+        return park(deps, msg, &correlation_id(message), results, reason).await;
+    }
+    let wait = with_jitter(PARK_DELAY);
+    let waits = number_attr(message, BUDGET_WAITS_ATTR) + 1;
+    send_again(deps, message, wait, waits, since).await?;
+    info!(
+        wait_ms = wait.as_millis() as u64,
+        parked_since = since,
+        "parked until reconnected"
+    );
     for a in &msg.actions {
         crate::metrics::count(crate::metrics::ACTIONS_PARKED, "connector", &a.connector);
     }
@@ -148,7 +169,14 @@ pub(super) async fn hand_back(
 ) -> Result<(), RecordError> {
     let wait = with_jitter(wait);
     let waits = number_attr(message, BUDGET_WAITS_ATTR) + 1;
-    send_again(deps, message, wait, waits).await?;
+    send_again(
+        deps,
+        message,
+        wait,
+        waits,
+        number_attr(message, PARKED_SINCE_ATTR),
+    )
+    .await?;
     info!(
         wait_ms = wait.as_millis() as u64,
         budget_waits = waits,
@@ -169,7 +197,15 @@ pub(super) async fn requeue(
     wait: Duration,
     why: &str,
 ) -> Result<(), RecordError> {
-    send_again(deps, message, wait, number_attr(message, BUDGET_WAITS_ATTR)).await?;
+    let waits = number_attr(message, BUDGET_WAITS_ATTR);
+    send_again(
+        deps,
+        message,
+        wait,
+        waits,
+        number_attr(message, PARKED_SINCE_ATTR),
+    )
+    .await?;
     info!(wait_ms = wait.as_millis() as u64, why, "handed back");
     Ok(())
 }
@@ -179,12 +215,15 @@ async fn send_again(
     message: &SqsMessage,
     wait: Duration,
     waits: i64,
+    parked_since: i64,
 ) -> Result<(), RecordError> {
     let not_before = Utc::now().timestamp_millis() + wait.as_millis() as i64;
     let delay = wait.min(MAX_DELAY).as_secs_f64().ceil() as i32;
-    deps.sqs
-        .send_message()
-        .queue_url(&deps.act_queue_url)
+    let mut send = deps.sqs.send_message();
+    if parked_since > 0 {
+        send = send.message_attributes(PARKED_SINCE_ATTR, number(parked_since));
+    }
+    send.queue_url(&deps.act_queue_url)
         .message_body(message.body.as_deref().unwrap_or_default())
         .delay_seconds(delay)
         .message_attributes(CORRELATION_ATTR, correlation_attr(&correlation_id(message)))
