@@ -48,7 +48,9 @@ async fn jira_actions_and_a_create_that_is_not_repeated_after_a_crash() {
     let created = j.perform(&create, "act#ev-1#0").await.unwrap();
     let key = created.object_id.clone().unwrap();
     assert_eq!(key, "OPS-1");
-    // The worker died before recording success; the retry finds the issue by its label.
+    // The worker died before recording success; the retry (after its in-progress window, when
+    // Jira's search index has caught up) finds the issue by its label.
+    tokio::time::sleep(switchyard_infra::sandbox::jira::SEARCH_LAG).await;
     let again = j.perform(&create, "act#ev-1#0").await.unwrap();
     assert_eq!(again.object_id.as_deref(), Some("OPS-1"));
     assert!(again.detail.contains("already created"));
@@ -638,8 +640,18 @@ async fn every_fault_mode_is_triaged_or_absorbed() {
     assert!(run(Fault::Slow(std::time::Duration::from_millis(100)))
         .await
         .is_ok());
+    // A write that got no answer may have happened: its outcome is unknown, not transient.
     assert!(
-        matches!(run(Fault::Hang(std::time::Duration::from_secs(2))).await, Err(ConnectorError::Transient(m)) if m.contains("request failed"))
+        matches!(run(Fault::Hang(std::time::Duration::from_secs(2))).await, Err(ConnectorError::OutcomeUnknown(m)) if m.contains("no answer after the request was sent"))
+    );
+    assert!(matches!(
+        run(Fault::LostAnswer).await,
+        Err(ConnectorError::OutcomeUnknown(_))
+    ));
+    // A read that got no answer is simply retried.
+    sandbox.inject("zendesk", Fault::Hang(std::time::Duration::from_secs(2)), 1);
+    assert!(
+        matches!(z.probe().await, Err(ConnectorError::Transient(m)) if m.contains("request failed"))
     );
     assert!(matches!(
         run(Fault::ExpiredToken).await,

@@ -401,3 +401,151 @@ async fn parked_work_goes_to_a_human_after_max_park_days() {
         .all(|e| e.operation != "chat.postMessage"));
     stack.stop();
 }
+
+/// Zendesk creates the ticket, then its answer is lost (the client times out after sending).
+/// act does not send the POST again at once: it hands the work back, and the next look finds the
+/// ticket by its vendor-side key (`external_id`) — one ticket, recorded as already created.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_whose_answer_is_lost_is_looked_up_not_repeated() {
+    use switchyard::handlers::act::{handler as act, Act, UNKNOWN_OUTCOMES_ATTR};
+    use switchyard_infra::sandbox::faults::Fault;
+    let stack = LocalStack::start().await.unwrap();
+    let f = stack.template.function("act").unwrap();
+    let env = stack.provisioned.function_env(f).unwrap();
+    let mut deps =
+        Act::from_settings(&stack.aws, &switchyard::settings::Settings::from_map(env)).unwrap();
+    let parking = stack.provisioned.queue_url("ActDLQ").unwrap().to_owned();
+    deps.act_queue_url = parking.clone();
+    deps.outcome_check_delay = Duration::ZERO;
+    let body = json!({
+        "event": {"id": "ev-lost", "source": "slack", "event_type": "message", "delivery_id": "d",
+                  "object_id": null, "subject": "Checkout is down", "text": null, "requester": null,
+                  "occurred_at": null, "received_at": "2026-11-30T10:31:00Z", "raw": {}},
+        "category": "outage", "confidence": 0.9,
+        "actions": [{"connector": "zendesk", "action": "create_ticket",
+                     "params": {"subject": "Checkout is down", "comment": "Reported in Slack"}}]
+    })
+    .to_string();
+    stack.sandbox.inject("zendesk", Fault::LostAnswer, 1);
+    let mut batch = SqsEvent::default();
+    batch.records = vec![message("m-lost", &body, 1)];
+    let resp = act(&deps, LambdaEvent::new(batch, Context::default()))
+        .await
+        .unwrap();
+    assert!(
+        resp.batch_item_failures.is_empty(),
+        "handed back, not failed"
+    );
+    let creates = || {
+        stack
+            .sandbox
+            .ledger()
+            .into_iter()
+            .filter(|e| e.operation == "create_ticket")
+            .count()
+    };
+    assert_eq!(creates(), 1, "Zendesk made the ticket");
+    let record = deps.decisions.get("ev-lost").await.unwrap().unwrap();
+    assert_eq!(record.status, "waiting");
+    assert!(record
+        .reason
+        .as_deref()
+        .unwrap()
+        .contains("outcome unknown"));
+
+    let out = stack
+        .aws
+        .sqs
+        .receive_message()
+        .queue_url(&parking)
+        .message_attribute_names("All")
+        .message_system_attribute_names(aws_sdk_sqs::types::MessageSystemAttributeName::All)
+        .wait_time_seconds(2)
+        .send()
+        .await
+        .unwrap();
+    let again = out.messages.unwrap_or_default().remove(0);
+    let attrs = again.message_attributes.clone().unwrap();
+    assert_eq!(
+        attrs[UNKNOWN_OUTCOMES_ATTR].string_value.as_deref(),
+        Some("1")
+    );
+    let mut m = message("m-lost-2", again.body.as_deref().unwrap(), 1);
+    let mut seen = aws_lambda_events::event::sqs::SqsMessageAttribute::default();
+    seen.string_value = Some("1".into());
+    seen.data_type = Some("Number".into());
+    m.message_attributes
+        .insert(UNKNOWN_OUTCOMES_ATTR.into(), seen);
+    let mut batch = SqsEvent::default();
+    batch.records = vec![m];
+    act(&deps, LambdaEvent::new(batch, Context::default()))
+        .await
+        .unwrap();
+    assert_eq!(creates(), 1, "found by its external_id, not created again");
+    let record = deps.decisions.get("ev-lost").await.unwrap().unwrap();
+    assert_eq!(record.status, "done", "{record:?}");
+    assert!(record.results.unwrap().contains("already created"));
+    stack.stop();
+}
+
+/// The same with Jira, whose search index lags: an immediate retry would not find the issue by
+/// its label and would create a second one. act waits past the lag, then finds it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_jira_create_whose_answer_is_lost_is_not_created_twice_despite_the_search_lag() {
+    use switchyard::handlers::act::{handler as act, Act};
+    use switchyard_infra::sandbox::faults::Fault;
+    let stack = LocalStack::start().await.unwrap();
+    let f = stack.template.function("act").unwrap();
+    let env = stack.provisioned.function_env(f).unwrap();
+    let mut deps =
+        Act::from_settings(&stack.aws, &switchyard::settings::Settings::from_map(env)).unwrap();
+    let parking = stack.provisioned.queue_url("ActDLQ").unwrap().to_owned();
+    deps.act_queue_url = parking.clone();
+    // Shorter than in production (30 s), still past the index lag.
+    deps.outcome_check_delay =
+        switchyard_infra::sandbox::jira::SEARCH_LAG + Duration::from_millis(500);
+    let body = json!({
+        "event": {"id": "ev-lost-jira", "source": "slack", "event_type": "message", "delivery_id": "d",
+                  "object_id": null, "subject": "Checkout is down", "text": null, "requester": null,
+                  "occurred_at": null, "received_at": "2026-11-30T10:31:00Z", "raw": {}},
+        "category": "outage", "confidence": 0.9,
+        "actions": [{"connector": "jira", "action": "create_issue",
+                     "params": {"project": "OPS", "summary": "Checkout is down"}}]
+    })
+    .to_string();
+    stack.sandbox.inject("jira", Fault::LostAnswer, 1);
+    let run = |m: SqsMessage| {
+        let deps = deps.clone();
+        async move {
+            let mut batch = SqsEvent::default();
+            batch.records = vec![m];
+            let resp = act(&deps, LambdaEvent::new(batch, Context::default()))
+                .await
+                .unwrap();
+            assert!(resp.batch_item_failures.is_empty());
+        }
+    };
+    run(message("m-jira", &body, 1)).await;
+    let out = stack
+        .aws
+        .sqs
+        .receive_message()
+        .queue_url(&parking)
+        .message_attribute_names("All")
+        .wait_time_seconds(10)
+        .send()
+        .await
+        .unwrap();
+    let again = out.messages.unwrap_or_default().remove(0);
+    run(message("m-jira-2", again.body.as_deref().unwrap(), 1)).await;
+    let creates: Vec<_> = stack
+        .sandbox
+        .ledger()
+        .into_iter()
+        .filter(|e| e.operation == "create_issue")
+        .collect();
+    assert_eq!(creates.len(), 1, "{creates:?}");
+    let record = deps.decisions.get("ev-lost-jira").await.unwrap().unwrap();
+    assert_eq!(record.status, "done", "{record:?}");
+    stack.stop();
+}

@@ -99,6 +99,11 @@ pub struct Call {
 }
 
 impl Call {
+    /// Whether the request can have changed something at the vendor (not GET, HEAD or OPTIONS).
+    pub fn writes(&self) -> bool {
+        !matches!(self.method.as_str(), "GET" | "HEAD" | "OPTIONS" | "")
+    }
+
     /// Record how the answer was triaged (`ok`, `rate_limited`, `auth`, `transient`, …).
     pub fn finish(mut self, outcome: &'static str) {
         self.outcome = outcome;

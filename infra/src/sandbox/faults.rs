@@ -34,6 +34,9 @@ pub enum Fault {
     RenamedField(&'static str, &'static str),
     /// Timestamps arrive as epoch seconds or RFC 2822 instead of ISO 8601.
     MixedDates,
+    /// The vendor makes the effect of the next write (not a GET), then the connection breaks
+    /// before its answer arrives (the status line comes, the body never does).
+    LostAnswer,
 }
 
 /// Queued faults per vendor, each used once.
@@ -54,8 +57,13 @@ impl Faults {
         self.queued.get(vendor).map_or(0, Vec::len)
     }
 
-    fn next(&mut self, vendor: &str) -> Option<Fault> {
-        self.queued.get_mut(vendor)?.pop()
+    fn next(&mut self, vendor: &str, method: &axum::http::Method) -> Option<Fault> {
+        let q = self.queued.get_mut(vendor)?;
+        // A lost answer waits for a write: reads before it (a connector's lookup) pass.
+        if matches!(q.last(), Some(Fault::LostAnswer)) && method == axum::http::Method::GET {
+            return None;
+        }
+        q.pop()
     }
 }
 
@@ -68,7 +76,7 @@ pub(crate) async fn apply(
     let (fault, blocked, offset) = {
         let mut state = shared.state.lock().expect("sandbox state");
         (
-            state.faults.next(vendor),
+            state.faults.next(vendor, req.method()),
             state.ip_blocked.contains(vendor),
             state.clock_offset_secs,
         )
@@ -102,6 +110,18 @@ pub(crate) async fn apply(
             StatusCode::GATEWAY_TIMEOUT.into_response()
         }
         Fault::ExpiredToken => expired(vendor),
+        Fault::LostAnswer => {
+            let (parts, _) = next.run(req).await.into_parts();
+            let broken = futures::stream::once(async {
+                Err::<axum::body::Bytes, _>(std::io::Error::new(
+                    std::io::ErrorKind::ConnectionReset,
+                    "connection reset before the answer",
+                ))
+            });
+            let mut resp = Response::from_parts(parts, Body::from_stream(broken));
+            resp.headers_mut().remove("content-length");
+            resp
+        }
         shape => {
             let resp = next.run(req).await;
             let (parts, body) = resp.into_parts();

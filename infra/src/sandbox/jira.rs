@@ -15,6 +15,10 @@ use serde_json::{json, Value};
 
 use super::{LedgerEntry, Shared};
 
+/// How long a new issue stays invisible to JQL search (Atlassian: the index is eventually
+/// consistent; seconds under load).
+pub const SEARCH_LAG: std::time::Duration = std::time::Duration::from_secs(2);
+
 pub(crate) fn routes() -> Router<Arc<Shared>> {
     Router::new()
         .route("/rest/api/3/myself", get(myself))
@@ -169,6 +173,8 @@ async fn create_issue(
                    "issuetype": fields["issuetype"], "status": {"name": "To Do"}, "comments": []}
     });
     state.jira_issues.insert(key.clone(), issue);
+    let visible = std::time::Instant::now() + state.jira_search_lag;
+    state.jira_indexed_at.insert(key.clone(), visible);
     state.ledger.push(LedgerEntry {
         vendor: "jira",
         operation: "create_issue".into(),
@@ -345,6 +351,13 @@ async fn search(
     let issues: Vec<Value> = state
         .jira_issues
         .values()
+        .filter(|i| {
+            let key = i["key"].as_str().unwrap_or_default();
+            state
+                .jira_indexed_at
+                .get(key)
+                .is_none_or(|at| *at <= std::time::Instant::now())
+        })
         .filter(|i| {
             i.pointer("/fields/labels")
                 .and_then(Value::as_array)

@@ -64,6 +64,10 @@ pub struct State {
     pub ledger: Vec<LedgerEntry>,
     pub zendesk_tickets: BTreeMap<u64, serde_json::Value>,
     pub jira_issues: BTreeMap<String, serde_json::Value>,
+    /// When each issue becomes visible to JQL search: Jira's search index is eventually
+    /// consistent, so a just-created issue is not found for `jira_search_lag`.
+    pub jira_indexed_at: BTreeMap<String, std::time::Instant>,
+    pub jira_search_lag: std::time::Duration,
     pub salesforce_cases: BTreeMap<String, serde_json::Value>,
     pub hubspot_tickets: BTreeMap<u64, serde_json::Value>,
     pub hubspot_contacts: BTreeMap<String, serde_json::Value>,
@@ -151,6 +155,7 @@ impl Sandbox {
         let mut state = State {
             next_id: 1000,
             salesforce_daily_max: salesforce::DAILY_MAX,
+            jira_search_lag: jira::SEARCH_LAG,
             ..State::default()
         };
         state

@@ -55,13 +55,20 @@ pub enum ConnectorError {
     /// The action or its parameters do not fit this connector.
     #[error("unsupported action: {0}")]
     Unsupported(String),
+    /// A write that may have reached the vendor and had its effect: the answer timed out or the
+    /// connection broke after the request was sent. Not retried at once; act looks again later,
+    /// when the vendor-side key (and a lagging search index) can tell whether it happened.
+    #[error("outcome unknown: {0}")]
+    OutcomeUnknown(String),
 }
 
 impl ConnectorError {
     pub fn is_retryable(&self) -> bool {
         matches!(
             self,
-            ConnectorError::Transient(_) | ConnectorError::RateLimited { .. }
+            ConnectorError::Transient(_)
+                | ConnectorError::RateLimited { .. }
+                | ConnectorError::OutcomeUnknown(_)
         )
     }
 
@@ -88,12 +95,23 @@ impl ConnectorError {
             ConnectorError::Auth(_) => "auth",
             ConnectorError::ReauthRequired(_) => "reauth_required",
             ConnectorError::Unsupported(_) => "unsupported",
+            ConnectorError::OutcomeUnknown(_) => "outcome_unknown",
         }
     }
 
-    /// Network-level failures are transient; the message never includes request headers.
-    pub fn from_reqwest(e: reqwest::Error) -> Self {
-        ConnectorError::Transient(format!("request failed: {}", e.without_url()))
+    /// Network-level failures: transient when the request cannot have been sent (no connection)
+    /// or only read; for a write that may have been sent, the outcome is unknown. The message
+    /// never includes request headers or the URL.
+    pub fn from_reqwest(e: reqwest::Error, writes: bool) -> Self {
+        let sent = !e.is_connect() && !e.is_builder();
+        if writes && sent {
+            ConnectorError::OutcomeUnknown(format!(
+                "no answer after the request was sent: {}",
+                e.without_url()
+            ))
+        } else {
+            ConnectorError::Transient(format!("request failed: {}", e.without_url()))
+        }
     }
 }
 
@@ -354,7 +372,10 @@ pub async fn send_with<T>(
     read: impl FnOnce(crate::calls::Answer) -> Result<T, ConnectorError>,
 ) -> Result<T, ConnectorError> {
     let (call, answer) = crate::calls::send(vendor, req).await;
-    let result = answer.map_err(ConnectorError::from_reqwest).and_then(read);
+    let writes = call.writes();
+    let result = answer
+        .map_err(|e| ConnectorError::from_reqwest(e, writes))
+        .and_then(read);
     match &result {
         Ok(_) => call.finish("ok"),
         Err(e) => call.finish(e.outcome()),

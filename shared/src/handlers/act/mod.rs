@@ -47,6 +47,12 @@ pub const BUDGET_WAITS_ATTR: &str = "budget_waits";
 pub const NOT_BEFORE_ATTR: &str = "not_before";
 /// When the message was first parked (unix ms): parking is bounded by `MAX_PARK_DAYS`.
 pub const PARKED_SINCE_ATTR: &str = "parked_since";
+/// How many times a write's outcome was unknown (no answer after it was sent).
+pub const UNKNOWN_OUTCOMES_ATTR: &str = "unknown_outcomes";
+/// After an unknown outcome, look again this much later (a vendor's search index catches up)
+/// and at most this many times before a human checks.
+pub const OUTCOME_CHECK_DELAY: Duration = Duration::from_secs(30);
+pub const MAX_UNKNOWN_OUTCOMES: i64 = 3;
 /// The longest a call can hold a concurrency slot (the HTTP client's timeout, and then some).
 const CALL_HOLD: Duration = Duration::from_secs(30);
 /// SQS's longest `DelaySeconds`.
@@ -86,6 +92,8 @@ pub struct Act {
     pub max_receives: u64,
     /// Parked work waits this long for a reconnect, then goes to a human.
     pub max_park: chrono::Duration,
+    /// How long after an unknown outcome the action is looked at again.
+    pub outcome_check_delay: Duration,
 }
 
 impl Act {
@@ -100,6 +108,7 @@ impl Act {
         Ok(Act {
             sqs: aws.sqs.clone(),
             max_park: s.max_park(),
+            outcome_check_delay: OUTCOME_CHECK_DELAY,
             idempotency: IdempotencyStore::new(aws.ddb.clone(), s.idempotency_table()?)
                 .with_ttl(key_ttl),
             decisions: DecisionStore::new(aws.ddb.clone(), s.decisions_table()?)
@@ -194,7 +203,7 @@ async fn act_one(deps: &Act, message: SqsMessage, deadline_ms: u64) -> Result<()
         let key = format!("{stage}#{}#{index}", msg.event.id);
         if short_of(deadline_ms, ACTION_START_NEEDS) {
             // Done actions stay done (their keys); the copy carries on from the first undone one.
-            requeue(deps, &message, Duration::ZERO, DEADLINE_NEAR).await?;
+            requeue(deps, &message, Duration::ZERO, DEADLINE_NEAR, &[]).await?;
             note_after_hand_back(deps, &msg, state::WAITING, &results, DEADLINE_NEAR).await;
             return Ok(());
         }
@@ -262,7 +271,7 @@ async fn act_one(deps: &Act, message: SqsMessage, deadline_ms: u64) -> Result<()
                     calls,
                     json!({"why": DEADLINE_NEAR}),
                 ));
-                requeue(deps, &message, Duration::ZERO, DEADLINE_NEAR).await?;
+                requeue(deps, &message, Duration::ZERO, DEADLINE_NEAR, &[]).await?;
                 note_after_hand_back(deps, &msg, state::WAITING, &results, DEADLINE_NEAR).await;
                 return Ok(());
             }
@@ -299,6 +308,31 @@ async fn act_one(deps: &Act, message: SqsMessage, deadline_ms: u64) -> Result<()
                         "connector",
                         &action.connector,
                     );
+                }
+                if let ConnectorError::OutcomeUnknown(why) = &e {
+                    // Not sent again now: the next look goes through the connector's vendor-side
+                    // key (Zendesk external_id, Jira label, HubSpot property, Salesforce upsert),
+                    // after the vendor's index has caught up.
+                    let seen = number_attr(&message, UNKNOWN_OUTCOMES_ATTR) + 1;
+                    let what = format!("{}.{}", action.connector, action.action);
+                    if seen > MAX_UNKNOWN_OUTCOMES {
+                        let reason = format!("{what}: the vendor gave no answer {} times after the request was sent ({why}); check in {} whether it happened before redoing it", seen - 1, action.connector);
+                        return park(deps, &msg, &correlation, &results, reason).await;
+                    }
+                    let reason = format!(
+                        "{what}: outcome unknown ({why}); looked up again in {} s",
+                        deps.outcome_check_delay.as_secs()
+                    );
+                    requeue(
+                        deps,
+                        &message,
+                        deps.outcome_check_delay,
+                        &reason,
+                        &[(UNKNOWN_OUTCOMES_ATTR, seen)],
+                    )
+                    .await?;
+                    note_after_hand_back(deps, &msg, state::WAITING, &results, &reason).await;
+                    return Ok(());
                 }
                 if let ConnectorError::ReauthRequired(reason) = &e {
                     let reason = format!("{} needs reconnect: {reason}", action.connector);
@@ -515,6 +549,13 @@ async fn paced_call(deps: &Act, action: &PlannedAction, key: &str, deadline_ms: 
                     };
                 }
             },
+            // No answer to a write: the breaker counts it; act looks again later.
+            Err(ConnectorError::OutcomeUnknown(e)) => {
+                if let Err(pe) = deps.pacer.breaker.failure(&breaker, now_us()).await {
+                    warn!(error = %pe, "could not count the failure on the circuit");
+                }
+                return Paced::Done(Err(ConnectorError::OutcomeUnknown(e)));
+            }
             // The vendor answered: a recovering circuit closes.
             other => {
                 if !matches!(gate, Gate::Closed { failures: 0 }) {

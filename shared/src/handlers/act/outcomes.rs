@@ -9,7 +9,9 @@ use aws_sdk_sqs::types::MessageAttributeValue;
 use chrono::Utc;
 use tracing::{info, warn};
 
-use super::{Act, BUDGET_WAITS_ATTR, MAX_DELAY, NOT_BEFORE_ATTR, PARKED_SINCE_ATTR};
+use super::{
+    Act, BUDGET_WAITS_ATTR, MAX_DELAY, NOT_BEFORE_ATTR, PARKED_SINCE_ATTR, UNKNOWN_OUTCOMES_ATTR,
+};
 use crate::batch::{correlation_id, RecordError};
 use crate::decisions::state;
 use crate::event::{ActMessage, ReviewMessage};
@@ -110,7 +112,7 @@ pub(super) async fn park_until_reconnected(
     }
     let wait = with_jitter(PARK_DELAY);
     let waits = number_attr(message, BUDGET_WAITS_ATTR) + 1;
-    send_again(deps, message, wait, waits, since).await?;
+    send_again(deps, message, wait, waits, &[(PARKED_SINCE_ATTR, since)]).await?;
     info!(
         wait_ms = wait.as_millis() as u64,
         parked_since = since,
@@ -169,14 +171,7 @@ pub(super) async fn hand_back(
 ) -> Result<(), RecordError> {
     let wait = with_jitter(wait);
     let waits = number_attr(message, BUDGET_WAITS_ATTR) + 1;
-    send_again(
-        deps,
-        message,
-        wait,
-        waits,
-        number_attr(message, PARKED_SINCE_ATTR),
-    )
-    .await?;
+    send_again(deps, message, wait, waits, &[]).await?;
     info!(
         wait_ms = wait.as_millis() as u64,
         budget_waits = waits,
@@ -190,38 +185,40 @@ pub(super) async fn hand_back(
 }
 
 /// Send the message round again after `wait` for a reason that is not a budget wait (the
-/// invocation's deadline): not counted as a wait, and no receive charged.
+/// invocation's deadline, an unknown outcome): not counted as a wait, and no receive charged.
 pub(super) async fn requeue(
     deps: &Act,
     message: &SqsMessage,
     wait: Duration,
     why: &str,
+    set: &[(&str, i64)],
 ) -> Result<(), RecordError> {
     let waits = number_attr(message, BUDGET_WAITS_ATTR);
-    send_again(
-        deps,
-        message,
-        wait,
-        waits,
-        number_attr(message, PARKED_SINCE_ATTR),
-    )
-    .await?;
+    send_again(deps, message, wait, waits, set).await?;
     info!(wait_ms = wait.as_millis() as u64, why, "handed back");
     Ok(())
 }
 
+/// Send the message round again: its counters carried over (first parked, unknown outcomes),
+/// `set` overriding them.
 async fn send_again(
     deps: &Act,
     message: &SqsMessage,
     wait: Duration,
     waits: i64,
-    parked_since: i64,
+    set: &[(&str, i64)],
 ) -> Result<(), RecordError> {
     let not_before = Utc::now().timestamp_millis() + wait.as_millis() as i64;
     let delay = wait.min(MAX_DELAY).as_secs_f64().ceil() as i32;
     let mut send = deps.sqs.send_message();
-    if parked_since > 0 {
-        send = send.message_attributes(PARKED_SINCE_ATTR, number(parked_since));
+    for attr in [PARKED_SINCE_ATTR, UNKNOWN_OUTCOMES_ATTR] {
+        let value = set
+            .iter()
+            .find(|(k, _)| *k == attr)
+            .map_or_else(|| number_attr(message, attr), |(_, v)| *v);
+        if value > 0 {
+            send = send.message_attributes(attr, number(value));
+        }
     }
     send.queue_url(&deps.act_queue_url)
         .message_body(message.body.as_deref().unwrap_or_default())
