@@ -33,12 +33,23 @@ def _moved(self, secret_id, version_stage, remove_from_version_id, move_to_versi
 _B.update_secret_version_stage = _moved
 "#;
 
+/// The emulator ends with the process that started it, however that ends (a `kill -9` of
+/// `switchyard local` runs no destructor): it watches its parent and exits when it is gone.
+const WATCH_PARENT: &str = r#"import os as _os, threading as _t, time as _time
+_parent = _os.getppid()
+def _watch():
+    while _os.getppid() == _parent:
+        _time.sleep(0.5)
+    _os._exit(0)
+_t.Thread(target=_watch, daemon=True).start()
+"#;
+
 /// moto's own WSGI app, threaded (as `moto_server` serves it) or one request at a time. DynamoDB
 /// makes each conditional write atomic; moto's threaded server does not (no lock around
 /// check-and-write), so tests of contention on one item — the shared rate limiter — serialize.
 fn server_script(threaded: bool) -> String {
     format!(
-        "{FIDELITY}from werkzeug.serving import run_simple\n\
+        "{WATCH_PARENT}{FIDELITY}from werkzeug.serving import run_simple\n\
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app\n\
 run_simple('127.0.0.1', 0, DomainDispatcherApplication(create_backend_app), threaded={})\n",
         if threaded { "True" } else { "False" }
@@ -124,5 +135,50 @@ impl Drop for Emulator {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CHILD: &str = "SWITCHYARD_ORPHAN_TEST_CHILD";
+
+    /// A process that started the emulator is killed with SIGKILL (no destructor runs): the
+    /// emulator goes with it instead of running on as an orphan.
+    #[test]
+    fn the_emulator_does_not_outlive_a_killed_parent() {
+        if std::env::var_os(CHILD).is_some() {
+            let e = Emulator::start().unwrap();
+            println!("endpoint {}", e.endpoint);
+            std::thread::sleep(Duration::from_secs(120));
+            return;
+        }
+        let mut child = Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "emulator::tests::the_emulator_does_not_outlive_a_killed_parent",
+                "--nocapture",
+            ])
+            .env(CHILD, "1")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let out = BufReader::new(child.stdout.take().unwrap());
+        let endpoint = out
+            .lines()
+            .map_while(Result::ok)
+            .find_map(|l| l.split("endpoint http://").nth(1).map(str::to_owned))
+            .expect("the child reports its emulator");
+        let addr: std::net::SocketAddr = endpoint.trim().parse().unwrap();
+        assert!(std::net::TcpStream::connect(addr).is_ok(), "emulator up");
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        let gone = (0..50).any(|_| {
+            std::thread::sleep(Duration::from_millis(100));
+            std::net::TcpStream::connect(addr).is_err()
+        });
+        assert!(gone, "the emulator at {addr} outlived its parent");
     }
 }
