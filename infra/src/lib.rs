@@ -18,9 +18,11 @@ pub mod redrive;
 pub mod review;
 pub mod runner;
 pub mod sandbox;
+pub mod soak;
 pub mod stack;
 pub mod template;
 pub mod venv;
+pub mod workers;
 
 /// The repository root (this crate lives in `infra/`).
 pub fn repo_root() -> std::path::PathBuf {

@@ -71,6 +71,33 @@ enum Command {
         #[arg(long)]
         rate: Option<f64>,
     },
+    /// Host one function (classify or act) in this process against a running local stack, as
+    /// its own Lambda would be: kill it, start another, and it carries on from the state left.
+    Worker {
+        /// The hosting file the stack wrote (emulator endpoint, the function's environment).
+        #[arg(long)]
+        hosting: std::path::PathBuf,
+        #[arg(long, value_parser = ["classify", "act"])]
+        function: String,
+    },
+    /// Crash-and-fault soak: N signed webhooks (with redeliveries and concurrent duplicates)
+    /// while classify and act run as worker processes SIGKILLed K times, with vendor faults;
+    /// reports terminal states and effects per event from the records and the sandbox's ledger.
+    Soak {
+        #[arg(long, default_value_t = 1000)]
+        events: usize,
+        #[arg(long, default_value_t = 20)]
+        kills: usize,
+        /// No vendor faults (kills only).
+        #[arg(long)]
+        no_faults: bool,
+        /// Stop waiting for the pipeline to drain after this many seconds.
+        #[arg(long, default_value_t = 900)]
+        settle_secs: u64,
+        /// End with one JSON line: events, terminal, duplicated, lost, in_flight, …
+        #[arg(long)]
+        json: bool,
+    },
     /// The human-review inbox: list and show read the decision records (no queue message is
     /// received, so looking never dead-letters an item); resolve acts on or dismisses one.
     #[command(subcommand)]
@@ -402,6 +429,38 @@ async fn main() -> Result<()> {
             Ok(())
         }
         Command::Review(cmd) => review(cmd).await,
+        Command::Soak {
+            events,
+            kills,
+            no_faults,
+            settle_secs,
+            json,
+        } => {
+            let cfg = switchyard_infra::soak::SoakConfig {
+                events,
+                kills,
+                faults: !no_faults,
+                settle: std::time::Duration::from_secs(settle_secs),
+            };
+            let exe = std::env::current_exe()?;
+            let bar = indicatif::ProgressBar::new_spinner();
+            let report =
+                switchyard_infra::soak::run(&cfg, &exe, &|m| bar.set_message(m.to_owned())).await?;
+            bar.finish_and_clear();
+            print!("{report}");
+            if json {
+                println!("{}", serde_json::to_string(&report)?);
+            }
+            let clean = report.duplicated == 0 && report.lost == 0 && report.in_flight == 0;
+            std::process::exit(if clean { 0 } else { 1 })
+        }
+        Command::Worker { hosting, function } => {
+            if std::env::var_os("SWITCHYARD_WORKER_LOG").is_some() {
+                switchyard::telemetry::init();
+            }
+            let hosting = switchyard_infra::workers::Hosting::read(&hosting)?;
+            switchyard_infra::workers::run(&hosting, &function).await
+        }
         Command::Batch(BatchCommand::Contacts {
             connector,
             input,

@@ -43,6 +43,12 @@ impl LocalStack {
 
     /// Start with template parameters overridden, as `sam deploy --parameter-overrides` would.
     pub async fn start_with(overrides: &[(String, String)]) -> Result<Self> {
+        Self::start_hosting(overrides, &[]).await
+    }
+
+    /// Start, leaving the functions named in `elsewhere` (classify, act) to worker processes
+    /// (`workers::Worker`, fed by [`hosting`](Self::hosting)).
+    pub async fn start_hosting(overrides: &[(String, String)], elsewhere: &[&str]) -> Result<Self> {
         let mut template = Template::load(&crate::repo_root().join("template.yaml"))?;
         // The sandbox plays every vendor, so every connection is in use (a deploy names its own).
         template.parameters.insert(
@@ -93,8 +99,45 @@ impl LocalStack {
             canary_results,
             tasks: Vec::new(),
         };
-        stack.start_functions().await?;
+        stack.start_functions(elsewhere).await?;
         Ok(stack)
+    }
+
+    /// What a worker process needs to host a function against this stack's emulator.
+    pub fn hosting(&self) -> Result<crate::workers::Hosting> {
+        let mut functions = std::collections::BTreeMap::new();
+        for name in crate::workers::HOSTABLE {
+            let f = self.template.function(name)?;
+            let mappings = f
+                .sqs_events
+                .iter()
+                .map(|ev| {
+                    Ok(crate::workers::MappingDef {
+                        queue_url: self.provisioned.queue_url(&ev.queue)?.to_owned(),
+                        queue_arn: self
+                            .provisioned
+                            .arns
+                            .get(&ev.queue)
+                            .cloned()
+                            .unwrap_or_default(),
+                        batch_size: ev.batch_size,
+                        concurrency: ev.maximum_concurrency,
+                    })
+                })
+                .collect::<Result<_>>()?;
+            functions.insert(
+                name.to_owned(),
+                crate::workers::FunctionHosting {
+                    env: self.provisioned.function_env(f)?,
+                    timeout_secs: f.timeout_secs,
+                    mappings,
+                },
+            );
+        }
+        Ok(crate::workers::Hosting {
+            endpoint: self.emulator.endpoint.clone(),
+            functions,
+        })
     }
 
     fn settings(&self, binary: &str) -> Result<(Settings, Duration)> {
@@ -105,7 +148,7 @@ impl LocalStack {
         ))
     }
 
-    async fn start_functions(&mut self) -> Result<()> {
+    async fn start_functions(&mut self, elsewhere: &[&str]) -> Result<()> {
         // One recorder for the process; each invocation's EMF lines are collected after it.
         switchyard::metrics::init(true);
         let (s, timeout) = self.settings("intake")?;
@@ -119,6 +162,16 @@ impl LocalStack {
         self.webhook_base = format!("http://{addr}");
         self.tasks.push(task);
 
+        if !elsewhere.contains(&"classify") {
+            self.start_classify()?;
+        }
+        if !elsewhere.contains(&"act") {
+            self.start_act()?;
+        }
+        self.start_canary()
+    }
+
+    fn start_classify(&mut self) -> Result<()> {
         let (s, _) = self.settings("classify")?;
         let deps = Arc::new(
             classify::Classify::from_settings(&self.aws, &s).map_err(|e| anyhow::anyhow!(e))?,
@@ -128,8 +181,10 @@ impl LocalStack {
             let (deps, stats) = (deps.clone(), stats.clone());
             Box::pin(async move { stats.flushed(classify::handler(&deps, e)).await })
         });
-        self.start_mappings("classify", classify_handler)?;
+        self.start_mappings("classify", classify_handler)
+    }
 
+    fn start_act(&mut self) -> Result<()> {
         let (s, _) = self.settings("act")?;
         let deps =
             Arc::new(act::Act::from_settings(&self.aws, &s).map_err(|e| anyhow::anyhow!(e))?);
@@ -138,8 +193,10 @@ impl LocalStack {
             let (deps, stats) = (deps.clone(), stats.clone());
             Box::pin(async move { stats.flushed(act::handler(&deps, e)).await })
         });
-        self.start_mappings("act", act_handler)?;
+        self.start_mappings("act", act_handler)
+    }
 
+    fn start_canary(&mut self) -> Result<()> {
         let (s, timeout) = self.settings("canary")?;
         let deps = Arc::new(canary::Canary::from_settings(&self.aws, &s));
         for expression in &self.template.function("canary")?.schedules {

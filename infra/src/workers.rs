@@ -1,0 +1,194 @@
+//! Functions hosted by their own worker process, so a test or the soak can kill one the way a
+//! Lambda dies (SIGKILL: no destructor, no cleanup, claims left in progress, messages in flight)
+//! and start another against the emulator state the first left behind.
+//!
+//! The stack writes a [`Hosting`] file (the emulator's endpoint and, per function, its resolved
+//! environment and its queue mappings); `switchyard worker --hosting FILE --function act` reads it
+//! and polls those queues exactly as the in-process runner does.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
+use switchyard::aws::AwsClients;
+use switchyard::handlers::{act, classify};
+use switchyard::settings::Settings;
+
+use crate::runner::{self, Mapping, Stats};
+
+/// The functions a worker process can host (the SQS-driven ones).
+pub const HOSTABLE: [&str; 2] = ["classify", "act"];
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Hosting {
+    /// The AWS-API emulator every worker talks to.
+    pub endpoint: String,
+    pub functions: BTreeMap<String, FunctionHosting>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct FunctionHosting {
+    pub env: HashMap<String, String>,
+    pub timeout_secs: u64,
+    pub mappings: Vec<MappingDef>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct MappingDef {
+    pub queue_url: String,
+    pub queue_arn: String,
+    pub batch_size: i32,
+    pub concurrency: u32,
+}
+
+impl Hosting {
+    pub fn write(&self, path: &Path) -> Result<()> {
+        std::fs::write(path, serde_json::to_vec_pretty(self)?)
+            .with_context(|| format!("writing {}", path.display()))
+    }
+
+    pub fn read(path: &Path) -> Result<Self> {
+        let text = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+        serde_json::from_slice(&text)
+            .with_context(|| format!("{} is not a hosting file", path.display()))
+    }
+}
+
+/// Host `function` in this process until it is killed (or its parent goes away).
+pub async fn run(hosting: &Hosting, function: &str) -> Result<()> {
+    let Some(f) = hosting.functions.get(function) else {
+        bail!(
+            "the hosting file has no function {function:?} (it has: {})",
+            hosting
+                .functions
+                .keys()
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    };
+    let config = crate::emulator::sdk_config(&hosting.endpoint).await;
+    let aws = AwsClients::new(&config);
+    let settings = Settings::from_map(f.env.clone());
+    switchyard::metrics::init(true);
+    let handler: runner::SqsHandler = match function {
+        "classify" => {
+            let deps = Arc::new(
+                classify::Classify::from_settings(&aws, &settings)
+                    .map_err(|e| anyhow::anyhow!(e))?,
+            );
+            Arc::new(move |e| {
+                let deps = deps.clone();
+                Box::pin(async move { classify::handler(&deps, e).await })
+            })
+        }
+        "act" => {
+            let deps =
+                Arc::new(act::Act::from_settings(&aws, &settings).map_err(|e| anyhow::anyhow!(e))?);
+            Arc::new(move |e| {
+                let deps = deps.clone();
+                Box::pin(async move { act::handler(&deps, e).await })
+            })
+        }
+        other => bail!(
+            "{other} is not hosted by a worker (only {})",
+            HOSTABLE.join(", ")
+        ),
+    };
+    let stats = Arc::new(Stats::default());
+    let mut tasks = Vec::new();
+    for m in &f.mappings {
+        tasks.extend(runner::start_mapping(
+            aws.sqs.clone(),
+            Mapping {
+                function: function.to_owned(),
+                queue_url: m.queue_url.clone(),
+                queue_arn: m.queue_arn.clone(),
+                batch_size: m.batch_size,
+                concurrency: m.concurrency,
+                timeout: Duration::from_secs(f.timeout_secs),
+                handler: handler.clone(),
+            },
+            stats.clone(),
+        ));
+    }
+    eprintln!(
+        "switchyard worker: {function} polling {} queue(s)",
+        f.mappings.len()
+    );
+    // A worker whose stack went away (its parent killed) stops too: no orphans.
+    let parent = std::os::unix::process::parent_id();
+    loop {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        if std::os::unix::process::parent_id() != parent {
+            std::process::exit(0);
+        }
+    }
+}
+
+/// A worker process; killed (SIGKILL) when dropped.
+pub struct Worker {
+    child: Child,
+    pub function: String,
+}
+
+impl Worker {
+    /// Start `exe worker --hosting FILE --function NAME` (`exe`: the `switchyard` binary).
+    pub fn spawn(exe: &Path, hosting: &Path, function: &str) -> Result<Self> {
+        let child = Command::new(exe)
+            .args(["worker", "--hosting"])
+            .arg(hosting)
+            .args(["--function", function])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(if std::env::var_os("SWITCHYARD_WORKER_LOG").is_some() {
+                Stdio::inherit()
+            } else {
+                Stdio::null()
+            })
+            .spawn()
+            .with_context(|| format!("starting a {function} worker ({})", exe.display()))?;
+        Ok(Self {
+            child,
+            function: function.to_owned(),
+        })
+    }
+
+    /// Kill it as Lambda's sandbox dies: SIGKILL, nothing runs after.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// The `switchyard` binary next to the running one (tests run from `target/<profile>/deps`).
+pub fn switchyard_exe() -> Result<PathBuf> {
+    if let Some(p) = std::env::var_os("SWITCHYARD_BIN") {
+        return Ok(p.into());
+    }
+    let me = std::env::current_exe()?;
+    for dir in me.ancestors().skip(1).take(3) {
+        let candidate = dir.join("switchyard");
+        if candidate.is_file() && candidate != me {
+            return Ok(candidate);
+        }
+    }
+    bail!(
+        "no switchyard binary found near {} (set SWITCHYARD_BIN)",
+        me.display()
+    )
+}
