@@ -98,6 +98,12 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The SaaS sandbox on its own (every vendor, on loopback), with its admin API under
+    /// `/_admin` (ledger, faults, storm, tickets) for any test suite; Ctrl-C stops it.
+    Sandbox {
+        #[arg(long, default_value_t = 0)]
+        port: u16,
+    },
     /// The human-review inbox: list and show read the decision records (no queue message is
     /// received, so looking never dead-letters an item); resolve acts on or dismisses one.
     #[command(subcommand)]
@@ -429,6 +435,19 @@ async fn main() -> Result<()> {
             Ok(())
         }
         Command::Review(cmd) => review(cmd).await,
+        Command::Sandbox { port } => {
+            let sandbox = switchyard_infra::sandbox::Sandbox::start_on(port).await?;
+            let base = format!("http://{}", sandbox.addr);
+            println!("SaaS sandbox     {base}/{{zendesk,slack,jira,salesforce,hubspot,teams,llm}}");
+            println!("admin API        {base}/_admin/ledger (GET), /_admin/faults, /_admin/storm, /_admin/zendesk/tickets (POST)");
+            let c = &sandbox.credentials;
+            println!(
+                "credentials      zendesk {} / {}, jira {} / {}, hubspot {}",
+                c.zendesk_email, c.zendesk_token, c.jira_email, c.jira_token, c.hubspot_token
+            );
+            tokio::signal::ctrl_c().await?;
+            Ok(())
+        }
         Command::Soak {
             events,
             kills,

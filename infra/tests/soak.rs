@@ -20,7 +20,12 @@ async fn killed_workers_lose_nothing_and_repeat_nothing() {
     assert_eq!(report.kills, 3);
     assert_eq!(report.accepted, 40, "{report}");
     assert_eq!(
-        (report.terminal, report.duplicated, report.lost, report.in_flight),
+        (
+            report.terminal,
+            report.duplicated,
+            report.lost,
+            report.in_flight
+        ),
         (40, 0, 0, 0),
         "{report}"
     );

@@ -4,6 +4,7 @@
 //! Each vendor lives under its own prefix (`/zendesk`, `/slack`, `/llm/v1`), which is the
 //! `base_url` a connection secret points at locally.
 
+mod admin;
 pub mod faults;
 pub mod hubspot;
 pub mod jira;
@@ -129,6 +130,11 @@ pub(crate) struct Shared {
 impl Sandbox {
     /// Start on a free loopback port, with a few tickets and channels to act on.
     pub async fn start() -> std::io::Result<Self> {
+        Self::start_on(0).await
+    }
+
+    /// Start on this loopback port (0: a free one).
+    pub async fn start_on(port: u16) -> std::io::Result<Self> {
         let rnd = || uuid::Uuid::new_v4().simple().to_string();
         let credentials = SandboxCredentials {
             zendesk_email: "switchyard@example.com".into(),
@@ -186,7 +192,7 @@ impl Sandbox {
             .slack_channels
             .insert("#support-review".into(), "C0REVIEW".into());
         let state = Arc::new(Mutex::new(state));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
         let addr = listener.local_addr()?;
         let shared = Arc::new(Shared {
             state: state.clone(),
@@ -217,6 +223,7 @@ impl Sandbox {
             .nest("/hubspot", faulty("hubspot", hubspot::routes()))
             .nest("/teams", faulty("teams", teams::routes()))
             .nest("/receiver", receiver::routes())
+            .nest("/_admin", admin::routes())
             .with_state(shared);
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
