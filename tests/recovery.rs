@@ -268,3 +268,98 @@ async fn a_human_works_the_review_inbox_without_dead_lettering_by_looking() {
     );
     stack.stop();
 }
+
+/// Replay after the cause is fixed: the action failed (the ticket did not exist) and the event
+/// went to review; once the ticket exists, a replay under the same keys does the work once, a
+/// second replay repeats nothing, and `--as-new` says what it will repeat and then does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replay_finishes_work_under_the_same_keys_and_as_new_repeats_it() {
+    use switchyard_infra::replay::{Replay, Stage};
+    let stack = LocalStack::start().await.unwrap();
+    let http = reqwest::Client::new();
+    let hook = switchyard_infra::fixtures::zendesk_ticket_created(
+        &stack.signing.zendesk,
+        "01HXREPLAY000000000000000",
+        35499,
+        "Refund for a double charge",
+        "My card was charged twice for the March invoice; please refund one payment.",
+        chrono::Utc::now(),
+    );
+    let (status, body) = hook.send(&http, &stack.webhook_base).await.unwrap();
+    assert_eq!(status, 202, "{body}");
+    let id = body["event_id"].as_str().unwrap().to_owned();
+    in_review(&stack, &id).await;
+    let updates = || {
+        stack
+            .sandbox
+            .ledger()
+            .into_iter()
+            .filter(|e| e.operation == "update_ticket" && e.object_id == "35499")
+            .count()
+    };
+    assert_eq!(updates(), 0);
+
+    stack
+        .sandbox
+        .seed_zendesk_ticket(35499, "Refund for a double charge");
+    let p = &stack.provisioned;
+    let replay = Replay {
+        sqs: stack.aws.sqs.clone(),
+        decisions: stack.decisions().unwrap(),
+        classify_queue_url: p.queue_url("ClassifyQueue").unwrap().into(),
+        act_queue_url: p.queue_url("ActQueue").unwrap().into(),
+        review_queue_url: p.queue_url("ReviewQueue").unwrap().into(),
+        routing: switchyard::routing::RoutingConfig::load(switchyard::routing::DEFAULT_CONFIG)
+            .unwrap(),
+    };
+    let decisions = stack.decisions().unwrap();
+    let done =
+        |id: String| {
+            let decisions = decisions.clone();
+            async move {
+                wait_for("the replayed event to be done", Duration::from_secs(20), || {
+                let (decisions, id) = (decisions.clone(), id.clone());
+                async move { (decisions.get(&id).await.ok()??.status == "done").then_some(()) }
+            })
+            .await
+            }
+        };
+    let plan = replay.plan(&id, Stage::Act, false).await.unwrap();
+    assert_eq!(
+        (plan.found_in.as_str(), plan.runs_as.as_str()),
+        ("ReviewQueue", id.as_str())
+    );
+    assert!(
+        plan.to_string()
+            .contains("actions already done are skipped"),
+        "{plan}"
+    );
+    replay.run(&plan).await.unwrap();
+    done(id.clone()).await;
+    assert_eq!(updates(), 1);
+
+    // Again, same keys: nothing repeats.
+    let again = replay.plan(&id, Stage::Act, false).await.unwrap();
+    replay.run(&again).await.unwrap();
+    wait_for(
+        "the act queue to drain",
+        Duration::from_secs(20),
+        || async { (stack.queue_depth("ActQueue").await.ok()? == 0).then_some(()) },
+    )
+    .await;
+    assert_eq!(updates(), 1);
+
+    let fresh = replay.plan(&id, Stage::Act, true).await.unwrap();
+    assert_ne!(fresh.runs_as, id);
+    assert_eq!(fresh.repeats, ["zendesk.update_ticket"]);
+    assert!(
+        fresh
+            .to_string()
+            .contains("run again even if done before: zendesk.update_ticket"),
+        "{fresh}"
+    );
+    replay.run(&fresh).await.unwrap();
+    done(fresh.runs_as.clone()).await;
+    assert_eq!(updates(), 2);
+    stack.stop();
+}

@@ -15,6 +15,7 @@ pub mod flood;
 pub mod ops;
 pub mod provision;
 pub mod redrive;
+pub mod replay;
 pub mod review;
 pub mod runner;
 pub mod sandbox;

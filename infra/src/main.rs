@@ -104,6 +104,19 @@ enum Command {
         #[arg(long, default_value_t = 0)]
         port: u16,
     },
+    /// Run an event again (its copy read from the review queue or a DLQ): by default under the
+    /// same keys, so actions already done are skipped; --as-new repeats everything it plans.
+    Replay {
+        id: String,
+        #[arg(long, value_parser = ["classify", "act"], default_value = "act")]
+        from: String,
+        /// A new event id and new keys: what it plans runs again even if it was done.
+        #[arg(long)]
+        as_new: bool,
+        /// Go ahead with an --as-new replay after its plan is shown.
+        #[arg(long)]
+        yes: bool,
+    },
     /// The human-review inbox: list and show read the decision records (no queue message is
     /// received, so looking never dead-letters an item); resolve acts on or dismisses one.
     #[command(subcommand)]
@@ -435,6 +448,43 @@ async fn main() -> Result<()> {
             Ok(())
         }
         Command::Review(cmd) => review(cmd).await,
+        Command::Replay {
+            id,
+            from,
+            as_new,
+            yes,
+        } => {
+            use switchyard_infra::replay::{Replay, Stage};
+            let dep = switchyard_infra::ops::Deployment::from_env().await?;
+            let var = |v: &str| {
+                std::env::var(v).ok().filter(|x| !x.is_empty()).ok_or_else(|| {
+                    anyhow::anyhow!("{v} is not set (a stack output); for the local stack, paste the `export` lines `switchyard local --stay-up` prints")
+                })
+            };
+            let config = aws_config::load_from_env().await;
+            let replay = Replay {
+                sqs: aws_sdk_sqs::Client::new(&config),
+                decisions: dep.decisions.clone(),
+                classify_queue_url: var("CLASSIFY_QUEUE_URL")?,
+                act_queue_url: var("ACT_QUEUE_URL")?,
+                review_queue_url: var("REVIEW_QUEUE_URL")?,
+                routing: switchyard::routing::RoutingConfig::from_env()?,
+            };
+            let stage = if from == "classify" {
+                Stage::Classify
+            } else {
+                Stage::Act
+            };
+            let plan = replay.plan(&id, stage, as_new).await?;
+            print!("{plan}");
+            if as_new && !yes {
+                println!("nothing sent: add --yes to replay it as a new event");
+                return Ok(());
+            }
+            replay.run(&plan).await?;
+            println!("sent; `switchyard explain {}` follows it", plan.runs_as);
+            Ok(())
+        }
         Command::Sandbox { port } => {
             let sandbox = switchyard_infra::sandbox::Sandbox::start_on(port).await?;
             let base = format!("http://{}", sandbox.addr);
