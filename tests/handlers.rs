@@ -29,6 +29,7 @@ async fn classify_reports_only_the_bad_record_of_a_batch() {
         // Classify's own outputs go to queues nobody polls here, so they can be inspected.
         act_queue_url: p.queue_url("ActDLQ").unwrap().to_owned(),
         review_queue_url: p.queue_url("ReviewDLQ").unwrap().to_owned(),
+        max_receives: 5,
     };
     let good = serde_json::json!({
         "id": "ev-good", "source": "jira", "event_type": "jira:issue_created", "delivery_id": "d1",

@@ -187,6 +187,7 @@ async fn classify_answers_once_per_event_and_a_retry_reuses_the_answer() {
         // Nobody polls these here, so what classify sent can be counted.
         act_queue_url: p.queue_url("ActDLQ").unwrap().to_owned(),
         review_queue_url: p.queue_url("ReviewDLQ").unwrap().to_owned(),
+        max_receives: 5,
     };
     let event = json!({
         "id": "ev-once", "source": "jira", "event_type": "jira:issue_created", "delivery_id": "d1",
@@ -547,5 +548,52 @@ async fn a_jira_create_whose_answer_is_lost_is_not_created_twice_despite_the_sea
     assert_eq!(creates.len(), 1, "{creates:?}");
     let record = deps.decisions.get("ev-lost-jira").await.unwrap().unwrap();
     assert_eq!(record.status, "done", "{record:?}");
+    stack.stop();
+}
+
+/// An event that classify fails on every receive (here its send to act keeps failing) is not
+/// left "accepted" forever: on its last receive its decision record says failed, with why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_classify_dead_letters_is_recorded_as_failed() {
+    let stack = LocalStack::start().await.unwrap();
+    let p = &stack.provisioned;
+    let deps = Classify {
+        sqs: stack.aws.sqs.clone(),
+        decisions: DecisionStore::new(stack.aws.ddb.clone(), &p.refs["DecisionsTable"]),
+        routing: RoutingConfig::load(switchyard::routing::DEFAULT_CONFIG).unwrap(),
+        classifier: switchyard::classifier::Classifier {
+            model: None,
+            llm: None,
+        },
+        act_queue_url: format!("{}-gone", p.queue_url("ActQueue").unwrap()),
+        review_queue_url: p.queue_url("ReviewDLQ").unwrap().to_owned(),
+        max_receives: 5,
+    };
+    let event = json!({
+        "id": "ev-dlq", "source": "jira", "event_type": "jira:issue_created", "delivery_id": "d9",
+        "object_id": "OPS-9", "subject": "Checkout down with 500 errors", "text": null, "requester": null,
+        "occurred_at": null, "received_at": "2026-11-30T10:31:00Z", "raw": {}
+    })
+    .to_string();
+    for receive in [4, 5] {
+        let mut batch = SqsEvent::default();
+        batch.records = vec![message("m-dlq", &event, receive)];
+        let resp = classify(&deps, LambdaEvent::new(batch, Context::default()))
+            .await
+            .unwrap();
+        assert_eq!(resp.batch_item_failures.len(), 1);
+        let r = deps.decisions.get("ev-dlq").await.unwrap().unwrap();
+        if receive == 4 {
+            assert_ne!(r.status, "failed", "not before its last receive");
+        } else {
+            assert_eq!(r.status, "failed");
+            let reason = r.reason.unwrap();
+            assert!(
+                reason.contains("dead-lettered in classify")
+                    && reason.contains("enqueue to act failed"),
+                "{reason}"
+            );
+        }
+    }
     stack.stop();
 }

@@ -22,6 +22,8 @@ pub struct Classify {
     pub classifier: Classifier,
     pub act_queue_url: String,
     pub review_queue_url: String,
+    /// The classify queue's `maxReceiveCount`: a failure on this receive dead-letters the event.
+    pub max_receives: u64,
 }
 
 impl Classify {
@@ -61,6 +63,7 @@ impl Classify {
             },
             act_queue_url: s.act_queue_url()?.to_owned(),
             review_queue_url: s.review_queue_url()?.to_owned(),
+            max_receives: s.max_receives(),
         })
     }
 }
@@ -69,7 +72,41 @@ pub async fn handler(
     deps: &Classify,
     event: LambdaEvent<SqsEvent>,
 ) -> Result<SqsBatchResponse, Error> {
-    Ok(batch::process(event.payload, |m| classify_one(deps, m)).await?)
+    Ok(batch::process(event.payload, |m| async move {
+        let last = batch::last_receive(&m, deps.max_receives);
+        let result = classify_one(deps, m.clone()).await;
+        if let (Err(e), true) = (&result, last) {
+            record_dead_letter(deps, &m, e).await;
+        }
+        result
+    })
+    .await?)
+}
+
+/// The event's last receive failed: the queue moves it to ClassifyDLQ now, so its decision record
+/// says `failed` with the reason instead of `accepted` forever.
+async fn record_dead_letter(deps: &Classify, message: &SqsMessage, e: &RecordError) {
+    let Ok(event) = serde_json::from_str::<Event>(message.body.as_deref().unwrap_or_default())
+    else {
+        return;
+    };
+    let reason = format!(
+        "dead-lettered in classify after {} receives: {e}",
+        deps.max_receives
+    );
+    if let Err(err) = deps
+        .decisions
+        .record_outcome(
+            &event.id,
+            crate::decisions::state::FAILED,
+            &[],
+            Some(&reason),
+            Utc::now(),
+        )
+        .await
+    {
+        tracing::warn!(error = %err, "could not record the dead-lettered event as failed");
+    }
 }
 
 async fn classify_one(deps: &Classify, message: SqsMessage) -> Result<(), RecordError> {
