@@ -5,27 +5,11 @@ use std::time::Duration;
 
 use chrono::Utc;
 use serde_json::Value;
-use switchyard::decisions::DecisionRecord;
 use switchyard_infra::fixtures::{self, SignedWebhook};
 use switchyard_infra::stack::LocalStack;
-use switchyard_tests::wait_for;
+use switchyard_tests::{settled, wait_for};
 
 const SETTLE: Duration = Duration::from_secs(30);
-
-async fn settled(stack: &LocalStack, event_id: &str) -> DecisionRecord {
-    let decisions = stack.decisions().unwrap();
-    wait_for("the event's decision record to settle", SETTLE, || {
-        let decisions = decisions.clone();
-        async move {
-            decisions
-                .get(event_id)
-                .await
-                .unwrap()
-                .filter(|r| matches!(r.status.as_str(), "done" | "in_review" | "failed"))
-        }
-    })
-    .await
-}
 
 fn billing_webhook(stack: &LocalStack, delivery: &str, ticket: u64) -> SignedWebhook {
     fixtures::zendesk_ticket_created(

@@ -12,24 +12,9 @@ use switchyard::handlers::classify::{handler as classify, Classify};
 use switchyard::routing::RoutingConfig;
 use switchyard_infra::fixtures;
 use switchyard_infra::stack::LocalStack;
-use switchyard_tests::wait_for;
+use switchyard_tests::{settled, wait_for};
 
 const SETTLE: Duration = Duration::from_secs(30);
-
-async fn settled(stack: &LocalStack, event_id: &str) -> switchyard::decisions::DecisionRecord {
-    let decisions = stack.decisions().unwrap();
-    wait_for("the event's decision record to settle", SETTLE, || {
-        let decisions = decisions.clone();
-        async move {
-            decisions
-                .get(event_id)
-                .await
-                .unwrap()
-                .filter(|r| matches!(r.status.as_str(), "done" | "in_review" | "failed"))
-        }
-    })
-    .await
-}
 
 async fn drained(stack: &LocalStack) {
     wait_for("the classify and act queues to drain", SETTLE, || async {
@@ -160,6 +145,33 @@ async fn intake_refuses_what_classify_or_act_could_not_read() {
     stack.stop();
 }
 
+/// act's dependencies as the template configures them, except that its hand-backs land in
+/// ActDLQ, which no worker polls, so a test can inspect and replay them.
+fn parked_act(stack: &LocalStack) -> (switchyard::handlers::act::Act, String) {
+    let f = stack.template.function("act").unwrap();
+    let env = stack.provisioned.function_env(f).unwrap();
+    let mut deps = switchyard::handlers::act::Act::from_settings(
+        &stack.aws,
+        &switchyard::settings::Settings::from_map(env),
+    )
+    .unwrap();
+    let parking = stack.provisioned.queue_url("ActDLQ").unwrap().to_owned();
+    deps.act_queue_url = parking.clone();
+    (deps, parking)
+}
+
+/// An act message: one action for a Slack-reported outage.
+fn act_body(event_id: &str, connector: &str, action: &str, params: Value) -> String {
+    json!({
+        "event": {"id": event_id, "source": "slack", "event_type": "message", "delivery_id": event_id,
+                  "object_id": null, "subject": "Checkout is down", "text": null, "requester": null,
+                  "occurred_at": null, "received_at": "2026-11-30T10:31:00Z", "raw": {}},
+        "category": "outage", "confidence": 0.9,
+        "actions": [{"connector": connector, "action": action, "params": params}]
+    })
+    .to_string()
+}
+
 fn message(id: &str, body: &str, receive_count: u32) -> SqsMessage {
     let mut m = SqsMessage::default();
     m.message_id = Some(id.into());
@@ -263,22 +275,13 @@ async fn classify_answers_once_per_event_and_a_retry_reuses_the_answer() {
 async fn act_hands_work_back_before_its_deadline_instead_of_timing_out() {
     use switchyard::handlers::act::{handler as act, Act, ACTION_START_NEEDS};
     let stack = LocalStack::start().await.unwrap();
-    let f = stack.template.function("act").unwrap();
-    let env = stack.provisioned.function_env(f).unwrap();
-    let mut deps =
-        Act::from_settings(&stack.aws, &switchyard::settings::Settings::from_map(env)).unwrap();
-    // The hand-back lands where no worker polls, so it can be inspected.
-    let parking = stack.provisioned.queue_url("ActDLQ").unwrap().to_owned();
-    deps.act_queue_url = parking.clone();
-    let body = json!({
-        "event": {"id": "ev-deadline", "source": "slack", "event_type": "message", "delivery_id": "d",
-                  "object_id": null, "subject": "Checkout is down", "text": null, "requester": null,
-                  "occurred_at": null, "received_at": "2026-11-30T10:31:00Z", "raw": {}},
-        "category": "outage", "confidence": 0.9,
-        "actions": [{"connector": "slack", "action": "post_message",
-                     "params": {"channel": "#incidents", "text": "Possible outage"}}]
-    })
-    .to_string();
+    let (deps, parking) = parked_act(&stack);
+    let body = act_body(
+        "ev-deadline",
+        "slack",
+        "post_message",
+        json!({"channel": "#incidents", "text": "Possible outage"}),
+    );
     let run = |deps: Act, body: String, left: chrono::Duration| async move {
         let mut ctx = Context::default();
         ctx.deadline = (Utc::now() + left).timestamp_millis() as u64;
@@ -327,7 +330,7 @@ async fn act_hands_work_back_before_its_deadline_instead_of_timing_out() {
 /// time it was first parked.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn parked_work_goes_to_a_human_after_max_park_days() {
-    use switchyard::handlers::act::{handler as act, Act, PARKED_SINCE_ATTR};
+    use switchyard::handlers::act::{handler as act, PARKED_SINCE_ATTR};
     let stack = LocalStack::start().await.unwrap();
     let c = &stack.sandbox.credentials;
     let secret_id = stack.provisioned.refs["SlackConnectionSecret"].clone();
@@ -346,23 +349,19 @@ async fn parked_work_goes_to_a_human_after_max_park_days() {
         .send()
         .await
         .unwrap();
-    let f = stack.template.function("act").unwrap();
-    let env = stack.provisioned.function_env(f).unwrap();
-    assert_eq!(env["MAX_PARK_DAYS"], "3");
-    let mut deps =
-        Act::from_settings(&stack.aws, &switchyard::settings::Settings::from_map(env)).unwrap();
-    let parking = stack.provisioned.queue_url("ActDLQ").unwrap().to_owned();
-    deps.act_queue_url = parking.clone();
+    let (deps, _) = parked_act(&stack);
+    assert_eq!(
+        deps.max_park,
+        chrono::Duration::days(3),
+        "the template's MaxParkDays"
+    );
     let body = |id: &str| {
-        json!({
-            "event": {"id": id, "source": "slack", "event_type": "message", "delivery_id": id,
-                      "object_id": null, "subject": "Checkout is down", "text": null, "requester": null,
-                      "occurred_at": null, "received_at": "2026-11-30T10:31:00Z", "raw": {}},
-            "category": "outage", "confidence": 0.9,
-            "actions": [{"connector": "slack", "action": "post_message",
-                         "params": {"channel": "#incidents", "text": "Possible outage"}}]
-        })
-        .to_string()
+        act_body(
+            id,
+            "slack",
+            "post_message",
+            json!({"channel": "#incidents", "text": "Possible outage"}),
+        )
     };
     let parked = |id: &str, since: Option<chrono::DateTime<Utc>>| {
         let mut m = message(id, &body(id), 1);
@@ -408,25 +407,17 @@ async fn parked_work_goes_to_a_human_after_max_park_days() {
 /// ticket by its vendor-side key (`external_id`) — one ticket, recorded as already created.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_write_whose_answer_is_lost_is_looked_up_not_repeated() {
-    use switchyard::handlers::act::{handler as act, Act, UNKNOWN_OUTCOMES_ATTR};
+    use switchyard::handlers::act::{handler as act, UNKNOWN_OUTCOMES_ATTR};
     use switchyard_infra::sandbox::faults::Fault;
     let stack = LocalStack::start().await.unwrap();
-    let f = stack.template.function("act").unwrap();
-    let env = stack.provisioned.function_env(f).unwrap();
-    let mut deps =
-        Act::from_settings(&stack.aws, &switchyard::settings::Settings::from_map(env)).unwrap();
-    let parking = stack.provisioned.queue_url("ActDLQ").unwrap().to_owned();
-    deps.act_queue_url = parking.clone();
+    let (mut deps, parking) = parked_act(&stack);
     deps.outcome_check_delay = Duration::ZERO;
-    let body = json!({
-        "event": {"id": "ev-lost", "source": "slack", "event_type": "message", "delivery_id": "d",
-                  "object_id": null, "subject": "Checkout is down", "text": null, "requester": null,
-                  "occurred_at": null, "received_at": "2026-11-30T10:31:00Z", "raw": {}},
-        "category": "outage", "confidence": 0.9,
-        "actions": [{"connector": "zendesk", "action": "create_ticket",
-                     "params": {"subject": "Checkout is down", "comment": "Reported in Slack"}}]
-    })
-    .to_string();
+    let body = act_body(
+        "ev-lost",
+        "zendesk",
+        "create_ticket",
+        json!({"subject": "Checkout is down", "comment": "Reported in Slack"}),
+    );
     stack.sandbox.inject("zendesk", Fault::LostAnswer, 1);
     let mut batch = SqsEvent::default();
     batch.records = vec![message("m-lost", &body, 1)];
@@ -493,27 +484,19 @@ async fn a_write_whose_answer_is_lost_is_looked_up_not_repeated() {
 /// its label and would create a second one. act waits past the lag, then finds it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_jira_create_whose_answer_is_lost_is_not_created_twice_despite_the_search_lag() {
-    use switchyard::handlers::act::{handler as act, Act};
+    use switchyard::handlers::act::handler as act;
     use switchyard_infra::sandbox::faults::Fault;
     let stack = LocalStack::start().await.unwrap();
-    let f = stack.template.function("act").unwrap();
-    let env = stack.provisioned.function_env(f).unwrap();
-    let mut deps =
-        Act::from_settings(&stack.aws, &switchyard::settings::Settings::from_map(env)).unwrap();
-    let parking = stack.provisioned.queue_url("ActDLQ").unwrap().to_owned();
-    deps.act_queue_url = parking.clone();
+    let (mut deps, parking) = parked_act(&stack);
     // Shorter than in production (30 s), still past the index lag.
     deps.outcome_check_delay =
         switchyard_infra::sandbox::jira::SEARCH_LAG + Duration::from_millis(500);
-    let body = json!({
-        "event": {"id": "ev-lost-jira", "source": "slack", "event_type": "message", "delivery_id": "d",
-                  "object_id": null, "subject": "Checkout is down", "text": null, "requester": null,
-                  "occurred_at": null, "received_at": "2026-11-30T10:31:00Z", "raw": {}},
-        "category": "outage", "confidence": 0.9,
-        "actions": [{"connector": "jira", "action": "create_issue",
-                     "params": {"project": "OPS", "summary": "Checkout is down"}}]
-    })
-    .to_string();
+    let body = act_body(
+        "ev-lost-jira",
+        "jira",
+        "create_issue",
+        json!({"project": "OPS", "summary": "Checkout is down"}),
+    );
     stack.sandbox.inject("jira", Fault::LostAnswer, 1);
     let run = |m: SqsMessage| {
         let deps = deps.clone();

@@ -21,3 +21,26 @@ where
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// The event's decision record once it reaches a terminal state (done, in review, failed).
+pub async fn settled(
+    stack: &switchyard_infra::stack::LocalStack,
+    event_id: &str,
+) -> switchyard::decisions::DecisionRecord {
+    let decisions = stack.decisions().unwrap();
+    wait_for(
+        "the event's decision record to settle",
+        Duration::from_secs(30),
+        || {
+            let decisions = decisions.clone();
+            async move {
+                decisions
+                    .get(event_id)
+                    .await
+                    .unwrap()
+                    .filter(|r| matches!(r.status.as_str(), "done" | "in_review" | "failed"))
+            }
+        },
+    )
+    .await
+}

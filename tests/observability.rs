@@ -221,7 +221,7 @@ async fn a_record_that_fails_its_last_receive_is_written_failed_with_the_reason(
     assert_eq!(r.status, "failed");
     let reason = r.reason.clone().unwrap();
     assert!(
-        reason.starts_with("dead-lettered after 5 receives: zendesk.update_ticket"),
+        reason.starts_with("dead-lettered in act after 5 receives: zendesk.update_ticket"),
         "{reason}"
     );
     assert!(ops::render_story(&r).contains("state       failed: dead-lettered"));

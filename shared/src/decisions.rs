@@ -228,6 +228,25 @@ impl DecisionStore {
         }
     }
 
+    /// A record failed its last receive in `stage` and its queue moves it to the DLQ now: the
+    /// event is `failed`, with why (`switchyard redrive` and `replay` can send it again). A
+    /// failure to write is only logged: the message goes to the DLQ either way.
+    pub async fn record_dead_letter(
+        &self,
+        event_id: &str,
+        stage: &str,
+        receives: u64,
+        error: &str,
+    ) {
+        let reason = format!("dead-lettered in {stage} after {receives} receives: {error}");
+        if let Err(e) = self
+            .record_outcome(event_id, state::FAILED, &[], Some(&reason), Utc::now())
+            .await
+        {
+            tracing::warn!(error = %e, event_id, "could not record the dead-lettered event as failed");
+        }
+    }
+
     /// Write what act did: the attempts it made (appended), the state it left the event in
     /// (`done`, `in_review`, `waiting`, `parked`, `failed`), and the reason.
     pub async fn record_outcome(

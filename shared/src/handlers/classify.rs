@@ -83,29 +83,13 @@ pub async fn handler(
     .await?)
 }
 
-/// The event's last receive failed: the queue moves it to ClassifyDLQ now, so its decision record
-/// says `failed` with the reason instead of `accepted` forever.
+/// The event's last receive failed: the queue moves it to ClassifyDLQ now.
 async fn record_dead_letter(deps: &Classify, message: &SqsMessage, e: &RecordError) {
-    let Ok(event) = serde_json::from_str::<Event>(message.body.as_deref().unwrap_or_default())
-    else {
-        return;
-    };
-    let reason = format!(
-        "dead-lettered in classify after {} receives: {e}",
-        deps.max_receives
-    );
-    if let Err(err) = deps
-        .decisions
-        .record_outcome(
-            &event.id,
-            crate::decisions::state::FAILED,
-            &[],
-            Some(&reason),
-            Utc::now(),
-        )
-        .await
-    {
-        tracing::warn!(error = %err, "could not record the dead-lettered event as failed");
+    if let Ok(event) = serde_json::from_str::<Event>(message.body.as_deref().unwrap_or_default()) {
+        let error = e.to_string();
+        deps.decisions
+            .record_dead_letter(&event.id, "classify", deps.max_receives, &error)
+            .await;
     }
 }
 

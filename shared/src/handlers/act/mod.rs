@@ -146,14 +146,9 @@ async fn record_dead_letter(deps: &Act, message: &SqsMessage, e: &RecordError) {
     for a in &msg.actions {
         crate::metrics::count(crate::metrics::ACTIONS_FAILED, "connector", &a.connector);
     }
-    let reason = format!("dead-lettered after {} receives: {e}", deps.max_receives);
-    if let Err(err) = deps
-        .decisions
-        .record_outcome(&msg.event.id, state::FAILED, &[], Some(&reason), Utc::now())
-        .await
-    {
-        warn!(error = %err, "could not record the dead-lettered event as failed");
-    }
+    deps.decisions
+        .record_dead_letter(&msg.event.id, "act", deps.max_receives, &e.to_string())
+        .await;
 }
 
 /// One line of the decision record's `attempts`: what act did with action `index` this time.
