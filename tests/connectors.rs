@@ -851,3 +851,66 @@ async fn a_success_says_how_far_apart_its_remaining_budget_allows_calls() {
     );
     sandbox.stop();
 }
+
+/// Event text reaches connectors through templates: an id that would steer a request elsewhere
+/// (a path like `1/../../users/me`, a query) is refused before any request, for every vendor
+/// whose ids go into a URL path; text goes into JSON bodies as values, never into paths.
+#[tokio::test]
+async fn ids_from_events_cannot_steer_a_request_to_another_path() {
+    let sandbox = Sandbox::start().await.unwrap();
+    let c = sandbox.credentials.clone();
+    let hostile = [
+        "1/../../users/me",
+        "35436?role=admin",
+        "OPS-1/../../myself",
+        "",
+        "%2e%2e",
+    ];
+    let z = zendesk(&sandbox, switchyard::connectors::http_client());
+    let j = jira(&sandbox, &c.jira_token);
+    let s = salesforce(&sandbox, &c.salesforce_token);
+    let h = hubspot(&sandbox, &c.hubspot_token);
+    for id in hostile {
+        let cases: Vec<(&dyn Connector, PlannedAction)> = vec![
+            (
+                &z,
+                action(
+                    "zendesk",
+                    "update_ticket",
+                    &[("ticket_id", id), ("comment", "x")],
+                ),
+            ),
+            (
+                &j,
+                action("jira", "add_comment", &[("issue", id), ("comment", "x")]),
+            ),
+            (
+                &s,
+                action(
+                    "salesforce",
+                    "update_case",
+                    &[("case_id", id), ("case.Status", "Closed")],
+                ),
+            ),
+            (
+                &h,
+                action(
+                    "hubspot",
+                    "update_ticket",
+                    &[("ticket_id", id), ("ticket.subject", "x")],
+                ),
+            ),
+        ];
+        for (connector, a) in cases {
+            let e = connector.perform(&a, "k").await.unwrap_err();
+            assert!(
+                matches!(&e, ConnectorError::Permanent(m) if m.contains("is not a")),
+                "{}.{} with {id:?}: {e}",
+                a.connector,
+                a.action
+            );
+        }
+    }
+    assert!(sandbox.ledger().is_empty(), "{:?}", sandbox.ledger());
+    sandbox.stop();
+}
