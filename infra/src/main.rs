@@ -585,7 +585,16 @@ async fn main() -> Result<()> {
 
 async fn local(stay_up: bool, overrides: &[(String, String)]) -> Result<()> {
     eprintln!("switchyard: starting the local stack…");
-    let stack = LocalStack::start_with(overrides).await?;
+    // classify and act run in worker processes of their own, as separate Lambdas would.
+    let hosted = switchyard_infra::workers::HOSTABLE;
+    let stack = LocalStack::start_hosting(overrides, &hosted).await?;
+    let hosting = std::env::temp_dir().join(format!("{}-hosting.json", stack.provisioned.prefix));
+    stack.hosting()?.write(&hosting)?;
+    let exe = std::env::current_exe()?;
+    let workers = hosted
+        .iter()
+        .map(|f| switchyard_infra::workers::Worker::spawn(&exe, &hosting, f))
+        .collect::<Result<Vec<_>>>()?;
     println!("AWS emulator     {}", stack.emulator.endpoint);
     println!("SaaS sandbox     http://{}", stack.sandbox.addr);
     println!(
@@ -597,6 +606,11 @@ async fn local(stay_up: bool, overrides: &[(String, String)]) -> Result<()> {
         stack.provisioned.refs.len(),
         stack.provisioned.prefix
     );
+    let pids: Vec<String> = workers
+        .iter()
+        .map(|w| format!("{} (pid {})", w.function, w.pid()))
+        .collect();
+    println!("worker processes {}", pids.join(", "));
     let http = reqwest::Client::new();
     let webhooks = demo::demo_webhooks(&stack);
     let summary = demo::run(&stack, &http, &webhooks).await?;
@@ -649,6 +663,8 @@ async fn local(stay_up: bool, overrides: &[(String, String)]) -> Result<()> {
         console_task.abort();
     }
     let ok = summary.settled && summary.rejected.len() == 1;
+    drop(workers);
+    let _ = std::fs::remove_file(&hosting);
     stack.stop();
     if !ok {
         anyhow::bail!("the demo did not settle as expected; rerun with --logs to see why");

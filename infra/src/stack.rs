@@ -137,6 +137,7 @@ impl LocalStack {
         Ok(crate::workers::Hosting {
             endpoint: self.emulator.endpoint.clone(),
             functions,
+            metrics_file: self.stats.metrics_file.get().cloned(),
         })
     }
 

@@ -28,6 +28,10 @@ pub struct Hosting {
     /// The AWS-API emulator every worker talks to.
     pub endpoint: String,
     pub functions: BTreeMap<String, FunctionHosting>,
+    /// Where the functions' EMF lines go (the local stand-in for CloudWatch that
+    /// `switchyard stats` reads), shared with the stack's own functions.
+    #[serde(default)]
+    pub metrics_file: Option<PathBuf>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -75,23 +79,29 @@ pub async fn run(hosting: &Hosting, function: &str) -> Result<()> {
     let aws = AwsClients::new(&config);
     let settings = Settings::from_map(f.env.clone());
     switchyard::metrics::init(true);
+    let stats = Arc::new(Stats::default());
+    if let Some(path) = &hosting.metrics_file {
+        let _ = stats.metrics_file.set(path.clone());
+    }
     let handler: runner::SqsHandler = match function {
         "classify" => {
             let deps = Arc::new(
                 classify::Classify::from_settings(&aws, &settings)
                     .map_err(|e| anyhow::anyhow!(e))?,
             );
+            let stats = stats.clone();
             Arc::new(move |e| {
-                let deps = deps.clone();
-                Box::pin(async move { classify::handler(&deps, e).await })
+                let (deps, stats) = (deps.clone(), stats.clone());
+                Box::pin(async move { stats.flushed(classify::handler(&deps, e)).await })
             })
         }
         "act" => {
             let deps =
                 Arc::new(act::Act::from_settings(&aws, &settings).map_err(|e| anyhow::anyhow!(e))?);
+            let stats = stats.clone();
             Arc::new(move |e| {
-                let deps = deps.clone();
-                Box::pin(async move { act::handler(&deps, e).await })
+                let (deps, stats) = (deps.clone(), stats.clone());
+                Box::pin(async move { stats.flushed(act::handler(&deps, e)).await })
             })
         }
         other => bail!(
@@ -99,7 +109,6 @@ pub async fn run(hosting: &Hosting, function: &str) -> Result<()> {
             HOSTABLE.join(", ")
         ),
     };
-    let stats = Arc::new(Stats::default());
     let mut tasks = Vec::new();
     for m in &f.mappings {
         tasks.extend(runner::start_mapping(
