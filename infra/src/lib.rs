@@ -12,6 +12,7 @@ pub mod demo;
 pub mod emulator;
 pub mod fixtures;
 pub mod flood;
+pub mod operator;
 pub mod ops;
 pub mod provision;
 pub mod redrive;

@@ -418,86 +418,24 @@ async fn main() -> Result<()> {
             dry_run,
             max,
             rate,
-        } => {
-            let (_, var) = switchyard_infra::redrive::QUEUES
-                .iter()
-                .find(|(q, _)| *q == queue)
-                .expect("clap checked the queue name");
-            let Some(queue_url) = std::env::var(var).ok().filter(|v| !v.is_empty()) else {
-                anyhow::bail!(
-                    "no {queue} queue configured: set {var} (the stack output {}QueueUrl) and AWS credentials with a region; for the local stack, paste the `export` lines `switchyard local --stay-up` prints",
-                    queue[..1].to_uppercase() + &queue[1..]
-                );
-            };
-            let config = aws_config::load_from_env().await;
-            let redrive = switchyard_infra::redrive::Redrive {
-                sqs: aws_sdk_sqs::Client::new(&config),
-                queue_url,
-                filters: filter,
-                dry_run,
-                max,
-                rate,
-            };
-            let bar = indicatif::ProgressBar::new_spinner();
-            let report = redrive
-                .run(&|r| bar.set_message(format!("examined {}, moved {}", r.examined, r.moved)))
-                .await?;
-            bar.finish_and_clear();
-            let verb = if dry_run { "dry run: " } else { "" };
-            println!("{verb}{report}");
-            Ok(())
+        } => switchyard_infra::operator::redrive(&queue, filter, dry_run, max, rate).await,
+        Command::Review(cmd) => {
+            use switchyard_infra::operator as op;
+            match cmd {
+                ReviewCommand::List { since, json } => op::review_list(&since, json).await,
+                ReviewCommand::Show { id } => op::review_show(&id).await,
+                ReviewCommand::Resolve { id, act, note, .. } => {
+                    op::review_resolve(&id, act, note).await
+                }
+            }
         }
-        Command::Review(cmd) => review(cmd).await,
         Command::Replay {
             id,
             from,
             as_new,
             yes,
-        } => {
-            use switchyard_infra::replay::{Replay, Stage};
-            let dep = switchyard_infra::ops::Deployment::from_env().await?;
-            let var = |v: &str| {
-                std::env::var(v).ok().filter(|x| !x.is_empty()).ok_or_else(|| {
-                    anyhow::anyhow!("{v} is not set (a stack output); for the local stack, paste the `export` lines `switchyard local --stay-up` prints")
-                })
-            };
-            let config = aws_config::load_from_env().await;
-            let replay = Replay {
-                sqs: aws_sdk_sqs::Client::new(&config),
-                decisions: dep.decisions.clone(),
-                classify_queue_url: var("CLASSIFY_QUEUE_URL")?,
-                act_queue_url: var("ACT_QUEUE_URL")?,
-                review_queue_url: var("REVIEW_QUEUE_URL")?,
-                routing: switchyard::routing::RoutingConfig::from_env()?,
-            };
-            let stage = if from == "classify" {
-                Stage::Classify
-            } else {
-                Stage::Act
-            };
-            let plan = replay.plan(&id, stage, as_new).await?;
-            print!("{plan}");
-            if as_new && !yes {
-                println!("nothing sent: add --yes to replay it as a new event");
-                return Ok(());
-            }
-            replay.run(&plan).await?;
-            println!("sent; `switchyard explain {}` follows it", plan.runs_as);
-            Ok(())
-        }
-        Command::Sandbox { port } => {
-            let sandbox = switchyard_infra::sandbox::Sandbox::start_on(port).await?;
-            let base = format!("http://{}", sandbox.addr);
-            println!("SaaS sandbox     {base}/{{zendesk,slack,jira,salesforce,hubspot,teams,llm}}");
-            println!("admin API        {base}/_admin/ledger (GET), /_admin/faults, /_admin/storm, /_admin/zendesk/tickets (POST)");
-            let c = &sandbox.credentials;
-            println!(
-                "credentials      zendesk {} / {}, jira {} / {}, hubspot {}",
-                c.zendesk_email, c.zendesk_token, c.jira_email, c.jira_token, c.hubspot_token
-            );
-            tokio::signal::ctrl_c().await?;
-            Ok(())
-        }
+        } => switchyard_infra::operator::replay(&id, &from, as_new, yes).await,
+        Command::Sandbox { port } => switchyard_infra::operator::sandbox(port).await,
         Command::Soak {
             events,
             kills,
@@ -668,71 +606,6 @@ async fn local(stay_up: bool, overrides: &[(String, String)]) -> Result<()> {
     stack.stop();
     if !ok {
         anyhow::bail!("the demo did not settle as expected; rerun with --logs to see why");
-    }
-    Ok(())
-}
-
-async fn review(cmd: ReviewCommand) -> anyhow::Result<()> {
-    use switchyard_infra::review::{render_list, Resolution, Review};
-    let dep = switchyard_infra::ops::Deployment::from_env().await?;
-    let queue = |var: &str| {
-        std::env::var(var).ok().filter(|v| !v.is_empty()).ok_or_else(|| {
-            anyhow::anyhow!(
-                "{var} is not set (a stack output); for the local stack, paste the `export` lines `switchyard local --stay-up` prints"
-            )
-        })
-    };
-    match cmd {
-        ReviewCommand::List { since, json } => {
-            let since = chrono::Utc::now() - switchyard_infra::ops::parse_since(&since)?;
-            let items = switchyard_infra::review::waiting(&dep.decisions, since).await?;
-            if json {
-                let items: Vec<_> = items
-                    .iter()
-                    .map(switchyard_infra::ops::story_json)
-                    .collect();
-                println!("{}", serde_json::Value::from(items));
-            } else {
-                print!("{}", render_list(&items));
-            }
-        }
-        ReviewCommand::Show { id } => match switchyard_infra::ops::find(&dep.decisions, &id).await?
-        {
-            Some(r) => print!("{}", switchyard_infra::ops::render_story(&r)),
-            None => anyhow::bail!("no event {id}"),
-        },
-        ReviewCommand::Resolve {
-            id,
-            act,
-            dismiss: _,
-            note,
-        } => {
-            let config = aws_config::load_from_env().await;
-            let review = Review {
-                sqs: aws_sdk_sqs::Client::new(&config),
-                decisions: dep.decisions.clone(),
-                review_queue_url: queue("REVIEW_QUEUE_URL")?,
-                act_queue_url: queue("ACT_QUEUE_URL")?,
-                routing: switchyard::routing::RoutingConfig::from_env()?,
-            };
-            let how = match act {
-                Some(category) => Resolution::Act { category },
-                None => Resolution::Dismiss { note },
-            };
-            let done = review.resolve(&id, &how).await?;
-            match how {
-                Resolution::Act { category } => println!(
-                    "event {} resolved as {category}: sent to act ({}); {} review message(s) removed",
-                    done.event_id,
-                    done.actions.join(", "),
-                    done.removed
-                ),
-                Resolution::Dismiss { .. } => println!(
-                    "event {} dismissed; {} review message(s) removed",
-                    done.event_id, done.removed
-                ),
-            }
-        }
     }
     Ok(())
 }
