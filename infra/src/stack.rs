@@ -18,7 +18,7 @@ use tokio::task::JoinHandle;
 use crate::emulator::Emulator;
 use crate::fixtures::SigningKeys;
 use crate::provision::{provision, Provisioned};
-use crate::runner::{self, Mapping, Stats};
+use crate::runner::{self, Stats};
 use crate::sandbox::Sandbox;
 use crate::template::Template;
 
@@ -108,23 +108,7 @@ impl LocalStack {
         let mut functions = std::collections::BTreeMap::new();
         for name in crate::workers::HOSTABLE {
             let f = self.template.function(name)?;
-            let mappings = f
-                .sqs_events
-                .iter()
-                .map(|ev| {
-                    Ok(crate::workers::MappingDef {
-                        queue_url: self.provisioned.queue_url(&ev.queue)?.to_owned(),
-                        queue_arn: self
-                            .provisioned
-                            .arns
-                            .get(&ev.queue)
-                            .cloned()
-                            .unwrap_or_default(),
-                        batch_size: ev.batch_size,
-                        concurrency: ev.maximum_concurrency,
-                    })
-                })
-                .collect::<Result<_>>()?;
+            let mappings = self.mapping_defs(name)?;
             functions.insert(
                 name.to_owned(),
                 crate::workers::FunctionHosting {
@@ -221,23 +205,31 @@ impl LocalStack {
         Ok(())
     }
 
+    /// A function's SQS event source mappings, resolved against this stack's queues.
+    fn mapping_defs(&self, binary: &str) -> Result<Vec<crate::workers::MappingDef>> {
+        let f = self.template.function(binary)?;
+        f.sqs_events
+            .iter()
+            .map(|ev| {
+                Ok(crate::workers::MappingDef {
+                    queue_url: self.provisioned.queue_url(&ev.queue)?.to_owned(),
+                    queue_arn: self
+                        .provisioned
+                        .arns
+                        .get(&ev.queue)
+                        .cloned()
+                        .unwrap_or_default(),
+                    batch_size: ev.batch_size,
+                    concurrency: ev.maximum_concurrency,
+                })
+            })
+            .collect()
+    }
+
     fn start_mappings(&mut self, binary: &str, handler: runner::SqsHandler) -> Result<()> {
-        let f = self.template.function(binary)?.clone();
-        for ev in &f.sqs_events {
-            let mapping = Mapping {
-                function: binary.to_owned(),
-                queue_url: self.provisioned.queue_url(&ev.queue)?.to_owned(),
-                queue_arn: self
-                    .provisioned
-                    .arns
-                    .get(&ev.queue)
-                    .cloned()
-                    .unwrap_or_default(),
-                batch_size: ev.batch_size,
-                concurrency: ev.maximum_concurrency,
-                timeout: Duration::from_secs(f.timeout_secs),
-                handler: handler.clone(),
-            };
+        let timeout = Duration::from_secs(self.template.function(binary)?.timeout_secs);
+        for m in self.mapping_defs(binary)? {
+            let mapping = m.mapping(binary, timeout, handler.clone());
             self.tasks.extend(runner::start_mapping(
                 self.aws.sqs.clone(),
                 mapping,

@@ -49,6 +49,26 @@ pub struct MappingDef {
     pub concurrency: u32,
 }
 
+impl MappingDef {
+    /// The runner's mapping for this queue, calling `handler` with `timeout` as its deadline.
+    pub fn mapping(
+        &self,
+        function: &str,
+        timeout: Duration,
+        handler: runner::SqsHandler,
+    ) -> Mapping {
+        Mapping {
+            function: function.to_owned(),
+            queue_url: self.queue_url.clone(),
+            queue_arn: self.queue_arn.clone(),
+            batch_size: self.batch_size,
+            concurrency: self.concurrency,
+            timeout,
+            handler,
+        }
+    }
+}
+
 impl Hosting {
     pub fn write(&self, path: &Path) -> Result<()> {
         std::fs::write(path, serde_json::to_vec_pretty(self)?)
@@ -113,15 +133,11 @@ pub async fn run(hosting: &Hosting, function: &str) -> Result<()> {
     for m in &f.mappings {
         tasks.extend(runner::start_mapping(
             aws.sqs.clone(),
-            Mapping {
-                function: function.to_owned(),
-                queue_url: m.queue_url.clone(),
-                queue_arn: m.queue_arn.clone(),
-                batch_size: m.batch_size,
-                concurrency: m.concurrency,
-                timeout: Duration::from_secs(f.timeout_secs),
-                handler: handler.clone(),
-            },
+            m.mapping(
+                function,
+                Duration::from_secs(f.timeout_secs),
+                handler.clone(),
+            ),
             stats.clone(),
         ));
     }
