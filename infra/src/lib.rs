@@ -6,20 +6,19 @@
 mod alarm_tests;
 pub mod batch;
 pub mod bench;
-pub mod commands;
 pub mod console;
 pub mod demo;
 pub mod emulator;
 pub mod fixtures;
 pub mod flood;
-pub mod operator;
 pub mod ops;
 pub mod provision;
 pub mod redrive;
 pub mod replay;
 pub mod review;
 pub mod runner;
-pub mod sandbox;
+/// The SaaS sandbox, its own crate (`infra/sandbox`).
+pub use switchyard_sandbox as sandbox;
 pub mod soak;
 pub mod stack;
 pub mod template;

@@ -199,21 +199,3 @@ impl Drop for Worker {
         self.kill();
     }
 }
-
-/// The `switchyard` binary next to the running one (tests run from `target/<profile>/deps`).
-pub fn switchyard_exe() -> Result<PathBuf> {
-    if let Some(p) = std::env::var_os("SWITCHYARD_BIN") {
-        return Ok(p.into());
-    }
-    let me = std::env::current_exe()?;
-    for dir in me.ancestors().skip(1).take(3) {
-        let candidate = dir.join("switchyard");
-        if candidate.is_file() && candidate != me {
-            return Ok(candidate);
-        }
-    }
-    bail!(
-        "no switchyard binary found near {} (set SWITCHYARD_BIN)",
-        me.display()
-    )
-}

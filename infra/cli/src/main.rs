@@ -2,7 +2,10 @@
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
-use switchyard_infra::{commands, demo, stack::LocalStack};
+mod commands;
+mod operator;
+
+use switchyard_infra::{demo, stack::LocalStack};
 
 #[derive(Parser)]
 #[command(
@@ -418,9 +421,9 @@ async fn main() -> Result<()> {
             dry_run,
             max,
             rate,
-        } => switchyard_infra::operator::redrive(&queue, filter, dry_run, max, rate).await,
+        } => operator::redrive(&queue, filter, dry_run, max, rate).await,
         Command::Review(cmd) => {
-            use switchyard_infra::operator as op;
+            use operator as op;
             match cmd {
                 ReviewCommand::List { since, json } => op::review_list(&since, json).await,
                 ReviewCommand::Show { id } => op::review_show(&id).await,
@@ -434,8 +437,8 @@ async fn main() -> Result<()> {
             from,
             as_new,
             yes,
-        } => switchyard_infra::operator::replay(&id, &from, as_new, yes).await,
-        Command::Sandbox { port } => switchyard_infra::operator::sandbox(port).await,
+        } => operator::replay(&id, &from, as_new, yes).await,
+        Command::Sandbox { port } => operator::sandbox(port).await,
         Command::Soak {
             events,
             kills,

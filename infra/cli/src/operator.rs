@@ -4,7 +4,7 @@
 
 use anyhow::{anyhow, bail, Result};
 
-use crate::review::{render_list, Resolution, Review};
+use switchyard_infra::review::{render_list, Resolution, Review};
 
 /// A stack output the command needs, from the environment, with a message that says where
 /// to get it.
@@ -23,15 +23,15 @@ async fn sqs() -> aws_sdk_sqs::Client {
 /// `switchyard redrive`.
 pub async fn redrive(
     queue: &str,
-    filters: Vec<crate::redrive::Filter>,
+    filters: Vec<switchyard_infra::redrive::Filter>,
     dry_run: bool,
     max: Option<u64>,
     rate: Option<f64>,
 ) -> Result<()> {
-    let Some((_, var)) = crate::redrive::QUEUES.iter().find(|(q, _)| *q == queue) else {
+    let Some((_, var)) = switchyard_infra::redrive::QUEUES.iter().find(|(q, _)| *q == queue) else {
         bail!("no queue {queue:?}; one of classify, act, review");
     };
-    let redrive = crate::redrive::Redrive {
+    let redrive = switchyard_infra::redrive::Redrive {
         sqs: sqs().await,
         queue_url: output(var)?,
         filters,
@@ -51,11 +51,11 @@ pub async fn redrive(
 
 /// `switchyard review list`.
 pub async fn review_list(since: &str, json: bool) -> Result<()> {
-    let dep = crate::ops::Deployment::from_env().await?;
-    let since = chrono::Utc::now() - crate::ops::parse_since(since)?;
-    let items = crate::review::waiting(&dep.decisions, since).await?;
+    let dep = switchyard_infra::ops::Deployment::from_env().await?;
+    let since = chrono::Utc::now() - switchyard_infra::ops::parse_since(since)?;
+    let items = switchyard_infra::review::waiting(&dep.decisions, since).await?;
     if json {
-        let items: Vec<_> = items.iter().map(crate::ops::story_json).collect();
+        let items: Vec<_> = items.iter().map(switchyard_infra::ops::story_json).collect();
         println!("{}", serde_json::Value::from(items));
     } else {
         print!("{}", render_list(&items));
@@ -65,9 +65,9 @@ pub async fn review_list(since: &str, json: bool) -> Result<()> {
 
 /// `switchyard review show`.
 pub async fn review_show(id: &str) -> Result<()> {
-    let dep = crate::ops::Deployment::from_env().await?;
-    match crate::ops::find(&dep.decisions, id).await? {
-        Some(r) => print!("{}", crate::ops::render_story(&r)),
+    let dep = switchyard_infra::ops::Deployment::from_env().await?;
+    match switchyard_infra::ops::find(&dep.decisions, id).await? {
+        Some(r) => print!("{}", switchyard_infra::ops::render_story(&r)),
         None => bail!("no event {id}"),
     }
     Ok(())
@@ -75,7 +75,7 @@ pub async fn review_show(id: &str) -> Result<()> {
 
 /// `switchyard review resolve`: act on it as `act` (a category), or dismiss it with `note`.
 pub async fn review_resolve(id: &str, act: Option<String>, note: String) -> Result<()> {
-    let dep = crate::ops::Deployment::from_env().await?;
+    let dep = switchyard_infra::ops::Deployment::from_env().await?;
     let review = Review {
         sqs: sqs().await,
         decisions: dep.decisions.clone(),
@@ -105,8 +105,8 @@ pub async fn review_resolve(id: &str, act: Option<String>, note: String) -> Resu
 
 /// `switchyard replay`: `from` is `act` or `classify`; an `--as-new` replay needs `yes`.
 pub async fn replay(id: &str, from: &str, as_new: bool, yes: bool) -> Result<()> {
-    use crate::replay::{Replay, Stage};
-    let dep = crate::ops::Deployment::from_env().await?;
+    use switchyard_infra::replay::{Replay, Stage};
+    let dep = switchyard_infra::ops::Deployment::from_env().await?;
     let replay = Replay {
         sqs: sqs().await,
         decisions: dep.decisions.clone(),
@@ -133,7 +133,7 @@ pub async fn replay(id: &str, from: &str, as_new: bool, yes: bool) -> Result<()>
 
 /// `switchyard sandbox`: the SaaS sandbox on its own until Ctrl-C.
 pub async fn sandbox(port: u16) -> Result<()> {
-    let sandbox = crate::sandbox::Sandbox::start_on(port).await?;
+    let sandbox = switchyard_infra::sandbox::Sandbox::start_on(port).await?;
     let base = format!("http://{}", sandbox.addr);
     println!("SaaS sandbox     {base}/{{zendesk,slack,jira,salesforce,hubspot,teams,llm}}");
     println!("admin API        {base}/_admin/ledger (GET), /_admin/faults, /_admin/storm, /_admin/zendesk/tickets (POST)");
