@@ -580,3 +580,89 @@ async fn an_event_classify_dead_letters_is_recorded_as_failed() {
     }
     stack.stop();
 }
+
+/// Slack has no idempotency key: every post carries its action's key as message metadata, and a
+/// post that may already have happened — its answer was lost, or a worker died holding it — is
+/// looked up in the channel's history first. One message either way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slack_post_is_not_repeated_after_a_lost_answer_or_a_dead_worker() {
+    use switchyard::handlers::act::handler as act;
+    use switchyard::idempotency::{payload_hash, Claim};
+    use switchyard_infra::sandbox::faults::Fault;
+    let stack = LocalStack::start().await.unwrap();
+    let (mut deps, parking) = parked_act(&stack);
+    deps.outcome_check_delay = Duration::ZERO;
+    let posts = || {
+        stack
+            .sandbox
+            .ledger()
+            .into_iter()
+            .filter(|e| e.operation == "chat.postMessage")
+            .count()
+    };
+    let run = |m: SqsMessage| {
+        let deps = deps.clone();
+        async move {
+            let mut batch = SqsEvent::default();
+            batch.records = vec![m];
+            let resp = act(&deps, LambdaEvent::new(batch, Context::default()))
+                .await
+                .unwrap();
+            assert!(resp.batch_item_failures.is_empty());
+        }
+    };
+    let params = json!({"channel": "#incidents", "text": "Possible outage"});
+
+    // 1. The answer is lost after Slack posted.
+    let body = act_body("ev-slack-lost", "slack", "post_message", params.clone());
+    stack.sandbox.inject("slack", Fault::LostAnswer, 1);
+    run(message("m-1", &body, 1)).await;
+    assert_eq!(posts(), 1);
+    let out = stack
+        .aws
+        .sqs
+        .receive_message()
+        .queue_url(&parking)
+        .message_attribute_names("All")
+        .wait_time_seconds(2)
+        .send()
+        .await
+        .unwrap();
+    let again = out.messages.unwrap_or_default().remove(0);
+    let mut m = message("m-2", again.body.as_deref().unwrap(), 1);
+    for (k, v) in again.message_attributes.unwrap_or_default() {
+        let mut a = aws_lambda_events::event::sqs::SqsMessageAttribute::default();
+        a.string_value = v.string_value;
+        a.data_type = Some(v.data_type);
+        m.message_attributes.insert(k, a);
+    }
+    run(m).await;
+    assert_eq!(
+        posts(),
+        1,
+        "found in the channel's history, not posted again"
+    );
+    let r = deps.decisions.get("ev-slack-lost").await.unwrap().unwrap();
+    assert_eq!(r.status, "done");
+    assert!(r.results.unwrap().contains("already posted"));
+
+    // 2. A worker posted and died before its record; its claim's window has run out.
+    let body = act_body("ev-slack-crash", "slack", "post_message", params);
+    let msg: switchyard::event::ActMessage = serde_json::from_str(&body).unwrap();
+    let key = "act#ev-slack-crash#0";
+    let hash = payload_hash(&serde_json::to_vec(&msg.actions[0]).unwrap());
+    let now = Utc::now();
+    assert_eq!(
+        deps.idempotency
+            .claim(key, &hash, now, now.timestamp_millis() - 1)
+            .await
+            .unwrap(),
+        Claim::Claimed
+    );
+    let slack = deps.connectors.get("slack").await.unwrap();
+    slack.perform(&msg.actions[0], key).await.unwrap();
+    assert_eq!(posts(), 2);
+    run(message("m-3", &body, 2)).await;
+    assert_eq!(posts(), 2, "the redelivery found the dead worker's post");
+    stack.stop();
+}

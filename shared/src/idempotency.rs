@@ -37,6 +37,9 @@ impl StoreError {
 pub enum Claim {
     /// This caller owns the key now and must `complete` or `release` it.
     Claimed,
+    /// As `Claimed`, taken over from a holder whose in-progress window ran out: it may have made
+    /// the effect before it died, so a non-idempotent action looks before it acts.
+    Reclaimed,
     /// Already done; `data` is what the first caller stored.
     Completed { data: Option<String> },
     /// Someone else holds the key and its in-progress window has not run out.
@@ -105,10 +108,22 @@ impl IdempotencyStore {
             .expression_attribute_values(":now_ms", n(now.timestamp_millis()))
             .expression_attribute_values(":inprogress", s(STATUS_INPROGRESS))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllOld)
             .send()
             .await;
         let err = match result {
-            Ok(_) => return Ok(Claim::Claimed),
+            Ok(out) => {
+                let taken_over = out
+                    .attributes
+                    .as_ref()
+                    .and_then(|old| get_s(old, "status"))
+                    .is_some_and(|s| s == STATUS_INPROGRESS);
+                return Ok(if taken_over {
+                    Claim::Reclaimed
+                } else {
+                    Claim::Claimed
+                });
+            }
             Err(err) => err,
         };
         let old = match err.as_service_error() {

@@ -28,7 +28,10 @@ pub async fn redrive(
     max: Option<u64>,
     rate: Option<f64>,
 ) -> Result<()> {
-    let Some((_, var)) = switchyard_infra::redrive::QUEUES.iter().find(|(q, _)| *q == queue) else {
+    let Some((_, var)) = switchyard_infra::redrive::QUEUES
+        .iter()
+        .find(|(q, _)| *q == queue)
+    else {
         bail!("no queue {queue:?}; one of classify, act, review");
     };
     let redrive = switchyard_infra::redrive::Redrive {
@@ -55,7 +58,10 @@ pub async fn review_list(since: &str, json: bool) -> Result<()> {
     let since = chrono::Utc::now() - switchyard_infra::ops::parse_since(since)?;
     let items = switchyard_infra::review::waiting(&dep.decisions, since).await?;
     if json {
-        let items: Vec<_> = items.iter().map(switchyard_infra::ops::story_json).collect();
+        let items: Vec<_> = items
+            .iter()
+            .map(switchyard_infra::ops::story_json)
+            .collect();
         println!("{}", serde_json::Value::from(items));
     } else {
         print!("{}", render_list(&items));

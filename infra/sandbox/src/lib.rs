@@ -94,6 +94,8 @@ pub struct State {
     pub clock_offset_secs: i64,
     pub salesforce_account_reads: u64,
     pub slack_channels: BTreeMap<String, String>,
+    /// Messages posted, per channel id, oldest first (with their metadata).
+    pub slack_messages: BTreeMap<String, Vec<serde_json::Value>>,
     /// Valid Slack access tokens, and the single-use refresh tokens not yet spent.
     pub slack_access_tokens: BTreeSet<String>,
     pub slack_refresh_tokens: BTreeSet<String>,

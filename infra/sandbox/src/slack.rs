@@ -6,10 +6,11 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use axum::extract::Query;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::routing::{get, post};
 use axum::{Form, Json, Router};
 use serde_json::{json, Value};
 
@@ -20,6 +21,8 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
         .route("/api/auth.test", post(auth_test))
         .route("/api/chat.postMessage", post(post_message))
         .route("/api/oauth.v2.access", post(oauth_access))
+        .route("/api/conversations.list", get(conversations_list))
+        .route("/api/conversations.history", get(conversations_history))
 }
 
 fn error(code: &str) -> Response {
@@ -59,10 +62,15 @@ async fn auth_test(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Res
 /// The bot token's scopes: the app's install scopes less any an admin removed.
 fn granted_scopes(shared: &Shared) -> Vec<&'static str> {
     let state = shared.state.lock().expect("sandbox state");
-    ["chat:write", "chat:write.public", "channels:read"]
-        .into_iter()
-        .filter(|s| state.has("slack", s))
-        .collect()
+    [
+        "chat:write",
+        "chat:write.public",
+        "channels:read",
+        "channels:history",
+    ]
+    .into_iter()
+    .filter(|s| state.has("slack", s))
+    .collect()
 }
 
 async fn post_message(
@@ -128,6 +136,15 @@ async fn post_message(
     );
     let message = json!({"type": "message", "text": text, "user": "U0SWITCHY", "bot_id": "B0SWITCHY", "ts": ts,
                          "thread_ts": payload.get("thread_ts")});
+    let mut stored = message.clone();
+    if let Some(m) = payload.get("metadata") {
+        stored["metadata"] = m.clone();
+    }
+    state
+        .slack_messages
+        .entry(channel_id.clone())
+        .or_default()
+        .push(stored);
     state.ledger.push(LedgerEntry {
         vendor: "slack",
         operation: "chat.postMessage".into(),
@@ -181,5 +198,77 @@ async fn oauth_access(
                 "refresh_token": next_refresh, "expires_in": 43200, "scope": "chat:write",
                 "team": {"id": "T0EXAMPLE", "name": "Example"}}),
     )
+    .into_response()
+}
+
+/// `conversations.list`: the workspace's channels, `{id, name}` (names without `#`).
+async fn conversations_list(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
+    if let Some(code) = check(&shared, &headers) {
+        return error(code);
+    }
+    let state = shared.state.lock().expect("sandbox state");
+    let channels: Vec<Value> = state
+        .slack_channels
+        .iter()
+        .map(|(name, id)| json!({"id": id, "name": name.trim_start_matches('#'), "is_channel": true}))
+        .collect();
+    Json(json!({"ok": true, "channels": channels, "response_metadata": {"next_cursor": ""}}))
+        .into_response()
+}
+
+/// `conversations.history`: a channel's messages, newest first, from `oldest`; message metadata
+/// only with `include_all_metadata=true`. Needs `channels:history`.
+async fn conversations_history(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    if let Some(code) = check(&shared, &headers) {
+        return error(code);
+    }
+    let scopes = granted_scopes(&shared);
+    if !scopes.contains(&"channels:history") {
+        return Json(
+            json!({"ok": false, "error": "missing_scope", "needed": "channels:history",
+                           "provided": scopes.join(",")}),
+        )
+        .into_response();
+    }
+    let state = shared.state.lock().expect("sandbox state");
+    let Some(channel) = q.get("channel") else {
+        return error("channel_not_found");
+    };
+    if !state.slack_channels.values().any(|id| id == channel) {
+        return error("channel_not_found");
+    }
+    let oldest: f64 = q.get("oldest").and_then(|o| o.parse().ok()).unwrap_or(0.0);
+    let with_metadata = q.get("include_all_metadata").map(String::as_str) == Some("true");
+    let messages: Vec<Value> = state
+        .slack_messages
+        .get(channel)
+        .map(|ms| {
+            ms.iter()
+                .rev()
+                .filter(|m| {
+                    m["ts"]
+                        .as_str()
+                        .and_then(|t| t.parse::<f64>().ok())
+                        .unwrap_or(0.0)
+                        >= oldest
+                })
+                .map(|m| {
+                    let mut m = m.clone();
+                    if !with_metadata {
+                        if let Some(o) = m.as_object_mut() {
+                            o.remove("metadata");
+                        }
+                    }
+                    m
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    Json(json!({"ok": true, "messages": messages, "has_more": false,
+                "response_metadata": {"next_cursor": ""}}))
     .into_response()
 }

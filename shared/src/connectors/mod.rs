@@ -317,6 +317,23 @@ pub fn http_client() -> reqwest::Client {
 }
 
 tokio::task_local! {
+    /// Set by act when this action may already have happened — its last try's outcome is
+    /// unknown, or a worker died holding it: a connector whose vendor has no idempotency key
+    /// looks for the effect before it acts again.
+    static MAYBE_DONE: bool;
+}
+
+/// Run `f` knowing whether its action may already have happened.
+pub async fn maybe_done<F: std::future::Future>(flag: bool, f: F) -> F::Output {
+    MAYBE_DONE.scope(flag, f).await
+}
+
+/// Whether the action being performed may already have happened (see [`maybe_done`]).
+pub fn is_maybe_done() -> bool {
+    MAYBE_DONE.try_with(|f| *f).unwrap_or(false)
+}
+
+tokio::task_local! {
     /// Set by [`read_response`] from a successful answer's rate headers: the spacing the
     /// vendor's remaining budget allows ([`wait::budget_hint`]). act scopes it around each call
     /// and holds the shared budget when it is slower than the configured pace.

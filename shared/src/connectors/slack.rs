@@ -3,12 +3,21 @@
 //! with `ok: false`** is an error by its `error` code (`ratelimited` → rate limited,
 //! `token_expired`/`invalid_auth` → refresh, `token_revoked` → reconnect, `internal_error` →
 //! transient, the rest → permanent).
+//!
+//! Exactly once: Slack has no idempotency key, so every post carries message metadata
+//! (`event_type: switchyard_action`, the action's key). When a post may already have happened (its
+//! answer was lost, or a worker died holding it) the channel's recent history is read first
+//! (`conversations.history` with `include_all_metadata`; scope `channels:history`) and a message
+//! with the key counts as done.
 
 use async_trait::async_trait;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{json, Value};
 
 use super::{param, Connector, ConnectorError, Outcome, ResolveError};
+
+/// The message metadata type switchyard's posts carry (with the action's key).
+const METADATA_TYPE: &str = "switchyard_action";
 use crate::routing::PlannedAction;
 use crate::secrets::Credential;
 
@@ -26,6 +35,99 @@ impl Slack {
             base_url,
             token,
         })
+    }
+
+    /// A read method, with its arguments as query parameters (as Slack's read methods take them).
+    async fn read(&self, method: &str, query: &[(&str, String)]) -> Result<Value, ConnectorError> {
+        let query = serde_urlencoded::to_string(query)
+            .map_err(|e| ConnectorError::Unsupported(format!("query for {method}: {e}")))?;
+        let req = self
+            .http
+            .get(format!("{}/api/{method}?{query}", self.base_url))
+            .bearer_auth(self.token.expose_secret());
+        super::send("slack", req).await
+    }
+
+    /// The channel's id: `C…`/`G…` as given, a `#name` looked up with `conversations.list`.
+    async fn channel_id(&self, channel: &str) -> Result<Option<String>, ConnectorError> {
+        let Some(name) = channel.strip_prefix('#') else {
+            return Ok(Some(channel.to_owned()));
+        };
+        let mut cursor = String::new();
+        for _ in 0..10 {
+            let page = self
+                .read(
+                    "conversations.list",
+                    &[
+                        ("types", "public_channel,private_channel".into()),
+                        ("limit", "200".into()),
+                        ("cursor", cursor.clone()),
+                    ],
+                )
+                .await?;
+            let found = page["channels"].as_array().and_then(|cs| {
+                cs.iter()
+                    .find(|c| c["name"].as_str() == Some(name))
+                    .and_then(|c| c["id"].as_str().map(str::to_owned))
+            });
+            if found.is_some() {
+                return Ok(found);
+            }
+            cursor = page["response_metadata"]["next_cursor"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
+            if cursor.is_empty() {
+                break;
+            }
+        }
+        Ok(None)
+    }
+
+    /// The `ts` of a message this action already posted in the last two hours, if any.
+    async fn already_posted(
+        &self,
+        channel: &str,
+        key: &str,
+    ) -> Result<Option<String>, ConnectorError> {
+        let Some(id) = self.channel_id(channel).await? else {
+            return Ok(None);
+        };
+        let oldest = (chrono::Utc::now() - chrono::Duration::hours(2)).timestamp();
+        let mut cursor = String::new();
+        for _ in 0..5 {
+            let page = self
+                .read(
+                    "conversations.history",
+                    &[
+                        ("channel", id.clone()),
+                        ("oldest", oldest.to_string()),
+                        ("limit", "200".into()),
+                        ("include_all_metadata", "true".into()),
+                        ("cursor", cursor.clone()),
+                    ],
+                )
+                .await?;
+            let ts = page["messages"].as_array().and_then(|ms| {
+                ms.iter()
+                    .find(|m| {
+                        m["metadata"]["event_type"] == METADATA_TYPE
+                            && m["metadata"]["event_payload"]["key"] == key
+                    })
+                    .and_then(|m| m["ts"].as_str().map(str::to_owned))
+            });
+            if ts.is_some() {
+                return Ok(ts);
+            }
+            cursor = page["response_metadata"]["next_cursor"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
+            if cursor.is_empty() {
+                break;
+            }
+        }
+        Ok(None)
     }
 
     async fn call(&self, method: &str, body: &Value) -> Result<Value, ConnectorError> {
@@ -61,12 +163,23 @@ impl Connector for Slack {
     async fn perform(
         &self,
         action: &PlannedAction,
-        _idempotency_key: &str,
+        idempotency_key: &str,
     ) -> Result<Outcome, ConnectorError> {
         match action.action.as_str() {
             "post_message" => {
-                let mut body =
-                    json!({ "channel": param(action, "channel")?, "text": param(action, "text")? });
+                let channel = param(action, "channel")?;
+                if super::is_maybe_done() {
+                    if let Some(ts) = self.already_posted(channel, idempotency_key).await? {
+                        return Ok(Outcome {
+                            object_id: Some(ts),
+                            detail: format!("message already posted to {channel} for this action"),
+                        });
+                    }
+                }
+                let mut body = json!({
+                    "channel": channel, "text": param(action, "text")?,
+                    "metadata": {"event_type": METADATA_TYPE, "event_payload": {"key": idempotency_key}},
+                });
                 if let Some(ts) = action.params.get("thread_ts") {
                     body["thread_ts"] = json!(ts);
                 }
@@ -152,7 +265,8 @@ impl Connector for Slack {
 /// The bot token scopes each action needs (Slack's method reference).
 fn required(action: &str) -> &'static [&'static str] {
     match action {
-        "post_message" => &["chat:write"],
+        // channels:history lets a post whose answer was lost be found instead of repeated.
+        "post_message" => &["chat:write", "channels:history"],
         _ => &[],
     }
 }

@@ -353,7 +353,7 @@ async fn accept_one(
         .claim(&key, hash, now, in_progress_until_ms(deadline_ms, now))
         .await
     {
-        Ok(Claim::Claimed) => {}
+        Ok(Claim::Claimed | Claim::Reclaimed) => {}
         Ok(Claim::Completed { data }) => {
             let first = data.unwrap_or_default();
             info!(source = name, %delivery_id, event_id = %first, "duplicate delivery acknowledged");

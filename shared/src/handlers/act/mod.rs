@@ -204,12 +204,16 @@ async fn act_one(deps: &Act, message: SqsMessage, deadline_ms: u64) -> Result<()
         }
         let hash = payload_hash(&serde_json::to_vec(action).map_err(RecordError::new)?);
         let now = Utc::now();
+        // A key taken over from a dead worker, or a write whose answer was lost: the effect may
+        // exist already, and connectors without a vendor-side key look before acting.
+        let mut maybe_done = number_attr(&message, UNKNOWN_OUTCOMES_ATTR) > 0;
         match deps
             .idempotency
             .claim(&key, &hash, now, in_progress_until_ms(deadline_ms, now))
             .await
         {
             Ok(Claim::Claimed) => {}
+            Ok(Claim::Reclaimed) => maybe_done = true,
             Ok(Claim::Completed { data }) => {
                 info!(event_id = %msg.event.id, index, "action already done; not repeated");
                 results.push(attempt(
@@ -240,8 +244,10 @@ async fn act_one(deps: &Act, message: SqsMessage, deadline_ms: u64) -> Result<()
         }
         let started = std::time::Instant::now();
         let context = CallContext::new(&action.action).for_event(&msg.event.id, &correlation);
-        let (paced, calls) =
-            within_collecting(context, paced_call(deps, action, &key, deadline_ms)).await;
+        // Boxed: the paced call is a deep future; inline, act's future overflows a 2 MiB stack.
+        let paced = Box::pin(paced_call(deps, action, &key, deadline_ms));
+        let call = crate::connectors::maybe_done(maybe_done, paced);
+        let (paced, calls) = within_collecting(context, call).await;
         let latency_ms = started.elapsed().as_millis() as u64;
         let outcome = match paced {
             Paced::Done(outcome) => outcome,
