@@ -224,17 +224,21 @@ pub async fn run(cfg: &SoakConfig, exe: &Path, progress: &dyn Fn(&str)) -> Resul
                 })
                 .count(),
         };
+        let what = match &planned[*i].effect {
+            Effect::ZendeskTicket(t) => format!("zendesk comment on ticket {t}"),
+            Effect::SlackPost(marker) => format!("slack post {marker}"),
+        };
         if effects > 1 {
             report.duplicated += 1;
             report
                 .problems
-                .push(format!("event {id}: {effects} effects ({status})"));
+                .push(format!("event {id}: {effects} effects ({what}; {status})"));
         }
         if effects == 0 && status == "done" {
             report.lost += 1;
             report
                 .problems
-                .push(format!("event {id}: done but no effect"));
+                .push(format!("event {id}: done but no effect ({what})"));
         }
     }
     report.seconds = started.elapsed().as_secs_f64();
