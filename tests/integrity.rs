@@ -586,18 +586,44 @@ async fn an_event_classify_dead_letters_is_recorded_as_failed() {
 /// looked up in the channel's history first. One message either way.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slack_post_is_not_repeated_after_a_lost_answer_or_a_dead_worker() {
+    let params = json!({"channel": "#incidents", "text": "Possible outage"});
+    once_after_a_lost_answer_and_a_dead_worker("slack", "post_message", params, "chat.postMessage")
+        .await;
+}
+
+/// A Zendesk comment has no vendor-side key either: the update's audit carries the action's key
+/// as custom metadata, and the audits are read first when the comment may already exist.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_zendesk_comment_is_not_repeated_after_a_lost_answer_or_a_dead_worker() {
+    let params = json!({"ticket_id": "35436", "comment": "switchyard: routed to Billing", "public": "false"});
+    once_after_a_lost_answer_and_a_dead_worker("zendesk", "update_ticket", params, "update_ticket")
+        .await;
+}
+
+/// One action whose vendor has no idempotency key, through act: first its answer is lost after
+/// the vendor made the effect, then (a second event) a worker makes it and dies before its
+/// record. Each time the retry finds the effect instead of repeating it.
+async fn once_after_a_lost_answer_and_a_dead_worker(
+    connector: &'static str,
+    action: &str,
+    params: Value,
+    operation: &str,
+) {
     use switchyard::handlers::act::handler as act;
     use switchyard::idempotency::{payload_hash, Claim};
     use switchyard_infra::sandbox::faults::Fault;
     let stack = LocalStack::start().await.unwrap();
+    stack
+        .sandbox
+        .seed_zendesk_ticket(35436, "Refund for a double charge");
     let (mut deps, parking) = parked_act(&stack);
     deps.outcome_check_delay = Duration::ZERO;
-    let posts = || {
+    let effects = || {
         stack
             .sandbox
             .ledger()
             .into_iter()
-            .filter(|e| e.operation == "chat.postMessage")
+            .filter(|e| e.operation == operation)
             .count()
     };
     let run = |m: SqsMessage| {
@@ -611,13 +637,12 @@ async fn a_slack_post_is_not_repeated_after_a_lost_answer_or_a_dead_worker() {
             assert!(resp.batch_item_failures.is_empty());
         }
     };
-    let params = json!({"channel": "#incidents", "text": "Possible outage"});
 
-    // 1. The answer is lost after Slack posted.
-    let body = act_body("ev-slack-lost", "slack", "post_message", params.clone());
-    stack.sandbox.inject("slack", Fault::LostAnswer, 1);
+    // 1. The answer is lost after the vendor made the effect.
+    let body = act_body("ev-lost-answer", connector, action, params.clone());
+    stack.sandbox.inject(connector, Fault::LostAnswer, 1);
     run(message("m-1", &body, 1)).await;
-    assert_eq!(posts(), 1);
+    assert_eq!(effects(), 1);
     let out = stack
         .aws
         .sqs
@@ -637,19 +662,15 @@ async fn a_slack_post_is_not_repeated_after_a_lost_answer_or_a_dead_worker() {
         m.message_attributes.insert(k, a);
     }
     run(m).await;
-    assert_eq!(
-        posts(),
-        1,
-        "found in the channel's history, not posted again"
-    );
-    let r = deps.decisions.get("ev-slack-lost").await.unwrap().unwrap();
+    assert_eq!(effects(), 1, "found at the vendor, not made again");
+    let r = deps.decisions.get("ev-lost-answer").await.unwrap().unwrap();
     assert_eq!(r.status, "done");
-    assert!(r.results.unwrap().contains("already posted"));
+    assert!(r.results.unwrap().contains("already"));
 
-    // 2. A worker posted and died before its record; its claim's window has run out.
-    let body = act_body("ev-slack-crash", "slack", "post_message", params);
+    // 2. A worker made the effect and died before its record; its claim's window has run out.
+    let body = act_body("ev-dead-worker", connector, action, params);
     let msg: switchyard::event::ActMessage = serde_json::from_str(&body).unwrap();
-    let key = "act#ev-slack-crash#0";
+    let key = "act#ev-dead-worker#0";
     let hash = payload_hash(&serde_json::to_vec(&msg.actions[0]).unwrap());
     let now = Utc::now();
     assert_eq!(
@@ -659,10 +680,14 @@ async fn a_slack_post_is_not_repeated_after_a_lost_answer_or_a_dead_worker() {
             .unwrap(),
         Claim::Claimed
     );
-    let slack = deps.connectors.get("slack").await.unwrap();
-    slack.perform(&msg.actions[0], key).await.unwrap();
-    assert_eq!(posts(), 2);
+    let vendor = deps.connectors.get(connector).await.unwrap();
+    vendor.perform(&msg.actions[0], key).await.unwrap();
+    assert_eq!(effects(), 2);
     run(message("m-3", &body, 2)).await;
-    assert_eq!(posts(), 2, "the redelivery found the dead worker's post");
+    assert_eq!(
+        effects(),
+        2,
+        "the redelivery found the dead worker's effect"
+    );
     stack.stop();
 }

@@ -26,7 +26,7 @@ pub struct SoakConfig {
     pub events: usize,
     pub kills: usize,
     /// Inject vendor faults (5xx pages, a 429 storm, slow answers, an expired token, Slack posts
-    /// whose answer is lost after the post was made).
+    /// and Zendesk comments whose answer is lost after the vendor made them).
     pub faults: bool,
     /// Give up waiting for the pipeline to drain after this long.
     pub settle: Duration,
@@ -298,10 +298,12 @@ fn inject_faults(stack: &LocalStack) -> usize {
     s.inject("slack", Fault::Slow(Duration::from_millis(1500)), 3);
     s.inject("zendesk", Fault::Slow(Duration::from_millis(1500)), 3);
     s.inject("slack", Fault::ExpiredToken, 1);
-    // Slack posts whose answer is lost after Slack made them: found again by their metadata key.
+    // Writes whose answer is lost after the vendor made them: found again by their key (Slack
+    // message metadata, the Zendesk audit's custom metadata), not made twice.
     s.inject("slack", Fault::LostAnswer, 3);
+    s.inject("zendesk", Fault::LostAnswer, 3);
     s.zendesk_storm(Duration::from_secs(3));
-    4 + 4 + 3 + 3 + 1 + 3 + 1
+    4 + 4 + 3 + 3 + 1 + 3 + 3 + 1
 }
 
 fn kill_one(workers: &mut [Worker], exe: &Path, hosting: &Path, n: usize) -> Result<()> {

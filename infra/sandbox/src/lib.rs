@@ -64,6 +64,8 @@ pub struct SandboxCredentials {
 pub struct State {
     pub ledger: Vec<LedgerEntry>,
     pub zendesk_tickets: BTreeMap<u64, serde_json::Value>,
+    /// Each ticket's audits (one per update), with the update's custom metadata.
+    pub zendesk_audits: BTreeMap<u64, Vec<serde_json::Value>>,
     pub jira_issues: BTreeMap<String, serde_json::Value>,
     /// When each issue becomes visible to JQL search: Jira's search index is eventually
     /// consistent, so a just-created issue is not found for `jira_search_lag`.

@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, put};
@@ -20,6 +20,7 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
     Router::new()
         .route("/api/v2/users/me.json", get(me))
         .route("/api/v2/tickets/{file}", put(update_ticket))
+        .route("/api/v2/tickets/{id}/audits.json", get(list_audits))
         .route(
             "/api/v2/tickets.json",
             get(list_tickets).post(create_ticket),
@@ -288,6 +289,13 @@ async fn update_ticket(
         json!(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
     let ticket = ticket.clone();
     let audit = json!({"id": audit_id, "ticket_id": id, "events": events});
+    // The audit keeps the update's `metadata` as its custom metadata, beside the system's.
+    let mut stored = audit.clone();
+    stored["metadata"] = json!({"system": {"client": "switchyard"},
+                                "custom": update.get("metadata").cloned().unwrap_or(json!({}))});
+    stored["created_at"] =
+        json!(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+    state.zendesk_audits.entry(id).or_default().push(stored);
     state.ledger.push(LedgerEntry {
         vendor: "zendesk",
         operation: "update_ticket".into(),
@@ -295,4 +303,39 @@ async fn update_ticket(
         detail: audit.clone(),
     });
     Json(json!({"ticket": ticket, "audit": audit})).into_response()
+}
+
+/// `GET /api/v2/tickets/{id}/audits.json[?sort_order=desc]`: the ticket's audits with their metadata.
+async fn list_audits(
+    State(shared): State<Arc<Shared>>,
+    Path(id): Path<String>,
+    Query(q): Query<std::collections::HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    if !authenticated(&shared, &headers) {
+        return unauthorized();
+    }
+    let state = shared.state.lock().expect("sandbox state");
+    let Some(ticket) = id
+        .parse::<u64>()
+        .ok()
+        .filter(|t| state.zendesk_tickets.contains_key(t))
+    else {
+        return (
+            StatusCode::NOT_FOUND,
+            Json(json!({"error": "RecordNotFound", "description": "Not found"})),
+        )
+            .into_response();
+    };
+    let mut audits = state
+        .zendesk_audits
+        .get(&ticket)
+        .cloned()
+        .unwrap_or_default();
+    if q.get("sort_order").map(String::as_str) == Some("desc") {
+        audits.reverse();
+    }
+    let count = audits.len();
+    Json(json!({"audits": audits, "next_page": null, "previous_page": null, "count": count}))
+        .into_response()
 }

@@ -94,19 +94,34 @@ impl Zendesk {
         Ok(t)
     }
 
-    async fn update_ticket(&self, action: &PlannedAction) -> Result<Outcome, ConnectorError> {
+    /// Update a ticket, its audit tagged with the action's key (`ticket.metadata`, kept as the
+    /// audit's `metadata.custom`). When the update may already have happened (a lost answer, a
+    /// dead worker's key), the ticket's audits are read first and one with the key counts as done:
+    /// a comment is not posted twice.
+    async fn update_ticket(
+        &self,
+        action: &PlannedAction,
+        key: &str,
+    ) -> Result<Outcome, ConnectorError> {
         let ticket_id = param(action, "ticket_id")?;
         if ticket_id.is_empty() || !ticket_id.bytes().all(|b| b.is_ascii_digit()) {
             return Err(ConnectorError::Permanent(format!(
                 "ticket_id {ticket_id:?} is not a Zendesk ticket id"
             )));
         }
-        let ticket = Self::ticket_fields(action)?;
+        let mut ticket = Self::ticket_fields(action)?;
         if ticket.is_empty() {
             return Err(ConnectorError::Unsupported(
                 "update_ticket needs a comment, group_id, assignee_id, priority, tags or custom_field.<id>".into(),
             ));
         }
+        if super::is_maybe_done() && self.audited(ticket_id, key).await? {
+            return Ok(Outcome {
+                object_id: Some(ticket_id.to_owned()),
+                detail: format!("ticket {ticket_id} already updated for this action"),
+            });
+        }
+        ticket.insert("metadata".into(), json!({ "switchyard_key": key }));
         let body = super::send(
             "zendesk",
             self.request(Method::PUT, &format!("/api/v2/tickets/{ticket_id}.json"))
@@ -114,6 +129,17 @@ impl Zendesk {
         )
         .await?;
         Ok(outcome(&body, &format!("ticket {ticket_id} updated")))
+    }
+
+    /// Whether one of the ticket's audits carries this action's key (newest first).
+    async fn audited(&self, ticket_id: &str, key: &str) -> Result<bool, ConnectorError> {
+        let path = format!("/api/v2/tickets/{ticket_id}/audits.json?sort_order=desc");
+        let body = super::send("zendesk", self.request(Method::GET, &path)).await?;
+        Ok(body["audits"].as_array().is_some_and(|audits| {
+            audits
+                .iter()
+                .any(|a| a["metadata"]["custom"]["switchyard_key"] == key)
+        }))
     }
 
     /// Create a ticket whose `external_id` is the action's idempotency key — looked up first, so
@@ -239,7 +265,7 @@ impl Connector for Zendesk {
         idempotency_key: &str,
     ) -> Result<Outcome, ConnectorError> {
         match action.action.as_str() {
-            "update_ticket" => self.update_ticket(action).await,
+            "update_ticket" => self.update_ticket(action, idempotency_key).await,
             "create_ticket" => self.create_ticket(action, idempotency_key).await,
             other => Err(ConnectorError::Unsupported(format!(
                 "zendesk has no action {other:?}"
