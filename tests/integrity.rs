@@ -172,6 +172,30 @@ fn act_body(event_id: &str, connector: &str, action: &str, params: Value) -> Str
     .to_string()
 }
 
+/// The one message act handed back to the parking queue, as the next invocation receives it
+/// (body and message attributes).
+async fn handed_back(stack: &LocalStack, parking: &str, id: &str, wait_secs: i32) -> SqsMessage {
+    let out = stack
+        .aws
+        .sqs
+        .receive_message()
+        .queue_url(parking)
+        .message_attribute_names("All")
+        .wait_time_seconds(wait_secs)
+        .send()
+        .await
+        .unwrap();
+    let again = out.messages.unwrap_or_default().remove(0);
+    let mut m = message(id, again.body.as_deref().unwrap(), 1);
+    for (k, v) in again.message_attributes.unwrap_or_default() {
+        let mut a = aws_lambda_events::event::sqs::SqsMessageAttribute::default();
+        a.string_value = v.string_value;
+        a.data_type = Some(v.data_type);
+        m.message_attributes.insert(k, a);
+    }
+    m
+}
+
 fn message(id: &str, body: &str, receive_count: u32) -> SqsMessage {
     let mut m = SqsMessage::default();
     m.message_id = Some(id.into());
@@ -445,29 +469,13 @@ async fn a_write_whose_answer_is_lost_is_looked_up_not_repeated() {
         .unwrap()
         .contains("outcome unknown"));
 
-    let out = stack
-        .aws
-        .sqs
-        .receive_message()
-        .queue_url(&parking)
-        .message_attribute_names("All")
-        .message_system_attribute_names(aws_sdk_sqs::types::MessageSystemAttributeName::All)
-        .wait_time_seconds(2)
-        .send()
-        .await
-        .unwrap();
-    let again = out.messages.unwrap_or_default().remove(0);
-    let attrs = again.message_attributes.clone().unwrap();
+    let m = handed_back(&stack, &parking, "m-lost-2", 2).await;
     assert_eq!(
-        attrs[UNKNOWN_OUTCOMES_ATTR].string_value.as_deref(),
+        m.message_attributes[UNKNOWN_OUTCOMES_ATTR]
+            .string_value
+            .as_deref(),
         Some("1")
     );
-    let mut m = message("m-lost-2", again.body.as_deref().unwrap(), 1);
-    let mut seen = aws_lambda_events::event::sqs::SqsMessageAttribute::default();
-    seen.string_value = Some("1".into());
-    seen.data_type = Some("Number".into());
-    m.message_attributes
-        .insert(UNKNOWN_OUTCOMES_ATTR.into(), seen);
     let mut batch = SqsEvent::default();
     batch.records = vec![m];
     act(&deps, LambdaEvent::new(batch, Context::default()))
@@ -510,18 +518,7 @@ async fn a_jira_create_whose_answer_is_lost_is_not_created_twice_despite_the_sea
         }
     };
     run(message("m-jira", &body, 1)).await;
-    let out = stack
-        .aws
-        .sqs
-        .receive_message()
-        .queue_url(&parking)
-        .message_attribute_names("All")
-        .wait_time_seconds(10)
-        .send()
-        .await
-        .unwrap();
-    let again = out.messages.unwrap_or_default().remove(0);
-    run(message("m-jira-2", again.body.as_deref().unwrap(), 1)).await;
+    run(handed_back(&stack, &parking, "m-jira-2", 10).await).await;
     let creates: Vec<_> = stack
         .sandbox
         .ledger()
@@ -643,25 +640,7 @@ async fn once_after_a_lost_answer_and_a_dead_worker(
     stack.sandbox.inject(connector, Fault::LostAnswer, 1);
     run(message("m-1", &body, 1)).await;
     assert_eq!(effects(), 1);
-    let out = stack
-        .aws
-        .sqs
-        .receive_message()
-        .queue_url(&parking)
-        .message_attribute_names("All")
-        .wait_time_seconds(2)
-        .send()
-        .await
-        .unwrap();
-    let again = out.messages.unwrap_or_default().remove(0);
-    let mut m = message("m-2", again.body.as_deref().unwrap(), 1);
-    for (k, v) in again.message_attributes.unwrap_or_default() {
-        let mut a = aws_lambda_events::event::sqs::SqsMessageAttribute::default();
-        a.string_value = v.string_value;
-        a.data_type = Some(v.data_type);
-        m.message_attributes.insert(k, a);
-    }
-    run(m).await;
+    run(handed_back(&stack, &parking, "m-2", 2).await).await;
     assert_eq!(effects(), 1, "found at the vendor, not made again");
     let r = deps.decisions.get("ev-lost-answer").await.unwrap().unwrap();
     assert_eq!(r.status, "done");
