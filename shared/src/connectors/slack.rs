@@ -48,30 +48,22 @@ impl Slack {
         super::send("slack", req).await
     }
 
-    /// The channel's id: `C…`/`G…` as given, a `#name` looked up with `conversations.list`.
-    async fn channel_id(&self, channel: &str) -> Result<Option<String>, ConnectorError> {
-        let Some(name) = channel.strip_prefix('#') else {
-            return Ok(Some(channel.to_owned()));
-        };
+    /// Page through a read method (Slack's cursor pagination), at most `pages` pages, until
+    /// `pick` finds something in one.
+    async fn find_paged<T>(
+        &self,
+        method: &str,
+        query: &[(&str, String)],
+        pages: usize,
+        pick: impl Fn(&Value) -> Option<T>,
+    ) -> Result<Option<T>, ConnectorError> {
         let mut cursor = String::new();
-        for _ in 0..10 {
-            let page = self
-                .read(
-                    "conversations.list",
-                    &[
-                        ("types", "public_channel,private_channel".into()),
-                        ("limit", "200".into()),
-                        ("cursor", cursor.clone()),
-                    ],
-                )
-                .await?;
-            let found = page["channels"].as_array().and_then(|cs| {
-                cs.iter()
-                    .find(|c| c["name"].as_str() == Some(name))
-                    .and_then(|c| c["id"].as_str().map(str::to_owned))
-            });
-            if found.is_some() {
-                return Ok(found);
+        for _ in 0..pages {
+            let mut q = query.to_vec();
+            q.push(("cursor", cursor));
+            let page = self.read(method, &q).await?;
+            if let Some(found) = pick(&page) {
+                return Ok(Some(found));
             }
             cursor = page["response_metadata"]["next_cursor"]
                 .as_str()
@@ -84,6 +76,23 @@ impl Slack {
         Ok(None)
     }
 
+    /// The channel's id: `C…`/`G…` as given, a `#name` looked up with `conversations.list`.
+    async fn channel_id(&self, channel: &str) -> Result<Option<String>, ConnectorError> {
+        let Some(name) = channel.strip_prefix('#') else {
+            return Ok(Some(channel.to_owned()));
+        };
+        let query = [
+            ("types", "public_channel,private_channel".to_owned()),
+            ("limit", "200".to_owned()),
+        ];
+        self.find_paged("conversations.list", &query, 10, |page| {
+            page["channels"].as_array()?.iter().find_map(|c| {
+                (c["name"].as_str() == Some(name)).then(|| c["id"].as_str().map(str::to_owned))?
+            })
+        })
+        .await
+    }
+
     /// The `ts` of a message this action already posted in the last two hours, if any.
     async fn already_posted(
         &self,
@@ -94,40 +103,20 @@ impl Slack {
             return Ok(None);
         };
         let oldest = (chrono::Utc::now() - chrono::Duration::hours(2)).timestamp();
-        let mut cursor = String::new();
-        for _ in 0..5 {
-            let page = self
-                .read(
-                    "conversations.history",
-                    &[
-                        ("channel", id.clone()),
-                        ("oldest", oldest.to_string()),
-                        ("limit", "200".into()),
-                        ("include_all_metadata", "true".into()),
-                        ("cursor", cursor.clone()),
-                    ],
-                )
-                .await?;
-            let ts = page["messages"].as_array().and_then(|ms| {
-                ms.iter()
-                    .find(|m| {
-                        m["metadata"]["event_type"] == METADATA_TYPE
-                            && m["metadata"]["event_payload"]["key"] == key
-                    })
-                    .and_then(|m| m["ts"].as_str().map(str::to_owned))
-            });
-            if ts.is_some() {
-                return Ok(ts);
-            }
-            cursor = page["response_metadata"]["next_cursor"]
-                .as_str()
-                .unwrap_or_default()
-                .to_owned();
-            if cursor.is_empty() {
-                break;
-            }
-        }
-        Ok(None)
+        let query = [
+            ("channel", id),
+            ("oldest", oldest.to_string()),
+            ("limit", "200".to_owned()),
+            ("include_all_metadata", "true".to_owned()),
+        ];
+        self.find_paged("conversations.history", &query, 5, |page| {
+            page["messages"].as_array()?.iter().find_map(|m| {
+                let ours = m["metadata"]["event_type"] == METADATA_TYPE
+                    && m["metadata"]["event_payload"]["key"] == key;
+                ours.then(|| m["ts"].as_str().map(str::to_owned))?
+            })
+        })
+        .await
     }
 
     async fn call(&self, method: &str, body: &Value) -> Result<Value, ConnectorError> {
