@@ -196,6 +196,24 @@ async fn handed_back(stack: &LocalStack, parking: &str, id: &str, wait_secs: i32
     m
 }
 
+/// classify with the rules classifier (no model, no LLM), sending act messages to `act_queue`
+/// and review messages to ReviewDLQ (which nobody polls).
+fn classify_deps(stack: &LocalStack, config: &str, act_queue: &str) -> Classify {
+    let p = &stack.provisioned;
+    Classify {
+        sqs: stack.aws.sqs.clone(),
+        decisions: DecisionStore::new(stack.aws.ddb.clone(), &p.refs["DecisionsTable"]),
+        routing: RoutingConfig::load(config).unwrap(),
+        classifier: switchyard::classifier::Classifier {
+            model: None,
+            llm: None,
+        },
+        act_queue_url: act_queue.to_owned(),
+        review_queue_url: p.queue_url("ReviewDLQ").unwrap().to_owned(),
+        max_receives: 5,
+    }
+}
+
 fn message(id: &str, body: &str, receive_count: u32) -> SqsMessage {
     let mut m = SqsMessage::default();
     m.message_id = Some(id.into());
@@ -212,19 +230,8 @@ fn message(id: &str, body: &str, receive_count: u32) -> SqsMessage {
 async fn classify_answers_once_per_event_and_a_retry_reuses_the_answer() {
     let stack = LocalStack::start().await.unwrap();
     let p = &stack.provisioned;
-    let deps = |config: &str| Classify {
-        sqs: stack.aws.sqs.clone(),
-        decisions: DecisionStore::new(stack.aws.ddb.clone(), &p.refs["DecisionsTable"]),
-        routing: RoutingConfig::load(config).unwrap(),
-        classifier: switchyard::classifier::Classifier {
-            model: None,
-            llm: None,
-        },
-        // Nobody polls these here, so what classify sent can be counted.
-        act_queue_url: p.queue_url("ActDLQ").unwrap().to_owned(),
-        review_queue_url: p.queue_url("ReviewDLQ").unwrap().to_owned(),
-        max_receives: 5,
-    };
+    // Nobody polls ActDLQ here, so what classify sent can be counted.
+    let deps = |config: &str| classify_deps(&stack, config, p.queue_url("ActDLQ").unwrap());
     let event = json!({
         "id": "ev-once", "source": "jira", "event_type": "jira:issue_created", "delivery_id": "d1",
         "object_id": "OPS-1", "subject": "Checkout down with 500 errors", "text": null, "requester": null,
@@ -537,18 +544,8 @@ async fn a_jira_create_whose_answer_is_lost_is_not_created_twice_despite_the_sea
 async fn an_event_classify_dead_letters_is_recorded_as_failed() {
     let stack = LocalStack::start().await.unwrap();
     let p = &stack.provisioned;
-    let deps = Classify {
-        sqs: stack.aws.sqs.clone(),
-        decisions: DecisionStore::new(stack.aws.ddb.clone(), &p.refs["DecisionsTable"]),
-        routing: RoutingConfig::load(switchyard::routing::DEFAULT_CONFIG).unwrap(),
-        classifier: switchyard::classifier::Classifier {
-            model: None,
-            llm: None,
-        },
-        act_queue_url: format!("{}-gone", p.queue_url("ActQueue").unwrap()),
-        review_queue_url: p.queue_url("ReviewDLQ").unwrap().to_owned(),
-        max_receives: 5,
-    };
+    let gone = format!("{}-gone", p.queue_url("ActQueue").unwrap());
+    let deps = classify_deps(&stack, switchyard::routing::DEFAULT_CONFIG, &gone);
     let event = json!({
         "id": "ev-dlq", "source": "jira", "event_type": "jira:issue_created", "delivery_id": "d9",
         "object_id": "OPS-9", "subject": "Checkout down with 500 errors", "text": null, "requester": null,
