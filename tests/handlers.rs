@@ -88,6 +88,8 @@ async fn intake_answers_503_when_dynamodb_or_sqs_is_down_and_the_retry_is_accept
         public_base_url: None,
         decisions: DecisionStore::new(stack.aws.ddb.clone(), &p.refs["DecisionsTable"]),
         replay_window: chrono::Duration::days(30),
+        gates: Default::default(),
+        limiter: None,
     };
     let hook = switchyard_infra::fixtures::slack_message(
         &stack.signing.slack,

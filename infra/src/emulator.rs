@@ -1,5 +1,6 @@
 //! The AWS-API emulator: moto's server on a free loopback port, stopped when dropped.
 
+use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
@@ -44,14 +45,47 @@ def _watch():
 _t.Thread(target=_watch, daemon=True).start()
 "#;
 
+/// Every AWS request the emulator serves, counted by service and operation (`dynamodb.PutItem`,
+/// `sqs.SendMessage`, `secretsmanager.GetSecretValue`), so a test or a bench can say exactly
+/// which AWS calls a piece of work made: `GET /_switchyard/requests` reads the counts, `DELETE`
+/// reads and clears them. Only the request line and headers are read; the body is moto's.
+const REQUEST_COUNTER: &str = r#"import json as _json, threading as _th
+_counts = {}
+_lock = _th.Lock()
+_services = {'DynamoDB_20120810': 'dynamodb', 'AmazonSQS': 'sqs', 'secretsmanager': 'secretsmanager'}
+def _operation(environ):
+    target = environ.get('HTTP_X_AMZ_TARGET', '')
+    if '.' in target:
+        service, op = target.split('.', 1)
+        return _services.get(service, service) + '.' + op
+    parts = environ.get('PATH_INFO', '').split('/')
+    if len(parts) > 5 and parts[1] == 'service' and parts[3] == 'operation':
+        return 'cloudwatch.' + parts[4]
+    return 'other.' + environ.get('REQUEST_METHOD', '')
+def _counting(app):
+    def serve(environ, start_response):
+        if environ.get('PATH_INFO') == '/_switchyard/requests':
+            with _lock:
+                body = _json.dumps(_counts).encode()
+                if environ.get('REQUEST_METHOD') == 'DELETE':
+                    _counts.clear()
+            start_response('200 OK', [('Content-Type', 'application/json'), ('Content-Length', str(len(body)))])
+            return [body]
+        op = _operation(environ)
+        with _lock:
+            _counts[op] = _counts.get(op, 0) + 1
+        return app(environ, start_response)
+    return serve
+"#;
+
 /// moto's own WSGI app, threaded (as `moto_server` serves it) or one request at a time. DynamoDB
 /// makes each conditional write atomic; moto's threaded server does not (no lock around
 /// check-and-write), so tests of contention on one item — the shared rate limiter — serialize.
 fn server_script(threaded: bool) -> String {
     format!(
-        "{WATCH_PARENT}{FIDELITY}from werkzeug.serving import run_simple\n\
+        "{WATCH_PARENT}{FIDELITY}{REQUEST_COUNTER}from werkzeug.serving import run_simple\n\
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app\n\
-run_simple('127.0.0.1', 0, DomainDispatcherApplication(create_backend_app), threaded={})\n",
+run_simple('127.0.0.1', 0, _counting(DomainDispatcherApplication(create_backend_app)), threaded={})\n",
         if threaded { "True" } else { "False" }
     )
 }
@@ -114,6 +148,27 @@ impl Emulator {
     pub async fn sdk_config(&self) -> SdkConfig {
         sdk_config(&self.endpoint).await
     }
+
+    /// The AWS requests served since the counts were last taken, by `service.Operation`; the
+    /// counts start again from zero.
+    pub async fn take_requests(&self) -> Result<BTreeMap<String, u64>> {
+        requests(&self.endpoint).await
+    }
+}
+
+/// [`Emulator::take_requests`] for an emulator known by its endpoint (a worker's, a bench's).
+pub async fn requests(endpoint: &str) -> Result<BTreeMap<String, u64>> {
+    let url = format!("{endpoint}/_switchyard/requests");
+    let counts = reqwest::Client::new()
+        .delete(url)
+        .send()
+        .await
+        .and_then(reqwest::Response::error_for_status)
+        .context("reading the emulator's request counts")?
+        .json()
+        .await
+        .context("the emulator's request counts are not JSON")?;
+    Ok(counts)
 }
 
 pub async fn sdk_config(endpoint: &str) -> SdkConfig {

@@ -118,6 +118,7 @@ pub async fn serve_function_url(
         }
     });
     let task = tokio::spawn(async move {
+        let app = app.into_make_service_with_connect_info::<SocketAddr>();
         let _ = axum::serve(listener, app).await;
     });
     Ok((addr, task))
@@ -135,6 +136,16 @@ async fn invoke_url(handler: UrlHandler, req: Request<Body>, timeout: Duration) 
     event.headers = parts.headers;
     event.request_context.http.method = Some(parts.method.to_string());
     event.request_context.http.path = Some(parts.uri.path().to_owned());
+    // As the function URL fills them: the caller's address, and the domain it called.
+    event.request_context.http.source_ip = parts
+        .extensions
+        .get::<axum::extract::ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip().to_string());
+    event.request_context.domain_name = event
+        .headers
+        .get("host")
+        .and_then(|h| h.to_str().ok())
+        .map(str::to_owned);
     event.request_context.time_epoch = chrono::Utc::now().timestamp_millis();
     // Like the real service: text bodies as they are, anything else base64-encoded.
     match String::from_utf8(bytes.to_vec()) {

@@ -11,6 +11,15 @@ use thiserror::Error;
 #[error("missing setting {0}: template.yaml must declare it in the function's Environment")]
 pub struct MissingSetting(pub &'static str);
 
+/// A setting that is missing or cannot be read: a function refuses to start with it, naming it.
+#[derive(Debug, Error)]
+pub enum SettingError {
+    #[error(transparent)]
+    Missing(#[from] MissingSetting),
+    #[error("setting {name}: {reason}")]
+    Invalid { name: &'static str, reason: String },
+}
+
 /// Every connector switchyard knows; each may have a connection secret (`{NAME}_SECRET_ID`).
 pub const CONNECTORS: &[&str] = &[
     "zendesk",

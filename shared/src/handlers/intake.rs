@@ -17,7 +17,10 @@ use crate::decisions::DecisionStore;
 use crate::event::{Event, Source};
 use crate::handlers::correlation_attr;
 use crate::idempotency::{in_progress_until_ms, payload_hash, Claim, IdempotencyStore};
+use crate::pacing::{Admission, Limiter};
 use crate::secrets::SecretCache;
+use crate::settings::SettingError;
+use crate::webhook::gate::Gates;
 use crate::webhook::{self, Inbound, SignedRequest};
 use crate::CORRELATION_ATTR;
 
@@ -39,6 +42,10 @@ pub struct Intake {
     /// How long delivery ids are remembered; bodies that sign their own time (Jira, HubSpot)
     /// dated before it are refused, so a replay after the key expired cannot pass.
     pub replay_window: chrono::Duration,
+    /// Per-source allow-lists, required domains and request ceilings (`SOURCE_*` settings).
+    pub gates: Gates,
+    /// The shared budgets the ceilings are kept in (`PACING_TABLE`; needed only with ceilings).
+    pub limiter: Option<Limiter>,
 }
 
 pub const DEFAULT_MAX_BODY_BYTES: usize = 256 * 1024;
@@ -48,8 +55,18 @@ impl Intake {
     pub fn from_settings(
         aws: &crate::aws::AwsClients,
         s: &crate::settings::Settings,
-    ) -> Result<Self, crate::settings::MissingSetting> {
+    ) -> Result<Self, SettingError> {
+        let gates = Gates::from_settings(s)?;
+        let limiter = match s.optional("PACING_TABLE") {
+            Some(table) => Some(Limiter::new(aws.ddb.clone(), table)),
+            None if gates.has_ceilings() => {
+                return Err(crate::settings::MissingSetting("PACING_TABLE").into())
+            }
+            None => None,
+        };
         Ok(Intake {
+            gates,
+            limiter,
             sqs: aws.sqs.clone(),
             secrets: SecretCache::new(aws.secrets.clone(), crate::secrets::CACHE_TTL),
             idempotency: IdempotencyStore::new(aws.ddb.clone(), s.idempotency_table()?)
@@ -104,10 +121,12 @@ fn count_request(source: &str, status: i64) {
         401 => "signature",
         404 => "unknown_source",
         405 => "method",
+        403 => "origin",
         409 => "in_progress",
         413 => "too_large",
         415 => "content_type",
         422 => "payload_mismatch",
+        429 => "ceiling",
         503 => "unavailable",
         _ => "other",
     };
@@ -115,7 +134,7 @@ fn count_request(source: &str, status: i64) {
 }
 
 /// A refusal: status and a message that names what was wrong (no secrets, no payload content).
-fn refuse(status: i64, source: &str, reason: String) -> LambdaFunctionUrlResponse {
+pub(crate) fn refuse(status: i64, source: &str, reason: String) -> LambdaFunctionUrlResponse {
     warn!(source, status, %reason, "webhook refused");
     respond(status, json!({"error": reason}))
 }
@@ -129,7 +148,7 @@ async fn handle(
 ) -> LambdaFunctionUrlResponse {
     let path = req.raw_path.as_deref().unwrap_or("/");
     if let Some(event_id) = path.strip_prefix("/events/") {
-        return status(deps, &req, event_id).await;
+        return super::status::status(deps, &req, event_id).await;
     }
     let Some(source) = path.strip_prefix("/webhooks/").and_then(Source::parse) else {
         let names: Vec<&str> = Source::ALL.iter().map(|s| s.as_str()).collect();
@@ -153,6 +172,14 @@ async fn handle(
         r.headers
             .insert("allow", http::HeaderValue::from_static("POST"));
         return r;
+    }
+    // From settings alone: a sender outside its source's allow-list costs no AWS call.
+    let ctx = &req.request_context;
+    if let Err(reason) =
+        deps.gates
+            .check_origin(source, ctx.http.source_ip.as_deref(), ctx.domain_name.as_deref())
+    {
+        return refuse(403, name, reason);
     }
     let content_type = match req.headers.get("content-type").map(|v| v.to_str()) {
         None => None,
@@ -225,6 +252,9 @@ async fn handle(
     if let Some(reason) = stale_signed_body(source, &events, now, deps.replay_window) {
         return refuse(401, name, reason);
     }
+    if let Some(refusal) = over_ceiling(deps, source, now).await {
+        return refusal;
+    }
 
     let mut accepted = Vec::new();
     let mut duplicates = Vec::new();
@@ -267,6 +297,40 @@ async fn handle(
         202,
         json!({"status": "accepted", "event_id": accepted.first(), "event_ids": accepted, "duplicates": duplicates.len()}),
     )
+}
+
+/// A verified request past its source's ceiling (shared by every instance): 429 with the wait,
+/// so the vendor retries later; 503 when the shared budget cannot be read.
+async fn over_ceiling(
+    deps: &Intake,
+    source: Source,
+    now: DateTime<Utc>,
+) -> Option<LambdaFunctionUrlResponse> {
+    let rate = deps.gates.ceiling(source)?;
+    let limiter = deps.limiter.as_ref()?;
+    let key = format!("intake#{source}");
+    match limiter
+        .acquire(&key, rate, now.timestamp_micros(), std::time::Duration::ZERO)
+        .await
+    {
+        Ok(Admission::Go { .. }) => None,
+        Ok(Admission::Wait { retry_after }) => {
+            let secs = retry_after.as_secs_f64().ceil().max(1.0) as u64;
+            let mut r = refuse(
+                429,
+                source.as_str(),
+                format!("{source} webhooks are over this deployment's ceiling for {source} (SOURCE_CEILINGS); retry after {secs} s"),
+            );
+            if let Ok(v) = http::HeaderValue::from_str(&secs.to_string()) {
+                r.headers.insert("retry-after", v);
+            }
+            Some(r)
+        }
+        Err(e) => {
+            warn!(error = %e, "request ceiling unavailable");
+            Some(unavailable("request ceiling unavailable"))
+        }
+    }
 }
 
 /// Jira's `timestamp` and HubSpot's `occurredAt` are inside the signed body: one dated before the
@@ -318,7 +382,7 @@ fn endpoint_token(
 }
 
 /// Whether `presented` is one of the configured tokens: every one compared in constant time.
-fn token_matches(
+pub(crate) fn token_matches(
     tokens: &[secrecy::SecretString],
     presented: &[u8],
 ) -> Result<(), webhook::VerifyError> {
@@ -447,74 +511,6 @@ fn readable_message(event: &Event) -> Result<String, (i64, String)> {
     Ok(body)
 }
 
-/// `GET /events/{id}` with `Authorization: Bearer <token>`, a token listed under `"status"` in
-/// the intake secret.
-async fn status(
-    deps: &Intake,
-    req: &LambdaFunctionUrlRequest,
-    event_id: &str,
-) -> LambdaFunctionUrlResponse {
-    let method = req.request_context.http.method.as_deref().unwrap_or("");
-    if !method.eq_ignore_ascii_case("GET") {
-        return refuse(
-            405,
-            "status",
-            format!("{method} is not allowed; use GET /events/{{id}}"),
-        );
-    }
-    // A client fault, answered before any AWS call (an empty id is not "please retry").
-    let well_formed = !event_id.is_empty()
-        && event_id.len() <= 64
-        && event_id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-');
-    if !well_formed {
-        return refuse(
-            400,
-            "status",
-            "an event id is required: GET /events/{id}, the id intake answered with".into(),
-        );
-    }
-    let tokens = match deps.secrets.signing_secrets(&deps.signing_secret_id).await {
-        Ok(s) => s.get("status").cloned().unwrap_or_default(),
-        Err(e) => {
-            warn!(error = %e, "signing secrets unavailable");
-            return unavailable("secrets unavailable");
-        }
-    };
-    let presented = req
-        .headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or_default();
-    let authorized = token_matches(&tokens, presented.as_bytes()).is_ok();
-    if presented.is_empty() || !authorized {
-        return refuse(
-            401,
-            "status",
-            "a valid status token is required (Authorization: Bearer …)".into(),
-        );
-    }
-    match deps.decisions.get(event_id).await {
-        Ok(Some(r)) => respond(
-            200,
-            json!({"event_id": r.event_id, "source": r.source, "status": r.stage(), "category": (!r.category.is_empty()).then_some(&r.category),
-                   "confidence": (!r.category.is_empty()).then_some(r.confidence), "path": (!r.path.is_empty()).then_some(&r.path),
-                   "reason": r.reason}),
-        ),
-        Ok(None) => refuse(
-            404,
-            "status",
-            format!("no event {event_id} (unknown, or older than 30 days)"),
-        ),
-        Err(e) => {
-            warn!(error = %e, "decision store unavailable");
-            unavailable("decision store unavailable")
-        }
-    }
-}
-
 /// The URL the sender called, as schemes that sign it need it.
 fn public_url(deps: &Intake, req: &LambdaFunctionUrlRequest) -> String {
     let base = match &deps.public_base_url {
@@ -563,14 +559,14 @@ fn raw_body(req: &LambdaFunctionUrlRequest) -> Result<Vec<u8>, String> {
     }
 }
 
-fn unavailable(what: &str) -> LambdaFunctionUrlResponse {
+pub(crate) fn unavailable(what: &str) -> LambdaFunctionUrlResponse {
     let mut r = respond(503, json!({"error": format!("{what}; please retry")}));
     r.headers
         .insert("retry-after", http::HeaderValue::from_static("5"));
     r
 }
 
-fn respond(status: i64, body: serde_json::Value) -> LambdaFunctionUrlResponse {
+pub(crate) fn respond(status: i64, body: serde_json::Value) -> LambdaFunctionUrlResponse {
     let mut r = LambdaFunctionUrlResponse::default();
     r.status_code = status;
     r.headers.insert(

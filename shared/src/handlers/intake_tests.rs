@@ -20,6 +20,8 @@ fn offline_deps() -> Intake {
         public_base_url: None,
         decisions: DecisionStore::new(aws.ddb.clone(), "d"),
         replay_window: chrono::Duration::days(30),
+        gates: Default::default(),
+        limiter: None,
     }
 }
 

@@ -6,6 +6,7 @@ pub mod canary;
 pub mod classify;
 pub mod intake;
 pub mod rotate;
+mod status;
 pub mod sync;
 
 use aws_sdk_sqs::types::MessageAttributeValue;

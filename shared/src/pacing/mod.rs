@@ -103,13 +103,14 @@ fn positive_count(count: &str) -> Result<u32, String> {
         .parse()
         .ok()
         .filter(|c| *c > 0)
-        .ok_or_else(|| format!("RATE_LIMITS: {count:?} is not a positive count"))
+        .ok_or_else(|| format!("{count:?} is not a positive count"))
 }
 
-fn parse_window(rate: &str) -> Result<(u32, Duration), String> {
+/// `N/period`: a count and its window (`600/minute`, `100/10s`); errors name the bad part.
+pub(crate) fn parse_window(rate: &str) -> Result<(u32, Duration), String> {
     let (count, period) = rate
         .split_once('/')
-        .ok_or_else(|| format!("RATE_LIMITS: {rate:?} is not N/period"))?;
+        .ok_or_else(|| format!("{rate:?} is not N/period"))?;
     let count = positive_count(count)?;
     let secs = match period.trim() {
         "second" | "s" | "sec" => 1,
@@ -120,7 +121,7 @@ fn parse_window(rate: &str) -> Result<(u32, Duration), String> {
             .strip_suffix('s')
             .and_then(|n| n.parse::<u64>().ok())
             .filter(|n| *n > 0)
-            .ok_or_else(|| format!("RATE_LIMITS: unknown period {other:?}"))?,
+            .ok_or_else(|| format!("unknown period {other:?}"))?,
     };
     Ok((count, Duration::from_secs(secs)))
 }
@@ -138,10 +139,12 @@ impl Limits {
                 .ok_or_else(|| format!("RATE_LIMITS: {part:?} is not connector=N/period"))?;
             let name = name.trim().to_owned();
             if let Some(count) = rate.trim().strip_suffix("/concurrent") {
-                caps.insert(name, positive_count(count)?);
+                caps.insert(name, positive_count(count).map_err(|e| format!("RATE_LIMITS: {e}"))?);
                 continue;
             }
-            let mut windows = rate.split('+').map(parse_window);
+            let mut windows = rate
+                .split('+')
+                .map(|w| parse_window(w).map_err(|e| format!("RATE_LIMITS: {e}")));
             let (count, period) = windows.next().expect("split yields one")?;
             let mut rates = vec![Rate {
                 count,

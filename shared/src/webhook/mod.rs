@@ -1,6 +1,7 @@
 //! Inbound webhooks: signature verification on the raw bytes, then normalization into
 //! [`Event`](crate::event::Event)s. One module per vendor scheme.
 
+pub mod gate;
 pub mod github;
 pub mod hubspot;
 pub mod jira;
