@@ -127,3 +127,293 @@ async fn a_flood_of_forged_requests_is_refused_while_real_events_flow() {
     assert_eq!(r.forged_accepted, 0);
     assert_eq!(r.settle_flood_ms.len(), 3);
 }
+
+/// Signing secrets are cached, so a refusal of any kind costs no AWS request at all: counted by
+/// the emulator itself, with classify and act not running (nothing else would call AWS).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refusals_of_every_kind_make_no_aws_request() {
+    let overrides = [(
+        "SourceAllowedIps".to_owned(),
+        "salesforce=192.0.2.0/24".to_owned(),
+    )];
+    let stack = LocalStack::start_hosting(&overrides, &["classify", "act"])
+        .await
+        .unwrap();
+    let http = reqwest::Client::new();
+    let base = &stack.webhook_base;
+    // The canary's first run reads its connections; wait for it, so only intake calls AWS.
+    switchyard_tests::wait_for(
+        "the canary's first run",
+        std::time::Duration::from_secs(30),
+        || async { (!stack.canary_results.lock().unwrap().is_empty()).then_some(()) },
+    )
+    .await;
+    let ticket = |delivery: &str, at| {
+        fixtures::zendesk_ticket_created(
+            &stack.signing.zendesk,
+            delivery,
+            42,
+            "Refund",
+            "twice",
+            at,
+        )
+    };
+    let (status, accepted) = ticket("zd-warm", Utc::now())
+        .send(&http, base)
+        .await
+        .unwrap();
+    assert_eq!(status, 202, "{accepted}");
+    let warm = stack.emulator.take_requests().await.unwrap();
+    assert!(
+        warm.contains_key("dynamodb.PutItem") && warm.contains_key("sqs.SendMessage"),
+        "an accepted event is counted: {warm:?}"
+    );
+
+    let forged = fixtures::zendesk_ticket_created(
+        "not-the-secret",
+        "zd-forged",
+        42,
+        "Refund",
+        "x",
+        Utc::now(),
+    );
+    let stale = ticket("zd-stale", Utc::now() - Duration::minutes(20));
+    let salesforce = fixtures::salesforce_case(
+        &stack.signing.salesforce_org,
+        "04l5g00000XXXXXAA9",
+        "5005g00000XXXXXAAA",
+        "Refund",
+    );
+    let mut too_large = ticket("zd-large", Utc::now());
+    too_large.body = "x".repeat(300 * 1024);
+    let mut wrong_type = ticket("zd-type", Utc::now());
+    wrong_type.headers[0].1 = "text/plain".into();
+    let event_id = accepted["event_id"].as_str().unwrap();
+    let mut refusals = Vec::new();
+    for (hook, want) in [
+        (forged, 401),
+        (stale, 401),
+        (salesforce, 403),
+        (too_large, 413),
+        (wrong_type, 415),
+    ] {
+        refusals.push((hook.source, want, hook.send(&http, base).await.unwrap().0));
+    }
+    let get = |path: String, token: &'static str| {
+        let http = http.clone();
+        async move {
+            http.get(format!("{base}{path}"))
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    refusals.push((
+        "status, wrong token",
+        401,
+        get(format!("/events/{event_id}"), "guess").await,
+    ));
+    refusals.push((
+        "status, bad id",
+        400,
+        get("/events/a.b".into(), "guess").await,
+    ));
+    refusals.push((
+        "unknown source",
+        404,
+        http.post(format!("{base}/webhooks/myspace"))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16(),
+    ));
+    refusals.push((
+        "GET a webhook",
+        405,
+        get("/webhooks/zendesk".into(), "").await,
+    ));
+    for (what, want, got) in &refusals {
+        assert_eq!(got, want, "{what}");
+    }
+    let during = stack.emulator.take_requests().await.unwrap();
+    assert!(during.is_empty(), "refusals made AWS requests: {during:?}");
+
+    // The counter is live: the same event once more is a duplicate, read from DynamoDB.
+    assert_eq!(
+        ticket("zd-warm", Utc::now())
+            .send(&http, base)
+            .await
+            .unwrap()
+            .0,
+        200
+    );
+    let after = stack.emulator.take_requests().await.unwrap();
+    assert!(
+        after.keys().any(|k| k.starts_with("dynamodb.")),
+        "{after:?}"
+    );
+    stack.stop();
+}
+
+/// A ceiling is kept in the shared budget table: forged requests do not spend it, a second intake
+/// instance sees the same budget, the sender is told when to retry, and other sources are untouched.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_source_ceiling_is_shared_by_every_instance_and_unspent_by_forgeries() {
+    use lambda_runtime::{Context, LambdaEvent};
+    use switchyard::handlers::intake;
+
+    // 24 a minute: one now, then one every 2.6 s (a ceiling's burst is a 24th of its count).
+    let overrides = [("SourceCeilings".to_owned(), "zendesk=24/minute".to_owned())];
+    let stack = LocalStack::start_hosting(&overrides, &["classify", "act"])
+        .await
+        .unwrap();
+    let http = reqwest::Client::new();
+    let base = &stack.webhook_base;
+    let ticket = |delivery: &str| {
+        fixtures::zendesk_ticket_created(
+            &stack.signing.zendesk,
+            delivery,
+            7,
+            "Refund",
+            "twice",
+            Utc::now(),
+        )
+    };
+    for i in 0..5 {
+        let forged = fixtures::zendesk_ticket_created(
+            "wrong",
+            &format!("f{i}"),
+            7,
+            "Refund",
+            "x",
+            Utc::now(),
+        );
+        assert_eq!(forged.send(&http, base).await.unwrap().0, 401);
+    }
+    assert_eq!(
+        ticket("c1").send(&http, base).await.unwrap().0,
+        202,
+        "forgeries spent nothing"
+    );
+
+    let resp = ticket("c2").request(&http, base).send().await.unwrap();
+    assert_eq!(resp.status().as_u16(), 429);
+    let wait: u64 = resp.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=3).contains(&wait), "retry after {wait} s");
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("ceiling for zendesk"),
+        "{body}"
+    );
+
+    // Another instance (a second Lambda environment) shares the budget.
+    let env = stack
+        .provisioned
+        .function_env(stack.template.function("intake").unwrap())
+        .unwrap();
+    let other =
+        intake::Intake::from_settings(&stack.aws, &switchyard::settings::Settings::from_map(env))
+            .unwrap();
+    let hook = ticket("c3");
+    let mut req =
+        aws_lambda_events::event::lambda_function_urls::LambdaFunctionUrlRequest::default();
+    req.raw_path = Some("/webhooks/zendesk".into());
+    req.request_context.http.method = Some("POST".into());
+    for (k, v) in &hook.headers {
+        req.headers.insert(
+            http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+            v.parse().unwrap(),
+        );
+    }
+    req.body = Some(hook.body.clone());
+    let answer = intake::handler(&other, LambdaEvent::new(req, Context::default()))
+        .await
+        .unwrap();
+    assert_eq!(answer.status_code, 429, "{:?}", answer.body);
+
+    // Other sources have no ceiling; after the wait, zendesk is admitted again.
+    let slack = fixtures::slack_message(
+        &stack.signing.slack,
+        "Ev0CEIL1",
+        "C024BE91L",
+        "hello",
+        Utc::now(),
+    );
+    assert_eq!(slack.send(&http, base).await.unwrap().0, 202);
+    tokio::time::sleep(std::time::Duration::from_secs(wait)).await;
+    assert_eq!(ticket("c2").send(&http, base).await.unwrap().0, 202);
+    stack.stop();
+}
+
+/// A status token listed under `"status:<source>"` reads that source's events only; another
+/// source's event answers as an unknown one does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scoped_status_token_reads_only_its_sources_events() {
+    let stack = LocalStack::start_hosting(&[], &["classify", "act"])
+        .await
+        .unwrap();
+    let env = stack
+        .provisioned
+        .function_env(stack.template.function("intake").unwrap())
+        .unwrap();
+    let mut secret: serde_json::Value = serde_json::from_str(&stack.signing.secret_json()).unwrap();
+    let scoped = "slack-status-7f3e2a91c4d85b60";
+    secret["status:slack"] = json!([scoped]);
+    stack
+        .aws
+        .secrets
+        .put_secret_value()
+        .secret_id(&env["INTAKE_SECRET_ID"])
+        .secret_string(secret.to_string())
+        .send()
+        .await
+        .unwrap();
+    let http = reqwest::Client::new();
+    let base = &stack.webhook_base;
+    let zd = fixtures::zendesk_ticket_created(
+        &stack.signing.zendesk,
+        "zd-scope",
+        9,
+        "Refund",
+        "x",
+        Utc::now(),
+    );
+    let (_, zd) = zd.send(&http, base).await.unwrap();
+    let slack = fixtures::slack_message(
+        &stack.signing.slack,
+        "Ev0SCOPE1",
+        "C024BE91L",
+        "hello",
+        Utc::now(),
+    );
+    let (_, sl) = slack.send(&http, base).await.unwrap();
+    let read = |id: &serde_json::Value, token: &str| {
+        let req = http
+            .get(format!("{base}/events/{}", id.as_str().unwrap()))
+            .bearer_auth(token);
+        async move {
+            let r = req.send().await.unwrap();
+            (r.status().as_u16(), r.text().await.unwrap())
+        }
+    };
+    assert_eq!(read(&sl["event_id"], scoped).await.0, 200);
+    let (status, text) = read(&zd["event_id"], scoped).await;
+    assert_eq!(status, 404, "{text}");
+    assert!(text.contains("no event"), "{text}");
+    assert_eq!(
+        read(&zd["event_id"], &stack.signing.status_token).await.0,
+        200
+    );
+    stack.stop();
+}

@@ -175,10 +175,11 @@ async fn handle(
     }
     // From settings alone: a sender outside its source's allow-list costs no AWS call.
     let ctx = &req.request_context;
-    if let Err(reason) =
-        deps.gates
-            .check_origin(source, ctx.http.source_ip.as_deref(), ctx.domain_name.as_deref())
-    {
+    if let Err(reason) = deps.gates.check_origin(
+        source,
+        ctx.http.source_ip.as_deref(),
+        ctx.domain_name.as_deref(),
+    ) {
         return refuse(403, name, reason);
     }
     let content_type = match req.headers.get("content-type").map(|v| v.to_str()) {
@@ -310,7 +311,12 @@ async fn over_ceiling(
     let limiter = deps.limiter.as_ref()?;
     let key = format!("intake#{source}");
     match limiter
-        .acquire(&key, rate, now.timestamp_micros(), std::time::Duration::ZERO)
+        .acquire(
+            &key,
+            rate,
+            now.timestamp_micros(),
+            std::time::Duration::ZERO,
+        )
         .await
     {
         Ok(Admission::Go { .. }) => None,

@@ -119,3 +119,66 @@ async fn secrets_store_down_is_503_so_the_vendor_retries() {
     assert_eq!(resp.status_code, 503);
     assert!(resp.headers.contains_key("retry-after"));
 }
+
+/// An API Gateway HTTP API request (payload format 2.0, here from a mutual-TLS custom domain, in
+/// the shape AWS documents) is read as a function URL request; the domain and source-address
+/// gates apply to it before any AWS call.
+#[tokio::test]
+async fn an_http_api_request_is_read_and_gated_by_domain_and_address() {
+    let payload = |domain: &str, ip: &str| {
+        serde_json::json!({
+            "version": "2.0", "routeKey": "$default", "rawPath": "/webhooks/salesforce", "rawQueryString": "",
+            "headers": {"content-type": "text/xml; charset=utf-8", "host": domain, "x-forwarded-for": ip},
+            "requestContext": {
+                "accountId": "123456789012", "apiId": "a1b2c3d4e5",
+                "authentication": {"clientCert": {"clientCertPem": "-----BEGIN CERTIFICATE-----\nMIIC…",
+                    "issuerDN": "CN=Example Client CA", "serialNumber": "1", "subjectDN": "CN=proxy.salesforce.com",
+                    "validity": {"notAfter": "Aug  5 00:28:21 2030 GMT", "notBefore": "Aug 29 00:28:21 2025 GMT"}}},
+                "domainName": domain, "domainPrefix": "hooks",
+                "http": {"method": "POST", "path": "/webhooks/salesforce", "protocol": "HTTP/1.1", "sourceIp": ip, "userAgent": "Jakarta Commons-HttpClient/3.1"},
+                "requestId": "LV7fzho-PHcEJPw=", "routeKey": "$default", "stage": "$default",
+                "time": "04/Dec/2026:15:08:21 +0000", "timeEpoch": 1796396901067_i64
+            },
+            "body": "<soapenv:Envelope/>", "isBase64Encoded": false
+        })
+    };
+    let mut deps = offline_deps();
+    deps.gates = Gates::parse(
+        "salesforce=96.43.144.0/20",
+        "salesforce=hooks.example.com",
+        "",
+    )
+    .unwrap();
+    let answer = |p: serde_json::Value| {
+        let req: LambdaFunctionUrlRequest = serde_json::from_value(p).unwrap();
+        let deps = deps.clone();
+        async move {
+            let r = handler(&deps, LambdaEvent::new(req, Context::default()))
+                .await
+                .unwrap();
+            (r.status_code, r.body.unwrap_or_default())
+        }
+    };
+    // Through the domain, from an allowed address: past both gates, to the secrets (offline: 503).
+    assert_eq!(
+        answer(payload("hooks.example.com", "96.43.144.26")).await.0,
+        503
+    );
+    // The function URL's own domain goes around mutual TLS: refused, before any AWS call.
+    let (status, body) = answer(payload(
+        "abcdefgh.lambda-url.us-east-1.on.aws",
+        "96.43.144.26",
+    ))
+    .await;
+    assert_eq!(status, 403, "{body}");
+    assert!(
+        body.contains("only through https://hooks.example.com"),
+        "{body}"
+    );
+    let (status, body) = answer(payload("hooks.example.com", "203.0.113.5")).await;
+    assert_eq!(status, 403, "{body}");
+    assert!(
+        !body.contains("203.0.113.5"),
+        "the caller's address is not echoed: {body}"
+    );
+}

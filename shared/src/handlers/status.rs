@@ -23,10 +23,7 @@ pub(crate) enum Scope {
 
 impl Scope {
     /// The scope of `presented` among the secret's tokens, or `None` when no token matches.
-    pub(crate) fn of(
-        secrets: &crate::secrets::SigningSecrets,
-        presented: &[u8],
-    ) -> Option<Scope> {
+    pub(crate) fn of(secrets: &crate::secrets::SigningSecrets, presented: &[u8]) -> Option<Scope> {
         if presented.is_empty() {
             return None;
         }

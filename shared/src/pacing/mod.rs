@@ -139,7 +139,10 @@ impl Limits {
                 .ok_or_else(|| format!("RATE_LIMITS: {part:?} is not connector=N/period"))?;
             let name = name.trim().to_owned();
             if let Some(count) = rate.trim().strip_suffix("/concurrent") {
-                caps.insert(name, positive_count(count).map_err(|e| format!("RATE_LIMITS: {e}"))?);
+                caps.insert(
+                    name,
+                    positive_count(count).map_err(|e| format!("RATE_LIMITS: {e}"))?,
+                );
                 continue;
             }
             let mut windows = rate

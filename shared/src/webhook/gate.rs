@@ -7,9 +7,9 @@
 //! - `SOURCE_ALLOWED_IPS`: `salesforce=13.108.0.0/14 96.43.144.0/20` — addresses or CIDR blocks,
 //!   separated by spaces; the request's source address (the function URL's or API Gateway's
 //!   `requestContext.http.sourceIp`) must be in one.
-//! - `SOURCE_DOMAINS`: `salesforce=hooks.example.com` — the source is accepted only through that
-//!   domain (`requestContext.domainName`), e.g. an API Gateway custom domain that requires mutual
-//!   TLS, so the function URL cannot be used to go around it.
+//! - `MTLS_DOMAIN` and `MTLS_SOURCE` (`hooks.example.com`, `salesforce`): that source is accepted
+//!   only through that domain (`requestContext.domainName`) — the template's API Gateway custom
+//!   domain that requires mutual TLS — so the function URL cannot be used to go around it.
 //! - `SOURCE_CEILINGS`: `zendesk=600/minute,github=5000/hour` — verified requests per window,
 //!   across all instances; past it the sender gets 429 with `Retry-After`.
 
@@ -20,7 +20,7 @@ use ipnet::IpNet;
 
 use crate::event::Source;
 use crate::pacing::Rate;
-use crate::settings::{SettingError, Settings};
+use crate::settings::{MissingSetting, SettingError, Settings};
 
 #[derive(Clone, Debug, Default)]
 pub struct Gates {
@@ -61,9 +61,14 @@ fn entries<'a>(
 
 impl Gates {
     pub fn from_settings(s: &Settings) -> Result<Self, SettingError> {
+        let domains = match (s.optional("MTLS_DOMAIN"), s.optional("MTLS_SOURCE")) {
+            (Some(domain), Some(source)) => format!("{source}={domain}"),
+            (Some(_), None) => return Err(MissingSetting("MTLS_SOURCE").into()),
+            _ => String::new(),
+        };
         Self::parse(
             s.optional("SOURCE_ALLOWED_IPS").unwrap_or(""),
-            s.optional("SOURCE_DOMAINS").unwrap_or(""),
+            &domains,
             s.optional("SOURCE_CEILINGS").unwrap_or(""),
         )
     }
@@ -90,15 +95,17 @@ impl Gates {
             }
             gates.allowed_ips.insert(source, nets);
         }
-        for (source, domain) in entries("SOURCE_DOMAINS", domains)? {
+        for (source, domain) in entries("MTLS_DOMAIN", domains)? {
             let plain = !domain.is_empty()
                 && domain
                     .bytes()
                     .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
             if !plain {
                 return Err(SettingError::Invalid {
-                    name: "SOURCE_DOMAINS",
-                    reason: format!("{source}: {domain:?} is not a domain name (no scheme or path)"),
+                    name: "MTLS_DOMAIN",
+                    reason: format!(
+                        "{source}: {domain:?} is not a domain name (no scheme or path)"
+                    ),
                 });
             }
             gates.domains.insert(source, domain.to_ascii_lowercase());
@@ -157,15 +164,35 @@ mod tests {
 
     #[test]
     fn an_allow_list_admits_its_blocks_and_refuses_the_rest_and_other_sources_are_untouched() {
-        let g = Gates::parse("salesforce=13.108.0.0/14 2001:db8::/32 198.51.100.7", "", "").unwrap();
-        for ip in ["13.108.0.1", "13.111.255.254", "2001:db8::1", "198.51.100.7"] {
-            assert!(g.check_origin(Source::Salesforce, Some(ip), None).is_ok(), "{ip}");
+        let g = Gates::parse(
+            "salesforce=13.108.0.0/14 2001:db8::/32 198.51.100.7",
+            "",
+            "",
+        )
+        .unwrap();
+        for ip in [
+            "13.108.0.1",
+            "13.111.255.254",
+            "2001:db8::1",
+            "198.51.100.7",
+        ] {
+            assert!(
+                g.check_origin(Source::Salesforce, Some(ip), None).is_ok(),
+                "{ip}"
+            );
         }
-        for ip in [Some("13.112.0.1"), Some("198.51.100.8"), Some("not an ip"), None] {
+        for ip in [
+            Some("13.112.0.1"),
+            Some("198.51.100.8"),
+            Some("not an ip"),
+            None,
+        ] {
             let err = g.check_origin(Source::Salesforce, ip, None).unwrap_err();
             assert!(err.contains("only from the addresses configured"), "{err}");
         }
-        assert!(g.check_origin(Source::Zendesk, Some("203.0.113.9"), None).is_ok());
+        assert!(g
+            .check_origin(Source::Zendesk, Some("203.0.113.9"), None)
+            .is_ok());
     }
 
     #[test]
@@ -196,15 +223,42 @@ mod tests {
         assert!(z.burst > 1, "a ceiling lets a vendor's burst through");
         assert!(g.ceiling(Source::Slack).is_none());
         for (ips, domains, ceilings, says) in [
-            ("myspace=1.2.3.4", "", "", "SOURCE_ALLOWED_IPS: \"myspace\" is not a webhook source"),
-            ("salesforce=1.2.3.400", "", "", "salesforce: \"1.2.3.400\" is not an address"),
+            (
+                "myspace=1.2.3.4",
+                "",
+                "",
+                "SOURCE_ALLOWED_IPS: \"myspace\" is not a webhook source",
+            ),
+            (
+                "salesforce=1.2.3.400",
+                "",
+                "",
+                "salesforce: \"1.2.3.400\" is not an address",
+            ),
             ("salesforce=", "", "", "salesforce: no address given"),
-            ("", "salesforce=https://x.com/a", "", "SOURCE_DOMAINS: salesforce"),
-            ("", "", "zendesk=many/minute", "SOURCE_CEILINGS: zendesk: \"many\" is not a positive count"),
+            (
+                "",
+                "salesforce=https://x.com/a",
+                "",
+                "MTLS_DOMAIN: salesforce",
+            ),
+            (
+                "",
+                "",
+                "zendesk=many/minute",
+                "SOURCE_CEILINGS: zendesk: \"many\" is not a positive count",
+            ),
             ("", "", "zendesk=5/fortnight", "unknown period"),
-            ("", "", "zendesk=5/minute,zendesk=6/minute", "zendesk is named twice"),
+            (
+                "",
+                "",
+                "zendesk=5/minute,zendesk=6/minute",
+                "zendesk is named twice",
+            ),
         ] {
-            let err = Gates::parse(ips, domains, ceilings).unwrap_err().to_string();
+            let err = Gates::parse(ips, domains, ceilings)
+                .unwrap_err()
+                .to_string();
             assert!(err.contains(says), "{err} should say {says}");
         }
     }
