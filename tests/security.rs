@@ -417,3 +417,190 @@ async fn a_scoped_status_token_reads_only_its_sources_events() {
     );
     stack.stop();
 }
+
+/// What a replay can do, per scheme: a request captured as it was sent, replayed through intake
+/// itself within the delivery key's retention and one second after the key expired.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum AfterExpiry {
+    /// The scheme signs a time (a header, or the body's own date): refused with 401.
+    Refused,
+    /// Nothing signed says when (GitHub, Twilio; Salesforce signs nothing): only the key stopped
+    /// it, and after its retention the replay is a new event — the residual risk the README lists.
+    AcceptedAgain,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_scheme_replayed_after_its_delivery_key_expired() {
+    use aws_lambda_events::event::lambda_function_urls::LambdaFunctionUrlRequest;
+    use lambda_runtime::LambdaEvent;
+    use switchyard::handlers::intake;
+    use AfterExpiry::*;
+
+    let stack = LocalStack::start_hosting(&[], &["classify", "act"])
+        .await
+        .unwrap();
+    switchyard_tests::wait_for(
+        "the canary's first run",
+        std::time::Duration::from_secs(30),
+        || async { (!stack.canary_results.lock().unwrap().is_empty()).then_some(()) },
+    )
+    .await;
+    let env = stack
+        .provisioned
+        .function_env(stack.template.function("intake").unwrap())
+        .unwrap();
+    let deps =
+        intake::Intake::from_settings(&stack.aws, &switchyard::settings::Settings::from_map(env))
+            .unwrap();
+    let retention = deps.replay_window;
+    let k = &stack.signing;
+    let t0 = Utc::now();
+    let url = |source: &str| format!("https://hooks.example.com/webhooks/{source}");
+    let hubspot = |event_id: u64| {
+        json!([{"eventId": event_id, "subscriptionId": 1, "portalId": 62515, "appId": 7, "occurredAt": t0.timestamp_millis(),
+                "subscriptionType": "contact.creation", "attemptNumber": 0, "objectId": 123, "changeSource": "CRM"}])
+    };
+    let cases = [
+        (
+            "zendesk",
+            fixtures::zendesk_ticket_created(&k.zendesk, "zd-r1", 5, "Refund", "twice", t0),
+            Refused,
+        ),
+        (
+            "slack",
+            fixtures::slack_message(&k.slack, "Ev0REPLAY1", "C024BE91L", "hello", t0),
+            Refused,
+        ),
+        (
+            "jira",
+            fixtures::jira_issue_created(&k.jira, "jira-r1", "OPS-1", "Down", "500s", t0),
+            Refused,
+        ),
+        (
+            "hubspot-v1",
+            fixtures::hubspot_legacy(&k.hubspot, false, &url("hubspot"), &hubspot(101)),
+            Refused,
+        ),
+        (
+            "hubspot-v2",
+            fixtures::hubspot_legacy(&k.hubspot, true, &url("hubspot"), &hubspot(102)),
+            Refused,
+        ),
+        (
+            "hubspot-v3",
+            fixtures::hubspot_batch(&k.hubspot, &url("hubspot"), &hubspot(103), t0),
+            Refused,
+        ),
+        (
+            "teams",
+            fixtures::teams_message(&k.teams, "1485983408511", "printer on fire", t0),
+            Refused,
+        ),
+        (
+            "stripe",
+            fixtures::stripe_event(&k.stripe, "evt_1ReplayTest", t0),
+            Refused,
+        ),
+        (
+            "standard-webhooks",
+            fixtures::standard_webhook(&k.standard, "msg_replay1", false, t0),
+            Refused,
+        ),
+        (
+            "svix",
+            fixtures::standard_webhook(&k.standard, "msg_replay2", true, t0),
+            Refused,
+        ),
+        (
+            "github",
+            fixtures::github_issue_opened(
+                &k.github,
+                "72d3162e-cc78-11e3-81ab-4c9367dc0958",
+                7,
+                "Invoice page 500",
+            ),
+            AcceptedAgain,
+        ),
+        (
+            "twilio",
+            fixtures::twilio_sms(
+                &k.twilio,
+                &url("twilio"),
+                "SM1f0e8ae6ade43cb3c0ce4525424e404f",
+                "my order?",
+            ),
+            AcceptedAgain,
+        ),
+        (
+            "salesforce",
+            fixtures::salesforce_case(
+                &k.salesforce_org,
+                "04l5g00000XXXXXAR1",
+                "5005g00000XXXXXAAA",
+                "Refund",
+            ),
+            AcceptedAgain,
+        ),
+    ];
+    // One answer: the status and whether the event was queued (counted by the emulator).
+    let send = |hook: &fixtures::SignedWebhook, at| {
+        let mut req = LambdaFunctionUrlRequest::default();
+        req.raw_path = Some(format!("/webhooks/{}", hook.source));
+        req.request_context.http.method = Some("POST".into());
+        req.request_context.domain_name = Some("hooks.example.com".into());
+        for (name, value) in &hook.headers {
+            req.headers.insert(
+                http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                value.parse().unwrap(),
+            );
+        }
+        req.body = Some(hook.body.clone());
+        let ctx = switchyard_infra::runner::context("intake", std::time::Duration::from_secs(10));
+        let deps = &deps;
+        let emulator = &stack.emulator;
+        async move {
+            emulator.take_requests().await.unwrap();
+            let r = intake::handler_at(deps, LambdaEvent::new(req, ctx), at)
+                .await
+                .unwrap();
+            let queued = emulator
+                .take_requests()
+                .await
+                .unwrap()
+                .get("sqs.SendMessage")
+                .copied()
+                .unwrap_or(0);
+            (r.status_code, queued, r.body.unwrap_or_default())
+        }
+    };
+    for (scheme, hook, after_expiry) in &cases {
+        let (status, queued, body) = send(hook, t0).await;
+        assert!(
+            (200..300).contains(&status) && queued == 1,
+            "{scheme} as sent: {status} {body}"
+        );
+        // Within the key's retention, nothing is queued again, whichever check stops it.
+        let (status, queued, body) = send(hook, t0 + retention - Duration::hours(1)).await;
+        assert_eq!(
+            queued, 0,
+            "{scheme} replayed within the retention: {status} {body}"
+        );
+        let (status, queued, body) = send(hook, t0 + retention + Duration::seconds(1)).await;
+        match after_expiry {
+            Refused => {
+                assert_eq!(
+                    (status, queued),
+                    (401, 0),
+                    "{scheme} replayed after the key expired: {body}"
+                );
+            }
+            AcceptedAgain => {
+                assert_eq!(
+                    queued, 1,
+                    "{scheme}: the README says only the key protects it: {status} {body}"
+                );
+            }
+        }
+    }
+    stack.stop();
+}

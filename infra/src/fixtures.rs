@@ -317,3 +317,154 @@ pub fn salesforce_case(
         body,
     }
 }
+
+/// GitHub `issues` / `opened`, `X-Hub-Signature-256` over the body (GitHub signs no time).
+pub fn github_issue_opened(
+    secret: &str,
+    delivery: &str,
+    number: u64,
+    title: &str,
+) -> SignedWebhook {
+    let body = json!({
+        "action": "opened",
+        "issue": {"number": number, "title": title, "body": "Steps to reproduce: open the invoice page.",
+                  "html_url": format!("https://github.com/octo-org/billing/issues/{number}"), "state": "open",
+                  "created_at": "2024-01-15T10:31:00Z", "updated_at": "2024-01-15T10:31:00Z", "user": {"login": "octocat"}},
+        "repository": {"full_name": "octo-org/billing"},
+        "sender": {"login": "octocat"}
+    })
+    .to_string();
+    let sig = hex::encode(hmac_sha256(secret.as_bytes(), &[body.as_bytes()]));
+    SignedWebhook {
+        source: "github",
+        headers: vec![
+            ("content-type".into(), "application/json".into()),
+            ("x-github-event".into(), "issues".into()),
+            ("x-github-delivery".into(), delivery.into()),
+            ("x-hub-signature-256".into(), format!("sha256={sig}")),
+        ],
+        body,
+    }
+}
+
+/// Stripe `invoice.payment_failed`, `Stripe-Signature: t=…,v1=…` over `"{t}.{body}"`.
+pub fn stripe_event(secret: &str, id: &str, now: DateTime<Utc>) -> SignedWebhook {
+    let body = json!({
+        "id": id, "object": "event", "api_version": "2024-06-20", "created": now.timestamp(),
+        "type": "invoice.payment_failed", "livemode": false, "pending_webhooks": 1,
+        "data": {"object": {"id": "in_1MtHbELkdIwHu7ixl4OzzPMv", "object": "invoice", "customer": "cus_NffrFeUfNV2Hib",
+                            "amount_due": 999, "currency": "usd", "description": "Pro plan"}},
+        "request": {"id": null, "idempotency_key": null}
+    })
+    .to_string();
+    let t = now.timestamp().to_string();
+    let v1 = hex::encode(hmac_sha256(
+        secret.as_bytes(),
+        &[t.as_bytes(), b".", body.as_bytes()],
+    ));
+    SignedWebhook {
+        source: "stripe",
+        headers: vec![
+            (
+                "content-type".into(),
+                "application/json; charset=utf-8".into(),
+            ),
+            ("stripe-signature".into(), format!("t={t},v1={v1}")),
+        ],
+        body,
+    }
+}
+
+/// Standard Webhooks (or, with `svix`, the same under `svix-*` headers): `v1,base64(HMAC-SHA256(
+/// key, "{id}.{ts}.{body}"))`, the key being the base64 after `whsec_`.
+pub fn standard_webhook(secret: &str, id: &str, svix: bool, now: DateTime<Utc>) -> SignedWebhook {
+    let body =
+        json!({"type": "invoice.paid", "timestamp": now.to_rfc3339_opts(SecondsFormat::Secs, true),
+                      "data": {"invoice_id": "inv_2fJ3", "customer": "acme", "amount": 4200}})
+        .to_string();
+    let key = STANDARD
+        .decode(secret.strip_prefix("whsec_").unwrap_or(secret))
+        .unwrap_or_default();
+    let ts = now.timestamp().to_string();
+    let sig = STANDARD.encode(hmac_sha256(
+        &key,
+        &[id.as_bytes(), b".", ts.as_bytes(), b".", body.as_bytes()],
+    ));
+    let (prefix, source) = if svix {
+        ("svix", "svix")
+    } else {
+        ("webhook", "standard-webhooks")
+    };
+    SignedWebhook {
+        source,
+        headers: vec![
+            ("content-type".into(), "application/json".into()),
+            (format!("{prefix}-id"), id.into()),
+            (format!("{prefix}-timestamp"), ts),
+            (format!("{prefix}-signature"), format!("v1,{sig}")),
+        ],
+        body,
+    }
+}
+
+/// Twilio incoming SMS (form fields), `X-Twilio-Signature = base64(HMAC-SHA1(auth token, URL +
+/// each key and value, sorted))`; `url` is the URL Twilio calls. Twilio signs no time.
+pub fn twilio_sms(auth_token: &str, url: &str, message_sid: &str, text: &str) -> SignedWebhook {
+    let mut fields = vec![
+        ("AccountSid", "ACXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX"),
+        ("Body", text),
+        ("From", "+14155550100"),
+        ("MessageSid", message_sid),
+        ("NumMedia", "0"),
+        ("To", "+14155550199"),
+    ];
+    fields.sort();
+    let body = serde_urlencoded::to_string(&fields).unwrap_or_default();
+    let signed: String = fields.iter().fold(url.to_owned(), |s, (k, v)| s + k + v);
+    let sig = STANDARD.encode(switchyard::webhook::signature::hmac_sha1(
+        auth_token.as_bytes(),
+        &[signed.as_bytes()],
+    ));
+    SignedWebhook {
+        source: "twilio",
+        headers: vec![
+            (
+                "content-type".into(),
+                "application/x-www-form-urlencoded".into(),
+            ),
+            ("x-twilio-signature".into(), sig),
+        ],
+        body,
+    }
+}
+
+/// HubSpot's older signatures: v1 = hex(SHA-256(secret + body)), v2 = hex(SHA-256(secret +
+/// method + URL + body)); neither signs a time (the events' `occurredAt` is inside the body).
+pub fn hubspot_legacy(
+    secret: &str,
+    v2: bool,
+    url: &str,
+    events: &serde_json::Value,
+) -> SignedWebhook {
+    use sha2::{Digest, Sha256};
+    let body = events.to_string();
+    let mut h = Sha256::new();
+    h.update(secret.as_bytes());
+    if v2 {
+        h.update(b"POST");
+        h.update(url.as_bytes());
+    }
+    h.update(body.as_bytes());
+    SignedWebhook {
+        source: "hubspot",
+        headers: vec![
+            ("content-type".into(), "application/json".into()),
+            ("x-hubspot-signature".into(), hex::encode(h.finalize())),
+            (
+                "x-hubspot-signature-version".into(),
+                if v2 { "v2" } else { "v1" }.into(),
+            ),
+        ],
+        body,
+    }
+}

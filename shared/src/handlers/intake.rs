@@ -39,7 +39,7 @@ pub struct Intake {
     pub public_base_url: Option<String>,
     /// Decision records: intake notes each accepted event there, and `GET /events/{id}` reads it.
     pub decisions: DecisionStore,
-    /// How long delivery ids are remembered; bodies that sign their own time (Jira, HubSpot)
+    /// How long delivery ids are remembered; bodies that sign their own time (Jira, HubSpot, Teams)
     /// dated before it are refused, so a replay after the key expired cannot pass.
     pub replay_window: chrono::Duration,
     /// Per-source allow-lists, required domains and request ceilings (`SOURCE_*` settings).
@@ -86,6 +86,16 @@ pub async fn handler(
     deps: &Intake,
     event: LambdaEvent<LambdaFunctionUrlRequest>,
 ) -> Result<LambdaFunctionUrlResponse, Error> {
+    handler_at(deps, event, Utc::now()).await
+}
+
+/// [`handler`] at a given time: what a request captured now meets when it is replayed weeks
+/// later (signature windows, dated bodies and delivery keys all read this clock).
+pub async fn handler_at(
+    deps: &Intake,
+    event: LambdaEvent<LambdaFunctionUrlRequest>,
+    now: DateTime<Utc>,
+) -> Result<LambdaFunctionUrlResponse, Error> {
     let correlation_id = uuid::Uuid::new_v4().to_string();
     let deadline = event.context.deadline;
     let span = tracing::info_span!("intake", correlation_id = %correlation_id);
@@ -95,7 +105,7 @@ pub async fn handler(
         .as_deref()
         .and_then(|p| p.strip_prefix("/webhooks/"))
         .map(|name| Source::parse(name).map_or("unknown", Source::as_str));
-    let mut response = handle(deps, event.payload, &correlation_id, deadline, Utc::now())
+    let mut response = handle(deps, event.payload, &correlation_id, deadline, now)
         .instrument(span)
         .await;
     if let Some(source) = webhook {
@@ -339,15 +349,17 @@ async fn over_ceiling(
     }
 }
 
-/// Jira's `timestamp` and HubSpot's `occurredAt` are inside the signed body: one dated before the
-/// delivery-id window is a replay the key no longer catches (or a sender's clock years off).
+/// Jira's `timestamp`, HubSpot's `occurredAt` and a Teams activity's `timestamp` are inside the
+/// signed body: one dated before the delivery-id window is a replay the key no longer catches (or
+/// a sender's clock years off). GitHub's times are the object's, not the delivery's (a push of
+/// old commits is new), so GitHub is not judged by them.
 fn stale_signed_body(
     source: Source,
     events: &[webhook::Normalized],
     now: DateTime<Utc>,
     window: chrono::Duration,
 ) -> Option<String> {
-    if !matches!(source, Source::Jira | Source::Hubspot) {
+    if !matches!(source, Source::Jira | Source::Hubspot | Source::Teams) {
         return None;
     }
     let oldest = events.iter().filter_map(|n| n.occurred_at).min()?;
