@@ -9,7 +9,7 @@ use switchyard::pacing::{Admission, Limiter, Rate};
 use switchyard_infra::emulator::Emulator;
 
 struct Table {
-    _emulator: Emulator,
+    emulator: Emulator,
     ddb: aws_sdk_dynamodb::Client,
     name: String,
 }
@@ -26,7 +26,7 @@ async fn pacing_table() -> Table {
         .await
         .unwrap();
     Table {
-        _emulator: emulator,
+        emulator,
         ddb: aws_sdk_dynamodb::Client::new(&config),
         name: p.refs["PacingTable"].clone(),
     }
@@ -34,6 +34,41 @@ async fn pacing_table() -> Table {
 
 fn limiter(t: &Table) -> Limiter {
     Limiter::new(t.ddb.clone(), &t.name)
+}
+
+/// DynamoDB bills a write whose condition fails: a worker that saw its budget idle tries the
+/// idle write first, so traffic slower than the pace pays one write per slot, not two; a busy
+/// budget still pays one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slot_costs_one_write_whether_the_budget_was_idle_or_busy() {
+    let t = pacing_table().await;
+    let l = limiter(&t);
+    let rate = Rate::per_minute(60); // a slot a second
+    let key = "budget#zendesk#cost";
+    let t0 = chrono::Utc::now().timestamp_micros();
+    let go = |at| {
+        let l = l.clone();
+        async move { l.acquire(key, rate, at, Duration::ZERO).await.unwrap() }
+    };
+    let units = || async {
+        let u = t.emulator.take_usage().await.unwrap();
+        u.write_units.get("PacingTable").copied().unwrap_or(0.0)
+    };
+    assert_eq!(go(t0).await, Admission::Go { at_us: t0 });
+    units().await;
+    // Three seconds later the budget is idle again: one write.
+    let t1 = t0 + 3_000_000;
+    assert_eq!(go(t1).await, Admission::Go { at_us: t1 });
+    assert_eq!(units().await, 1.0, "an idle budget's slot");
+    // At once after, it is busy: the next slot is a second away (no wait allowed: refused).
+    assert!(matches!(go(t1).await, Admission::Wait { .. }));
+    units().await;
+    let t2 = t1 + 500_000;
+    assert!(matches!(
+        l.acquire(key, rate, t2, Duration::from_secs(1)).await.unwrap(),
+        Admission::Go { at_us } if at_us == t1 + rate.interval_us()
+    ));
+    assert_eq!(units().await, 1.0, "a busy budget's slot");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -47,12 +47,19 @@ _t.Thread(target=_watch, daemon=True).start()
 
 /// Every AWS request the emulator serves, counted by service and operation (`dynamodb.PutItem`,
 /// `sqs.SendMessage`, `secretsmanager.GetSecretValue`), so a test or a bench can say exactly
-/// which AWS calls a piece of work made: `GET /_switchyard/requests` reads the counts, `DELETE`
-/// reads and clears them. Only the request line and headers are read; the body is moto's.
-const REQUEST_COUNTER: &str = r#"import json as _json, threading as _th
-_counts = {}
+/// which AWS calls a piece of work made — and what DynamoDB would bill for them: write units
+/// (the larger of the item before and after, per started KB, charged for a failed condition
+/// too), read units (per started 4 KB; half for eventually consistent reads), by table; and which
+/// SQS receives brought messages (the rest are a poller's idle cost). Item sizes are moto's
+/// (attribute names plus values, numbers as their digits): close to DynamoDB's, not identical.
+/// `GET /_switchyard/requests` reads, `DELETE` reads and clears.
+const REQUEST_COUNTER: &str = r#"import io as _io, json as _json, math as _math, threading as _th
+_usage = {'requests': {}, 'write_units': {}, 'read_units': {}}
 _lock = _th.Lock()
 _services = {'DynamoDB_20120810': 'dynamodb', 'AmazonSQS': 'sqs', 'secretsmanager': 'secretsmanager'}
+def _add(kind, key, n):
+    with _lock:
+        _usage[kind][key] = _usage[kind].get(key, 0) + n
 def _operation(environ):
     target = environ.get('HTTP_X_AMZ_TARGET', '')
     if '.' in target:
@@ -62,19 +69,63 @@ def _operation(environ):
     if len(parts) > 5 and parts[1] == 'service' and parts[3] == 'operation':
         return 'cloudwatch.' + parts[4]
     return 'other.' + environ.get('REQUEST_METHOD', '')
+def _ddb_table(name):
+    from moto.dynamodb.models import dynamodb_backends
+    from moto.core import DEFAULT_ACCOUNT_ID
+    return dynamodb_backends[DEFAULT_ACCOUNT_ID]['us-east-1'].get_table(name)
+def _item_size(attrs):
+    from moto.dynamodb.models.dynamo_type import DynamoType
+    return sum(len(k.encode()) + DynamoType(v).size() for k, v in attrs.items())
+def _stored_size(req):
+    try:
+        t = _ddb_table(req['TableName'])
+        keys = req.get('Key') or {k: req['Item'][k] for k in (t.hash_key_attr, t.range_key_attr) if k}
+        from moto.dynamodb.models.dynamo_type import DynamoType
+        rk = keys.get(t.range_key_attr) if t.range_key_attr else None
+        item = t.get_item(DynamoType(keys[t.hash_key_attr]), DynamoType(rk) if rk else None)
+        return item.size() if item else 0
+    except Exception:
+        return 0
+def _logical(table):
+    return table.rsplit('-', 1)[-1]
 def _counting(app):
     def serve(environ, start_response):
         if environ.get('PATH_INFO') == '/_switchyard/requests':
+            global _usage
             with _lock:
-                body = _json.dumps(_counts).encode()
+                body = _json.dumps(_usage).encode()
                 if environ.get('REQUEST_METHOD') == 'DELETE':
-                    _counts.clear()
+                    _usage = {'requests': {}, 'write_units': {}, 'read_units': {}}
             start_response('200 OK', [('Content-Type', 'application/json'), ('Content-Length', str(len(body)))])
             return [body]
         op = _operation(environ)
-        with _lock:
-            _counts[op] = _counts.get(op, 0) + 1
-        return app(environ, start_response)
+        _add('requests', op, 1)
+        measure = op in ('dynamodb.PutItem', 'dynamodb.UpdateItem', 'dynamodb.DeleteItem', 'dynamodb.GetItem', 'dynamodb.Query', 'dynamodb.Scan') or op == 'sqs.ReceiveMessage'
+        if not measure:
+            return app(environ, start_response)
+        raw = environ['wsgi.input'].read(int(environ.get('CONTENT_LENGTH') or 0))
+        environ['wsgi.input'] = _io.BytesIO(raw)
+        req = _json.loads(raw or b'{}')
+        before = _stored_size(req) if op in ('dynamodb.PutItem', 'dynamodb.UpdateItem', 'dynamodb.DeleteItem') else 0
+        out = b''.join(app(environ, start_response))
+        if op == 'sqs.ReceiveMessage':
+            if b'"Messages"' in out:
+                _add('requests', 'sqs.ReceiveMessage(with messages)', 1)
+            return [out]
+        table = _logical(req.get('TableName', '?'))
+        if op in ('dynamodb.PutItem', 'dynamodb.UpdateItem', 'dynamodb.DeleteItem'):
+            size = max(before, _stored_size(req))
+            _add('write_units', table, max(1, _math.ceil(size / 1024)))
+        else:
+            try:
+                answer = _json.loads(out or b'{}')
+            except ValueError:
+                answer = {}
+            items = [answer['Item']] if 'Item' in answer else answer.get('Items', [])
+            size = sum(_item_size(i) for i in items)
+            units = max(1, _math.ceil(size / 4096)) / (1 if req.get('ConsistentRead') else 2)
+            _add('read_units', table, units)
+        return [out]
     return serve
 "#;
 
@@ -152,14 +203,31 @@ impl Emulator {
     /// The AWS requests served since the counts were last taken, by `service.Operation`; the
     /// counts start again from zero.
     pub async fn take_requests(&self) -> Result<BTreeMap<String, u64>> {
-        requests(&self.endpoint).await
+        Ok(usage(&self.endpoint).await?.requests)
+    }
+
+    /// Requests, DynamoDB units and SQS receives since last taken (and start again from zero).
+    pub async fn take_usage(&self) -> Result<Usage> {
+        usage(&self.endpoint).await
     }
 }
 
-/// [`Emulator::take_requests`] for an emulator known by its endpoint (a worker's, a bench's).
-pub async fn requests(endpoint: &str) -> Result<BTreeMap<String, u64>> {
+/// What the emulator served, as AWS would bill it (see `REQUEST_COUNTER`).
+#[derive(Clone, Debug, Default, serde::Deserialize)]
+pub struct Usage {
+    /// By `service.Operation`; `sqs.ReceiveMessage(with messages)` counts the receives that
+    /// brought at least one message (they are in `sqs.ReceiveMessage` too).
+    pub requests: BTreeMap<String, u64>,
+    /// DynamoDB write units by table (logical id).
+    pub write_units: BTreeMap<String, f64>,
+    /// DynamoDB read units by table (logical id).
+    pub read_units: BTreeMap<String, f64>,
+}
+
+/// [`Emulator::take_usage`] for an emulator known by its endpoint (a worker's, a bench's).
+pub async fn usage(endpoint: &str) -> Result<Usage> {
     let url = format!("{endpoint}/_switchyard/requests");
-    let counts = reqwest::Client::new()
+    let usage = reqwest::Client::new()
         .delete(url)
         .send()
         .await
@@ -168,7 +236,7 @@ pub async fn requests(endpoint: &str) -> Result<BTreeMap<String, u64>> {
         .json()
         .await
         .context("the emulator's request counts are not JSON")?;
-    Ok(counts)
+    Ok(usage)
 }
 
 pub async fn sdk_config(endpoint: &str) -> SdkConfig {

@@ -7,6 +7,7 @@ mod alarm_tests;
 pub mod batch;
 pub mod bench;
 pub mod console;
+pub mod cost;
 pub mod demo;
 pub mod emulator;
 pub mod fixtures;

@@ -47,6 +47,9 @@ pub struct Stats {
     pub intake_status: Mutex<BTreeMap<u16, u64>>,
     pub batches: Mutex<BTreeMap<String, u64>>,
     pub failed_records: Mutex<BTreeMap<String, u64>>,
+    /// Per function: invocations and their durations, each rounded up to the millisecond as
+    /// Lambda bills them (`switchyard bench cost` prices them).
+    pub billed: Mutex<BTreeMap<String, (u64, u64)>>,
     /// Every EMF line the functions wrote, in order (what CloudWatch would make metrics of).
     pub metrics: Mutex<Vec<String>>,
     /// The file the EMF lines are appended to: locally it plays CloudWatch (moto cannot take
@@ -55,6 +58,13 @@ pub struct Stats {
 }
 
 impl Stats {
+    fn bill(&self, function: &str, took: Duration) {
+        let mut billed = self.billed.lock().expect("stats");
+        let (n, ms) = billed.entry(function.to_owned()).or_default();
+        *n += 1;
+        *ms += took.as_micros().div_ceil(1000) as u64;
+    }
+
     /// Run one invocation and keep the metrics it recorded, as Lambda's log stream would.
     pub async fn flushed<F: Future>(&self, invocation: F) -> F::Output {
         let out = invocation.await;
@@ -107,7 +117,9 @@ pub async fn serve_function_url(
         let handler = handler.clone();
         let stats = stats.clone();
         async move {
+            let started = std::time::Instant::now();
             let response = invoke_url(handler, req, timeout).await;
+            stats.bill("intake", started.elapsed());
             *stats
                 .intake_status
                 .lock()
@@ -246,12 +258,10 @@ async fn poll_once(sqs: &aws_sdk_sqs::Client, m: &Mapping, stats: &Stats) -> Res
         .expect("stats")
         .entry(m.function.clone())
         .or_default() += 1;
-    let failed: Vec<String> = match (m.handler)(LambdaEvent::new(
-        event,
-        context(&m.function, m.timeout),
-    ))
-    .await
-    {
+    let started = std::time::Instant::now();
+    let answer = (m.handler)(LambdaEvent::new(event, context(&m.function, m.timeout))).await;
+    stats.bill(&m.function, started.elapsed());
+    let failed: Vec<String> = match answer {
         Ok(resp) => {
             let ids: Vec<String> = resp
                 .batch_item_failures

@@ -20,6 +20,8 @@ pub struct FunctionDef {
     /// The cargo binary (`Metadata.BuildProperties.Binary`).
     pub binary: String,
     pub timeout_secs: u64,
+    /// `MemorySize` (the function's, else the Globals'; Lambda's default 128).
+    pub memory_mb: u64,
     /// Globals merged with the function's own variables (unresolved expressions).
     pub env: BTreeMap<String, Value>,
     pub sqs_events: Vec<SqsEventDef>,
@@ -90,6 +92,9 @@ impl Template {
         let global_env = env_map(globals);
         let global_timeout = globals
             .and_then(|g| g.get("Timeout"))
+            .and_then(Value::as_u64);
+        let global_memory = globals
+            .and_then(|g| g.get("MemorySize"))
             .and_then(Value::as_u64);
         let mut functions = Vec::new();
         for (id, r) in &resources {
@@ -169,6 +174,11 @@ impl Template {
                     .and_then(Value::as_u64)
                     .or(global_timeout)
                     .unwrap_or(3),
+                memory_mb: p
+                    .get("MemorySize")
+                    .and_then(Value::as_u64)
+                    .or(global_memory)
+                    .unwrap_or(128),
                 env,
                 sqs_events,
                 schedules,

@@ -244,6 +244,21 @@ enum BenchCommand {
         #[arg(long, default_value_t = 20)]
         real: usize,
     },
+    /// AWS requests, DynamoDB units and dollars per event: N Zendesk tickets (one action each)
+    /// through the local stack, every AWS request counted by the emulator.
+    Cost {
+        #[arg(long, default_value_t = 200)]
+        events: usize,
+        /// Events per second (steady traffic).
+        #[arg(long, default_value_t = 5.0)]
+        rate: f64,
+        /// All at six times the Zendesk budget's pace instead, so actions wait for budget.
+        #[arg(long)]
+        burst: bool,
+        /// Print one JSON object (the last line) instead of the table.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -503,6 +518,26 @@ async fn main() -> Result<()> {
         }) => {
             let report = switchyard_infra::flood::flood(seconds, senders, real).await?;
             print!("{}", report.render());
+            Ok(())
+        }
+        Command::Bench(BenchCommand::Cost {
+            events,
+            rate,
+            burst,
+            json,
+        }) => {
+            let options = switchyard_infra::cost::CostOptions {
+                events,
+                rate,
+                burst,
+                idle: std::time::Duration::from_secs(10),
+            };
+            let report = switchyard_infra::cost::cost(&options).await?;
+            if json {
+                println!("{}", serde_json::to_string(&report)?);
+            } else {
+                print!("{}", switchyard_infra::cost::render(&report));
+            }
             Ok(())
         }
         Command::Connector(ConnectorCommand::Triage {

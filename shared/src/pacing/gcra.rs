@@ -103,6 +103,8 @@ pub struct PacingError(pub String);
 pub struct Limiter {
     ddb: aws_sdk_dynamodb::Client,
     table: String,
+    /// The last `tat` seen per budget key, shared by clones: which write to try first.
+    seen: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, i64>>>,
 }
 
 impl Limiter {
@@ -110,6 +112,7 @@ impl Limiter {
         Self {
             ddb,
             table: table.into(),
+            seen: Default::default(),
         }
     }
 
@@ -119,6 +122,13 @@ impl Limiter {
     }
 
     /// Reserve the next slot of `key`'s budget if it comes within `max_wait` of `now_us`.
+    ///
+    /// Two conditional writes can take a slot: the busy one (`tat` advances by an interval) and
+    /// the idle one (the clock restarts at now). DynamoDB bills a write whose condition fails, so
+    /// the one tried first is the one this process last saw fit: after an idle spell, the idle
+    /// write first — one write instead of two for traffic slower than the budget's pace. A wrong
+    /// guess costs one extra write; both writes stay conditional, so the guess never changes who
+    /// gets a slot.
     pub async fn acquire(
         &self,
         key: &str,
@@ -129,7 +139,31 @@ impl Limiter {
         let interval = rate.interval_us();
         let tolerance = rate.tolerance_us();
         let hi = now_us + tolerance + max_wait.as_micros() as i64;
+        let mut try_idle = self.seen_before(key, now_us);
         for _ in 0..8 {
+            if try_idle {
+                let idle = self
+                    .ddb
+                    .update_item()
+                    .table_name(&self.table)
+                    .key("id", AttributeValue::S(key.to_owned()))
+                    .update_expression("SET tat = :next, expiration = :exp")
+                    .condition_expression("attribute_not_exists(tat) OR tat < :now")
+                    .expression_attribute_values(":next", n(now_us + interval))
+                    .expression_attribute_values(":now", n(now_us))
+                    .expression_attribute_values(":exp", n(expiry(now_us, rate)))
+                    .send()
+                    .await;
+                match idle {
+                    Ok(_) => {
+                        self.remember(key, now_us + interval);
+                        return Ok(Admission::Go { at_us: now_us });
+                    }
+                    // Busy after all (or another worker restarted it first): take the next slot.
+                    Err(e) if conditional(&e) => try_idle = false,
+                    Err(e) => return Err(PacingError(crate::aws::error_message(&e))),
+                }
+            }
             // Busy budget: take the next slot.
             let busy = self
                 .ddb
@@ -156,6 +190,7 @@ impl Limiter {
                         .and_then(|a| a.get("tat"))
                         .and_then(num)
                         .ok_or_else(|| PacingError("update returned no tat".into()))?;
+                    self.remember(key, new_tat);
                     let old = new_tat - interval;
                     return Ok(Admission::Go {
                         at_us: (old - tolerance).max(now_us),
@@ -173,6 +208,9 @@ impl Limiter {
                     _ => return Err(PacingError(crate::aws::error_message(&e))),
                 },
             };
+            if let Some(t) = old_tat {
+                self.remember(key, t);
+            }
             match old_tat {
                 Some(t) if t > hi => {
                     return Ok(Admission::Wait {
@@ -182,31 +220,28 @@ impl Limiter {
                 // Another worker moved TAT between our reads; go round again.
                 Some(t) if t >= now_us => continue,
                 // Idle budget (or a new one): restart the clock at now.
-                _ => {
-                    let idle = self
-                        .ddb
-                        .update_item()
-                        .table_name(&self.table)
-                        .key("id", AttributeValue::S(key.to_owned()))
-                        .update_expression("SET tat = :next, expiration = :exp")
-                        .condition_expression("attribute_not_exists(tat) OR tat < :now")
-                        .expression_attribute_values(":next", n(now_us + interval))
-                        .expression_attribute_values(":now", n(now_us))
-                        .expression_attribute_values(":exp", n(expiry(now_us, rate)))
-                        .send()
-                        .await;
-                    match idle {
-                        Ok(_) => return Ok(Admission::Go { at_us: now_us }),
-                        Err(e) if conditional(&e) => continue,
-                        Err(e) => return Err(PacingError(crate::aws::error_message(&e))),
-                    }
-                }
+                _ => try_idle = true,
             }
         }
         // Heavy contention: let the caller come back shortly rather than spin.
         Ok(Admission::Wait {
             retry_after: Duration::from_micros(interval as u64),
         })
+    }
+
+    /// Whether this process last saw `key`'s budget idle by `now_us` (its next free slot passed).
+    fn seen_before(&self, key: &str, now_us: i64) -> bool {
+        let seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        seen.get(key).is_some_and(|tat| *tat < now_us)
+    }
+
+    fn remember(&self, key: &str, tat: i64) {
+        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        // Budget keys are few (connector, credential, endpoint class); a bound keeps it so.
+        if seen.len() >= 4_096 {
+            seen.clear();
+        }
+        seen.insert(key.to_owned(), tat);
     }
 
     /// Nobody gets a slot before `until_us` (a vendor's 429 or `Retry-After`, remaining = 0).
