@@ -442,7 +442,13 @@ async fn a_budget_another_integration_spends_slows_every_worker_before_a_429() {
     let now = chrono::Utc::now().timestamp_micros();
     match deps
         .pacer
-        .reserve("zendesk", &secret_id, None, now)
+        .reserve(
+            "zendesk",
+            &secret_id,
+            None,
+            now,
+            switchyard::pacing::IN_FUNCTION_WAIT,
+        )
         .await
         .unwrap()
     {
@@ -460,6 +466,12 @@ async fn a_budget_another_integration_spends_slows_every_worker_before_a_429() {
     assert_eq!(waiting.status, "waiting");
     assert_eq!(waiting.attempts[0]["status"], "waiting");
     assert_eq!(waiting.attempts[0]["why"], "no budget");
+    // Its slot is already reserved: it comes back then, and calls without asking again.
+    assert!(
+        waiting.attempts[0]["slot_reserved_at"].is_string(),
+        "{:?}",
+        waiting.attempts[0]
+    );
     assert_eq!(
         stack.queue_depth("ActQueue").await.unwrap(),
         1,

@@ -27,20 +27,25 @@ pub async fn settled(
     stack: &switchyard_infra::stack::LocalStack,
     event_id: &str,
 ) -> switchyard::decisions::DecisionRecord {
+    settled_within(stack, event_id, Duration::from_secs(30)).await
+}
+
+/// [`settled`], waiting up to `timeout`.
+pub async fn settled_within(
+    stack: &switchyard_infra::stack::LocalStack,
+    event_id: &str,
+    timeout: Duration,
+) -> switchyard::decisions::DecisionRecord {
     let decisions = stack.decisions().unwrap();
-    wait_for(
-        "the event's decision record to settle",
-        Duration::from_secs(30),
-        || {
-            let decisions = decisions.clone();
-            async move {
-                decisions
-                    .get(event_id)
-                    .await
-                    .unwrap()
-                    .filter(|r| matches!(r.status.as_str(), "done" | "in_review" | "failed"))
-            }
-        },
-    )
+    wait_for("the event's decision record to settle", timeout, || {
+        let decisions = decisions.clone();
+        async move {
+            decisions
+                .get(event_id)
+                .await
+                .unwrap()
+                .filter(|r| matches!(r.status.as_str(), "done" | "in_review" | "failed"))
+        }
+    })
     .await
 }

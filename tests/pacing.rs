@@ -445,7 +445,17 @@ async fn starts(
 ) -> Vec<i64> {
     let mut out = Vec::new();
     for _ in 0..n {
-        match p.reserve(connector, credential, class, now).await.unwrap() {
+        match p
+            .reserve(
+                connector,
+                credential,
+                class,
+                now,
+                switchyard::pacing::IN_FUNCTION_WAIT,
+            )
+            .await
+            .unwrap()
+        {
             Admission::Go { at_us } => out.push((at_us - now) / 1_000),
             Admission::Wait { .. } => out.push(-1),
         }
@@ -571,7 +581,17 @@ async fn a_longer_window_caps_the_credential_beyond_its_pace() {
         "then the ceiling spaces calls: {got:?}"
     );
     assert_eq!(got[3], -1, "past the in-function wait: hand back {got:?}");
-    match p.reserve("jira", "cred-a", None, now).await.unwrap() {
+    match p
+        .reserve(
+            "jira",
+            "cred-a",
+            None,
+            now,
+            switchyard::pacing::IN_FUNCTION_WAIT,
+        )
+        .await
+        .unwrap()
+    {
         Admission::Wait { retry_after } => {
             assert!(retry_after > Duration::from_secs(2), "{retry_after:?}")
         }

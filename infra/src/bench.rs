@@ -138,6 +138,12 @@ impl Bench {
                     };
                     match pacer.wait_turn("zendesk", &credential).await {
                         Ok(Pace::Go) => {}
+                        // A slot of ours, later: wait for it (`wait_turn` sleeps short waits itself).
+                        Ok(Pace::Reserved { at_us }) => {
+                            let now = chrono::Utc::now().timestamp_micros();
+                            tokio::time::sleep(Duration::from_micros((at_us - now).max(0) as u64))
+                                .await;
+                        }
                         Ok(Pace::Defer(wait)) => {
                             tokio::time::sleep(
                                 wait.min(end.saturating_duration_since(Instant::now())),

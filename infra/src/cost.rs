@@ -196,7 +196,7 @@ fn empty_receives(u: &Usage) -> u64 {
 }
 
 /// `BudgetWaits` from the EMF lines, per connector (each hand-back counts once there).
-fn budget_waits(lines: &[String]) -> u64 {
+pub fn budget_waits(lines: &[String]) -> u64 {
     lines
         .iter()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())

@@ -235,7 +235,14 @@ pub enum Pace {
     Go,
     /// No slot soon: hand the work back for this long.
     Defer(Duration),
+    /// A slot is reserved, later than an in-function wait but within the horizon asked for: hand
+    /// the work back until then, and call at that time without asking for another.
+    Reserved { at_us: i64 },
 }
+
+/// How far ahead act reserves a slot when the budget is busy, so handed-back work comes back
+/// once, at its slot, instead of competing again (past it, the work is handed back to ask later).
+pub const RESERVE_HORIZON: Duration = Duration::from_secs(3_600);
 
 #[derive(Clone, Debug)]
 pub struct Pacer {
@@ -269,7 +276,8 @@ impl Pacer {
 
     /// Wait (in the function) for a slot of the credential's budget, or say how long to defer.
     pub async fn wait_turn(&self, connector: &str, credential: &str) -> Result<Pace, PacingError> {
-        self.wait_turn_in(connector, credential, None).await
+        self.wait_turn_in(connector, credential, None, IN_FUNCTION_WAIT)
+            .await
     }
 
     /// Reserve a slot of the endpoint class's budget (when it has one), then of the credential's;
@@ -280,17 +288,14 @@ impl Pacer {
         credential: &str,
         class: Option<&str>,
         now: i64,
+        horizon: Duration,
     ) -> Result<Admission, PacingError> {
         let mut start = now;
         if let Some((class, rate)) =
             class.and_then(|c| Some((c, self.limits.class_rate(connector, c)?.with_headroom())))
         {
             let key = format!("{}#{class}", budget_key(connector, credential));
-            match self
-                .limiter
-                .acquire(&key, rate, now, IN_FUNCTION_WAIT)
-                .await?
-            {
+            match self.limiter.acquire(&key, rate, now, horizon).await? {
                 Admission::Go { at_us } => start = at_us,
                 wait => return Ok(wait),
             }
@@ -306,11 +311,7 @@ impl Pacer {
                 .map(|r| (format!("{key}@{}s", r.period.as_secs()), r)),
         );
         for (key, rate) in windows {
-            match self
-                .limiter
-                .acquire(&key, rate, now, IN_FUNCTION_WAIT)
-                .await?
-            {
+            match self.limiter.acquire(&key, rate, now, horizon).await? {
                 Admission::Go { at_us } => start = start.max(at_us),
                 wait => return Ok(wait),
             }
@@ -333,15 +334,25 @@ impl Pacer {
         Ok(matches!(admission, Admission::Go { .. }))
     }
 
-    /// [`Pacer::wait_turn`] for a call in an endpoint class (`None`: the credential's only).
+    /// [`Pacer::wait_turn`] for a call in an endpoint class (`None`: the credential's only). A
+    /// slot further away than the in-function wait but within `horizon` is reserved and returned
+    /// as [`Pace::Reserved`] (one write either way).
     pub async fn wait_turn_in(
         &self,
         connector: &str,
         credential: &str,
         class: Option<&str>,
+        horizon: Duration,
     ) -> Result<Pace, PacingError> {
         let now = now_us();
-        match self.reserve(connector, credential, class, now).await? {
+        let horizon = horizon.max(IN_FUNCTION_WAIT);
+        match self
+            .reserve(connector, credential, class, now, horizon)
+            .await?
+        {
+            Admission::Go { at_us } if at_us > now + IN_FUNCTION_WAIT.as_micros() as i64 => {
+                Ok(Pace::Reserved { at_us })
+            }
             Admission::Go { at_us } => {
                 if at_us > now {
                     tokio::time::sleep(Duration::from_micros((at_us - now) as u64)).await;

@@ -32,7 +32,7 @@ use crate::connectors::{ConnectorError, Connectors, Outcome};
 use crate::decisions::{state, DecisionStore};
 use crate::event::ActMessage;
 use crate::idempotency::{in_progress_until_ms, payload_hash, Claim, IdempotencyStore};
-use crate::pacing::{breaker_key, budget_key, Gate, Pace, Pacer};
+use crate::pacing::{breaker_key, budget_key, Gate, Pace, Pacer, RESERVE_HORIZON};
 use crate::reconnect::Reconnect;
 use crate::routing::PlannedAction;
 
@@ -49,6 +49,10 @@ pub const NOT_BEFORE_ATTR: &str = "not_before";
 pub const PARKED_SINCE_ATTR: &str = "parked_since";
 /// How many times a write's outcome was unknown (no answer after it was sent).
 pub const UNKNOWN_OUTCOMES_ATTR: &str = "unknown_outcomes";
+/// A budget slot reserved for an action (unix µs) and that action's index + 1: the message
+/// comes back at the slot and calls without asking the budget again (used once).
+pub const RESERVED_AT_ATTR: &str = "reserved_at";
+pub const RESERVED_FOR_ATTR: &str = "reserved_for";
 /// After an unknown outcome, look again this much later (a vendor's search index catches up)
 /// and at most this many times before a human checks.
 pub const OUTCOME_CHECK_DELAY: Duration = Duration::from_secs(30);
@@ -185,7 +189,9 @@ async fn act_one(deps: &Act, message: SqsMessage, deadline_ms: u64) -> Result<()
     let now_ms = Utc::now().timestamp_millis();
     if not_before > now_ms + 1_000 {
         let left = Duration::from_millis((not_before - now_ms) as u64);
-        return hand_back(deps, &message, &msg, left, "still waiting").await;
+        // A reserved slot travels on with the message until it is used.
+        let keep = [RESERVED_AT_ATTR, RESERVED_FOR_ATTR].map(|a| (a, number_attr(&message, a)));
+        return hand_back(deps, &message, &msg, left, "still waiting", &keep).await;
     }
     let mut results = Vec::with_capacity(msg.actions.len());
     for (index, action) in msg.actions.iter().enumerate() {
@@ -245,7 +251,10 @@ async fn act_one(deps: &Act, message: SqsMessage, deadline_ms: u64) -> Result<()
         let started = std::time::Instant::now();
         let context = CallContext::new(&action.action).for_event(&msg.event.id, &correlation);
         // Boxed: the paced call is a deep future; inline, act's future overflows a 2 MiB stack.
-        let paced = Box::pin(paced_call(deps, action, &key, deadline_ms));
+        let reserved = (number_attr(&message, RESERVED_FOR_ATTR) == index as i64 + 1)
+            .then(|| number_attr(&message, RESERVED_AT_ATTR))
+            .filter(|at| *at > 0);
+        let paced = Box::pin(paced_call(deps, action, &key, reserved, deadline_ms));
         let call = crate::connectors::maybe_done(maybe_done, paced);
         let (paced, calls) = within_collecting(context, call).await;
         let latency_ms = started.elapsed().as_millis() as u64;
@@ -255,7 +264,23 @@ async fn act_one(deps: &Act, message: SqsMessage, deadline_ms: u64) -> Result<()
                 release(deps, &key).await;
                 let extra = json!({"wait_ms": wait.as_millis() as u64, "why": why});
                 results.push(attempt(index, action, "waiting", calls, extra));
-                hand_back(deps, &message, &msg, wait, why).await?;
+                hand_back(deps, &message, &msg, wait, why, &[]).await?;
+                note_after_hand_back(deps, &msg, state::WAITING, &results, why).await;
+                return Ok(());
+            }
+            Paced::Reserved(at_us) => {
+                release(deps, &key).await;
+                let wait_ms = (at_us / 1_000 - Utc::now().timestamp_millis()).max(0);
+                let why = "no budget";
+                let slot = chrono::DateTime::from_timestamp_micros(at_us).map(|t| t.to_rfc3339());
+                let extra = json!({"wait_ms": wait_ms, "why": why, "slot_reserved_at": slot});
+                results.push(attempt(index, action, "waiting", calls, extra));
+                let slot = [
+                    (RESERVED_AT_ATTR, at_us),
+                    (RESERVED_FOR_ATTR, index as i64 + 1),
+                ];
+                let wait = Duration::from_millis(wait_ms as u64);
+                hand_back(deps, &message, &msg, wait, why, &slot).await?;
                 note_after_hand_back(deps, &msg, state::WAITING, &results, why).await;
                 return Ok(());
             }
@@ -390,6 +415,8 @@ enum Paced {
     Done(Result<Outcome, ConnectorError>),
     /// No budget soon, or the vendor rate-limited us: wait this long.
     Wait(Duration, &'static str),
+    /// No budget now, but a slot is reserved at this time (unix µs): come back then.
+    Reserved(i64),
     /// The pacing table itself failed.
     Failed(RecordError),
     /// The connection is marked "needs reconnect" and still holds the refused credential.
@@ -398,9 +425,16 @@ enum Paced {
     OutOfTime,
 }
 
-/// One action under the credential's shared budget: take a slot (sleeping a short wait), call,
-/// retry transient failures twice with full-jitter backoff (each retry takes a new slot).
-async fn paced_call(deps: &Act, action: &PlannedAction, key: &str, deadline_ms: u64) -> Paced {
+/// One action under the credential's shared budget: take a slot (sleeping a short wait) — or use
+/// the one `reserved` for it when it was handed back — call, retry transient failures twice with
+/// full-jitter backoff (each retry takes a new slot).
+async fn paced_call(
+    deps: &Act,
+    action: &PlannedAction,
+    key: &str,
+    mut reserved: Option<i64>,
+    deadline_ms: u64,
+) -> Paced {
     let resolve = |e: crate::connectors::ResolveError| {
         use crate::auth::AuthError;
         use crate::connectors::ResolveError;
@@ -447,14 +481,28 @@ async fn paced_call(deps: &Act, action: &PlannedAction, key: &str, deadline_ms: 
             return Paced::OutOfTime;
         }
         let class = connector.pacing_class(action);
-        match deps
-            .pacer
-            .wait_turn_in(&action.connector, credential, class.as_deref())
-            .await
-        {
-            Ok(Pace::Go) => {}
-            Ok(Pace::Defer(wait)) => return Paced::Wait(wait, "no budget"),
-            Err(e) => return Paced::Failed(RecordError::new(e)),
+        if let Some(at_us) = reserved.take() {
+            // Paid for when it was reserved; a slot used late never over-admits, early would.
+            let early = at_us - now_us();
+            if early > 0 {
+                tokio::time::sleep(Duration::from_micros(early as u64)).await;
+            }
+        } else {
+            match deps
+                .pacer
+                .wait_turn_in(
+                    &action.connector,
+                    credential,
+                    class.as_deref(),
+                    RESERVE_HORIZON,
+                )
+                .await
+            {
+                Ok(Pace::Go) => {}
+                Ok(Pace::Reserved { at_us }) => return Paced::Reserved(at_us),
+                Ok(Pace::Defer(wait)) => return Paced::Wait(wait, "no budget"),
+                Err(e) => return Paced::Failed(RecordError::new(e)),
+            }
         }
         // Vendors that end a session after N calls: re-authenticate before, not after.
         match deps.connectors.session_call(&action.connector).await {

@@ -161,17 +161,19 @@ pub(super) fn number(v: i64) -> MessageAttributeValue {
         .expect("data_type is set")
 }
 
-/// Send the message round again after `wait` (+ jitter), and let this copy be deleted.
+/// Send the message round again after `wait` (+ jitter), and let this copy be deleted; `set`
+/// adds attributes (a reserved slot).
 pub(super) async fn hand_back(
     deps: &Act,
     message: &SqsMessage,
     msg: &ActMessage,
     wait: Duration,
     why: &str,
+    set: &[(&str, i64)],
 ) -> Result<(), RecordError> {
     let wait = with_jitter(wait);
     let waits = number_attr(message, BUDGET_WAITS_ATTR) + 1;
-    send_again(deps, message, wait, waits, &[]).await?;
+    send_again(deps, message, wait, waits, set).await?;
     info!(
         wait_ms = wait.as_millis() as u64,
         budget_waits = waits,
@@ -211,7 +213,8 @@ async fn send_again(
     let not_before = Utc::now().timestamp_millis() + wait.as_millis() as i64;
     let delay = wait.min(MAX_DELAY).as_secs_f64().ceil() as i32;
     let mut send = deps.sqs.send_message();
-    for attr in [PARKED_SINCE_ATTR, UNKNOWN_OUTCOMES_ATTR] {
+    const CARRIED: [&str; 2] = [PARKED_SINCE_ATTR, UNKNOWN_OUTCOMES_ATTR];
+    for attr in CARRIED {
         let value = set
             .iter()
             .find(|(k, _)| *k == attr)
@@ -219,6 +222,10 @@ async fn send_again(
         if value > 0 {
             send = send.message_attributes(attr, number(value));
         }
+    }
+    // Anything else only when set here (a reserved slot is used once, never carried over).
+    for (attr, value) in set.iter().filter(|(k, v)| !CARRIED.contains(k) && *v > 0) {
+        send = send.message_attributes(*attr, number(*value));
     }
     send.queue_url(&deps.act_queue_url)
         .message_body(message.body.as_deref().unwrap_or_default())
