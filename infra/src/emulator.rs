@@ -112,7 +112,7 @@ def _counting(app):
             if b'"Messages"' in out:
                 _add('requests', 'sqs.ReceiveMessage(with messages)', 1)
             return [out]
-        table = _logical(req.get('TableName', '?'))
+        table = _logical(req.get('TableName', '?')) + ' ' + op.split('.', 1)[1]
         if op in ('dynamodb.PutItem', 'dynamodb.UpdateItem', 'dynamodb.DeleteItem'):
             size = max(before, _stored_size(req))
             _add('write_units', table, max(1, _math.ceil(size / 1024)))
@@ -218,9 +218,9 @@ pub struct Usage {
     /// By `service.Operation`; `sqs.ReceiveMessage(with messages)` counts the receives that
     /// brought at least one message (they are in `sqs.ReceiveMessage` too).
     pub requests: BTreeMap<String, u64>,
-    /// DynamoDB write units by table (logical id).
+    /// DynamoDB write units by table (logical id) and operation: `DecisionsTable UpdateItem`.
     pub write_units: BTreeMap<String, f64>,
-    /// DynamoDB read units by table (logical id).
+    /// DynamoDB read units by table (logical id) and operation.
     pub read_units: BTreeMap<String, f64>,
 }
 
