@@ -67,6 +67,14 @@ fn bench(c: &mut Criterion) {
     for (name, len) in [("0.5KB", 60), ("4KB", 3600)] {
         let body = zendesk_body(len);
         let h = headers(&body);
+        // The same signed request for the Python baseline (`infra/bench-intake.sh`).
+        if let (Some(dir), "0.5KB") = (std::env::var_os("SWITCHYARD_INTAKE_CASE_DIR"), name) {
+            let case = serde_json::json!({"scheme": "zendesk", "secret": SECRET, "method": "POST",
+                "url": "/webhooks/zendesk", "body": body,
+                "headers": h.iter().map(|(k, v)| (k.as_str(), v.to_str().unwrap())).collect::<std::collections::BTreeMap<_, _>>()});
+            std::fs::write(std::path::Path::new(&dir).join("intake-case.json"), case.to_string())
+                .expect("writing the case file");
+        }
         group.throughput(Throughput::Bytes(body.len() as u64));
         group.bench_function(format!("{name} ({} bytes)", body.len()), |b| {
             b.iter(|| intake_path(black_box(body.as_bytes()), &h, &secrets, now))
