@@ -72,8 +72,11 @@ fn bench(c: &mut Criterion) {
             let case = serde_json::json!({"scheme": "zendesk", "secret": SECRET, "method": "POST",
                 "url": "/webhooks/zendesk", "body": body,
                 "headers": h.iter().map(|(k, v)| (k.as_str(), v.to_str().unwrap())).collect::<std::collections::BTreeMap<_, _>>()});
-            std::fs::write(std::path::Path::new(&dir).join("intake-case.json"), case.to_string())
-                .expect("writing the case file");
+            std::fs::write(
+                std::path::Path::new(&dir).join("intake-case.json"),
+                case.to_string(),
+            )
+            .expect("writing the case file");
         }
         group.throughput(Throughput::Bytes(body.len() as u64));
         group.bench_function(format!("{name} ({} bytes)", body.len()), |b| {
