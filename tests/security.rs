@@ -8,6 +8,45 @@ use serde_json::json;
 use switchyard_infra::fixtures;
 use switchyard_infra::stack::LocalStack;
 
+/// intake's environment on this stack, as the template gives it.
+fn intake_env(stack: &LocalStack) -> std::collections::HashMap<String, String> {
+    stack
+        .provisioned
+        .function_env(stack.template.function("intake").unwrap())
+        .unwrap()
+}
+
+/// Another intake instance on this stack (a second Lambda environment), to call directly.
+fn intake_instance(stack: &LocalStack) -> switchyard::handlers::intake::Intake {
+    let settings = switchyard::settings::Settings::from_map(intake_env(stack));
+    switchyard::handlers::intake::Intake::from_settings(&stack.aws, &settings).unwrap()
+}
+
+/// The canary's first run (at start) reads its connections: after it, only the test calls AWS.
+async fn canary_ran(stack: &LocalStack) {
+    switchyard_tests::wait_for(
+        "the canary's first run",
+        std::time::Duration::from_secs(30),
+        || async { (!stack.canary_results.lock().unwrap().is_empty()).then_some(()) },
+    )
+    .await;
+}
+
+/// Add `key` to the intake secret (before intake first reads it: it caches the secret).
+async fn add_to_intake_secret(stack: &LocalStack, key: &str, value: serde_json::Value) {
+    let mut secret: serde_json::Value = serde_json::from_str(&stack.signing.secret_json()).unwrap();
+    secret[key] = value;
+    stack
+        .aws
+        .secrets
+        .put_secret_value()
+        .secret_id(&intake_env(stack)["INTAKE_SECRET_ID"])
+        .secret_string(secret.to_string())
+        .send()
+        .await
+        .unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn signed_bodies_dated_before_the_replay_window_are_refused() {
     let stack = LocalStack::start().await.unwrap();
@@ -59,23 +98,9 @@ async fn signed_bodies_dated_before_the_replay_window_are_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn salesforce_outbound_messages_can_be_required_to_carry_an_endpoint_token() {
     let stack = LocalStack::start().await.unwrap();
-    let env = stack
-        .provisioned
-        .function_env(stack.template.function("intake").unwrap())
-        .unwrap();
     // Configure a token before intake first reads its secret.
-    let mut secret: serde_json::Value = serde_json::from_str(&stack.signing.secret_json()).unwrap();
     let token = "sf-endpoint-4f1c9a7e2b6d8035c1e9f7a2";
-    secret["salesforce_token"] = json!([token]);
-    stack
-        .aws
-        .secrets
-        .put_secret_value()
-        .secret_id(&env["INTAKE_SECRET_ID"])
-        .secret_string(secret.to_string())
-        .send()
-        .await
-        .unwrap();
+    add_to_intake_secret(&stack, "salesforce_token", json!([token])).await;
     let http = reqwest::Client::new();
     let hook = |n: &str| {
         fixtures::salesforce_case(
@@ -141,13 +166,7 @@ async fn refusals_of_every_kind_make_no_aws_request() {
         .unwrap();
     let http = reqwest::Client::new();
     let base = &stack.webhook_base;
-    // The canary's first run reads its connections; wait for it, so only intake calls AWS.
-    switchyard_tests::wait_for(
-        "the canary's first run",
-        std::time::Duration::from_secs(30),
-        || async { (!stack.canary_results.lock().unwrap().is_empty()).then_some(()) },
-    )
-    .await;
+    canary_ran(&stack).await;
     let ticket = |delivery: &str, at| {
         fixtures::zendesk_ticket_created(
             &stack.signing.zendesk,
@@ -318,13 +337,7 @@ async fn a_source_ceiling_is_shared_by_every_instance_and_unspent_by_forgeries()
     );
 
     // Another instance (a second Lambda environment) shares the budget.
-    let env = stack
-        .provisioned
-        .function_env(stack.template.function("intake").unwrap())
-        .unwrap();
-    let other =
-        intake::Intake::from_settings(&stack.aws, &switchyard::settings::Settings::from_map(env))
-            .unwrap();
+    let other = intake_instance(&stack);
     let hook = ticket("c3");
     let mut req =
         aws_lambda_events::event::lambda_function_urls::LambdaFunctionUrlRequest::default();
@@ -363,22 +376,8 @@ async fn a_scoped_status_token_reads_only_its_sources_events() {
     let stack = LocalStack::start_hosting(&[], &["classify", "act"])
         .await
         .unwrap();
-    let env = stack
-        .provisioned
-        .function_env(stack.template.function("intake").unwrap())
-        .unwrap();
-    let mut secret: serde_json::Value = serde_json::from_str(&stack.signing.secret_json()).unwrap();
     let scoped = "slack-status-7f3e2a91c4d85b60";
-    secret["status:slack"] = json!([scoped]);
-    stack
-        .aws
-        .secrets
-        .put_secret_value()
-        .secret_id(&env["INTAKE_SECRET_ID"])
-        .secret_string(secret.to_string())
-        .send()
-        .await
-        .unwrap();
+    add_to_intake_secret(&stack, "status:slack", json!([scoped])).await;
     let http = reqwest::Client::new();
     let base = &stack.webhook_base;
     let zd = fixtures::zendesk_ticket_created(
@@ -439,19 +438,8 @@ async fn every_scheme_replayed_after_its_delivery_key_expired() {
     let stack = LocalStack::start_hosting(&[], &["classify", "act"])
         .await
         .unwrap();
-    switchyard_tests::wait_for(
-        "the canary's first run",
-        std::time::Duration::from_secs(30),
-        || async { (!stack.canary_results.lock().unwrap().is_empty()).then_some(()) },
-    )
-    .await;
-    let env = stack
-        .provisioned
-        .function_env(stack.template.function("intake").unwrap())
-        .unwrap();
-    let deps =
-        intake::Intake::from_settings(&stack.aws, &switchyard::settings::Settings::from_map(env))
-            .unwrap();
+    canary_ran(&stack).await;
+    let deps = intake_instance(&stack);
     let retention = deps.replay_window;
     let k = &stack.signing;
     let t0 = Utc::now();
