@@ -53,3 +53,92 @@ async fn a_burst_is_handed_back_about_once_per_action_and_makes_each_effect_once
     );
     stack.stop();
 }
+
+/// A reserved slot is used once, by the copy that carries it on its first receive: the same copy
+/// received again (after a failure or a crash, when the slot may already be spent) asks the
+/// budget like any other work.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reserved_slot_is_used_by_its_first_receive_only() {
+    use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage, SqsMessageAttribute};
+    use lambda_runtime::{Context, LambdaEvent};
+    use switchyard::handlers::act::{handler as act, Act, RESERVED_AT_ATTR, RESERVED_FOR_ATTR};
+    use switchyard::pacing::{Admission, IN_FUNCTION_WAIT};
+
+    // One call an hour: once it is spent, nothing is free within act's horizon.
+    let limits = [("RateLimits".to_owned(), "zendesk=1/hour".to_owned())];
+    let stack = LocalStack::start_hosting(&limits, &["classify", "act"])
+        .await
+        .unwrap();
+    stack.sandbox.seed_zendesk_ticket(7, "Refund");
+    let f = stack.template.function("act").unwrap();
+    let env = stack.provisioned.function_env(f).unwrap();
+    let mut deps =
+        Act::from_settings(&stack.aws, &switchyard::settings::Settings::from_map(env)).unwrap();
+    // Handed-back copies go where nobody polls, so they stay put.
+    deps.act_queue_url = stack.provisioned.queue_url("ActDLQ").unwrap().to_owned();
+    let secret_id = stack.provisioned.refs["ZendeskConnectionSecret"].clone();
+    let now = Utc::now().timestamp_micros();
+    // The slot this copy reserved when it was handed back: the hour's only one.
+    let slot = deps
+        .pacer
+        .reserve("zendesk", &secret_id, None, now, IN_FUNCTION_WAIT)
+        .await
+        .unwrap();
+    assert_eq!(slot, Admission::Go { at_us: now });
+
+    let body = serde_json::json!({
+        "event": {"id": "ev-slot-1", "source": "zendesk", "event_type": "zen:event-type:ticket.created",
+                  "delivery_id": "d-slot-1", "object_id": "7", "subject": "Refund", "text": null, "requester": null,
+                  "occurred_at": null, "received_at": "2026-12-04T10:31:00Z", "raw": {}},
+        "category": "billing", "confidence": 0.9,
+        "actions": [{"connector": "zendesk", "action": "update_ticket", "params": {"ticket_id": "7", "comment": "routed"}}]
+    })
+    .to_string();
+    let receive = |count: &str| {
+        let mut m = SqsMessage::default();
+        m.message_id = Some(format!("m-{count}"));
+        m.body = Some(body.clone());
+        m.attributes
+            .insert("ApproximateReceiveCount".into(), count.into());
+        for (name, value) in [(RESERVED_AT_ATTR, now), (RESERVED_FOR_ATTR, 1)] {
+            let mut a = SqsMessageAttribute::default();
+            a.data_type = Some("Number".into());
+            a.string_value = Some(value.to_string());
+            m.message_attributes.insert(name.into(), a);
+        }
+        let mut batch = SqsEvent::default();
+        batch.records = vec![m];
+        LambdaEvent::new(batch, Context::default())
+    };
+    let effects = || stack.sandbox.ledger().len();
+
+    // Received a second time: it asks the budget, which has nothing within the hour — no call.
+    let answer = act(&deps, receive("2")).await.unwrap();
+    assert!(answer.batch_item_failures.is_empty());
+    assert_eq!(
+        effects(),
+        0,
+        "a redelivered copy must not spend its slot again"
+    );
+    let waiting = stack
+        .decisions()
+        .unwrap()
+        .get("ev-slot-1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(waiting.status, "waiting");
+
+    // Its first receive: the slot is its own, paid for already — it calls at once.
+    act(&deps, receive("1")).await.unwrap();
+    assert_eq!(effects(), 1);
+    let done = stack
+        .decisions()
+        .unwrap()
+        .get("ev-slot-1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(done.status, "done");
+    stack.stop();
+}

@@ -38,8 +38,8 @@ use crate::routing::PlannedAction;
 
 mod outcomes;
 use outcomes::{
-    hand_back, mark_refused, note_after_hand_back, number_attr, park, park_until_reconnected,
-    parked, requeue,
+    attempt, hand_back, mark_refused, note_after_hand_back, number_attr, park,
+    park_until_reconnected, parked, record_dead_letter, requeue, slot_of,
 };
 
 /// Attributes of a handed-back message: how often it waited, and not before when (unix ms).
@@ -140,42 +140,6 @@ pub async fn handler(deps: &Act, event: LambdaEvent<SqsEvent>) -> Result<SqsBatc
     .await?)
 }
 
-/// The record's last receive failed: the queue moves it to the DLQ now, so the decision record
-/// says `failed` with the reason (`switchyard redrive` can send it round again).
-async fn record_dead_letter(deps: &Act, message: &SqsMessage, e: &RecordError) {
-    let Ok(msg) = serde_json::from_str::<ActMessage>(message.body.as_deref().unwrap_or_default())
-    else {
-        return;
-    };
-    for a in &msg.actions {
-        crate::metrics::count(crate::metrics::ACTIONS_FAILED, "connector", &a.connector);
-    }
-    deps.decisions
-        .record_dead_letter(&msg.event.id, "act", deps.max_receives, &e.to_string())
-        .await;
-}
-
-/// One line of the decision record's `attempts`: what act did with action `index` this time.
-fn attempt(
-    index: usize,
-    action: &PlannedAction,
-    status: &str,
-    calls: Vec<serde_json::Value>,
-    extra: serde_json::Value,
-) -> serde_json::Value {
-    let mut a = json!({
-        "at": Utc::now().to_rfc3339(),
-        "index": index,
-        "action": format!("{}.{}", action.connector, action.action),
-        "status": status,
-        "calls": calls,
-    });
-    if let (Some(a), Some(extra)) = (a.as_object_mut(), extra.as_object()) {
-        a.extend(extra.clone());
-    }
-    a
-}
-
 async fn act_one(deps: &Act, message: SqsMessage, deadline_ms: u64) -> Result<(), RecordError> {
     let correlation = correlation_id(&message);
     let body = message.body.as_deref().unwrap_or_default();
@@ -189,9 +153,15 @@ async fn act_one(deps: &Act, message: SqsMessage, deadline_ms: u64) -> Result<()
     let now_ms = Utc::now().timestamp_millis();
     if not_before > now_ms + 1_000 {
         let left = Duration::from_millis((not_before - now_ms) as u64);
-        // A reserved slot travels on with the message until it is used.
-        let keep = [RESERVED_AT_ATTR, RESERVED_FOR_ATTR].map(|a| (a, number_attr(&message, a)));
-        return hand_back(deps, &message, &msg, left, "still waiting", &keep).await;
+        return hand_back(
+            deps,
+            &message,
+            &msg,
+            left,
+            "still waiting",
+            &slot_of(&message),
+        )
+        .await;
     }
     let mut results = Vec::with_capacity(msg.actions.len());
     for (index, action) in msg.actions.iter().enumerate() {
@@ -203,8 +173,10 @@ async fn act_one(deps: &Act, message: SqsMessage, deadline_ms: u64) -> Result<()
         };
         let key = format!("{stage}#{}#{index}", msg.event.id);
         if short_of(deadline_ms, ACTION_START_NEEDS) {
-            // Done actions stay done (their keys); the copy carries on from the first undone one.
-            requeue(deps, &message, Duration::ZERO, DEADLINE_NEAR, &[]).await?;
+            // Done actions stay done (their keys); the copy carries on from the first undone one,
+            // with the slot reserved for it (no call was made since: actions before it are done).
+            let slot = slot_of(&message);
+            requeue(deps, &message, Duration::ZERO, DEADLINE_NEAR, &slot).await?;
             note_after_hand_back(deps, &msg, state::WAITING, &results, DEADLINE_NEAR).await;
             return Ok(());
         }
@@ -251,7 +223,10 @@ async fn act_one(deps: &Act, message: SqsMessage, deadline_ms: u64) -> Result<()
         let started = std::time::Instant::now();
         let context = CallContext::new(&action.action).for_event(&msg.event.id, &correlation);
         // Boxed: the paced call is a deep future; inline, act's future overflows a 2 MiB stack.
-        let reserved = (number_attr(&message, RESERVED_FOR_ATTR) == index as i64 + 1)
+        // Only on the copy's first receive: a redelivery of the same copy (after a failure or a
+        // crash) may already have used it, and a slot used twice would over-admit.
+        let reserved = (crate::batch::receive_count(&message) == 1
+            && number_attr(&message, RESERVED_FOR_ATTR) == index as i64 + 1)
             .then(|| number_attr(&message, RESERVED_AT_ATTR))
             .filter(|at| *at > 0);
         let paced = Box::pin(paced_call(deps, action, &key, reserved, deadline_ms));

@@ -1,16 +1,19 @@
 //! Where act's work goes when it does not complete now: **handed back** to the queue with a
-//! delay (waiting for budget, a vendor's limit, an open circuit), **parked** while its connection
-//! needs reconnecting, or **sent to review** when only a human can help.
+//! delay (waiting for budget — with its slot reserved — a vendor's limit, an open circuit),
+//! **parked** while its connection needs reconnecting, or **sent to review** when only a human can
+//! help; and what each attempt and a dead letter leave on the decision record.
 
 use std::time::Duration;
 
 use aws_lambda_events::event::sqs::SqsMessage;
 use aws_sdk_sqs::types::MessageAttributeValue;
 use chrono::Utc;
+use serde_json::json;
 use tracing::{info, warn};
 
 use super::{
-    Act, BUDGET_WAITS_ATTR, MAX_DELAY, NOT_BEFORE_ATTR, PARKED_SINCE_ATTR, UNKNOWN_OUTCOMES_ATTR,
+    Act, BUDGET_WAITS_ATTR, MAX_DELAY, NOT_BEFORE_ATTR, PARKED_SINCE_ATTR, RESERVED_AT_ATTR,
+    RESERVED_FOR_ATTR, UNKNOWN_OUTCOMES_ATTR,
 };
 use crate::batch::{correlation_id, RecordError};
 use crate::decisions::state;
@@ -18,6 +21,7 @@ use crate::event::{ActMessage, ReviewMessage};
 use crate::handlers::correlation_attr;
 use crate::pacing::with_jitter;
 use crate::reconnect::{fingerprint, PARK_DELAY};
+use crate::routing::PlannedAction;
 use crate::CORRELATION_ATTR;
 
 /// The fingerprint of the connection's stored credential (read through the cache).
@@ -283,4 +287,45 @@ pub(super) async fn park(
         .map_err(RecordError::new)?;
     warn!(event_id = %msg.event.id, %reason, "sent to human review");
     Ok(())
+}
+
+/// The record's last receive failed: the queue moves it to the DLQ now, so the decision record
+/// says `failed` with the reason (`switchyard redrive` can send it round again).
+pub(super) async fn record_dead_letter(deps: &Act, message: &SqsMessage, e: &RecordError) {
+    let Ok(msg) = serde_json::from_str::<ActMessage>(message.body.as_deref().unwrap_or_default())
+    else {
+        return;
+    };
+    for a in &msg.actions {
+        crate::metrics::count(crate::metrics::ACTIONS_FAILED, "connector", &a.connector);
+    }
+    deps.decisions
+        .record_dead_letter(&msg.event.id, "act", deps.max_receives, &e.to_string())
+        .await;
+}
+
+/// The slot a message carries (reserved for one of its actions), to send on with it while unused.
+pub(super) fn slot_of(message: &SqsMessage) -> [(&'static str, i64); 2] {
+    [RESERVED_AT_ATTR, RESERVED_FOR_ATTR].map(|a| (a, number_attr(message, a)))
+}
+
+/// One line of the decision record's `attempts`: what act did with action `index` this time.
+pub(super) fn attempt(
+    index: usize,
+    action: &PlannedAction,
+    status: &str,
+    calls: Vec<serde_json::Value>,
+    extra: serde_json::Value,
+) -> serde_json::Value {
+    let mut a = json!({
+        "at": Utc::now().to_rfc3339(),
+        "index": index,
+        "action": format!("{}.{}", action.connector, action.action),
+        "status": status,
+        "calls": calls,
+    });
+    if let (Some(a), Some(extra)) = (a.as_object_mut(), extra.as_object()) {
+        a.extend(extra.clone());
+    }
+    a
 }
