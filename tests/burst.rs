@@ -120,25 +120,15 @@ async fn a_reserved_slot_is_used_by_its_first_receive_only() {
         0,
         "a redelivered copy must not spend its slot again"
     );
-    let waiting = stack
-        .decisions()
-        .unwrap()
-        .get("ev-slot-1")
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(waiting.status, "waiting");
+    let state = || async {
+        let decisions = stack.decisions().unwrap();
+        decisions.get("ev-slot-1").await.unwrap().unwrap().status
+    };
+    assert_eq!(state().await, "waiting");
 
     // Its first receive: the slot is its own, paid for already — it calls at once.
     act(&deps, receive("1")).await.unwrap();
     assert_eq!(effects(), 1);
-    let done = stack
-        .decisions()
-        .unwrap()
-        .get("ev-slot-1")
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(done.status, "done");
+    assert_eq!(state().await, "done");
     stack.stop();
 }
