@@ -177,10 +177,8 @@ async fn refusals_of_every_kind_make_no_aws_request() {
             at,
         )
     };
-    let (status, accepted) = ticket("zd-warm", Utc::now())
-        .send(&http, base)
-        .await
-        .unwrap();
+    let warm_hook = ticket("zd-warm", Utc::now());
+    let (status, accepted) = warm_hook.send(&http, base).await.unwrap();
     assert_eq!(status, 202, "{accepted}");
     let warm = stack.emulator.take_requests().await.unwrap();
     assert!(
@@ -262,14 +260,7 @@ async fn refusals_of_every_kind_make_no_aws_request() {
     assert!(during.is_empty(), "refusals made AWS requests: {during:?}");
 
     // The counter is live: the same event once more is a duplicate, read from DynamoDB.
-    assert_eq!(
-        ticket("zd-warm", Utc::now())
-            .send(&http, base)
-            .await
-            .unwrap()
-            .0,
-        200
-    );
+    assert_eq!(warm_hook.send(&http, base).await.unwrap().0, 200);
     let after = stack.emulator.take_requests().await.unwrap();
     assert!(
         after.keys().any(|k| k.starts_with("dynamodb.")),
