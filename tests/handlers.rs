@@ -98,20 +98,7 @@ async fn intake_answers_503_when_dynamodb_or_sqs_is_down_and_the_retry_is_accept
         "checkout is down",
         chrono::Utc::now(),
     );
-    let request = || {
-        let mut r =
-            aws_lambda_events::event::lambda_function_urls::LambdaFunctionUrlRequest::default();
-        r.raw_path = Some("/webhooks/slack".into());
-        r.request_context.http.method = Some("POST".into());
-        for (k, v) in &hook.headers {
-            r.headers.insert(
-                http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
-                v.parse().unwrap(),
-            );
-        }
-        r.body = Some(hook.body.clone());
-        r
-    };
+    let request = || hook.function_url_event();
     let down = intake(&deps, LambdaEvent::new(request(), Context::default()))
         .await
         .unwrap();

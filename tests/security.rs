@@ -330,18 +330,7 @@ async fn a_source_ceiling_is_shared_by_every_instance_and_unspent_by_forgeries()
 
     // Another instance (a second Lambda environment) shares the budget.
     let other = intake_instance(&stack);
-    let hook = ticket("c3");
-    let mut req =
-        aws_lambda_events::event::lambda_function_urls::LambdaFunctionUrlRequest::default();
-    req.raw_path = Some("/webhooks/zendesk".into());
-    req.request_context.http.method = Some("POST".into());
-    for (k, v) in &hook.headers {
-        req.headers.insert(
-            http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
-            v.parse().unwrap(),
-        );
-    }
-    req.body = Some(hook.body.clone());
+    let req = ticket("c3").function_url_event();
     let answer = intake::handler(&other, LambdaEvent::new(req, Context::default()))
         .await
         .unwrap();
@@ -422,7 +411,6 @@ enum AfterExpiry {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_scheme_replayed_after_its_delivery_key_expired() {
-    use aws_lambda_events::event::lambda_function_urls::LambdaFunctionUrlRequest;
     use lambda_runtime::LambdaEvent;
     use switchyard::handlers::intake;
     use AfterExpiry::*;
@@ -524,17 +512,8 @@ async fn every_scheme_replayed_after_its_delivery_key_expired() {
     ];
     // One answer: the status and whether the event was queued (counted by the emulator).
     let send = |hook: &fixtures::SignedWebhook, at| {
-        let mut req = LambdaFunctionUrlRequest::default();
-        req.raw_path = Some(format!("/webhooks/{}", hook.source));
-        req.request_context.http.method = Some("POST".into());
+        let mut req = hook.function_url_event();
         req.request_context.domain_name = Some("hooks.example.com".into());
-        for (name, value) in &hook.headers {
-            req.headers.insert(
-                http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
-                value.parse().unwrap(),
-            );
-        }
-        req.body = Some(hook.body.clone());
         let ctx = switchyard_infra::runner::context("intake", std::time::Duration::from_secs(10));
         let deps = &deps;
         let emulator = &stack.emulator;

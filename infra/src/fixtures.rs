@@ -75,6 +75,26 @@ impl SignedWebhook {
             .fold(req, |req, (k, v)| req.header(k, v))
     }
 
+    /// The function-URL event intake receives for this webhook, to call the handler directly.
+    pub fn function_url_event(
+        &self,
+    ) -> aws_lambda_events::event::lambda_function_urls::LambdaFunctionUrlRequest {
+        let mut r =
+            aws_lambda_events::event::lambda_function_urls::LambdaFunctionUrlRequest::default();
+        r.raw_path = Some(format!("/webhooks/{}", self.source));
+        r.request_context.http.method = Some("POST".into());
+        for (k, v) in &self.headers {
+            if let (Ok(name), Ok(value)) = (
+                http::HeaderName::from_bytes(k.as_bytes()),
+                http::HeaderValue::from_str(v),
+            ) {
+                r.headers.insert(name, value);
+            }
+        }
+        r.body = Some(self.body.clone());
+        r
+    }
+
     pub async fn send(
         &self,
         http: &reqwest::Client,
