@@ -189,6 +189,7 @@ fn alarms_watch_only_metrics_the_functions_emit() {
         m::VENDOR_RATE_LIMITED,
         m::AUTH_FAILURES,
         m::CANARY_FAILURES,
+        m::DRIFT_FINDINGS,
     ];
     let t = template();
     let mut names = Vec::new();

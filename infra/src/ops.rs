@@ -460,20 +460,8 @@ fn compact(v: &Value) -> String {
 
 /// `24h`, `90m`, `7d`, `3600s` as a duration.
 pub fn parse_since(text: &str) -> Result<Duration> {
-    let (num, unit) = text.split_at(
-        text.find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(text.len()),
-    );
-    let n: i64 = num
-        .parse()
-        .with_context(|| format!("{text:?} is not a window like 24h, 90m or 7d"))?;
-    Ok(match unit {
-        "s" => Duration::seconds(n),
-        "m" => Duration::minutes(n),
-        "h" | "" => Duration::hours(n),
-        "d" => Duration::days(n),
-        _ => bail!("{text:?} is not a window like 24h, 90m or 7d"),
-    })
+    let d = switchyard::settings::parse_interval(text).map_err(|e| anyhow::anyhow!(e))?;
+    Duration::from_std(d).context("the window is too long")
 }
 
 /// The same counts from EMF lines (the local stack's metrics file).

@@ -183,7 +183,8 @@ impl LocalStack {
 
     fn start_canary(&mut self) -> Result<()> {
         let (s, timeout) = self.settings("canary")?;
-        let deps = Arc::new(canary::Canary::from_settings(&self.aws, &s));
+        let deps =
+            Arc::new(canary::Canary::from_settings(&self.aws, &s).map_err(|e| anyhow::anyhow!(e))?);
         for expression in &self.template.function("canary")?.schedules {
             let every = runner::parse_rate(expression)?;
             let (deps, results) = (deps.clone(), self.canary_results.clone());

@@ -12,6 +12,7 @@ pub mod connectors;
 pub mod dates;
 pub mod decisions;
 pub mod doctor;
+pub mod drift;
 pub mod event;
 pub mod handlers;
 pub mod idempotency;

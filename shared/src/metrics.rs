@@ -56,6 +56,8 @@ pub const VENDOR_RATE_LIMITED: &str = "VendorRateLimited";
 pub const AUTH_FAILURES: &str = "AuthFailures";
 /// A canary probe failed, per `connector` and in total.
 pub const CANARY_FAILURES: &str = "CanaryFailures";
+/// API drift findings raised for the first time (or back after being resolved), per `severity`.
+pub const DRIFT_FINDINGS: &str = "DriftFindings";
 
 static COLLECTOR: OnceLock<Option<&'static Collector>> = OnceLock::new();
 

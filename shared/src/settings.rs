@@ -157,6 +157,24 @@ impl Settings {
     }
 }
 
+/// `24h`, `90m`, `7d`, `3600s` (a bare number is hours) as a duration.
+pub fn parse_interval(text: &str) -> Result<std::time::Duration, String> {
+    let (num, unit) = text.split_at(
+        text.find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(text.len()),
+    );
+    let bad = || format!("{text:?} is not an interval like 24h, 90m or 7d");
+    let n: u64 = num.parse().map_err(|_| bad())?;
+    let secs = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" | "" => 3600,
+        "d" => 86_400,
+        _ => return Err(bad()),
+    };
+    Ok(std::time::Duration::from_secs(n.saturating_mul(secs)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

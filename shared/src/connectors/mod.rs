@@ -144,6 +144,32 @@ pub trait Connector: Send + Sync {
     ) -> Result<grants::Grants, ConnectorError> {
         Ok(grants::Grants::default())
     }
+
+    /// What this connector relies on in its vendor's answers (`drift`).
+    fn contract(&self) -> Option<&'static crate::drift::Contract> {
+        None
+    }
+
+    /// A few recent records of each object type in the contract, by read-only calls (the
+    /// canary compares their structure with the contract and the last snapshot).
+    async fn samples(&self) -> Result<Vec<(&'static str, Vec<serde_json::Value>)>, ConnectorError> {
+        Ok(Vec::new())
+    }
+
+    /// The fields the vendor requires when `actions` (this connector's configured action
+    /// templates) create objects, read from its metadata without writing.
+    async fn required_fields(
+        &self,
+        _actions: &[&crate::routing::ActionTemplate],
+    ) -> Result<Vec<crate::drift::RequiredField>, ConnectorError> {
+        Ok(Vec::new())
+    }
+
+    /// The fields a refused write names as missing or invalid (a vendor's validation error),
+    /// so the refusal becomes a drift finding naming them.
+    fn refused_fields(&self, _error: &ConnectorError) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 #[derive(Debug, Error)]

@@ -198,7 +198,31 @@ fn zendesk(r: &Response) -> Draft {
                 _ => String::new(),
             };
             let description = str_at(&v, "/description").unwrap_or_default();
-            format!("{error} {description}").trim().to_owned()
+            let mut text = format!("{error} {description}").trim().to_owned();
+            // RecordInvalid: `details` names each field (`base` entries by `field_key`).
+            if let Some(details) = v.get("details").and_then(Value::as_object) {
+                let mut fields = Vec::new();
+                let mut words = Vec::new();
+                for (key, items) in details {
+                    for item in items.as_array().into_iter().flatten() {
+                        match (key.as_str(), item.get("field_key").and_then(Value::as_u64)) {
+                            ("base", Some(id)) => fields.push(format!("custom_field.{id}")),
+                            ("base", None) => {}
+                            (k, _) => fields.push(k.to_owned()),
+                        }
+                        if let Some(d) = str_at(item, "/description") {
+                            words.push(d.to_owned());
+                        }
+                    }
+                }
+                if !words.is_empty() {
+                    text = format!("{text}: {}", words.join("; "));
+                }
+                if !fields.is_empty() {
+                    text = format!("{text}; invalid fields [{}]", fields.join(", "));
+                }
+            }
+            text
         })
         .unwrap_or_default();
     by_status(r, &detail)

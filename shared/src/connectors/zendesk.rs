@@ -13,7 +13,8 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::{json, Value};
 
 use super::{param, wrong_credential, Connector, ConnectorError, Outcome, ResolveError};
-use crate::routing::PlannedAction;
+use crate::drift::{Contract, Field, Kind, RequiredField, Shape};
+use crate::routing::{ActionTemplate, PlannedAction};
 use crate::secrets::Credential;
 
 pub struct Zendesk {
@@ -188,6 +189,67 @@ impl Zendesk {
     }
 }
 
+/// What switchyard relies on in Zendesk's answers (Support API v2, as documented in its ticket and
+/// user JSON formats): the canary compares live answers with it.
+pub const CONTRACT: Contract = Contract {
+    connector: "zendesk",
+    api_version: "v2",
+    shapes: &[
+        Shape {
+            object: "user",
+            call: "GET /api/v2/users/me.json",
+            fields: &[
+                Field::new("id", Kind::Number).read(),
+                Field::new("name", Kind::String),
+                Field::new("role", Kind::String)
+                    .read()
+                    .values(&["end-user", "agent", "admin"]),
+            ],
+        },
+        Shape {
+            object: "ticket",
+            call: "GET /api/v2/tickets.json?sort_by=updated_at&sort_order=desc",
+            fields: &[
+                Field::new("id", Kind::Id).read(),
+                Field::new("url", Kind::String),
+                Field::new("subject", Kind::String),
+                Field::new("status", Kind::String)
+                    .values(&["new", "open", "pending", "hold", "solved", "closed"]),
+                Field::new("priority", Kind::String)
+                    .nullable()
+                    .values(&["urgent", "high", "normal", "low"]),
+                Field::new("group_id", Kind::Id).nullable(),
+                Field::new("assignee_id", Kind::Id).nullable(),
+                Field::new("external_id", Kind::String).nullable(),
+                Field::new("tags", Kind::Array),
+                Field::new("tags[]", Kind::String),
+                Field::new("custom_fields", Kind::Array),
+                Field::new("custom_fields[]/id", Kind::Number),
+                Field::new("via", Kind::Object).sometimes(),
+                Field::new("via/channel", Kind::String),
+                Field::new("created_at", Kind::Date),
+                Field::new("updated_at", Kind::Date).read(),
+            ],
+        },
+    ],
+};
+
+/// Zendesk's `RecordInvalid` answer names fields in `details`: `{"details": {"base":
+/// [{"description": "Product area: is required", "field_key": 360001}]}}`.
+fn invalid_fields(reason: &str) -> Vec<String> {
+    let Some(start) = reason.find("invalid fields [") else {
+        return Vec::new();
+    };
+    reason[start + "invalid fields [".len()..]
+        .split(']')
+        .next()
+        .unwrap_or_default()
+        .split(", ")
+        .filter(|f| !f.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
 /// Ticket fields this connector knows; others are drift, counted and logged.
 const TICKET_FIELDS: &[&str] = &[
     "id",
@@ -257,6 +319,74 @@ fn outcome(body: &Value, what: &str) -> Outcome {
 impl Connector for Zendesk {
     fn name(&self) -> &'static str {
         "zendesk"
+    }
+
+    fn contract(&self) -> Option<&'static Contract> {
+        Some(&CONTRACT)
+    }
+
+    async fn samples(&self) -> Result<Vec<(&'static str, Vec<Value>)>, ConnectorError> {
+        let me = super::send(
+            "zendesk",
+            self.request(Method::GET, "/api/v2/users/me.json"),
+        )
+        .await?;
+        let recent = super::send(
+            "zendesk",
+            self.request(
+                Method::GET,
+                "/api/v2/tickets.json?sort_by=updated_at&sort_order=desc&per_page=5",
+            ),
+        )
+        .await?;
+        let tickets = recent["tickets"].as_array().cloned().unwrap_or_default();
+        Ok(vec![
+            ("user", vec![me["user"].clone()]),
+            ("ticket", tickets),
+        ])
+    }
+
+    /// Active ticket fields marked `required` (agents must fill them to solve a ticket; Zendesk
+    /// does not refuse an API create without them, so a ticket switchyard creates waits for a
+    /// person) and, when a route creates tickets through a ticket form, the form's fields.
+    async fn required_fields(
+        &self,
+        actions: &[&ActionTemplate],
+    ) -> Result<Vec<RequiredField>, ConnectorError> {
+        if !actions.iter().any(|a| a.action == "create_ticket") {
+            return Ok(Vec::new());
+        }
+        let fields = super::send(
+            "zendesk",
+            self.request(Method::GET, "/api/v2/ticket_fields.json"),
+        )
+        .await?;
+        Ok(fields["ticket_fields"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|f| f["active"] == true && f["required"] == true)
+            // System fields (subject, description, status…) are set by the action or defaulted.
+            .filter(|f| f["removable"] != false)
+            .filter_map(|f| {
+                let id = f["id"].as_u64()?;
+                Some(RequiredField {
+                    object: "ticket",
+                    action: "create_ticket",
+                    field: id.to_string(),
+                    name: f["title"].as_str().unwrap_or_default().to_owned(),
+                    param: format!("custom_field.{id}"),
+                    enforced_on_create: false,
+                })
+            })
+            .collect())
+    }
+
+    fn refused_fields(&self, error: &ConnectorError) -> Vec<String> {
+        match error {
+            ConnectorError::Permanent(reason) => invalid_fields(reason),
+            _ => Vec::new(),
+        }
     }
 
     async fn perform(

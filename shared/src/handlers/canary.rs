@@ -1,5 +1,7 @@
 //! canary: on a schedule, prove each configured connector still authenticates. A passing probe
-//! also closes that credential's circuit breaker (the vendor is back).
+//! also closes that credential's circuit breaker (the vendor is back). Every `DRIFT_CHECK_EVERY`
+//! (default 24 h), or when the event asks (`{"structure": true}`), it also checks each
+//! connection's API structure and write requirements (`drift::check`).
 
 use std::time::Instant;
 
@@ -14,6 +16,11 @@ pub struct Canary {
     pub connectors: Connectors,
     /// With `PACING_TABLE` set.
     pub breaker: Option<crate::pacing::Breaker>,
+    /// With `DRIFT_TABLE` set: structure checks, their findings and snapshots.
+    pub drift: Option<crate::drift::store::DriftStore>,
+    /// The routes, for write requirements and the routes a finding affects.
+    pub routing: crate::routing::RoutingConfig,
+    pub structure_every: std::time::Duration,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -22,31 +29,72 @@ pub struct ProbeResult {
     pub ok: bool,
     pub latency_ms: u64,
     pub detail: String,
+    /// When this run checked the connection's structure.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub structure: Option<crate::drift::check::StructureCheck>,
 }
 
 impl Canary {
     /// A canary reads credentials fresh each minute, so a rotated or revoked one shows at once.
-    pub fn from_settings(aws: &crate::aws::AwsClients, s: &crate::settings::Settings) -> Self {
+    pub fn from_settings(
+        aws: &crate::aws::AwsClients,
+        s: &crate::settings::Settings,
+    ) -> Result<Self, Error> {
         let secrets = crate::secrets::SecretCache::new(
             aws.secrets.clone(),
             std::time::Duration::from_secs(60),
         );
-        Canary {
+        let structure_every = match s.optional("DRIFT_CHECK_EVERY") {
+            Some(t) => {
+                crate::settings::parse_interval(t).map_err(|e| format!("DRIFT_CHECK_EVERY: {e}"))?
+            }
+            None => std::time::Duration::from_secs(24 * 3600),
+        };
+        Ok(Canary {
             connectors: Connectors::new(crate::connectors::http_client(), secrets, s.clone()),
             breaker: s
                 .optional("PACING_TABLE")
                 .map(|t| crate::pacing::Breaker::new(aws.ddb.clone(), t)),
+            drift: s
+                .optional("DRIFT_TABLE")
+                .map(|t| crate::drift::store::DriftStore::new(aws.ddb.clone(), t)),
+            routing: crate::routing::RoutingConfig::from_env()?,
+            structure_every,
+        })
+    }
+
+    /// Whether `name`'s structure is due a check (forced, or none for `structure_every`).
+    async fn structure_due(&self, name: &str, forced: bool) -> bool {
+        let Some(store) = &self.drift else {
+            return false;
+        };
+        if forced {
+            return true;
+        }
+        match store.checked_at(name).await {
+            Ok(Some(at)) => chrono::Utc::now()
+                .signed_duration_since(at)
+                .to_std()
+                .is_ok_and(|since| since >= self.structure_every),
+            Ok(None) => true,
+            Err(e) => {
+                warn!(connector = name, error = %e, "could not read the last structure check");
+                false
+            }
         }
     }
 }
 
-/// The scheduled event's content does not matter: every run checks every configured connector.
+/// Every run probes every configured connector; `{"structure": true}` in the event also checks
+/// every connection's structure now (`switchyard canary`), otherwise when it is due.
 pub async fn handler(
     deps: &Canary,
-    _event: LambdaEvent<serde_json::Value>,
+    event: LambdaEvent<serde_json::Value>,
 ) -> Result<Vec<ProbeResult>, Error> {
+    let forced = event.payload.get("structure") == Some(&serde_json::Value::Bool(true));
     let mut results = Vec::new();
     crate::metrics::register(crate::metrics::CANARY_FAILURES);
+    crate::metrics::register(crate::metrics::DRIFT_FINDINGS);
     for name in deps.connectors.settings.configured_connectors() {
         let started = Instant::now();
         let outcome = crate::calls::within(crate::calls::CallContext::new("probe"), async {
@@ -74,6 +122,7 @@ pub async fn handler(
                     ok: true,
                     latency_ms,
                     detail: o.detail,
+                    structure: structure(deps, name, forced).await,
                 }
             }
             Err(detail) => {
@@ -84,10 +133,47 @@ pub async fn handler(
                     ok: false,
                     latency_ms,
                     detail,
+                    structure: None,
                 }
             }
         };
         results.push(result);
     }
     Ok(results)
+}
+
+/// The connection's structure check, when due (its probe passed: the credential works).
+async fn structure(
+    deps: &Canary,
+    name: &str,
+    forced: bool,
+) -> Option<crate::drift::check::StructureCheck> {
+    let store = deps.drift.as_ref()?;
+    if !deps.structure_due(name, forced).await {
+        return None;
+    }
+    let check = crate::calls::within(crate::calls::CallContext::new("drift"), async {
+        match deps.connectors.get(name).await {
+            Ok(c) => {
+                crate::drift::check::check_structure(
+                    name,
+                    c.as_ref(),
+                    store,
+                    &deps.routing,
+                    chrono::Utc::now(),
+                )
+                .await
+            }
+            Err(e) => crate::drift::check::StructureCheck {
+                error: Some(e.to_string()),
+                ..Default::default()
+            },
+        }
+    })
+    .await;
+    if let Some(e) = &check.error {
+        warn!(connector = name, error = %e, "structure check incomplete");
+        crate::metrics::count(crate::metrics::CANARY_FAILURES, "connector", name);
+    }
+    Some(check)
 }

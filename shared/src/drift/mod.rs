@@ -1,0 +1,263 @@
+//! API drift: what switchyard relies on in each vendor's answers (a connector's [`Contract`]),
+//! what the answers look like now ([`profile::Profile`], kept per connection as a snapshot), and
+//! the typed [`Finding`]s when the two part ways — found by the canary's read-only calls, by
+//! write requirements read from the vendor's metadata, and by failed writes in act.
+//!
+//! Paths are relative to one record: `via/channel`, `custom_fields[]/id` (`[]`: every element).
+
+pub mod check;
+pub mod compare;
+pub mod profile;
+pub mod store;
+
+use serde::{Deserialize, Serialize};
+
+/// The JSON type a field is read as.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    String,
+    Number,
+    Bool,
+    Object,
+    Array,
+    /// A number or a string of digits (ids some proxies quote).
+    Id,
+    /// A timestamp read by the lenient date parser; its format is tracked too.
+    Date,
+}
+
+impl Kind {
+    /// Whether a value observed as `seen` (a JSON type name from [`profile::json_kind`]) fits.
+    pub fn accepts(self, seen: &str) -> bool {
+        match self {
+            Kind::String => seen == "string",
+            Kind::Number => seen == "number",
+            Kind::Bool => seen == "bool",
+            Kind::Object => seen == "object",
+            Kind::Array => seen == "array",
+            Kind::Id => seen == "number" || seen == "string",
+            Kind::Date => seen == "string" || seen == "number",
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::String => "string",
+            Kind::Number => "number",
+            Kind::Bool => "bool",
+            Kind::Object => "object",
+            Kind::Array => "array",
+            Kind::Id => "id",
+            Kind::Date => "date",
+        }
+    }
+}
+
+/// One field of a record that switchyard relies on.
+#[derive(Clone, Copy, Debug)]
+pub struct Field {
+    pub path: &'static str,
+    pub kind: Kind,
+    /// `null` is a documented value.
+    pub nullable: bool,
+    /// Present in every record (absent from one is a finding); otherwise a field missing from
+    /// every record is a finding only when the last snapshot had it in nearly all of them.
+    pub always: bool,
+    /// A connector reads it: losing or retyping it breaks an action.
+    pub read: bool,
+    /// The values switchyard branches on (empty: any value).
+    pub values: &'static [&'static str],
+}
+
+impl Field {
+    pub const fn new(path: &'static str, kind: Kind) -> Self {
+        Field {
+            path,
+            kind,
+            nullable: false,
+            always: true,
+            read: false,
+            values: &[],
+        }
+    }
+    pub const fn read(mut self) -> Self {
+        self.read = true;
+        self
+    }
+    pub const fn nullable(mut self) -> Self {
+        self.nullable = true;
+        self
+    }
+    pub const fn sometimes(mut self) -> Self {
+        self.always = false;
+        self
+    }
+    pub const fn values(mut self, values: &'static [&'static str]) -> Self {
+        self.values = values;
+        self
+    }
+}
+
+/// The structure of one object type as one call answers it.
+#[derive(Clone, Copy, Debug)]
+pub struct Shape {
+    /// `ticket`, `user`, `issue`…
+    pub object: &'static str,
+    /// The read-only call that returns it, for the report (`GET /api/v2/tickets.json`).
+    pub call: &'static str,
+    pub fields: &'static [Field],
+}
+
+/// Everything a connector relies on in its vendor's answers, at its pinned API version.
+#[derive(Clone, Copy, Debug)]
+pub struct Contract {
+    pub connector: &'static str,
+    pub api_version: &'static str,
+    pub shapes: &'static [Shape],
+}
+
+impl Contract {
+    pub fn shape(&self, object: &str) -> Option<&Shape> {
+        self.shapes.iter().find(|s| s.object == object)
+    }
+}
+
+/// What kind of change a finding reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FindingKind {
+    FieldMissing,
+    TypeChanged,
+    BecameNull,
+    NewEnumValue,
+    Renamed,
+    FieldAdded,
+    DateFormatChanged,
+    /// The vendor now requires a field on create that switchyard's configured actions do not set.
+    RequiredField,
+    /// A real write was refused for a missing or invalid field.
+    WriteRefused,
+}
+
+impl FindingKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            FindingKind::FieldMissing => "field_missing",
+            FindingKind::TypeChanged => "type_changed",
+            FindingKind::BecameNull => "became_null",
+            FindingKind::NewEnumValue => "new_enum_value",
+            FindingKind::Renamed => "renamed",
+            FindingKind::FieldAdded => "field_added",
+            FindingKind::DateFormatChanged => "date_format_changed",
+            FindingKind::RequiredField => "required_field",
+            FindingKind::WriteRefused => "write_refused",
+        }
+    }
+}
+
+/// How much a finding matters: breaking findings alarm.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    Info,
+    Warning,
+    Breaking,
+}
+
+impl Severity {
+    pub fn name(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Warning => "warning",
+            Severity::Breaking => "breaking",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "info" => Some(Severity::Info),
+            "warning" => Some(Severity::Warning),
+            "breaking" => Some(Severity::Breaking),
+            _ => None,
+        }
+    }
+}
+
+/// One observed change, before it is stored (the store adds state and first/last seen).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Finding {
+    pub connector: String,
+    pub object: String,
+    pub kind: FindingKind,
+    pub severity: Severity,
+    /// JSON path within the record (`via/channel`), or the required field's id.
+    pub path: String,
+    /// What changed, in words, with no record values but the redacted example.
+    pub detail: String,
+    /// An example value, PII-redacted and cut short.
+    #[serde(default)]
+    pub example: Option<String>,
+    /// The routes (and actions) this would fail, when known.
+    #[serde(default)]
+    pub routes: Vec<String>,
+}
+
+impl Finding {
+    /// Stable across runs: the same change found again is the same finding.
+    pub fn fingerprint(&self) -> String {
+        let mut f = format!(
+            "{}#{}#{}#{}",
+            self.connector,
+            self.object,
+            self.kind.name(),
+            self.path
+        );
+        if self.kind == FindingKind::NewEnumValue {
+            if let Some(v) = &self.example {
+                f.push('#');
+                f.push_str(v);
+            }
+        }
+        f
+    }
+
+    /// A short id a person can type (`switchyard canary ack 3f9a1c2e`).
+    pub fn id(&self) -> String {
+        use sha2::Digest;
+        let h = sha2::Sha256::digest(self.fingerprint().as_bytes());
+        h[..4].iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+/// An example value for a finding: redacted, at most 40 characters.
+pub fn example(v: &serde_json::Value) -> String {
+    let text = match v {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    let red = crate::redact::redact(&text);
+    if red.chars().count() > 40 {
+        format!("{}…", red.chars().take(40).collect::<String>())
+    } else {
+        red
+    }
+}
+
+/// A field a vendor requires on create, read from its metadata (Jira create metadata,
+/// Salesforce describe, Zendesk ticket fields).
+#[derive(Clone, Debug, PartialEq)]
+pub struct RequiredField {
+    /// The object created (`issue`, `case`, `ticket`).
+    pub object: &'static str,
+    /// The connector action that creates it.
+    pub action: &'static str,
+    /// The vendor's field id (`customfield_10042`, `Product_Area__c`).
+    pub field: String,
+    /// Its display name.
+    pub name: String,
+    /// The action parameter that sets it (`fields.customfield_10042`, `case.Product_Area__c`).
+    pub param: String,
+    /// Refused on create without it (breaking), or only later (Zendesk: to solve; a warning).
+    pub enforced_on_create: bool,
+}

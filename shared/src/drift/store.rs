@@ -1,0 +1,313 @@
+//! Findings and snapshots in the drift table (`DRIFT_TABLE`): partition key `connector`, sort key
+//! `item` — `finding#<id>`, `snapshot#<object>`, `checked`. A finding is one item however often
+//! it is seen: `raise` says whether it is new (or back after being resolved), so a human is told
+//! once per finding, not once per run.
+
+use std::collections::BTreeSet;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use thiserror::Error;
+
+use super::profile::Profile;
+use super::{Finding, FindingKind, Severity};
+
+#[derive(Debug, Error)]
+#[error("drift table: {0}")]
+pub struct StoreError(pub String);
+
+/// Where a finding stands with the people who own the integration.
+pub mod state {
+    pub const NEW: &str = "new";
+    pub const ACKNOWLEDGED: &str = "acknowledged";
+    pub const RESOLVED: &str = "resolved";
+}
+
+/// A finding as stored.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Stored {
+    pub id: String,
+    #[serde(flatten)]
+    pub finding: Finding,
+    pub state: String,
+    /// `canary`, `act`, `intake`.
+    pub source: String,
+    pub first_seen: String,
+    pub last_seen: String,
+    pub times_seen: u64,
+}
+
+#[derive(Clone, Debug)]
+pub struct DriftStore {
+    pub ddb: aws_sdk_dynamodb::Client,
+    pub table: String,
+}
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+fn err<E: std::fmt::Display>(e: E) -> StoreError {
+    StoreError(e.to_string())
+}
+
+impl DriftStore {
+    pub fn new(ddb: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
+        Self {
+            ddb,
+            table: table.into(),
+        }
+    }
+
+    /// Record a finding seen now. `Ok(true)`: it is new, or was resolved and is back — tell a
+    /// human. `Ok(false)`: already known (its last sighting and example are updated).
+    pub async fn raise(
+        &self,
+        f: &Finding,
+        source: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let at = now.to_rfc3339();
+        let common =
+            |u: aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder| {
+                u.table_name(&self.table)
+                    .key("connector", s(&f.connector))
+                    .key("item", s(format!("finding#{}", f.id())))
+                    .expression_attribute_names("#state", "state")
+                    .expression_attribute_values(":now", s(&at))
+                    .expression_attribute_values(":detail", s(&f.detail))
+                    .expression_attribute_values(
+                        ":example",
+                        s(f.example.clone().unwrap_or_default()),
+                    )
+                    .expression_attribute_values(":routes", s(f.routes.join("\n")))
+                    .expression_attribute_values(":severity", s(f.severity.name()))
+                    .expression_attribute_values(":one", AttributeValue::N("1".into()))
+                    .expression_attribute_values(":zero", AttributeValue::N("0".into()))
+            };
+        // New or back after resolution: state `new`, first seen now.
+        let opened = self
+            .ddb
+            .update_item()
+            .set_update_expression(Some(
+                "SET kind = :kind, severity = :severity, #object = :object, #path = :path, \
+                 detail = :detail, example = :example, routes = :routes, #source = :source, \
+                 #state = :new, first_seen = :now, last_seen = :now, \
+                 times_seen = if_not_exists(times_seen, :zero) + :one"
+                    .into(),
+            ))
+            .condition_expression("attribute_not_exists(#state) OR #state = :resolved")
+            .expression_attribute_names("#object", "object")
+            .expression_attribute_names("#path", "path")
+            .expression_attribute_names("#source", "source")
+            .expression_attribute_values(":kind", s(f.kind.name()))
+            .expression_attribute_values(":object", s(&f.object))
+            .expression_attribute_values(":path", s(&f.path))
+            .expression_attribute_values(":source", s(source))
+            .expression_attribute_values(":new", s(state::NEW))
+            .expression_attribute_values(":resolved", s(state::RESOLVED));
+        if crate::aws::conditional(common(opened).send().await).map_err(StoreError)? {
+            return Ok(true);
+        }
+        let seen = self.ddb.update_item().update_expression(
+            "SET detail = :detail, example = :example, routes = :routes, severity = :severity, \
+             last_seen = :now, times_seen = if_not_exists(times_seen, :zero) + :one",
+        );
+        // The attribute name is declared for both updates; the second does not use it.
+        let seen = common(seen).set_expression_attribute_names(None);
+        seen.send()
+            .await
+            .map_err(|e| StoreError(crate::aws::error_message(&e)))?;
+        Ok(false)
+    }
+
+    /// Mark resolved the open canary findings about `object` that this run did not see again.
+    pub async fn resolve_unseen(
+        &self,
+        connector: &str,
+        object: &str,
+        seen: &BTreeSet<String>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<String>, StoreError> {
+        let mut resolved = Vec::new();
+        for f in self.list(connector).await? {
+            if f.finding.object == object
+                && f.source == "canary"
+                && f.state != state::RESOLVED
+                && !seen.contains(&f.id)
+            {
+                self.set_state(connector, &f.id, state::RESOLVED, now)
+                    .await?;
+                resolved.push(f.id);
+            }
+        }
+        Ok(resolved)
+    }
+
+    /// Every finding about one connector, newest sighting first.
+    pub async fn list(&self, connector: &str) -> Result<Vec<Stored>, StoreError> {
+        let mut out = Vec::new();
+        let mut start = None;
+        loop {
+            let page = self
+                .ddb
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("connector = :c AND begins_with(#item, :f)")
+                .expression_attribute_names("#item", "item")
+                .expression_attribute_values(":c", s(connector))
+                .expression_attribute_values(":f", s("finding#"))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| StoreError(crate::aws::error_message(&e)))?;
+            out.extend(page.items().iter().filter_map(stored));
+            start = page.last_evaluated_key().cloned();
+            if start.is_none() {
+                break;
+            }
+        }
+        out.sort_by(|a, b| b.last_seen.cmp(&a.last_seen));
+        Ok(out)
+    }
+
+    /// Set a finding's state (`acknowledged` by a person, `resolved` when gone). `Ok(false)`: no
+    /// such finding.
+    pub async fn set_state(
+        &self,
+        connector: &str,
+        id: &str,
+        to: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let out = self
+            .ddb
+            .update_item()
+            .table_name(&self.table)
+            .key("connector", s(connector))
+            .key("item", s(format!("finding#{id}")))
+            .update_expression("SET #state = :to, state_changed = :now")
+            .condition_expression("attribute_exists(#state)")
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_values(":to", s(to))
+            .expression_attribute_values(":now", s(now.to_rfc3339()))
+            .send()
+            .await;
+        crate::aws::conditional(out).map_err(StoreError)
+    }
+
+    pub async fn snapshot(
+        &self,
+        connector: &str,
+        object: &str,
+    ) -> Result<Option<Profile>, StoreError> {
+        let out = self
+            .ddb
+            .get_item()
+            .table_name(&self.table)
+            .key("connector", s(connector))
+            .key("item", s(format!("snapshot#{object}")))
+            .send()
+            .await
+            .map_err(|e| StoreError(crate::aws::error_message(&e)))?;
+        match out
+            .item()
+            .and_then(|i| i.get("profile"))
+            .and_then(|v| v.as_s().ok())
+        {
+            Some(text) => serde_json::from_str(text).map(Some).map_err(err),
+            None => Ok(None),
+        }
+    }
+
+    pub async fn put_snapshot(
+        &self,
+        connector: &str,
+        object: &str,
+        profile: &Profile,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.ddb
+            .put_item()
+            .table_name(&self.table)
+            .item("connector", s(connector))
+            .item("item", s(format!("snapshot#{object}")))
+            .item("profile", s(serde_json::to_string(profile).map_err(err)?))
+            .item("taken_at", s(now.to_rfc3339()))
+            .send()
+            .await
+            .map_err(|e| StoreError(crate::aws::error_message(&e)))?;
+        Ok(())
+    }
+
+    /// When the connector's structure was last checked.
+    pub async fn checked_at(&self, connector: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let out = self
+            .ddb
+            .get_item()
+            .table_name(&self.table)
+            .key("connector", s(connector))
+            .key("item", s("checked"))
+            .send()
+            .await
+            .map_err(|e| StoreError(crate::aws::error_message(&e)))?;
+        Ok(out
+            .item()
+            .and_then(|i| i.get("at"))
+            .and_then(|v| v.as_s().ok())
+            .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+            .map(|t| t.with_timezone(&Utc)))
+    }
+
+    pub async fn set_checked(&self, connector: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
+        self.ddb
+            .put_item()
+            .table_name(&self.table)
+            .item("connector", s(connector))
+            .item("item", s("checked"))
+            .item("at", s(now.to_rfc3339()))
+            .send()
+            .await
+            .map_err(|e| StoreError(crate::aws::error_message(&e)))?;
+        Ok(())
+    }
+}
+
+fn stored(item: &std::collections::HashMap<String, AttributeValue>) -> Option<Stored> {
+    let text = |k: &str| {
+        item.get(k)
+            .and_then(|v| v.as_s().ok())
+            .cloned()
+            .unwrap_or_default()
+    };
+    let kind: FindingKind = serde_json::from_value(serde_json::Value::String(text("kind"))).ok()?;
+    let example = text("example");
+    let routes = text("routes");
+    Some(Stored {
+        id: text("item").strip_prefix("finding#")?.to_owned(),
+        finding: Finding {
+            connector: text("connector"),
+            object: text("object"),
+            kind,
+            severity: Severity::parse(&text("severity"))?,
+            path: text("path"),
+            detail: text("detail"),
+            example: (!example.is_empty()).then_some(example),
+            routes: routes
+                .lines()
+                .map(str::to_owned)
+                .filter(|r| !r.is_empty())
+                .collect(),
+        },
+        state: text("state"),
+        source: text("source"),
+        first_seen: text("first_seen"),
+        last_seen: text("last_seen"),
+        times_seen: item
+            .get("times_seen")
+            .and_then(|v| v.as_n().ok())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0),
+    })
+}
