@@ -253,6 +253,43 @@ impl LocalStack {
         Ok(DecisionStore::new(self.aws.ddb.clone(), table))
     }
 
+    pub fn drift_store(&self) -> Result<switchyard::drift::store::DriftStore> {
+        let table = self
+            .provisioned
+            .refs
+            .get("DriftTable")
+            .context("no DriftTable")?;
+        Ok(switchyard::drift::store::DriftStore::new(
+            self.aws.ddb.clone(),
+            table,
+        ))
+    }
+
+    /// Run the canary now with its structure checks (`switchyard canary`), under `routing`
+    /// instead of the configured routes when given.
+    pub async fn canary_now(
+        &self,
+        routing: Option<switchyard::routing::RoutingConfig>,
+    ) -> Result<Vec<ProbeResult>> {
+        let (s, timeout) = self.settings("canary")?;
+        let mut deps =
+            canary::Canary::from_settings(&self.aws, &s).map_err(|e| anyhow::anyhow!(e))?;
+        if let Some(r) = routing {
+            deps.routing = r;
+        }
+        let event = lambda_runtime::LambdaEvent::new(
+            json!({"structure": true}),
+            runner::context("canary", timeout),
+        );
+        let results = self
+            .stats
+            .flushed(canary::handler(&deps, event))
+            .await
+            .map_err(|e| anyhow::anyhow!(e))?;
+        *self.canary_results.lock().expect("canary results") = results.clone();
+        Ok(results)
+    }
+
     /// What the ops commands read (`explain`, `stats`), pointed at this stack.
     pub async fn deployment(&self) -> Result<crate::ops::Deployment> {
         Ok(crate::ops::Deployment {

@@ -21,6 +21,7 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
         .route("/ledger", get(ledger))
         .route("/faults", post(inject))
         .route("/storm", post(storm))
+        .route("/drift", post(drift).delete(clear_drift))
         .route("/zendesk/tickets", post(seed_ticket))
 }
 
@@ -73,6 +74,40 @@ async fn inject(State(shared): State<Arc<Shared>>, Json(r): Json<FaultRequest>) 
         .expect("sandbox state")
         .faults
         .push(vendor, fault, r.times);
+    StatusCode::NO_CONTENT.into_response()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DriftRequest {
+    vendor: String,
+    /// One of `drift::MODES`.
+    mode: String,
+    /// The record field to change, `/`-separated (the vendor's default for the mode if absent).
+    #[serde(default)]
+    field: Option<String>,
+}
+
+/// Switch an API change on for a vendor: every later answer carries it.
+async fn drift(State(shared): State<Arc<Shared>>, Json(r): Json<DriftRequest>) -> Response {
+    match super::drift::Drift::new(&r.vendor, &r.mode, r.field.as_deref()) {
+        Ok(d) => {
+            shared
+                .state
+                .lock()
+                .expect("sandbox state")
+                .drift
+                .entry(r.vendor)
+                .or_default()
+                .push(d);
+            StatusCode::NO_CONTENT.into_response()
+        }
+        Err(e) => bad(e),
+    }
+}
+
+async fn clear_drift(State(shared): State<Arc<Shared>>) -> Response {
+    shared.state.lock().expect("sandbox state").drift.clear();
     StatusCode::NO_CONTENT.into_response()
 }
 

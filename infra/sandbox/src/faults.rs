@@ -73,12 +73,13 @@ pub(crate) async fn apply(
     req: Request,
     next: Next,
 ) -> Response {
-    let (fault, blocked, offset) = {
+    let (fault, blocked, offset, drift) = {
         let mut state = shared.state.lock().expect("sandbox state");
         (
             state.faults.next(vendor, req.method()),
             state.ip_blocked.contains(vendor),
             state.clock_offset_secs,
+            state.drift.get(vendor).cloned().unwrap_or_default(),
         )
     };
     if blocked {
@@ -86,6 +87,9 @@ pub(crate) async fn apply(
     }
     let Some(fault) = fault else {
         let mut resp = next.run(req).await;
+        if !drift.is_empty() {
+            resp = drifted(resp, vendor, &drift).await;
+        }
         // Every vendor answer carries its clock in `Date`, as real APIs' do.
         let at = chrono::Utc::now() + chrono::Duration::seconds(offset);
         if let Ok(v) = at.format("%a, %d %b %Y %H:%M:%S GMT").to_string().parse() {
@@ -137,6 +141,23 @@ pub(crate) async fn apply(
             resp
         }
     }
+}
+
+/// The answer with the vendor's switched-on API changes applied to its records.
+async fn drifted(resp: Response, vendor: &str, drift: &[super::drift::Drift]) -> Response {
+    let (parts, body) = resp.into_parts();
+    let Ok(bytes) = to_bytes(body, 1 << 20).await else {
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    };
+    let Ok(mut v) = serde_json::from_slice::<Value>(&bytes) else {
+        return Response::from_parts(parts, Body::from(bytes));
+    };
+    for d in drift {
+        d.apply(vendor, &mut v);
+    }
+    let mut resp = Response::from_parts(parts, Body::from(v.to_string()));
+    resp.headers_mut().remove("content-length");
+    resp
 }
 
 /// Each vendor's answer to a caller its IP allowlist refuses (Atlassian's documented body;

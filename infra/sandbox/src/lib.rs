@@ -5,6 +5,7 @@
 //! `base_url` a connection secret points at locally.
 
 mod admin;
+pub mod drift;
 pub mod faults;
 pub mod hubspot;
 pub mod jira;
@@ -82,6 +83,8 @@ pub struct State {
     pub slack_limits: ratelimit::Limits,
     pub teams_webhook_removed: bool,
     pub faults: faults::Faults,
+    /// API changes switched on, per vendor (until switched off).
+    pub drift: BTreeMap<String, Vec<drift::Drift>>,
     pub webhook_ids: BTreeSet<String>,
     pub salesforce_api_calls: u64,
     pub salesforce_daily_max: u64,
@@ -195,6 +198,16 @@ impl Sandbox {
         state
             .slack_channels
             .insert("#support-review".into(), "C0REVIEW".into());
+        // A few tickets end users opened, as any account has (the canary reads recent ones).
+        for (id, subject) in [
+            (101, "Cannot log in after the update"),
+            (102, "Invoice shows the wrong amount"),
+            (103, "Export to CSV times out"),
+        ] {
+            state
+                .zendesk_tickets
+                .insert(id, zendesk::new_ticket(id, subject));
+        }
         let state = Arc::new(Mutex::new(state));
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
         let addr = listener.local_addr()?;
@@ -242,6 +255,24 @@ impl Sandbox {
 
     pub fn base_url(&self, vendor: &str) -> String {
         format!("http://{}/{vendor}", self.addr)
+    }
+
+    /// Switch an API change on for `vendor` (see [`drift::MODES`]) on its default field.
+    pub fn drift(&self, vendor: &str, mode: &str) -> Result<(), String> {
+        let d = drift::Drift::new(vendor, mode, None)?;
+        self.state
+            .lock()
+            .expect("sandbox state")
+            .drift
+            .entry(vendor.to_owned())
+            .or_default()
+            .push(d);
+        Ok(())
+    }
+
+    /// Every vendor's API back as documented.
+    pub fn clear_drift(&self) {
+        self.state.lock().expect("sandbox state").drift.clear();
     }
 
     /// Create a Zendesk ticket the way an end user would (no ledger entry: not our effect).

@@ -21,6 +21,7 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
         .route("/api/v2/users/me.json", get(me))
         .route("/api/v2/tickets/{file}", put(update_ticket))
         .route("/api/v2/tickets/{id}/audits.json", get(list_audits))
+        .route("/api/v2/ticket_fields.json", get(ticket_fields))
         .route(
             "/api/v2/tickets.json",
             get(list_tickets).post(create_ticket),
@@ -28,7 +29,7 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
         .merge(super::zendesk_users::routes())
 }
 
-/// `GET /api/v2/tickets.json?external_id=…`: the tickets with that external id.
+/// `GET /api/v2/tickets.json[?external_id=…][&sort_by=updated_at&sort_order=desc&per_page=n]`.
 async fn list_tickets(
     State(shared): State<Arc<Shared>>,
     headers: HeaderMap,
@@ -38,7 +39,7 @@ async fn list_tickets(
         return unauthorized();
     }
     let state = shared.state.lock().expect("sandbox state");
-    let tickets: Vec<Value> = state
+    let mut tickets: Vec<Value> = state
         .zendesk_tickets
         .values()
         .filter(|t| {
@@ -47,6 +48,15 @@ async fn list_tickets(
         })
         .cloned()
         .collect();
+    if q.get("sort_by").map(String::as_str) == Some("updated_at") {
+        tickets.sort_by(|a, b| a["updated_at"].as_str().cmp(&b["updated_at"].as_str()));
+    }
+    if q.get("sort_order").map(String::as_str) == Some("desc") {
+        tickets.reverse();
+    }
+    if let Some(n) = q.get("per_page").and_then(|n| n.parse::<usize>().ok()) {
+        tickets.truncate(n.clamp(1, 100));
+    }
     Json(json!({"tickets": tickets, "next_page": null, "previous_page": null, "count": tickets.len()}))
         .into_response()
 }
@@ -106,8 +116,50 @@ pub(crate) fn new_ticket(id: u64, subject: &str) -> Value {
         "id": id, "url": format!("https://example.zendesk.com/api/v2/tickets/{id}.json"),
         "subject": subject, "status": "new", "priority": null, "group_id": null,
         "tags": [], "external_id": null, "assignee_id": null, "custom_fields": [],
+        "via": {"channel": "web", "source": {"from": {}, "to": {}, "rel": null}},
         "created_at": "2024-01-15T10:31:00Z", "updated_at": "2024-01-15T10:31:00Z"
     })
+}
+
+/// `GET /api/v2/ticket_fields.json`: the system fields, and a custom field an admin made
+/// required (the `required_field` drift). `required`: agents must fill it to solve a ticket.
+async fn ticket_fields(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
+    if !authenticated(&shared, &headers) {
+        return unauthorized();
+    }
+    let field = |id: u64, kind: &str, title: &str, required: bool, removable: bool| {
+        json!({"id": id, "url": format!("https://example.zendesk.com/api/v2/ticket_fields/{id}.json"),
+               "type": kind, "title": title, "raw_title": title, "active": true,
+               "required": required, "required_in_portal": !removable && kind == "subject",
+               "visible_in_portal": true, "editable_in_portal": true, "removable": removable,
+               "created_at": "2024-01-15T10:31:00Z", "updated_at": "2024-01-15T10:31:00Z"})
+    };
+    let mut fields = vec![
+        field(22_001, "subject", "Subject", false, false),
+        field(22_002, "description", "Description", false, false),
+        field(22_003, "status", "Status", false, false),
+        field(22_004, "priority", "Priority", false, false),
+        field(22_005, "group", "Group", false, false),
+        field(22_006, "assignee", "Assignee", false, false),
+    ];
+    let state = shared.state.lock().expect("sandbox state");
+    let drift = state
+        .drift
+        .get("zendesk")
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    if let Some((id, title)) = super::drift::required_field(drift) {
+        fields.push(field(
+            id.parse().unwrap_or(360_012_345_678),
+            "tagger",
+            title,
+            true,
+            true,
+        ));
+    }
+    let count = fields.len();
+    Json(json!({"ticket_fields": fields, "next_page": null, "previous_page": null, "count": count}))
+        .into_response()
 }
 
 pub(crate) fn authenticated(shared: &Shared, headers: &HeaderMap) -> bool {
