@@ -24,8 +24,13 @@ pub struct Summary {
     pub review_depth: u64,
     pub dlq_depths: BTreeMap<String, u64>,
     pub canary: Vec<switchyard::handlers::canary::ProbeResult>,
+    /// What the canary found after the sandbox's Zendesk renamed a ticket field.
+    pub drift: Vec<switchyard::drift::check::Reported>,
     pub settled: bool,
 }
+
+/// The API change the demo makes the sandbox's Zendesk announce nowhere: `status` renamed.
+pub const DEMO_DRIFT: (&str, &str) = ("zendesk", "renamed");
 
 /// The demo's webhooks: billing and access tickets from Zendesk (auto-routed), an outage from Jira
 /// (→ Slack), a vague Slack message (low confidence → review), a Spanish ticket (→ the
@@ -137,7 +142,33 @@ pub async fn run(
             .dlq_depths
             .insert(dlq.to_owned(), stack.queue_depth(dlq).await?);
     }
-    summary.canary = stack.canary_results.lock().expect("canary results").clone();
+    // The canary's first run (at start) took the APIs' snapshot; now Zendesk renames a ticket
+    // field without notice, and the canary runs again.
+    let started = Instant::now();
+    while stack
+        .canary_results
+        .lock()
+        .expect("canary results")
+        .is_empty()
+    {
+        if started.elapsed() > Duration::from_secs(60) {
+            anyhow::bail!("the canary's first run did not finish within 60 s");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let (vendor, mode) = DEMO_DRIFT;
+    stack
+        .sandbox
+        .drift(vendor, mode)
+        .map_err(anyhow::Error::msg)?;
+    summary.canary = stack.canary_now(None).await?;
+    stack.sandbox.clear_drift();
+    summary.drift = summary
+        .canary
+        .iter()
+        .filter_map(|r| r.structure.as_ref())
+        .flat_map(|c| c.findings.clone())
+        .collect();
     Ok(summary)
 }
 
@@ -235,6 +266,25 @@ impl Summary {
                 canary.join(", ")
             }
         );
+        let _ = writeln!(
+            o,
+            "  API drift           {} finding(s) after the sandbox's Zendesk renamed a ticket field",
+            self.drift.len()
+        );
+        for r in &self.drift {
+            let f = &r.finding;
+            let _ = writeln!(
+                o,
+                "    {} {} {}.{} {} `{}`: {}",
+                r.id,
+                f.severity.name().to_uppercase(),
+                f.connector,
+                f.object,
+                f.kind.name(),
+                f.path,
+                f.detail
+            );
+        }
         if !self.settled {
             let _ = writeln!(o, "  WARNING: not every event settled within 60 s");
         }

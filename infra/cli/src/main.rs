@@ -3,6 +3,7 @@
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 mod bench;
+mod canary;
 mod commands;
 mod operator;
 
@@ -36,6 +37,19 @@ enum Command {
         json: bool,
         /// Check the local stack's connections (emulator + sandbox) instead of the deployment's
         /// (`*_SECRET_ID` and AWS settings from the environment).
+        #[arg(long)]
+        local: bool,
+    },
+    /// Run the canary now: every connection's probe and API structure check (read-only calls),
+    /// then the open API drift findings. Exits 1 when a probe failed or a new breaking finding
+    /// is open. `switchyard canary ack <id>` acknowledges a finding.
+    Canary {
+        #[command(subcommand)]
+        command: Option<canary::CanaryCommand>,
+        #[arg(long)]
+        json: bool,
+        /// Check a fresh local stack (emulator + sandbox) instead of the deployment's
+        /// connections (`DRIFT_TABLE`, `*_SECRET_ID` and AWS settings from the environment).
         #[arg(long)]
         local: bool,
     },
@@ -456,6 +470,11 @@ async fn main() -> Result<()> {
             .await
         }
         Command::Bench(command) => bench::run(command).await,
+        Command::Canary {
+            command,
+            json,
+            local,
+        } => std::process::exit(canary::run(command, json, local).await?),
         Command::Connector(ConnectorCommand::Triage {
             vendor,
             response,
@@ -509,6 +528,16 @@ async fn local(stay_up: bool, overrides: &[(String, String)]) -> Result<()> {
     print!("{}", summary.render());
     println!("\nswitchyard doctor (the local connections)");
     print!("{}", switchyard::doctor::render(&stack.doctor().await?));
+    println!("\nswitchyard canary (after the sandbox's Zendesk renamed a ticket field)");
+    let drift = stack.drift_store()?;
+    let mut open = Vec::new();
+    for c in switchyard::settings::CONNECTORS {
+        open.extend(drift.list(c).await?);
+    }
+    print!(
+        "{}",
+        switchyard::handlers::canary::render(&summary.canary, &open)
+    );
     let dep = stack.deployment().await?;
     let low = summary
         .decisions

@@ -177,3 +177,89 @@ async fn structure(
     }
     Some(check)
 }
+
+/// The canary's report for a person: each connection's probe and structure check, then every
+/// open finding (new or acknowledged), most severe first.
+pub fn render(results: &[ProbeResult], open: &[crate::drift::store::Stored]) -> String {
+    let mut o = format!(
+        "{:<11} {:<6} {:<34} {}\n",
+        "connection", "auth", "structure checked", "findings this run"
+    );
+    for r in results {
+        let (checked, found) = match &r.structure {
+            None => ("not due (or no drift table)".to_owned(), "-".to_owned()),
+            Some(c) => {
+                let records = c
+                    .records
+                    .iter()
+                    .map(|(object, n)| format!("{object} {n}"))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                let new = c.findings.iter().filter(|f| f.new).count();
+                let mut found = format!(
+                    "{new} new, {} known, {} resolved",
+                    c.findings.len() - new,
+                    c.resolved.len()
+                );
+                if let Some(e) = &c.error {
+                    found.push_str(&format!("; INCOMPLETE: {e}"));
+                }
+                (
+                    if records.is_empty() {
+                        "nothing to read".into()
+                    } else {
+                        records
+                    },
+                    found,
+                )
+            }
+        };
+        o.push_str(&format!(
+            "{:<11} {:<6} {:<34} {}\n",
+            r.connector,
+            if r.ok { "ok" } else { "FAILED" },
+            checked,
+            if r.ok { found } else { r.detail.clone() }
+        ));
+    }
+    let mut open: Vec<&crate::drift::store::Stored> = open
+        .iter()
+        .filter(|s| s.state != crate::drift::store::state::RESOLVED)
+        .collect();
+    open.sort_by(|a, b| {
+        b.finding
+            .severity
+            .cmp(&a.finding.severity)
+            .then(b.last_seen.cmp(&a.last_seen))
+    });
+    if open.is_empty() {
+        o.push_str("\nNo open API drift findings.\n");
+        return o;
+    }
+    o.push_str(&format!("\nOpen API drift findings ({}):\n", open.len()));
+    for s in open {
+        let f = &s.finding;
+        o.push_str(&format!(
+            "{}  {:<8} {}.{} {} `{}`: {}\n",
+            s.id,
+            f.severity.name().to_uppercase(),
+            f.connector,
+            f.object,
+            f.kind.name(),
+            f.path,
+            f.detail
+        ));
+        if let Some(e) = &f.example {
+            o.push_str(&format!("          example: {e}\n"));
+        }
+        if !f.routes.is_empty() {
+            o.push_str(&format!("          affects: {}\n", f.routes.join("; ")));
+        }
+        o.push_str(&format!(
+            "          {} by {}; first seen {}, last seen {}, seen {}×\n",
+            s.state, s.source, s.first_seen, s.last_seen, s.times_seen
+        ));
+    }
+    o.push_str("Acknowledge one with `switchyard canary ack <id>`.\n");
+    o
+}
