@@ -56,94 +56,242 @@ fn findings_of(results: &[ProbeResult], connector: &str) -> Vec<(FindingKind, Se
         .collect()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn every_zendesk_drift_mode_is_found_in_one_run_and_a_clean_api_has_no_finding() {
-    use FindingKind::*;
-    use Severity::*;
+type Case<'a> = (&'a str, (FindingKind, Severity, &'a str));
+
+/// Switch each mode on for `vendor` in turn: one canary run finds exactly the expected finding
+/// (news the first time, not the second), and undoing it resolves it. `added` goes last: a new
+/// field joins the snapshot.
+async fn every_mode_is_found(
+    vendor: &str,
+    objects: &str,
+    routing: switchyard::routing::RoutingConfig,
+    cases: &[Case<'_>],
+) {
     let stack = LocalStack::start().await.unwrap();
     let first = first_run(&stack).await;
-    let zendesk = first.iter().find(|r| r.connector == "zendesk").unwrap();
-    let check = zendesk
+    let r = first.iter().find(|r| r.connector == vendor).unwrap();
+    let check = r
         .structure
         .as_ref()
         .expect("the first run checks structure");
-    assert_eq!(check.records.get("ticket"), Some(&3), "{check:?}");
-    assert_eq!(findings_of(&first, "zendesk"), vec![], "a clean sandbox");
+    assert!(
+        check.records.get(objects).is_some_and(|n| *n >= 2),
+        "{vendor}: {check:?}"
+    );
     for r in &first {
         if let Some(c) = &r.structure {
-            assert!(c.findings.is_empty(), "{}: {c:?}", r.connector);
+            assert!(
+                c.findings.is_empty(),
+                "a clean sandbox: {}: {c:?}",
+                r.connector
+            );
+            assert_eq!(c.error, None, "{}", r.connector);
         }
     }
-
-    let routing = creating_routes();
-    let cases: &[(&str, (FindingKind, Severity, &str))] = &[
-        ("renamed", (Renamed, Warning, "status")),
-        ("removed", (FieldMissing, Breaking, "updated_at")),
-        ("retyped", (TypeChanged, Warning, "tags")),
-        ("nulled", (BecameNull, Warning, "subject")),
-        ("nested", (TypeChanged, Warning, "via/channel")),
-        ("enum_value", (NewEnumValue, Warning, "status")),
-        ("date_format", (DateFormatChanged, Warning, "updated_at")),
-        ("required_field", (RequiredField, Warning, "360012345678")),
-        // Last: a new field joins the snapshot (information, shown once).
-        ("added", (FieldAdded, Info, "x_sentiment")),
-    ];
     let store = stack.drift_store().unwrap();
     for (mode, (kind, severity, path)) in cases {
-        stack.sandbox.drift("zendesk", mode).unwrap();
+        stack.sandbox.drift(vendor, mode).unwrap();
         let run = stack.canary_now(Some(routing.clone())).await.unwrap();
         assert_eq!(
-            findings_of(&run, "zendesk"),
+            findings_of(&run, vendor),
             vec![(*kind, *severity, (*path).to_owned())],
-            "drift mode {mode}"
+            "{vendor} drift mode {mode}"
         );
-        let reported = &run[0].structure.as_ref().unwrap().findings[0];
+        let reported = run
+            .iter()
+            .find(|r| r.connector == vendor)
+            .and_then(|r| r.structure.as_ref())
+            .unwrap()
+            .findings[0]
+            .clone();
         assert!(reported.new, "{mode}: the first sighting is news");
-        // Stored once, with its state, and told once: the same change again is not news.
         let again = stack.canary_now(Some(routing.clone())).await.unwrap();
         let check = again
             .iter()
-            .find(|r| r.connector == "zendesk")
+            .find(|r| r.connector == vendor)
             .and_then(|r| r.structure.clone())
             .unwrap();
-        if *kind != FieldAdded {
+        if *kind != FindingKind::FieldAdded {
             assert_eq!(check.findings.len(), 1, "{mode}: {check:?}");
-            assert!(!check.findings[0].new, "{mode}: seen before");
+            assert!(!check.findings[0].new, "{mode}: seen before, not news");
         }
-        let stored = store.list("zendesk").await.unwrap();
+        let stored = store.list(vendor).await.unwrap();
         let s = stored.iter().find(|s| s.id == reported.id).unwrap();
         assert_eq!(s.finding.path, *path);
-        if *kind == RequiredField {
-            assert_eq!(
-                s.finding.routes,
-                vec!["route \"bug\" (zendesk.create_ticket)"]
-            );
-            assert!(
-                s.finding.detail.contains("custom_field.360012345678"),
-                "{s:?}"
-            );
-        }
-
+        assert_eq!(s.state, "new");
         stack.sandbox.clear_drift();
-        if *kind == FieldAdded {
+        if *kind == FindingKind::FieldAdded {
             break;
         }
         let clean = stack.canary_now(Some(routing.clone())).await.unwrap();
-        assert_eq!(
-            findings_of(&clean, "zendesk"),
-            vec![],
-            "after undoing {mode}"
-        );
+        assert_eq!(findings_of(&clean, vendor), vec![], "after undoing {mode}");
         let check = clean
             .iter()
-            .find(|r| r.connector == "zendesk")
+            .find(|r| r.connector == vendor)
             .and_then(|r| r.structure.clone())
             .unwrap();
         assert!(check.resolved.contains(&reported.id), "{mode}: {check:?}");
-        let stored = store.list("zendesk").await.unwrap();
-        let s = stored.iter().find(|s| s.id == reported.id).unwrap();
-        assert_eq!(s.state, "resolved");
+        let stored = store.list(vendor).await.unwrap();
+        assert_eq!(
+            stored.iter().find(|s| s.id == reported.id).unwrap().state,
+            "resolved"
+        );
     }
+    stack.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_zendesk_drift_mode_is_found_in_one_run() {
+    use FindingKind::*;
+    use Severity::*;
+    every_mode_is_found(
+        "zendesk",
+        "ticket",
+        creating_routes(),
+        &[
+            ("renamed", (Renamed, Warning, "status")),
+            ("removed", (FieldMissing, Breaking, "updated_at")),
+            ("retyped", (TypeChanged, Warning, "tags")),
+            ("nulled", (BecameNull, Warning, "subject")),
+            ("nested", (TypeChanged, Warning, "via/channel")),
+            ("enum_value", (NewEnumValue, Warning, "status")),
+            ("date_format", (DateFormatChanged, Warning, "updated_at")),
+            // Zendesk refuses no create for it: agents must fill it to solve (a warning).
+            ("required_field", (RequiredField, Warning, "360012345678")),
+            ("added", (FieldAdded, Info, "x_sentiment")),
+        ],
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_jira_drift_mode_is_found_in_one_run() {
+    use FindingKind::*;
+    use Severity::*;
+    every_mode_is_found(
+        "jira",
+        "issue",
+        jira_routes(),
+        &[
+            ("renamed", (Renamed, Warning, "fields/summary")),
+            ("removed", (FieldMissing, Breaking, "key")),
+            ("retyped", (TypeChanged, Warning, "fields/labels")),
+            ("nulled", (BecameNull, Warning, "fields/status")),
+            (
+                "nested",
+                (TypeChanged, Warning, "fields/status/statusCategory/key"),
+            ),
+            (
+                "enum_value",
+                (NewEnumValue, Warning, "fields/status/statusCategory/key"),
+            ),
+            (
+                "date_format",
+                (DateFormatChanged, Warning, "fields/updated"),
+            ),
+            // Jira refuses the create without it: breaking, before any write fails.
+            (
+                "required_field",
+                (RequiredField, Breaking, "customfield_10042"),
+            ),
+            ("added", (FieldAdded, Info, "fields/customfield_10099")),
+        ],
+    )
+    .await;
+}
+
+/// A route that creates Jira issues in the sandbox's SUP project.
+fn jira_routes() -> switchyard::routing::RoutingConfig {
+    switchyard::routing::RoutingConfig::load(
+        r#"
+review_threshold = 0.6
+[[categories]]
+name = "bug"
+keywords = ["crash"]
+[[routes]]
+category = "bug"
+[[routes.actions]]
+connector = "jira"
+action = "create_issue"
+params = { project = "SUP", summary = "{event.summary}" }
+"#,
+    )
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_write_refused_for_a_newly_required_field_goes_to_review_naming_it() {
+    let stack = LocalStack::start().await.unwrap();
+    first_run(&stack).await;
+    stack.sandbox.drift("jira", "required_field").unwrap();
+    let body = serde_json::json!({
+        "event": {"id": "ev-required", "source": "zendesk", "event_type": "ticket.created",
+                  "delivery_id": "ev-required", "object_id": null, "subject": "Checkout is down",
+                  "text": null, "requester": null, "occurred_at": null,
+                  "received_at": "2026-12-04T10:31:00Z", "raw": {}},
+        "category": "outage", "confidence": 0.9,
+        "actions": [{"connector": "jira", "action": "create_issue",
+                     "params": {"project": "SUP", "summary": "Checkout is down"}}]
+    });
+    stack
+        .aws
+        .sqs
+        .send_message()
+        .queue_url(stack.provisioned.queue_url("ActQueue").unwrap())
+        .message_body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    let r = switchyard_tests::settled(&stack, "ev-required").await;
+    assert_eq!(r.status, "in_review", "{r:?}");
+    let reason = r.reason.clone().unwrap_or_default();
+    assert!(
+        reason.contains("refused for field customfield_10042")
+            && reason.contains("Product area is required"),
+        "{reason}"
+    );
+    // Not dead-lettered, nothing created, and the same finding the canary would raise.
+    assert_eq!(stack.queue_depth("ActDLQ").await.unwrap(), 0);
+    assert!(!stack
+        .sandbox
+        .ledger()
+        .iter()
+        .any(|e| e.vendor == "jira" && e.operation == "create_issue"));
+    let stored = stack.drift_store().unwrap().list("jira").await.unwrap();
+    let refused = stored
+        .iter()
+        .find(|s| s.finding.kind == FindingKind::WriteRefused)
+        .unwrap_or_else(|| panic!("{stored:?}"));
+    assert_eq!(
+        (
+            refused.finding.path.as_str(),
+            refused.finding.severity,
+            refused.source.as_str()
+        ),
+        ("customfield_10042", Severity::Breaking, "act")
+    );
+    assert!(
+        reason.contains(&refused.id),
+        "the review names the finding: {reason}"
+    );
+    // The canary finds the requirement before any write, naming the route that would fail.
+    let run = stack.canary_now(Some(jira_routes())).await.unwrap();
+    let check = run
+        .iter()
+        .find(|r| r.connector == "jira")
+        .and_then(|r| r.structure.clone())
+        .unwrap();
+    let f = &check.findings[0].finding;
+    assert_eq!(
+        (f.kind, f.severity, f.path.as_str()),
+        (
+            FindingKind::RequiredField,
+            Severity::Breaking,
+            "customfield_10042"
+        )
+    );
+    assert_eq!(f.routes, vec!["route \"bug\" (jira.create_issue)"]);
+    assert!(f.detail.contains("fields.customfield_10042"), "{f:?}");
     stack.stop();
 }
 

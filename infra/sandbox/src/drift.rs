@@ -158,7 +158,11 @@ impl Drift {
     }
 
     fn reshape(&self, record: &mut Value) {
+        // `added` names the object the new field appears in; the rest name the field itself.
         let (parent_path, name) = match self.field.rsplit_once('/') {
+            _ if self.mode == Mode::Added => {
+                (Some(self.field.as_str()).filter(|f| !f.is_empty()), "")
+            }
             Some((p, n)) => (Some(p), n),
             None => (None, self.field.as_str()),
         };

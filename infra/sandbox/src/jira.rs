@@ -31,6 +31,14 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
             get(list_transitions).post(do_transition),
         )
         .route("/rest/api/3/search/jql", post(search))
+        .route(
+            "/rest/api/3/issue/createmeta/{project}/issuetypes",
+            get(createmeta_types),
+        )
+        .route(
+            "/rest/api/3/issue/createmeta/{project}/issuetypes/{id}",
+            get(createmeta_fields),
+        )
 }
 
 /// The sandbox workflow: (transition id, transition name, target status).
@@ -102,6 +110,93 @@ fn not_found() -> Response {
     )
 }
 
+/// The key of the next issue in `project` (numbered per project, as Jira does).
+fn next_key(state: &super::State, project: &str) -> String {
+    let prefix = format!("{project}-");
+    let n = state
+        .jira_issues
+        .keys()
+        .filter(|k| k.starts_with(&prefix))
+        .count();
+    format!("{project}-{}", n + 1)
+}
+
+fn now() -> String {
+    chrono::Utc::now()
+        .format("%Y-%m-%dT%H:%M:%S%.3f+0000")
+        .to_string()
+}
+
+/// A status as Jira answers it: its name and its category (what boards branch on).
+fn status(name: &str) -> Value {
+    let category = match name {
+        "To Do" => "new",
+        "Done" => "done",
+        _ => "indeterminate",
+    };
+    json!({"name": name, "statusCategory": {"key": category}})
+}
+
+/// An issue as the sandbox stores it: Jira's shape, with the comments kept beside its fields.
+pub(crate) fn new_issue(id: u64, key: &str, summary: &str) -> Value {
+    json!({
+        "id": id.to_string(), "key": key,
+        "self": format!("https://example.atlassian.net/rest/api/3/issue/{id}"),
+        "fields": {"summary": summary, "labels": [], "issuetype": {"name": "Task"},
+                   "status": status("To Do"), "comments": [],
+                   "created": "2024-01-15T10:31:00.000+0000", "updated": now()}
+    })
+}
+
+/// `GET /issue/createmeta/{project}/issuetypes`: the project's issue types.
+async fn createmeta_types(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Path(_project): Path<String>,
+) -> Response {
+    if let Err(r) = authorized(&shared, &headers) {
+        return r;
+    }
+    let types = json!([{"id": "10001", "name": "Task", "subtask": false},
+                       {"id": "10004", "name": "Bug", "subtask": false}]);
+    Json(json!({"issueTypes": types, "maxResults": 50, "startAt": 0, "total": 2})).into_response()
+}
+
+/// `GET /issue/createmeta/{project}/issuetypes/{id}`: the create screen's fields, with a field
+/// an admin made required (the `required_field` drift).
+async fn createmeta_fields(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Path((_project, _id)): Path<(String, String)>,
+) -> Response {
+    if let Err(r) = authorized(&shared, &headers) {
+        return r;
+    }
+    let field = |id: &str, name: &str, required: bool, default: bool| {
+        json!({"fieldId": id, "key": id, "name": name, "required": required,
+               "hasDefaultValue": default, "operations": ["set"]})
+    };
+    let mut fields = vec![
+        field("summary", "Summary", true, false),
+        field("issuetype", "Issue Type", true, false),
+        field("project", "Project", true, false),
+        field("reporter", "Reporter", true, true),
+        field("labels", "Labels", false, false),
+        field("description", "Description", false, false),
+    ];
+    let state = shared.state.lock().expect("sandbox state");
+    let drift = state
+        .drift
+        .get("jira")
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    if let Some((id, name)) = super::drift::required_field(drift) {
+        fields.push(field(id, name, true, false));
+    }
+    let total = fields.len();
+    Json(json!({"fields": fields, "maxResults": 50, "startAt": 0, "total": total})).into_response()
+}
+
 async fn myself(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
     if let Err(r) = authorized(&shared, &headers) {
         return r;
@@ -160,18 +255,27 @@ async fn create_issue(
         missing.insert("project".into(), json!("Specify a valid project ID or key"));
         return errors(StatusCode::BAD_REQUEST, &[], Value::Object(missing));
     };
+    let mut state = shared.state.lock().expect("sandbox state");
+    // A field an admin made required on the create screen (the `required_field` drift).
+    let drift = state
+        .drift
+        .get("jira")
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    if let Some((field, name)) = super::drift::required_field(drift) {
+        if fields.get(field).is_none_or(Value::is_null) {
+            missing.insert(field.into(), json!(format!("{name} is required.")));
+        }
+    }
     if !missing.is_empty() {
         return errors(StatusCode::BAD_REQUEST, &[], Value::Object(missing));
     }
-    let mut state = shared.state.lock().expect("sandbox state");
     state.next_id += 1;
     let id = state.next_id;
-    let key = format!("{project}-{}", state.jira_issues.len() + 1);
-    let issue = json!({
-        "id": id.to_string(), "key": key,
-        "fields": {"summary": fields["summary"], "labels": fields.get("labels").cloned().unwrap_or(json!([])),
-                   "issuetype": fields["issuetype"], "status": {"name": "To Do"}, "comments": []}
-    });
+    let key = next_key(&state, project);
+    let mut issue = new_issue(id, &key, fields["summary"].as_str().unwrap_or_default());
+    issue["fields"]["labels"] = fields.get("labels").cloned().unwrap_or(json!([]));
+    issue["fields"]["issuetype"] = fields["issuetype"].clone();
     state.jira_issues.insert(key.clone(), issue);
     let visible = std::time::Instant::now() + state.jira_search_lag;
     state.jira_indexed_at.insert(key.clone(), visible);
@@ -317,7 +421,8 @@ async fn do_transition(
             json!({}),
         );
     };
-    issue["fields"]["status"] = json!({"name": to});
+    issue["fields"]["status"] = status(to);
+    issue["fields"]["updated"] = json!(now());
     state.ledger.push(LedgerEntry {
         vendor: "jira",
         operation: "transition".into(),
@@ -335,20 +440,27 @@ async fn search(
     if let Err(r) = authorized(&shared, &headers) {
         return r;
     }
-    // The one JQL shape switchyard sends: labels = "x".
+    // The JQL switchyard sends: `labels = "x"` (its vendor-side key) and the canary's recent
+    // issues, `updated >= -30d ORDER BY updated DESC`.
     let jql = body["jql"].as_str().unwrap_or_default();
-    let Some(label) = jql
+    let recent = jql == "updated >= -30d ORDER BY updated DESC";
+    let label = jql
         .strip_prefix("labels = \"")
-        .and_then(|l| l.strip_suffix('"'))
-    else {
+        .and_then(|l| l.strip_suffix('"'));
+    if label.is_none() && !recent {
         return errors(
             StatusCode::BAD_REQUEST,
-            &["The sandbox understands only: labels = \"…\""],
+            &["The sandbox understands only: labels = \"…\", and updated >= -30d ORDER BY updated DESC"],
             json!({}),
         );
-    };
+    }
+    let wanted: Vec<&str> = body["fields"]
+        .as_array()
+        .map(|f| f.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    let max = body["maxResults"].as_u64().unwrap_or(50) as usize;
     let state = shared.state.lock().expect("sandbox state");
-    let issues: Vec<Value> = state
+    let mut found: Vec<&Value> = state
         .jira_issues
         .values()
         .filter(|i| {
@@ -359,11 +471,35 @@ async fn search(
                 .is_none_or(|at| *at <= std::time::Instant::now())
         })
         .filter(|i| {
-            i.pointer("/fields/labels")
-                .and_then(Value::as_array)
-                .is_some_and(|ls| ls.iter().any(|l| l == label))
+            label.is_none_or(|label| {
+                i.pointer("/fields/labels")
+                    .and_then(Value::as_array)
+                    .is_some_and(|ls| ls.iter().any(|l| l == label))
+            })
         })
-        .map(|i| json!({"id": i["id"], "key": i["key"]}))
+        .collect();
+    if recent {
+        found.sort_by(|a, b| {
+            b.pointer("/fields/updated")
+                .and_then(Value::as_str)
+                .cmp(&a.pointer("/fields/updated").and_then(Value::as_str))
+        });
+    }
+    // Only the fields asked for (`key` and `id` always), as the enhanced search answers.
+    let issues: Vec<Value> = found
+        .into_iter()
+        .take(max)
+        .map(|i| {
+            let fields: serde_json::Map<String, Value> = wanted
+                .iter()
+                .filter_map(|f| Some(((*f).to_owned(), i["fields"].get(*f)?.clone())))
+                .collect();
+            let mut out = json!({"id": i["id"], "key": i["key"], "self": i["self"]});
+            if !fields.is_empty() {
+                out["fields"] = Value::Object(fields);
+            }
+            out
+        })
         .collect();
     Json(json!({"issues": issues, "isLast": true})).into_response()
 }

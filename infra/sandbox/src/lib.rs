@@ -198,6 +198,15 @@ impl Sandbox {
         state
             .slack_channels
             .insert("#support-review".into(), "C0REVIEW".into());
+        // A few issues in a support project, as any site has (the canary reads recent ones).
+        for (id, key, summary) in [
+            (10_001, "SUP-1", "Export to CSV times out"),
+            (10_002, "SUP-2", "Dark mode resets after login"),
+        ] {
+            state
+                .jira_issues
+                .insert(key.into(), jira::new_issue(id, key, summary));
+        }
         // A few tickets end users opened, as any account has (the canary reads recent ones).
         for (id, subject) in [
             (101, "Cannot log in after the update"),

@@ -17,7 +17,52 @@ use serde_json::{json, Value};
 use sha2::Digest;
 
 use super::{param, wrong_credential, Connector, ConnectorError, Outcome, ResolveError};
-use crate::routing::PlannedAction;
+use crate::drift::{Contract, Field, Kind, RequiredField, Shape};
+use crate::routing::{ActionTemplate, PlannedAction};
+
+/// What switchyard relies on in Jira's answers (platform REST API v3): the canary compares live
+/// answers with it. `statusCategory.key` is the one value it branches on (new, indeterminate,
+/// done); Jira's dates carry milliseconds and a `+0000` offset.
+pub const CONTRACT: Contract = Contract {
+    connector: "jira",
+    api_version: "3",
+    shapes: &[
+        Shape {
+            object: "myself",
+            call: "GET /rest/api/3/myself",
+            fields: &[
+                Field::new("accountId", Kind::String).read(),
+                Field::new("accountType", Kind::String).values(&["atlassian", "app", "customer"]),
+                Field::new("active", Kind::Bool),
+            ],
+        },
+        Shape {
+            object: "issue",
+            call: "POST /rest/api/3/search/jql (updated DESC)",
+            fields: &[
+                Field::new("id", Kind::Id).read(),
+                Field::new("key", Kind::String).read(),
+                Field::new("fields", Kind::Object),
+                Field::new("fields/summary", Kind::String),
+                Field::new("fields/labels", Kind::Array),
+                Field::new("fields/labels[]", Kind::String),
+                Field::new("fields/issuetype", Kind::Object),
+                Field::new("fields/issuetype/name", Kind::String),
+                Field::new("fields/status", Kind::Object),
+                Field::new("fields/status/name", Kind::String).read(),
+                Field::new("fields/status/statusCategory", Kind::Object),
+                Field::new("fields/status/statusCategory/key", Kind::String).values(&[
+                    "new",
+                    "indeterminate",
+                    "done",
+                    "undefined",
+                ]),
+                Field::new("fields/created", Kind::Date),
+                Field::new("fields/updated", Kind::Date),
+            ],
+        },
+    ],
+};
 use crate::secrets::Credential;
 
 pub struct Jira {
@@ -43,6 +88,26 @@ pub fn adf(text: &str) -> Value {
 }
 
 /// The label that marks an issue as created by one idempotency key.
+/// `fields.<id>` parameters as Jira field values: a select field's option by `{"value": …}`
+/// when the parameter is written `{"value": "…"}` (JSON), the rest as given.
+fn field_params(a: &PlannedAction) -> serde_json::Map<String, Value> {
+    a.params
+        .iter()
+        .filter_map(|(k, v)| Some((k.strip_prefix("fields.")?, v)))
+        .map(|(k, v)| {
+            let value = match k {
+                "priority" => json!({"name": v}),
+                "description" | "environment" => adf(v),
+                _ if v.starts_with('{') || v.starts_with('[') => {
+                    serde_json::from_str(v).unwrap_or_else(|_| json!(v))
+                }
+                _ => json!(v),
+            };
+            (k.to_owned(), value)
+        })
+        .collect()
+}
+
 pub fn idempotency_label(key: &str) -> String {
     let digest = sha2::Sha256::digest(key.as_bytes());
     format!("sy-{}", &hex::encode(digest)[..16])
@@ -105,6 +170,10 @@ impl Jira {
         });
         if let Some(description) = a.params.get("description") {
             fields["description"] = adf(description);
+        }
+        // Any other field the project's create screen needs (`fields.customfield_10042`).
+        for (k, v) in field_params(a) {
+            fields[k] = v;
         }
         let body = super::send(
             "jira",
@@ -185,19 +254,7 @@ impl Jira {
     /// `fields.customfield_10042`), `{"name": …}` for `priority`.
     async fn set_fields(&self, a: &PlannedAction) -> Result<Outcome, ConnectorError> {
         let issue = issue_key(a)?;
-        let fields: serde_json::Map<String, Value> = a
-            .params
-            .iter()
-            .filter_map(|(k, v)| Some((k.strip_prefix("fields.")?, v)))
-            .map(|(k, v)| {
-                let value = match k {
-                    "priority" => json!({"name": v}),
-                    "description" | "environment" => adf(v),
-                    _ => json!(v),
-                };
-                (k.to_owned(), value)
-            })
-            .collect();
+        let fields = field_params(a);
         if fields.is_empty() {
             return Err(ConnectorError::Unsupported(
                 "set_fields needs fields.<id> parameters".into(),
@@ -257,6 +314,97 @@ fn issue_key(a: &PlannedAction) -> Result<&str, ConnectorError> {
 impl Connector for Jira {
     fn name(&self) -> &'static str {
         "jira"
+    }
+
+    fn contract(&self) -> Option<&'static Contract> {
+        Some(&CONTRACT)
+    }
+
+    async fn samples(&self) -> Result<Vec<(&'static str, Vec<Value>)>, ConnectorError> {
+        let me = super::send("jira", self.request(Method::GET, "/myself")).await?;
+        // Bounded, as the enhanced search requires: issues changed in the last 30 days.
+        let recent = super::send(
+            "jira",
+            self.request(Method::POST, "/search/jql").json(&json!({
+                "jql": "updated >= -30d ORDER BY updated DESC",
+                "maxResults": 5,
+                "fields": ["summary", "labels", "issuetype", "status", "created", "updated"],
+            })),
+        )
+        .await?;
+        let issues = recent["issues"].as_array().cloned().unwrap_or_default();
+        Ok(vec![("myself", vec![me]), ("issue", issues)])
+    }
+
+    /// The create screen of each configured `create_issue` (project and issue type): fields
+    /// marked `required` without a default, from Jira's create metadata.
+    async fn required_fields(
+        &self,
+        actions: &[&ActionTemplate],
+    ) -> Result<Vec<RequiredField>, ConnectorError> {
+        let mut out: Vec<RequiredField> = Vec::new();
+        // Fields the create always sets itself.
+        const SET_BY_CREATE: &[&str] = &[
+            "project",
+            "summary",
+            "issuetype",
+            "labels",
+            "description",
+            "reporter",
+        ];
+        for a in actions.iter().filter(|a| a.action == "create_issue") {
+            let Some(project) = a.params.get("project").filter(|p| !p.contains('{')) else {
+                continue;
+            };
+            let wanted = a.params.get("issue_type").map_or("Task", String::as_str);
+            let types = super::send(
+                "jira",
+                self.request(
+                    Method::GET,
+                    &format!("/issue/createmeta/{project}/issuetypes"),
+                ),
+            )
+            .await?;
+            // Cloud answers `issueTypes`; some deployments page them as `values`.
+            let Some(type_id) = types["issueTypes"]
+                .as_array()
+                .or_else(|| types["values"].as_array())
+                .into_iter()
+                .flatten()
+                .find(|t| t["name"] == wanted)
+                .and_then(|t| super::id_text(t.get("id")))
+            else {
+                continue;
+            };
+            let meta = super::send(
+                "jira",
+                self.request(
+                    Method::GET,
+                    &format!("/issue/createmeta/{project}/issuetypes/{type_id}"),
+                ),
+            )
+            .await?;
+            let fields = meta["fields"]
+                .as_array()
+                .or_else(|| meta["values"].as_array());
+            for f in fields.into_iter().flatten() {
+                let Some(id) = f["fieldId"].as_str() else {
+                    continue;
+                };
+                let needed = f["required"] == true && f["hasDefaultValue"] != true;
+                if needed && !SET_BY_CREATE.contains(&id) && !out.iter().any(|r| r.field == id) {
+                    out.push(RequiredField {
+                        object: "issue",
+                        action: "create_issue",
+                        field: id.to_owned(),
+                        name: f["name"].as_str().unwrap_or(id).to_owned(),
+                        param: format!("fields.{id}"),
+                        enforced_on_create: true,
+                    });
+                }
+            }
+        }
+        Ok(out)
     }
 
     async fn perform(&self, action: &PlannedAction, key: &str) -> Result<Outcome, ConnectorError> {

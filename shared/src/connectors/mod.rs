@@ -164,12 +164,6 @@ pub trait Connector: Send + Sync {
     ) -> Result<Vec<crate::drift::RequiredField>, ConnectorError> {
         Ok(Vec::new())
     }
-
-    /// The fields a refused write names as missing or invalid (a vendor's validation error),
-    /// so the refusal becomes a drift finding naming them.
-    fn refused_fields(&self, _error: &ConnectorError) -> Vec<String> {
-        Vec::new()
-    }
 }
 
 #[derive(Debug, Error)]
@@ -330,6 +324,26 @@ pub fn build(
         "webhook" => Ok(Box::new(webhook::Webhook::new(http, credential)?)),
         other => Err(ResolveError::Unknown(other.to_owned())),
     }
+}
+
+/// The fields a refused write names as missing or invalid: each vendor's triage appends its
+/// validation error's fields as `invalid fields [a, b]` (Zendesk `details`, Jira `errors`,
+/// Salesforce `fields`), so the refusal can become a drift finding naming them.
+pub fn refused_fields(e: &ConnectorError) -> Vec<String> {
+    let ConnectorError::Permanent(reason) = e else {
+        return Vec::new();
+    };
+    let Some(start) = reason.find("invalid fields [") else {
+        return Vec::new();
+    };
+    reason[start + "invalid fields [".len()..]
+        .split(']')
+        .next()
+        .unwrap_or_default()
+        .split(", ")
+        .filter(|f| !f.is_empty())
+        .map(str::to_owned)
+        .collect()
 }
 
 /// The HTTP client every connector shares: rustls, bounded timeouts, no system proxy.

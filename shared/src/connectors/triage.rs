@@ -254,6 +254,10 @@ fn jira(r: &Response) -> Draft {
                         .iter()
                         .map(|(field, m)| format!("{field}: {}", m.as_str().unwrap_or_default())),
                 );
+                if !errors.is_empty() {
+                    let fields: Vec<&str> = errors.keys().map(String::as_str).collect();
+                    parts.push(format!("invalid fields [{}]", fields.join(", ")));
+                }
             }
             if let Some(m) = str_at(&v, "/message") {
                 parts.push(m.to_owned());
@@ -560,6 +564,17 @@ fn salesforce(r: &Response) -> Draft {
     }
     let mut d = salesforce_code(code, r.status);
     d.reason = format!("HTTP {}: {code}: {message}", r.status);
+    // REQUIRED_FIELD_MISSING, INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST…: the fields, by API name.
+    let fields: Vec<&str> = first
+        .as_ref()
+        .and_then(|f| f.get("fields"))
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    if !fields.is_empty() {
+        d.reason
+            .push_str(&format!("; invalid fields [{}]", fields.join(", ")));
+    }
     if r.status == 300 {
         d.kind = Kind::Permanent;
         d.reason

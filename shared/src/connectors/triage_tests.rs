@@ -451,3 +451,48 @@ fn waits_only_accompany_retryable_outcomes() {
     let (k, wait, _) = t("jira", 429, &[], "");
     assert_eq!((k, wait), (Kind::RateLimited, None));
 }
+
+/// A write refused for a field names the field, so the refusal becomes a drift finding.
+#[test]
+fn validation_errors_name_their_fields() {
+    use super::{refused_fields, ConnectorError};
+    let fields = |vendor: &str, status: u16, body: &str| {
+        let (k, _, reason) = t(vendor, status, &[], body);
+        assert_eq!(k, Kind::Permanent, "{reason}");
+        refused_fields(&ConnectorError::Permanent(reason))
+    };
+    // Zendesk RecordInvalid: `details` keyed by field, `base` entries by `field_key`.
+    assert_eq!(
+        fields(
+            "zendesk",
+            422,
+            r#"{"error":"RecordInvalid","description":"Record validation errors","details":{"base":[{"description":"Product area: needed","error":null,"field_key":360012345678}],"priority":[{"description":"Priority: is invalid"}]}}"#
+        ),
+        vec!["custom_field.360012345678", "priority"]
+    );
+    // Jira: `errors` maps field ids to messages.
+    assert_eq!(
+        fields(
+            "jira",
+            400,
+            r#"{"errorMessages":[],"errors":{"customfield_10042":"Product area is required."}}"#
+        ),
+        vec!["customfield_10042"]
+    );
+    // Salesforce REQUIRED_FIELD_MISSING lists the fields by API name.
+    assert_eq!(
+        fields(
+            "salesforce",
+            400,
+            r#"[{"message":"Required fields are missing: [Product_Area__c]","errorCode":"REQUIRED_FIELD_MISSING","fields":["Product_Area__c"]}]"#
+        ),
+        vec!["Product_Area__c"]
+    );
+    // A refusal about no field names none.
+    assert!(fields(
+        "zendesk",
+        404,
+        r#"{"error":"RecordNotFound","description":"Not found"}"#
+    )
+    .is_empty());
+}

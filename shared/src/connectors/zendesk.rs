@@ -234,22 +234,6 @@ pub const CONTRACT: Contract = Contract {
     ],
 };
 
-/// Zendesk's `RecordInvalid` answer names fields in `details`: `{"details": {"base":
-/// [{"description": "Product area: is required", "field_key": 360001}]}}`.
-fn invalid_fields(reason: &str) -> Vec<String> {
-    let Some(start) = reason.find("invalid fields [") else {
-        return Vec::new();
-    };
-    reason[start + "invalid fields [".len()..]
-        .split(']')
-        .next()
-        .unwrap_or_default()
-        .split(", ")
-        .filter(|f| !f.is_empty())
-        .map(str::to_owned)
-        .collect()
-}
-
 /// Ticket fields this connector knows; others are drift, counted and logged.
 const TICKET_FIELDS: &[&str] = &[
     "id",
@@ -380,13 +364,6 @@ impl Connector for Zendesk {
                 })
             })
             .collect())
-    }
-
-    fn refused_fields(&self, error: &ConnectorError) -> Vec<String> {
-        match error {
-            ConnectorError::Permanent(reason) => invalid_fields(reason),
-            _ => Vec::new(),
-        }
     }
 
     async fn perform(

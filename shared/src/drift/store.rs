@@ -123,6 +123,8 @@ impl DriftStore {
     }
 
     /// Mark resolved the open canary findings about `object` that this run did not see again.
+    /// A field added is news, not a condition: it joins the snapshot and stays listed until a
+    /// person acknowledges it.
     pub async fn resolve_unseen(
         &self,
         connector: &str,
@@ -135,6 +137,7 @@ impl DriftStore {
             if f.finding.object == object
                 && f.source == "canary"
                 && f.state != state::RESOLVED
+                && f.finding.kind != FindingKind::FieldAdded
                 && !seen.contains(&f.id)
             {
                 self.set_state(connector, &f.id, state::RESOLVED, now)

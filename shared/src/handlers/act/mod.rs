@@ -39,7 +39,7 @@ use crate::routing::PlannedAction;
 mod outcomes;
 use outcomes::{
     attempt, hand_back, mark_refused, note_after_hand_back, number_attr, park,
-    park_until_reconnected, parked, record_dead_letter, requeue, slot_of,
+    park_until_reconnected, parked, record_dead_letter, refused_for_fields, requeue, slot_of,
 };
 
 /// Attributes of a handed-back message: how often it waited, and not before when (unix ms).
@@ -98,6 +98,8 @@ pub struct Act {
     pub max_park: chrono::Duration,
     /// How long after an unknown outcome the action is looked at again.
     pub outcome_check_delay: Duration,
+    /// With `DRIFT_TABLE` set: a write refused for a field becomes an API drift finding.
+    pub drift: Option<crate::drift::store::DriftStore>,
 }
 
 impl Act {
@@ -123,6 +125,9 @@ impl Act {
             reconnect: Reconnect::new(aws.ddb.clone(), s.pacing_table()?),
             connectors: Connectors::with_refresher(aws, s)?,
             max_receives: s.max_receives(),
+            drift: s
+                .optional("DRIFT_TABLE")
+                .map(|t| crate::drift::store::DriftStore::new(aws.ddb.clone(), t)),
         })
     }
 }
@@ -351,10 +356,13 @@ async fn act_one(deps: &Act, message: SqsMessage, deadline_ms: u64) -> Result<()
                     record(deps, &msg, state::PLANNED, &results, Some(&failure)).await?;
                     return Err(RecordError(failure));
                 }
-                let reason = format!(
-                    "{}.{} failed and needs a human: {e}",
-                    action.connector, action.action
-                );
+                let reason = match refused_for_fields(deps, action, &e).await {
+                    Some(reason) => reason,
+                    None => format!(
+                        "{}.{} failed and needs a human: {e}",
+                        action.connector, action.action
+                    ),
+                };
                 return park(deps, &msg, &correlation, &results, reason).await;
             }
         }

@@ -329,3 +329,44 @@ pub(super) fn attempt(
     }
     a
 }
+
+/// A write the vendor refused for named fields (a newly required field, a value it no longer
+/// accepts): an API drift finding per field, and the reason a human reads in review, naming
+/// them. `None` when the refusal names no field.
+pub(super) async fn refused_for_fields(
+    deps: &Act,
+    action: &PlannedAction,
+    e: &crate::connectors::ConnectorError,
+) -> Option<String> {
+    let fields = crate::connectors::refused_fields(e);
+    if fields.is_empty() {
+        return None;
+    }
+    let mut ids = Vec::new();
+    if let Some(store) = &deps.drift {
+        match crate::drift::check::record_refusal(
+            store,
+            &action.connector,
+            &action.action,
+            &fields,
+            &e.to_string(),
+            Utc::now(),
+        )
+        .await
+        {
+            Ok(found) => ids = found,
+            Err(err) => warn!(error = %err, "could not record the refusal as a drift finding"),
+        }
+    }
+    Some(format!(
+        "{}.{} was refused for field {}: the vendor's requirements changed (API drift{}); a human must set it or change the route. {e}",
+        action.connector,
+        action.action,
+        fields.join(", "),
+        if ids.is_empty() {
+            String::new()
+        } else {
+            format!(", finding {}", ids.join(", "))
+        }
+    ))
+}
