@@ -200,6 +200,116 @@ async fn every_jira_drift_mode_is_found_in_one_run() {
     .await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_salesforce_drift_mode_is_found_in_one_run() {
+    use FindingKind::*;
+    use Severity::*;
+    every_mode_is_found(
+        "salesforce",
+        "case",
+        one_route(
+            "salesforce",
+            "upsert_case",
+            r#"{ "case.Subject" = "{event.summary}" }"#,
+        ),
+        &[
+            ("renamed", (Renamed, Warning, "Subject")),
+            ("removed", (FieldMissing, Breaking, "Id")),
+            ("retyped", (TypeChanged, Warning, "IsClosed")),
+            ("nulled", (BecameNull, Warning, "Status")),
+            ("nested", (TypeChanged, Warning, "attributes/type")),
+            ("enum_value", (NewEnumValue, Warning, "Status")),
+            (
+                "date_format",
+                (DateFormatChanged, Warning, "LastModifiedDate"),
+            ),
+            (
+                "required_field",
+                (RequiredField, Breaking, "Product_Area__c"),
+            ),
+            ("added", (FieldAdded, Info, "Sentiment__c")),
+        ],
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_hubspot_drift_mode_is_found_in_one_run() {
+    use FindingKind::*;
+    use Severity::*;
+    every_mode_is_found(
+        "hubspot",
+        "ticket",
+        one_route(
+            "hubspot",
+            "create_ticket",
+            r#"{ subject = "{event.summary}" }"#,
+        ),
+        &[
+            ("renamed", (Renamed, Warning, "properties/subject")),
+            ("removed", (FieldMissing, Breaking, "id")),
+            ("retyped", (TypeChanged, Warning, "archived")),
+            (
+                "nulled",
+                (BecameNull, Warning, "properties/hs_pipeline_stage"),
+            ),
+            ("nested", (TypeChanged, Warning, "properties/hs_pipeline")),
+            (
+                "enum_value",
+                (NewEnumValue, Warning, "properties/hs_ticket_priority"),
+            ),
+            ("date_format", (DateFormatChanged, Warning, "updatedAt")),
+            ("added", (FieldAdded, Info, "properties/hs_sentiment")),
+        ],
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_slack_drift_mode_is_found_in_one_run() {
+    use FindingKind::*;
+    use Severity::*;
+    every_mode_is_found(
+        "slack",
+        "channel",
+        one_route(
+            "slack",
+            "post_message",
+            r##"{ channel = "#incidents", text = "{event.summary}" }"##,
+        ),
+        &[
+            // A route's `#name` finds its channel by `name`: losing it breaks posting.
+            ("renamed", (Renamed, Breaking, "name")),
+            ("removed", (FieldMissing, Breaking, "id")),
+            ("retyped", (TypeChanged, Warning, "is_archived")),
+            ("nulled", (BecameNull, Breaking, "name")),
+            ("nested", (TypeChanged, Warning, "topic/value")),
+            ("date_format", (DateFormatChanged, Warning, "created")),
+            ("added", (FieldAdded, Info, "is_frozen")),
+        ],
+    )
+    .await;
+}
+
+/// One route with one action.
+fn one_route(connector: &str, action: &str, params: &str) -> switchyard::routing::RoutingConfig {
+    switchyard::routing::RoutingConfig::load(&format!(
+        r#"
+review_threshold = 0.6
+[[categories]]
+name = "bug"
+keywords = ["crash"]
+[[routes]]
+category = "bug"
+[[routes.actions]]
+connector = "{connector}"
+action = "{action}"
+params = {params}
+"#
+    ))
+    .unwrap()
+}
+
 /// A route that creates Jira issues in the sandbox's SUP project.
 fn jira_routes() -> switchyard::routing::RoutingConfig {
     switchyard::routing::RoutingConfig::load(

@@ -91,7 +91,8 @@ fn vendor(
             Mode::EnumValue => ("properties/hs_ticket_priority", "CRITICAL"),
             Mode::DateFormat => ("updatedAt", ""),
             Mode::Added => ("properties", "hs_sentiment"),
-            Mode::RequiredField => ("product_area", "Product area"),
+            // HubSpot's API has no required-property metadata to read.
+            Mode::RequiredField => ("", ""),
         }),
         "slack" => (&["channels"], |m| match m {
             Mode::Renamed => ("name", "channel_name"),

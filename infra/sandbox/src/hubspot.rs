@@ -30,7 +30,10 @@ const TICKET_PROPERTIES: &[&str] = &[
 pub(crate) fn routes() -> Router<Arc<Shared>> {
     Router::new()
         .route("/account-info/v3/details", get(details))
-        .route("/crm/v3/objects/tickets", post(create_ticket))
+        .route(
+            "/crm/v3/objects/tickets",
+            get(list_tickets).post(create_ticket),
+        )
         .route("/crm/v3/objects/tickets/search", post(search_tickets))
         .route("/crm/v3/objects/tickets/{id}", patch(update_ticket))
         .route(
@@ -197,6 +200,63 @@ async fn create_ticket(
         detail: json!({"subject": props["subject"]}),
     });
     (StatusCode::CREATED, Json(ticket)).into_response()
+}
+
+/// `GET /crm/v3/objects/tickets?limit=n&properties=a,b`: a page of tickets with the properties
+/// asked for (and the ones HubSpot always returns), null where unset.
+async fn list_tickets(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    axum::extract::Query(q): axum::extract::Query<std::collections::HashMap<String, String>>,
+) -> Response {
+    if let Some(r) = admit(&shared, &headers) {
+        return r;
+    }
+    if let Some(r) = scope(&shared, "tickets") {
+        return r;
+    }
+    let limit = q
+        .get("limit")
+        .and_then(|l| l.parse().ok())
+        .unwrap_or(10usize);
+    let mut wanted: Vec<&str> = q
+        .get("properties")
+        .map(|p| p.split(',').collect())
+        .unwrap_or_default();
+    wanted.extend(["createdate", "hs_lastmodifieddate", "hs_object_id"]);
+    let state = shared.state.lock().expect("sandbox state");
+    let results: Vec<Value> = state
+        .hubspot_tickets
+        .values()
+        .take(limit)
+        .map(|t| {
+            let mut t = t.clone();
+            let props: serde_json::Map<String, Value> = wanted
+                .iter()
+                .map(|p| {
+                    let v = match *p {
+                        "hs_object_id" => t["id"].clone(),
+                        "createdate" => t["createdAt"].clone(),
+                        "hs_lastmodifieddate" => t["updatedAt"].clone(),
+                        other => t["properties"].get(other).cloned().unwrap_or(Value::Null),
+                    };
+                    ((*p).to_owned(), v)
+                })
+                .collect();
+            t["properties"] = Value::Object(props);
+            t
+        })
+        .collect();
+    Json(json!({"results": results})).into_response()
+}
+
+/// A ticket in the sandbox portal, as a person would have opened it.
+pub(crate) fn seed_ticket(id: u64, subject: &str, priority: &str) -> Value {
+    object(
+        id,
+        json!({"subject": subject, "hs_pipeline": "0", "hs_pipeline_stage": "1",
+               "hs_ticket_priority": priority}),
+    )
 }
 
 async fn search_tickets(

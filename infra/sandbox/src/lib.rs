@@ -198,6 +198,25 @@ impl Sandbox {
         state
             .slack_channels
             .insert("#support-review".into(), "C0REVIEW".into());
+        // A few tickets, cases and issues, as any account has (the canary reads recent ones).
+        for (id, subject, priority) in [
+            (7001, "Cannot sync contacts", "HIGH"),
+            (7002, "Billing address wrong on invoice", "MEDIUM"),
+        ] {
+            state
+                .hubspot_tickets
+                .insert(id, hubspot::seed_ticket(id, subject, priority));
+        }
+        for (n, subject) in [
+            (1u64, "Printer offline in Berlin office"),
+            (2, "VPN drops every hour"),
+        ] {
+            let id = format!("500{n:012}AAA");
+            state.salesforce_cases.insert(
+                id.clone(),
+                salesforce::new_case(&id, &format!("seed-{n}"), subject),
+            );
+        }
         // A few issues in a support project, as any site has (the canary reads recent ones).
         for (id, key, summary) in [
             (10_001, "SUP-1", "Export to CSV times out"),

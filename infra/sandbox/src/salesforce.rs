@@ -66,6 +66,50 @@ async fn describe_case(
     describe(state, Path("Case".to_owned()), headers).await
 }
 
+fn now() -> String {
+    chrono::Utc::now()
+        .format("%Y-%m-%dT%H:%M:%S%.3f+0000")
+        .to_string()
+}
+
+/// A Case as a query answers it (the sandbox keeps its comments beside it).
+pub(crate) fn new_case(id: &str, key: &str, subject: &str) -> Value {
+    let number: String = id.chars().filter(char::is_ascii_digit).collect();
+    json!({"attributes": {"type": "Case", "url": format!("/services/data/v62.0/sobjects/Case/{id}")},
+           "Id": id, "CaseNumber": format!("{:0>8}", number.trim_start_matches('5').trim_start_matches('0')),
+           "Subject": subject, "Status": "New", "Priority": "Medium", "IsClosed": false,
+           "LastModifiedDate": now(), EXTERNAL_ID_FIELD: key, "comments": []})
+}
+
+/// Case's fields as describe documents them (name, label, createable, nillable,
+/// defaultedOnCreate), with a field an admin made required (the `required_field` drift).
+fn case_fields(shared: &Shared) -> Vec<Value> {
+    let field = |name: &str, label: &str, createable: bool, nillable: bool, defaulted: bool| {
+        json!({"name": name, "label": label, "type": "string", "createable": createable,
+               "updateable": createable, "nillable": nillable, "defaultedOnCreate": defaulted})
+    };
+    let mut fields = vec![
+        field("Id", "Case ID", false, false, true),
+        field("CaseNumber", "Case Number", false, false, true),
+        field("Subject", "Subject", true, true, false),
+        field("Description", "Description", true, true, false),
+        field("Status", "Status", true, true, true),
+        field("Priority", "Priority", true, true, true),
+        field("OwnerId", "Owner ID", true, false, true),
+        field(EXTERNAL_ID_FIELD, "Switchyard Key", true, true, false),
+    ];
+    let state = shared.state.lock().expect("sandbox state");
+    let drift = state
+        .drift
+        .get("salesforce")
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    if let Some((name, label)) = super::drift::required_field(drift) {
+        fields.push(field(name, label, true, false, false));
+    }
+    fields
+}
+
 /// `describe` of an object: what the integration user's profile lets it do with it.
 async fn describe(
     State(shared): State<Arc<Shared>>,
@@ -82,8 +126,13 @@ async fn describe(
             s.has("salesforce", &format!("{object}.update")),
         )
     };
+    let fields = if object == "Case" {
+        case_fields(&shared)
+    } else {
+        Vec::new()
+    };
     let body = json!({"name": object, "label": object, "createable": create, "updateable": update,
-                      "queryable": true, "deletable": false, "fields": []});
+                      "queryable": true, "deletable": false, "fields": fields});
     with_usage(&shared, Json(body).into_response())
 }
 
@@ -111,6 +160,31 @@ async fn query(
         return r;
     }
     let q = params.get("q").map(String::as_str).unwrap_or_default();
+    // The canary's recent Cases.
+    if q.starts_with("SELECT Id, CaseNumber, Subject, Status, Priority, IsClosed, LastModifiedDate FROM Case ORDER BY LastModifiedDate DESC LIMIT ") {
+        let limit: usize = q.rsplit(' ').next().and_then(|n| n.parse().ok()).unwrap_or(5);
+        let state = shared.state.lock().expect("sandbox state");
+        let mut cases: Vec<Value> = state.salesforce_cases.values().cloned().collect();
+        drop(state);
+        cases.sort_by(|a, b| {
+            b["LastModifiedDate"].as_str().cmp(&a["LastModifiedDate"].as_str())
+        });
+        let records: Vec<Value> = cases
+            .into_iter()
+            .take(limit)
+            .map(|mut c| {
+                if let Some(o) = c.as_object_mut() {
+                    o.retain(|k, _| {
+                        matches!(k.as_str(), "attributes" | "Id" | "CaseNumber" | "Subject" | "Status"
+                            | "Priority" | "IsClosed" | "LastModifiedDate")
+                    });
+                }
+                c
+            })
+            .collect();
+        let body = json!({"totalSize": records.len(), "done": true, "records": records});
+        return with_usage(&shared, Json(body).into_response());
+    }
     let website = q
         .strip_prefix("SELECT Id, Name FROM Account WHERE Website = '")
         .and_then(|rest| rest.strip_suffix("' LIMIT 1"))
@@ -325,30 +399,43 @@ async fn upsert_case(
         .iter()
         .find(|(_, c)| c[EXTERNAL_ID_FIELD] == value.as_str())
         .map(|(id, _)| id.clone());
-    let (id, created) = match existing {
-        Some(id) => (id, false),
-        None => {
-            if update
-                .get("Subject")
-                .and_then(Value::as_str)
-                .is_none_or(str::is_empty)
-            {
-                drop(state);
-                return error(
-                    StatusCode::BAD_REQUEST,
-                    "REQUIRED_FIELD_MISSING",
-                    "Required fields are missing: [Subject]",
-                );
+    let (id, created) =
+        match existing {
+            Some(id) => (id, false),
+            None => {
+                if update
+                    .get("Subject")
+                    .and_then(Value::as_str)
+                    .is_none_or(str::is_empty)
+                {
+                    drop(state);
+                    return (
+                        StatusCode::BAD_REQUEST,
+                        Json(json!([{"message": "Required fields are missing: [Subject]",
+                                 "errorCode": "REQUIRED_FIELD_MISSING", "fields": ["Subject"]}])),
+                    )
+                        .into_response();
+                }
+                // A field an admin made required on Case (the `required_field` drift).
+                let drift = state.drift.get("salesforce").cloned().unwrap_or_default();
+                if let Some((field, _)) = super::drift::required_field(&drift) {
+                    if update.get(field).is_none_or(Value::is_null) {
+                        drop(state);
+                        return (
+                        StatusCode::BAD_REQUEST,
+                        Json(json!([{"message": format!("Required fields are missing: [{field}]"),
+                                     "errorCode": "REQUIRED_FIELD_MISSING", "fields": [field]}])),
+                    )
+                        .into_response();
+                    }
+                }
+                state.next_id += 1;
+                let id = format!("500{:012}AAA", state.next_id);
+                let case = new_case(&id, &value, "");
+                state.salesforce_cases.insert(id.clone(), case);
+                (id, true)
             }
-            state.next_id += 1;
-            let id = format!("500{:012}AAA", state.next_id);
-            state.salesforce_cases.insert(
-                id.clone(),
-                json!({"Id": id, EXTERNAL_ID_FIELD: value, "Status": "New", "comments": []}),
-            );
-            (id, true)
-        }
-    };
+        };
     let case = state
         .salesforce_cases
         .get_mut(&id)
@@ -356,6 +443,7 @@ async fn upsert_case(
     for (k, v) in update {
         case[k] = v;
     }
+    case["LastModifiedDate"] = json!(now());
     state.ledger.push(LedgerEntry {
         vendor: "salesforce",
         operation: if created {

@@ -210,7 +210,15 @@ async fn conversations_list(State(shared): State<Arc<Shared>>, headers: HeaderMa
     let channels: Vec<Value> = state
         .slack_channels
         .iter()
-        .map(|(name, id)| json!({"id": id, "name": name.trim_start_matches('#'), "is_channel": true}))
+        .map(|(name, id)| {
+            // A public channel as conversations.list documents it.
+            json!({"id": id, "name": name.trim_start_matches('#'), "is_channel": true,
+                   "is_group": false, "is_im": false, "is_private": false, "is_archived": false,
+                   "is_general": false, "is_member": true, "created": 1_449_252_889,
+                   "creator": "U0SWITCHYARD", "num_members": 4,
+                   "topic": {"value": "", "creator": "", "last_set": 0},
+                   "purpose": {"value": "Where switchyard posts", "creator": "U0SWITCHYARD", "last_set": 1_449_252_889}})
+        })
         .collect();
     Json(json!({"ok": true, "channels": channels, "response_metadata": {"next_cursor": ""}}))
         .into_response()

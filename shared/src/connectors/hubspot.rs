@@ -15,8 +15,43 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::{json, Map, Value};
 
 use super::{param, Connector, ConnectorError, Outcome, ResolveError};
+use crate::drift::{Contract, Field, Kind, Shape};
 use crate::routing::PlannedAction;
 use crate::secrets::Credential;
+
+/// The ticket properties the canary reads (a portal has many more; only these are asked for).
+const SAMPLE_PROPERTIES: &str = "subject,hs_pipeline,hs_pipeline_stage,hs_ticket_priority";
+
+/// What switchyard relies on in HubSpot's answers (CRM API v3): the canary compares live answers
+/// with it. Property values are strings (or null when unset), whatever the property's type.
+pub const CONTRACT: Contract = Contract {
+    connector: "hubspot",
+    api_version: "crm-v3",
+    shapes: &[
+        Shape {
+            object: "account",
+            call: "GET /account-info/v3/details",
+            fields: &[Field::new("portalId", Kind::Id).read()],
+        },
+        Shape {
+            object: "ticket",
+            call: "GET /crm/v3/objects/tickets",
+            fields: &[
+                Field::new("id", Kind::Id).read(),
+                Field::new("properties", Kind::Object),
+                Field::new("properties/subject", Kind::String).nullable(),
+                Field::new("properties/hs_pipeline", Kind::String),
+                Field::new("properties/hs_pipeline_stage", Kind::String),
+                Field::new("properties/hs_ticket_priority", Kind::String)
+                    .nullable()
+                    .values(&["LOW", "MEDIUM", "HIGH", "URGENT"]),
+                Field::new("createdAt", Kind::Date),
+                Field::new("updatedAt", Kind::Date),
+                Field::new("archived", Kind::Bool),
+            ],
+        },
+    ],
+};
 
 /// The ticket property that carries switchyard's idempotency key.
 pub const KEY_PROPERTY: &str = "switchyard_key";
@@ -237,6 +272,28 @@ impl Connector for Hubspot {
             object_id: Some(portal),
             detail: "authenticated".into(),
         })
+    }
+
+    fn contract(&self) -> Option<&'static Contract> {
+        Some(&CONTRACT)
+    }
+
+    async fn samples(&self) -> Result<Vec<(&'static str, Vec<Value>)>, ConnectorError> {
+        let info = super::send(
+            "hubspot",
+            self.request(Method::GET, "/account-info/v3/details"),
+        )
+        .await?;
+        let page = super::send(
+            "hubspot",
+            self.request(
+                Method::GET,
+                &format!("/crm/v3/objects/tickets?limit=5&properties={SAMPLE_PROPERTIES}"),
+            ),
+        )
+        .await?;
+        let tickets = page["results"].as_array().cloned().unwrap_or_default();
+        Ok(vec![("account", vec![info]), ("ticket", tickets)])
     }
 
     /// create_ticket searches for its idempotency key first: the search limit applies.

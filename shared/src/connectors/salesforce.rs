@@ -14,8 +14,53 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::{json, Map, Value};
 
 use super::{param, Connector, ConnectorError, Outcome, ResolveError};
-use crate::routing::PlannedAction;
+use crate::drift::{Contract, Field, Kind, RequiredField, Shape};
+use crate::routing::{ActionTemplate, PlannedAction};
 use crate::secrets::Credential;
+
+/// The recent Cases the canary reads.
+const RECENT_CASES: &str = "SELECT Id, CaseNumber, Subject, Status, Priority, IsClosed, \
+LastModifiedDate FROM Case ORDER BY LastModifiedDate DESC LIMIT 5";
+
+/// What switchyard relies on in Salesforce's answers (REST API v62.0): the canary compares live
+/// answers with it. Dates carry milliseconds and a `+0000` offset.
+pub const CONTRACT: Contract = Contract {
+    connector: "salesforce",
+    api_version: API_VERSION,
+    shapes: &[
+        Shape {
+            object: "limits",
+            call: "GET /services/data/v62.0/limits",
+            fields: &[
+                Field::new("DailyApiRequests", Kind::Object).read(),
+                Field::new("DailyApiRequests/Max", Kind::Number).read(),
+                Field::new("DailyApiRequests/Remaining", Kind::Number).read(),
+            ],
+        },
+        Shape {
+            object: "case",
+            call: "GET /services/data/v62.0/query (recent Cases)",
+            fields: &[
+                Field::new("attributes", Kind::Object),
+                Field::new("attributes/type", Kind::String),
+                Field::new("Id", Kind::String).read(),
+                Field::new("CaseNumber", Kind::String),
+                Field::new("Subject", Kind::String).nullable(),
+                Field::new("Status", Kind::String).values(&[
+                    "New",
+                    "Working",
+                    "Escalated",
+                    "Closed",
+                ]),
+                Field::new("Priority", Kind::String)
+                    .nullable()
+                    .values(&["High", "Medium", "Low"]),
+                Field::new("IsClosed", Kind::Bool),
+                Field::new("LastModifiedDate", Kind::Date),
+            ],
+        },
+    ],
+};
 
 pub const API_VERSION: &str = "v62.0";
 /// The Case field (Text, External ID, Unique) that holds switchyard's idempotency key.
@@ -191,6 +236,65 @@ impl Connector for Salesforce {
                 daily.get("Max").unwrap_or(&Value::Null)
             ),
         })
+    }
+
+    fn contract(&self) -> Option<&'static Contract> {
+        Some(&CONTRACT)
+    }
+
+    async fn samples(&self) -> Result<Vec<(&'static str, Vec<Value>)>, ConnectorError> {
+        let limits = super::send("salesforce", self.request(Method::GET, "/limits")).await?;
+        let recent = super::send(
+            "salesforce",
+            self.request(
+                Method::GET,
+                &format!(
+                    "/query?{}",
+                    serde_urlencoded::to_string([("q", RECENT_CASES)]).unwrap_or_default()
+                ),
+            ),
+        )
+        .await?;
+        let cases = recent["records"].as_array().cloned().unwrap_or_default();
+        Ok(vec![("limits", vec![limits]), ("case", cases)])
+    }
+
+    /// Case fields a create must set: createable, not nillable and not defaulted on create
+    /// (Salesforce's describe), less what `upsert_case` always sets.
+    async fn required_fields(
+        &self,
+        actions: &[&ActionTemplate],
+    ) -> Result<Vec<RequiredField>, ConnectorError> {
+        let Some(upsert) = actions.iter().find(|a| a.action == "upsert_case") else {
+            return Ok(Vec::new());
+        };
+        let external = upsert
+            .params
+            .get("external_id_field")
+            .map_or(DEFAULT_EXTERNAL_ID_FIELD, String::as_str);
+        let d = super::send(
+            "salesforce",
+            self.request(Method::GET, "/sobjects/Case/describe"),
+        )
+        .await?;
+        Ok(d["fields"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|f| {
+                f["createable"] == true && f["nillable"] == false && f["defaultedOnCreate"] == false
+            })
+            .filter_map(|f| f["name"].as_str().map(|n| (n, f)))
+            .filter(|(n, _)| *n != "Subject" && *n != external)
+            .map(|(n, f)| RequiredField {
+                object: "case",
+                action: "upsert_case",
+                field: n.to_owned(),
+                name: f["label"].as_str().unwrap_or(n).to_owned(),
+                param: format!("case.{n}"),
+                enforced_on_create: true,
+            })
+            .collect())
     }
 
     /// Object permissions from `describe` (`createable`, `updateable`) of what the actions touch.

@@ -18,8 +18,41 @@ use super::{param, Connector, ConnectorError, Outcome, ResolveError};
 
 /// The message metadata type switchyard's posts carry (with the action's key).
 const METADATA_TYPE: &str = "switchyard_action";
+use crate::drift::{Contract, Field, Kind, Shape};
 use crate::routing::PlannedAction;
 use crate::secrets::Credential;
+
+/// What switchyard relies on in Slack's answers (Web API): the canary compares live answers
+/// with it. A channel's `id` and `name` are how a `#name` in a route finds its channel.
+pub const CONTRACT: Contract = Contract {
+    connector: "slack",
+    api_version: "web-api",
+    shapes: &[
+        Shape {
+            object: "auth",
+            call: "POST /api/auth.test",
+            fields: &[
+                Field::new("ok", Kind::Bool).read(),
+                Field::new("team_id", Kind::String).read(),
+                Field::new("user_id", Kind::String),
+            ],
+        },
+        Shape {
+            object: "channel",
+            call: "GET /api/conversations.list",
+            fields: &[
+                Field::new("id", Kind::String).read(),
+                Field::new("name", Kind::String).read(),
+                Field::new("is_channel", Kind::Bool),
+                Field::new("is_archived", Kind::Bool),
+                Field::new("is_private", Kind::Bool),
+                Field::new("created", Kind::Epoch),
+                Field::new("topic", Kind::Object).sometimes(),
+                Field::new("topic/value", Kind::String),
+            ],
+        },
+    ],
+};
 
 pub struct Slack {
     http: reqwest::Client,
@@ -211,6 +244,26 @@ impl Connector for Slack {
             object_id: team,
             detail: "authenticated".into(),
         })
+    }
+
+    fn contract(&self) -> Option<&'static Contract> {
+        Some(&CONTRACT)
+    }
+
+    async fn samples(&self) -> Result<Vec<(&'static str, Vec<Value>)>, ConnectorError> {
+        let auth = self.call("auth.test", &json!({})).await?;
+        let page = self
+            .read(
+                "conversations.list",
+                &[
+                    ("types", "public_channel".to_owned()),
+                    ("exclude_archived", "true".to_owned()),
+                    ("limit", "5".to_owned()),
+                ],
+            )
+            .await?;
+        let channels = page["channels"].as_array().cloned().unwrap_or_default();
+        Ok(vec![("auth", vec![auth]), ("channel", channels)])
     }
 
     /// chat.postMessage is limited per channel.

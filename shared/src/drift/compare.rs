@@ -124,16 +124,17 @@ pub fn compare(
                 .iter()
                 .filter(|f| !b.formats.contains(*f))
                 .collect(),
-            // No format known yet: a contract date not in ISO 8601 is news.
-            _ if shape.is_some_and(|s| {
-                s.fields
-                    .iter()
-                    .any(|f| f.path == path && f.kind == super::Kind::Date)
-            }) =>
+            // No format known yet: a contract date not in its documented form is news.
+            _ => match shape
+                .and_then(|s| s.fields.iter().find(|f| f.path == path))
+                .map(|f| f.kind)
             {
-                stats.formats.iter().filter(|f| !is_iso(f)).collect()
-            }
-            _ => Vec::new(),
+                Some(super::Kind::Date) => stats.formats.iter().filter(|f| !is_iso(f)).collect(),
+                Some(super::Kind::Epoch) => {
+                    stats.formats.iter().filter(|f| *f != "epoch").collect()
+                }
+                _ => Vec::new(),
+            },
         };
         if !new_formats.is_empty() {
             let read = shape.is_some_and(|s| s.fields.iter().any(|f| f.path == path && f.read));

@@ -23,8 +23,11 @@ pub enum Kind {
     Array,
     /// A number or a string of digits (ids some proxies quote).
     Id,
-    /// A timestamp read by the lenient date parser; its format is tracked too.
+    /// A timestamp read by the lenient date parser, documented as ISO 8601; its format is
+    /// tracked too.
     Date,
+    /// A timestamp documented as epoch seconds (Slack's `created`).
+    Epoch,
 }
 
 impl Kind {
@@ -37,7 +40,7 @@ impl Kind {
             Kind::Object => seen == "object",
             Kind::Array => seen == "array",
             Kind::Id => seen == "number" || seen == "string",
-            Kind::Date => seen == "string" || seen == "number",
+            Kind::Date | Kind::Epoch => seen == "string" || seen == "number",
         }
     }
 
@@ -50,7 +53,12 @@ impl Kind {
             Kind::Array => "array",
             Kind::Id => "id",
             Kind::Date => "date",
+            Kind::Epoch => "epoch",
         }
+    }
+
+    pub fn is_time(self) -> bool {
+        matches!(self, Kind::Date | Kind::Epoch)
     }
 }
 

@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{Kind, Shape};
+use super::Shape;
 
 /// Paths deeper than this, elements past this many per array, and more paths than this are not
 /// profiled (a vendor's answer can be large; drift that matters shows near the top).
@@ -106,7 +106,7 @@ impl Profile {
             .map(|s| {
                 s.fields
                     .iter()
-                    .filter(|f| f.kind == Kind::Date)
+                    .filter(|f| f.kind.is_time())
                     .map(|f| f.path)
                     .collect()
             })
