@@ -41,13 +41,15 @@ pub const MODES: &[&str] = &[
     "required_field",
 ];
 
-/// Where each vendor's answers hold records (top-level keys), and each mode's default field.
-fn vendor(
-    vendor: &str,
-) -> Option<(
+/// A vendor's drift table: where its answers hold records (top-level keys), and each mode's
+/// default field and new name or value.
+type Table = (
     &'static [&'static str],
     fn(Mode) -> (&'static str, &'static str),
-)> {
+);
+
+/// Where each vendor's answers hold records, and each mode's default field.
+fn vendor(vendor: &str) -> Option<Table> {
     Some(match vendor {
         "zendesk" => (&["ticket", "tickets"], |m| match m {
             Mode::Renamed => ("status", "ticket_status"),

@@ -64,10 +64,7 @@ pub fn json_kind(v: &Value) -> &'static str {
 pub fn parent(path: &str) -> &str {
     match path.rfind('/') {
         Some(i) => &path[..i],
-        None => match path.strip_suffix("[]") {
-            Some(p) => p,
-            None => "",
-        },
+        None => path.strip_suffix("[]").unwrap_or_default(),
     }
 }
 
@@ -148,13 +145,10 @@ impl Profile {
         s.examples
             .entry(kind.to_owned())
             .or_insert_with(|| v.clone());
-        match v {
-            Value::String(text) => {
-                if s.values.len() < MAX_VALUES {
-                    s.values.insert(text.clone());
-                }
+        if let Value::String(text) = v {
+            if s.values.len() < MAX_VALUES {
+                s.values.insert(text.clone());
             }
-            _ => {}
         }
         if matches!(v, Value::String(_) | Value::Number(_) | Value::Bool(_))
             && s.hashes.len() < MAX_HASHES
