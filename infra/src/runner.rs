@@ -339,9 +339,22 @@ pub fn start_schedule<F>(name: &str, every: Duration, run: F) -> JoinHandle<()>
 where
     F: Fn() -> BoxFut<()> + Send + Sync + 'static,
 {
+    start_schedule_after(name, Duration::ZERO, every, run)
+}
+
+/// [`start_schedule`] whose first invocation comes `first` from now.
+pub fn start_schedule_after<F>(
+    name: &str,
+    first: Duration,
+    every: Duration,
+    run: F,
+) -> JoinHandle<()>
+where
+    F: Fn() -> BoxFut<()> + Send + Sync + 'static,
+{
     let name = name.to_owned();
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(every);
+        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + first, every);
         loop {
             tick.tick().await;
             info!(schedule = %name, "scheduled invocation");

@@ -153,7 +153,7 @@ impl LocalStack {
         if !elsewhere.contains(&"act") {
             self.start_act()?;
         }
-        self.start_canary()
+        self.start_canary().await
     }
 
     fn start_classify(&mut self) -> Result<()> {
@@ -181,7 +181,9 @@ impl LocalStack {
         self.start_mappings("act", act_handler)
     }
 
-    fn start_canary(&mut self) -> Result<()> {
+    /// The canary on its schedule. Its first run (probes and the first structure snapshot) is
+    /// over before the stack is handed out, so nothing a caller does next races it.
+    async fn start_canary(&mut self) -> Result<()> {
         let (s, timeout) = self.settings("canary")?;
         let deps =
             Arc::new(canary::Canary::from_settings(&self.aws, &s).map_err(|e| anyhow::anyhow!(e))?);
@@ -189,19 +191,21 @@ impl LocalStack {
             let every = runner::parse_rate(expression)?;
             let (deps, results) = (deps.clone(), self.canary_results.clone());
             let stats = self.stats.clone();
+            let run = move || -> runner::BoxFut<()> {
+                let (deps, results, stats) = (deps.clone(), results.clone(), stats.clone());
+                Box::pin(async move {
+                    let event = lambda_runtime::LambdaEvent::new(
+                        json!({"source": "aws.scheduler"}),
+                        runner::context("canary", timeout),
+                    );
+                    if let Ok(r) = stats.flushed(canary::handler(&deps, event)).await {
+                        *results.lock().expect("canary results") = r;
+                    }
+                })
+            };
+            run().await;
             self.tasks
-                .push(runner::start_schedule("canary", every, move || {
-                    let (deps, results, stats) = (deps.clone(), results.clone(), stats.clone());
-                    Box::pin(async move {
-                        let event = lambda_runtime::LambdaEvent::new(
-                            json!({"source": "aws.scheduler"}),
-                            runner::context("canary", timeout),
-                        );
-                        if let Ok(r) = stats.flushed(canary::handler(&deps, event)).await {
-                            *results.lock().expect("canary results") = r;
-                        }
-                    })
-                }));
+                .push(runner::start_schedule_after("canary", every, every, run));
         }
         Ok(())
     }

@@ -602,17 +602,22 @@ fn salesforce_code(code: &str, status: u16) -> Draft {
 /// `{"ok": false, "error": "invalid_refresh_token"}`).
 fn oauth2(r: &Response) -> Draft {
     let v = r.json();
+    // HubSpot's token endpoint refuses in its own words: `{"status": "BAD_REFRESH_TOKEN",
+    // "message": "missing or unknown refresh token"}` (also BAD_CLIENT_ID, BAD_AUTH_CODE…).
     let error = v.as_ref().and_then(|v| {
         str_at(v, "/error")
             .filter(|_| v.get("ok") != Some(&Value::Bool(true)))
+            .or_else(|| str_at(v, "/status").filter(|s| s.starts_with("BAD_")))
             .map(str::to_owned)
     });
     if let Some(code) = error {
         let description = v
             .as_ref()
-            .and_then(|v| str_at(v, "/error_description"))
+            .and_then(|v| str_at(v, "/error_description").or_else(|| str_at(v, "/message")))
             .unwrap_or_default();
         let kind = match code.as_str() {
+            "BAD_REFRESH_TOKEN" | "BAD_CLIENT_ID" | "BAD_CLIENT_SECRET" | "BAD_AUTH_CODE"
+            | "BAD_GRANT_TYPE" => Kind::ReauthRequired,
             "invalid_grant"
             | "invalid_client"
             | "unauthorized_client"

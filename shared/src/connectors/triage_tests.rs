@@ -406,6 +406,18 @@ fn oauth2_token_endpoint() {
         ),
         Kind::ReauthRequired
     );
+    // HubSpot's token endpoint, in its own words: a refused grant, not a bad request.
+    let (k, _, reason) = t(
+        "oauth2",
+        400,
+        &[],
+        r#"{"status":"BAD_REFRESH_TOKEN","message":"missing or unknown refresh token","correlationId":"0d5ab5cd-4c47-4bfe-b1b4-8d1dd5d3f3d1"}"#,
+    );
+    assert_eq!(k, Kind::ReauthRequired, "{reason}");
+    assert!(
+        reason.contains("BAD_REFRESH_TOKEN") && reason.contains("reconnect"),
+        "{reason}"
+    );
     assert_eq!(
         kind("oauth2", 400, r#"{"error":"unsupported_grant_type"}"#),
         Kind::Permanent

@@ -92,6 +92,7 @@ const KNOWN: &[&str] = &[
     "appId",
     "occurredAt",
     "subscriptionType",
+    "eventType",
     "attemptNumber",
     "objectId",
     "objectTypeId",
@@ -121,7 +122,10 @@ pub fn normalize(raw: serde_json::Value) -> Result<Inbound, NormalizeError> {
         .ok_or(NormalizeError::MissingField("a JSON array of events"))?;
     let mut events = Vec::with_capacity(items.len());
     for item in items {
+        // Live deliveries say `subscriptionType`; HubSpot's documentation examples say
+        // `eventType`: either names the event.
         let event_type = str_field(item, "/subscriptionType")
+            .or_else(|| str_field(item, "/eventType"))
             .ok_or(NormalizeError::MissingField("subscriptionType"))?;
         let event_id =
             str_field(item, "/eventId").ok_or(NormalizeError::MissingField("eventId"))?;
@@ -170,6 +174,25 @@ fn without_attempt(item: &serde_json::Value) -> serde_json::Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// HubSpot's documentation example names the event `eventType`; live deliveries say
+    /// `subscriptionType`. Both are one event of that type.
+    #[test]
+    fn the_documentation_examples_eventtype_is_read_like_subscriptiontype() {
+        let doc = serde_json::json!([{"objectId": 1246965, "propertyName": "lifecyclestage",
+            "propertyValue": "subscriber", "changeSource": "ACADEMY_FORM_SUBMISSION",
+            "eventId": 3816279340u64, "subscriptionId": 25, "portalId": 33, "appId": 1160452,
+            "occurredAt": 1462216307945u64, "eventType": "contact.propertyChange", "attemptNumber": 0}]);
+        let Inbound::Events { events, .. } = normalize(doc).unwrap() else {
+            panic!("an event");
+        };
+        assert_eq!(events[0].event_type, "contact.propertyChange");
+        assert!(
+            events[0].unknown_fields.is_empty(),
+            "{:?}",
+            events[0].unknown_fields
+        );
+    }
     use crate::webhook::signature::hmac_sha256;
 
     const SECRET: &str = "yyyyyyyy-yyyy-yyyy-yyyy-yyyyyyyyyyyy";

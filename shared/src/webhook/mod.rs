@@ -247,9 +247,12 @@ pub fn normalize(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<Inbound, NormalizeError> {
+    let form = opt_header(headers, "content-type")
+        .is_some_and(|ct| ct.starts_with("application/x-www-form-urlencoded"));
     match source {
         Source::Twilio => return twilio::normalize(headers, body),
         Source::Salesforce => return salesforce::normalize(body),
+        Source::Slack if form => return slack::normalize_form(body),
         _ => {}
     }
     let raw = parse_json(body)?;

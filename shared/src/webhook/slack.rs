@@ -1,5 +1,7 @@
 //! Slack Events API: `X-Slack-Signature: v0=hex(HMAC-SHA256(secret, "v0:{ts}:{body}"))` with the
 //! epoch-seconds `X-Slack-Request-Timestamp`; `url_verification` handshakes answered at once.
+//! Slash commands and interactivity arrive form-encoded under the same signature: a command's
+//! fields, or one `payload` field holding the interaction's JSON.
 
 use chrono::{DateTime, Utc};
 use http::HeaderMap;
@@ -76,10 +78,133 @@ pub fn normalize(raw: serde_json::Value) -> Result<Inbound, NormalizeError> {
     }))
 }
 
+/// A form-encoded request: a slash command (`command`, `text`, `trigger_id`, …) or an
+/// interaction (`payload=` JSON: `block_actions`, `view_submission`, `shortcut`, …). Slack
+/// wants an answer within 3 seconds: a command gets an ephemeral note, an interaction an empty 200.
+pub fn normalize_form(body: &[u8]) -> Result<Inbound, NormalizeError> {
+    let fields: std::collections::BTreeMap<String, String> =
+        serde_urlencoded::from_bytes(body).map_err(|e| NormalizeError::NotForm(e.to_string()))?;
+    let get = |k: &str| fields.get(k).filter(|v| !v.is_empty()).cloned();
+    if let Some(payload) = fields.get("payload") {
+        let p = super::parse_json(payload.as_bytes())?;
+        let kind = str_field(&p, "/type").ok_or(NormalizeError::MissingField("payload.type"))?;
+        let action = p.pointer("/actions/0");
+        let value = action.and_then(|a| {
+            str_field(a, "/value").or_else(|| str_field(a, "/selected_option/value"))
+        });
+        let event = Normalized {
+            event_type: format!("interactivity:{kind}"),
+            // Unique per interaction; a retry of the same request carries the same one.
+            delivery_id: str_field(&p, "/trigger_id")
+                .or_else(|| action.and_then(|a| str_field(a, "/action_ts"))),
+            object_id: str_field(&p, "/channel/id")
+                .or_else(|| str_field(&p, "/container/channel_id"))
+                .or_else(|| str_field(&p, "/view/id")),
+            subject: None,
+            text: value.or_else(|| str_field(&p, "/message/text")),
+            requester: str_field(&p, "/user/id"),
+            occurred_at: action
+                .and_then(|a| a.get("action_ts"))
+                .and_then(|t| crate::dates::parse_json(t).ok()),
+            links: Vec::new(),
+            unknown_fields: Vec::new(),
+            raw: p,
+        };
+        return Ok(Inbound::Events {
+            events: vec![event],
+            ack: Some(Reply {
+                content_type: "text/plain",
+                body: String::new(),
+            }),
+        });
+    }
+    let command = get("command").ok_or(NormalizeError::MissingField(
+        "a slash command's `command` or an interaction's `payload`",
+    ))?;
+    let raw = serde_json::to_value(&fields).unwrap_or_default();
+    let event = Normalized {
+        event_type: format!("slash_command:{command}"),
+        delivery_id: get("trigger_id"),
+        object_id: get("channel_id"),
+        subject: None,
+        text: get("text"),
+        requester: get("user_id"),
+        occurred_at: None,
+        links: Vec::new(),
+        unknown_fields: Vec::new(),
+        raw,
+    };
+    Ok(Inbound::Events {
+        events: vec![event],
+        ack: Some(Reply::json(serde_json::json!({
+            "response_type": "ephemeral",
+            "text": "switchyard received this and is on it."
+        }))),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use chrono::TimeZone;
+
+    /// Slack's own worked example is a slash command: it verifies and becomes one event.
+    #[test]
+    fn slash_commands_and_interactions_arrive_as_forms() {
+        verify(
+            &headers(SIG, TS),
+            BODY.as_bytes(),
+            &[SecretString::from(SECRET)],
+            at(1531420618 + 30),
+        )
+        .unwrap();
+        let Inbound::Events { events, ack } = normalize_form(BODY.as_bytes()).unwrap() else {
+            panic!("a command is an event");
+        };
+        let e = &events[0];
+        assert_eq!(e.event_type, "slash_command:/webhook-collect");
+        assert_eq!(
+            e.delivery_id.as_deref(),
+            Some("398738663015.47445629121.803a0bc887a14d10d2c447fce8b6703c")
+        );
+        assert_eq!(
+            (
+                e.object_id.as_deref(),
+                e.requester.as_deref(),
+                e.text.as_deref()
+            ),
+            (Some("G8PSS9T3V"), Some("U2CERLKJA"), None)
+        );
+        assert!(ack.unwrap().body.contains("ephemeral"));
+        // Slack's block_actions example, as interactivity posts it (`payload=` JSON).
+        let payload = r#"{"type":"block_actions","user":{"id":"U0CA5","username":"Amy McGee","name":"Amy McGee","team_id":"T3MDE"},"api_app_id":"A0CA5","token":"Shh_its_a_seekrit","container":{"type":"message_attachment","message_ts":"1548261231.000200","attachment_id":1,"channel_id":"CBR2V3XEX","is_ephemeral":false,"is_app_unfurl":false},"trigger_id":"12321423423.333649436676.d8c1bb837935619ccad0f624c448ffb3","team":{"id":"T9TK3CUKW","domain":"example"},"channel":{"id":"CBR2V3XEX","name":"review-updates"},"response_url":"https://hooks.slack.com/actions/AABA1ABCD/1232321423432/D09sSasdasdAS9091209","actions":[{"action_id":"WaXA","block_id":"=qXel","text":{"type":"plain_text","text":"View","emoji":true},"value":"click_me_123","type":"button","action_ts":"1548426417.840180"}]}"#;
+        let body = serde_urlencoded::to_string([("payload", payload)]).unwrap();
+        let Inbound::Events { events, ack } = normalize_form(body.as_bytes()).unwrap() else {
+            panic!("an interaction is an event");
+        };
+        let e = &events[0];
+        assert_eq!(e.event_type, "interactivity:block_actions");
+        assert_eq!(
+            (
+                e.object_id.as_deref(),
+                e.requester.as_deref(),
+                e.text.as_deref()
+            ),
+            (Some("CBR2V3XEX"), Some("U0CA5"), Some("click_me_123"))
+        );
+        assert!(e
+            .delivery_id
+            .as_deref()
+            .unwrap()
+            .starts_with("12321423423."));
+        assert!(e.occurred_at.is_some());
+        assert_eq!(ack.unwrap().body, "");
+        // Neither a command nor a payload: a clear refusal naming what is missing.
+        assert!(matches!(
+            normalize_form(b"team_id=T1&text=hi"),
+            Err(NormalizeError::MissingField(_))
+        ));
+    }
 
     // The worked example from Slack's "Verifying requests from Slack" page.
     const SECRET: &str = "8f742231b10e8888abcd99yyyzzz85a5";

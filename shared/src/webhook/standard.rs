@@ -2,7 +2,16 @@
 //! `webhook-signature: v1,BASE64 [v1,BASE64 …]`, each `base64(HMAC-SHA256(key, "{id}.{ts}.{body}"))`
 //! where the key is the base64 part of the `whsec_…` secret (the prefix is optional). 5-minute window.
 
-use base64::{engine::general_purpose::STANDARD, Engine};
+use base64::alphabet::STANDARD as ALPHABET;
+use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+use base64::Engine;
+
+/// Base64 with or without its `=` padding: the libraries pad a secret written without it
+/// (`whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw` and the same with `==` are one key).
+const LENIENT: GeneralPurpose = GeneralPurpose::new(
+    &ALPHABET,
+    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+);
 use chrono::{DateTime, Utc};
 use http::HeaderMap;
 use secrecy::SecretString;
@@ -39,7 +48,7 @@ pub fn verify(
     let candidates: Vec<Vec<u8>> = header(headers, sig_h)?
         .split_whitespace()
         .filter_map(|s| s.strip_prefix("v1,"))
-        .filter_map(|b| STANDARD.decode(b).ok())
+        .filter_map(|b| LENIENT.decode(b).ok())
         .collect();
     if candidates.is_empty() {
         return Err(VerifyError::MalformedHeader(sig_h));
@@ -47,7 +56,7 @@ pub fn verify(
     check_epoch_secs(ts, ts_h, now)?;
     verify_any(secrets, |secret| {
         let raw = secret.trim_ascii();
-        let Ok(key) = STANDARD.decode(raw.strip_prefix(b"whsec_").unwrap_or(raw)) else {
+        let Ok(key) = LENIENT.decode(raw.strip_prefix(b"whsec_").unwrap_or(raw)) else {
             return false;
         };
         one_of(
@@ -121,6 +130,40 @@ mod tests {
                     ),
                     Ok(()),
                     "{flavor:?}"
+                );
+            }
+        }
+    }
+
+    /// A secret written without its base64 padding is the same key (the vendors' libraries pad
+    /// it before decoding), and so is a signature sent unpadded.
+    #[test]
+    fn secrets_and_signatures_without_padding() {
+        use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
+        let key = b"sixteen byte key";
+        let padded = format!("whsec_{}", STANDARD.encode(key));
+        assert!(padded.ends_with("=="));
+        let unpadded = padded.trim_end_matches('=').to_owned();
+        let mac = super::super::signature::hmac_sha256(
+            key,
+            &[ID.as_bytes(), b".", TS.as_bytes(), b".", BODY],
+        );
+        for sig in [
+            format!("v1,{}", STANDARD.encode(&mac)),
+            format!("v1,{}", STANDARD_NO_PAD.encode(&mac)),
+        ] {
+            for secret in [&padded, &unpadded] {
+                let secrets = [SecretString::from(secret.as_str())];
+                assert_eq!(
+                    verify(
+                        Flavor::Svix,
+                        &headers(Flavor::Svix, &sig),
+                        BODY,
+                        &secrets,
+                        at(1614265330)
+                    ),
+                    Ok(()),
+                    "{secret} {sig}"
                 );
             }
         }

@@ -30,10 +30,11 @@ pub fn verify(
 
 pub fn normalize(raw: serde_json::Value) -> Result<Inbound, NormalizeError> {
     let kind = str_field(&raw, "/type").ok_or(NormalizeError::MissingField("type"))?;
-    let id = str_field(&raw, "/id").ok_or(NormalizeError::MissingField("id"))?;
     let event = Normalized {
         event_type: format!("teams:{kind}"),
-        delivery_id: Some(id),
+        // Bot Framework activities carry an `id`; outgoing-webhook ones may not (then the
+        // body's hash identifies the delivery, as for any vendor without an id).
+        delivery_id: str_field(&raw, "/id"),
         object_id: str_field(&raw, "/conversation/id"),
         subject: None,
         text: str_field(&raw, "/text").map(|t| strip_mentions(&t)),
@@ -76,6 +77,19 @@ fn strip_mentions(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An activity without an `id` is still one event (its body's hash names the delivery).
+    #[test]
+    fn an_activity_without_an_id_is_an_event() {
+        let activity = serde_json::json!({"type": "message", "text": "<at>switchyard</at> printer on fire",
+            "timestamp": "2026-12-04T10:31:00.000Z", "from": {"id": "29:1", "name": "Megan"},
+            "conversation": {"id": "19:abc@thread.skype"}});
+        let Inbound::Events { events, .. } = normalize(activity).unwrap() else {
+            panic!("an event");
+        };
+        assert_eq!(events[0].delivery_id, None);
+        assert_eq!(events[0].text.as_deref(), Some("printer on fire"));
+    }
 
     // A key as Teams shows it (base64 of 32 bytes), fixed for the test.
     const SECRET_B64: &str = "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNkZWY=";

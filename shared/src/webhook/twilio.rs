@@ -23,15 +23,31 @@ pub fn verify(req: &SignedRequest<'_>, secrets: &[SecretString]) -> Result<(), V
     let expected = STANDARD
         .decode(header(req.headers, SIGNATURE_HEADER)?.trim())
         .map_err(|_| VerifyError::MalformedHeader(SIGNATURE_HEADER))?;
-    let mut signed = req.url.to_owned();
+    let mut signed = vec![req.url.to_owned()];
     if is_form(req.headers) {
-        // Sorted by key, then value, as Twilio's own libraries do for repeated keys.
+        // Sorted by key, then value, as Twilio's own libraries do for repeated keys; a key
+        // repeated with the same value is signed once by some of them (they sign the set of
+        // values), so both readings are tried.
         let mut params: Vec<(String, String)> = form_urlencoded(req.body);
         params.sort();
-        for (k, v) in params {
-            signed.push_str(&k);
-            signed.push_str(&v);
-        }
+        let mut once = params.clone();
+        once.dedup();
+        let readings = if once.len() < params.len() {
+            vec![params, once]
+        } else {
+            vec![params]
+        };
+        signed = readings
+            .into_iter()
+            .map(|params| {
+                let mut s = req.url.to_owned();
+                for (k, v) in params {
+                    s.push_str(&k);
+                    s.push_str(&v);
+                }
+                s
+            })
+            .collect();
     } else {
         let query = req.url.split_once('?').map(|(_, q)| q).unwrap_or_default();
         let claimed = form_urlencoded(query.as_bytes())
@@ -47,7 +63,9 @@ pub fn verify(req: &SignedRequest<'_>, secrets: &[SecretString]) -> Result<(), V
         }
     }
     verify_any(secrets, |key| {
-        ct_eq(&hmac_sha1(key, &[signed.as_bytes()]), &expected)
+        signed
+            .iter()
+            .any(|s| ct_eq(&hmac_sha1(key, &[s.as_bytes()]), &expected))
     })
 }
 
@@ -146,6 +164,46 @@ mod tests {
         assert_eq!(verify(&req2, &secrets), Err(VerifyError::Mismatch));
         let wrong = [SecretString::from("54321")];
         assert_eq!(verify(&req, &wrong), Err(VerifyError::Mismatch));
+    }
+
+    /// A key repeated with the same value: signed with the value once (the set of values, as
+    /// twilio-python's validator builds it) or twice (every value) — both verify; a changed
+    /// value does not.
+    #[test]
+    fn a_key_repeated_with_the_same_value_verifies_as_the_libraries_sign_it() {
+        let body = "CallSid=CA1&Digits=1234&Digits=1234";
+        let sign = |s: &str| STANDARD.encode(hmac_sha1(TOKEN.as_bytes(), &[s.as_bytes()]));
+        for signed in [
+            format!("{URL}CallSidCA1Digits1234"),
+            format!("{URL}CallSidCA1Digits1234Digits1234"),
+        ] {
+            let h = headers(&sign(&signed), "application/x-www-form-urlencoded");
+            let req = SignedRequest {
+                method: "POST",
+                url: URL,
+                headers: &h,
+                body: body.as_bytes(),
+            };
+            assert_eq!(
+                verify(&req, &[SecretString::from(TOKEN)]),
+                Ok(()),
+                "{signed}"
+            );
+        }
+        let h = headers(
+            &sign(&format!("{URL}CallSidCA1Digits1234")),
+            "application/x-www-form-urlencoded",
+        );
+        let req = SignedRequest {
+            method: "POST",
+            url: URL,
+            headers: &h,
+            body: b"CallSid=CA1&Digits=1234&Digits=9999",
+        };
+        assert_eq!(
+            verify(&req, &[SecretString::from(TOKEN)]),
+            Err(VerifyError::Mismatch)
+        );
     }
 
     #[test]
