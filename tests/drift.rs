@@ -447,3 +447,78 @@ async fn a_finding_acknowledged_stays_acknowledged_and_a_resolved_one_reopens_as
         .unwrap());
     stack.stop();
 }
+
+/// Drift in live answers becomes findings too: act's Zendesk update reads the ticket back, and a
+/// field it reads gone and a field nobody documented are stored (source `act`), the action done.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn drift_in_a_live_answer_becomes_findings() {
+    let stack = LocalStack::start().await.unwrap();
+    stack.sandbox.drift("zendesk", "removed").unwrap();
+    stack.sandbox.drift("zendesk", "added").unwrap();
+    let body = serde_json::json!({
+        "event": {"id": "ev-live", "source": "zendesk", "event_type": "ticket.created",
+                  "delivery_id": "ev-live", "object_id": "101", "subject": "Cannot log in",
+                  "text": null, "requester": null, "occurred_at": null,
+                  "received_at": "2026-12-04T10:31:00Z", "raw": {}},
+        "category": "access", "confidence": 0.9,
+        "actions": [{"connector": "zendesk", "action": "update_ticket",
+                     "params": {"ticket_id": "101", "comment": "switchyard: routed to Access", "public": "false"}}]
+    });
+    stack
+        .aws
+        .sqs
+        .send_message()
+        .queue_url(stack.provisioned.queue_url("ActQueue").unwrap())
+        .message_body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    let r = switchyard_tests::settled(&stack, "ev-live").await;
+    assert_eq!(r.status, "done", "drift never fails an action: {r:?}");
+    let store = stack.drift_store().unwrap();
+    let found = switchyard_tests::wait_for(
+        "the live answer's findings",
+        std::time::Duration::from_secs(20),
+        || {
+            let store = store.clone();
+            async move {
+                let found: Vec<(FindingKind, Severity, String, String)> = store
+                    .list("zendesk")
+                    .await
+                    .unwrap()
+                    .into_iter()
+                    .filter(|s| s.source == "act")
+                    .map(|s| {
+                        (
+                            s.finding.kind,
+                            s.finding.severity,
+                            s.finding.path,
+                            s.finding.object,
+                        )
+                    })
+                    .collect();
+                (found.len() >= 2).then_some(found)
+            }
+        },
+    )
+    .await;
+    assert!(
+        found.contains(&(
+            FindingKind::FieldMissing,
+            Severity::Breaking,
+            "updated_at".into(),
+            "ticket".into()
+        )),
+        "{found:?}"
+    );
+    assert!(
+        found.contains(&(
+            FindingKind::FieldAdded,
+            Severity::Info,
+            "x_sentiment".into(),
+            "ticket".into()
+        )),
+        "{found:?}"
+    );
+    stack.stop();
+}

@@ -119,6 +119,9 @@ impl Slack {
             ("limit", "200".to_owned()),
         ];
         self.find_paged("conversations.list", &query, 10, |page| {
+            for c in page["channels"].as_array()?.iter().take(5) {
+                super::drift::observe(&CONTRACT, "channel", c, &[]);
+            }
             page["channels"].as_array()?.iter().find_map(|c| {
                 (c["name"].as_str() == Some(name)).then(|| c["id"].as_str().map(str::to_owned))?
             })

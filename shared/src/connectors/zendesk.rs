@@ -234,7 +234,7 @@ pub const CONTRACT: Contract = Contract {
     ],
 };
 
-/// Ticket fields this connector knows; others are drift, counted and logged.
+/// Ticket fields Zendesk documents; others in a live answer are drift (information).
 const TICKET_FIELDS: &[&str] = &[
     "id",
     "url",
@@ -281,7 +281,7 @@ const TICKET_FIELDS: &[&str] = &[
 /// defensively: a missing id or an odd date format is reported, never fatal.
 fn outcome(body: &Value, what: &str) -> Outcome {
     let ticket = body.get("ticket").unwrap_or(&Value::Null);
-    super::drift::check("zendesk.ticket", ticket, TICKET_FIELDS);
+    super::drift::observe(&CONTRACT, "ticket", ticket, TICKET_FIELDS);
     let id = super::id_text(ticket.get("id"));
     let updated = ticket
         .get("updated_at")

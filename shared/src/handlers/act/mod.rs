@@ -40,6 +40,7 @@ mod outcomes;
 use outcomes::{
     attempt, hand_back, mark_refused, note_after_hand_back, number_attr, park,
     park_until_reconnected, parked, record_dead_letter, refused_for_fields, requeue, slot_of,
+    store_observed_drift,
 };
 
 /// Attributes of a handed-back message: how often it waited, and not before when (unix ms).
@@ -134,7 +135,7 @@ impl Act {
 
 pub async fn handler(deps: &Act, event: LambdaEvent<SqsEvent>) -> Result<SqsBatchResponse, Error> {
     let deadline = event.context.deadline;
-    Ok(batch::process(event.payload, |m| async move {
+    let response = batch::process(event.payload, |m| async move {
         let last = batch::last_receive(&m, deps.max_receives);
         let result = act_one(deps, m.clone(), deadline).await;
         if let (Err(e), true) = (&result, last) {
@@ -142,7 +143,9 @@ pub async fn handler(deps: &Act, event: LambdaEvent<SqsEvent>) -> Result<SqsBatc
         }
         result
     })
-    .await?)
+    .await?;
+    store_observed_drift(deps).await;
+    Ok(response)
 }
 
 async fn act_one(deps: &Act, message: SqsMessage, deadline_ms: u64) -> Result<(), RecordError> {
