@@ -149,8 +149,8 @@ mod tests {
             &[ID.as_bytes(), b".", TS.as_bytes(), b".", BODY],
         );
         for sig in [
-            format!("v1,{}", STANDARD.encode(&mac)),
-            format!("v1,{}", STANDARD_NO_PAD.encode(&mac)),
+            format!("v1,{}", STANDARD.encode(mac)),
+            format!("v1,{}", STANDARD_NO_PAD.encode(mac)),
         ] {
             for secret in [&padded, &unpadded] {
                 let secrets = [SecretString::from(secret.as_str())];
