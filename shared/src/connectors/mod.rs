@@ -156,6 +156,11 @@ pub trait Connector: Send + Sync {
         Ok(Vec::new())
     }
 
+    /// What can be checked of a post-only connection without posting (`drift::endpoint`).
+    async fn check_configuration(&self) -> Vec<crate::drift::Finding> {
+        Vec::new()
+    }
+
     /// The fields the vendor requires when `actions` (this connector's configured action
     /// templates) create objects, read from its metadata without writing.
     async fn required_fields(

@@ -52,10 +52,22 @@ impl Teams {
     }
 }
 
+/// Where Teams webhooks live: Workflows (Power Automate / Logic Apps) and legacy connectors.
+const HOSTS: &[&str] = &[
+    ".logic.azure.com",
+    ".powerautomate.com",
+    ".powerplatform.com",
+    ".webhook.office.com",
+];
+
 #[async_trait]
 impl Connector for Teams {
     fn name(&self) -> &'static str {
         "teams"
+    }
+
+    async fn check_configuration(&self) -> Vec<crate::drift::Finding> {
+        crate::drift::endpoint::check(&self.http, "teams", self.url.expose_secret(), HOSTS).await
     }
 
     async fn perform(&self, action: &PlannedAction, _key: &str) -> Result<Outcome, ConnectorError> {

@@ -57,6 +57,23 @@ impl Connector for Webhook {
         "webhook"
     }
 
+    async fn check_configuration(&self) -> Vec<crate::drift::Finding> {
+        let mut out = crate::drift::endpoint::check(&self.http, "webhook", &self.url, &[]).await;
+        if let Err(e) = sign(&self.secret, "check", 0, b"") {
+            out.push(crate::drift::Finding {
+                connector: "webhook".into(),
+                object: "configuration".into(),
+                kind: crate::drift::FindingKind::Configuration,
+                severity: crate::drift::Severity::Breaking,
+                path: "secret".into(),
+                detail: e.to_string(),
+                example: None,
+                routes: Vec::new(),
+            });
+        }
+        out
+    }
+
     async fn perform(&self, action: &PlannedAction, key: &str) -> Result<Outcome, ConnectorError> {
         if action.action != "post" {
             return Err(ConnectorError::Unsupported(format!(

@@ -7,6 +7,7 @@
 
 pub mod check;
 pub mod compare;
+pub mod endpoint;
 pub mod profile;
 pub mod store;
 
@@ -146,6 +147,9 @@ pub enum FindingKind {
     RequiredField,
     /// A real write was refused for a missing or invalid field.
     WriteRefused,
+    /// A post-only connection's endpoint is misconfigured or unreachable (checked without
+    /// posting: URL shape, DNS, TLS).
+    Configuration,
 }
 
 impl FindingKind {
@@ -160,6 +164,7 @@ impl FindingKind {
             FindingKind::DateFormatChanged => "date_format_changed",
             FindingKind::RequiredField => "required_field",
             FindingKind::WriteRefused => "write_refused",
+            FindingKind::Configuration => "configuration",
         }
     }
 }
