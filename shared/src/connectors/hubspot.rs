@@ -1,5 +1,5 @@
 //! HubSpot CRM API v3 (associations v4). Auth: bearer token (a private app's token, or an OAuth
-//! access token). Retry logic (see `triage::hubspot`): 429 → rate limited, the wait from
+//! access token). Retry logic (see `triage` below): 429 → rate limited, the wait from
 //! `Retry-After` or the named policy (`SECONDLY` 1 s, `TEN_SECONDLY_ROLLING` the interval
 //! header); 401 `EXPIRED_AUTHENTICATION`/`INVALID_AUTHENTICATION` → auth; 403 `MISSING_SCOPES`,
 //! 409 `CONFLICT`, 400 `VALIDATION_ERROR`, 404 → permanent; 423, 477, 5xx → transient.
@@ -14,10 +14,13 @@ use reqwest::{Method, RequestBuilder};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{json, Map, Value};
 
+use super::triage::{by_status, draft, str_at, success, Draft, Kind as TriageKind, Response};
+use super::wait::header;
 use super::{param, Connector, ConnectorError, Outcome, ResolveError};
 use crate::drift::{Contract, Field, Kind, Shape};
 use crate::routing::PlannedAction;
 use crate::secrets::Credential;
+use std::time::Duration;
 
 /// The ticket properties the canary reads (a portal has many more; only these are asked for).
 const SAMPLE_PROPERTIES: &str = "subject,hs_pipeline,hs_pipeline_stage,hs_ticket_priority";
@@ -335,4 +338,94 @@ fn required(action: &str) -> &'static [&'static str] {
         "upsert_contact" | "add_note" => &["crm.objects.contacts.write"],
         _ => &[],
     }
+}
+
+// ---------------------------------------------------------------- triage
+// Which answers retry, which 200s are errors, which refusals mean re-authorization.
+
+/// HubSpot: `{"status": "error", "message": …, "category": …, "errorType": "RATE_LIMIT",
+/// "policyName": "TEN_SECONDLY_ROLLING"}`. A 429 rarely carries `Retry-After`; the policy says
+/// which window to wait out.
+pub(crate) fn triage(r: &Response) -> Draft {
+    if (200..300).contains(&r.status) {
+        return match r.json() {
+            Some(v) if str_at(&v, "/status") == Some("error") => draft(
+                TriageKind::Permanent,
+                format!(
+                    "HTTP {} with an error body: {}",
+                    r.status,
+                    hubspot_detail(&v)
+                ),
+            ),
+            _ => success(r),
+        };
+    }
+    let v = r.json().unwrap_or(Value::Null);
+    let category = str_at(&v, "/category").unwrap_or_default();
+    let detail = hubspot_detail(&v);
+    if r.status == 429 || str_at(&v, "/errorType") == Some("RATE_LIMIT") {
+        let policy = str_at(&v, "/policyName").unwrap_or_default();
+        let implied_wait = match policy {
+            "SECONDLY" => Some(Duration::from_secs(1)),
+            "TEN_SECONDLY_ROLLING" => Some(
+                header(&r.headers, "x-hubspot-ratelimit-interval-milliseconds")
+                    .and_then(|ms| ms.parse().ok())
+                    .map(Duration::from_millis)
+                    .unwrap_or(Duration::from_secs(10)),
+            ),
+            // DAILY resets at midnight in the account's time zone, which the response omits.
+            _ => None,
+        };
+        return Draft {
+            kind: TriageKind::RateLimited,
+            reason: format!("HTTP {}: {detail}", r.status),
+            implied_wait,
+        };
+    }
+    match (r.status, category) {
+        (401, _) | (_, "EXPIRED_AUTHENTICATION" | "INVALID_AUTHENTICATION") => {
+            draft(TriageKind::Auth, format!("HTTP {}: {detail}", r.status))
+        }
+        (403, "MISSING_SCOPES") => {
+            let scopes: Vec<&str> = v
+                .pointer("/errors")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .flat_map(|e| {
+                    ["/context/requiredGranularScopes", "/context/requiredScopes"]
+                        .into_iter()
+                        .filter_map(|p| e.pointer(p).and_then(Value::as_array))
+                        .flatten()
+                        .filter_map(Value::as_str)
+                })
+                .collect();
+            let needs = if scopes.is_empty() {
+                String::new()
+            } else {
+                format!("; needs {}", scopes.join(", "))
+            };
+            draft(
+                TriageKind::Permanent,
+                format!("HTTP 403: {detail}{needs} (a human must grant the scopes)"),
+            )
+        }
+        // "Contact already exists. Existing ID: 151": retrying cannot help.
+        (409, _) => draft(TriageKind::Permanent, format!("HTTP 409: {detail}")),
+        // 477 Migration In Progress; 423 Locked (object being merged).
+        (477, _) => draft(TriageKind::Transient, format!("HTTP 477: {detail}")),
+        _ => by_status(r, &detail),
+    }
+}
+
+fn hubspot_detail(v: &Value) -> String {
+    [
+        str_at(v, "/category"),
+        str_at(v, "/policyName"),
+        str_at(v, "/message"),
+    ]
+    .into_iter()
+    .flatten()
+    .collect::<Vec<_>>()
+    .join(": ")
 }

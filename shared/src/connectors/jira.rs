@@ -1,5 +1,5 @@
 //! Jira Cloud platform REST API v3. Auth: API token (`{email}:{api_token}` basic). Retry logic
-//! (see `triage::jira`): 429 with `Retry-After` / ISO `X-RateLimit-Reset` → rate limited; 401 →
+//! (see `triage` below): 429 with `Retry-After` / ISO `X-RateLimit-Reset` → rate limited; 401 →
 //! auth; 409, 503 (`Retry-After`) and other 5xx → transient; 403, 404, 400 → permanent with
 //! Jira's `errorMessages` and per-field `errors`.
 //!
@@ -63,6 +63,8 @@ pub const CONTRACT: Contract = Contract {
         },
     ],
 };
+use super::triage::{by_status, str_at, success, Draft, Response};
+use super::wait::header;
 use crate::secrets::Credential;
 
 pub struct Jira {
@@ -469,6 +471,53 @@ fn required(action: &str) -> &'static [&'static str] {
         "set_labels" | "set_fields" => &["BROWSE_PROJECTS", "EDIT_ISSUES"],
         _ => &[],
     }
+}
+
+// ---------------------------------------------------------------- triage
+// Which answers retry, which 200s are errors, which refusals mean re-authorization.
+
+/// Jira Cloud: `{"errorMessages": […], "errors": {field: message}}`; 429 with `Retry-After` and
+/// an ISO `X-RateLimit-Reset`; 503 with `Retry-After` when a resource limit is hit.
+pub(crate) fn triage(r: &Response) -> Draft {
+    if (200..300).contains(&r.status) {
+        // 204 No Content is Jira's answer to transitions and edits.
+        return success(r);
+    }
+    let detail = r
+        .json()
+        .map(|v| {
+            let mut parts: Vec<String> = v
+                .get("errorMessages")
+                .and_then(Value::as_array)
+                .map(|a| {
+                    a.iter()
+                        .filter_map(Value::as_str)
+                        .map(str::to_owned)
+                        .collect()
+                })
+                .unwrap_or_default();
+            if let Some(errors) = v.get("errors").and_then(Value::as_object) {
+                parts.extend(
+                    errors
+                        .iter()
+                        .map(|(field, m)| format!("{field}: {}", m.as_str().unwrap_or_default())),
+                );
+                if !errors.is_empty() {
+                    let fields: Vec<&str> = errors.keys().map(String::as_str).collect();
+                    parts.push(format!("invalid fields [{}]", fields.join(", ")));
+                }
+            }
+            if let Some(m) = str_at(&v, "/message") {
+                parts.push(m.to_owned());
+            }
+            parts.join("; ")
+        })
+        .unwrap_or_default();
+    let mut d = by_status(r, &detail);
+    if let Some(reason) = header(&r.headers, "ratelimit-reason") {
+        d.reason = format!("{} (RateLimit-Reason: {reason})", d.reason);
+    }
+    d
 }
 
 #[cfg(test)]

@@ -1,5 +1,5 @@
 //! Salesforce REST API, pinned to v62.0. Auth: OAuth 2.0 bearer access token against the org's
-//! instance URL (`base_url`). Retry logic (see `triage::salesforce`): 401 `INVALID_SESSION_ID` →
+//! instance URL (`base_url`). Retry logic (see `triage` below): 401 `INVALID_SESSION_ID` →
 //! auth; **403 `REQUEST_LIMIT_EXCEEDED` → rate limited**; `UNABLE_TO_LOCK_ROW` and 5xx →
 //! transient; other errors (`REQUIRED_FIELD_MISSING`, `INSUFFICIENT_ACCESS…`, 300 multiple
 //! external-id matches) → permanent.
@@ -13,6 +13,7 @@ use reqwest::{Method, RequestBuilder};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{json, Map, Value};
 
+use super::triage::{by_status, draft, str_at, success, Draft, Kind as TriageKind, Response};
 use super::{param, Connector, ConnectorError, Outcome, ResolveError};
 use crate::drift::{Contract, Field, Kind, RequiredField, Shape};
 use crate::routing::{ActionTemplate, PlannedAction};
@@ -339,4 +340,90 @@ fn required(action: &str) -> &'static [&'static str] {
         "add_case_comment" => &["CaseComment.create"],
         _ => &[],
     }
+}
+
+// ---------------------------------------------------------------- triage
+// Which answers retry, which 200s are errors, which refusals mean re-authorization.
+
+/// Salesforce REST: errors are `[{"message": …, "errorCode": "INVALID_SESSION_ID"}]`; the daily
+/// API limit is a **403** `REQUEST_LIMIT_EXCEEDED`; sObject collections answer 200 with
+/// per-record `{"success": false, "errors": [{"statusCode": …}]}`.
+pub(crate) fn triage(r: &Response) -> Draft {
+    let v = r.json();
+    if (200..300).contains(&r.status) {
+        return match v {
+            Some(Value::Array(items)) => {
+                let failed: Vec<&Value> = items
+                    .iter()
+                    .filter(|i| i.get("success") == Some(&Value::Bool(false)))
+                    .collect();
+                match failed.first() {
+                    None => draft(TriageKind::Ok, format!("HTTP {}", r.status)),
+                    Some(first) => {
+                        let code = str_at(first, "/errors/0/statusCode")
+                            .or_else(|| str_at(first, "/errors/0/errorCode"))
+                            .unwrap_or("UNKNOWN");
+                        let message = str_at(first, "/errors/0/message").unwrap_or_default();
+                        let mut d = salesforce_code(code, r.status);
+                        d.reason = format!(
+                            "{} of {} records failed; first: {code}: {message}",
+                            failed.len(),
+                            items.len()
+                        );
+                        d
+                    }
+                }
+            }
+            _ => success(r),
+        };
+    }
+    let first = v.as_ref().and_then(|v| match v {
+        Value::Array(a) => a.first().cloned(),
+        Value::Object(_) => Some(v.clone()),
+        _ => None,
+    });
+    let code = first
+        .as_ref()
+        .and_then(|f| str_at(f, "/errorCode").or_else(|| str_at(f, "/error")))
+        .unwrap_or_default();
+    let message = first
+        .as_ref()
+        .and_then(|f| str_at(f, "/message").or_else(|| str_at(f, "/error_description")))
+        .unwrap_or_default();
+    if code.is_empty() {
+        return by_status(r, "");
+    }
+    let mut d = salesforce_code(code, r.status);
+    d.reason = format!("HTTP {}: {code}: {message}", r.status);
+    // REQUIRED_FIELD_MISSING, INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST…: the fields, by API name.
+    let fields: Vec<&str> = first
+        .as_ref()
+        .and_then(|f| f.get("fields"))
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    if !fields.is_empty() {
+        d.reason
+            .push_str(&format!("; invalid fields [{}]", fields.join(", ")));
+    }
+    if r.status == 300 {
+        d.kind = TriageKind::Permanent;
+        d.reason
+            .push_str(" (the external id matches several records)");
+    }
+    d
+}
+
+fn salesforce_code(code: &str, status: u16) -> Draft {
+    let kind = match code {
+        "REQUEST_LIMIT_EXCEEDED" | "TOO_MANY_APEX_REQUESTS" => TriageKind::RateLimited,
+        "INVALID_SESSION_ID" | "INVALID_AUTH_HEADER" => TriageKind::Auth,
+        "UNABLE_TO_LOCK_ROW" | "SERVER_UNAVAILABLE" | "QUERY_TIMEOUT" => TriageKind::Transient,
+        _ if status == 429 => TriageKind::RateLimited,
+        _ if status == 401 => TriageKind::Auth,
+        _ if status >= 500 => TriageKind::Transient,
+        // INSUFFICIENT_ACCESS…, API_DISABLED_FOR_ORG, NOT_FOUND, REQUIRED_FIELD_MISSING, …
+        _ => TriageKind::Permanent,
+    };
+    draft(kind, String::new())
 }

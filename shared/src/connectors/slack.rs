@@ -1,5 +1,5 @@
 //! Slack Web API. Auth: bearer token (bot token, or the access token of a rotating OAuth grant).
-//! Retry logic (see `triage::slack`): HTTP 429 → rate limited with `Retry-After`; **HTTP 200
+//! Retry logic (see `triage` below): HTTP 429 → rate limited with `Retry-After`; **HTTP 200
 //! with `ok: false`** is an error by its `error` code (`ratelimited` → rate limited,
 //! `token_expired`/`invalid_auth` → refresh, `token_revoked` → reconnect, `internal_error` →
 //! transient, the rest → permanent).
@@ -18,6 +18,8 @@ use super::{param, Connector, ConnectorError, Outcome, ResolveError};
 
 /// The message metadata type switchyard's posts carry (with the action's key).
 const METADATA_TYPE: &str = "switchyard_action";
+use super::excerpt;
+use super::triage::{by_status, draft, not_json, str_at, Draft, Kind as TriageKind, Response};
 use crate::drift::{Contract, Field, Kind, Shape};
 use crate::routing::PlannedAction;
 use crate::secrets::Credential;
@@ -314,4 +316,92 @@ fn required(action: &str) -> &'static [&'static str] {
         "post_message" => &["chat:write", "channels:history"],
         _ => &[],
     }
+}
+
+// ---------------------------------------------------------------- triage
+// Which answers retry, which 200s are errors, which refusals mean re-authorization.
+
+/// Slack Web API: errors in HTTP 200 bodies (`{"ok": false, "error": "…"}`); HTTP 429 with
+/// `Retry-After`. Incoming webhooks answer plain text (`ok`, `invalid_payload`, `no_service`).
+pub(crate) fn triage(r: &Response) -> Draft {
+    if r.status == 429 {
+        return draft(
+            TriageKind::RateLimited,
+            "HTTP 429 (Slack rate limit for this method)",
+        );
+    }
+    let Some(v) = r.json() else {
+        let text = r.body.trim();
+        if (200..300).contains(&r.status) && text == "ok" {
+            return draft(TriageKind::Ok, "webhook accepted");
+        }
+        if (200..300).contains(&r.status) && !text.is_empty() && !text.starts_with('<') {
+            return slack_code(text, r.status);
+        }
+        if !(200..300).contains(&r.status) && slack_code_like(text) {
+            return slack_code(text, r.status);
+        }
+        return if (200..300).contains(&r.status) {
+            not_json(r)
+        } else {
+            by_status(r, "")
+        };
+    };
+    match v.get("ok") {
+        Some(Value::Bool(true)) => {
+            let warning = str_at(&v, "/warning")
+                .map(|w| format!(" (warning: {w})"))
+                .unwrap_or_default();
+            draft(TriageKind::Ok, format!("ok{warning}"))
+        }
+        Some(Value::Bool(false)) => {
+            let mut d = slack_code(str_at(&v, "/error").unwrap_or("unknown_error"), r.status);
+            // missing_scope names the scope the method needs.
+            if let Some(needed) = str_at(&v, "/needed") {
+                d.reason = format!("{}; needs {needed}", d.reason);
+            }
+            d
+        }
+        _ if !(200..300).contains(&r.status) => by_status(r, ""),
+        // Every Web API answer carries `ok`; without it this is not Slack talking (a proxy).
+        _ => draft(
+            TriageKind::Transient,
+            format!(
+                "HTTP {} without Slack's `ok` field: {}",
+                r.status,
+                excerpt(&r.body)
+            ),
+        ),
+    }
+}
+
+fn slack_code_like(text: &str) -> bool {
+    !text.is_empty() && text.len() < 64 && text.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
+}
+
+fn slack_code(code: &str, status: u16) -> Draft {
+    let kind = match code {
+        "ratelimited" | "rate_limited" => TriageKind::RateLimited,
+        "invalid_auth" | "not_authed" | "token_expired" => TriageKind::Auth,
+        "token_revoked"
+        | "account_inactive"
+        | "app_uninstalled"
+        | "no_service"
+        | "invalid_refresh_token" => TriageKind::ReauthRequired,
+        "internal_error"
+        | "fatal_error"
+        | "service_unavailable"
+        | "request_timeout"
+        | "team_added_to_org"
+        | "rollup_error" => TriageKind::Transient,
+        _ if status >= 500 => TriageKind::Transient,
+        // missing_scope, not_in_channel, channel_not_found, invalid_blocks, msg_too_long, …
+        _ => TriageKind::Permanent,
+    };
+    let hint = match code {
+        "missing_scope" => " (the token lacks a scope; a human must add it and reinstall)",
+        "token_revoked" | "app_uninstalled" => " (a human must reinstall or reconnect)",
+        _ => "",
+    };
+    draft(kind, format!("Slack error {code} (HTTP {status}){hint}"))
 }

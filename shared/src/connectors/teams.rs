@@ -1,6 +1,6 @@
 //! Microsoft Teams: post to a channel through a Workflows webhook (Power Automate's "When a Teams
 //! webhook request is received"; answers 202) or a legacy incoming webhook (answers 200 `1`).
-//! The URL is the credential. Retry logic (see `triage::teams`): a 200 whose text says
+//! The URL is the credential. Retry logic (see `triage` below): a 200 whose text says
 //! "Microsoft Teams endpoint returned HTTP error 429" → rate limited; 429 → rate limited; 5xx →
 //! transient; 400 (bad payload), 413 → permanent; **401/403/404/410 → re-authorization: the
 //! webhook was removed or disabled, and a human must create a new one**.
@@ -12,6 +12,8 @@ use async_trait::async_trait;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{json, Value};
 
+use super::excerpt;
+use super::triage::{draft, str_at, Draft, Kind as TriageKind, Response};
 use super::{
     param, read_response, wrong_credential, Connector, ConnectorError, Outcome, ResolveError,
 };
@@ -106,4 +108,77 @@ impl Connector for Teams {
             ))
         }
     }
+}
+
+// ---------------------------------------------------------------- triage
+// Which answers retry, which 200s are errors, which refusals mean re-authorization.
+
+/// Microsoft Teams: a Workflows webhook answers 202, a connector webhook answers 200 with `1` —
+/// or 200 with "Microsoft Teams endpoint returned HTTP error 429 …" when throttled. Graph answers
+/// `{"error": {"code": "TooManyRequests", "message": …}}`.
+pub(crate) fn triage(r: &Response) -> Draft {
+    if let Some(v) = r
+        .json()
+        .filter(|v| v.get("error").is_some_and(Value::is_object))
+    {
+        let code = str_at(&v, "/error/code").unwrap_or_default();
+        let message = str_at(&v, "/error/message").unwrap_or_default();
+        let reason = format!("Graph error {code} (HTTP {}): {message}", r.status);
+        let kind = match (r.status, code) {
+            (_, "TooManyRequests" | "activityLimitReached") | (429, _) => TriageKind::RateLimited,
+            (_, "InvalidAuthenticationToken" | "TokenExpired") | (401, _) => TriageKind::Auth,
+            (_, "serviceNotAvailable" | "ServiceUnavailable" | "generalException") => {
+                TriageKind::Transient
+            }
+            (500..=599, _) => TriageKind::Transient,
+            _ => TriageKind::Permanent,
+        };
+        return draft(kind, reason);
+    }
+    let text = r.body.trim();
+    if (200..300).contains(&r.status) {
+        let lower = text.to_ascii_lowercase();
+        if let Some(at) = lower.find("returned http error ") {
+            let code: u16 = lower[at + 20..]
+                .split(|c: char| !c.is_ascii_digit())
+                .next()
+                .and_then(|c| c.parse().ok())
+                .unwrap_or(0);
+            let embedded = Response {
+                status: code,
+                headers: r.headers.clone(),
+                body: String::new(),
+            };
+            let mut d = teams_webhook_status(&embedded);
+            d.reason = format!("HTTP {} wrapping an error: {}", r.status, excerpt(text));
+            return d;
+        }
+        if lower.contains("webhook message delivery failed") || lower.contains("error") {
+            return draft(
+                TriageKind::Permanent,
+                format!("HTTP {} with an error body: {}", r.status, excerpt(text)),
+            );
+        }
+        return draft(TriageKind::Ok, format!("HTTP {}", r.status));
+    }
+    let mut d = teams_webhook_status(r);
+    d.reason = format!("HTTP {}: {}", r.status, excerpt(text))
+        .trim_end_matches(": ")
+        .to_owned();
+    if d.kind == TriageKind::ReauthRequired {
+        d.reason
+            .push_str(" (the webhook URL is gone or refused; a human must create a new one)");
+    }
+    d
+}
+
+/// A webhook URL is its own credential: refused or gone means a human must make a new one.
+fn teams_webhook_status(r: &Response) -> Draft {
+    let kind = match r.status {
+        429 => TriageKind::RateLimited,
+        401 | 403 | 404 | 410 => TriageKind::ReauthRequired,
+        408 | 500..=599 => TriageKind::Transient,
+        _ => TriageKind::Permanent,
+    };
+    draft(kind, String::new())
 }

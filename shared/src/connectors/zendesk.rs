@@ -1,5 +1,5 @@
 //! Zendesk Support API v2. Auth: API token (`{email}/token:{token}` basic). Retry logic (see
-//! `triage::zendesk`): 429 → rate limited with `Retry-After`; 401 → auth; 409 (concurrent
+//! `triage` below): 429 → rate limited with `Retry-After`; 401 → auth; 409 (concurrent
 //! update), 5xx and network errors → transient; 403 and other 4xx (404 RecordNotFound,
 //! 422 RecordInvalid) → permanent with Zendesk's error text.
 //!
@@ -12,6 +12,7 @@ use reqwest::{Method, RequestBuilder};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{json, Value};
 
+use super::triage::{by_status, str_at, success, Draft, Response};
 use super::{param, wrong_credential, Connector, ConnectorError, Outcome, ResolveError};
 use crate::drift::{Contract, Field, Kind, RequiredField, Shape};
 use crate::routing::{ActionTemplate, PlannedAction};
@@ -427,4 +428,56 @@ impl Connector for Zendesk {
             },
         ))
     }
+}
+
+// ---------------------------------------------------------------- triage
+// Which answers retry, which 200s are errors, which refusals mean re-authorization.
+
+/// Zendesk: `{"error": "RecordNotFound", "description": "Not found"}` or
+/// `{"error": {"title": …, "message": …}}`; 409 means a concurrent update (retry).
+pub(crate) fn triage(r: &Response) -> Draft {
+    if (200..300).contains(&r.status) {
+        return success(r);
+    }
+    let detail = r
+        .json()
+        .map(|v| {
+            let error = match v.get("error") {
+                Some(Value::String(s)) => s.clone(),
+                Some(e @ Value::Object(_)) => [str_at(e, "/title"), str_at(e, "/message")]
+                    .into_iter()
+                    .flatten()
+                    .collect::<Vec<_>>()
+                    .join(": "),
+                _ => String::new(),
+            };
+            let description = str_at(&v, "/description").unwrap_or_default();
+            let mut text = format!("{error} {description}").trim().to_owned();
+            // RecordInvalid: `details` names each field (`base` entries by `field_key`).
+            if let Some(details) = v.get("details").and_then(Value::as_object) {
+                let mut fields = Vec::new();
+                let mut words = Vec::new();
+                for (key, items) in details {
+                    for item in items.as_array().into_iter().flatten() {
+                        match (key.as_str(), item.get("field_key").and_then(Value::as_u64)) {
+                            ("base", Some(id)) => fields.push(format!("custom_field.{id}")),
+                            ("base", None) => {}
+                            (k, _) => fields.push(k.to_owned()),
+                        }
+                        if let Some(d) = str_at(item, "/description") {
+                            words.push(d.to_owned());
+                        }
+                    }
+                }
+                if !words.is_empty() {
+                    text = format!("{text}: {}", words.join("; "));
+                }
+                if !fields.is_empty() {
+                    text = format!("{text}; invalid fields [{}]", fields.join(", "));
+                }
+            }
+            text
+        })
+        .unwrap_or_default();
+    by_status(r, &detail)
 }
