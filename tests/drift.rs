@@ -20,6 +20,31 @@ async fn first_run(stack: &LocalStack) -> Vec<ProbeResult> {
     .await
 }
 
+/// One act message for `event_id` with `actions`, sent to the stack's act queue.
+async fn send_to_act(
+    stack: &LocalStack,
+    event_id: &str,
+    object_id: Option<&str>,
+    actions: serde_json::Value,
+) {
+    let body = serde_json::json!({
+        "event": {"id": event_id, "source": "zendesk", "event_type": "ticket.created",
+                  "delivery_id": event_id, "object_id": object_id, "subject": "Checkout is down",
+                  "text": null, "requester": null, "occurred_at": null,
+                  "received_at": "2026-12-04T10:31:00Z", "raw": {}},
+        "category": "outage", "confidence": 0.9, "actions": actions
+    });
+    stack
+        .aws
+        .sqs
+        .send_message()
+        .queue_url(stack.provisioned.queue_url("ActQueue").unwrap())
+        .message_body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+}
+
 /// Routes that create Zendesk tickets (the default config only updates them).
 fn creating_routes() -> switchyard::routing::RoutingConfig {
     switchyard::routing::RoutingConfig::load(
@@ -334,24 +359,14 @@ async fn a_write_refused_for_a_newly_required_field_goes_to_review_naming_it() {
     let stack = LocalStack::start().await.unwrap();
     first_run(&stack).await;
     stack.sandbox.drift("jira", "required_field").unwrap();
-    let body = serde_json::json!({
-        "event": {"id": "ev-required", "source": "zendesk", "event_type": "ticket.created",
-                  "delivery_id": "ev-required", "object_id": null, "subject": "Checkout is down",
-                  "text": null, "requester": null, "occurred_at": null,
-                  "received_at": "2026-12-04T10:31:00Z", "raw": {}},
-        "category": "outage", "confidence": 0.9,
-        "actions": [{"connector": "jira", "action": "create_issue",
-                     "params": {"project": "SUP", "summary": "Checkout is down"}}]
-    });
-    stack
-        .aws
-        .sqs
-        .send_message()
-        .queue_url(stack.provisioned.queue_url("ActQueue").unwrap())
-        .message_body(body.to_string())
-        .send()
-        .await
-        .unwrap();
+    send_to_act(
+        &stack,
+        "ev-required",
+        None,
+        serde_json::json!([{"connector": "jira", "action": "create_issue",
+                            "params": {"project": "SUP", "summary": "Checkout is down"}}]),
+    )
+    .await;
     let r = switchyard_tests::settled(&stack, "ev-required").await;
     assert_eq!(r.status, "in_review", "{r:?}");
     let reason = r.reason.clone().unwrap_or_default();
@@ -455,24 +470,14 @@ async fn drift_in_a_live_answer_becomes_findings() {
     let stack = LocalStack::start().await.unwrap();
     stack.sandbox.drift("zendesk", "removed").unwrap();
     stack.sandbox.drift("zendesk", "added").unwrap();
-    let body = serde_json::json!({
-        "event": {"id": "ev-live", "source": "zendesk", "event_type": "ticket.created",
-                  "delivery_id": "ev-live", "object_id": "101", "subject": "Cannot log in",
-                  "text": null, "requester": null, "occurred_at": null,
-                  "received_at": "2026-12-04T10:31:00Z", "raw": {}},
-        "category": "access", "confidence": 0.9,
-        "actions": [{"connector": "zendesk", "action": "update_ticket",
-                     "params": {"ticket_id": "101", "comment": "switchyard: routed to Access", "public": "false"}}]
-    });
-    stack
-        .aws
-        .sqs
-        .send_message()
-        .queue_url(stack.provisioned.queue_url("ActQueue").unwrap())
-        .message_body(body.to_string())
-        .send()
-        .await
-        .unwrap();
+    send_to_act(
+        &stack,
+        "ev-live",
+        Some("101"),
+        serde_json::json!([{"connector": "zendesk", "action": "update_ticket",
+                            "params": {"ticket_id": "101", "comment": "switchyard: routed to Access", "public": "false"}}]),
+    )
+    .await;
     let r = switchyard_tests::settled(&stack, "ev-live").await;
     assert_eq!(r.status, "done", "drift never fails an action: {r:?}");
     let store = stack.drift_store().unwrap();

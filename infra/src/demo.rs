@@ -272,18 +272,7 @@ impl Summary {
             self.drift.len()
         );
         for r in &self.drift {
-            let f = &r.finding;
-            let _ = writeln!(
-                o,
-                "    {} {} {}.{} {} `{}`: {}",
-                r.id,
-                f.severity.name().to_uppercase(),
-                f.connector,
-                f.object,
-                f.kind.name(),
-                f.path,
-                f.detail
-            );
+            let _ = writeln!(o, "    {}  {}", r.id, r.finding.line());
         }
         if !self.settled {
             let _ = writeln!(o, "  WARNING: not every event settled within 60 s");

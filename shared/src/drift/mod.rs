@@ -235,6 +235,19 @@ impl Finding {
         f
     }
 
+    /// One line for a person: `SEVERITY connector.object kind `path`: detail`.
+    pub fn line(&self) -> String {
+        format!(
+            "{:<8} {}.{} {} `{}`: {}",
+            self.severity.name().to_uppercase(),
+            self.connector,
+            self.object,
+            self.kind.name(),
+            self.path,
+            self.detail
+        )
+    }
+
     /// A short id a person can type (`switchyard canary ack 3f9a1c2e`).
     pub fn id(&self) -> String {
         use sha2::Digest;

@@ -239,16 +239,7 @@ pub fn render(results: &[ProbeResult], open: &[crate::drift::store::Stored]) -> 
     o.push_str(&format!("\nOpen API drift findings ({}):\n", open.len()));
     for s in open {
         let f = &s.finding;
-        o.push_str(&format!(
-            "{}  {:<8} {}.{} {} `{}`: {}\n",
-            s.id,
-            f.severity.name().to_uppercase(),
-            f.connector,
-            f.object,
-            f.kind.name(),
-            f.path,
-            f.detail
-        ));
+        o.push_str(&format!("{}  {}\n", s.id, f.line()));
         if let Some(e) = &f.example {
             o.push_str(&format!("          example: {e}\n"));
         }
