@@ -575,7 +575,7 @@ async fn zendesk_creates_once_by_external_id_and_updates_every_field() {
             ("assignee_id", "366630390791"),
             ("priority", "urgent"),
             ("tags", "sev1"),
-            ("custom_field.360012345678", "EU"),
+            ("custom_field.360000000001", "EU"),
             ("comment", "We are on it"),
             ("public", "true"),
         ],

@@ -527,3 +527,62 @@ async fn drift_in_a_live_answer_becomes_findings() {
     );
     stack.stop();
 }
+
+/// Zendesk drops a custom field it does not know with a 200: the answer's ticket is read back,
+/// the loss is said in the action's outcome and stored as a breaking finding; the known field
+/// is written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_field_zendesk_drops_silently_is_reported() {
+    let stack = LocalStack::start().await.unwrap();
+    send_to_act(
+        &stack,
+        "ev-dropped",
+        Some("102"),
+        serde_json::json!([{"connector": "zendesk", "action": "update_ticket",
+                            "params": {"ticket_id": "102", "custom_field.360000000001": "duplicate_charge",
+                                       "custom_field.360099999999": "EU"}}]),
+    )
+    .await;
+    let r = switchyard_tests::settled(&stack, "ev-dropped").await;
+    assert_eq!(r.status, "done", "{r:?}");
+    let results = r.results.clone().unwrap_or_default();
+    assert!(
+        results.contains("Zendesk dropped custom_field.360099999999"),
+        "{results}"
+    );
+    let ticket = stack.sandbox.zendesk_ticket(102).unwrap();
+    assert_eq!(
+        ticket["custom_fields"],
+        serde_json::json!([{"id": 360000000001u64, "value": "duplicate_charge"}])
+    );
+    let store = stack.drift_store().unwrap();
+    let found = switchyard_tests::wait_for(
+        "the dropped field's finding",
+        std::time::Duration::from_secs(20),
+        || {
+            let store = store.clone();
+            async move {
+                store
+                    .list("zendesk")
+                    .await
+                    .unwrap()
+                    .into_iter()
+                    .find(|s| s.finding.kind == FindingKind::WriteDropped)
+            }
+        },
+    )
+    .await;
+    assert_eq!(
+        (
+            found.finding.path.as_str(),
+            found.finding.severity,
+            found.finding.object.as_str()
+        ),
+        (
+            "custom_field.360099999999",
+            Severity::Breaking,
+            "update_ticket"
+        )
+    );
+    stack.stop();
+}

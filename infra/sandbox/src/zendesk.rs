@@ -84,17 +84,19 @@ async fn create_ticket(
     state.next_id += 1;
     let id = state.next_id;
     let mut ticket = new_ticket(id, t["subject"].as_str().unwrap_or_default());
-    for field in [
-        "external_id",
-        "priority",
-        "group_id",
-        "assignee_id",
-        "tags",
-        "custom_fields",
-    ] {
+    for field in ["external_id", "priority", "group_id", "assignee_id", "tags"] {
         if let Some(v) = t.get(field) {
             ticket[field] = v.clone();
         }
+    }
+    let drift = state.drift.get("zendesk").cloned().unwrap_or_default();
+    if let Some(Value::Array(given)) = t.get("custom_fields") {
+        let kept: Vec<Value> = given
+            .iter()
+            .filter(|f| known_custom_field(f["id"].as_u64(), &drift))
+            .cloned()
+            .collect();
+        ticket["custom_fields"] = json!(kept);
     }
     ticket["description"] = t["comment"]["body"].clone();
     state.zendesk_tickets.insert(id, ticket.clone());
@@ -121,7 +123,15 @@ pub(crate) fn new_ticket(id: u64, subject: &str) -> Value {
     })
 }
 
-/// `GET /api/v2/ticket_fields.json`: the system fields, and a custom field an admin made
+/// The account's custom ticket field (a tagger), besides the one a drift may add.
+pub const REFUND_REASON_FIELD: u64 = 360_000_000_001;
+
+fn known_custom_field(id: Option<u64>, drift: &[super::drift::Drift]) -> bool {
+    let drifted = super::drift::required_field(drift).and_then(|(f, _)| f.parse().ok());
+    id.is_some_and(|id| id == REFUND_REASON_FIELD || Some(id) == drifted)
+}
+
+/// `GET /api/v2/ticket_fields.json`: the system fields, the account's custom field, and a custom field an admin made
 /// required (the `required_field` drift). `required`: agents must fill it to solve a ticket.
 async fn ticket_fields(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
     if !authenticated(&shared, &headers) {
@@ -141,6 +151,7 @@ async fn ticket_fields(State(shared): State<Arc<Shared>>, headers: HeaderMap) ->
         field(22_004, "priority", "Priority", false, false),
         field(22_005, "group", "Group", false, false),
         field(22_006, "assignee", "Assignee", false, false),
+        field(REFUND_REASON_FIELD, "tagger", "Refund reason", false, true),
     ];
     let state = shared.state.lock().expect("sandbox state");
     let drift = state
@@ -297,6 +308,7 @@ async fn update_ticket(
         state.next_id += 1;
         state.next_id
     };
+    let drift = state.drift.get("zendesk").cloned().unwrap_or_default();
     let Some(ticket) = state.zendesk_tickets.get_mut(&id) else {
         return (
             StatusCode::NOT_FOUND,
@@ -319,10 +331,26 @@ async fn update_ticket(
         ticket["group_id"] = group.clone();
         events.push(json!({"type": "Change", "field_name": "group_id", "value": group}));
     }
-    for field in ["assignee_id", "priority", "custom_fields"] {
+    for field in ["assignee_id", "priority"] {
         if let Some(v) = update.get(field) {
             ticket[field] = v.clone();
             events.push(json!({"type": "Change", "field_name": field, "value": v}));
+        }
+    }
+    if let Some(Value::Array(given)) = update.get("custom_fields") {
+        // Merged by id; a field the account does not have is dropped without a word (200).
+        let current = ticket["custom_fields"]
+            .as_array_mut()
+            .expect("custom_fields is a list");
+        for f in given
+            .iter()
+            .filter(|f| known_custom_field(f["id"].as_u64(), &drift))
+        {
+            current.retain(|c| c["id"] != f["id"]);
+            current.push(f.clone());
+            events.push(
+                json!({"type": "Change", "field_name": f["id"].to_string(), "value": f["value"]}),
+            );
         }
     }
     if let Some(Value::Array(add)) = update.get("additional_tags") {

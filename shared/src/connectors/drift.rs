@@ -64,6 +64,28 @@ pub fn observe(contract: &Contract, object: &str, record: &Value, documented: &[
     }
 }
 
+/// A write the vendor accepted (2xx) without these fields: it dropped them without a word.
+pub fn write_dropped(connector: &str, action: &str, fields: &[String]) {
+    let mut pending = PENDING.lock().unwrap_or_else(|e| e.into_inner());
+    for field in fields {
+        let f = Finding {
+            connector: connector.to_owned(),
+            object: action.to_owned(),
+            kind: FindingKind::WriteDropped,
+            severity: Severity::Breaking,
+            path: field.clone(),
+            detail: format!(
+                "{connector} accepted {action} and dropped this field: the account does not have it (renamed or deleted?)"
+            ),
+            example: None,
+            routes: Vec::new(),
+        };
+        if !pending.iter().any(|p| p.fingerprint() == f.fingerprint()) {
+            pending.push(f);
+        }
+    }
+}
+
 /// The findings observed since the last call, less those handed out within the hour.
 pub fn take_observed() -> Vec<Finding> {
     let found = std::mem::take(&mut *PENDING.lock().unwrap_or_else(|e| e.into_inner()));

@@ -130,7 +130,12 @@ impl Zendesk {
                 .json(&json!({ "ticket": ticket })),
         )
         .await?;
-        Ok(outcome(&body, &format!("ticket {ticket_id} updated")))
+        Ok(dropped(
+            &ticket,
+            &body,
+            outcome(&body, &format!("ticket {ticket_id} updated")),
+            action,
+        ))
     }
 
     /// Whether one of the ticket's audits carries this action's key (newest first).
@@ -186,7 +191,12 @@ impl Zendesk {
                 .json(&json!({ "ticket": ticket })),
         )
         .await?;
-        Ok(outcome(&body, "ticket created"))
+        Ok(dropped(
+            &ticket,
+            &body,
+            outcome(&body, "ticket created"),
+            action,
+        ))
     }
 }
 
@@ -277,6 +287,39 @@ const TICKET_FIELDS: &[&str] = &[
     "updated_at",
     "generated_timestamp",
 ];
+
+/// Zendesk drops a custom field it does not know with a 200. The answer's ticket says what was
+/// kept: a field sent and not there is reported (in the outcome, and as a drift finding).
+fn dropped(
+    sent: &serde_json::Map<String, Value>,
+    body: &Value,
+    mut o: Outcome,
+    a: &PlannedAction,
+) -> Outcome {
+    let kept: Vec<&Value> = body
+        .pointer("/ticket/custom_fields")
+        .and_then(Value::as_array)
+        .map(|f| f.iter().filter_map(|f| f.get("id")).collect())
+        .unwrap_or_default();
+    let lost: Vec<String> = sent
+        .get("custom_fields")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|f| f.get("id"))
+        .filter(|id| !kept.contains(id))
+        .map(|id| format!("custom_field.{id}"))
+        .collect();
+    if !lost.is_empty() {
+        super::drift::write_dropped("zendesk", &a.action, &lost);
+        o.detail = format!(
+            "{}; Zendesk dropped {} (not a field of this account)",
+            o.detail,
+            lost.join(", ")
+        );
+    }
+    o
+}
 
 /// The ticket id (a number, or a string from some proxies) and its update time, read
 /// defensively: a missing id or an odd date format is reported, never fatal.

@@ -147,6 +147,8 @@ pub enum FindingKind {
     RequiredField,
     /// A real write was refused for a missing or invalid field.
     WriteRefused,
+    /// A real write was accepted, but a field it set was dropped (Zendesk, with a 200).
+    WriteDropped,
     /// A post-only connection's endpoint is misconfigured or unreachable (checked without
     /// posting: URL shape, DNS, TLS).
     Configuration,
@@ -164,6 +166,7 @@ impl FindingKind {
             FindingKind::DateFormatChanged => "date_format_changed",
             FindingKind::RequiredField => "required_field",
             FindingKind::WriteRefused => "write_refused",
+            FindingKind::WriteDropped => "write_dropped",
             FindingKind::Configuration => "configuration",
         }
     }
