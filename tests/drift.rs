@@ -586,3 +586,67 @@ async fn a_field_zendesk_drops_silently_is_reported() {
     );
     stack.stop();
 }
+
+/// A field a vendor starts sending in its webhooks becomes an information finding under that
+/// source, once; the event itself flows as usual.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_new_field_in_delivered_webhooks_becomes_a_finding() {
+    use switchyard_infra::fixtures;
+    let stack = LocalStack::start().await.unwrap();
+    stack
+        .sandbox
+        .seed_zendesk_ticket(35436, "Refund for a double charge");
+    let mut hook = fixtures::zendesk_ticket_created(
+        &stack.signing.zendesk,
+        "d3b5c8a0-1f2e-4c6d-9a7b-0e1f2a3b4c5d",
+        35436,
+        "Refund for a double charge",
+        "I was charged twice; please refund the second payment.",
+        chrono::Utc::now(),
+    );
+    let mut body: serde_json::Value = serde_json::from_str(&hook.body).unwrap();
+    body["zendesk_event_region"] = serde_json::json!("eu-west");
+    fixtures::resign_zendesk(&mut hook, &stack.signing.zendesk, body.to_string());
+    let (status, answer) = hook
+        .send(&reqwest::Client::new(), &stack.webhook_base)
+        .await
+        .unwrap();
+    assert_eq!(status, 202, "{answer}");
+    let id = answer["event_id"].as_str().unwrap().to_owned();
+    let r = switchyard_tests::settled(&stack, &id).await;
+    assert_eq!(r.status, "done", "{r:?}");
+    let store = stack.drift_store().unwrap();
+    let found = switchyard_tests::wait_for(
+        "the webhook's finding",
+        std::time::Duration::from_secs(20),
+        || {
+            let store = store.clone();
+            async move {
+                store
+                    .list("zendesk")
+                    .await
+                    .unwrap()
+                    .into_iter()
+                    .find(|s| s.source == "intake")
+            }
+        },
+    )
+    .await;
+    assert_eq!(
+        (
+            found.finding.kind,
+            found.finding.severity,
+            found.finding.path.as_str()
+        ),
+        (
+            FindingKind::FieldAdded,
+            Severity::Info,
+            "zendesk_event_region"
+        )
+    );
+    assert_eq!(
+        found.finding.object,
+        "webhook zen:event-type:ticket.created"
+    );
+    stack.stop();
+}

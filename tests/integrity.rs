@@ -211,6 +211,7 @@ fn classify_deps(stack: &LocalStack, config: &str, act_queue: &str) -> Classify 
         act_queue_url: act_queue.to_owned(),
         review_queue_url: p.queue_url("ReviewDLQ").unwrap().to_owned(),
         max_receives: 5,
+        drift: None,
     }
 }
 

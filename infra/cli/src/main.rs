@@ -531,7 +531,7 @@ async fn local(stay_up: bool, overrides: &[(String, String)]) -> Result<()> {
     println!("\nswitchyard canary (after the sandbox's Zendesk renamed a ticket field)");
     let drift = stack.drift_store()?;
     let mut open = Vec::new();
-    for c in switchyard::settings::CONNECTORS {
+    for c in switchyard::drift::store::owners() {
         open.extend(drift.list(c).await?);
     }
     print!(

@@ -86,6 +86,27 @@ pub fn write_dropped(connector: &str, action: &str, fields: &[String]) {
     }
 }
 
+/// Fields a verified webhook carried that its normalizer does not know (information: the
+/// vendor added something; what switchyard reads is checked by the normalizer itself).
+pub fn webhook_fields(source: &str, event_type: &str, fields: &[String]) {
+    let mut pending = PENDING.lock().unwrap_or_else(|e| e.into_inner());
+    for field in fields {
+        let f = Finding {
+            connector: source.to_owned(),
+            object: format!("webhook {event_type}"),
+            kind: FindingKind::FieldAdded,
+            severity: Severity::Info,
+            path: field.clone(),
+            detail: "in a delivered webhook; not a field switchyard's normalizer knows".into(),
+            example: None,
+            routes: Vec::new(),
+        };
+        if !pending.iter().any(|p| p.fingerprint() == f.fingerprint()) {
+            pending.push(f);
+        }
+    }
+}
+
 /// The findings observed since the last call, less those handed out within the hour.
 pub fn take_observed() -> Vec<Finding> {
     let found = std::mem::take(&mut *PENDING.lock().unwrap_or_else(|e| e.into_inner()));

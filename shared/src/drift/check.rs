@@ -266,3 +266,25 @@ pub async fn record_refusal(
     }
     Ok(ids)
 }
+
+/// Store what live traffic showed (`connectors::drift`) as findings from `source` (`act`,
+/// `intake`). Best effort: a finding that cannot be stored now is seen again later.
+pub async fn store_observed(store: Option<&DriftStore>, source: &str) {
+    let observed = crate::connectors::drift::take_observed();
+    let Some(store) = store else { return };
+    for f in observed {
+        match store.raise(&f, source, Utc::now()).await {
+            Ok(true) => {
+                crate::metrics::count(
+                    crate::metrics::DRIFT_FINDINGS,
+                    "severity",
+                    f.severity.name(),
+                );
+                warn!(connector = %f.connector, object = %f.object, kind = f.kind.name(),
+                      path = %f.path, source, "API drift in live traffic");
+            }
+            Ok(false) => {}
+            Err(e) => warn!(error = %e, "could not store a drift finding"),
+        }
+    }
+}

@@ -24,6 +24,9 @@ pub struct Classify {
     pub review_queue_url: String,
     /// The classify queue's `maxReceiveCount`: a failure on this receive dead-letters the event.
     pub max_receives: u64,
+    /// With `DRIFT_TABLE` set: fields webhooks carry that their normalizer does not know become
+    /// drift findings.
+    pub drift: Option<crate::drift::store::DriftStore>,
 }
 
 impl Classify {
@@ -64,6 +67,9 @@ impl Classify {
             act_queue_url: s.act_queue_url()?.to_owned(),
             review_queue_url: s.review_queue_url()?.to_owned(),
             max_receives: s.max_receives(),
+            drift: s
+                .optional("DRIFT_TABLE")
+                .map(|t| crate::drift::store::DriftStore::new(aws.ddb.clone(), t)),
         })
     }
 }
@@ -72,7 +78,7 @@ pub async fn handler(
     deps: &Classify,
     event: LambdaEvent<SqsEvent>,
 ) -> Result<SqsBatchResponse, Error> {
-    Ok(batch::process(event.payload, |m| async move {
+    let response = batch::process(event.payload, |m| async move {
         let last = batch::last_receive(&m, deps.max_receives);
         let result = classify_one(deps, m.clone()).await;
         if let (Err(e), true) = (&result, last) {
@@ -80,7 +86,9 @@ pub async fn handler(
         }
         result
     })
-    .await?)
+    .await?;
+    crate::drift::check::store_observed(deps.drift.as_ref(), "intake").await;
+    Ok(response)
 }
 
 /// The event's last receive failed: the queue moves it to ClassifyDLQ now.
@@ -101,6 +109,13 @@ async fn classify_one(deps: &Classify, message: SqsMessage) -> Result<(), Record
             "message is not a switchyard event ({e}); it will be dead-lettered"
         ))
     })?;
+    if !event.unknown_fields.is_empty() {
+        crate::connectors::drift::webhook_fields(
+            event.source.as_str(),
+            &event.event_type,
+            &event.unknown_fields,
+        );
+    }
     // A redelivery reuses the recorded answer: no second LLM call, no different plan.
     let earlier = if batch::receive_count(&message) > 1 {
         deps.decisions

@@ -40,7 +40,6 @@ mod outcomes;
 use outcomes::{
     attempt, hand_back, mark_refused, note_after_hand_back, number_attr, park,
     park_until_reconnected, parked, record_dead_letter, refused_for_fields, requeue, slot_of,
-    store_observed_drift,
 };
 
 /// Attributes of a handed-back message: how often it waited, and not before when (unix ms).
@@ -144,7 +143,7 @@ pub async fn handler(deps: &Act, event: LambdaEvent<SqsEvent>) -> Result<SqsBatc
         result
     })
     .await?;
-    store_observed_drift(deps).await;
+    crate::drift::check::store_observed(deps.drift.as_ref(), "act").await;
     Ok(response)
 }
 

@@ -370,25 +370,3 @@ pub(super) async fn refused_for_fields(
         }
     ))
 }
-
-/// Drift the connectors saw in this batch's live answers, stored as findings (source `act`).
-/// Best effort: a finding that cannot be stored now is seen again in the next answers.
-pub(super) async fn store_observed_drift(deps: &Act) {
-    let observed = crate::connectors::drift::take_observed();
-    let Some(store) = &deps.drift else { return };
-    for f in observed {
-        match store.raise(&f, "act", Utc::now()).await {
-            Ok(true) => {
-                crate::metrics::count(
-                    crate::metrics::DRIFT_FINDINGS,
-                    "severity",
-                    f.severity.name(),
-                );
-                warn!(connector = %f.connector, object = %f.object, kind = f.kind.name(),
-                      path = %f.path, "API drift in a live answer");
-            }
-            Ok(false) => {}
-            Err(e) => warn!(error = %e, "could not store a drift finding"),
-        }
-    }
-}
