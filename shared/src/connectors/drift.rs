@@ -53,9 +53,11 @@ pub fn observe(contract: &Contract, object: &str, record: &Value, documented: &[
             routes: Vec::new(),
         }));
     }
-    if found.is_empty() {
-        return;
-    }
+    pend(found);
+}
+
+/// Keep findings for [`take_observed`], each once.
+fn pend(found: impl IntoIterator<Item = Finding>) {
     let mut pending = PENDING.lock().unwrap_or_else(|e| e.into_inner());
     for f in found {
         if !pending.iter().any(|p| p.fingerprint() == f.fingerprint()) {
@@ -66,45 +68,33 @@ pub fn observe(contract: &Contract, object: &str, record: &Value, documented: &[
 
 /// A write the vendor accepted (2xx) without these fields: it dropped them without a word.
 pub fn write_dropped(connector: &str, action: &str, fields: &[String]) {
-    let mut pending = PENDING.lock().unwrap_or_else(|e| e.into_inner());
-    for field in fields {
-        let f = Finding {
-            connector: connector.to_owned(),
-            object: action.to_owned(),
-            kind: FindingKind::WriteDropped,
-            severity: Severity::Breaking,
-            path: field.clone(),
-            detail: format!(
-                "{connector} accepted {action} and dropped this field: the account does not have it (renamed or deleted?)"
-            ),
-            example: None,
-            routes: Vec::new(),
-        };
-        if !pending.iter().any(|p| p.fingerprint() == f.fingerprint()) {
-            pending.push(f);
-        }
-    }
+    pend(fields.iter().map(|field| Finding {
+        connector: connector.to_owned(),
+        object: action.to_owned(),
+        kind: FindingKind::WriteDropped,
+        severity: Severity::Breaking,
+        path: field.clone(),
+        detail: format!(
+            "{connector} accepted {action} and dropped this field: the account does not have it (renamed or deleted?)"
+        ),
+        example: None,
+        routes: Vec::new(),
+    }));
 }
 
 /// Fields a verified webhook carried that its normalizer does not know (information: the
 /// vendor added something; what switchyard reads is checked by the normalizer itself).
 pub fn webhook_fields(source: &str, event_type: &str, fields: &[String]) {
-    let mut pending = PENDING.lock().unwrap_or_else(|e| e.into_inner());
-    for field in fields {
-        let f = Finding {
-            connector: source.to_owned(),
-            object: format!("webhook {event_type}"),
-            kind: FindingKind::FieldAdded,
-            severity: Severity::Info,
-            path: field.clone(),
-            detail: "in a delivered webhook; not a field switchyard's normalizer knows".into(),
-            example: None,
-            routes: Vec::new(),
-        };
-        if !pending.iter().any(|p| p.fingerprint() == f.fingerprint()) {
-            pending.push(f);
-        }
-    }
+    pend(fields.iter().map(|field| Finding {
+        connector: source.to_owned(),
+        object: format!("webhook {event_type}"),
+        kind: FindingKind::FieldAdded,
+        severity: Severity::Info,
+        path: field.clone(),
+        detail: "in a delivered webhook; not a field switchyard's normalizer knows".into(),
+        example: None,
+        routes: Vec::new(),
+    }));
 }
 
 /// The findings observed since the last call, less those handed out within the hour.
