@@ -650,3 +650,31 @@ async fn a_new_field_in_delivered_webhooks_becomes_a_finding() {
     );
     stack.stop();
 }
+
+/// HubSpot keys each created ticket by a property a portal admin creates: the canary finds it
+/// gone before a create is refused, and says how to fix it; restored, the finding resolves.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_deleted_hubspot_key_property_is_found_before_a_create_fails() {
+    let stack = LocalStack::start().await.unwrap();
+    let routing = one_route(
+        "hubspot",
+        "create_ticket",
+        r#"{ "ticket.subject" = "{event.summary}" }"#,
+    );
+    let clean = stack.canary_now(Some(routing.clone())).await.unwrap();
+    assert_eq!(findings_of(&clean, "hubspot"), vec![]);
+    stack.sandbox.hubspot_delete_property("switchyard_key");
+    let run = stack.canary_now(Some(routing.clone())).await.unwrap();
+    assert_eq!(
+        findings_of(&run, "hubspot"),
+        vec![(
+            FindingKind::Configuration,
+            Severity::Breaking,
+            "property switchyard_key".to_owned()
+        )]
+    );
+    // Without a route that creates tickets, the property does not matter.
+    let other = stack.canary_now(None).await.unwrap();
+    assert_eq!(findings_of(&other, "hubspot"), vec![]);
+    stack.stop();
+}

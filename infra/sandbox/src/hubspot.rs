@@ -41,6 +41,7 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
             post(upsert_contacts),
         )
         .route("/crm/v3/objects/notes", post(create_note))
+        .route("/crm/v3/properties/tickets/{name}", get(ticket_property))
         .route("/crm/v3/objects/companies/search", post(search_companies))
         .route(
             "/oauth/v2/private-apps/get/access-token-info",
@@ -161,12 +162,42 @@ async fn details(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Respo
     .into_response()
 }
 
-fn unknown_property(props: &Value) -> Option<String> {
+fn unknown_property(props: &Value, deleted: &std::collections::BTreeSet<String>) -> Option<String> {
     props
         .as_object()?
         .keys()
-        .find(|k| !TICKET_PROPERTIES.contains(&k.as_str()))
+        .find(|k| !TICKET_PROPERTIES.contains(&k.as_str()) || deleted.contains(*k))
         .cloned()
+}
+
+/// `GET /crm/v3/properties/tickets/{name}`: a ticket property's definition, 404 if the portal
+/// has none by that name.
+async fn ticket_property(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    axum::extract::Path(name): axum::extract::Path<String>,
+) -> Response {
+    if let Some(r) = admit(&shared, &headers) {
+        return r;
+    }
+    let deleted = shared
+        .state
+        .lock()
+        .expect("sandbox state")
+        .hubspot_deleted_properties
+        .contains(&name);
+    if !TICKET_PROPERTIES.contains(&name.as_str()) || deleted {
+        return error(
+            StatusCode::NOT_FOUND,
+            "OBJECT_NOT_FOUND",
+            &format!("Unable to find property {name} for object type tickets"),
+        );
+    }
+    Json(
+        json!({"name": name, "label": name, "type": "string", "fieldType": "text",
+                "groupName": "ticketinformation", "hidden": false}),
+    )
+    .into_response()
 }
 
 async fn create_ticket(
@@ -181,7 +212,13 @@ async fn create_ticket(
         return r;
     }
     let props = body["properties"].clone();
-    if let Some(p) = unknown_property(&props) {
+    let deleted = shared
+        .state
+        .lock()
+        .expect("sandbox state")
+        .hubspot_deleted_properties
+        .clone();
+    if let Some(p) = unknown_property(&props, &deleted) {
         return error(
             StatusCode::BAD_REQUEST,
             "VALIDATION_ERROR",
@@ -319,7 +356,13 @@ async fn update_ticket(
     if let Some(r) = scope(&shared, "tickets") {
         return r;
     }
-    if let Some(p) = unknown_property(&body["properties"]) {
+    let deleted = shared
+        .state
+        .lock()
+        .expect("sandbox state")
+        .hubspot_deleted_properties
+        .clone();
+    if let Some(p) = unknown_property(&body["properties"], &deleted) {
         return error(
             StatusCode::BAD_REQUEST,
             "VALIDATION_ERROR",

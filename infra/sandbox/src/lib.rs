@@ -78,6 +78,8 @@ pub struct State {
     pub hubspot_limits: ratelimit::Limits,
     pub hubspot_companies: BTreeMap<String, serde_json::Value>,
     pub hubspot_company_reads: u64,
+    /// Ticket properties a portal admin deleted (switchyard's key property, say).
+    pub hubspot_deleted_properties: BTreeSet<String>,
     pub teams_limits: ratelimit::Limits,
     pub jira_limits: ratelimit::Limits,
     pub slack_limits: ratelimit::Limits,
@@ -296,6 +298,15 @@ impl Sandbox {
             .or_default()
             .push(d);
         Ok(())
+    }
+
+    /// A HubSpot admin deletes a ticket property.
+    pub fn hubspot_delete_property(&self, name: &str) {
+        self.state
+            .lock()
+            .expect("sandbox state")
+            .hubspot_deleted_properties
+            .insert(name.to_owned());
     }
 
     /// Every vendor's API back as documented.

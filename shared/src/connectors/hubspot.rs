@@ -299,6 +299,36 @@ impl Connector for Hubspot {
         Ok(vec![("account", vec![info]), ("ticket", tickets)])
     }
 
+    /// `create_ticket` keys each ticket by the `switchyard_key` property, which a portal admin
+    /// creates: without it every create is refused (`PROPERTY_DOESNT_EXIST`).
+    async fn check_configuration(
+        &self,
+        actions: &[&crate::routing::ActionTemplate],
+    ) -> Vec<crate::drift::Finding> {
+        if !actions.iter().any(|a| a.action == "create_ticket") {
+            return Vec::new();
+        }
+        let path = format!("/crm/v3/properties/tickets/{KEY_PROPERTY}");
+        let detail = match super::send("hubspot", self.request(Method::GET, &path)).await {
+            Ok(_) => return Vec::new(),
+            Err(ConnectorError::Permanent(reason)) if reason.contains("HTTP 404") => format!(
+                "the ticket property {KEY_PROPERTY:?} does not exist: create_ticket will be refused; create it in the portal (single-line text)"
+            ),
+            // Not knowable now (a 5xx, a rate limit): the next run asks again.
+            Err(_) => return Vec::new(),
+        };
+        vec![crate::drift::Finding {
+            connector: "hubspot".into(),
+            object: "configuration".into(),
+            kind: crate::drift::FindingKind::Configuration,
+            severity: crate::drift::Severity::Breaking,
+            path: format!("property {KEY_PROPERTY}"),
+            detail,
+            example: None,
+            routes: Vec::new(),
+        }]
+    }
+
     /// create_ticket searches for its idempotency key first: the search limit applies.
     fn pacing_class(&self, action: &PlannedAction) -> Option<String> {
         (action.action == "create_ticket").then(|| "search".to_owned())

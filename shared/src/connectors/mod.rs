@@ -156,8 +156,13 @@ pub trait Connector: Send + Sync {
         Ok(Vec::new())
     }
 
-    /// What can be checked of a post-only connection without posting (`drift::endpoint`).
-    async fn check_configuration(&self) -> Vec<crate::drift::Finding> {
+    /// What can be checked of the connection's setup without writing, for `actions` (this
+    /// connector's configured action templates): a post-only endpoint (`drift::endpoint`), a
+    /// vendor-side key property the actions rely on.
+    async fn check_configuration(
+        &self,
+        _actions: &[&crate::routing::ActionTemplate],
+    ) -> Vec<crate::drift::Finding> {
         Vec::new()
     }
 

@@ -68,7 +68,10 @@ impl Connector for Teams {
         "teams"
     }
 
-    async fn check_configuration(&self) -> Vec<crate::drift::Finding> {
+    async fn check_configuration(
+        &self,
+        _actions: &[&crate::routing::ActionTemplate],
+    ) -> Vec<crate::drift::Finding> {
         crate::drift::endpoint::check(&self.http, "teams", self.url.expose_secret(), HOSTS).await
     }
 

@@ -57,7 +57,10 @@ impl Connector for Webhook {
         "webhook"
     }
 
-    async fn check_configuration(&self) -> Vec<crate::drift::Finding> {
+    async fn check_configuration(
+        &self,
+        _actions: &[&crate::routing::ActionTemplate],
+    ) -> Vec<crate::drift::Finding> {
         let mut out = crate::drift::endpoint::check(&self.http, "webhook", &self.url, &[]).await;
         if let Err(e) = sign(&self.secret, "check", 0, b"") {
             out.push(crate::drift::Finding {

@@ -166,16 +166,18 @@ pub async fn check_structure(
             return out;
         }
     }
-    let configuration = connector.check_configuration().await;
-    if connector.contract().is_none() {
-        // A post-only connection: its configuration is all there is to check.
-        examined.insert("configuration".to_owned());
-    }
-    findings.extend(configuration.into_iter().map(|mut f| {
-        f.routes = route_names.clone();
-        f
-    }));
     let templates: Vec<&ActionTemplate> = routes.iter().flat_map(|(_, a)| a.clone()).collect();
+    examined.insert("configuration".to_owned());
+    findings.extend(
+        connector
+            .check_configuration(&templates)
+            .await
+            .into_iter()
+            .map(|mut f| {
+                f.routes = route_names.clone();
+                f
+            }),
+    );
     match connector.required_fields(&templates).await {
         Ok(required) => {
             examined.extend(required.iter().map(|r| r.object.to_owned()));
