@@ -678,3 +678,48 @@ async fn a_deleted_hubspot_key_property_is_found_before_a_create_fails() {
     assert_eq!(findings_of(&other, "hubspot"), vec![]);
     stack.stop();
 }
+
+/// A finding that needs a person is posted through the drift route once, when first raised:
+/// naming the change, the routes it breaks and how to acknowledge it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_new_breaking_finding_is_posted_through_the_drift_route_once() {
+    let stack = LocalStack::start().await.unwrap();
+    let mut routing = jira_routes();
+    routing.drift = switchyard::routing::RoutingConfig::load(switchyard::routing::DEFAULT_CONFIG)
+        .unwrap()
+        .drift;
+    assert!(
+        routing.drift.is_some(),
+        "the default config has a drift route"
+    );
+    let posts = || {
+        stack
+            .sandbox
+            .ledger()
+            .into_iter()
+            .filter(|e| e.vendor == "slack" && e.operation == "chat.postMessage")
+            .map(|e| e.detail["text"].as_str().unwrap_or_default().to_owned())
+            .collect::<Vec<_>>()
+    };
+    let before = posts().len();
+    stack.sandbox.drift("jira", "required_field").unwrap();
+    let run = stack.canary_now(Some(routing.clone())).await.unwrap();
+    let id = run
+        .iter()
+        .find(|r| r.connector == "jira")
+        .and_then(|r| r.structure.as_ref())
+        .map(|c| c.findings[0].id.clone())
+        .unwrap();
+    let sent = posts();
+    assert_eq!(sent.len(), before + 1, "{sent:?}");
+    let text = sent.last().unwrap();
+    assert!(
+        text.contains("customfield_10042")
+            && text.contains("route \"bug\" (jira.create_issue)")
+            && text.contains(&format!("switchyard canary ack {id}")),
+        "{text}"
+    );
+    stack.canary_now(Some(routing)).await.unwrap();
+    assert_eq!(posts().len(), before + 1, "told once, not once per run");
+    stack.stop();
+}

@@ -175,7 +175,37 @@ async fn structure(
         warn!(connector = name, error = %e, "structure check incomplete");
         crate::metrics::count(crate::metrics::CANARY_FAILURES, "connector", name);
     }
+    notify(deps, &check).await;
     Some(check)
+}
+
+/// Tell a human, through the drift route, of each new finding that needs one (warning or
+/// breaking): once, when it is first raised. A notice that fails is logged; the finding stays
+/// listed and alarmed.
+async fn notify(deps: &Canary, check: &crate::drift::check::StructureCheck) {
+    let news = check
+        .findings
+        .iter()
+        .filter(|r| r.new && r.finding.severity >= crate::drift::Severity::Warning);
+    for r in news {
+        for (i, notice) in deps
+            .routing
+            .drift_notices(&r.id, &r.finding)
+            .iter()
+            .enumerate()
+        {
+            let key = format!("drift#{}#{}#{i}", r.id, chrono::Utc::now().timestamp());
+            let sent = match deps.connectors.get(&notice.connector).await {
+                Ok(c) => c.perform(notice, &key).await.map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
+            };
+            match sent {
+                Ok(_) => info!(finding = %r.id, connector = %notice.connector, "drift notice sent"),
+                Err(e) => warn!(finding = %r.id, connector = %notice.connector, error = %e,
+                                "drift notice failed"),
+            }
+        }
+    }
 }
 
 /// The canary's report for a person: each connection's probe and structure check, then every

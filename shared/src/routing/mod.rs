@@ -41,6 +41,10 @@ pub struct RoutingConfig {
     /// Actions that tell a human an event needs them (may use `{reason}`).
     #[serde(default)]
     pub review: Option<Actions>,
+    /// Actions that tell a human the canary found an API change needing them (a new warning or
+    /// breaking finding); may use `{finding.id}`, `{finding.line}`, `{finding.routes}`.
+    #[serde(default)]
+    pub drift: Option<Actions>,
 }
 
 fn english() -> Vec<String> {
@@ -252,6 +256,18 @@ impl RoutingConfig {
         if let Some(r) = &self.review {
             check_placeholders("review route", &r.actions)?;
         }
+        for a in self.drift.iter().flat_map(|d| &d.actions) {
+            for name in a.params.values().flat_map(|v| placeholders(v)) {
+                if !DRIFT_PLACEHOLDERS.contains(&name) {
+                    return Err(ConfigError::Invalid(format!(
+                        "drift route action {}.{}: unknown placeholder {{{name}}} (one of {})",
+                        a.connector,
+                        a.action,
+                        DRIFT_PLACEHOLDERS.join(", ")
+                    )));
+                }
+            }
+        }
         Ok(())
     }
 
@@ -430,6 +446,39 @@ impl RoutingConfig {
             .flatten()
             .collect();
         Decision::Review { reason, notify }
+    }
+}
+
+const DRIFT_PLACEHOLDERS: &[&str] = &["finding.id", "finding.line", "finding.routes"];
+
+impl RoutingConfig {
+    /// The drift route's notices for one finding (`id` as `switchyard canary ack` takes it).
+    pub fn drift_notices(&self, id: &str, f: &crate::drift::Finding) -> Vec<PlannedAction> {
+        let routes = if f.routes.is_empty() {
+            "no configured route".to_owned()
+        } else {
+            f.routes.join("; ")
+        };
+        let line = f.line();
+        self.drift
+            .iter()
+            .flat_map(|d| &d.actions)
+            .map(|t| PlannedAction {
+                connector: t.connector.clone(),
+                action: t.action.clone(),
+                params: t
+                    .params
+                    .iter()
+                    .map(|(k, v)| {
+                        let v = v
+                            .replace("{finding.id}", id)
+                            .replace("{finding.line}", &line)
+                            .replace("{finding.routes}", &routes);
+                        (k.clone(), v)
+                    })
+                    .collect(),
+            })
+            .collect()
     }
 }
 

@@ -241,3 +241,32 @@ fn review_notices_carry_the_summary_redacted_and_a_link_unless_full_text_is_conf
     };
     assert!(notify[0].params["text"].contains("jane.doe@example.com"));
 }
+
+#[test]
+fn drift_notices_fill_the_finding_and_refuse_unknown_placeholders() {
+    let config = RoutingConfig::load(DEFAULT_CONFIG).unwrap();
+    let f = crate::drift::Finding {
+        connector: "jira".into(),
+        object: "issue".into(),
+        kind: crate::drift::FindingKind::RequiredField,
+        severity: crate::drift::Severity::Breaking,
+        path: "customfield_10042".into(),
+        detail: "\"Product area\" is required".into(),
+        example: None,
+        routes: vec!["route \"bug\" (jira.create_issue)".into()],
+    };
+    let notices = config.drift_notices("5c0e1f2a", &f);
+    assert_eq!(notices.len(), 1);
+    let text = &notices[0].params["text"];
+    assert!(
+        text.contains("BREAKING jira.issue required_field `customfield_10042`"),
+        "{text}"
+    );
+    assert!(
+        text.contains("route \"bug\" (jira.create_issue)") && text.contains("ack 5c0e1f2a"),
+        "{text}"
+    );
+    let bad = "review_threshold = 0.6\ncategories = []\n[drift]\n[[drift.actions]]\nconnector = \"slack\"\naction = \"post_message\"\nparams = { text = \"{event.id}\" }\n";
+    let e = RoutingConfig::load(bad).unwrap_err().to_string();
+    assert!(e.contains("unknown placeholder {event.id}"), "{e}");
+}
