@@ -162,11 +162,16 @@ async fn details(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Respo
     .into_response()
 }
 
-fn unknown_property(props: &Value, deleted: &std::collections::BTreeSet<String>) -> Option<String> {
+/// The first property the portal has no definition for (never had, or an admin deleted).
+fn unknown_property(shared: &Shared, props: &Value) -> Option<String> {
+    let state = shared.state.lock().expect("sandbox state");
     props
         .as_object()?
         .keys()
-        .find(|k| !TICKET_PROPERTIES.contains(&k.as_str()) || deleted.contains(*k))
+        .find(|k| {
+            !TICKET_PROPERTIES.contains(&k.as_str())
+                || state.hubspot_deleted_properties.contains(*k)
+        })
         .cloned()
 }
 
@@ -212,13 +217,7 @@ async fn create_ticket(
         return r;
     }
     let props = body["properties"].clone();
-    let deleted = shared
-        .state
-        .lock()
-        .expect("sandbox state")
-        .hubspot_deleted_properties
-        .clone();
-    if let Some(p) = unknown_property(&props, &deleted) {
+    if let Some(p) = unknown_property(&shared, &props) {
         return error(
             StatusCode::BAD_REQUEST,
             "VALIDATION_ERROR",
@@ -356,13 +355,7 @@ async fn update_ticket(
     if let Some(r) = scope(&shared, "tickets") {
         return r;
     }
-    let deleted = shared
-        .state
-        .lock()
-        .expect("sandbox state")
-        .hubspot_deleted_properties
-        .clone();
-    if let Some(p) = unknown_property(&body["properties"], &deleted) {
+    if let Some(p) = unknown_property(&shared, &body["properties"]) {
         return error(
             StatusCode::BAD_REQUEST,
             "VALIDATION_ERROR",
