@@ -47,6 +47,7 @@ pub fn ip_rejection(reason: &str) -> bool {
     reason.contains("not on the allowed list")
         || reason.contains("not on the allowlist")
         || reason.contains("accesslimited")
+        || reason.contains(crate::connectors::declared::triage::IP_REFUSED)
 }
 
 fn fix_for(e: &ConnectorError) -> String {

@@ -87,6 +87,28 @@ pub enum Credential {
         #[serde(default)]
         session: SessionPolicy,
     },
+    /// A described connector's API key (`auth.kind = "api_key"`: a header or query parameter).
+    ApiKey { base_url: String, key: SecretString },
+    /// HTTP basic auth for a described connector.
+    Basic {
+        base_url: String,
+        username: String,
+        password: SecretString,
+    },
+    /// A described connector that logs in for a session (`auth.kind = "session_login"`): the
+    /// login's fields (`username`, `password`, any the description's login names) sit beside
+    /// these and are read only by the login; the session token is stored here like a minted one.
+    SessionLogin {
+        /// The description's name.
+        connector: String,
+        base_url: String,
+        #[serde(default)]
+        access_token: Option<SecretString>,
+        #[serde(default)]
+        issued_at: Option<DateTime<Utc>>,
+        #[serde(default)]
+        expires_at: Option<DateTime<Utc>>,
+    },
     /// A URL that is itself the secret (a Teams Workflows or incoming webhook).
     WebhookUrl { url: SecretString },
     /// An HTTP endpoint we sign for (Standard Webhooks): its URL and `whsec_…` signing secret.
@@ -113,19 +135,31 @@ impl Credential {
             Credential::Oauth2Refresh { .. } => "oauth2_refresh",
             Credential::Oauth2ClientCredentials { .. } => "oauth2_client_credentials",
             Credential::Oauth2JwtBearer { .. } => "oauth2_jwt_bearer",
+            Credential::ApiKey { .. } => "api_key",
+            Credential::Basic { .. } => "basic",
+            Credential::SessionLogin { .. } => "session_login",
             Credential::WebhookUrl { .. } => "webhook_url",
             Credential::SignedWebhook { .. } => "signed_webhook",
         }
     }
 
-    /// Credentials whose access token switchyard obtains itself (refresh or mint).
+    /// Credentials whose access token switchyard obtains itself (refresh, mint or log in).
     pub fn is_oauth(&self) -> bool {
         matches!(
             self,
             Credential::Oauth2Refresh { .. }
                 | Credential::Oauth2ClientCredentials { .. }
                 | Credential::Oauth2JwtBearer { .. }
+                | Credential::SessionLogin { .. }
         )
+    }
+
+    /// When the current session began, where switchyard logged in itself.
+    pub fn issued_at(&self) -> Option<DateTime<Utc>> {
+        match self {
+            Credential::SessionLogin { issued_at, .. } => *issued_at,
+            _ => None,
+        }
     }
 
     /// The current access token of an OAuth credential (none yet for an unminted one).
@@ -133,7 +167,8 @@ impl Credential {
         match self {
             Credential::Oauth2Refresh { access_token, .. } => Some(access_token),
             Credential::Oauth2ClientCredentials { access_token, .. }
-            | Credential::Oauth2JwtBearer { access_token, .. } => access_token.as_ref(),
+            | Credential::Oauth2JwtBearer { access_token, .. }
+            | Credential::SessionLogin { access_token, .. } => access_token.as_ref(),
             _ => None,
         }
     }
@@ -142,7 +177,8 @@ impl Credential {
         match self {
             Credential::Oauth2Refresh { expires_at, .. }
             | Credential::Oauth2ClientCredentials { expires_at, .. }
-            | Credential::Oauth2JwtBearer { expires_at, .. } => *expires_at,
+            | Credential::Oauth2JwtBearer { expires_at, .. }
+            | Credential::SessionLogin { expires_at, .. } => *expires_at,
             _ => None,
         }
     }
@@ -151,6 +187,11 @@ impl Credential {
         match self {
             Credential::Oauth2ClientCredentials { session, .. }
             | Credential::Oauth2JwtBearer { session, .. } => *session,
+            Credential::SessionLogin { connector, .. } => {
+                crate::connectors::declared::get(connector)
+                    .map(|d| d.description.session_policy())
+                    .unwrap_or_default()
+            }
             _ => SessionPolicy::default(),
         }
     }
@@ -162,7 +203,10 @@ impl Credential {
             | Credential::BearerToken { base_url, .. }
             | Credential::Oauth2Refresh { base_url, .. }
             | Credential::Oauth2ClientCredentials { base_url, .. }
-            | Credential::Oauth2JwtBearer { base_url, .. } => base_url.trim_end_matches('/'),
+            | Credential::Oauth2JwtBearer { base_url, .. }
+            | Credential::ApiKey { base_url, .. }
+            | Credential::Basic { base_url, .. }
+            | Credential::SessionLogin { base_url, .. } => base_url.trim_end_matches('/'),
             Credential::SignedWebhook { url, .. } => url,
             Credential::WebhookUrl { .. } => "",
         }

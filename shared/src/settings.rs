@@ -41,7 +41,20 @@ impl Settings {
         Self::from_map(std::env::vars().collect())
     }
 
-    pub fn from_map(vars: HashMap<String, String>) -> Self {
+    /// The settings in `vars`. A described connector's secret id, unless named by
+    /// `{NAME}_SECRET_ID`, is `CONNECTION_SECRET_PREFIX` + its name (the template's
+    /// `ConnectionSecretPrefix`: no template edit per described connector).
+    pub fn from_map(mut vars: HashMap<String, String>) -> Self {
+        if let Some(prefix) = vars
+            .get("CONNECTION_SECRET_PREFIX")
+            .filter(|p| !p.is_empty())
+            .cloned()
+        {
+            for name in crate::connectors::declared::names() {
+                vars.entry(format!("{}_SECRET_ID", name.to_ascii_uppercase()))
+                    .or_insert_with(|| format!("{prefix}{name}"));
+            }
+        }
         Self { vars }
     }
 
@@ -149,12 +162,23 @@ impl Settings {
 
     /// The connectors this deployment has a connection secret for (what the canary checks).
     pub fn configured_connectors(&self) -> Vec<&'static str> {
-        CONNECTORS
-            .iter()
-            .copied()
+        all_connectors()
+            .into_iter()
             .filter(|c| self.connection_secret_id(c).is_some())
             .collect()
     }
+}
+
+/// The built-in connectors, then the described ones (`connectors::declared`).
+pub fn all_connectors() -> Vec<&'static str> {
+    let mut all = CONNECTORS.to_vec();
+    all.extend(crate::connectors::declared::names());
+    all
+}
+
+/// Whether `name` is a connector switchyard can build.
+pub fn is_known(name: &str) -> bool {
+    CONNECTORS.contains(&name) || crate::connectors::declared::get(name).is_some()
 }
 
 /// `24h`, `90m`, `7d`, `3600s` (a bare number is hours) as a duration.

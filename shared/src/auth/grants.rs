@@ -50,6 +50,9 @@ pub async fn exchange(
     let mut next: Value = serde_json::from_str(current.expose_secret())
         .map_err(|e| transient(format!("stored credential is not JSON: {e}")))?;
     let credential = Credential::parse(secret_id, current)?;
+    if let Credential::SessionLogin { connector, .. } = &credential {
+        return crate::connectors::declared::login(http, secret_id, connector, current).await;
+    }
     let (url, form): (String, Vec<(&str, String)>) = match &credential {
         Credential::Oauth2Refresh {
             base_url,

@@ -74,9 +74,14 @@ fn needs_refresh(c: &Credential, stale_token: Option<&str>, margin: Duration) ->
         // A minted credential before its first token.
         return true;
     };
-    // A short session (a policy's max age) is renewed in its last fifth, not 5 min early.
-    let margin = match c.session().max_age_seconds {
-        Some(age) => margin.min(Duration::from_secs(age) / 5),
+    // A short session (a policy's max age, or one a login answered) is renewed in its last
+    // fifth, not 5 min early.
+    let life = c
+        .issued_at()
+        .zip(c.expires_at())
+        .and_then(|(from, to)| (to - from).to_std().ok());
+    let margin = match life.or(c.session().max_age_seconds.map(Duration::from_secs)) {
+        Some(age) => margin.min(age / 5),
         None => margin,
     };
     let expiring = c.expires_at().is_some_and(|at| {

@@ -1,6 +1,7 @@
 //! Outbound connectors: one module per vendor behind one trait. Each states its retry logic by
 //! triaging every response into an [`Outcome`] or a [`ConnectorError`].
 
+pub mod declared;
 pub mod drift;
 pub mod grants;
 pub mod hubspot;
@@ -283,7 +284,7 @@ impl Connectors {
     }
 
     pub async fn get(&self, name: &str) -> Result<Box<dyn Connector>, ResolveError> {
-        if !crate::settings::CONNECTORS.contains(&name) {
+        if !crate::settings::is_known(name) {
             return Err(ResolveError::Unknown(name.to_owned()));
         }
         let secret_id = self.settings.connection_secret_id(name).ok_or_else(|| {
@@ -301,6 +302,9 @@ impl Connectors {
                         access_token: None,
                         ..
                     } | Credential::Oauth2JwtBearer {
+                        access_token: None,
+                        ..
+                    } | Credential::SessionLogin {
                         access_token: None,
                         ..
                     }
@@ -332,7 +336,10 @@ pub fn build(
         "hubspot" => Ok(Box::new(hubspot::Hubspot::new(http, credential)?)),
         "teams" => Ok(Box::new(teams::Teams::new(http, credential)?)),
         "webhook" => Ok(Box::new(webhook::Webhook::new(http, credential)?)),
-        other => Err(ResolveError::Unknown(other.to_owned())),
+        other => match declared::get(other) {
+            Some(d) => Ok(Box::new(declared::Declared::new(d, http, credential)?)),
+            None => Err(ResolveError::Unknown(other.to_owned())),
+        },
     }
 }
 
@@ -409,9 +416,18 @@ pub fn read_response(
     body: String,
 ) -> Result<serde_json::Value, ConnectorError> {
     let response = triage::Response::from_parts(status.as_u16(), headers, body);
-    grants::record(&response.headers);
     let verdict = triage::triage(vendor, &response, chrono::Utc::now())
         .ok_or_else(|| ConnectorError::Unsupported(format!("no triage rules for {vendor}")))?;
+    accept(response, verdict)
+}
+
+/// A triaged answer: ok → its JSON body (`null` when empty), with the grants and budget facts
+/// its headers carry recorded; anything else → its error.
+pub(crate) fn accept(
+    response: triage::Response,
+    verdict: triage::Verdict,
+) -> Result<serde_json::Value, ConnectorError> {
+    grants::record(&response.headers);
     if verdict.kind != triage::Kind::Ok {
         return Err(ConnectorError::from_verdict(verdict));
     }

@@ -109,7 +109,7 @@ pub(crate) struct Draft {
 }
 
 impl Draft {
-    fn finish(self, r: &Response, now: DateTime<Utc>) -> Verdict {
+    pub(crate) fn finish(self, r: &Response, now: DateTime<Utc>) -> Verdict {
         let retry_after = match self.kind {
             Kind::RateLimited | Kind::Transient => wait_hint(&r.headers, now).or(self.implied_wait),
             _ => None,

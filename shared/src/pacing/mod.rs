@@ -192,15 +192,36 @@ impl Limits {
         }
     }
 
+    /// These limits with a concurrency cap for `connector`.
+    pub fn with_cap(mut self, connector: &str, cap: u32) -> Self {
+        self.caps.insert(connector.to_owned(), cap);
+        self
+    }
+
+    /// A described connector's own `[limits]`, the defaults beneath `RATE_LIMITS`.
+    fn described(connector: &str) -> Option<&'static Limits> {
+        crate::connectors::declared::get(connector).map(|d| &d.limits)
+    }
+
     /// At most this many calls in flight per credential (none unless configured).
     pub fn concurrency(&self, connector: &str) -> Option<u32> {
-        self.caps.get(connector).copied()
+        self.caps
+            .get(connector)
+            .or_else(|| Self::described(connector)?.caps.get(connector))
+            .copied()
+    }
+
+    /// The windows configured for `connector`: `RATE_LIMITS`, then a description's.
+    fn windows(&self, connector: &str) -> Option<&[Rate]> {
+        self.overrides
+            .get(connector)
+            .or_else(|| Self::described(connector)?.overrides.get(connector))
+            .map(Vec::as_slice)
     }
 
     /// The credential's pace: evenly spaced calls.
     pub fn rate(&self, connector: &str) -> Rate {
-        self.overrides
-            .get(connector)
+        self.windows(connector)
             .map(|r| r[0])
             .unwrap_or_else(|| default_rate(connector))
     }
@@ -208,7 +229,7 @@ impl Limits {
     /// The credential's longer windows (a daily cap), each checked after the pace. An override
     /// of the connector replaces the defaults, ceilings included.
     pub fn ceilings(&self, connector: &str) -> Vec<Rate> {
-        match self.overrides.get(connector) {
+        match self.windows(connector) {
             Some(r) => r[1..].to_vec(),
             None => default_ceilings(connector),
         }

@@ -1,0 +1,213 @@
+use super::describe::Description;
+use super::*;
+
+fn parse_err(text: &str) -> DescriptionError {
+    Description::parse("bad.toml", text).unwrap_err()
+}
+
+const MINIMAL: &str = r#"
+name = "records"
+[auth]
+kind = "bearer"
+[probe]
+path = "/me"
+"#;
+
+#[test]
+fn the_compiled_in_descriptions_are_valid() {
+    check_compiled().unwrap();
+    let casebook = get("casebook").expect("the example is compiled in");
+    assert_eq!(casebook.file, "casebook.toml");
+    assert!(crate::settings::is_known("casebook"));
+    let policy = casebook.description.session_policy();
+    assert_eq!(
+        (policy.max_age_seconds, policy.max_calls),
+        (Some(86_400), Some(1_000))
+    );
+    // Its [limits] are the budget's defaults, beneath RATE_LIMITS.
+    let limits = crate::pacing::Limits::default();
+    assert_eq!(limits.rate("casebook").count, 600);
+    assert_eq!(limits.concurrency("casebook"), Some(4));
+    let overridden = crate::pacing::Limits::parse("casebook=30/minute").unwrap();
+    assert_eq!(overridden.rate("casebook").count, 30);
+}
+
+#[test]
+fn a_malformed_description_is_refused_with_its_line() {
+    // TOML syntax: the parser's own position.
+    let e = parse_err("name = \"records\"\n[auth]\nkind = \"bearer\"\n[probe\npath = \"/me\"\n");
+    assert_eq!(e.line, 4, "{e}");
+    // An unknown field (a typo) names itself and its line.
+    let text = format!("{MINIMAL}\n[actions.note]\nmethod = \"POST\"\npath = \"/notes\"\njsno = {{ a = \"b\" }}\nidempotent = true\n");
+    let e = parse_err(&text);
+    assert!(e.message.contains("unknown field `jsno`"), "{e}");
+    assert_eq!(e.line, 11, "{e}");
+    // A write without an idempotency strategy: the action's line.
+    let text =
+        format!("{MINIMAL}\n[actions.note]\nmethod = \"POST\"\npath = \"/notes/{{param.id}}\"\n");
+    let e = parse_err(&text);
+    assert!(
+        e.message
+            .contains("action note: a POST needs an idempotency strategy"),
+        "{e}"
+    );
+    assert_eq!(e.to_string().split(':').nth(1), Some("8"), "{e}");
+    // A secret where an action's template may not have one.
+    let text = format!("{MINIMAL}\n[actions.note]\nmethod = \"PUT\"\nidempotent = true\npath = \"/notes\"\njson = {{ token = \"{{secret.password}}\" }}\n");
+    let e = parse_err(&text);
+    assert!(
+        e.message.contains("{secret.password} is not allowed"),
+        "{e}"
+    );
+    // A lookup that cannot find anything: the action does not carry the key.
+    let text = format!("{MINIMAL}\n[actions.note]\nmethod = \"POST\"\npath = \"/notes\"\nidempotency.lookup = {{ path = \"/notes\", query = {{ ref = \"{{key}}\" }}, found = \"/0/id\" }}\n");
+    assert!(parse_err(&text)
+        .message
+        .contains("both the request and the lookup must use {key}"));
+    // Triage: a bad status class; a name clashing with a built-in.
+    let text = format!("{MINIMAL}\n[[triage]]\nstatus = \"6xx\"\nkind = \"retry\"\n");
+    let e = parse_err(&text);
+    assert!(e.message.contains("\"6xx\" is neither"), "{e}");
+    assert_eq!(e.line, 8);
+    let e = parse_err(&MINIMAL.replace("records", "zendesk"));
+    assert!(e.message.contains("built-in"), "{e}");
+    assert!(parse_err(&MINIMAL.replace("bearer", "api_key"))
+        .message
+        .contains("exactly one of header or query"));
+}
+
+fn casebook() -> &'static Description {
+    &get("casebook").unwrap().description
+}
+
+fn response(status: u16, body: &str) -> crate::connectors::triage::Response {
+    crate::connectors::triage::Response {
+        status,
+        headers: vec![],
+        body: body.into(),
+    }
+}
+
+#[test]
+fn triage_rules_read_what_the_system_really_answers() {
+    use crate::connectors::triage::Kind;
+    let now = chrono::Utc::now();
+    let v = triage::triage(
+        casebook(),
+        &response(
+            400,
+            r#"{"code":1003,"message":"Too many requests. Retry in 2 seconds.","retry_in":2}"#,
+        ),
+        now,
+    );
+    assert_eq!(
+        (v.kind, v.retry_after),
+        (Kind::RateLimited, Some(std::time::Duration::from_secs(2)))
+    );
+    let v = triage::triage(
+        casebook(),
+        &response(
+            422,
+            r#"{"errors":[{"field":"matter_type","message":"can't be blank"}]}"#,
+        ),
+        now,
+    );
+    assert_eq!(v.kind, Kind::Permanent);
+    let e = crate::connectors::ConnectorError::from_verdict(v);
+    assert_eq!(crate::connectors::refused_fields(&e), ["matter_type"]);
+    let v = triage::triage(
+        casebook(),
+        &response(
+            403,
+            "<html><body>Source IP 203.0.113.7 is not on the allow list</body></html>",
+        ),
+        now,
+    );
+    assert!(crate::doctor::ip_rejection(&v.reason), "{}", v.reason);
+    // The defaults beneath the rules: a proxy's HTML page is retried, a 200 page is no success.
+    assert_eq!(
+        triage::triage(casebook(), &response(502, "<html>Bad Gateway</html>"), now).kind,
+        Kind::Transient
+    );
+    assert_eq!(
+        triage::triage(casebook(), &response(200, "<html>Sign in</html>"), now).kind,
+        Kind::Transient
+    );
+    assert_eq!(
+        triage::triage(
+            casebook(),
+            &response(400, r#"{"message":"bad title"}"#),
+            now
+        )
+        .kind,
+        Kind::Permanent
+    );
+}
+
+#[test]
+fn dates_in_each_backends_format_read_as_one_instant() {
+    let d = &casebook().dates;
+    assert_eq!(
+        read_described_date(d, "12/03/2026 09:05").as_deref(),
+        Some("2026-12-03T14:05:00.000Z")
+    );
+    assert_eq!(read_described_date(d, "2026-12-03"), None);
+    let at = |v: serde_json::Value| {
+        crate::dates::parse_json(&v)
+            .map(|d| crate::dates::format(&d))
+            .ok()
+    };
+    assert_eq!(
+        at(serde_json::json!(1796306700000u64)).as_deref(),
+        Some("2026-12-03T14:05:00.000Z")
+    );
+    assert_eq!(
+        at(serde_json::json!("2026-12-03T14:05:00Z")).as_deref(),
+        Some("2026-12-03T14:05:00.000Z")
+    );
+}
+
+#[test]
+fn requests_are_filled_encoded_and_signed_without_a_secret_in_sight() {
+    let creds = Credential::SessionLogin {
+        connector: "casebook".into(),
+        base_url: "https://casebook.example/base".into(),
+        access_token: Some("s3ss10n".to_owned().into()),
+        issued_at: None,
+        expires_at: None,
+    };
+    let c = Declared::new(get("casebook").unwrap(), reqwest::Client::new(), creds).unwrap();
+    let a = c.action("open_case").unwrap();
+    let value = |n: &str| match n {
+        "param.matter" => Some("M-1/../admin".to_owned()),
+        "param.title" => Some("Lease dispute".to_owned()),
+        "param.description" => Some("Tenant writes".to_owned()),
+        "key" => Some("act-key-1".to_owned()),
+        _ => None,
+    };
+    let req = c
+        .request(&a.request(), &value, None)
+        .unwrap()
+        .build()
+        .unwrap();
+    // A parameter cannot step out of its path segment.
+    assert_eq!(
+        req.url().as_str(),
+        "https://casebook.example/base/api/v2/matters/M-1%2F..%2Fadmin/cases"
+    );
+    let auth = req.headers().get("x-casebook-session").unwrap();
+    assert!(auth.is_sensitive());
+    let body: serde_json::Value =
+        serde_json::from_slice(req.body().unwrap().as_bytes().unwrap()).unwrap();
+    assert_eq!(body["external_ref"], "act-key-1");
+    // A missing parameter is named, and nothing is built.
+    let err = c
+        .request(
+            &a.request(),
+            &|n| (n != "param.title").then(|| value(n)).flatten(),
+            None,
+        )
+        .err()
+        .unwrap();
+    assert!(err.to_string().contains("{param.title}"), "{err}");
+}
