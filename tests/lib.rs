@@ -49,3 +49,79 @@ pub async fn settled_within(
     })
     .await
 }
+
+/// act's dependencies as the template configures them, except that its hand-backs land in
+/// ActDLQ, which no worker polls, so a test can inspect and replay them.
+pub fn parked_act(
+    stack: &switchyard_infra::stack::LocalStack,
+) -> (switchyard::handlers::act::Act, String) {
+    let f = stack.template.function("act").unwrap();
+    let env = stack.provisioned.function_env(f).unwrap();
+    let mut deps = switchyard::handlers::act::Act::from_settings(
+        &stack.aws,
+        &switchyard::settings::Settings::from_map(env),
+    )
+    .unwrap();
+    let parking = stack.provisioned.queue_url("ActDLQ").unwrap().to_owned();
+    deps.act_queue_url = parking.clone();
+    (deps, parking)
+}
+
+/// An act message: one action for a Slack-reported outage.
+pub fn act_body(
+    event_id: &str,
+    connector: &str,
+    action: &str,
+    params: serde_json::Value,
+) -> String {
+    serde_json::json!({
+        "event": {"id": event_id, "source": "slack", "event_type": "message", "delivery_id": event_id,
+                  "object_id": null, "subject": "Checkout is down", "text": null, "requester": null,
+                  "occurred_at": null, "received_at": "2026-11-30T10:31:00Z", "raw": {}},
+        "category": "outage", "confidence": 0.9,
+        "actions": [{"connector": connector, "action": action, "params": params}]
+    })
+    .to_string()
+}
+
+/// The one message act handed back to the parking queue, as the next invocation receives it
+/// (body and message attributes).
+pub async fn handed_back(
+    stack: &switchyard_infra::stack::LocalStack,
+    parking: &str,
+    id: &str,
+    wait_secs: i32,
+) -> aws_lambda_events::event::sqs::SqsMessage {
+    let out = stack
+        .aws
+        .sqs
+        .receive_message()
+        .queue_url(parking)
+        .message_attribute_names("All")
+        .wait_time_seconds(wait_secs)
+        .send()
+        .await
+        .unwrap();
+    let again = out.messages.unwrap_or_default().remove(0);
+    let mut m = message(id, again.body.as_deref().unwrap(), 1);
+    for (k, v) in again.message_attributes.unwrap_or_default() {
+        let mut a = aws_lambda_events::event::sqs::SqsMessageAttribute::default();
+        a.string_value = v.string_value;
+        a.data_type = Some(v.data_type);
+        m.message_attributes.insert(k, a);
+    }
+    m
+}
+
+pub fn message(
+    id: &str,
+    body: &str,
+    receive_count: u32,
+) -> aws_lambda_events::event::sqs::SqsMessage {
+    let mut m = aws_lambda_events::event::sqs::SqsMessage::default();
+    m.message_id = Some(id.into());
+    m.body = Some(body.into());
+    m.attributes
+        .insert("ApproximateReceiveCount".into(), receive_count.to_string());
+    m
+}

@@ -53,7 +53,13 @@ impl LocalStack {
         // The sandbox plays every vendor, so every connection is in use (a deploy names its own).
         template.parameters.insert(
             "Connectors".into(),
-            switchyard::settings::CONNECTORS.join(","),
+            switchyard::settings::all_connectors().join(","),
+        );
+        let prefix = format!("sy-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+        // Described connectors' secrets live under the prefix, one stack's apart from another's.
+        template.parameters.insert(
+            "ConnectionSecretPrefix".into(),
+            format!("{prefix}/connection/"),
         );
         for (name, value) in overrides {
             let Some(slot) = template.parameters.get_mut(name) else {
@@ -74,12 +80,17 @@ impl LocalStack {
         let aws = AwsClients::new(&config);
         let sandbox = Sandbox::start().await?;
         let signing = SigningKeys::random();
-        let prefix = format!("sy-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
         let provisioned = provision(
             &config,
             &template,
             &prefix,
             &local_secrets(&sandbox, &signing),
+        )
+        .await?;
+        described_secrets(
+            &aws,
+            &template.parameters["ConnectionSecretPrefix"],
+            &sandbox,
         )
         .await?;
         let stats = Arc::new(Stats::default());
@@ -444,6 +455,22 @@ pub async fn queue_depth(sqs: &aws_sdk_sqs::Client, url: &str) -> Result<u64> {
 }
 
 /// Local values for the template's placeholder secrets: credentials the sandbox accepts.
+/// The described connectors' credentials, where `ConnectionSecretPrefix` says they are.
+async fn described_secrets(aws: &AwsClients, prefix: &str, sandbox: &Sandbox) -> Result<()> {
+    let c = &sandbox.credentials;
+    let casebook = json!({"type": "session_login", "connector": "casebook",
+        "base_url": sandbox.base_url("casebook"),
+        "username": c.casebook_username, "password": c.casebook_password});
+    aws.secrets
+        .create_secret()
+        .name(format!("{prefix}casebook"))
+        .secret_string(casebook.to_string())
+        .send()
+        .await
+        .context("creating the casebook connection secret")?;
+    Ok(())
+}
+
 fn local_secrets(sandbox: &Sandbox, signing: &SigningKeys) -> HashMap<String, String> {
     let c = &sandbox.credentials;
     HashMap::from([

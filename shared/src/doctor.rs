@@ -50,11 +50,11 @@ pub fn ip_rejection(reason: &str) -> bool {
         || reason.contains(crate::connectors::declared::triage::IP_REFUSED)
 }
 
+const IP_FIX: &str = "the vendor's IP allowlist refused this network: allow switchyard's egress address (the NAT gateway's) there";
+
 fn fix_for(e: &ConnectorError) -> String {
     match e {
-        _ if ip_rejection(&e.to_string()) => {
-            "the vendor's IP allowlist refused this network: allow switchyard's egress address (the NAT gateway's) there".into()
-        }
+        _ if ip_rejection(&e.to_string()) => IP_FIX.into(),
         ConnectorError::Auth(_) | ConnectorError::ReauthRequired(_) => {
             "the credential was refused: reconnect or replace it".into()
         }
@@ -143,6 +143,7 @@ async fn check_all(
             Ok(c) => c,
             Err(e) => {
                 r.fix = Some(match &e {
+                    _ if ip_rejection(&e.to_string()) => IP_FIX.into(),
                     ResolveError::WrongCredential { .. } => {
                         "store the credential type this connector takes".into()
                     }

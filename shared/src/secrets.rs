@@ -108,6 +108,9 @@ pub enum Credential {
         issued_at: Option<DateTime<Utc>>,
         #[serde(default)]
         expires_at: Option<DateTime<Utc>>,
+        /// Tighter limits than the description's, for one tenant (the lower of each applies).
+        #[serde(default)]
+        session: SessionPolicy,
     },
     /// A URL that is itself the secret (a Teams Workflows or incoming webhook).
     WebhookUrl { url: SecretString },
@@ -187,10 +190,20 @@ impl Credential {
         match self {
             Credential::Oauth2ClientCredentials { session, .. }
             | Credential::Oauth2JwtBearer { session, .. } => *session,
-            Credential::SessionLogin { connector, .. } => {
-                crate::connectors::declared::get(connector)
+            Credential::SessionLogin {
+                connector, session, ..
+            } => {
+                let described = crate::connectors::declared::get(connector)
                     .map(|d| d.description.session_policy())
-                    .unwrap_or_default()
+                    .unwrap_or_default();
+                let lower = |a: Option<u64>, b: Option<u64>| match (a, b) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+                SessionPolicy {
+                    max_age_seconds: lower(described.max_age_seconds, session.max_age_seconds),
+                    max_calls: lower(described.max_calls, session.max_calls),
+                }
             }
             _ => SessionPolicy::default(),
         }

@@ -167,6 +167,10 @@ fn ip_rejected(vendor: &str) -> Response {
         "jira" => (StatusCode::FORBIDDEN, axum::Json(json!({"errorMessages": ["The IP address has been rejected because it is not on the allowed list. See your admin for more information."], "errors": {}})))
             .into_response(),
         "slack" => axum::Json(json!({"ok": false, "error": "accesslimited"})).into_response(),
+        // Casebook's allow-list sits in its proxy, which answers with its own page.
+        "casebook" => (StatusCode::FORBIDDEN, [("content-type", "text/html")],
+            "<html><head><title>403 Forbidden</title></head><body><h1>Forbidden</h1><p>Requests from this address are not on the allow list.</p></body></html>")
+            .into_response(),
         _ => (StatusCode::FORBIDDEN, axum::Json(json!({"error": "Forbidden", "description": "Your IP address is not on the allowed list"}))).into_response(),
     }
 }

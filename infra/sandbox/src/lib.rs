@@ -5,6 +5,7 @@
 //! `base_url` a connection secret points at locally.
 
 mod admin;
+pub mod casebook;
 pub mod drift;
 pub mod faults;
 pub mod hubspot;
@@ -59,6 +60,9 @@ pub struct SandboxCredentials {
     pub teams_webhook_token: String,
     /// `whsec_…`: what switchyard signs its generic webhooks with.
     pub webhook_secret: String,
+    /// Casebook's login (a described connector's session login).
+    pub casebook_username: String,
+    pub casebook_password: String,
 }
 
 #[derive(Debug, Default)]
@@ -111,6 +115,7 @@ pub struct State {
     pub llm_mode: llm::LlmMode,
     pub llm_calls: u64,
     pub next_id: u64,
+    pub casebook: casebook::Casebook,
 }
 
 impl State {
@@ -166,6 +171,8 @@ impl Sandbox {
                 "whsec_{}",
                 base64::Engine::encode(&base64::engine::general_purpose::STANDARD, rnd())
             ),
+            casebook_username: "switchyard".into(),
+            casebook_password: rnd(),
         };
         let mut state = State {
             next_id: 1000,
@@ -269,6 +276,7 @@ impl Sandbox {
             .nest("/salesforce", faulty("salesforce", salesforce::routes()))
             .nest("/hubspot", faulty("hubspot", hubspot::routes()))
             .nest("/teams", faulty("teams", teams::routes()))
+            .nest("/casebook", faulty("casebook", casebook::routes()))
             .nest("/receiver", receiver::routes())
             .nest("/_admin", admin::routes())
             .with_state(shared);
@@ -281,6 +289,41 @@ impl Sandbox {
             state,
             task: Arc::new(task),
         })
+    }
+
+    /// Casebook's session rules: a session's life, and the calls per hour that log it out.
+    pub fn set_casebook_sessions(&self, life: Duration, max_calls_per_hour: u64) {
+        let mut state = self.state.lock().expect("sandbox state");
+        state.casebook.session_life = life;
+        state.casebook.max_calls_per_hour = max_calls_per_hour;
+    }
+
+    /// Casebook starts requiring `field` on new cases (its documentation never mentioned it).
+    pub fn casebook_require(&self, field: &str) {
+        let mut state = self.state.lock().expect("sandbox state");
+        state.casebook.required.insert(field.to_owned());
+    }
+
+    /// Casebook's gateway answers the next `calls` with its rate-limit 400.
+    pub fn casebook_throttle(&self, calls: u32) {
+        self.state.lock().expect("sandbox state").casebook.throttle = calls;
+    }
+
+    /// Casebook's (logins, calls refused because their session had ended).
+    pub fn casebook_sessions(&self) -> (u64, u64) {
+        let state = self.state.lock().expect("sandbox state");
+        (state.casebook.logins, state.casebook.refused_sessions)
+    }
+
+    /// A Casebook case by number (`CB-5004`).
+    pub fn casebook_case(&self, number: &str) -> Option<serde_json::Value> {
+        let state = self.state.lock().expect("sandbox state");
+        state
+            .casebook
+            .cases
+            .values()
+            .find(|c| c["number"] == number)
+            .cloned()
     }
 
     pub fn base_url(&self, vendor: &str) -> String {

@@ -50,6 +50,7 @@ impl Canary {
             }
             None => std::time::Duration::from_secs(24 * 3600),
         };
+        crate::connectors::declared::check_compiled()?;
         Ok(Canary {
             connectors: Connectors::new(crate::connectors::http_client(), secrets, s.clone()),
             breaker: s

@@ -65,6 +65,10 @@ pub async fn login(
     call.finish(verdict.kind.as_str());
     match verdict.kind {
         Kind::Ok => {}
+        // Refused for where the call came from, not for the credential: nothing to reconnect.
+        _ if crate::doctor::ip_rejection(&verdict.reason) => {
+            return Err(transient(format!("login failed: {}", verdict.reason)))
+        }
         // A refused login (a changed password, a locked account) needs a human; asking again
         // would only lock the account.
         Kind::Auth | Kind::ReauthRequired | Kind::Permanent => {

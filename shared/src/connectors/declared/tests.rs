@@ -175,6 +175,7 @@ fn requests_are_filled_encoded_and_signed_without_a_secret_in_sight() {
         access_token: Some("s3ss10n".to_owned().into()),
         issued_at: None,
         expires_at: None,
+        session: Default::default(),
     };
     let c = Declared::new(get("casebook").unwrap(), reqwest::Client::new(), creds).unwrap();
     let a = c.action("open_case").unwrap();

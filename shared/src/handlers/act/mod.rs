@@ -111,6 +111,8 @@ impl Act {
         // Action keys outlive the longest wait (parking, a day's budget) with a margin, so work
         // sent round again never finds its finished actions' keys gone.
         let key_ttl = s.max_park().max(chrono::Duration::days(1)) + chrono::Duration::days(2);
+        // A broken connector description stops act at start, naming its file and line.
+        crate::connectors::declared::check_compiled()?;
         Ok(Act {
             sqs: aws.sqs.clone(),
             max_park: s.max_park(),
