@@ -108,22 +108,16 @@ impl Casebook {
         case
     }
 
-    /// Admit a call on `token`'s session; the answer when the session is not (or no longer) valid.
-    fn admit(&mut self, token: Option<&str>) -> Result<(), Response> {
-        let refused = |message: &str| {
-            (
-                StatusCode::UNAUTHORIZED,
-                Json(json!({"code": 4010, "message": message})),
-            )
-                .into_response()
-        };
-        let Some(s) = token.and_then(|t| self.sessions.get_mut(t)) else {
-            return Err(refused("Not logged in"));
+    /// Admit a call on `token`'s session; why not when the session is not (or no longer) valid.
+    fn admit(&mut self, token: Option<&str>) -> Result<(), &'static str> {
+        let token = token.unwrap_or_default();
+        let Some(s) = self.sessions.get_mut(token) else {
+            return Err("Not logged in");
         };
         if s.issued.elapsed() >= self.session_life {
-            self.sessions.remove(token.unwrap_or_default());
+            self.sessions.remove(token);
             self.refused_sessions += 1;
-            return Err(refused("Session expired"));
+            return Err("Session expired");
         }
         if s.hour_started.elapsed() >= Duration::from_secs(3_600) {
             s.hour_started = Instant::now();
@@ -132,12 +126,21 @@ impl Casebook {
         s.calls_this_hour += 1;
         if s.calls_this_hour > self.max_calls_per_hour {
             // The article's system: the session is logged out, not just this call refused.
-            self.sessions.remove(token.unwrap_or_default());
+            self.sessions.remove(token);
             self.refused_sessions += 1;
-            return Err(refused("Session terminated: too many calls"));
+            return Err("Session terminated: too many calls");
         }
         Ok(())
     }
+}
+
+/// Casebook's answer to a call without a valid session.
+fn refused(message: &str) -> Response {
+    (
+        StatusCode::UNAUTHORIZED,
+        Json(json!({"code": 4010, "message": message})),
+    )
+        .into_response()
 }
 
 pub(crate) fn routes() -> Router<Arc<Shared>> {
@@ -198,8 +201,8 @@ fn throttled(cb: &mut Casebook) -> Option<Response> {
 
 async fn me(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
     let mut state = shared.state.lock().expect("sandbox state");
-    if let Err(r) = state.casebook.admit(session(&headers)) {
-        return r;
+    if let Err(why) = state.casebook.admit(session(&headers)) {
+        return refused(why);
     }
     Json(json!({"user": {"name": "switchyard integration", "firm": "Example LLP"}})).into_response()
 }
@@ -211,8 +214,8 @@ async fn list_cases(
 ) -> Response {
     let mut state = shared.state.lock().expect("sandbox state");
     let cb = &mut state.casebook;
-    if let Err(r) = cb.admit(session(&headers)) {
-        return r;
+    if let Err(why) = cb.admit(session(&headers)) {
+        return refused(why);
     }
     if let Some(r) = throttled(cb) {
         return r;
@@ -240,8 +243,8 @@ async fn create_case(
 ) -> Response {
     let mut state = shared.state.lock().expect("sandbox state");
     let cb = &mut state.casebook;
-    if let Err(r) = cb.admit(session(&headers)) {
-        return r;
+    if let Err(why) = cb.admit(session(&headers)) {
+        return refused(why);
     }
     if let Some(r) = throttled(cb) {
         return r;
