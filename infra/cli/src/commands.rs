@@ -199,6 +199,56 @@ impl Default for ResponseHeaders {
 
 /// `switchyard connector triage --vendor V RESPONSE.json [--now S]`: one JSON line; exit 0, or 2
 /// when the vendor or the file is unusable.
+/// `switchyard connector check`: 0 when the description is valid (and the preview rendered),
+/// 1 when it is not (the error names the file and line), 2 when a file cannot be read.
+pub fn connector_check(path: &Path, event: Option<&Path>, base_url: &str) -> i32 {
+    use switchyard::connectors::declared;
+    let read = |p: &Path| std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()));
+    let text = match read(path) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("connector check: {e}");
+            return 2;
+        }
+    };
+    let file: &'static str = Box::leak(path.display().to_string().into_boxed_str());
+    let described = match declared::load(&[(file, &text)]) {
+        Ok(mut d) => &*Box::leak(Box::new(d.remove(0))),
+        Err(e) => {
+            eprintln!("{e}");
+            return 1;
+        }
+    };
+    println!("{}", declared::summary(described));
+    let Some(event_path) = event else {
+        return 0;
+    };
+    let shown = read(event_path).and_then(|t| {
+        let v: serde_json::Value = serde_json::from_str(&t)
+            .map_err(|e| format!("{}: not JSON: {e}", event_path.display()))?;
+        // An act message carries the event under `event`.
+        let v = if v.get("event").is_some() {
+            v["event"].clone()
+        } else {
+            v
+        };
+        let event: switchyard::event::Event = serde_json::from_value(v)
+            .map_err(|e| format!("{}: not an event: {e}", event_path.display()))?;
+        let routing = switchyard::routing::RoutingConfig::from_env().map_err(|e| e.to_string())?;
+        declared::preview::preview(described, &routing, &event, base_url)
+    });
+    match shown {
+        Ok(text) => {
+            print!("{text}");
+            0
+        }
+        Err(e) => {
+            eprintln!("connector check: {e}");
+            2
+        }
+    }
+}
+
 pub fn connector_triage(vendor: &str, path: &Path, now: Option<f64>) -> i32 {
     match triage_line(vendor, path, now) {
         Ok(line) => {

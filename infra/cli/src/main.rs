@@ -232,6 +232,17 @@ enum BatchCommand {
 
 #[derive(Subcommand)]
 enum ConnectorCommand {
+    /// Validate a connector description (shared/connectors/NAME.toml); with --event, print the
+    /// requests it would send for a sample event under the routing config, sending nothing.
+    Check {
+        file: std::path::PathBuf,
+        /// A normalized event (as `switchyard explain --json` shows it) or an act message.
+        #[arg(long)]
+        event: Option<std::path::PathBuf>,
+        /// The base URL to show (the connection secret holds the real one).
+        #[arg(long, default_value = "https://api.example.invalid")]
+        base_url: String,
+    },
     /// Triage a recorded response: prints {"outcome","retry_after_ms","reason"} as one JSON line.
     Triage {
         /// zendesk, jira, slack, teams, hubspot, salesforce or oauth2 (a token endpoint).
@@ -475,6 +486,15 @@ async fn main() -> Result<()> {
             json,
             local,
         } => std::process::exit(canary::run(command, json, local).await?),
+        Command::Connector(ConnectorCommand::Check {
+            file,
+            event,
+            base_url,
+        }) => std::process::exit(commands::connector_check(
+            &file,
+            event.as_deref(),
+            &base_url,
+        )),
         Command::Connector(ConnectorCommand::Triage {
             vendor,
             response,

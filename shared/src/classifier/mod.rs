@@ -120,7 +120,14 @@ mod tests {
         labels.sort();
         assert_eq!(
             labels,
-            ["access", "billing", "feature_request", "other", "outage"]
+            [
+                "access",
+                "billing",
+                "feature_request",
+                "legal",
+                "other",
+                "outage"
+            ]
         );
         let p = model.predict("the reset email for my password never came");
         assert_eq!(model.labels[p.label], "access");

@@ -10,6 +10,7 @@
 pub mod contract;
 pub mod describe;
 mod login;
+pub mod preview;
 pub mod template;
 pub mod triage;
 
@@ -111,6 +112,46 @@ pub fn get(name: &str) -> Option<&'static Described> {
 /// Their names, as routes and the `Connectors` parameter use them.
 pub fn names() -> Vec<&'static str> {
     all().iter().map(Described::name).collect()
+}
+
+/// One line about a loaded description, for `switchyard connector check`.
+pub fn summary(d: &Described) -> String {
+    let desc = &d.description;
+    let auth = match desc.auth.get_ref() {
+        Auth::ApiKey { .. } => "api_key",
+        Auth::Basic => "basic",
+        Auth::Bearer => "bearer",
+        Auth::Oauth2Refresh => "oauth2_refresh",
+        Auth::Oauth2ClientCredentials => "oauth2_client_credentials",
+        Auth::SessionLogin { .. } => "session_login",
+    };
+    let mut parts = vec![
+        format!("{auth} auth"),
+        format!(
+            "actions {}",
+            desc.actions.keys().cloned().collect::<Vec<_>>().join(", ")
+        ),
+        format!("{} triage rules", desc.triage.len()),
+    ];
+    if let Some(rate) = &desc.limits.rate {
+        parts.push(format!("budget {rate}"));
+    }
+    if let Some(cap) = desc.limits.concurrency {
+        parts.push(format!("{cap} calls at once"));
+    }
+    if !desc.contract.is_empty() {
+        parts.push(format!(
+            "contract {}",
+            desc.contract.keys().cloned().collect::<Vec<_>>().join(", ")
+        ));
+    }
+    format!(
+        "{}: ok: connector {} (API {}): {}",
+        d.file,
+        d.name,
+        desc.api_version,
+        parts.join("; ")
+    )
 }
 
 /// How a request carries the credential.

@@ -212,3 +212,46 @@ fn requests_are_filled_encoded_and_signed_without_a_secret_in_sight() {
         .unwrap();
     assert!(err.to_string().contains("{param.title}"), "{err}");
 }
+
+#[test]
+fn a_preview_shows_each_request_for_a_sample_event_with_secrets_redacted() {
+    let routing = crate::routing::RoutingConfig::load(crate::routing::DEFAULT_CONFIG).unwrap();
+    let event: crate::event::Event = serde_json::from_value(serde_json::json!({
+        "id": "ev-1", "source": "zendesk", "event_type": "ticket.created", "delivery_id": "d-1",
+        "object_id": "35439", "subject": "Subpoena for account records",
+        "text": "Please confirm receipt of the subpoena.", "requester": null, "occurred_at": null,
+        "received_at": "2026-12-04T10:31:00Z", "raw": {}
+    }))
+    .unwrap();
+    let shown = preview::preview(
+        get("casebook").unwrap(),
+        &routing,
+        &event,
+        "https://casebook.example",
+    )
+    .unwrap();
+    assert!(
+        shown.contains("POST https://casebook.example/api/v2/sessions"),
+        "{shown}"
+    );
+    assert!(shown.contains(r#""password":"[redacted]""#), "{shown}");
+    assert!(
+        shown.contains("route \"legal\" → casebook.open_case:"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains(
+            "GET https://casebook.example/api/v2/cases?external_ref=%5Bidempotency+key%5D"
+        ),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("POST https://casebook.example/api/v2/matters/M-INTAKE/cases"),
+        "{shown}"
+    );
+    assert!(shown.contains("x-casebook-session: [redacted]"), "{shown}");
+    assert!(
+        shown.contains(r#""title":"Subpoena for account records""#),
+        "{shown}"
+    );
+}

@@ -1,0 +1,185 @@
+//! `switchyard connector check FILE --event SAMPLE.json`: the requests a description would send
+//! for a sample event, rendered without sending anything. The routing config decides which
+//! actions the event plans (each route that names the connector, as if classified into it);
+//! every secret — the credential, a session token, a login's fields — shows as `[redacted]`,
+//! because none is ever loaded.
+
+use std::fmt::Write as _;
+
+use secrecy::SecretString;
+
+use super::describe::Auth;
+use super::{Declared, Described};
+use crate::event::Event;
+use crate::routing::{Classification, Decision, RoutingConfig};
+use crate::secrets::Credential;
+
+pub const REDACTED: &str = "[redacted]";
+/// What a preview shows where act would put the action's idempotency key.
+pub const KEY: &str = "[idempotency key]";
+
+/// A credential of the description's kind whose every secret is [`REDACTED`].
+fn placeholder(d: &Described, base_url: &str) -> Credential {
+    let secret = || SecretString::from(REDACTED.to_owned());
+    let base_url = base_url.to_owned();
+    match d.description.auth.get_ref() {
+        Auth::ApiKey { .. } => Credential::ApiKey {
+            base_url,
+            key: secret(),
+        },
+        Auth::Basic => Credential::Basic {
+            base_url,
+            username: REDACTED.into(),
+            password: secret(),
+        },
+        Auth::Bearer => Credential::BearerToken {
+            base_url,
+            token: secret(),
+        },
+        Auth::Oauth2Refresh => Credential::Oauth2Refresh {
+            base_url,
+            access_token: secret(),
+            refresh_token: secret(),
+            client_id: REDACTED.into(),
+            client_secret: secret(),
+            expires_at: None,
+        },
+        Auth::Oauth2ClientCredentials => Credential::Oauth2ClientCredentials {
+            base_url,
+            token_url: String::new(),
+            client_id: REDACTED.into(),
+            client_secret: secret(),
+            scope: None,
+            access_token: Some(secret()),
+            expires_at: None,
+            session: Default::default(),
+        },
+        Auth::SessionLogin { .. } => Credential::SessionLogin {
+            connector: d.name.to_owned(),
+            base_url,
+            access_token: Some(secret()),
+            issued_at: None,
+            expires_at: None,
+            session: Default::default(),
+        },
+    }
+}
+
+fn render(out: &mut String, req: reqwest::RequestBuilder) {
+    let Ok(req) = req.build() else {
+        out.push_str("  (the request cannot be built)\n");
+        return;
+    };
+    let url = req.url().as_str().replace("%5Bredacted%5D", REDACTED);
+    let _ = writeln!(out, "  {} {url}", req.method());
+    for (name, value) in req.headers() {
+        let shown = if value.is_sensitive() {
+            REDACTED
+        } else {
+            value.to_str().unwrap_or("(not text)")
+        };
+        let _ = writeln!(out, "  {name}: {shown}");
+    }
+    if let Some(body) = req.body().and_then(|b| b.as_bytes()) {
+        let _ = writeln!(out, "  {}", String::from_utf8_lossy(body));
+    }
+}
+
+/// The requests `described` would send for `event` under `routing`, as text.
+pub fn preview(
+    described: &'static Described,
+    routing: &RoutingConfig,
+    event: &Event,
+    base_url: &str,
+) -> Result<String, String> {
+    let http = reqwest::Client::new();
+    let connector = Declared::new(described, http.clone(), placeholder(described, base_url))
+        .map_err(|e| e.to_string())?;
+    let mut out = String::new();
+    let name = described.name;
+    if let Auth::SessionLogin { login, .. } = described.description.auth.get_ref() {
+        let unsigned = Declared {
+            sign: super::Sign::None,
+            ..Declared::new(described, http, placeholder(described, base_url))
+                .map_err(|e| e.to_string())?
+        };
+        let _ = writeln!(out, "login (once per session, under the refresh lease):");
+        let secret = |n: &str| n.starts_with("secret.").then(|| REDACTED.to_owned());
+        render(
+            &mut out,
+            unsigned
+                .request(login, &secret, None)
+                .map_err(|e| e.to_string())?,
+        );
+    }
+    let mut planned = 0;
+    for route in routing.routes.iter().map(|r| r.get_ref()) {
+        if !route.actions.iter().any(|a| a.connector == name) {
+            continue;
+        }
+        let mut c = Classification::unknown("preview", format!("route {:?}", route.category));
+        c.category = if route.category == "*" {
+            "other".into()
+        } else {
+            route.category.clone()
+        };
+        c.confidence = 1.0;
+        let actions = match routing.decide(event, &c) {
+            Decision::Act(actions) => actions,
+            Decision::Review { reason, .. } => {
+                let _ = writeln!(
+                    out,
+                    "route {:?}: this event would go to review: {reason}",
+                    route.category
+                );
+                continue;
+            }
+        };
+        for action in actions.iter().filter(|a| a.connector == name) {
+            planned += 1;
+            let _ = writeln!(
+                out,
+                "route {:?} → {name}.{}:",
+                route.category, action.action
+            );
+            let a = connector
+                .action(&action.action)
+                .map_err(|e| e.to_string())?;
+            let value = |n: &str| match n {
+                "key" => Some(KEY.to_owned()),
+                _ => action.params.get(n.strip_prefix("param.")?).cloned(),
+            };
+            if let Some(lookup) = a.idempotency.as_ref().and_then(|i| i.lookup.as_ref()) {
+                let _ = writeln!(
+                    out,
+                    " when an earlier try's outcome is unknown, it looks first:"
+                );
+                render(
+                    &mut out,
+                    connector
+                        .request(&lookup.request(), &value, None)
+                        .map_err(|e| e.to_string())?,
+                );
+            }
+            let _ = writeln!(out, " the action:");
+            let header = a
+                .idempotency
+                .as_ref()
+                .and_then(|i| i.header.as_deref())
+                .map(|h| (h, KEY));
+            render(
+                &mut out,
+                connector
+                    .request(&a.request(), &value, header)
+                    .map_err(|e| e.to_string())?,
+            );
+        }
+    }
+    if planned == 0 {
+        let _ = writeln!(
+            out,
+            "no route in the routing config plans a {name} action for this event"
+        );
+    }
+    Ok(out)
+}
