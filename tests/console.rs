@@ -76,7 +76,7 @@ async fn the_console_shows_events_health_charts_and_a_story_in_a_real_browser() 
     );
     assert_eq!(
         dom.matches(r#"<td class="state-done">done</td>"#).count(),
-        4,
+        5,
         "{dom}"
     );
     // Health: the queues (DLQs empty), the canary, the budgets the actions used.
@@ -86,7 +86,7 @@ async fn the_console_shows_events_health_charts_and_a_story_in_a_real_browser() 
     );
     assert!(dom.contains("zendesk</td><td class=\"ok\">ok"), "{dom}");
     assert!(dom.contains("budget slack"), "{dom}");
-    // Both charts are drawn: five events in the last minutes, latency bars per connector.
+    // Both charts are drawn: six events in the last minutes, latency bars per connector.
     let throughput = &dom[dom.find(r#"<svg id="throughput""#).unwrap()..];
     let throughput = &throughput[..throughput.find("</svg>").unwrap()];
     let counted: u32 = throughput
@@ -98,7 +98,7 @@ async fn the_console_shows_events_health_charts_and_a_story_in_a_real_browser() 
                 .unwrap()
         })
         .sum();
-    assert_eq!(counted, 5, "{throughput}");
+    assert_eq!(counted, 6, "{throughput}");
     let latency = &dom[dom.find(r#"<svg id="latency""#).unwrap()..];
     let latency = &latency[..latency.find("</svg>").unwrap()];
     assert!(latency.matches("<rect").count() >= 4, "{latency}");
@@ -117,7 +117,7 @@ async fn the_console_shows_events_health_charts_and_a_story_in_a_real_browser() 
     )
     .await;
     assert!(
-        story.contains("route       no route matched and confidence 0.48 is below the review threshold 0.60 -&gt; review"),
+        story.contains("route       no route matched and confidence 0.50 is below the review threshold 0.60 -&gt; review"),
         "{story}"
     );
 

@@ -48,25 +48,27 @@ async fn explain_stats_and_metrics_tell_what_the_demo_did() {
     assert!(summary.settled, "{}", summary.render());
     let dep = stack.deployment().await.unwrap();
 
-    // stats counts what was sent: 7 requests, 5 accepted, 1 redelivery, 1 forged.
+    // stats counts what was sent: 8 requests, 6 accepted, 1 redelivery, 1 forged.
     let since = chrono::Utc::now() - chrono::Duration::hours(1);
     let s = ops::stats(&dep, since).await.unwrap();
     let received = emf(&stack, "WebhooksReceived");
     assert_eq!(
         total(&received, "WebhooksReceived", None),
-        7.0,
+        8.0,
         "{received:?}"
     );
-    assert_eq!(s["received"], 7, "{s:#}");
-    assert_eq!(s["accepted"], 5, "{s:#}");
+    assert_eq!(s["received"], 8, "{s:#}");
+    assert_eq!(s["accepted"], 6, "{s:#}");
     assert_eq!(s["duplicates"], 1, "{s:#}");
     assert_eq!(s["rejected"], 1, "{s:#}");
     assert_eq!(s["rejected_by_reason"]["signature"], 1, "{s:#}");
-    assert_eq!(s["auto_routed"], 4, "{s:#}");
+    assert_eq!(s["auto_routed"], 5, "{s:#}");
     assert_eq!(s["reviewed"], 1, "{s:#}");
     assert_eq!(s["failed"], 0, "{s:#}");
-    assert_eq!(s["by_source"]["zendesk"]["accepted"], 3, "{s:#}");
+    assert_eq!(s["by_source"]["zendesk"]["accepted"], 4, "{s:#}");
     assert_eq!(s["by_connector"]["slack"]["done"], 2, "{s:#}");
+    // The described connector is counted like the built-in ones.
+    assert_eq!(s["by_connector"]["casebook"]["done"], 1, "{s:#}");
     assert!(
         s["vendor_latency_ms"]["zendesk"]["p95_ms"]
             .as_f64()
@@ -86,8 +88,8 @@ async fn explain_stats_and_metrics_tell_what_the_demo_did() {
         .unwrap();
     let story = ops::render_story(&r);
     for needle in [
-        "classified  feature_request by model with confidence 0.48 (review threshold 0.60)",
-        "route       no route matched and confidence 0.48 is below the review threshold 0.60 -> review",
+        "classified  feature_request by model with confidence 0.50 (review threshold 0.60)",
+        "route       no route matched and confidence 0.50 is below the review threshold 0.60 -> review",
         "slack.post_message done",
         "/api/chat.postMessage -> 200 in",
         "state       in_review",
@@ -134,14 +136,15 @@ async fn explain_stats_and_metrics_tell_what_the_demo_did() {
 
     // Metrics: per source and in total, per connector, vendor latency, zeros where alarms need them.
     let metric = |name: &str, dim: Option<(&str, &str)>| total(&emf(&stack, name), name, dim);
-    assert_eq!(metric("EventsAccepted", None), 5.0);
-    assert_eq!(metric("EventsAccepted", Some(("source", "zendesk"))), 3.0);
+    assert_eq!(metric("EventsAccepted", None), 6.0);
+    assert_eq!(metric("EventsAccepted", Some(("source", "zendesk"))), 4.0);
     assert_eq!(
         metric("WebhooksRejected", Some(("reason", "signature"))),
         1.0
     );
     assert_eq!(metric("Duplicates", Some(("source", "zendesk"))), 1.0);
     assert_eq!(metric("ActionsDone", Some(("connector", "zendesk"))), 3.0);
+    assert_eq!(metric("ActionsDone", Some(("connector", "casebook"))), 1.0);
     assert_eq!(metric("SentToReview", None), 1.0);
     let latency = emf(&stack, "VendorLatency");
     assert!(latency

@@ -34,7 +34,8 @@ pub const DEMO_DRIFT: (&str, &str) = ("zendesk", "renamed");
 
 /// The demo's webhooks: billing and access tickets from Zendesk (auto-routed), an outage from Jira
 /// (→ Slack), a vague Slack message (low confidence → review), a Spanish ticket (→ the
-/// international desk), a redelivery (→ duplicate) and a forged request (→ 401).
+/// international desk), a legal request (→ a case on Casebook, a described connector), a
+/// redelivery (→ duplicate) and a forged request (→ 401).
 pub fn demo_webhooks(stack: &LocalStack) -> Vec<SignedWebhook> {
     let now = Utc::now();
     let keys = &stack.signing;
@@ -73,6 +74,14 @@ pub fn demo_webhooks(stack: &LocalStack) -> Vec<SignedWebhook> {
             "Hola, el pago de la factura de marzo aparece dos veces en mi tarjeta de crédito. ¿Pueden devolverme el segundo cobro, por favor?",
             now,
         ),
+        fixtures::zendesk_ticket_created(
+            &keys.zendesk,
+            "9e41c7d2-5f08-4a63-b1e9-3c8d0a7f6b24",
+            35439,
+            "Subpoena for account records",
+            "Our attorney has served a subpoena for the account records of this customer. Please confirm receipt and route it to your legal team.",
+            now,
+        ),
         // Zendesk redelivers the same event when it did not see our answer.
         billing,
         // Signed with a secret switchyard does not hold.
@@ -92,6 +101,9 @@ pub async fn run(
         .sandbox
         .seed_zendesk_ticket(35437, "Locked out after password reset");
     stack.sandbox.seed_zendesk_ticket(35438, "Cobro duplicado");
+    stack
+        .sandbox
+        .seed_zendesk_ticket(35439, "Subpoena for account records");
     let mut summary = Summary::default();
     for w in webhooks {
         let (status, body) = w.send(http, &stack.webhook_base).await?;
@@ -215,6 +227,24 @@ impl Summary {
                 actions.join(", ")
             }
         );
+        // What the described connectors did (they are the ones a team writes itself).
+        let described = switchyard::connectors::declared::names();
+        for d in &self.decisions {
+            let results: Vec<serde_json::Value> = d
+                .results
+                .as_deref()
+                .and_then(|r| serde_json::from_str(r).ok())
+                .unwrap_or_default();
+            for r in results.iter().filter(|r| {
+                r["status"] == "done"
+                    && r["action"]
+                        .as_str()
+                        .and_then(|a| a.split('.').next())
+                        .is_some_and(|c| described.contains(&c))
+            }) {
+                let _ = writeln!(o, "    {}", r["detail"].as_str().unwrap_or_default());
+            }
+        }
         let reviewed: Vec<&DecisionRecord> = self
             .decisions
             .iter()

@@ -118,7 +118,10 @@ pub fn compare(
 
     for (path, stats) in &now.fields {
         let before = previous.and_then(|p| p.fields.get(path));
+        let varies =
+            shape.is_some_and(|s| s.fields.iter().any(|f| f.path == path && f.formats_vary));
         let new_formats: Vec<&String> = match before {
+            _ if varies => Vec::new(),
             Some(b) if !b.formats.is_empty() => stats
                 .formats
                 .iter()

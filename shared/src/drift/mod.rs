@@ -77,6 +77,8 @@ pub struct Field {
     pub read: bool,
     /// The values switchyard branches on (empty: any value).
     pub values: &'static [&'static str],
+    /// A date written in several documented formats (one per backend, say): a format is no news.
+    pub formats_vary: bool,
 }
 
 impl Field {
@@ -88,6 +90,7 @@ impl Field {
             always: true,
             read: false,
             values: &[],
+            formats_vary: false,
         }
     }
     pub const fn read(mut self) -> Self {

@@ -5,22 +5,38 @@ use crate::drift::{Contract, Field, Kind, Shape};
 
 use super::describe::Description;
 
+/// A contract field as a description writes it.
+pub struct FieldSpec {
+    pub kind: Kind,
+    pub read: bool,
+    pub nullable: bool,
+    pub sometimes: bool,
+    /// `*`: a date written in several formats (the description's `[dates]` reads them).
+    pub formats_vary: bool,
+    pub values: Vec<String>,
+}
+
 /// One field's kind: `string|number|bool|object|array|id|date|epoch` or `enum:a|b`, then `!`
-/// (switchyard reads it), `?` (null is documented), `~` (not every record has it), in any order.
-pub fn field_kind(spec: &str) -> Result<(Kind, bool, bool, bool, Vec<String>), String> {
-    let base = spec.trim_end_matches(['!', '?', '~']);
+/// (switchyard reads it), `?` (null is documented), `~` (not every record has it), `*` (a date
+/// in several formats), in any order.
+pub fn field_kind(spec: &str) -> Result<FieldSpec, String> {
+    let base = spec.trim_end_matches(['!', '?', '~', '*']);
     let flags = &spec[base.len()..];
-    let (read, nullable, sometimes) = (
-        flags.contains('!'),
-        flags.contains('?'),
-        flags.contains('~'),
-    );
+    let flag = |c: char| flags.contains(c);
+    let (read, nullable, sometimes, formats_vary) = (flag('!'), flag('?'), flag('~'), flag('*'));
     if let Some(values) = base.strip_prefix("enum:") {
         let values: Vec<String> = values.split('|').map(|v| v.trim().to_owned()).collect();
         if values.iter().any(String::is_empty) {
             return Err(format!("{spec:?}: an enum lists its values as enum:a|b"));
         }
-        return Ok((Kind::String, read, nullable, sometimes, values));
+        return Ok(FieldSpec {
+            kind: Kind::String,
+            read,
+            nullable,
+            sometimes,
+            formats_vary,
+            values,
+        });
     }
     let kind = match base {
         "string" => Kind::String,
@@ -37,7 +53,19 @@ pub fn field_kind(spec: &str) -> Result<(Kind, bool, bool, bool, Vec<String>), S
             ))
         }
     };
-    Ok((kind, read, nullable, sometimes, Vec::new()))
+    if formats_vary && !kind.is_time() {
+        return Err(format!(
+            "{spec:?}: * (several formats) is for date and epoch fields"
+        ));
+    }
+    Ok(FieldSpec {
+        kind,
+        read,
+        nullable,
+        sometimes,
+        formats_vary,
+        values: Vec::new(),
+    })
 }
 
 fn leak(s: &str) -> &'static str {
@@ -59,13 +87,14 @@ pub fn build(d: &Description) -> Option<&'static Contract> {
                 .fields
                 .iter()
                 .filter_map(|(path, spec)| {
-                    let (kind, read, nullable, sometimes, values) = field_kind(spec).ok()?;
-                    let mut f = Field::new(leak(path.trim_start_matches('/')), kind);
-                    f.read = read;
-                    f.nullable = nullable;
-                    f.always = !sometimes;
-                    if !values.is_empty() {
-                        let v: Vec<&'static str> = values.iter().map(|v| leak(v)).collect();
+                    let spec = field_kind(spec).ok()?;
+                    let mut f = Field::new(leak(path.trim_start_matches('/')), spec.kind);
+                    f.read = spec.read;
+                    f.nullable = spec.nullable;
+                    f.always = !spec.sometimes;
+                    f.formats_vary = spec.formats_vary;
+                    if !spec.values.is_empty() {
+                        let v: Vec<&'static str> = spec.values.iter().map(|v| leak(v)).collect();
                         f.values = Box::leak(v.into_boxed_slice());
                     }
                     Some(f)

@@ -255,3 +255,52 @@ fn a_preview_shows_each_request_for_a_sample_event_with_secrets_redacted() {
         "{shown}"
     );
 }
+
+#[test]
+fn a_date_documented_in_several_formats_is_no_drift_but_a_missing_field_is() {
+    use crate::drift::{compare::compare, profile::Profile, FindingKind};
+    let contract = get("casebook").unwrap().contract.unwrap();
+    let shape = contract.shape("case");
+    let case = |n: u64, opened: serde_json::Value| {
+        serde_json::json!({"number": format!("CB-{n}"), "status": "open", "title": "t",
+                           "external_ref": null, "opened_at": opened})
+    };
+    let first = [
+        case(1, "2026-12-03T14:05:00Z".into()),
+        case(2, "12/03/2026 09:05".into()),
+    ];
+    let later = [
+        case(3, 1796306700000u64.into()),
+        case(4, "2026-12-03T14:05:00Z".into()),
+    ];
+    let before = Profile::build(&first, shape);
+    let found = compare(
+        "casebook",
+        "case",
+        shape,
+        &Profile::build(&later, shape),
+        Some(&before),
+    );
+    assert!(found.is_empty(), "{found:?}");
+    assert!(compare("casebook", "case", shape, &before, None).is_empty());
+    let gone: Vec<serde_json::Value> = later
+        .iter()
+        .cloned()
+        .map(|mut c| {
+            c.as_object_mut().unwrap().remove("status");
+            c
+        })
+        .collect();
+    let found = compare(
+        "casebook",
+        "case",
+        shape,
+        &Profile::build(&gone, shape),
+        Some(&before),
+    );
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(
+        (found[0].kind, found[0].path.as_str()),
+        (FindingKind::FieldMissing, "status")
+    );
+}
