@@ -307,7 +307,9 @@ async fn canary_reports_each_connector() {
             ("salesforce", true),
             ("hubspot", true),
             ("teams", true),
-            ("webhook", true)
+            ("webhook", true),
+            // A connector described in a file, probed like the built-in ones.
+            ("casebook", true)
         ]
     );
     stack.stop();
@@ -359,7 +361,7 @@ async fn through_a_429_storm_every_event_is_acted_on_exactly_once_and_none_dead_
 async fn doctor_names_the_broken_secret_and_field_and_the_refused_credential() {
     let stack = LocalStack::start().await.unwrap();
     let all_ready = stack.doctor().await.unwrap();
-    assert_eq!(all_ready.len(), 7);
+    assert_eq!(all_ready.len(), 8);
     assert!(all_ready.iter().all(|r| r.ready), "{all_ready:?}");
     let refs = &stack.provisioned.refs;
     // Zendesk's secret loses a field; Jira's token is replaced by a wrong one.

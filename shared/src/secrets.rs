@@ -88,9 +88,14 @@ pub enum Credential {
         session: SessionPolicy,
     },
     /// A described connector's API key (`auth.kind = "api_key"`: a header or query parameter).
-    ApiKey { base_url: String, key: SecretString },
+    ApiKey {
+        #[serde(default)]
+        base_url: String,
+        key: SecretString,
+    },
     /// HTTP basic auth for a described connector.
     Basic {
+        #[serde(default)]
         base_url: String,
         username: String,
         password: SecretString,
@@ -101,6 +106,7 @@ pub enum Credential {
     SessionLogin {
         /// The description's name.
         connector: String,
+        #[serde(default)]
         base_url: String,
         #[serde(default)]
         access_token: Option<SecretString>,

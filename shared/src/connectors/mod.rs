@@ -187,6 +187,8 @@ pub enum ResolveError {
     Secret(#[from] SecretError),
     #[error(transparent)]
     Auth(#[from] crate::auth::AuthError),
+    #[error("connector {0:?} has no base URL: put base_url in its secret or its description")]
+    NoBaseUrl(String),
     #[error("connector {connector:?} cannot use a {kind} credential")]
     WrongCredential {
         connector: String,

@@ -20,6 +20,10 @@ pub struct Description {
     /// The API version the description was written against (drift findings name it).
     #[serde(default = "unversioned")]
     pub api_version: String,
+    /// The API's base URL when every tenant shares one; a connection secret's `base_url`
+    /// (a tenant's own host) takes precedence.
+    #[serde(default)]
+    pub base_url: Option<String>,
     pub auth: Spanned<Auth>,
     #[serde(default)]
     pub limits: Limits,
@@ -220,8 +224,20 @@ pub struct Action {
 pub struct Idempotency {
     #[serde(default)]
     pub header: Option<String>,
+    /// A body field the vendor keeps unique (an external id it upserts or refuses a second
+    /// object by); the action's request must put `{key}` in it.
+    #[serde(default)]
+    pub field: Option<String>,
     #[serde(default)]
     pub lookup: Option<Lookup>,
+}
+
+impl Idempotency {
+    fn strategies(&self) -> usize {
+        usize::from(self.header.is_some())
+            + usize::from(self.field.is_some())
+            + usize::from(self.lookup.is_some())
+    }
 }
 
 with_request! {
@@ -423,10 +439,19 @@ impl Description {
             }
             let writes = !a.method.eq_ignore_ascii_case("GET");
             match &a.idempotency {
-                Some(i) if i.header.is_some() == i.lookup.is_some() => {
+                Some(i) if i.strategies() != 1 => {
                     return Err(fail(
-                        "idempotency needs exactly one of header or lookup".into(),
+                        "idempotency needs exactly one of header, field or lookup".into(),
                     ))
+                }
+                Some(Idempotency { field: Some(f), .. }) => {
+                    let carries = a.json.as_ref().and_then(|j| j.get(f)).and_then(|v| v.as_str());
+                    let form = a.form.as_ref().and_then(|m| m.get(f)).map(String::as_str);
+                    if !carries.or(form).is_some_and(|t| template::names(t).iter().any(|n| n == "key")) {
+                        return Err(fail(format!(
+                            "idempotency.field {f:?}: the request's body must set {f} to {{key}}"
+                        )));
+                    }
                 }
                 Some(Idempotency {
                     lookup: Some(l), ..
@@ -443,7 +468,7 @@ impl Description {
                 Some(_) => {}
                 None if writes && !a.idempotent => {
                     return Err(fail(format!(
-                        "a {} needs an idempotency strategy (header or lookup), or idempotent = true if repeating it is harmless",
+                        "a {} needs an idempotency strategy (header, field or lookup), or idempotent = true if repeating it is harmless",
                         a.method
                     )))
                 }

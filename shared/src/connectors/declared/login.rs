@@ -41,7 +41,11 @@ pub async fn login(
     let unsigned = super::Declared {
         described,
         http: http.clone(),
-        base_url: credential.base_url().to_owned(),
+        base_url: super::base_url(described, &credential).ok_or_else(|| {
+            transient(format!(
+                "{connector} has no base URL (secret or description)"
+            ))
+        })?,
         sign: super::Sign::None,
     };
     let fields = next.clone();

@@ -163,6 +163,18 @@ enum Sign {
     None,
 }
 
+/// A tenant's own host (the secret's `base_url`) first, else the one the description names.
+fn base_url(described: &Described, credential: &Credential) -> Option<String> {
+    match credential.base_url() {
+        "" => described
+            .description
+            .base_url
+            .clone()
+            .filter(|b| !b.is_empty()),
+        own => Some(own.to_owned()),
+    }
+}
+
 /// A described vendor over one credential.
 pub struct Declared {
     described: &'static Described,
@@ -184,7 +196,8 @@ impl Declared {
         http: reqwest::Client,
         credential: Credential,
     ) -> Result<Self, ResolveError> {
-        let base_url = credential.base_url().to_owned();
+        let base_url = base_url(described, &credential)
+            .ok_or_else(|| ResolveError::NoBaseUrl(described.name.to_owned()))?;
         let bearer = |t: SecretString| {
             Sign::Header(
                 "Authorization".into(),

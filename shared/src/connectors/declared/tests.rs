@@ -304,3 +304,46 @@ fn a_date_documented_in_several_formats_is_no_drift_but_a_missing_field_is() {
         (FindingKind::FieldMissing, "status")
     );
 }
+
+#[test]
+fn a_key_field_strategy_must_carry_the_key_and_a_base_url_may_come_from_the_description() {
+    let with_field = |body: &str| {
+        format!("{MINIMAL}\n[actions.upsert]\nmethod = \"POST\"\npath = \"/records\"\njson = {body}\nidempotency.field = \"external_id\"\n")
+    };
+    assert!(Description::parse(
+        "ok.toml",
+        &with_field(r#"{ external_id = "{key}", name = "{param.name}" }"#)
+    )
+    .is_ok());
+    let e = parse_err(&with_field(r#"{ name = "{param.name}" }"#));
+    assert!(e.message.contains("must set external_id to {key}"), "{e}");
+    let both = format!("{MINIMAL}\n[actions.upsert]\nmethod = \"POST\"\npath = \"/r\"\njson = {{ id = \"{{key}}\" }}\nidempotency = {{ field = \"id\", header = \"Idempotency-Key\" }}\n");
+    assert!(parse_err(&both)
+        .message
+        .contains("exactly one of header, field or lookup"));
+
+    // One shared host in the description; a tenant's own in its secret wins.
+    let text = MINIMAL.replace("[auth]", "base_url = \"https://records.example\"\n[auth]");
+    let loaded: &'static Described = Box::leak(Box::new(
+        load(&[("records.toml", &text)]).unwrap().remove(0),
+    ));
+    let token = |base_url: &str| Credential::BearerToken {
+        base_url: base_url.into(),
+        token: "t".to_owned().into(),
+    };
+    let c = Declared::new(loaded, reqwest::Client::new(), token("")).unwrap();
+    assert_eq!(c.base_url, "https://records.example");
+    let c = Declared::new(
+        loaded,
+        reqwest::Client::new(),
+        token("https://tenant.example"),
+    )
+    .unwrap();
+    assert_eq!(c.base_url, "https://tenant.example");
+    let bare: &'static Described =
+        Box::leak(Box::new(load(&[("bare.toml", MINIMAL)]).unwrap().remove(0)));
+    let e = Declared::new(bare, reqwest::Client::new(), token(""))
+        .err()
+        .unwrap();
+    assert!(e.to_string().contains("has no base URL"), "{e}");
+}
