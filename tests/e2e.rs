@@ -404,6 +404,6 @@ async fn doctor_names_the_broken_secret_and_field_and_the_refused_credential() {
         !rendered.contains("ATATT3x-wrong-token"),
         "a secret in the doctor's table"
     );
-    assert!(reports.iter().filter(|r| r.ready).count() == 5);
+    assert!(reports.iter().filter(|r| r.ready).count() == 6);
     stack.stop();
 }

@@ -361,9 +361,10 @@ async fn main() -> Result<()> {
             };
             if reports.is_empty() {
                 eprintln!(
-                    "no connection configured: set each connection's secret id ({}) and AWS \
-                     credentials with a region, or paste the `export` lines `switchyard local \
-                     --stay-up` prints; `--local` checks a fresh local stack",
+                    "no connection configured: set each connection's secret id ({}; \
+                     CONNECTION_SECRET_PREFIX for described connectors) and AWS credentials \
+                     with a region, or paste the `export` lines `switchyard local --stay-up` \
+                     prints; `--local` checks a fresh local stack",
                     switchyard::settings::CONNECTORS
                         .iter()
                         .map(|c| format!("{}_SECRET_ID", c.to_ascii_uppercase()))
