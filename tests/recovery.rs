@@ -6,18 +6,7 @@ use std::time::Duration;
 use serde_json::json;
 use switchyard_infra::redrive::{Filter, Redrive};
 use switchyard_infra::stack::LocalStack;
-use switchyard_tests::wait_for;
-
-fn act_message(event_id: &str, connector: &str, action: &str, params: serde_json::Value) -> String {
-    json!({
-        "event": {"id": event_id, "source": "slack", "event_type": "message", "delivery_id": event_id,
-                  "object_id": null, "subject": "Checkout is down", "text": null, "requester": null,
-                  "occurred_at": null, "received_at": "2026-11-30T10:31:00Z", "raw": {}},
-        "category": "outage", "confidence": 0.9,
-        "actions": [{"connector": connector, "action": action, "params": params}]
-    })
-    .to_string()
-}
+use switchyard_tests::{act_body, wait_for};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redrive_moves_only_what_the_filter_names_and_a_rerun_repeats_nothing() {
@@ -26,13 +15,13 @@ async fn redrive_moves_only_what_the_filter_names_and_a_rerun_repeats_nothing() 
     let dlq = stack.provisioned.queue_url("ActDLQ").unwrap().to_owned();
     let act_queue = stack.provisioned.queue_url("ActQueue").unwrap().to_owned();
     // Two dead-lettered act messages, as the queue leaves them after maxReceiveCount.
-    let slack = act_message(
+    let slack = act_body(
         "ev-redrive-slack",
         "slack",
         "post_message",
         json!({"channel": "#incidents", "text": "Possible outage"}),
     );
-    let jira = act_message(
+    let jira = act_body(
         "ev-redrive-jira",
         "jira",
         "comment",

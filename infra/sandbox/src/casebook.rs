@@ -199,6 +199,14 @@ fn throttled(cb: &mut Casebook) -> Option<Response> {
     )
 }
 
+/// What every call but the login meets first: the session check, then the gateway's limit.
+fn gate(cb: &mut Casebook, headers: &HeaderMap) -> Option<Response> {
+    if let Err(why) = cb.admit(session(headers)) {
+        return Some(refused(why));
+    }
+    throttled(cb)
+}
+
 async fn me(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
     let mut state = shared.state.lock().expect("sandbox state");
     if let Err(why) = state.casebook.admit(session(&headers)) {
@@ -214,10 +222,7 @@ async fn list_cases(
 ) -> Response {
     let mut state = shared.state.lock().expect("sandbox state");
     let cb = &mut state.casebook;
-    if let Err(why) = cb.admit(session(&headers)) {
-        return refused(why);
-    }
-    if let Some(r) = throttled(cb) {
+    if let Some(r) = gate(cb, &headers) {
         return r;
     }
     let limit: usize = q.get("limit").and_then(|l| l.parse().ok()).unwrap_or(25);
@@ -243,10 +248,7 @@ async fn create_case(
 ) -> Response {
     let mut state = shared.state.lock().expect("sandbox state");
     let cb = &mut state.casebook;
-    if let Err(why) = cb.admit(session(&headers)) {
-        return refused(why);
-    }
-    if let Some(r) = throttled(cb) {
+    if let Some(r) = gate(cb, &headers) {
         return r;
     }
     let missing: Vec<Value> = std::iter::once("title")
