@@ -6,6 +6,7 @@
 mod alarm_tests;
 pub mod batch;
 pub mod bench;
+pub mod coldstart;
 pub mod console;
 pub mod cost;
 pub mod demo;

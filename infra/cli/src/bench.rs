@@ -32,6 +32,16 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 20)]
         real: usize,
     },
+    /// Each function binary under a Lambda Runtime API emulator: init, first and warm
+    /// invocations (build them first: `cargo build --release --bins`, or infra/bench-coldstart.sh).
+    ColdStart {
+        /// Warm invocations after the first.
+        #[arg(long, default_value_t = 20)]
+        warm: usize,
+        /// Print one JSON object (the last line) instead of the table.
+        #[arg(long)]
+        json: bool,
+    },
     /// AWS requests, DynamoDB units and dollars per event: N Zendesk tickets (one action each)
     /// through the local stack, every AWS request counted by the emulator.
     Cost {
@@ -69,6 +79,15 @@ pub async fn run(command: BenchCommand) -> Result<()> {
         } => {
             let report = switchyard_infra::flood::flood(seconds, senders, real).await?;
             print!("{}", report.render());
+            Ok(())
+        }
+        BenchCommand::ColdStart { warm, json } => {
+            let runs = switchyard_infra::coldstart::run(warm).await?;
+            if json {
+                println!("{}", serde_json::to_string(&runs)?);
+            } else {
+                print!("{}", switchyard_infra::coldstart::render(&runs));
+            }
             Ok(())
         }
         BenchCommand::Cost {
