@@ -289,6 +289,12 @@ enum ModelCommand {
         #[command(flatten)]
         train: TrainArgs,
     },
+    /// Write the built-in model (trained from shared/examples/support-desk.csv) to OUT; the
+    /// functions load it compiled in from shared/examples/support-desk.model.
+    Builtin {
+        #[arg(long)]
+        out: std::path::PathBuf,
+    },
     /// Accuracy, macro-F1, latency and accuracy/coverage per confidence threshold.
     Eval {
         #[arg(long)]
@@ -313,6 +319,17 @@ async fn main() -> Result<()> {
     match cli.command {
         Command::Model(ModelCommand::Train { data, out, train }) => {
             std::process::exit(commands::model_train(&data, &out, &train.config()))
+        }
+        Command::Model(ModelCommand::Builtin { out }) => {
+            let model = switchyard::classifier::train_builtin()?;
+            model.save(&out)?;
+            println!(
+                "built-in model: {} categories, {} features; wrote {}",
+                model.labels.len(),
+                model.vocab.len(),
+                out.display()
+            );
+            Ok(())
         }
         Command::Model(ModelCommand::Eval { model, data }) => {
             std::process::exit(commands::model_eval(&model, &data))

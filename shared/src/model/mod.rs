@@ -190,6 +190,13 @@ impl Model {
             path: path.display().to_string(),
             message: e.to_string(),
         };
+        std::fs::File::create(path)
+            .and_then(|mut f| f.write_all(&self.to_bytes()))
+            .map_err(io)
+    }
+
+    /// The model in the file format [`save`](Self::save) writes.
+    pub fn to_bytes(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(self.weights.len() * 4 + self.vocab.len() * 16);
         out.extend_from_slice(MAGIC);
         put_u32(&mut out, self.labels.len() as u32);
@@ -206,9 +213,7 @@ impl Model {
             out.extend_from_slice(&v.to_le_bytes());
         }
         out.extend_from_slice(&self.temperature.to_le_bytes());
-        std::fs::File::create(path)
-            .and_then(|mut f| f.write_all(&out))
-            .map_err(io)
+        out
     }
 
     /// The model named by `MODEL_PATH`, if any.
