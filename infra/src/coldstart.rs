@@ -29,6 +29,8 @@ pub struct ColdStart {
     pub first_ms: f64,
     pub warm_median_ms: f64,
     pub warm: usize,
+    /// Process starts measured (each figure is their median).
+    pub starts: usize,
     /// Error responses (`invocation/{id}/error`, `init/error`), which make the figures suspect.
     pub errors: Vec<String>,
 }
@@ -228,6 +230,7 @@ pub async fn measure(stack: &LocalStack, function: &str, events: Vec<String>) ->
         first_ms: durations.first().map_or(f64::NAN, |d| ms(*d)),
         warm_median_ms: warm.get(warm.len() / 2).copied().unwrap_or(f64::NAN),
         warm: warm.len(),
+        starts: 1,
         errors,
     })
 }
@@ -300,7 +303,7 @@ pub const FUNCTIONS: [&str; 5] = ["intake", "classify", "act", "canary", "rotate
 
 /// Start the local stack (classify and act left to the binaries) and measure every function:
 /// one cold invocation, then `warm` more.
-pub async fn run(warm: usize) -> Result<Vec<ColdStart>> {
+pub async fn run(cold: usize, warm: usize) -> Result<Vec<ColdStart>> {
     for f in FUNCTIONS {
         binary(f)?;
     }
@@ -312,27 +315,54 @@ pub async fn run(warm: usize) -> Result<Vec<ColdStart>> {
         .seed_zendesk_ticket(35436, "Refund for a double charge");
     let mut out = Vec::new();
     for f in FUNCTIONS {
-        let events = events(&stack, f, warm + 1)?;
-        out.push(
-            measure(&stack, f, events)
-                .await
-                .with_context(|| format!("measuring {f}"))?,
-        );
+        // Several processes per function: one start is one noisy sample.
+        let mut starts = Vec::new();
+        for _ in 0..cold.max(1) {
+            let events = events(&stack, f, warm + 1)?;
+            starts.push(
+                measure(&stack, f, events)
+                    .await
+                    .with_context(|| format!("measuring {f}"))?,
+            );
+        }
+        out.push(median_of(starts));
     }
     stack.stop();
     Ok(out)
 }
 
+/// One row from several starts: the median init and first invocation, the warm medians' median.
+fn median_of(mut starts: Vec<ColdStart>) -> ColdStart {
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let init = median(starts.iter().map(|s| s.init_ms).collect());
+    let first = median(starts.iter().map(|s| s.first_ms).collect());
+    let warm = median(starts.iter().map(|s| s.warm_median_ms).collect());
+    let errors = starts.iter().flat_map(|s| s.errors.clone()).collect();
+    let cold = starts.len();
+    let mut row = starts.swap_remove(0);
+    row.init_ms = init;
+    row.first_ms = first;
+    row.warm_median_ms = warm;
+    row.errors = errors;
+    row.starts = cold;
+    row
+}
+
 pub fn render(runs: &[ColdStart]) -> String {
-    let mut o = String::from("function   binary     init      first invocation   warm (median)\n");
+    let mut o =
+        String::from("function   binary     init      first invocation   warm      (medians)\n");
     for r in runs {
         o.push_str(&format!(
-            "{:<10} {:>5.1} MB  {:>6.1} ms  {:>9.1} ms       {:>6.2} ms  ({} warm){}\n",
+            "{:<10} {:>5.1} MB  {:>6.1} ms  {:>9.1} ms       {:>6.2} ms  ({} starts, {} warm each){}\n",
             r.function,
             r.binary_bytes as f64 / 1e6,
             r.init_ms,
             r.first_ms,
             r.warm_median_ms,
+            r.starts,
             r.warm,
             if r.errors.is_empty() {
                 String::new()

@@ -35,6 +35,9 @@ pub enum BenchCommand {
     /// Each function binary under a Lambda Runtime API emulator: init, first and warm
     /// invocations (build them first: `cargo build --release --bins`, or infra/bench-coldstart.sh).
     ColdStart {
+        /// Process starts per function (figures are their medians).
+        #[arg(long, default_value_t = 5)]
+        cold: usize,
         /// Warm invocations after the first.
         #[arg(long, default_value_t = 20)]
         warm: usize,
@@ -81,8 +84,8 @@ pub async fn run(command: BenchCommand) -> Result<()> {
             print!("{}", report.render());
             Ok(())
         }
-        BenchCommand::ColdStart { warm, json } => {
-            let runs = switchyard_infra::coldstart::run(warm).await?;
+        BenchCommand::ColdStart { cold, warm, json } => {
+            let runs = switchyard_infra::coldstart::run(cold, warm).await?;
             if json {
                 println!("{}", serde_json::to_string(&runs)?);
             } else {

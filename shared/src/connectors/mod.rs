@@ -223,15 +223,18 @@ impl Connectors {
         s: &Settings,
     ) -> Result<Self, crate::settings::MissingSetting> {
         let secrets = SecretCache::new(aws.secrets.clone(), crate::secrets::CACHE_TTL);
+        // One client (one TLS configuration, one pool) for vendor calls and token endpoints:
+        // building one loads the trust roots, a few milliseconds of every cold start.
+        let http = http_client();
         Ok(Connectors {
             refresher: Some(crate::auth::Refresher {
                 cache: secrets.clone(),
                 sm: aws.secrets.clone(),
                 ddb: aws.ddb.clone(),
                 table: s.pacing_table()?.to_owned(),
-                http: http_client(),
+                http: http.clone(),
             }),
-            ..Connectors::new(http_client(), secrets, s.clone())
+            ..Connectors::new(http, secrets, s.clone())
         })
     }
 
