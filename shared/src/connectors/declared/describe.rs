@@ -93,7 +93,8 @@ pub enum Auth {
 pub struct Send {
     #[serde(default = "authorization")]
     pub header: String,
-    #[serde(default)]
+    /// What goes before the token (`Bearer ` unless said otherwise; `""` for none).
+    #[serde(default = "bearer")]
     pub prefix: String,
 }
 
@@ -101,13 +102,17 @@ impl Default for Send {
     fn default() -> Self {
         Send {
             header: authorization(),
-            prefix: "Bearer ".into(),
+            prefix: bearer(),
         }
     }
 }
 
 fn authorization() -> String {
     "Authorization".into()
+}
+
+fn bearer() -> String {
+    "Bearer ".into()
 }
 
 /// Budgets in `RATE_LIMITS` syntax; `RATE_LIMITS` overrides them per deployment.
