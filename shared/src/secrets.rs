@@ -251,7 +251,13 @@ pub struct SecretCache {
     client: aws_sdk_secretsmanager::Client,
     ttl: Duration,
     entries: Arc<Mutex<HashMap<String, (Instant, SecretString)>>>,
+    /// Signing secrets as parsed, with the value they were parsed from: intake reads them on
+    /// every request and parses them again only when the value changed.
+    signing: Arc<Mutex<HashMap<String, ParsedSigning>>>,
 }
+
+/// Signing secrets parsed, and the secret value they came from.
+type ParsedSigning = (SecretString, Arc<SigningSecrets>);
 
 impl std::fmt::Debug for SecretCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -267,6 +273,7 @@ impl SecretCache {
             client,
             ttl,
             entries: Arc::default(),
+            signing: Arc::default(),
         }
     }
 
@@ -294,12 +301,26 @@ impl SecretCache {
         Credential::parse(secret_id, &self.get(secret_id).await?)
     }
 
-    pub async fn signing_secrets(&self, secret_id: &str) -> Result<SigningSecrets, SecretError> {
+    pub async fn signing_secrets(
+        &self,
+        secret_id: &str,
+    ) -> Result<Arc<SigningSecrets>, SecretError> {
         let value = self.get(secret_id).await?;
-        serde_json::from_str(value.expose_secret()).map_err(|e| SecretError::Invalid {
-            secret_id: secret_id.to_owned(),
-            message: e.to_string(),
-        })
+        let mut signing = self.signing.lock().await;
+        if let Some((from, parsed)) = signing.get(secret_id) {
+            if from.expose_secret() == value.expose_secret() {
+                return Ok(parsed.clone());
+            }
+        }
+        let parsed: Arc<SigningSecrets> =
+            Arc::new(serde_json::from_str(value.expose_secret()).map_err(|e| {
+                SecretError::Invalid {
+                    secret_id: secret_id.to_owned(),
+                    message: e.to_string(),
+                }
+            })?);
+        signing.insert(secret_id.to_owned(), (value, parsed.clone()));
+        Ok(parsed)
     }
 }
 

@@ -272,7 +272,7 @@ async fn handle(
     let single = events.len() == 1;
     for (index, n) in events.into_iter().enumerate() {
         // A batch item without its own id gets the body hash plus its position.
-        let hash = payload_hash(&serde_json::to_vec(&n.raw).unwrap_or_default());
+        let hash = payload_hash(n.raw.get().as_bytes());
         let delivery_id = match (&n.delivery_id, single) {
             (Some(id), _) => id.clone(),
             (None, true) => format!("sha256:{}", payload_hash(&body)),
@@ -429,7 +429,13 @@ async fn accept_one(
     let event_id = crate::event::event_id_for(source, delivery_id);
     let event = Event::from_normalized(event_id.clone(), source, delivery_id.to_owned(), n, now);
     // Refused before the claim: what classify or act could not read must not be accepted.
-    let body = readable_message(&event).map_err(|(status, reason)| refuse(status, name, reason))?;
+    let body = event.queue_body().map_err(|e| {
+        let status = match e {
+            crate::event::Unqueueable::TooLarge(_) => 413,
+            _ => 400,
+        };
+        refuse(status, name, e.to_string())
+    })?;
     match deps
         .idempotency
         .claim(&key, hash, now, in_progress_until_ms(deadline_ms, now))
@@ -499,34 +505,6 @@ async fn accept_one(
     info!(source = name, event_type = %event.event_type, %delivery_id, %event_id, "accepted");
     crate::metrics::count(crate::metrics::EVENTS_ACCEPTED, "source", name);
     Ok(Accepted::New(event_id))
-}
-
-/// The classify message for an event, or the refusal when a later stage could not read it: a
-/// payload nested deeper than [`MAX_PAYLOAD_DEPTH`](crate::event::MAX_PAYLOAD_DEPTH), or one
-/// whose message (payload plus the subject and text drawn from it) would not fit in a queue.
-fn readable_message(event: &Event) -> Result<String, (i64, String)> {
-    use crate::event::{json_depth, MAX_EVENT_MESSAGE_BYTES, MAX_PAYLOAD_DEPTH};
-    let depth = json_depth(&event.raw);
-    if depth > MAX_PAYLOAD_DEPTH {
-        return Err((
-            400,
-            format!(
-                "payload nests {depth} levels deep; switchyard accepts at most {MAX_PAYLOAD_DEPTH}"
-            ),
-        ));
-    }
-    let body = serde_json::to_string(event)
-        .map_err(|e| (400, format!("payload cannot be queued: {e}")))?;
-    if body.len() > MAX_EVENT_MESSAGE_BYTES {
-        return Err((
-            413,
-            format!(
-                "the event is {} bytes once normalized (payload plus the subject and text read from it); a queued event holds at most {MAX_EVENT_MESSAGE_BYTES}",
-                body.len()
-            ),
-        ));
-    }
-    Ok(body)
 }
 
 /// The URL the sender called, as schemes that sign it need it.

@@ -15,7 +15,7 @@ fn event(source: Source, subject: &str, object_id: Option<&str>) -> Event {
         received_at: chrono::Utc::now(),
         links: Vec::new(),
         unknown_fields: Vec::new(),
-        raw: serde_json::Value::Null,
+        raw: Default::default(),
     }
 }
 

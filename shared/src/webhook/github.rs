@@ -65,7 +65,7 @@ pub fn normalize(headers: &HeaderMap, raw: serde_json::Value) -> Result<Inbound,
             .into_iter()
             .collect(),
         unknown_fields: Vec::new(),
-        raw,
+        raw: raw.into(),
     }))
 }
 

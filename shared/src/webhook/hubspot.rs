@@ -152,7 +152,7 @@ pub fn normalize(raw: serde_json::Value) -> Result<Inbound, NormalizeError> {
                 .and_then(|v| crate::dates::parse_json(v).ok()),
             links: Vec::new(),
             unknown_fields: super::unknown_keys(item, KNOWN),
-            raw: without_attempt(item),
+            raw: without_attempt(item).into(),
         });
     }
     if events.is_empty() {

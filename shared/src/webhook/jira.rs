@@ -56,7 +56,7 @@ pub fn normalize(headers: &HeaderMap, raw: serde_json::Value) -> Result<Inbound,
         occurred_at,
         links: link.into_iter().collect(),
         unknown_fields: Vec::new(),
-        raw,
+        raw: raw.into(),
     }))
 }
 

@@ -12,6 +12,7 @@ pub mod standard;
 pub mod stripe;
 pub mod teams;
 pub mod twilio;
+mod wire;
 pub mod zendesk;
 
 use chrono::{DateTime, Utc};
@@ -111,7 +112,7 @@ pub struct Normalized {
     pub links: Vec<String>,
     /// Top-level fields this normalizer does not know: drift signals, never errors.
     pub unknown_fields: Vec<String>,
-    pub raw: serde_json::Value,
+    pub raw: crate::event::Payload,
 }
 
 /// The request as signed: method, the full URL the sender called, headers and raw body.
@@ -253,11 +254,11 @@ pub fn normalize(
         Source::Twilio => return twilio::normalize(headers, body),
         Source::Salesforce => return salesforce::normalize(body),
         Source::Slack if form => return slack::normalize_form(body),
+        Source::Zendesk => return zendesk::normalize(json_text(body)?),
         _ => {}
     }
     let raw = parse_json(body)?;
     match source {
-        Source::Zendesk => zendesk::normalize(raw),
         Source::Slack => slack::normalize(raw),
         Source::Jira => jira::normalize(headers, raw),
         Source::Github => github::normalize(headers, raw),
@@ -266,14 +267,19 @@ pub fn normalize(
         Source::Stripe => stripe::normalize(raw),
         Source::StandardWebhooks => standard::normalize(standard::Flavor::Standard, headers, raw),
         Source::Svix => standard::normalize(standard::Flavor::Svix, headers, raw),
-        Source::Twilio | Source::Salesforce => unreachable!("handled above"),
+        Source::Zendesk | Source::Twilio | Source::Salesforce => unreachable!("handled above"),
     }
 }
 
 pub(crate) fn parse_json(body: &[u8]) -> Result<serde_json::Value, NormalizeError> {
-    // Some senders prepend a UTF-8 byte-order mark; it is not part of the JSON text.
+    serde_json::from_str(json_text(body)?).map_err(|e| NormalizeError::NotJson(e.to_string()))
+}
+
+/// The body as JSON text: UTF-8 (as JSON must be), without a byte-order mark some senders
+/// prepend, which is not part of the text.
+fn json_text(body: &[u8]) -> Result<&str, NormalizeError> {
     let body = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
-    serde_json::from_slice(body).map_err(|e| NormalizeError::NotJson(e.to_string()))
+    std::str::from_utf8(body).map_err(|e| NormalizeError::NotJson(format!("not UTF-8 text: {e}")))
 }
 
 pub(crate) fn header<'a>(

@@ -74,7 +74,7 @@ pub fn normalize(raw: serde_json::Value) -> Result<Inbound, NormalizeError> {
         occurred_at,
         links: Vec::new(),
         unknown_fields,
-        raw,
+        raw: raw.into(),
     }))
 }
 
@@ -108,7 +108,7 @@ pub fn normalize_form(body: &[u8]) -> Result<Inbound, NormalizeError> {
                 .and_then(|t| crate::dates::parse_json(t).ok()),
             links: Vec::new(),
             unknown_fields: Vec::new(),
-            raw: p,
+            raw: p.into(),
         };
         return Ok(Inbound::Events {
             events: vec![event],
@@ -132,7 +132,7 @@ pub fn normalize_form(body: &[u8]) -> Result<Inbound, NormalizeError> {
         occurred_at: None,
         links: Vec::new(),
         unknown_fields: Vec::new(),
-        raw,
+        raw: raw.into(),
     };
     Ok(Inbound::Events {
         events: vec![event],

@@ -86,7 +86,7 @@ pub fn normalize(
             .and_then(|v| crate::dates::parse_json(v).ok()),
         links: Vec::new(),
         unknown_fields: super::unknown_keys(&raw, &["type", "timestamp", "data"]),
-        raw,
+        raw: raw.into(),
     }))
 }
 

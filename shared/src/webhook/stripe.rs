@@ -67,7 +67,7 @@ pub fn normalize(raw: serde_json::Value) -> Result<Inbound, NormalizeError> {
                 "context",
             ],
         ),
-        raw,
+        raw: raw.into(),
     }))
 }
 

@@ -124,7 +124,7 @@ pub fn normalize(headers: &HeaderMap, body: &[u8]) -> Result<Inbound, NormalizeE
         occurred_at: None,
         links: Vec::new(),
         unknown_fields: Vec::new(),
-        raw,
+        raw: raw.into(),
     }))
 }
 

@@ -7,10 +7,13 @@ use chrono::{DateTime, Utc};
 use http::HeaderMap;
 use secrecy::SecretString;
 
+use serde::de::{Deserializer, IgnoredAny, MapAccess, Visitor};
+use serde::Deserialize;
+
 use super::signature::{check_freshness, verify_hmac_sha256};
-use super::{
-    header, str_field, Inbound, NormalizeError, Normalized, VerifyError, DEFAULT_TOLERANCE_SECS,
-};
+use super::wire::{Key, ObjectOr, Scalar};
+use super::{header, Inbound, NormalizeError, Normalized, VerifyError, DEFAULT_TOLERANCE_SECS};
+use crate::event::Payload;
 
 pub const SIGNATURE_HEADER: &str = "x-zendesk-webhook-signature";
 pub const TIMESTAMP_HEADER: &str = "x-zendesk-webhook-signature-timestamp";
@@ -34,34 +37,91 @@ pub fn verify(
     check_freshness(signed_at, now, DEFAULT_TOLERANCE_SECS)
 }
 
-pub fn normalize(raw: serde_json::Value) -> Result<Inbound, NormalizeError> {
-    let event_type = str_field(&raw, "/type").ok_or(NormalizeError::MissingField("type"))?;
-    let occurred_at = raw
-        .get("time")
-        .and_then(|t| crate::dates::parse_json(t).ok());
-    let unknown_fields = super::unknown_keys(
-        &raw,
-        &[
-            "account_id",
-            "detail",
-            "event",
-            "id",
-            "subject",
-            "time",
-            "type",
-            "zendesk_event_version",
-        ],
-    );
+/// Top-level fields of the event-based payload; others are reported as drift.
+const KNOWN: [&str; 8] = [
+    "account_id",
+    "detail",
+    "event",
+    "id",
+    "subject",
+    "time",
+    "type",
+    "zendesk_event_version",
+];
+
+/// What intake reads of a Zendesk event, straight from the body (no tree is built: the body
+/// itself travels on as the payload).
+#[derive(Default)]
+struct Wire<'a> {
+    kind: Scalar<'a>,
+    id: Scalar<'a>,
+    time: Scalar<'a>,
+    detail: Detail<'a>,
+    unknown: Vec<String>,
+}
+
+#[derive(Default, Deserialize)]
+struct Detail<'a> {
+    #[serde(borrow, default)]
+    id: Scalar<'a>,
+    #[serde(borrow, default)]
+    subject: Scalar<'a>,
+    #[serde(borrow, default)]
+    description: Scalar<'a>,
+    #[serde(borrow, default)]
+    requester_id: Scalar<'a>,
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Wire<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Wire<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a Zendesk event object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Wire<'de>, A::Error> {
+                let mut w = Wire::default();
+                while let Some(Key(key)) = map.next_key()? {
+                    match key.as_ref() {
+                        "type" => w.kind = map.next_value()?,
+                        "id" => w.id = map.next_value()?,
+                        "time" => w.time = map.next_value()?,
+                        "detail" => w.detail = map.next_value::<ObjectOr<Detail>>()?.0,
+                        other => {
+                            if !KNOWN.contains(&other) {
+                                w.unknown.push(other.to_owned());
+                            }
+                            map.next_value::<IgnoredAny>()?;
+                        }
+                    }
+                }
+                Ok(w)
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+pub fn normalize(body: &str) -> Result<Inbound, NormalizeError> {
+    let ObjectOr(w) = serde_json::from_str::<ObjectOr<Wire>>(body)
+        .map_err(|e| NormalizeError::NotJson(e.to_string()))?;
+    let event_type = w
+        .kind
+        .into_string()
+        .ok_or(NormalizeError::MissingField("type"))?;
+    let occurred_at = w.time.0.and_then(|t| crate::dates::parse(&t).ok());
+    let raw = Payload::from_json_text(body).map_err(|e| NormalizeError::NotJson(e.to_string()))?;
     Ok(Inbound::event(Normalized {
         event_type,
-        delivery_id: str_field(&raw, "/id"),
-        object_id: str_field(&raw, "/detail/id"),
-        subject: str_field(&raw, "/detail/subject"),
-        text: str_field(&raw, "/detail/description"),
-        requester: str_field(&raw, "/detail/requester_id"),
+        delivery_id: w.id.into_string(),
+        object_id: w.detail.id.into_string(),
+        subject: w.detail.subject.into_string(),
+        text: w.detail.description.into_string(),
+        requester: w.detail.requester_id.into_string(),
         occurred_at,
         links: Vec::new(),
-        unknown_fields,
+        unknown_fields: w.unknown,
         raw,
     }))
 }
@@ -165,7 +225,7 @@ mod tests {
             "type": "zen:event-type:ticket.created",
             "zendesk_event_version": "2022-11-06"
         });
-        let n = normalize(raw).unwrap().into_events().remove(0);
+        let n = normalize(&raw.to_string()).unwrap().into_events().remove(0);
         assert_eq!(n.event_type, "zen:event-type:ticket.created");
         assert_eq!(
             n.delivery_id.as_deref(),
@@ -178,9 +238,22 @@ mod tests {
 
     #[test]
     fn payload_without_type_is_refused() {
-        assert_eq!(
-            normalize(serde_json::json!({"id": "x"})),
-            Err(NormalizeError::MissingField("type"))
-        );
+        for body in [
+            r#"{"id": "x"}"#,
+            r#"{"type": ""}"#,
+            r#"{"type": null}"#,
+            "[1]",
+            "\"zen\"",
+        ] {
+            assert_eq!(
+                normalize(body),
+                Err(NormalizeError::MissingField("type")),
+                "{body}"
+            );
+        }
+        assert!(matches!(
+            normalize(r#"{"type": "x""#),
+            Err(NormalizeError::NotJson(_))
+        ));
     }
 }
