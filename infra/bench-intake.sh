@@ -6,12 +6,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 baseline="${PY_BASELINE:-../shared/bench/py_intake_baseline.py}"
 [ -f "$baseline" ] || { echo "no Python baseline at $baseline (set PY_BASELINE)"; exit 2; }
+source infra/venv.sh
 venv=.venv-bench
-if [ ! -x "$venv/bin/python" ] || ! cmp -s infra/requirements-bench.txt "$venv/.switchyard-requirements"; then
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check -r infra/requirements-bench.txt
-  cp infra/requirements-bench.txt "$venv/.switchyard-requirements"
-fi
+ensure_venv "$venv" infra/requirements-bench.txt
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 SWITCHYARD_INTAKE_CASE_DIR="$work" cargo bench -q -p switchyard --bench intake -- --quick 'intake_zendesk/0.5KB' > /dev/null 2>&1

@@ -7,16 +7,7 @@ cd "$(dirname "$0")/.."
 export AWS_DEFAULT_REGION="${AWS_DEFAULT_REGION:-us-east-1}"
 export SAM_CLI_TELEMETRY=0
 
-# Pinned Python tools, each in its own project-local venv.
-ensure_venv() { # dir requirements-file
-  local dir="$1" req="$2"
-  if [ ! -x "$dir/bin/python" ] || ! cmp -s "$req" "$dir/.switchyard-requirements"; then
-    echo "== installing $(basename "$req") into $dir"
-    python3 -m venv "$dir"
-    "$dir/bin/pip" install --quiet --disable-pip-version-check -r "$req"
-    cp "$req" "$dir/.switchyard-requirements"
-  fi
-}
+source infra/venv.sh
 ensure_venv .venv infra/requirements.txt
 ensure_venv .venv-sam infra/requirements-sam.txt
 

@@ -330,7 +330,7 @@ impl LocalStack {
             .unwrap_or(&deps.default_key)
             .to_owned();
         self.aws
-            .s3
+            .s3()
             .put_object()
             .bucket(&deps.bucket)
             .key(key)

@@ -59,7 +59,7 @@ impl SyncDeps {
         s: &crate::settings::Settings,
     ) -> Result<Self, Error> {
         Ok(SyncDeps {
-            s3: aws.s3.clone(),
+            s3: aws.s3(),
             bucket: s.get("SYNC_BUCKET")?.to_owned(),
             default_key: s
                 .optional("SYNC_INPUT_KEY")

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# The deployable artifacts exactly as a deploy builds them — `sam build` (samconfig.toml: no flag,
+# no prompt), cargo-lambda for arm64 / provided.al2023, the release profile — and their sizes
+# against the budget. CI runs it once after the test suite; run it before a deploy to see the same.
+#   bash infra/build-arm64.sh            build, print the sizes, fail past the budget
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source infra/venv.sh
+
+# What each deployable binary may weigh (stripped), in bytes. #15's goal is 8 MB; see README,
+# Performance, for where the bytes go and what is left.
+BUDGET_BYTES=$((11 * 1024 * 1024))
+
+ensure_venv .venv-sam infra/requirements-sam.txt
+rustup target add aarch64-unknown-linux-gnu >/dev/null 2>&1 \
+  || rustup target list --installed | grep -qx aarch64-unknown-linux-gnu \
+  || { echo "the aarch64-unknown-linux-gnu Rust target is required (rustup target add)"; exit 1; }
+
+export PATH="$PWD/.venv-sam/bin:$PATH" SAM_CLI_TELEMETRY=0
+echo "== sam build (arm64, provided.al2023)"
+sam build >/dev/null
+
+status=0
+printf '%-24s %12s\n' "function" "bootstrap"
+for dir in .aws-sam/build/*Function; do
+  bin="$dir/bootstrap"
+  [ -f "$bin" ] || { echo "$dir: no bootstrap was built"; status=1; continue; }
+  bytes=$(stat -c %s "$bin")
+  arch=$(od -An -tx1 -j18 -N2 "$bin" | tr -d ' ')   # ELF e_machine: b7 00 is aarch64
+  verdict=ok
+  [ "$arch" = "b700" ] || { verdict="not an arm64 binary (e_machine $arch)"; status=1; }
+  [ "$bytes" -le "$BUDGET_BYTES" ] || { verdict="over the $((BUDGET_BYTES / 1048576)) MiB budget"; status=1; }
+  printf "%-24s %9s MB  %s\n" "$(basename "$dir")" "$(awk -v b="$bytes" 'BEGIN { printf "%.1f", b / 1e6 }')" "$verdict"
+done
+exit $status
