@@ -237,6 +237,25 @@ mod tests {
     }
 
     #[test]
+    fn the_body_travels_as_sent_and_unknown_fields_are_named() {
+        let body = r#"{"type": "zen:event-type:ticket.created", "id": "d1",
+            "detail": {"id": 7, "subject": "caf\u00e9", "extra": {"deep": [1, 2]}}, "x_sentiment": "angry",
+            "time": 1705314660}"#;
+        let n = normalize(body).unwrap().into_events().remove(0);
+        assert_eq!(n.raw.get(), body);
+        assert_eq!(n.unknown_fields, vec!["x_sentiment".to_owned()]);
+        assert_eq!(n.object_id.as_deref(), Some("7"));
+        assert_eq!(n.subject.as_deref(), Some("café"));
+        assert_eq!(n.occurred_at, at("2024-01-15T10:31:00Z"));
+        // A `detail` that is not an object reads as no details, as a tree reading would.
+        let n = normalize(r#"{"type": "t", "detail": "gone"}"#)
+            .unwrap()
+            .into_events()
+            .remove(0);
+        assert_eq!((n.object_id, n.subject), (None, None));
+    }
+
+    #[test]
     fn payload_without_type_is_refused() {
         for body in [
             r#"{"id": "x"}"#,
