@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _, Result};
 use axum::extract::{Path as UrlPath, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
@@ -77,26 +77,17 @@ async fn next(State(rt): State<Arc<Runtime>>) -> Response {
     }
 }
 
-async fn response(
-    State(rt): State<Arc<Runtime>>,
-    UrlPath(_id): UrlPath<String>,
-    body: String,
-) -> StatusCode {
-    let _ = rt
-        .seen
-        .send((Instant::now(), Seen::Response { ok: true, body }));
-    StatusCode::ACCEPTED
+async fn response(rt: State<Arc<Runtime>>, _id: UrlPath<String>, body: String) -> StatusCode {
+    answered(&rt, true, body)
 }
 
-async fn error(
-    State(rt): State<Arc<Runtime>>,
-    UrlPath(_id): UrlPath<String>,
-    _headers: HeaderMap,
-    body: String,
-) -> StatusCode {
-    let _ = rt
-        .seen
-        .send((Instant::now(), Seen::Response { ok: false, body }));
+async fn error(rt: State<Arc<Runtime>>, _id: UrlPath<String>, body: String) -> StatusCode {
+    answered(&rt, false, body)
+}
+
+/// An invocation's answer, a response or an error, as the runtime API saw it.
+fn answered(rt: &Runtime, ok: bool, body: String) -> StatusCode {
+    let _ = rt.seen.send((Instant::now(), Seen::Response { ok, body }));
     StatusCode::ACCEPTED
 }
 
