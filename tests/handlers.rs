@@ -79,10 +79,6 @@ async fn intake_answers_503_when_dynamodb_or_sqs_is_down_and_the_retry_is_accept
             stack.aws.secrets.clone(),
             std::time::Duration::from_secs(60),
         ),
-        idempotency: switchyard::idempotency::IdempotencyStore::new(
-            stack.aws.ddb.clone(),
-            &p.refs["IdempotencyTable"],
-        ),
         classify_queue_url: p.queue_url("ClassifyQueue").unwrap().to_owned(),
         signing_secret_id: p.refs["IntakeSigningSecret"].clone(),
         max_body_bytes: 256 * 1024,

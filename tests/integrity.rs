@@ -25,9 +25,9 @@ async fn drained(stack: &LocalStack) {
     .await
 }
 
-/// The vendor retries after intake lost its claim (the enqueue went through, then the completion
-/// failed and the in-progress window passed): the retry is the same event, so its action keys
-/// are the same and the ticket is commented once.
+/// The vendor retries after intake lost its claim (the enqueue went through, then the record
+/// that held the claim was lost): intake takes the retry for new, and it is the same event, so its
+/// action keys are the same and the ticket is commented once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_retry_after_intake_lost_its_claim_is_the_same_event_and_acts_once() {
     let stack = LocalStack::start().await.unwrap();
@@ -55,12 +55,10 @@ async fn a_retry_after_intake_lost_its_claim_is_the_same_event_and_acts_once() {
         .aws
         .ddb
         .delete_item()
-        .table_name(&stack.provisioned.refs["IdempotencyTable"])
+        .table_name(&stack.provisioned.refs["DecisionsTable"])
         .key(
-            "id",
-            aws_sdk_dynamodb::types::AttributeValue::S(
-                "intake#zendesk#01HXRETRY0000000000000000".into(),
-            ),
+            "event_id",
+            aws_sdk_dynamodb::types::AttributeValue::S(event_id.clone()),
         )
         .send()
         .await
@@ -142,6 +140,73 @@ async fn intake_refuses_what_classify_or_act_could_not_read() {
     for q in ["ClassifyDLQ", "ActDLQ"] {
         assert_eq!(stack.queue_depth(q).await.unwrap(), 0, "{q}");
     }
+    stack.stop();
+}
+
+/// Intake's claim on a delivery is its event's decision record: one caller queues it; another
+/// inside the claim's window is told it is in progress; another body under the same id is
+/// refused; a claim past its window is taken over, a released one at once; once queued, every
+/// redelivery is a duplicate, until the record's retention ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delivery_is_claimed_on_its_decision_record() {
+    use switchyard::idempotency::Claim;
+    let stack = LocalStack::start().await.unwrap();
+    let store = DecisionStore::new(
+        stack.aws.ddb.clone(),
+        &stack.provisioned.refs["DecisionsTable"],
+    );
+    let event: switchyard::event::Event = serde_json::from_value(json!({
+        "id": "ev-claim", "source": "zendesk", "event_type": "zen:event-type:ticket.created",
+        "delivery_id": "d-claim", "object_id": "1", "subject": "Refund", "text": null,
+        "requester": null, "occurred_at": null, "received_at": "2026-12-05T10:00:00Z", "raw": {}
+    }))
+    .unwrap();
+    let now = Utc::now();
+    let window = |at: chrono::DateTime<Utc>| at.timestamp_millis() + 10_000;
+    let claim = |corr: &'static str, hash: &'static str, at: chrono::DateTime<Utc>| {
+        let (store, event) = (&store, &event);
+        async move {
+            store
+                .claim_delivery(event, corr, hash, at, window(at))
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(claim("c1", "h1", now).await, Claim::Claimed);
+    assert_eq!(claim("c2", "h1", now).await, Claim::InProgress);
+    assert_eq!(claim("c2", "h2", now).await, Claim::PayloadMismatch);
+    let record = store.get("ev-claim").await.unwrap().unwrap();
+    assert_eq!(
+        (record.status.as_str(), record.correlation_id.as_str()),
+        ("accepted", "c1")
+    );
+
+    let later = now + chrono::Duration::seconds(11);
+    assert_eq!(claim("c3", "h1", later).await, Claim::Reclaimed);
+    assert_eq!(claim("c3", "h1", later).await, Claim::InProgress);
+    store.release_delivery("ev-claim").await.unwrap();
+    assert_eq!(claim("c4", "h1", later).await, Claim::Reclaimed);
+
+    // Queued: from now on a duplicate, even long after the claim's window; and a late release
+    // does not reopen it.
+    store.mark_queued("ev-claim", later).await.unwrap();
+    let much_later = later + chrono::Duration::hours(1);
+    let done = Claim::Completed {
+        data: Some("ev-claim".into()),
+    };
+    assert_eq!(claim("c5", "h1", much_later).await, done);
+    store.release_delivery("ev-claim").await.unwrap();
+    assert_eq!(claim("c5", "h1", much_later).await, done);
+    assert_eq!(claim("c5", "h2", much_later).await, Claim::PayloadMismatch);
+
+    // Past the record's retention (before DynamoDB's TTL removed it): claimed afresh.
+    let expired = now + store.retention() + chrono::Duration::days(1);
+    assert_eq!(claim("c6", "h2", expired).await, Claim::Claimed);
+    let record = store.get("ev-claim").await.unwrap().unwrap();
+    assert_eq!(
+        (record.status.as_str(), record.correlation_id.as_str()),
+        ("accepted", "c6")
+    );
     stack.stop();
 }
 

@@ -182,7 +182,7 @@ async fn refusals_of_every_kind_make_no_aws_request() {
     assert_eq!(status, 202, "{accepted}");
     let warm = stack.emulator.take_requests().await.unwrap();
     assert!(
-        warm.contains_key("dynamodb.PutItem") && warm.contains_key("sqs.SendMessage"),
+        warm.contains_key("dynamodb.UpdateItem") && warm.contains_key("sqs.SendMessage"),
         "an accepted event is counted: {warm:?}"
     );
 

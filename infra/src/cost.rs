@@ -64,6 +64,8 @@ pub struct CostReport {
     pub write_units_by_table: BTreeMap<String, f64>,
     pub read_units_per_event: f64,
     pub read_units_by_table: BTreeMap<String, f64>,
+    /// The largest item written, in bytes, by table and operation (a unit per started KB).
+    pub largest_item_bytes: BTreeMap<String, u64>,
     pub lambda_invocations_per_event: f64,
     pub lambda_ms_per_event: BTreeMap<String, f64>,
     /// Hand-backs to the act queue (work that waited for budget) per effect made.
@@ -190,6 +192,9 @@ async fn settle(stack: &LocalStack, ids: &[String]) -> Result<()> {
         for id in pending {
             match decisions.get(id).await? {
                 Some(r) if matches!(r.status.as_str(), "done" | "in_review" | "failed") => {
+                    if std::env::var("SY_DUMP").is_ok() {
+                        eprintln!("RECORD {r:#?}");
+                    }
                     if r.status != "done" {
                         bail!("event {id} ended {}: {:?}", r.status, r.reason);
                     }
@@ -313,6 +318,7 @@ fn report(
             .iter()
             .map(|(k, v)| (k.clone(), per(*v, n)))
             .collect(),
+        largest_item_bytes: used.largest_item.clone(),
         lambda_invocations_per_event: per(invocations as f64, n),
         lambda_ms_per_event: billed
             .iter()
@@ -348,6 +354,10 @@ pub fn render(r: &CostReport) -> String {
     out += "write units per event, by table and operation:\n";
     for (t, v) in &r.write_units_by_table {
         out += &format!("  {t:<40} {v:>6.2}\n");
+    }
+    out += "largest item written, by table and operation (bytes; a write unit per started KB):\n";
+    for (t, v) in &r.largest_item_bytes {
+        out += &format!("  {t:<40} {v:>6}\n");
     }
     out += "read units per event, by table and operation:\n";
     for (t, v) in &r.read_units_by_table {

@@ -49,12 +49,13 @@ _t.Thread(target=_watch, daemon=True).start()
 /// `sqs.SendMessage`, `secretsmanager.GetSecretValue`), so a test or a bench can say exactly
 /// which AWS calls a piece of work made — and what DynamoDB would bill for them: write units
 /// (the larger of the item before and after, per started KB, charged for a failed condition
-/// too), read units (per started 4 KB; half for eventually consistent reads), by table; and which
+/// too), read units (per started 4 KB; half for eventually consistent reads), and the largest item
+/// written, by table; and which
 /// SQS receives brought messages (the rest are a poller's idle cost). Item sizes are moto's
 /// (attribute names plus values, numbers as their digits): close to DynamoDB's, not identical.
 /// `GET /_switchyard/requests` reads, `DELETE` reads and clears.
 const REQUEST_COUNTER: &str = r#"import io as _io, json as _json, math as _math, threading as _th
-_usage = {'requests': {}, 'write_units': {}, 'read_units': {}}
+_usage = {'requests': {}, 'write_units': {}, 'read_units': {}, 'largest_item': {}}
 _lock = _th.Lock()
 _services = {'DynamoDB_20120810': 'dynamodb', 'AmazonSQS': 'sqs', 'secretsmanager': 'secretsmanager'}
 def _add(kind, key, n):
@@ -95,7 +96,7 @@ def _counting(app):
             with _lock:
                 body = _json.dumps(_usage).encode()
                 if environ.get('REQUEST_METHOD') == 'DELETE':
-                    _usage = {'requests': {}, 'write_units': {}, 'read_units': {}}
+                    _usage = {'requests': {}, 'write_units': {}, 'read_units': {}, 'largest_item': {}}
             start_response('200 OK', [('Content-Type', 'application/json'), ('Content-Length', str(len(body)))])
             return [body]
         op = _operation(environ)
@@ -116,6 +117,8 @@ def _counting(app):
         if op in ('dynamodb.PutItem', 'dynamodb.UpdateItem', 'dynamodb.DeleteItem'):
             size = max(before, _stored_size(req))
             _add('write_units', table, max(1, _math.ceil(size / 1024)))
+            with _lock:
+                _usage['largest_item'][table] = max(size, _usage['largest_item'].get(table, 0))
         else:
             try:
                 answer = _json.loads(out or b'{}')
@@ -222,6 +225,10 @@ pub struct Usage {
     pub write_units: BTreeMap<String, f64>,
     /// DynamoDB read units by table (logical id) and operation.
     pub read_units: BTreeMap<String, f64>,
+    /// The largest item a write left (or found), in bytes, by table and operation: what a unit
+    /// per started KB was charged on.
+    #[serde(default)]
+    pub largest_item: BTreeMap<String, u64>,
 }
 
 /// [`Emulator::take_usage`] for an emulator known by its endpoint (a worker's, a bench's).

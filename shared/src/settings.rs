@@ -102,8 +102,6 @@ impl Settings {
             .unwrap_or(crate::handlers::intake::DEFAULT_MAX_BODY_BYTES)
     }
 
-    /// `DELIVERY_KEY_RETENTION_DAYS`: how long intake remembers a delivery id (default 30 days,
-    /// past every vendor's retry schedule); signed bodies dated earlier are refused.
     /// How long act keeps parked work waiting for a reconnect before it hands the event to a
     /// human (`MAX_PARK_DAYS`, the template's `MaxParkDays`; default 3).
     pub fn max_park(&self) -> chrono::Duration {
@@ -115,6 +113,8 @@ impl Settings {
         )
     }
 
+    /// `DELIVERY_KEY_RETENTION_DAYS`: how long intake remembers a delivery id at most (its decision record's life caps it) (default 30 days,
+    /// past every vendor's retry schedule); signed bodies dated earlier are refused.
     pub fn delivery_key_retention(&self) -> chrono::Duration {
         chrono::Duration::days(
             self.optional("DELIVERY_KEY_RETENTION_DAYS")

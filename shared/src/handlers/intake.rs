@@ -16,7 +16,7 @@ use tracing::{info, warn, Instrument};
 use crate::decisions::DecisionStore;
 use crate::event::{Event, Source};
 use crate::handlers::correlation_attr;
-use crate::idempotency::{in_progress_until_ms, payload_hash, Claim, IdempotencyStore};
+use crate::idempotency::{in_progress_until_ms, payload_hash, Claim};
 use crate::pacing::{Admission, Limiter};
 use crate::secrets::SecretCache;
 use crate::settings::SettingError;
@@ -29,7 +29,6 @@ use crate::CORRELATION_ATTR;
 pub struct Intake {
     pub sqs: aws_sdk_sqs::Client,
     pub secrets: SecretCache,
-    pub idempotency: IdempotencyStore,
     pub classify_queue_url: String,
     pub signing_secret_id: String,
     /// Bodies above this are refused with 413 (`MAX_BODY_BYTES`, default 256 KiB).
@@ -37,10 +36,12 @@ pub struct Intake {
     /// The public base URL senders call (`PUBLIC_BASE_URL`), for schemes that sign the URL
     /// (HubSpot v2/v3, Twilio); default: `https://` + the request's host.
     pub public_base_url: Option<String>,
-    /// Decision records: intake notes each accepted event there, and `GET /events/{id}` reads it.
+    /// Decision records: intake claims each delivery on its event's record (the record is the
+    /// delivery's key), and `GET /events/{id}` reads it.
     pub decisions: DecisionStore,
-    /// How long delivery ids are remembered; bodies that sign their own time (Jira, HubSpot, Teams)
-    /// dated before it are refused, so a replay after the key expired cannot pass.
+    /// How long delivery ids are remembered: the shorter of `DELIVERY_KEY_RETENTION_DAYS` and the
+    /// decision records' life. Bodies that sign their own time (Jira, HubSpot, Teams) dated
+    /// before it are refused, so a replay after the record expired cannot pass.
     pub replay_window: chrono::Duration,
     /// Per-source allow-lists, required domains and request ceilings (`SOURCE_*` settings).
     pub gates: Gates,
@@ -64,20 +65,19 @@ impl Intake {
             }
             None => None,
         };
+        let decisions = DecisionStore::new(aws.ddb.clone(), s.decisions_table()?)
+            .with_retention_days(s.decision_retention_days());
         Ok(Intake {
             gates,
             limiter,
             sqs: aws.sqs.clone(),
             secrets: SecretCache::new(aws.secrets.clone(), crate::secrets::CACHE_TTL),
-            idempotency: IdempotencyStore::new(aws.ddb.clone(), s.idempotency_table()?)
-                .with_ttl(s.delivery_key_retention()),
-            replay_window: s.delivery_key_retention(),
+            replay_window: s.delivery_key_retention().min(decisions.retention()),
             classify_queue_url: s.classify_queue_url()?.to_owned(),
             signing_secret_id: s.intake_secret_id()?.to_owned(),
             max_body_bytes: s.max_body_bytes(),
             public_base_url: s.public_base_url(),
-            decisions: DecisionStore::new(aws.ddb.clone(), s.decisions_table()?)
-                .with_retention_days(s.decision_retention_days()),
+            decisions,
         })
     }
 }
@@ -425,7 +425,6 @@ async fn accept_one(
     now: DateTime<Utc>,
 ) -> Result<Accepted, LambdaFunctionUrlResponse> {
     let name = source.as_str();
-    let key = format!("intake#{name}#{delivery_id}");
     let event_id = crate::event::event_id_for(source, delivery_id);
     let event = Event::from_normalized(event_id.clone(), source, delivery_id.to_owned(), n, now);
     // Refused before the claim: what classify or act could not read must not be accepted.
@@ -436,14 +435,21 @@ async fn accept_one(
         };
         refuse(status, name, e.to_string())
     })?;
+    // The claim is the decision record's first write: `GET /events/{id}` answers from then on.
     match deps
-        .idempotency
-        .claim(&key, hash, now, in_progress_until_ms(deadline_ms, now))
+        .decisions
+        .claim_delivery(
+            &event,
+            correlation_id,
+            hash,
+            now,
+            in_progress_until_ms(deadline_ms, now),
+        )
         .await
     {
         Ok(Claim::Claimed | Claim::Reclaimed) => {}
         Ok(Claim::Completed { data }) => {
-            let first = data.unwrap_or_default();
+            let first = data.unwrap_or_else(|| event_id.clone());
             info!(source = name, %delivery_id, event_id = %first, "duplicate delivery acknowledged");
             crate::metrics::count(crate::metrics::DUPLICATES, "source", name);
             if let Err(e) = deps.decisions.record_duplicate(&first).await {
@@ -468,17 +474,9 @@ async fn accept_one(
             ));
         }
         Err(e) => {
-            warn!(error = %e, "idempotency store unavailable");
-            return Err(unavailable("idempotency store unavailable"));
+            warn!(error = %e, "decision store unavailable");
+            return Err(unavailable("delivery store unavailable"));
         }
-    }
-    // Before the enqueue, so classify's fuller record always comes after this one.
-    if let Err(e) = deps
-        .decisions
-        .record_accepted(&event, correlation_id, now)
-        .await
-    {
-        warn!(error = %e, "could not note the accepted event; its status will show once classified");
     }
     let sent = deps
         .sqs
@@ -489,15 +487,16 @@ async fn accept_one(
         .send()
         .await;
     if let Err(e) = sent {
-        warn!(error = %crate::aws::error_message(&e), "enqueue failed; releasing the key so the vendor's retry is accepted");
-        if let Err(e) = deps.idempotency.release(&key).await {
-            warn!(error = %e, "could not release idempotency key; it frees itself when in-progress expires");
+        warn!(error = %crate::aws::error_message(&e), "enqueue failed; releasing the claim so the vendor's retry is accepted");
+        if let Err(e) = deps.decisions.release_delivery(&event_id).await {
+            warn!(error = %e, "could not release the delivery's claim; it frees itself at this invocation's deadline");
         }
         return Err(unavailable("queue unavailable"));
     }
-    if let Err(e) = deps.idempotency.complete(&key, &event_id, now).await {
-        // The event is queued; a redelivery inside the in-progress window gets 409, later a new id.
-        warn!(error = %e, "could not mark the delivery completed");
+    if let Err(e) = deps.decisions.mark_queued(&event_id, now).await {
+        // Queued all the same: a redelivery inside the claim's window gets 409; past it, the event
+        // is queued again, and classify's one decision and act's keys make it one effect.
+        warn!(error = %e, "could not mark the delivery queued");
     }
     if !event.unknown_fields.is_empty() {
         info!(source = name, fields = ?event.unknown_fields, "payload has fields this version does not know (drift)");

@@ -13,7 +13,6 @@ fn offline_deps() -> Intake {
     Intake {
         sqs: aws.sqs.clone(),
         secrets: SecretCache::new(aws.secrets.clone(), std::time::Duration::from_secs(60)),
-        idempotency: IdempotencyStore::new(aws.ddb.clone(), "t"),
         classify_queue_url: "q".into(),
         signing_secret_id: "s".into(),
         max_body_bytes: 1024,

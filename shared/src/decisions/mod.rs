@@ -6,7 +6,9 @@
 //! Every stage **adds** its own attributes with an `UpdateItem` and never overwrites another
 //! stage's: intake writes `received_*`, classify the decision, act appends to `attempts` and
 //! sets the state. A secondary index on `day` + `received_at` (`ByDay`) lists a day's events
-//! without a Scan.
+//! without a Scan. Intake's claim on the delivery is the record's first write ([`delivery`]).
+
+mod delivery;
 
 use std::collections::HashMap;
 
@@ -108,6 +110,11 @@ impl DecisionStore {
         self
     }
 
+    /// How long a record lives (its TTL).
+    pub fn retention(&self) -> chrono::Duration {
+        chrono::Duration::seconds(self.retention_secs)
+    }
+
     fn update(&self, event_id: &str) -> Update {
         Update {
             req: self
@@ -130,19 +137,6 @@ impl DecisionStore {
         u.set_new("received_at", s(event.received_at.to_rfc3339()));
         u.set_new("day", s(event.received_at.format("%Y-%m-%d").to_string()));
         u.set_new("expiration", n(now.timestamp() + self.retention_secs));
-    }
-
-    /// Note that intake accepted an event, so `GET /events/{id}` can answer before classify runs.
-    pub async fn record_accepted(
-        &self,
-        event: &Event,
-        correlation_id: &str,
-        now: DateTime<Utc>,
-    ) -> Result<(), DecisionError> {
-        let mut u = self.update(&event.id);
-        self.base(&mut u, event, correlation_id, now);
-        u.set_new("status", s(state::ACCEPTED));
-        u.send().await
     }
 
     /// A redelivery of the event was acknowledged without queueing it again.
@@ -264,10 +258,9 @@ impl DecisionStore {
             u.set("reason", s(reason));
         }
         if status == state::DONE {
-            u.set(
-                "results",
-                s(serde_json::Value::from(attempts.to_vec()).to_string()),
-            );
+            // The run that finished is the last `results_n` attempts: a count, not a second copy
+            // of them (a copy took the finished record past 1 KB, a second write unit each time).
+            u.set("results_n", n(attempts.len()));
         }
         if !attempts.is_empty() {
             u.append(
@@ -502,6 +495,19 @@ impl DecisionRecord {
     }
 }
 
+/// The attempts of the run that left the record done, as a JSON array (records written before
+/// `results_n` carry a `results` copy instead).
+fn finished_run(item: &HashMap<String, AttributeValue>) -> Option<String> {
+    let count = item.get("results_n")?.as_n().ok()?.parse::<usize>().ok()?;
+    let all = item.get("attempts").and_then(|v| v.as_l().ok());
+    let all = all.map_or(&[][..], Vec::as_slice);
+    let run: Vec<serde_json::Value> = all[all.len().saturating_sub(count)..]
+        .iter()
+        .filter_map(|a| serde_json::from_str(a.as_s().ok()?).ok())
+        .collect();
+    Some(serde_json::Value::from(run).to_string())
+}
+
 fn from_item(item: &HashMap<String, AttributeValue>) -> DecisionRecord {
     let text = |k: &str| get_s(item, k).unwrap_or_default().to_owned();
     let opt = |k: &str| get_s(item, k).map(str::to_owned);
@@ -522,7 +528,7 @@ fn from_item(item: &HashMap<String, AttributeValue>) -> DecisionRecord {
         path: text("path"),
         status: text("status"),
         reason: opt("reason"),
-        results: opt("results"),
+        results: opt("results").or_else(|| finished_run(item)),
         backend: opt("backend"),
         language: opt("language"),
         fallback: opt("fallback"),
