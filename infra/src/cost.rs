@@ -192,9 +192,6 @@ async fn settle(stack: &LocalStack, ids: &[String]) -> Result<()> {
         for id in pending {
             match decisions.get(id).await? {
                 Some(r) if matches!(r.status.as_str(), "done" | "in_review" | "failed") => {
-                    if std::env::var("SY_DUMP").is_ok() {
-                        eprintln!("RECORD {r:#?}");
-                    }
                     if r.status != "done" {
                         bail!("event {id} ended {}: {:?}", r.status, r.reason);
                     }
