@@ -132,3 +132,79 @@ async fn a_reserved_slot_is_used_by_its_first_receive_only() {
     assert_eq!(state().await, "done");
     stack.stop();
 }
+
+/// Work classify sent asks the budget before it claims its action's key: when it must wait, it is
+/// handed back with no claim and no release (the burst's main cost beyond steady traffic). A copy
+/// sent round again claims first: its earlier actions are done, and asking for them would waste
+/// slots.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_waiting_action_is_handed_back_before_its_key_is_claimed() {
+    use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
+    use lambda_runtime::{Context, LambdaEvent};
+    use switchyard::handlers::act::{handler as act, Act, NOT_BEFORE_ATTR};
+    use switchyard::pacing::IN_FUNCTION_WAIT;
+
+    let limits = [("RateLimits".to_owned(), "zendesk=1/hour".to_owned())];
+    let stack = LocalStack::start_hosting(&limits, &["classify", "act"])
+        .await
+        .unwrap();
+    stack.sandbox.seed_zendesk_ticket(8, "Refund");
+    let f = stack.template.function("act").unwrap();
+    let env = stack.provisioned.function_env(f).unwrap();
+    let mut deps =
+        Act::from_settings(&stack.aws, &switchyard::settings::Settings::from_map(env)).unwrap();
+    deps.act_queue_url = stack.provisioned.queue_url("ActDLQ").unwrap().to_owned();
+    // The hour's only slot is spent.
+    let secret_id = stack.provisioned.refs["ZendeskConnectionSecret"].clone();
+    let now = Utc::now().timestamp_micros();
+    deps.pacer
+        .reserve("zendesk", &secret_id, None, now, IN_FUNCTION_WAIT)
+        .await
+        .unwrap();
+    let body = serde_json::json!({
+        "event": {"id": "ev-wait-1", "source": "zendesk", "event_type": "zen:event-type:ticket.created",
+                  "delivery_id": "d-wait-1", "object_id": "8", "subject": "Refund", "text": null, "requester": null,
+                  "occurred_at": null, "received_at": "2026-12-05T10:31:00Z", "raw": {}},
+        "category": "billing", "confidence": 0.9,
+        "actions": [{"connector": "zendesk", "action": "update_ticket", "params": {"ticket_id": "8", "comment": "routed"}}]
+    })
+    .to_string();
+    let run = |m: SqsMessage| {
+        let deps = &deps;
+        async move {
+            let mut batch = SqsEvent::default();
+            batch.records = vec![m];
+            let answer = act(deps, LambdaEvent::new(batch, Context::default()))
+                .await
+                .unwrap();
+            assert!(answer.batch_item_failures.is_empty());
+        }
+    };
+    let key_writes = |u: &switchyard_infra::emulator::Usage| -> f64 {
+        u.write_units
+            .iter()
+            .filter(|(k, _)| k.starts_with("IdempotencyTable"))
+            .map(|(_, v)| v)
+            .sum()
+    };
+
+    stack.emulator.take_usage().await.unwrap();
+    run(switchyard_tests::message("m-fresh", &body, 1)).await;
+    let fresh = stack.emulator.take_usage().await.unwrap();
+    assert_eq!(key_writes(&fresh), 0.0, "{:?}", fresh.write_units);
+    assert_eq!(stack.sandbox.ledger().len(), 0);
+
+    // A copy sent round again (it carries `not_before`; the one above is delayed past the test):
+    // claimed first, then given back, as it still has to wait.
+    let mut copy = switchyard_tests::message("m-copy", &body, 1);
+    let mut due = aws_lambda_events::event::sqs::SqsMessageAttribute::default();
+    due.data_type = Some("Number".into());
+    due.string_value = Some((Utc::now().timestamp_millis() - 1_000).to_string());
+    copy.message_attributes.insert(NOT_BEFORE_ATTR.into(), due);
+    stack.emulator.take_usage().await.unwrap();
+    run(copy).await;
+    let again = stack.emulator.take_usage().await.unwrap();
+    assert!(key_writes(&again) >= 2.0, "{:?}", again.write_units);
+    assert_eq!(stack.sandbox.ledger().len(), 0);
+    stack.stop();
+}

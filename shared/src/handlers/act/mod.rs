@@ -36,7 +36,9 @@ use crate::pacing::{breaker_key, budget_key, Gate, Pace, Pacer, RESERVE_HORIZON}
 use crate::reconnect::Reconnect;
 use crate::routing::PlannedAction;
 
+mod admit;
 mod outcomes;
+use admit::{admit, release, release_if, Admitted};
 use outcomes::{
     attempt, hand_back, mark_refused, note_after_hand_back, number_attr, park,
     park_until_reconnected, parked, record_dead_letter, refused_for_fields, requeue, slot_of,
@@ -190,62 +192,86 @@ async fn act_one(deps: &Act, message: SqsMessage, deadline_ms: u64) -> Result<()
             return Ok(());
         }
         let hash = payload_hash(&serde_json::to_vec(action).map_err(RecordError::new)?);
-        let now = Utc::now();
-        // A key taken over from a dead worker, or a write whose answer was lost: the effect may
-        // exist already, and connectors without a vendor-side key look before acting.
-        let mut maybe_done = number_attr(&message, UNKNOWN_OUTCOMES_ATTR) > 0;
-        match deps
-            .idempotency
-            .claim(&key, &hash, now, in_progress_until_ms(deadline_ms, now))
-            .await
-        {
-            Ok(Claim::Claimed) => {}
-            Ok(Claim::Reclaimed) => maybe_done = true,
-            Ok(Claim::Completed { data }) => {
-                info!(event_id = %msg.event.id, index, "action already done; not repeated");
-                results.push(attempt(
-                    index,
-                    action,
-                    "already_done",
-                    Vec::new(),
-                    json!({"result": data}),
-                ));
-                continue;
-            }
-            Ok(Claim::InProgress) => {
-                return Err(RecordError(format!(
-                    "action {index} is in progress in another worker"
-                )))
-            }
-            Ok(Claim::PayloadMismatch) => {
-                return park(
-                    deps,
-                    &msg,
-                    &correlation,
-                    &results,
-                    format!("action {index} changed since it was first planned"),
-                )
-                .await
-            }
-            Err(e) => return Err(RecordError::new(e)),
-        }
-        let started = std::time::Instant::now();
-        let context = CallContext::new(&action.action).for_event(&msg.event.id, &correlation);
-        // Boxed: the paced call is a deep future; inline, act's future overflows a 2 MiB stack.
-        // Only on the copy's first receive: a redelivery of the same copy (after a failure or a
-        // crash) may already have used it, and a slot used twice would over-admit.
-        let reserved = (crate::batch::receive_count(&message) == 1
+        // A slot reserved for this action when it was handed back. Only on the copy's first
+        // receive: a redelivery of the same copy (after a failure or a crash) may already have
+        // used it, and a slot used twice would over-admit.
+        let first_receive = crate::batch::receive_count(&message) == 1;
+        let reserved = (first_receive
             && number_attr(&message, RESERVED_FOR_ATTR) == index as i64 + 1)
             .then(|| number_attr(&message, RESERVED_AT_ATTR))
             .filter(|at| *at > 0);
-        let paced = Box::pin(paced_call(deps, action, &key, reserved, deadline_ms));
-        let call = crate::connectors::maybe_done(maybe_done, paced);
-        let (paced, calls) = within_collecting(context, call).await;
-        let latency_ms = started.elapsed().as_millis() as u64;
+        // A message classify sent, on its first receive, has no action done yet: ask the budget
+        // before claiming the key, so waiting costs no claim and release. A copy sent round
+        // again (it carries `not_before`) claims first: its first actions are done, and a slot
+        // taken for them would be wasted.
+        let fresh = first_receive && number_attr(&message, NOT_BEFORE_ATTR) == 0;
+        let (reserved, waiting) = match reserved {
+            Some(at) => (Some(at), None),
+            None if !fresh => (None, None),
+            None => match admit(deps, action).await {
+                Admitted::Now => (Some(Utc::now().timestamp_micros()), None),
+                Admitted::Unasked => (None, None),
+                Admitted::Later(paced) => (None, Some(paced)),
+            },
+        };
+        let claimed = waiting.is_none();
+        let (paced, calls, latency_ms) = match waiting {
+            Some(paced) => (paced, Vec::new(), 0),
+            None => {
+                let now = Utc::now();
+                // A key taken over from a dead worker, or a write whose answer was lost: the
+                // effect may exist already, and connectors without a vendor-side key look first.
+                let mut maybe_done = number_attr(&message, UNKNOWN_OUTCOMES_ATTR) > 0;
+                match deps
+                    .idempotency
+                    .claim(&key, &hash, now, in_progress_until_ms(deadline_ms, now))
+                    .await
+                {
+                    Ok(Claim::Claimed) => {}
+                    Ok(Claim::Reclaimed) => maybe_done = true,
+                    Ok(Claim::Completed { data }) => {
+                        info!(event_id = %msg.event.id, index, "action already done; not repeated");
+                        results.push(attempt(
+                            index,
+                            action,
+                            "already_done",
+                            Vec::new(),
+                            json!({"result": data}),
+                        ));
+                        continue;
+                    }
+                    Ok(Claim::InProgress) => {
+                        return Err(RecordError(format!(
+                            "action {index} is in progress in another worker"
+                        )))
+                    }
+                    Ok(Claim::PayloadMismatch) => {
+                        return park(
+                            deps,
+                            &msg,
+                            &correlation,
+                            &results,
+                            format!("action {index} changed since it was first planned"),
+                        )
+                        .await
+                    }
+                    Err(e) => return Err(RecordError::new(e)),
+                }
+                let started = std::time::Instant::now();
+                let context =
+                    CallContext::new(&action.action).for_event(&msg.event.id, &correlation);
+                // Boxed: the paced call is a deep future; inline, act's future overflows a
+                // 2 MiB stack.
+                let paced = Box::pin(paced_call(deps, action, &key, reserved, deadline_ms));
+                let call = crate::connectors::maybe_done(maybe_done, paced);
+                let (paced, calls) = within_collecting(context, call).await;
+                (paced, calls, started.elapsed().as_millis() as u64)
+            }
+        };
         let outcome = match paced {
             Paced::Done(outcome) => outcome,
             Paced::Wait(wait, why) => {
-                release(deps, &key).await;
+                release_if(claimed, deps, &key).await;
                 let extra = json!({"wait_ms": wait.as_millis() as u64, "why": why});
                 results.push(attempt(index, action, "waiting", calls, extra));
                 hand_back(deps, &message, &msg, wait, why, &[]).await?;
@@ -253,7 +279,7 @@ async fn act_one(deps: &Act, message: SqsMessage, deadline_ms: u64) -> Result<()
                 return Ok(());
             }
             Paced::Reserved(at_us) => {
-                release(deps, &key).await;
+                release_if(claimed, deps, &key).await;
                 let wait_ms = (at_us / 1_000 - Utc::now().timestamp_millis()).max(0);
                 let why = "no budget";
                 let slot = chrono::DateTime::from_timestamp_micros(at_us).map(|t| t.to_rfc3339());
@@ -269,11 +295,11 @@ async fn act_one(deps: &Act, message: SqsMessage, deadline_ms: u64) -> Result<()
                 return Ok(());
             }
             Paced::Failed(e) => {
-                release(deps, &key).await;
+                release_if(claimed, deps, &key).await;
                 return Err(e);
             }
             Paced::OutOfTime => {
-                release(deps, &key).await;
+                release_if(claimed, deps, &key).await;
                 results.push(attempt(
                     index,
                     action,
@@ -286,7 +312,7 @@ async fn act_one(deps: &Act, message: SqsMessage, deadline_ms: u64) -> Result<()
                 return Ok(());
             }
             Paced::Parked(reason) => {
-                release(deps, &key).await;
+                release_if(claimed, deps, &key).await;
                 let extra = json!({"why": reason});
                 results.push(attempt(index, action, "parked", calls, extra));
                 return park_until_reconnected(deps, &message, &msg, &results, &reason).await;
@@ -413,8 +439,8 @@ enum Paced {
 }
 
 /// One action under the credential's shared budget: take a slot (sleeping a short wait) — or use
-/// the one `reserved` for it when it was handed back — call, retry transient failures twice with
-/// full-jitter backoff (each retry takes a new slot).
+/// the one `reserved` for it (when it was handed back, or admitted before its key's claim) —
+/// call, retry transient failures twice with full-jitter backoff (each retry takes a new slot).
 async fn paced_call(
     deps: &Act,
     action: &PlannedAction,
@@ -605,46 +631,5 @@ async fn paced_call(
     }
 }
 
-async fn release(deps: &Act, key: &str) {
-    if let Err(e) = deps.idempotency.release(key).await {
-        warn!(error = %e, "could not release the action key; it frees itself when in-progress expires");
-    }
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Action keys must outlive the longest wait work can be handed back for, or resumed work
-    /// would find its finished actions' keys gone and repeat them.
-    #[test]
-    fn action_keys_outlive_parking_and_a_days_budget_wait() {
-        let config = aws_config::SdkConfig::builder()
-            .behavior_version(aws_config::BehaviorVersion::latest())
-            .region(aws_config::Region::new("us-east-1"))
-            .build();
-        let aws = crate::aws::AwsClients::new(&config);
-        for (park_days, want_days) in [(None, 5), (Some("1"), 3), (Some("10"), 12)] {
-            let mut vars: std::collections::HashMap<String, String> = [
-                ("IDEMPOTENCY_TABLE", "i"),
-                ("DECISIONS_TABLE", "d"),
-                ("PACING_TABLE", "p"),
-                ("ACT_QUEUE_URL", "q"),
-                ("REVIEW_QUEUE_URL", "r"),
-            ]
-            .into_iter()
-            .map(|(k, v)| (k.to_owned(), v.to_owned()))
-            .collect();
-            if let Some(d) = park_days {
-                vars.insert("MAX_PARK_DAYS".into(), d.into());
-            }
-            let act = Act::from_settings(&aws, &crate::settings::Settings::from_map(vars)).unwrap();
-            assert_eq!(
-                act.idempotency.ttl_secs,
-                want_days * 86_400,
-                "{park_days:?}"
-            );
-            assert!(act.idempotency.ttl_secs > act.max_park.num_seconds());
-        }
-    }
-}
+mod tests;
