@@ -329,11 +329,6 @@ impl Connector for Hubspot {
         }]
     }
 
-    /// create_ticket searches for its idempotency key first: the search limit applies.
-    fn pacing_class(&self, action: &PlannedAction) -> Option<String> {
-        (action.action == "create_ticket").then(|| "search".to_owned())
-    }
-
     async fn grants(
         &self,
         actions: &std::collections::BTreeSet<String>,
@@ -458,4 +453,9 @@ fn hubspot_detail(v: &Value) -> String {
     .flatten()
     .collect::<Vec<_>>()
     .join(": ")
+}
+
+/// create_ticket searches for its idempotency key first: the search limit applies.
+pub(super) fn pacing_class(action: &PlannedAction) -> Option<String> {
+    (action.action == "create_ticket").then(|| "search".to_owned())
 }

@@ -131,12 +131,6 @@ pub trait Connector: Send + Sync {
     /// A cheap authenticated call proving the credential works (canary, doctor).
     async fn probe(&self) -> Result<Outcome, ConnectorError>;
 
-    /// The endpoint class an action's call falls in, when the vendor limits that class more
-    /// narrowly than the credential (`pacing`); a scope after `#` (a channel) splits it further.
-    fn pacing_class(&self, _action: &PlannedAction) -> Option<String> {
-        None
-    }
-
     /// What the credential may do, from the vendor's own endpoint, against what `actions` (the
     /// configured ones) need. Connectors with nothing to ask keep this default.
     async fn grants(
@@ -194,6 +188,17 @@ pub enum ResolveError {
         connector: String,
         kind: &'static str,
     },
+}
+
+/// The endpoint class an action's call falls in, when the vendor limits that class more narrowly
+/// than the credential (`pacing`); a scope after `#` (a channel) splits it further. Known from the
+/// action alone, so act can ask the budget before it resolves a credential.
+pub fn pacing_class(action: &PlannedAction) -> Option<String> {
+    match action.connector.as_str() {
+        "slack" => slack::pacing_class(action),
+        "hubspot" => hubspot::pacing_class(action),
+        _ => None,
+    }
 }
 
 /// Builds connectors from their connection secrets (read through the cache).

@@ -271,16 +271,6 @@ impl Connector for Slack {
         Ok(vec![("auth", vec![auth]), ("channel", channels)])
     }
 
-    /// chat.postMessage is limited per channel.
-    fn pacing_class(&self, action: &PlannedAction) -> Option<String> {
-        (action.action == "post_message").then(|| {
-            format!(
-                "post_message#{}",
-                action.params.get("channel").map_or("", String::as_str)
-            )
-        })
-    }
-
     async fn grants(
         &self,
         actions: &std::collections::BTreeSet<String>,
@@ -404,4 +394,14 @@ fn slack_code(code: &str, status: u16) -> Draft {
         _ => "",
     };
     draft(kind, format!("Slack error {code} (HTTP {status}){hint}"))
+}
+
+/// chat.postMessage is limited per channel.
+pub(super) fn pacing_class(action: &PlannedAction) -> Option<String> {
+    (action.action == "post_message").then(|| {
+        format!(
+            "post_message#{}",
+            action.params.get("channel").map_or("", String::as_str)
+        )
+    })
 }

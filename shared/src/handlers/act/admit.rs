@@ -11,25 +11,29 @@ use crate::pacing::{Pace, RESERVE_HORIZON};
 use crate::routing::PlannedAction;
 
 pub(super) enum Admitted {
-    /// A slot is taken for now: call at once (the paced call does not ask again).
-    Now,
-    /// Not asked (the connector could not be built, or the pacing table failed): the paced call
-    /// asks, and reports what went wrong.
+    /// A slot is taken for now: call at once through this connector (the paced call does not
+    /// ask again).
+    Now(Box<dyn crate::connectors::Connector>),
+    /// Not asked (a table read failed): the paced call asks, and reports what went wrong.
     Unasked,
-    /// Wait for budget (or come back at a reserved slot): hand the message back.
+    /// Wait for budget (or come back at a reserved slot), parked, or the credential cannot be
+    /// had: what the paced call would have answered, before any key is claimed.
     Later(Paced),
 }
 
 pub(super) async fn admit(deps: &Act, action: &PlannedAction) -> Admitted {
-    let Ok(connector) = deps.connectors.get(&action.connector).await else {
-        return Admitted::Unasked;
+    // Parked connections and refused credentials are found first, as the paced call would:
+    // they neither wait for nor draw on the budget.
+    let connector = match super::connection(deps, action).await {
+        Ok(c) => c,
+        Err(paced) => return Admitted::Later(paced),
     };
     let credential = deps
         .connectors
         .settings
         .connection_secret_id(&action.connector)
         .unwrap_or("unconfigured");
-    let class = connector.pacing_class(action);
+    let class = crate::connectors::pacing_class(action);
     match deps
         .pacer
         .wait_turn_in(
@@ -40,7 +44,7 @@ pub(super) async fn admit(deps: &Act, action: &PlannedAction) -> Admitted {
         )
         .await
     {
-        Ok(Pace::Go) => Admitted::Now,
+        Ok(Pace::Go) => Admitted::Now(connector),
         Ok(Pace::Reserved { at_us }) => Admitted::Later(Paced::Reserved(at_us)),
         Ok(Pace::Defer(wait)) => Admitted::Later(Paced::Wait(wait, "no budget")),
         Err(_) => Admitted::Unasked,
@@ -54,7 +58,7 @@ pub(super) async fn release_if(claimed: bool, deps: &Act, key: &str) {
     }
 }
 
-pub(super) async fn release(deps: &Act, key: &str) {
+async fn release(deps: &Act, key: &str) {
     if let Err(e) = deps.idempotency.release(key).await {
         warn!(error = %e, "could not release the action key; it frees itself when in-progress expires");
     }

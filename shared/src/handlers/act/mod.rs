@@ -38,7 +38,7 @@ use crate::routing::PlannedAction;
 
 mod admit;
 mod outcomes;
-use admit::{admit, release, release_if, Admitted};
+use admit::{admit, release_if, Admitted};
 use outcomes::{
     attempt, hand_back, mark_refused, note_after_hand_back, number_attr, park,
     park_until_reconnected, parked, record_dead_letter, refused_for_fields, requeue, slot_of,
@@ -205,13 +205,13 @@ async fn act_one(deps: &Act, message: SqsMessage, deadline_ms: u64) -> Result<()
         // again (it carries `not_before`) claims first: its first actions are done, and a slot
         // taken for them would be wasted.
         let fresh = first_receive && number_attr(&message, NOT_BEFORE_ATTR) == 0;
-        let (reserved, waiting) = match reserved {
-            Some(at) => (Some(at), None),
-            None if !fresh => (None, None),
+        let (reserved, built, waiting) = match reserved {
+            Some(at) => (Some(at), None, None),
+            None if !fresh => (None, None, None),
             None => match admit(deps, action).await {
-                Admitted::Now => (Some(Utc::now().timestamp_micros()), None),
-                Admitted::Unasked => (None, None),
-                Admitted::Later(paced) => (None, Some(paced)),
+                Admitted::Now(c) => (Some(Utc::now().timestamp_micros()), Some(c), None),
+                Admitted::Unasked => (None, None, None),
+                Admitted::Later(paced) => (None, None, Some(paced)),
             },
         };
         let claimed = waiting.is_none();
@@ -262,7 +262,8 @@ async fn act_one(deps: &Act, message: SqsMessage, deadline_ms: u64) -> Result<()
                     CallContext::new(&action.action).for_event(&msg.event.id, &correlation);
                 // Boxed: the paced call is a deep future; inline, act's future overflows a
                 // 2 MiB stack.
-                let paced = Box::pin(paced_call(deps, action, &key, reserved, deadline_ms));
+                let paced = paced_call(deps, action, &key, reserved, built, deadline_ms);
+                let paced = Box::pin(paced);
                 let call = crate::connectors::maybe_done(maybe_done, paced);
                 let (paced, calls) = within_collecting(context, call).await;
                 (paced, calls, started.elapsed().as_millis() as u64)
@@ -332,7 +333,7 @@ async fn act_one(deps: &Act, message: SqsMessage, deadline_ms: u64) -> Result<()
             }
             Err(e) => {
                 warn!(event_id = %msg.event.id, connector = %action.connector, action = %action.action, latency_ms, error = %e, "action failed");
-                release(deps, &key).await;
+                release_if(claimed, deps, &key).await;
                 let extra = json!({"latency_ms": latency_ms, "error": e.to_string()});
                 results.push(attempt(index, action, "failed", calls, extra));
                 if matches!(
@@ -438,6 +439,45 @@ enum Paced {
     OutOfTime,
 }
 
+/// The action's connector, unless its connection is parked or its credential cannot be had
+/// (then what to do instead).
+async fn connection(
+    deps: &Act,
+    action: &PlannedAction,
+) -> Result<Box<dyn crate::connectors::Connector>, Paced> {
+    match parked(deps, &action.connector).await {
+        Ok(Some(reason)) => {
+            return Err(Paced::Parked(format!(
+                "{} needs reconnect: {reason}",
+                action.connector
+            )))
+        }
+        Ok(None) => {}
+        Err(e) => return Err(Paced::Failed(e)),
+    }
+    deps.connectors
+        .get(&action.connector)
+        .await
+        .map_err(resolve)
+}
+
+/// What a credential that cannot be had means for the action.
+fn resolve(e: crate::connectors::ResolveError) -> Paced {
+    use crate::auth::AuthError;
+    use crate::connectors::ResolveError;
+    match e {
+        // Another worker's refresh just failed: wait out its cooldown, no token storm.
+        ResolveError::Auth(AuthError::Cooldown { retry_after, .. }) => {
+            Paced::Wait(retry_after, "token refresh cooling down")
+        }
+        ResolveError::Auth(AuthError::ReauthRequired { .. }) => {
+            Paced::Done(Err(ConnectorError::ReauthRequired(e.to_string())))
+        }
+        ResolveError::Auth(_) => Paced::Done(Err(ConnectorError::Transient(e.to_string()))),
+        other => Paced::Done(Err(ConnectorError::Unsupported(other.to_string()))),
+    }
+}
+
 /// One action under the credential's shared budget: take a slot (sleeping a short wait) — or use
 /// the one `reserved` for it (when it was handed back, or admitted before its key's claim) —
 /// call, retry transient failures twice with full-jitter backoff (each retry takes a new slot).
@@ -446,33 +486,15 @@ async fn paced_call(
     action: &PlannedAction,
     key: &str,
     mut reserved: Option<i64>,
+    built: Option<Box<dyn crate::connectors::Connector>>,
     deadline_ms: u64,
 ) -> Paced {
-    let resolve = |e: crate::connectors::ResolveError| {
-        use crate::auth::AuthError;
-        use crate::connectors::ResolveError;
-        match e {
-            // Another worker's refresh just failed: wait out its cooldown, no token storm.
-            ResolveError::Auth(AuthError::Cooldown { retry_after, .. }) => {
-                Paced::Wait(retry_after, "token refresh cooling down")
-            }
-            ResolveError::Auth(AuthError::ReauthRequired { .. }) => {
-                Paced::Done(Err(ConnectorError::ReauthRequired(e.to_string())))
-            }
-            ResolveError::Auth(_) => Paced::Done(Err(ConnectorError::Transient(e.to_string()))),
-            other => Paced::Done(Err(ConnectorError::Unsupported(other.to_string()))),
-        }
-    };
-    match parked(deps, &action.connector).await {
-        Ok(Some(reason)) => {
-            return Paced::Parked(format!("{} needs reconnect: {reason}", action.connector))
-        }
-        Ok(None) => {}
-        Err(e) => return Paced::Failed(e),
-    }
-    let mut connector = match deps.connectors.get(&action.connector).await {
-        Ok(c) => c,
-        Err(e) => return resolve(e),
+    let mut connector = match built {
+        Some(c) => c,
+        None => match connection(deps, action).await {
+            Ok(c) => c,
+            Err(paced) => return paced,
+        },
     };
     let mut refreshed = false;
     let credential = deps
@@ -493,7 +515,7 @@ async fn paced_call(
         if !std::mem::take(&mut first) && short_of(deadline_ms, ATTEMPT_NEEDS) {
             return Paced::OutOfTime;
         }
-        let class = connector.pacing_class(action);
+        let class = crate::connectors::pacing_class(action);
         if let Some(at_us) = reserved.take() {
             // Paid for when it was reserved; a slot used late never over-admits, early would.
             let early = at_us - now_us();
