@@ -1,5 +1,5 @@
-//! Around an action's key: ask the credential's shared budget before claiming it, and give it
-//! back when the action did not happen. Asking first means an action that must wait is handed
+//! Around an action's key: find its connection (parked? credential?) and ask the credential's
+//! shared budget before claiming it, and give the key back when the action did not happen. Asking first means an action that must wait is handed
 //! back without a claim and its release: two writes (and two requests) less per hand-back, the
 //! most of what a burst costs beyond steady traffic. A slot taken for an action whose key turns
 //! out done or busy goes unused: the budget under-admits, never over.
@@ -7,6 +7,7 @@
 use tracing::warn;
 
 use super::{Act, Paced};
+use crate::connectors::ConnectorError;
 use crate::pacing::{Pace, RESERVE_HORIZON};
 use crate::routing::PlannedAction;
 
@@ -24,7 +25,7 @@ pub(super) enum Admitted {
 pub(super) async fn admit(deps: &Act, action: &PlannedAction) -> Admitted {
     // Parked connections and refused credentials are found first, as the paced call would:
     // they neither wait for nor draw on the budget.
-    let connector = match super::connection(deps, action).await {
+    let connector = match connection(deps, action).await {
         Ok(c) => c,
         Err(paced) => return Admitted::Later(paced),
     };
@@ -61,5 +62,44 @@ pub(super) async fn release_if(claimed: bool, deps: &Act, key: &str) {
 async fn release(deps: &Act, key: &str) {
     if let Err(e) = deps.idempotency.release(key).await {
         warn!(error = %e, "could not release the action key; it frees itself when in-progress expires");
+    }
+}
+
+/// The action's connector, unless its connection is parked or its credential cannot be had
+/// (then what to do instead).
+pub(super) async fn connection(
+    deps: &Act,
+    action: &PlannedAction,
+) -> Result<Box<dyn crate::connectors::Connector>, Paced> {
+    match super::outcomes::parked(deps, &action.connector).await {
+        Ok(Some(reason)) => {
+            return Err(Paced::Parked(format!(
+                "{} needs reconnect: {reason}",
+                action.connector
+            )))
+        }
+        Ok(None) => {}
+        Err(e) => return Err(Paced::Failed(e)),
+    }
+    deps.connectors
+        .get(&action.connector)
+        .await
+        .map_err(resolve)
+}
+
+/// What a credential that cannot be had means for the action.
+pub(super) fn resolve(e: crate::connectors::ResolveError) -> Paced {
+    use crate::auth::AuthError;
+    use crate::connectors::ResolveError;
+    match e {
+        // Another worker's refresh just failed: wait out its cooldown, no token storm.
+        ResolveError::Auth(AuthError::Cooldown { retry_after, .. }) => {
+            Paced::Wait(retry_after, "token refresh cooling down")
+        }
+        ResolveError::Auth(AuthError::ReauthRequired { .. }) => {
+            Paced::Done(Err(ConnectorError::ReauthRequired(e.to_string())))
+        }
+        ResolveError::Auth(_) => Paced::Done(Err(ConnectorError::Transient(e.to_string()))),
+        other => Paced::Done(Err(ConnectorError::Unsupported(other.to_string()))),
     }
 }

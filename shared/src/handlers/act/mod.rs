@@ -38,10 +38,10 @@ use crate::routing::PlannedAction;
 
 mod admit;
 mod outcomes;
-use admit::{admit, release_if, Admitted};
+use admit::{admit, connection, release_if, resolve, Admitted};
 use outcomes::{
     attempt, hand_back, mark_refused, note_after_hand_back, number_attr, park,
-    park_until_reconnected, parked, record_dead_letter, refused_for_fields, requeue, slot_of,
+    park_until_reconnected, record_dead_letter, refused_for_fields, requeue, slot_of,
 };
 
 /// Attributes of a handed-back message: how often it waited, and not before when (unix ms).
@@ -437,45 +437,6 @@ enum Paced {
     Parked(String),
     /// Too close to the invocation's deadline for another attempt.
     OutOfTime,
-}
-
-/// The action's connector, unless its connection is parked or its credential cannot be had
-/// (then what to do instead).
-async fn connection(
-    deps: &Act,
-    action: &PlannedAction,
-) -> Result<Box<dyn crate::connectors::Connector>, Paced> {
-    match parked(deps, &action.connector).await {
-        Ok(Some(reason)) => {
-            return Err(Paced::Parked(format!(
-                "{} needs reconnect: {reason}",
-                action.connector
-            )))
-        }
-        Ok(None) => {}
-        Err(e) => return Err(Paced::Failed(e)),
-    }
-    deps.connectors
-        .get(&action.connector)
-        .await
-        .map_err(resolve)
-}
-
-/// What a credential that cannot be had means for the action.
-fn resolve(e: crate::connectors::ResolveError) -> Paced {
-    use crate::auth::AuthError;
-    use crate::connectors::ResolveError;
-    match e {
-        // Another worker's refresh just failed: wait out its cooldown, no token storm.
-        ResolveError::Auth(AuthError::Cooldown { retry_after, .. }) => {
-            Paced::Wait(retry_after, "token refresh cooling down")
-        }
-        ResolveError::Auth(AuthError::ReauthRequired { .. }) => {
-            Paced::Done(Err(ConnectorError::ReauthRequired(e.to_string())))
-        }
-        ResolveError::Auth(_) => Paced::Done(Err(ConnectorError::Transient(e.to_string()))),
-        other => Paced::Done(Err(ConnectorError::Unsupported(other.to_string()))),
-    }
 }
 
 /// One action under the credential's shared budget: take a slot (sleeping a short wait) — or use
