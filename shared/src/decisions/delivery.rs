@@ -14,7 +14,7 @@ use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{ReturnValue, ReturnValuesOnConditionCheckFailure};
 use chrono::{DateTime, Utc};
 
-use super::{state, DecisionError, DecisionStore};
+use super::{state, unless_condition_failed, DecisionError, DecisionStore};
 use crate::event::Event;
 use crate::idempotency::{get_s, n, s, Claim};
 
@@ -129,24 +129,22 @@ impl DecisionStore {
 
     /// Remove a record past its retention (only if it is still that one).
     async fn delete_expired(&self, event_id: &str, expiration: i64) -> Result<(), DecisionError> {
-        self.ddb
+        let sent = self
+            .ddb
             .delete_item()
             .table_name(&self.table)
             .key("event_id", s(event_id))
             .condition_expression("expiration = :exp")
             .expression_attribute_values(":exp", n(expiration))
             .send()
-            .await
-            .map(|_| ())
-            .or_else(|e| match e.as_service_error() {
-                Some(se) if se.is_conditional_check_failed_exception() => Ok(()),
-                _ => Err(DecisionError(crate::aws::error_message(&e))),
-            })
+            .await;
+        unless_condition_failed(sent)
     }
 
     /// Give the claim back after the enqueue failed, so the sender's retry is taken at once.
     pub async fn release_delivery(&self, event_id: &str) -> Result<(), DecisionError> {
-        self.ddb
+        let sent = self
+            .ddb
             .update_item()
             .table_name(&self.table)
             .key("event_id", s(event_id))
@@ -156,12 +154,8 @@ impl DecisionStore {
             .expression_attribute_values(":zero", n(0))
             .expression_attribute_values(":accepted", s(state::ACCEPTED))
             .send()
-            .await
-            .map(|_| ())
-            .or_else(|e| match e.as_service_error() {
-                // A later stage wrote meanwhile: the event is past intake; nothing to give back.
-                Some(se) if se.is_conditional_check_failed_exception() => Ok(()),
-                _ => Err(DecisionError(crate::aws::error_message(&e))),
-            })
+            .await;
+        // A failed condition: queued, or a later stage wrote; nothing to give back.
+        unless_condition_failed(sent)
     }
 }

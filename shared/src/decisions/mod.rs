@@ -141,7 +141,8 @@ impl DecisionStore {
 
     /// A redelivery of the event was acknowledged without queueing it again.
     pub async fn record_duplicate(&self, event_id: &str) -> Result<(), DecisionError> {
-        self.ddb
+        let sent = self
+            .ddb
             .update_item()
             .table_name(&self.table)
             .key("event_id", s(event_id))
@@ -149,12 +150,8 @@ impl DecisionStore {
             .condition_expression("attribute_exists(event_id)")
             .expression_attribute_values(":one", n(1))
             .send()
-            .await
-            .map(|_| ())
-            .or_else(|e| match e.as_service_error() {
-                Some(se) if se.is_conditional_check_failed_exception() => Ok(()),
-                _ => Err(DecisionError(crate::aws::error_message(&e))),
-            })
+            .await;
+        unless_condition_failed(sent)
     }
 
     /// Write what classify decided: the evidence, the redacted input, the route and why — once.
@@ -430,6 +427,26 @@ impl Update {
             .await
             .map(|_| ())
             .map_err(|e| DecisionError(crate::aws::error_message(&e)))
+    }
+}
+
+/// A conditional write's result, where a failed condition means there was nothing to do.
+fn unless_condition_failed<O, E, R>(
+    sent: Result<O, aws_sdk_dynamodb::error::SdkError<E, R>>,
+) -> Result<(), DecisionError>
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    match sent {
+        Ok(_) => Ok(()),
+        Err(e)
+            if e.as_service_error().and_then(|se| se.code())
+                == Some("ConditionalCheckFailedException") =>
+        {
+            Ok(())
+        }
+        Err(e) => Err(DecisionError(crate::aws::error_message(&e))),
     }
 }
 

@@ -22,6 +22,24 @@ pub(super) enum Admitted {
     Later(Paced),
 }
 
+/// A slot of the action's budgets (its endpoint class's, then its credential's), sleeping a
+/// short wait; one further away is reserved up to the horizon.
+pub(super) async fn ask_budget(
+    deps: &Act,
+    action: &PlannedAction,
+    credential: &str,
+) -> Result<Pace, crate::pacing::PacingError> {
+    let class = crate::connectors::pacing_class(action);
+    deps.pacer
+        .wait_turn_in(
+            &action.connector,
+            credential,
+            class.as_deref(),
+            RESERVE_HORIZON,
+        )
+        .await
+}
+
 pub(super) async fn admit(deps: &Act, action: &PlannedAction) -> Admitted {
     // Parked connections and refused credentials are found first, as the paced call would:
     // they neither wait for nor draw on the budget.
@@ -34,17 +52,7 @@ pub(super) async fn admit(deps: &Act, action: &PlannedAction) -> Admitted {
         .settings
         .connection_secret_id(&action.connector)
         .unwrap_or("unconfigured");
-    let class = crate::connectors::pacing_class(action);
-    match deps
-        .pacer
-        .wait_turn_in(
-            &action.connector,
-            credential,
-            class.as_deref(),
-            RESERVE_HORIZON,
-        )
-        .await
-    {
+    match ask_budget(deps, action, credential).await {
         Ok(Pace::Go) => Admitted::Now(connector),
         Ok(Pace::Reserved { at_us }) => Admitted::Later(Paced::Reserved(at_us)),
         Ok(Pace::Defer(wait)) => Admitted::Later(Paced::Wait(wait, "no budget")),

@@ -32,13 +32,13 @@ use crate::connectors::{ConnectorError, Connectors, Outcome};
 use crate::decisions::{state, DecisionStore};
 use crate::event::ActMessage;
 use crate::idempotency::{in_progress_until_ms, payload_hash, Claim, IdempotencyStore};
-use crate::pacing::{breaker_key, budget_key, Gate, Pace, Pacer, RESERVE_HORIZON};
+use crate::pacing::{breaker_key, budget_key, Gate, Pace, Pacer};
 use crate::reconnect::Reconnect;
 use crate::routing::PlannedAction;
 
 mod admit;
 mod outcomes;
-use admit::{admit, connection, release_if, resolve, Admitted};
+use admit::{admit, ask_budget, connection, release_if, resolve, Admitted};
 use outcomes::{
     attempt, hand_back, mark_refused, note_after_hand_back, number_attr, park,
     park_until_reconnected, record_dead_letter, refused_for_fields, requeue, slot_of,
@@ -476,7 +476,6 @@ async fn paced_call(
         if !std::mem::take(&mut first) && short_of(deadline_ms, ATTEMPT_NEEDS) {
             return Paced::OutOfTime;
         }
-        let class = crate::connectors::pacing_class(action);
         if let Some(at_us) = reserved.take() {
             // Paid for when it was reserved; a slot used late never over-admits, early would.
             let early = at_us - now_us();
@@ -484,16 +483,7 @@ async fn paced_call(
                 tokio::time::sleep(Duration::from_micros(early as u64)).await;
             }
         } else {
-            match deps
-                .pacer
-                .wait_turn_in(
-                    &action.connector,
-                    credential,
-                    class.as_deref(),
-                    RESERVE_HORIZON,
-                )
-                .await
-            {
+            match ask_budget(deps, action, credential).await {
                 Ok(Pace::Go) => {}
                 Ok(Pace::Reserved { at_us }) => return Paced::Reserved(at_us),
                 Ok(Pace::Defer(wait)) => return Paced::Wait(wait, "no budget"),
