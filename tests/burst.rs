@@ -61,39 +61,10 @@ async fn a_burst_is_handed_back_about_once_per_action_and_makes_each_effect_once
 async fn a_reserved_slot_is_used_by_its_first_receive_only() {
     use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage, SqsMessageAttribute};
     use lambda_runtime::{Context, LambdaEvent};
-    use switchyard::handlers::act::{handler as act, Act, RESERVED_AT_ATTR, RESERVED_FOR_ATTR};
-    use switchyard::pacing::{Admission, IN_FUNCTION_WAIT};
+    use switchyard::handlers::act::{handler as act, RESERVED_AT_ATTR, RESERVED_FOR_ATTR};
 
-    // One call an hour: once it is spent, nothing is free within act's horizon.
-    let limits = [("RateLimits".to_owned(), "zendesk=1/hour".to_owned())];
-    let stack = LocalStack::start_hosting(&limits, &["classify", "act"])
-        .await
-        .unwrap();
-    stack.sandbox.seed_zendesk_ticket(7, "Refund");
-    let f = stack.template.function("act").unwrap();
-    let env = stack.provisioned.function_env(f).unwrap();
-    let mut deps =
-        Act::from_settings(&stack.aws, &switchyard::settings::Settings::from_map(env)).unwrap();
-    // Handed-back copies go where nobody polls, so they stay put.
-    deps.act_queue_url = stack.provisioned.queue_url("ActDLQ").unwrap().to_owned();
-    let secret_id = stack.provisioned.refs["ZendeskConnectionSecret"].clone();
-    let now = Utc::now().timestamp_micros();
     // The slot this copy reserved when it was handed back: the hour's only one.
-    let slot = deps
-        .pacer
-        .reserve("zendesk", &secret_id, None, now, IN_FUNCTION_WAIT)
-        .await
-        .unwrap();
-    assert_eq!(slot, Admission::Go { at_us: now });
-
-    let body = serde_json::json!({
-        "event": {"id": "ev-slot-1", "source": "zendesk", "event_type": "zen:event-type:ticket.created",
-                  "delivery_id": "d-slot-1", "object_id": "7", "subject": "Refund", "text": null, "requester": null,
-                  "occurred_at": null, "received_at": "2026-12-04T10:31:00Z", "raw": {}},
-        "category": "billing", "confidence": 0.9,
-        "actions": [{"connector": "zendesk", "action": "update_ticket", "params": {"ticket_id": "7", "comment": "routed"}}]
-    })
-    .to_string();
+    let (stack, deps, now, body) = an_hour_spent(7, "ev-slot-1").await;
     let receive = |count: &str| {
         let mut m = SqsMessage::default();
         m.message_id = Some(format!("m-{count}"));
@@ -141,34 +112,9 @@ async fn a_reserved_slot_is_used_by_its_first_receive_only() {
 async fn a_waiting_action_is_handed_back_before_its_key_is_claimed() {
     use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
     use lambda_runtime::{Context, LambdaEvent};
-    use switchyard::handlers::act::{handler as act, Act, NOT_BEFORE_ATTR};
-    use switchyard::pacing::IN_FUNCTION_WAIT;
+    use switchyard::handlers::act::{handler as act, NOT_BEFORE_ATTR};
 
-    let limits = [("RateLimits".to_owned(), "zendesk=1/hour".to_owned())];
-    let stack = LocalStack::start_hosting(&limits, &["classify", "act"])
-        .await
-        .unwrap();
-    stack.sandbox.seed_zendesk_ticket(8, "Refund");
-    let f = stack.template.function("act").unwrap();
-    let env = stack.provisioned.function_env(f).unwrap();
-    let mut deps =
-        Act::from_settings(&stack.aws, &switchyard::settings::Settings::from_map(env)).unwrap();
-    deps.act_queue_url = stack.provisioned.queue_url("ActDLQ").unwrap().to_owned();
-    // The hour's only slot is spent.
-    let secret_id = stack.provisioned.refs["ZendeskConnectionSecret"].clone();
-    let now = Utc::now().timestamp_micros();
-    deps.pacer
-        .reserve("zendesk", &secret_id, None, now, IN_FUNCTION_WAIT)
-        .await
-        .unwrap();
-    let body = serde_json::json!({
-        "event": {"id": "ev-wait-1", "source": "zendesk", "event_type": "zen:event-type:ticket.created",
-                  "delivery_id": "d-wait-1", "object_id": "8", "subject": "Refund", "text": null, "requester": null,
-                  "occurred_at": null, "received_at": "2026-12-05T10:31:00Z", "raw": {}},
-        "category": "billing", "confidence": 0.9,
-        "actions": [{"connector": "zendesk", "action": "update_ticket", "params": {"ticket_id": "8", "comment": "routed"}}]
-    })
-    .to_string();
+    let (stack, deps, _, body) = an_hour_spent(8, "ev-wait-1").await;
     let run = |m: SqsMessage| {
         let deps = &deps;
         async move {
@@ -207,4 +153,42 @@ async fn a_waiting_action_is_handed_back_before_its_key_is_claimed() {
     assert!(key_writes(&again) >= 2.0, "{:?}", again.write_units);
     assert_eq!(stack.sandbox.ledger().len(), 0);
     stack.stop();
+}
+
+/// A stack whose Zendesk budget is one call an hour, with that hour's slot just taken (at the
+/// returned µs): nothing is free within act's horizon. act's deps hand copies back to a queue
+/// nobody polls, so they stay put. One act message for `ticket`, event `event_id`.
+async fn an_hour_spent(
+    ticket: u64,
+    event_id: &str,
+) -> (LocalStack, switchyard::handlers::act::Act, i64, String) {
+    use switchyard::handlers::act::Act;
+    use switchyard::pacing::{Admission, IN_FUNCTION_WAIT};
+    let limits = [("RateLimits".to_owned(), "zendesk=1/hour".to_owned())];
+    let stack = LocalStack::start_hosting(&limits, &["classify", "act"])
+        .await
+        .unwrap();
+    stack.sandbox.seed_zendesk_ticket(ticket, "Refund");
+    let f = stack.template.function("act").unwrap();
+    let env = stack.provisioned.function_env(f).unwrap();
+    let mut deps =
+        Act::from_settings(&stack.aws, &switchyard::settings::Settings::from_map(env)).unwrap();
+    deps.act_queue_url = stack.provisioned.queue_url("ActDLQ").unwrap().to_owned();
+    let secret_id = stack.provisioned.refs["ZendeskConnectionSecret"].clone();
+    let now = Utc::now().timestamp_micros();
+    let slot = deps
+        .pacer
+        .reserve("zendesk", &secret_id, None, now, IN_FUNCTION_WAIT)
+        .await
+        .unwrap();
+    assert_eq!(slot, Admission::Go { at_us: now });
+    let body = serde_json::json!({
+        "event": {"id": event_id, "source": "zendesk", "event_type": "zen:event-type:ticket.created",
+                  "delivery_id": format!("d-{event_id}"), "object_id": ticket.to_string(), "subject": "Refund",
+                  "text": null, "requester": null, "occurred_at": null, "received_at": "2026-12-04T10:31:00Z", "raw": {}},
+        "category": "billing", "confidence": 0.9,
+        "actions": [{"connector": "zendesk", "action": "update_ticket", "params": {"ticket_id": ticket.to_string(), "comment": "routed"}}]
+    })
+    .to_string();
+    (stack, deps, now, body)
 }
