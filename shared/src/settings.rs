@@ -113,8 +113,9 @@ impl Settings {
         )
     }
 
-    /// `DELIVERY_KEY_RETENTION_DAYS`: how long intake remembers a delivery id at most (its decision record's life caps it) (default 30 days,
-    /// past every vendor's retry schedule); signed bodies dated earlier are refused.
+    /// `DELIVERY_KEY_RETENTION_DAYS`: the replay window (default 30 days, past every vendor's retry
+    /// schedule): signed bodies dated earlier are refused. Delivery ids live on their decision
+    /// records, whose retention caps it.
     pub fn delivery_key_retention(&self) -> chrono::Duration {
         chrono::Duration::days(
             self.optional("DELIVERY_KEY_RETENTION_DAYS")
