@@ -10,11 +10,11 @@
 //! deletes lag by up to two days) is deleted and the delivery claimed afresh, as it would be
 //! after the TTL ran.
 
-use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::{ReturnValue, ReturnValuesOnConditionCheckFailure};
 use chrono::{DateTime, Utc};
 
-use super::{state, unless_condition_failed, DecisionError, DecisionStore};
+use aws_sdk_dynamodb::types::{ReturnValue, ReturnValuesOnConditionCheckFailure};
+
+use super::{standing, state, unless_condition_failed, DecisionError, DecisionStore};
 use crate::event::Event;
 use crate::idempotency::{get_s, n, s, Claim};
 
@@ -32,76 +32,77 @@ impl DecisionStore {
         now: DateTime<Utc>,
         claim_until_ms: i64,
     ) -> Result<Claim, DecisionError> {
-        match self
-            .try_claim(event, correlation_id, payload_hash, now, claim_until_ms)
-            .await?
-        {
-            Err(expired) => {
-                self.delete_expired(&event.id, expired).await?;
-                Ok(self
-                    .try_claim(event, correlation_id, payload_hash, now, claim_until_ms)
-                    .await?
-                    .unwrap_or(Claim::InProgress))
-            }
-            Ok(claim) => Ok(claim),
+        let claim = |may_delete| {
+            self.claim(
+                event,
+                correlation_id,
+                payload_hash,
+                now,
+                claim_until_ms,
+                may_delete,
+            )
+        };
+        match claim(true).await? {
+            // The expired record is gone: claim afresh, once.
+            None => Ok(claim(false).await?.unwrap_or(Claim::InProgress)),
+            Some(claim) => Ok(claim),
         }
     }
 
-    /// One claim; `Err(expiration)` when a record past its retention stands in the way.
-    async fn try_claim(
+    /// One claim; `None` when an expired record stood in the way and was deleted
+    /// (`may_delete`).
+    async fn claim(
         &self,
         event: &Event,
         correlation_id: &str,
         payload_hash: &str,
         now: DateTime<Utc>,
         claim_until_ms: i64,
-    ) -> Result<Result<Claim, i64>, DecisionError> {
+        may_delete: bool,
+    ) -> Result<Option<Claim>, DecisionError> {
         let mut u = self.update(&event.id);
         self.base(&mut u, event, correlation_id, now);
         u.set_new("status", s(state::ACCEPTED));
         u.set("payload_hash", s(payload_hash));
+        // Read by the next claim: a try that died before it queued is taken over after this.
         u.set("claim_until", n(claim_until_ms));
-        u.names.insert("#st".into(), "status".into());
-        u.values.insert(":accepted".into(), s(state::ACCEPTED));
-        u.values.insert(":now_ms".into(), n(now.timestamp_millis()));
-        u.values.insert(":hash".into(), s(payload_hash));
+        u.bind_name("#st", "status");
+        u.bind(":accepted", s(state::ACCEPTED));
+        u.bind(":now_ms", n(now.timestamp_millis()));
+        u.bind(":hash", s(payload_hash));
         let sent = u
-            .req
+            .request()
             .condition_expression(CLAIM)
-            .update_expression(format!("SET {}", u.sets.join(", ")))
-            .set_expression_attribute_names(Some(u.names))
-            .set_expression_attribute_values(Some(u.values))
             .return_values(ReturnValue::AllOld)
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
-        let err = match sent {
+        let old = match sent {
+            // Written over a record that stood (a claim whose window ran out): a takeover.
             Ok(out) if out.attributes.as_ref().is_some_and(|a| !a.is_empty()) => {
-                return Ok(Ok(Claim::Reclaimed))
+                return Ok(Some(Claim::Reclaimed))
             }
-            Ok(_) => return Ok(Ok(Claim::Claimed)),
-            Err(e) => e,
-        };
-        let old = match err.as_service_error() {
-            Some(UpdateItemError::ConditionalCheckFailedException(c)) => c.item().cloned(),
-            _ => return Err(DecisionError(crate::aws::error_message(&err))),
-        };
-        let Some(old) = old else {
-            // No ALL_OLD (not expected): a competing writer; the sender may simply retry.
-            return Ok(Ok(Claim::InProgress));
+            Ok(_) => return Ok(Some(Claim::Claimed)),
+            Err(e) => standing(e)?,
         };
         let expiration = old
             .get("expiration")
             .and_then(|v| v.as_n().ok())
             .and_then(|v| v.parse::<i64>().ok());
-        if let Some(at) = expiration.filter(|at| *at < now.timestamp()) {
-            return Ok(Err(at));
+        if let Some(at) = expiration.filter(|at| *at < now.timestamp() && may_delete) {
+            // Past its retention (TTL deletes lag): removed, then claimed afresh.
+            self.delete_expired(&event.id, at).await?;
+            return Ok(None);
+        }
+        if old.is_empty() {
+            // No item with the failure (not expected): a competing writer; the sender retries.
+            return Ok(Some(Claim::InProgress));
         }
         if get_s(&old, "payload_hash").is_some_and(|h| h != payload_hash) {
-            return Ok(Ok(Claim::PayloadMismatch));
+            return Ok(Some(Claim::PayloadMismatch));
         }
         let queued = old.contains_key("queued_at");
-        Ok(Ok(match get_s(&old, "status") {
+        Ok(Some(match get_s(&old, "status") {
             Some(state::ACCEPTED) if !queued => Claim::InProgress,
             _ => Claim::Completed {
                 data: Some(event.id.clone()),

@@ -12,7 +12,8 @@ mod delivery;
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
 use chrono::{DateTime, Utc};
 use thiserror::Error;
 
@@ -207,16 +208,10 @@ impl DecisionStore {
         if let Some(flag) = &c.flag {
             u.set("flag", s(flag));
         }
-        if u.send_if("attribute_not_exists(decided_at)").await? {
-            return Ok(None);
-        }
-        match self.get(&event.id).await? {
-            Some(earlier) => Ok(Some(earlier)),
-            None => Err(DecisionError(format!(
-                "event {} was decided but its record cannot be read back",
-                event.id
-            ))),
-        }
+        // Decided before: the failed write returns that decision.
+        Ok(u.send_if("attribute_not_exists(decided_at)")
+            .await?
+            .map(|earlier| from_item(&earlier)))
     }
 
     /// A record failed its last receive in `stage` and its queue moves it to the DLQ now: the
@@ -358,6 +353,9 @@ impl DecisionStore {
     }
 }
 
+/// A DynamoDB item as the SDK gives it.
+type Item = HashMap<String, AttributeValue>;
+
 /// An `UpdateItem` built one attribute at a time: `set` overwrites (this stage's own fields),
 /// `set_new` writes only where no stage wrote yet, `append` adds to a list.
 struct Update {
@@ -396,37 +394,62 @@ impl Update {
         ));
     }
 
-    /// Send only if `condition` holds; `false` when it did not (nothing written).
-    async fn send_if(self, condition: &str) -> Result<bool, DecisionError> {
-        let sent = self
-            .req
-            .condition_expression(condition)
-            .update_expression(format!("SET {}", self.sets.join(", ")))
-            .set_expression_attribute_names(Some(self.names))
-            .set_expression_attribute_values(Some(self.values))
-            .send()
-            .await;
-        match sent {
-            Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(DecisionError(crate::aws::error_message(&e))),
-        }
+    /// A value or a name used only by a condition (`:accepted`, `#st`).
+    fn bind(&mut self, placeholder: &str, value: AttributeValue) {
+        self.values.insert(placeholder.to_owned(), value);
     }
 
-    async fn send(self) -> Result<(), DecisionError> {
+    fn bind_name(&mut self, placeholder: &str, attr: &str) {
+        self.names.insert(placeholder.to_owned(), attr.to_owned());
+    }
+
+    /// The request: the SET expression and its placeholders.
+    fn request(
+        self,
+    ) -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder {
         self.req
             .update_expression(format!("SET {}", self.sets.join(", ")))
             .set_expression_attribute_names(Some(self.names))
             .set_expression_attribute_values(Some(self.values))
+    }
+
+    /// Send only if `condition` holds: `None` when written; when it did not hold (nothing
+    /// written), the item as it stands, returned by the failed write itself (no read after).
+    async fn send_if(self, condition: &str) -> Result<Option<Item>, DecisionError> {
+        let sent = self
+            .request()
+            .condition_expression(condition)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match sent {
+            Ok(_) => Ok(None),
+            Err(e) => standing(e).map(Some),
+        }
+    }
+
+    async fn send(self) -> Result<(), DecisionError> {
+        self.request()
             .send()
             .await
             .map(|_| ())
             .map_err(|e| DecisionError(crate::aws::error_message(&e)))
+    }
+}
+
+/// The item a conditional `UpdateItem` found when its condition failed (asked for with
+/// `ReturnValuesOnConditionCheckFailure`; empty if none came back); any other error as is.
+fn standing(
+    e: aws_sdk_dynamodb::error::SdkError<
+        UpdateItemError,
+        aws_sdk_dynamodb::config::http::HttpResponse,
+    >,
+) -> Result<Item, DecisionError> {
+    match e.as_service_error() {
+        Some(UpdateItemError::ConditionalCheckFailedException(c)) => {
+            Ok(c.item().cloned().unwrap_or_default())
+        }
+        _ => Err(DecisionError(crate::aws::error_message(&e))),
     }
 }
 

@@ -448,8 +448,9 @@ async fn accept_one(
         .await
     {
         Ok(Claim::Claimed | Claim::Reclaimed) => {}
-        Ok(Claim::Completed { data }) => {
-            let first = data.unwrap_or_else(|| event_id.clone());
+        // The event id is the delivery's: the first delivery's answer is this one.
+        Ok(Claim::Completed { .. }) => {
+            let first = event_id;
             info!(source = name, %delivery_id, event_id = %first, "duplicate delivery acknowledged");
             crate::metrics::count(crate::metrics::DUPLICATES, "source", name);
             if let Err(e) = deps.decisions.record_duplicate(&first).await {
