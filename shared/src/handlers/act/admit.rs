@@ -1,7 +1,8 @@
 //! Around an action's key: find its connection (parked? credential?) and ask the credential's
-//! shared budget before claiming it, and give the key back when the action did not happen. Asking first means an action that must wait is handed
-//! back without a claim and its release: two writes (and two requests) less per hand-back, the
-//! most of what a burst costs beyond steady traffic. A slot taken for an action whose key turns
+//! shared budget before claiming it, and give the key back when the action did not happen.
+//! Asking first means an action that must wait is handed back without a claim and its release:
+//! two writes (and two requests) less per hand-back, the most of what a burst costs beyond
+//! steady traffic. A slot taken for an action whose key turns
 //! out done or busy goes unused: the budget under-admits, never over.
 
 use tracing::warn;
@@ -20,6 +21,14 @@ pub(super) enum Admitted {
     /// Wait for budget (or come back at a reserved slot), parked, or the credential cannot be
     /// had: what the paced call would have answered, before any key is claimed.
     Later(Paced),
+}
+
+/// The credential the action's budgets are kept per (its connection's secret).
+pub(super) fn credential<'a>(deps: &'a Act, action: &PlannedAction) -> &'a str {
+    deps.connectors
+        .settings
+        .connection_secret_id(&action.connector)
+        .unwrap_or("unconfigured")
 }
 
 /// A slot of the action's budgets (its endpoint class's, then its credential's), sleeping a
@@ -47,12 +56,7 @@ pub(super) async fn admit(deps: &Act, action: &PlannedAction) -> Admitted {
         Ok(c) => c,
         Err(paced) => return Admitted::Later(paced),
     };
-    let credential = deps
-        .connectors
-        .settings
-        .connection_secret_id(&action.connector)
-        .unwrap_or("unconfigured");
-    match ask_budget(deps, action, credential).await {
+    match ask_budget(deps, action, credential(deps, action)).await {
         Ok(Pace::Go) => Admitted::Now(connector),
         Ok(Pace::Reserved { at_us }) => Admitted::Later(Paced::Reserved(at_us)),
         Ok(Pace::Defer(wait)) => Admitted::Later(Paced::Wait(wait, "no budget")),

@@ -38,7 +38,7 @@ use crate::routing::PlannedAction;
 
 mod admit;
 mod outcomes;
-use admit::{admit, ask_budget, connection, release_if, resolve, Admitted};
+use admit::{admit, ask_budget, connection, credential, release_if, resolve, Admitted};
 use outcomes::{
     attempt, hand_back, mark_refused, note_after_hand_back, number_attr, park,
     park_until_reconnected, record_dead_letter, refused_for_fields, requeue, slot_of,
@@ -458,11 +458,7 @@ async fn paced_call(
         },
     };
     let mut refreshed = false;
-    let credential = deps
-        .connectors
-        .settings
-        .connection_secret_id(&action.connector)
-        .unwrap_or("unconfigured");
+    let credential = credential(deps, action);
     let breaker = breaker_key(&action.connector, credential);
     let now_us = || Utc::now().timestamp_micros();
     let gate = match deps.pacer.breaker.gate(&breaker, now_us()).await {
