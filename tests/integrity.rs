@@ -9,10 +9,11 @@ use lambda_runtime::{Context, LambdaEvent};
 use serde_json::{json, Value};
 use switchyard::decisions::DecisionStore;
 use switchyard::handlers::classify::{handler as classify, Classify};
-use switchyard::routing::RoutingConfig;
 use switchyard_infra::fixtures;
 use switchyard_infra::stack::LocalStack;
-use switchyard_tests::{act_body, handed_back, message, parked_act, settled, wait_for};
+use switchyard_tests::{
+    act_body, classify_deps, handed_back, message, parked_act, settled, wait_for,
+};
 
 const SETTLE: Duration = Duration::from_secs(30);
 
@@ -208,25 +209,6 @@ async fn a_delivery_is_claimed_on_its_decision_record() {
         ("accepted", "c6")
     );
     stack.stop();
-}
-
-/// classify with the rules classifier (no model, no LLM), sending act messages to `act_queue`
-/// and review messages to ReviewDLQ (which nobody polls).
-fn classify_deps(stack: &LocalStack, config: &str, act_queue: &str) -> Classify {
-    let p = &stack.provisioned;
-    Classify {
-        sqs: stack.aws.sqs.clone(),
-        decisions: DecisionStore::new(stack.aws.ddb.clone(), &p.refs["DecisionsTable"]),
-        routing: RoutingConfig::load(config).unwrap(),
-        classifier: switchyard::classifier::Classifier {
-            model: None,
-            llm: None,
-        },
-        act_queue_url: act_queue.to_owned(),
-        review_queue_url: p.queue_url("ReviewDLQ").unwrap().to_owned(),
-        max_receives: 5,
-        drift: None,
-    }
 }
 
 /// classify answers once per event: a retry or a second delivery follows the recorded decision,

@@ -125,3 +125,29 @@ pub fn message(
         .insert("ApproximateReceiveCount".into(), receive_count.to_string());
     m
 }
+
+/// classify with the rules classifier (no model, no LLM), sending act messages to `act_queue`
+/// and review messages to ReviewDLQ (which nobody polls).
+pub fn classify_deps(
+    stack: &switchyard_infra::stack::LocalStack,
+    config: &str,
+    act_queue: &str,
+) -> switchyard::handlers::classify::Classify {
+    let p = &stack.provisioned;
+    switchyard::handlers::classify::Classify {
+        sqs: stack.aws.sqs.clone(),
+        decisions: switchyard::decisions::DecisionStore::new(
+            stack.aws.ddb.clone(),
+            &p.refs["DecisionsTable"],
+        ),
+        routing: switchyard::routing::RoutingConfig::load(config).unwrap(),
+        classifier: switchyard::classifier::Classifier {
+            model: None,
+            llm: None,
+        },
+        act_queue_url: act_queue.to_owned(),
+        review_queue_url: p.queue_url("ReviewDLQ").unwrap().to_owned(),
+        max_receives: 5,
+        drift: None,
+    }
+}

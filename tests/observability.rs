@@ -230,3 +230,151 @@ async fn a_record_that_fails_its_last_receive_is_written_failed_with_the_reason(
     assert!(ops::render_story(&r).contains("state       failed: dead-lettered"));
     stack.stop();
 }
+
+/// A decision's evidence (input, scores, signals, route, plan) lives in an item of its own,
+/// written once, so the record every stage writes stays under 1 KB — one write unit a write,
+/// however long the message — and `explain` still tells the whole story.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_record_stays_under_a_kilobyte_and_explain_still_shows_the_evidence() {
+    let stack = LocalStack::start().await.unwrap();
+    let http = reqwest::Client::new();
+    stack
+        .sandbox
+        .seed_zendesk_ticket(71_000, "Refund for a double charge");
+    // A long message: 480 characters of it reach the redacted input.
+    let text =
+        "My card was charged twice for the March invoice; please refund one payment. ".repeat(7);
+    let hook = switchyard_infra::fixtures::zendesk_ticket_created(
+        &stack.signing.zendesk,
+        "kb-1",
+        71_000,
+        "Refund for a double charge",
+        &text,
+        chrono::Utc::now(),
+    );
+    stack.emulator.take_usage().await.unwrap();
+    let (status, body) = hook.send(&http, &stack.webhook_base).await.unwrap();
+    assert_eq!(status, 202, "{body}");
+    let id = body["event_id"].as_str().unwrap().to_owned();
+    let record = switchyard_tests::settled(&stack, &id).await;
+    assert_eq!(record.status, "done", "{:?}", record.reason);
+    let usage = stack.emulator.take_usage().await.unwrap();
+
+    let record_writes: Vec<_> = usage
+        .largest_item
+        .iter()
+        .filter(|(k, _)| k.as_str() == "DecisionsTable UpdateItem")
+        .collect();
+    assert_eq!(record_writes.len(), 1, "{:?}", usage.largest_item);
+    assert!(
+        *record_writes[0].1 < 1024,
+        "the record grew to {} bytes: {:?}",
+        record_writes[0].1,
+        usage.largest_item
+    );
+    assert!(
+        usage.write_units.contains_key("DecisionsTable PutItem"),
+        "the evidence is written: {:?}",
+        usage.write_units
+    );
+
+    let dep = stack.deployment().await.unwrap();
+    let story = ops::story_json(&ops::find(&dep.decisions, &id).await.unwrap().unwrap());
+    let input = story["arrived"]["input"].as_str().unwrap_or_default();
+    assert!(input.contains("charged twice"), "{story:#}");
+    let c = &story["classification"];
+    assert!(!c["top_scores"].as_array().unwrap().is_empty(), "{story:#}");
+    assert!(c["signals"].as_str().is_some(), "{story:#}");
+    assert!(story["route"].as_str().is_some(), "{story:#}");
+    assert_eq!(
+        story["planned_actions"][0]["action"], "update_ticket",
+        "{story:#}"
+    );
+    stack.stop();
+}
+
+/// classify writes the decision, then its evidence: a crash between the two leaves a decided
+/// record without evidence, which the redelivery rebuilds (input, route, plan; the scores died
+/// with the process). Evidence of another decision — left by a record that expired and was
+/// claimed afresh — is never shown with this one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn evidence_a_crash_lost_is_rebuilt_and_stale_evidence_is_never_shown() {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    use switchyard::handlers::classify::handler as classify;
+
+    let stack = LocalStack::start().await.unwrap();
+    let p = &stack.provisioned;
+    let table = &p.refs["DecisionsTable"];
+    let deps = switchyard_tests::classify_deps(
+        &stack,
+        switchyard::routing::DEFAULT_CONFIG,
+        p.queue_url("ActDLQ").unwrap(),
+    );
+    let event = serde_json::json!({
+        "id": "ev-why", "source": "jira", "event_type": "jira:issue_created", "delivery_id": "d-why",
+        "object_id": "OPS-7", "subject": "Checkout down with 500 errors", "text": null,
+        "requester": null, "occurred_at": null, "received_at": "2026-11-30T10:31:00Z", "raw": {}
+    })
+    .to_string();
+    let run = |receive_count: u32| {
+        let mut batch = SqsEvent::default();
+        batch.records = vec![switchyard_tests::message("m-why", &event, receive_count)];
+        let deps = &deps;
+        async move {
+            let resp = classify(deps, LambdaEvent::new(batch, Context::default()))
+                .await
+                .unwrap();
+            assert!(resp.batch_item_failures.is_empty());
+        }
+    };
+    let evidence_key = || AttributeValue::S("ev-why#evidence".into());
+
+    run(1).await;
+    let first = deps.decisions.get("ev-why").await.unwrap().unwrap();
+    assert!(first.input.as_deref().unwrap().contains("Checkout down"));
+    assert!(
+        first.scores.is_some() && first.signals.is_some(),
+        "{first:?}"
+    );
+
+    // The crash: the decision stands, its evidence was never written.
+    stack
+        .aws
+        .ddb
+        .delete_item()
+        .table_name(table)
+        .key("event_id", evidence_key())
+        .send()
+        .await
+        .unwrap();
+    let lost = deps.decisions.get("ev-why").await.unwrap().unwrap();
+    assert_eq!((lost.input.as_ref(), lost.route.as_ref()), (None, None));
+    run(2).await;
+    let rebuilt = deps.decisions.get("ev-why").await.unwrap().unwrap();
+    assert_eq!(rebuilt.input, first.input);
+    assert_eq!(rebuilt.route, first.route);
+    assert_eq!(rebuilt.actions, first.actions);
+    assert_eq!(rebuilt.decided_at, first.decided_at);
+
+    // Evidence of an earlier decision under the same id is not this decision's.
+    stack
+        .aws
+        .ddb
+        .update_item()
+        .table_name(table)
+        .key("event_id", evidence_key())
+        .update_expression("SET decided_at = :old")
+        .expression_attribute_values(
+            ":old",
+            AttributeValue::S("2026-10-01T00:00:00+00:00".into()),
+        )
+        .send()
+        .await
+        .unwrap();
+    let stale = deps.decisions.get("ev-why").await.unwrap().unwrap();
+    assert_eq!(stale.input, None, "stale evidence shown: {stale:?}");
+    run(2).await;
+    let again = deps.decisions.get("ev-why").await.unwrap().unwrap();
+    assert_eq!(again.input, first.input);
+    stack.stop();
+}

@@ -9,6 +9,9 @@
 //! without a Scan. Intake's claim on the delivery is the record's first write ([`delivery`]).
 
 mod delivery;
+mod evidence;
+
+pub use evidence::Evidence;
 
 use std::collections::HashMap;
 
@@ -173,26 +176,19 @@ impl DecisionStore {
     ) -> Result<Option<DecisionRecord>, DecisionError> {
         let mut u = self.update(&event.id);
         self.base(&mut u, event, correlation_id, now);
-        u.set("input", s(crate::redact::redact(&event.content())));
         u.set("category", s(&c.category));
         u.set("confidence", n(c.confidence));
-        u.set(
-            "scores",
-            s(serde_json::to_string(&c.scores).unwrap_or_default()),
-        );
-        u.set("signals", s(c.signals.join(",")));
         u.set("backend", s(c.backend));
         u.set("threshold", n(threshold));
         u.set("path", s(path));
-        u.set("route", s(route));
-        u.set("actions", s(redacted_actions(actions)));
         let status = if path == PATH_ACT {
             state::PLANNED
         } else {
             state::IN_REVIEW
         };
         u.set("status", s(status));
-        u.set("decided_at", s(now.to_rfc3339()));
+        let decided_at = now.to_rfc3339();
+        u.set("decided_at", s(&decided_at));
         if let Some(object_id) = &event.object_id {
             u.set("object_id", s(object_id));
         }
@@ -208,10 +204,19 @@ impl DecisionStore {
         if let Some(flag) = &c.flag {
             u.set("flag", s(flag));
         }
-        // Decided before: the failed write returns that decision.
-        Ok(u.send_if("attribute_not_exists(decided_at)")
-            .await?
-            .map(|earlier| from_item(&earlier)))
+        // Decided before: the failed write returns that decision (its evidence is that
+        // decision's writer's to write).
+        if let Some(earlier) = u.send_if("attribute_not_exists(decided_at)").await? {
+            return Ok(Some(from_item(&earlier)));
+        }
+        let evidence = Evidence {
+            event,
+            classification: c,
+            route,
+            actions,
+        };
+        self.put_evidence(&evidence, &decided_at, true, now).await?;
+        Ok(None)
     }
 
     /// A record failed its last receive in `stage` and its queue moves it to the DLQ now: the
@@ -263,19 +268,6 @@ impl DecisionStore {
         u.send().await
     }
 
-    pub async fn get(&self, event_id: &str) -> Result<Option<DecisionRecord>, DecisionError> {
-        let out = self
-            .ddb
-            .get_item()
-            .table_name(&self.table)
-            .key("event_id", s(event_id))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| DecisionError(crate::aws::error_message(&e)))?;
-        Ok(out.item.as_ref().map(from_item))
-    }
-
     /// The event a vendor delivery id became (`switchyard explain` takes either id).
     pub async fn find_by_delivery(
         &self,
@@ -285,28 +277,32 @@ impl DecisionStore {
         for day in days {
             let only = Some(("delivery_id", delivery_id));
             if let Some(r) = self.query_day(day, None, only).await?.pop() {
-                return Ok(Some(r));
+                return Ok(self.with_evidence(vec![r]).await?.pop());
             }
         }
         Ok(None)
     }
 
-    /// A day's events (`YYYY-MM-DD`, UTC), oldest first, from `since` (RFC 3339) on.
+    /// A day's events (`YYYY-MM-DD`, UTC), oldest first, from `since` (RFC 3339) on: the
+    /// records without their evidence (counts, states and latencies need none of it).
     pub async fn list_day(
         &self,
         day: &str,
         since: Option<&str>,
     ) -> Result<Vec<DecisionRecord>, DecisionError> {
-        self.query_day(day, since, None).await
+        let items = self.query_day(day, since, None).await?;
+        Ok(items.iter().map(from_item).collect())
     }
 
-    /// A day's events in one state (e.g. `in_review`: the review inbox), oldest first.
+    /// A day's events in one state (e.g. `in_review`: the review inbox), oldest first, each
+    /// with its evidence (what a human deciding needs).
     pub async fn list_in_state(
         &self,
         day: &str,
         status: &str,
     ) -> Result<Vec<DecisionRecord>, DecisionError> {
-        self.query_day(day, None, Some(("status", status))).await
+        let items = self.query_day(day, None, Some(("status", status))).await?;
+        self.with_evidence(items).await
     }
 
     /// A day's records, only those whose attribute `only.0` equals `only.1` when given
@@ -316,7 +312,7 @@ impl DecisionStore {
         day: &str,
         since: Option<&str>,
         only: Option<(&str, &str)>,
-    ) -> Result<Vec<DecisionRecord>, DecisionError> {
+    ) -> Result<Vec<Item>, DecisionError> {
         let mut out = Vec::new();
         let mut start = None;
         loop {
@@ -344,7 +340,7 @@ impl DecisionStore {
                 .send()
                 .await
                 .map_err(|e| DecisionError(crate::aws::error_message(&e)))?;
-            out.extend(page.items().iter().map(from_item));
+            out.extend(page.items.unwrap_or_default());
             match page.last_evaluated_key {
                 Some(k) if !k.is_empty() => start = Some(k),
                 _ => return Ok(out),

@@ -132,6 +132,16 @@ async fn classify_one(deps: &Classify, message: SqsMessage) -> Result<(), Record
         Some(record) => {
             let c = record.classification();
             let plan = Plan::recorded(deps, &event, &c, record);
+            let evidence = crate::decisions::Evidence {
+                event: &event,
+                classification: &c,
+                route: &plan.route,
+                actions: &plan.actions,
+            };
+            deps.decisions
+                .repair_evidence(record, &evidence, now)
+                .await
+                .map_err(RecordError::new)?;
             (c, plan)
         }
         None => {
