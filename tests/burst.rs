@@ -15,6 +15,7 @@ async fn a_burst_is_handed_back_about_once_per_action_and_makes_each_effect_once
     stack.sandbox.set_zendesk_rate_limit(Some(120));
     let http = reqwest::Client::new();
     let before = stack.stats.metrics.lock().unwrap().len();
+    stack.emulator.take_usage().await.unwrap();
     let mut ids = Vec::new();
     for i in 0..30u64 {
         stack
@@ -46,6 +47,14 @@ async fn a_burst_is_handed_back_about_once_per_action_and_makes_each_effect_once
         0,
         "no call went ahead of its slot (no 429)"
     );
+    // A wait is the record's note, not an appended attempt: the record stays under 1 KB, one
+    // write unit a write, through the wait and after (an attempt appended took it to 1.15 KB).
+    let usage = stack.emulator.take_usage().await.unwrap();
+    let largest = usage.largest_item["DecisionsTable UpdateItem"];
+    assert!(largest < 1024, "{largest} bytes: {:?}", usage.largest_item);
+    let waited = switchyard_tests::settled(&stack, &ids[29]).await;
+    assert_eq!(waited.held.get("waiting zendesk"), Some(&1), "{waited:?}");
+    assert_eq!(waited.note, None, "done: the note is gone");
     // Without reservations a waiting action came back to compete again: 38 for 30 here.
     assert!(
         handbacks as f64 / effects as f64 <= 1.1,

@@ -448,14 +448,14 @@ async fn a_budget_another_integration_spends_slows_every_worker_before_a_429() {
     // Not done: the record says it waits, and why.
     let waiting = deps.decisions.get("ev-shared-2").await.unwrap().unwrap();
     assert_eq!(waiting.status, "waiting");
-    assert_eq!(waiting.attempts[0]["status"], "waiting");
-    assert_eq!(waiting.attempts[0]["why"], "no budget");
+    // No vendor call was made: the wait is the record's note, not an attempt.
+    assert!(waiting.attempts.is_empty(), "{:?}", waiting.attempts);
+    let note = waiting.note.as_ref().unwrap();
+    assert_eq!(note["status"], "waiting");
+    assert_eq!(note["why"], "no budget");
+    assert_eq!(waiting.held.get("waiting zendesk"), Some(&1));
     // Its slot is already reserved: it comes back then, and calls without asking again.
-    assert!(
-        waiting.attempts[0]["slot_reserved_at"].is_string(),
-        "{:?}",
-        waiting.attempts[0]
-    );
+    assert!(note["slot_reserved_at"].is_string(), "{note:?}");
     assert_eq!(
         stack.queue_depth("ActQueue").await.unwrap(),
         1,

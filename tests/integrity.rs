@@ -404,6 +404,25 @@ async fn parked_work_goes_to_a_human_after_max_park_days() {
 
     let young = deps.decisions.get("ev-park-new").await.unwrap().unwrap();
     assert_eq!(young.status, "parked");
+    // Parked work comes back every 15 minutes for days: each return replaces the record's note
+    // and counts, never appends (the record stays one write unit, and under DynamoDB's 400 KB).
+    for _ in 0..4 {
+        let mut again = SqsEvent::default();
+        again.records = vec![parked(
+            "ev-park-new",
+            Some(Utc::now() - chrono::Duration::hours(1)),
+        )];
+        act(&deps, LambdaEvent::new(again, Context::default()))
+            .await
+            .unwrap();
+    }
+    let young = deps.decisions.get("ev-park-new").await.unwrap().unwrap();
+    // The first run's refused refresh is an attempt; the returns, which call nothing, are not.
+    assert_eq!(young.attempts.len(), 1, "{:?}", young.attempts);
+    assert_eq!(young.attempts[0]["status"], "failed");
+    assert_eq!(young.held.get("parked slack"), Some(&4), "{:?}", young.held);
+    assert_eq!(young.note.as_ref().unwrap()["action"], "slack.post_message");
+    assert!(young.reason.as_deref().unwrap().contains("needs reconnect"));
     let old = deps.decisions.get("ev-park-old").await.unwrap().unwrap();
     assert_eq!(old.status, "in_review", "{old:?}");
     assert!(
@@ -411,8 +430,8 @@ async fn parked_work_goes_to_a_human_after_max_park_days() {
         "{:?}",
         old.reason
     );
-    // Only the young one waits again (delayed 15 minutes).
-    assert_eq!(stack.queue_depth("ActDLQ").await.unwrap(), 1);
+    // Only the young one waits again (delayed 15 minutes), once per return.
+    assert_eq!(stack.queue_depth("ActDLQ").await.unwrap(), 5);
     assert!(stack
         .sandbox
         .ledger()

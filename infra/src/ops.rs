@@ -89,6 +89,7 @@ pub fn story_json(r: &DecisionRecord) -> Value {
         "route": r.route, "path": (!r.path.is_empty()).then_some(&r.path),
         "planned_actions": parse(&r.actions),
         "attempts": r.attempts,
+        "waits_on": r.note, "handed_back": r.held,
         "state": r.status, "reason": r.reason, "last_change": r.acted_at.as_ref().or(r.decided_at.as_ref()),
     })
 }
@@ -134,7 +135,14 @@ pub fn render_story(r: &DecisionRecord) -> String {
     for a in &r.attempts {
         line(&mut out, "action", render_attempt(a));
     }
-    let not_yet = if r.category.is_empty() && r.attempts.is_empty() {
+    if !r.held.is_empty() {
+        let held: Vec<String> = r.held.iter().map(|(k, n)| format!("{k} x{n}")).collect();
+        line(&mut out, "handed back", held.join(", "));
+    }
+    if let Some(note) = &r.note {
+        line(&mut out, "waits on", render_attempt(note));
+    }
+    let not_yet = if r.category.is_empty() && r.attempts.is_empty() && r.note.is_none() {
         " (not classified yet)"
     } else {
         ""
@@ -268,6 +276,21 @@ pub async fn stats(dep: &Deployment, since: DateTime<Utc>) -> Result<Value> {
             }
             state::DONE => done += 1,
             _ => {}
+        }
+        // Hand-backs without a vendor call are counted on the record; older records (and
+        // hand-backs after a call) have them as attempts, counted below.
+        for (kind, n) in &r.held {
+            let (kind, connector) = kind.split_once(' ').unwrap_or((kind, ""));
+            let status = match kind {
+                "waiting" => "handed_back",
+                "parked" => "parked",
+                _ => continue,
+            };
+            *by_connector
+                .entry(connector.to_owned())
+                .or_default()
+                .entry(status)
+                .or_default() += n;
         }
         for a in &r.attempts {
             let action = a["action"].as_str().unwrap_or_default();

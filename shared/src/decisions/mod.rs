@@ -10,6 +10,7 @@
 
 mod delivery;
 mod evidence;
+mod notes;
 
 pub use evidence::Evidence;
 
@@ -90,6 +91,12 @@ pub struct DecisionRecord {
     pub actions: Option<String>,
     /// Every action attempt act made, oldest first, each a JSON object.
     pub attempts: Vec<serde_json::Value>,
+    /// What the event waits on now (a hand-back that made no vendor call: no budget, the
+    /// deadline near, a connection parked), replaced by the next and gone when the event moves
+    /// on; see [`notes`].
+    pub note: Option<serde_json::Value>,
+    /// How many such hand-backs there were, by `"<status> <connector>"`.
+    pub held: std::collections::BTreeMap<String, u64>,
     /// Redeliveries intake acknowledged without queueing again.
     pub duplicates: u64,
     pub received_at: Option<String>,
@@ -127,6 +134,8 @@ impl DecisionStore {
                 .table_name(&self.table)
                 .key("event_id", s(event_id)),
             sets: Vec::new(),
+            adds: Vec::new(),
+            removes: Vec::new(),
             names: HashMap::new(),
             values: HashMap::new(),
         }
@@ -239,7 +248,8 @@ impl DecisionStore {
     }
 
     /// Write what act did: the attempts it made (appended), the state it left the event in
-    /// (`done`, `in_review`, `waiting`, `parked`, `failed`), and the reason.
+    /// (`done`, `in_review`, `waiting`, `parked`, `failed`), and the reason. A hand-back's note
+    /// goes: the event has moved on.
     pub async fn record_outcome(
         &self,
         event_id: &str,
@@ -265,6 +275,7 @@ impl DecisionStore {
                 attempts.iter().map(|a| s(a.to_string())).collect(),
             );
         }
+        u.remove(notes::NOTE);
         u.send().await
     }
 
@@ -357,6 +368,8 @@ type Item = HashMap<String, AttributeValue>;
 struct Update {
     req: aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder,
     sets: Vec<String>,
+    adds: Vec<String>,
+    removes: Vec<String>,
     names: HashMap<String, String>,
     values: HashMap<String, AttributeValue>,
 }
@@ -390,6 +403,18 @@ impl Update {
         ));
     }
 
+    /// Add `by` to a number (created at `by` when absent).
+    fn add(&mut self, attr: &str, by: i64) {
+        let (name, val) = self.placeholders(attr, n(by));
+        self.adds.push(format!("{name} {val}"));
+    }
+
+    fn remove(&mut self, attr: &str) {
+        let name = format!("#a{}", self.names.len());
+        self.names.insert(name.clone(), attr.to_owned());
+        self.removes.push(name);
+    }
+
     /// A value or a name used only by a condition (`:accepted`, `#st`).
     fn bind(&mut self, placeholder: &str, value: AttributeValue) {
         self.values.insert(placeholder.to_owned(), value);
@@ -403,8 +428,14 @@ impl Update {
     fn request(
         self,
     ) -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder {
+        let mut expression = format!("SET {}", self.sets.join(", "));
+        for (clause, parts) in [("ADD", &self.adds), ("REMOVE", &self.removes)] {
+            if !parts.is_empty() {
+                expression += &format!(" {clause} {}", parts.join(", "));
+            }
+        }
         self.req
-            .update_expression(format!("SET {}", self.sets.join(", ")))
+            .update_expression(expression)
             .set_expression_attribute_names(Some(self.names))
             .set_expression_attribute_values(Some(self.values))
     }
@@ -583,6 +614,8 @@ fn from_item(item: &HashMap<String, AttributeValue>) -> DecisionRecord {
                     .collect()
             })
             .unwrap_or_default(),
+        note: notes::note(item),
+        held: notes::held(item),
         duplicates: num("duplicates").unwrap_or(0.0) as u64,
         received_at: opt("received_at"),
         decided_at: opt("decided_at"),

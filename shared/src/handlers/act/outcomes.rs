@@ -131,7 +131,9 @@ pub(super) async fn park_until_reconnected(
 
 /// Record why a handed-back message waits. The copy is already queued: failing this record now
 /// would make SQS redeliver the original too and run the work twice, so a failed write is only
-/// logged (the next run's record says where the event is).
+/// logged (the next run's record says where the event is). A last attempt that made no vendor
+/// call is the record's note, replacing the one before, not an attempt appended (see
+/// `decisions::notes`).
 pub(super) async fn note_after_hand_back(
     deps: &Act,
     msg: &ActMessage,
@@ -139,13 +141,30 @@ pub(super) async fn note_after_hand_back(
     attempts: &[serde_json::Value],
     reason: &str,
 ) {
-    if let Err(e) = deps
-        .decisions
-        .record_outcome(&msg.event.id, status, attempts, Some(reason), Utc::now())
-        .await
-    {
+    let now = Utc::now();
+    let written = match attempts.split_last() {
+        Some((last, before)) if is_note(last) => {
+            deps.decisions
+                .record_note(&msg.event.id, status, before, last, reason, now)
+                .await
+        }
+        _ => {
+            deps.decisions
+                .record_outcome(&msg.event.id, status, attempts, Some(reason), now)
+                .await
+        }
+    };
+    if let Err(e) = written {
         warn!(error = %e, event_id = %msg.event.id, "could not record why the event waits");
     }
+}
+
+/// A hand-back that called no vendor: nothing happened to record but why it waits.
+fn is_note(attempt: &serde_json::Value) -> bool {
+    matches!(
+        attempt["status"].as_str(),
+        Some("waiting" | "handed_back" | "parked")
+    ) && attempt["calls"].as_array().is_none_or(Vec::is_empty)
 }
 
 pub(super) fn number_attr(message: &SqsMessage, name: &str) -> i64 {
