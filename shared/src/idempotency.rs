@@ -196,6 +196,21 @@ impl IdempotencyStore {
         Ok(())
     }
 
+    /// Until when (unix ms) the key's holder may still be working on it, if it is held.
+    pub async fn held_until_ms(&self, key: &str) -> Result<Option<i64>, StoreError> {
+        Ok(self
+            .get(key)
+            .await?
+            .filter(|item| get_s(item, "status") == Some(STATUS_INPROGRESS))
+            .and_then(|item| {
+                item.get("in_progress_expiration")?
+                    .as_n()
+                    .ok()?
+                    .parse()
+                    .ok()
+            }))
+    }
+
     async fn get(&self, key: &str) -> Result<Option<HashMap<String, AttributeValue>>, StoreError> {
         let out = self
             .ddb

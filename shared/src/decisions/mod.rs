@@ -8,6 +8,7 @@
 //! sets the state. A secondary index on `day` + `received_at` (`ByDay`) lists a day's events
 //! without a Scan. Intake's claim on the delivery is the record's first write ([`delivery`]).
 
+mod completions;
 mod delivery;
 mod evidence;
 mod notes;

@@ -1,14 +1,19 @@
 //! Around an action's key: find its connection (parked? credential?) and ask the credential's
-//! shared budget before claiming it, and give the key back when the action did not happen.
+//! shared budget before claiming it, claim it, and give it back when the action did not happen.
 //! Asking first means an action that must wait is handed back without a claim and its release:
 //! two writes (and two requests) less per hand-back, the most of what a burst costs beyond
 //! steady traffic. A slot taken for an action whose key turns
 //! out done or busy goes unused: the budget under-admits, never over.
 
+use chrono::Utc;
+use serde_json::json;
 use tracing::warn;
 
 use super::{Act, Paced};
+use crate::batch::RecordError;
 use crate::connectors::ConnectorError;
+use crate::event::ActMessage;
+use crate::idempotency::{in_progress_until_ms, Claim};
 use crate::pacing::{Pace, RESERVE_HORIZON};
 use crate::routing::PlannedAction;
 
@@ -61,6 +66,64 @@ pub(super) async fn admit(deps: &Act, action: &PlannedAction) -> Admitted {
         Ok(Pace::Reserved { at_us }) => Admitted::Later(Paced::Reserved(at_us)),
         Ok(Pace::Defer(wait)) => Admitted::Later(Paced::Wait(wait, "no budget")),
         Err(_) => Admitted::Unasked,
+    }
+}
+
+/// What claiming an action's key said.
+pub(super) enum Keyed {
+    /// This worker owns it: call (`reclaimed`: taken over from a holder that ran out of time,
+    /// which may have made the effect — the connector looks first).
+    Go { reclaimed: bool },
+    /// Done already: the result to record, and no call.
+    Done(serde_json::Value),
+    /// The key was used with another plan.
+    Changed,
+    /// Another worker holds it (and has not recorded it done): come back when its hold ends.
+    Busy(std::time::Duration),
+}
+
+/// Claim the `index`-th action's key. A run's last completion is written on the record, not on
+/// the key (`decisions::completions`): a key found in progress or taken over is looked up there
+/// before the vendor is called.
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn claim(
+    deps: &Act,
+    msg: &ActMessage,
+    stage: &str,
+    index: usize,
+    action: &PlannedAction,
+    key: &str,
+    hash: &str,
+    deadline_ms: u64,
+) -> Result<Keyed, RecordError> {
+    let now = Utc::now();
+    let until = in_progress_until_ms(deadline_ms, now);
+    let claim = match deps.idempotency.claim(key, hash, now, until).await {
+        Ok(Claim::Claimed) => return Ok(Keyed::Go { reclaimed: false }),
+        Ok(Claim::Completed { data }) => return Ok(Keyed::Done(json!({ "result": data }))),
+        Ok(Claim::PayloadMismatch) => return Ok(Keyed::Changed),
+        Ok(claim) => claim,
+        Err(e) => return Err(RecordError::new(e)),
+    };
+    let name = format!("{}.{}", action.connector, action.action);
+    let done = deps
+        .decisions
+        .done_attempt(&msg.event.id, stage, index, &name)
+        .await
+        .map_err(RecordError::new)?;
+    match (done, claim) {
+        (Some(done), _) => Ok(Keyed::Done(json!({
+            "result": {"object_id": done["object_id"], "detail": done["detail"]}
+        }))),
+        // Handed back until the hold ends, not failed into the queue's visibility timeout
+        // (minutes): the holder may have finished and lost its record.
+        (None, Claim::InProgress) => {
+            let until = deps.idempotency.held_until_ms(key).await;
+            let until = until.map_err(RecordError::new)?.unwrap_or_default();
+            let left = (until - Utc::now().timestamp_millis()).clamp(0, 900_000) as u64;
+            Ok(Keyed::Busy(std::time::Duration::from_millis(left + 1_000)))
+        }
+        (None, _) => Ok(Keyed::Go { reclaimed: true }),
     }
 }
 

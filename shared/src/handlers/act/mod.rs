@@ -31,14 +31,14 @@ use crate::calls::{within_collecting, CallContext};
 use crate::connectors::{ConnectorError, Connectors, Outcome};
 use crate::decisions::{state, DecisionStore};
 use crate::event::ActMessage;
-use crate::idempotency::{in_progress_until_ms, payload_hash, Claim, IdempotencyStore};
+use crate::idempotency::{payload_hash, IdempotencyStore};
 use crate::pacing::{breaker_key, budget_key, Gate, Pace, Pacer};
 use crate::reconnect::Reconnect;
 use crate::routing::PlannedAction;
 
 mod admit;
 mod outcomes;
-use admit::{admit, ask_budget, connection, credential, release_if, resolve, Admitted};
+use admit::{admit, ask_budget, connection, credential, release_if, resolve, Admitted, Keyed};
 use outcomes::{
     attempt, hand_back, mark_refused, note_after_hand_back, number_attr, park,
     park_until_reconnected, record_dead_letter, refused_for_fields, requeue, slot_of,
@@ -175,6 +175,7 @@ async fn act_one(deps: &Act, message: SqsMessage, deadline_ms: u64) -> Result<()
         .await;
     }
     let mut results = Vec::with_capacity(msg.actions.len());
+    let mut last_completion = None;
     for (index, action) in msg.actions.iter().enumerate() {
         // Review notices get their own keys: an event may be both acted on and, later, reviewed.
         let stage = if msg.review_reason.is_some() {
@@ -218,44 +219,35 @@ async fn act_one(deps: &Act, message: SqsMessage, deadline_ms: u64) -> Result<()
         let (paced, calls, latency_ms) = match waiting {
             Some(paced) => (paced, Vec::new(), 0),
             None => {
-                let now = Utc::now();
                 // A key taken over from a dead worker, or a write whose answer was lost: the
                 // effect may exist already, and connectors without a vendor-side key look first.
                 let mut maybe_done = number_attr(&message, UNKNOWN_OUTCOMES_ATTR) > 0;
-                match deps
-                    .idempotency
-                    .claim(&key, &hash, now, in_progress_until_ms(deadline_ms, now))
-                    .await
+                match admit::claim(deps, &msg, stage, index, action, &key, &hash, deadline_ms)
+                    .await?
                 {
-                    Ok(Claim::Claimed) => {}
-                    Ok(Claim::Reclaimed) => maybe_done = true,
-                    Ok(Claim::Completed { data }) => {
+                    Keyed::Go { reclaimed } => maybe_done |= reclaimed,
+                    Keyed::Done(result) => {
                         info!(event_id = %msg.event.id, index, "action already done; not repeated");
                         results.push(attempt(
+                            stage,
                             index,
                             action,
                             "already_done",
-                            Vec::new(),
-                            json!({"result": data}),
+                            vec![],
+                            result,
                         ));
                         continue;
                     }
-                    Ok(Claim::InProgress) => {
-                        return Err(RecordError(format!(
-                            "action {index} is in progress in another worker"
-                        )))
+                    Keyed::Busy(wait) => {
+                        let why = "in progress in another worker";
+                        requeue(deps, &message, wait, why, &[]).await?;
+                        note_after_hand_back(deps, &msg, state::WAITING, &results, why).await;
+                        return Ok(());
                     }
-                    Ok(Claim::PayloadMismatch) => {
-                        return park(
-                            deps,
-                            &msg,
-                            &correlation,
-                            &results,
-                            format!("action {index} changed since it was first planned"),
-                        )
-                        .await
+                    Keyed::Changed => {
+                        let reason = format!("action {index} changed since it was first planned");
+                        return park(deps, &msg, &correlation, &results, reason).await;
                     }
-                    Err(e) => return Err(RecordError::new(e)),
                 }
                 let started = std::time::Instant::now();
                 let context =
@@ -274,7 +266,7 @@ async fn act_one(deps: &Act, message: SqsMessage, deadline_ms: u64) -> Result<()
             Paced::Wait(wait, why) => {
                 release_if(claimed, deps, &key).await;
                 let extra = json!({"wait_ms": wait.as_millis() as u64, "why": why});
-                results.push(attempt(index, action, "waiting", calls, extra));
+                results.push(attempt(stage, index, action, "waiting", calls, extra));
                 hand_back(deps, &message, &msg, wait, why, &[]).await?;
                 note_after_hand_back(deps, &msg, state::WAITING, &results, why).await;
                 return Ok(());
@@ -285,7 +277,7 @@ async fn act_one(deps: &Act, message: SqsMessage, deadline_ms: u64) -> Result<()
                 let why = "no budget";
                 let slot = chrono::DateTime::from_timestamp_micros(at_us).map(|t| t.to_rfc3339());
                 let extra = json!({"wait_ms": wait_ms, "why": why, "slot_reserved_at": slot});
-                results.push(attempt(index, action, "waiting", calls, extra));
+                results.push(attempt(stage, index, action, "waiting", calls, extra));
                 let slot = [
                     (RESERVED_AT_ATTR, at_us),
                     (RESERVED_FOR_ATTR, index as i64 + 1),
@@ -302,6 +294,7 @@ async fn act_one(deps: &Act, message: SqsMessage, deadline_ms: u64) -> Result<()
             Paced::OutOfTime => {
                 release_if(claimed, deps, &key).await;
                 results.push(attempt(
+                    stage,
                     index,
                     action,
                     "handed_back",
@@ -315,7 +308,7 @@ async fn act_one(deps: &Act, message: SqsMessage, deadline_ms: u64) -> Result<()
             Paced::Parked(reason) => {
                 release_if(claimed, deps, &key).await;
                 let extra = json!({"why": reason});
-                results.push(attempt(index, action, "parked", calls, extra));
+                results.push(attempt(stage, index, action, "parked", calls, extra));
                 return park_until_reconnected(deps, &message, &msg, &results, &reason).await;
             }
         };
@@ -324,18 +317,20 @@ async fn act_one(deps: &Act, message: SqsMessage, deadline_ms: u64) -> Result<()
                 info!(event_id = %msg.event.id, connector = %action.connector, action = %action.action, latency_ms, object_id = ?outcome.object_id, "action done");
                 crate::metrics::count(crate::metrics::ACTIONS_DONE, "connector", &action.connector);
                 let data = serde_json::to_string(&outcome).map_err(RecordError::new)?;
-                if let Err(e) = deps.idempotency.complete(&key, &data, Utc::now()).await {
-                    // The effect happened; a retry inside the in-progress window will wait, not repeat.
-                    warn!(error = %e, "could not record a completed action");
+                if index + 1 == msg.actions.len() {
+                    // The run's last action: the outcome write that follows at once completes it.
+                    last_completion = Some((key.clone(), data));
+                } else {
+                    complete(deps, &key, &data).await;
                 }
                 let extra = json!({"latency_ms": latency_ms, "object_id": outcome.object_id, "detail": outcome.detail});
-                results.push(attempt(index, action, "done", calls, extra));
+                results.push(attempt(stage, index, action, "done", calls, extra));
             }
             Err(e) => {
                 warn!(event_id = %msg.event.id, connector = %action.connector, action = %action.action, latency_ms, error = %e, "action failed");
                 release_if(claimed, deps, &key).await;
                 let extra = json!({"latency_ms": latency_ms, "error": e.to_string()});
-                results.push(attempt(index, action, "failed", calls, extra));
+                results.push(attempt(stage, index, action, "failed", calls, extra));
                 if matches!(
                     e,
                     ConnectorError::Auth(_) | ConnectorError::ReauthRequired(_)
@@ -407,7 +402,20 @@ async fn act_one(deps: &Act, message: SqsMessage, deadline_ms: u64) -> Result<()
         crate::metrics::latency_ms(crate::metrics::END_TO_END_LATENCY, &[], waited as f64);
         state::DONE
     };
-    record(deps, &msg, status, &results, msg.review_reason.as_deref()).await
+    let written = record(deps, &msg, status, &results, msg.review_reason.as_deref()).await;
+    if let (Err(_), Some((key, data))) = (&written, &last_completion) {
+        // The record did not take the completion: the key keeps it, for the redelivery.
+        complete(deps, key, data).await;
+    }
+    written
+}
+
+/// Mark an action's key done: a redelivery answers from it instead of calling again.
+async fn complete(deps: &Act, key: &str, data: &str) {
+    if let Err(e) = deps.idempotency.complete(key, data, Utc::now()).await {
+        // The effect happened; a retry inside the in-progress window will wait, not repeat.
+        warn!(error = %e, "could not record a completed action");
+    }
 }
 
 /// Write the attempts of this run and the state they leave the event in.

@@ -330,6 +330,7 @@ pub(super) fn slot_of(message: &SqsMessage) -> [(&'static str, i64); 2] {
 
 /// One line of the decision record's `attempts`: what act did with action `index` this time.
 pub(super) fn attempt(
+    stage: &str,
     index: usize,
     action: &PlannedAction,
     status: &str,
@@ -343,6 +344,10 @@ pub(super) fn attempt(
         "status": status,
         "calls": calls,
     });
+    // The review route's notices have keys of their own (`review#…`); act's go unmarked.
+    if stage != "act" {
+        a["stage"] = json!(stage);
+    }
     if let (Some(a), Some(extra)) = (a.as_object_mut(), extra.as_object()) {
         a.extend(extra.clone());
     }
