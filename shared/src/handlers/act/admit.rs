@@ -127,6 +127,12 @@ pub(super) async fn claim(
     }
 }
 
+/// Whether a completion on the record lasts as long as the action's key would keep it: with
+/// `DecisionRetentionDays` shorter than the keys' lifetime, completions stay on the keys.
+pub(super) fn record_outlives_keys(deps: &Act) -> bool {
+    deps.decisions.retention().num_seconds() >= deps.idempotency.ttl_secs
+}
+
 /// Give a claimed key back (a hand-back before the claim has none to give).
 pub(super) async fn release_if(claimed: bool, deps: &Act, key: &str) {
     if claimed {

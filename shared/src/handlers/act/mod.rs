@@ -317,7 +317,7 @@ async fn act_one(deps: &Act, message: SqsMessage, deadline_ms: u64) -> Result<()
                 info!(event_id = %msg.event.id, connector = %action.connector, action = %action.action, latency_ms, object_id = ?outcome.object_id, "action done");
                 crate::metrics::count(crate::metrics::ACTIONS_DONE, "connector", &action.connector);
                 let data = serde_json::to_string(&outcome).map_err(RecordError::new)?;
-                if index + 1 == msg.actions.len() {
+                if index + 1 == msg.actions.len() && admit::record_outlives_keys(deps) {
                     // The run's last action: the outcome write that follows at once completes it.
                     last_completion = Some((key.clone(), data));
                 } else {

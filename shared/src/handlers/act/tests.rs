@@ -32,3 +32,35 @@ fn action_keys_outlive_parking_and_a_days_budget_wait() {
         assert!(act.idempotency.ttl_secs > act.max_park.num_seconds());
     }
 }
+
+/// A run's last completion is kept on the record only while the record outlives the action keys;
+/// with a shorter `DecisionRetentionDays`, a late duplicate must still find it, on the key.
+#[test]
+fn completions_go_on_the_record_only_if_it_outlives_the_keys() {
+    let config = aws_config::SdkConfig::builder()
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("us-east-1"))
+        .build();
+    let aws = crate::aws::AwsClients::new(&config);
+    for (retention, on_record) in [(None, true), (Some("5"), true), (Some("1"), false)] {
+        let mut vars: std::collections::HashMap<String, String> = [
+            ("IDEMPOTENCY_TABLE", "i"),
+            ("DECISIONS_TABLE", "d"),
+            ("PACING_TABLE", "p"),
+            ("ACT_QUEUE_URL", "q"),
+            ("REVIEW_QUEUE_URL", "r"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        if let Some(days) = retention {
+            vars.insert("DECISION_RETENTION_DAYS".into(), days.into());
+        }
+        let act = Act::from_settings(&aws, &crate::settings::Settings::from_map(vars)).unwrap();
+        assert_eq!(
+            admit::record_outlives_keys(&act),
+            on_record,
+            "{retention:?}"
+        );
+    }
+}
