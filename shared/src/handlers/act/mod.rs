@@ -239,10 +239,9 @@ async fn act_one(deps: &Act, message: SqsMessage, deadline_ms: u64) -> Result<()
                         continue;
                     }
                     Keyed::Busy(wait) => {
+                        // No note: the holder's record is the event's, and may say done by now.
                         let why = "in progress in another worker";
-                        requeue(deps, &message, wait, why, &[]).await?;
-                        note_after_hand_back(deps, &msg, state::WAITING, &results, why).await;
-                        return Ok(());
+                        return requeue(deps, &message, wait, why, &[]).await;
                     }
                     Keyed::Changed => {
                         let reason = format!("action {index} changed since it was first planned");
