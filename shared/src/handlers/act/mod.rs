@@ -40,8 +40,8 @@ mod admit;
 mod outcomes;
 use admit::{admit, ask_budget, connection, credential, release_if, resolve, Admitted, Keyed};
 use outcomes::{
-    attempt, hand_back, mark_refused, note_after_hand_back, number_attr, park,
-    park_until_reconnected, record_dead_letter, refused_for_fields, requeue, slot_of,
+    attempt, complete, hand_back, mark_refused, note_after_hand_back, number_attr, park,
+    park_until_reconnected, record, record_dead_letter, refused_for_fields, requeue, slot_of,
 };
 
 /// Attributes of a handed-back message: how often it waited, and not before when (unix ms).
@@ -407,28 +407,6 @@ async fn act_one(deps: &Act, message: SqsMessage, deadline_ms: u64) -> Result<()
         complete(deps, key, data).await;
     }
     written
-}
-
-/// Mark an action's key done: a redelivery answers from it instead of calling again.
-async fn complete(deps: &Act, key: &str, data: &str) {
-    if let Err(e) = deps.idempotency.complete(key, data, Utc::now()).await {
-        // The effect happened; a retry inside the in-progress window will wait, not repeat.
-        warn!(error = %e, "could not record a completed action");
-    }
-}
-
-/// Write the attempts of this run and the state they leave the event in.
-async fn record(
-    deps: &Act,
-    msg: &ActMessage,
-    status: &str,
-    attempts: &[serde_json::Value],
-    reason: Option<&str>,
-) -> Result<(), RecordError> {
-    deps.decisions
-        .record_outcome(&msg.event.id, status, attempts, reason, Utc::now())
-        .await
-        .map_err(RecordError::new)
 }
 
 enum Paced {

@@ -394,3 +394,25 @@ pub(super) async fn refused_for_fields(
         }
     ))
 }
+
+/// Mark an action's key done: a redelivery answers from it instead of calling again.
+pub(super) async fn complete(deps: &Act, key: &str, data: &str) {
+    if let Err(e) = deps.idempotency.complete(key, data, Utc::now()).await {
+        // The effect happened; a retry inside the in-progress window will wait, not repeat.
+        warn!(error = %e, "could not record a completed action");
+    }
+}
+
+/// Write the attempts of this run and the state they leave the event in.
+pub(super) async fn record(
+    deps: &Act,
+    msg: &ActMessage,
+    status: &str,
+    attempts: &[serde_json::Value],
+    reason: Option<&str>,
+) -> Result<(), RecordError> {
+    deps.decisions
+        .record_outcome(&msg.event.id, status, attempts, reason, Utc::now())
+        .await
+        .map_err(RecordError::new)
+}
