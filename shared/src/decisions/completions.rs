@@ -6,7 +6,6 @@
 use serde_json::Value;
 
 use super::{DecisionError, DecisionStore};
-use crate::idempotency::s;
 
 impl DecisionStore {
     /// The attempt that did `action` (`connector.action`, the plan's `index`-th) in `stage`
@@ -19,18 +18,8 @@ impl DecisionStore {
         index: usize,
         action: &str,
     ) -> Result<Option<Value>, DecisionError> {
-        let out = self
-            .ddb
-            .get_item()
-            .table_name(&self.table)
-            .key("event_id", s(event_id))
-            .projection_expression("attempts")
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| DecisionError(crate::aws::error_message(&e)))?;
-        let attempts = out
-            .item
+        let record = self.item(event_id, Some("attempts")).await?;
+        let attempts = record
             .as_ref()
             .and_then(|i| i.get("attempts"))
             .and_then(|v| v.as_l().ok());

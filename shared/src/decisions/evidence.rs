@@ -96,7 +96,8 @@ impl DecisionStore {
     /// The record of `event_id` with its evidence.
     pub async fn get(&self, event_id: &str) -> Result<Option<DecisionRecord>, DecisionError> {
         let evidence_key = key(event_id);
-        let (record, evidence) = tokio::try_join!(self.item(event_id), self.item(&evidence_key))?;
+        let (record, evidence) =
+            tokio::try_join!(self.item(event_id, None), self.item(&evidence_key, None))?;
         Ok(record.map(|mut r| {
             if let Some(e) = evidence {
                 merge(&mut r, e);
@@ -113,28 +114,12 @@ impl DecisionStore {
         let mut out = Vec::with_capacity(items.len());
         for mut item in items {
             let id = get_s(&item, "event_id").unwrap_or_default().to_owned();
-            if let Some(e) = self.item(&key(&id)).await? {
+            if let Some(e) = self.item(&key(&id), None).await? {
                 merge(&mut item, e);
             }
             out.push(from_item(&item));
         }
         Ok(out)
-    }
-
-    async fn item(
-        &self,
-        key: &str,
-    ) -> Result<Option<HashMap<String, AttributeValue>>, DecisionError> {
-        let out = self
-            .ddb
-            .get_item()
-            .table_name(&self.table)
-            .key("event_id", s(key))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| DecisionError(crate::aws::error_message(&e)))?;
-        Ok(out.item)
     }
 }
 

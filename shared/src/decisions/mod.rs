@@ -259,16 +259,30 @@ impl DecisionStore {
         reason: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<(), DecisionError> {
+        let mut u = self.outcome(event_id, status, attempts, reason, now);
+        if status == state::DONE {
+            // The run that finished is the last `results_n` attempts: a count, not a second copy
+            // of them (a copy took the finished record past 1 KB, a second write unit each time).
+            u.set("results_n", n(attempts.len()));
+        }
+        u.remove(notes::NOTE);
+        u.send().await
+    }
+
+    /// What every act write says: the state, when, why, and the attempts made (appended).
+    fn outcome(
+        &self,
+        event_id: &str,
+        status: &str,
+        attempts: &[serde_json::Value],
+        reason: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Update {
         let mut u = self.update(event_id);
         u.set("status", s(status));
         u.set("acted_at", s(now.to_rfc3339()));
         if let Some(reason) = reason {
             u.set("reason", s(reason));
-        }
-        if status == state::DONE {
-            // The run that finished is the last `results_n` attempts: a count, not a second copy
-            // of them (a copy took the finished record past 1 KB, a second write unit each time).
-            u.set("results_n", n(attempts.len()));
         }
         if !attempts.is_empty() {
             u.append(
@@ -276,8 +290,27 @@ impl DecisionStore {
                 attempts.iter().map(|a| s(a.to_string())).collect(),
             );
         }
-        u.remove(notes::NOTE);
-        u.send().await
+        u
+    }
+
+    /// The item under `key` (a record, or an evidence item), read consistently; only the
+    /// attributes `projection` names when given.
+    async fn item(
+        &self,
+        key: &str,
+        projection: Option<&str>,
+    ) -> Result<Option<Item>, DecisionError> {
+        let out = self
+            .ddb
+            .get_item()
+            .table_name(&self.table)
+            .key("event_id", s(key))
+            .set_projection_expression(projection.map(str::to_owned))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| DecisionError(crate::aws::error_message(&e)))?;
+        Ok(out.item)
     }
 
     /// The event a vendor delivery id became (`switchyard explain` takes either id).

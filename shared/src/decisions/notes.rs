@@ -36,21 +36,12 @@ impl DecisionStore {
         reason: &str,
         now: DateTime<Utc>,
     ) -> Result<(), DecisionError> {
-        let mut u = self.update(event_id);
-        u.set("status", s(status));
-        u.set("acted_at", s(now.to_rfc3339()));
-        u.set("reason", s(reason));
+        let mut u = self.outcome(event_id, status, attempts, Some(reason), now);
         u.set(NOTE, s(note.to_string()));
         let kind = note["status"].as_str().unwrap_or(status);
         let action = note["action"].as_str().unwrap_or_default();
         let connector = action.split('.').next().unwrap_or_default();
         u.add(&format!("{HELD}{kind}#{connector}"), 1);
-        if !attempts.is_empty() {
-            u.append(
-                "attempts",
-                attempts.iter().map(|a| s(a.to_string())).collect(),
-            );
-        }
         u.send().await
     }
 }
