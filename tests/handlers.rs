@@ -87,6 +87,7 @@ async fn intake_answers_503_when_dynamodb_or_sqs_is_down_and_the_retry_is_accept
         replay_window: chrono::Duration::days(30),
         gates: Default::default(),
         limiter: None,
+        hubspot_min_version: switchyard::webhook::hubspot::Version::V3,
     };
     let hook = switchyard_infra::fixtures::slack_message(
         &stack.signing.slack,

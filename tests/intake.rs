@@ -68,7 +68,8 @@ async fn salesforce_gets_its_soap_ack_and_other_orgs_are_refused() {
         "04l5g00000XXXXXAAA",
         "5005g00000XXXXXAAA",
         "Refund for invoice",
-    );
+    )
+    .with_token(&stack.signing.salesforce_token);
     let resp = hook
         .request(&http, &stack.webhook_base)
         .send()
@@ -96,11 +97,21 @@ async fn salesforce_gets_its_soap_ack_and_other_orgs_are_refused() {
         "04l000000000002AAA",
         "500000000000002AAA",
         "x",
-    );
-    assert_eq!(
-        foreign.send(&http, &stack.webhook_base).await.unwrap().0,
-        401
-    );
+    )
+    .with_token(&stack.signing.salesforce_token);
+    let (status, body) = foreign.send(&http, &stack.webhook_base).await.unwrap();
+    assert_eq!(status, 401);
+    // Another organization is told the same as a missing token: nothing says which part failed.
+    let (_, untokened) = fixtures::salesforce_case(
+        &stack.signing.salesforce_org,
+        "04l000000000003AAA",
+        "500000000000003AAA",
+        "x",
+    )
+    .send(&http, &stack.webhook_base)
+    .await
+    .unwrap();
+    assert_eq!(body, untokened);
     stack.stop();
 }
 

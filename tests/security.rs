@@ -96,11 +96,10 @@ async fn signed_bodies_dated_before_the_replay_window_are_refused() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn salesforce_outbound_messages_can_be_required_to_carry_an_endpoint_token() {
+async fn salesforce_outbound_messages_need_the_endpoint_token_and_fail_closed_without_one() {
+    use lambda_runtime::LambdaEvent;
     let stack = LocalStack::start().await.unwrap();
-    // Configure a token before intake first reads its secret.
-    let token = "sf-endpoint-4f1c9a7e2b6d8035c1e9f7a2";
-    add_to_intake_secret(&stack, "salesforce_token", json!([token])).await;
+    let token = stack.signing.salesforce_token.clone();
     let http = reqwest::Client::new();
     let hook = |n: &str| {
         fixtures::salesforce_case(
@@ -110,35 +109,42 @@ async fn salesforce_outbound_messages_can_be_required_to_carry_an_endpoint_token
             "Refund",
         )
     };
-    let send = |hook: fixtures::SignedWebhook, query: &'static str| {
-        let req = hook.headers.iter().fold(
-            http.post(format!("{}/webhooks/salesforce{query}", stack.webhook_base))
-                .body(hook.body.clone()),
-            |req, (k, v)| req.header(k, v),
-        );
-        async move {
-            let resp = req.send().await.unwrap();
-            (resp.status().as_u16(), resp.text().await.unwrap())
-        }
-    };
     // The organization id alone is not a secret: refused without the token, or with a wrong one.
-    let (status, text) = send(hook("04l5g00000XXXXXAA1"), "").await;
-    assert_eq!(status, 401, "{text}");
+    let (status, body) = hook("04l5g00000XXXXXAA1")
+        .send(&http, &stack.webhook_base)
+        .await
+        .unwrap();
+    assert_eq!(status, 401, "{body}");
+    let text = body["error"].as_str().unwrap();
     assert!(text.contains("endpoint URL with its token"), "{text}");
-    assert!(!text.contains(token));
-    assert_eq!(
-        send(hook("04l5g00000XXXXXAA2"), "?token=sf-endpoint-wrong")
-            .await
-            .0,
-        401
-    );
-    let (status, text) = send(
-        hook("04l5g00000XXXXXAA3"),
-        "?token=sf-endpoint-4f1c9a7e2b6d8035c1e9f7a2",
-    )
-    .await;
-    assert_eq!(status, 200, "{text}");
-    assert!(text.contains("<Ack>true</Ack>"), "{text}");
+    assert!(!text.contains(&token));
+    let (status, _) = hook("04l5g00000XXXXXAA2")
+        .with_token("sf-endpoint-wrong")
+        .send(&http, &stack.webhook_base)
+        .await
+        .unwrap();
+    assert_eq!(status, 401);
+    let resp = hook("04l5g00000XXXXXAA3")
+        .with_token(&token)
+        .request(&http, &stack.webhook_base)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    assert!(resp.text().await.unwrap().contains("<Ack>true</Ack>"));
+
+    // A deployment whose secret lists no token refuses every outbound message, whatever the
+    // URL carries (a fresh intake instance reads the secret anew).
+    add_to_intake_secret(&stack, "salesforce_token", json!([])).await;
+    let deps = intake_instance(&stack);
+    let req = hook("04l5g00000XXXXXAA4")
+        .with_token(&token)
+        .function_url_event();
+    let ctx = switchyard_infra::runner::context("intake", std::time::Duration::from_secs(10));
+    let r = switchyard::handlers::intake::handler(&deps, LambdaEvent::new(req, ctx))
+        .await
+        .unwrap();
+    assert_eq!(r.status_code, 401, "{:?}", r.body);
     stack.stop();
 }
 
@@ -411,24 +417,64 @@ enum AfterExpiry {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_scheme_replayed_after_its_delivery_key_expired() {
-    use lambda_runtime::LambdaEvent;
-    use switchyard::handlers::intake;
     use AfterExpiry::*;
 
     let stack = LocalStack::start_hosting(&[], &["classify", "act"])
         .await
         .unwrap();
     canary_ran(&stack).await;
-    let deps = intake_instance(&stack);
+    let mut deps = intake_instance(&stack);
+    // A deployment that still takes HubSpot's older versions, so all three are replayed.
+    deps.hubspot_min_version = switchyard::webhook::hubspot::Version::V1;
     let retention = deps.replay_window;
-    let k = &stack.signing;
     let t0 = Utc::now();
+    let cases = captured(&stack.signing, t0);
+    let send = |hook: &fixtures::SignedWebhook, at| send_at(&stack, &deps, hook.clone(), at);
+    for (scheme, hook, after_expiry) in &cases {
+        let (status, queued, body) = send(hook, t0).await;
+        assert!(
+            (200..300).contains(&status) && queued == 1,
+            "{scheme} as sent: {status} {body}"
+        );
+        // Within the key's retention, nothing is queued again, whichever check stops it.
+        let (status, queued, body) = send(hook, t0 + retention - Duration::hours(1)).await;
+        assert_eq!(
+            queued, 0,
+            "{scheme} replayed within the retention: {status} {body}"
+        );
+        let (status, queued, body) = send(hook, t0 + retention + Duration::seconds(1)).await;
+        match after_expiry {
+            Refused => {
+                assert_eq!(
+                    (status, queued),
+                    (401, 0),
+                    "{scheme} replayed after the key expired: {body}"
+                );
+            }
+            AcceptedAgain => {
+                assert_eq!(
+                    queued, 1,
+                    "{scheme}: the README says only the key protects it: {status} {body}"
+                );
+            }
+        }
+    }
+    stack.stop();
+}
+
+/// One request per scheme (and Salesforce) as a sender would have sent it at `t0`, and what a
+/// replay after its delivery key expired meets.
+fn captured(
+    k: &fixtures::SigningKeys,
+    t0: chrono::DateTime<Utc>,
+) -> Vec<(&'static str, fixtures::SignedWebhook, AfterExpiry)> {
+    use AfterExpiry::*;
     let url = |source: &str| format!("https://hooks.example.com/webhooks/{source}");
     let hubspot = |event_id: u64| {
         json!([{"eventId": event_id, "subscriptionId": 1, "portalId": 62515, "appId": 7, "occurredAt": t0.timestamp_millis(),
                 "subscriptionType": "contact.creation", "attemptNumber": 0, "objectId": 123, "changeSource": "CRM"}])
     };
-    let cases = [
+    vec![
         (
             "zendesk",
             fixtures::zendesk_ticket_created(&k.zendesk, "zd-r1", 5, "Refund", "twice", t0),
@@ -506,59 +552,89 @@ async fn every_scheme_replayed_after_its_delivery_key_expired() {
                 "04l5g00000XXXXXAR1",
                 "5005g00000XXXXXAAA",
                 "Refund",
-            ),
+            )
+            .with_token(&k.salesforce_token),
             AcceptedAgain,
         ),
-    ];
-    // One answer: the status and whether the event was queued (counted by the emulator).
-    let send = |hook: &fixtures::SignedWebhook, at| {
-        let mut req = hook.function_url_event();
-        req.request_context.domain_name = Some("hooks.example.com".into());
-        let ctx = switchyard_infra::runner::context("intake", std::time::Duration::from_secs(10));
-        let deps = &deps;
-        let emulator = &stack.emulator;
-        async move {
-            emulator.take_requests().await.unwrap();
-            let r = intake::handler_at(deps, LambdaEvent::new(req, ctx), at)
-                .await
-                .unwrap();
-            let queued = emulator
-                .take_requests()
-                .await
-                .unwrap()
-                .get("sqs.SendMessage")
-                .copied()
-                .unwrap_or(0);
-            (r.status_code, queued, r.body.unwrap_or_default())
+    ]
+}
+
+/// Send `hook` through intake itself at `at`: the status, how many messages were queued (counted
+/// by the emulator) and the body.
+async fn send_at(
+    stack: &LocalStack,
+    deps: &switchyard::handlers::intake::Intake,
+    hook: fixtures::SignedWebhook,
+    at: chrono::DateTime<Utc>,
+) -> (i64, u64, String) {
+    use lambda_runtime::LambdaEvent;
+    let mut req = hook.function_url_event();
+    req.request_context.domain_name = Some("hooks.example.com".into());
+    let ctx = switchyard_infra::runner::context("intake", std::time::Duration::from_secs(10));
+    stack.emulator.take_requests().await.unwrap();
+    let r = switchyard::handlers::intake::handler_at(deps, LambdaEvent::new(req, ctx), at)
+        .await
+        .unwrap();
+    let queued = stack
+        .emulator
+        .take_requests()
+        .await
+        .unwrap()
+        .get("sqs.SendMessage")
+        .copied()
+        .unwrap_or(0);
+    (r.status_code, queued, r.body.unwrap_or_default())
+}
+
+/// Delivery-id headers: a resend may put anything in them.
+const ID_HEADERS: &[&str] = &[
+    "x-github-delivery",
+    "x-atlassian-webhook-identifier",
+    "i-twilio-idempotency-token",
+    "x-zendesk-webhook-id",
+    "webhook-id",
+    "svix-id",
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_scheme_resent_under_a_fresh_delivery_id_is_not_a_new_event() {
+    let stack = LocalStack::start_hosting(&[], &["classify", "act"])
+        .await
+        .unwrap();
+    canary_ran(&stack).await;
+    let mut deps = intake_instance(&stack);
+    deps.hubspot_min_version = switchyard::webhook::hubspot::Version::V1;
+    let t0 = Utc::now();
+    for (scheme, mut hook, _) in captured(&stack.signing, t0) {
+        // Twilio's token header is optional: the capture carries one.
+        if scheme == "twilio" {
+            hook.headers
+                .push(("i-twilio-idempotency-token".into(), "tw-first".into()));
         }
-    };
-    for (scheme, hook, after_expiry) in &cases {
-        let (status, queued, body) = send(hook, t0).await;
+        let (status, queued, body) = send_at(&stack, &deps, hook.clone(), t0).await;
         assert!(
             (200..300).contains(&status) && queued == 1,
             "{scheme} as sent: {status} {body}"
         );
-        // Within the key's retention, nothing is queued again, whichever check stops it.
-        let (status, queued, body) = send(hook, t0 + retention - Duration::hours(1)).await;
+        let mut resent = hook.clone();
+        let mut changed = 0;
+        for (k, v) in resent.headers.iter_mut() {
+            if ID_HEADERS.contains(&k.to_ascii_lowercase().as_str()) {
+                *v = format!("fresh-{}", uuid::Uuid::new_v4());
+                changed += 1;
+            }
+        }
+        let (status, queued, body) = send_at(&stack, &deps, resent, t0).await;
         assert_eq!(
             queued, 0,
-            "{scheme} replayed within the retention: {status} {body}"
+            "{scheme} resent with {changed} fresh id header(s): {status} {body}"
         );
-        let (status, queued, body) = send(hook, t0 + retention + Duration::seconds(1)).await;
-        match after_expiry {
-            Refused => {
-                assert_eq!(
-                    (status, queued),
-                    (401, 0),
-                    "{scheme} replayed after the key expired: {body}"
-                );
-            }
-            AcceptedAgain => {
-                assert_eq!(
-                    queued, 1,
-                    "{scheme}: the README says only the key protects it: {status} {body}"
-                );
-            }
+        // A scheme that signs its id refuses the resend; the others answer it as the duplicate
+        // it is (200, in the vendor's own reply where it expects one).
+        assert!(status == 401 || status == 200, "{scheme}: {status} {body}");
+        if ["github", "jira", "twilio"].contains(&scheme) {
+            assert_eq!((changed, status), (1, 200), "{scheme}: {body}");
+            assert!(body.contains("duplicate"), "{scheme}: {body}");
         }
     }
     stack.stop();

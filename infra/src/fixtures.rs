@@ -22,6 +22,8 @@ pub struct SigningKeys {
     pub twilio: String,
     /// The Salesforce organization allowed to send outbound messages.
     pub salesforce_org: String,
+    /// The token Salesforce's endpoint URL carries (`?token=…`): Salesforce signs nothing.
+    pub salesforce_token: String,
     pub status_token: String,
 }
 
@@ -40,6 +42,7 @@ impl SigningKeys {
             standard: format!("whsec_{}", b64()),
             twilio: r(),
             salesforce_org: "00D5g000004XXXXEAA".into(),
+            salesforce_token: r(),
             status_token: r(),
         }
     }
@@ -50,7 +53,8 @@ impl SigningKeys {
             "zendesk": [&self.zendesk], "slack": [&self.slack], "jira": [&self.jira], "github": [&self.github],
             "hubspot": [&self.hubspot], "teams": [&self.teams], "stripe": [&self.stripe],
             "standard-webhooks": [&self.standard], "svix": [&self.standard], "twilio": [&self.twilio],
-            "salesforce": [&self.salesforce_org], "status": [&self.status_token]
+            "salesforce": [&self.salesforce_org], "salesforce_token": [&self.salesforce_token],
+            "status": [&self.status_token]
         })
         .to_string()
     }
@@ -59,6 +63,8 @@ impl SigningKeys {
 /// A webhook ready to POST to `/webhooks/{source}`.
 #[derive(Clone, Debug)]
 pub struct SignedWebhook {
+    /// The endpoint URL's query (`token=…` for senders that sign nothing), without the `?`.
+    pub query: String,
     pub source: &'static str,
     pub headers: Vec<(String, String)>,
     pub body: String,
@@ -68,11 +74,25 @@ impl SignedWebhook {
     /// The signed POST, ready to send (for callers that need the whole response).
     pub fn request(&self, http: &reqwest::Client, base_url: &str) -> reqwest::RequestBuilder {
         let req = http
-            .post(format!("{base_url}/webhooks/{}", self.source))
+            .post(format!("{base_url}{}", self.path_and_query()))
             .body(self.body.clone());
         self.headers
             .iter()
             .fold(req, |req, (k, v)| req.header(k, v))
+    }
+
+    /// The same request sent to the endpoint URL that carries `token` (Salesforce's).
+    pub fn with_token(mut self, token: &str) -> Self {
+        self.query = serde_urlencoded::to_string([("token", token)]).unwrap_or_default();
+        self
+    }
+
+    /// `/webhooks/{source}`, with the endpoint's query when it has one.
+    pub fn path_and_query(&self) -> String {
+        match self.query.as_str() {
+            "" => format!("/webhooks/{}", self.source),
+            q => format!("/webhooks/{}?{q}", self.source),
+        }
     }
 
     /// The function-URL event intake receives for this webhook, to call the handler directly.
@@ -82,6 +102,7 @@ impl SignedWebhook {
         let mut r =
             aws_lambda_events::event::lambda_function_urls::LambdaFunctionUrlRequest::default();
         r.raw_path = Some(format!("/webhooks/{}", self.source));
+        r.raw_query_string = Some(self.query.clone()).filter(|q| !q.is_empty());
         r.request_context.http.method = Some("POST".into());
         for (k, v) in &self.headers {
             if let (Ok(name), Ok(value)) = (
@@ -140,6 +161,7 @@ pub fn zendesk_ticket_created(
         &[ts.as_bytes(), body.as_bytes()],
     ));
     SignedWebhook {
+        query: String::new(),
         source: "zendesk",
         headers: vec![
             ("content-type".into(), "application/json".into()),
@@ -203,6 +225,7 @@ pub fn slack_signed(secret: &str, body: String, now: DateTime<Utc>) -> SignedWeb
         &[b"v0:", ts.as_bytes(), b":", body.as_bytes()],
     );
     SignedWebhook {
+        query: String::new(),
         source: "slack",
         headers: vec![
             ("content-type".into(), "application/json".into()),
@@ -239,6 +262,7 @@ pub fn jira_issue_created(
     .to_string();
     let sig = hmac_sha256(secret.as_bytes(), &[body.as_bytes()]);
     SignedWebhook {
+        query: String::new(),
         source: "jira",
         headers: vec![
             ("content-type".into(), "application/json".into()),
@@ -266,6 +290,7 @@ pub fn hubspot_batch(
         &[b"POST", url.as_bytes(), body.as_bytes(), ts.as_bytes()],
     ));
     SignedWebhook {
+        query: String::new(),
         source: "hubspot",
         headers: vec![
             ("content-type".into(), "application/json".into()),
@@ -290,6 +315,7 @@ pub fn teams_message(secret_b64: &str, id: &str, text: &str, now: DateTime<Utc>)
     let key = STANDARD.decode(secret_b64).unwrap_or_default();
     let sig = STANDARD.encode(hmac_sha256(&key, &[body.as_bytes()]));
     SignedWebhook {
+        query: String::new(),
         source: "teams",
         headers: vec![
             ("content-type".into(), "application/json".into()),
@@ -329,6 +355,7 @@ pub fn salesforce_case(
 </soapenv:Envelope>"#
     );
     SignedWebhook {
+        query: String::new(),
         source: "salesforce",
         headers: vec![
             ("content-type".into(), "text/xml; charset=utf-8".into()),
@@ -356,6 +383,7 @@ pub fn github_issue_opened(
     .to_string();
     let sig = hex::encode(hmac_sha256(secret.as_bytes(), &[body.as_bytes()]));
     SignedWebhook {
+        query: String::new(),
         source: "github",
         headers: vec![
             ("content-type".into(), "application/json".into()),
@@ -383,6 +411,7 @@ pub fn stripe_event(secret: &str, id: &str, now: DateTime<Utc>) -> SignedWebhook
         &[t.as_bytes(), b".", body.as_bytes()],
     ));
     SignedWebhook {
+        query: String::new(),
         source: "stripe",
         headers: vec![
             (
@@ -416,6 +445,7 @@ pub fn standard_webhook(secret: &str, id: &str, svix: bool, now: DateTime<Utc>) 
         ("webhook", "standard-webhooks")
     };
     SignedWebhook {
+        query: String::new(),
         source,
         headers: vec![
             ("content-type".into(), "application/json".into()),
@@ -446,6 +476,7 @@ pub fn twilio_sms(auth_token: &str, url: &str, message_sid: &str, text: &str) ->
         &[signed.as_bytes()],
     ));
     SignedWebhook {
+        query: String::new(),
         source: "twilio",
         headers: vec![
             (
@@ -476,6 +507,7 @@ pub fn hubspot_legacy(
     }
     h.update(body.as_bytes());
     SignedWebhook {
+        query: String::new(),
         source: "hubspot",
         headers: vec![
             ("content-type".into(), "application/json".into()),

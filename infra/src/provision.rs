@@ -246,12 +246,15 @@ pub async fn provision(
     for (id, s) in template.of_kind("AWS::SecretsManager::Secret") {
         let value = match secret_values.get(id) {
             Some(v) => v.clone(),
-            None => s
-                .properties
-                .get("SecretString")
-                .and_then(Value::as_str)
-                .unwrap_or("{}")
-                .to_owned(),
+            None => match s.properties.get("GenerateSecretString") {
+                Some(g) => generated(g),
+                None => s
+                    .properties
+                    .get("SecretString")
+                    .and_then(Value::as_str)
+                    .unwrap_or("{}")
+                    .to_owned(),
+            },
         };
         let out = sm
             .create_secret()
@@ -265,6 +268,29 @@ pub async fn provision(
         p.arns.insert(id.clone(), arn);
     }
     Ok(p)
+}
+
+/// What Secrets Manager stores for a `GenerateSecretString`: the template's JSON with a random
+/// alphanumeric value under `GenerateStringKey` (or that value alone, without a template).
+fn generated(g: &Value) -> String {
+    let len = g
+        .get("PasswordLength")
+        .and_then(Value::as_u64)
+        .unwrap_or(32) as usize;
+    let random: String = std::iter::repeat_with(|| uuid::Uuid::new_v4().simple().to_string())
+        .flat_map(|u| u.chars().collect::<Vec<_>>())
+        .take(len)
+        .collect();
+    let template = g.get("SecretStringTemplate").and_then(Value::as_str);
+    let key = g.get("GenerateStringKey").and_then(Value::as_str);
+    match (template, key) {
+        (Some(t), Some(k)) => {
+            let mut v: serde_json::Value = serde_json::from_str(t).unwrap_or_default();
+            v[k] = serde_json::Value::String(random);
+            v.to_string()
+        }
+        _ => random,
+    }
 }
 
 /// A template `KeySchema` list as the SDK's key elements.

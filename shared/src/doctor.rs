@@ -89,6 +89,9 @@ async fn check_all(
     marks: Option<&crate::reconnect::Reconnect>,
 ) -> Vec<Report> {
     let mut out = Vec::new();
+    if let Some(id) = connectors.settings.optional("INTAKE_SECRET_ID") {
+        out.push(intake_secret(&connectors.secrets, id).await);
+    }
     for name in connectors.settings.configured_connectors() {
         let secret_id = connectors
             .settings
@@ -175,6 +178,90 @@ async fn check_all(
         out.push(r);
     }
     out
+}
+
+/// The intake signing secret: it parses, no entry is blank (anyone could sign with it), and the
+/// unsigned sender has its endpoint token. Names sources and positions, never values.
+async fn intake_secret(secrets: &crate::secrets::SecretCache, secret_id: &str) -> Report {
+    let mut r = Report {
+        connection: "intake".into(),
+        secret_id: secret_id.to_owned(),
+        credential: None,
+        authenticated: false,
+        identity: None,
+        detail: String::new(),
+        granted: Vec::new(),
+        missing: Vec::new(),
+        headroom: None,
+        clock_skew_seconds: None,
+        token_expires_at: None,
+        ready: false,
+        warnings: Vec::new(),
+        fix: None,
+    };
+    let raw = match secrets.get(secret_id).await {
+        Ok(v) => v,
+        Err(e) => {
+            r.detail = e.to_string();
+            r.fix = Some(format!("create {secret_id} with each source's signing secrets"));
+            return r;
+        }
+    };
+    let lists: crate::secrets::SigningSecrets = match crate::secrets::read_signing(&raw) {
+            Ok(l) => l,
+            Err(e) => {
+                r.detail = format!("not readable: {}", crate::secrets::shape_error(&e));
+                r.fix = Some(
+                    "store a JSON object of lists: {\"zendesk\": [\"…\"], …}".into(),
+                );
+                return r;
+            }
+        };
+    r.credential = Some("signing secrets".into());
+    let mut blank: Vec<String> = lists
+        .iter()
+        .flat_map(|(source, list)| {
+            crate::secrets::unusable_entries(list)
+                .into_iter()
+                .map(move |(i, _)| format!("{source}[{i}]"))
+        })
+        .collect();
+    blank.sort();
+    let mut problems = Vec::new();
+    if !blank.is_empty() {
+        problems.push(format!(
+            "blank entries (ignored; anyone could sign with them): {}",
+            blank.join(", ")
+        ));
+    }
+    let has_token = lists
+        .get("salesforce_token")
+        .is_some_and(|t| t.iter().any(|t| crate::webhook::signature::is_usable(secrecy::ExposeSecret::expose_secret(t))));
+    if lists.contains_key("salesforce") && !has_token {
+        problems.push(
+            "salesforce is configured without a \"salesforce_token\": every outbound message is refused"
+                .into(),
+        );
+    }
+    let mut sources: Vec<&str> = lists
+        .iter()
+        .filter(|(_, l)| l.iter().any(|s| crate::webhook::signature::is_usable(secrecy::ExposeSecret::expose_secret(s))))
+        .map(|(k, _)| k.as_str())
+        .collect();
+    sources.sort();
+    r.identity = Some(format!("{} entries", sources.len()));
+    r.ready = problems.is_empty();
+    r.detail = if problems.is_empty() {
+        format!("usable: {}", sources.join(", "))
+    } else {
+        problems.join("; ")
+    };
+    if !r.ready {
+        r.fix = Some(format!(
+            "in {secret_id}: remove or fill the blank entries; add \"salesforce_token\": [\"<random>\"] and register the Salesforce endpoint with ?token=<it>"
+        ));
+    }
+    r
 }
 
 /// Probe, then compare grants; fills `r`.

@@ -234,8 +234,34 @@ impl Credential {
     pub fn parse(secret_id: &str, value: &SecretString) -> Result<Self, SecretError> {
         serde_json::from_str(value.expose_secret()).map_err(|e| SecretError::Invalid {
             secret_id: secret_id.to_owned(),
-            message: e.to_string(),
+            message: shape_error(&e),
         })
+    }
+}
+
+/// A secret's JSON error without its values: serde's "invalid type: string \"…\"" and
+/// "unknown variant `…`" quote what they found, which here is a credential. Missing and unknown
+/// field names are keys, and say what to fix.
+pub fn shape_error(e: &serde_json::Error) -> String {
+    let msg = e.to_string();
+    let what = if msg.starts_with("missing field") || msg.starts_with("unknown field") {
+        msg.split(" at line ").next().unwrap_or_default().to_owned()
+    } else {
+        match e.classify() {
+            serde_json::error::Category::Data => {
+                "a value has the wrong type (e.g. a string where a list of strings is expected)"
+                    .to_owned()
+            }
+            serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
+                "not valid JSON".to_owned()
+            }
+            serde_json::error::Category::Io => "unreadable".to_owned(),
+        }
+    };
+    // Tagged enums are read from a buffer: serde then knows no position (line 0).
+    match e.line() {
+        0 => what,
+        line => format!("{what} (line {line}, column {})", e.column()),
     }
 }
 
@@ -312,16 +338,54 @@ impl SecretCache {
                 return Ok(parsed.clone());
             }
         }
-        let parsed: Arc<SigningSecrets> =
-            Arc::new(serde_json::from_str(value.expose_secret()).map_err(|e| {
-                SecretError::Invalid {
-                    secret_id: secret_id.to_owned(),
-                    message: e.to_string(),
-                }
-            })?);
+        let parsed = Arc::new(parse_signing(secret_id, &value)?);
         signing.insert(secret_id.to_owned(), (value, parsed.clone()));
         Ok(parsed)
     }
+}
+
+/// The intake secret's lists, without entries that cannot sign anything (empty, whitespace, a
+/// bare `whsec_`): each is logged by source and position, never used. A source left with no
+/// entry refuses every request, as an unconfigured one does.
+pub fn parse_signing(secret_id: &str, value: &SecretString) -> Result<SigningSecrets, SecretError> {
+    let mut parsed = read_signing(value).map_err(|e| SecretError::Invalid {
+        secret_id: secret_id.to_owned(),
+        message: shape_error(&e),
+    })?;
+    for (source, list) in parsed.iter_mut() {
+        for (position, _) in unusable_entries(list) {
+            tracing::warn!(secret_id, %source, position, "signing secret entry is empty or blank; it is ignored (anyone could sign with it)");
+        }
+        list.retain(|s| crate::webhook::signature::is_usable(s.expose_secret()));
+    }
+    Ok(parsed)
+}
+
+/// The intake secret as stored: each key holds a list of values, or one value (what
+/// CloudFormation's `GenerateSecretString` writes under `GenerateStringKey`).
+pub fn read_signing(value: &SecretString) -> Result<SigningSecrets, serde_json::Error> {
+    #[derive(serde::Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(SecretString),
+        Many(Vec<SecretString>),
+    }
+    let lists: HashMap<String, OneOrMany> = serde_json::from_str(value.expose_secret())?;
+    Ok(lists
+        .into_iter()
+        .map(|(k, v)| match v {
+            OneOrMany::One(s) => (k, vec![s]),
+            OneOrMany::Many(l) => (k, l),
+        })
+        .collect())
+}
+
+/// The entries of one list that cannot sign anything, with their positions.
+pub fn unusable_entries(list: &[SecretString]) -> Vec<(usize, &SecretString)> {
+    list.iter()
+        .enumerate()
+        .filter(|(_, s)| !crate::webhook::signature::is_usable(s.expose_secret()))
+        .collect()
 }
 
 /// Read one stage of a secret (always naming the stage).
@@ -345,4 +409,52 @@ pub async fn read_stage(
         .ok_or_else(|| SecretError::Empty {
             secret_id: secret_id.to_owned(),
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_malformed_secret_is_described_without_its_values() {
+        // A signing secret stored as a string where a list belongs, a credential with a wrong
+        // type: serde's own message would quote the value.
+        let cases = [
+            r#"{"zendesk": 12345678901234}"#,
+            r#"{"type": "api_token", "base_url": "https://x", "email": ["a@b.c"], "api_token": 12345678901234}"#,
+            r#"{"type": "hunter2-secret-variant"}"#,
+        ];
+        for text in cases {
+            let value = SecretString::from(text);
+            let signing = parse_signing("intake", &value).err().map(|e| e.to_string());
+            let credential = Credential::parse("conn", &value).err().map(|e| e.to_string());
+            for message in signing.into_iter().chain(credential) {
+                assert!(!message.contains("12345678901234"), "{message}");
+                assert!(!message.contains("hunter2"), "{message}");
+            }
+        }
+        let e = parse_signing("intake", &SecretString::from(r#"{"zendesk": 12345678901234}"#))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("wrong type") && e.contains("line 1"), "{e}");
+        // Field names are keys, not values: they stay, to say what to fix.
+        let e = Credential::parse("conn", &SecretString::from(r#"{"type": "api_token"}"#))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("missing field"), "{e}");
+    }
+
+    #[test]
+    fn blank_signing_entries_are_dropped_and_one_value_is_a_list_of_one() {
+        let value = SecretString::from(
+            r#"{"zendesk": ["", "  ", "real-one"], "standard-webhooks": ["whsec_"], "salesforce_token": "generated"}"#,
+        );
+        let parsed = parse_signing("intake", &value).unwrap();
+        let exposed = |k: &str| -> Vec<String> {
+            parsed[k].iter().map(|s| s.expose_secret().to_owned()).collect()
+        };
+        assert_eq!(exposed("zendesk"), ["real-one"]);
+        assert!(exposed("standard-webhooks").is_empty());
+        assert_eq!(exposed("salesforce_token"), ["generated"]);
+    }
 }

@@ -138,6 +138,21 @@ impl Settings {
             .and_then(|v| v.parse().ok())
     }
 
+    /// The lowest HubSpot signature version intake accepts (`HUBSPOT_MIN_SIGNATURE_VERSION`:
+    /// `v1`, `v2` or `v3`; default `v3`, the only one that signs the URL and a time).
+    pub fn hubspot_min_signature_version(
+        &self,
+    ) -> Result<crate::webhook::hubspot::Version, SettingError> {
+        let name = "HUBSPOT_MIN_SIGNATURE_VERSION";
+        match self.optional(name) {
+            None => Ok(crate::webhook::hubspot::Version::V3),
+            Some(v) => crate::webhook::hubspot::Version::parse(v).ok_or(SettingError::Invalid {
+                name,
+                reason: format!("{v:?} is not one of v1, v2, v3"),
+            }),
+        }
+    }
+
     pub fn public_base_url(&self) -> Option<String> {
         self.optional("PUBLIC_BASE_URL").map(str::to_owned)
     }

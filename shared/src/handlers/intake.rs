@@ -47,6 +47,8 @@ pub struct Intake {
     pub gates: Gates,
     /// The shared budgets the ceilings are kept in (`PACING_TABLE`; needed only with ceilings).
     pub limiter: Option<Limiter>,
+    /// HubSpot requests that declare an older signature version are refused.
+    pub hubspot_min_version: webhook::hubspot::Version,
 }
 
 pub const DEFAULT_MAX_BODY_BYTES: usize = 256 * 1024;
@@ -76,6 +78,7 @@ impl Intake {
             classify_queue_url: s.classify_queue_url()?.to_owned(),
             signing_secret_id: s.intake_secret_id()?.to_owned(),
             max_body_bytes: s.max_body_bytes(),
+            hubspot_min_version: s.hubspot_min_signature_version()?,
             public_base_url: s.public_base_url(),
             decisions,
         })
@@ -244,13 +247,20 @@ async fn handle(
         headers: &req.headers,
         body: &body,
     };
-    if let Err(e) = webhook::verify(source, &signed, secrets, now) {
-        return refuse(401, name, format!("{name} signature check failed: {e}"));
+    if secrets.is_empty() {
+        warn!(
+            source = name,
+            "no usable signing secret for this source in the intake secret; every request is refused"
+        );
     }
-    if source == Source::Salesforce {
-        if let Err(reason) = endpoint_token(&all_secrets, &req) {
-            return refuse(401, name, reason);
-        }
+    let verified = webhook::verify(source, &signed, secrets, now, deps.hubspot_min_version)
+        .map_err(|e| e.to_string())
+        .and_then(|()| match source {
+            Source::Salesforce => endpoint_token(&all_secrets, &req),
+            _ => Ok(()),
+        });
+    if let Err(detail) = verified {
+        return unauthenticated(source, &detail);
     }
     let (events, ack) = match webhook::normalize(source, &req.headers, &body) {
         Ok(Inbound::Handshake(reply)) => {
@@ -271,10 +281,22 @@ async fn handle(
     let mut duplicates = Vec::new();
     let single = events.len() == 1;
     for (index, n) in events.into_iter().enumerate() {
-        // A batch item without its own id gets the body hash plus its position.
+        // A delivery id the signature covers is the key; otherwise the signed bytes are (a
+        // batch item without its own id gets the body hash plus its position), so a captured
+        // request resent under a fresh id header is the same delivery.
         let hash = payload_hash(n.raw.get().as_bytes());
-        let delivery_id = match (&n.delivery_id, single) {
-            (Some(id), _) => id.clone(),
+        let signed_id = n
+            .delivery_id
+            .clone()
+            .filter(|_| webhook::signs_delivery_id(source));
+        if let (None, Some(vendor_id)) = (&signed_id, &n.delivery_id) {
+            info!(source = name, vendor_delivery_id = %vendor_id, "unsigned delivery id; deduplicated on the signed body");
+        }
+        let delivery_id = match (signed_id, single) {
+            (Some(id), _) => id,
+            // The event as read: Twilio signs its form fields sorted, so a reordered body is
+            // the same signed request.
+            (None, _) if !webhook::signs_delivery_id(source) => format!("sha256:{hash}"),
             (None, true) => format!("sha256:{}", payload_hash(&body)),
             (None, false) => format!("sha256:{}#{index}", payload_hash(&body)),
         };
@@ -372,14 +394,28 @@ fn stale_signed_body(
     })
 }
 
-/// Salesforce outbound messages are unsigned: when the intake secret lists
-/// `"salesforce_token"`s, the endpoint URL must carry one (`?token=…`), compared in constant time.
+/// A 401 whose text is the same for every failure of a source's check: it does not tell whether
+/// the source is configured, which secret or header nearly matched, or whether an organization
+/// id was right. The detail goes to the log, for the operator.
+fn unauthenticated(source: Source, detail: &str) -> LambdaFunctionUrlResponse {
+    let name = source.as_str();
+    warn!(source = name, status = 401, %detail, "webhook refused");
+    let public = match source {
+        Source::Salesforce => "salesforce outbound messages must come from an allowed organization to the endpoint URL with its token (?token=…)".to_owned(),
+        _ => format!("{name} signature check failed: the request is not signed with an active {name} signing secret, or its signature headers are missing, malformed or outside the time window"),
+    };
+    respond(401, json!({"error": public}))
+}
+
+/// Salesforce outbound messages are unsigned: the endpoint URL must carry one of the intake
+/// secret's `"salesforce_token"`s (`?token=…`), compared in constant time. With none configured
+/// the source refuses everything: an organization id is printed on public web-to-case forms.
 fn endpoint_token(
     secrets: &crate::secrets::SigningSecrets,
     req: &LambdaFunctionUrlRequest,
 ) -> Result<(), String> {
     let Some(tokens) = secrets.get("salesforce_token").filter(|t| !t.is_empty()) else {
-        return Ok(());
+        return Err("no \"salesforce_token\" in the intake secret: add one (a random string) and register the endpoint URL with ?token=<it>".into());
     };
     let presented = req
         .raw_query_string
@@ -394,7 +430,7 @@ fn endpoint_token(
         .unwrap_or_default();
     let presented = presented.as_bytes();
     if presented.is_empty() || token_matches(tokens, presented).is_err() {
-        return Err("salesforce outbound messages must be sent to the endpoint URL with its token (?token=…)".into());
+        return Err("the endpoint URL's token is missing or wrong".into());
     }
     Ok(())
 }

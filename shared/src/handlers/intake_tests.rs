@@ -21,6 +21,7 @@ fn offline_deps() -> Intake {
         replay_window: chrono::Duration::days(30),
         gates: Default::default(),
         limiter: None,
+        hubspot_min_version: crate::webhook::hubspot::Version::V3,
     }
 }
 

@@ -20,11 +20,34 @@ pub const TIMESTAMP_HEADER: &str = "x-hubspot-request-timestamp";
 pub const SIGNATURE_HEADER: &str = "x-hubspot-signature";
 pub const VERSION_HEADER: &str = "x-hubspot-signature-version";
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Ordered by what they sign: v1 the body, v2 also method and URL, v3 also a time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Version {
     V1,
     V2,
     V3,
+}
+
+impl Version {
+    /// `v1`, `v2` or `v3` (the `HUBSPOT_MIN_SIGNATURE_VERSION` setting).
+    pub fn parse(s: &str) -> Option<Version> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "v1" => Some(Version::V1),
+            "v2" => Some(Version::V2),
+            "v3" => Some(Version::V3),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for Version {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Version::V1 => "v1",
+            Version::V2 => "v2",
+            Version::V3 => "v3",
+        })
+    }
 }
 
 /// The version the request itself declares (v3 by its header, else `X-HubSpot-Signature-Version`).

@@ -38,6 +38,8 @@ pub enum VerifyError {
     Mismatch,
     #[error("no signing secret is configured for this source")]
     NoSecret,
+    #[error("the signature version is below this deployment's minimum ({0})")]
+    BelowMinimumVersion(hubspot::Version),
 }
 
 /// Why a verified body could not be read as the vendor's event (a 400).
@@ -172,6 +174,17 @@ impl Scheme {
         if secrets.is_empty() {
             return Err(VerifyError::NoSecret);
         }
+        self.check(req, secrets, now)
+    }
+
+    /// [`verify`](Self::verify) without the configured-secret check: with no secret, every
+    /// request fails exactly as a wrong signature does.
+    fn check(
+        self,
+        req: &SignedRequest<'_>,
+        secrets: &[SecretString],
+        now: Option<DateTime<Utc>>,
+    ) -> Result<(), VerifyError> {
         let (h, body) = (req.headers, req.body);
         match self {
             Scheme::Slack => slack::verify(h, body, secrets, now),
@@ -192,22 +205,24 @@ impl Scheme {
     }
 }
 
-/// Check a request to `/webhooks/{source}` against the source's active secrets.
+/// Check a request to `/webhooks/{source}` against the source's active secrets. A source with
+/// no secret fails as a wrong signature does, so answers do not tell which sources exist.
 pub fn verify(
     source: Source,
     req: &SignedRequest<'_>,
     secrets: &[SecretString],
     now: DateTime<Utc>,
+    hubspot_min: hubspot::Version,
 ) -> Result<(), VerifyError> {
-    if secrets.is_empty() {
-        return Err(VerifyError::NoSecret);
-    }
     let scheme = match source {
         Source::Zendesk => Scheme::Zendesk,
         Source::Slack => Scheme::Slack,
         Source::Jira => Scheme::Jira,
         Source::Github => Scheme::Github,
+        // The request names its version: below the deployment's floor it is refused, so
+        // stripping the v3 headers cannot fall back to a scheme that signs less.
         Source::Hubspot => match hubspot::declared_version(req.headers)? {
+            v if v < hubspot_min => return Err(VerifyError::BelowMinimumVersion(hubspot_min)),
             hubspot::Version::V1 => Scheme::HubspotV1,
             hubspot::Version::V2 => Scheme::HubspotV2,
             hubspot::Version::V3 => Scheme::HubspotV3,
@@ -219,7 +234,15 @@ pub fn verify(
         Source::Twilio => Scheme::Twilio,
         Source::Salesforce => return salesforce::verify(req.body, secrets),
     };
-    scheme.verify(req, secrets, Some(now))
+    scheme.check(req, secrets, Some(now))
+}
+
+/// Whether the delivery id a source's normalizer reads is covered by its signature. GitHub's
+/// `X-GitHub-Delivery`, Jira's `X-Atlassian-Webhook-Identifier` and Twilio's
+/// `I-Twilio-Idempotency-Token` are headers the signature does not cover: a captured request
+/// resent under a fresh id would pass as new, so those deliveries dedupe on the signed bytes.
+pub fn signs_delivery_id(source: Source) -> bool {
+    !matches!(source, Source::Github | Source::Jira | Source::Twilio)
 }
 
 /// Whether a source sends bodies of this content type (`None`: the header was absent).
@@ -348,6 +371,90 @@ mod tests {
             Source::Salesforce,
             Some("application/json")
         ));
+    }
+
+    fn hubspot_v1(secret: &str, body: &[u8]) -> HeaderMap {
+        use sha2::{Digest, Sha256};
+        let mut d = Sha256::new();
+        d.update(secret.as_bytes());
+        d.update(body);
+        let mut h = HeaderMap::new();
+        h.insert("x-hubspot-signature", hex::encode(d.finalize()).parse().unwrap());
+        h.insert("x-hubspot-signature-version", "v1".parse().unwrap());
+        h
+    }
+
+    #[test]
+    fn a_hubspot_request_cannot_choose_a_version_below_the_floor() {
+        let body = br#"[{"eventId":1,"portalId":62515}]"#;
+        let headers = hubspot_v1("hubspot-secret", body);
+        let req = SignedRequest {
+            method: "POST",
+            url: "https://hooks.example.com/webhooks/hubspot",
+            headers: &headers,
+            body,
+        };
+        let secrets = [SecretString::from("hubspot-secret")];
+        let now = Utc::now();
+        // Correctly signed with v1 (no URL, no time): taken only where the floor allows it.
+        assert_eq!(
+            verify(Source::Hubspot, &req, &secrets, now, hubspot::Version::V1),
+            Ok(())
+        );
+        assert_eq!(
+            verify(Source::Hubspot, &req, &secrets, now, hubspot::Version::V3),
+            Err(VerifyError::BelowMinimumVersion(hubspot::Version::V3))
+        );
+    }
+
+    #[test]
+    fn an_empty_or_blank_secret_never_verifies() {
+        // HMAC takes an empty key: anyone could sign with one. So could `whsec_` (no key).
+        let body = br#"{"a":1}"#;
+        for blank in ["", "   ", "whsec_", "whsec_=="] {
+            let sig = hex::encode(signature::hmac_sha256(blank.trim().as_bytes(), &[body]));
+            let mut headers = HeaderMap::new();
+            headers.insert(
+                "x-hub-signature-256",
+                format!("sha256={sig}").parse().unwrap(),
+            );
+            let req = SignedRequest {
+                method: "POST",
+                url: "https://h/webhooks/github",
+                headers: &headers,
+                body,
+            };
+            let secrets = [SecretString::from(blank)];
+            assert_eq!(
+                verify(Source::Github, &req, &secrets, Utc::now(), hubspot::Version::V3),
+                Err(VerifyError::Mismatch),
+                "{blank:?}"
+            );
+        }
+        assert!(signature::is_usable("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"));
+        assert!(signature::is_usable("k"));
+    }
+
+    #[test]
+    fn an_unconfigured_source_fails_as_a_wrong_signature_does() {
+        let body = br#"{"a":1}"#;
+        let mut headers = HeaderMap::new();
+        headers.insert("x-hub-signature-256", "sha256=00".parse().unwrap());
+        let req = SignedRequest {
+            method: "POST",
+            url: "https://h/webhooks/github",
+            headers: &headers,
+            body,
+        };
+        let none = verify(Source::Github, &req, &[], Utc::now(), hubspot::Version::V3);
+        let wrong = verify(
+            Source::Github,
+            &req,
+            &[SecretString::from("x")],
+            Utc::now(),
+            hubspot::Version::V3,
+        );
+        assert_eq!(none, wrong);
     }
 
     #[test]

@@ -35,14 +35,24 @@ pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
     a.ct_eq(b).into()
 }
 
+/// Whether a configured secret can sign anything: an empty or whitespace value, or a bare
+/// prefix such as `whsec_`, is a key anyone holds (HMAC takes an empty key).
+pub fn is_usable(secret: &str) -> bool {
+    let s = secret.trim();
+    let key = s.strip_prefix("whsec_").unwrap_or(s);
+    !key.trim_matches('=').is_empty()
+}
+
 /// `Ok` when `matches` holds for any active secret (its raw bytes). Every secret is tried, with
-/// no early exit, so timing does not reveal which one matched.
+/// no early exit, so timing does not reveal which one matched. A secret that is not
+/// [usable](is_usable) never verifies.
 pub fn verify_any(
     secrets: &[SecretString],
     matches: impl Fn(&[u8]) -> bool,
 ) -> Result<(), VerifyError> {
     let found = secrets.iter().fold(false, |found, s| {
-        matches(s.expose_secret().as_bytes()) | found
+        let s = s.expose_secret();
+        (is_usable(s) & matches(s.as_bytes())) | found
     });
     if found {
         Ok(())
