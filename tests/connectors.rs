@@ -8,12 +8,25 @@ use switchyard_infra::sandbox::Sandbox;
 
 fn action(connector: &str, name: &str, params: &[(&str, &str)]) -> PlannedAction {
     PlannedAction {
+        json: Default::default(),
         connector: connector.into(),
         action: name.into(),
         params: params
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect(),
+    }
+}
+
+trait WithJson {
+    /// The same action with `param` written as JSON in its route.
+    fn with_json(self, param: &str) -> Self;
+}
+
+impl WithJson for PlannedAction {
+    fn with_json(mut self, param: &str) -> Self {
+        self.json.insert(param.into());
+        self
     }
 }
 
@@ -712,21 +725,24 @@ async fn slack_posts_blocks_in_threads_and_reads_errors_inside_200s() {
     )
     .unwrap();
     let blocks = r#"[{"type":"section","text":{"type":"mrkdwn","text":"*Possible outage* via Jira OPS-142"}}]"#;
-    let first = slack
-        .perform(
-            &action(
-                "slack",
-                "post_message",
-                &[
-                    ("channel", "#incidents"),
-                    ("text", "Possible outage"),
-                    ("blocks", blocks),
-                ],
-            ),
-            "k",
-        )
-        .await
-        .unwrap();
+    // As a route writes them: JSON in the route itself.
+    let mut with_blocks = action(
+        "slack",
+        "post_message",
+        &[
+            ("channel", "#incidents"),
+            ("text", "Possible outage"),
+            ("blocks", blocks),
+        ],
+    );
+    // Text that looks like blocks (an event's words) is refused, never posted as structure.
+    let e = slack.perform(&with_blocks, "k0").await.unwrap_err();
+    assert!(
+        matches!(&e, ConnectorError::Unsupported(m) if m.contains("written in the route")),
+        "{e}"
+    );
+    with_blocks.json.insert("blocks".into());
+    let first = slack.perform(&with_blocks, "k").await.unwrap();
     let ts = first.object_id.unwrap();
     slack
         .perform(
@@ -766,7 +782,8 @@ async fn slack_posts_blocks_in_threads_and_reads_errors_inside_200s() {
                 "slack",
                 "post_message",
                 &[("channel", "#incidents"), ("text", "x"), ("blocks", "{")],
-            ),
+            )
+            .with_json("blocks"),
             "k",
         )
         .await

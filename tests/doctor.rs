@@ -95,6 +95,7 @@ async fn a_removed_permission_fails_the_doctor_and_the_vendor_names_the_scope() 
     // And the actions themselves fail with the vendor's words, naming the scope.
     let action = |connector: &str, action: &str, params: &[(&str, &str)]| {
         switchyard::routing::PlannedAction {
+            json: Default::default(),
             connector: connector.into(),
             action: action.into(),
             params: params

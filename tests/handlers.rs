@@ -128,6 +128,7 @@ async fn a_crash_between_the_vendor_call_and_the_record_still_makes_one_effect()
     let deps =
         Act::from_settings(&stack.aws, &switchyard::settings::Settings::from_map(env)).unwrap();
     let action = PlannedAction {
+        json: Default::default(),
         connector: "zendesk".into(),
         action: "create_ticket".into(),
         params: [
@@ -403,6 +404,7 @@ async fn a_budget_another_integration_spends_slows_every_worker_before_a_429() {
     let update = |i: usize| {
         let mut msg = slack_post(&format!("ev-shared-{i}"));
         msg.actions[0] = switchyard::routing::PlannedAction {
+            json: Default::default(),
             connector: "zendesk".into(),
             action: "update_ticket".into(),
             params: [
@@ -481,6 +483,7 @@ fn slack_post(id: &str) -> switchyard::event::ActMessage {
         category: "outage".into(),
         confidence: 0.9,
         actions: vec![switchyard::routing::PlannedAction {
+            json: Default::default(),
             connector: "slack".into(),
             action: "post_message".into(),
             params: [

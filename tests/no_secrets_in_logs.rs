@@ -141,6 +141,7 @@ async fn no_secret_value_appears_in_any_log_line() {
     // Teams and webhook URLs carry their secret in the path or query: post through both.
     for (connector, action) in [("teams", "post_message"), ("webhook", "post")] {
         let post = switchyard::routing::PlannedAction {
+            json: Default::default(),
             connector: connector.into(),
             action: action.into(),
             params: [("text".to_owned(), "Checkout is down".to_owned())].into(),

@@ -182,6 +182,7 @@ async fn a_record_that_fails_its_last_receive_is_written_failed_with_the_reason(
         category: "billing".into(),
         confidence: 0.9,
         actions: vec![switchyard::routing::PlannedAction {
+            json: Default::default(),
             connector: "zendesk".into(),
             action: "update_ticket".into(),
             params: [

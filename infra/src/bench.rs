@@ -128,6 +128,7 @@ impl Bench {
                 let mut item = 0u64;
                 while Instant::now() < end {
                     let action = PlannedAction {
+                        json: Default::default(),
                         connector: "zendesk".into(),
                         action: "update_ticket".into(),
                         params: [

@@ -56,7 +56,14 @@ fn intake_path(
         headers: h,
         body,
     };
-    webhook::verify(Source::Zendesk, &req, secrets, now, webhook::hubspot::Version::V3).unwrap();
+    webhook::verify(
+        Source::Zendesk,
+        &req,
+        secrets,
+        now,
+        webhook::hubspot::Version::V3,
+    )
+    .unwrap();
     let n = webhook::normalize(Source::Zendesk, h, body)
         .unwrap()
         .into_events()
@@ -128,7 +135,15 @@ fn stages(c: &mut Criterion) {
         body: body.as_bytes(),
     };
     c.bench_function("stage/verify", |b| {
-        b.iter(|| webhook::verify(Source::Zendesk, black_box(&req), &secrets, now, webhook::hubspot::Version::V3))
+        b.iter(|| {
+            webhook::verify(
+                Source::Zendesk,
+                black_box(&req),
+                &secrets,
+                now,
+                webhook::hubspot::Version::V3,
+            )
+        })
     });
     c.bench_function("stage/normalize", |b| {
         b.iter(|| webhook::normalize(Source::Zendesk, &h, black_box(body.as_bytes())))

@@ -203,20 +203,20 @@ async fn intake_secret(secrets: &crate::secrets::SecretCache, secret_id: &str) -
         Ok(v) => v,
         Err(e) => {
             r.detail = e.to_string();
-            r.fix = Some(format!("create {secret_id} with each source's signing secrets"));
+            r.fix = Some(format!(
+                "create {secret_id} with each source's signing secrets"
+            ));
             return r;
         }
     };
     let lists: crate::secrets::SigningSecrets = match crate::secrets::read_signing(&raw) {
-            Ok(l) => l,
-            Err(e) => {
-                r.detail = format!("not readable: {}", crate::secrets::shape_error(&e));
-                r.fix = Some(
-                    "store a JSON object of lists: {\"zendesk\": [\"…\"], …}".into(),
-                );
-                return r;
-            }
-        };
+        Ok(l) => l,
+        Err(e) => {
+            r.detail = format!("not readable: {}", crate::secrets::shape_error(&e));
+            r.fix = Some("store a JSON object of lists: {\"zendesk\": [\"…\"], …}".into());
+            return r;
+        }
+    };
     r.credential = Some("signing secrets".into());
     let mut blank: Vec<String> = lists
         .iter()
@@ -234,9 +234,10 @@ async fn intake_secret(secrets: &crate::secrets::SecretCache, secret_id: &str) -
             blank.join(", ")
         ));
     }
-    let has_token = lists
-        .get("salesforce_token")
-        .is_some_and(|t| t.iter().any(|t| crate::webhook::signature::is_usable(secrecy::ExposeSecret::expose_secret(t))));
+    let has_token = lists.get("salesforce_token").is_some_and(|t| {
+        t.iter()
+            .any(|t| crate::webhook::signature::is_usable(secrecy::ExposeSecret::expose_secret(t)))
+    });
     if lists.contains_key("salesforce") && !has_token {
         problems.push(
             "salesforce is configured without a \"salesforce_token\": every outbound message is refused"
@@ -245,7 +246,11 @@ async fn intake_secret(secrets: &crate::secrets::SecretCache, secret_id: &str) -
     }
     let mut sources: Vec<&str> = lists
         .iter()
-        .filter(|(_, l)| l.iter().any(|s| crate::webhook::signature::is_usable(secrecy::ExposeSecret::expose_secret(s))))
+        .filter(|(_, l)| {
+            l.iter().any(|s| {
+                crate::webhook::signature::is_usable(secrecy::ExposeSecret::expose_secret(s))
+            })
+        })
         .map(|(k, _)| k.as_str())
         .collect();
     sources.sort();

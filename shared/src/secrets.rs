@@ -427,15 +427,20 @@ mod tests {
         for text in cases {
             let value = SecretString::from(text);
             let signing = parse_signing("intake", &value).err().map(|e| e.to_string());
-            let credential = Credential::parse("conn", &value).err().map(|e| e.to_string());
+            let credential = Credential::parse("conn", &value)
+                .err()
+                .map(|e| e.to_string());
             for message in signing.into_iter().chain(credential) {
                 assert!(!message.contains("12345678901234"), "{message}");
                 assert!(!message.contains("hunter2"), "{message}");
             }
         }
-        let e = parse_signing("intake", &SecretString::from(r#"{"zendesk": 12345678901234}"#))
-            .unwrap_err()
-            .to_string();
+        let e = parse_signing(
+            "intake",
+            &SecretString::from(r#"{"zendesk": 12345678901234}"#),
+        )
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("wrong type") && e.contains("line 1"), "{e}");
         // Field names are keys, not values: they stay, to say what to fix.
         let e = Credential::parse("conn", &SecretString::from(r#"{"type": "api_token"}"#))
@@ -451,7 +456,10 @@ mod tests {
         );
         let parsed = parse_signing("intake", &value).unwrap();
         let exposed = |k: &str| -> Vec<String> {
-            parsed[k].iter().map(|s| s.expose_secret().to_owned()).collect()
+            parsed[k]
+                .iter()
+                .map(|s| s.expose_secret().to_owned())
+                .collect()
         };
         assert_eq!(exposed("zendesk"), ["real-one"]);
         assert!(exposed("standard-webhooks").is_empty());

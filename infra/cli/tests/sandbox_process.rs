@@ -46,6 +46,7 @@ async fn the_sandbox_runs_as_a_process_with_an_admin_api() {
     .unwrap();
     use switchyard::connectors::Connector;
     let update = switchyard::routing::PlannedAction {
+        json: Default::default(),
         connector: "zendesk".into(),
         action: "update_ticket".into(),
         params: [

@@ -91,18 +91,16 @@ pub fn adf(text: &str) -> Value {
 
 /// The label that marks an issue as created by one idempotency key.
 /// `fields.<id>` parameters as Jira field values: a select field's option by `{"value": …}`
-/// when the parameter is written `{"value": "…"}` (JSON), the rest as given.
+/// when the route wrote the parameter as JSON, the rest as text (whatever an event put in it).
 fn field_params(a: &PlannedAction) -> serde_json::Map<String, Value> {
     a.params
         .iter()
-        .filter_map(|(k, v)| Some((k.strip_prefix("fields.")?, v)))
-        .map(|(k, v)| {
-            let value = match k {
-                "priority" => json!({"name": v}),
-                "description" | "environment" => adf(v),
-                _ if v.starts_with('{') || v.starts_with('[') => {
-                    serde_json::from_str(v).unwrap_or_else(|_| json!(v))
-                }
+        .filter_map(|(k, v)| Some((k, k.strip_prefix("fields.")?, v)))
+        .map(|(param, k, v)| {
+            let value = match (k, a.json_param(param)) {
+                ("priority", _) => json!({"name": v}),
+                ("description" | "environment", _) => adf(v),
+                (_, Some(Ok(structure))) => structure,
                 _ => json!(v),
             };
             (k.to_owned(), value)
@@ -536,6 +534,7 @@ mod tests {
         assert_eq!(idempotency_label("act#e1#0"), idempotency_label("act#e1#0"));
         assert_ne!(idempotency_label("act#e1#0"), idempotency_label("act#e1#1"));
         let action = |issue: &str| PlannedAction {
+            json: Default::default(),
             connector: "jira".into(),
             action: "add_comment".into(),
             params: [("issue".to_owned(), issue.to_owned())].into(),

@@ -211,10 +211,18 @@ impl Connector for Slack {
                     body["thread_ts"] = json!(ts);
                 }
                 // Block Kit layout as JSON text; `text` stays as the notification fallback.
-                if let Some(blocks) = action.params.get("blocks") {
-                    let blocks: Value = serde_json::from_str(blocks).map_err(|e| {
-                        ConnectorError::Unsupported(format!("blocks is not JSON: {e}"))
-                    })?;
+                // Blocks are the route's own JSON; text that merely looks like JSON is not.
+                if action.params.contains_key("blocks") {
+                    let blocks: Value = action
+                        .json_param("blocks")
+                        .ok_or_else(|| {
+                            ConnectorError::Unsupported(
+                                "blocks must be written in the route as a JSON list".into(),
+                            )
+                        })?
+                        .map_err(|e| {
+                            ConnectorError::Unsupported(format!("blocks is not JSON: {e}"))
+                        })?;
                     if !blocks.is_array() {
                         return Err(ConnectorError::Unsupported(
                             "blocks must be a JSON list".into(),

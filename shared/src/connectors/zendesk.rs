@@ -58,8 +58,14 @@ impl Zendesk {
                 .map_err(|_| ConnectorError::Unsupported(format!("{name} {v:?} is not a number")))
         };
         let mut t = serde_json::Map::new();
-        if let Some(body) = a.params.get("comment") {
-            let public = a.params.get("public").is_some_and(|p| p == "true");
+        // `comment` is plain text; `html_comment` is HTML whose event values the route escaped.
+        let public = a.params.get("public").is_some_and(|p| p == "true");
+        if let Some(html) = a.params.get("html_comment") {
+            t.insert(
+                "comment".into(),
+                json!({ "html_body": html, "public": public }),
+            );
+        } else if let Some(body) = a.params.get("comment") {
             t.insert("comment".into(), json!({ "body": body, "public": public }));
         }
         for field in ["group_id", "assignee_id"] {

@@ -6,12 +6,15 @@
 //! Otherwise: below `review_threshold` → the review route; else the default route, if any.
 //! Every classifier (keywords, embedded model, LLM) reads the same categories.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::event::{Event, Source};
+
+mod fill;
+pub use fill::Markup;
 
 /// The config compiled into every binary; `ROUTING_CONFIG` names a file that replaces it.
 pub const DEFAULT_CONFIG: &str = include_str!("../../routing.toml");
@@ -109,11 +112,36 @@ pub struct ActionTemplate {
 }
 
 /// An action with its parameters filled in from one event.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct PlannedAction {
     pub connector: String,
     pub action: String,
     pub params: BTreeMap<String, String>,
+    /// Parameters the route wrote as JSON (Slack `blocks`, a Jira object field): only these are
+    /// read as JSON by a connector; every other value is text, whatever it looks like.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub json: BTreeSet<String>,
+}
+
+impl PlannedAction {
+    /// An action whose parameters are all text.
+    pub fn new(connector: &str, action: &str, params: BTreeMap<String, String>) -> Self {
+        PlannedAction {
+            connector: connector.to_owned(),
+            action: action.to_owned(),
+            params,
+            json: BTreeSet::new(),
+        }
+    }
+
+    /// The parameter `name` as the JSON the route wrote, if it wrote it as JSON.
+    pub fn json_param(&self, name: &str) -> Option<Result<serde_json::Value, serde_json::Error>> {
+        self.json
+            .contains(name)
+            .then(|| self.params.get(name))
+            .flatten()
+            .map(|v| serde_json::from_str(v))
+    }
 }
 
 /// What the classifier concluded, and why.
@@ -257,8 +285,8 @@ impl RoutingConfig {
             check_placeholders("review route", &r.actions)?;
         }
         for a in self.drift.iter().flat_map(|d| &d.actions) {
-            for name in a.params.values().flat_map(|v| placeholders(v)) {
-                if !DRIFT_PLACEHOLDERS.contains(&name) {
+            for name in a.params.values().flat_map(|v| template_names(v)) {
+                if !DRIFT_PLACEHOLDERS.contains(&name.as_str()) {
                     return Err(ConfigError::Invalid(format!(
                         "drift route action {}.{}: unknown placeholder {{{name}}} (one of {})",
                         a.connector,
@@ -460,24 +488,16 @@ impl RoutingConfig {
             f.routes.join("; ")
         };
         let line = f.line();
+        let value = |name: &str| match name {
+            "finding.id" => Some(id.to_owned()),
+            "finding.line" => Some(line.clone()),
+            "finding.routes" => Some(routes.clone()),
+            _ => None,
+        };
         self.drift
             .iter()
             .flat_map(|d| &d.actions)
-            .map(|t| PlannedAction {
-                connector: t.connector.clone(),
-                action: t.action.clone(),
-                params: t
-                    .params
-                    .iter()
-                    .map(|(k, v)| {
-                        let v = v
-                            .replace("{finding.id}", id)
-                            .replace("{finding.line}", &line)
-                            .replace("{finding.routes}", &routes);
-                        (k.clone(), v)
-                    })
-                    .collect(),
-            })
+            .filter_map(|t| fill_action(t, &value).ok())
             .collect()
     }
 }
@@ -485,8 +505,8 @@ impl RoutingConfig {
 fn check_placeholders(at: &str, actions: &[ActionTemplate]) -> Result<(), ConfigError> {
     for action in actions {
         for value in action.params.values() {
-            for name in placeholders(value) {
-                if !PLACEHOLDERS.contains(&name) {
+            for name in template_names(value) {
+                if !PLACEHOLDERS.contains(&name.as_str()) {
                     return Err(ConfigError::Invalid(format!(
                         "{at} action {}.{}: unknown placeholder {{{name}}}",
                         action.connector, action.action
@@ -498,6 +518,39 @@ fn check_placeholders(at: &str, actions: &[ActionTemplate]) -> Result<(), Config
     Ok(())
 }
 
+/// The placeholders a parameter template uses (in the strings of one written as JSON).
+fn template_names(template: &str) -> Vec<String> {
+    match fill::as_structure(template) {
+        Some(structure) => fill::strings(&structure)
+            .into_iter()
+            .flat_map(fill::names)
+            .map(str::to_owned)
+            .collect(),
+        None => fill::names(template).map(str::to_owned).collect(),
+    }
+}
+
+/// One action's parameters filled: text escaped for the parameter's markup, JSON parameters
+/// built from the template's structure. `Err(name)` names a placeholder without a value.
+fn fill_action(
+    t: &ActionTemplate,
+    value: &dyn Fn(&str) -> Option<String>,
+) -> Result<PlannedAction, String> {
+    let mut action = PlannedAction::new(&t.connector, &t.action, BTreeMap::new());
+    for (k, v) in &t.params {
+        let markup = Markup::of(&t.connector, k);
+        let filled = match fill::as_structure(v) {
+            Some(structure) => {
+                action.json.insert(k.clone());
+                fill::fill_structure(&structure, value, markup)?.to_string()
+            }
+            None => fill::fill(v, value, markup).map_err(str::to_owned)?,
+        };
+        action.params.insert(k.clone(), filled);
+    }
+    Ok(action)
+}
+
 /// Render a route's actions for one event; `Err(reason)` when the event lacks a value.
 fn plan(
     templates: &[ActionTemplate],
@@ -506,32 +559,18 @@ fn plan(
     reason: Option<&str>,
     text: Text,
 ) -> Result<Vec<PlannedAction>, String> {
-    let mut planned = Vec::with_capacity(templates.len());
-    for t in templates {
-        let mut params = BTreeMap::new();
-        for (k, v) in &t.params {
-            let value = render(v, event, c, reason, text).map_err(|missing| {
+    let value = |name: &str| placeholder_value(name, event, c, reason, text);
+    templates
+        .iter()
+        .map(|t| {
+            fill_action(t, &value).map_err(|missing| {
                 format!(
                     "action {}.{} needs {{{missing}}}, which this {} event does not have",
                     t.connector, t.action, event.source
                 )
-            })?;
-            params.insert(k.clone(), value);
-        }
-        planned.push(PlannedAction {
-            connector: t.connector.clone(),
-            action: t.action.clone(),
-            params,
-        });
-    }
-    Ok(planned)
-}
-
-fn placeholders(template: &str) -> impl Iterator<Item = &str> {
-    template
-        .split('{')
-        .skip(1)
-        .filter_map(|part| part.split_once('}').map(|(name, _)| name))
+            })
+        })
+        .collect()
 }
 
 /// Whether the customer's words go into an action as they are (a vendor write) or redacted (a
@@ -542,45 +581,39 @@ enum Text {
     Redacted,
 }
 
-/// Fill a template; `Err(name)` when the event lacks a value the template needs.
-fn render<'t>(
-    template: &'t str,
+/// One placeholder's value for an event (`None`: the event has none).
+fn placeholder_value(
+    name: &str,
     event: &Event,
     c: &Classification,
     reason: Option<&str>,
     text: Text,
-) -> Result<String, &'t str> {
+) -> Option<String> {
     let words = |v: Option<String>| match text {
         Text::AsIs => v,
         Text::Redacted => v.map(|v| crate::redact::redact(&v)),
     };
-    let mut out = template.to_owned();
-    for name in placeholders(template) {
-        let value = match name {
-            "event.id" => Some(event.id.clone()),
-            "event.source" => Some(event.source.to_string()),
-            "event.object_id" => event.object_id.clone(),
-            "event.subject" => words(event.subject.clone()),
-            "event.text" => words(event.text.clone()),
-            "event.summary" => words(event.summary()),
-            // Always has a value, so a notice is never dropped for want of a link.
-            "event.link" => Some(event.links.first().cloned().unwrap_or_else(|| {
-                format!(
-                    "{} {}",
-                    event.source,
-                    event.object_id.as_deref().unwrap_or("(no object id)")
-                )
-            })),
-            "category" => Some(c.category.clone()),
-            "confidence" => Some(format!("{:.2}", c.confidence)),
-            "language" => Some(c.language.clone().unwrap_or_else(|| "und".into())),
-            "reason" => reason.map(str::to_owned),
-            _ => None,
-        };
-        let value = value.ok_or(name)?;
-        out = out.replace(&format!("{{{name}}}"), &value);
+    match name {
+        "event.id" => Some(event.id.clone()),
+        "event.source" => Some(event.source.to_string()),
+        "event.object_id" => event.object_id.clone(),
+        "event.subject" => words(event.subject.clone()),
+        "event.text" => words(event.text.clone()),
+        "event.summary" => words(event.summary()),
+        // Always has a value, so a notice is never dropped for want of a link.
+        "event.link" => Some(event.links.first().cloned().unwrap_or_else(|| {
+            format!(
+                "{} {}",
+                event.source,
+                event.object_id.as_deref().unwrap_or("(no object id)")
+            )
+        })),
+        "category" => Some(c.category.clone()),
+        "confidence" => Some(format!("{:.2}", c.confidence)),
+        "language" => Some(c.language.clone().unwrap_or_else(|| "und".into())),
+        "reason" => reason.map(str::to_owned),
+        _ => None,
     }
-    Ok(out)
 }
 
 #[cfg(test)]

@@ -270,3 +270,97 @@ fn drift_notices_fill_the_finding_and_refuse_unknown_placeholders() {
     let e = RoutingConfig::load(bad).unwrap_err().to_string();
     assert!(e.contains("unknown placeholder {event.id}"), "{e}");
 }
+
+#[test]
+fn hostile_event_text_is_escaped_for_each_connector_and_never_becomes_structure() {
+    // Each built-in connector's text parameters, one JSON parameter each where the vendor takes
+    // structure, and a described connector.
+    let config = RoutingConfig::load(
+        r##"
+review_threshold = 0.5
+[[categories]]
+name = "outage"
+keywords = ["down"]
+[[routes]]
+category = "outage"
+[[routes.actions]]
+connector = "slack"
+action = "post_message"
+params = { channel = "#incidents", text = "Outage: {event.summary}", blocks = '[{"type": "section", "text": {"type": "mrkdwn", "text": "{event.subject}"}}]' }
+[[routes.actions]]
+connector = "teams"
+action = "post_message"
+params = { text = "Outage: {event.subject}" }
+[[routes.actions]]
+connector = "jira"
+action = "create_issue"
+params = { project = "OPS", summary = "{event.subject}", description = "{event.text}", "fields.customfield_1" = "{event.text}", "fields.customfield_2" = '{"value": "{event.subject}"}' }
+[[routes.actions]]
+connector = "zendesk"
+action = "update_ticket"
+params = { ticket_id = "{event.object_id}", comment = "{event.text}", html_comment = "<p>{event.text}</p>" }
+[[routes.actions]]
+connector = "hubspot"
+action = "add_note"
+params = { contact_id = "1", note = "<b>Outage</b>: {event.text}" }
+[[routes.actions]]
+connector = "casebook"
+action = "open_case"
+params = { title = "{event.subject}" }
+"##,
+    )
+    .unwrap();
+    let mut e = event(
+        Source::Zendesk,
+        "down <!channel> <https://evil.example|Reset your SSO> {event.text} {reason}",
+        Some("35436"),
+    );
+    e.text = Some(r#"{"value": "P1"} <script>x</script> [Reset](https://evil.example) &"#.into());
+    let c = config.classify(&e);
+    let Decision::Act(actions) = config.decide(&e, &c) else {
+        panic!("expected act")
+    };
+    let by = |connector: &str| actions.iter().find(|a| a.connector == connector).unwrap();
+
+    let slack = by("slack");
+    assert!(
+        !slack.params["text"].contains("<!channel>"),
+        "{:?}",
+        slack.params
+    );
+    assert!(slack.params["text"].contains("&lt;!channel&gt;"));
+    // Placeholders in the subject stay text: filled once.
+    assert!(slack.params["text"].contains("{event.text} {reason}"));
+    let blocks = slack.json_param("blocks").unwrap().unwrap();
+    assert_eq!(blocks.as_array().unwrap().len(), 1);
+    assert!(blocks[0]["text"]["text"]
+        .as_str()
+        .unwrap()
+        .contains("&lt;https://evil.example|Reset your SSO&gt;"));
+
+    let teams = by("teams");
+    assert!(
+        teams.params["text"].contains(r"\<!channel\>"),
+        "{:?}",
+        teams.params
+    );
+
+    let jira = by("jira");
+    // Written as text by the route: text, even though the event's words look like JSON.
+    assert!(jira.json_param("fields.customfield_1").is_none());
+    assert_eq!(jira.params["fields.customfield_1"], e.text.clone().unwrap());
+    let object = jira.json_param("fields.customfield_2").unwrap().unwrap();
+    assert_eq!(object["value"], e.subject.clone().unwrap());
+
+    let zendesk = by("zendesk");
+    assert_eq!(zendesk.params["comment"], e.text.clone().unwrap());
+    assert!(zendesk.params["html_comment"].starts_with("<p>{&quot;value&quot;"));
+    assert!(zendesk.params["html_comment"].contains("&lt;script&gt;"));
+
+    let hubspot = by("hubspot");
+    assert!(hubspot.params["note"].starts_with("<b>Outage</b>: "));
+    assert!(!hubspot.params["note"].contains("<script>"));
+
+    // A described connector's values go into its JSON body as strings: left as written.
+    assert_eq!(by("casebook").params["title"], e.subject.clone().unwrap());
+}

@@ -379,7 +379,10 @@ mod tests {
         d.update(secret.as_bytes());
         d.update(body);
         let mut h = HeaderMap::new();
-        h.insert("x-hubspot-signature", hex::encode(d.finalize()).parse().unwrap());
+        h.insert(
+            "x-hubspot-signature",
+            hex::encode(d.finalize()).parse().unwrap(),
+        );
         h.insert("x-hubspot-signature-version", "v1".parse().unwrap());
         h
     }
@@ -426,12 +429,20 @@ mod tests {
             };
             let secrets = [SecretString::from(blank)];
             assert_eq!(
-                verify(Source::Github, &req, &secrets, Utc::now(), hubspot::Version::V3),
+                verify(
+                    Source::Github,
+                    &req,
+                    &secrets,
+                    Utc::now(),
+                    hubspot::Version::V3
+                ),
                 Err(VerifyError::Mismatch),
                 "{blank:?}"
             );
         }
-        assert!(signature::is_usable("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"));
+        assert!(signature::is_usable(
+            "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+        ));
         assert!(signature::is_usable("k"));
     }
 
