@@ -98,6 +98,7 @@ impl Review {
                     backend: "human",
                     language: None,
                     fallback: None,
+                    second_opinion: None,
                     flag: None,
                 };
                 let planned = match self.routing.decide(&item.event, &human) {

@@ -49,6 +49,11 @@ impl Classifier {
                         "{}:{}={:.3}",
                         local.backend, local.category, local.confidence
                     ));
+                    c.second_opinion = Some(crate::routing::Opinion {
+                        backend: local.backend,
+                        category: local.category.clone(),
+                        confidence: local.confidence,
+                    });
                     c
                 }
                 Err(e) => {

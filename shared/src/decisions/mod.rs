@@ -576,6 +576,7 @@ impl DecisionRecord {
             backend,
             language: self.language.clone(),
             fallback: self.fallback.clone(),
+            second_opinion: None,
             flag: self.flag.clone(),
         }
     }

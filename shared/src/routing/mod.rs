@@ -95,6 +95,10 @@ pub struct Route {
     /// The confidence this route needs; `review_threshold` when absent.
     #[serde(default)]
     pub min_confidence: Option<f64>,
+    /// A route whose writes matter (a legal case, a payment): taken on the LLM's word alone it
+    /// goes to a person instead, unless the embedded model agrees.
+    #[serde(default)]
+    pub sensitive: bool,
     pub actions: Vec<ActionTemplate>,
 }
 
@@ -160,6 +164,31 @@ pub struct Classification {
     pub fallback: Option<String>,
     /// A reason to ask a human whatever the confidence (e.g. the LLM and the model disagree).
     pub flag: Option<String>,
+    /// What the embedded model (or the rules) said when the LLM decided: a sensitive route needs
+    /// it to agree.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub second_opinion: Option<Opinion>,
+}
+
+/// One classifier's answer, kept beside another's.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Opinion {
+    pub backend: &'static str,
+    pub category: String,
+    pub confidence: f64,
+}
+
+impl Classification {
+    /// Whether a route marked `sensitive` may act on this without a person: the LLM's word is
+    /// not enough (text can be written to steer it); the embedded model, or the rules, must
+    /// have chosen the same category at `threshold` or above.
+    pub fn corroborated(&self, threshold: f64) -> bool {
+        match (self.backend, &self.second_opinion) {
+            ("llm", Some(o)) => o.category == self.category && o.confidence >= threshold,
+            ("llm", None) => false,
+            _ => true,
+        }
+    }
 }
 
 impl Classification {
@@ -173,6 +202,7 @@ impl Classification {
             backend,
             language: None,
             fallback: None,
+            second_opinion: None,
             flag: None,
         }
     }
@@ -332,6 +362,7 @@ impl RoutingConfig {
             backend: "rules",
             language: None,
             fallback: None,
+            second_opinion: None,
             flag: None,
         }
     }
@@ -363,6 +394,7 @@ impl RoutingConfig {
             backend: "model",
             language: None,
             fallback: None,
+            second_opinion: None,
             flag: None,
         }
     }
@@ -374,7 +406,15 @@ impl RoutingConfig {
         }
         let matched = self.matching_route(event, c).map(|(_, r)| r);
         let actions = match (matched, &self.default) {
+            (Some(route), _) if route.sensitive && !c.corroborated(self.review_threshold) => {
+                return self.review(event, c, sensitive_guard(route, c));
+            }
             (Some(route), _) => &route.actions,
+            // Nothing the classifiers know: never acted on, whatever the threshold.
+            (None, _) if c.category == UNKNOWN => {
+                let reason = format!("no category fits (confidence {:.2})", c.confidence);
+                return self.review(event, c, reason);
+            }
             (None, _) if c.confidence < self.review_threshold => {
                 let reason = format!(
                     "confidence {:.2} for {:?} is below the review threshold {:.2}",
@@ -408,7 +448,8 @@ impl RoutingConfig {
             .map(|s| s.get_ref())
             .enumerate()
             .find(|(_, r)| {
-                (r.category == "*" || r.category == c.category)
+                // `*` is any category the classifiers know, never `unknown`.
+                ((r.category == "*" && c.category != UNKNOWN) || r.category == c.category)
                     && r.source.is_none_or(|s| s == event.source)
                     && match r.language.as_deref() {
                         None => true,
@@ -426,6 +467,13 @@ impl RoutingConfig {
             return format!("flagged for review: {flag}");
         }
         if let Some((i, r)) = self.matching_route(event, c) {
+            if r.sensitive && !c.corroborated(self.review_threshold) {
+                return format!(
+                    "guard: route {} is sensitive; {}",
+                    i + 1,
+                    sensitive_guard(r, c)
+                );
+            }
             let mut when = vec![format!("category {}", r.category)];
             if let Some(s) = r.source {
                 when.push(format!("source {s}"));
@@ -475,6 +523,21 @@ impl RoutingConfig {
             .collect();
         Decision::Review { reason, notify }
     }
+}
+
+/// Why a sensitive route was not taken: the LLM alone chose it.
+fn sensitive_guard(route: &Route, c: &Classification) -> String {
+    let second = match &c.second_opinion {
+        Some(o) => format!(
+            "the {} says {:?} ({:.2})",
+            o.backend, o.category, o.confidence
+        ),
+        None => "nothing else was asked".into(),
+    };
+    format!(
+        "sensitive route for {:?} chosen on the LLM's word alone ({:.2}); {second}: a person decides",
+        route.category, c.confidence
+    )
 }
 
 const DRIFT_PLACEHOLDERS: &[&str] = &["finding.id", "finding.line", "finding.routes"];
