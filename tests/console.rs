@@ -61,6 +61,14 @@ async fn the_console_shows_events_health_charts_and_a_story_in_a_real_browser() 
         .await
         .unwrap();
     let profile = std::env::temp_dir().join(format!("sy-chromium-{}", uuid::Uuid::new_v4()));
+    // DNS rebinding: a page under another name that resolves to loopback is refused.
+    let rebound = http
+        .get(format!("http://{addr}/"))
+        .header("host", "attacker.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(rebound.status().as_u16(), 421);
 
     let dom = browse(&format!("http://{addr}/"), &["--dump-dom"], &profile).await;
     // Every accepted event is listed, each linking to its story.

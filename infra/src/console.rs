@@ -113,6 +113,9 @@ pub async fn serve(stack: ConsoleState) -> Result<(SocketAddr, JoinHandle<()>)> 
     let app = axum::Router::new()
         .route("/", axum::routing::get(overview))
         .route("/events/{id}", axum::routing::get(event))
+        .layer(axum::middleware::from_fn(
+            switchyard_sandbox::loopback_host_only,
+        ))
         .with_state(stack);
     let task = tokio::spawn(async move {
         let _ = axum::serve(listener, app).await;

@@ -35,6 +35,14 @@ async fn the_sandbox_runs_as_a_process_with_an_admin_api() {
         .await
         .unwrap();
     assert_eq!(seeded.status().as_u16(), 201);
+    // A browser page that rebound its own name to loopback sends its own Host: refused.
+    let rebound = http
+        .get(format!("{base}/_admin/ledger"))
+        .header("host", "attacker.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(rebound.status().as_u16(), 421);
     let z = switchyard::connectors::zendesk::Zendesk::new(
         switchyard::connectors::http_client(),
         switchyard::secrets::Credential::ApiToken {

@@ -278,7 +278,10 @@ impl Sandbox {
             .nest("/teams", faulty("teams", teams::routes()))
             .nest("/casebook", faulty("casebook", casebook::routes()))
             .nest("/receiver", receiver::routes())
-            .nest("/_admin", admin::routes())
+            .nest(
+                "/_admin",
+                admin::routes().layer(axum::middleware::from_fn(loopback_host_only)),
+            )
             .with_state(shared);
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
@@ -584,5 +587,33 @@ impl Sandbox {
 
     pub fn stop(&self) {
         self.task.abort();
+    }
+}
+
+/// Answer only requests addressed to a loopback name. A web page can resolve its own host name
+/// to 127.0.0.1 (DNS rebinding) and then call a local server from the browser; its requests
+/// still carry that page's `Host`, and are refused here (421).
+pub async fn loopback_host_only(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let host = req
+        .headers()
+        .get(axum::http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or_default();
+    let name = match host.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => host.split(':').next().unwrap_or_default(),
+    };
+    if matches!(name, "127.0.0.1" | "localhost" | "::1") {
+        next.run(req).await
+    } else {
+        (
+            axum::http::StatusCode::MISDIRECTED_REQUEST,
+            "this local server answers only requests addressed to 127.0.0.1, localhost or [::1]",
+        )
+            .into_response()
     }
 }

@@ -376,11 +376,33 @@ pub fn refused_fields(e: &ConnectorError) -> Vec<String> {
 /// The HTTP client every connector shares: rustls, bounded timeouts, no system proxy.
 pub fn http_client() -> reqwest::Client {
     reqwest::Client::builder()
+        .redirect(same_origin_redirects())
         .connect_timeout(Duration::from_secs(3))
         .timeout(Duration::from_secs(10))
         .user_agent(concat!("switchyard/", env!("CARGO_PKG_VERSION")))
         .build()
         .expect("static reqwest configuration is valid")
+}
+
+/// Redirects are followed only within the origin that was called (at most 5): reqwest drops
+/// `Authorization` on a cross-host hop, but not an API-key or session header, so such a hop is
+/// never made with the connection's credentials; the 3xx is the answer.
+pub fn same_origin_redirects() -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(|attempt| {
+        let first = attempt.previous().first();
+        let same = first.is_some_and(|f| {
+            f.scheme() == attempt.url().scheme()
+                && f.host_str() == attempt.url().host_str()
+                && f.port_or_known_default() == attempt.url().port_or_known_default()
+        });
+        if !same {
+            attempt.stop()
+        } else if attempt.previous().len() > 5 {
+            attempt.error("more than 5 redirects")
+        } else {
+            attempt.follow()
+        }
+    })
 }
 
 tokio::task_local! {
@@ -537,5 +559,75 @@ mod tests {
         let html = format!("<html>\n  <body>{}</body></html>", "x".repeat(500));
         let e = excerpt(&html);
         assert!(e.starts_with("<html> <body>") && e.chars().count() == 200);
+    }
+
+    /// A one-connection HTTP server on loopback that answers each request with `answer(path)`
+    /// and reports the API-key header each request carried.
+    async fn server(
+        answer: fn(&str, u16) -> String,
+    ) -> (
+        u16,
+        tokio::sync::mpsc::UnboundedReceiver<(String, Option<String>)>,
+    ) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            while let Ok((mut sock, _)) = listener.accept().await {
+                let mut buf = vec![0u8; 4096];
+                let n = sock.read(&mut buf).await.unwrap_or(0);
+                let head = String::from_utf8_lossy(&buf[..n]).to_string();
+                let path = head.split_whitespace().nth(1).unwrap_or("/").to_owned();
+                let key = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("x-api-key: "))
+                    .map(str::to_owned);
+                let _ = tx.send((path.clone(), key));
+                let _ = sock.write_all(answer(&path, port).as_bytes()).await;
+            }
+        });
+        (port, rx)
+    }
+
+    #[tokio::test]
+    async fn redirects_stay_on_the_origin_called() {
+        let (other, mut other_seen) = server(|_, _| {
+            "HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok".into()
+        })
+        .await;
+        static OTHER: std::sync::OnceLock<u16> = std::sync::OnceLock::new();
+        OTHER.set(other).unwrap();
+        let (port, mut seen) = server(|path, port| match path {
+            "/away" => format!(
+                "HTTP/1.1 302 Found\r\nlocation: http://127.0.0.1:{}/stolen\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+                OTHER.get().unwrap()
+            ),
+            "/move" => format!("HTTP/1.1 301 Moved\r\nlocation: http://127.0.0.1:{port}/here\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"),
+            _ => "HTTP/1.1 200 OK\r\ncontent-length: 4\r\nconnection: close\r\n\r\nhere".into(),
+        })
+        .await;
+        let http = http_client();
+        let get = |path: &str| {
+            http.get(format!("http://127.0.0.1:{port}{path}"))
+                .header("x-api-key", "k-123")
+                .send()
+        };
+        // Within the origin: followed, the credential kept.
+        let r = get("/move").await.unwrap();
+        assert_eq!(
+            (r.status().as_u16(), r.text().await.unwrap()),
+            (200, "here".into())
+        );
+        assert_eq!(seen.recv().await.unwrap().0, "/move");
+        assert_eq!(
+            seen.recv().await.unwrap(),
+            ("/here".into(), Some("k-123".into()))
+        );
+        // To another origin: not followed; the 302 is the answer and nothing reaches it.
+        let r = get("/away").await.unwrap();
+        assert_eq!(r.status().as_u16(), 302);
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        assert!(other_seen.try_recv().is_err());
     }
 }

@@ -394,15 +394,16 @@ fn stale_signed_body(
     })
 }
 
-/// A 401 whose text is the same for every failure of a source's check: it does not tell whether
-/// the source is configured, which secret or header nearly matched, or whether an organization
-/// id was right. The detail goes to the log, for the operator.
+/// A 401 that tells the sender what is wrong with its request (a missing header, a stale
+/// timestamp, a signature that matches no active secret) but not whether the source is
+/// configured (an unconfigured source fails exactly as a wrong signature does), nor for
+/// Salesforce whether the organization id was right. The detail goes to the log.
 fn unauthenticated(source: Source, detail: &str) -> LambdaFunctionUrlResponse {
     let name = source.as_str();
     warn!(source = name, status = 401, %detail, "webhook refused");
     let public = match source {
         Source::Salesforce => "salesforce outbound messages must come from an allowed organization to the endpoint URL with its token (?token=…)".to_owned(),
-        _ => format!("{name} signature check failed: the request is not signed with an active {name} signing secret, or its signature headers are missing, malformed or outside the time window"),
+        _ => format!("{name} signature check failed: {detail}"),
     };
     respond(401, json!({"error": public}))
 }

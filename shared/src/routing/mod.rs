@@ -411,8 +411,11 @@ impl RoutingConfig {
             }
             (Some(route), _) => &route.actions,
             // Nothing the classifiers know: never acted on, whatever the threshold.
-            (None, _) if c.category == UNKNOWN => {
-                let reason = format!("no category fits (confidence {:.2})", c.confidence);
+            (None, _) if c.category == UNKNOWN && c.confidence >= self.review_threshold => {
+                let reason = format!(
+                    "category {UNKNOWN:?} is never acted on (confidence {:.2})",
+                    c.confidence
+                );
                 return self.review(event, c, reason);
             }
             (None, _) if c.confidence < self.review_threshold => {

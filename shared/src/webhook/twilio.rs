@@ -62,11 +62,46 @@ pub fn verify(req: &SignedRequest<'_>, secrets: &[SecretString]) -> Result<(), V
             return Err(VerifyError::Mismatch);
         }
     }
+    // Twilio signs the URL as the webhook was configured, with or without the scheme's port;
+    // its own validators try both (twilio-python's `RequestValidator.validate`), so do we.
+    let (with, without) = port_variants(req.url);
+    let candidates: Vec<String> = signed
+        .iter()
+        .flat_map(|s| {
+            let rest = &s[req.url.len()..];
+            [format!("{with}{rest}"), format!("{without}{rest}")]
+        })
+        .collect();
     verify_any(secrets, |key| {
-        signed
+        candidates
             .iter()
             .any(|s| ct_eq(&hmac_sha1(key, &[s.as_bytes()]), &expected))
     })
+}
+
+/// The URL with its port written out (`:443`, `:80` when it had none) and without any port.
+fn port_variants(url: &str) -> (String, String) {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return (url.to_owned(), url.to_owned());
+    };
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(end);
+    let host_end = if authority.starts_with('[') {
+        authority.find(']').map_or(authority.len(), |i| i + 1)
+    } else {
+        authority.find(':').unwrap_or(authority.len())
+    };
+    let (host, port) = authority.split_at(host_end);
+    let default = if scheme.eq_ignore_ascii_case("https") {
+        ":443"
+    } else {
+        ":80"
+    };
+    let port = if port.is_empty() { default } else { port };
+    (
+        format!("{scheme}://{host}{port}{tail}"),
+        format!("{scheme}://{host}{tail}"),
+    )
 }
 
 fn form_urlencoded(body: &[u8]) -> Vec<(String, String)> {
@@ -164,6 +199,65 @@ mod tests {
         assert_eq!(verify(&req2, &secrets), Err(VerifyError::Mismatch));
         let wrong = [SecretString::from("54321")];
         assert_eq!(verify(&req, &wrong), Err(VerifyError::Mismatch));
+    }
+
+    /// twilio-python 9.x's own test vectors (tests/unit/test_request_validator.py): the URL is
+    /// signed with or without its port, and either verifies.
+    #[test]
+    fn the_helper_librarys_port_variants_verify() {
+        let secrets = [SecretString::from(TOKEN)];
+        let form = "CallSid=CA1234567890ABCDE&Caller=%2B14158675309&Digits=1234&From=%2B14158675309&To=%2B18005551212";
+        let cases = [
+            // (URL the request reached, signature the sender made)
+            (
+                "https://mycompany.com/myapp.php?foo=1&bar=2",
+                "RSOYDt4T1cUTdK1PDd93/VVr8B8=",
+            ),
+            (
+                "https://mycompany.com:1234/myapp.php?foo=1&bar=2",
+                "RSOYDt4T1cUTdK1PDd93/VVr8B8=",
+            ),
+            (
+                "https://mycompany.com/myapp.php?foo=1&bar=2",
+                "kvajT1Ptam85bY51eRf/AJRuM3w=",
+            ),
+            (
+                "http://mycompany.com/myapp.php?foo=1&bar=2",
+                "0ZXoZLH/DfblKGATFgpif+LLRf4=",
+            ),
+            (
+                "http://mycompany.com:1234/myapp.php?foo=1&bar=2",
+                "Zmvh+3yNM1Phv2jhDCwEM3q5ebU=",
+            ),
+        ];
+        for (url, sig) in cases {
+            let h = headers(sig, "application/x-www-form-urlencoded");
+            let req = SignedRequest {
+                method: "POST",
+                url,
+                headers: &h,
+                body: form.as_bytes(),
+            };
+            assert_eq!(verify(&req, &secrets), Ok(()), "{url} {sig}");
+            let other = url.replace("myapp", "yourapp");
+            let req = SignedRequest { url: &other, ..req };
+            assert_eq!(
+                verify(&req, &secrets),
+                Err(VerifyError::Mismatch),
+                "{other}"
+            );
+        }
+        // A JSON body, signed over the URL that carries its hash.
+        let body = r#"{"property": "value", "boolean": true}"#;
+        let url = "https://mycompany.com/myapp.php?foo=1&bar=2&bodySHA256=0a1ff7634d9ab3b95db5c9a2dfe9416e41502b283a80c7cf19632632f96e6620";
+        let h = headers("a9nBmqA0ju/hNViExpshrM61xv4=", "application/json");
+        let req = SignedRequest {
+            method: "POST",
+            url,
+            headers: &h,
+            body: body.as_bytes(),
+        };
+        assert_eq!(verify(&req, &secrets), Ok(()));
     }
 
     /// A key repeated with the same value: signed with the value once (the set of values, as

@@ -279,6 +279,17 @@ impl Declared {
                 .map(|s| template::render(s, value))
                 .collect::<Result<_, _>>()
                 .map_err(missing)?;
+            // `..` and `.` would step out of the path (the URL pops a segment for them), and an
+            // empty value would drop one: refused as the built-in connectors refuse a bad id.
+            if let Some(bad) = segments
+                .iter()
+                .find(|s| matches!(s.trim(), "" | "." | ".."))
+            {
+                return Err(ConnectorError::Unsupported(format!(
+                    "{}: a path parameter is {bad:?}, which is not an id",
+                    self.d().name()
+                )));
+            }
             let mut path = url.path_segments_mut().map_err(|_| {
                 ConnectorError::Permanent("the connection's base_url cannot take a path".into())
             })?;

@@ -211,6 +211,24 @@ fn requests_are_filled_encoded_and_signed_without_a_secret_in_sight() {
         .err()
         .unwrap();
     assert!(err.to_string().contains("{param.title}"), "{err}");
+    // A whole segment of `..` or `.` would pop the path; empty would drop a step: refused.
+    for bad in ["..", ".", ""] {
+        let err = c
+            .request(
+                &a.request(),
+                &|n| match n {
+                    "param.matter" => Some(bad.to_owned()),
+                    _ => value(n),
+                },
+                None,
+            )
+            .err()
+            .unwrap();
+        assert!(
+            matches!(&err, ConnectorError::Unsupported(m) if m.contains("not an id")),
+            "{bad:?}: {err}"
+        );
+    }
 }
 
 #[test]
