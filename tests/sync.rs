@@ -110,3 +110,29 @@ async fn a_sync_that_cannot_run_says_why_before_any_vendor_call() {
     assert_eq!(stack.sandbox.ledger().len(), calls_before);
     stack.stop();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_night_without_an_export_is_a_quiet_no_op() {
+    // A fresh deploy has no customers.csv: the scheduled run must not fail (two alarms would
+    // page every night), and it calls no vendor.
+    let stack = LocalStack::start().await.unwrap();
+    let calls_before = stack.sandbox.ledger().len();
+    let env = stack
+        .provisioned
+        .function_env(stack.template.function("sync").unwrap())
+        .unwrap();
+    let settings = switchyard::settings::Settings::from_map(env);
+    let deps = switchyard::handlers::sync::SyncDeps::from_settings(&stack.aws, &settings).unwrap();
+    let s = switchyard::handlers::sync::handler(
+        &deps,
+        lambda_runtime::LambdaEvent::new(
+            json!({}),
+            switchyard_infra::runner::context("sync", std::time::Duration::from_secs(900)),
+        ),
+    )
+    .await
+    .unwrap();
+    assert_eq!((s.key.as_str(), s.rows, s.calls), ("customers.csv", 0, 0));
+    assert_eq!(stack.sandbox.ledger().len(), calls_before);
+    stack.stop();
+}

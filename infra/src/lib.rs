@@ -10,6 +10,8 @@ pub mod coldstart;
 pub mod console;
 pub mod cost;
 pub mod demo;
+#[cfg(test)]
+mod deploy_tests;
 pub mod emulator;
 pub mod fixtures;
 pub mod flood;

@@ -107,20 +107,41 @@ pub async fn run(
             time_left.as_secs()
         )));
     }
-    let object = deps
+    let object = match deps
         .s3
         .get_object()
         .bucket(&deps.bucket)
         .key(key)
         .send()
         .await
-        .map_err(|e| {
-            SyncError::Setup(format!(
+    {
+        Ok(o) => o,
+        // No export yet (a fresh deploy, a night without one): nothing to do, and no alarm.
+        // S3 says NoSuchKey only to a role with s3:ListBucket; without it, 403.
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(aws_sdk_s3::operation::get_object::GetObjectError::is_no_such_key) =>
+        {
+            info!(bucket = %deps.bucket, %key, %connector, "no export to sync: s3://{}/{key} does not exist; nothing done", deps.bucket);
+            return Ok(SyncSummary {
+                connector: connector.to_owned(),
+                key: key.to_owned(),
+                rows: 0,
+                synced: 0,
+                refused: 0,
+                calls: 0,
+                rate_limited: 0,
+                elapsed_ms: 0,
+            });
+        }
+        Err(e) => {
+            return Err(SyncError::Setup(format!(
                 "reading s3://{}/{key}: {}",
                 deps.bucket,
                 s3_error(&e)
-            ))
-        })?;
+            )))
+        }
+    };
     let bytes = object
         .body
         .collect()

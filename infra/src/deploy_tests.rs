@@ -1,0 +1,201 @@
+//! What AWS enforces and the linters do not: checked on the template itself, each test for a
+//! finding a first real deploy would have met (alarms that cannot notify, logs that cannot
+//! land, DLQs that lose messages, data deleted with the stack).
+
+use serde_yaml_ng::Value;
+
+use crate::template::{expr, Expr};
+
+/// The template as YAML, with resource attributes (`DeletionPolicy`) the loader does not keep.
+fn resources() -> serde_yaml_ng::Mapping {
+    let text = std::fs::read_to_string(crate::repo_root().join("template.yaml")).unwrap();
+    let doc: Value = serde_yaml_ng::from_str(&text).unwrap();
+    doc["Resources"].as_mapping().unwrap().clone()
+}
+
+fn of_type(r: &serde_yaml_ng::Mapping, kind: &str) -> Vec<(String, Value)> {
+    r.iter()
+        .filter(|(_, v)| v["Type"].as_str() == Some(kind))
+        .map(|(k, v)| (k.as_str().unwrap().to_owned(), v.clone()))
+        .collect()
+}
+
+fn referenced(v: &Value) -> Option<String> {
+    match expr(v)? {
+        Expr::Ref(id) | Expr::GetAtt(id, _) => Some(id),
+        Expr::Literal(_) => None,
+    }
+}
+
+#[test]
+fn the_alarm_topics_key_lets_cloudwatch_publish() {
+    let r = resources();
+    let topic = &r["AlarmTopic"]["Properties"];
+    // alias/aws/sns cannot be used by CloudWatch: a key of our own, named by reference.
+    let key_id = referenced(&topic["KmsMasterKeyId"])
+        .unwrap_or_else(|| panic!("the topic's key is not a key of this stack: {topic:?}"));
+    let key = &r[key_id.as_str()];
+    assert_eq!(key["Type"].as_str(), Some("AWS::KMS::Key"));
+    let statements = key["Properties"]["KeyPolicy"]["Statement"]
+        .as_sequence()
+        .unwrap();
+    let for_cloudwatch = statements
+        .iter()
+        .find(|s| s["Principal"]["Service"].as_str() == Some("cloudwatch.amazonaws.com"))
+        .expect("a key policy statement for cloudwatch.amazonaws.com");
+    assert_eq!(for_cloudwatch["Effect"].as_str(), Some("Allow"));
+    let actions: Vec<&str> = for_cloudwatch["Action"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    for needed in ["kms:Decrypt", "kms:GenerateDataKey*"] {
+        assert!(actions.contains(&needed), "{needed} missing: {actions:?}");
+    }
+    // The account keeps control of its key (a key policy without it locks everyone out).
+    assert!(statements
+        .iter()
+        .any(|s| s["Action"].as_str() == Some("kms:*") && s["Principal"]["AWS"] != Value::Null));
+}
+
+#[test]
+fn every_dead_letter_queue_keeps_messages_longer_than_its_source() {
+    // SQS keeps a moved message's first enqueue time: a DLQ no longer-lived than its source
+    // deletes what it receives as it lands.
+    const DEFAULT_RETENTION: u64 = 345_600;
+    let r = resources();
+    let retention = |q: &Value| {
+        q["Properties"]["MessageRetentionPeriod"]
+            .as_u64()
+            .unwrap_or(DEFAULT_RETENTION)
+    };
+    let mut pairs = 0;
+    for (id, q) in of_type(&r, "AWS::SQS::Queue") {
+        let Some(target) = referenced(&q["Properties"]["RedrivePolicy"]["deadLetterTargetArn"])
+        else {
+            continue;
+        };
+        pairs += 1;
+        let dlq = &r[target.as_str()];
+        assert!(
+            retention(dlq) > retention(&q),
+            "{target} keeps {} s, no longer than {id}'s {} s",
+            retention(dlq),
+            retention(&q)
+        );
+    }
+    assert!(pairs >= 3, "{pairs} queues with a DLQ");
+}
+
+#[test]
+fn each_functions_log_permission_names_its_own_log_group() {
+    // Not a name pattern: CloudFormation shortens generated function names for long stacks.
+    let r = resources();
+    let text = std::fs::read_to_string(crate::repo_root().join("template.yaml")).unwrap();
+    assert!(
+        !text.contains("log-group:/aws/lambda/${AWS::StackName}"),
+        "a log permission matches function names by pattern"
+    );
+    for (id, f) in of_type(&r, "AWS::Serverless::Function") {
+        let role = referenced(&f["Properties"]["Role"]).unwrap();
+        let group = of_type(&r, "AWS::Logs::LogGroup")
+            .into_iter()
+            .find(|(_, g)| {
+                let name = format!("{:?}", g["Properties"]["LogGroupName"]);
+                name.contains(&format!("${{{id}}}"))
+            })
+            .map(|(gid, _)| gid)
+            .unwrap_or_else(|| panic!("{id} has no log group of its own"));
+        let granted = of_type(&r, "AWS::IAM::Policy").into_iter().any(|(_, p)| {
+            let props = &p["Properties"];
+            let roles = props["Roles"].as_sequence().cloned().unwrap_or_default();
+            roles
+                .iter()
+                .any(|v| referenced(v).as_deref() == Some(role.as_str()))
+                && props["PolicyDocument"]["Statement"]
+                    .as_sequence()
+                    .unwrap()
+                    .iter()
+                    .any(|s| {
+                        referenced(&s["Resource"]).as_deref() == Some(group.as_str())
+                            && format!("{:?}", s["Action"]).contains("logs:PutLogEvents")
+                    })
+        });
+        assert!(
+            granted,
+            "{role} may not write to {group} ({id}'s log group)"
+        );
+    }
+}
+
+#[test]
+fn tables_and_secrets_outlive_the_stack() {
+    let r = resources();
+    let mut kept = 0;
+    for kind in ["AWS::DynamoDB::Table", "AWS::SecretsManager::Secret"] {
+        for (id, v) in of_type(&r, kind) {
+            kept += 1;
+            for policy in ["DeletionPolicy", "UpdateReplacePolicy"] {
+                assert_eq!(v[policy].as_str(), Some("Retain"), "{id}: {policy}");
+            }
+            if kind == "AWS::DynamoDB::Table" {
+                let p = &v["Properties"];
+                assert_eq!(
+                    p["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"].as_bool(),
+                    Some(true),
+                    "{id}: point-in-time recovery"
+                );
+                assert_eq!(p["DeletionProtectionEnabled"].as_bool(), Some(true), "{id}");
+            }
+        }
+    }
+    assert!(kept >= 10, "{kept} tables and secrets");
+}
+
+#[test]
+fn a_quiet_hour_is_judged_by_the_volume_band_not_by_missing_data() {
+    let r = resources();
+    let alarm = &r["VolumeDropAlarm"]["Properties"];
+    // Missing data as breaching paged every night: intake emits its zeros only when invoked.
+    assert_eq!(alarm["TreatMissingData"].as_str(), Some("notBreaching"));
+    let metrics = alarm["Metrics"].as_sequence().unwrap();
+    let filled = metrics
+        .iter()
+        .find(|m| {
+            m["Expression"]
+                .as_str()
+                .is_some_and(|e| e.starts_with("FILL("))
+        })
+        .expect("the accepted count with its gaps filled with zero");
+    let band = metrics
+        .iter()
+        .find(|m| m["Id"].as_str() == alarm["ThresholdMetricId"].as_str())
+        .unwrap();
+    assert_eq!(
+        band["Expression"].as_str(),
+        Some(
+            format!(
+                "ANOMALY_DETECTION_BAND({}, 3)",
+                filled["Id"].as_str().unwrap()
+            )
+            .as_str()
+        )
+    );
+    // The detector models the same filled series, or the band has no model behind it.
+    let detector = &r["AcceptedEventsAnomaly"]["Properties"]["MetricMathAnomalyDetector"];
+    let queries = format!("{:?}", detector["MetricDataQueries"]);
+    assert!(queries.contains("FILL(raw, 0)"), "{queries}");
+}
+
+#[test]
+fn sync_may_list_its_bucket_so_a_missing_export_is_not_a_403() {
+    // Without s3:ListBucket, S3 answers a missing key with 403 AccessDenied, not NoSuchKey: the
+    // quiet no-op for a night without an export would be an error and two alarms.
+    let r = resources();
+    let role = format!("{:?}", r["SyncRole"]["Properties"]["Policies"]);
+    assert!(
+        role.contains("s3:ListBucket") && role.contains("SyncBucket"),
+        "{role}"
+    );
+}
