@@ -199,3 +199,56 @@ fn sync_may_list_its_bucket_so_a_missing_export_is_not_a_403() {
         "{role}"
     );
 }
+
+#[test]
+fn scheduled_functions_have_a_heartbeat_and_a_failure_destination() {
+    // Invoked asynchronously (a schedule, Secrets Manager): a run that fails every retry must
+    // land somewhere a person is told of, and a run that never happens must page too.
+    let r = resources();
+    let alarms = of_type(&r, "AWS::CloudWatch::Alarm");
+    for (id, f) in of_type(&r, "AWS::Serverless::Function") {
+        let events = format!("{:?}", f["Properties"]["Events"]);
+        if !events.contains("Schedule") {
+            continue;
+        }
+        let destination = referenced(
+            &f["Properties"]["EventInvokeConfig"]["DestinationConfig"]["OnFailure"]["Destination"],
+        )
+        .unwrap_or_else(|| panic!("{id} has no failure destination"));
+        assert!(
+            alarms.iter().any(|(_, a)| format!("{:?}", a["Properties"]["Dimensions"])
+                .contains(&destination)),
+            "nothing watches {destination}"
+        );
+        let heartbeat = alarms.iter().find(|(_, a)| {
+            let p = &a["Properties"];
+            p["MetricName"].as_str() == Some("Invocations")
+                && referenced(&p["Dimensions"][0]["Value"]).as_deref() == Some(id.as_str())
+        });
+        let (aid, a) = heartbeat.unwrap_or_else(|| panic!("{id} has no heartbeat alarm"));
+        let p = &a["Properties"];
+        // No run is no datapoint: here, and only here, missing data is the failure.
+        assert_eq!(p["TreatMissingData"].as_str(), Some("breaching"), "{aid}");
+        assert_eq!(
+            p["ComparisonOperator"].as_str(),
+            Some("LessThanThreshold"),
+            "{aid}"
+        );
+    }
+}
+
+#[test]
+fn the_mtls_domain_can_prove_ownership_of_an_imported_certificate() {
+    // API Gateway refuses an imported or private CA certificate without
+    // OwnershipVerificationCertificateArn: the domain would fail to deploy.
+    let r = resources();
+    let config = format!(
+        "{:?}",
+        r["IntakeMtlsDomain"]["Properties"]["DomainNameConfigurations"]
+    );
+    assert!(
+        config.contains("OwnershipVerificationCertificateArn"),
+        "{config}"
+    );
+    assert!(config.contains("MtlsOwnershipCertificateArn"), "{config}");
+}

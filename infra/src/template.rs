@@ -328,13 +328,23 @@ mod tests {
                     .and_then(expr)
                     == Some(Expr::GetAtt(id.clone(), "Arn".into()))
             });
+            // A function's failure destination is a dead-letter queue for its async invocations.
+            let is_destination = t.of_kind("AWS::Serverless::Function").any(|(_, f)| {
+                f.properties
+                    .get("EventInvokeConfig")
+                    .and_then(|c| c.get("DestinationConfig"))
+                    .and_then(|d| d.get("OnFailure"))
+                    .and_then(|o| o.get("Destination"))
+                    .and_then(expr)
+                    == Some(Expr::GetAtt(id.clone(), "Arn".into()))
+            });
             let max = q
                 .properties
                 .get("RedrivePolicy")
                 .and_then(|r| r.get("maxReceiveCount"))
                 .and_then(Value::as_u64);
             assert!(
-                is_dlq || max.is_some_and(|m| m >= 5),
+                is_dlq || is_destination || max.is_some_and(|m| m >= 5),
                 "{id} has no DLQ with maxReceiveCount >= 5"
             );
         }
