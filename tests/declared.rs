@@ -109,8 +109,8 @@ async fn sessions_are_renewed_before_the_vendor_ends_them() {
         .sandbox
         .set_casebook_sessions(Duration::from_secs(4), 5);
     let secret_id = format!(
-        "{}casebook",
-        stack.template.parameters["ConnectionSecretPrefix"]
+        "{}/{}casebook",
+        stack.provisioned.prefix, stack.template.parameters["ConnectionSecretPrefix"]
     );
     let c = &stack.sandbox.credentials;
     stack

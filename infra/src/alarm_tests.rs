@@ -19,7 +19,7 @@ fn dimension_target(p: &Value, name: &str) -> Option<String> {
         (text(d, "Name")? == name).then_some(())?;
         match expr(d.get("Value")?)? {
             Expr::Ref(id) | Expr::GetAtt(id, _) => Some(id),
-            Expr::Literal(_) => None,
+            Expr::Literal(_) | Expr::Sub(_) => None,
         }
     })
 }

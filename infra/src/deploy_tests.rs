@@ -23,7 +23,7 @@ fn of_type(r: &serde_yaml_ng::Mapping, kind: &str) -> Vec<(String, Value)> {
 fn referenced(v: &Value) -> Option<String> {
     match expr(v)? {
         Expr::Ref(id) | Expr::GetAtt(id, _) => Some(id),
-        Expr::Literal(_) => None,
+        Expr::Literal(_) | Expr::Sub(_) => None,
     }
 }
 
@@ -251,4 +251,29 @@ fn the_mtls_domain_can_prove_ownership_of_an_imported_certificate() {
         "{config}"
     );
     assert!(config.contains("MtlsOwnershipCertificateArn"), "{config}");
+}
+
+#[test]
+fn described_connectors_secrets_live_under_the_stacks_own_name() {
+    // A prefix shared by every stack in an account would let one stack read another's
+    // credentials: the functions' setting and their grant both start with the stack's name.
+    let r = resources();
+    let text = format!("{r:?}");
+    assert!(
+        !text.contains(r#"secret:${ConnectionSecretPrefix}"#),
+        "a grant without the stack name"
+    );
+    for (id, f) in of_type(&r, "AWS::Serverless::Function") {
+        let v = &f["Properties"]["Environment"]["Variables"]["CONNECTION_SECRET_PREFIX"];
+        if v.is_null() {
+            continue;
+        }
+        assert_eq!(
+            expr(v),
+            Some(Expr::Sub(
+                "${AWS::StackName}/${ConnectionSecretPrefix}".into()
+            )),
+            "{id}"
+        );
+    }
 }

@@ -40,6 +40,33 @@ impl Provisioned {
                 .cloned()
                 .ok_or_else(|| anyhow!("!GetAtt {id}.Arn: not provisioned locally")),
             Expr::GetAtt(id, attr) => Err(anyhow!("!GetAtt {id}.{attr} is not supported locally")),
+            // `${Name}` is a parameter, a provisioned resource or a pseudo parameter; the
+            // local stack's name is its prefix.
+            Expr::Sub(text) => {
+                let mut out = String::new();
+                let mut rest = text.as_str();
+                while let Some(start) = rest.find("${") {
+                    out.push_str(&rest[..start]);
+                    let end = rest[start..]
+                        .find('}')
+                        .ok_or_else(|| anyhow!("!Sub {text:?}: unclosed ${{"))?;
+                    let name = &rest[start + 2..start + end];
+                    let value = match name {
+                        "AWS::StackName" => Some(self.prefix.clone()),
+                        _ => self
+                            .refs
+                            .get(name)
+                            .or_else(|| self.parameters.get(name))
+                            .cloned(),
+                    };
+                    out.push_str(
+                        &value.ok_or_else(|| anyhow!("!Sub {text:?}: no {name} locally"))?,
+                    );
+                    rest = &rest[start + end + 1..];
+                }
+                out.push_str(rest);
+                Ok(out)
+            }
         }
     }
 

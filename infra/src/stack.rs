@@ -55,12 +55,9 @@ impl LocalStack {
             "Connectors".into(),
             switchyard::settings::all_connectors().join(","),
         );
+        // The local stack's name: every resource's, and the described connectors' secrets live
+        // under it (`<stack>/ConnectionSecretPrefix`), one stack's apart from another's.
         let prefix = format!("sy-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
-        // Described connectors' secrets live under the prefix, one stack's apart from another's.
-        template.parameters.insert(
-            "ConnectionSecretPrefix".into(),
-            format!("{prefix}/connection/"),
-        );
         for (name, value) in overrides {
             let Some(slot) = template.parameters.get_mut(name) else {
                 anyhow::bail!(
@@ -89,7 +86,7 @@ impl LocalStack {
         .await?;
         described_secrets(
             &aws,
-            &template.parameters["ConnectionSecretPrefix"],
+            &format!("{prefix}/{}", template.parameters["ConnectionSecretPrefix"]),
             &sandbox,
         )
         .await?;

@@ -44,6 +44,8 @@ pub enum Expr {
     Literal(String),
     Ref(String),
     GetAtt(String, String),
+    /// `!Sub "text ${Name} text"` (the one-string form).
+    Sub(String),
 }
 
 #[derive(Clone, Debug)]
@@ -235,7 +237,7 @@ fn resolve_scalar(v: &Value, parameters: &BTreeMap<String, String>) -> Option<St
     match expr(v)? {
         Expr::Literal(s) => Some(s),
         Expr::Ref(name) => parameters.get(&name).cloned(),
-        Expr::GetAtt(..) => None,
+        Expr::GetAtt(..) | Expr::Sub(_) => None,
     }
 }
 
@@ -260,6 +262,7 @@ pub fn expr(v: &Value) -> Option<Expr> {
     };
     match name.as_str() {
         "Ref" => Some(Expr::Ref(arg.as_str()?.to_owned())),
+        "Sub" => Some(Expr::Sub(arg.as_str()?.to_owned())),
         "GetAtt" => match arg {
             Value::String(s) => {
                 let (id, attr) = s.split_once('.')?;

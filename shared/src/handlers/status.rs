@@ -113,7 +113,7 @@ pub(crate) async fn status(
             200,
             json!({"event_id": r.event_id, "source": r.source, "status": r.stage(), "category": (!r.category.is_empty()).then_some(&r.category),
                    "confidence": (!r.category.is_empty()).then_some(r.confidence), "path": (!r.path.is_empty()).then_some(&r.path),
-                   "reason": r.reason}),
+                   "reason": public_reason(r.stage(), &r.path, r.reason.as_deref())}),
         ),
         Ok(_) => not_found(),
         Err(e) => {
@@ -123,10 +123,44 @@ pub(crate) async fn status(
     }
 }
 
+/// The reason as switchyard words it. Classify's routing reasons are its own (confidence,
+/// threshold, route, guard); a failure's or act's reason can quote a vendor's error text, which
+/// can quote customer text, so those are said in general terms (`switchyard explain` has them).
+fn public_reason(stage: &str, path: &str, reason: Option<&str>) -> Option<String> {
+    match (stage, path) {
+        ("in review", "review") => reason.map(str::to_owned),
+        ("in review", _) => Some(
+            "an action could not be completed; a person decides (the operator's `switchyard explain` has the details)".into(),
+        ),
+        ("failed", _) => Some(
+            "processing failed after its retries (the operator's `switchyard explain` has the details)".into(),
+        ),
+        ("waiting", _) => Some("waiting for the vendor's rate budget".into()),
+        ("parked", _) => Some("waiting for a connection to be reconnected".into()),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use secrecy::SecretString;
+
+    #[test]
+    fn the_reason_is_switchyards_own_words() {
+        let vendor =
+            "zendesk.update_ticket refused: HTTP 422: Subject 'Jane Doe +1 555 0100' invalid";
+        for (stage, path) in [("failed", "act"), ("in review", "act"), ("waiting", "act")] {
+            let said = public_reason(stage, path, Some(vendor)).unwrap();
+            assert!(!said.contains("Jane") && !said.contains("422"), "{said}");
+        }
+        let routing = "confidence 0.41 for \"billing\" is below the review threshold 0.60";
+        assert_eq!(
+            public_reason("in review", "review", Some(routing)).as_deref(),
+            Some(routing)
+        );
+        assert_eq!(public_reason("acted", "act", Some(vendor)), None);
+    }
 
     fn secrets(entries: &[(&str, &[&str])]) -> crate::secrets::SigningSecrets {
         entries
