@@ -10,12 +10,15 @@ export SAM_CLI_TELEMETRY=0
 source infra/venv.sh
 ensure_venv .venv infra/requirements.txt
 ensure_venv .venv-sam infra/requirements-sam.txt
+ensure_venv .venv-checkov infra/requirements-checkov.txt
 
 echo "== cfn-lint template.yaml"
 .venv/bin/cfn-lint template.yaml
 echo "== sam validate --lint"
 .venv-sam/bin/sam validate --lint --template template.yaml
 
+echo "== checkov (skipped checks and why: infra/checkov.yaml)"
+.venv-checkov/bin/checkov -f template.yaml --config-file infra/checkov.yaml
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"
