@@ -46,6 +46,10 @@ async fn world(refresh_token: Option<&str>) -> World {
             ddb: aws_sdk_dynamodb::Client::new(&config),
             table: p.refs["PacingTable"].clone(),
             http: switchyard::connectors::http_client(),
+            escrow_key: Some(switchyard::auth::EscrowKey {
+                kms: aws_sdk_kms::Client::new(&config),
+                key_id: p.refs["EscrowKey"].clone(),
+            }),
         },
         secret_id: p.refs["SlackConnectionSecret"].clone(),
         sandbox,
@@ -244,10 +248,36 @@ async fn a_token_the_vendor_issued_is_not_lost_when_storing_it_fails() {
         .send()
         .await
         .unwrap();
+    // The escrow holds the token sealed under the escrow key: no plain text in the table.
+    let escrow = w
+        .refresher
+        .ddb
+        .get_item()
+        .table_name(&w.refresher.table)
+        .key(
+            "id",
+            aws_sdk_dynamodb::types::AttributeValue::S(format!("escrow#{}", w.secret_id)),
+        )
+        .send()
+        .await
+        .unwrap()
+        .item
+        .expect("the token is in escrow");
     let mut next = w.refresher.clone();
     next.cache = SecretCache::new(next.sm.clone(), std::time::Duration::from_secs(300));
     let c = next.credential(&w.secret_id, None).await.unwrap();
     assert_eq!(w.sandbox.slack_rotations(), 1, "no second exchange");
+    let stored = next.cache.get(&w.secret_id).await.unwrap();
+    let stored: serde_json::Value = serde_json::from_str(stored.expose_secret()).unwrap();
+    let item = format!("{escrow:?}");
+    for field in ["access_token", "refresh_token", "client_secret"] {
+        let value = stored[field].as_str().unwrap();
+        assert!(
+            !item.contains(value),
+            "{field} in plain text in the escrow item"
+        );
+    }
+    assert!(escrow.contains_key("sealed") && !escrow.contains_key("value"));
     let slack = switchyard::connectors::slack::Slack::new(switchyard::connectors::http_client(), c)
         .unwrap();
     slack.probe().await.unwrap();

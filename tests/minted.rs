@@ -32,6 +32,7 @@ impl World {
                 ddb: self.ddb.clone(),
                 table: self.table.clone(),
                 http: switchyard::connectors::http_client(),
+                escrow_key: None,
             }),
             ..Connectors::new(
                 switchyard::connectors::http_client(),

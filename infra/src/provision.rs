@@ -270,6 +270,22 @@ pub async fn provision(
         p.arns.insert(id.clone(), arn);
     }
 
+    // Keys first: the escrow key's id is a function setting.
+    let kms = aws_sdk_kms::Client::new(config);
+    for (id, _) in template.of_kind("AWS::KMS::Key") {
+        let out = kms
+            .create_key()
+            .description(format!("{prefix}-{id}"))
+            .send()
+            .await
+            .with_context(|| format!("creating key {id}"))?;
+        let meta = out
+            .key_metadata
+            .ok_or_else(|| anyhow!("creating key {id}: no key metadata"))?;
+        p.refs.insert(id.clone(), meta.key_id.clone());
+        p.arns.insert(id.clone(), meta.arn.unwrap_or_default());
+    }
+
     for (id, s) in template.of_kind("AWS::SecretsManager::Secret") {
         let value = match secret_values.get(id) {
             Some(v) => v.clone(),

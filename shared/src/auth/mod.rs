@@ -64,6 +64,29 @@ pub struct Refresher {
     /// Holds the lease items (`lease#<secret id>`); the PacingTable.
     pub table: String,
     pub http: reqwest::Client,
+    /// The key a token in escrow is encrypted under (`ESCROW_KEY_ID`); without one, a token
+    /// Secrets Manager would not take is not kept (never in plain text).
+    pub escrow_key: Option<EscrowKey>,
+}
+
+/// A KMS key and its client, for the escrow.
+#[derive(Clone, Debug)]
+pub struct EscrowKey {
+    pub kms: aws_sdk_kms::Client,
+    pub key_id: String,
+}
+
+impl EscrowKey {
+    /// The escrow key `ESCROW_KEY_ID` names, if the settings name one.
+    pub fn from_settings(
+        aws: &crate::aws::AwsClients,
+        s: &crate::settings::Settings,
+    ) -> Option<Self> {
+        s.optional("ESCROW_KEY_ID").map(|key_id| EscrowKey {
+            kms: aws.kms(),
+            key_id: key_id.to_owned(),
+        })
+    }
 }
 
 fn needs_refresh(c: &Credential, stale_token: Option<&str>, margin: Duration) -> bool {
@@ -240,15 +263,37 @@ impl Refresher {
             .map_err(|e| crate::aws::error_message(&e))
     }
 
-    /// Keep a token the vendor issued but Secrets Manager would not take, in the pacing table
-    /// (encrypted at rest), until the next lease holder stores it.
+    /// Keep a token the vendor issued but Secrets Manager would not take, encrypted under the
+    /// escrow key (bound to the secret's id), in the pacing table until the next lease holder
+    /// stores it.
     async fn escrow(&self, secret_id: &str, value: &SecretString) {
+        let Some(key) = &self.escrow_key else {
+            warn!(secret_id, "no ESCROW_KEY_ID: the new token cannot be kept; the connection will need reconnecting");
+            return;
+        };
+        let sealed = key
+            .kms
+            .encrypt()
+            .key_id(&key.key_id)
+            .encryption_context("secret_id", secret_id)
+            .plaintext(aws_sdk_kms::primitives::Blob::new(
+                value.expose_secret().as_bytes(),
+            ))
+            .send()
+            .await;
+        let sealed = match sealed.map(|o| o.ciphertext_blob) {
+            Ok(Some(blob)) => blob,
+            Ok(None) | Err(_) => {
+                warn!(secret_id, "the new token could not be encrypted for escrow; the connection will need reconnecting");
+                return;
+            }
+        };
         let out = self
             .ddb
             .put_item()
             .table_name(&self.table)
             .item("id", AttributeValue::S(format!("escrow#{secret_id}")))
-            .item("value", AttributeValue::S(value.expose_secret().to_owned()))
+            .item("sealed", AttributeValue::B(sealed.into_inner().into()))
             .item(
                 "expiration",
                 AttributeValue::N((Utc::now().timestamp() + 7 * 86_400).to_string()),
@@ -256,7 +301,10 @@ impl Refresher {
             .send()
             .await;
         match out {
-            Ok(_) => warn!(secret_id, "new token kept in escrow until it can be stored"),
+            Ok(_) => warn!(
+                secret_id,
+                "new token kept in escrow (encrypted) until it can be stored"
+            ),
             Err(e) => {
                 warn!(secret_id, error = %crate::aws::error_message(&e), "new token could be neither stored nor kept; the connection will need reconnecting")
             }
@@ -265,23 +313,43 @@ impl Refresher {
 
     /// Store an escrowed token (under the lease), then drop the escrow.
     async fn recover_escrow(&self, secret_id: &str) {
-        let key = AttributeValue::S(format!("escrow#{secret_id}"));
+        let Some(key) = &self.escrow_key else { return };
+        let id = AttributeValue::S(format!("escrow#{secret_id}"));
         let Ok(out) = self
             .ddb
             .get_item()
             .table_name(&self.table)
-            .key("id", key.clone())
+            .key("id", id.clone())
             .consistent_read(true)
             .send()
             .await
         else {
             return;
         };
-        let Some(value) = out
+        let Some(sealed) = out
             .item
             .as_ref()
-            .and_then(|i| i.get("value")?.as_s().ok().cloned())
+            .and_then(|i| i.get("sealed")?.as_b().ok().cloned())
         else {
+            return;
+        };
+        let opened = key
+            .kms
+            .decrypt()
+            .key_id(&key.key_id)
+            .encryption_context("secret_id", secret_id)
+            .ciphertext_blob(aws_sdk_kms::primitives::Blob::new(sealed.into_inner()))
+            .send()
+            .await;
+        let Some(value) = opened
+            .ok()
+            .and_then(|o| o.plaintext)
+            .and_then(|p| String::from_utf8(p.into_inner()).ok())
+        else {
+            warn!(
+                secret_id,
+                "the escrowed token could not be decrypted; it stays until it expires"
+            );
             return;
         };
         if let Err(e) = self.store(secret_id, &SecretString::from(value)).await {
@@ -293,7 +361,7 @@ impl Refresher {
             .ddb
             .delete_item()
             .table_name(&self.table)
-            .key("id", key)
+            .key("id", id)
             .send()
             .await;
     }

@@ -238,6 +238,7 @@ impl Connectors {
                 ddb: aws.ddb.clone(),
                 table: s.pacing_table()?.to_owned(),
                 http: http.clone(),
+                escrow_key: crate::auth::EscrowKey::from_settings(aws, s),
             }),
             ..Connectors::new(http, secrets, s.clone())
         })

@@ -64,6 +64,7 @@ impl Rotate {
                 ddb: aws.ddb.clone(),
                 table: table.to_owned(),
                 http,
+                escrow_key: crate::auth::EscrowKey::from_settings(aws, settings),
             }),
         }
     }
