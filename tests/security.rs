@@ -419,13 +419,7 @@ enum AfterExpiry {
 async fn every_scheme_replayed_after_its_delivery_key_expired() {
     use AfterExpiry::*;
 
-    let stack = LocalStack::start_hosting(&[], &["classify", "act"])
-        .await
-        .unwrap();
-    canary_ran(&stack).await;
-    let mut deps = intake_instance(&stack);
-    // A deployment that still takes HubSpot's older versions, so all three are replayed.
-    deps.hubspot_min_version = switchyard::webhook::hubspot::Version::V1;
+    let (stack, deps) = replay_bench().await;
     let retention = deps.replay_window;
     let t0 = Utc::now();
     let cases = captured(&stack.signing, t0);
@@ -559,6 +553,19 @@ fn captured(
     ]
 }
 
+/// A stack whose classify and act run elsewhere (nothing drains the queue), after the canary's
+/// first run, and an intake instance of a deployment that still takes HubSpot's older versions,
+/// so every scheme can be sent and counted in the emulator.
+async fn replay_bench() -> (LocalStack, switchyard::handlers::intake::Intake) {
+    let stack = LocalStack::start_hosting(&[], &["classify", "act"])
+        .await
+        .unwrap();
+    canary_ran(&stack).await;
+    let mut deps = intake_instance(&stack);
+    deps.hubspot_min_version = switchyard::webhook::hubspot::Version::V1;
+    (stack, deps)
+}
+
 /// Send `hook` through intake itself at `at`: the status, how many messages were queued (counted
 /// by the emulator) and the body.
 async fn send_at(
@@ -598,12 +605,7 @@ const ID_HEADERS: &[&str] = &[
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_scheme_resent_under_a_fresh_delivery_id_is_not_a_new_event() {
-    let stack = LocalStack::start_hosting(&[], &["classify", "act"])
-        .await
-        .unwrap();
-    canary_ran(&stack).await;
-    let mut deps = intake_instance(&stack);
-    deps.hubspot_min_version = switchyard::webhook::hubspot::Version::V1;
+    let (stack, deps) = replay_bench().await;
     let t0 = Utc::now();
     for (scheme, mut hook, _) in captured(&stack.signing, t0) {
         // Twilio's token header is optional: the capture carries one.

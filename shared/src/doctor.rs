@@ -41,6 +41,28 @@ pub struct Report {
     pub fix: Option<String>,
 }
 
+impl Report {
+    /// A row for `connection`, nothing checked yet.
+    fn new(connection: &str, secret_id: &str) -> Self {
+        Report {
+            connection: connection.to_owned(),
+            secret_id: secret_id.to_owned(),
+            credential: None,
+            authenticated: false,
+            identity: None,
+            detail: String::new(),
+            granted: Vec::new(),
+            missing: Vec::new(),
+            headroom: None,
+            clock_skew_seconds: None,
+            token_expires_at: None,
+            ready: false,
+            warnings: Vec::new(),
+            fix: None,
+        }
+    }
+}
+
 /// An answer refused because of where the call came from, as vendors word it (Atlassian's
 /// allowlist message, Slack's `accesslimited`).
 pub fn ip_rejection(reason: &str) -> bool {
@@ -98,22 +120,7 @@ async fn check_all(
             .connection_secret_id(name)
             .unwrap_or_default()
             .to_owned();
-        let mut r = Report {
-            connection: name.to_owned(),
-            secret_id: secret_id.clone(),
-            credential: None,
-            authenticated: false,
-            identity: None,
-            detail: String::new(),
-            granted: Vec::new(),
-            missing: Vec::new(),
-            headroom: None,
-            clock_skew_seconds: None,
-            token_expires_at: None,
-            ready: false,
-            warnings: Vec::new(),
-            fix: None,
-        };
+        let mut r = Report::new(name, &secret_id);
         match connectors.secrets.credential(&secret_id).await {
             Ok(c) => {
                 r.credential = Some(c.kind().to_owned());
@@ -183,22 +190,7 @@ async fn check_all(
 /// The intake signing secret: it parses, no entry is blank (anyone could sign with it), and the
 /// unsigned sender has its endpoint token. Names sources and positions, never values.
 async fn intake_secret(secrets: &crate::secrets::SecretCache, secret_id: &str) -> Report {
-    let mut r = Report {
-        connection: "intake".into(),
-        secret_id: secret_id.to_owned(),
-        credential: None,
-        authenticated: false,
-        identity: None,
-        detail: String::new(),
-        granted: Vec::new(),
-        missing: Vec::new(),
-        headroom: None,
-        clock_skew_seconds: None,
-        token_expires_at: None,
-        ready: false,
-        warnings: Vec::new(),
-        fix: None,
-    };
+    let mut r = Report::new("intake", secret_id);
     let raw = match secrets.get(secret_id).await {
         Ok(v) => v,
         Err(e) => {
