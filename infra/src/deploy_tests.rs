@@ -277,3 +277,27 @@ fn described_connectors_secrets_live_under_the_stacks_own_name() {
         );
     }
 }
+
+#[test]
+fn every_alarm_says_why_missing_data_means_what_it_says() {
+    // `notBreaching` on a metric that only appears when something happens is right; on a
+    // heartbeat it would hide the failure. The comment above each TreatMissingData says which.
+    let text = std::fs::read_to_string(crate::repo_root().join("template.yaml")).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let mut stated = 0;
+    for (i, line) in lines.iter().enumerate() {
+        if line.trim_start().starts_with("TreatMissingData:") {
+            stated += 1;
+            assert!(
+                i > 0 && lines[i - 1].trim_start().starts_with('#'),
+                "line {}: TreatMissingData without a comment saying why",
+                i + 1
+            );
+        }
+    }
+    let alarms = of_type(&resources(), "AWS::CloudWatch::Alarm").len();
+    assert_eq!(
+        stated, alarms,
+        "every alarm states its missing-data behaviour"
+    );
+}
