@@ -618,6 +618,17 @@ async fn every_scheme_resent_under_a_fresh_delivery_id_is_not_a_new_event() {
             (200..300).contains(&status) && queued == 1,
             "{scheme} as sent: {status} {body}"
         );
+        // `explain` still finds the event by the vendor's own (unsigned) delivery id.
+        if let Some((_, vendor_id)) = hook.headers.iter().find(|(k, _)| {
+            ["x-github-delivery", "x-atlassian-webhook-identifier"].contains(&k.as_str())
+        }) {
+            let found = switchyard_infra::ops::find(&deps.decisions, vendor_id)
+                .await
+                .unwrap()
+                .unwrap_or_else(|| panic!("{scheme}: no event for delivery {vendor_id}"));
+            assert_eq!(found.source, scheme);
+            assert!(found.delivery_id.starts_with("sha256:"), "{found:?}");
+        }
         let mut resent = hook.clone();
         let mut changed = 0;
         for (k, v) in resent.headers.iter_mut() {

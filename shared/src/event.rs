@@ -74,8 +74,13 @@ pub struct Event {
     pub source: Source,
     /// The vendor's event type, e.g. `zen:event-type:ticket.created`, `jira:issue_created`.
     pub event_type: String,
-    /// The vendor's delivery id (stable across the vendor's retries), or a content hash.
+    /// The vendor's delivery id (stable across the vendor's retries) where its signature covers
+    /// it, else a hash of the signed content: what dedupes.
     pub delivery_id: String,
+    /// The vendor's own delivery id where it is not what dedupes (a header the signature does
+    /// not cover: GitHub's, Jira's, Twilio's), kept so `explain` finds the event by it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vendor_delivery_id: Option<String>,
     /// The vendor object the event is about (ticket id, issue key, channel), when there is one.
     pub object_id: Option<String>,
     pub subject: Option<String>,
@@ -247,6 +252,7 @@ impl Event {
             id,
             source,
             event_type: n.event_type,
+            vendor_delivery_id: n.delivery_id.filter(|v| *v != delivery_id),
             delivery_id,
             object_id: n.object_id,
             subject: n.subject,

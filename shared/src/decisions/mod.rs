@@ -8,6 +8,7 @@
 //! sets the state. A secondary index on `day` + `received_at` (`ByDay`) lists a day's events
 //! without a Scan. Intake's claim on the delivery is the record's first write ([`delivery`]).
 
+mod by_day;
 mod completions;
 mod delivery;
 mod evidence;
@@ -30,6 +31,7 @@ use crate::routing::{Classification, PlannedAction};
 pub const RETENTION_SECS: i64 = 30 * 24 * 3600;
 /// The index that lists a day's events in the order they arrived.
 pub const BY_DAY_INDEX: &str = "ByDay";
+pub use by_day::{day_key, DAY_SHARDS};
 
 #[derive(Debug, Error)]
 #[error("decision store (DynamoDB) failed: {0}")]
@@ -149,7 +151,16 @@ impl DecisionStore {
         u.set_new("delivery_id", s(&event.delivery_id));
         u.set_new("correlation_id", s(correlation_id));
         u.set_new("received_at", s(event.received_at.to_rfc3339()));
-        u.set_new("day", s(event.received_at.format("%Y-%m-%d").to_string()));
+        u.set_new(
+            "day",
+            s(day_key(
+                &event.received_at.format("%Y-%m-%d").to_string(),
+                &event.id,
+            )),
+        );
+        if let Some(vendor) = &event.vendor_delivery_id {
+            u.set_new("vendor_delivery_id", s(vendor));
+        }
         u.set_new("expiration", n(now.timestamp() + self.retention_secs));
     }
 
@@ -311,86 +322,6 @@ impl DecisionStore {
             .await
             .map_err(|e| DecisionError(crate::aws::error_message(&e)))?;
         Ok(out.item)
-    }
-
-    /// The event a vendor delivery id became (`switchyard explain` takes either id).
-    pub async fn find_by_delivery(
-        &self,
-        delivery_id: &str,
-        days: &[String],
-    ) -> Result<Option<DecisionRecord>, DecisionError> {
-        for day in days {
-            let only = Some(("delivery_id", delivery_id));
-            if let Some(r) = self.query_day(day, None, only).await?.pop() {
-                return Ok(self.with_evidence(vec![r]).await?.pop());
-            }
-        }
-        Ok(None)
-    }
-
-    /// A day's events (`YYYY-MM-DD`, UTC), oldest first, from `since` (RFC 3339) on: the
-    /// records without their evidence (counts, states and latencies need none of it).
-    pub async fn list_day(
-        &self,
-        day: &str,
-        since: Option<&str>,
-    ) -> Result<Vec<DecisionRecord>, DecisionError> {
-        let items = self.query_day(day, since, None).await?;
-        Ok(items.iter().map(from_item).collect())
-    }
-
-    /// A day's events in one state (e.g. `in_review`: the review inbox), oldest first, each
-    /// with its evidence (what a human deciding needs).
-    pub async fn list_in_state(
-        &self,
-        day: &str,
-        status: &str,
-    ) -> Result<Vec<DecisionRecord>, DecisionError> {
-        let items = self.query_day(day, None, Some(("status", status))).await?;
-        self.with_evidence(items).await
-    }
-
-    /// A day's records, only those whose attribute `only.0` equals `only.1` when given
-    /// (filtered by DynamoDB, so only matches travel back).
-    async fn query_day(
-        &self,
-        day: &str,
-        since: Option<&str>,
-        only: Option<(&str, &str)>,
-    ) -> Result<Vec<Item>, DecisionError> {
-        let mut out = Vec::new();
-        let mut start = None;
-        loop {
-            let mut q = self
-                .ddb
-                .query()
-                .table_name(&self.table)
-                .index_name(BY_DAY_INDEX)
-                .expression_attribute_names("#day", "day")
-                .expression_attribute_values(":day", s(day))
-                .set_exclusive_start_key(start.take());
-            q = match since {
-                Some(t) => q
-                    .key_condition_expression("#day = :day AND received_at >= :since")
-                    .expression_attribute_values(":since", s(t)),
-                None => q.key_condition_expression("#day = :day"),
-            };
-            if let Some((attr, value)) = only {
-                q = q
-                    .filter_expression("#only = :only")
-                    .expression_attribute_names("#only", attr)
-                    .expression_attribute_values(":only", s(value));
-            }
-            let page = q
-                .send()
-                .await
-                .map_err(|e| DecisionError(crate::aws::error_message(&e)))?;
-            out.extend(page.items.unwrap_or_default());
-            match page.last_evaluated_key {
-                Some(k) if !k.is_empty() => start = Some(k),
-                _ => return Ok(out),
-            }
-        }
     }
 }
 

@@ -3,6 +3,7 @@ use super::*;
 
 fn event(source: Source, subject: &str, object_id: Option<&str>) -> Event {
     Event {
+        vendor_delivery_id: None,
         id: "ev-1".into(),
         source,
         event_type: "t".into(),
