@@ -247,12 +247,6 @@ async fn handle(
         headers: &req.headers,
         body: &body,
     };
-    if secrets.is_empty() {
-        warn!(
-            source = name,
-            "no usable signing secret for this source in the intake secret; every request is refused"
-        );
-    }
     let verified = webhook::verify(source, &signed, secrets, now, deps.hubspot_min_version)
         .map_err(|e| e.to_string())
         .and_then(|()| match source {
@@ -260,7 +254,12 @@ async fn handle(
             _ => Ok(()),
         });
     if let Err(detail) = verified {
-        return unauthenticated(source, &detail);
+        // The operator's log says a source has no secret; the sender's answer does not.
+        let logged = match secrets.is_empty() {
+            true => format!("{detail} (the intake secret has no usable {name} entry)"),
+            false => detail.clone(),
+        };
+        return unauthenticated(source, &detail, &logged);
     }
     let (events, ack) = match webhook::normalize(source, &req.headers, &body) {
         Ok(Inbound::Handshake(reply)) => {
@@ -398,9 +397,9 @@ fn stale_signed_body(
 /// timestamp, a signature that matches no active secret) but not whether the source is
 /// configured (an unconfigured source fails exactly as a wrong signature does), nor for
 /// Salesforce whether the organization id was right. The detail goes to the log.
-fn unauthenticated(source: Source, detail: &str) -> LambdaFunctionUrlResponse {
+fn unauthenticated(source: Source, detail: &str, logged: &str) -> LambdaFunctionUrlResponse {
     let name = source.as_str();
-    warn!(source = name, status = 401, %detail, "webhook refused");
+    warn!(source = name, status = 401, detail = %logged, "webhook refused");
     let public = match source {
         Source::Salesforce => "salesforce outbound messages must come from an allowed organization to the endpoint URL with its token (?token=…)".to_owned(),
         _ => format!("{name} signature check failed: {detail}"),
