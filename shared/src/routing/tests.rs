@@ -306,6 +306,10 @@ connector = "hubspot"
 action = "add_note"
 params = { contact_id = "1", note = "<b>Outage</b>: {event.text}" }
 [[routes.actions]]
+connector = "salesforce"
+action = "add_case_comment"
+params = { case_id = "5005g00000XXXXXAAA", comment = "{event.text}" }
+[[routes.actions]]
 connector = "casebook"
 action = "open_case"
 params = { title = "{event.subject}" }
@@ -363,6 +367,10 @@ params = { title = "{event.subject}" }
     assert!(hubspot.params["note"].starts_with("<b>Outage</b>: "));
     assert!(!hubspot.params["note"].contains("<script>"));
 
+    // Salesforce case comments are plain text: left as written, and JSON only as a string.
+    let salesforce = by("salesforce");
+    assert_eq!(salesforce.params["comment"], e.text.clone().unwrap());
+    assert!(salesforce.json.is_empty());
     // A described connector's values go into its JSON body as strings: left as written.
     assert_eq!(by("casebook").params["title"], e.subject.clone().unwrap());
 }
