@@ -24,13 +24,9 @@ impl DecisionStore {
         days: &[String],
     ) -> Result<Option<DecisionRecord>, DecisionError> {
         for day in days {
-            let only = Some(("delivery_id", delivery_id));
-            let vendor = Some(("vendor_delivery_id", delivery_id));
-            let found = match self.query_day(day, None, only).await?.pop() {
-                Some(r) => Some(r),
-                None => self.query_day(day, None, vendor).await?.pop(),
-            };
-            if let Some(r) = found {
+            // The delivery id that dedupes, or the vendor's own where that was not signed.
+            let only = Some((&["delivery_id", "vendor_delivery_id"][..], delivery_id));
+            if let Some(r) = self.query_day(day, None, only).await?.pop() {
                 return Ok(self.with_evidence(vec![r]).await?.pop());
             }
         }
@@ -55,18 +51,20 @@ impl DecisionStore {
         day: &str,
         status: &str,
     ) -> Result<Vec<DecisionRecord>, DecisionError> {
-        let items = self.query_day(day, None, Some(("status", status))).await?;
+        let items = self
+            .query_day(day, None, Some((&["status"][..], status)))
+            .await?;
         self.with_evidence(items).await
     }
 
-    /// A day's records, only those whose attribute `only.0` equals `only.1` when given
+    /// A day's records, only those where one of the attributes `only.0` equals `only.1` when given
     /// (filtered by DynamoDB, so only matches travel back), oldest first: every shard of the
     /// day's index key, and the unsharded key records written before the shards had.
     async fn query_day(
         &self,
         day: &str,
         since: Option<&str>,
-        only: Option<(&str, &str)>,
+        only: Option<(&[&str], &str)>,
     ) -> Result<Vec<Item>, DecisionError> {
         let keys =
             std::iter::once(day.to_owned()).chain((0..DAY_SHARDS).map(|k| format!("{day}#{k}")));
@@ -82,7 +80,7 @@ impl DecisionStore {
         &self,
         day: String,
         since: Option<&str>,
-        only: Option<(&str, &str)>,
+        only: Option<(&[&str], &str)>,
     ) -> Result<Vec<Item>, DecisionError> {
         let day = day.as_str();
         let mut out = Vec::new();
@@ -102,11 +100,16 @@ impl DecisionStore {
                     .expression_attribute_values(":since", s(t)),
                 None => q.key_condition_expression("#day = :day"),
             };
-            if let Some((attr, value)) = only {
+            if let Some((attrs, value)) = only {
+                let any: Vec<String> = (0..attrs.len())
+                    .map(|i| format!("#only{i} = :only"))
+                    .collect();
                 q = q
-                    .filter_expression("#only = :only")
-                    .expression_attribute_names("#only", attr)
+                    .filter_expression(any.join(" OR "))
                     .expression_attribute_values(":only", s(value));
+                for (i, attr) in attrs.iter().enumerate() {
+                    q = q.expression_attribute_names(format!("#only{i}"), *attr);
+                }
             }
             let page = q
                 .send()
