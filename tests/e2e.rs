@@ -72,8 +72,12 @@ async fn one_signed_webhook_makes_exactly_one_effect_even_when_redelivered() {
     assert_eq!(body["event_id"], event_id.as_str());
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(stack.sandbox.ledger().len(), 1);
+    // Every function ran with only its role's grants, and none was missing.
+    assert_eq!(stack.denied().await.unwrap(), Vec::<String>::new());
     assert_eq!(stack.queue_depth("ClassifyQueue").await.unwrap(), 0);
     assert_eq!(stack.queue_depth("ActQueue").await.unwrap(), 0);
+    // Every function ran with only its role's grants, and none was missing.
+    assert_eq!(stack.denied().await.unwrap(), Vec::<String>::new());
     stack.stop();
 }
 

@@ -16,10 +16,12 @@ fn step(step: &str, secret: &str, token: &str) -> RotationEvent {
     }
 }
 
-fn rotate_deps(stack: &LocalStack) -> Rotate {
+/// The rotate function as Secrets Manager invokes it: with its role's grants only.
+async fn rotate_deps(stack: &LocalStack) -> Rotate {
     let f = stack.template.function("rotate").unwrap();
     let env = stack.provisioned.function_env(f).unwrap();
-    Rotate::from_settings(&stack.aws, &switchyard::settings::Settings::from_map(env))
+    let aws = stack.function_aws("rotate").await.unwrap();
+    Rotate::from_settings(&aws, &switchyard::settings::Settings::from_map(env))
 }
 
 async fn current_access_token(stack: &LocalStack, secret: &str) -> String {
@@ -37,7 +39,7 @@ async fn current_access_token(stack: &LocalStack, secret: &str) -> String {
 async fn four_steps_rotate_the_slack_token_once_and_are_idempotent() {
     let stack = LocalStack::start().await.unwrap();
     let secret = stack.provisioned.refs["SlackConnectionSecret"].clone();
-    let deps = rotate_deps(&stack);
+    let deps = rotate_deps(&stack).await;
     let before = current_access_token(&stack, &secret).await;
 
     // Rotation not enabled yet: every step refuses.
@@ -154,7 +156,7 @@ async fn a_static_token_rotates_by_test_only_and_a_dead_one_fails_the_rotation()
     use secrecy::ExposeSecret;
     let stack = LocalStack::start().await.unwrap();
     let secret = stack.provisioned.refs["ZendeskConnectionSecret"].clone();
-    let deps = rotate_deps(&stack);
+    let deps = rotate_deps(&stack).await;
     let before = read_stage(&stack.aws.secrets, &secret, AWSCURRENT)
         .await
         .unwrap();
@@ -223,7 +225,7 @@ async fn the_scheduled_refresher_renews_only_tokens_expiring_within_its_window()
         .send()
         .await
         .unwrap();
-    let deps = rotate_deps(&stack);
+    let deps = rotate_deps(&stack).await;
     let run = || async {
         handler(
             &deps,
@@ -287,7 +289,7 @@ async fn a_jwt_bearer_connection_rotates_by_minting_a_new_token() {
         .send()
         .await
         .unwrap();
-    let deps = rotate_deps(&stack);
+    let deps = rotate_deps(&stack).await;
     let token = begin_rotation_like_secrets_manager(&stack, &secret).await;
     for s in ["createSecret", "setSecret", "testSecret", "finishSecret"] {
         run_step(&deps, &step(s, &secret, &token)).await.unwrap();
@@ -318,7 +320,7 @@ async fn a_jwt_bearer_connection_rotates_by_minting_a_new_token() {
 async fn finish_secret_keeps_a_newer_token_a_worker_stored_during_the_rotation() {
     let stack = LocalStack::start().await.unwrap();
     let secret = stack.provisioned.refs["SlackConnectionSecret"].clone();
-    let deps = rotate_deps(&stack);
+    let deps = rotate_deps(&stack).await;
     let token = begin_rotation_like_secrets_manager(&stack, &secret).await;
     for s in ["createSecret", "setSecret", "testSecret"] {
         run_step(&deps, &step(s, &secret, &token)).await.unwrap();

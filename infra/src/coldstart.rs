@@ -145,6 +145,11 @@ pub async fn measure(stack: &LocalStack, function: &str, events: Vec<String>) ->
     });
     let f = stack.template.function(function)?;
     let mut env = stack.provisioned.function_env(f)?;
+    let key = stack
+        .provisioned
+        .keys
+        .get(function)
+        .with_context(|| format!("no IAM user for {function}"))?;
     env.extend([
         ("AWS_LAMBDA_RUNTIME_API".to_owned(), addr.to_string()),
         ("AWS_LAMBDA_FUNCTION_NAME".to_owned(), function.to_owned()),
@@ -165,8 +170,9 @@ pub async fn measure(stack: &LocalStack, function: &str, events: Vec<String>) ->
             "AWS_ENDPOINT_URL".to_owned(),
             stack.emulator.endpoint.clone(),
         ),
-        ("AWS_ACCESS_KEY_ID".to_owned(), "testing".to_owned()),
-        ("AWS_SECRET_ACCESS_KEY".to_owned(), "testing".to_owned()),
+        // The function's own key: it runs with its role's grants, as on AWS.
+        ("AWS_ACCESS_KEY_ID".to_owned(), key.id.clone()),
+        ("AWS_SECRET_ACCESS_KEY".to_owned(), key.secret.clone()),
         ("AWS_REGION".to_owned(), crate::emulator::REGION.to_owned()),
         ("RUST_LOG".to_owned(), "error".to_owned()),
     ]);

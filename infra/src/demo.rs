@@ -27,6 +27,9 @@ pub struct Summary {
     /// What the canary found after the sandbox's Zendesk renamed a ticket field.
     pub drift: Vec<switchyard::drift::check::Reported>,
     pub settled: bool,
+    /// Requests IAM refused (each function runs with only its role's grants): empty unless
+    /// the template misses a grant the code needs.
+    pub denied: Vec<String>,
 }
 
 /// The API change the demo makes the sandbox's Zendesk announce nowhere: `status` renamed.
@@ -181,6 +184,7 @@ pub async fn run(
         .filter_map(|r| r.structure.as_ref())
         .flat_map(|c| c.findings.clone())
         .collect();
+    summary.denied = stack.denied().await?;
     Ok(summary)
 }
 
@@ -303,6 +307,17 @@ impl Summary {
         );
         for r in &self.drift {
             let _ = writeln!(o, "    {}  {}", r.id, r.finding.line());
+        }
+        if self.denied.is_empty() {
+            let _ = writeln!(
+                o,
+                "  IAM                 each function ran with only its role's grants; none refused"
+            );
+        } else {
+            let _ = writeln!(o, "  IAM refused         {}", self.denied.len());
+            for d in &self.denied {
+                let _ = writeln!(o, "    {d}");
+            }
         }
         if !self.settled {
             let _ = writeln!(o, "  WARNING: not every event settled within 60 s");

@@ -301,3 +301,94 @@ fn every_alarm_says_why_missing_data_means_what_it_says() {
         "every alarm states its missing-data behaviour"
     );
 }
+
+/// The statements of a function role's inline policies.
+fn role_statements(r: &serde_yaml_ng::Mapping, role: &str) -> Vec<Value> {
+    r[role]["Properties"]["Policies"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .flat_map(|p| {
+            p["PolicyDocument"]["Statement"]
+                .as_sequence()
+                .unwrap()
+                .clone()
+        })
+        .collect()
+}
+
+fn listed(v: &Value) -> Vec<Value> {
+    match v {
+        Value::Sequence(items) => items.clone(),
+        other => vec![other.clone()],
+    }
+}
+
+// The local stack enforces IAM (each function runs as a user holding its role's policies), but
+// moto's evaluation passes condition keys it does not know and never sees what Lambda itself
+// does with a role. What it cannot refuse is checked here, on the policy as written.
+
+#[test]
+fn intake_may_touch_only_its_own_pacing_items() {
+    // moto lets a `dynamodb:LeadingKeys` condition through whatever the key: so the condition
+    // is read here. Without it, a flaw in intake's public path could rewrite any budget or lease.
+    let r = resources();
+    let on_pacing: Vec<Value> = role_statements(&r, "IntakeRole")
+        .into_iter()
+        .filter(|s| referenced(&s["Resource"]).as_deref() == Some("PacingTable"))
+        .collect();
+    assert!(
+        !on_pacing.is_empty(),
+        "intake has no grant on the pacing table"
+    );
+    for s in on_pacing {
+        let keys = &s["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"];
+        assert_eq!(
+            listed(keys),
+            vec![Value::String("intake#*".into())],
+            "intake's pacing grant must be limited to intake#<source> items: {s:?}"
+        );
+    }
+}
+
+#[test]
+fn lambda_sends_failures_with_a_grant_the_role_has() {
+    // An asynchronous invocation's failure record is sent by Lambda *with the function's role*;
+    // locally nothing invokes asynchronously, so the grant is checked here.
+    let r = resources();
+    for (id, f) in of_type(&r, "AWS::Serverless::Function") {
+        let Some(dest) = referenced(
+            &f["Properties"]["EventInvokeConfig"]["DestinationConfig"]["OnFailure"]["Destination"],
+        ) else {
+            continue;
+        };
+        let role = referenced(&f["Properties"]["Role"]).unwrap();
+        let granted = role_statements(&r, &role).iter().any(|s| {
+            listed(&s["Action"]).contains(&Value::String("sqs:SendMessage".into()))
+                && listed(&s["Resource"])
+                    .iter()
+                    .any(|x| referenced(x).as_deref() == Some(dest.as_str()))
+        });
+        assert!(
+            granted,
+            "{id}: {role} may not send to its failure destination {dest}"
+        );
+    }
+}
+
+#[test]
+fn no_function_role_grants_every_action_or_every_resource() {
+    // Least privilege: a `*` would pass every local test and hide every missing grant.
+    let r = resources();
+    for (id, _) in of_type(&r, "AWS::IAM::Role") {
+        for s in role_statements(&r, &id) {
+            for a in listed(&s["Action"]) {
+                let a = a.as_str().unwrap_or_default();
+                assert!(!a.contains('*'), "{id}: action {a}");
+            }
+            for x in listed(&s["Resource"]) {
+                assert_ne!(x.as_str(), Some("*"), "{id}: a statement on every resource");
+            }
+        }
+    }
+}

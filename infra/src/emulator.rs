@@ -16,7 +16,72 @@ pub const REGION: &str = "us-east-1";
 pub struct Emulator {
     child: Child,
     pub endpoint: String,
+    /// With IAM enforced: the administrator's key, which provisioning and the operator tools
+    /// use (the functions get keys of their own, see `provision::function_users`).
+    pub admin: Option<AccessKey>,
 }
+
+/// An IAM access key on the emulator (local, throwaway: it opens nothing outside it).
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub struct AccessKey {
+    pub id: String,
+    pub secret: String,
+}
+
+/// The user provisioning and the operator tools run as when IAM is enforced.
+pub const ADMIN_USER: &str = "switchyard-local-admin";
+
+/// moto decides most services' requests on the action alone: it matches a statement's
+/// `Resource` against `*` for every service but SQS and S3, so a grant on one table would allow
+/// no table at all, and a grant on every table the same. These give DynamoDB, Secrets Manager
+/// and KMS requests the ARN AWS authorizes them on (the table or its index, the secret, the
+/// key — for Decrypt, the key its ciphertext names), so a grant on the wrong resource is
+/// refused here as it is on AWS; and SQS batch calls are authorized as their single action,
+/// as AWS does (moto asks for an `sqs:DeleteMessageBatch` no policy can grant). Nothing else about moto's evaluation changes: condition keys
+/// it does not know (`dynamodb:LeadingKeys`, `kms:ViaService`) still pass; tests read those.
+const IAM_FIDELITY: &str = r#"import base64 as _b64
+from moto.dynamodb.responses import DynamoHandler as _Ddb
+from moto.secretsmanager.responses import SecretsManagerResponse as _Sm
+from moto.kms.responses import KmsResponse as _Kms
+def _ddb_resource(self):
+    body = getattr(self, 'params', None) or {}
+    name = body.get('TableName')
+    if not name:
+        return '*'
+    arn = name if name.startswith('arn:') else 'arn:aws:dynamodb:%s:%s:table/%s' % (self.region, self.current_account, name)
+    index = body.get('IndexName')
+    return arn + '/index/' + index if index else arn
+def _sm_resource(self):
+    sid = self._get_param('SecretId') or self._get_param('Name')
+    if not sid:
+        return '*'
+    found = self.backend.secrets.get(sid)
+    if found is not None:
+        return found.arn
+    return sid if sid.startswith('arn:') else 'arn:aws:secretsmanager:%s:%s:secret:%s' % (self.region, self.current_account, sid)
+def _kms_resource(self):
+    try:
+        key = self._get_param('KeyId')
+        if not key and self._get_param('CiphertextBlob'):
+            from moto.kms.utils import _deserialize_ciphertext_blob
+            key = _deserialize_ciphertext_blob(_b64.b64decode(self._get_param('CiphertextBlob'))).key_id
+        if not key:
+            return '*'
+        return self.kms_backend.describe_key(self.kms_backend.any_id_to_key_id(key)).arn
+    except Exception:
+        return '*'
+# SQS authorizes a batch call as its single action (there is no sqs:DeleteMessageBatch grant).
+from moto.iam.access_control import IAMRequestBase as _Req
+_req_init = _Req.__init__
+_batch = {'sqs:DeleteMessageBatch': 'sqs:DeleteMessage', 'sqs:SendMessageBatch': 'sqs:SendMessage', 'sqs:ChangeMessageVisibilityBatch': 'sqs:ChangeMessageVisibility'}
+def _req_init_single(self, *args, **kwargs):
+    _req_init(self, *args, **kwargs)
+    self._action = _batch.get(self._action, self._action)
+_Req.__init__ = _req_init_single
+_Ddb._determine_resource = _ddb_resource
+_Sm._determine_resource = _sm_resource
+_Kms._determine_resource = _kms_resource
+"#;
 
 /// One fidelity fix on the pinned moto, in both modes. In Secrets Manager, the version that holds
 /// AWSCURRENT is the current one: moving the label with `UpdateSecretVersionStage` (a rotation's
@@ -55,7 +120,7 @@ _t.Thread(target=_watch, daemon=True).start()
 /// (attribute names plus values, numbers as their digits): close to DynamoDB's, not identical.
 /// `GET /_switchyard/requests` reads, `DELETE` reads and clears.
 const REQUEST_COUNTER: &str = r#"import io as _io, json as _json, math as _math, threading as _th
-_usage = {'requests': {}, 'write_units': {}, 'read_units': {}, 'largest_item': {}}
+_usage = {'requests': {}, 'write_units': {}, 'read_units': {}, 'largest_item': {}, 'denied': {}}
 _lock = _th.Lock()
 _services = {'DynamoDB_20120810': 'dynamodb', 'AmazonSQS': 'sqs', 'secretsmanager': 'secretsmanager'}
 def _add(kind, key, n):
@@ -96,11 +161,19 @@ def _counting(app):
             with _lock:
                 body = _json.dumps(_usage).encode()
                 if environ.get('REQUEST_METHOD') == 'DELETE':
-                    _usage = {'requests': {}, 'write_units': {}, 'read_units': {}, 'largest_item': {}}
+                    _usage = {'requests': {}, 'write_units': {}, 'read_units': {}, 'largest_item': {}, 'denied': {}}
             start_response('200 OK', [('Content-Type', 'application/json'), ('Content-Length', str(len(body)))])
             return [body]
         op = _operation(environ)
         _add('requests', op, 1)
+        auth = environ.get('HTTP_AUTHORIZATION', '')
+        caller = auth.split('Credential=', 1)[1].split('/', 1)[0] if 'Credential=' in auth else '-'
+        def _start(status, headers, *rest, _respond=start_response):
+            # What IAM refused, and to whom (the access key id): a missing grant, named.
+            if status.startswith('403'):
+                _add('denied', op + ' ' + caller, 1)
+            return _respond(status, headers, *rest)
+        start_response = _start
         measure = op in ('dynamodb.PutItem', 'dynamodb.UpdateItem', 'dynamodb.DeleteItem', 'dynamodb.GetItem', 'dynamodb.Query', 'dynamodb.Scan') or op == 'sqs.ReceiveMessage'
         if not measure:
             return app(environ, start_response)
@@ -137,7 +210,7 @@ def _counting(app):
 /// check-and-write), so tests of contention on one item — the shared rate limiter — serialize.
 fn server_script(threaded: bool) -> String {
     format!(
-        "{WATCH_PARENT}{FIDELITY}{REQUEST_COUNTER}from werkzeug.serving import run_simple\n\
+        "{WATCH_PARENT}{FIDELITY}{IAM_FIDELITY}{REQUEST_COUNTER}from werkzeug.serving import run_simple\n\
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app\n\
 run_simple('127.0.0.1', 0, _counting(DomainDispatcherApplication(create_backend_app)), threaded={})\n",
         if threaded { "True" } else { "False" }
@@ -151,6 +224,28 @@ impl Emulator {
         let mut cmd = Command::new(venv::venv_dir().join("bin").join("python"));
         cmd.args(["-c", &server_script(true)]);
         Self::spawn(cmd)
+    }
+
+    /// moto's server, threaded, enforcing IAM as AWS does: every request after the first three
+    /// (which create [`ADMIN_USER`] and its key) must be signed by a key of a user whose
+    /// policies allow it. [`sdk_config`](Self::sdk_config) then signs as that administrator.
+    pub async fn start_enforcing_iam() -> Result<Self> {
+        venv::ensure()?;
+        let mut cmd = Command::new(venv::venv_dir().join("bin").join("python"));
+        cmd.args(["-c", &server_script(true)])
+            .env("INITIAL_NO_AUTH_ACTION_COUNT", "3");
+        let mut emulator = Self::spawn(cmd)?;
+        let iam = aws_sdk_iam::Client::new(&sdk_config(&emulator.endpoint).await);
+        let admin = iam_user(
+            &iam,
+            ADMIN_USER,
+            &serde_json::json!({"Version": "2012-10-17",
+                "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}),
+        )
+        .await
+        .context("creating the emulator's administrator")?;
+        emulator.admin = Some(admin);
+        Ok(emulator)
     }
 
     /// moto serving one request at a time: conditional writes are atomic, as in DynamoDB. Not
@@ -195,12 +290,17 @@ impl Emulator {
         Ok(Self {
             child,
             endpoint: format!("http://127.0.0.1:{port}"),
+            admin: None,
         })
     }
 
-    /// SDK configuration pointing every client at the emulator, with dummy credentials.
+    /// SDK configuration pointing every client at the emulator, as its administrator when IAM
+    /// is enforced (else with dummy credentials, which moto then accepts).
     pub async fn sdk_config(&self) -> SdkConfig {
-        sdk_config(&self.endpoint).await
+        match &self.admin {
+            Some(key) => sdk_config_as(&self.endpoint, Some(key)).await,
+            None => sdk_config(&self.endpoint).await,
+        }
     }
 
     /// The AWS requests served since the counts were last taken, by `service.Operation`; the
@@ -212,6 +312,19 @@ impl Emulator {
     /// Requests, DynamoDB units and SQS receives since last taken (and start again from zero).
     pub async fn take_usage(&self) -> Result<Usage> {
         usage(&self.endpoint).await
+    }
+
+    /// The requests IAM refused since the counts were last taken (the counts are kept).
+    pub async fn denied(&self) -> Result<BTreeMap<String, u64>> {
+        let url = format!("{}/_switchyard/requests", self.endpoint);
+        let usage: Usage = reqwest::get(url)
+            .await
+            .and_then(reqwest::Response::error_for_status)
+            .context("reading the emulator's request counts")?
+            .json()
+            .await
+            .context("the emulator's request counts are not JSON")?;
+        Ok(usage.denied)
     }
 }
 
@@ -229,6 +342,9 @@ pub struct Usage {
     /// per started KB was charged on.
     #[serde(default)]
     pub largest_item: BTreeMap<String, u64>,
+    /// Requests IAM refused (403), by `service.Operation` and the caller's access key id.
+    #[serde(default)]
+    pub denied: BTreeMap<String, u64>,
 }
 
 /// [`Emulator::take_usage`] for an emulator known by its endpoint (a worker's, a bench's).
@@ -246,19 +362,61 @@ pub async fn usage(endpoint: &str) -> Result<Usage> {
     Ok(usage)
 }
 
+/// SDK configuration for the emulator at `endpoint`, with dummy credentials.
 pub async fn sdk_config(endpoint: &str) -> SdkConfig {
+    sdk_config_as(endpoint, None).await
+}
+
+/// SDK configuration for the emulator at `endpoint`, signing with `key` (dummy credentials
+/// without one).
+pub async fn sdk_config_as(endpoint: &str, key: Option<&AccessKey>) -> SdkConfig {
+    let (id, secret) = key.map_or(("testing", "testing"), |k| {
+        (k.id.as_str(), k.secret.as_str())
+    });
     aws_config::defaults(BehaviorVersion::latest())
         .endpoint_url(endpoint)
         .region(Region::new(REGION))
         .credentials_provider(aws_sdk_sqs::config::Credentials::new(
-            "testing",
-            "testing",
+            id,
+            secret,
             None,
             None,
             "switchyard-local",
         ))
         .load()
         .await
+}
+
+/// Create an IAM user with one inline policy and an access key for it.
+pub async fn iam_user(
+    iam: &aws_sdk_iam::Client,
+    name: &str,
+    policy: &serde_json::Value,
+) -> Result<AccessKey> {
+    iam.create_user()
+        .user_name(name)
+        .send()
+        .await
+        .with_context(|| format!("creating IAM user {name}"))?;
+    iam.put_user_policy()
+        .user_name(name)
+        .policy_name(name)
+        .policy_document(policy.to_string())
+        .send()
+        .await
+        .with_context(|| format!("attaching {name}'s policy"))?;
+    let key = iam
+        .create_access_key()
+        .user_name(name)
+        .send()
+        .await
+        .with_context(|| format!("creating {name}'s access key"))?
+        .access_key
+        .context("CreateAccessKey answered without a key")?;
+    Ok(AccessKey {
+        id: key.access_key_id,
+        secret: key.secret_access_key,
+    })
 }
 
 impl Drop for Emulator {

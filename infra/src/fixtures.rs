@@ -25,6 +25,8 @@ pub struct SigningKeys {
     /// The token Salesforce's endpoint URL carries (`?token=…`): Salesforce signs nothing.
     pub salesforce_token: String,
     pub status_token: String,
+    /// `whsec_` + base64: what `switchyard smoke` signs its test event with.
+    pub smoke: String,
 }
 
 impl SigningKeys {
@@ -44,6 +46,7 @@ impl SigningKeys {
             salesforce_org: "00D5g000004XXXXEAA".into(),
             salesforce_token: r(),
             status_token: r(),
+            smoke: format!("whsec_{}", b64()),
         }
     }
 
@@ -54,7 +57,7 @@ impl SigningKeys {
             "hubspot": [&self.hubspot], "teams": [&self.teams], "stripe": [&self.stripe],
             "standard-webhooks": [&self.standard], "svix": [&self.standard], "twilio": [&self.twilio],
             "salesforce": [&self.salesforce_org], "salesforce_token": [&self.salesforce_token],
-            "status": [&self.status_token]
+            "status": [&self.status_token], "smoke": [&self.smoke]
         })
         .to_string()
     }
@@ -431,14 +434,6 @@ pub fn standard_webhook(secret: &str, id: &str, svix: bool, now: DateTime<Utc>) 
         json!({"type": "invoice.paid", "timestamp": now.to_rfc3339_opts(SecondsFormat::Secs, true),
                       "data": {"invoice_id": "inv_2fJ3", "customer": "acme", "amount": 4200}})
         .to_string();
-    let key = STANDARD
-        .decode(secret.strip_prefix("whsec_").unwrap_or(secret))
-        .unwrap_or_default();
-    let ts = now.timestamp().to_string();
-    let sig = STANDARD.encode(hmac_sha256(
-        &key,
-        &[id.as_bytes(), b".", ts.as_bytes(), b".", body.as_bytes()],
-    ));
     let (prefix, source) = if svix {
         ("svix", "svix")
     } else {
@@ -447,14 +442,33 @@ pub fn standard_webhook(secret: &str, id: &str, svix: bool, now: DateTime<Utc>) 
     SignedWebhook {
         query: String::new(),
         source,
-        headers: vec![
-            ("content-type".into(), "application/json".into()),
-            (format!("{prefix}-id"), id.into()),
-            (format!("{prefix}-timestamp"), ts),
-            (format!("{prefix}-signature"), format!("v1,{sig}")),
-        ],
+        headers: standard_headers(secret, prefix, id, now, &body),
         body,
     }
+}
+
+/// The headers of a Standard Webhooks request (`prefix`: `webhook` or `svix`) signing `body`.
+pub fn standard_headers(
+    secret: &str,
+    prefix: &str,
+    id: &str,
+    now: DateTime<Utc>,
+    body: &str,
+) -> Vec<(String, String)> {
+    let key = STANDARD
+        .decode(secret.strip_prefix("whsec_").unwrap_or(secret))
+        .unwrap_or_default();
+    let ts = now.timestamp().to_string();
+    let sig = STANDARD.encode(hmac_sha256(
+        &key,
+        &[id.as_bytes(), b".", ts.as_bytes(), b".", body.as_bytes()],
+    ));
+    vec![
+        ("content-type".into(), "application/json".into()),
+        (format!("{prefix}-id"), id.into()),
+        (format!("{prefix}-timestamp"), ts),
+        (format!("{prefix}-signature"), format!("v1,{sig}")),
+    ]
 }
 
 /// Twilio incoming SMS (form fields), `X-Twilio-Signature = base64(HMAC-SHA1(auth token, URL +

@@ -23,6 +23,7 @@ pub mod review;
 pub mod runner;
 /// The SaaS sandbox, its own crate (`infra/sandbox`).
 pub use switchyard_sandbox as sandbox;
+pub mod smoke;
 pub mod soak;
 pub mod stack;
 pub mod template;

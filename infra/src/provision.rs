@@ -13,6 +13,7 @@ use aws_sdk_dynamodb::types::{
 use aws_sdk_sqs::types::QueueAttributeName;
 use serde_yaml_ng::Value;
 
+use crate::emulator::{iam_user, AccessKey};
 use crate::template::{expr, Expr, FunctionDef, Template};
 
 /// What was created: for each logical id, its `Ref` value and its ARN.
@@ -22,7 +23,15 @@ pub struct Provisioned {
     pub refs: HashMap<String, String>,
     pub arns: HashMap<String, String>,
     pub parameters: BTreeMap<String, String>,
+    /// With IAM enforced: each function's access key (by binary), whose user carries exactly
+    /// the policies of the function's template role.
+    pub keys: HashMap<String, AccessKey>,
+    /// Other attributes `!Sub` may name (`IntakeFunctionUrl.FunctionUrl`), set by the stack.
+    pub attrs: HashMap<String, String>,
 }
+
+/// The account moto serves (its default): what `${AWS::AccountId}` is locally.
+pub const ACCOUNT_ID: &str = "123456789012";
 
 impl Provisioned {
     pub fn resolve(&self, v: &Value) -> Result<String> {
@@ -33,6 +42,7 @@ impl Provisioned {
                 .get(&id)
                 .or_else(|| self.parameters.get(&id))
                 .cloned()
+                .or_else(|| pseudo(&id, &self.prefix))
                 .ok_or_else(|| anyhow!("!Ref {id}: not provisioned locally")),
             Expr::GetAtt(id, attr) if attr == "Arn" => self
                 .arns
@@ -52,7 +62,11 @@ impl Provisioned {
                         .ok_or_else(|| anyhow!("!Sub {text:?}: unclosed ${{"))?;
                     let name = &rest[start + 2..start + end];
                     let value = match name {
-                        "AWS::StackName" => Some(self.prefix.clone()),
+                        _ if name.starts_with("AWS::") => pseudo(name, &self.prefix),
+                        _ if name.ends_with(".Arn") => {
+                            self.arns.get(name.trim_end_matches(".Arn")).cloned()
+                        }
+                        _ if name.contains('.') => self.attrs.get(name).cloned(),
                         _ => self
                             .refs
                             .get(name)
@@ -68,6 +82,33 @@ impl Provisioned {
                 Ok(out)
             }
         }
+    }
+
+    /// A JSON document (a key policy) with every intrinsic in it resolved.
+    pub fn resolve_tree(&self, v: &Value) -> Result<serde_json::Value> {
+        Ok(match v {
+            Value::Mapping(m) if m.len() == 1 && expr(v).is_some() => {
+                serde_json::Value::String(self.resolve(v)?)
+            }
+            Value::Tagged(_) => serde_json::Value::String(self.resolve(v)?),
+            Value::Mapping(m) => serde_json::Value::Object(
+                m.iter()
+                    .map(|(k, v)| {
+                        Ok((
+                            k.as_str().unwrap_or_default().to_owned(),
+                            self.resolve_tree(v)?,
+                        ))
+                    })
+                    .collect::<Result<_>>()?,
+            ),
+            Value::Sequence(items) => serde_json::Value::Array(
+                items
+                    .iter()
+                    .map(|i| self.resolve_tree(i))
+                    .collect::<Result<_>>()?,
+            ),
+            other => serde_json::to_value(other)?,
+        })
     }
 
     /// The environment the function gets in AWS, with local resource ids.
@@ -270,12 +311,18 @@ pub async fn provision(
         p.arns.insert(id.clone(), arn);
     }
 
-    // Keys first: the escrow key's id is a function setting.
+    // Keys first: the escrow key's id is a function setting. Each with its key policy, which
+    // `switchyard smoke` reads (moto keeps it; it does not evaluate it).
     let kms = aws_sdk_kms::Client::new(config);
-    for (id, _) in template.of_kind("AWS::KMS::Key") {
-        let out = kms
-            .create_key()
-            .description(format!("{prefix}-{id}"))
+    for (id, k) in template.of_kind("AWS::KMS::Key") {
+        if !template.creates(&template.resources[id])? {
+            continue;
+        }
+        let mut req = kms.create_key().description(format!("{prefix}-{id}"));
+        if let Some(policy) = k.properties.get("KeyPolicy") {
+            req = req.policy(p.resolve_tree(policy)?.to_string());
+        }
+        let out = req
             .send()
             .await
             .with_context(|| format!("creating key {id}"))?;
@@ -284,6 +331,44 @@ pub async fn provision(
             .ok_or_else(|| anyhow!("creating key {id}: no key metadata"))?;
         p.refs.insert(id.clone(), meta.key_id.clone());
         p.arns.insert(id.clone(), meta.arn.unwrap_or_default());
+    }
+
+    // The alarm topic (under its key) and its subscription, as the template's conditions say.
+    let sns = aws_sdk_sns::Client::new(config);
+    for (id, t) in template.of_kind("AWS::SNS::Topic") {
+        if !template.creates(&template.resources[id])? {
+            continue;
+        }
+        let mut req = sns.create_topic().name(format!("{prefix}-{id}"));
+        if let Some(key) = t.properties.get("KmsMasterKeyId") {
+            req = req.attributes("KmsMasterKeyId", p.resolve(key)?);
+        }
+        let arn = req
+            .send()
+            .await
+            .with_context(|| format!("creating topic {id}"))?
+            .topic_arn
+            .unwrap_or_default();
+        p.refs.insert(id.clone(), arn.clone());
+        p.arns.insert(id.clone(), arn);
+    }
+    for (id, sub) in template.of_kind("AWS::SNS::Subscription") {
+        if !template.creates(&template.resources[id])? {
+            continue;
+        }
+        let prop = |name: &str| {
+            sub.properties
+                .get(name)
+                .ok_or_else(|| anyhow!("{id} has no {name}"))
+                .and_then(|v| p.resolve(v))
+        };
+        sns.subscribe()
+            .topic_arn(prop("TopicArn")?)
+            .protocol(prop("Protocol")?)
+            .endpoint(prop("Endpoint")?)
+            .send()
+            .await
+            .with_context(|| format!("creating subscription {id}"))?;
     }
 
     for (id, s) in template.of_kind("AWS::SecretsManager::Secret") {
@@ -311,6 +396,88 @@ pub async fn provision(
         p.arns.insert(id.clone(), arn);
     }
     Ok(p)
+}
+
+/// A pseudo parameter's local value; the local stack's name is its prefix.
+fn pseudo(name: &str, prefix: &str) -> Option<String> {
+    Some(match name {
+        "AWS::StackName" => prefix.to_owned(),
+        "AWS::Partition" => "aws".to_owned(),
+        "AWS::Region" => crate::emulator::REGION.to_owned(),
+        "AWS::AccountId" => ACCOUNT_ID.to_owned(),
+        _ => return None,
+    })
+}
+
+/// One IAM user per function, carrying its template role's inline policies with every
+/// `Resource` resolved to the local resources, so each function runs with exactly the grants it
+/// has on AWS (the emulator must be enforcing IAM for that to mean anything).
+pub async fn function_users(
+    config: &SdkConfig,
+    template: &Template,
+    p: &mut Provisioned,
+) -> Result<()> {
+    let iam = aws_sdk_iam::Client::new(config);
+    for f in &template.functions {
+        let policy = role_policy(template, f, p)?;
+        // IAM user names are at most 64 characters; the prefix is 11.
+        let user = format!("{}-{}", p.prefix, f.binary);
+        let key = iam_user(&iam, &user, &policy).await?;
+        p.keys.insert(f.binary.clone(), key);
+    }
+    Ok(())
+}
+
+/// The statements of `f`'s role's inline policies as one policy document, resolved locally.
+pub fn role_policy(
+    template: &Template,
+    f: &FunctionDef,
+    p: &Provisioned,
+) -> Result<serde_json::Value> {
+    let role = match template.resources[&f.logical_id]
+        .properties
+        .get("Role")
+        .and_then(expr)
+    {
+        Some(Expr::GetAtt(id, _)) => id,
+        other => anyhow::bail!(
+            "{}: Role is {other:?}, not a role of the template",
+            f.logical_id
+        ),
+    };
+    let mut statements = Vec::new();
+    for policy in template.resources[&role]
+        .properties
+        .get("Policies")
+        .and_then(Value::as_sequence)
+        .into_iter()
+        .flatten()
+    {
+        for st in policy["PolicyDocument"]["Statement"]
+            .as_sequence()
+            .into_iter()
+            .flatten()
+        {
+            let resources = match &st["Resource"] {
+                Value::Sequence(items) => items
+                    .iter()
+                    .map(|r| p.resolve(r))
+                    .collect::<Result<Vec<_>>>(),
+                other => p.resolve(other).map(|r| vec![r]),
+            }
+            .with_context(|| format!("{role}: a statement's Resource"))?;
+            let mut out = serde_json::json!({
+                "Effect": st["Effect"].as_str().unwrap_or("Allow"),
+                "Action": serde_json::to_value(&st["Action"])?,
+                "Resource": resources,
+            });
+            if let Some(c) = st.get("Condition") {
+                out["Condition"] = serde_json::to_value(c)?;
+            }
+            statements.push(out);
+        }
+    }
+    Ok(serde_json::json!({"Version": "2012-10-17", "Statement": statements}))
 }
 
 /// What Secrets Manager stores for a `GenerateSecretString`: the template's JSON with a random

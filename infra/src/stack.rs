@@ -17,7 +17,7 @@ use tokio::task::JoinHandle;
 
 use crate::emulator::Emulator;
 use crate::fixtures::SigningKeys;
-use crate::provision::{provision, Provisioned};
+use crate::provision::{function_users, provision, Provisioned};
 use crate::runner::{self, Stats};
 use crate::sandbox::Sandbox;
 use crate::template::Template;
@@ -55,6 +55,11 @@ impl LocalStack {
             "Connectors".into(),
             switchyard::settings::all_connectors().join(","),
         );
+        // Somebody to notify: moto confirms an e-mail subscription at once (AWS waits for the
+        // click, which `switchyard smoke` checks for).
+        template
+            .parameters
+            .insert("AlarmEmail".into(), "oncall@example.invalid".into());
         // The local stack's name: every resource's, and the described connectors' secrets live
         // under it (`<stack>/ConnectionSecretPrefix`), one stack's apart from another's.
         let prefix = format!("sy-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
@@ -72,18 +77,21 @@ impl LocalStack {
             };
             *slot = value.clone();
         }
-        let emulator = Emulator::start()?;
+        // IAM enforced: the stack is provisioned as the emulator's administrator, and each
+        // function runs as a user holding only its template role's policies.
+        let emulator = Emulator::start_enforcing_iam().await?;
         let config = emulator.sdk_config().await;
         let aws = AwsClients::new(&config);
         let sandbox = Sandbox::start().await?;
         let signing = SigningKeys::random();
-        let provisioned = provision(
+        let mut provisioned = provision(
             &config,
             &template,
             &prefix,
             &local_secrets(&sandbox, &signing),
         )
         .await?;
+        function_users(&config, &template, &mut provisioned).await?;
         described_secrets(
             &aws,
             &format!("{prefix}/{}", template.parameters["ConnectionSecretPrefix"]),
@@ -120,6 +128,7 @@ impl LocalStack {
             functions.insert(
                 name.to_owned(),
                 crate::workers::FunctionHosting {
+                    key: self.provisioned.keys.get(name).cloned(),
                     env: self.provisioned.function_env(f)?,
                     timeout_secs: f.timeout_secs,
                     mappings,
@@ -131,6 +140,19 @@ impl LocalStack {
             functions,
             metrics_file: self.stats.metrics_file.get().cloned(),
         })
+    }
+
+    /// The clients `binary` runs with: signed with its own user's key, so the emulator allows
+    /// it exactly what its role allows on AWS.
+    pub async fn function_aws(&self, binary: &str) -> Result<AwsClients> {
+        let key = self
+            .provisioned
+            .keys
+            .get(binary)
+            .with_context(|| format!("no IAM user for {binary}"))?;
+        Ok(AwsClients::new(
+            &crate::emulator::sdk_config_as(&self.emulator.endpoint, Some(key)).await,
+        ))
     }
 
     fn settings(&self, binary: &str) -> Result<(Settings, Duration)> {
@@ -145,7 +167,10 @@ impl LocalStack {
         // One recorder for the process; each invocation's EMF lines are collected after it.
         switchyard::metrics::init(true);
         let (s, timeout) = self.settings("intake")?;
-        let deps = Arc::new(intake::Intake::from_settings(&self.aws, &s)?);
+        let deps = Arc::new(intake::Intake::from_settings(
+            &self.function_aws("intake").await?,
+            &s,
+        )?);
         let stats = self.stats.clone();
         let handler: runner::UrlHandler = Arc::new(move |e| {
             let (deps, stats) = (deps.clone(), stats.clone());
@@ -153,48 +178,54 @@ impl LocalStack {
         });
         let (addr, task) = runner::serve_function_url(handler, timeout, self.stats.clone()).await?;
         self.webhook_base = format!("http://{addr}");
+        self.provisioned.attrs.insert(
+            "IntakeFunctionUrl.FunctionUrl".into(),
+            format!("{}/", self.webhook_base),
+        );
         self.tasks.push(task);
 
         if !elsewhere.contains(&"classify") {
-            self.start_classify()?;
+            self.start_classify().await?;
         }
         if !elsewhere.contains(&"act") {
-            self.start_act()?;
+            self.start_act().await?;
         }
         self.start_canary().await
     }
 
-    fn start_classify(&mut self) -> Result<()> {
+    async fn start_classify(&mut self) -> Result<()> {
         let (s, _) = self.settings("classify")?;
-        let deps = Arc::new(
-            classify::Classify::from_settings(&self.aws, &s).map_err(|e| anyhow::anyhow!(e))?,
-        );
+        let aws = self.function_aws("classify").await?;
+        let deps =
+            Arc::new(classify::Classify::from_settings(&aws, &s).map_err(|e| anyhow::anyhow!(e))?);
         let stats = self.stats.clone();
         let classify_handler: runner::SqsHandler = Arc::new(move |e| {
             let (deps, stats) = (deps.clone(), stats.clone());
             Box::pin(async move { stats.flushed(classify::handler(&deps, e)).await })
         });
-        self.start_mappings("classify", classify_handler)
+        // The event source mapping polls with the function's role, as Lambda's does.
+        self.start_mappings("classify", &aws.sqs, classify_handler)
     }
 
-    fn start_act(&mut self) -> Result<()> {
+    async fn start_act(&mut self) -> Result<()> {
         let (s, _) = self.settings("act")?;
-        let deps =
-            Arc::new(act::Act::from_settings(&self.aws, &s).map_err(|e| anyhow::anyhow!(e))?);
+        let aws = self.function_aws("act").await?;
+        let deps = Arc::new(act::Act::from_settings(&aws, &s).map_err(|e| anyhow::anyhow!(e))?);
         let stats = self.stats.clone();
         let act_handler: runner::SqsHandler = Arc::new(move |e| {
             let (deps, stats) = (deps.clone(), stats.clone());
             Box::pin(async move { stats.flushed(act::handler(&deps, e)).await })
         });
-        self.start_mappings("act", act_handler)
+        self.start_mappings("act", &aws.sqs, act_handler)
     }
 
     /// The canary on its schedule. Its first run (probes and the first structure snapshot) is
     /// over before the stack is handed out, so nothing a caller does next races it.
     async fn start_canary(&mut self) -> Result<()> {
         let (s, timeout) = self.settings("canary")?;
+        let aws = self.function_aws("canary").await?;
         let deps =
-            Arc::new(canary::Canary::from_settings(&self.aws, &s).map_err(|e| anyhow::anyhow!(e))?);
+            Arc::new(canary::Canary::from_settings(&aws, &s).map_err(|e| anyhow::anyhow!(e))?);
         for expression in &self.template.function("canary")?.schedules {
             let every = runner::parse_rate(expression)?;
             let (deps, results) = (deps.clone(), self.canary_results.clone());
@@ -239,12 +270,17 @@ impl LocalStack {
             .collect()
     }
 
-    fn start_mappings(&mut self, binary: &str, handler: runner::SqsHandler) -> Result<()> {
+    fn start_mappings(
+        &mut self,
+        binary: &str,
+        sqs: &aws_sdk_sqs::Client,
+        handler: runner::SqsHandler,
+    ) -> Result<()> {
         let timeout = Duration::from_secs(self.template.function(binary)?.timeout_secs);
         for m in self.mapping_defs(binary)? {
             let mapping = m.mapping(binary, timeout, handler.clone());
             self.tasks.extend(runner::start_mapping(
-                self.aws.sqs.clone(),
+                sqs.clone(),
                 mapping,
                 self.stats.clone(),
             ));
@@ -284,8 +320,8 @@ impl LocalStack {
         routing: Option<switchyard::routing::RoutingConfig>,
     ) -> Result<Vec<ProbeResult>> {
         let (s, timeout) = self.settings("canary")?;
-        let mut deps =
-            canary::Canary::from_settings(&self.aws, &s).map_err(|e| anyhow::anyhow!(e))?;
+        let mut deps = canary::Canary::from_settings(&self.function_aws("canary").await?, &s)
+            .map_err(|e| anyhow::anyhow!(e))?;
         if let Some(r) = routing {
             deps.routing = r;
         }
@@ -320,7 +356,8 @@ impl LocalStack {
     ) -> Result<switchyard::handlers::sync::SyncSummary> {
         use switchyard::handlers::sync;
         let (s, timeout) = self.settings("sync")?;
-        let deps = sync::SyncDeps::from_settings(&self.aws, &s).map_err(|e| anyhow::anyhow!(e))?;
+        let deps = sync::SyncDeps::from_settings(&self.function_aws("sync").await?, &s)
+            .map_err(|e| anyhow::anyhow!(e))?;
         let key = input
             .get("key")
             .and_then(serde_json::Value::as_str)
@@ -372,9 +409,30 @@ impl LocalStack {
         Ok(switchyard::doctor::check(&connectors, planned, marks.as_ref()).await)
     }
 
+    /// The template's `Outputs` as a deploy would show them, resolved against this stack
+    /// (those whose condition does not hold are left out): what `switchyard smoke` reads.
+    pub fn outputs(&self) -> Result<crate::smoke::Outputs> {
+        let mut out = crate::smoke::Outputs::new();
+        for (key, (condition, value)) in &self.template.outputs {
+            if let Some(c) = condition {
+                if !self.template.holds(c)? {
+                    continue;
+                }
+            }
+            let value = self.template.branch(value)?.unwrap_or(value);
+            out.insert(
+                key.clone(),
+                self.provisioned
+                    .resolve(value)
+                    .with_context(|| format!("output {key}"))?,
+            );
+        }
+        Ok(out)
+    }
+
     /// `export NAME=value` lines that point the ops commands (explain, stats, doctor) at this
-    /// stack from another shell: the emulator's endpoint and dummy credentials, and the settings
-    /// the deployed functions get (tables, queues, connection secrets).
+    /// stack from another shell: the emulator's endpoint and its administrator's key, and the
+    /// settings the deployed functions get (tables, queues, connection secrets).
     pub fn exports(&self) -> Result<String> {
         let mut vars: std::collections::BTreeMap<String, String> =
             std::collections::BTreeMap::new();
@@ -384,8 +442,13 @@ impl LocalStack {
         vars.remove("RUST_LOG");
         vars.retain(|_, v| !v.is_empty());
         vars.insert("AWS_ENDPOINT_URL".into(), self.emulator.endpoint.clone());
-        vars.insert("AWS_ACCESS_KEY_ID".into(), "testing".into());
-        vars.insert("AWS_SECRET_ACCESS_KEY".into(), "testing".into());
+        let admin = self
+            .emulator
+            .admin
+            .clone()
+            .context("the emulator has no administrator key")?;
+        vars.insert("AWS_ACCESS_KEY_ID".into(), admin.id);
+        vars.insert("AWS_SECRET_ACCESS_KEY".into(), admin.secret);
         vars.insert("AWS_REGION".into(), crate::emulator::REGION.into());
         if let Some(f) = self.stats.metrics_file.get() {
             vars.insert("SWITCHYARD_METRICS_FILE".into(), f.display().to_string());
@@ -415,6 +478,33 @@ impl LocalStack {
             queues,
             canary: self.canary_results.clone(),
         })
+    }
+
+    /// What IAM refused so far, one line per kind of request: `act: dynamodb.PutItem (2×)`.
+    /// Empty when every function had the grants it used.
+    pub async fn denied(&self) -> Result<Vec<String>> {
+        let who = |key: &str| {
+            self.provisioned
+                .keys
+                .iter()
+                .find(|(_, k)| k.id == key)
+                .map(|(f, _)| f.clone())
+                .or_else(|| {
+                    (self.emulator.admin.as_ref().map(|a| a.id.as_str()) == Some(key))
+                        .then(|| "administrator".to_owned())
+                })
+                .unwrap_or_else(|| format!("unknown key {key}"))
+        };
+        Ok(self
+            .emulator
+            .denied()
+            .await?
+            .into_iter()
+            .map(|(what, n)| {
+                let (op, key) = what.rsplit_once(' ').unwrap_or((what.as_str(), "-"));
+                format!("{}: {op} ({n}×)", who(key))
+            })
+            .collect())
     }
 
     pub fn stop(self) {

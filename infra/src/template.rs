@@ -11,6 +11,8 @@ use serde_yaml_ng::Value;
 pub struct Resource {
     pub kind: String,
     pub properties: Value,
+    /// The resource's `Condition`, when it has one.
+    pub condition: Option<String>,
 }
 
 /// A function as the local runner needs to know it.
@@ -51,6 +53,10 @@ pub enum Expr {
 #[derive(Clone, Debug)]
 pub struct Template {
     pub resources: BTreeMap<String, Resource>,
+    /// `Conditions`, unevaluated (see [`Template::holds`]).
+    pub conditions: BTreeMap<String, Value>,
+    /// `Outputs`: each value (unresolved) and its condition.
+    pub outputs: BTreeMap<String, (Option<String>, Value)>,
     pub parameters: BTreeMap<String, String>,
     pub functions: Vec<FunctionDef>,
 }
@@ -88,7 +94,18 @@ impl Template {
                 .ok_or_else(|| anyhow!("{id} has no Type"))?
                 .to_owned();
             let properties = v.get("Properties").cloned().unwrap_or(Value::Null);
-            resources.insert(id, Resource { kind, properties });
+            let condition = v
+                .get("Condition")
+                .and_then(Value::as_str)
+                .map(str::to_owned);
+            resources.insert(
+                id,
+                Resource {
+                    kind,
+                    properties,
+                    condition,
+                },
+            );
         }
         let globals = doc.get("Globals").and_then(|g| g.get("Function"));
         let global_env = env_map(globals);
@@ -186,11 +203,102 @@ impl Template {
                 schedules,
             });
         }
+        let conditions = match doc.get("Conditions") {
+            Some(Value::Mapping(m)) => m
+                .iter()
+                .filter_map(|(k, v)| Some((k.as_str()?.to_owned(), v.clone())))
+                .collect(),
+            _ => BTreeMap::new(),
+        };
+        let outputs = match doc.get("Outputs") {
+            Some(Value::Mapping(m)) => m
+                .iter()
+                .filter_map(|(k, v)| {
+                    let condition = v
+                        .get("Condition")
+                        .and_then(Value::as_str)
+                        .map(str::to_owned);
+                    Some((k.as_str()?.to_owned(), (condition, v.get("Value")?.clone())))
+                })
+                .collect(),
+            _ => BTreeMap::new(),
+        };
         Ok(Self {
             resources,
+            conditions,
+            outputs,
             parameters,
             functions,
         })
+    }
+
+    /// Whether a resource is created with the current parameters: no `Condition`, or one that
+    /// holds (`Fn::Equals`, `Not`, `And`, `Or` and `Condition` over parameters).
+    pub fn creates(&self, resource: &Resource) -> Result<bool> {
+        match &resource.condition {
+            None => Ok(true),
+            Some(name) => self.holds(name),
+        }
+    }
+
+    pub fn holds(&self, name: &str) -> Result<bool> {
+        let v = self
+            .conditions
+            .get(name)
+            .ok_or_else(|| anyhow!("no condition {name}"))?;
+        self.eval(v)
+    }
+
+    /// `!If [condition, then, else]`: the branch the parameters choose; `None` for any other value.
+    pub fn branch<'v>(&self, v: &'v Value) -> Result<Option<&'v Value>> {
+        let arg = match v {
+            Value::Tagged(t) if t.tag.to_string().trim_start_matches('!') == "If" => &t.value,
+            Value::Mapping(m) if m.len() == 1 && m.contains_key("Fn::If") => &m["Fn::If"],
+            _ => return Ok(None),
+        };
+        match arg.as_sequence().map(Vec::as_slice) {
+            Some([c, yes, no]) => Ok(Some(if self.holds(c.as_str().unwrap_or_default())? {
+                yes
+            } else {
+                no
+            })),
+            _ => Err(anyhow!("!If takes a condition and two values")),
+        }
+    }
+
+    fn eval(&self, v: &Value) -> Result<bool> {
+        let (name, arg) = match v {
+            Value::Tagged(t) => (
+                t.tag.to_string().trim_start_matches('!').to_owned(),
+                &t.value,
+            ),
+            Value::Mapping(m) if m.len() == 1 => {
+                let (k, val) = m.iter().next().expect("one entry");
+                let k = k.as_str().unwrap_or_default();
+                (k.trim_start_matches("Fn::").to_owned(), val)
+            }
+            other => return Err(anyhow!("not a condition: {other:?}")),
+        };
+        let items = || arg.as_sequence().cloned().unwrap_or_default();
+        match name.as_str() {
+            "Condition" => self.holds(arg.as_str().unwrap_or_default()),
+            "Not" => Ok(!self.eval(items().first().ok_or_else(|| anyhow!("empty Not"))?)?),
+            "And" => items().iter().try_fold(true, |a, c| Ok(a && self.eval(c)?)),
+            "Or" => items()
+                .iter()
+                .try_fold(false, |a, c| Ok(a || self.eval(c)?)),
+            "Equals" => {
+                let pair = items();
+                let value = |v: &Value| resolve_scalar(v, &self.parameters).unwrap_or_default();
+                match pair.as_slice() {
+                    [a, b] => Ok(value(a) == value(b)),
+                    _ => Err(anyhow!("Equals takes two values")),
+                }
+            }
+            other => Err(anyhow!(
+                "condition function {other} is not supported locally"
+            )),
+        }
     }
 
     pub fn function(&self, binary: &str) -> Result<&FunctionDef> {

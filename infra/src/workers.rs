@@ -36,6 +36,9 @@ pub struct Hosting {
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct FunctionHosting {
+    /// The function's own IAM key (with IAM enforced), so it runs with its role's grants only.
+    #[serde(default)]
+    pub key: Option<crate::emulator::AccessKey>,
     pub env: HashMap<String, String>,
     pub timeout_secs: u64,
     pub mappings: Vec<MappingDef>,
@@ -95,7 +98,7 @@ pub async fn run(hosting: &Hosting, function: &str) -> Result<()> {
                 .join(", ")
         );
     };
-    let config = crate::emulator::sdk_config(&hosting.endpoint).await;
+    let config = crate::emulator::sdk_config_as(&hosting.endpoint, f.key.as_ref()).await;
     let aws = AwsClients::new(&config);
     let settings = Settings::from_map(f.env.clone());
     switchyard::metrics::init(true);

@@ -21,10 +21,13 @@ pub enum Source {
     Svix,
     Twilio,
     Salesforce,
+    /// `switchyard smoke`'s test events: Standard Webhooks-signed with the intake secret's
+    /// `"smoke"` key, classified as `smoke` without a model, and done by act without a call.
+    Smoke,
 }
 
 impl Source {
-    pub const ALL: [Source; 11] = [
+    pub const ALL: [Source; 12] = [
         Source::Zendesk,
         Source::Slack,
         Source::Jira,
@@ -36,6 +39,7 @@ impl Source {
         Source::Svix,
         Source::Twilio,
         Source::Salesforce,
+        Source::Smoke,
     ];
 
     /// The path segment (`/webhooks/{name}`) and the key of its signing secrets.
@@ -52,6 +56,7 @@ impl Source {
             Source::Svix => "svix",
             Source::Twilio => "twilio",
             Source::Salesforce => "salesforce",
+            Source::Smoke => "smoke",
         }
     }
 

@@ -1,6 +1,6 @@
 //! The `switchyard` command-line tool.
 
-use anyhow::Result;
+use anyhow::{Context as _, Result};
 use clap::{Parser, Subcommand};
 mod bench;
 mod canary;
@@ -88,6 +88,27 @@ enum Command {
         /// At most this many messages per second.
         #[arg(long)]
         rate: Option<f64>,
+    },
+    /// After a deploy: a signed test event through intake, classify and act to its end (the
+    /// reserved source `smoke`, which act completes without a vendor call), the alarm topic's
+    /// key and a confirmed subscription, and the canary's last run. Prints a table; exits 1 on
+    /// a problem. Reads the stack's outputs (`--stack`), or a file of them (`--outputs`, or
+    /// `SWITCHYARD_OUTPUTS`, which `switchyard local --stay-up` prints).
+    Smoke {
+        /// The CloudFormation stack (its outputs, with credentials from the environment).
+        #[arg(long, conflicts_with = "outputs")]
+        stack: Option<String>,
+        /// A JSON object of output name → value.
+        #[arg(long, env = "SWITCHYARD_OUTPUTS")]
+        outputs: Option<std::path::PathBuf>,
+        /// How long the test event may take to be done.
+        #[arg(long, default_value_t = 60)]
+        settle_secs: u64,
+        /// The canary must have run within this many minutes (twice its 15-minute schedule).
+        #[arg(long, default_value_t = 30)]
+        canary_within_minutes: i64,
+        #[arg(long)]
+        json: bool,
     },
     /// Host one function (classify or act) in this process against a running local stack, as
     /// its own Lambda would be: kill it, start another, and it carries on from the state left.
@@ -346,6 +367,44 @@ async fn main() -> Result<()> {
             file,
             headers,
         }) => std::process::exit(commands::webhook_normalize(&source, &file, &headers)),
+        Command::Smoke {
+            stack,
+            outputs,
+            settle_secs,
+            canary_within_minutes,
+            json,
+        } => {
+            let config = aws_config::load_from_env().await;
+            let outputs = match (stack, outputs) {
+                (Some(name), _) => switchyard_infra::smoke::stack_outputs(&config, &name).await?,
+                (None, Some(path)) => serde_json::from_slice(
+                    &std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?,
+                )
+                .with_context(|| format!("{} is not a JSON object of outputs", path.display()))?,
+                (None, None) => anyhow::bail!(
+                    "name the stack (--stack NAME) or a file of its outputs (--outputs FILE)"
+                ),
+            };
+            let checks = switchyard_infra::smoke::Smoke {
+                outputs: &outputs,
+                config: &config,
+                settle: std::time::Duration::from_secs(settle_secs),
+                canary_within: chrono::Duration::minutes(canary_within_minutes),
+            }
+            .run()
+            .await;
+            if json {
+                for c in &checks {
+                    println!("{}", serde_json::to_string(c)?);
+                }
+            } else {
+                print!("{}", switchyard_infra::smoke::render(&checks));
+            }
+            if checks.iter().any(|c| !c.ok) {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
         Command::Doctor { json, local } => {
             let (reports, stack) = if local {
                 let stack = LocalStack::start().await?;
@@ -597,8 +656,19 @@ async fn local(stay_up: bool, overrides: &[(String, String)]) -> Result<()> {
         "{}",
         switchyard_infra::ops::render_stats(&switchyard_infra::ops::stats(&dep, since).await?)
     );
+    if !summary.denied.is_empty() {
+        anyhow::bail!(
+            "IAM refused {} kind(s) of request: template.yaml misses a grant the code needs ({})",
+            summary.denied.len(),
+            summary.denied.join("; ")
+        );
+    }
     if stay_up {
-        let body = r#"{"webhookEvent":"jira:issue_created","timestamp":1700000000000,"issue":{"key":"OPS-9","fields":{"summary":"Payment page error 500"}}}"#;
+        // Dated now: Jira's timestamp must be within intake's 30-day window.
+        let body = format!(
+            r#"{{"webhookEvent":"jira:issue_created","timestamp":{},"issue":{{"key":"OPS-9","fields":{{"summary":"Payment page error 500"}}}}}}"#,
+            chrono::Utc::now().timestamp_millis()
+        );
         let sig = hex::encode(switchyard::webhook::signature::hmac_sha256(
             stack.signing.jira.as_bytes(),
             &[body.as_bytes()],
@@ -611,8 +681,12 @@ async fn local(stay_up: bool, overrides: &[(String, String)]) -> Result<()> {
         let (console, console_task) =
             switchyard_infra::console::serve(stack.console_state()?).await?;
         println!("\nConsole (read-only, loopback only): http://{console}/");
-        println!("\nPoint the ops commands (explain, stats, doctor) at this stack from another terminal:");
+        let outputs =
+            std::env::temp_dir().join(format!("{}-outputs.json", stack.provisioned.prefix));
+        std::fs::write(&outputs, serde_json::to_vec_pretty(&stack.outputs()?)?)?;
+        println!("\nPoint the ops commands (explain, stats, doctor, smoke) at this stack from another terminal:");
         print!("{}", stack.exports()?);
+        println!("export SWITCHYARD_OUTPUTS='{}'", outputs.display());
         println!(
             "Status of an event: curl -H 'authorization: Bearer {}' {}/events/EVENT_ID",
             stack.signing.status_token, stack.webhook_base

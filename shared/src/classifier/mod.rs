@@ -25,6 +25,20 @@ pub struct Classifier {
 
 impl Classifier {
     pub async fn classify(&self, routing: &RoutingConfig, event: &Event) -> Classification {
+        // `switchyard smoke`'s event: no model, no LLM call (no cost, no vendor in the way).
+        if event.source == crate::event::Source::Smoke {
+            return Classification {
+                category: "smoke".into(),
+                confidence: 1.0,
+                scores: Default::default(),
+                signals: vec!["source:smoke".into()],
+                backend: "smoke",
+                language: None,
+                fallback: None,
+                flag: None,
+                second_opinion: None,
+            };
+        }
         let text = event.content();
         let local = match &self.model {
             Some(model) => routing.classify_with_model(model, event),

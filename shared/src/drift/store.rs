@@ -258,12 +258,33 @@ impl DriftStore {
 
     /// When the connector's structure was last checked.
     pub async fn checked_at(&self, connector: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
+        self.marked_at(connector, "checked").await
+    }
+
+    pub async fn set_checked(&self, connector: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
+        self.mark(connector, "checked", now).await
+    }
+
+    /// When the canary last ran (whatever it probed): what `switchyard smoke` reads.
+    pub async fn canary_ran_at(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+        self.marked_at(CANARY, "ran").await
+    }
+
+    pub async fn set_canary_ran(&self, now: DateTime<Utc>) -> Result<(), StoreError> {
+        self.mark(CANARY, "ran", now).await
+    }
+
+    async fn marked_at(
+        &self,
+        owner: &str,
+        item: &str,
+    ) -> Result<Option<DateTime<Utc>>, StoreError> {
         let out = self
             .ddb
             .get_item()
             .table_name(&self.table)
-            .key("connector", s(connector))
-            .key("item", s("checked"))
+            .key("connector", s(owner))
+            .key("item", s(item))
             .send()
             .await
             .map_err(|e| StoreError(crate::aws::error_message(&e)))?;
@@ -275,12 +296,12 @@ impl DriftStore {
             .map(|t| t.with_timezone(&Utc)))
     }
 
-    pub async fn set_checked(&self, connector: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
+    async fn mark(&self, owner: &str, item: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
         self.ddb
             .put_item()
             .table_name(&self.table)
-            .item("connector", s(connector))
-            .item("item", s("checked"))
+            .item("connector", s(owner))
+            .item("item", s(item))
             .item("at", s(now.to_rfc3339()))
             .send()
             .await
@@ -288,6 +309,9 @@ impl DriftStore {
         Ok(())
     }
 }
+
+/// The partition of the canary's own marks (no connector is named with an underscore first).
+const CANARY: &str = "_canary";
 
 fn stored(item: &std::collections::HashMap<String, AttributeValue>) -> Option<Stored> {
     let text = |k: &str| {

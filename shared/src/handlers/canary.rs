@@ -140,6 +140,12 @@ pub async fn handler(
         };
         results.push(result);
     }
+    // A heartbeat where `switchyard smoke` can read it, also when nothing is configured yet.
+    if let Some(store) = &deps.drift {
+        if let Err(e) = store.set_canary_ran(chrono::Utc::now()).await {
+            warn!(error = %e, "could not record the canary's run");
+        }
+    }
     Ok(results)
 }
 

@@ -401,6 +401,10 @@ impl RoutingConfig {
 
     /// Choose the route for a classified event (first matching route wins).
     pub fn decide(&self, event: &Event, c: &Classification) -> Decision {
+        // A smoke test proves the path, not a route: nothing to do, and done.
+        if event.source == crate::event::Source::Smoke {
+            return Decision::Act(Vec::new());
+        }
         if let Some(flag) = &c.flag {
             return self.review(event, c, flag.clone());
         }

@@ -229,7 +229,7 @@ pub fn verify(
         },
         Source::Teams => Scheme::Teams,
         Source::Stripe => Scheme::Stripe,
-        Source::StandardWebhooks => Scheme::StandardWebhooks,
+        Source::StandardWebhooks | Source::Smoke => Scheme::StandardWebhooks,
         Source::Svix => Scheme::Svix,
         Source::Twilio => Scheme::Twilio,
         Source::Salesforce => return salesforce::verify(req.body, secrets),
@@ -288,7 +288,9 @@ pub fn normalize(
         Source::Hubspot => hubspot::normalize(raw),
         Source::Teams => teams::normalize(raw),
         Source::Stripe => stripe::normalize(raw),
-        Source::StandardWebhooks => standard::normalize(standard::Flavor::Standard, headers, raw),
+        Source::StandardWebhooks | Source::Smoke => {
+            standard::normalize(standard::Flavor::Standard, headers, raw)
+        }
         Source::Svix => standard::normalize(standard::Flavor::Svix, headers, raw),
         Source::Zendesk | Source::Twilio | Source::Salesforce => unreachable!("handled above"),
     }

@@ -1,0 +1,155 @@
+//! `switchyard smoke` against `switchyard local --stay-up`, as an operator runs it after a deploy
+//! (from another shell, with the `export` lines the stack printed); and each check failing on a
+//! stack broken the way a real deploy can be.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use switchyard_infra::smoke::{Check, Smoke};
+use switchyard_infra::stack::LocalStack;
+
+#[test]
+fn smoke_passes_against_the_local_stack_from_another_shell() {
+    let mut local = Command::new(env!("CARGO_BIN_EXE_switchyard"))
+        .args(["local", "--stay-up"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // The `export NAME='value'` lines, up to the last of them.
+    let mut env = HashMap::new();
+    for line in BufReader::new(local.stdout.take().unwrap())
+        .lines()
+        .map_while(Result::ok)
+    {
+        if let Some((k, v)) = line
+            .strip_prefix("export ")
+            .and_then(|kv| kv.split_once('='))
+        {
+            env.insert(k.to_owned(), v.trim_matches('\'').to_owned());
+            if k == "SWITCHYARD_OUTPUTS" {
+                break;
+            }
+        }
+    }
+    assert!(env.contains_key("SWITCHYARD_OUTPUTS"), "no outputs line");
+    let out = Command::new(env!("CARGO_BIN_EXE_switchyard"))
+        .arg("smoke")
+        .env_clear()
+        .envs(&env)
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .output()
+        .unwrap();
+    let _ = local.kill();
+    let _ = local.wait();
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "smoke failed:\n{table}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for check in [
+        "test event",
+        "alarm topic key",
+        "alarm subscription",
+        "canary",
+    ] {
+        let line = table
+            .lines()
+            .find(|l| l.trim_start().starts_with(check))
+            .unwrap_or_else(|| panic!("no {check} row:\n{table}"));
+        assert!(line.contains(" ok "), "{line}");
+    }
+    assert!(table.contains("classified and done"), "{table}");
+}
+
+async fn smoke(stack: &LocalStack) -> Vec<Check> {
+    let outputs = stack.outputs().unwrap();
+    let config = stack.emulator.sdk_config().await;
+    Smoke {
+        outputs: &outputs,
+        config: &config,
+        settle: Duration::from_secs(30),
+        canary_within: chrono::Duration::minutes(30),
+    }
+    .run()
+    .await
+}
+
+fn failed<'c>(checks: &'c [Check], name: &str) -> &'c Check {
+    let c = checks.iter().find(|c| c.check == name).unwrap();
+    assert!(!c.ok, "{name} should have failed: {checks:?}");
+    c
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_check_fails_on_a_stack_broken_the_way_a_deploy_can_be() {
+    let stack = LocalStack::start().await.unwrap();
+    let healthy = smoke(&stack).await;
+    assert!(healthy.iter().all(|c| c.ok), "{healthy:?}");
+    let outputs = stack.outputs().unwrap();
+    let topic = &outputs["AlarmTopic"];
+    let config = stack.emulator.sdk_config().await;
+    let sns = aws_sdk_sns::Client::new(&config);
+
+    // The topic under the AWS-managed key, which CloudWatch cannot use.
+    sns.set_topic_attributes()
+        .topic_arn(topic)
+        .attribute_name("KmsMasterKeyId")
+        .attribute_value("alias/aws/sns")
+        .send()
+        .await
+        .unwrap();
+    // Nobody subscribed (moto confirms every subscription at once, so the unconfirmed case is
+    // the unit test `smoke::tests::an_unconfirmed_subscription_reaches_nobody`).
+    let subs = sns
+        .list_subscriptions_by_topic()
+        .topic_arn(topic)
+        .send()
+        .await
+        .unwrap();
+    for s in subs.subscriptions() {
+        sns.unsubscribe()
+            .subscription_arn(s.subscription_arn().unwrap())
+            .send()
+            .await
+            .unwrap();
+    }
+    // The intake secret without its smoke key.
+    let secret = &outputs["IntakeSigningSecretArn"];
+    aws_sdk_secretsmanager::Client::new(&config)
+        .put_secret_value()
+        .secret_id(secret)
+        .secret_string(r#"{"status": ["t0ken"]}"#)
+        .send()
+        .await
+        .unwrap();
+    // The canary never ran (its heartbeat gone).
+    aws_sdk_dynamodb::Client::new(&config)
+        .delete_item()
+        .table_name(&outputs["DriftTableName"])
+        .key(
+            "connector",
+            aws_sdk_dynamodb::types::AttributeValue::S("_canary".into()),
+        )
+        .key(
+            "item",
+            aws_sdk_dynamodb::types::AttributeValue::S("ran".into()),
+        )
+        .send()
+        .await
+        .unwrap();
+
+    let broken = smoke(&stack).await;
+    assert!(failed(&broken, "canary").detail.contains("never run"));
+    assert!(failed(&broken, "alarm topic key")
+        .detail
+        .contains("alias/aws/sns"));
+    assert!(failed(&broken, "alarm subscription")
+        .detail
+        .contains("nobody is subscribed"));
+    assert!(failed(&broken, "test event").detail.contains("\"smoke\""));
+    stack.stop();
+}
