@@ -392,3 +392,77 @@ fn no_function_role_grants_every_action_or_every_resource() {
         }
     }
 }
+
+#[test]
+fn secret_values_in_the_template_are_frozen() {
+    // CloudFormation writes a new version of a secret whenever its `SecretString` or
+    // `GenerateSecretString` changes: an edit to a placeholder here would overwrite the live
+    // credential (or every webhook signing secret) on the next deploy. So they never change;
+    // the shapes to store are in the README, and a new connection gets a new secret.
+    let r = resources();
+    let frozen = [
+        (
+            "IntakeSigningSecret",
+            "GenerateSecretString",
+            r#"{"SecretStringTemplate":"{\"zendesk\":[],\"slack\":[],\"jira\":[],\"github\":[],\"hubspot\":[],\"teams\":[],\"stripe\":[],\"standard-webhooks\":[],\"svix\":[],\"twilio\":[],\"salesforce\":[],\"status\":[]}","GenerateStringKey":"salesforce_token","PasswordLength":40,"ExcludePunctuation":true}"#,
+        ),
+        (
+            "ZendeskConnectionSecret",
+            "SecretString",
+            r#"{"type":"api_token","base_url":"https://your-subdomain.zendesk.com","email":"","api_token":""}"#,
+        ),
+        (
+            "JiraConnectionSecret",
+            "SecretString",
+            r#"{"type":"api_token","base_url":"https://your-site.atlassian.net","email":"","api_token":""}"#,
+        ),
+        (
+            "SalesforceConnectionSecret",
+            "SecretString",
+            r#"{"type":"bearer_token","base_url":"https://your-domain.my.salesforce.com","token":""}"#,
+        ),
+        (
+            "HubspotConnectionSecret",
+            "SecretString",
+            r#"{"type":"bearer_token","base_url":"https://api.hubapi.com","token":""}"#,
+        ),
+        (
+            "TeamsConnectionSecret",
+            "SecretString",
+            r#"{"type":"webhook_url","url":""}"#,
+        ),
+        (
+            "WebhookConnectionSecret",
+            "SecretString",
+            r#"{"type":"signed_webhook","url":"https://example.com/hooks","secret":""}"#,
+        ),
+        (
+            "SlackConnectionSecret",
+            "SecretString",
+            r#"{"type":"oauth2_refresh","base_url":"https://slack.com","access_token":"","refresh_token":"","client_id":"","client_secret":""}"#,
+        ),
+        (
+            "LlmSecret",
+            "SecretString",
+            r#"{"type":"bearer_token","base_url":"https://api.openai.com/v1","token":""}"#,
+        ),
+    ];
+    let secrets = of_type(&r, "AWS::SecretsManager::Secret");
+    assert_eq!(
+        secrets.len(),
+        frozen.len(),
+        "a secret was added or removed: freeze it here"
+    );
+    for (id, property, value) in frozen {
+        let expected: serde_json::Value = if property == "SecretString" {
+            serde_json::Value::String(value.to_owned())
+        } else {
+            serde_json::from_str(value).unwrap()
+        };
+        let actual = serde_json::to_value(&r[id]["Properties"][property]).unwrap();
+        assert_eq!(
+            actual, expected,
+            "{id}.{property} changed: the next deploy would overwrite the stored value"
+        );
+    }
+}

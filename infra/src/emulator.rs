@@ -33,12 +33,13 @@ pub const ADMIN_USER: &str = "switchyard-local-admin";
 
 /// moto decides most services' requests on the action alone: it matches a statement's
 /// `Resource` against `*` for every service but SQS and S3, so a grant on one table would allow
-/// no table at all, and a grant on every table the same. These give DynamoDB, Secrets Manager
-/// and KMS requests the ARN AWS authorizes them on (the table or its index, the secret, the
-/// key — for Decrypt, the key its ciphertext names), so a grant on the wrong resource is
-/// refused here as it is on AWS; and SQS batch calls are authorized as their single action,
-/// as AWS does (moto asks for an `sqs:DeleteMessageBatch` no policy can grant). Nothing else about moto's evaluation changes: condition keys
-/// it does not know (`dynamodb:LeadingKeys`, `kms:ViaService`) still pass; tests read those.
+/// no table at all, and a grant on every table the same. These give DynamoDB, Secrets Manager,
+/// KMS and CloudWatch Logs requests the ARN AWS authorizes them on (the table or its index, the
+/// secret, the key — for Decrypt, the key its ciphertext names —, the log group or stream), so
+/// a grant on the wrong resource is refused here as it is on AWS; and SQS batch calls are
+/// authorized as their single action, as AWS does (moto asks for an `sqs:DeleteMessageBatch`
+/// no policy can grant). Nothing else about moto's evaluation changes: condition keys it does
+/// not know (`dynamodb:LeadingKeys`, `kms:ViaService`) still pass; tests read those.
 const IAM_FIDELITY: &str = r#"import base64 as _b64
 from moto.dynamodb.responses import DynamoHandler as _Ddb
 from moto.secretsmanager.responses import SecretsManagerResponse as _Sm
@@ -78,6 +79,15 @@ def _req_init_single(self, *args, **kwargs):
     _req_init(self, *args, **kwargs)
     self._action = _batch.get(self._action, self._action)
 _Req.__init__ = _req_init_single
+from moto.logs.responses import LogsResponse as _Logs
+def _logs_resource(self):
+    group = self._get_param('logGroupName')
+    if not group:
+        return '*'
+    arn = 'arn:aws:logs:%s:%s:log-group:%s' % (self.region, self.current_account, group)
+    stream = self._get_param('logStreamName')
+    return arn + ':log-stream:' + stream if stream else arn + ':*'
+_Logs._determine_resource = _logs_resource
 _Ddb._determine_resource = _ddb_resource
 _Sm._determine_resource = _sm_resource
 _Kms._determine_resource = _kms_resource
@@ -122,7 +132,7 @@ _t.Thread(target=_watch, daemon=True).start()
 const REQUEST_COUNTER: &str = r#"import io as _io, json as _json, math as _math, threading as _th
 _usage = {'requests': {}, 'write_units': {}, 'read_units': {}, 'largest_item': {}, 'denied': {}}
 _lock = _th.Lock()
-_services = {'DynamoDB_20120810': 'dynamodb', 'AmazonSQS': 'sqs', 'secretsmanager': 'secretsmanager'}
+_services = {'DynamoDB_20120810': 'dynamodb', 'AmazonSQS': 'sqs', 'secretsmanager': 'secretsmanager', 'Logs_20140328': 'logs'}
 def _add(kind, key, n):
     with _lock:
         _usage[kind][key] = _usage[kind].get(key, 0) + n

@@ -333,6 +333,34 @@ pub async fn provision(
         p.arns.insert(id.clone(), meta.arn.unwrap_or_default());
     }
 
+    // Function names (a deploy's are `<stack>-<LogicalId>-<suffix>`), and their log groups,
+    // which the functions write with their own roles (`*LogsPolicy`).
+    for (id, _) in template.of_kind("AWS::Serverless::Function") {
+        p.refs.insert(id.clone(), format!("{prefix}-{id}"));
+    }
+    let logs = aws_sdk_cloudwatchlogs::Client::new(config);
+    for (id, g) in template.of_kind("AWS::Logs::LogGroup") {
+        let name = p.resolve(
+            g.properties
+                .get("LogGroupName")
+                .ok_or_else(|| anyhow!("{id} has no LogGroupName"))?,
+        )?;
+        logs.create_log_group()
+            .log_group_name(&name)
+            .send()
+            .await
+            .with_context(|| format!("creating log group {id}"))?;
+        // Its `Arn` attribute, as CloudFormation gives it (every stream in the group).
+        p.arns.insert(
+            id.clone(),
+            format!(
+                "arn:aws:logs:{}:{ACCOUNT_ID}:log-group:{name}:*",
+                crate::emulator::REGION
+            ),
+        );
+        p.refs.insert(id.clone(), name);
+    }
+
     // The alarm topic (under its key) and its subscription, as the template's conditions say.
     let sns = aws_sdk_sns::Client::new(config);
     for (id, t) in template.of_kind("AWS::SNS::Topic") {
@@ -445,14 +473,27 @@ pub fn role_policy(
             f.logical_id
         ),
     };
-    let mut statements = Vec::new();
-    for policy in template.resources[&role]
+    // The role's inline policies, and the policies (`AWS::IAM::Policy`) attached to it.
+    let attached = template.of_kind("AWS::IAM::Policy").filter(|(_, pol)| {
+        pol.properties
+            .get("Roles")
+            .and_then(Value::as_sequence)
+            .is_some_and(|roles| {
+                roles
+                    .iter()
+                    .any(|r| expr(r) == Some(Expr::Ref(role.clone())))
+            })
+    });
+    let documents: Vec<&Value> = template.resources[&role]
         .properties
         .get("Policies")
         .and_then(Value::as_sequence)
         .into_iter()
         .flatten()
-    {
+        .chain(attached.map(|(_, pol)| &pol.properties))
+        .collect();
+    let mut statements = Vec::new();
+    for policy in documents {
         for st in policy["PolicyDocument"]["Statement"]
             .as_sequence()
             .into_iter()

@@ -67,6 +67,22 @@ impl Stats {
 
     /// Run one invocation and keep the metrics it recorded, as Lambda's log stream would.
     pub async fn flushed<F: Future>(&self, invocation: F) -> F::Output {
+        let (out, _) = self.flushed_lines(invocation).await;
+        out
+    }
+
+    /// [`flushed`](Self::flushed), and the invocation's lines (its EMF and an `END` line, as
+    /// Lambda's platform writes one) put in the function's log group with the function's key.
+    pub async fn logged<F: Future>(&self, sink: Option<&LogSink>, invocation: F) -> F::Output {
+        let (out, mut lines) = self.flushed_lines(invocation).await;
+        if let Some(sink) = sink {
+            lines.push(format!("END RequestId: {}", uuid::Uuid::new_v4()));
+            sink.put(lines).await;
+        }
+        out
+    }
+
+    async fn flushed_lines<F: Future>(&self, invocation: F) -> (F::Output, Vec<String>) {
         let out = invocation.await;
         let lines = switchyard::metrics::flush();
         for line in &lines {
@@ -82,8 +98,8 @@ impl Stats {
                 let _ = f.write_all(format!("{}\n", lines.join("\n")).as_bytes());
             }
         }
-        self.metrics.lock().expect("stats").extend(lines);
-        out
+        self.metrics.lock().expect("stats").extend(lines.clone());
+        (out, lines)
     }
 
     pub fn intake_count(&self, status: u16) -> u64 {
@@ -93,6 +109,68 @@ impl Stats {
             .get(&status)
             .copied()
             .unwrap_or(0)
+    }
+}
+
+/// A function's log group, written as Lambda writes it: with the function's own role (its
+/// `*LogsPolicy`), one stream per process. Locally this is what `switchyard smoke` reads.
+#[derive(Clone, Debug)]
+pub struct LogSink {
+    logs: aws_sdk_cloudwatchlogs::Client,
+    group: String,
+    stream: String,
+}
+
+impl LogSink {
+    /// A new stream in `group`, with the function's SDK configuration.
+    pub async fn open(config: &aws_config::SdkConfig, group: &str) -> anyhow::Result<Self> {
+        let logs = aws_sdk_cloudwatchlogs::Client::new(config);
+        let stream = format!(
+            "{}/[$LATEST]{}",
+            chrono::Utc::now().format("%Y/%m/%d"),
+            uuid::Uuid::new_v4().simple()
+        );
+        logs.create_log_stream()
+            .log_group_name(group)
+            .log_stream_name(&stream)
+            .send()
+            .await
+            .map_err(|e| {
+                use aws_sdk_cloudwatchlogs::error::ProvideErrorMetadata as _;
+                anyhow::anyhow!(
+                    "creating a stream in {group}: {} (a refusal means the function's logs \
+                     permission names another group)",
+                    e.code().unwrap_or("no answer")
+                )
+            })?;
+        Ok(Self {
+            logs,
+            group: group.to_owned(),
+            stream,
+        })
+    }
+
+    /// Put `lines`; a refusal is logged, as Lambda drops what it cannot write.
+    pub async fn put(&self, lines: Vec<String>) {
+        let now = chrono::Utc::now().timestamp_millis();
+        let events = lines.into_iter().filter_map(|message| {
+            aws_sdk_cloudwatchlogs::types::InputLogEvent::builder()
+                .timestamp(now)
+                .message(message)
+                .build()
+                .ok()
+        });
+        let put = self
+            .logs
+            .put_log_events()
+            .log_group_name(&self.group)
+            .log_stream_name(&self.stream)
+            .set_log_events(Some(events.collect()))
+            .send()
+            .await;
+        if let Err(e) = put {
+            warn!(group = %self.group, error = %switchyard::aws::error_message(&e), "log lines not written");
+        }
     }
 }
 

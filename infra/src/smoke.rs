@@ -79,8 +79,10 @@ impl Smoke<'_> {
 
     /// Every check, in order; the test event first (it takes longest to settle).
     pub async fn run(&self) -> Vec<Check> {
+        let sent = Utc::now();
         vec![
             row("test event", self.event().await),
+            row("function logs", self.logs(sent).await),
             row("alarm topic key", self.topic_key().await),
             row("alarm subscription", self.subscription().await),
             row("canary", self.canary().await),
@@ -159,6 +161,62 @@ impl Smoke<'_> {
                 _ => tokio::time::sleep(Duration::from_millis(300)).await,
             }
         }
+    }
+
+    /// The three functions the test event went through have written to their log groups since
+    /// it was sent, and the canary within its schedule (Lambda writes them with each function's
+    /// role: a log permission on the wrong group shows here, and so would its lost metrics).
+    async fn logs(&self, sent: chrono::DateTime<Utc>) -> Result<String> {
+        let groups: Vec<&str> = self.output("FunctionLogGroups")?.split(',').collect();
+        let [intake, classify, act, canary, ..] = groups.as_slice() else {
+            anyhow::bail!("FunctionLogGroups names {} groups, not six", groups.len());
+        };
+        let logs = aws_sdk_cloudwatchlogs::Client::new(self.config);
+        let latest = |group: &str, since: chrono::DateTime<Utc>| {
+            let logs = logs.clone();
+            let group = group.to_owned();
+            async move {
+                logs.filter_log_events()
+                    .log_group_name(&group)
+                    .start_time(since.timestamp_millis())
+                    .limit(1)
+                    .send()
+                    .await
+                    .map(|o| !o.events().is_empty())
+                    .map_err(|e| anyhow!("reading {group}: {}", switchyard::aws::error_message(&e)))
+            }
+        };
+        // Delivery to CloudWatch Logs takes seconds: wait for it up to the settle time.
+        let started = Instant::now();
+        let mut silent: Vec<&str>;
+        loop {
+            silent = Vec::new();
+            for g in [intake, classify, act] {
+                if !latest(g, sent).await? {
+                    silent.push(g);
+                }
+            }
+            if silent.is_empty() || started.elapsed() > self.settle {
+                break;
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+        if !silent.is_empty() {
+            anyhow::bail!(
+                "no line since the test event in {}: can the function write its log group?",
+                silent.join(", ")
+            );
+        }
+        if !latest(canary, Utc::now() - self.canary_within).await? {
+            anyhow::bail!(
+                "no canary line in {canary} within {} min",
+                self.canary_within.num_minutes()
+            );
+        }
+        Ok(format!(
+            "intake, classify and act logged the test event; the canary within {} min",
+            self.canary_within.num_minutes()
+        ))
     }
 
     /// The topic is unencrypted, or under a key whose policy lets CloudWatch use it.

@@ -129,6 +129,7 @@ impl LocalStack {
                 name.to_owned(),
                 crate::workers::FunctionHosting {
                     key: self.provisioned.keys.get(name).cloned(),
+                    log_group: Some(self.log_group(name)?),
                     env: self.provisioned.function_env(f)?,
                     timeout_secs: f.timeout_secs,
                     mappings,
@@ -155,6 +156,25 @@ impl LocalStack {
         ))
     }
 
+    /// A stream in `binary`'s log group, written with its own key (as Lambda does, with the
+    /// function's role).
+    pub async fn log_sink(&self, binary: &str) -> Result<runner::LogSink> {
+        let key = self.provisioned.keys.get(binary);
+        let config = crate::emulator::sdk_config_as(&self.emulator.endpoint, key).await;
+        runner::LogSink::open(&config, &self.log_group(binary)?).await
+    }
+
+    /// `/aws/lambda/<function name>`, as the template names each function's group.
+    pub fn log_group(&self, binary: &str) -> Result<String> {
+        let f = self.template.function(binary)?;
+        let name = self
+            .provisioned
+            .refs
+            .get(&f.logical_id)
+            .with_context(|| format!("no function {}", f.logical_id))?;
+        Ok(format!("/aws/lambda/{name}"))
+    }
+
     fn settings(&self, binary: &str) -> Result<(Settings, Duration)> {
         let f = self.template.function(binary)?;
         Ok((
@@ -172,9 +192,10 @@ impl LocalStack {
             &s,
         )?);
         let stats = self.stats.clone();
+        let sink = Arc::new(self.log_sink("intake").await?);
         let handler: runner::UrlHandler = Arc::new(move |e| {
-            let (deps, stats) = (deps.clone(), stats.clone());
-            Box::pin(async move { stats.flushed(intake::handler(&deps, e)).await })
+            let (deps, stats, sink) = (deps.clone(), stats.clone(), sink.clone());
+            Box::pin(async move { stats.logged(Some(&sink), intake::handler(&deps, e)).await })
         });
         let (addr, task) = runner::serve_function_url(handler, timeout, self.stats.clone()).await?;
         self.webhook_base = format!("http://{addr}");
@@ -199,9 +220,10 @@ impl LocalStack {
         let deps =
             Arc::new(classify::Classify::from_settings(&aws, &s).map_err(|e| anyhow::anyhow!(e))?);
         let stats = self.stats.clone();
+        let sink = Arc::new(self.log_sink("classify").await?);
         let classify_handler: runner::SqsHandler = Arc::new(move |e| {
-            let (deps, stats) = (deps.clone(), stats.clone());
-            Box::pin(async move { stats.flushed(classify::handler(&deps, e)).await })
+            let (deps, stats, sink) = (deps.clone(), stats.clone(), sink.clone());
+            Box::pin(async move { stats.logged(Some(&sink), classify::handler(&deps, e)).await })
         });
         // The event source mapping polls with the function's role, as Lambda's does.
         self.start_mappings("classify", &aws.sqs, classify_handler)
@@ -212,9 +234,10 @@ impl LocalStack {
         let aws = self.function_aws("act").await?;
         let deps = Arc::new(act::Act::from_settings(&aws, &s).map_err(|e| anyhow::anyhow!(e))?);
         let stats = self.stats.clone();
+        let sink = Arc::new(self.log_sink("act").await?);
         let act_handler: runner::SqsHandler = Arc::new(move |e| {
-            let (deps, stats) = (deps.clone(), stats.clone());
-            Box::pin(async move { stats.flushed(act::handler(&deps, e)).await })
+            let (deps, stats, sink) = (deps.clone(), stats.clone(), sink.clone());
+            Box::pin(async move { stats.logged(Some(&sink), act::handler(&deps, e)).await })
         });
         self.start_mappings("act", &aws.sqs, act_handler)
     }
@@ -226,18 +249,23 @@ impl LocalStack {
         let aws = self.function_aws("canary").await?;
         let deps =
             Arc::new(canary::Canary::from_settings(&aws, &s).map_err(|e| anyhow::anyhow!(e))?);
+        let sink = Arc::new(self.log_sink("canary").await?);
         for expression in &self.template.function("canary")?.schedules {
             let every = runner::parse_rate(expression)?;
             let (deps, results) = (deps.clone(), self.canary_results.clone());
-            let stats = self.stats.clone();
+            let (stats, sink) = (self.stats.clone(), sink.clone());
             let run = move || -> runner::BoxFut<()> {
-                let (deps, results, stats) = (deps.clone(), results.clone(), stats.clone());
+                let (deps, results, stats, sink) =
+                    (deps.clone(), results.clone(), stats.clone(), sink.clone());
                 Box::pin(async move {
                     let event = lambda_runtime::LambdaEvent::new(
                         json!({"source": "aws.scheduler"}),
                         runner::context("canary", timeout),
                     );
-                    if let Ok(r) = stats.flushed(canary::handler(&deps, event)).await {
+                    if let Ok(r) = stats
+                        .logged(Some(&sink), canary::handler(&deps, event))
+                        .await
+                    {
                         *results.lock().expect("canary results") = r;
                     }
                 })
@@ -420,11 +448,17 @@ impl LocalStack {
                 }
             }
             let value = self.template.branch(value)?.unwrap_or(value);
+            let resolved = match crate::template::joined(value) {
+                Some((sep, items)) => items
+                    .iter()
+                    .map(|i| self.provisioned.resolve(i))
+                    .collect::<Result<Vec<_>>>()
+                    .map(|v| v.join(&sep)),
+                None => self.provisioned.resolve(value),
+            };
             out.insert(
                 key.clone(),
-                self.provisioned
-                    .resolve(value)
-                    .with_context(|| format!("output {key}"))?,
+                resolved.with_context(|| format!("output {key}"))?,
             );
         }
         Ok(out)

@@ -349,6 +349,19 @@ fn resolve_scalar(v: &Value, parameters: &BTreeMap<String, String>) -> Option<St
     }
 }
 
+/// `!Join [separator, [items]]`: the separator and the items (unresolved).
+pub fn joined(v: &Value) -> Option<(String, Vec<Value>)> {
+    let arg = match v {
+        Value::Tagged(t) if t.tag.to_string().trim_start_matches('!') == "Join" => &t.value,
+        Value::Mapping(m) if m.len() == 1 => m.get("Fn::Join")?,
+        _ => return None,
+    };
+    match arg.as_sequence()?.as_slice() {
+        [sep, items] => Some((sep.as_str()?.to_owned(), items.as_sequence()?.clone())),
+        _ => None,
+    }
+}
+
 /// Read `!Ref X`, `{Ref: X}`, `!GetAtt X.Attr`, `!GetAtt [X, Attr]`, `{Fn::GetAtt: …}` or a scalar.
 pub fn expr(v: &Value) -> Option<Expr> {
     if let Some(s) = scalar(v) {

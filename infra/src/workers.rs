@@ -39,6 +39,9 @@ pub struct FunctionHosting {
     /// The function's own IAM key (with IAM enforced), so it runs with its role's grants only.
     #[serde(default)]
     pub key: Option<crate::emulator::AccessKey>,
+    /// The function's log group, which it writes with its own key.
+    #[serde(default)]
+    pub log_group: Option<String>,
     pub env: HashMap<String, String>,
     pub timeout_secs: u64,
     pub mappings: Vec<MappingDef>,
@@ -106,25 +109,33 @@ pub async fn run(hosting: &Hosting, function: &str) -> Result<()> {
     if let Some(path) = &hosting.metrics_file {
         let _ = stats.metrics_file.set(path.clone());
     }
+    let sink = match &f.log_group {
+        Some(group) => Some(Arc::new(runner::LogSink::open(&config, group).await?)),
+        None => None,
+    };
     let handler: runner::SqsHandler = match function {
         "classify" => {
             let deps = Arc::new(
                 classify::Classify::from_settings(&aws, &settings)
                     .map_err(|e| anyhow::anyhow!(e))?,
             );
-            let stats = stats.clone();
+            let (stats, sink) = (stats.clone(), sink.clone());
             Arc::new(move |e| {
-                let (deps, stats) = (deps.clone(), stats.clone());
-                Box::pin(async move { stats.flushed(classify::handler(&deps, e)).await })
+                let (deps, stats, sink) = (deps.clone(), stats.clone(), sink.clone());
+                Box::pin(async move {
+                    stats
+                        .logged(sink.as_deref(), classify::handler(&deps, e))
+                        .await
+                })
             })
         }
         "act" => {
             let deps =
                 Arc::new(act::Act::from_settings(&aws, &settings).map_err(|e| anyhow::anyhow!(e))?);
-            let stats = stats.clone();
+            let (stats, sink) = (stats.clone(), sink.clone());
             Arc::new(move |e| {
-                let (deps, stats) = (deps.clone(), stats.clone());
-                Box::pin(async move { stats.flushed(act::handler(&deps, e)).await })
+                let (deps, stats, sink) = (deps.clone(), stats.clone(), sink.clone());
+                Box::pin(async move { stats.logged(sink.as_deref(), act::handler(&deps, e)).await })
             })
         }
         other => bail!(

@@ -144,6 +144,9 @@ async fn each_check_fails_on_a_stack_broken_the_way_a_deploy_can_be() {
 
     let broken = smoke(&stack).await;
     assert!(failed(&broken, "canary").detail.contains("never run"));
+    // The event was refused at intake: classify and act never logged it.
+    let logs = failed(&broken, "function logs");
+    assert!(logs.detail.contains("ClassifyFunction"), "{logs:?}");
     assert!(failed(&broken, "alarm topic key")
         .detail
         .contains("alias/aws/sns"));
