@@ -15,6 +15,7 @@ mod deploy_tests;
 pub mod emulator;
 pub mod fixtures;
 pub mod flood;
+mod local_credentials;
 pub mod ops;
 pub mod provision;
 pub mod redrive;
