@@ -18,12 +18,17 @@ fn smoke_passes_against_the_local_stack_from_another_shell() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    // The `export NAME='value'` lines, up to the last of them.
+    // The `export NAME='value'` lines, up to the last of them. The stack's output is read to
+    // its end on a thread of its own: a closed pipe would kill the stack at its next line.
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stdout = local.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
     let mut env = HashMap::new();
-    for line in BufReader::new(local.stdout.take().unwrap())
-        .lines()
-        .map_while(Result::ok)
-    {
+    while let Ok(line) = rx.recv_timeout(Duration::from_secs(300)) {
         if let Some((k, v)) = line
             .strip_prefix("export ")
             .and_then(|kv| kv.split_once('='))
