@@ -161,3 +161,35 @@ async fn each_check_fails_on_a_stack_broken_the_way_a_deploy_can_be() {
     assert!(failed(&broken, "test event").detail.contains("\"smoke\""));
     stack.stop();
 }
+
+#[tokio::test]
+async fn the_stack_flag_reads_the_outputs_cloudformation_keeps() {
+    // `--stack NAME` on AWS: DescribeStacks, here against a stack moto's CloudFormation made.
+    let emulator = switchyard_infra::emulator::Emulator::start().unwrap();
+    let config = emulator.sdk_config().await;
+    let template = r#"{"Resources": {"Q": {"Type": "AWS::SQS::Queue"}},
+        "Outputs": {"WebhookUrl": {"Value": "https://abc.lambda-url.us-east-1.on.aws/webhooks/"},
+                    "ClassifyQueueUrl": {"Value": {"Ref": "Q"}}}}"#;
+    aws_sdk_cloudformation::Client::new(&config)
+        .create_stack()
+        .stack_name("switchyard")
+        .template_body(template)
+        .send()
+        .await
+        .unwrap();
+    let outputs = switchyard_infra::smoke::stack_outputs(&config, "switchyard")
+        .await
+        .unwrap();
+    assert_eq!(
+        outputs["WebhookUrl"],
+        "https://abc.lambda-url.us-east-1.on.aws/webhooks/"
+    );
+    assert!(
+        outputs["ClassifyQueueUrl"].contains("switchyard-Q-"),
+        "{outputs:?}"
+    );
+    let missing = switchyard_infra::smoke::stack_outputs(&config, "nope")
+        .await
+        .unwrap_err();
+    assert!(format!("{missing:#}").contains("stack nope"), "{missing:#}");
+}
