@@ -60,8 +60,17 @@ async fn classify_reports_only_the_bad_record_of_a_batch() {
     stack.stop();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn intake_answers_503_when_dynamodb_or_sqs_is_down_and_the_retry_is_accepted() {
+/// Which of intake's dependencies is down for the first delivery.
+#[derive(Clone, Copy, Debug)]
+enum Down {
+    Sqs,
+    Dynamodb,
+}
+
+/// A delivery while `down` is unreachable is answered 503 with Retry-After (the sender keeps it),
+/// and the sender's retry of the same delivery, once it is back, is accepted, not taken for a
+/// duplicate: the failed attempt left no claim behind.
+async fn intake_answers_503_then_accepts_the_retry(down: Down) {
     use switchyard::handlers::intake::{handler as intake, Intake};
     let stack = LocalStack::start().await.unwrap();
     let p = &stack.provisioned;
@@ -73,22 +82,28 @@ async fn intake_answers_503_when_dynamodb_or_sqs_is_down_and_the_retry_is_accept
             aws_sdk_sqs::config::Credentials::new("a", "b", None, None, "t"),
         ))
         .build();
+    let aws = stack.function_aws("intake").await.unwrap();
+    let decisions = |ddb| DecisionStore::new(ddb, &p.refs["DecisionsTable"]);
     let mut deps = Intake {
-        sqs: aws_sdk_sqs::Client::new(&dead),
+        sqs: aws.sqs.clone(),
         secrets: switchyard::secrets::SecretCache::new(
-            stack.aws.secrets.clone(),
+            aws.secrets.clone(),
             std::time::Duration::from_secs(60),
         ),
         classify_queue_url: p.queue_url("ClassifyQueue").unwrap().to_owned(),
         signing_secret_id: p.refs["IntakeSigningSecret"].clone(),
         max_body_bytes: 256 * 1024,
         public_base_url: None,
-        decisions: DecisionStore::new(stack.aws.ddb.clone(), &p.refs["DecisionsTable"]),
+        decisions: decisions(aws.ddb.clone()),
         replay_window: chrono::Duration::days(30),
         gates: Default::default(),
         limiter: None,
         hubspot_min_version: switchyard::webhook::hubspot::Version::V3,
     };
+    match down {
+        Down::Sqs => deps.sqs = aws_sdk_sqs::Client::new(&dead),
+        Down::Dynamodb => deps.decisions = decisions(aws_sdk_dynamodb::Client::new(&dead)),
+    }
     let hook = switchyard_infra::fixtures::slack_message(
         &stack.signing.slack,
         "EvDown1",
@@ -97,19 +112,30 @@ async fn intake_answers_503_when_dynamodb_or_sqs_is_down_and_the_retry_is_accept
         chrono::Utc::now(),
     );
     let request = || hook.function_url_event();
-    let down = intake(&deps, LambdaEvent::new(request(), Context::default()))
+    let answer = intake(&deps, LambdaEvent::new(request(), Context::default()))
         .await
         .unwrap();
-    assert_eq!(down.status_code, 503, "{:?}", down.body);
-    assert!(down.headers.contains_key("retry-after"));
+    assert_eq!(answer.status_code, 503, "{down:?}: {:?}", answer.body);
+    assert!(answer.headers.contains_key("retry-after"), "{down:?}");
 
-    // SQS is back: the vendor's retry of the same delivery is accepted, not taken for a duplicate.
-    deps.sqs = stack.aws.sqs.clone();
+    // It is back: the vendor's retry of the same delivery is accepted.
+    deps.sqs = aws.sqs.clone();
+    deps.decisions = decisions(aws.ddb.clone());
     let back = intake(&deps, LambdaEvent::new(request(), Context::default()))
         .await
         .unwrap();
-    assert_eq!(back.status_code, 202, "{:?}", back.body);
+    assert_eq!(back.status_code, 202, "{down:?}: {:?}", back.body);
     stack.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn intake_answers_503_when_sqs_is_down_and_the_retry_is_accepted() {
+    intake_answers_503_then_accepts_the_retry(Down::Sqs).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn intake_answers_503_when_dynamodb_is_down_and_the_retry_is_accepted() {
+    intake_answers_503_then_accepts_the_retry(Down::Dynamodb).await;
 }
 
 /// A worker crashed after the vendor's success and before its record: its claim is stuck
