@@ -7,6 +7,24 @@ cd "$(dirname "$0")/.."
 export AWS_DEFAULT_REGION="${AWS_DEFAULT_REGION:-us-east-1}"
 export SAM_CLI_TELEMETRY=0
 
+# What the suite needs from the system: Python with venv (the emulator, the linters), a C
+# compiler (native crates) and headless Chromium (the console test drives a real browser).
+# Installed here, so this one command works on a fresh machine; without apt, it says what to add.
+need_apt=()
+command -v python3 >/dev/null || need_apt+=(python3)
+python3 -c 'import venv, ensurepip' 2>/dev/null || need_apt+=(python3-venv)
+command -v cc >/dev/null || need_apt+=(build-essential)
+command -v "${CHROMIUM:-chromium}" >/dev/null || need_apt+=(chromium)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}"
+  else
+    echo "infra/test.sh needs: ${need_apt[*]} (install them, e.g. sudo apt-get install ${need_apt[*]})"
+    exit 1
+  fi
+fi
+rustup component add rustfmt clippy >/dev/null 2>&1 || true
+
 source infra/venv.sh
 ensure_venv .venv infra/requirements.txt
 ensure_venv .venv-sam infra/requirements-sam.txt
