@@ -302,19 +302,10 @@ fn every_alarm_says_why_missing_data_means_what_it_says() {
     );
 }
 
-/// The statements of a function role's inline policies.
-fn role_statements(r: &serde_yaml_ng::Mapping, role: &str) -> Vec<Value> {
-    r[role]["Properties"]["Policies"]
-        .as_sequence()
-        .unwrap()
-        .iter()
-        .flat_map(|p| {
-            p["PolicyDocument"]["Statement"]
-                .as_sequence()
-                .unwrap()
-                .clone()
-        })
-        .collect()
+/// Every statement a role is granted (inline and attached policies).
+fn role_statements(role: &str) -> Vec<Value> {
+    let t = crate::template::Template::load(&crate::repo_root().join("template.yaml")).unwrap();
+    t.role_statements(role).into_iter().cloned().collect()
 }
 
 fn listed(v: &Value) -> Vec<Value> {
@@ -332,8 +323,7 @@ fn listed(v: &Value) -> Vec<Value> {
 fn intake_may_touch_only_its_own_pacing_items() {
     // moto lets a `dynamodb:LeadingKeys` condition through whatever the key: so the condition
     // is read here. Without it, a flaw in intake's public path could rewrite any budget or lease.
-    let r = resources();
-    let on_pacing: Vec<Value> = role_statements(&r, "IntakeRole")
+    let on_pacing: Vec<Value> = role_statements("IntakeRole")
         .into_iter()
         .filter(|s| referenced(&s["Resource"]).as_deref() == Some("PacingTable"))
         .collect();
@@ -363,7 +353,7 @@ fn lambda_sends_failures_with_a_grant_the_role_has() {
             continue;
         };
         let role = referenced(&f["Properties"]["Role"]).unwrap();
-        let granted = role_statements(&r, &role).iter().any(|s| {
+        let granted = role_statements(&role).iter().any(|s| {
             listed(&s["Action"]).contains(&Value::String("sqs:SendMessage".into()))
                 && listed(&s["Resource"])
                     .iter()
@@ -381,7 +371,7 @@ fn no_function_role_grants_every_action_or_every_resource() {
     // Least privilege: a `*` would pass every local test and hide every missing grant.
     let r = resources();
     for (id, _) in of_type(&r, "AWS::IAM::Role") {
-        for s in role_statements(&r, &id) {
+        for s in role_statements(&id) {
             for a in listed(&s["Action"]) {
                 let a = a.as_str().unwrap_or_default();
                 assert!(!a.contains('*'), "{id}: action {a}");

@@ -456,67 +456,32 @@ pub async fn function_users(
     Ok(())
 }
 
-/// The statements of `f`'s role's inline policies as one policy document, resolved locally.
+/// Every statement `f`'s role is granted, as one policy document resolved locally.
 pub fn role_policy(
     template: &Template,
     f: &FunctionDef,
     p: &Provisioned,
 ) -> Result<serde_json::Value> {
-    let role = match template.resources[&f.logical_id]
-        .properties
-        .get("Role")
-        .and_then(expr)
-    {
-        Some(Expr::GetAtt(id, _)) => id,
-        other => anyhow::bail!(
-            "{}: Role is {other:?}, not a role of the template",
-            f.logical_id
-        ),
-    };
-    // The role's inline policies, and the policies (`AWS::IAM::Policy`) attached to it.
-    let attached = template.of_kind("AWS::IAM::Policy").filter(|(_, pol)| {
-        pol.properties
-            .get("Roles")
-            .and_then(Value::as_sequence)
-            .is_some_and(|roles| {
-                roles
-                    .iter()
-                    .any(|r| expr(r) == Some(Expr::Ref(role.clone())))
-            })
-    });
-    let documents: Vec<&Value> = template.resources[&role]
-        .properties
-        .get("Policies")
-        .and_then(Value::as_sequence)
-        .into_iter()
-        .flatten()
-        .chain(attached.map(|(_, pol)| &pol.properties))
-        .collect();
+    let role = template.role_of(f)?;
     let mut statements = Vec::new();
-    for policy in documents {
-        for st in policy["PolicyDocument"]["Statement"]
-            .as_sequence()
-            .into_iter()
-            .flatten()
-        {
-            let resources = match &st["Resource"] {
-                Value::Sequence(items) => items
-                    .iter()
-                    .map(|r| p.resolve(r))
-                    .collect::<Result<Vec<_>>>(),
-                other => p.resolve(other).map(|r| vec![r]),
-            }
-            .with_context(|| format!("{role}: a statement's Resource"))?;
-            let mut out = serde_json::json!({
-                "Effect": st["Effect"].as_str().unwrap_or("Allow"),
-                "Action": serde_json::to_value(&st["Action"])?,
-                "Resource": resources,
-            });
-            if let Some(c) = st.get("Condition") {
-                out["Condition"] = serde_json::to_value(c)?;
-            }
-            statements.push(out);
+    for st in template.role_statements(&role) {
+        let resources = match &st["Resource"] {
+            Value::Sequence(items) => items
+                .iter()
+                .map(|r| p.resolve(r))
+                .collect::<Result<Vec<_>>>(),
+            other => p.resolve(other).map(|r| vec![r]),
         }
+        .with_context(|| format!("{role}: a statement's Resource"))?;
+        let mut out = serde_json::json!({
+            "Effect": st["Effect"].as_str().unwrap_or("Allow"),
+            "Action": serde_json::to_value(&st["Action"])?,
+            "Resource": resources,
+        });
+        if let Some(c) = st.get("Condition") {
+            out["Condition"] = serde_json::to_value(c)?;
+        }
+        statements.push(out);
     }
     Ok(serde_json::json!({"Version": "2012-10-17", "Statement": statements}))
 }

@@ -266,6 +266,50 @@ impl Template {
         }
     }
 
+    /// The logical id of the role `f` runs with (`Role: !GetAtt X.Arn`).
+    pub fn role_of(&self, f: &FunctionDef) -> Result<String> {
+        match self.resources[&f.logical_id]
+            .properties
+            .get("Role")
+            .and_then(expr)
+        {
+            Some(Expr::GetAtt(id, _)) => Ok(id),
+            other => Err(anyhow!(
+                "{}: Role is {other:?}, not a role of the template",
+                f.logical_id
+            )),
+        }
+    }
+
+    /// Every statement `role` is granted: its inline policies', and those of the
+    /// `AWS::IAM::Policy` resources attached to it (the `*LogsPolicy`s).
+    pub fn role_statements(&self, role: &str) -> Vec<&Value> {
+        let attached = self.of_kind("AWS::IAM::Policy").filter(|(_, pol)| {
+            pol.properties
+                .get("Roles")
+                .and_then(Value::as_sequence)
+                .is_some_and(|roles| {
+                    roles
+                        .iter()
+                        .any(|r| expr(r) == Some(Expr::Ref(role.to_owned())))
+                })
+        });
+        self.resources[role]
+            .properties
+            .get("Policies")
+            .and_then(Value::as_sequence)
+            .into_iter()
+            .flatten()
+            .chain(attached.map(|(_, pol)| &pol.properties))
+            .flat_map(|policy| {
+                policy["PolicyDocument"]["Statement"]
+                    .as_sequence()
+                    .into_iter()
+                    .flatten()
+            })
+            .collect()
+    }
+
     fn eval(&self, v: &Value) -> Result<bool> {
         let (name, arg) = match v {
             Value::Tagged(t) => (
@@ -486,20 +530,11 @@ mod tests {
             }
         };
         for f in &t.functions {
-            let role = match t.resources[&f.logical_id]
-                .properties
-                .get("Role")
-                .and_then(expr)
-            {
-                Some(Expr::GetAtt(id, _)) => id,
-                other => panic!("{}: role is {other:?}", f.logical_id),
-            };
-            let mut grants: Vec<(Vec<String>, Vec<Expr>)> = Vec::new();
-            for policy in t.resources[&role].properties["Policies"]
-                .as_sequence()
-                .unwrap()
-            {
-                for st in policy["PolicyDocument"]["Statement"].as_sequence().unwrap() {
+            let role = t.role_of(f).unwrap();
+            let grants: Vec<(Vec<String>, Vec<Expr>)> = t
+                .role_statements(&role)
+                .into_iter()
+                .map(|st| {
                     let actions = match &st["Action"] {
                         Value::Sequence(a) => a
                             .iter()
@@ -508,9 +543,9 @@ mod tests {
                         Value::String(a) => vec![a.clone()],
                         _ => vec![],
                     };
-                    grants.push((actions, exprs(&st["Resource"])));
-                }
-            }
+                    (actions, exprs(&st["Resource"]))
+                })
+                .collect();
             let allowed = |action: &str, resource: &Expr| {
                 grants
                     .iter()
