@@ -7,8 +7,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source infra/venv.sh
 
-# What each deployable binary may weigh (stripped), in bytes. #15's goal is 8 MB; see README,
-# Performance, for where the bytes go and what is left.
+# What each deployable binary may weigh (stripped), in bytes. #15's goal is 8 MB; see
+# docs/performance.md for where the bytes go and what is left.
 BUDGET_BYTES=$((11 * 1024 * 1024))
 
 ensure_venv .venv-sam infra/requirements-sam.txt

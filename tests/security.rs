@@ -411,7 +411,7 @@ enum AfterExpiry {
     /// The scheme signs a time (a header, or the body's own date): refused with 401.
     Refused,
     /// Nothing signed says when (GitHub, Twilio; Salesforce signs nothing): only the key stopped
-    /// it, and after its retention the replay is a new event — the residual risk the README lists.
+    /// it, and after its retention the replay is a new event — the residual risk docs/security.md lists.
     AcceptedAgain,
 }
 
@@ -448,7 +448,7 @@ async fn every_scheme_replayed_after_its_delivery_key_expired() {
             AcceptedAgain => {
                 assert_eq!(
                     queued, 1,
-                    "{scheme}: the README says only the key protects it: {status} {body}"
+                    "{scheme}: docs/security.md says only the key protects it: {status} {body}"
                 );
             }
         }

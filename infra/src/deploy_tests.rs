@@ -388,7 +388,7 @@ fn secret_values_in_the_template_are_frozen() {
     // CloudFormation writes a new version of a secret whenever its `SecretString` or
     // `GenerateSecretString` changes: an edit to a placeholder here would overwrite the live
     // credential (or every webhook signing secret) on the next deploy. So they never change;
-    // the shapes to store are in the README, and a new connection gets a new secret.
+    // the shapes to store are in docs/deploying.md, and a new connection gets a new secret.
     let r = resources();
     let frozen = [
         (

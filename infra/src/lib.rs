@@ -12,6 +12,8 @@ pub mod cost;
 pub mod demo;
 #[cfg(test)]
 mod deploy_tests;
+#[cfg(test)]
+mod docs_tests;
 pub mod emulator;
 pub mod fixtures;
 pub mod flood;

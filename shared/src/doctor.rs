@@ -131,7 +131,7 @@ async fn check_all(
             Err(e) => {
                 r.detail = e.to_string();
                 r.fix = Some(format!(
-                    "put a valid credential in {secret_id} (see README, Credentials)"
+                    "put a valid credential in {secret_id} (see docs/credentials.md)"
                 ));
                 out.push(r);
                 continue;

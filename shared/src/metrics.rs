@@ -5,7 +5,7 @@
 //!
 //! Dimensions are few on purpose (each distinct set is a billed custom metric): one label
 //! (`source`, `connector`, `category`…) and, for the metrics an alarm watches, a total without
-//! dimensions beside it. The README's Observability section says what each metric means.
+//! dimensions beside it. docs/observability.md says what each metric means.
 //!
 //! Outside Lambda (tests, the local stack) [`flush`] hands the lines to the caller instead of
 //! stdout, so the local runner can show and collect them.

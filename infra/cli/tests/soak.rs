@@ -1,6 +1,6 @@
 //! The crash-and-fault soak, small: classify and act as worker processes, SIGKILLed and
 //! restarted mid-stream, vendor faults on; every event must end terminal with exactly one effect.
-//! (`switchyard soak --events 1000 --kills 20` is the full run; its figures are in the README.)
+//! (`switchyard soak --events 1000 --kills 20` is the full run; its figures are in docs/reliability.md.)
 
 use std::path::Path;
 use std::time::Duration;

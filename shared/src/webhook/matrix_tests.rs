@@ -207,7 +207,7 @@ fn every_scheme_valid_tampered_wrong_secret_stale() {
 /// A request captured and replayed after intake's delivery key expired (30 days by default):
 /// schemes that sign a timestamp refuse it themselves; for the others the signature still holds,
 /// and only the body's own signed date (Jira, HubSpot — checked by intake) or the key's
-/// retention stands between the replay and a new event (the README's threat model says which).
+/// retention stands between the replay and a new event (the threat model in docs/security.md says which).
 #[test]
 fn a_replay_after_the_delivery_key_expired_fails_every_signed_timestamp() {
     let body: &[u8] = b"{\"id\":1}";
