@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Intake's CPU path (verify + parse + normalize + SQS body) in Rust against the Python equivalent
-# (Powertools + Pydantic, ../shared/bench/py_intake_baseline.py or $PY_BASELINE) on the same
+# (Powertools + Pydantic, infra/bench/py_intake_baseline.py or $PY_BASELINE) on the same
 # signed 0.5 KB Zendesk request, in one run: Python, then Rust (criterion), then Python again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-baseline="${PY_BASELINE:-../shared/bench/py_intake_baseline.py}"
+baseline="${PY_BASELINE:-infra/bench/py_intake_baseline.py}"
 [ -f "$baseline" ] || { echo "no Python baseline at $baseline (set PY_BASELINE)"; exit 2; }
 source infra/venv.sh
 venv=.venv-bench

@@ -134,6 +134,25 @@ async fn explain_stats_and_metrics_tell_what_the_demo_did() {
     // The customer's text in planned actions is redacted like the input.
     assert!(!j["planned_actions"].to_string().contains('@'), "{j:#}");
 
+    // `connector check --event` reads what `explain --json` prints: the legal ticket's story
+    // renders the Casebook request its record planned.
+    let legal = summary.decisions.iter().find(|d| d.category == "legal").unwrap();
+    let r = dep.decisions.get(&legal.event_id).await.unwrap().unwrap();
+    let casebook = switchyard::connectors::declared::get("casebook").unwrap();
+    let routing = switchyard::routing::RoutingConfig::from_env().unwrap();
+    let shown = switchyard::connectors::declared::preview::preview_input(
+        casebook,
+        &routing,
+        ops::story_json(&r),
+        "https://casebook.example.invalid",
+    )
+    .unwrap();
+    assert!(shown.contains("planned casebook.open_case:"), "{shown}");
+    assert!(
+        shown.contains("POST https://casebook.example.invalid/api/v2/matters/M-INTAKE/cases"),
+        "{shown}"
+    );
+
     // Metrics: per source and in total, per connector, vendor latency, zeros where alarms need them.
     let metric = |name: &str, dim: Option<(&str, &str)>| total(&emf(&stack, name), name, dim);
     assert_eq!(metric("EventsAccepted", None), 6.0);

@@ -104,8 +104,8 @@ pub async fn run(cfg: &SoakConfig, exe: &Path, progress: &dyn Fn(&str)) -> Resul
     let hosting = dir.join("hosting.json");
     stack.hosting()?.write(&hosting)?;
     let mut workers = vec![
-        Worker::spawn(exe, &hosting, "classify")?,
-        Worker::spawn(exe, &hosting, "act")?,
+        Worker::spawn(exe, &hosting, "classify", false)?,
+        Worker::spawn(exe, &hosting, "act", false)?,
     ];
 
     let planned = plan(&stack, cfg.events);
@@ -311,7 +311,7 @@ fn kill_one(workers: &mut [Worker], exe: &Path, hosting: &Path, n: usize) -> Res
     let which = if n % 3 == 2 { 0 } else { 1 };
     let function = workers[which].function.clone();
     workers[which].kill();
-    workers[which] = Worker::spawn(exe, hosting, &function)?;
+    workers[which] = Worker::spawn(exe, hosting, &function, false)?;
     Ok(())
 }
 

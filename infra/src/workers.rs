@@ -175,20 +175,29 @@ pub struct Worker {
     pub function: String,
 }
 
+/// Set in a worker's environment when its log lines should be printed (the worker then installs
+/// the JSON subscriber, and its parent passes its stdout through).
+pub const WORKER_LOG: &str = "SWITCHYARD_WORKER_LOG";
+
 impl Worker {
-    /// Start `exe worker --hosting FILE --function NAME` (`exe`: the `switchyard` binary).
-    pub fn spawn(exe: &Path, hosting: &Path, function: &str) -> Result<Self> {
-        let child = Command::new(exe)
+    /// Start `exe worker --hosting FILE --function NAME` (`exe`: the `switchyard` binary). With
+    /// `logs`, the worker writes its JSON log lines to this process's stdout (`--logs`), as the
+    /// in-process functions do; `SWITCHYARD_WORKER_LOG` set in the environment does the same.
+    pub fn spawn(exe: &Path, hosting: &Path, function: &str, logs: bool) -> Result<Self> {
+        let logs = logs || std::env::var_os(WORKER_LOG).is_some();
+        let out = || if logs { Stdio::inherit() } else { Stdio::null() };
+        let mut command = Command::new(exe);
+        command
             .args(["worker", "--hosting"])
             .arg(hosting)
             .args(["--function", function])
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(if std::env::var_os("SWITCHYARD_WORKER_LOG").is_some() {
-                Stdio::inherit()
-            } else {
-                Stdio::null()
-            })
+            .stdout(out())
+            .stderr(out());
+        if logs {
+            command.env(WORKER_LOG, "1");
+        }
+        let child = command
             .spawn()
             .with_context(|| format!("starting a {function} worker ({})", exe.display()))?;
         Ok(Self {

@@ -226,16 +226,9 @@ pub fn connector_check(path: &Path, event: Option<&Path>, base_url: &str) -> i32
     let shown = read(event_path).and_then(|t| {
         let v: serde_json::Value = serde_json::from_str(&t)
             .map_err(|e| format!("{}: not JSON: {e}", event_path.display()))?;
-        // An act message carries the event under `event`.
-        let v = if v.get("event").is_some() {
-            v["event"].clone()
-        } else {
-            v
-        };
-        let event: switchyard::event::Event = serde_json::from_value(v)
-            .map_err(|e| format!("{}: not an event: {e}", event_path.display()))?;
         let routing = switchyard::routing::RoutingConfig::from_env().map_err(|e| e.to_string())?;
-        declared::preview::preview(described, &routing, &event, base_url)
+        declared::preview::preview_input(described, &routing, v, base_url)
+            .map_err(|e| format!("{}: {e}", event_path.display()))
     });
     match shown {
         Ok(text) => {

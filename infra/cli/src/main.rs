@@ -257,7 +257,7 @@ enum ConnectorCommand {
     /// requests it would send for a sample event under the routing config, sending nothing.
     Check {
         file: std::path::PathBuf,
-        /// A normalized event (as `switchyard explain --json` shows it) or an act message.
+        /// A normalized event, an act message, or what `switchyard explain --json` prints.
         #[arg(long)]
         event: Option<std::path::PathBuf>,
         /// The base URL to show (the connection secret holds the real one).
@@ -537,7 +537,7 @@ async fn main() -> Result<()> {
             std::process::exit(if clean { 0 } else { 1 })
         }
         Command::Worker { hosting, function } => {
-            if std::env::var_os("SWITCHYARD_WORKER_LOG").is_some() {
+            if std::env::var_os(switchyard_infra::workers::WORKER_LOG).is_some() {
                 switchyard::telemetry::init();
             }
             let hosting = switchyard_infra::workers::Hosting::read(&hosting)?;
@@ -586,12 +586,12 @@ async fn main() -> Result<()> {
                 switchyard::telemetry::init();
             }
             let overrides = commands::parameter_overrides(&overrides)?;
-            local(stay_up, &overrides).await
+            local(stay_up, logs, &overrides).await
         }
     }
 }
 
-async fn local(stay_up: bool, overrides: &[(String, String)]) -> Result<()> {
+async fn local(stay_up: bool, logs: bool, overrides: &[(String, String)]) -> Result<()> {
     eprintln!("switchyard: starting the local stack…");
     // classify and act run in worker processes of their own, as separate Lambdas would.
     let hosted = switchyard_infra::workers::HOSTABLE;
@@ -601,7 +601,7 @@ async fn local(stay_up: bool, overrides: &[(String, String)]) -> Result<()> {
     let exe = std::env::current_exe()?;
     let workers = hosted
         .iter()
-        .map(|f| switchyard_infra::workers::Worker::spawn(&exe, &hosting, f))
+        .map(|f| switchyard_infra::workers::Worker::spawn(&exe, &hosting, f, logs))
         .collect::<Result<Vec<_>>>()?;
     println!("AWS emulator     {}", stack.emulator.endpoint);
     println!("SaaS sandbox     http://{}", stack.sandbox.addr);
@@ -691,9 +691,14 @@ async fn local(stay_up: bool, overrides: &[(String, String)]) -> Result<()> {
             "Status of an event: curl -H 'authorization: Bearer {}' {}/events/EVENT_ID",
             stack.signing.status_token, stack.webhook_base
         );
-        println!("Ctrl-C stops everything.");
-        tokio::signal::ctrl_c().await?;
+        println!("Ctrl-C (or SIGTERM: `kill {}`) stops everything.", std::process::id());
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            stopped = tokio::signal::ctrl_c() => stopped?,
+            _ = term.recv() => {}
+        }
         console_task.abort();
+        let _ = std::fs::remove_file(&outputs);
     }
     let ok = summary.settled && summary.rejected.len() == 1;
     drop(workers);

@@ -11,7 +11,7 @@ use secrecy::SecretString;
 use super::describe::Auth;
 use super::{Declared, Described};
 use crate::event::Event;
-use crate::routing::{Classification, Decision, RoutingConfig};
+use crate::routing::{Classification, Decision, PlannedAction, RoutingConfig};
 use crate::secrets::Credential;
 
 pub const REDACTED: &str = "[redacted]";
@@ -85,6 +85,30 @@ fn render(out: &mut String, req: reqwest::RequestBuilder) {
     }
 }
 
+/// The requests `described` would send for what `connector check --event` was given: the story
+/// `switchyard explain --json` prints (its recorded `planned_actions`), an act message (the event
+/// under `event`), or an event.
+pub fn preview_input(
+    described: &'static Described,
+    routing: &RoutingConfig,
+    input: serde_json::Value,
+    base_url: &str,
+) -> Result<String, String> {
+    if input.get("event_id").is_some() && input.get("planned_actions").is_some() {
+        // A record not yet classified has none (`null`).
+        let actions: Option<Vec<PlannedAction>> =
+            serde_json::from_value(input["planned_actions"].clone())
+                .map_err(|e| format!("planned_actions unreadable: {e}"))?;
+        return preview_planned(described, &actions.unwrap_or_default(), base_url);
+    }
+    let event = match input.get("event") {
+        Some(event) => event.clone(),
+        None => input,
+    };
+    let event: Event = serde_json::from_value(event).map_err(|e| format!("not an event: {e}"))?;
+    preview(described, routing, &event, base_url)
+}
+
 /// The requests `described` would send for `event` under `routing`, as text.
 pub fn preview(
     described: &'static Described,
@@ -92,26 +116,11 @@ pub fn preview(
     event: &Event,
     base_url: &str,
 ) -> Result<String, String> {
-    let http = reqwest::Client::new();
-    let connector = Declared::new(described, http.clone(), placeholder(described, base_url))
+    let connector = Declared::new(described, reqwest::Client::new(), placeholder(described, base_url))
         .map_err(|e| e.to_string())?;
     let mut out = String::new();
     let name = described.name;
-    if let Auth::SessionLogin { login, .. } = described.description.auth.get_ref() {
-        let unsigned = Declared {
-            sign: super::Sign::None,
-            ..Declared::new(described, http, placeholder(described, base_url))
-                .map_err(|e| e.to_string())?
-        };
-        let _ = writeln!(out, "login (once per session, under the refresh lease):");
-        let secret = |n: &str| n.starts_with("secret.").then(|| REDACTED.to_owned());
-        render(
-            &mut out,
-            unsigned
-                .request(login, &secret, None)
-                .map_err(|e| e.to_string())?,
-        );
-    }
+    render_login(&mut out, described, base_url)?;
     let mut planned = 0;
     for route in routing.routes.iter().map(|r| r.get_ref()) {
         if !route.actions.iter().any(|a| a.connector == name) {
@@ -137,42 +146,8 @@ pub fn preview(
         };
         for action in actions.iter().filter(|a| a.connector == name) {
             planned += 1;
-            let _ = writeln!(
-                out,
-                "route {:?} → {name}.{}:",
-                route.category, action.action
-            );
-            let a = connector
-                .action(&action.action)
-                .map_err(|e| e.to_string())?;
-            let value = |n: &str| match n {
-                "key" => Some(KEY.to_owned()),
-                _ => action.params.get(n.strip_prefix("param.")?).cloned(),
-            };
-            if let Some(lookup) = a.idempotency.as_ref().and_then(|i| i.lookup.as_ref()) {
-                let _ = writeln!(
-                    out,
-                    " when an earlier try's outcome is unknown, it looks first:"
-                );
-                render(
-                    &mut out,
-                    connector
-                        .request(&lookup.request(), &value, None)
-                        .map_err(|e| e.to_string())?,
-                );
-            }
-            let _ = writeln!(out, " the action:");
-            let header = a
-                .idempotency
-                .as_ref()
-                .and_then(|i| i.header.as_deref())
-                .map(|h| (h, KEY));
-            render(
-                &mut out,
-                connector
-                    .request(&a.request(), &value, header)
-                    .map_err(|e| e.to_string())?,
-            );
+            let heading = format!("route {:?} → {name}.{}:", route.category, action.action);
+            render_action(&mut out, &connector, &heading, action)?;
         }
     }
     if planned == 0 {
@@ -182,4 +157,78 @@ pub fn preview(
         );
     }
     Ok(out)
+}
+
+/// The actions a decision record planned for `described` (what `switchyard explain --json` prints
+/// as `planned_actions`), rendered as the requests they make. The record keeps its parameters
+/// redacted, so the values show as the record has them.
+pub fn preview_planned(
+    described: &'static Described,
+    actions: &[PlannedAction],
+    base_url: &str,
+) -> Result<String, String> {
+    let connector = Declared::new(described, reqwest::Client::new(), placeholder(described, base_url))
+        .map_err(|e| e.to_string())?;
+    let mut out = String::new();
+    let name = described.name;
+    render_login(&mut out, described, base_url)?;
+    let mine: Vec<&PlannedAction> = actions.iter().filter(|a| a.connector == name).collect();
+    for action in &mine {
+        let heading = format!("planned {name}.{}:", action.action);
+        render_action(&mut out, &connector, &heading, action)?;
+    }
+    if mine.is_empty() {
+        let _ = writeln!(out, "the decision record plans no {name} action");
+    }
+    Ok(out)
+}
+
+/// The session login, when the description has one.
+fn render_login(out: &mut String, described: &'static Described, base_url: &str) -> Result<(), String> {
+    let http = reqwest::Client::new();
+    if let Auth::SessionLogin { login, .. } = described.description.auth.get_ref() {
+        let unsigned = Declared {
+            sign: super::Sign::None,
+            ..Declared::new(described, http, placeholder(described, base_url))
+                .map_err(|e| e.to_string())?
+        };
+        let _ = writeln!(out, "login (once per session, under the refresh lease):");
+        let secret = |n: &str| n.starts_with("secret.").then(|| REDACTED.to_owned());
+        render(
+            out,
+            unsigned
+                .request(login, &secret, None)
+                .map_err(|e| e.to_string())?,
+        );
+    }
+    Ok(())
+}
+
+/// One action's requests: the look-up an unknown outcome makes first, then the action itself.
+fn render_action(
+    out: &mut String,
+    connector: &Declared,
+    heading: &str,
+    action: &PlannedAction,
+) -> Result<(), String> {
+    let _ = writeln!(out, "{heading}");
+    let a = connector.action(&action.action).map_err(|e| e.to_string())?;
+    let value = |n: &str| match n {
+        "key" => Some(KEY.to_owned()),
+        _ => action.params.get(n.strip_prefix("param.")?).cloned(),
+    };
+    if let Some(lookup) = a.idempotency.as_ref().and_then(|i| i.lookup.as_ref()) {
+        let _ = writeln!(out, " when an earlier try's outcome is unknown, it looks first:");
+        render(
+            out,
+            connector.request(&lookup.request(), &value, None).map_err(|e| e.to_string())?,
+        );
+    }
+    let _ = writeln!(out, " the action:");
+    let header = a.idempotency.as_ref().and_then(|i| i.header.as_deref()).map(|h| (h, KEY));
+    render(
+        out,
+        connector.request(&a.request(), &value, header).map_err(|e| e.to_string())?,
+    );
+    Ok(())
 }
