@@ -145,7 +145,7 @@ async fn jira_actions_and_a_create_that_is_not_repeated_after_a_crash() {
         .await
         .unwrap_err();
     assert!(
-        matches!(&e, ConnectorError::Permanent(m) if m.contains("available: Stop Progress, Done")),
+        matches!(&e, ConnectorError::Permanent { reason: m, .. } if m.contains("available: Stop Progress, Done")),
         "{e}"
     );
     let e = j
@@ -160,7 +160,7 @@ async fn jira_actions_and_a_create_that_is_not_repeated_after_a_crash() {
         .await
         .unwrap_err();
     assert!(
-        matches!(&e, ConnectorError::Permanent(m) if m.contains("does not exist")),
+        matches!(&e, ConnectorError::Permanent { reason: m, .. } if m.contains("does not exist")),
         "{e}"
     );
     let e = j
@@ -175,7 +175,7 @@ async fn jira_actions_and_a_create_that_is_not_repeated_after_a_crash() {
         .await
         .unwrap_err();
     assert!(
-        matches!(&e, ConnectorError::Permanent(m) if m.contains("summary: You must specify")),
+        matches!(&e, ConnectorError::Permanent { reason: m, .. } if m.contains("summary: You must specify")),
         "{e}"
     );
     let wrong = jira(&sandbox, "not-the-token");
@@ -272,7 +272,7 @@ async fn salesforce_upserts_by_external_id_so_a_crash_does_not_duplicate_the_cas
         .await
         .unwrap_err();
     assert!(
-        matches!(&e, ConnectorError::Permanent(m) if m.contains("NOT_FOUND")),
+        matches!(&e, ConnectorError::Permanent { reason: m, .. } if m.contains("NOT_FOUND")),
         "{e}"
     );
     // The org's daily allowance is spent: a 403 that means "rate limited", not "forbidden".
@@ -414,7 +414,7 @@ async fn hubspot_tickets_contacts_notes_and_its_ten_second_limit() {
         .await
         .unwrap_err();
     assert!(
-        matches!(&e, ConnectorError::Permanent(m) if m.contains("VALIDATION_ERROR")),
+        matches!(&e, ConnectorError::Permanent { reason: m, .. } if m.contains("VALIDATION_ERROR")),
         "{e}"
     );
     let e = hs
@@ -429,7 +429,7 @@ async fn hubspot_tickets_contacts_notes_and_its_ten_second_limit() {
         .await
         .unwrap_err();
     assert!(
-        matches!(&e, ConnectorError::Permanent(m) if m.contains("OBJECT_NOT_FOUND")),
+        matches!(&e, ConnectorError::Permanent { reason: m, .. } if m.contains("OBJECT_NOT_FOUND")),
         "{e}"
     );
     assert!(matches!(
@@ -543,7 +543,7 @@ async fn signed_webhooks_verify_and_a_repeat_is_dropped_by_its_id() {
     let wrong = hook("whsec_d3Jvbmctc2VjcmV0LXdyb25nLXNlY3JldA==");
     let e = wrong.perform(&post, "act#ev-8#0").await.unwrap_err();
     assert!(
-        matches!(&e, ConnectorError::Permanent(m) if m.contains("401")),
+        matches!(&e, ConnectorError::Permanent { reason: m, .. } if m.contains("401")),
         "{e}"
     );
     sandbox.stop();
@@ -773,7 +773,7 @@ async fn slack_posts_blocks_in_threads_and_reads_errors_inside_200s() {
         .await
         .unwrap_err();
     assert!(
-        matches!(&e, ConnectorError::Permanent(m) if m.contains("channel_not_found")),
+        matches!(&e, ConnectorError::Permanent { reason: m, .. } if m.contains("channel_not_found")),
         "{e}"
     );
     let e = slack
@@ -921,7 +921,7 @@ async fn ids_from_events_cannot_steer_a_request_to_another_path() {
         for (connector, a) in cases {
             let e = connector.perform(&a, "k").await.unwrap_err();
             assert!(
-                matches!(&e, ConnectorError::Permanent(m) if m.contains("is not a")),
+                matches!(&e, ConnectorError::Permanent { reason: m, .. } if m.contains("is not a")),
                 "{}.{} with {id:?}: {e}",
                 a.connector,
                 a.action

@@ -136,7 +136,11 @@ async fn explain_stats_and_metrics_tell_what_the_demo_did() {
 
     // `connector check --event` reads what `explain --json` prints: the legal ticket's story
     // renders the Casebook request its record planned.
-    let legal = summary.decisions.iter().find(|d| d.category == "legal").unwrap();
+    let legal = summary
+        .decisions
+        .iter()
+        .find(|d| d.category == "legal")
+        .unwrap();
     let r = dep.decisions.get(&legal.event_id).await.unwrap().unwrap();
     let casebook = switchyard::connectors::declared::get("casebook").unwrap();
     let routing = switchyard::routing::RoutingConfig::from_env().unwrap();

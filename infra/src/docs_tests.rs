@@ -54,7 +54,11 @@ fn anchors(text: &str) -> Vec<String> {
             .map(|c| if c == ' ' { '-' } else { c })
             .collect();
         let n = seen.entry(slug.clone()).or_insert(0);
-        out.push(if *n == 0 { slug.clone() } else { format!("{slug}-{n}") });
+        out.push(if *n == 0 {
+            slug.clone()
+        } else {
+            format!("{slug}-{n}")
+        });
         *n += 1;
     }
     out
@@ -83,7 +87,11 @@ fn code_paths(text: &str) -> Vec<(usize, String)> {
     let mut out = Vec::new();
     for (n, line) in prose(text) {
         for span in line.split('`').skip(1).step_by(2) {
-            let path = span.split("::").next().unwrap_or(span).trim_end_matches('/');
+            let path = span
+                .split("::")
+                .next()
+                .unwrap_or(span)
+                .trim_end_matches('/');
             let placeholder = path.contains(['<', '{', '*', '…', ' ']) || path.contains("NAME");
             if ROOTS.iter().any(|r| path.starts_with(r)) && !placeholder {
                 out.push((n, path.to_string()));
@@ -122,12 +130,17 @@ fn every_relative_link_and_anchor_in_the_docs_resolves() {
             if let Some(anchor) = anchor {
                 let target_text = std::fs::read_to_string(&file).unwrap_or_default();
                 if !anchors(&target_text).iter().any(|a| a == anchor) {
-                    broken.push(format!("{name}:{line}: {target}: no heading has that anchor"));
+                    broken.push(format!(
+                        "{name}:{line}: {target}: no heading has that anchor"
+                    ));
                 }
             }
         }
     }
-    assert!(checked > 40, "only {checked} links found: is the scan reading the docs?");
+    assert!(
+        checked > 40,
+        "only {checked} links found: is the scan reading the docs?"
+    );
     assert!(broken.is_empty(), "broken links:\n{}", broken.join("\n"));
 }
 
@@ -146,21 +159,45 @@ fn every_repository_path_the_docs_name_exists() {
             }
         }
     }
-    assert!(checked > 40, "only {checked} paths found: is the scan reading the docs?");
-    assert!(missing.is_empty(), "paths the docs name that do not exist:\n{}", missing.join("\n"));
+    assert!(
+        checked > 40,
+        "only {checked} paths found: is the scan reading the docs?"
+    );
+    assert!(
+        missing.is_empty(),
+        "paths the docs name that do not exist:\n{}",
+        missing.join("\n")
+    );
 }
 
 #[test]
 fn the_readme_fits_its_job() {
     let text = std::fs::read_to_string(crate::repo_root().join("README.md")).unwrap();
     let lines = text.lines().count();
-    assert!(lines <= 400, "README.md has {lines} lines; deep sections belong in docs/");
+    assert!(
+        lines <= 400,
+        "README.md has {lines} lines; deep sections belong in docs/"
+    );
     // The Quick start keeps exactly two commands: the demo and the test suite.
-    let quick = text.split("## Quick start").nth(1).expect("a Quick start section");
-    let block = quick.split("```sh").nth(1).and_then(|b| b.split("```").next()).unwrap();
+    let quick = text
+        .split("## Quick start")
+        .nth(1)
+        .expect("a Quick start section");
+    let block = quick
+        .split("```sh")
+        .nth(1)
+        .and_then(|b| b.split("```").next())
+        .unwrap();
     let commands: Vec<&str> = block.lines().filter(|l| !l.trim().is_empty()).collect();
-    assert_eq!(commands.len(), 2, "the Quick start's commands: {commands:?}");
-    assert!(commands[0].starts_with("bash infra/demo.sh") && commands[1].starts_with("bash infra/test.sh"));
+    assert_eq!(
+        commands.len(),
+        2,
+        "the Quick start's commands: {commands:?}"
+    );
+    assert!(
+        commands[0].starts_with("bash infra/demo.sh")
+            && commands[1].starts_with("bash infra/test.sh")
+    );
 }
 
 #[test]
@@ -168,7 +205,15 @@ fn anchors_are_spelled_as_github_spells_them() {
     let text = "# A title\n## Pacing: one budget, shared\n```\n# not a heading\n```\n### `switchyard doctor`\n## A title\n";
     assert_eq!(
         anchors(text),
-        ["a-title", "pacing-one-budget-shared", "switchyard-doctor", "a-title-1"]
+        [
+            "a-title",
+            "pacing-one-budget-shared",
+            "switchyard-doctor",
+            "a-title-1"
+        ]
     );
-    assert_eq!(links("see [x](a.md#b) and `[y](not/a/link)`"), [(1, "a.md#b".to_string())]);
+    assert_eq!(
+        links("see [x](a.md#b) and `[y](not/a/link)`"),
+        [(1, "a.md#b".to_string())]
+    );
 }

@@ -185,7 +185,13 @@ impl Worker {
     /// in-process functions do; `SWITCHYARD_WORKER_LOG` set in the environment does the same.
     pub fn spawn(exe: &Path, hosting: &Path, function: &str, logs: bool) -> Result<Self> {
         let logs = logs || std::env::var_os(WORKER_LOG).is_some();
-        let out = || if logs { Stdio::inherit() } else { Stdio::null() };
+        let out = || {
+            if logs {
+                Stdio::inherit()
+            } else {
+                Stdio::null()
+            }
+        };
         let mut command = Command::new(exe);
         command
             .args(["worker", "--hosting"])

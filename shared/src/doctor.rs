@@ -9,8 +9,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::Utc;
 use serde::Serialize;
 
+use crate::auth::AuthError;
 use crate::connectors::grants::{ResponseFacts, FACTS};
-use crate::connectors::{Connector, ConnectorError, Connectors, ResolveError};
+use crate::connectors::{Connector, ConnectorError, Connectors, Refusal, ResolveError};
 
 /// Beyond this, signatures and token lifetimes (JWT `exp`, webhook timestamps) start to fail.
 pub const MAX_CLOCK_SKEW_SECS: i64 = 60;
@@ -63,26 +64,18 @@ impl Report {
     }
 }
 
-/// An answer refused because of where the call came from, as vendors word it (Atlassian's
-/// allowlist message, Slack's `accesslimited`).
-pub fn ip_rejection(reason: &str) -> bool {
-    reason.contains("not on the allowed list")
-        || reason.contains("not on the allowlist")
-        || reason.contains("accesslimited")
-        || reason.contains(crate::connectors::declared::triage::IP_REFUSED)
-}
-
 const IP_FIX: &str = "the vendor's IP allowlist refused this network: allow switchyard's egress address (the NAT gateway's) there";
 
 fn fix_for(e: &ConnectorError) -> String {
     match e {
-        _ if ip_rejection(&e.to_string()) => IP_FIX.into(),
+        _ if e.refusal() == &Refusal::IpAllowList => IP_FIX.into(),
         ConnectorError::Auth(_) | ConnectorError::ReauthRequired(_) => {
             "the credential was refused: reconnect or replace it".into()
         }
-        ConnectorError::Permanent(m) if m.contains("403") => {
-            "authenticated but not allowed: grant the missing permission".into()
-        }
+        ConnectorError::Permanent {
+            refusal: Refusal::MissingPermission,
+            ..
+        } => "authenticated but not allowed: grant the missing permission".into(),
         ConnectorError::RateLimited { .. } => {
             "the credential's API budget is spent: wait or raise the limit".into()
         }
@@ -153,7 +146,7 @@ async fn check_all(
             Ok(c) => c,
             Err(e) => {
                 r.fix = Some(match &e {
-                    _ if ip_rejection(&e.to_string()) => IP_FIX.into(),
+                    ResolveError::Auth(AuthError::IpRefused { .. }) => IP_FIX.into(),
                     ResolveError::WrongCredential { .. } => {
                         "store the credential type this connector takes".into()
                     }

@@ -691,7 +691,10 @@ async fn local(stay_up: bool, logs: bool, overrides: &[(String, String)]) -> Res
             "Status of an event: curl -H 'authorization: Bearer {}' {}/events/EVENT_ID",
             stack.signing.status_token, stack.webhook_base
         );
-        println!("Ctrl-C (or SIGTERM: `kill {}`) stops everything.", std::process::id());
+        println!(
+            "Ctrl-C (or SIGTERM: `kill {}`) stops everything.",
+            std::process::id()
+        );
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
         tokio::select! {
             stopped = tokio::signal::ctrl_c() => stopped?,

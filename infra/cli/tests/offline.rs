@@ -116,7 +116,9 @@ fn console_examples(text: &str) -> Vec<(String, String)> {
         match line.strip_prefix("$ ") {
             Some(command) => examples.push((command.to_owned(), String::new())),
             None => {
-                let (_, shown) = examples.last_mut().expect("a console block starts with `$ `");
+                let (_, shown) = examples
+                    .last_mut()
+                    .expect("a console block starts with `$ `");
                 shown.push_str(line);
                 shown.push('\n');
             }
@@ -144,7 +146,11 @@ fn every_console_example_in_the_docs_prints_what_it_shows() {
                 .output()
                 .unwrap();
             let printed = String::from_utf8_lossy(&out.stdout);
-            assert!(out.status.success(), "{}: {command}: {out:?}", doc.display());
+            assert!(
+                out.status.success(),
+                "{}: {command}: {out:?}",
+                doc.display()
+            );
             assert_eq!(printed, shown, "{}: `{command}` prints", doc.display());
             ran += 1;
         }
@@ -156,6 +162,13 @@ fn every_console_example_in_the_docs_prints_what_it_shows() {
 fn shell_words_split_as_a_shell_does() {
     assert_eq!(
         shell_words("webhook normalize --header 'X-GitHub-Event: issues' \"a b\" c"),
-        ["webhook", "normalize", "--header", "X-GitHub-Event: issues", "a b", "c"]
+        [
+            "webhook",
+            "normalize",
+            "--header",
+            "X-GitHub-Event: issues",
+            "a b",
+            "c"
+        ]
     );
 }

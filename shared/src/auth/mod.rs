@@ -37,6 +37,10 @@ pub enum AuthError {
     /// The token endpoint or AWS failed in a way a later try may not.
     #[error("token refresh for {secret_id} failed: {reason}")]
     Transient { secret_id: String, reason: String },
+    /// The vendor's IP allow-list refused the network the login came from: nothing to
+    /// reconnect, and a later try from an allowed address succeeds.
+    #[error("login for {secret_id} refused by the vendor's IP allowlist: {reason}")]
+    IpRefused { secret_id: String, reason: String },
     /// A refresh failed moments ago; wait this long before anyone tries again.
     #[error("token refresh for {secret_id} is cooling down after a failure: {reason}")]
     Cooldown {
@@ -194,7 +198,10 @@ impl Refresher {
                         warn!(secret_id, error = %e, "could not mark the connection as needing reconnect");
                     }
                 }
-                if let Err(AuthError::Transient { reason, .. }) = &result {
+                if let Err(
+                    AuthError::Transient { reason, .. } | AuthError::IpRefused { reason, .. },
+                ) = &result
+                {
                     warn!(secret_id, %reason, "token refresh failed; cooling down");
                     self.cool_down(secret_id, &owner, reason).await;
                     return Err(AuthError::Cooldown {

@@ -14,7 +14,9 @@ use reqwest::{Method, RequestBuilder};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{json, Map, Value};
 
-use super::triage::{by_status, draft, str_at, success, Draft, Kind as TriageKind, Response};
+use super::triage::{
+    by_status, draft, str_at, success, Draft, Kind as TriageKind, Refusal, Response,
+};
 use super::wait::header;
 use super::{param, Connector, ConnectorError, Outcome, ResolveError};
 use crate::drift::{Contract, Field, Kind, Shape};
@@ -87,7 +89,7 @@ fn object_id<'a>(a: &'a PlannedAction, name: &str) -> Result<&'a str, ConnectorE
     if !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()) {
         Ok(id)
     } else {
-        Err(ConnectorError::Permanent(format!(
+        Err(ConnectorError::permanent(format!(
             "{name} {id:?} is not a HubSpot record id"
         )))
     }
@@ -168,9 +170,7 @@ impl Hubspot {
     async fn upsert_contact(&self, a: &PlannedAction) -> Result<Outcome, ConnectorError> {
         let email = param(a, "email")?;
         if !email.contains('@') {
-            return Err(ConnectorError::Permanent(
-                "email is not an e-mail address".into(),
-            ));
+            return Err(ConnectorError::permanent("email is not an e-mail address"));
         }
         let mut props = properties(a, "contact");
         props.insert("email".into(), json!(email));
@@ -268,9 +268,8 @@ impl Connector for Hubspot {
             self.request(Method::GET, "/account-info/v3/details"),
         )
         .await?;
-        let portal = super::id_text(info.get("portalId")).ok_or_else(|| {
-            ConnectorError::Permanent("account-info answered without a portalId".into())
-        })?;
+        let portal = super::id_text(info.get("portalId"))
+            .ok_or_else(|| ConnectorError::permanent("account-info answered without a portalId"))?;
         Ok(Outcome {
             object_id: Some(portal),
             detail: "authenticated".into(),
@@ -311,7 +310,10 @@ impl Connector for Hubspot {
         let path = format!("/crm/v3/properties/tickets/{KEY_PROPERTY}");
         let detail = match super::send("hubspot", self.request(Method::GET, &path)).await {
             Ok(_) => return Vec::new(),
-            Err(ConnectorError::Permanent(reason)) if reason.contains("HTTP 404") => format!(
+            Err(ConnectorError::Permanent {
+                refusal: Refusal::NotFound,
+                ..
+            }) => format!(
                 "the ticket property {KEY_PROPERTY:?} does not exist: create_ticket will be refused; create it in the portal (single-line text)"
             ),
             // Not knowable now (a 5xx, a rate limit): the next run asks again.
@@ -402,9 +404,11 @@ pub(crate) fn triage(r: &Response) -> Draft {
             _ => None,
         };
         return Draft {
-            kind: TriageKind::RateLimited,
-            reason: format!("HTTP {}: {detail}", r.status),
             implied_wait,
+            ..draft(
+                TriageKind::RateLimited,
+                format!("HTTP {}: {detail}", r.status),
+            )
         };
     }
     match (r.status, category) {
@@ -434,6 +438,7 @@ pub(crate) fn triage(r: &Response) -> Draft {
                 TriageKind::Permanent,
                 format!("HTTP 403: {detail}{needs} (a human must grant the scopes)"),
             )
+            .refused(Refusal::MissingPermission)
         }
         // "Contact already exists. Existing ID: 151": retrying cannot help.
         (409, _) => draft(TriageKind::Permanent, format!("HTTP 409: {detail}")),

@@ -63,7 +63,7 @@ pub const CONTRACT: Contract = Contract {
         },
     ],
 };
-use super::triage::{by_status, str_at, success, Draft, Response};
+use super::triage::{by_status, str_at, success, Draft, Refusal, Response};
 use super::wait::header;
 use crate::secrets::Credential;
 
@@ -233,7 +233,7 @@ impl Jira {
                 .iter()
                 .filter_map(|t| t.get("name").and_then(Value::as_str))
                 .collect();
-            return Err(ConnectorError::Permanent(format!(
+            return Err(ConnectorError::permanent(format!(
                 "{issue} has no transition to {wanted:?} from its current status (available: {})",
                 names.join(", ")
             )));
@@ -304,7 +304,7 @@ fn issue_key(a: &PlannedAction) -> Result<&str, ConnectorError> {
     if valid {
         Ok(key)
     } else {
-        Err(ConnectorError::Permanent(format!(
+        Err(ConnectorError::permanent(format!(
             "{key:?} is not a Jira issue key or id"
         )))
     }
@@ -481,6 +481,7 @@ pub(crate) fn triage(r: &Response) -> Draft {
         // 204 No Content is Jira's answer to transitions and edits.
         return success(r);
     }
+    let mut invalid = Vec::new();
     let detail = r
         .json()
         .map(|v| {
@@ -503,6 +504,7 @@ pub(crate) fn triage(r: &Response) -> Draft {
                 if !errors.is_empty() {
                     let fields: Vec<&str> = errors.keys().map(String::as_str).collect();
                     parts.push(format!("invalid fields [{}]", fields.join(", ")));
+                    invalid = fields.into_iter().map(str::to_owned).collect();
                 }
             }
             if let Some(m) = str_at(&v, "/message") {
@@ -512,6 +514,9 @@ pub(crate) fn triage(r: &Response) -> Draft {
         })
         .unwrap_or_default();
     let mut d = by_status(r, &detail);
+    if !invalid.is_empty() {
+        d = d.refused(Refusal::Invalid { fields: invalid });
+    }
     if let Some(reason) = header(&r.headers, "ratelimit-reason") {
         d.reason = format!("{} (RateLimit-Reason: {reason})", d.reason);
     }

@@ -23,6 +23,7 @@ use thiserror::Error;
 
 use crate::routing::PlannedAction;
 use secrecy::ExposeSecret;
+pub use triage::Refusal;
 
 use crate::secrets::{Credential, SecretCache, SecretError};
 use crate::settings::Settings;
@@ -38,9 +39,10 @@ pub struct Outcome {
 /// Why an action or probe failed, and so whether to retry.
 #[derive(Clone, Debug, Error, PartialEq)]
 pub enum ConnectorError {
-    /// Retrying cannot help (bad request, missing object): a human must look.
-    #[error("permanent failure: {0}")]
-    Permanent(String),
+    /// Retrying cannot help (bad request, missing object): a human must look. `refusal` says
+    /// what it was when the vendor said; `reason` says it for people.
+    #[error("permanent failure: {reason}")]
+    Permanent { reason: String, refusal: Refusal },
     /// May succeed later (5xx, timeout, connection reset).
     #[error("transient failure: {0}")]
     Transient(String),
@@ -64,6 +66,31 @@ pub enum ConnectorError {
 }
 
 impl ConnectorError {
+    /// A permanent failure with nothing more specific to say about it.
+    pub fn permanent(reason: impl Into<String>) -> Self {
+        ConnectorError::Permanent {
+            reason: reason.into(),
+            refusal: Refusal::Unspecified,
+        }
+    }
+
+    /// What the vendor's refusal was, when it said (only permanent failures carry one).
+    pub fn refusal(&self) -> &Refusal {
+        match self {
+            ConnectorError::Permanent { refusal, .. } => refusal,
+            _ => &Refusal::Unspecified,
+        }
+    }
+
+    /// The fields a refused write named as missing or invalid, so the refusal can become a drift
+    /// finding naming them.
+    pub fn refused_fields(&self) -> &[String] {
+        match self.refusal() {
+            Refusal::Invalid { fields } => fields,
+            _ => &[],
+        }
+    }
+
     pub fn is_retryable(&self) -> bool {
         matches!(
             self,
@@ -76,21 +103,24 @@ impl ConnectorError {
     /// A triaged vendor response that was not ok.
     pub fn from_verdict(v: triage::Verdict) -> Self {
         match v.kind {
-            triage::Kind::Ok => ConnectorError::Permanent(format!("not an error: {}", v.reason)),
+            triage::Kind::Ok => ConnectorError::permanent(format!("not an error: {}", v.reason)),
             triage::Kind::RateLimited => ConnectorError::RateLimited {
                 retry_after: v.retry_after,
             },
             triage::Kind::Auth => ConnectorError::Auth(v.reason),
             triage::Kind::ReauthRequired => ConnectorError::ReauthRequired(v.reason),
             triage::Kind::Transient => ConnectorError::Transient(v.reason),
-            triage::Kind::Permanent => ConnectorError::Permanent(v.reason),
+            triage::Kind::Permanent => ConnectorError::Permanent {
+                reason: v.reason,
+                refusal: v.refusal,
+            },
         }
     }
 
     /// The word the external-call record uses for this outcome.
     pub fn outcome(&self) -> &'static str {
         match self {
-            ConnectorError::Permanent(_) => "permanent",
+            ConnectorError::Permanent { .. } => "permanent",
             ConnectorError::Transient(_) => "transient",
             ConnectorError::RateLimited { .. } => "rate_limited",
             ConnectorError::Auth(_) => "auth",
@@ -352,26 +382,6 @@ pub fn build(
             None => Err(ResolveError::Unknown(other.to_owned())),
         },
     }
-}
-
-/// The fields a refused write names as missing or invalid: each vendor's triage appends its
-/// validation error's fields as `invalid fields [a, b]` (Zendesk `details`, Jira `errors`,
-/// Salesforce `fields`), so the refusal can become a drift finding naming them.
-pub fn refused_fields(e: &ConnectorError) -> Vec<String> {
-    let ConnectorError::Permanent(reason) = e else {
-        return Vec::new();
-    };
-    let Some(start) = reason.find("invalid fields [") else {
-        return Vec::new();
-    };
-    reason[start + "invalid fields [".len()..]
-        .split(']')
-        .next()
-        .unwrap_or_default()
-        .split(", ")
-        .filter(|f| !f.is_empty())
-        .map(str::to_owned)
-        .collect()
 }
 
 /// The HTTP client every connector shares: rustls, bounded timeouts, no system proxy.

@@ -13,7 +13,9 @@ use reqwest::{Method, RequestBuilder};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{json, Map, Value};
 
-use super::triage::{by_status, draft, str_at, success, Draft, Kind as TriageKind, Response};
+use super::triage::{
+    by_status, draft, str_at, success, Draft, Kind as TriageKind, Refusal, Response,
+};
 use super::{param, Connector, ConnectorError, Outcome, ResolveError};
 use crate::drift::{Contract, Field, Kind, RequiredField, Shape};
 use crate::routing::{ActionTemplate, PlannedAction};
@@ -87,7 +89,7 @@ fn record_id<'a>(a: &'a PlannedAction, name: &str) -> Result<&'a str, ConnectorE
     if matches!(id.len(), 15 | 18) && id.bytes().all(|b| b.is_ascii_alphanumeric()) {
         Ok(id)
     } else {
-        Err(ConnectorError::Permanent(format!(
+        Err(ConnectorError::permanent(format!(
             "{name} {id:?} is not a Salesforce id"
         )))
     }
@@ -122,7 +124,7 @@ impl Salesforce {
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'_')
         {
-            return Err(ConnectorError::Permanent(format!(
+            return Err(ConnectorError::permanent(format!(
                 "{field:?} is not a field name"
             )));
         }
@@ -226,9 +228,9 @@ impl Connector for Salesforce {
     /// `limits` proves the token and reports the daily API headroom.
     async fn probe(&self) -> Result<Outcome, ConnectorError> {
         let limits = super::send("salesforce", self.request(Method::GET, "/limits")).await?;
-        let daily = limits.get("DailyApiRequests").ok_or_else(|| {
-            ConnectorError::Permanent("limits answered without DailyApiRequests".into())
-        })?;
+        let daily = limits
+            .get("DailyApiRequests")
+            .ok_or_else(|| ConnectorError::permanent("limits answered without DailyApiRequests"))?;
         Ok(Outcome {
             object_id: None,
             detail: format!(
@@ -405,6 +407,9 @@ pub(crate) fn triage(r: &Response) -> Draft {
     if !fields.is_empty() {
         d.reason
             .push_str(&format!("; invalid fields [{}]", fields.join(", ")));
+        d = d.refused(Refusal::Invalid {
+            fields: fields.iter().map(|f| (*f).to_owned()).collect(),
+        });
     }
     if r.status == 300 {
         d.kind = TriageKind::Permanent;

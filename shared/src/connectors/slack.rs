@@ -19,7 +19,9 @@ use super::{param, Connector, ConnectorError, Outcome, ResolveError};
 /// The message metadata type switchyard's posts carry (with the action's key).
 const METADATA_TYPE: &str = "switchyard_action";
 use super::excerpt;
-use super::triage::{by_status, draft, not_json, str_at, Draft, Kind as TriageKind, Response};
+use super::triage::{
+    by_status, draft, not_json, str_at, Draft, Kind as TriageKind, Refusal, Response,
+};
 use crate::drift::{Contract, Field, Kind, Shape};
 use crate::routing::PlannedAction;
 use crate::secrets::Credential;
@@ -401,7 +403,14 @@ fn slack_code(code: &str, status: u16) -> Draft {
         "token_revoked" | "app_uninstalled" => " (a human must reinstall or reconnect)",
         _ => "",
     };
-    draft(kind, format!("Slack error {code} (HTTP {status}){hint}"))
+    let refusal = match code {
+        // The workspace's IP allow-list refused the network the call came from.
+        "accesslimited" => Refusal::IpAllowList,
+        "missing_scope" | "not_allowed_token_type" => Refusal::MissingPermission,
+        "channel_not_found" | "message_not_found" | "thread_not_found" => Refusal::NotFound,
+        _ => Refusal::Unspecified,
+    };
+    draft(kind, format!("Slack error {code} (HTTP {status}){hint}")).refused(refusal)
 }
 
 /// chat.postMessage is limited per channel.

@@ -50,6 +50,27 @@ pub struct Verdict {
     pub kind: Kind,
     pub retry_after: Option<Duration>,
     pub reason: String,
+    /// What the refusal was, when the vendor said (for people, `reason` says it in words).
+    pub refusal: Refusal,
+}
+
+/// What a vendor's refusal was, as a fact its readers act on: act sends a write refused for named
+/// fields to review with a drift finding naming them, and `doctor` names the fix. Set by the
+/// vendor's triage, which reads the vendor's own words; nobody reads it back out of a reason.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Refusal {
+    /// Nothing more specific than the kind.
+    #[default]
+    Unspecified,
+    /// A validation error naming these fields (Zendesk `details`, Jira `errors`, Salesforce
+    /// `fields`, a described connector's `fields` pointer).
+    Invalid { fields: Vec<String> },
+    /// The object does not exist (HTTP 404).
+    NotFound,
+    /// The vendor's IP allow-list refused the network the call came from.
+    IpAllowList,
+    /// Authenticated, but the credential lacks a permission (HTTP 403).
+    MissingPermission,
 }
 
 /// A response as received: status, headers, exact body.
@@ -106,9 +127,15 @@ pub(crate) struct Draft {
     pub(crate) reason: String,
     /// A wait the body implies (HubSpot's policy window) when no header says otherwise.
     pub(crate) implied_wait: Option<Duration>,
+    pub(crate) refusal: Refusal,
 }
 
 impl Draft {
+    /// The same verdict, saying what the refusal was.
+    pub(crate) fn refused(self, refusal: Refusal) -> Self {
+        Draft { refusal, ..self }
+    }
+
     pub(crate) fn finish(self, r: &Response, now: DateTime<Utc>) -> Verdict {
         let retry_after = match self.kind {
             Kind::RateLimited | Kind::Transient => wait_hint(&r.headers, now).or(self.implied_wait),
@@ -118,6 +145,7 @@ impl Draft {
             kind: self.kind,
             retry_after,
             reason: self.reason,
+            refusal: self.refusal,
         }
     }
 }
@@ -127,6 +155,7 @@ pub(crate) fn draft(kind: Kind, reason: impl Into<String>) -> Draft {
         kind,
         reason: reason.into(),
         implied_wait: None,
+        refusal: Refusal::Unspecified,
     }
 }
 
@@ -148,11 +177,25 @@ pub(crate) fn by_status(r: &Response, detail: &str) -> Draft {
         408 | 409 | 423 | 425 | 500..=599 => Kind::Transient,
         _ => Kind::Permanent,
     };
-    let reason = match s {
-        403 => format!("{reason} (the credential lacks a permission; a human must grant it)"),
-        _ => reason,
+    // Vendors word an IP allow-list refusal as a 403 too (Atlassian: "not on the allowed list").
+    let ip = s == 403
+        && [&what, &r.body].iter().any(|t| {
+            let t = t.to_lowercase();
+            t.contains("not on the allowed list") || t.contains("not on the allowlist")
+        });
+    let (reason, refusal) = match s {
+        403 if ip => (
+            format!("{reason} (refused by the vendor's IP allowlist)"),
+            Refusal::IpAllowList,
+        ),
+        403 => (
+            format!("{reason} (the credential lacks a permission; a human must grant it)"),
+            Refusal::MissingPermission,
+        ),
+        404 => (reason, Refusal::NotFound),
+        _ => (reason, Refusal::Unspecified),
     };
-    draft(kind, reason)
+    draft(kind, reason).refused(refusal)
 }
 
 /// A 2xx whose body should be JSON but is an HTML page or garbage: a proxy or maintenance page.

@@ -464,14 +464,25 @@ fn waits_only_accompany_retryable_outcomes() {
     assert_eq!((k, wait), (Kind::RateLimited, None));
 }
 
-/// A write refused for a field names the field, so the refusal becomes a drift finding.
+/// A write refused for a field names the field, so the refusal becomes a drift finding: the
+/// fields travel as a fact of the verdict (and the error act sees), and the reason says them too.
 #[test]
 fn validation_errors_name_their_fields() {
-    use super::{refused_fields, ConnectorError};
+    use super::ConnectorError;
     let fields = |vendor: &str, status: u16, body: &str| {
-        let (k, _, reason) = t(vendor, status, &[], body);
-        assert_eq!(k, Kind::Permanent, "{reason}");
-        refused_fields(&ConnectorError::Permanent(reason))
+        let r = Response {
+            status,
+            headers: Vec::new(),
+            body: body.to_owned(),
+        };
+        let v = triage(vendor, &r, now()).expect("known vendor");
+        assert_eq!(v.kind, Kind::Permanent, "{}", v.reason);
+        let e = ConnectorError::from_verdict(v.clone());
+        let fields = e.refused_fields().to_vec();
+        if !fields.is_empty() {
+            assert!(v.reason.contains(&fields.join(", ")), "{}", v.reason);
+        }
+        fields
     };
     // Zendesk RecordInvalid: `details` keyed by field, `base` entries by `field_key`.
     assert_eq!(
@@ -507,4 +518,66 @@ fn validation_errors_name_their_fields() {
         r#"{"error":"RecordNotFound","description":"Not found"}"#
     )
     .is_empty());
+}
+
+/// What a refusal was travels as a fact of the verdict, read from each vendor's own words once,
+/// here: `doctor` names the fix and hubspot's drift check finds a missing property by it.
+#[test]
+fn refusals_are_facts_of_the_verdict() {
+    use super::Refusal;
+    let refusal = |vendor: &str, status: u16, body: &str| {
+        let r = Response {
+            status,
+            headers: Vec::new(),
+            body: body.to_owned(),
+        };
+        triage(vendor, &r, now()).expect("known vendor").refusal
+    };
+    // Atlassian's documented allow-list answer, and Slack's `accesslimited`.
+    assert_eq!(
+        refusal(
+            "jira",
+            403,
+            r#"{"errorMessages":["The IP address has been rejected because it is not on the allowed list. See your admin for more information."],"errors":{}}"#
+        ),
+        Refusal::IpAllowList
+    );
+    assert_eq!(
+        refusal("slack", 200, r#"{"ok":false,"error":"accesslimited"}"#),
+        Refusal::IpAllowList
+    );
+    // A 403 that is not about the network is a missing permission; a 404 a missing object.
+    assert_eq!(
+        refusal(
+            "zendesk",
+            403,
+            r#"{"error":"Forbidden","description":"You do not have access to this page."}"#
+        ),
+        Refusal::MissingPermission
+    );
+    assert_eq!(
+        refusal(
+            "hubspot",
+            403,
+            r#"{"status":"error","message":"This app hasn't been granted all required scopes","category":"MISSING_SCOPES"}"#
+        ),
+        Refusal::MissingPermission
+    );
+    assert_eq!(
+        refusal(
+            "hubspot",
+            404,
+            r#"{"status":"error","message":"Unable to find property","category":"OBJECT_NOT_FOUND"}"#
+        ),
+        Refusal::NotFound
+    );
+    assert_eq!(
+        refusal("slack", 200, r#"{"ok":false,"error":"channel_not_found"}"#),
+        Refusal::NotFound
+    );
+    // A refusal without more to say says nothing more.
+    assert_eq!(
+        refusal("zendesk", 409, r#"{"error":"Conflict"}"#),
+        Refusal::Unspecified
+    );
 }

@@ -96,7 +96,7 @@ impl Connector for Webhook {
             .map(|(k, v)| (k.clone(), json!(v)))
             .collect();
         let body = serde_json::to_vec(&json!({"type": kind, "data": data}))
-            .map_err(|e| ConnectorError::Permanent(e.to_string()))?;
+            .map_err(|e| ConnectorError::permanent(e.to_string()))?;
         let ts = chrono::Utc::now().timestamp();
         let req = self
             .http
@@ -121,7 +121,7 @@ impl Connector for Webhook {
                     ),
                 }),
                 408 | 409 | 500..=599 => Err(ConnectorError::Transient(reason())),
-                _ => Err(ConnectorError::Permanent(reason())),
+                _ => Err(ConnectorError::permanent(reason())),
             }
         })
         .await

@@ -12,7 +12,7 @@ use reqwest::{Method, RequestBuilder};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{json, Value};
 
-use super::triage::{by_status, str_at, success, Draft, Response};
+use super::triage::{by_status, str_at, success, Draft, Refusal, Response};
 use super::{param, wrong_credential, Connector, ConnectorError, Outcome, ResolveError};
 use crate::drift::{Contract, Field, Kind, RequiredField, Shape};
 use crate::routing::{ActionTemplate, PlannedAction};
@@ -113,7 +113,7 @@ impl Zendesk {
     ) -> Result<Outcome, ConnectorError> {
         let ticket_id = param(action, "ticket_id")?;
         if ticket_id.is_empty() || !ticket_id.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(ConnectorError::Permanent(format!(
+            return Err(ConnectorError::permanent(format!(
                 "ticket_id {ticket_id:?} is not a Zendesk ticket id"
             )));
         }
@@ -488,6 +488,7 @@ pub(crate) fn triage(r: &Response) -> Draft {
     if (200..300).contains(&r.status) {
         return success(r);
     }
+    let mut invalid = Vec::new();
     let detail = r
         .json()
         .map(|v| {
@@ -524,9 +525,15 @@ pub(crate) fn triage(r: &Response) -> Draft {
                 if !fields.is_empty() {
                     text = format!("{text}; invalid fields [{}]", fields.join(", "));
                 }
+                invalid = fields;
             }
             text
         })
         .unwrap_or_default();
-    by_status(r, &detail)
+    let d = by_status(r, &detail);
+    if invalid.is_empty() {
+        d
+    } else {
+        d.refused(Refusal::Invalid { fields: invalid })
+    }
 }

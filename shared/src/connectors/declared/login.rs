@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use super::describe::Auth;
 use crate::auth::AuthError;
-use crate::connectors::triage::{Kind, Response};
+use crate::connectors::triage::{Kind, Refusal, Response};
 
 /// Log in for the session-login credential `current` (its JSON) of `connector`: the credential
 /// with `access_token`, `issued_at` and `expires_at` replaced.
@@ -70,8 +70,11 @@ pub async fn login(
     match verdict.kind {
         Kind::Ok => {}
         // Refused for where the call came from, not for the credential: nothing to reconnect.
-        _ if crate::doctor::ip_rejection(&verdict.reason) => {
-            return Err(transient(format!("login failed: {}", verdict.reason)))
+        _ if verdict.refusal == Refusal::IpAllowList => {
+            return Err(AuthError::IpRefused {
+                secret_id: secret_id.to_owned(),
+                reason: verdict.reason,
+            })
         }
         // A refused login (a changed password, a locked account) needs a human; asking again
         // would only lock the account.

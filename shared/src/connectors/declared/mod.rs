@@ -268,7 +268,7 @@ impl Declared {
             ))
         };
         let mut url = reqwest::Url::parse(&self.base_url).map_err(|e| {
-            ConnectorError::Permanent(format!("the connection's base_url is not a URL: {e}"))
+            ConnectorError::permanent(format!("the connection's base_url is not a URL: {e}"))
         })?;
         {
             // Each segment is filled, then percent-encoded: a value cannot add a path step.
@@ -291,7 +291,7 @@ impl Declared {
                 )));
             }
             let mut path = url.path_segments_mut().map_err(|_| {
-                ConnectorError::Permanent("the connection's base_url cannot take a path".into())
+                ConnectorError::permanent("the connection's base_url cannot take a path")
             })?;
             path.pop_if_empty().extend(segments);
         }
@@ -315,9 +315,7 @@ impl Declared {
             Sign::Header(name, v) => {
                 let mut hv =
                     reqwest::header::HeaderValue::from_str(v.expose_secret()).map_err(|_| {
-                        ConnectorError::Permanent(
-                            "the credential is not a valid header value".into(),
-                        )
+                        ConnectorError::permanent("the credential is not a valid header value")
                     })?;
                 hv.set_sensitive(true);
                 req.header(name.as_str(), hv)

@@ -116,8 +116,12 @@ pub fn preview(
     event: &Event,
     base_url: &str,
 ) -> Result<String, String> {
-    let connector = Declared::new(described, reqwest::Client::new(), placeholder(described, base_url))
-        .map_err(|e| e.to_string())?;
+    let connector = Declared::new(
+        described,
+        reqwest::Client::new(),
+        placeholder(described, base_url),
+    )
+    .map_err(|e| e.to_string())?;
     let mut out = String::new();
     let name = described.name;
     render_login(&mut out, described, base_url)?;
@@ -167,8 +171,12 @@ pub fn preview_planned(
     actions: &[PlannedAction],
     base_url: &str,
 ) -> Result<String, String> {
-    let connector = Declared::new(described, reqwest::Client::new(), placeholder(described, base_url))
-        .map_err(|e| e.to_string())?;
+    let connector = Declared::new(
+        described,
+        reqwest::Client::new(),
+        placeholder(described, base_url),
+    )
+    .map_err(|e| e.to_string())?;
     let mut out = String::new();
     let name = described.name;
     render_login(&mut out, described, base_url)?;
@@ -184,7 +192,11 @@ pub fn preview_planned(
 }
 
 /// The session login, when the description has one.
-fn render_login(out: &mut String, described: &'static Described, base_url: &str) -> Result<(), String> {
+fn render_login(
+    out: &mut String,
+    described: &'static Described,
+    base_url: &str,
+) -> Result<(), String> {
     let http = reqwest::Client::new();
     if let Auth::SessionLogin { login, .. } = described.description.auth.get_ref() {
         let unsigned = Declared {
@@ -212,23 +224,36 @@ fn render_action(
     action: &PlannedAction,
 ) -> Result<(), String> {
     let _ = writeln!(out, "{heading}");
-    let a = connector.action(&action.action).map_err(|e| e.to_string())?;
+    let a = connector
+        .action(&action.action)
+        .map_err(|e| e.to_string())?;
     let value = |n: &str| match n {
         "key" => Some(KEY.to_owned()),
         _ => action.params.get(n.strip_prefix("param.")?).cloned(),
     };
     if let Some(lookup) = a.idempotency.as_ref().and_then(|i| i.lookup.as_ref()) {
-        let _ = writeln!(out, " when an earlier try's outcome is unknown, it looks first:");
+        let _ = writeln!(
+            out,
+            " when an earlier try's outcome is unknown, it looks first:"
+        );
         render(
             out,
-            connector.request(&lookup.request(), &value, None).map_err(|e| e.to_string())?,
+            connector
+                .request(&lookup.request(), &value, None)
+                .map_err(|e| e.to_string())?,
         );
     }
     let _ = writeln!(out, " the action:");
-    let header = a.idempotency.as_ref().and_then(|i| i.header.as_deref()).map(|h| (h, KEY));
+    let header = a
+        .idempotency
+        .as_ref()
+        .and_then(|i| i.header.as_deref())
+        .map(|h| (h, KEY));
     render(
         out,
-        connector.request(&a.request(), &value, header).map_err(|e| e.to_string())?,
+        connector
+            .request(&a.request(), &value, header)
+            .map_err(|e| e.to_string())?,
     );
     Ok(())
 }

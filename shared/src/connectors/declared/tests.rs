@@ -114,7 +114,7 @@ fn triage_rules_read_what_the_system_really_answers() {
     );
     assert_eq!(v.kind, Kind::Permanent);
     let e = crate::connectors::ConnectorError::from_verdict(v);
-    assert_eq!(crate::connectors::refused_fields(&e), ["matter_type"]);
+    assert_eq!(e.refused_fields(), ["matter_type"]);
     let v = triage::triage(
         casebook(),
         &response(
@@ -123,7 +123,12 @@ fn triage_rules_read_what_the_system_really_answers() {
         ),
         now,
     );
-    assert!(crate::doctor::ip_rejection(&v.reason), "{}", v.reason);
+    assert_eq!(
+        v.refusal,
+        crate::connectors::Refusal::IpAllowList,
+        "{}",
+        v.reason
+    );
     // The defaults beneath the rules: a proxy's HTML page is retried, a 200 page is no success.
     assert_eq!(
         triage::triage(casebook(), &response(502, "<html>Bad Gateway</html>"), now).kind,

@@ -10,9 +10,9 @@ use serde_json::Value;
 
 use super::describe::{Description, Rule, RuleKind, StatusMatch};
 use crate::connectors::excerpt;
-use crate::connectors::triage::{self, draft, Draft, Kind, Response, Verdict};
+use crate::connectors::triage::{self, draft, Draft, Kind, Refusal, Response, Verdict};
 
-/// What `doctor` and humans read for an IP allow-list refusal (`doctor::ip_rejection`).
+/// How the reason words an IP allow-list refusal for people (the verdict says it as a fact).
 pub const IP_REFUSED: &str = "refused by the vendor's IP allowlist";
 
 pub fn triage(d: &Description, r: &Response, now: DateTime<Utc>) -> Verdict {
@@ -72,14 +72,18 @@ fn by_rule(rule: &Rule, r: &Response, json: Option<&Value>) -> Draft {
         RuleKind::Permanent => (Kind::Permanent, what),
         RuleKind::IpBlocked => (Kind::Permanent, format!("{IP_REFUSED}: {what}")),
     };
+    let mut refusal = match rule.kind {
+        RuleKind::IpBlocked => Refusal::IpAllowList,
+        _ => Refusal::Unspecified,
+    };
     if let (Some(p), Some(j)) = (&rule.fields, json) {
         let fields = collect(j, p);
         if !fields.is_empty() {
-            // The form `connectors::refused_fields` reads (act sends the event to review).
             reason = format!("{reason}; invalid fields [{}]", fields.join(", "));
+            refusal = Refusal::Invalid { fields };
         }
     }
-    let mut d = draft(kind, reason);
+    let mut d = draft(kind, reason).refused(refusal);
     d.implied_wait = wait(rule, r, json);
     d
 }

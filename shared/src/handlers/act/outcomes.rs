@@ -362,7 +362,7 @@ pub(super) async fn refused_for_fields(
     action: &PlannedAction,
     e: &crate::connectors::ConnectorError,
 ) -> Option<String> {
-    let fields = crate::connectors::refused_fields(e);
+    let fields = e.refused_fields().to_vec();
     if fields.is_empty() {
         return None;
     }
