@@ -96,7 +96,7 @@ async fn eight_workers_with_an_expired_token_make_exactly_one_refresh() {
     tokens.dedup();
     assert_eq!(tokens.len(), 1, "every worker uses the one new token");
     // And it works.
-    let slack = switchyard::connectors::slack::Slack::new(
+    let slack = switchyard::vendors::slack::outbound::Slack::new(
         switchyard::connectors::http_client(),
         w.refresher.cache.credential(&w.secret_id).await.unwrap(),
     )
@@ -278,8 +278,9 @@ async fn a_token_the_vendor_issued_is_not_lost_when_storing_it_fails() {
         );
     }
     assert!(escrow.contains_key("sealed") && !escrow.contains_key("value"));
-    let slack = switchyard::connectors::slack::Slack::new(switchyard::connectors::http_client(), c)
-        .unwrap();
+    let slack =
+        switchyard::vendors::slack::outbound::Slack::new(switchyard::connectors::http_client(), c)
+            .unwrap();
     slack.probe().await.unwrap();
     w.sandbox.stop();
 }

@@ -30,8 +30,8 @@ impl WithJson for PlannedAction {
     }
 }
 
-fn jira(sandbox: &Sandbox, token: &str) -> switchyard::connectors::jira::Jira {
-    switchyard::connectors::jira::Jira::new(
+fn jira(sandbox: &Sandbox, token: &str) -> switchyard::vendors::jira::outbound::Jira {
+    switchyard::vendors::jira::outbound::Jira::new(
         switchyard::connectors::http_client(),
         Credential::ApiToken {
             base_url: sandbox.base_url("jira"),
@@ -183,8 +183,11 @@ async fn jira_actions_and_a_create_that_is_not_repeated_after_a_crash() {
     sandbox.stop();
 }
 
-fn salesforce(sandbox: &Sandbox, token: &str) -> switchyard::connectors::salesforce::Salesforce {
-    switchyard::connectors::salesforce::Salesforce::new(
+fn salesforce(
+    sandbox: &Sandbox,
+    token: &str,
+) -> switchyard::vendors::salesforce::outbound::Salesforce {
+    switchyard::vendors::salesforce::outbound::Salesforce::new(
         switchyard::connectors::http_client(),
         Credential::BearerToken {
             base_url: sandbox.base_url("salesforce"),
@@ -284,8 +287,8 @@ async fn salesforce_upserts_by_external_id_so_a_crash_does_not_duplicate_the_cas
     sandbox.stop();
 }
 
-fn hubspot(sandbox: &Sandbox, token: &str) -> switchyard::connectors::hubspot::Hubspot {
-    switchyard::connectors::hubspot::Hubspot::new(
+fn hubspot(sandbox: &Sandbox, token: &str) -> switchyard::vendors::hubspot::outbound::Hubspot {
+    switchyard::vendors::hubspot::outbound::Hubspot::new(
         switchyard::connectors::http_client(),
         Credential::BearerToken {
             base_url: sandbox.base_url("hubspot"),
@@ -449,8 +452,8 @@ async fn hubspot_tickets_contacts_notes_and_its_ten_second_limit() {
     sandbox.stop();
 }
 
-fn teams(url: String) -> switchyard::connectors::teams::Teams {
-    switchyard::connectors::teams::Teams::new(
+fn teams(url: String) -> switchyard::vendors::teams::outbound::Teams {
+    switchyard::vendors::teams::outbound::Teams::new(
         switchyard::connectors::http_client(),
         Credential::WebhookUrl {
             url: SecretString::from(url),
@@ -514,7 +517,7 @@ async fn teams_posts_cards_and_reads_its_200_wrapped_429_and_a_deleted_webhook()
 async fn signed_webhooks_verify_and_a_repeat_is_dropped_by_its_id() {
     let sandbox = Sandbox::start().await.unwrap();
     let hook = |secret: &str| {
-        switchyard::connectors::webhook::Webhook::new(
+        switchyard::vendors::standard_webhooks::outbound::Webhook::new(
             switchyard::connectors::http_client(),
             Credential::SignedWebhook {
                 url: format!("{}/hooks", sandbox.base_url("receiver")),
@@ -549,8 +552,11 @@ async fn signed_webhooks_verify_and_a_repeat_is_dropped_by_its_id() {
     sandbox.stop();
 }
 
-fn zendesk(sandbox: &Sandbox, http: reqwest::Client) -> switchyard::connectors::zendesk::Zendesk {
-    switchyard::connectors::zendesk::Zendesk::new(
+fn zendesk(
+    sandbox: &Sandbox,
+    http: reqwest::Client,
+) -> switchyard::vendors::zendesk::outbound::Zendesk {
+    switchyard::vendors::zendesk::outbound::Zendesk::new(
         http,
         Credential::ApiToken {
             base_url: sandbox.base_url("zendesk"),
@@ -716,7 +722,7 @@ async fn every_fault_mode_is_triaged_or_absorbed() {
 async fn slack_posts_blocks_in_threads_and_reads_errors_inside_200s() {
     use switchyard_infra::sandbox::faults::Fault;
     let sandbox = Sandbox::start().await.unwrap();
-    let slack = switchyard::connectors::slack::Slack::new(
+    let slack = switchyard::vendors::slack::outbound::Slack::new(
         switchyard::connectors::http_client(),
         Credential::BearerToken {
             base_url: sandbox.base_url("slack"),
@@ -811,7 +817,7 @@ async fn jira_and_slack_rate_limits_come_with_their_waits() {
         }
         other => panic!("expected a rate limit, got {other:?}"),
     }
-    let slack = switchyard::connectors::slack::Slack::new(
+    let slack = switchyard::vendors::slack::outbound::Slack::new(
         switchyard::connectors::http_client(),
         Credential::BearerToken {
             base_url: sandbox.base_url("slack"),

@@ -98,7 +98,7 @@ async fn intake_answers_503_then_accepts_the_retry(down: Down) {
         replay_window: chrono::Duration::days(30),
         gates: Default::default(),
         limiter: None,
-        hubspot_min_version: switchyard::webhook::hubspot::Version::V3,
+        hubspot_min_version: switchyard::vendors::hubspot::inbound::Version::V3,
     };
     match down {
         Down::Sqs => deps.sqs = aws_sdk_sqs::Client::new(&dead),
@@ -419,7 +419,7 @@ async fn a_budget_another_integration_spends_slows_every_worker_before_a_429() {
         .credential(&secret_id)
         .await
         .unwrap();
-    let other = switchyard::connectors::zendesk::Zendesk::new(
+    let other = switchyard::vendors::zendesk::outbound::Zendesk::new(
         switchyard::connectors::http_client(),
         credential,
     )

@@ -95,7 +95,7 @@ async fn four_steps_rotate_the_slack_token_once_and_are_idempotent() {
     );
 
     // The new token works with the connector, through the normal path.
-    let probe = switchyard::connectors::slack::auth_test(
+    let probe = switchyard::vendors::slack::outbound::auth_test(
         &http_client(),
         &stack.sandbox.base_url("slack"),
         &after.into(),
@@ -339,7 +339,7 @@ async fn finish_secret_keeps_a_newer_token_a_worker_stored_during_the_rotation()
         .await
         .unwrap();
     assert_eq!(current_access_token(&stack, &secret).await, newer);
-    let probe = switchyard::connectors::slack::auth_test(
+    let probe = switchyard::vendors::slack::outbound::auth_test(
         &http_client(),
         &stack.sandbox.base_url("slack"),
         &newer.into(),

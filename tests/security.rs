@@ -562,7 +562,7 @@ async fn replay_bench() -> (LocalStack, switchyard::handlers::intake::Intake) {
         .unwrap();
     canary_ran(&stack).await;
     let mut deps = intake_instance(&stack);
-    deps.hubspot_min_version = switchyard::webhook::hubspot::Version::V1;
+    deps.hubspot_min_version = switchyard::vendors::hubspot::inbound::Version::V1;
     (stack, deps)
 }
 

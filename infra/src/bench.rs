@@ -15,11 +15,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use secrecy::SecretString;
-use switchyard::connectors::zendesk::Zendesk;
 use switchyard::connectors::{with_budget_hint, Connector, ConnectorError};
 use switchyard::pacing::{Limiter, Limits, Pace, Pacer};
 use switchyard::routing::PlannedAction;
 use switchyard::secrets::Credential;
+use switchyard::vendors::zendesk::outbound::Zendesk;
 
 use crate::emulator::Emulator;
 use crate::sandbox::Sandbox;

@@ -61,7 +61,7 @@ fn intake_path(
         &req,
         secrets,
         now,
-        webhook::hubspot::Version::V3,
+        switchyard::vendors::hubspot::inbound::Version::V3,
     )
     .unwrap();
     let n = webhook::normalize(Source::Zendesk, h, body)
@@ -141,7 +141,7 @@ fn stages(c: &mut Criterion) {
                 black_box(&req),
                 &secrets,
                 now,
-                webhook::hubspot::Version::V3,
+                switchyard::vendors::hubspot::inbound::Version::V3,
             )
         })
     });

@@ -27,6 +27,7 @@ pub mod secrets;
 pub mod settings;
 pub mod sync;
 pub mod telemetry;
+pub mod vendors;
 pub mod webhook;
 
 /// The SQS message attribute that carries the correlation id from stage to stage.

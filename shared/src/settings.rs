@@ -142,14 +142,16 @@ impl Settings {
     /// `v1`, `v2` or `v3`; default `v3`, the only one that signs the URL and a time).
     pub fn hubspot_min_signature_version(
         &self,
-    ) -> Result<crate::webhook::hubspot::Version, SettingError> {
+    ) -> Result<crate::vendors::hubspot::inbound::Version, SettingError> {
         let name = "HUBSPOT_MIN_SIGNATURE_VERSION";
         match self.optional(name) {
-            None => Ok(crate::webhook::hubspot::Version::V3),
-            Some(v) => crate::webhook::hubspot::Version::parse(v).ok_or(SettingError::Invalid {
-                name,
-                reason: format!("{v:?} is not one of v1, v2, v3"),
-            }),
+            None => Ok(crate::vendors::hubspot::inbound::Version::V3),
+            Some(v) => {
+                crate::vendors::hubspot::inbound::Version::parse(v).ok_or(SettingError::Invalid {
+                    name,
+                    reason: format!("{v:?} is not one of v1, v2, v3"),
+                })
+            }
         }
     }
 

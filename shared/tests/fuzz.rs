@@ -78,7 +78,7 @@ proptest! {
             let _ = scheme.verify(&req, &secrets, now);
         }
         for source in Source::ALL {
-            let _ = webhook::verify(source, &req, &secrets, now.unwrap_or_default(), webhook::hubspot::Version::V1);
+            let _ = webhook::verify(source, &req, &secrets, now.unwrap_or_default(), switchyard::vendors::hubspot::inbound::Version::V1);
         }
     }
 

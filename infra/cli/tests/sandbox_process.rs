@@ -43,7 +43,7 @@ async fn the_sandbox_runs_as_a_process_with_an_admin_api() {
         .await
         .unwrap();
     assert_eq!(rebound.status().as_u16(), 421);
-    let z = switchyard::connectors::zendesk::Zendesk::new(
+    let z = switchyard::vendors::zendesk::outbound::Zendesk::new(
         switchyard::connectors::http_client(),
         switchyard::secrets::Credential::ApiToken {
             base_url: format!("{base}/zendesk"),

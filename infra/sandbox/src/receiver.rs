@@ -11,7 +11,7 @@ use axum::routing::post;
 use axum::Router;
 use secrecy::SecretString;
 use serde_json::Value;
-use switchyard::webhook::standard::{verify, Flavor};
+use switchyard::vendors::standard_webhooks::inbound::{verify, Flavor};
 
 use super::{LedgerEntry, Shared};
 

@@ -4,17 +4,10 @@
 pub mod declared;
 pub mod drift;
 pub mod grants;
-pub mod hubspot;
-pub mod jira;
-pub mod salesforce;
-pub mod slack;
-pub mod teams;
 pub mod triage;
 #[cfg(test)]
 mod triage_tests;
 pub mod wait;
-pub mod webhook;
-pub mod zendesk;
 
 use std::time::Duration;
 
@@ -22,6 +15,13 @@ use async_trait::async_trait;
 use thiserror::Error;
 
 use crate::routing::PlannedAction;
+use crate::vendors::hubspot::outbound as hubspot;
+use crate::vendors::jira::outbound as jira;
+use crate::vendors::salesforce::outbound as salesforce;
+use crate::vendors::slack::outbound as slack;
+use crate::vendors::standard_webhooks::outbound as webhook;
+use crate::vendors::teams::outbound as teams;
+use crate::vendors::zendesk::outbound as zendesk;
 use secrecy::ExposeSecret;
 pub use triage::Refusal;
 
@@ -545,7 +545,7 @@ pub fn excerpt(body: &str) -> String {
     one_line.chars().take(200).collect()
 }
 
-fn param<'a>(action: &'a PlannedAction, name: &str) -> Result<&'a str, ConnectorError> {
+pub(crate) fn param<'a>(action: &'a PlannedAction, name: &str) -> Result<&'a str, ConnectorError> {
     action.params.get(name).map(String::as_str).ok_or_else(|| {
         ConnectorError::Unsupported(format!(
             "{}.{} needs parameter {name}",
@@ -554,7 +554,7 @@ fn param<'a>(action: &'a PlannedAction, name: &str) -> Result<&'a str, Connector
     })
 }
 
-fn wrong_credential(connector: &str, c: &Credential) -> ResolveError {
+pub(crate) fn wrong_credential(connector: &str, c: &Credential) -> ResolveError {
     ResolveError::WrongCredential {
         connector: connector.to_owned(),
         kind: c.kind(),

@@ -109,12 +109,12 @@ pub const VENDORS: &[&str] = &[
 /// Triage one response. `now` anchors absolute reset times.
 pub fn triage(vendor: &str, r: &Response, now: DateTime<Utc>) -> Option<Verdict> {
     let v = match vendor {
-        "zendesk" => super::zendesk::triage(r),
-        "jira" => super::jira::triage(r),
-        "slack" => super::slack::triage(r),
-        "teams" => super::teams::triage(r),
-        "hubspot" => super::hubspot::triage(r),
-        "salesforce" => super::salesforce::triage(r),
+        "zendesk" => crate::vendors::zendesk::outbound::triage(r),
+        "jira" => crate::vendors::jira::outbound::triage(r),
+        "slack" => crate::vendors::slack::outbound::triage(r),
+        "teams" => crate::vendors::teams::outbound::triage(r),
+        "hubspot" => crate::vendors::hubspot::outbound::triage(r),
+        "salesforce" => crate::vendors::salesforce::outbound::triage(r),
         "oauth2" => oauth2(r),
         _ => return None,
     };

@@ -48,7 +48,7 @@ pub struct Intake {
     /// The shared budgets the ceilings are kept in (`PACING_TABLE`; needed only with ceilings).
     pub limiter: Option<Limiter>,
     /// HubSpot requests that declare an older signature version are refused.
-    pub hubspot_min_version: webhook::hubspot::Version,
+    pub hubspot_min_version: crate::vendors::hubspot::inbound::Version,
 }
 
 pub const DEFAULT_MAX_BODY_BYTES: usize = 256 * 1024;

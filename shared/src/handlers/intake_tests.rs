@@ -21,7 +21,7 @@ fn offline_deps() -> Intake {
         replay_window: chrono::Duration::days(30),
         gates: Default::default(),
         limiter: None,
-        hubspot_min_version: crate::webhook::hubspot::Version::V3,
+        hubspot_min_version: crate::vendors::hubspot::inbound::Version::V3,
     }
 }
 

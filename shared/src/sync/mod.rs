@@ -9,10 +9,6 @@
 //! live automations. A plan that cannot fit the window under the budget is refused up front.
 //! Used by `switchyard batch` and by the scheduled `sync` function.
 
-pub mod hubspot;
-pub mod salesforce;
-pub mod zendesk;
-
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
@@ -24,6 +20,9 @@ use thiserror::Error;
 use crate::connectors::{read_response, ConnectorError};
 use crate::pacing::{Pace, Pacer, PacingError};
 use crate::secrets::Credential;
+use crate::vendors::hubspot::sync as hubspot;
+use crate::vendors::salesforce::sync as salesforce;
+use crate::vendors::zendesk::sync as zendesk;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Customer {

@@ -2,18 +2,8 @@
 //! [`Event`](crate::event::Event)s. One module per vendor scheme.
 
 pub mod gate;
-pub mod github;
-pub mod hubspot;
-pub mod jira;
-pub mod salesforce;
 pub mod signature;
-pub mod slack;
-pub mod standard;
-pub mod stripe;
-pub mod teams;
-pub mod twilio;
-mod wire;
-pub mod zendesk;
+pub(crate) mod wire;
 
 use chrono::{DateTime, Utc};
 use http::HeaderMap;
@@ -21,6 +11,16 @@ use secrecy::SecretString;
 use thiserror::Error;
 
 use crate::event::Source;
+use crate::vendors::github::inbound as github;
+use crate::vendors::hubspot::inbound as hubspot;
+use crate::vendors::jira::inbound as jira;
+use crate::vendors::salesforce::inbound as salesforce;
+use crate::vendors::slack::inbound as slack;
+use crate::vendors::standard_webhooks::inbound as standard;
+use crate::vendors::stripe::inbound as stripe;
+use crate::vendors::teams::inbound as teams;
+use crate::vendors::twilio::inbound as twilio;
+use crate::vendors::zendesk::inbound as zendesk;
 
 /// Default replay window for schemes that sign a timestamp (both directions).
 pub const DEFAULT_TOLERANCE_SECS: i64 = 300;

@@ -5,8 +5,8 @@
 use http::HeaderMap;
 use secrecy::SecretString;
 
-use super::signature::{hex_after, verify_hmac_sha256};
-use super::{header, str_field, Inbound, NormalizeError, Normalized, VerifyError};
+use crate::webhook::signature::{hex_after, verify_hmac_sha256};
+use crate::webhook::{header, str_field, Inbound, NormalizeError, Normalized, VerifyError};
 
 pub const SIGNATURE_HEADER: &str = "x-hub-signature";
 pub const DELIVERY_HEADER: &str = "x-atlassian-webhook-identifier";

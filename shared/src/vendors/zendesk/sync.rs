@@ -11,7 +11,7 @@ use reqwest::RequestBuilder;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{json, Value};
 
-use super::{Customer, Target};
+use crate::sync::{Customer, Target};
 
 pub struct ZendeskUsers {
     pub base_url: String,

@@ -5,8 +5,10 @@
 use http::HeaderMap;
 use secrecy::SecretString;
 
-use super::signature::{ct_eq, hex_after, hmac_sha1, verify_any, verify_hmac_sha256};
-use super::{header, opt_header, str_field, Inbound, NormalizeError, Normalized, VerifyError};
+use crate::webhook::signature::{ct_eq, hex_after, hmac_sha1, verify_any, verify_hmac_sha256};
+use crate::webhook::{
+    header, opt_header, str_field, Inbound, NormalizeError, Normalized, VerifyError,
+};
 
 pub const SHA256_HEADER: &str = "x-hub-signature-256";
 pub const SHA1_HEADER: &str = "x-hub-signature";
@@ -32,7 +34,7 @@ pub fn normalize(headers: &HeaderMap, raw: serde_json::Value) -> Result<Inbound,
         .ok_or(NormalizeError::MissingField("X-GitHub-Event header"))?;
     if event == "ping" {
         // Sent once when a webhook is created: acknowledge, nothing to process.
-        return Ok(Inbound::Handshake(super::Reply::json(
+        return Ok(Inbound::Handshake(crate::webhook::Reply::json(
             serde_json::json!({"status": "pong"}),
         )));
     }

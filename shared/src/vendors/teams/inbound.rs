@@ -5,8 +5,8 @@ use base64::{engine::general_purpose::STANDARD, Engine};
 use http::HeaderMap;
 use secrecy::SecretString;
 
-use super::signature::{ct_eq, hmac_sha256, verify_any};
-use super::{header, str_field, Inbound, NormalizeError, Normalized, Reply, VerifyError};
+use crate::webhook::signature::{ct_eq, hmac_sha256, verify_any};
+use crate::webhook::{header, str_field, Inbound, NormalizeError, Normalized, Reply, VerifyError};
 
 pub const AUTH_HEADER: &str = "authorization";
 

@@ -10,10 +10,12 @@ use secrecy::SecretString;
 use serde::de::{Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde::Deserialize;
 
-use super::signature::{check_freshness, verify_hmac_sha256};
-use super::wire::{Key, ObjectOr, Scalar};
-use super::{header, Inbound, NormalizeError, Normalized, VerifyError, DEFAULT_TOLERANCE_SECS};
 use crate::event::Payload;
+use crate::webhook::signature::{check_freshness, verify_hmac_sha256};
+use crate::webhook::wire::{Key, ObjectOr, Scalar};
+use crate::webhook::{
+    header, Inbound, NormalizeError, Normalized, VerifyError, DEFAULT_TOLERANCE_SECS,
+};
 
 pub const SIGNATURE_HEADER: &str = "x-zendesk-webhook-signature";
 pub const TIMESTAMP_HEADER: &str = "x-zendesk-webhook-signature-timestamp";

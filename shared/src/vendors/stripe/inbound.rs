@@ -5,8 +5,8 @@ use chrono::{DateTime, Utc};
 use http::HeaderMap;
 use secrecy::SecretString;
 
-use super::signature::{check_epoch_secs, hmac_sha256, one_of, verify_any};
-use super::{header, str_field, Inbound, NormalizeError, Normalized, VerifyError};
+use crate::webhook::signature::{check_epoch_secs, hmac_sha256, one_of, verify_any};
+use crate::webhook::{header, str_field, Inbound, NormalizeError, Normalized, VerifyError};
 
 pub const SIGNATURE_HEADER: &str = "stripe-signature";
 
@@ -51,7 +51,7 @@ pub fn normalize(raw: serde_json::Value) -> Result<Inbound, NormalizeError> {
             .get("created")
             .and_then(|v| crate::dates::parse_json(v).ok()),
         links: Vec::new(),
-        unknown_fields: super::unknown_keys(
+        unknown_fields: crate::webhook::unknown_keys(
             &raw,
             &[
                 "id",

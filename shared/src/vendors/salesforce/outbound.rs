@@ -13,10 +13,10 @@ use reqwest::{Method, RequestBuilder};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{json, Map, Value};
 
-use super::triage::{
+use crate::connectors::triage::{
     by_status, draft, str_at, success, Draft, Kind as TriageKind, Refusal, Response,
 };
-use super::{param, Connector, ConnectorError, Outcome, ResolveError};
+use crate::connectors::{param, Connector, ConnectorError, Outcome, ResolveError};
 use crate::drift::{Contract, Field, Kind, RequiredField, Shape};
 use crate::routing::{ActionTemplate, PlannedAction};
 use crate::secrets::Credential;
@@ -97,7 +97,7 @@ fn record_id<'a>(a: &'a PlannedAction, name: &str) -> Result<&'a str, ConnectorE
 
 impl Salesforce {
     pub fn new(http: reqwest::Client, credential: Credential) -> Result<Self, ResolveError> {
-        let (base_url, token) = super::bearer("salesforce", credential)?;
+        let (base_url, token) = crate::connectors::bearer("salesforce", credential)?;
         Ok(Self {
             http,
             base_url,
@@ -145,7 +145,7 @@ impl Salesforce {
                 "upsert_case needs case.Subject".into(),
             ));
         }
-        let body = super::send(
+        let body = crate::connectors::send(
             "salesforce",
             self.request(Method::PATCH, &format!("/sobjects/Case/{field}/{value}"))
                 .json(&Value::Object(fields)),
@@ -178,7 +178,7 @@ impl Salesforce {
                 "update_case needs case.* fields".into(),
             ));
         }
-        super::send(
+        crate::connectors::send(
             "salesforce",
             self.request(Method::PATCH, &format!("/sobjects/Case/{id}"))
                 .json(&Value::Object(fields)),
@@ -193,7 +193,7 @@ impl Salesforce {
     async fn add_case_comment(&self, a: &PlannedAction) -> Result<Outcome, ConnectorError> {
         let id = record_id(a, "case_id")?;
         let published = a.params.get("public").is_some_and(|p| p == "true");
-        let body = super::send(
+        let body = crate::connectors::send(
             "salesforce",
             self.request(Method::POST, "/sobjects/CaseComment")
                 .json(&json!({
@@ -227,7 +227,8 @@ impl Connector for Salesforce {
 
     /// `limits` proves the token and reports the daily API headroom.
     async fn probe(&self) -> Result<Outcome, ConnectorError> {
-        let limits = super::send("salesforce", self.request(Method::GET, "/limits")).await?;
+        let limits =
+            crate::connectors::send("salesforce", self.request(Method::GET, "/limits")).await?;
         let daily = limits
             .get("DailyApiRequests")
             .ok_or_else(|| ConnectorError::permanent("limits answered without DailyApiRequests"))?;
@@ -246,8 +247,9 @@ impl Connector for Salesforce {
     }
 
     async fn samples(&self) -> Result<Vec<(&'static str, Vec<Value>)>, ConnectorError> {
-        let limits = super::send("salesforce", self.request(Method::GET, "/limits")).await?;
-        let recent = super::send(
+        let limits =
+            crate::connectors::send("salesforce", self.request(Method::GET, "/limits")).await?;
+        let recent = crate::connectors::send(
             "salesforce",
             self.request(
                 Method::GET,
@@ -275,7 +277,7 @@ impl Connector for Salesforce {
             .params
             .get("external_id_field")
             .map_or(DEFAULT_EXTERNAL_ID_FIELD, String::as_str);
-        let d = super::send(
+        let d = crate::connectors::send(
             "salesforce",
             self.request(Method::GET, "/sobjects/Case/describe"),
         )
@@ -304,7 +306,7 @@ impl Connector for Salesforce {
     async fn grants(
         &self,
         actions: &std::collections::BTreeSet<String>,
-    ) -> Result<super::grants::Grants, ConnectorError> {
+    ) -> Result<crate::connectors::grants::Grants, ConnectorError> {
         let mut objects: Vec<&str> = actions
             .iter()
             .flat_map(|a| required(a))
@@ -314,7 +316,7 @@ impl Connector for Salesforce {
         objects.dedup();
         let mut granted = Vec::new();
         for object in objects {
-            let d = super::send(
+            let d = crate::connectors::send(
                 "salesforce",
                 self.request(Method::GET, &format!("/sobjects/{object}/describe")),
             )
@@ -325,7 +327,7 @@ impl Connector for Salesforce {
                 }
             }
         }
-        Ok(super::grants::Grants::compare(
+        Ok(crate::connectors::grants::Grants::compare(
             "salesforce",
             actions,
             granted,

@@ -14,11 +14,11 @@ use reqwest::{Method, RequestBuilder};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{json, Map, Value};
 
-use super::triage::{
+use crate::connectors::triage::{
     by_status, draft, str_at, success, Draft, Kind as TriageKind, Refusal, Response,
 };
-use super::wait::header;
-use super::{param, Connector, ConnectorError, Outcome, ResolveError};
+use crate::connectors::wait::header;
+use crate::connectors::{param, Connector, ConnectorError, Outcome, ResolveError};
 use crate::drift::{Contract, Field, Kind, Shape};
 use crate::routing::PlannedAction;
 use crate::secrets::Credential;
@@ -97,7 +97,7 @@ fn object_id<'a>(a: &'a PlannedAction, name: &str) -> Result<&'a str, ConnectorE
 
 impl Hubspot {
     pub fn new(http: reqwest::Client, credential: Credential) -> Result<Self, ResolveError> {
-        let (base_url, token) = super::bearer("hubspot", credential)?;
+        let (base_url, token) = crate::connectors::bearer("hubspot", credential)?;
         Ok(Self {
             http,
             base_url,
@@ -112,12 +112,12 @@ impl Hubspot {
     }
 
     async fn create_ticket(&self, a: &PlannedAction, key: &str) -> Result<Outcome, ConnectorError> {
-        let found = super::send("hubspot", self.request(Method::POST, "/crm/v3/objects/tickets/search").json(&json!({
+        let found = crate::connectors::send("hubspot", self.request(Method::POST, "/crm/v3/objects/tickets/search").json(&json!({
                 "filterGroups": [{"filters": [{"propertyName": KEY_PROPERTY, "operator": "EQ", "value": key}]}],
                 "properties": ["subject"], "limit": 1
             })))
             .await?;
-        if let Some(id) = super::id_text(found.pointer("/results/0/id")) {
+        if let Some(id) = crate::connectors::id_text(found.pointer("/results/0/id")) {
             return Ok(Outcome {
                 object_id: Some(id.clone()),
                 detail: format!("ticket {id} already created for this action"),
@@ -132,13 +132,13 @@ impl Hubspot {
         props.entry("hs_pipeline").or_insert(json!("0"));
         props.entry("hs_pipeline_stage").or_insert(json!("1"));
         props.insert(KEY_PROPERTY.into(), json!(key));
-        let body = super::send(
+        let body = crate::connectors::send(
             "hubspot",
             self.request(Method::POST, "/crm/v3/objects/tickets")
                 .json(&json!({"properties": props})),
         )
         .await?;
-        let id = super::id_text(body.get("id")).ok_or_else(|| {
+        let id = crate::connectors::id_text(body.get("id")).ok_or_else(|| {
             ConnectorError::Transient("HubSpot created a ticket but sent no id".into())
         })?;
         Ok(Outcome {
@@ -155,7 +155,7 @@ impl Hubspot {
                 "update_ticket needs ticket.* properties".into(),
             ));
         }
-        super::send(
+        crate::connectors::send(
             "hubspot",
             self.request(Method::PATCH, &format!("/crm/v3/objects/tickets/{id}"))
                 .json(&json!({"properties": props})),
@@ -174,7 +174,7 @@ impl Hubspot {
         }
         let mut props = properties(a, "contact");
         props.insert("email".into(), json!(email));
-        let body = super::send(
+        let body = crate::connectors::send(
             "hubspot",
             self.request(Method::POST, "/crm/v3/objects/contacts/batch/upsert")
                 .json(&json!({
@@ -182,7 +182,7 @@ impl Hubspot {
                 })),
         )
         .await?;
-        let id = super::id_text(body.pointer("/results/0/id"));
+        let id = crate::connectors::id_text(body.pointer("/results/0/id"));
         let new = body
             .pointer("/results/0/new")
             .and_then(Value::as_bool)
@@ -207,13 +207,13 @@ impl Hubspot {
                 ))
             }
         };
-        let body = super::send("hubspot", self.request(Method::POST, "/crm/v3/objects/notes").json(&json!({
+        let body = crate::connectors::send("hubspot", self.request(Method::POST, "/crm/v3/objects/notes").json(&json!({
                 "properties": {"hs_timestamp": crate::dates::format(&chrono::Utc::now()), "hs_note_body": param(a, "note")?},
                 "associations": [{"to": {"id": to}, "types": [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": type_id}]}]
             })))
             .await?;
         Ok(Outcome {
-            object_id: super::id_text(body.get("id")),
+            object_id: crate::connectors::id_text(body.get("id")),
             detail: format!("note added to {to}"),
         })
     }
@@ -228,7 +228,7 @@ impl Hubspot {
             )));
         }
         let (from_id, to_id) = (object_id(a, "from_id")?, object_id(a, "to_id")?);
-        super::send(
+        crate::connectors::send(
             "hubspot",
             self.request(
                 Method::PUT,
@@ -263,12 +263,12 @@ impl Connector for Hubspot {
     }
 
     async fn probe(&self) -> Result<Outcome, ConnectorError> {
-        let info = super::send(
+        let info = crate::connectors::send(
             "hubspot",
             self.request(Method::GET, "/account-info/v3/details"),
         )
         .await?;
-        let portal = super::id_text(info.get("portalId"))
+        let portal = crate::connectors::id_text(info.get("portalId"))
             .ok_or_else(|| ConnectorError::permanent("account-info answered without a portalId"))?;
         Ok(Outcome {
             object_id: Some(portal),
@@ -281,12 +281,12 @@ impl Connector for Hubspot {
     }
 
     async fn samples(&self) -> Result<Vec<(&'static str, Vec<Value>)>, ConnectorError> {
-        let info = super::send(
+        let info = crate::connectors::send(
             "hubspot",
             self.request(Method::GET, "/account-info/v3/details"),
         )
         .await?;
-        let page = super::send(
+        let page = crate::connectors::send(
             "hubspot",
             self.request(
                 Method::GET,
@@ -308,7 +308,7 @@ impl Connector for Hubspot {
             return Vec::new();
         }
         let path = format!("/crm/v3/properties/tickets/{KEY_PROPERTY}");
-        let detail = match super::send("hubspot", self.request(Method::GET, &path)).await {
+        let detail = match crate::connectors::send("hubspot", self.request(Method::GET, &path)).await {
             Ok(_) => return Vec::new(),
             Err(ConnectorError::Permanent {
                 refusal: Refusal::NotFound,
@@ -334,9 +334,9 @@ impl Connector for Hubspot {
     async fn grants(
         &self,
         actions: &std::collections::BTreeSet<String>,
-    ) -> Result<super::grants::Grants, ConnectorError> {
+    ) -> Result<crate::connectors::grants::Grants, ConnectorError> {
         // A private app's token info lists its scopes.
-        let info = super::send(
+        let info = crate::connectors::send(
             "hubspot",
             self.request(Method::POST, "/oauth/v2/private-apps/get/access-token-info")
                 .json(&json!({"tokenKey": self.token.expose_secret()})),
@@ -352,7 +352,7 @@ impl Connector for Hubspot {
                     .collect()
             })
             .unwrap_or_default();
-        Ok(super::grants::Grants::compare(
+        Ok(crate::connectors::grants::Grants::compare(
             "hubspot", actions, scopes, required,
         ))
     }
@@ -461,6 +461,6 @@ fn hubspot_detail(v: &Value) -> String {
 }
 
 /// create_ticket searches for its idempotency key first: the search limit applies.
-pub(super) fn pacing_class(action: &PlannedAction) -> Option<String> {
+pub(crate) fn pacing_class(action: &PlannedAction) -> Option<String> {
     (action.action == "create_ticket").then(|| "search".to_owned())
 }

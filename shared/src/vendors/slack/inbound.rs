@@ -7,8 +7,8 @@ use chrono::{DateTime, Utc};
 use http::HeaderMap;
 use secrecy::SecretString;
 
-use super::signature::{check_epoch_secs, hex_after, verify_hmac_sha256};
-use super::{header, str_field, Inbound, NormalizeError, Normalized, Reply, VerifyError};
+use crate::webhook::signature::{check_epoch_secs, hex_after, verify_hmac_sha256};
+use crate::webhook::{header, str_field, Inbound, NormalizeError, Normalized, Reply, VerifyError};
 
 pub const SIGNATURE_HEADER: &str = "x-slack-signature";
 pub const TIMESTAMP_HEADER: &str = "x-slack-request-timestamp";
@@ -44,7 +44,7 @@ pub fn normalize(raw: serde_json::Value) -> Result<Inbound, NormalizeError> {
     let occurred_at = raw
         .get("event_time")
         .and_then(|t| crate::dates::parse_json(t).ok());
-    let unknown_fields = super::unknown_keys(
+    let unknown_fields = crate::webhook::unknown_keys(
         &raw,
         &[
             "token",
@@ -86,7 +86,7 @@ pub fn normalize_form(body: &[u8]) -> Result<Inbound, NormalizeError> {
         serde_urlencoded::from_bytes(body).map_err(|e| NormalizeError::NotForm(e.to_string()))?;
     let get = |k: &str| fields.get(k).filter(|v| !v.is_empty()).cloned();
     if let Some(payload) = fields.get("payload") {
-        let p = super::parse_json(payload.as_bytes())?;
+        let p = crate::webhook::parse_json(payload.as_bytes())?;
         let kind = str_field(&p, "/type").ok_or(NormalizeError::MissingField("payload.type"))?;
         let action = p.pointer("/actions/0");
         let value = action.and_then(|a| {

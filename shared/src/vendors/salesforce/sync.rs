@@ -9,8 +9,8 @@ use reqwest::RequestBuilder;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{json, Value};
 
-use super::{Customer, Target};
-use crate::connectors::salesforce::API_VERSION;
+use crate::sync::{Customer, Target};
+use crate::vendors::salesforce::outbound::API_VERSION;
 
 /// The external-id field the org defines on Contact (it holds the e-mail, lower-cased).
 pub const CONTACT_KEY: &str = "Switchyard_Key__c";

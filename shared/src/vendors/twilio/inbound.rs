@@ -9,8 +9,10 @@ use http::HeaderMap;
 use secrecy::SecretString;
 use sha2::{Digest, Sha256};
 
-use super::signature::{ct_eq, hmac_sha1, verify_any};
-use super::{header, opt_header, Inbound, NormalizeError, Normalized, SignedRequest, VerifyError};
+use crate::webhook::signature::{ct_eq, hmac_sha1, verify_any};
+use crate::webhook::{
+    header, opt_header, Inbound, NormalizeError, Normalized, SignedRequest, VerifyError,
+};
 
 pub const SIGNATURE_HEADER: &str = "x-twilio-signature";
 
@@ -113,7 +115,7 @@ pub fn normalize(headers: &HeaderMap, body: &[u8]) -> Result<Inbound, NormalizeE
     let fields: BTreeMap<String, String> = if is_form(headers) {
         serde_urlencoded::from_bytes(body).map_err(|e| NormalizeError::NotForm(e.to_string()))?
     } else {
-        let v: serde_json::Value = super::parse_json(body)?;
+        let v: serde_json::Value = crate::webhook::parse_json(body)?;
         v.as_object()
             .ok_or(NormalizeError::MissingField("a JSON object"))?
             .iter()

@@ -10,8 +10,8 @@ use http::HeaderMap;
 use secrecy::SecretString;
 use sha2::{Digest, Sha256};
 
-use super::signature::{check_freshness, ct_eq, verify_any, verify_hmac_sha256};
-use super::{
+use crate::webhook::signature::{check_freshness, ct_eq, verify_any, verify_hmac_sha256};
+use crate::webhook::{
     header, opt_header, str_field, Inbound, NormalizeError, Normalized, SignedRequest, VerifyError,
 };
 
@@ -81,7 +81,7 @@ pub fn verify(
             if let Some(now) = now {
                 let signed_at = DateTime::from_timestamp_millis(ms)
                     .ok_or(VerifyError::MalformedHeader(TIMESTAMP_HEADER))?;
-                check_freshness(signed_at, now, super::DEFAULT_TOLERANCE_SECS)?;
+                check_freshness(signed_at, now, crate::webhook::DEFAULT_TOLERANCE_SECS)?;
             }
             let parts = [
                 req.method.as_bytes(),
@@ -174,7 +174,7 @@ pub fn normalize(raw: serde_json::Value) -> Result<Inbound, NormalizeError> {
                 .get("occurredAt")
                 .and_then(|v| crate::dates::parse_json(v).ok()),
             links: Vec::new(),
-            unknown_fields: super::unknown_keys(item, KNOWN),
+            unknown_fields: crate::webhook::unknown_keys(item, KNOWN),
             raw: without_attempt(item).into(),
         });
     }

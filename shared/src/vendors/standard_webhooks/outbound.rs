@@ -11,7 +11,7 @@ use base64::{engine::general_purpose::STANDARD, Engine};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{json, Map, Value};
 
-use super::{wrong_credential, Connector, ConnectorError, Outcome, ResolveError};
+use crate::connectors::{wrong_credential, Connector, ConnectorError, Outcome, ResolveError};
 use crate::routing::PlannedAction;
 use crate::secrets::Credential;
 
@@ -106,17 +106,17 @@ impl Connector for Webhook {
             .header("webhook-timestamp", ts.to_string())
             .header("webhook-signature", sign(&self.secret, key, ts, &body)?)
             .body(body);
-        super::send_with("webhook", req, |a| {
+        crate::connectors::send_with("webhook", req, |a| {
             let status = a.status.as_u16();
-            let reason = || format!("HTTP {status}: {}", super::excerpt(&a.body));
+            let reason = || format!("HTTP {status}: {}", crate::connectors::excerpt(&a.body));
             match status {
                 200..=299 => Ok(Outcome {
                     object_id: Some(key.to_owned()),
                     detail: format!("delivered (HTTP {status})"),
                 }),
                 429 => Err(ConnectorError::RateLimited {
-                    retry_after: super::wait::wait_hint(
-                        &super::wait::header_pairs(&a.headers),
+                    retry_after: crate::connectors::wait::wait_hint(
+                        &crate::connectors::wait::header_pairs(&a.headers),
                         chrono::Utc::now(),
                     ),
                 }),
@@ -150,8 +150,8 @@ mod tests {
         headers.insert("webhook-id", "msg_1".parse().unwrap());
         headers.insert("webhook-timestamp", "1700000000".parse().unwrap());
         headers.insert("webhook-signature", sig.parse().unwrap());
-        crate::webhook::standard::verify(
-            crate::webhook::standard::Flavor::Standard,
+        crate::vendors::standard_webhooks::inbound::verify(
+            crate::vendors::standard_webhooks::inbound::Flavor::Standard,
             &headers,
             body,
             &[secret],

@@ -12,8 +12,10 @@ use reqwest::{Method, RequestBuilder};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{json, Value};
 
-use super::triage::{by_status, str_at, success, Draft, Refusal, Response};
-use super::{param, wrong_credential, Connector, ConnectorError, Outcome, ResolveError};
+use crate::connectors::triage::{by_status, str_at, success, Draft, Refusal, Response};
+use crate::connectors::{
+    param, wrong_credential, Connector, ConnectorError, Outcome, ResolveError,
+};
 use crate::drift::{Contract, Field, Kind, RequiredField, Shape};
 use crate::routing::{ActionTemplate, PlannedAction};
 use crate::secrets::Credential;
@@ -123,14 +125,14 @@ impl Zendesk {
                 "update_ticket needs a comment, group_id, assignee_id, priority, tags or custom_field.<id>".into(),
             ));
         }
-        if super::is_maybe_done() && self.audited(ticket_id, key).await? {
+        if crate::connectors::is_maybe_done() && self.audited(ticket_id, key).await? {
             return Ok(Outcome {
                 object_id: Some(ticket_id.to_owned()),
                 detail: format!("ticket {ticket_id} already updated for this action"),
             });
         }
         ticket.insert("metadata".into(), json!({ "switchyard_key": key }));
-        let body = super::send(
+        let body = crate::connectors::send(
             "zendesk",
             self.request(Method::PUT, &format!("/api/v2/tickets/{ticket_id}.json"))
                 .json(&json!({ "ticket": ticket })),
@@ -147,7 +149,7 @@ impl Zendesk {
     /// Whether one of the ticket's audits carries this action's key (newest first).
     async fn audited(&self, ticket_id: &str, key: &str) -> Result<bool, ConnectorError> {
         let path = format!("/api/v2/tickets/{ticket_id}/audits.json?sort_order=desc");
-        let body = super::send("zendesk", self.request(Method::GET, &path)).await?;
+        let body = crate::connectors::send("zendesk", self.request(Method::GET, &path)).await?;
         Ok(body["audits"].as_array().is_some_and(|audits| {
             audits
                 .iter()
@@ -162,7 +164,7 @@ impl Zendesk {
         action: &PlannedAction,
         key: &str,
     ) -> Result<Outcome, ConnectorError> {
-        let found = super::send(
+        let found = crate::connectors::send(
             "zendesk",
             self.request(
                 Method::GET,
@@ -174,7 +176,7 @@ impl Zendesk {
         )
         .await?;
         if let Some(existing) = found.pointer("/tickets/0") {
-            let id = super::id_text(existing.get("id")).unwrap_or_default();
+            let id = crate::connectors::id_text(existing.get("id")).unwrap_or_default();
             return Ok(Outcome {
                 object_id: Some(id.clone()),
                 detail: format!("ticket {id} already created for this action"),
@@ -191,7 +193,7 @@ impl Zendesk {
             ticket.insert("tags".into(), tags);
         }
         ticket.insert("external_id".into(), json!(key));
-        let body = super::send(
+        let body = crate::connectors::send(
             "zendesk",
             self.request(Method::POST, "/api/v2/tickets.json")
                 .json(&json!({ "ticket": ticket })),
@@ -317,7 +319,7 @@ fn dropped(
         .map(|id| format!("custom_field.{id}"))
         .collect();
     if !lost.is_empty() {
-        super::drift::write_dropped("zendesk", &a.action, &lost);
+        crate::connectors::drift::write_dropped("zendesk", &a.action, &lost);
         o.detail = format!(
             "{}; Zendesk dropped {} (not a field of this account)",
             o.detail,
@@ -331,8 +333,8 @@ fn dropped(
 /// defensively: a missing id or an odd date format is reported, never fatal.
 fn outcome(body: &Value, what: &str) -> Outcome {
     let ticket = body.get("ticket").unwrap_or(&Value::Null);
-    super::drift::observe(&CONTRACT, "ticket", ticket, TICKET_FIELDS);
-    let id = super::id_text(ticket.get("id"));
+    crate::connectors::drift::observe(&CONTRACT, "ticket", ticket, TICKET_FIELDS);
+    let id = crate::connectors::id_text(ticket.get("id"));
     let updated = ticket
         .get("updated_at")
         .and_then(|v| crate::dates::parse_json(v).ok())
@@ -360,12 +362,12 @@ impl Connector for Zendesk {
     }
 
     async fn samples(&self) -> Result<Vec<(&'static str, Vec<Value>)>, ConnectorError> {
-        let me = super::send(
+        let me = crate::connectors::send(
             "zendesk",
             self.request(Method::GET, "/api/v2/users/me.json"),
         )
         .await?;
-        let recent = super::send(
+        let recent = crate::connectors::send(
             "zendesk",
             self.request(
                 Method::GET,
@@ -390,7 +392,7 @@ impl Connector for Zendesk {
         if !actions.iter().any(|a| a.action == "create_ticket") {
             return Ok(Vec::new());
         }
-        let fields = super::send(
+        let fields = crate::connectors::send(
             "zendesk",
             self.request(Method::GET, "/api/v2/ticket_fields.json"),
         )
@@ -431,7 +433,7 @@ impl Connector for Zendesk {
     }
 
     async fn probe(&self) -> Result<Outcome, ConnectorError> {
-        let body = super::send(
+        let body = crate::connectors::send(
             "zendesk",
             self.request(Method::GET, "/api/v2/users/me.json"),
         )
@@ -452,8 +454,8 @@ impl Connector for Zendesk {
     async fn grants(
         &self,
         actions: &std::collections::BTreeSet<String>,
-    ) -> Result<super::grants::Grants, ConnectorError> {
-        let me = super::send(
+    ) -> Result<crate::connectors::grants::Grants, ConnectorError> {
+        let me = crate::connectors::send(
             "zendesk",
             self.request(Method::GET, "/api/v2/users/me.json"),
         )
@@ -467,7 +469,7 @@ impl Connector for Zendesk {
             "admin" => vec!["role:admin".to_owned(), "role:agent".to_owned()],
             other => vec![format!("role:{other}")],
         };
-        Ok(super::grants::Grants::compare(
+        Ok(crate::connectors::grants::Grants::compare(
             "zendesk",
             actions,
             granted,

@@ -16,8 +16,10 @@ use chrono::{DateTime, Utc};
 use http::HeaderMap;
 use secrecy::SecretString;
 
-use super::signature::{check_epoch_secs, hmac_sha256, one_of, verify_any};
-use super::{header, opt_header, str_field, Inbound, NormalizeError, Normalized, VerifyError};
+use crate::webhook::signature::{check_epoch_secs, hmac_sha256, one_of, verify_any};
+use crate::webhook::{
+    header, opt_header, str_field, Inbound, NormalizeError, Normalized, VerifyError,
+};
 
 /// Which header family carries the scheme.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -85,7 +87,7 @@ pub fn normalize(
             .get("timestamp")
             .and_then(|v| crate::dates::parse_json(v).ok()),
         links: Vec::new(),
-        unknown_fields: super::unknown_keys(&raw, &["type", "timestamp", "data"]),
+        unknown_fields: crate::webhook::unknown_keys(&raw, &["type", "timestamp", "data"]),
         raw: raw.into(),
     }))
 }
@@ -144,7 +146,7 @@ mod tests {
         let padded = format!("whsec_{}", STANDARD.encode(key));
         assert!(padded.ends_with("=="));
         let unpadded = padded.trim_end_matches('=').to_owned();
-        let mac = super::super::signature::hmac_sha256(
+        let mac = crate::webhook::signature::hmac_sha256(
             key,
             &[ID.as_bytes(), b".", TS.as_bytes(), b".", BODY],
         );

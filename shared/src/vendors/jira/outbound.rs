@@ -16,7 +16,9 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::{json, Value};
 use sha2::Digest;
 
-use super::{param, wrong_credential, Connector, ConnectorError, Outcome, ResolveError};
+use crate::connectors::{
+    param, wrong_credential, Connector, ConnectorError, Outcome, ResolveError,
+};
 use crate::drift::{Contract, Field, Kind, RequiredField, Shape};
 use crate::routing::{ActionTemplate, PlannedAction};
 
@@ -63,8 +65,8 @@ pub const CONTRACT: Contract = Contract {
         },
     ],
 };
-use super::triage::{by_status, str_at, success, Draft, Refusal, Response};
-use super::wait::header;
+use crate::connectors::triage::{by_status, str_at, success, Draft, Refusal, Response};
+use crate::connectors::wait::header;
 use crate::secrets::Credential;
 
 pub struct Jira {
@@ -139,7 +141,7 @@ impl Jira {
     async fn create_issue(&self, a: &PlannedAction, key: &str) -> Result<Outcome, ConnectorError> {
         let label = idempotency_label(key);
         // Created before a crash? Then it carries our label.
-        let found = super::send(
+        let found = crate::connectors::send(
             "jira",
             self.request(Method::POST, "/search/jql").json(&json!({
                 "jql": format!("labels = \"{label}\""), "fields": ["key"], "maxResults": 1
@@ -175,13 +177,13 @@ impl Jira {
         for (k, v) in field_params(a) {
             fields[k] = v;
         }
-        let body = super::send(
+        let body = crate::connectors::send(
             "jira",
             self.request(Method::POST, "/issue")
                 .json(&json!({ "fields": fields })),
         )
         .await?;
-        let issue = super::id_text(body.get("key")).ok_or_else(|| {
+        let issue = crate::connectors::id_text(body.get("key")).ok_or_else(|| {
             ConnectorError::Transient("Jira created an issue but sent no key".into())
         })?;
         Ok(Outcome {
@@ -192,14 +194,14 @@ impl Jira {
 
     async fn add_comment(&self, a: &PlannedAction) -> Result<Outcome, ConnectorError> {
         let issue = issue_key(a)?;
-        let body = super::send(
+        let body = crate::connectors::send(
             "jira",
             self.request(Method::POST, &format!("/issue/{issue}/comment"))
                 .json(&json!({ "body": adf(param(a, "comment")?) })),
         )
         .await?;
         Ok(Outcome {
-            object_id: super::id_text(body.get("id")),
+            object_id: crate::connectors::id_text(body.get("id")),
             detail: format!("comment added to {issue}"),
         })
     }
@@ -207,7 +209,7 @@ impl Jira {
     async fn transition(&self, a: &PlannedAction) -> Result<Outcome, ConnectorError> {
         let issue = issue_key(a)?;
         let wanted = param(a, "to")?;
-        let available = super::send(
+        let available = crate::connectors::send(
             "jira",
             self.request(Method::GET, &format!("/issue/{issue}/transitions")),
         )
@@ -227,7 +229,7 @@ impl Jira {
         let Some(id) = transitions
             .iter()
             .find(|t| matches(t))
-            .and_then(|t| super::id_text(t.get("id")))
+            .and_then(|t| crate::connectors::id_text(t.get("id")))
         else {
             let names: Vec<&str> = transitions
                 .iter()
@@ -238,7 +240,7 @@ impl Jira {
                 names.join(", ")
             )));
         };
-        super::send(
+        crate::connectors::send(
             "jira",
             self.request(Method::POST, &format!("/issue/{issue}/transitions"))
                 .json(&json!({"transition": {"id": id}})),
@@ -260,7 +262,7 @@ impl Jira {
                 "set_fields needs fields.<id> parameters".into(),
             ));
         }
-        super::send(
+        crate::connectors::send(
             "jira",
             self.request(Method::PUT, &format!("/issue/{issue}"))
                 .json(&json!({"fields": fields})),
@@ -280,7 +282,7 @@ impl Jira {
             .filter(|l| !l.is_empty())
             .map(|l| json!({"add": l}))
             .collect();
-        super::send(
+        crate::connectors::send(
             "jira",
             self.request(Method::PUT, &format!("/issue/{issue}"))
                 .json(&json!({"update": {"labels": add}})),
@@ -321,9 +323,9 @@ impl Connector for Jira {
     }
 
     async fn samples(&self) -> Result<Vec<(&'static str, Vec<Value>)>, ConnectorError> {
-        let me = super::send("jira", self.request(Method::GET, "/myself")).await?;
+        let me = crate::connectors::send("jira", self.request(Method::GET, "/myself")).await?;
         // Bounded, as the enhanced search requires: issues changed in the last 30 days.
-        let recent = super::send(
+        let recent = crate::connectors::send(
             "jira",
             self.request(Method::POST, "/search/jql").json(&json!({
                 "jql": "updated >= -30d ORDER BY updated DESC",
@@ -357,7 +359,7 @@ impl Connector for Jira {
                 continue;
             };
             let wanted = a.params.get("issue_type").map_or("Task", String::as_str);
-            let types = super::send(
+            let types = crate::connectors::send(
                 "jira",
                 self.request(
                     Method::GET,
@@ -372,11 +374,11 @@ impl Connector for Jira {
                 .into_iter()
                 .flatten()
                 .find(|t| t["name"] == wanted)
-                .and_then(|t| super::id_text(t.get("id")))
+                .and_then(|t| crate::connectors::id_text(t.get("id")))
             else {
                 continue;
             };
-            let meta = super::send(
+            let meta = crate::connectors::send(
                 "jira",
                 self.request(
                     Method::GET,
@@ -421,7 +423,7 @@ impl Connector for Jira {
     }
 
     async fn probe(&self) -> Result<Outcome, ConnectorError> {
-        let me = super::send("jira", self.request(Method::GET, "/myself")).await?;
+        let me = crate::connectors::send("jira", self.request(Method::GET, "/myself")).await?;
         let account = me
             .get("accountId")
             .and_then(Value::as_str)
@@ -435,7 +437,7 @@ impl Connector for Jira {
     async fn grants(
         &self,
         actions: &std::collections::BTreeSet<String>,
-    ) -> Result<super::grants::Grants, ConnectorError> {
+    ) -> Result<crate::connectors::grants::Grants, ConnectorError> {
         let mut keys: Vec<&str> = actions.iter().flat_map(|a| required(a)).copied().collect();
         keys.sort_unstable();
         keys.dedup();
@@ -443,7 +445,7 @@ impl Connector for Jira {
             keys.push("BROWSE_PROJECTS");
         }
         let path = format!("/mypermissions?permissions={}", keys.join(","));
-        let answer = super::send("jira", self.request(Method::GET, &path)).await?;
+        let answer = crate::connectors::send("jira", self.request(Method::GET, &path)).await?;
         let granted = keys
             .iter()
             .filter(|k| {
@@ -454,7 +456,7 @@ impl Connector for Jira {
             })
             .map(|k| (*k).to_owned())
             .collect();
-        Ok(super::grants::Grants::compare(
+        Ok(crate::connectors::grants::Grants::compare(
             "jira", actions, granted, required,
         ))
     }

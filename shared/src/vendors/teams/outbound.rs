@@ -12,9 +12,9 @@ use async_trait::async_trait;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{json, Value};
 
-use super::excerpt;
-use super::triage::{draft, str_at, Draft, Kind as TriageKind, Response};
-use super::{
+use crate::connectors::excerpt;
+use crate::connectors::triage::{draft, str_at, Draft, Kind as TriageKind, Response};
+use crate::connectors::{
     param, read_response, wrong_credential, Connector, ConnectorError, Outcome, ResolveError,
 };
 use crate::routing::PlannedAction;
@@ -87,7 +87,7 @@ impl Connector for Teams {
             param(action, "text")?,
         );
         let req = self.http.post(self.url.expose_secret()).json(&payload);
-        super::send_with("teams", req, |a| {
+        crate::connectors::send_with("teams", req, |a| {
             read_response("teams", a.status, &a.headers, a.body)
         })
         .await?;

@@ -10,7 +10,7 @@ use quick_xml::events::Event as Xml;
 use quick_xml::Reader;
 use secrecy::{ExposeSecret, SecretString};
 
-use super::{Inbound, NormalizeError, Normalized, Reply, VerifyError};
+use crate::webhook::{Inbound, NormalizeError, Normalized, Reply, VerifyError};
 
 /// What Salesforce must receive to stop retrying.
 pub const ACK: &str = r#"<?xml version="1.0" encoding="UTF-8"?><soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"><soapenv:Body><notificationsResponse xmlns="http://soap.sforce.com/2005/09/outbound"><Ack>true</Ack></notificationsResponse></soapenv:Body></soapenv:Envelope>"#;

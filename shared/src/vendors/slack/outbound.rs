@@ -14,12 +14,12 @@ use async_trait::async_trait;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{json, Value};
 
-use super::{param, Connector, ConnectorError, Outcome, ResolveError};
+use crate::connectors::{param, Connector, ConnectorError, Outcome, ResolveError};
 
 /// The message metadata type switchyard's posts carry (with the action's key).
 const METADATA_TYPE: &str = "switchyard_action";
-use super::excerpt;
-use super::triage::{
+use crate::connectors::excerpt;
+use crate::connectors::triage::{
     by_status, draft, not_json, str_at, Draft, Kind as TriageKind, Refusal, Response,
 };
 use crate::drift::{Contract, Field, Kind, Shape};
@@ -66,7 +66,7 @@ pub struct Slack {
 
 impl Slack {
     pub fn new(http: reqwest::Client, credential: Credential) -> Result<Self, ResolveError> {
-        let (base_url, token) = super::bearer("slack", credential)?;
+        let (base_url, token) = crate::connectors::bearer("slack", credential)?;
         Ok(Self {
             http,
             base_url,
@@ -82,7 +82,7 @@ impl Slack {
             .http
             .get(format!("{}/api/{method}?{query}", self.base_url))
             .bearer_auth(self.token.expose_secret());
-        super::send("slack", req).await
+        crate::connectors::send("slack", req).await
     }
 
     /// Page through a read method (Slack's cursor pagination), at most `pages` pages, until
@@ -124,7 +124,7 @@ impl Slack {
         ];
         self.find_paged("conversations.list", &query, 10, |page| {
             for c in page["channels"].as_array()?.iter().take(5) {
-                super::drift::observe(&CONTRACT, "channel", c, &[]);
+                crate::connectors::drift::observe(&CONTRACT, "channel", c, &[]);
             }
             page["channels"].as_array()?.iter().find_map(|c| {
                 (c["name"].as_str() == Some(name)).then(|| c["id"].as_str().map(str::to_owned))?
@@ -165,7 +165,7 @@ impl Slack {
             .post(format!("{}/api/{method}", self.base_url))
             .bearer_auth(self.token.expose_secret())
             .json(body);
-        super::send("slack", req).await
+        crate::connectors::send("slack", req).await
     }
 }
 
@@ -197,7 +197,7 @@ impl Connector for Slack {
         match action.action.as_str() {
             "post_message" => {
                 let channel = param(action, "channel")?;
-                if super::is_maybe_done() {
+                if crate::connectors::is_maybe_done() {
                     if let Some(ts) = self.already_posted(channel, idempotency_key).await? {
                         return Ok(Outcome {
                             object_id: Some(ts),
@@ -284,13 +284,13 @@ impl Connector for Slack {
     async fn grants(
         &self,
         actions: &std::collections::BTreeSet<String>,
-    ) -> Result<super::grants::Grants, ConnectorError> {
+    ) -> Result<crate::connectors::grants::Grants, ConnectorError> {
         // auth.test answers the token's scopes in the `x-oauth-scopes` header.
         let req = self
             .http
             .post(format!("{}/api/auth.test", self.base_url))
             .bearer_auth(self.token.expose_secret());
-        let scopes: Vec<String> = super::send_with("slack", req, |a| {
+        let scopes: Vec<String> = crate::connectors::send_with("slack", req, |a| {
             let scopes = a
                 .headers
                 .get("x-oauth-scopes")
@@ -300,10 +300,10 @@ impl Connector for Slack {
                 .map(|s| s.trim().to_owned())
                 .filter(|s| !s.is_empty())
                 .collect();
-            super::read_response("slack", a.status, &a.headers, a.body).map(|_| scopes)
+            crate::connectors::read_response("slack", a.status, &a.headers, a.body).map(|_| scopes)
         })
         .await?;
-        Ok(super::grants::Grants::compare(
+        Ok(crate::connectors::grants::Grants::compare(
             "slack", actions, scopes, required,
         ))
     }
@@ -414,7 +414,7 @@ fn slack_code(code: &str, status: u16) -> Draft {
 }
 
 /// chat.postMessage is limited per channel.
-pub(super) fn pacing_class(action: &PlannedAction) -> Option<String> {
+pub(crate) fn pacing_class(action: &PlannedAction) -> Option<String> {
     (action.action == "post_message").then(|| {
         format!(
             "post_message#{}",
