@@ -51,10 +51,9 @@ impl LocalStack {
     pub async fn start_hosting(overrides: &[(String, String)], elsewhere: &[&str]) -> Result<Self> {
         let mut template = Template::load(&crate::repo_root().join("template.yaml"))?;
         // The sandbox plays every vendor, so every connection is in use (a deploy names its own).
-        template.parameters.insert(
-            "Connectors".into(),
-            switchyard::settings::all_connectors().join(","),
-        );
+        template
+            .parameters
+            .insert("Connectors".into(), switchyard::vendors::names().join(","));
         // Somebody to notify: moto confirms an e-mail subscription at once (AWS waits for the
         // click, which `switchyard smoke` checks for).
         template

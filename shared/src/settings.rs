@@ -20,17 +20,6 @@ pub enum SettingError {
     Invalid { name: &'static str, reason: String },
 }
 
-/// Every connector switchyard knows; each may have a connection secret (`{NAME}_SECRET_ID`).
-pub const CONNECTORS: &[&str] = &[
-    "zendesk",
-    "slack",
-    "jira",
-    "salesforce",
-    "hubspot",
-    "teams",
-    "webhook",
-];
-
 #[derive(Clone, Debug, Default)]
 pub struct Settings {
     vars: HashMap<String, String>,
@@ -180,23 +169,11 @@ impl Settings {
 
     /// The connectors this deployment has a connection secret for (what the canary checks).
     pub fn configured_connectors(&self) -> Vec<&'static str> {
-        all_connectors()
+        crate::vendors::names()
             .into_iter()
             .filter(|c| self.connection_secret_id(c).is_some())
             .collect()
     }
-}
-
-/// The built-in connectors, then the described ones (`connectors::declared`).
-pub fn all_connectors() -> Vec<&'static str> {
-    let mut all = CONNECTORS.to_vec();
-    all.extend(crate::connectors::declared::names());
-    all
-}
-
-/// Whether `name` is a connector switchyard can build.
-pub fn is_known(name: &str) -> bool {
-    CONNECTORS.contains(&name) || crate::connectors::declared::get(name).is_some()
 }
 
 /// `24h`, `90m`, `7d`, `3600s` (a bare number is hours) as a duration.
@@ -222,7 +199,8 @@ mod tests {
     use super::*;
 
     fn with(connectors: Option<&str>) -> Settings {
-        let mut vars: HashMap<String, String> = CONNECTORS
+        let built_in = crate::vendors::BUILT_IN.map(|v| v.name);
+        let mut vars: HashMap<String, String> = built_in
             .iter()
             .map(|c| {
                 (
@@ -239,7 +217,8 @@ mod tests {
 
     #[test]
     fn connectors_names_the_connections_in_use_and_empty_means_none() {
-        assert_eq!(with(None).configured_connectors().len(), CONNECTORS.len());
+        let built_in = crate::vendors::BUILT_IN.len();
+        assert_eq!(with(None).configured_connectors().len(), built_in);
         assert!(with(Some("")).configured_connectors().is_empty());
         let some = with(Some("zendesk, slack"));
         assert_eq!(some.configured_connectors(), ["zendesk", "slack"]);

@@ -257,10 +257,10 @@ pub fn connector_triage(vendor: &str, path: &Path, now: Option<f64>) -> i32 {
 
 pub fn triage_line(vendor: &str, path: &Path, now: Option<f64>) -> Result<String, String> {
     use switchyard::connectors::{triage, wait};
-    if !triage::VENDORS.contains(&vendor) {
+    if !triage::vendors().contains(&vendor) {
         return Err(format!(
             "unknown vendor {vendor:?}; one of: {}",
-            triage::VENDORS.join(", ")
+            triage::vendors().join(", ")
         ));
     }
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;

@@ -441,9 +441,9 @@ async fn main() -> Result<()> {
                      CONNECTION_SECRET_PREFIX for described connectors) and AWS credentials \
                      with a region, or paste the `export` lines `switchyard local --stay-up` \
                      prints; `--local` checks a fresh local stack",
-                    switchyard::settings::CONNECTORS
+                    switchyard::vendors::BUILT_IN
                         .iter()
-                        .map(|c| format!("{}_SECRET_ID", c.to_ascii_uppercase()))
+                        .map(|v| format!("{}_SECRET_ID", v.name.to_ascii_uppercase()))
                         .collect::<Vec<_>>()
                         .join(", ")
                 );

@@ -15,13 +15,6 @@ use async_trait::async_trait;
 use thiserror::Error;
 
 use crate::routing::PlannedAction;
-use crate::vendors::hubspot::outbound as hubspot;
-use crate::vendors::jira::outbound as jira;
-use crate::vendors::salesforce::outbound as salesforce;
-use crate::vendors::slack::outbound as slack;
-use crate::vendors::standard_webhooks::outbound as webhook;
-use crate::vendors::teams::outbound as teams;
-use crate::vendors::zendesk::outbound as zendesk;
 use secrecy::ExposeSecret;
 pub use triage::Refusal;
 
@@ -224,11 +217,7 @@ pub enum ResolveError {
 /// than the credential (`pacing`); a scope after `#` (a channel) splits it further. Known from the
 /// action alone, so act can ask the budget before it resolves a credential.
 pub fn pacing_class(action: &PlannedAction) -> Option<String> {
-    match action.connector.as_str() {
-        "slack" => slack::pacing_class(action),
-        "hubspot" => hubspot::pacing_class(action),
-        _ => None,
-    }
+    (crate::vendors::built_in(&action.connector)?.pacing_class)(action)
 }
 
 /// Builds connectors from their connection secrets (read through the cache).
@@ -325,7 +314,7 @@ impl Connectors {
     }
 
     pub async fn get(&self, name: &str) -> Result<Box<dyn Connector>, ResolveError> {
-        if !crate::settings::is_known(name) {
+        if !crate::vendors::is_known(name) {
             return Err(ResolveError::Unknown(name.to_owned()));
         }
         let secret_id = self.settings.connection_secret_id(name).ok_or_else(|| {
@@ -369,18 +358,12 @@ pub fn build(
     http: reqwest::Client,
     credential: Credential,
 ) -> Result<Box<dyn Connector>, ResolveError> {
-    match name {
-        "zendesk" => Ok(Box::new(zendesk::Zendesk::new(http, credential)?)),
-        "slack" => Ok(Box::new(slack::Slack::new(http, credential)?)),
-        "jira" => Ok(Box::new(jira::Jira::new(http, credential)?)),
-        "salesforce" => Ok(Box::new(salesforce::Salesforce::new(http, credential)?)),
-        "hubspot" => Ok(Box::new(hubspot::Hubspot::new(http, credential)?)),
-        "teams" => Ok(Box::new(teams::Teams::new(http, credential)?)),
-        "webhook" => Ok(Box::new(webhook::Webhook::new(http, credential)?)),
-        other => match declared::get(other) {
-            Some(d) => Ok(Box::new(declared::Declared::new(d, http, credential)?)),
-            None => Err(ResolveError::Unknown(other.to_owned())),
-        },
+    if let Some(vendor) = crate::vendors::built_in(name) {
+        return (vendor.connect)(http, credential);
+    }
+    match declared::get(name) {
+        Some(d) => Ok(Box::new(declared::Declared::new(d, http, credential)?)),
+        None => Err(ResolveError::Unknown(name.to_owned())),
     }
 }
 

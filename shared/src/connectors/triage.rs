@@ -95,28 +95,22 @@ impl Response {
     }
 }
 
-/// The vendors (and the OAuth 2.0 token endpoint) whose responses we know how to read.
-pub const VENDORS: &[&str] = &[
-    "zendesk",
-    "jira",
-    "slack",
-    "teams",
-    "hubspot",
-    "salesforce",
-    "oauth2",
-];
+/// The vendors (and `oauth2`, the OAuth 2.0 token endpoint) whose responses we know how to read.
+pub fn vendors() -> Vec<&'static str> {
+    let mut all: Vec<&'static str> = crate::vendors::BUILT_IN
+        .iter()
+        .filter(|v| v.triage.is_some())
+        .map(|v| v.name)
+        .collect();
+    all.push("oauth2");
+    all
+}
 
 /// Triage one response. `now` anchors absolute reset times.
 pub fn triage(vendor: &str, r: &Response, now: DateTime<Utc>) -> Option<Verdict> {
     let v = match vendor {
-        "zendesk" => crate::vendors::zendesk::outbound::triage(r),
-        "jira" => crate::vendors::jira::outbound::triage(r),
-        "slack" => crate::vendors::slack::outbound::triage(r),
-        "teams" => crate::vendors::teams::outbound::triage(r),
-        "hubspot" => crate::vendors::hubspot::outbound::triage(r),
-        "salesforce" => crate::vendors::salesforce::outbound::triage(r),
         "oauth2" => oauth2(r),
-        _ => return None,
+        _ => (crate::vendors::built_in(vendor)?.triage?)(r),
     };
     Some(v.finish(r, now))
 }

@@ -27,7 +27,7 @@ pub mod state {
 /// Everything findings are kept under: each connector, and each webhook source (findings about
 /// what senders deliver).
 pub fn owners() -> Vec<&'static str> {
-    let mut all: Vec<&'static str> = crate::settings::all_connectors();
+    let mut all: Vec<&'static str> = crate::vendors::names();
     for s in crate::event::Source::ALL {
         if !all.contains(&s.as_str()) {
             all.push(s.as_str());

@@ -39,53 +39,19 @@ pub const IN_FUNCTION_WAIT: Duration = Duration::from_secs(2);
 /// The hold after a 429 that named no wait.
 pub const DEFAULT_COOLDOWN: Duration = Duration::from_secs(5);
 
-/// Documented (or conservative) limits per connector, for one credential.
+/// Documented (or conservative) limits per connector, for one credential: the registry's.
 fn default_rate(connector: &str) -> Rate {
-    let per = |count: u32, secs: u64| Rate {
-        count,
-        period: Duration::from_secs(secs),
-        burst: 1,
-    };
-    match connector {
-        // Support API: 200/min on Team plans (400 Professional, 700 Enterprise).
-        "zendesk" => per(200, 60),
-        // Web API Tier 3 (50+/min); chat.postMessage ~1/s per channel.
-        "slack" => per(50, 60),
-        // Private apps: 100 per 10 s (Free/Starter), 190 on Pro/Enterprise.
-        "hubspot" => per(100, 10),
-        // Connector webhooks: about 4 per second per webhook.
-        "teams" => per(4, 1),
-        // Cost-based; 100/min keeps well inside the burst limits for ordinary writes.
-        "jira" => per(100, 60),
-        // 100,000 per 24 h on Enterprise; spread evenly.
-        "salesforce" => per(4_000, 3_600),
-        _ => per(60, 60),
-    }
+    crate::vendors::built_in(connector).map_or(Rate::per_minute(60), |v| v.pace)
 }
 
 /// Documented longer windows per connector: ceilings beside the pace.
 fn default_ceilings(connector: &str) -> Vec<Rate> {
-    match connector {
-        // Private apps on Free/Starter: 250,000 a day beside the 100 per 10 s.
-        "hubspot" => vec![Rate::ceiling(250_000, Duration::from_secs(86_400))],
-        _ => Vec::new(),
-    }
+    crate::vendors::built_in(connector).map_or_else(Vec::new, |v| (v.ceilings)())
 }
 
 /// Documented limits of an endpoint class, narrower than the credential's budget.
 fn default_class_rate(connector: &str, class: &str) -> Option<Rate> {
-    let per = |count: u32, secs: u64| Rate {
-        count,
-        period: Duration::from_secs(secs),
-        burst: 1,
-    };
-    match (connector, class) {
-        // CRM search endpoints: five requests per second per token.
-        ("hubspot", "search") => Some(per(5, 1)),
-        // chat.postMessage: about one message per second per channel.
-        ("slack", "post_message") => Some(per(1, 1)),
-        _ => None,
-    }
+    (crate::vendors::built_in(connector)?.class_rate)(class)
 }
 
 /// Budgets by connector (and endpoint class): defaults, then `RATE_LIMITS` overrides; and

@@ -20,9 +20,6 @@ use thiserror::Error;
 use crate::connectors::{read_response, ConnectorError};
 use crate::pacing::{Pace, Pacer, PacingError};
 use crate::secrets::Credential;
-use crate::vendors::hubspot::sync as hubspot;
-use crate::vendors::salesforce::sync as salesforce;
-use crate::vendors::zendesk::sync as zendesk;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Customer {
@@ -133,35 +130,29 @@ const JOB_WAIT: Duration = Duration::from_secs(120);
 
 /// The target for a connector, from its stored credential.
 pub fn target(connector: &str, credential: Credential) -> Result<Box<dyn Target>, SyncError> {
-    if connector == "zendesk" {
-        return match credential {
-            Credential::ApiToken {
-                base_url,
-                email,
-                api_token,
-            } => Ok(Box::new(zendesk::ZendeskUsers {
-                base_url: base_url.trim_end_matches('/').to_owned(),
-                email,
-                token: api_token,
-            })),
-            other => Err(SyncError::Setup(format!(
-                "zendesk bulk sync needs an api_token credential, not {}",
-                other.kind()
-            ))),
-        };
-    }
-    let (base_url, token): (String, SecretString) =
-        crate::connectors::bearer(connector, credential)
-            .map_err(|e| SyncError::Setup(e.to_string()))?;
-    match connector {
-        "hubspot" => Ok(Box::new(hubspot::HubspotContacts { base_url, token })),
-        "salesforce" => Ok(Box::new(salesforce::SalesforceContacts { base_url, token })),
-        other => Err(SyncError::Setup(format!(
-            "no bulk sync for {other:?} (hubspot, salesforce, zendesk)"
-        ))),
+    match crate::vendors::built_in(connector).and_then(|v| v.sync) {
+        Some(target) => target(credential),
+        None => {
+            let with: Vec<&str> = crate::vendors::BUILT_IN
+                .iter()
+                .filter(|v| v.sync.is_some())
+                .map(|v| v.name)
+                .collect();
+            Err(SyncError::Setup(format!(
+                "no bulk sync for {connector:?} ({})",
+                with.join(", ")
+            )))
+        }
     }
 }
 
+/// The base URL and token of a bearer credential, for a target that takes one.
+pub(crate) fn bearer_target(
+    connector: &str,
+    credential: Credential,
+) -> Result<(String, SecretString), SyncError> {
+    crate::connectors::bearer(connector, credential).map_err(|e| SyncError::Setup(e.to_string()))
+}
 /// What the sync will do, before it does it.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Plan {

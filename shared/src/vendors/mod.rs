@@ -1,6 +1,19 @@
 //! One folder per vendor, holding everything about it: how its webhooks are verified and
 //! normalized (`inbound`), how its API is called and its answers read (`outbound`: actions,
-//! triage, contract, probe, grants), and its bulk sync when it has one.
+//! triage, contract, probe, grants), its documented limits, and its bulk sync when it has one.
+//!
+//! [`BUILT_IN`] is the registry: every question asked of a connector by name (build it, read
+//! its answer, pace it, sync to it) is answered from its line there. Adding a vendor is its
+//! folder, its line below and its sandbox twin (`infra/sandbox/`).
+
+use std::time::Duration;
+
+use crate::connectors::triage::{Draft, Response};
+use crate::connectors::{Connector, ResolveError};
+use crate::pacing::Rate;
+use crate::routing::PlannedAction;
+use crate::secrets::Credential;
+use crate::sync::{SyncError, Target};
 
 pub mod github;
 pub mod hubspot;
@@ -12,3 +25,90 @@ pub mod stripe;
 pub mod teams;
 pub mod twilio;
 pub mod zendesk;
+
+/// The connectors built into switchyard, one line each.
+pub static BUILT_IN: [&Vendor; 7] = [
+    &zendesk::VENDOR,
+    &slack::VENDOR,
+    &jira::VENDOR,
+    &salesforce::VENDOR,
+    &hubspot::VENDOR,
+    &teams::VENDOR,
+    &standard_webhooks::VENDOR,
+];
+
+/// What switchyard knows about one built-in connector, by name.
+pub struct Vendor {
+    /// Its name in routes, secrets (`{NAME}_SECRET_ID`), `RATE_LIMITS` and `CONNECTORS`.
+    pub name: &'static str,
+    /// Its connector over a stored credential.
+    pub(crate) connect: fn(reqwest::Client, Credential) -> Result<Box<dyn Connector>, ResolveError>,
+    /// How it reads one of the vendor's answers (its retry logic); `None` when the answers are
+    /// read by the connector alone (a signed webhook's receiver is anyone's).
+    pub(crate) triage: Option<fn(&Response) -> Draft>,
+    /// The documented (or conservative) pace for one credential.
+    pub pace: Rate,
+    /// Documented longer windows beside the pace (a daily cap).
+    pub(crate) ceilings: fn() -> Vec<Rate>,
+    /// The endpoint class an action falls in when the vendor limits it more narrowly than the
+    /// credential (a scope after `#`, e.g. a channel), and that class's documented rate.
+    pub(crate) pacing_class: fn(&PlannedAction) -> Option<String>,
+    pub(crate) class_rate: fn(&str) -> Option<Rate>,
+    /// Its bulk sync target (`sync`), when it has one.
+    pub(crate) sync: Option<fn(Credential) -> Result<Box<dyn Target>, SyncError>>,
+}
+
+/// A built-in connector by name.
+pub fn built_in(name: &str) -> Option<&'static Vendor> {
+    BUILT_IN.iter().copied().find(|v| v.name == name)
+}
+
+/// Every connector switchyard can build: the built-in ones, then the described ones.
+pub fn names() -> Vec<&'static str> {
+    let mut all: Vec<&'static str> = BUILT_IN.iter().map(|v| v.name).collect();
+    all.extend(crate::connectors::declared::names());
+    all
+}
+
+/// Whether `name` is a connector switchyard can build.
+pub fn is_known(name: &str) -> bool {
+    built_in(name).is_some() || crate::connectors::declared::get(name).is_some()
+}
+
+/// `count` calls per `secs` seconds, evenly spaced.
+const fn per(count: u32, secs: u64) -> Rate {
+    Rate {
+        count,
+        period: Duration::from_secs(secs),
+        burst: 1,
+    }
+}
+
+/// For a vendor that limits no endpoint class more narrowly than the credential.
+fn no_class(_: &PlannedAction) -> Option<String> {
+    None
+}
+
+fn no_class_rate(_: &str) -> Option<Rate> {
+    None
+}
+
+fn no_ceilings() -> Vec<Rate> {
+    Vec::new()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_built_in_name_is_unique_and_found() {
+        for v in BUILT_IN {
+            assert!(std::ptr::eq(built_in(v.name).unwrap(), v), "{}", v.name);
+        }
+        let mut names: Vec<_> = BUILT_IN.iter().map(|v| v.name).collect();
+        names.dedup();
+        assert_eq!(names.len(), BUILT_IN.len());
+        assert!(built_in("casebook").is_none() && is_known("casebook"));
+    }
+}

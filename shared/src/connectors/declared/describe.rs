@@ -391,7 +391,7 @@ impl Description {
                 format!("name {name:?} must be lower-case letters, digits and _, starting with a letter"),
             ));
         }
-        if crate::settings::CONNECTORS.contains(&name.as_str()) {
+        if crate::vendors::built_in(name).is_some() {
             return Err((
                 self.name.span().start,
                 format!("name {name:?} is a built-in connector's"),

@@ -18,7 +18,7 @@ fn the_compiled_in_descriptions_are_valid() {
     check_compiled().unwrap();
     let casebook = get("casebook").expect("the example is compiled in");
     assert_eq!(casebook.file, "casebook.toml");
-    assert!(crate::settings::is_known("casebook"));
+    assert!(crate::vendors::is_known("casebook"));
     let policy = casebook.description.session_policy();
     assert_eq!(
         (policy.max_age_seconds, policy.max_calls),

@@ -7,7 +7,8 @@ use reqwest::RequestBuilder;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{json, Value};
 
-use crate::sync::{Customer, Target};
+use crate::secrets::Credential;
+use crate::sync::{Customer, SyncError, Target};
 
 pub struct HubspotContacts {
     pub base_url: String,
@@ -71,4 +72,10 @@ impl Target for HubspotContacts {
             .and_then(Value::as_array)
             .map_or(0, Vec::len)
     }
+}
+
+/// The bulk sync target over a HubSpot bearer credential.
+pub(crate) fn target(credential: Credential) -> Result<Box<dyn Target>, SyncError> {
+    let (base_url, token) = crate::sync::bearer_target("hubspot", credential)?;
+    Ok(Box::new(HubspotContacts { base_url, token }))
 }

@@ -7,3 +7,16 @@
 pub mod inbound;
 pub mod outbound;
 pub mod sync;
+
+/// Salesforce in the registry.
+pub static VENDOR: super::Vendor = super::Vendor {
+    name: "salesforce",
+    connect: |http, c| Ok(Box::new(outbound::Salesforce::new(http, c)?)),
+    triage: Some(outbound::triage),
+    // 100,000 per 24 h on Enterprise; spread evenly.
+    pace: super::per(4_000, 3_600),
+    ceilings: super::no_ceilings,
+    pacing_class: super::no_class,
+    class_rate: super::no_class_rate,
+    sync: Some(sync::target),
+};

@@ -9,7 +9,8 @@ use reqwest::RequestBuilder;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{json, Value};
 
-use crate::sync::{Customer, Target};
+use crate::secrets::Credential;
+use crate::sync::{Customer, SyncError, Target};
 use crate::vendors::salesforce::outbound::API_VERSION;
 
 /// The external-id field the org defines on Contact (it holds the e-mail, lower-cased).
@@ -105,6 +106,12 @@ impl Target for SalesforceContacts {
                 .count()
         })
     }
+}
+
+/// The bulk sync target over a Salesforce bearer credential.
+pub(crate) fn target(credential: Credential) -> Result<Box<dyn Target>, SyncError> {
+    let (base_url, token) = crate::sync::bearer_target("salesforce", credential)?;
+    Ok(Box::new(SalesforceContacts { base_url, token }))
 }
 
 #[cfg(test)]

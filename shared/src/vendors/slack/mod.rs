@@ -5,3 +5,17 @@
 
 pub mod inbound;
 pub mod outbound;
+
+/// Slack in the registry.
+pub static VENDOR: super::Vendor = super::Vendor {
+    name: "slack",
+    connect: |http, c| Ok(Box::new(outbound::Slack::new(http, c)?)),
+    triage: Some(outbound::triage),
+    // Web API Tier 3 (50+/min).
+    pace: super::per(50, 60),
+    ceilings: super::no_ceilings,
+    pacing_class: outbound::pacing_class,
+    // chat.postMessage: about one message per second per channel.
+    class_rate: |class| (class == "post_message").then_some(super::per(1, 1)),
+    sync: None,
+};

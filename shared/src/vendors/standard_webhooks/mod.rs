@@ -5,3 +5,16 @@
 
 pub mod inbound;
 pub mod outbound;
+
+/// The signed webhook connector (`webhook`) in the registry.
+pub static VENDOR: super::Vendor = super::Vendor {
+    name: "webhook",
+    connect: |http, c| Ok(Box::new(outbound::Webhook::new(http, c)?)),
+    triage: None,
+    // Any receiver: a conservative default (`RATE_LIMITS` raises it).
+    pace: super::per(60, 60),
+    ceilings: super::no_ceilings,
+    pacing_class: super::no_class,
+    class_rate: super::no_class_rate,
+    sync: None,
+};

@@ -5,3 +5,16 @@
 
 pub mod inbound;
 pub mod outbound;
+
+/// Teams in the registry.
+pub static VENDOR: super::Vendor = super::Vendor {
+    name: "teams",
+    connect: |http, c| Ok(Box::new(outbound::Teams::new(http, c)?)),
+    triage: Some(outbound::triage),
+    // Connector webhooks: about 4 per second per webhook.
+    pace: super::per(4, 1),
+    ceilings: super::no_ceilings,
+    pacing_class: super::no_class,
+    class_rate: super::no_class_rate,
+    sync: None,
+};

@@ -11,7 +11,8 @@ use reqwest::RequestBuilder;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{json, Value};
 
-use crate::sync::{Customer, Target};
+use crate::secrets::Credential;
+use crate::sync::{Customer, SyncError, Target};
 
 pub struct ZendeskUsers {
     pub base_url: String,
@@ -99,6 +100,25 @@ impl Target for ZendeskUsers {
         job["results"]
             .as_array()
             .map_or(0, |r| r.iter().filter(|r| r.get("error").is_some()).count())
+    }
+}
+
+/// The bulk sync target over a Zendesk API-token credential.
+pub(crate) fn target(credential: Credential) -> Result<Box<dyn Target>, SyncError> {
+    match credential {
+        Credential::ApiToken {
+            base_url,
+            email,
+            api_token,
+        } => Ok(Box::new(ZendeskUsers {
+            base_url: base_url.trim_end_matches('/').to_owned(),
+            email,
+            token: api_token,
+        })),
+        other => Err(SyncError::Setup(format!(
+            "zendesk bulk sync needs an api_token credential, not {}",
+            other.kind()
+        ))),
     }
 }
 
