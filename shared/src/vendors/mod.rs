@@ -42,7 +42,7 @@ pub struct Vendor {
     /// Its name in routes, secrets (`{NAME}_SECRET_ID`), `RATE_LIMITS` and `CONNECTORS`.
     pub name: &'static str,
     /// Its connector over a stored credential.
-    pub(crate) connect: fn(reqwest::Client, Credential) -> Result<Box<dyn Connector>, ResolveError>,
+    pub(crate) connect: Connect,
     /// How it reads one of the vendor's answers (its retry logic); `None` when the answers are
     /// read by the connector alone (a signed webhook's receiver is anyone's).
     pub(crate) triage: Option<fn(&Response) -> Draft>,
@@ -55,8 +55,15 @@ pub struct Vendor {
     pub(crate) pacing_class: fn(&PlannedAction) -> Option<String>,
     pub(crate) class_rate: fn(&str) -> Option<Rate>,
     /// Its bulk sync target (`sync`), when it has one.
-    pub(crate) sync: Option<fn(Credential) -> Result<Box<dyn Target>, SyncError>>,
+    pub(crate) sync: Option<SyncTarget>,
 }
+
+/// Builds a vendor's connector over a stored credential.
+pub(crate) type Connect =
+    fn(reqwest::Client, Credential) -> Result<Box<dyn Connector>, ResolveError>;
+
+/// Builds a vendor's bulk sync target over a stored credential.
+pub(crate) type SyncTarget = fn(Credential) -> Result<Box<dyn Target>, SyncError>;
 
 /// A built-in connector by name.
 pub fn built_in(name: &str) -> Option<&'static Vendor> {
