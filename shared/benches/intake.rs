@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
 use http::HeaderMap;
 use secrecy::SecretString;
-use switchyard::event::{event_id_for, Event, Source};
+use switchyard::event::{event_id_for, Source};
 use switchyard::idempotency::payload_hash;
 use switchyard::webhook::{self, signature::hmac_sha256, SignedRequest};
 
@@ -72,11 +72,10 @@ fn intake_path(
         black_box(payload_hash(n.raw.get().as_bytes()));
     }
     let delivery_id = n.delivery_id.clone().unwrap_or_default();
-    let event = Event::from_normalized(
+    let event = n.into_event(
         event_id_for(Source::Zendesk, &delivery_id),
         Source::Zendesk,
         delivery_id,
-        n,
         now,
     );
     event.queue_body().unwrap()
@@ -155,7 +154,7 @@ fn stages(c: &mut Criterion) {
         .unwrap()
         .into_events()
         .remove(0);
-    let event = Event::from_normalized("id".into(), Source::Zendesk, "d".into(), n, now);
+    let event = n.into_event("id".into(), Source::Zendesk, "d".into(), now);
     c.bench_function("stage/claim_hash", |b| {
         b.iter(|| payload_hash(black_box(event.raw.get().as_bytes())))
     });

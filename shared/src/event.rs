@@ -245,32 +245,6 @@ pub fn json_text_depth(text: &str) -> usize {
 }
 
 impl Event {
-    /// The canonical event for a normalized vendor payload, under switchyard's own id.
-    pub fn from_normalized(
-        id: String,
-        source: Source,
-        delivery_id: String,
-        n: crate::webhook::Normalized,
-        received_at: DateTime<Utc>,
-    ) -> Self {
-        Event {
-            id,
-            source,
-            event_type: n.event_type,
-            vendor_delivery_id: n.delivery_id.filter(|v| *v != delivery_id),
-            delivery_id,
-            object_id: n.object_id,
-            subject: n.subject,
-            text: n.text,
-            requester: n.requester,
-            occurred_at: n.occurred_at,
-            received_at,
-            links: n.links,
-            unknown_fields: n.unknown_fields,
-            raw: n.raw,
-        }
-    }
-
     /// The classify queue's message for this event, or why a later stage could not read it: a
     /// payload nested deeper than [`MAX_PAYLOAD_DEPTH`], or one whose message (payload plus the
     /// subject and text drawn from it) would not fit in a queue. The payload is copied in as sent.

@@ -356,7 +356,7 @@ pub fn parse_signing(secret_id: &str, value: &SecretString) -> Result<SigningSec
         for (position, _) in unusable_entries(list) {
             tracing::warn!(secret_id, %source, position, "signing secret entry is empty or blank; it is ignored (anyone could sign with it)");
         }
-        list.retain(|s| crate::webhook::signature::is_usable(s.expose_secret()));
+        list.retain(|s| is_usable(s.expose_secret()));
     }
     Ok(parsed)
 }
@@ -384,7 +384,7 @@ pub fn read_signing(value: &SecretString) -> Result<SigningSecrets, serde_json::
 pub fn unusable_entries(list: &[SecretString]) -> Vec<(usize, &SecretString)> {
     list.iter()
         .enumerate()
-        .filter(|(_, s)| !crate::webhook::signature::is_usable(s.expose_secret()))
+        .filter(|(_, s)| !is_usable(s.expose_secret()))
         .collect()
 }
 
@@ -409,6 +409,14 @@ pub async fn read_stage(
         .ok_or_else(|| SecretError::Empty {
             secret_id: secret_id.to_owned(),
         })
+}
+
+/// Whether a configured secret can sign anything: an empty or whitespace value, or a bare
+/// prefix such as `whsec_`, is a key anyone holds (HMAC takes an empty key).
+pub fn is_usable(secret: &str) -> bool {
+    let s = secret.trim();
+    let key = s.strip_prefix("whsec_").unwrap_or(s);
+    !key.trim_matches('=').is_empty()
 }
 
 #[cfg(test)]

@@ -20,6 +20,9 @@ pub enum SettingError {
     Invalid { name: &'static str, reason: String },
 }
 
+/// What intake accepts unless `MAX_BODY_BYTES` says otherwise.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 256 * 1024;
+
 #[derive(Clone, Debug, Default)]
 pub struct Settings {
     vars: HashMap<String, String>,
@@ -88,7 +91,7 @@ impl Settings {
     pub fn max_body_bytes(&self) -> usize {
         self.optional("MAX_BODY_BYTES")
             .and_then(|v| v.parse().ok())
-            .unwrap_or(crate::handlers::intake::DEFAULT_MAX_BODY_BYTES)
+            .unwrap_or(DEFAULT_MAX_BODY_BYTES)
     }
 
     /// How long act keeps parked work waiting for a reconnect before it hands the event to a
@@ -125,23 +128,6 @@ impl Settings {
     pub fn decision_retention_days(&self) -> Option<i64> {
         self.optional("DECISION_RETENTION_DAYS")
             .and_then(|v| v.parse().ok())
-    }
-
-    /// The lowest HubSpot signature version intake accepts (`HUBSPOT_MIN_SIGNATURE_VERSION`:
-    /// `v1`, `v2` or `v3`; default `v3`, the only one that signs the URL and a time).
-    pub fn hubspot_min_signature_version(
-        &self,
-    ) -> Result<crate::vendors::hubspot::inbound::Version, SettingError> {
-        let name = "HUBSPOT_MIN_SIGNATURE_VERSION";
-        match self.optional(name) {
-            None => Ok(crate::vendors::hubspot::inbound::Version::V3),
-            Some(v) => {
-                crate::vendors::hubspot::inbound::Version::parse(v).ok_or(SettingError::Invalid {
-                    name,
-                    reason: format!("{v:?} is not one of v1, v2, v3"),
-                })
-            }
-        }
     }
 
     pub fn public_base_url(&self) -> Option<String> {

@@ -197,7 +197,7 @@ async fn notify(deps: &Canary, check: &crate::drift::check::StructureCheck) {
     for r in news {
         for (i, notice) in deps
             .routing
-            .drift_notices(&r.id, &r.finding)
+            .drift_notices(&r.id, &r.finding.line(), &r.finding.routes)
             .iter()
             .enumerate()
         {

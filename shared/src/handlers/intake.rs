@@ -14,7 +14,7 @@ use serde_json::json;
 use tracing::{info, warn, Instrument};
 
 use crate::decisions::DecisionStore;
-use crate::event::{Event, Source};
+use crate::event::Source;
 use crate::handlers::correlation_attr;
 use crate::idempotency::{in_progress_until_ms, payload_hash, Claim};
 use crate::pacing::{Admission, Limiter};
@@ -51,8 +51,6 @@ pub struct Intake {
     pub hubspot_min_version: crate::vendors::hubspot::inbound::Version,
 }
 
-pub const DEFAULT_MAX_BODY_BYTES: usize = 256 * 1024;
-
 impl Intake {
     /// Everything intake needs, from its settings; built once per process.
     pub fn from_settings(
@@ -78,7 +76,7 @@ impl Intake {
             classify_queue_url: s.classify_queue_url()?.to_owned(),
             signing_secret_id: s.intake_secret_id()?.to_owned(),
             max_body_bytes: s.max_body_bytes(),
-            hubspot_min_version: s.hubspot_min_signature_version()?,
+            hubspot_min_version: crate::vendors::hubspot::inbound::min_version(s)?,
             public_base_url: s.public_base_url(),
             decisions,
         })
@@ -462,7 +460,7 @@ async fn accept_one(
 ) -> Result<Accepted, LambdaFunctionUrlResponse> {
     let name = source.as_str();
     let event_id = crate::event::event_id_for(source, delivery_id);
-    let event = Event::from_normalized(event_id.clone(), source, delivery_id.to_owned(), n, now);
+    let event = n.into_event(event_id.clone(), source, delivery_id.to_owned(), now);
     // Refused before the claim: what classify or act could not read must not be accepted.
     let body = event.queue_body().map_err(|e| {
         let status = match e {

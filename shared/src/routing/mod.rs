@@ -550,14 +550,15 @@ fn sensitive_guard(route: &Route, c: &Classification) -> String {
 const DRIFT_PLACEHOLDERS: &[&str] = &["finding.id", "finding.line", "finding.routes"];
 
 impl RoutingConfig {
-    /// The drift route's notices for one finding (`id` as `switchyard canary ack` takes it).
-    pub fn drift_notices(&self, id: &str, f: &crate::drift::Finding) -> Vec<PlannedAction> {
-        let routes = if f.routes.is_empty() {
+    /// The drift route's notices for one finding: `id` as `switchyard canary ack` takes it,
+    /// `line` the finding as one line, `routes` the routes it affects.
+    pub fn drift_notices(&self, id: &str, line: &str, routes: &[String]) -> Vec<PlannedAction> {
+        let routes = if routes.is_empty() {
             "no configured route".to_owned()
         } else {
-            f.routes.join("; ")
+            routes.join("; ")
         };
-        let line = f.line();
+        let line = line.to_owned();
         let value = |name: &str| match name {
             "finding.id" => Some(id.to_owned()),
             "finding.line" => Some(line.clone()),

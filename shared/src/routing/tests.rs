@@ -257,7 +257,7 @@ fn drift_notices_fill_the_finding_and_refuse_unknown_placeholders() {
         example: None,
         routes: vec!["route \"bug\" (jira.create_issue)".into()],
     };
-    let notices = config.drift_notices("5c0e1f2a", &f);
+    let notices = config.drift_notices("5c0e1f2a", &f.line(), &f.routes);
     assert_eq!(notices.len(), 1);
     let text = &notices[0].params["text"];
     assert!(

@@ -117,6 +117,34 @@ pub struct Normalized {
     pub raw: crate::event::Payload,
 }
 
+impl Normalized {
+    /// The canonical event for this payload, under switchyard's own id.
+    pub fn into_event(
+        self,
+        id: String,
+        source: Source,
+        delivery_id: String,
+        received_at: DateTime<Utc>,
+    ) -> crate::event::Event {
+        crate::event::Event {
+            id,
+            source,
+            event_type: self.event_type,
+            vendor_delivery_id: self.delivery_id.filter(|v| *v != delivery_id),
+            delivery_id,
+            object_id: self.object_id,
+            subject: self.subject,
+            text: self.text,
+            requester: self.requester,
+            occurred_at: self.occurred_at,
+            received_at,
+            links: self.links,
+            unknown_fields: self.unknown_fields,
+            raw: self.raw,
+        }
+    }
+}
+
 /// The request as signed: method, the full URL the sender called, headers and raw body.
 #[derive(Clone, Copy, Debug)]
 pub struct SignedRequest<'a> {

@@ -35,13 +35,7 @@ pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
     a.ct_eq(b).into()
 }
 
-/// Whether a configured secret can sign anything: an empty or whitespace value, or a bare
-/// prefix such as `whsec_`, is a key anyone holds (HMAC takes an empty key).
-pub fn is_usable(secret: &str) -> bool {
-    let s = secret.trim();
-    let key = s.strip_prefix("whsec_").unwrap_or(s);
-    !key.trim_matches('=').is_empty()
-}
+pub use crate::secrets::is_usable;
 
 /// `Ok` when `matches` holds for any active secret (its raw bytes). Every secret is tried, with
 /// no early exit, so timing does not reveal which one matched. A secret that is not

@@ -28,6 +28,21 @@ pub enum Version {
     V3,
 }
 
+/// The lowest signature version intake accepts (`HUBSPOT_MIN_SIGNATURE_VERSION`: `v1`, `v2` or
+/// `v3`; default `v3`, the only one that signs the URL and a time).
+pub fn min_version(
+    settings: &crate::settings::Settings,
+) -> Result<Version, crate::settings::SettingError> {
+    let name = "HUBSPOT_MIN_SIGNATURE_VERSION";
+    match settings.optional(name) {
+        None => Ok(Version::V3),
+        Some(v) => Version::parse(v).ok_or(crate::settings::SettingError::Invalid {
+            name,
+            reason: format!("{v:?} is not one of v1, v2, v3"),
+        }),
+    }
+}
+
 impl Version {
     /// `v1`, `v2` or `v3` (the `HUBSPOT_MIN_SIGNATURE_VERSION` setting).
     pub fn parse(s: &str) -> Option<Version> {
