@@ -6,9 +6,10 @@ use std::time::Duration;
 
 use secrecy::ExposeSecret;
 use switchyard::auth::Refresher;
-use switchyard::connectors::{Connectors, ResolveError};
+use switchyard::connectors::ResolveError;
 use switchyard::secrets::{Credential, SecretCache};
 use switchyard::settings::Settings;
+use switchyard::vendors::Connectors;
 use switchyard_infra::emulator::Emulator;
 use switchyard_infra::sandbox::Sandbox;
 

@@ -304,7 +304,7 @@ async fn a_jwt_bearer_connection_rotates_by_minting_a_new_token() {
     );
     assert_eq!(current.base_url(), stack.sandbox.base_url("salesforce"));
     // The minted token is a live session at the org.
-    switchyard::connectors::build("salesforce", http_client(), current)
+    switchyard::vendors::build("salesforce", http_client(), current)
         .unwrap()
         .probe()
         .await

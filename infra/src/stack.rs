@@ -423,11 +423,8 @@ impl LocalStack {
             self.aws.secrets.clone(),
             Duration::from_secs(60),
         );
-        let connectors = switchyard::connectors::Connectors::new(
-            switchyard::connectors::http_client(),
-            secrets,
-            s,
-        );
+        let connectors =
+            switchyard::vendors::Connectors::new(switchyard::connectors::http_client(), secrets, s);
         let marks = self
             .provisioned
             .refs

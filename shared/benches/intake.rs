@@ -14,7 +14,8 @@ use http::HeaderMap;
 use secrecy::SecretString;
 use switchyard::event::{event_id_for, Source};
 use switchyard::idempotency::payload_hash;
-use switchyard::webhook::{self, signature::hmac_sha256, SignedRequest};
+use switchyard::vendors::inbound;
+use switchyard::webhook::{signature::hmac_sha256, SignedRequest};
 
 const SECRET: &str = "dGhpc19zZWNyZXRfaXNfZm9yX3Rlc3Rpbmdfb25seQ==";
 const TS: &str = "2024-01-15T10:31:00Z";
@@ -56,7 +57,7 @@ fn intake_path(
         headers: h,
         body,
     };
-    webhook::verify(
+    inbound::verify(
         Source::Zendesk,
         &req,
         secrets,
@@ -64,7 +65,7 @@ fn intake_path(
         switchyard::vendors::hubspot::inbound::Version::V3,
     )
     .unwrap();
-    let n = webhook::normalize(Source::Zendesk, h, body)
+    let n = inbound::normalize(Source::Zendesk, h, body)
         .unwrap()
         .into_events()
         .remove(0);
@@ -135,7 +136,7 @@ fn stages(c: &mut Criterion) {
     };
     c.bench_function("stage/verify", |b| {
         b.iter(|| {
-            webhook::verify(
+            inbound::verify(
                 Source::Zendesk,
                 black_box(&req),
                 &secrets,
@@ -145,12 +146,12 @@ fn stages(c: &mut Criterion) {
         })
     });
     c.bench_function("stage/normalize", |b| {
-        b.iter(|| webhook::normalize(Source::Zendesk, &h, black_box(body.as_bytes())))
+        b.iter(|| inbound::normalize(Source::Zendesk, &h, black_box(body.as_bytes())))
     });
     c.bench_function("stage/parse_date", |b| {
         b.iter(|| switchyard::dates::parse(black_box(TS)))
     });
-    let n = webhook::normalize(Source::Zendesk, &h, body.as_bytes())
+    let n = inbound::normalize(Source::Zendesk, &h, body.as_bytes())
         .unwrap()
         .into_events()
         .remove(0);

@@ -11,7 +11,8 @@ use serde::Serialize;
 
 use crate::auth::AuthError;
 use crate::connectors::grants::{ResponseFacts, FACTS};
-use crate::connectors::{Connector, ConnectorError, Connectors, Refusal, ResolveError};
+use crate::connectors::{Connector, ConnectorError, Refusal, ResolveError};
+use crate::vendors::Connectors;
 
 /// Beyond this, signatures and token lifetimes (JWT `exp`, webhook timestamps) start to fail.
 pub const MAX_CLOCK_SKEW_SECS: i64 = 60;

@@ -6,7 +6,8 @@ use http::{HeaderMap, HeaderName, HeaderValue};
 use proptest::prelude::*;
 use secrecy::SecretString;
 use switchyard::event::Source;
-use switchyard::webhook::{self, Scheme, SignedRequest};
+use switchyard::vendors::inbound::{self, Scheme};
+use switchyard::webhook::SignedRequest;
 
 /// Every header any scheme reads, so generated requests reach deep into each verifier.
 const HEADERS: &[&str] = &[
@@ -78,14 +79,14 @@ proptest! {
             let _ = scheme.verify(&req, &secrets, now);
         }
         for source in Source::ALL {
-            let _ = webhook::verify(source, &req, &secrets, now.unwrap_or_default(), switchyard::vendors::hubspot::inbound::Version::V1);
+            let _ = inbound::verify(source, &req, &secrets, now.unwrap_or_default(), switchyard::vendors::hubspot::inbound::Version::V1);
         }
     }
 
     #[test]
     fn normalizers_never_panic(h in headers(), b in body()) {
         for source in Source::ALL {
-            let _ = webhook::normalize(source, &h, &b);
+            let _ = inbound::normalize(source, &h, &b);
         }
     }
 

@@ -10,7 +10,8 @@ use http::{HeaderMap, HeaderName, HeaderValue};
 use secrecy::SecretString;
 use serde::Deserialize;
 use switchyard::event::Source;
-use switchyard::webhook::{self, Inbound, Scheme, SignedRequest};
+use switchyard::vendors::inbound::{self, Scheme};
+use switchyard::webhook::{self, Inbound, SignedRequest};
 
 /// `switchyard parse-date INPUT`: the instant as RFC 3339 UTC with milliseconds, or exit 1.
 pub fn parse_date(input: &str) -> i32 {
@@ -147,7 +148,7 @@ pub fn webhook_normalize(source: &str, path: &Path, headers: &[String]) -> i32 {
             return 2;
         }
     };
-    match webhook::normalize(source, &headers, &body) {
+    match inbound::normalize(source, &headers, &body) {
         Ok(Inbound::Handshake(reply)) => {
             println!(
                 "{{\"handshake\": {}}}",
@@ -257,10 +258,10 @@ pub fn connector_triage(vendor: &str, path: &Path, now: Option<f64>) -> i32 {
 
 pub fn triage_line(vendor: &str, path: &Path, now: Option<f64>) -> Result<String, String> {
     use switchyard::connectors::{triage, wait};
-    if !triage::vendors().contains(&vendor) {
+    if !switchyard::vendors::triage_names().contains(&vendor) {
         return Err(format!(
             "unknown vendor {vendor:?}; one of: {}",
-            triage::vendors().join(", ")
+            switchyard::vendors::triage_names().join(", ")
         ));
     }
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
@@ -281,7 +282,8 @@ pub fn triage_line(vendor: &str, path: &Path, now: Option<f64>) -> Result<String
         headers,
         body: recorded.body,
     };
-    let verdict = triage::triage(vendor, &response, now).expect("vendor checked above");
+    let verdict =
+        switchyard::vendors::triage(vendor, &response, now).expect("vendor checked above");
     // Written by hand so the keys keep the documented order.
     let json = |v: serde_json::Value| v.to_string();
     Ok(format!(

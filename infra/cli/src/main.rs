@@ -420,7 +420,7 @@ async fn main() -> Result<()> {
                     .pacing_table()
                     .ok()
                     .map(|t| switchyard::reconnect::Reconnect::new(aws.ddb.clone(), t));
-                let connectors = switchyard::connectors::Connectors::new(
+                let connectors = switchyard::vendors::Connectors::new(
                     switchyard::connectors::http_client(),
                     secrets,
                     s,

@@ -123,7 +123,7 @@ pub async fn exchange(
     let (call, answer) = crate::calls::send("oauth2", http.post(&url).form(&form)).await;
     let answer = answer.map_err(|e| transient(e.without_url().to_string()))?;
     let r = triage::Response::from_parts(answer.status.as_u16(), &answer.headers, answer.body);
-    let verdict = triage::triage("oauth2", &r, Utc::now()).expect("oauth2 rules exist");
+    let verdict = triage::oauth2_verdict(&r, Utc::now());
     call.finish(verdict.kind.as_str());
     match verdict.kind {
         Kind::Ok => {}

@@ -95,28 +95,13 @@ impl Response {
     }
 }
 
-/// The vendors (and `oauth2`, the OAuth 2.0 token endpoint) whose responses we know how to read.
-pub fn vendors() -> Vec<&'static str> {
-    let mut all: Vec<&'static str> = crate::vendors::BUILT_IN
-        .iter()
-        .filter(|v| v.triage.is_some())
-        .map(|v| v.name)
-        .collect();
-    all.push("oauth2");
-    all
-}
-
-/// Triage one response. `now` anchors absolute reset times.
-pub fn triage(vendor: &str, r: &Response, now: DateTime<Utc>) -> Option<Verdict> {
-    let v = match vendor {
-        "oauth2" => oauth2(r),
-        _ => (crate::vendors::built_in(vendor)?.triage?)(r),
-    };
-    Some(v.finish(r, now))
+/// An OAuth 2.0 token endpoint's answer (RFC 6749 §5.2), read. `now` anchors absolute reset times.
+pub fn oauth2_verdict(r: &Response, now: DateTime<Utc>) -> Verdict {
+    oauth2(r).finish(r, now)
 }
 
 /// A verdict before the wait is worked out.
-pub(crate) struct Draft {
+pub struct Draft {
     pub(crate) kind: Kind,
     pub(crate) reason: String,
     /// A wait the body implies (HubSpot's policy window) when no header says otherwise.

@@ -9,7 +9,7 @@ use lambda_runtime::{Error, LambdaEvent};
 use serde::Serialize;
 use tracing::{info, warn};
 
-use crate::connectors::Connectors;
+use crate::vendors::Connectors;
 
 #[derive(Clone, Debug)]
 pub struct Canary {

@@ -204,7 +204,7 @@ async fn handle(
             )
         }
     };
-    if !webhook::accepts_content_type(source, content_type) {
+    if !crate::vendors::inbound::accepts_content_type(source, content_type) {
         return refuse(
             415,
             name,
@@ -245,12 +245,13 @@ async fn handle(
         headers: &req.headers,
         body: &body,
     };
-    let verified = webhook::verify(source, &signed, secrets, now, deps.hubspot_min_version)
-        .map_err(|e| e.to_string())
-        .and_then(|()| match source {
-            Source::Salesforce => endpoint_token(&all_secrets, &req),
-            _ => Ok(()),
-        });
+    let verified =
+        crate::vendors::inbound::verify(source, &signed, secrets, now, deps.hubspot_min_version)
+            .map_err(|e| e.to_string())
+            .and_then(|()| match source {
+                Source::Salesforce => endpoint_token(&all_secrets, &req),
+                _ => Ok(()),
+            });
     if let Err(detail) = verified {
         // The operator's log says a source has no secret; the sender's answer does not.
         let logged = match secrets.is_empty() {
@@ -259,7 +260,7 @@ async fn handle(
         };
         return unauthenticated(source, &detail, &logged);
     }
-    let (events, ack) = match webhook::normalize(source, &req.headers, &body) {
+    let (events, ack) = match crate::vendors::inbound::normalize(source, &req.headers, &body) {
         Ok(Inbound::Handshake(reply)) => {
             info!(source = name, "handshake answered");
             return reply_with(200, reply);
@@ -285,7 +286,7 @@ async fn handle(
         let signed_id = n
             .delivery_id
             .clone()
-            .filter(|_| webhook::signs_delivery_id(source));
+            .filter(|_| crate::vendors::inbound::signs_delivery_id(source));
         if let (None, Some(vendor_id)) = (&signed_id, &n.delivery_id) {
             info!(source = name, vendor_delivery_id = %vendor_id, "unsigned delivery id; deduplicated on the signed body");
         }
@@ -293,7 +294,9 @@ async fn handle(
             (Some(id), _) => id,
             // The event as read: Twilio signs its form fields sorted, so a reordered body is
             // the same signed request.
-            (None, _) if !webhook::signs_delivery_id(source) => format!("sha256:{hash}"),
+            (None, _) if !crate::vendors::inbound::signs_delivery_id(source) => {
+                format!("sha256:{hash}")
+            }
             (None, true) => format!("sha256:{}", payload_hash(&body)),
             (None, false) => format!("sha256:{}#{index}", payload_hash(&body)),
         };

@@ -312,7 +312,7 @@ async fn test(deps: &Rotate, e: &RotationEvent) -> Result<(), RotateError> {
             reason,
         }
     };
-    let connector = crate::connectors::build(connection, deps.http.clone(), credential)
+    let connector = crate::vendors::build(connection, deps.http.clone(), credential)
         .map_err(|err| failed(err.to_string()))?;
     connector
         .probe()

@@ -14,9 +14,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tracing::info;
 
-use crate::connectors::Connectors;
 use crate::pacing::Pacer;
 use crate::sync::{read_customers, target, BulkSync, SyncError};
+use crate::vendors::Connectors;
 
 /// Time kept back from the function's deadline for reading the input and reporting.
 const MARGIN: Duration = Duration::from_secs(30);

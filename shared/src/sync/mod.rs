@@ -85,8 +85,10 @@ pub fn read_customers(csv_text: &[u8], source_name: &str) -> Result<Vec<Customer
 
 /// One vendor's bulk endpoints, as requests; [`BulkSync`] paces and sends them.
 pub trait Target: Send + Sync {
-    /// The connector name (its budget and triage rules).
+    /// The connector name (its budget).
     fn vendor(&self) -> &'static str;
+    /// How the vendor's answers are read (its connector's triage).
+    fn triage(&self) -> crate::connectors::Triage;
     /// Most records one bulk write takes.
     fn batch_size(&self) -> usize;
     /// Find the company with this domain.
@@ -251,7 +253,7 @@ impl BulkSync {
             let result = crate::connectors::send_with(vendor, request(), |a| {
                 match self.target.per_record_answer(a.status.as_u16(), &a.body) {
                     Some(v) => Ok(v),
-                    None => read_response(vendor, a.status, &a.headers, a.body),
+                    None => read_response(self.target.triage(), a.status, &a.headers, a.body),
                 }
             })
             .await;

@@ -8,15 +8,17 @@
 
 use std::time::Duration;
 
-use crate::connectors::triage::{Draft, Response};
+use crate::connectors::triage::{Draft, Response, Verdict};
 use crate::connectors::{Connector, ResolveError};
 use crate::pacing::Rate;
 use crate::routing::PlannedAction;
 use crate::secrets::Credential;
 use crate::sync::{SyncError, Target};
 
+mod connections;
 pub mod github;
 pub mod hubspot;
+pub mod inbound;
 pub mod jira;
 pub mod salesforce;
 pub mod slack;
@@ -25,6 +27,8 @@ pub mod stripe;
 pub mod teams;
 pub mod twilio;
 pub mod zendesk;
+
+pub use connections::{build, pacing_class, Connectors};
 
 /// The connectors built into switchyard, one line each.
 pub static BUILT_IN: [&Vendor; 7] = [
@@ -82,6 +86,27 @@ pub fn is_known(name: &str) -> bool {
     built_in(name).is_some() || crate::connectors::declared::get(name).is_some()
 }
 
+/// The vendors (and `oauth2`, the OAuth 2.0 token endpoint) whose answers switchyard can read.
+pub fn triage_names() -> Vec<&'static str> {
+    let mut all: Vec<&'static str> = BUILT_IN
+        .iter()
+        .filter(|v| v.triage.is_some())
+        .map(|v| v.name)
+        .collect();
+    all.push("oauth2");
+    all
+}
+
+/// Read one answer with `vendor`'s rules (`oauth2`: a token endpoint's). `now` anchors absolute
+/// reset times. `None` for a vendor without rules.
+pub fn triage(vendor: &str, r: &Response, now: chrono::DateTime<chrono::Utc>) -> Option<Verdict> {
+    if vendor == "oauth2" {
+        return Some(crate::connectors::triage::oauth2_verdict(r, now));
+    }
+    let draft = (built_in(vendor)?.triage?)(r);
+    Some(draft.finish(r, now))
+}
+
 /// `count` calls per `secs` seconds, evenly spaced.
 const fn per(count: u32, secs: u64) -> Rate {
     Rate {
@@ -103,6 +128,9 @@ fn no_class_rate(_: &str) -> Option<Rate> {
 fn no_ceilings() -> Vec<Rate> {
     Vec::new()
 }
+
+#[cfg(test)]
+mod triage_tests;
 
 #[cfg(test)]
 mod tests {

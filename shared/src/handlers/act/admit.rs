@@ -43,7 +43,7 @@ pub(super) async fn ask_budget(
     action: &PlannedAction,
     credential: &str,
 ) -> Result<Pace, crate::pacing::PacingError> {
-    let class = crate::connectors::pacing_class(action);
+    let class = crate::vendors::pacing_class(action);
     deps.pacer
         .wait_turn_in(
             &action.connector,

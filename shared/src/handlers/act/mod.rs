@@ -28,13 +28,14 @@ use tracing::{info, warn};
 
 use crate::batch::{self, correlation_id, RecordError};
 use crate::calls::{within_collecting, CallContext};
-use crate::connectors::{ConnectorError, Connectors, Outcome};
+use crate::connectors::{ConnectorError, Outcome};
 use crate::decisions::{state, DecisionStore};
 use crate::event::ActMessage;
 use crate::idempotency::{payload_hash, IdempotencyStore};
 use crate::pacing::{breaker_key, budget_key, Gate, Pace, Pacer};
 use crate::reconnect::Reconnect;
 use crate::routing::PlannedAction;
+use crate::vendors::Connectors;
 
 mod admit;
 mod outcomes;

@@ -55,13 +55,19 @@ impl Version {
     }
 }
 
-impl std::fmt::Display for Version {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
+impl Version {
+    pub fn as_str(self) -> &'static str {
+        match self {
             Version::V1 => "v1",
             Version::V2 => "v2",
             Version::V3 => "v3",
-        })
+        }
+    }
+}
+
+impl std::fmt::Display for Version {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 

@@ -112,7 +112,7 @@ impl Hubspot {
     }
 
     async fn create_ticket(&self, a: &PlannedAction, key: &str) -> Result<Outcome, ConnectorError> {
-        let found = crate::connectors::send("hubspot", self.request(Method::POST, "/crm/v3/objects/tickets/search").json(&json!({
+        let found = send(self.request(Method::POST, "/crm/v3/objects/tickets/search").json(&json!({
                 "filterGroups": [{"filters": [{"propertyName": KEY_PROPERTY, "operator": "EQ", "value": key}]}],
                 "properties": ["subject"], "limit": 1
             })))
@@ -132,8 +132,7 @@ impl Hubspot {
         props.entry("hs_pipeline").or_insert(json!("0"));
         props.entry("hs_pipeline_stage").or_insert(json!("1"));
         props.insert(KEY_PROPERTY.into(), json!(key));
-        let body = crate::connectors::send(
-            "hubspot",
+        let body = send(
             self.request(Method::POST, "/crm/v3/objects/tickets")
                 .json(&json!({"properties": props})),
         )
@@ -155,8 +154,7 @@ impl Hubspot {
                 "update_ticket needs ticket.* properties".into(),
             ));
         }
-        crate::connectors::send(
-            "hubspot",
+        send(
             self.request(Method::PATCH, &format!("/crm/v3/objects/tickets/{id}"))
                 .json(&json!({"properties": props})),
         )
@@ -174,8 +172,7 @@ impl Hubspot {
         }
         let mut props = properties(a, "contact");
         props.insert("email".into(), json!(email));
-        let body = crate::connectors::send(
-            "hubspot",
+        let body = send(
             self.request(Method::POST, "/crm/v3/objects/contacts/batch/upsert")
                 .json(&json!({
                     "inputs": [{"idProperty": "email", "id": email, "properties": props}]
@@ -207,7 +204,7 @@ impl Hubspot {
                 ))
             }
         };
-        let body = crate::connectors::send("hubspot", self.request(Method::POST, "/crm/v3/objects/notes").json(&json!({
+        let body = send(self.request(Method::POST, "/crm/v3/objects/notes").json(&json!({
                 "properties": {"hs_timestamp": crate::dates::format(&chrono::Utc::now()), "hs_note_body": param(a, "note")?},
                 "associations": [{"to": {"id": to}, "types": [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": type_id}]}]
             })))
@@ -228,13 +225,10 @@ impl Hubspot {
             )));
         }
         let (from_id, to_id) = (object_id(a, "from_id")?, object_id(a, "to_id")?);
-        crate::connectors::send(
-            "hubspot",
-            self.request(
-                Method::PUT,
-                &format!("/crm/v4/objects/{from}/{from_id}/associations/default/{to}/{to_id}"),
-            ),
-        )
+        send(self.request(
+            Method::PUT,
+            &format!("/crm/v4/objects/{from}/{from_id}/associations/default/{to}/{to_id}"),
+        ))
         .await?;
         Ok(Outcome {
             object_id: Some(from_id.to_owned()),
@@ -263,11 +257,7 @@ impl Connector for Hubspot {
     }
 
     async fn probe(&self) -> Result<Outcome, ConnectorError> {
-        let info = crate::connectors::send(
-            "hubspot",
-            self.request(Method::GET, "/account-info/v3/details"),
-        )
-        .await?;
+        let info = send(self.request(Method::GET, "/account-info/v3/details")).await?;
         let portal = crate::connectors::id_text(info.get("portalId"))
             .ok_or_else(|| ConnectorError::permanent("account-info answered without a portalId"))?;
         Ok(Outcome {
@@ -281,18 +271,11 @@ impl Connector for Hubspot {
     }
 
     async fn samples(&self) -> Result<Vec<(&'static str, Vec<Value>)>, ConnectorError> {
-        let info = crate::connectors::send(
-            "hubspot",
-            self.request(Method::GET, "/account-info/v3/details"),
-        )
-        .await?;
-        let page = crate::connectors::send(
-            "hubspot",
-            self.request(
-                Method::GET,
-                &format!("/crm/v3/objects/tickets?limit=5&properties={SAMPLE_PROPERTIES}"),
-            ),
-        )
+        let info = send(self.request(Method::GET, "/account-info/v3/details")).await?;
+        let page = send(self.request(
+            Method::GET,
+            &format!("/crm/v3/objects/tickets?limit=5&properties={SAMPLE_PROPERTIES}"),
+        ))
         .await?;
         let tickets = page["results"].as_array().cloned().unwrap_or_default();
         Ok(vec![("account", vec![info]), ("ticket", tickets)])
@@ -308,7 +291,7 @@ impl Connector for Hubspot {
             return Vec::new();
         }
         let path = format!("/crm/v3/properties/tickets/{KEY_PROPERTY}");
-        let detail = match crate::connectors::send("hubspot", self.request(Method::GET, &path)).await {
+        let detail = match send(self.request(Method::GET, &path)).await {
             Ok(_) => return Vec::new(),
             Err(ConnectorError::Permanent {
                 refusal: Refusal::NotFound,
@@ -336,8 +319,7 @@ impl Connector for Hubspot {
         actions: &std::collections::BTreeSet<String>,
     ) -> Result<crate::connectors::grants::Grants, ConnectorError> {
         // A private app's token info lists its scopes.
-        let info = crate::connectors::send(
-            "hubspot",
+        let info = send(
             self.request(Method::POST, "/oauth/v2/private-apps/get/access-token-info")
                 .json(&json!({"tokenKey": self.token.expose_secret()})),
         )
@@ -369,6 +351,11 @@ fn required(action: &str) -> &'static [&'static str] {
 
 // ---------------------------------------------------------------- triage
 // Which answers retry, which 200s are errors, which refusals mean re-authorization.
+
+/// Send one request to hubspot and read its answer with [`triage`] (one external-call record).
+async fn send(req: reqwest::RequestBuilder) -> Result<serde_json::Value, ConnectorError> {
+    crate::connectors::send("hubspot", triage, req).await
+}
 
 /// HubSpot: `{"status": "error", "message": …, "category": …, "errorType": "RATE_LIMIT",
 /// "policyName": "TEN_SECONDLY_ROLLING"}`. A 429 rarely carries `Retry-After`; the policy says

@@ -19,6 +19,9 @@ impl Target for HubspotContacts {
     fn vendor(&self) -> &'static str {
         "hubspot"
     }
+    fn triage(&self) -> crate::connectors::Triage {
+        super::outbound::triage
+    }
 
     fn batch_size(&self) -> usize {
         100

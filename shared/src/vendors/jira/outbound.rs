@@ -141,12 +141,9 @@ impl Jira {
     async fn create_issue(&self, a: &PlannedAction, key: &str) -> Result<Outcome, ConnectorError> {
         let label = idempotency_label(key);
         // Created before a crash? Then it carries our label.
-        let found = crate::connectors::send(
-            "jira",
-            self.request(Method::POST, "/search/jql").json(&json!({
-                "jql": format!("labels = \"{label}\""), "fields": ["key"], "maxResults": 1
-            })),
-        )
+        let found = send(self.request(Method::POST, "/search/jql").json(&json!({
+            "jql": format!("labels = \"{label}\""), "fields": ["key"], "maxResults": 1
+        })))
         .await?;
         if let Some(existing) = found.pointer("/issues/0/key").and_then(Value::as_str) {
             return Ok(Outcome {
@@ -177,8 +174,7 @@ impl Jira {
         for (k, v) in field_params(a) {
             fields[k] = v;
         }
-        let body = crate::connectors::send(
-            "jira",
+        let body = send(
             self.request(Method::POST, "/issue")
                 .json(&json!({ "fields": fields })),
         )
@@ -194,8 +190,7 @@ impl Jira {
 
     async fn add_comment(&self, a: &PlannedAction) -> Result<Outcome, ConnectorError> {
         let issue = issue_key(a)?;
-        let body = crate::connectors::send(
-            "jira",
+        let body = send(
             self.request(Method::POST, &format!("/issue/{issue}/comment"))
                 .json(&json!({ "body": adf(param(a, "comment")?) })),
         )
@@ -209,11 +204,8 @@ impl Jira {
     async fn transition(&self, a: &PlannedAction) -> Result<Outcome, ConnectorError> {
         let issue = issue_key(a)?;
         let wanted = param(a, "to")?;
-        let available = crate::connectors::send(
-            "jira",
-            self.request(Method::GET, &format!("/issue/{issue}/transitions")),
-        )
-        .await?;
+        let available =
+            send(self.request(Method::GET, &format!("/issue/{issue}/transitions"))).await?;
         let transitions = available
             .get("transitions")
             .and_then(Value::as_array)
@@ -240,8 +232,7 @@ impl Jira {
                 names.join(", ")
             )));
         };
-        crate::connectors::send(
-            "jira",
+        send(
             self.request(Method::POST, &format!("/issue/{issue}/transitions"))
                 .json(&json!({"transition": {"id": id}})),
         )
@@ -262,8 +253,7 @@ impl Jira {
                 "set_fields needs fields.<id> parameters".into(),
             ));
         }
-        crate::connectors::send(
-            "jira",
+        send(
             self.request(Method::PUT, &format!("/issue/{issue}"))
                 .json(&json!({"fields": fields})),
         )
@@ -282,8 +272,7 @@ impl Jira {
             .filter(|l| !l.is_empty())
             .map(|l| json!({"add": l}))
             .collect();
-        crate::connectors::send(
-            "jira",
+        send(
             self.request(Method::PUT, &format!("/issue/{issue}"))
                 .json(&json!({"update": {"labels": add}})),
         )
@@ -323,16 +312,13 @@ impl Connector for Jira {
     }
 
     async fn samples(&self) -> Result<Vec<(&'static str, Vec<Value>)>, ConnectorError> {
-        let me = crate::connectors::send("jira", self.request(Method::GET, "/myself")).await?;
+        let me = send(self.request(Method::GET, "/myself")).await?;
         // Bounded, as the enhanced search requires: issues changed in the last 30 days.
-        let recent = crate::connectors::send(
-            "jira",
-            self.request(Method::POST, "/search/jql").json(&json!({
-                "jql": "updated >= -30d ORDER BY updated DESC",
-                "maxResults": 5,
-                "fields": ["summary", "labels", "issuetype", "status", "created", "updated"],
-            })),
-        )
+        let recent = send(self.request(Method::POST, "/search/jql").json(&json!({
+            "jql": "updated >= -30d ORDER BY updated DESC",
+            "maxResults": 5,
+            "fields": ["summary", "labels", "issuetype", "status", "created", "updated"],
+        })))
         .await?;
         let issues = recent["issues"].as_array().cloned().unwrap_or_default();
         Ok(vec![("myself", vec![me]), ("issue", issues)])
@@ -359,13 +345,10 @@ impl Connector for Jira {
                 continue;
             };
             let wanted = a.params.get("issue_type").map_or("Task", String::as_str);
-            let types = crate::connectors::send(
-                "jira",
-                self.request(
-                    Method::GET,
-                    &format!("/issue/createmeta/{project}/issuetypes"),
-                ),
-            )
+            let types = send(self.request(
+                Method::GET,
+                &format!("/issue/createmeta/{project}/issuetypes"),
+            ))
             .await?;
             // Cloud answers `issueTypes`; some deployments page them as `values`.
             let Some(type_id) = types["issueTypes"]
@@ -378,13 +361,10 @@ impl Connector for Jira {
             else {
                 continue;
             };
-            let meta = crate::connectors::send(
-                "jira",
-                self.request(
-                    Method::GET,
-                    &format!("/issue/createmeta/{project}/issuetypes/{type_id}"),
-                ),
-            )
+            let meta = send(self.request(
+                Method::GET,
+                &format!("/issue/createmeta/{project}/issuetypes/{type_id}"),
+            ))
             .await?;
             let fields = meta["fields"]
                 .as_array()
@@ -423,7 +403,7 @@ impl Connector for Jira {
     }
 
     async fn probe(&self) -> Result<Outcome, ConnectorError> {
-        let me = crate::connectors::send("jira", self.request(Method::GET, "/myself")).await?;
+        let me = send(self.request(Method::GET, "/myself")).await?;
         let account = me
             .get("accountId")
             .and_then(Value::as_str)
@@ -445,7 +425,7 @@ impl Connector for Jira {
             keys.push("BROWSE_PROJECTS");
         }
         let path = format!("/mypermissions?permissions={}", keys.join(","));
-        let answer = crate::connectors::send("jira", self.request(Method::GET, &path)).await?;
+        let answer = send(self.request(Method::GET, &path)).await?;
         let granted = keys
             .iter()
             .filter(|k| {
@@ -475,6 +455,11 @@ fn required(action: &str) -> &'static [&'static str] {
 
 // ---------------------------------------------------------------- triage
 // Which answers retry, which 200s are errors, which refusals mean re-authorization.
+
+/// Send one request to jira and read its answer with [`triage`] (one external-call record).
+async fn send(req: reqwest::RequestBuilder) -> Result<serde_json::Value, ConnectorError> {
+    crate::connectors::send("jira", triage, req).await
+}
 
 /// Jira Cloud: `{"errorMessages": […], "errors": {field: message}}`; 429 with `Retry-After` and
 /// an ISO `X-RateLimit-Reset`; 503 with `Retry-After` when a resource limit is hit.

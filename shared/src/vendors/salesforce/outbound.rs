@@ -145,8 +145,7 @@ impl Salesforce {
                 "upsert_case needs case.Subject".into(),
             ));
         }
-        let body = crate::connectors::send(
-            "salesforce",
+        let body = send(
             self.request(Method::PATCH, &format!("/sobjects/Case/{field}/{value}"))
                 .json(&Value::Object(fields)),
         )
@@ -178,8 +177,7 @@ impl Salesforce {
                 "update_case needs case.* fields".into(),
             ));
         }
-        crate::connectors::send(
-            "salesforce",
+        send(
             self.request(Method::PATCH, &format!("/sobjects/Case/{id}"))
                 .json(&Value::Object(fields)),
         )
@@ -193,8 +191,7 @@ impl Salesforce {
     async fn add_case_comment(&self, a: &PlannedAction) -> Result<Outcome, ConnectorError> {
         let id = record_id(a, "case_id")?;
         let published = a.params.get("public").is_some_and(|p| p == "true");
-        let body = crate::connectors::send(
-            "salesforce",
+        let body = send(
             self.request(Method::POST, "/sobjects/CaseComment")
                 .json(&json!({
                     "ParentId": id, "CommentBody": param(a, "comment")?, "IsPublished": published
@@ -227,8 +224,7 @@ impl Connector for Salesforce {
 
     /// `limits` proves the token and reports the daily API headroom.
     async fn probe(&self) -> Result<Outcome, ConnectorError> {
-        let limits =
-            crate::connectors::send("salesforce", self.request(Method::GET, "/limits")).await?;
+        let limits = send(self.request(Method::GET, "/limits")).await?;
         let daily = limits
             .get("DailyApiRequests")
             .ok_or_else(|| ConnectorError::permanent("limits answered without DailyApiRequests"))?;
@@ -247,18 +243,14 @@ impl Connector for Salesforce {
     }
 
     async fn samples(&self) -> Result<Vec<(&'static str, Vec<Value>)>, ConnectorError> {
-        let limits =
-            crate::connectors::send("salesforce", self.request(Method::GET, "/limits")).await?;
-        let recent = crate::connectors::send(
-            "salesforce",
-            self.request(
-                Method::GET,
-                &format!(
-                    "/query?{}",
-                    serde_urlencoded::to_string([("q", RECENT_CASES)]).unwrap_or_default()
-                ),
+        let limits = send(self.request(Method::GET, "/limits")).await?;
+        let recent = send(self.request(
+            Method::GET,
+            &format!(
+                "/query?{}",
+                serde_urlencoded::to_string([("q", RECENT_CASES)]).unwrap_or_default()
             ),
-        )
+        ))
         .await?;
         let cases = recent["records"].as_array().cloned().unwrap_or_default();
         Ok(vec![("limits", vec![limits]), ("case", cases)])
@@ -277,11 +269,7 @@ impl Connector for Salesforce {
             .params
             .get("external_id_field")
             .map_or(DEFAULT_EXTERNAL_ID_FIELD, String::as_str);
-        let d = crate::connectors::send(
-            "salesforce",
-            self.request(Method::GET, "/sobjects/Case/describe"),
-        )
-        .await?;
+        let d = send(self.request(Method::GET, "/sobjects/Case/describe")).await?;
         Ok(d["fields"]
             .as_array()
             .into_iter()
@@ -316,11 +304,8 @@ impl Connector for Salesforce {
         objects.dedup();
         let mut granted = Vec::new();
         for object in objects {
-            let d = crate::connectors::send(
-                "salesforce",
-                self.request(Method::GET, &format!("/sobjects/{object}/describe")),
-            )
-            .await?;
+            let d =
+                send(self.request(Method::GET, &format!("/sobjects/{object}/describe"))).await?;
             for (flag, verb) in [("createable", "create"), ("updateable", "update")] {
                 if d.get(flag).and_then(Value::as_bool) == Some(true) {
                     granted.push(format!("{object}.{verb}"));
@@ -348,6 +333,11 @@ fn required(action: &str) -> &'static [&'static str] {
 
 // ---------------------------------------------------------------- triage
 // Which answers retry, which 200s are errors, which refusals mean re-authorization.
+
+/// Send one request to salesforce and read its answer with [`triage`] (one external-call record).
+async fn send(req: reqwest::RequestBuilder) -> Result<serde_json::Value, ConnectorError> {
+    crate::connectors::send("salesforce", triage, req).await
+}
 
 /// Salesforce REST: errors are `[{"message": …, "errorCode": "INVALID_SESSION_ID"}]`; the daily
 /// API limit is a **403** `REQUEST_LIMIT_EXCEEDED`; sObject collections answer 200 with

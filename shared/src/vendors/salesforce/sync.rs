@@ -30,6 +30,9 @@ impl Target for SalesforceContacts {
     fn vendor(&self) -> &'static str {
         "salesforce"
     }
+    fn triage(&self) -> crate::connectors::Triage {
+        super::outbound::triage
+    }
 
     fn batch_size(&self) -> usize {
         200

@@ -82,7 +82,7 @@ impl Slack {
             .http
             .get(format!("{}/api/{method}?{query}", self.base_url))
             .bearer_auth(self.token.expose_secret());
-        crate::connectors::send("slack", req).await
+        send(req).await
     }
 
     /// Page through a read method (Slack's cursor pagination), at most `pages` pages, until
@@ -165,7 +165,7 @@ impl Slack {
             .post(format!("{}/api/{method}", self.base_url))
             .bearer_auth(self.token.expose_secret())
             .json(body);
-        crate::connectors::send("slack", req).await
+        send(req).await
     }
 }
 
@@ -300,7 +300,7 @@ impl Connector for Slack {
                 .map(|s| s.trim().to_owned())
                 .filter(|s| !s.is_empty())
                 .collect();
-            crate::connectors::read_response("slack", a.status, &a.headers, a.body).map(|_| scopes)
+            crate::connectors::read_response(triage, a.status, &a.headers, a.body).map(|_| scopes)
         })
         .await?;
         Ok(crate::connectors::grants::Grants::compare(
@@ -320,6 +320,11 @@ fn required(action: &str) -> &'static [&'static str] {
 
 // ---------------------------------------------------------------- triage
 // Which answers retry, which 200s are errors, which refusals mean re-authorization.
+
+/// Send one request to slack and read its answer with [`triage`] (one external-call record).
+async fn send(req: reqwest::RequestBuilder) -> Result<serde_json::Value, ConnectorError> {
+    crate::connectors::send("slack", triage, req).await
+}
 
 /// Slack Web API: errors in HTTP 200 bodies (`{"ok": false, "error": "…"}`); HTTP 429 with
 /// `Retry-After`. Incoming webhooks answer plain text (`ok`, `invalid_payload`, `no_service`).

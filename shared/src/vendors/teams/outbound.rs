@@ -88,7 +88,7 @@ impl Connector for Teams {
         );
         let req = self.http.post(self.url.expose_secret()).json(&payload);
         crate::connectors::send_with("teams", req, |a| {
-            read_response("teams", a.status, &a.headers, a.body)
+            read_response(triage, a.status, &a.headers, a.body)
         })
         .await?;
         Ok(Outcome {

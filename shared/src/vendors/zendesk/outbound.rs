@@ -132,8 +132,7 @@ impl Zendesk {
             });
         }
         ticket.insert("metadata".into(), json!({ "switchyard_key": key }));
-        let body = crate::connectors::send(
-            "zendesk",
+        let body = send(
             self.request(Method::PUT, &format!("/api/v2/tickets/{ticket_id}.json"))
                 .json(&json!({ "ticket": ticket })),
         )
@@ -149,7 +148,7 @@ impl Zendesk {
     /// Whether one of the ticket's audits carries this action's key (newest first).
     async fn audited(&self, ticket_id: &str, key: &str) -> Result<bool, ConnectorError> {
         let path = format!("/api/v2/tickets/{ticket_id}/audits.json?sort_order=desc");
-        let body = crate::connectors::send("zendesk", self.request(Method::GET, &path)).await?;
+        let body = send(self.request(Method::GET, &path)).await?;
         Ok(body["audits"].as_array().is_some_and(|audits| {
             audits
                 .iter()
@@ -164,16 +163,13 @@ impl Zendesk {
         action: &PlannedAction,
         key: &str,
     ) -> Result<Outcome, ConnectorError> {
-        let found = crate::connectors::send(
-            "zendesk",
-            self.request(
-                Method::GET,
-                &format!(
-                    "/api/v2/tickets.json?{}",
-                    serde_urlencoded::to_string([("external_id", key)]).unwrap_or_default()
-                ),
+        let found = send(self.request(
+            Method::GET,
+            &format!(
+                "/api/v2/tickets.json?{}",
+                serde_urlencoded::to_string([("external_id", key)]).unwrap_or_default()
             ),
-        )
+        ))
         .await?;
         if let Some(existing) = found.pointer("/tickets/0") {
             let id = crate::connectors::id_text(existing.get("id")).unwrap_or_default();
@@ -193,8 +189,7 @@ impl Zendesk {
             ticket.insert("tags".into(), tags);
         }
         ticket.insert("external_id".into(), json!(key));
-        let body = crate::connectors::send(
-            "zendesk",
+        let body = send(
             self.request(Method::POST, "/api/v2/tickets.json")
                 .json(&json!({ "ticket": ticket })),
         )
@@ -362,18 +357,11 @@ impl Connector for Zendesk {
     }
 
     async fn samples(&self) -> Result<Vec<(&'static str, Vec<Value>)>, ConnectorError> {
-        let me = crate::connectors::send(
-            "zendesk",
-            self.request(Method::GET, "/api/v2/users/me.json"),
-        )
-        .await?;
-        let recent = crate::connectors::send(
-            "zendesk",
-            self.request(
-                Method::GET,
-                "/api/v2/tickets.json?sort_by=updated_at&sort_order=desc&per_page=5",
-            ),
-        )
+        let me = send(self.request(Method::GET, "/api/v2/users/me.json")).await?;
+        let recent = send(self.request(
+            Method::GET,
+            "/api/v2/tickets.json?sort_by=updated_at&sort_order=desc&per_page=5",
+        ))
         .await?;
         let tickets = recent["tickets"].as_array().cloned().unwrap_or_default();
         Ok(vec![
@@ -392,11 +380,7 @@ impl Connector for Zendesk {
         if !actions.iter().any(|a| a.action == "create_ticket") {
             return Ok(Vec::new());
         }
-        let fields = crate::connectors::send(
-            "zendesk",
-            self.request(Method::GET, "/api/v2/ticket_fields.json"),
-        )
-        .await?;
+        let fields = send(self.request(Method::GET, "/api/v2/ticket_fields.json")).await?;
         Ok(fields["ticket_fields"]
             .as_array()
             .into_iter()
@@ -433,11 +417,7 @@ impl Connector for Zendesk {
     }
 
     async fn probe(&self) -> Result<Outcome, ConnectorError> {
-        let body = crate::connectors::send(
-            "zendesk",
-            self.request(Method::GET, "/api/v2/users/me.json"),
-        )
-        .await?;
+        let body = send(self.request(Method::GET, "/api/v2/users/me.json")).await?;
         // An anonymous "user" (id null) means the credentials were not accepted.
         match body.pointer("/user/id") {
             Some(Value::Number(id)) => Ok(Outcome {
@@ -455,11 +435,7 @@ impl Connector for Zendesk {
         &self,
         actions: &std::collections::BTreeSet<String>,
     ) -> Result<crate::connectors::grants::Grants, ConnectorError> {
-        let me = crate::connectors::send(
-            "zendesk",
-            self.request(Method::GET, "/api/v2/users/me.json"),
-        )
-        .await?;
+        let me = send(self.request(Method::GET, "/api/v2/users/me.json")).await?;
         let role = me
             .pointer("/user/role")
             .and_then(Value::as_str)
@@ -483,6 +459,11 @@ impl Connector for Zendesk {
 
 // ---------------------------------------------------------------- triage
 // Which answers retry, which 200s are errors, which refusals mean re-authorization.
+
+/// Send one request to zendesk and read its answer with [`triage`] (one external-call record).
+async fn send(req: reqwest::RequestBuilder) -> Result<serde_json::Value, ConnectorError> {
+    crate::connectors::send("zendesk", triage, req).await
+}
 
 /// Zendesk: `{"error": "RecordNotFound", "description": "Not found"}` or
 /// `{"error": {"title": …, "message": …}}`; 409 means a concurrent update (retry).

@@ -33,6 +33,9 @@ impl Target for ZendeskUsers {
     fn vendor(&self) -> &'static str {
         "zendesk"
     }
+    fn triage(&self) -> crate::connectors::Triage {
+        super::outbound::triage
+    }
 
     fn batch_size(&self) -> usize {
         100

@@ -8,8 +8,9 @@ use http::HeaderMap;
 use secrecy::SecretString;
 use sha2::{Digest, Sha256};
 
-use super::signature::{hmac_sha1, hmac_sha256};
-use super::{Scheme, SignedRequest, VerifyError};
+use super::Scheme;
+use crate::webhook::signature::{hmac_sha1, hmac_sha256};
+use crate::webhook::{SignedRequest, VerifyError};
 
 const URL: &str = "https://hooks.example.com/webhooks/x?a=1";
 const T: i64 = 1_700_000_000;

@@ -2,8 +2,9 @@
 
 use chrono::{DateTime, Utc};
 
-use super::triage::{triage, Kind, Response};
-use super::wait::as_millis_ceil;
+use super::triage;
+use crate::connectors::triage::{Kind, Response};
+use crate::connectors::wait::as_millis_ceil;
 
 fn now() -> DateTime<Utc> {
     "2026-11-28T12:00:00Z".parse().unwrap()
@@ -468,7 +469,7 @@ fn waits_only_accompany_retryable_outcomes() {
 /// fields travel as a fact of the verdict (and the error act sees), and the reason says them too.
 #[test]
 fn validation_errors_name_their_fields() {
-    use super::ConnectorError;
+    use crate::connectors::ConnectorError;
     let fields = |vendor: &str, status: u16, body: &str| {
         let r = Response {
             status,
@@ -524,7 +525,7 @@ fn validation_errors_name_their_fields() {
 /// here: `doctor` names the fix and hubspot's drift check finds a missing property by it.
 #[test]
 fn refusals_are_facts_of_the_verdict() {
-    use super::Refusal;
+    use crate::connectors::Refusal;
     let refusal = |vendor: &str, status: u16, body: &str| {
         let r = Response {
             status,

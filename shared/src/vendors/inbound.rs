@@ -1,0 +1,329 @@
+//! Inbound, by source: which signature scheme and which normalizer each `/webhooks/{source}`
+//! uses. The schemes and normalizers themselves live in each vendor's `inbound` module.
+
+use chrono::{DateTime, Utc};
+use http::HeaderMap;
+use secrecy::SecretString;
+
+use crate::event::Source;
+use crate::webhook::{
+    json_text, opt_header, parse_json, Inbound, NormalizeError, SignedRequest, VerifyError,
+};
+
+use super::github::inbound as github;
+use super::hubspot::inbound as hubspot;
+use super::jira::inbound as jira;
+use super::salesforce::inbound as salesforce;
+use super::slack::inbound as slack;
+use super::standard_webhooks::inbound as standard;
+use super::stripe::inbound as stripe;
+use super::teams::inbound as teams;
+use super::twilio::inbound as twilio;
+use super::zendesk::inbound as zendesk;
+
+/// A signature scheme, by the name `switchyard webhook verify` uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scheme {
+    Slack,
+    Zendesk,
+    Github,
+    Jira,
+    HubspotV1,
+    HubspotV2,
+    HubspotV3,
+    Teams,
+    Stripe,
+    StandardWebhooks,
+    Svix,
+    Twilio,
+}
+
+impl Scheme {
+    pub const ALL: [(&'static str, Scheme); 12] = [
+        ("slack", Scheme::Slack),
+        ("zendesk", Scheme::Zendesk),
+        ("github", Scheme::Github),
+        ("jira", Scheme::Jira),
+        ("hubspot-v1", Scheme::HubspotV1),
+        ("hubspot-v2", Scheme::HubspotV2),
+        ("hubspot-v3", Scheme::HubspotV3),
+        ("teams", Scheme::Teams),
+        ("stripe", Scheme::Stripe),
+        ("standard-webhooks", Scheme::StandardWebhooks),
+        ("svix", Scheme::Svix),
+        ("twilio", Scheme::Twilio),
+    ];
+
+    pub fn parse(name: &str) -> Option<Scheme> {
+        Self::ALL.iter().find(|(n, _)| *n == name).map(|(_, s)| *s)
+    }
+
+    /// Check a request. With `now`, the timestamp window is enforced where the scheme signs one;
+    /// without, only the signature is checked (for replaying a recorded request by hand).
+    pub fn verify(
+        self,
+        req: &SignedRequest<'_>,
+        secrets: &[SecretString],
+        now: Option<DateTime<Utc>>,
+    ) -> Result<(), VerifyError> {
+        if secrets.is_empty() {
+            return Err(VerifyError::NoSecret);
+        }
+        self.check(req, secrets, now)
+    }
+
+    /// [`verify`](Self::verify) without the configured-secret check: with no secret, every
+    /// request fails exactly as a wrong signature does.
+    fn check(
+        self,
+        req: &SignedRequest<'_>,
+        secrets: &[SecretString],
+        now: Option<DateTime<Utc>>,
+    ) -> Result<(), VerifyError> {
+        let (h, body) = (req.headers, req.body);
+        match self {
+            Scheme::Slack => slack::verify(h, body, secrets, now),
+            Scheme::Zendesk => zendesk::verify(h, body, secrets, now),
+            Scheme::Github => github::verify(h, body, secrets),
+            Scheme::Jira => jira::verify(h, body, secrets),
+            Scheme::HubspotV1 => hubspot::verify(hubspot::Version::V1, req, secrets, now),
+            Scheme::HubspotV2 => hubspot::verify(hubspot::Version::V2, req, secrets, now),
+            Scheme::HubspotV3 => hubspot::verify(hubspot::Version::V3, req, secrets, now),
+            Scheme::Teams => teams::verify(h, body, secrets),
+            Scheme::Stripe => stripe::verify(h, body, secrets, now),
+            Scheme::StandardWebhooks => {
+                standard::verify(standard::Flavor::Standard, h, body, secrets, now)
+            }
+            Scheme::Svix => standard::verify(standard::Flavor::Svix, h, body, secrets, now),
+            Scheme::Twilio => twilio::verify(req, secrets),
+        }
+    }
+}
+
+/// Check a request to `/webhooks/{source}` against the source's active secrets. A source with
+/// no secret fails as a wrong signature does, so answers do not tell which sources exist.
+pub fn verify(
+    source: Source,
+    req: &SignedRequest<'_>,
+    secrets: &[SecretString],
+    now: DateTime<Utc>,
+    hubspot_min: hubspot::Version,
+) -> Result<(), VerifyError> {
+    let scheme = match source {
+        Source::Zendesk => Scheme::Zendesk,
+        Source::Slack => Scheme::Slack,
+        Source::Jira => Scheme::Jira,
+        Source::Github => Scheme::Github,
+        // The request names its version: below the deployment's floor it is refused, so
+        // stripping the v3 headers cannot fall back to a scheme that signs less.
+        Source::Hubspot => match hubspot::declared_version(req.headers)? {
+            v if v < hubspot_min => {
+                return Err(VerifyError::BelowMinimumVersion(hubspot_min.as_str()))
+            }
+            hubspot::Version::V1 => Scheme::HubspotV1,
+            hubspot::Version::V2 => Scheme::HubspotV2,
+            hubspot::Version::V3 => Scheme::HubspotV3,
+        },
+        Source::Teams => Scheme::Teams,
+        Source::Stripe => Scheme::Stripe,
+        Source::StandardWebhooks | Source::Smoke => Scheme::StandardWebhooks,
+        Source::Svix => Scheme::Svix,
+        Source::Twilio => Scheme::Twilio,
+        Source::Salesforce => return salesforce::verify(req.body, secrets),
+    };
+    scheme.check(req, secrets, Some(now))
+}
+
+/// Whether the delivery id a source's normalizer reads is covered by its signature. GitHub's
+/// `X-GitHub-Delivery`, Jira's `X-Atlassian-Webhook-Identifier` and Twilio's
+/// `I-Twilio-Idempotency-Token` are headers the signature does not cover: a captured request
+/// resent under a fresh id would pass as new, so those deliveries dedupe on the signed bytes.
+pub fn signs_delivery_id(source: Source) -> bool {
+    !matches!(source, Source::Github | Source::Jira | Source::Twilio)
+}
+
+/// Whether a source sends bodies of this content type (`None`: the header was absent).
+pub fn accepts_content_type(source: Source, content_type: Option<&str>) -> bool {
+    let Some(ct) = content_type else { return true };
+    let mime = ct
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    let json = mime == "application/json" || mime.ends_with("+json") || mime == "text/json";
+    match source {
+        Source::Twilio => json || mime == "application/x-www-form-urlencoded",
+        Source::Salesforce => matches!(
+            mime.as_str(),
+            "text/xml" | "application/xml" | "application/soap+xml"
+        ),
+        _ => json,
+    }
+}
+
+/// Read a verified body as the vendor's event(s).
+pub fn normalize(
+    source: Source,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Inbound, NormalizeError> {
+    let form = opt_header(headers, "content-type")
+        .is_some_and(|ct| ct.starts_with("application/x-www-form-urlencoded"));
+    match source {
+        Source::Twilio => return twilio::normalize(headers, body),
+        Source::Salesforce => return salesforce::normalize(body),
+        Source::Slack if form => return slack::normalize_form(body),
+        Source::Zendesk => return zendesk::normalize(json_text(body)?),
+        _ => {}
+    }
+    let raw = parse_json(body)?;
+    match source {
+        Source::Slack => slack::normalize(raw),
+        Source::Jira => jira::normalize(headers, raw),
+        Source::Github => github::normalize(headers, raw),
+        Source::Hubspot => hubspot::normalize(raw),
+        Source::Teams => teams::normalize(raw),
+        Source::Stripe => stripe::normalize(raw),
+        Source::StandardWebhooks | Source::Smoke => {
+            standard::normalize(standard::Flavor::Standard, headers, raw)
+        }
+        Source::Svix => standard::normalize(standard::Flavor::Svix, headers, raw),
+        Source::Zendesk | Source::Twilio | Source::Salesforce => unreachable!("handled above"),
+    }
+}
+
+#[cfg(test)]
+#[path = "inbound_matrix_tests.rs"]
+mod matrix_tests;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::webhook::signature;
+
+    #[test]
+    fn content_types_per_source() {
+        assert!(accepts_content_type(
+            Source::Zendesk,
+            Some("application/json; charset=utf-8")
+        ));
+        assert!(accepts_content_type(Source::Zendesk, None));
+        assert!(!accepts_content_type(Source::Zendesk, Some("text/plain")));
+        assert!(accepts_content_type(
+            Source::Twilio,
+            Some("application/x-www-form-urlencoded")
+        ));
+        assert!(accepts_content_type(
+            Source::Salesforce,
+            Some("text/xml; charset=utf-8")
+        ));
+        assert!(!accepts_content_type(
+            Source::Salesforce,
+            Some("application/json")
+        ));
+    }
+
+    fn hubspot_v1(secret: &str, body: &[u8]) -> HeaderMap {
+        use sha2::{Digest, Sha256};
+        let mut d = Sha256::new();
+        d.update(secret.as_bytes());
+        d.update(body);
+        let mut h = HeaderMap::new();
+        h.insert(
+            "x-hubspot-signature",
+            hex::encode(d.finalize()).parse().unwrap(),
+        );
+        h.insert("x-hubspot-signature-version", "v1".parse().unwrap());
+        h
+    }
+
+    #[test]
+    fn a_hubspot_request_cannot_choose_a_version_below_the_floor() {
+        let body = br#"[{"eventId":1,"portalId":62515}]"#;
+        let headers = hubspot_v1("hubspot-secret", body);
+        let req = SignedRequest {
+            method: "POST",
+            url: "https://hooks.example.com/webhooks/hubspot",
+            headers: &headers,
+            body,
+        };
+        let secrets = [SecretString::from("hubspot-secret")];
+        let now = Utc::now();
+        // Correctly signed with v1 (no URL, no time): taken only where the floor allows it.
+        assert_eq!(
+            verify(Source::Hubspot, &req, &secrets, now, hubspot::Version::V1),
+            Ok(())
+        );
+        assert_eq!(
+            verify(Source::Hubspot, &req, &secrets, now, hubspot::Version::V3),
+            Err(VerifyError::BelowMinimumVersion("v3"))
+        );
+    }
+
+    #[test]
+    fn an_empty_or_blank_secret_never_verifies() {
+        // HMAC takes an empty key: anyone could sign with one. So could `whsec_` (no key).
+        let body = br#"{"a":1}"#;
+        for blank in ["", "   ", "whsec_", "whsec_=="] {
+            let sig = hex::encode(signature::hmac_sha256(blank.trim().as_bytes(), &[body]));
+            let mut headers = HeaderMap::new();
+            headers.insert(
+                "x-hub-signature-256",
+                format!("sha256={sig}").parse().unwrap(),
+            );
+            let req = SignedRequest {
+                method: "POST",
+                url: "https://h/webhooks/github",
+                headers: &headers,
+                body,
+            };
+            let secrets = [SecretString::from(blank)];
+            assert_eq!(
+                verify(
+                    Source::Github,
+                    &req,
+                    &secrets,
+                    Utc::now(),
+                    hubspot::Version::V3
+                ),
+                Err(VerifyError::Mismatch),
+                "{blank:?}"
+            );
+        }
+        assert!(signature::is_usable(
+            "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+        ));
+        assert!(signature::is_usable("k"));
+    }
+
+    #[test]
+    fn an_unconfigured_source_fails_as_a_wrong_signature_does() {
+        let body = br#"{"a":1}"#;
+        let mut headers = HeaderMap::new();
+        headers.insert("x-hub-signature-256", "sha256=00".parse().unwrap());
+        let req = SignedRequest {
+            method: "POST",
+            url: "https://h/webhooks/github",
+            headers: &headers,
+            body,
+        };
+        let none = verify(Source::Github, &req, &[], Utc::now(), hubspot::Version::V3);
+        let wrong = verify(
+            Source::Github,
+            &req,
+            &[SecretString::from("x")],
+            Utc::now(),
+            hubspot::Version::V3,
+        );
+        assert_eq!(none, wrong);
+    }
+
+    #[test]
+    fn every_scheme_name_round_trips() {
+        for (name, scheme) in Scheme::ALL {
+            assert_eq!(Scheme::parse(name), Some(scheme));
+        }
+        assert_eq!(Scheme::parse("myspace"), None);
+    }
+}
