@@ -249,7 +249,9 @@ fn bulk_sync(
         http: switchyard::connectors::http_client(),
         pacer: switchyard::pacing::Pacer {
             limiter: limiter(table),
-            limits: switchyard::pacing::Limits::parse(limits).unwrap(),
+            limits: switchyard::pacing::Limits::parse(limits)
+                .unwrap()
+                .with_documented(&switchyard::vendors::DOCUMENTED),
             breaker: switchyard::pacing::Breaker::new(table.ddb.clone(), &table.name),
         },
         credential: format!("batch-test-{connector}"),
@@ -397,7 +399,9 @@ async fn a_zendesk_sync_upserts_users_in_bulk_jobs_and_waits_for_each_to_finish(
         http: switchyard::connectors::http_client(),
         pacer: switchyard::pacing::Pacer {
             limiter: limiter(&table),
-            limits: switchyard::pacing::Limits::parse("zendesk=600/minute").unwrap(),
+            limits: switchyard::pacing::Limits::parse("zendesk=600/minute")
+                .unwrap()
+                .with_documented(&switchyard::vendors::DOCUMENTED),
             breaker: switchyard::pacing::Breaker::new(table.ddb.clone(), &table.name),
         },
         credential: "batch-test-zendesk".into(),
@@ -429,7 +433,9 @@ async fn a_zendesk_sync_upserts_users_in_bulk_jobs_and_waits_for_each_to_finish(
 fn pacer(t: &Table, limits: &str) -> switchyard::pacing::Pacer {
     switchyard::pacing::Pacer {
         limiter: limiter(t),
-        limits: switchyard::pacing::Limits::parse(limits).unwrap(),
+        limits: switchyard::pacing::Limits::parse(limits)
+            .unwrap()
+            .with_documented(&switchyard::vendors::DOCUMENTED),
         breaker: switchyard::pacing::Breaker::new(t.ddb.clone(), &t.name),
     }
 }
@@ -487,7 +493,9 @@ async fn an_endpoint_class_has_its_own_narrower_budget_scoped_per_channel() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_concurrency_cap_holds_n_calls_in_flight_across_workers() {
     let table = pacing_table().await;
-    let limits = switchyard::pacing::Limits::parse("salesforce=3/concurrent").unwrap();
+    let limits = switchyard::pacing::Limits::parse("salesforce=3/concurrent")
+        .unwrap()
+        .with_documented(&switchyard::vendors::DOCUMENTED);
     assert_eq!(limits.concurrency("salesforce"), Some(3));
     assert_eq!(limits.concurrency("zendesk"), None);
     let c = limiter(&table).concurrency();

@@ -28,7 +28,8 @@ pub async fn contacts_cli(
     let text = std::fs::read(input).with_context(|| format!("reading {}", input.display()))?;
     let customers = read_customers(&text, &input.display().to_string())?;
     let limits = Limits::parse(&std::env::var("RATE_LIMITS").unwrap_or_default())
-        .map_err(anyhow::Error::msg)?;
+        .map_err(anyhow::Error::msg)?
+        .with_documented(&switchyard::vendors::DOCUMENTED);
     let (sync, _keep) = if sandbox {
         let emulator = crate::emulator::Emulator::start_serial()?;
         let config = emulator.sdk_config().await;

@@ -95,7 +95,8 @@ impl Bench {
         let pacer = Pacer {
             limiter: self.limiter.clone(),
             limits: Limits::parse(&format!("zendesk={per_minute}/minute"))
-                .map_err(anyhow::Error::msg)?,
+                .map_err(anyhow::Error::msg)?
+                .with_documented(&switchyard::vendors::DOCUMENTED),
             breaker: self.breaker.clone(),
         };
         let c = &self.sandbox.credentials;

@@ -71,7 +71,7 @@ impl SyncDeps {
                     .and_then(|v| v.parse().ok())
                     .unwrap_or(600),
             ),
-            pacer: Pacer::from_settings(&aws.ddb, s)?,
+            pacer: Pacer::from_settings(&aws.ddb, s, &crate::vendors::DOCUMENTED)?,
             connectors: Connectors::with_refresher(aws, s)?,
         })
     }

@@ -39,28 +39,26 @@ pub const IN_FUNCTION_WAIT: Duration = Duration::from_secs(2);
 /// The hold after a 429 that named no wait.
 pub const DEFAULT_COOLDOWN: Duration = Duration::from_secs(5);
 
-/// Documented (or conservative) limits per connector, for one credential: the registry's.
-fn default_rate(connector: &str) -> Rate {
-    crate::vendors::built_in(connector).map_or(Rate::per_minute(60), |v| v.pace)
+/// The limits switchyard knows without being told, beneath `RATE_LIMITS`: each vendor's
+/// documented budget and a described connector's `[limits]`. The vendor registry provides them
+/// (`vendors::DOCUMENTED`); without them every connector gets a conservative 60 a minute.
+pub trait Documented: std::fmt::Debug + Send + Sync {
+    /// The pace, then any longer windows (ceilings), for one credential of `connector`.
+    fn windows(&self, connector: &str) -> Option<Vec<Rate>>;
+    /// The rate of an endpoint class the vendor limits more narrowly than the credential.
+    fn class_rate(&self, connector: &str, class: &str) -> Option<Rate>;
+    /// At most this many calls in flight per credential.
+    fn concurrency(&self, connector: &str) -> Option<u32>;
 }
 
-/// Documented longer windows per connector: ceilings beside the pace.
-fn default_ceilings(connector: &str) -> Vec<Rate> {
-    crate::vendors::built_in(connector).map_or_else(Vec::new, |v| (v.ceilings)())
-}
-
-/// Documented limits of an endpoint class, narrower than the credential's budget.
-fn default_class_rate(connector: &str, class: &str) -> Option<Rate> {
-    (crate::vendors::built_in(connector)?.class_rate)(class)
-}
-
-/// Budgets by connector (and endpoint class): defaults, then `RATE_LIMITS` overrides; and
-/// concurrency caps (`N/concurrent`).
+/// Budgets by connector (and endpoint class): `RATE_LIMITS` overrides, then what is documented;
+/// and concurrency caps (`N/concurrent`).
 #[derive(Clone, Debug, Default)]
 pub struct Limits {
     /// The pace, then any longer windows (ceilings), by connector or `connector.class`.
     overrides: HashMap<String, Vec<Rate>>,
     caps: HashMap<String, u32>,
+    documented: Option<&'static dyn Documented>,
 }
 
 fn positive_count(count: &str) -> Result<u32, String> {
@@ -132,7 +130,11 @@ impl Limits {
             }
             overrides.insert(name, rates);
         }
-        Ok(Limits { overrides, caps })
+        Ok(Limits {
+            overrides,
+            caps,
+            documented: None,
+        })
     }
 
     /// The budget of an endpoint class (`class` may carry a scope after `#`, e.g. a channel).
@@ -141,7 +143,23 @@ impl Limits {
         self.overrides
             .get(&format!("{connector}.{name}"))
             .map(|r| r[0])
-            .or_else(|| default_class_rate(connector, name))
+            .or_else(|| self.documented?.class_rate(connector, name))
+    }
+
+    /// These limits over what is documented (the vendor registry's).
+    pub fn with_documented(mut self, documented: &'static dyn Documented) -> Self {
+        self.documented = Some(documented);
+        self
+    }
+
+    /// What `RATE_LIMITS` (or a description's `[limits]`) set for `connector`: its windows.
+    pub fn configured(&self, connector: &str) -> Option<&[Rate]> {
+        self.overrides.get(connector).map(Vec::as_slice)
+    }
+
+    /// What `RATE_LIMITS` (or a description's `[limits]`) capped `connector`'s calls in flight at.
+    pub fn configured_cap(&self, connector: &str) -> Option<u32> {
+        self.caps.get(connector).copied()
     }
 
     /// The retry budget: a tenth of the credential's budget, up to 5 at once (`connector.retry`
@@ -164,41 +182,31 @@ impl Limits {
         self
     }
 
-    /// A described connector's own `[limits]`, the defaults beneath `RATE_LIMITS`.
-    fn described(connector: &str) -> Option<&'static Limits> {
-        crate::connectors::declared::get(connector).map(|d| &d.limits)
-    }
-
     /// At most this many calls in flight per credential (none unless configured).
     pub fn concurrency(&self, connector: &str) -> Option<u32> {
-        self.caps
-            .get(connector)
-            .or_else(|| Self::described(connector)?.caps.get(connector))
-            .copied()
+        self.configured_cap(connector)
+            .or_else(|| self.documented?.concurrency(connector))
     }
 
-    /// The windows configured for `connector`: `RATE_LIMITS`, then a description's.
-    fn windows(&self, connector: &str) -> Option<&[Rate]> {
-        self.overrides
-            .get(connector)
-            .or_else(|| Self::described(connector)?.overrides.get(connector))
-            .map(Vec::as_slice)
+    /// The windows for `connector`: `RATE_LIMITS`, then what is documented.
+    fn windows(&self, connector: &str) -> Option<Vec<Rate>> {
+        self.configured(connector)
+            .map(<[Rate]>::to_vec)
+            .or_else(|| self.documented?.windows(connector))
     }
 
     /// The credential's pace: evenly spaced calls.
     pub fn rate(&self, connector: &str) -> Rate {
         self.windows(connector)
-            .map(|r| r[0])
-            .unwrap_or_else(|| default_rate(connector))
+            .map_or(Rate::per_minute(60), |r| r[0])
     }
 
     /// The credential's longer windows (a daily cap), each checked after the pace. An override
-    /// of the connector replaces the defaults, ceilings included.
+    /// of the connector replaces what is documented, ceilings included.
     pub fn ceilings(&self, connector: &str) -> Vec<Rate> {
-        match self.windows(connector) {
-            Some(r) => r[1..].to_vec(),
-            None => default_ceilings(connector),
-        }
+        self.windows(connector)
+            .map(|r| r[1..].to_vec())
+            .unwrap_or_default()
     }
 
     /// The spacing workers keep: the credential's rate with [`PACE_HEADROOM`].
@@ -249,14 +257,17 @@ fn now_us() -> i64 {
 impl Pacer {
     /// The limiter, budgets and breaker a function's settings name (`PACING_TABLE`,
     /// `RATE_LIMITS`).
+    /// `documented`: the limits beneath `RATE_LIMITS` (`vendors::DOCUMENTED`).
     pub fn from_settings(
         ddb: &aws_sdk_dynamodb::Client,
         s: &crate::settings::Settings,
+        documented: &'static dyn Documented,
     ) -> Result<Self, String> {
         let table = s.pacing_table().map_err(|e| e.to_string())?;
         Ok(Pacer {
             limiter: Limiter::new(ddb.clone(), table),
-            limits: Limits::parse(s.optional("RATE_LIMITS").unwrap_or(""))?,
+            limits: Limits::parse(s.optional("RATE_LIMITS").unwrap_or(""))?
+                .with_documented(documented),
             breaker: Breaker::new(ddb.clone(), table),
         })
     }
@@ -418,9 +429,41 @@ pub fn with_jitter(wait: Duration) -> Duration {
 mod tests {
     use super::*;
 
+    /// Documented limits as the vendor registry gives them: Jira's pace, HubSpot's daily cap.
+    #[derive(Debug)]
+    struct Docs;
+
+    impl Documented for Docs {
+        fn windows(&self, connector: &str) -> Option<Vec<Rate>> {
+            let day = Duration::from_secs(86_400);
+            match connector {
+                "jira" => Some(vec![Rate::per_minute(100)]),
+                "hubspot" => Some(vec![
+                    Rate {
+                        count: 100,
+                        period: Duration::from_secs(10),
+                        burst: 1,
+                    },
+                    Rate::ceiling(250_000, day),
+                ]),
+                _ => None,
+            }
+        }
+        fn class_rate(&self, _: &str, _: &str) -> Option<Rate> {
+            None
+        }
+        fn concurrency(&self, _: &str) -> Option<u32> {
+            None
+        }
+    }
+
+    static DOCS: Docs = Docs;
+
     #[test]
     fn limits_parse_and_name_their_errors() {
-        let l = Limits::parse("zendesk=700/minute, hubspot=190/10s,slack=1/s").unwrap();
+        let l = Limits::parse("zendesk=700/minute, hubspot=190/10s,slack=1/s")
+            .unwrap()
+            .with_documented(&DOCS);
         assert_eq!(l.rate("zendesk"), Rate::per_minute(700));
         assert_eq!(l.rate("hubspot").period, Duration::from_secs(10));
         assert_eq!(l.rate("slack").count, 1);
@@ -439,8 +482,11 @@ mod tests {
     #[test]
     fn longer_windows_are_ceilings_beside_the_pace() {
         let day = Duration::from_secs(86_400);
-        // HubSpot's documented daily cap comes by default; Zendesk has none.
-        let defaults = Limits::default();
+        // HubSpot's documented daily cap comes by default; Zendesk has none; nothing
+        // documented is a conservative 60 a minute.
+        let defaults = Limits::default().with_documented(&DOCS);
+        assert_eq!(defaults.rate("zendesk"), Rate::per_minute(60));
+        assert_eq!(Limits::default().rate("hubspot"), Rate::per_minute(60));
         assert_eq!(defaults.ceilings("hubspot"), [Rate::ceiling(250_000, day)]);
         assert!(defaults.ceilings("zendesk").is_empty());
         // An override replaces pace and ceilings alike.

@@ -107,6 +107,36 @@ pub fn triage(vendor: &str, r: &Response, now: chrono::DateTime<chrono::Utc>) ->
     Some(draft.finish(r, now))
 }
 
+/// The limits every connector has without `RATE_LIMITS`: a built-in vendor's documented budget
+/// (its line in [`BUILT_IN`]), or a described connector's `[limits]`. What pacing sits on.
+pub static DOCUMENTED: Documented = Documented;
+
+/// See [`DOCUMENTED`].
+#[derive(Debug)]
+pub struct Documented;
+
+impl crate::pacing::Documented for Documented {
+    fn windows(&self, connector: &str) -> Option<Vec<Rate>> {
+        if let Some(v) = built_in(connector) {
+            let mut windows = vec![v.pace];
+            windows.extend((v.ceilings)());
+            return Some(windows);
+        }
+        let described = crate::connectors::declared::get(connector)?;
+        described.limits.configured(connector).map(<[Rate]>::to_vec)
+    }
+
+    fn class_rate(&self, connector: &str, class: &str) -> Option<Rate> {
+        (built_in(connector)?.class_rate)(class)
+    }
+
+    fn concurrency(&self, connector: &str) -> Option<u32> {
+        crate::connectors::declared::get(connector)?
+            .limits
+            .configured_cap(connector)
+    }
+}
+
 /// `count` calls per `secs` seconds, evenly spaced.
 const fn per(count: u32, secs: u64) -> Rate {
     Rate {
@@ -145,5 +175,31 @@ mod tests {
         names.dedup();
         assert_eq!(names.len(), BUILT_IN.len());
         assert!(built_in("casebook").is_none() && is_known("casebook"));
+    }
+
+    #[test]
+    fn documented_limits_lie_beneath_rate_limits() {
+        use crate::pacing::Limits;
+        let day = Duration::from_secs(86_400);
+        let documented = Limits::default().with_documented(&DOCUMENTED);
+        // A built-in vendor's line: its pace, its ceilings, its narrower classes.
+        assert_eq!(documented.rate("zendesk"), per(200, 60));
+        assert_eq!(
+            documented.ceilings("hubspot"),
+            [Rate::ceiling(250_000, day)]
+        );
+        assert_eq!(
+            documented.class_rate("slack", "post_message#C1"),
+            Some(per(1, 1))
+        );
+        // A described connector's [limits].
+        assert_eq!(documented.rate("casebook").count, 600);
+        assert_eq!(documented.concurrency("casebook"), Some(4));
+        // RATE_LIMITS wins over both.
+        let overridden = Limits::parse("casebook=30/minute,zendesk=700/minute")
+            .unwrap()
+            .with_documented(&DOCUMENTED);
+        assert_eq!(overridden.rate("casebook").count, 30);
+        assert_eq!(overridden.rate("zendesk"), Rate::per_minute(700));
     }
 }

@@ -124,7 +124,7 @@ impl Act {
                 .with_ttl(key_ttl),
             decisions: DecisionStore::new(aws.ddb.clone(), s.decisions_table()?)
                 .with_retention_days(s.decision_retention_days()),
-            pacer: Pacer::from_settings(&aws.ddb, s)?,
+            pacer: Pacer::from_settings(&aws.ddb, s, &crate::vendors::DOCUMENTED)?,
             act_queue_url: s.act_queue_url()?.to_owned(),
             review_queue_url: s.review_queue_url()?.to_owned(),
             reconnect: Reconnect::new(aws.ddb.clone(), s.pacing_table()?),
