@@ -143,9 +143,9 @@ async fn intake_answers_503_when_dynamodb_is_down_and_the_retry_is_accepted() {
 /// and the vendor-side key (Zendesk `external_id`) keeps it to one ticket.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crash_between_the_vendor_call_and_the_record_still_makes_one_effect() {
-    use switchyard::event::ActMessage;
     use switchyard::handlers::act::{handler as act, Act};
     use switchyard::idempotency::{payload_hash, Claim};
+    use switchyard::routing::ActMessage;
     use switchyard::routing::PlannedAction;
 
     let stack = LocalStack::start().await.unwrap();
@@ -496,7 +496,7 @@ async fn a_budget_another_integration_spends_slows_every_worker_before_a_429() {
 }
 
 /// An act message with one Slack post for event `id`.
-fn slack_post(id: &str) -> switchyard::event::ActMessage {
+fn slack_post(id: &str) -> switchyard::routing::ActMessage {
     let event: switchyard::event::Event = serde_json::from_value(serde_json::json!({
         "id": id, "source": "zendesk", "event_type": "ticket.created",
         "delivery_id": format!("d-{id}"), "object_id": null, "subject": "Checkout is down",
@@ -504,7 +504,7 @@ fn slack_post(id: &str) -> switchyard::event::ActMessage {
         "received_at": "2026-12-01T10:31:00Z", "raw": {}
     }))
     .unwrap();
-    switchyard::event::ActMessage {
+    switchyard::routing::ActMessage {
         event,
         category: "outage".into(),
         confidence: 0.9,

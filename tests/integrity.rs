@@ -646,7 +646,7 @@ async fn once_after_a_lost_answer_and_a_dead_worker(
 
     // 2. A worker made the effect and died before its record; its claim's window has run out.
     let body = act_body("ev-dead-worker", connector, action, params);
-    let msg: switchyard::event::ActMessage = serde_json::from_str(&body).unwrap();
+    let msg: switchyard::routing::ActMessage = serde_json::from_str(&body).unwrap();
     let key = "act#ev-dead-worker#0";
     let hash = payload_hash(&serde_json::to_vec(&msg.actions[0]).unwrap());
     let now = Utc::now();

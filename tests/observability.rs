@@ -200,7 +200,7 @@ async fn a_record_that_fails_its_last_receive_is_written_failed_with_the_reason(
         "occurred_at": null, "received_at": "2026-11-28T10:31:00Z", "raw": {}
     }))
     .unwrap();
-    let msg = switchyard::event::ActMessage {
+    let msg = switchyard::routing::ActMessage {
         event,
         category: "billing".into(),
         confidence: 0.9,

@@ -255,7 +255,7 @@ fn bulk_sync(
             breaker: switchyard::pacing::Breaker::new(table.ddb.clone(), &table.name),
         },
         credential: format!("batch-test-{connector}"),
-        target: switchyard::sync::target(connector, credential).unwrap(),
+        target: switchyard::vendors::sync_target(connector, credential).unwrap(),
     }
 }
 
@@ -405,7 +405,7 @@ async fn a_zendesk_sync_upserts_users_in_bulk_jobs_and_waits_for_each_to_finish(
             breaker: switchyard::pacing::Breaker::new(table.ddb.clone(), &table.name),
         },
         credential: "batch-test-zendesk".into(),
-        target: switchyard::sync::target("zendesk", credential).unwrap(),
+        target: switchyard::vendors::sync_target("zendesk", credential).unwrap(),
     };
     let plan = switchyard::sync::Plan::for_target(&customers, sync.target.as_ref());
     // Zendesk links users to organizations by domain itself: no company reads.

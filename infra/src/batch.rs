@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use secrecy::SecretString;
 use switchyard::pacing::{Breaker, Limiter, Limits, Pacer};
-use switchyard::sync::{read_customers, target, BulkSync, Plan};
+use switchyard::sync::{read_customers, BulkSync, Plan};
 
 fn pacer(ddb: aws_sdk_dynamodb::Client, table: &str, limits: Limits) -> Pacer {
     Pacer {
@@ -57,7 +57,7 @@ pub async fn contacts_cli(
                 limits,
             ),
             credential: "sandbox".into(),
-            target: target(connector, credential)?,
+            target: switchyard::vendors::sync_target(connector, credential)?,
         };
         (sync, Some((emulator, sb)))
     } else {
@@ -77,7 +77,7 @@ pub async fn contacts_cli(
             http: switchyard::connectors::http_client(),
             pacer: pacer(aws.ddb.clone(), &table, limits),
             credential: secret_id,
-            target: target(connector, credential)?,
+            target: switchyard::vendors::sync_target(connector, credential)?,
         };
         (sync, None)
     };

@@ -25,7 +25,7 @@ pub struct Summary {
     pub dlq_depths: BTreeMap<String, u64>,
     pub canary: Vec<switchyard::handlers::canary::ProbeResult>,
     /// What the canary found after the sandbox's Zendesk renamed a ticket field.
-    pub drift: Vec<switchyard::drift::check::Reported>,
+    pub drift: Vec<switchyard::connectors::structure::Reported>,
     pub settled: bool,
     /// Requests IAM refused (each function runs with only its role's grants): empty unless
     /// the template misses a grant the code needs.

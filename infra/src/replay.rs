@@ -10,7 +10,8 @@ use anyhow::{bail, Context, Result};
 use chrono::Utc;
 use serde_json::Value;
 use switchyard::decisions::{DecisionRecord, DecisionStore};
-use switchyard::event::{event_id_for, ActMessage, Event};
+use switchyard::event::{event_id_for, Event};
+use switchyard::routing::ActMessage;
 use switchyard::routing::{Decision, RoutingConfig};
 
 #[derive(Clone, Copy, Debug, PartialEq)]

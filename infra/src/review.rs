@@ -10,7 +10,7 @@ use anyhow::{bail, Context, Result};
 use aws_sdk_sqs::types::MessageSystemAttributeName;
 use chrono::{DateTime, Utc};
 use switchyard::decisions::{state, DecisionRecord, DecisionStore};
-use switchyard::event::{ActMessage, ReviewMessage};
+use switchyard::routing::{ActMessage, ReviewMessage};
 use switchyard::routing::{Classification, Decision, RoutingConfig};
 
 pub struct Review {

@@ -31,7 +31,7 @@ fn store_from_env(aws: &switchyard::aws::AwsClients) -> Result<DriftStore> {
 
 async fn open_findings(store: &DriftStore) -> Result<Vec<Stored>> {
     let mut all = Vec::new();
-    for c in switchyard::drift::store::owners() {
+    for c in switchyard::vendors::drift_owners() {
         all.extend(store.list(c).await?);
     }
     Ok(all)
@@ -43,7 +43,7 @@ pub async fn run(command: Option<CanaryCommand>, json: bool, local: bool) -> Res
     if let Some(CanaryCommand::Ack { id }) = command {
         let aws = switchyard::aws::AwsClients::from_env().await;
         let store = store_from_env(&aws)?;
-        for c in switchyard::drift::store::owners() {
+        for c in switchyard::vendors::drift_owners() {
             if store
                 .set_state(c, &id, state::ACKNOWLEDGED, chrono::Utc::now())
                 .await?

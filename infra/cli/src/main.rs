@@ -628,7 +628,7 @@ async fn local(stay_up: bool, logs: bool, overrides: &[(String, String)]) -> Res
     println!("\nswitchyard canary (after the sandbox's Zendesk renamed a ticket field)");
     let drift = stack.drift_store()?;
     let mut open = Vec::new();
-    for c in switchyard::drift::store::owners() {
+    for c in switchyard::vendors::drift_owners() {
         open.extend(drift.list(c).await?);
     }
     print!(

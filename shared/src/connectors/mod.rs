@@ -4,6 +4,7 @@
 pub mod declared;
 pub mod drift;
 pub mod grants;
+pub mod structure;
 pub mod triage;
 pub mod wait;
 

@@ -5,7 +5,6 @@
 //!
 //! Paths are relative to one record: `via/channel`, `custom_fields[]/id` (`[]`: every element).
 
-pub mod check;
 pub mod compare;
 pub mod endpoint;
 pub mod profile;

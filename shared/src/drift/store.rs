@@ -24,18 +24,6 @@ pub mod state {
     pub const RESOLVED: &str = "resolved";
 }
 
-/// Everything findings are kept under: each connector, and each webhook source (findings about
-/// what senders deliver).
-pub fn owners() -> Vec<&'static str> {
-    let mut all: Vec<&'static str> = crate::vendors::names();
-    for s in crate::event::Source::ALL {
-        if !all.contains(&s.as_str()) {
-            all.push(s.as_str());
-        }
-    }
-    all
-}
-
 /// A finding as stored.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Stored {

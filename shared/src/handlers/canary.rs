@@ -31,7 +31,7 @@ pub struct ProbeResult {
     pub detail: String,
     /// When this run checked the connection's structure.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub structure: Option<crate::drift::check::StructureCheck>,
+    pub structure: Option<crate::connectors::structure::StructureCheck>,
 }
 
 impl Canary {
@@ -154,7 +154,7 @@ async fn structure(
     deps: &Canary,
     name: &str,
     forced: bool,
-) -> Option<crate::drift::check::StructureCheck> {
+) -> Option<crate::connectors::structure::StructureCheck> {
     let store = deps.drift.as_ref()?;
     if !deps.structure_due(name, forced).await {
         return None;
@@ -162,7 +162,7 @@ async fn structure(
     let check = crate::calls::within(crate::calls::CallContext::new("drift"), async {
         match deps.connectors.get(name).await {
             Ok(c) => {
-                crate::drift::check::check_structure(
+                crate::connectors::structure::check_structure(
                     name,
                     c.as_ref(),
                     store,
@@ -171,7 +171,7 @@ async fn structure(
                 )
                 .await
             }
-            Err(e) => crate::drift::check::StructureCheck {
+            Err(e) => crate::connectors::structure::StructureCheck {
                 error: Some(e.to_string()),
                 ..Default::default()
             },
@@ -189,7 +189,7 @@ async fn structure(
 /// Tell a human, through the drift route, of each new finding that needs one (warning or
 /// breaking): once, when it is first raised. A notice that fails is logged; the finding stays
 /// listed and alarmed.
-async fn notify(deps: &Canary, check: &crate::drift::check::StructureCheck) {
+async fn notify(deps: &Canary, check: &crate::connectors::structure::StructureCheck) {
     let news = check
         .findings
         .iter()

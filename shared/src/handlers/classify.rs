@@ -9,8 +9,9 @@ use tracing::info;
 use crate::batch::{self, correlation_id, RecordError};
 use crate::classifier::Classifier;
 use crate::decisions::{DecisionStore, PATH_ACT, PATH_REVIEW};
-use crate::event::{ActMessage, Event, ReviewMessage, QUEUE_MESSAGE_LIMIT};
+use crate::event::{Event, QUEUE_MESSAGE_LIMIT};
 use crate::handlers::correlation_attr;
+use crate::routing::{ActMessage, ReviewMessage};
 use crate::routing::{Classification, Decision, RoutingConfig};
 use crate::CORRELATION_ATTR;
 
@@ -92,7 +93,7 @@ pub async fn handler(
         result
     })
     .await?;
-    crate::drift::check::store_observed(deps.drift.as_ref(), "intake").await;
+    crate::connectors::structure::store_observed(deps.drift.as_ref(), "intake").await;
     Ok(response)
 }
 

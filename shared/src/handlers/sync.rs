@@ -15,7 +15,8 @@ use serde_json::Value;
 use tracing::info;
 
 use crate::pacing::Pacer;
-use crate::sync::{read_customers, target, BulkSync, SyncError};
+use crate::sync::{read_customers, BulkSync, SyncError};
+
 use crate::vendors::Connectors;
 
 /// Time kept back from the function's deadline for reading the input and reporting.
@@ -173,7 +174,7 @@ pub async fn run(
         http: deps.connectors.http.clone(),
         pacer: deps.pacer.clone(),
         credential: secret_id,
-        target: target(connector, credential)?,
+        target: crate::vendors::sync_target(connector, credential)?,
     };
     let report = sync.run(&customers, window, &|_| {}).await?;
     let summary = SyncSummary {

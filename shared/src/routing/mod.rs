@@ -12,8 +12,10 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::event::{Event, Source};
+pub use messages::{ActMessage, ReviewMessage};
 
 mod fill;
+mod messages;
 pub use fill::Markup;
 
 /// The config compiled into every binary; `ROUTING_CONFIG` names a file that replaces it.

@@ -247,17 +247,11 @@ fn review_notices_carry_the_summary_redacted_and_a_link_unless_full_text_is_conf
 #[test]
 fn drift_notices_fill_the_finding_and_refuse_unknown_placeholders() {
     let config = RoutingConfig::load(DEFAULT_CONFIG).unwrap();
-    let f = crate::drift::Finding {
-        connector: "jira".into(),
-        object: "issue".into(),
-        kind: crate::drift::FindingKind::RequiredField,
-        severity: crate::drift::Severity::Breaking,
-        path: "customfield_10042".into(),
-        detail: "\"Product area\" is required".into(),
-        example: None,
-        routes: vec!["route \"bug\" (jira.create_issue)".into()],
-    };
-    let notices = config.drift_notices("5c0e1f2a", &f.line(), &f.routes);
+    // A finding's line as `drift::Finding::line` writes it.
+    let line =
+        "BREAKING jira.issue required_field `customfield_10042`: \"Product area\" is required";
+    let routes = vec!["route \"bug\" (jira.create_issue)".to_owned()];
+    let notices = config.drift_notices("5c0e1f2a", line, &routes);
     assert_eq!(notices.len(), 1);
     let text = &notices[0].params["text"];
     assert!(

@@ -130,24 +130,6 @@ pub trait Target: Send + Sync {
 /// How long a bulk job is given before the sync gives up on it.
 const JOB_WAIT: Duration = Duration::from_secs(120);
 
-/// The target for a connector, from its stored credential.
-pub fn target(connector: &str, credential: Credential) -> Result<Box<dyn Target>, SyncError> {
-    match crate::vendors::built_in(connector).and_then(|v| v.sync) {
-        Some(target) => target(credential),
-        None => {
-            let with: Vec<&str> = crate::vendors::BUILT_IN
-                .iter()
-                .filter(|v| v.sync.is_some())
-                .map(|v| v.name)
-                .collect();
-            Err(SyncError::Setup(format!(
-                "no bulk sync for {connector:?} ({})",
-                with.join(", ")
-            )))
-        }
-    }
-}
-
 /// The base URL and token of a bearer credential, for a target that takes one.
 pub(crate) fn bearer_target(
     connector: &str,

@@ -107,6 +107,36 @@ pub fn triage(vendor: &str, r: &Response, now: chrono::DateTime<chrono::Utc>) ->
     Some(draft.finish(r, now))
 }
 
+/// Everything findings are kept under: each connector, and each webhook source (findings about
+/// what senders deliver).
+pub fn drift_owners() -> Vec<&'static str> {
+    let mut all: Vec<&'static str> = names();
+    for s in crate::event::Source::ALL {
+        if !all.contains(&s.as_str()) {
+            all.push(s.as_str());
+        }
+    }
+    all
+}
+
+/// The bulk sync target for `connector`, from its stored credential.
+pub fn sync_target(connector: &str, credential: Credential) -> Result<Box<dyn Target>, SyncError> {
+    match built_in(connector).and_then(|v| v.sync) {
+        Some(target) => target(credential),
+        None => {
+            let with: Vec<&str> = BUILT_IN
+                .iter()
+                .filter(|v| v.sync.is_some())
+                .map(|v| v.name)
+                .collect();
+            Err(SyncError::Setup(format!(
+                "no bulk sync for {connector:?} ({})",
+                with.join(", ")
+            )))
+        }
+    }
+}
+
 /// The limits every connector has without `RATE_LIMITS`: a built-in vendor's documented budget
 /// (its line in [`BUILT_IN`]), or a described connector's `[limits]`. What pacing sits on.
 pub static DOCUMENTED: Documented = Documented;

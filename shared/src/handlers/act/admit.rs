@@ -12,9 +12,9 @@ use tracing::warn;
 use super::{Act, Paced};
 use crate::batch::RecordError;
 use crate::connectors::ConnectorError;
-use crate::event::ActMessage;
 use crate::idempotency::{in_progress_until_ms, Claim};
 use crate::pacing::{Pace, RESERVE_HORIZON};
+use crate::routing::ActMessage;
 use crate::routing::PlannedAction;
 
 pub(super) enum Admitted {

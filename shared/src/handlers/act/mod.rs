@@ -30,10 +30,10 @@ use crate::batch::{self, correlation_id, RecordError};
 use crate::calls::{within_collecting, CallContext};
 use crate::connectors::{ConnectorError, Outcome};
 use crate::decisions::{state, DecisionStore};
-use crate::event::ActMessage;
 use crate::idempotency::{payload_hash, IdempotencyStore};
 use crate::pacing::{breaker_key, budget_key, Gate, Pace, Pacer};
 use crate::reconnect::Reconnect;
+use crate::routing::ActMessage;
 use crate::routing::PlannedAction;
 use crate::vendors::Connectors;
 
@@ -148,7 +148,7 @@ pub async fn handler(deps: &Act, event: LambdaEvent<SqsEvent>) -> Result<SqsBatc
         result
     })
     .await?;
-    crate::drift::check::store_observed(deps.drift.as_ref(), "act").await;
+    crate::connectors::structure::store_observed(deps.drift.as_ref(), "act").await;
     Ok(response)
 }
 

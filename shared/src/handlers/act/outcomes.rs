@@ -17,11 +17,11 @@ use super::{
 };
 use crate::batch::{correlation_id, RecordError};
 use crate::decisions::state;
-use crate::event::{ActMessage, ReviewMessage};
 use crate::handlers::correlation_attr;
 use crate::pacing::with_jitter;
 use crate::reconnect::{fingerprint, PARK_DELAY};
 use crate::routing::PlannedAction;
+use crate::routing::{ActMessage, ReviewMessage};
 use crate::CORRELATION_ATTR;
 
 /// The fingerprint of the connection's stored credential (read through the cache).
@@ -368,7 +368,7 @@ pub(super) async fn refused_for_fields(
     }
     let mut ids = Vec::new();
     if let Some(store) = &deps.drift {
-        match crate::drift::check::record_refusal(
+        match crate::connectors::structure::record_refusal(
             store,
             &action.connector,
             &action.action,

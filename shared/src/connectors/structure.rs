@@ -8,11 +8,11 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use tracing::{info, warn};
 
-use super::compare::compare;
-use super::profile::Profile;
-use super::store::DriftStore;
-use super::{Finding, FindingKind, RequiredField, Severity};
 use crate::connectors::Connector;
+use crate::drift::compare::compare;
+use crate::drift::profile::Profile;
+use crate::drift::store::DriftStore;
+use crate::drift::{Finding, FindingKind, RequiredField, Severity};
 use crate::routing::{ActionTemplate, RoutingConfig};
 
 /// A finding as this run reports it: its id, and whether it is news (a human is told once).
@@ -245,7 +245,7 @@ pub async fn record_refusal(
     fields: &[String],
     reason: &str,
     now: DateTime<Utc>,
-) -> Result<Vec<String>, super::store::StoreError> {
+) -> Result<Vec<String>, crate::drift::store::StoreError> {
     let mut ids = Vec::new();
     for field in fields {
         let f = Finding {
