@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use secrecy::ExposeSecret;
-use switchyard::auth::{AuthError, Refresher};
+use switchyard::connectors::auth::{AuthError, Refresher};
 use switchyard::connectors::Connector;
 use switchyard::secrets::{Credential, SecretCache};
 use switchyard_infra::emulator::Emulator;
@@ -46,7 +46,7 @@ async fn world(refresh_token: Option<&str>) -> World {
             ddb: aws_sdk_dynamodb::Client::new(&config),
             table: p.refs["PacingTable"].clone(),
             http: switchyard::connectors::http_client(),
-            escrow_key: Some(switchyard::auth::EscrowKey {
+            escrow_key: Some(switchyard::connectors::auth::EscrowKey {
                 kms: aws_sdk_kms::Client::new(&config),
                 key_id: p.refs["EscrowKey"].clone(),
             }),
@@ -161,7 +161,7 @@ async fn a_failed_refresh_cools_down_so_eight_workers_make_one_token_call_not_a_
         // Every worker is told to wait (act hands its work back delayed), none to fail.
         assert!(
             matches!(&e, AuthError::Cooldown { retry_after, reason, .. }
-                if *retry_after <= switchyard::auth::COOLDOWN && reason.contains("503")),
+                if *retry_after <= switchyard::connectors::auth::COOLDOWN && reason.contains("503")),
             "{e}"
         );
     }

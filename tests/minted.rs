@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use secrecy::ExposeSecret;
-use switchyard::auth::Refresher;
+use switchyard::connectors::auth::Refresher;
 use switchyard::connectors::ResolveError;
 use switchyard::secrets::{Credential, SecretCache};
 use switchyard::settings::Settings;

@@ -10,7 +10,7 @@ fn bench(c: &mut Criterion) {
     });
     let text = include_str!("../connectors/casebook.toml");
     c.bench_function("load one connector description", |b| {
-        b.iter(|| switchyard::connectors::declared::load(&[("casebook.toml", text)]).unwrap())
+        b.iter(|| switchyard::connectors::declared::load(&[("casebook.toml", text)], &[]).unwrap())
     });
 }
 

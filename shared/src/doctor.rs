@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::Utc;
 use serde::Serialize;
 
-use crate::auth::AuthError;
+use crate::connectors::auth::AuthError;
 use crate::connectors::grants::{ResponseFacts, FACTS};
 use crate::connectors::{Connector, ConnectorError, Refusal, ResolveError};
 use crate::vendors::Connectors;
@@ -108,7 +108,7 @@ async fn check_all(
     if let Some(id) = connectors.settings.optional("INTAKE_SECRET_ID") {
         out.push(intake_secret(&connectors.secrets, id).await);
     }
-    for name in connectors.settings.configured_connectors() {
+    for name in crate::vendors::configured(&connectors.settings) {
         let secret_id = connectors
             .settings
             .connection_secret_id(name)

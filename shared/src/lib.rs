@@ -3,7 +3,6 @@
 //! Follow one webhook: [`handlers::intake`] (verify, dedupe, enqueue) →
 //! [`handlers::classify`] (decide, record) → [`handlers::act`] (call a [`connectors::Connector`]).
 
-pub mod auth;
 pub mod aws;
 pub mod batch;
 pub mod calls;

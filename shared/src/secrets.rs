@@ -192,25 +192,13 @@ impl Credential {
         }
     }
 
-    pub fn session(&self) -> SessionPolicy {
+    /// The session limits the secret itself states (a described connector's description may
+    /// state tighter ones: `connectors::declared::session_policy` combines both).
+    pub fn stored_session(&self) -> SessionPolicy {
         match self {
             Credential::Oauth2ClientCredentials { session, .. }
-            | Credential::Oauth2JwtBearer { session, .. } => *session,
-            Credential::SessionLogin {
-                connector, session, ..
-            } => {
-                let described = crate::connectors::declared::get(connector)
-                    .map(|d| d.description.session_policy())
-                    .unwrap_or_default();
-                let lower = |a: Option<u64>, b: Option<u64>| match (a, b) {
-                    (Some(a), Some(b)) => Some(a.min(b)),
-                    (a, b) => a.or(b),
-                };
-                SessionPolicy {
-                    max_age_seconds: lower(described.max_age_seconds, session.max_age_seconds),
-                    max_calls: lower(described.max_calls, session.max_calls),
-                }
-            }
+            | Credential::Oauth2JwtBearer { session, .. }
+            | Credential::SessionLogin { session, .. } => *session,
             _ => SessionPolicy::default(),
         }
     }

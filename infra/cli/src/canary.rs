@@ -63,7 +63,7 @@ pub async fn run(command: Option<CanaryCommand>, json: bool, local: bool) -> Res
         let aws = switchyard::aws::AwsClients::from_env().await;
         let store = store_from_env(&aws)?;
         let settings = switchyard::settings::Settings::from_env();
-        if settings.configured_connectors().is_empty() {
+        if switchyard::vendors::configured(&settings).is_empty() {
             bail!("no connection configured: set {NEEDS}");
         }
         let deps =

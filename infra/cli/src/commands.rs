@@ -213,7 +213,8 @@ pub fn connector_check(path: &Path, event: Option<&Path>, base_url: &str) -> i32
         }
     };
     let file: &'static str = Box::leak(path.display().to_string().into_boxed_str());
-    let described = match declared::load(&[(file, &text)]) {
+    let built_in = switchyard::vendors::BUILT_IN.map(|v| v.name);
+    let described = match declared::load(&[(file, &text)], &built_in) {
         Ok(mut d) => &*Box::leak(Box::new(d.remove(0))),
         Err(e) => {
             eprintln!("{e}");

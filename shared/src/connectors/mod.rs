@@ -1,6 +1,7 @@
 //! Outbound connectors: one module per vendor behind one trait. Each states its retry logic by
 //! triaging every response into an [`Outcome`] or a [`ConnectorError`].
 
+pub mod auth;
 pub mod declared;
 pub mod drift;
 pub mod grants;
@@ -200,7 +201,7 @@ pub enum ResolveError {
     #[error(transparent)]
     Secret(#[from] SecretError),
     #[error(transparent)]
-    Auth(#[from] crate::auth::AuthError),
+    Auth(#[from] crate::connectors::auth::AuthError),
     #[error("connector {0:?} has no base URL: put base_url in its secret or its description")]
     NoBaseUrl(String),
     #[error("connector {connector:?} cannot use a {kind} credential")]

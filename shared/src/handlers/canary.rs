@@ -96,7 +96,7 @@ pub async fn handler(
     let mut results = Vec::new();
     crate::metrics::register(crate::metrics::CANARY_FAILURES);
     crate::metrics::register(crate::metrics::DRIFT_FINDINGS);
-    for name in deps.connectors.settings.configured_connectors() {
+    for name in crate::vendors::configured(&deps.connectors.settings) {
         let started = Instant::now();
         let outcome = crate::calls::within(crate::calls::CallContext::new("probe"), async {
             match deps.connectors.get(name).await {
@@ -113,7 +113,7 @@ pub async fn handler(
                     &deps.breaker,
                     deps.connectors.settings.connection_secret_id(name),
                 ) {
-                    let key = crate::pacing::breaker_key(name, secret);
+                    let key = crate::pacing::breaker_key(name, &secret);
                     if let Err(e) = b.success(&key).await {
                         warn!(connector = name, error = %e, "could not close the circuit");
                     }

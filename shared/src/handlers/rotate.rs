@@ -26,7 +26,7 @@ use serde_json::Value;
 use thiserror::Error;
 use tracing::{info, warn};
 
-use crate::auth::Refresher;
+use crate::connectors::auth::Refresher;
 use crate::secrets::{read_stage, Credential, SecretCache, AWSCURRENT, AWSPENDING};
 use crate::settings::Settings;
 
@@ -64,18 +64,20 @@ impl Rotate {
                 ddb: aws.ddb.clone(),
                 table: table.to_owned(),
                 http,
-                escrow_key: crate::auth::EscrowKey::from_settings(aws, settings),
+                escrow_key: crate::connectors::auth::EscrowKey::from_settings(aws, settings),
             }),
         }
     }
 
     /// The connection a secret belongs to (rotation events name it by ARN or by name).
     fn connection_of(&self, secret_id: &str) -> Option<&'static str> {
-        self.settings.configured_connectors().into_iter().find(|c| {
-            self.settings
-                .connection_secret_id(c)
-                .is_some_and(|id| id == secret_id || id.ends_with(&format!(":{secret_id}")))
-        })
+        crate::vendors::configured(&self.settings)
+            .into_iter()
+            .find(|c| {
+                self.settings
+                    .connection_secret_id(c)
+                    .is_some_and(|id| id == secret_id || id.ends_with(&format!(":{secret_id}")))
+            })
     }
 }
 
@@ -159,11 +161,12 @@ pub async fn refresh_due(deps: &Rotate, within: Duration) -> Vec<Refreshed> {
         warn!("PACING_TABLE is not set: the scheduled refresher has no lease table");
         return out;
     };
-    for connection in deps.settings.configured_connectors() {
+    for connection in crate::vendors::configured(&deps.settings) {
         let secret_id = deps
             .settings
             .connection_secret_id(connection)
             .unwrap_or_default();
+        let secret_id = secret_id.as_str();
         let outcome = match refresher.cache.credential(secret_id).await {
             Ok(c) if c.is_oauth() => match refresher.refresh_expiring(secret_id, within).await {
                 Ok(true) => "refreshed".to_owned(),

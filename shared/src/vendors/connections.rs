@@ -22,7 +22,7 @@ pub struct Connectors {
     pub secrets: SecretCache,
     pub settings: Settings,
     /// Refreshes OAuth credentials under a lease (act); without one, they are used as stored.
-    pub refresher: Option<crate::auth::Refresher>,
+    pub refresher: Option<crate::connectors::auth::Refresher>,
 }
 
 impl Connectors {
@@ -46,13 +46,13 @@ impl Connectors {
         // building one loads the trust roots, a few milliseconds of every cold start.
         let http = crate::connectors::http_client();
         Ok(Connectors {
-            refresher: Some(crate::auth::Refresher {
+            refresher: Some(crate::connectors::auth::Refresher {
                 cache: secrets.clone(),
                 sm: aws.secrets.clone(),
                 ddb: aws.ddb.clone(),
                 table: s.pacing_table()?.to_owned(),
                 http: http.clone(),
-                escrow_key: crate::auth::EscrowKey::from_settings(aws, s),
+                escrow_key: crate::connectors::auth::EscrowKey::from_settings(aws, s),
             }),
             ..Connectors::new(http, secrets, s.clone())
         })
@@ -66,6 +66,7 @@ impl Connectors {
         else {
             return Ok(false);
         };
+        let secret_id = secret_id.as_str();
         let current = self.secrets.credential(secret_id).await?;
         let Some(access_token) = current.access_token() else {
             return Ok(false);
@@ -88,11 +89,14 @@ impl Connectors {
         else {
             return Ok(None);
         };
+        let secret_id = secret_id.as_str();
         // Other workers may use up a fresh session before this one reserves on it: try again.
         for _ in 0..10 {
             // Renewed first if its age is up, so the reserved call and the token agree.
             let c = refresher.credential(secret_id, None).await?;
-            let (Some(max), Some(token)) = (c.session().max_calls, c.access_token()) else {
+            let (Some(max), Some(token)) =
+                (declared::session_policy(&c).max_calls, c.access_token())
+            else {
                 return Ok(None);
             };
             let stale = token.expose_secret().to_owned();
@@ -102,10 +106,12 @@ impl Connectors {
             }
             refresher.credential(secret_id, Some(&stale)).await?;
         }
-        Err(ResolveError::Auth(crate::auth::AuthError::Transient {
-            secret_id: secret_id.to_owned(),
-            reason: "no call could be reserved on a fresh session".into(),
-        }))
+        Err(ResolveError::Auth(
+            crate::connectors::auth::AuthError::Transient {
+                secret_id: secret_id.to_owned(),
+                reason: "no call could be reserved on a fresh session".into(),
+            },
+        ))
     }
 
     pub async fn get(&self, name: &str) -> Result<Box<dyn Connector>, ResolveError> {
@@ -115,6 +121,7 @@ impl Connectors {
         let secret_id = self.settings.connection_secret_id(name).ok_or_else(|| {
             ResolveError::NotConfigured(name.to_owned(), name.to_ascii_uppercase())
         })?;
+        let secret_id = secret_id.as_str();
         let credential = match &self.refresher {
             Some(r) => r.credential(secret_id, None).await?,
             None => {
@@ -136,7 +143,8 @@ impl Connectors {
                 );
                 if unminted {
                     let value = self.secrets.get(secret_id).await?;
-                    let minted = crate::auth::exchange(&self.http, secret_id, &value).await?;
+                    let minted =
+                        crate::connectors::auth::exchange(&self.http, secret_id, &value).await?;
                     Credential::parse(secret_id, &secrecy::SecretString::from(minted.to_string()))?
                 } else {
                     c

@@ -167,6 +167,14 @@ impl crate::pacing::Documented for Documented {
     }
 }
 
+/// The connections this deployment has a secret for (what the canary checks, what rotates).
+pub fn configured(settings: &crate::settings::Settings) -> Vec<&'static str> {
+    names()
+        .into_iter()
+        .filter(|c| settings.connection_secret_id(c).is_some())
+        .collect()
+}
+
 /// `count` calls per `secs` seconds, evenly spaced.
 const fn per(count: u32, secs: u64) -> Rate {
     Rate {
@@ -205,6 +213,61 @@ mod tests {
         names.dedup();
         assert_eq!(names.len(), BUILT_IN.len());
         assert!(built_in("casebook").is_none() && is_known("casebook"));
+        // No compiled-in description takes a built-in's name (the registry would hide it).
+        let built_in_names = BUILT_IN.map(|v| v.name);
+        for d in crate::connectors::declared::all() {
+            assert!(!built_in_names.contains(&d.name()), "{}", d.file);
+        }
+    }
+
+    fn with(connectors: Option<&str>) -> crate::settings::Settings {
+        let mut vars: std::collections::HashMap<String, String> = BUILT_IN
+            .iter()
+            .map(|v| {
+                let c = v.name;
+                (
+                    format!("{}_SECRET_ID", c.to_ascii_uppercase()),
+                    format!("arn:{c}"),
+                )
+            })
+            .collect();
+        if let Some(list) = connectors {
+            vars.insert("CONNECTORS".into(), list.into());
+        }
+        crate::settings::Settings::from_map(vars)
+    }
+
+    #[test]
+    fn connectors_names_the_connections_in_use_and_empty_means_none() {
+        assert_eq!(configured(&with(None)).len(), BUILT_IN.len());
+        assert!(configured(&with(Some(""))).is_empty());
+        let some = with(Some("zendesk, slack"));
+        assert_eq!(configured(&some), ["zendesk", "slack"]);
+        assert_eq!(some.connection_secret_id("jira"), None);
+        assert_eq!(
+            some.connection_secret_id("slack").as_deref(),
+            Some("arn:slack")
+        );
+    }
+
+    #[test]
+    fn a_described_connections_secret_lives_under_the_prefix() {
+        let mut vars = std::collections::HashMap::new();
+        vars.insert(
+            "CONNECTION_SECRET_PREFIX".to_owned(),
+            "sy/connection/".to_owned(),
+        );
+        vars.insert("ZENDESK_SECRET_ID".to_owned(), "arn:zendesk".to_owned());
+        let s = crate::settings::Settings::from_map(vars);
+        assert_eq!(
+            s.connection_secret_id("casebook").as_deref(),
+            Some("sy/connection/casebook")
+        );
+        assert_eq!(
+            s.connection_secret_id("zendesk").as_deref(),
+            Some("arn:zendesk")
+        );
+        assert!(configured(&s).contains(&"casebook"));
     }
 
     #[test]

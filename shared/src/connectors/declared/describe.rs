@@ -354,6 +354,11 @@ impl Description {
         self.name.get_ref()
     }
 
+    /// The line of `text` (this description's file) that names it.
+    pub(crate) fn name_line(&self, text: &str) -> usize {
+        line_of(text, self.name.span().start)
+    }
+
     /// A session login's limits as the refresher applies them. A per-hour call limit is kept
     /// as a per-session one: after that many calls switchyard logs in again, which keeps every
     /// hour of every session under it whatever window the vendor counts in.
@@ -389,12 +394,6 @@ impl Description {
             return Err((
                 self.name.span().start,
                 format!("name {name:?} must be lower-case letters, digits and _, starting with a letter"),
-            ));
-        }
-        if crate::vendors::built_in(name).is_some() {
-            return Err((
-                self.name.span().start,
-                format!("name {name:?} is a built-in connector's"),
             ));
         }
         let at = self.auth.span().start;

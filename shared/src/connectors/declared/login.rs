@@ -8,7 +8,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
 
 use super::describe::Auth;
-use crate::auth::AuthError;
+use crate::connectors::auth::AuthError;
 use crate::connectors::triage::{Kind, Refusal, Response};
 
 /// Log in for the session-login credential `current` (its JSON) of `connector`: the credential

@@ -23,6 +23,26 @@ use serde_json::Value;
 pub use describe::{Description, DescriptionError};
 pub use login::login;
 
+/// A credential's session limits: what its secret states and, for a session login, what its
+/// connector's description states, the lower of each.
+pub fn session_policy(credential: &crate::secrets::Credential) -> crate::secrets::SessionPolicy {
+    let stored = credential.stored_session();
+    let crate::secrets::Credential::SessionLogin { connector, .. } = credential else {
+        return stored;
+    };
+    let described = get(connector)
+        .map(|d| d.description.session_policy())
+        .unwrap_or_default();
+    let lower = |a: Option<u64>, b: Option<u64>| match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
+    crate::secrets::SessionPolicy {
+        max_age_seconds: lower(described.max_age_seconds, stored.max_age_seconds),
+        max_calls: lower(described.max_calls, stored.max_calls),
+    }
+}
+
 use super::{id_text, ConnectorError, Outcome, ResolveError};
 use crate::routing::PlannedAction;
 use crate::secrets::Credential;
@@ -50,11 +70,22 @@ impl Described {
     }
 }
 
-/// Load descriptions (file name, text); errors name the file and line. Names must be unique.
-pub fn load(files: &[(&'static str, &str)]) -> Result<Vec<Described>, DescriptionError> {
+/// Load descriptions (file name, text); errors name the file and line. Names must be unique and
+/// none of `reserved` (the built-in connectors' names).
+pub fn load(
+    files: &[(&'static str, &str)],
+    reserved: &[&str],
+) -> Result<Vec<Described>, DescriptionError> {
     let mut out: Vec<Described> = Vec::new();
     for (file, text) in files {
         let description = Description::parse(file, text)?;
+        if reserved.contains(&description.name()) {
+            return Err(DescriptionError {
+                file: (*file).to_owned(),
+                line: description.name_line(text),
+                message: format!("name {:?} is a built-in connector's", description.name()),
+            });
+        }
         if out
             .iter()
             .any(|d| d.description.name() == description.name())
@@ -92,7 +123,9 @@ pub fn load(files: &[(&'static str, &str)]) -> Result<Vec<Described>, Descriptio
 
 fn registry() -> &'static Result<Vec<Described>, DescriptionError> {
     static REGISTRY: OnceLock<Result<Vec<Described>, DescriptionError>> = OnceLock::new();
-    REGISTRY.get_or_init(|| load(compiled::FILES))
+    // Built-in names are the registry's, above this layer: its test holds the compiled-in
+    // descriptions clear of them, and `switchyard connector check` refuses them.
+    REGISTRY.get_or_init(|| load(compiled::FILES, &[]))
 }
 
 /// Fails when a compiled-in description is invalid: functions refuse to start with it.

@@ -63,13 +63,11 @@ fn a_malformed_description_is_refused_with_its_line() {
     assert!(parse_err(&text)
         .message
         .contains("both the request and the lookup must use {key}"));
-    // Triage: a bad status class; a name clashing with a built-in.
+    // Triage: a bad status class (a name clashing with a built-in: see `load`, below).
     let text = format!("{MINIMAL}\n[[triage]]\nstatus = \"6xx\"\nkind = \"retry\"\n");
     let e = parse_err(&text);
     assert!(e.message.contains("\"6xx\" is neither"), "{e}");
     assert_eq!(e.line, 8);
-    let e = parse_err(&MINIMAL.replace("records", "zendesk"));
-    assert!(e.message.contains("built-in"), "{e}");
     assert!(parse_err(&MINIMAL.replace("bearer", "api_key"))
         .message
         .contains("exactly one of header or query"));
@@ -347,7 +345,7 @@ fn a_key_field_strategy_must_carry_the_key_and_a_base_url_may_come_from_the_desc
     // One shared host in the description; a tenant's own in its secret wins.
     let text = MINIMAL.replace("[auth]", "base_url = \"https://records.example\"\n[auth]");
     let loaded: &'static Described = Box::leak(Box::new(
-        load(&[("records.toml", &text)]).unwrap().remove(0),
+        load(&[("records.toml", &text)], &[]).unwrap().remove(0),
     ));
     let token = |base_url: &str| Credential::BearerToken {
         base_url: base_url.into(),
@@ -362,8 +360,18 @@ fn a_key_field_strategy_must_carry_the_key_and_a_base_url_may_come_from_the_desc
     )
     .unwrap();
     assert_eq!(c.base_url, "https://tenant.example");
-    let bare: &'static Described =
-        Box::leak(Box::new(load(&[("bare.toml", MINIMAL)]).unwrap().remove(0)));
+    // A built-in connector's name is refused, on its line.
+    let taken = MINIMAL.replace("name = \"records\"", "name = \"zendesk\"");
+    let e = load(&[("zendesk.toml", &taken)], &["zendesk", "slack"])
+        .err()
+        .unwrap();
+    assert_eq!(
+        (e.line, e.message.as_str()),
+        (2, "name \"zendesk\" is a built-in connector's")
+    );
+    let bare: &'static Described = Box::leak(Box::new(
+        load(&[("bare.toml", MINIMAL)], &[]).unwrap().remove(0),
+    ));
     let e = Declared::new(bare, reqwest::Client::new(), token(""))
         .err()
         .unwrap();

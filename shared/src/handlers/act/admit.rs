@@ -29,11 +29,11 @@ pub(super) enum Admitted {
 }
 
 /// The credential the action's budgets are kept per (its connection's secret).
-pub(super) fn credential<'a>(deps: &'a Act, action: &PlannedAction) -> &'a str {
+pub(super) fn credential(deps: &Act, action: &PlannedAction) -> String {
     deps.connectors
         .settings
         .connection_secret_id(&action.connector)
-        .unwrap_or("unconfigured")
+        .unwrap_or_else(|| "unconfigured".to_owned())
 }
 
 /// A slot of the action's budgets (its endpoint class's, then its credential's), sleeping a
@@ -61,7 +61,7 @@ pub(super) async fn admit(deps: &Act, action: &PlannedAction) -> Admitted {
         Ok(c) => c,
         Err(paced) => return Admitted::Later(paced),
     };
-    match ask_budget(deps, action, credential(deps, action)).await {
+    match ask_budget(deps, action, &credential(deps, action)).await {
         Ok(Pace::Go) => Admitted::Now(connector),
         Ok(Pace::Reserved { at_us }) => Admitted::Later(Paced::Reserved(at_us)),
         Ok(Pace::Defer(wait)) => Admitted::Later(Paced::Wait(wait, "no budget")),
@@ -170,7 +170,7 @@ pub(super) async fn connection(
 
 /// What a credential that cannot be had means for the action.
 pub(super) fn resolve(e: crate::connectors::ResolveError) -> Paced {
-    use crate::auth::AuthError;
+    use crate::connectors::auth::AuthError;
     use crate::connectors::ResolveError;
     match e {
         // Another worker's refresh just failed: wait out its cooldown, no token storm.

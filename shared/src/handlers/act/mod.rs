@@ -444,7 +444,7 @@ async fn paced_call(
         },
     };
     let mut refreshed = false;
-    let credential = credential(deps, action);
+    let credential = &credential(deps, action);
     let breaker = breaker_key(&action.connector, credential);
     let now_us = || Utc::now().timestamp_micros();
     let gate = match deps.pacer.breaker.gate(&breaker, now_us()).await {

@@ -152,7 +152,7 @@ pub async fn exchange(
     if let Some(instance) = body.get("instance_url").and_then(Value::as_str) {
         next["base_url"] = Value::from(instance);
     }
-    let policy = credential.session();
+    let policy = crate::connectors::declared::session_policy(&credential);
     let default_life = match credential {
         Credential::Oauth2Refresh { .. } => 3_600,
         _ => policy.max_age_seconds.unwrap_or(DEFAULT_SESSION_SECONDS),

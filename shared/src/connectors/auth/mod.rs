@@ -107,7 +107,10 @@ fn needs_refresh(c: &Credential, stale_token: Option<&str>, margin: Duration) ->
         .issued_at()
         .zip(c.expires_at())
         .and_then(|(from, to)| (to - from).to_std().ok());
-    let margin = match life.or(c.session().max_age_seconds.map(Duration::from_secs)) {
+    let margin = match life.or(crate::connectors::declared::session_policy(c)
+        .max_age_seconds
+        .map(Duration::from_secs))
+    {
         Some(age) => margin.min(age / 5),
         None => margin,
     };
