@@ -57,7 +57,7 @@ async fn the_console_shows_events_health_charts_and_a_story_in_a_real_browser() 
         .await
         .unwrap();
     assert!(summary.settled, "{}", summary.render());
-    let (addr, task) = console::serve(stack.console_state().unwrap())
+    let (addr, task) = console::serve(console::ConsoleState::of(&stack).unwrap())
         .await
         .unwrap();
     let profile = std::env::temp_dir().join(format!("sy-chromium-{}", uuid::Uuid::new_v4()));

@@ -20,7 +20,7 @@ use tokio::task::JoinHandle;
 use crate::ops;
 
 /// What the console reads: the stack's decision records, queues, pacing table and canary
-/// results (cloned out of [`crate::stack::LocalStack::console_state`]).
+/// results (cloned out of [`ConsoleState::of`]).
 #[derive(Clone)]
 pub struct ConsoleState {
     pub decisions: switchyard::decisions::DecisionStore,
@@ -30,6 +30,24 @@ pub struct ConsoleState {
     /// (logical id, URL) of each queue shown.
     pub queues: Vec<(String, String)>,
     pub canary: Arc<std::sync::Mutex<Vec<switchyard::handlers::canary::ProbeResult>>>,
+}
+
+impl ConsoleState {
+    /// What the console reads, cloned out of the local stack.
+    pub fn of(stack: &crate::stack::LocalStack) -> Result<Self> {
+        let queues = QUEUES
+            .iter()
+            .map(|q| Ok((q.to_string(), stack.provisioned.queue_url(q)?.to_owned())))
+            .collect::<Result<_>>()?;
+        Ok(ConsoleState {
+            decisions: stack.decisions()?,
+            sqs: stack.aws.sqs.clone(),
+            ddb: stack.aws.ddb.clone(),
+            pacing_table: stack.provisioned.refs.get("PacingTable").cloned(),
+            queues,
+            canary: stack.canary_results.clone(),
+        })
+    }
 }
 
 pub const QUEUES: [&str; 6] = [

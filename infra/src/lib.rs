@@ -4,6 +4,8 @@
 
 #[cfg(test)]
 mod alarm_tests;
+#[cfg(test)]
+mod architecture_tests;
 pub mod batch;
 pub mod bench;
 pub mod coldstart;

@@ -494,22 +494,6 @@ impl LocalStack {
         queue_depth(&self.aws.sqs, self.provisioned.queue_url(logical_id)?).await
     }
 
-    /// What the console reads, cloned out of the stack.
-    pub fn console_state(&self) -> Result<crate::console::ConsoleState> {
-        let queues = crate::console::QUEUES
-            .iter()
-            .map(|q| Ok((q.to_string(), self.provisioned.queue_url(q)?.to_owned())))
-            .collect::<Result<_>>()?;
-        Ok(crate::console::ConsoleState {
-            decisions: self.decisions()?,
-            sqs: self.aws.sqs.clone(),
-            ddb: self.aws.ddb.clone(),
-            pacing_table: self.provisioned.refs.get("PacingTable").cloned(),
-            queues,
-            canary: self.canary_results.clone(),
-        })
-    }
-
     /// What IAM refused so far, one line per kind of request: `act: dynamodb.PutItem (2×)`.
     /// Empty when every function had the grants it used.
     pub async fn denied(&self) -> Result<Vec<String>> {

@@ -679,7 +679,8 @@ async fn local(stay_up: bool, logs: bool, overrides: &[(String, String)]) -> Res
             stack.webhook_url("jira")
         );
         let (console, console_task) =
-            switchyard_infra::console::serve(stack.console_state()?).await?;
+            switchyard_infra::console::serve(switchyard_infra::console::ConsoleState::of(&stack)?)
+                .await?;
         println!("\nConsole (read-only, loopback only): http://{console}/");
         let outputs =
             std::env::temp_dir().join(format!("{}-outputs.json", stack.provisioned.prefix));
