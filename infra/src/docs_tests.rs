@@ -217,3 +217,61 @@ fn anchors_are_spelled_as_github_spells_them() {
         [(1, "a.md#b".to_string())]
     );
 }
+
+/// Every `fn` name in the repository's Rust sources.
+fn function_names(dir: &Path, out: &mut std::collections::BTreeSet<String>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy();
+        if path.is_dir() && !name.starts_with('.') && name != "target" {
+            function_names(&path, out);
+        } else if name.ends_with(".rs") {
+            let text = std::fs::read_to_string(&path).unwrap();
+            for (at, _) in text.match_indices("fn ") {
+                let rest = &text[at + 3..];
+                let end = rest.find(|c: char| !(c.is_alphanumeric() || c == '_'));
+                out.insert(rest[..end.unwrap_or(rest.len())].to_owned());
+            }
+        }
+    }
+}
+
+#[test]
+fn every_test_the_docs_name_exists() {
+    let root = crate::repo_root();
+    let mut functions = std::collections::BTreeSet::new();
+    function_names(&root, &mut functions);
+    let mut missing = Vec::new();
+    let mut checked = 0;
+    for doc in documents(&root) {
+        let text = std::fs::read_to_string(&doc).expect("readable doc");
+        let name = doc.strip_prefix(&root).unwrap().display().to_string();
+        for (line, l) in prose(&text) {
+            for span in l.split('`').skip(1).step_by(2) {
+                for item in span.split(", ") {
+                    // `tests/x.rs::name`, `module::tests::name`, `deploy_tests::name`
+                    let Some((path, test)) = item.rsplit_once("::") else {
+                        continue;
+                    };
+                    let is_test = path.ends_with(".rs") || path.ends_with("tests");
+                    if !is_test || test.is_empty() || !test.contains('_') {
+                        continue;
+                    }
+                    checked += 1;
+                    if !functions.contains(test) {
+                        missing.push(format!("{name}:{line}: `{item}`"));
+                    }
+                }
+            }
+        }
+    }
+    assert!(
+        checked > 30,
+        "only {checked} test names found: is the scan reading the docs?"
+    );
+    assert!(
+        missing.is_empty(),
+        "tests the docs name that do not exist:\n{}",
+        missing.join("\n")
+    );
+}
