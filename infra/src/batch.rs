@@ -63,8 +63,7 @@ pub async fn contacts_cli(
     } else {
         let aws = switchyard::aws::AwsClients::from_env().await;
         let s = switchyard::settings::Settings::from_env();
-        let secret_id = s
-            .connection_secret_id(connector)
+        let secret_id = switchyard::vendors::secret_id(&s, connector)
             .with_context(|| format!("{}_SECRET_ID is not set", connector.to_uppercase()))?
             .to_owned();
         let cache = switchyard::secrets::SecretCache::new(

@@ -109,9 +109,7 @@ async fn check_all(
         out.push(intake_secret(&connectors.secrets, id).await);
     }
     for name in crate::vendors::configured(&connectors.settings) {
-        let secret_id = connectors
-            .settings
-            .connection_secret_id(name)
+        let secret_id = crate::vendors::secret_id(&connectors.settings, name)
             .unwrap_or_default()
             .to_owned();
         let mut r = Report::new(name, &secret_id);

@@ -122,20 +122,26 @@ impl Settings {
         self.optional("PUBLIC_BASE_URL").map(str::to_owned)
     }
 
-    /// The connection secret of one connector, if this deployment configures it:
-    /// `{NAME}_SECRET_ID`, else `CONNECTION_SECRET_PREFIX` + its name (the template's
-    /// `ConnectionSecretPrefix`, where described connectors' secrets live: no template edit per
-    /// described connector; the template names each built-in one's).
+    /// The connection secret this deployment names for one connector (`{NAME}_SECRET_ID`),
+    /// if it uses that connection. `vendors::secret_id` is the one to ask: it knows which
+    /// connectors are described, whose secrets need no name of their own.
     pub fn connection_secret_id(&self, connector: &str) -> Option<String> {
         if !self.in_use(connector) {
             return None;
         }
         self.optional(&format!("{}_SECRET_ID", connector.to_ascii_uppercase()))
             .map(str::to_owned)
-            .or_else(|| {
-                let prefix = self.optional("CONNECTION_SECRET_PREFIX")?;
-                Some(format!("{prefix}{connector}"))
-            })
+    }
+
+    /// Where a described connector's secret lives when nothing names it:
+    /// `CONNECTION_SECRET_PREFIX` + its name (the template's `ConnectionSecretPrefix`: no
+    /// template edit per described connector).
+    pub fn described_connection_secret_id(&self, connector: &str) -> Option<String> {
+        if !self.in_use(connector) {
+            return None;
+        }
+        let prefix = self.optional("CONNECTION_SECRET_PREFIX")?;
+        Some(format!("{prefix}{connector}"))
     }
 
     /// `CONNECTORS` (the template's `Connectors` parameter, comma-separated) names the

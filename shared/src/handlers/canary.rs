@@ -111,7 +111,7 @@ pub async fn handler(
                 info!(connector = name, latency_ms, detail = %o.detail, "canary passed");
                 if let (Some(b), Some(secret)) = (
                     &deps.breaker,
-                    deps.connectors.settings.connection_secret_id(name),
+                    crate::vendors::secret_id(&deps.connectors.settings, name),
                 ) {
                     let key = crate::pacing::breaker_key(name, &secret);
                     if let Err(e) = b.success(&key).await {

@@ -74,8 +74,7 @@ impl Rotate {
         crate::vendors::configured(&self.settings)
             .into_iter()
             .find(|c| {
-                self.settings
-                    .connection_secret_id(c)
+                crate::vendors::secret_id(&self.settings, c)
                     .is_some_and(|id| id == secret_id || id.ends_with(&format!(":{secret_id}")))
             })
     }
@@ -162,10 +161,7 @@ pub async fn refresh_due(deps: &Rotate, within: Duration) -> Vec<Refreshed> {
         return out;
     };
     for connection in crate::vendors::configured(&deps.settings) {
-        let secret_id = deps
-            .settings
-            .connection_secret_id(connection)
-            .unwrap_or_default();
+        let secret_id = crate::vendors::secret_id(&deps.settings, connection).unwrap_or_default();
         let secret_id = secret_id.as_str();
         let outcome = match refresher.cache.credential(secret_id).await {
             Ok(c) if c.is_oauth() => match refresher.refresh_expiring(secret_id, within).await {

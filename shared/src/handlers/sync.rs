@@ -150,10 +150,7 @@ pub async fn run(
         .map_err(|e| SyncError::Setup(format!("reading s3://{}/{key}: {e}", deps.bucket)))?
         .into_bytes();
     let customers = read_customers(&bytes, &format!("s3://{}/{key}", deps.bucket))?;
-    let secret_id = deps
-        .connectors
-        .settings
-        .connection_secret_id(connector)
+    let secret_id = crate::vendors::secret_id(&deps.connectors.settings, connector)
         .ok_or_else(|| {
             SyncError::Setup(format!("{connector} has no connection secret configured"))
         })?

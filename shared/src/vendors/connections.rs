@@ -62,7 +62,7 @@ impl Connectors {
     /// OAuth one still holding the rejected token. `Ok(true)` when a retry may now succeed.
     pub async fn after_auth_failure(&self, name: &str) -> Result<bool, ResolveError> {
         let (Some(refresher), Some(secret_id)) =
-            (&self.refresher, self.settings.connection_secret_id(name))
+            (&self.refresher, super::secret_id(&self.settings, name))
         else {
             return Ok(false);
         };
@@ -85,7 +85,7 @@ impl Connectors {
         name: &str,
     ) -> Result<Option<Box<dyn Connector>>, ResolveError> {
         let (Some(refresher), Some(secret_id)) =
-            (&self.refresher, self.settings.connection_secret_id(name))
+            (&self.refresher, super::secret_id(&self.settings, name))
         else {
             return Ok(None);
         };
@@ -118,7 +118,7 @@ impl Connectors {
         if !super::is_known(name) {
             return Err(ResolveError::Unknown(name.to_owned()));
         }
-        let secret_id = self.settings.connection_secret_id(name).ok_or_else(|| {
+        let secret_id = super::secret_id(&self.settings, name).ok_or_else(|| {
             ResolveError::NotConfigured(name.to_owned(), name.to_ascii_uppercase())
         })?;
         let secret_id = secret_id.as_str();

@@ -167,11 +167,20 @@ impl crate::pacing::Documented for Documented {
     }
 }
 
+/// The secret of one connection, if this deployment uses it: its `{NAME}_SECRET_ID`, or for a
+/// described connector, its place under `CONNECTION_SECRET_PREFIX`.
+pub fn secret_id(settings: &crate::settings::Settings, connector: &str) -> Option<String> {
+    settings.connection_secret_id(connector).or_else(|| {
+        crate::connectors::declared::get(connector)?;
+        settings.described_connection_secret_id(connector)
+    })
+}
+
 /// The connections this deployment has a secret for (what the canary checks, what rotates).
 pub fn configured(settings: &crate::settings::Settings) -> Vec<&'static str> {
     names()
         .into_iter()
-        .filter(|c| settings.connection_secret_id(c).is_some())
+        .filter(|c| secret_id(settings, c).is_some())
         .collect()
 }
 
@@ -243,11 +252,8 @@ mod tests {
         assert!(configured(&with(Some(""))).is_empty());
         let some = with(Some("zendesk, slack"));
         assert_eq!(configured(&some), ["zendesk", "slack"]);
-        assert_eq!(some.connection_secret_id("jira"), None);
-        assert_eq!(
-            some.connection_secret_id("slack").as_deref(),
-            Some("arn:slack")
-        );
+        assert_eq!(secret_id(&some, "jira"), None);
+        assert_eq!(secret_id(&some, "slack").as_deref(), Some("arn:slack"));
     }
 
     #[test]
@@ -260,14 +266,15 @@ mod tests {
         vars.insert("ZENDESK_SECRET_ID".to_owned(), "arn:zendesk".to_owned());
         let s = crate::settings::Settings::from_map(vars);
         assert_eq!(
-            s.connection_secret_id("casebook").as_deref(),
+            secret_id(&s, "casebook").as_deref(),
             Some("sy/connection/casebook")
         );
-        assert_eq!(
-            s.connection_secret_id("zendesk").as_deref(),
-            Some("arn:zendesk")
-        );
+        assert_eq!(secret_id(&s, "zendesk").as_deref(), Some("arn:zendesk"));
         assert!(configured(&s).contains(&"casebook"));
+        // A built-in connection the deployment does not name has none (rotate names only the
+        // connections it may rotate).
+        assert_eq!(secret_id(&s, "teams"), None);
+        assert!(!configured(&s).contains(&"teams"));
     }
 
     #[test]

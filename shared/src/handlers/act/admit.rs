@@ -30,9 +30,7 @@ pub(super) enum Admitted {
 
 /// The credential the action's budgets are kept per (its connection's secret).
 pub(super) fn credential(deps: &Act, action: &PlannedAction) -> String {
-    deps.connectors
-        .settings
-        .connection_secret_id(&action.connector)
+    crate::vendors::secret_id(&deps.connectors.settings, &action.connector)
         .unwrap_or_else(|| "unconfigured".to_owned())
 }
 

@@ -26,7 +26,7 @@ use crate::CORRELATION_ATTR;
 
 /// The fingerprint of the connection's stored credential (read through the cache).
 pub(super) async fn stored_fingerprint(deps: &Act, connector: &str) -> Option<(String, String)> {
-    let secret_id = deps.connectors.settings.connection_secret_id(connector)?;
+    let secret_id = crate::vendors::secret_id(&deps.connectors.settings, connector)?;
     let value = deps.connectors.secrets.get(&secret_id).await.ok()?;
     let fp = fingerprint(&value);
     Some((secret_id, fp))
