@@ -45,6 +45,57 @@ impl AwsClients {
     }
 }
 
+/// One of the DynamoDB stores switchyard keeps its records in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Store {
+    /// Action keys (`IdempotencyTable`).
+    Idempotency,
+    /// Decision records (`DecisionsTable`).
+    Decisions,
+    /// Budgets, breakers, leases, marks (`PacingTable`).
+    Pacing,
+    /// Structure snapshots and findings (`DriftTable`).
+    Drift,
+}
+
+impl std::fmt::Display for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Store::Idempotency => "idempotency store",
+            Store::Decisions => "decision store",
+            Store::Pacing => "pacing table",
+            Store::Drift => "drift table",
+        })
+    }
+}
+
+/// A request to one of the stores failed: which store, and what DynamoDB said (its code and
+/// message, never an item), or what the store could not read. A later try may succeed.
+#[derive(Debug, thiserror::Error)]
+#[error("{store} (DynamoDB) failed: {message}")]
+pub struct StoreError {
+    pub store: Store,
+    pub message: String,
+}
+
+impl StoreError {
+    pub fn new(store: Store, message: impl Into<String>) -> Self {
+        StoreError {
+            store,
+            message: message.into(),
+        }
+    }
+
+    /// An SDK error, in the log-safe words of [`error_message`].
+    pub fn sdk<E, R>(store: Store, e: &aws_sdk_sqs::error::SdkError<E, R>) -> Self
+    where
+        E: aws_sdk_sqs::error::ProvideErrorMetadata + std::error::Error + 'static,
+        R: std::fmt::Debug,
+    {
+        StoreError::new(store, error_message(e))
+    }
+}
+
 /// A short, log-safe description of an SDK error: the service's code and message, or the
 /// transport failure — without the raw HTTP response the default `Display` chain includes.
 pub fn error_message<E, R>(e: &aws_sdk_sqs::error::SdkError<E, R>) -> String

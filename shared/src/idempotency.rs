@@ -4,12 +4,12 @@
 //! (epoch **milliseconds**, from the Lambda deadline) frees a key whose worker died mid-way.
 //! Expiry is checked in code because DynamoDB's TTL deletes lag by up to two days.
 
+use crate::aws::{Store, StoreError};
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
-use thiserror::Error;
 
 pub const STATUS_INPROGRESS: &str = "INPROGRESS";
 pub const STATUS_COMPLETED: &str = "COMPLETED";
@@ -17,20 +17,6 @@ pub const STATUS_COMPLETED: &str = "COMPLETED";
 /// How long a key claimed without a Lambda deadline (local tools, `Context::default()`) stays
 /// in progress. A zero deadline means "unknown", never "already expired" (a Powertools bug).
 pub const DEFAULT_IN_PROGRESS_MS: i64 = 60_000;
-
-#[derive(Debug, Error)]
-#[error("idempotency store (DynamoDB) failed: {0}")]
-pub struct StoreError(String);
-
-impl StoreError {
-    fn from_sdk<E, R>(e: aws_sdk_dynamodb::error::SdkError<E, R>) -> Self
-    where
-        E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + 'static,
-        R: std::fmt::Debug,
-    {
-        StoreError(crate::aws::error_message(&e))
-    }
-}
 
 /// The outcome of trying to claim a key.
 #[derive(Debug, PartialEq)]
@@ -139,7 +125,7 @@ impl IdempotencyStore {
                 }
                 _ => None,
             },
-            _ => return Err(StoreError::from_sdk(err)),
+            _ => return Err(StoreError::sdk(Store::Idempotency, &err)),
         };
         // Without ALL_OLD (should not happen) read the record back.
         let old = match old {
@@ -180,7 +166,7 @@ impl IdempotencyStore {
             .expression_attribute_values(":exp", n(now.timestamp() + self.ttl_secs))
             .send()
             .await
-            .map_err(StoreError::from_sdk)?;
+            .map_err(|e| StoreError::sdk(Store::Idempotency, &e))?;
         Ok(())
     }
 
@@ -192,7 +178,7 @@ impl IdempotencyStore {
             .key("id", s(key))
             .send()
             .await
-            .map_err(StoreError::from_sdk)?;
+            .map_err(|e| StoreError::sdk(Store::Idempotency, &e))?;
         Ok(())
     }
 
@@ -220,7 +206,7 @@ impl IdempotencyStore {
             .consistent_read(true)
             .send()
             .await
-            .map_err(StoreError::from_sdk)?;
+            .map_err(|e| StoreError::sdk(Store::Idempotency, &e))?;
         Ok(out.item)
     }
 }

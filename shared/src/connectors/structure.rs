@@ -245,7 +245,7 @@ pub async fn record_refusal(
     fields: &[String],
     reason: &str,
     now: DateTime<Utc>,
-) -> Result<Vec<String>, crate::drift::store::StoreError> {
+) -> Result<Vec<String>, crate::aws::StoreError> {
     let mut ids = Vec::new();
     for field in fields {
         let f = Finding {

@@ -1,7 +1,9 @@
 //! Reading the records of a day through the `ByDay` index: the review inbox, `stats`,
 //! `explain` by delivery id. The index key is sharded (see [`DAY_SHARDS`]).
 
-use super::{from_item, DecisionError, DecisionRecord, DecisionStore, Item, BY_DAY_INDEX};
+use super::{
+    from_item, store_error, DecisionRecord, DecisionStore, Item, StoreError, BY_DAY_INDEX,
+};
 use crate::idempotency::{get_s, s};
 
 /// How many index keys a day's records spread over: every decision write also writes the
@@ -22,7 +24,7 @@ impl DecisionStore {
         &self,
         delivery_id: &str,
         days: &[String],
-    ) -> Result<Option<DecisionRecord>, DecisionError> {
+    ) -> Result<Option<DecisionRecord>, StoreError> {
         for day in days {
             // The delivery id that dedupes, or the vendor's own where that was not signed.
             let only = Some((&["delivery_id", "vendor_delivery_id"][..], delivery_id));
@@ -39,7 +41,7 @@ impl DecisionStore {
         &self,
         day: &str,
         since: Option<&str>,
-    ) -> Result<Vec<DecisionRecord>, DecisionError> {
+    ) -> Result<Vec<DecisionRecord>, StoreError> {
         let items = self.query_day(day, since, None).await?;
         Ok(items.iter().map(from_item).collect())
     }
@@ -50,7 +52,7 @@ impl DecisionStore {
         &self,
         day: &str,
         status: &str,
-    ) -> Result<Vec<DecisionRecord>, DecisionError> {
+    ) -> Result<Vec<DecisionRecord>, StoreError> {
         let items = self
             .query_day(day, None, Some((&["status"][..], status)))
             .await?;
@@ -65,7 +67,7 @@ impl DecisionStore {
         day: &str,
         since: Option<&str>,
         only: Option<(&[&str], &str)>,
-    ) -> Result<Vec<Item>, DecisionError> {
+    ) -> Result<Vec<Item>, StoreError> {
         let keys =
             std::iter::once(day.to_owned()).chain((0..DAY_SHARDS).map(|k| format!("{day}#{k}")));
         let pages =
@@ -81,7 +83,7 @@ impl DecisionStore {
         day: String,
         since: Option<&str>,
         only: Option<(&[&str], &str)>,
-    ) -> Result<Vec<Item>, DecisionError> {
+    ) -> Result<Vec<Item>, StoreError> {
         let day = day.as_str();
         let mut out = Vec::new();
         let mut start = None;
@@ -114,7 +116,7 @@ impl DecisionStore {
             let page = q
                 .send()
                 .await
-                .map_err(|e| DecisionError(crate::aws::error_message(&e)))?;
+                .map_err(|e| store_error(crate::aws::error_message(&e)))?;
             out.extend(page.items.unwrap_or_default());
             match page.last_evaluated_key {
                 Some(k) if !k.is_empty() => start = Some(k),

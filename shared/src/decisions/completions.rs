@@ -5,7 +5,7 @@
 
 use serde_json::Value;
 
-use super::{DecisionError, DecisionStore};
+use super::{DecisionStore, StoreError};
 
 impl DecisionStore {
     /// The attempt that did `action` (`connector.action`, the plan's `index`-th) in `stage`
@@ -17,7 +17,7 @@ impl DecisionStore {
         stage: &str,
         index: usize,
         action: &str,
-    ) -> Result<Option<Value>, DecisionError> {
+    ) -> Result<Option<Value>, StoreError> {
         let record = self.item(event_id, Some("attempts")).await?;
         let attempts = record
             .as_ref()

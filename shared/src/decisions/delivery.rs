@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 
 use aws_sdk_dynamodb::types::{ReturnValue, ReturnValuesOnConditionCheckFailure};
 
-use super::{standing, state, unless_condition_failed, DecisionError, DecisionStore};
+use super::{standing, state, store_error, unless_condition_failed, DecisionStore, StoreError};
 use crate::event::Event;
 use crate::idempotency::{get_s, n, s, Claim};
 
@@ -31,7 +31,7 @@ impl DecisionStore {
         payload_hash: &str,
         now: DateTime<Utc>,
         claim_until_ms: i64,
-    ) -> Result<Claim, DecisionError> {
+    ) -> Result<Claim, StoreError> {
         let claim = |may_delete| {
             self.claim(
                 event,
@@ -59,7 +59,7 @@ impl DecisionStore {
         now: DateTime<Utc>,
         claim_until_ms: i64,
         may_delete: bool,
-    ) -> Result<Option<Claim>, DecisionError> {
+    ) -> Result<Option<Claim>, StoreError> {
         let mut u = self.update(&event.id);
         self.base(&mut u, event, correlation_id, now);
         u.set_new("status", s(state::ACCEPTED));
@@ -111,11 +111,7 @@ impl DecisionStore {
     }
 
     /// The enqueue went through (`queued_at`, epoch ms): redeliveries are duplicates from now on.
-    pub async fn mark_queued(
-        &self,
-        event_id: &str,
-        now: DateTime<Utc>,
-    ) -> Result<(), DecisionError> {
+    pub async fn mark_queued(&self, event_id: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
         self.ddb
             .update_item()
             .table_name(&self.table)
@@ -125,11 +121,11 @@ impl DecisionStore {
             .send()
             .await
             .map(|_| ())
-            .map_err(|e| DecisionError(crate::aws::error_message(&e)))
+            .map_err(|e| store_error(crate::aws::error_message(&e)))
     }
 
     /// Remove a record past its retention (only if it is still that one).
-    async fn delete_expired(&self, event_id: &str, expiration: i64) -> Result<(), DecisionError> {
+    async fn delete_expired(&self, event_id: &str, expiration: i64) -> Result<(), StoreError> {
         let sent = self
             .ddb
             .delete_item()
@@ -143,7 +139,7 @@ impl DecisionStore {
     }
 
     /// Give the claim back after the enqueue failed, so the sender's retry is taken at once.
-    pub async fn release_delivery(&self, event_id: &str) -> Result<(), DecisionError> {
+    pub async fn release_delivery(&self, event_id: &str) -> Result<(), StoreError> {
         let sent = self
             .ddb
             .update_item()

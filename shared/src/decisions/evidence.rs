@@ -17,7 +17,7 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
 
-use super::{from_item, unless_condition_failed, DecisionError, DecisionRecord, DecisionStore};
+use super::{from_item, unless_condition_failed, DecisionRecord, DecisionStore, StoreError};
 use crate::event::Event;
 use crate::idempotency::{get_s, n, s};
 use crate::routing::{Classification, PlannedAction};
@@ -48,7 +48,7 @@ impl DecisionStore {
         decided_at: &str,
         first: bool,
         now: DateTime<Utc>,
-    ) -> Result<(), DecisionError> {
+    ) -> Result<(), StoreError> {
         let c = e.classification;
         let mut req = self
             .ddb
@@ -86,7 +86,7 @@ impl DecisionStore {
         record: &DecisionRecord,
         e: &Evidence<'_>,
         now: DateTime<Utc>,
-    ) -> Result<(), DecisionError> {
+    ) -> Result<(), StoreError> {
         match (&record.input, &record.decided_at) {
             (None, Some(decided_at)) => self.put_evidence(e, decided_at, false, now).await,
             _ => Ok(()),
@@ -94,7 +94,7 @@ impl DecisionStore {
     }
 
     /// The record of `event_id` with its evidence.
-    pub async fn get(&self, event_id: &str) -> Result<Option<DecisionRecord>, DecisionError> {
+    pub async fn get(&self, event_id: &str) -> Result<Option<DecisionRecord>, StoreError> {
         let evidence_key = key(event_id);
         let (record, evidence) =
             tokio::try_join!(self.item(event_id, None), self.item(&evidence_key, None))?;
@@ -110,7 +110,7 @@ impl DecisionStore {
     pub(super) async fn with_evidence(
         &self,
         items: Vec<HashMap<String, AttributeValue>>,
-    ) -> Result<Vec<DecisionRecord>, DecisionError> {
+    ) -> Result<Vec<DecisionRecord>, StoreError> {
         let mut out = Vec::with_capacity(items.len());
         for mut item in items {
             let id = get_s(&item, "event_id").unwrap_or_default().to_owned();

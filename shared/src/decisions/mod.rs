@@ -21,7 +21,6 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
 use chrono::{DateTime, Utc};
-use thiserror::Error;
 
 use crate::event::Event;
 use crate::idempotency::{get_s, n, s};
@@ -33,9 +32,12 @@ pub const RETENTION_SECS: i64 = 30 * 24 * 3600;
 pub const BY_DAY_INDEX: &str = "ByDay";
 pub use by_day::{day_key, DAY_SHARDS};
 
-#[derive(Debug, Error)]
-#[error("decision store (DynamoDB) failed: {0}")]
-pub struct DecisionError(String);
+use crate::aws::{Store, StoreError};
+
+/// The decision store's error for `message`.
+pub(crate) fn store_error(message: String) -> StoreError {
+    StoreError::new(Store::Decisions, message)
+}
 
 /// Where an event went.
 pub const PATH_ACT: &str = "act";
@@ -165,7 +167,7 @@ impl DecisionStore {
     }
 
     /// A redelivery of the event was acknowledged without queueing it again.
-    pub async fn record_duplicate(&self, event_id: &str) -> Result<(), DecisionError> {
+    pub async fn record_duplicate(&self, event_id: &str) -> Result<(), StoreError> {
         let sent = self
             .ddb
             .update_item()
@@ -194,7 +196,7 @@ impl DecisionStore {
         actions: &[PlannedAction],
         reason: Option<&str>,
         now: DateTime<Utc>,
-    ) -> Result<Option<DecisionRecord>, DecisionError> {
+    ) -> Result<Option<DecisionRecord>, StoreError> {
         let mut u = self.update(&event.id);
         self.base(&mut u, event, correlation_id, now);
         u.set("category", s(&c.category));
@@ -269,7 +271,7 @@ impl DecisionStore {
         attempts: &[serde_json::Value],
         reason: Option<&str>,
         now: DateTime<Utc>,
-    ) -> Result<(), DecisionError> {
+    ) -> Result<(), StoreError> {
         let mut u = self.outcome(event_id, status, attempts, reason, now);
         if status == state::DONE {
             // The run that finished is the last `results_n` attempts: a count, not a second copy
@@ -306,11 +308,7 @@ impl DecisionStore {
 
     /// The item under `key` (a record, or an evidence item), read consistently; only the
     /// attributes `projection` names when given.
-    async fn item(
-        &self,
-        key: &str,
-        projection: Option<&str>,
-    ) -> Result<Option<Item>, DecisionError> {
+    async fn item(&self, key: &str, projection: Option<&str>) -> Result<Option<Item>, StoreError> {
         let out = self
             .ddb
             .get_item()
@@ -320,7 +318,7 @@ impl DecisionStore {
             .consistent_read(true)
             .send()
             .await
-            .map_err(|e| DecisionError(crate::aws::error_message(&e)))?;
+            .map_err(|e| store_error(crate::aws::error_message(&e)))?;
         Ok(out.item)
     }
 }
@@ -407,7 +405,7 @@ impl Update {
 
     /// Send only if `condition` holds: `None` when written; when it did not hold (nothing
     /// written), the item as it stands, returned by the failed write itself (no read after).
-    async fn send_if(self, condition: &str) -> Result<Option<Item>, DecisionError> {
+    async fn send_if(self, condition: &str) -> Result<Option<Item>, StoreError> {
         let sent = self
             .request()
             .condition_expression(condition)
@@ -420,12 +418,12 @@ impl Update {
         }
     }
 
-    async fn send(self) -> Result<(), DecisionError> {
+    async fn send(self) -> Result<(), StoreError> {
         self.request()
             .send()
             .await
             .map(|_| ())
-            .map_err(|e| DecisionError(crate::aws::error_message(&e)))
+            .map_err(|e| store_error(crate::aws::error_message(&e)))
     }
 }
 
@@ -436,19 +434,19 @@ fn standing(
         UpdateItemError,
         aws_sdk_dynamodb::config::http::HttpResponse,
     >,
-) -> Result<Item, DecisionError> {
+) -> Result<Item, StoreError> {
     match e.as_service_error() {
         Some(UpdateItemError::ConditionalCheckFailedException(c)) => {
             Ok(c.item().cloned().unwrap_or_default())
         }
-        _ => Err(DecisionError(crate::aws::error_message(&e))),
+        _ => Err(store_error(crate::aws::error_message(&e))),
     }
 }
 
 /// A conditional write's result, where a failed condition means there was nothing to do.
 fn unless_condition_failed<O, E, R>(
     sent: Result<O, aws_sdk_dynamodb::error::SdkError<E, R>>,
-) -> Result<(), DecisionError>
+) -> Result<(), StoreError>
 where
     E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug,
@@ -461,7 +459,7 @@ where
         {
             Ok(())
         }
-        Err(e) => Err(DecisionError(crate::aws::error_message(&e))),
+        Err(e) => Err(store_error(crate::aws::error_message(&e))),
     }
 }
 

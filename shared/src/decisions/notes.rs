@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, HashMap};
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
 
-use super::{DecisionError, DecisionStore};
+use super::{DecisionStore, StoreError};
 use crate::idempotency::{get_s, s};
 
 /// The attribute holding the current note.
@@ -35,7 +35,7 @@ impl DecisionStore {
         note: &serde_json::Value,
         reason: &str,
         now: DateTime<Utc>,
-    ) -> Result<(), DecisionError> {
+    ) -> Result<(), StoreError> {
         let mut u = self.outcome(event_id, status, attempts, Some(reason), now);
         u.set(NOTE, s(note.to_string()));
         let kind = note["status"].as_str().unwrap_or(status);

@@ -8,14 +8,16 @@ use std::collections::BTreeSet;
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use thiserror::Error;
 
 use super::profile::Profile;
 use super::{Finding, FindingKind, Severity};
 
-#[derive(Debug, Error)]
-#[error("drift table: {0}")]
-pub struct StoreError(pub String);
+use crate::aws::{Store, StoreError};
+
+/// The drift table's error for `message`.
+fn store_error(message: String) -> StoreError {
+    StoreError::new(Store::Drift, message)
+}
 
 /// Where a finding stands with the people who own the integration.
 pub mod state {
@@ -49,7 +51,7 @@ fn s(v: impl Into<String>) -> AttributeValue {
 }
 
 fn err<E: std::fmt::Display>(e: E) -> StoreError {
-    StoreError(e.to_string())
+    store_error(e.to_string())
 }
 
 impl DriftStore {
@@ -107,7 +109,7 @@ impl DriftStore {
             .expression_attribute_values(":source", s(source))
             .expression_attribute_values(":new", s(state::NEW))
             .expression_attribute_values(":resolved", s(state::RESOLVED));
-        if crate::aws::conditional(common(opened).send().await).map_err(StoreError)? {
+        if crate::aws::conditional(common(opened).send().await).map_err(store_error)? {
             return Ok(true);
         }
         let seen = self.ddb.update_item().update_expression(
@@ -118,7 +120,7 @@ impl DriftStore {
         let seen = common(seen).set_expression_attribute_names(None);
         seen.send()
             .await
-            .map_err(|e| StoreError(crate::aws::error_message(&e)))?;
+            .map_err(|e| store_error(crate::aws::error_message(&e)))?;
         Ok(false)
     }
 
@@ -164,7 +166,7 @@ impl DriftStore {
                 .set_exclusive_start_key(start)
                 .send()
                 .await
-                .map_err(|e| StoreError(crate::aws::error_message(&e)))?;
+                .map_err(|e| store_error(crate::aws::error_message(&e)))?;
             out.extend(page.items().iter().filter_map(stored));
             start = page.last_evaluated_key().cloned();
             if start.is_none() {
@@ -197,7 +199,7 @@ impl DriftStore {
             .expression_attribute_values(":now", s(now.to_rfc3339()))
             .send()
             .await;
-        crate::aws::conditional(out).map_err(StoreError)
+        crate::aws::conditional(out).map_err(store_error)
     }
 
     pub async fn snapshot(
@@ -213,7 +215,7 @@ impl DriftStore {
             .key("item", s(format!("snapshot#{object}")))
             .send()
             .await
-            .map_err(|e| StoreError(crate::aws::error_message(&e)))?;
+            .map_err(|e| store_error(crate::aws::error_message(&e)))?;
         match out
             .item()
             .and_then(|i| i.get("profile"))
@@ -240,7 +242,7 @@ impl DriftStore {
             .item("taken_at", s(now.to_rfc3339()))
             .send()
             .await
-            .map_err(|e| StoreError(crate::aws::error_message(&e)))?;
+            .map_err(|e| store_error(crate::aws::error_message(&e)))?;
         Ok(())
     }
 
@@ -275,7 +277,7 @@ impl DriftStore {
             .key("item", s(item))
             .send()
             .await
-            .map_err(|e| StoreError(crate::aws::error_message(&e)))?;
+            .map_err(|e| store_error(crate::aws::error_message(&e)))?;
         Ok(out
             .item()
             .and_then(|i| i.get("at"))
@@ -293,7 +295,7 @@ impl DriftStore {
             .item("at", s(now.to_rfc3339()))
             .send()
             .await
-            .map_err(|e| StoreError(crate::aws::error_message(&e)))?;
+            .map_err(|e| store_error(crate::aws::error_message(&e)))?;
         Ok(())
     }
 }

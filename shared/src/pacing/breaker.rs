@@ -8,8 +8,9 @@ use std::time::Duration;
 
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 
+use super::gcra::pacing_error;
 use super::gcra::{n, num};
-use super::PacingError;
+use crate::aws::StoreError;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Gate {
@@ -46,7 +47,7 @@ impl Breaker {
         }
     }
 
-    pub async fn gate(&self, key: &str, now_us: i64) -> Result<Gate, PacingError> {
+    pub async fn gate(&self, key: &str, now_us: i64) -> Result<Gate, StoreError> {
         let item = self
             .ddb
             .get_item()
@@ -55,7 +56,7 @@ impl Breaker {
             .consistent_read(true)
             .send()
             .await
-            .map_err(|e| PacingError(crate::aws::error_message(&e)))?
+            .map_err(|e| pacing_error(crate::aws::error_message(&e)))?
             .item
             .unwrap_or_default();
         let field = |k: &str| item.get(k).and_then(num).unwrap_or(0);
@@ -97,12 +98,12 @@ impl Breaker {
                     retry_after: Duration::from_micros((probe_until - now_us) as u64),
                 })
             }
-            Err(e) => Err(PacingError(crate::aws::error_message(&e))),
+            Err(e) => Err(pacing_error(crate::aws::error_message(&e))),
         }
     }
 
     /// The vendor answered (even with a permanent error): the circuit closes.
-    pub async fn success(&self, key: &str) -> Result<(), PacingError> {
+    pub async fn success(&self, key: &str) -> Result<(), StoreError> {
         self.ddb
             .update_item()
             .table_name(&self.table)
@@ -111,13 +112,13 @@ impl Breaker {
             .expression_attribute_values(":zero", n(0))
             .send()
             .await
-            .map_err(|e| PacingError(crate::aws::error_message(&e)))?;
+            .map_err(|e| pacing_error(crate::aws::error_message(&e)))?;
         Ok(())
     }
 
     /// A transient failure (after the in-function retries): counts toward opening, and re-opens
     /// a half-open circuit whose probe failed.
-    pub async fn failure(&self, key: &str, now_us: i64) -> Result<Gate, PacingError> {
+    pub async fn failure(&self, key: &str, now_us: i64) -> Result<Gate, StoreError> {
         let out = self
             .ddb
             .update_item()
@@ -128,7 +129,7 @@ impl Breaker {
             .return_values(ReturnValue::UpdatedNew)
             .send()
             .await
-            .map_err(|e| PacingError(crate::aws::error_message(&e)))?;
+            .map_err(|e| pacing_error(crate::aws::error_message(&e)))?;
         let failures = out
             .attributes
             .as_ref()
@@ -147,7 +148,7 @@ impl Breaker {
             .expression_attribute_values(":until", n(until))
             .send()
             .await
-            .map_err(|e| PacingError(crate::aws::error_message(&e)))?;
+            .map_err(|e| pacing_error(crate::aws::error_message(&e)))?;
         Ok(Gate::Open {
             retry_after: self.cooldown,
         })

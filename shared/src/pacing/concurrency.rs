@@ -6,7 +6,8 @@
 
 use std::time::Duration;
 
-use super::PacingError;
+use super::gcra::pacing_error;
+use crate::aws::StoreError;
 
 #[derive(Clone, Debug)]
 pub struct Concurrency {
@@ -35,7 +36,7 @@ impl Concurrency {
         key: &str,
         cap: u32,
         hold: Duration,
-    ) -> Result<Option<Permit>, PacingError> {
+    ) -> Result<Option<Permit>, StoreError> {
         let owner = uuid::Uuid::new_v4().to_string();
         // Start at a random slot so workers do not all contend for slot 0.
         let first = (uuid::Uuid::new_v4().as_u128() % u128::from(cap.max(1))) as u32;
@@ -43,7 +44,7 @@ impl Concurrency {
             let id = format!("inflight#{key}#{}", (first + i) % cap);
             if crate::lease::take(&self.ddb, &self.table, &id, &owner, hold)
                 .await
-                .map_err(PacingError)?
+                .map_err(pacing_error)?
             {
                 return Ok(Some(Permit { id, owner }));
             }

@@ -10,11 +10,11 @@
 //! runs `s` ahead can admit early by at most `s` once; Lambda clocks are NTP-disciplined to
 //! milliseconds, and `hold_until` (a vendor's 429) pushes every worker back whatever its clock.
 
+use crate::aws::{Store, StoreError};
 use std::time::Duration;
 
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
-use thiserror::Error;
 
 /// How much slower than a documented limit workers pace: slots are reserved at the limit's
 /// exact spacing, but calls reach the vendor a little early or late (network, a slow worker),
@@ -95,9 +95,10 @@ pub enum Admission {
     Wait { retry_after: Duration },
 }
 
-#[derive(Debug, Error)]
-#[error("pacing table: {0}")]
-pub struct PacingError(pub String);
+/// The pacing table's error for `message`.
+pub(crate) fn pacing_error(message: String) -> StoreError {
+    StoreError::new(Store::Pacing, message)
+}
 
 #[derive(Clone, Debug)]
 pub struct Limiter {
@@ -135,7 +136,7 @@ impl Limiter {
         rate: Rate,
         now_us: i64,
         max_wait: Duration,
-    ) -> Result<Admission, PacingError> {
+    ) -> Result<Admission, StoreError> {
         let interval = rate.interval_us();
         let tolerance = rate.tolerance_us();
         let hi = now_us + tolerance + max_wait.as_micros() as i64;
@@ -161,7 +162,7 @@ impl Limiter {
                     }
                     // Busy after all (or another worker restarted it first): take the next slot.
                     Err(e) if conditional(&e) => try_idle = false,
-                    Err(e) => return Err(PacingError(crate::aws::error_message(&e))),
+                    Err(e) => return Err(pacing_error(crate::aws::error_message(&e))),
                 }
             }
             // Busy budget: take the next slot.
@@ -189,7 +190,7 @@ impl Limiter {
                         .as_ref()
                         .and_then(|a| a.get("tat"))
                         .and_then(num)
-                        .ok_or_else(|| PacingError("update returned no tat".into()))?;
+                        .ok_or_else(|| pacing_error("update returned no tat".into()))?;
                     self.remember(key, new_tat);
                     let old = new_tat - interval;
                     return Ok(Admission::Go {
@@ -205,7 +206,7 @@ impl Limiter {
                             None => self.tat(key).await?,
                         }
                     }
-                    _ => return Err(PacingError(crate::aws::error_message(&e))),
+                    _ => return Err(pacing_error(crate::aws::error_message(&e))),
                 },
             };
             if let Some(t) = old_tat {
@@ -245,7 +246,7 @@ impl Limiter {
     }
 
     /// Nobody gets a slot before `until_us` (a vendor's 429 or `Retry-After`, remaining = 0).
-    pub async fn hold_until(&self, key: &str, until_us: i64) -> Result<(), PacingError> {
+    pub async fn hold_until(&self, key: &str, until_us: i64) -> Result<(), StoreError> {
         let out = self
             .ddb
             .update_item()
@@ -261,12 +262,12 @@ impl Limiter {
             // A conditional failure means it is already held as long or longer.
             Ok(_) => Ok(()),
             Err(e) if conditional(&e) => Ok(()),
-            Err(e) => Err(PacingError(crate::aws::error_message(&e))),
+            Err(e) => Err(pacing_error(crate::aws::error_message(&e))),
         }
     }
 
     /// The budget's next free slot (unix µs), if it has been used.
-    pub async fn tat(&self, key: &str) -> Result<Option<i64>, PacingError> {
+    pub async fn tat(&self, key: &str) -> Result<Option<i64>, StoreError> {
         let out = self
             .ddb
             .get_item()
@@ -275,7 +276,7 @@ impl Limiter {
             .consistent_read(true)
             .send()
             .await
-            .map_err(|e| PacingError(crate::aws::error_message(&e)))?;
+            .map_err(|e| pacing_error(crate::aws::error_message(&e)))?;
         Ok(out.item.as_ref().and_then(|i| i.get("tat")).and_then(num))
     }
 }

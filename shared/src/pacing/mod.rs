@@ -29,9 +29,10 @@ pub mod gcra;
 use std::collections::HashMap;
 use std::time::Duration;
 
+use crate::aws::StoreError;
 pub use breaker::{breaker_key, Breaker, Gate};
 pub use concurrency::{Concurrency, Permit};
-pub use gcra::{Admission, Limiter, PacingError, Rate, PACE_HEADROOM};
+pub use gcra::{Admission, Limiter, Rate, PACE_HEADROOM};
 
 /// The longest wait a worker sleeps through instead of handing its message back.
 pub const IN_FUNCTION_WAIT: Duration = Duration::from_secs(2);
@@ -273,7 +274,7 @@ impl Pacer {
     }
 
     /// Wait (in the function) for a slot of the credential's budget, or say how long to defer.
-    pub async fn wait_turn(&self, connector: &str, credential: &str) -> Result<Pace, PacingError> {
+    pub async fn wait_turn(&self, connector: &str, credential: &str) -> Result<Pace, StoreError> {
         self.wait_turn_in(connector, credential, None, IN_FUNCTION_WAIT)
             .await
     }
@@ -287,7 +288,7 @@ impl Pacer {
         class: Option<&str>,
         now: i64,
         horizon: Duration,
-    ) -> Result<Admission, PacingError> {
+    ) -> Result<Admission, StoreError> {
         let mut start = now;
         if let Some((class, rate)) =
             class.and_then(|c| Some((c, self.limits.class_rate(connector, c)?.with_headroom())))
@@ -323,7 +324,7 @@ impl Pacer {
         connector: &str,
         credential: &str,
         now: i64,
-    ) -> Result<bool, PacingError> {
+    ) -> Result<bool, StoreError> {
         let key = format!("{}#retry", budget_key(connector, credential));
         let admission = self
             .limiter
@@ -341,7 +342,7 @@ impl Pacer {
         credential: &str,
         class: Option<&str>,
         horizon: Duration,
-    ) -> Result<Pace, PacingError> {
+    ) -> Result<Pace, StoreError> {
         let now = now_us();
         let horizon = horizon.max(IN_FUNCTION_WAIT);
         match self
@@ -370,7 +371,7 @@ impl Pacer {
         connector: &str,
         credential: &str,
         spacing: Option<Duration>,
-    ) -> Result<(), PacingError> {
+    ) -> Result<(), StoreError> {
         let pace_us = self.limits.pace(connector).interval_us();
         if let Some(hold) = spacing.filter(|s| s.as_micros() as i64 > pace_us) {
             self.rate_limited(connector, credential, Some(hold)).await?;
@@ -384,7 +385,7 @@ impl Pacer {
         connector: &str,
         credential: &str,
         retry_after: Option<Duration>,
-    ) -> Result<Duration, PacingError> {
+    ) -> Result<Duration, StoreError> {
         let wait = retry_after.unwrap_or(DEFAULT_COOLDOWN);
         let until = now_us() + wait.as_micros() as i64;
         self.limiter

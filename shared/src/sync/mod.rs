@@ -17,8 +17,9 @@ use secrecy::SecretString;
 use serde_json::Value;
 use thiserror::Error;
 
+use crate::aws::StoreError;
 use crate::connectors::{read_response, ConnectorError};
-use crate::pacing::{Pace, Pacer, PacingError};
+use crate::pacing::{Pace, Pacer};
 use crate::secrets::Credential;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -51,7 +52,7 @@ pub enum SyncError {
         error: ConnectorError,
     },
     #[error(transparent)]
-    Pacing(#[from] PacingError),
+    Pacing(#[from] StoreError),
     #[error("{0}")]
     Setup(String),
 }

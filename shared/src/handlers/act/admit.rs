@@ -40,7 +40,7 @@ pub(super) async fn ask_budget(
     deps: &Act,
     action: &PlannedAction,
     credential: &str,
-) -> Result<Pace, crate::pacing::PacingError> {
+) -> Result<Pace, crate::aws::StoreError> {
     let class = crate::vendors::pacing_class(action);
     deps.pacer
         .wait_turn_in(
