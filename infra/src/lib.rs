@@ -2,20 +2,12 @@
 //! SaaS sandbox, and the runner that hosts the Lambda handlers in-process the way the Lambda
 //! service would. The `switchyard` CLI and the end-to-end tests both drive it.
 
-#[cfg(test)]
-mod alarm_tests;
-#[cfg(test)]
-mod architecture_tests;
 pub mod batch;
 pub mod bench;
 pub mod coldstart;
 pub mod console;
 pub mod cost;
 pub mod demo;
-#[cfg(test)]
-mod deploy_tests;
-#[cfg(test)]
-mod docs_tests;
 pub mod emulator;
 pub mod fixtures;
 pub mod flood;
@@ -32,6 +24,9 @@ pub mod smoke;
 pub mod soak;
 pub mod stack;
 pub mod template;
+/// The repository checked as a whole: the template, the alarms, the docs, the module graph.
+#[cfg(test)]
+mod tests;
 pub mod venv;
 pub mod workers;
 

@@ -230,3 +230,30 @@ fn the_reader_sees_grouped_paths_and_finds_cycles() {
     acyclic.get_mut("c").unwrap().clear();
     assert_eq!(a_cycle(&acyclic), None);
 }
+
+#[test]
+fn unit_tests_are_inline_or_in_a_sibling_tests_module() {
+    // `mod tests { … }` in the file, or `mod tests;` beside it (`x/tests.rs`); not a
+    // `x_tests.rs` reached by a path attribute, a third layout a reader has to learn.
+    let root = crate::repo_root();
+    let mut odd = Vec::new();
+    for src in [
+        "shared/src",
+        "infra/src",
+        "infra/sandbox/src",
+        "infra/cli/src",
+    ] {
+        let mut files = Vec::new();
+        rust_files(&root.join(src), &mut files);
+        for file in files {
+            let name = file.file_name().unwrap().to_string_lossy().into_owned();
+            let text = std::fs::read_to_string(&file).unwrap();
+            // The attribute, spelled so this file does not match itself.
+            let path_attribute = concat!("#", "[path");
+            if name.ends_with("_tests.rs") || text.contains(path_attribute) {
+                odd.push(file.strip_prefix(&root).unwrap().display().to_string());
+            }
+        }
+    }
+    assert!(odd.is_empty(), "tests in a third layout: {odd:?}");
+}

@@ -8,7 +8,7 @@ use http::HeaderMap;
 use secrecy::SecretString;
 use sha2::{Digest, Sha256};
 
-use super::Scheme;
+use crate::vendors::inbound::Scheme;
 use crate::webhook::signature::{hmac_sha1, hmac_sha256};
 use crate::webhook::{SignedRequest, VerifyError};
 

@@ -611,5 +611,4 @@ pub(crate) fn respond(status: i64, body: serde_json::Value) -> LambdaFunctionUrl
 }
 
 #[cfg(test)]
-#[path = "intake_tests.rs"]
 mod tests;

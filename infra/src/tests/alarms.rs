@@ -158,7 +158,7 @@ fn queues_functions_and_volume_each_have_their_alarm() {
         assert!(logs, "{} has no log group with a retention", f.logical_id);
     }
     // A volume drop: intake's accepted events under their band, a silent hour counted as zero
-    // (`deploy_tests::a_quiet_hour_is_judged_by_the_volume_band_not_by_missing_data`).
+    // (`tests::deploy::a_quiet_hour_is_judged_by_the_volume_band_not_by_missing_data`).
     let volume = alarms.iter().find(|p| {
         text(p, "ComparisonOperator") == Some("LessThanLowerThreshold")
             && format!("{:?}", p.get("Metrics")).contains(switchyard::metrics::EVENTS_ACCEPTED)

@@ -2,9 +2,9 @@
 
 use chrono::{DateTime, Utc};
 
-use super::triage;
 use crate::connectors::triage::{Kind, Response};
 use crate::connectors::wait::as_millis_ceil;
+use crate::vendors::triage;
 
 fn now() -> DateTime<Utc> {
     "2026-11-28T12:00:00Z".parse().unwrap()

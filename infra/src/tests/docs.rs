@@ -249,11 +249,14 @@ fn every_test_the_docs_name_exists() {
         for (line, l) in prose(&text) {
             for span in l.split('`').skip(1).step_by(2) {
                 for item in span.split(", ") {
-                    // `tests/x.rs::name`, `module::tests::name`, `deploy_tests::name`
+                    // `tests/x.rs::name`, `module::tests::name`, `infra/src/tests/deploy.rs::name`
                     let Some((path, test)) = item.rsplit_once("::") else {
                         continue;
                     };
-                    let is_test = path.ends_with(".rs") || path.ends_with("tests");
+                    let is_test = path.ends_with(".rs")
+                        || path
+                            .split("::")
+                            .any(|s| s == "tests" || s.ends_with("_tests"));
                     if !is_test || test.is_empty() || !test.contains('_') {
                         continue;
                     }
