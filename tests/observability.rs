@@ -123,6 +123,7 @@ async fn explain_stats_and_metrics_tell_what_the_demo_did() {
     );
     assert_eq!(j["state"], "done");
     let calls = j["attempts"][0]["calls"].as_array().unwrap();
+    assert!(!calls.is_empty(), "{j:#}");
     assert!(
         calls.iter().all(|c| c["status"] == 200
             && c["path"]

@@ -231,9 +231,14 @@ mod tests {
 
     #[test]
     fn the_payload_hash_is_sha256_in_lowercase_hex() {
+        // FIPS 180-2's vectors: "abc", and the empty message.
         assert_eq!(
             payload_hash(b"abc"),
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        assert_eq!(
+            payload_hash(b""),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
         );
     }
 
@@ -247,14 +252,6 @@ mod tests {
         assert_eq!(
             in_progress_until_ms(1_700_000_005_000, now),
             1_700_000_005_000
-        );
-    }
-
-    #[test]
-    fn payload_hash_is_sha256_hex() {
-        assert_eq!(
-            payload_hash(b"abc"),
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
         );
     }
 }
