@@ -101,15 +101,33 @@ fn code_paths(text: &str) -> Vec<(usize, String)> {
     out
 }
 
-#[test]
-fn every_relative_link_and_anchor_in_the_docs_resolves() {
+/// Runs `check` on every doc (its path, its name relative to the root, its text), which pushes
+/// what it finds wrong and returns how many things it checked; fails listing the wrongs, or
+/// when fewer than `at_least` were checked (the scan missed the docs).
+fn check_docs(
+    what: &str,
+    at_least: usize,
+    mut check: impl FnMut(&Path, &str, &str, &mut Vec<String>) -> usize,
+) {
     let root = crate::repo_root();
-    let mut broken = Vec::new();
-    let mut checked = 0;
+    let (mut wrong, mut checked) = (Vec::new(), 0);
     for doc in documents(&root) {
         let text = std::fs::read_to_string(&doc).expect("readable doc");
         let name = doc.strip_prefix(&root).unwrap().display().to_string();
-        for (line, target) in links(&text) {
+        checked += check(&doc, &name, &text, &mut wrong);
+    }
+    assert!(
+        checked >= at_least,
+        "only {checked} {what} found: is the scan reading the docs?"
+    );
+    assert!(wrong.is_empty(), "{what}:\n{}", wrong.join("\n"));
+}
+
+#[test]
+fn every_relative_link_and_anchor_in_the_docs_resolves() {
+    check_docs("relative links", 40, |doc, name, text, broken| {
+        let mut checked = 0;
+        for (line, target) in links(text) {
             if target.contains("://") || target.starts_with("mailto:") {
                 continue;
             }
@@ -119,7 +137,7 @@ fn every_relative_link_and_anchor_in_the_docs_resolves() {
                 None => (target.as_str(), None),
             };
             let file = if file.is_empty() {
-                doc.clone()
+                doc.to_path_buf()
             } else {
                 doc.parent().unwrap().join(file)
             };
@@ -136,38 +154,22 @@ fn every_relative_link_and_anchor_in_the_docs_resolves() {
                 }
             }
         }
-    }
-    assert!(
-        checked > 40,
-        "only {checked} links found: is the scan reading the docs?"
-    );
-    assert!(broken.is_empty(), "broken links:\n{}", broken.join("\n"));
+        checked
+    });
 }
 
 #[test]
 fn every_repository_path_the_docs_name_exists() {
     let root = crate::repo_root();
-    let mut missing = Vec::new();
-    let mut checked = 0;
-    for doc in documents(&root) {
-        let text = std::fs::read_to_string(&doc).expect("readable doc");
-        let name = doc.strip_prefix(&root).unwrap().display().to_string();
-        for (line, path) in code_paths(&text) {
-            checked += 1;
-            if !root.join(&path).exists() {
+    check_docs("repository paths", 40, |_, name, text, missing| {
+        let paths = code_paths(text);
+        for (line, path) in &paths {
+            if !root.join(path).exists() {
                 missing.push(format!("{name}:{line}: `{path}`"));
             }
         }
-    }
-    assert!(
-        checked > 40,
-        "only {checked} paths found: is the scan reading the docs?"
-    );
-    assert!(
-        missing.is_empty(),
-        "paths the docs name that do not exist:\n{}",
-        missing.join("\n")
-    );
+        paths.len()
+    });
 }
 
 #[test]
@@ -238,15 +240,11 @@ fn function_names(dir: &Path, out: &mut std::collections::BTreeSet<String>) {
 
 #[test]
 fn every_test_the_docs_name_exists() {
-    let root = crate::repo_root();
     let mut functions = std::collections::BTreeSet::new();
-    function_names(&root, &mut functions);
-    let mut missing = Vec::new();
-    let mut checked = 0;
-    for doc in documents(&root) {
-        let text = std::fs::read_to_string(&doc).expect("readable doc");
-        let name = doc.strip_prefix(&root).unwrap().display().to_string();
-        for (line, l) in prose(&text) {
+    function_names(&crate::repo_root(), &mut functions);
+    check_docs("test names", 30, |_, name, text, missing| {
+        let mut checked = 0;
+        for (line, l) in prose(text) {
             for span in l.split('`').skip(1).step_by(2) {
                 for item in span.split(", ") {
                     // `tests/x.rs::name`, `module::tests::name`, `infra/src/tests/deploy.rs::name`
@@ -267,14 +265,6 @@ fn every_test_the_docs_name_exists() {
                 }
             }
         }
-    }
-    assert!(
-        checked > 30,
-        "only {checked} test names found: is the scan reading the docs?"
-    );
-    assert!(
-        missing.is_empty(),
-        "tests the docs name that do not exist:\n{}",
-        missing.join("\n")
-    );
+        checked
+    });
 }

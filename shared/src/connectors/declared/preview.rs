@@ -116,15 +116,8 @@ pub fn preview(
     event: &Event,
     base_url: &str,
 ) -> Result<String, String> {
-    let connector = Declared::new(
-        described,
-        reqwest::Client::new(),
-        placeholder(described, base_url),
-    )
-    .map_err(|e| e.to_string())?;
-    let mut out = String::new();
+    let (connector, mut out) = start(described, base_url)?;
     let name = described.name;
-    render_login(&mut out, described, base_url)?;
     let mut planned = 0;
     for route in routing.routes.iter().map(|r| r.get_ref()) {
         if !route.actions.iter().any(|a| a.connector == name) {
@@ -171,15 +164,8 @@ pub fn preview_planned(
     actions: &[PlannedAction],
     base_url: &str,
 ) -> Result<String, String> {
-    let connector = Declared::new(
-        described,
-        reqwest::Client::new(),
-        placeholder(described, base_url),
-    )
-    .map_err(|e| e.to_string())?;
-    let mut out = String::new();
+    let (connector, mut out) = start(described, base_url)?;
     let name = described.name;
-    render_login(&mut out, described, base_url)?;
     let mine: Vec<&PlannedAction> = actions.iter().filter(|a| a.connector == name).collect();
     for action in &mine {
         let heading = format!("planned {name}.{}:", action.action);
@@ -189,6 +175,20 @@ pub fn preview_planned(
         let _ = writeln!(out, "the decision record plans no {name} action");
     }
     Ok(out)
+}
+
+/// The connector over a placeholder credential, and the preview so far: its session login,
+/// when the description has one.
+fn start(described: &'static Described, base_url: &str) -> Result<(Declared, String), String> {
+    let connector = Declared::new(
+        described,
+        reqwest::Client::new(),
+        placeholder(described, base_url),
+    )
+    .map_err(|e| e.to_string())?;
+    let mut out = String::new();
+    render_login(&mut out, described, base_url)?;
+    Ok((connector, out))
 }
 
 /// The session login, when the description has one.
