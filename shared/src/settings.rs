@@ -156,13 +156,18 @@ impl Settings {
     }
 }
 
+/// Text that is not an interval like `24h`, `90m` or `7d`.
+#[derive(Debug, Error, PartialEq, Eq)]
+#[error("{0:?} is not an interval like 24h, 90m or 7d")]
+pub struct InvalidInterval(pub String);
+
 /// `24h`, `90m`, `7d`, `3600s` (a bare number is hours) as a duration.
-pub fn parse_interval(text: &str) -> Result<std::time::Duration, String> {
+pub fn parse_interval(text: &str) -> Result<std::time::Duration, InvalidInterval> {
     let (num, unit) = text.split_at(
         text.find(|c: char| !c.is_ascii_digit())
             .unwrap_or(text.len()),
     );
-    let bad = || format!("{text:?} is not an interval like 24h, 90m or 7d");
+    let bad = || InvalidInterval(text.to_owned());
     let n: u64 = num.parse().map_err(|_| bad())?;
     let secs = match unit {
         "s" => 1,

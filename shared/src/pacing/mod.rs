@@ -62,20 +62,36 @@ pub struct Limits {
     documented: Option<&'static dyn Documented>,
 }
 
-fn positive_count(count: &str) -> Result<u32, String> {
+/// Why a rate (`RATE_LIMITS`, a ceiling, a description's `[limits]`) was refused, naming the
+/// part at fault.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum InvalidRate {
+    #[error("{0:?} is not connector=N/period")]
+    NotAssigned(String),
+    #[error("{0:?} is not N/period")]
+    NotCountPerPeriod(String),
+    #[error("{0:?} is not a positive count")]
+    NotPositive(String),
+    #[error("unknown period {0:?}")]
+    UnknownPeriod(String),
+    #[error("{connector}: a window after '+' must be longer than {pace_secs}s")]
+    CeilingNotLonger { connector: String, pace_secs: u64 },
+}
+
+fn positive_count(count: &str) -> Result<u32, InvalidRate> {
     count
         .trim()
         .parse()
         .ok()
         .filter(|c| *c > 0)
-        .ok_or_else(|| format!("{count:?} is not a positive count"))
+        .ok_or_else(|| InvalidRate::NotPositive(count.to_owned()))
 }
 
 /// `N/period`: a count and its window (`600/minute`, `100/10s`); errors name the bad part.
-pub(crate) fn parse_window(rate: &str) -> Result<(u32, Duration), String> {
+pub fn parse_window(rate: &str) -> Result<(u32, Duration), InvalidRate> {
     let (count, period) = rate
         .split_once('/')
-        .ok_or_else(|| format!("{rate:?} is not N/period"))?;
+        .ok_or_else(|| InvalidRate::NotCountPerPeriod(rate.to_owned()))?;
     let count = positive_count(count)?;
     let secs = match period.trim() {
         "second" | "s" | "sec" => 1,
@@ -86,7 +102,7 @@ pub(crate) fn parse_window(rate: &str) -> Result<(u32, Duration), String> {
             .strip_suffix('s')
             .and_then(|n| n.parse::<u64>().ok())
             .filter(|n| *n > 0)
-            .ok_or_else(|| format!("unknown period {other:?}"))?,
+            .ok_or_else(|| InvalidRate::UnknownPeriod(other.to_owned()))?,
     };
     Ok((count, Duration::from_secs(secs)))
 }
@@ -95,24 +111,19 @@ impl Limits {
     /// `zendesk=700/minute,hubspot=190/10s+650000/day,salesforce=25/concurrent` (units:
     /// second|s, minute|min|m, hour|h, day|d, or a number of seconds followed by `s`; windows
     /// after `+` must be longer than the first, the pace).
-    pub fn parse(spec: &str) -> Result<Self, String> {
+    pub fn parse(spec: &str) -> Result<Self, InvalidRate> {
         let mut overrides = HashMap::new();
         let mut caps = HashMap::new();
         for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
             let (name, rate) = part
                 .split_once('=')
-                .ok_or_else(|| format!("RATE_LIMITS: {part:?} is not connector=N/period"))?;
+                .ok_or_else(|| InvalidRate::NotAssigned(part.to_owned()))?;
             let name = name.trim().to_owned();
             if let Some(count) = rate.trim().strip_suffix("/concurrent") {
-                caps.insert(
-                    name,
-                    positive_count(count).map_err(|e| format!("RATE_LIMITS: {e}"))?,
-                );
+                caps.insert(name, positive_count(count)?);
                 continue;
             }
-            let mut windows = rate
-                .split('+')
-                .map(|w| parse_window(w).map_err(|e| format!("RATE_LIMITS: {e}")));
+            let mut windows = rate.split('+').map(parse_window);
             let (count, period) = windows.next().expect("split yields one")?;
             let mut rates = vec![Rate {
                 count,
@@ -122,10 +133,10 @@ impl Limits {
             for w in windows {
                 let (count, longer) = w?;
                 if longer <= period {
-                    return Err(format!(
-                        "RATE_LIMITS: {name}: a window after '+' must be longer than {}s",
-                        period.as_secs()
-                    ));
+                    return Err(InvalidRate::CeilingNotLonger {
+                        connector: name,
+                        pace_secs: period.as_secs(),
+                    });
                 }
                 rates.push(Rate::ceiling(count, longer));
             }
@@ -263,12 +274,17 @@ impl Pacer {
         ddb: &aws_sdk_dynamodb::Client,
         s: &crate::settings::Settings,
         documented: &'static dyn Documented,
-    ) -> Result<Self, String> {
-        let table = s.pacing_table().map_err(|e| e.to_string())?;
+    ) -> Result<Self, crate::settings::SettingError> {
+        let table = s.pacing_table()?;
+        let limits = Limits::parse(s.optional("RATE_LIMITS").unwrap_or("")).map_err(|e| {
+            crate::settings::SettingError::Invalid {
+                name: "RATE_LIMITS",
+                reason: e.to_string(),
+            }
+        })?;
         Ok(Pacer {
             limiter: Limiter::new(ddb.clone(), table),
-            limits: Limits::parse(s.optional("RATE_LIMITS").unwrap_or(""))?
-                .with_documented(documented),
+            limits: limits.with_documented(documented),
             breaker: Breaker::new(ddb.clone(), table),
         })
     }
@@ -469,15 +485,23 @@ mod tests {
         assert_eq!(l.rate("hubspot").period, Duration::from_secs(10));
         assert_eq!(l.rate("slack").count, 1);
         assert_eq!(l.rate("jira"), Rate::per_minute(100));
-        assert!(Limits::parse("zendesk=fast")
-            .unwrap_err()
-            .contains("N/period"));
-        assert!(Limits::parse("zendesk=0/min")
-            .unwrap_err()
-            .contains("positive"));
-        assert!(Limits::parse("zendesk=5/fortnight")
-            .unwrap_err()
-            .contains("fortnight"));
+        // Each refusal names the part at fault.
+        assert_eq!(
+            Limits::parse("zendesk=fast").unwrap_err(),
+            InvalidRate::NotCountPerPeriod("fast".into())
+        );
+        assert_eq!(
+            Limits::parse("zendesk=0/min").unwrap_err(),
+            InvalidRate::NotPositive("0".into())
+        );
+        assert_eq!(
+            Limits::parse("zendesk=5/fortnight").unwrap_err(),
+            InvalidRate::UnknownPeriod("fortnight".into())
+        );
+        assert_eq!(
+            Limits::parse("zendesk").unwrap_err().to_string(),
+            "\"zendesk\" is not connector=N/period"
+        );
     }
 
     #[test]
@@ -508,10 +532,14 @@ mod tests {
         let whole_day = defaults.capacity("hubspot", day);
         assert!((240_000.0..=250_000.0).contains(&whole_day), "{whole_day}");
         let e = Limits::parse("zendesk=700/min+10/s").unwrap_err();
-        assert!(e.contains("longer"), "{e}");
-        assert!(Limits::parse("zendesk=700/min+/day")
-            .unwrap_err()
-            .contains("positive"));
+        assert_eq!(
+            e.to_string(),
+            "zendesk: a window after '+' must be longer than 60s"
+        );
+        assert_eq!(
+            Limits::parse("zendesk=700/min+/day").unwrap_err(),
+            InvalidRate::NotPositive("".into())
+        );
     }
 
     #[tokio::test(start_paused = true)]

@@ -105,10 +105,10 @@ pub fn load(
             Some(cap) => l.with_cap(&name, cap),
             None => l,
         })
-        .map_err(|message| DescriptionError {
+        .map_err(|e| DescriptionError {
             file: (*file).to_owned(),
             line: 1,
-            message,
+            message: e.to_string(),
         })?;
         out.push(Described {
             file,
