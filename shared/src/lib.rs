@@ -4,8 +4,8 @@
 //! [`handlers::classify`] (decide, record) → [`handlers::act`] (call a [`connectors::Connector`]).
 
 pub mod aws;
-pub mod batch;
-pub mod calls;
+mod batch;
+mod calls;
 pub mod classifier;
 pub mod connectors;
 pub mod dates;
@@ -15,12 +15,12 @@ pub mod drift;
 pub mod event;
 pub mod handlers;
 pub mod idempotency;
-pub mod lease;
+mod lease;
 pub mod metrics;
 pub mod model;
 pub mod pacing;
 pub mod reconnect;
-pub mod redact;
+mod redact;
 pub mod routing;
 pub mod secrets;
 pub mod settings;
