@@ -937,3 +937,47 @@ async fn ids_from_events_cannot_steer_a_request_to_another_path() {
     assert!(sandbox.ledger().is_empty(), "{:?}", sandbox.ledger());
     sandbox.stop();
 }
+
+/// The look-up before a repeat reads the channel's history page by page (Slack's cursor): a post
+/// whose answer may have been lost is found even when two pages of chatter came after it.
+#[tokio::test]
+async fn a_slack_post_is_found_behind_pages_of_newer_messages_not_posted_again() {
+    let sandbox = Sandbox::start().await.unwrap();
+    let slack = switchyard::vendors::slack::outbound::Slack::new(
+        switchyard::connectors::http_client(),
+        Credential::BearerToken {
+            base_url: sandbox.base_url("slack"),
+            token: SecretString::from(sandbox.credentials.slack_access_token.clone()),
+        },
+    )
+    .unwrap();
+    let post = action(
+        "slack",
+        "post_message",
+        &[("channel", "#incidents"), ("text", "Possible outage")],
+    );
+    let first = slack.perform(&post, "ev-1#0").await.unwrap();
+    // 450 newer messages: switchyard reads 200 a page, so its post is on the third.
+    sandbox.seed_slack_messages("C0INCIDENTS", 450);
+    let again = switchyard::connectors::maybe_done(true, slack.perform(&post, "ev-1#0"))
+        .await
+        .unwrap();
+    assert_eq!(again.object_id, first.object_id);
+    let posts = sandbox
+        .ledger()
+        .into_iter()
+        .filter(|e| e.operation == "chat.postMessage")
+        .count();
+    assert_eq!(posts, 1);
+    // Past the look-up's five pages, the post counts as not made (its window is bounded).
+    sandbox.seed_slack_messages("C0INCIDENTS", 1_000);
+    switchyard::connectors::maybe_done(true, slack.perform(&post, "ev-1#0"))
+        .await
+        .unwrap();
+    let posts = sandbox
+        .ledger()
+        .into_iter()
+        .filter(|e| e.operation == "chat.postMessage")
+        .count();
+    assert_eq!(posts, 2, "five pages of 200 are the look-up's reach");
+}

@@ -360,6 +360,25 @@ impl Sandbox {
         self.state.lock().expect("sandbox state").drift.clear();
     }
 
+    /// `count` messages people wrote in a Slack channel (by id), newer than any there (no
+    /// ledger entry: not our effect).
+    pub fn seed_slack_messages(&self, channel_id: &str, count: usize) {
+        let mut s = self.state.lock().expect("sandbox state");
+        for i in 0..count {
+            // As chat.postMessage numbers them: later and distinct.
+            s.next_id += 1;
+            let ts = format!(
+                "{}.{:06}",
+                chrono::Utc::now().timestamp(),
+                s.next_id % 1_000_000
+            );
+            s.slack_messages
+                .entry(channel_id.to_owned())
+                .or_default()
+                .push(serde_json::json!({"type": "message", "text": format!("chatter {i}"), "user": "U0PEOPLE", "ts": ts}));
+        }
+    }
+
     /// Create a Zendesk ticket the way an end user would (no ledger entry: not our effect).
     pub fn seed_zendesk_ticket(&self, id: u64, subject: &str) {
         let mut s = self.state.lock().expect("sandbox state");

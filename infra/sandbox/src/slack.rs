@@ -12,6 +12,7 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Form, Json, Router};
+use base64::Engine as _;
 use serde_json::{json, Value};
 
 use super::{LedgerEntry, Shared};
@@ -251,32 +252,57 @@ async fn conversations_history(
     }
     let oldest: f64 = q.get("oldest").and_then(|o| o.parse().ok()).unwrap_or(0.0);
     let with_metadata = q.get("include_all_metadata").map(String::as_str) == Some("true");
-    let messages: Vec<Value> = state
+    // Documented paging: `limit` (default 100, at most 999) messages a page, and an opaque
+    // `cursor` (Slack's are base64 of `next_ts:<ts>`) naming where the next page starts.
+    let limit = q
+        .get("limit")
+        .and_then(|l| l.parse::<usize>().ok())
+        .map_or(100, |l| l.clamp(1, 999));
+    let ts_of = |m: &Value| -> f64 { m["ts"].as_str().and_then(|t| t.parse().ok()).unwrap_or(0.0) };
+    let start_at: Option<f64> = match q.get("cursor").filter(|c| !c.is_empty()) {
+        None => None,
+        Some(c) => match base64::engine::general_purpose::STANDARD
+            .decode(c)
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok())
+            .and_then(|t| t.strip_prefix("next_ts:").and_then(|ts| ts.parse().ok()))
+        {
+            Some(ts) => Some(ts),
+            None => return error("invalid_cursor"),
+        },
+    };
+    let newest_first: Vec<&Value> = state
         .slack_messages
         .get(channel)
         .map(|ms| {
             ms.iter()
                 .rev()
-                .filter(|m| {
-                    m["ts"]
-                        .as_str()
-                        .and_then(|t| t.parse::<f64>().ok())
-                        .unwrap_or(0.0)
-                        >= oldest
-                })
-                .map(|m| {
-                    let mut m = m.clone();
-                    if !with_metadata {
-                        if let Some(o) = m.as_object_mut() {
-                            o.remove("metadata");
-                        }
-                    }
-                    m
-                })
+                .filter(|m| ts_of(m) >= oldest && start_at.is_none_or(|s| ts_of(m) <= s))
                 .collect()
         })
         .unwrap_or_default();
-    Json(json!({"ok": true, "messages": messages, "has_more": false,
-                "response_metadata": {"next_cursor": ""}}))
+    let messages: Vec<Value> = newest_first
+        .iter()
+        .take(limit)
+        .map(|m| {
+            let mut m = (*m).clone();
+            if !with_metadata {
+                if let Some(o) = m.as_object_mut() {
+                    o.remove("metadata");
+                }
+            }
+            m
+        })
+        .collect();
+    let next_cursor = newest_first.get(limit).map_or(String::new(), |next| {
+        base64::engine::general_purpose::STANDARD.encode(format!(
+            "next_ts:{}",
+            next["ts"].as_str().unwrap_or_default()
+        ))
+    });
+    Json(
+        json!({"ok": true, "messages": messages, "has_more": !next_cursor.is_empty(),
+                "response_metadata": {"next_cursor": next_cursor}}),
+    )
     .into_response()
 }
