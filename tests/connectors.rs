@@ -718,18 +718,23 @@ async fn every_fault_mode_is_triaged_or_absorbed() {
     sandbox.stop();
 }
 
-#[tokio::test]
-async fn slack_posts_blocks_in_threads_and_reads_errors_inside_200s() {
-    use switchyard_infra::sandbox::faults::Fault;
-    let sandbox = Sandbox::start().await.unwrap();
-    let slack = switchyard::vendors::slack::outbound::Slack::new(
+/// The Slack connector over the sandbox's bot token.
+fn slack(sandbox: &Sandbox) -> switchyard::vendors::slack::outbound::Slack {
+    switchyard::vendors::slack::outbound::Slack::new(
         switchyard::connectors::http_client(),
         Credential::BearerToken {
             base_url: sandbox.base_url("slack"),
             token: SecretString::from(sandbox.credentials.slack_access_token.clone()),
         },
     )
-    .unwrap();
+    .unwrap()
+}
+
+#[tokio::test]
+async fn slack_posts_blocks_in_threads_and_reads_errors_inside_200s() {
+    use switchyard_infra::sandbox::faults::Fault;
+    let sandbox = Sandbox::start().await.unwrap();
+    let slack = slack(&sandbox);
     let blocks = r#"[{"type":"section","text":{"type":"mrkdwn","text":"*Possible outage* via Jira OPS-142"}}]"#;
     // As a route writes them: JSON in the route itself.
     let mut with_blocks = action(
@@ -817,14 +822,7 @@ async fn jira_and_slack_rate_limits_come_with_their_waits() {
         }
         other => panic!("expected a rate limit, got {other:?}"),
     }
-    let slack = switchyard::vendors::slack::outbound::Slack::new(
-        switchyard::connectors::http_client(),
-        Credential::BearerToken {
-            base_url: sandbox.base_url("slack"),
-            token: SecretString::from(sandbox.credentials.slack_access_token.clone()),
-        },
-    )
-    .unwrap();
+    let slack = slack(&sandbox);
     sandbox.set_slack_rate_limit(Some(1));
     let post = action(
         "slack",
@@ -943,19 +941,19 @@ async fn ids_from_events_cannot_steer_a_request_to_another_path() {
 #[tokio::test]
 async fn a_slack_post_is_found_behind_pages_of_newer_messages_not_posted_again() {
     let sandbox = Sandbox::start().await.unwrap();
-    let slack = switchyard::vendors::slack::outbound::Slack::new(
-        switchyard::connectors::http_client(),
-        Credential::BearerToken {
-            base_url: sandbox.base_url("slack"),
-            token: SecretString::from(sandbox.credentials.slack_access_token.clone()),
-        },
-    )
-    .unwrap();
+    let slack = slack(&sandbox);
     let post = action(
         "slack",
         "post_message",
         &[("channel", "#incidents"), ("text", "Possible outage")],
     );
+    let posts = || {
+        sandbox
+            .ledger()
+            .into_iter()
+            .filter(|e| e.operation == "chat.postMessage")
+            .count()
+    };
     let first = slack.perform(&post, "ev-1#0").await.unwrap();
     // 450 newer messages: switchyard reads 200 a page, so its post is on the third.
     sandbox.seed_slack_messages("C0INCIDENTS", 450);
@@ -963,21 +961,11 @@ async fn a_slack_post_is_found_behind_pages_of_newer_messages_not_posted_again()
         .await
         .unwrap();
     assert_eq!(again.object_id, first.object_id);
-    let posts = sandbox
-        .ledger()
-        .into_iter()
-        .filter(|e| e.operation == "chat.postMessage")
-        .count();
-    assert_eq!(posts, 1);
+    assert_eq!(posts(), 1);
     // Past the look-up's five pages, the post counts as not made (its window is bounded).
     sandbox.seed_slack_messages("C0INCIDENTS", 1_000);
     switchyard::connectors::maybe_done(true, slack.perform(&post, "ev-1#0"))
         .await
         .unwrap();
-    let posts = sandbox
-        .ledger()
-        .into_iter()
-        .filter(|e| e.operation == "chat.postMessage")
-        .count();
-    assert_eq!(posts, 2, "five pages of 200 are the look-up's reach");
+    assert_eq!(posts(), 2, "five pages of 200 are the look-up's reach");
 }
