@@ -14,8 +14,10 @@ use thiserror::Error;
 use crate::event::{Event, Source};
 pub use messages::{ActMessage, ReviewMessage};
 
+pub mod approval;
 mod fill;
 mod messages;
+pub use approval::{Approval, HUMAN};
 pub use fill::Markup;
 
 /// The config compiled into every binary; `ROUTING_CONFIG` names a file that replaces it.
@@ -65,6 +67,9 @@ pub struct Actions {
     /// `{event.link}` points the human to the source.
     #[serde(default)]
     pub full_text: bool,
+    /// Review route only: who may decide on events no approving route names (see [`approval`]).
+    #[serde(default)]
+    pub approval: Option<Approval>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -101,6 +106,9 @@ pub struct Route {
     /// goes to a person instead, unless the embedded model agrees.
     #[serde(default)]
     pub sensitive: bool,
+    /// Ask a person before writing (see [`approval`]).
+    #[serde(default)]
+    pub approval: Option<Approval>,
     pub actions: Vec<ActionTemplate>,
 }
 
@@ -309,12 +317,18 @@ impl RoutingConfig {
                 )));
             }
             check_placeholders(&at, &route.actions)?;
+            if let Some(a) = &route.approval {
+                a.validate(&at)?;
+            }
         }
         if let Some(d) = &self.default {
             check_placeholders("default route", &d.actions)?;
         }
         if let Some(r) = &self.review {
             check_placeholders("review route", &r.actions)?;
+            if let Some(a) = &r.approval {
+                a.validate("review route")?;
+            }
         }
         for a in self.drift.iter().flat_map(|d| &d.actions) {
             for name in a.params.values().flat_map(|v| template_names(v)) {
@@ -410,12 +424,17 @@ impl RoutingConfig {
         if let Some(flag) = &c.flag {
             return self.review(event, c, flag.clone());
         }
-        let matched = self.matching_route(event, c).map(|(_, r)| r);
+        let matched = self.matching_route(event, c);
         let actions = match (matched, &self.default) {
-            (Some(route), _) if route.sensitive && !c.corroborated(self.review_threshold) => {
+            (Some((_, route)), _) if route.sensitive && !c.corroborated(self.review_threshold) => {
                 return self.review(event, c, sensitive_guard(route, c));
             }
-            (Some(route), _) => &route.actions,
+            (Some((i, route)), _) => {
+                if let Some(asks) = route.approval.as_ref().and_then(|a| self.asks(i, a, c)) {
+                    return self.review(event, c, asks);
+                }
+                &route.actions
+            }
             // Nothing the classifiers know: never acted on, whatever the threshold.
             (None, _) if c.category == UNKNOWN && c.confidence >= self.review_threshold => {
                 let reason = format!(
@@ -448,6 +467,11 @@ impl RoutingConfig {
 
     /// The first route whose conditions all hold, with its position.
     fn matching_route(&self, event: &Event, c: &Classification) -> Option<(usize, &Route)> {
+        self.route_matching(event.source, c)
+    }
+
+    /// [`matching_route`](Self::matching_route) for an event known by its source only.
+    fn route_matching(&self, source: Source, c: &Classification) -> Option<(usize, &Route)> {
         let other_language = c
             .language
             .as_ref()
@@ -459,7 +483,7 @@ impl RoutingConfig {
             .find(|(_, r)| {
                 // `*` is any category the classifiers know, never `unknown`.
                 ((r.category == "*" && c.category != UNKNOWN) || r.category == c.category)
-                    && r.source.is_none_or(|s| s == event.source)
+                    && r.source.is_none_or(|s| s == source)
                     && match r.language.as_deref() {
                         None => true,
                         Some("other") => other_language,
@@ -482,6 +506,9 @@ impl RoutingConfig {
                     i + 1,
                     sensitive_guard(r, c)
                 );
+            }
+            if let Some(asks) = r.approval.as_ref().and_then(|a| self.asks(i, a, c)) {
+                return format!("approval: {asks}");
             }
             let mut when = vec![format!("category {}", r.category)];
             if let Some(s) = r.source {

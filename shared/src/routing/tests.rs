@@ -408,12 +408,26 @@ fn a_sensitive_route_is_not_taken_on_the_llms_word_alone() {
         assert!(reason.contains("LLM's word alone"), "{reason}");
         assert!(config.route_taken(&e, &c).starts_with("guard:"));
     }
-    // Both agree: the route acts. The embedded model alone is its own evidence.
+    // Both agree, or the embedded model alone (its own evidence): past the guard, and then the
+    // shipped legal route's approval asks a person anyway.
     let agreed = llm_says("legal", 0.9, Some(("legal", 0.8)));
-    assert!(matches!(config.decide(&e, &agreed), Decision::Act(_)));
     let mut model = llm_says("legal", 0.8, None);
     model.backend = "model";
-    assert!(matches!(config.decide(&e, &model), Decision::Act(_)));
+    for c in [&agreed, &model] {
+        let Decision::Review { reason, .. } = config.decide(&e, c) else {
+            panic!("the legal route acted without its approval: {c:?}")
+        };
+        assert!(reason.contains("asks a person before it writes"), "{reason}");
+        assert!(config.route_taken(&e, c).starts_with("approval:"));
+    }
+    // The guard alone, without approval: a corroborated guess acts.
+    let unasked = RoutingConfig::load(&DEFAULT_CONFIG.replace(
+        "approval = { approvers = [\"U0LEGAL01\", \"U0LEGAL02\"] }\n",
+        "",
+    ))
+    .unwrap();
+    assert!(matches!(unasked.decide(&e, &agreed), Decision::Act(_)));
+    assert!(matches!(unasked.decide(&e, &model), Decision::Act(_)));
     // An ordinary route still acts on the LLM's word.
     let billing = llm_says("billing", 0.9, None);
     assert!(matches!(config.decide(&e, &billing), Decision::Act(_)));
@@ -437,4 +451,67 @@ fn the_shipped_routes_never_act_on_unknown() {
         panic!("acted on unknown")
     };
     assert!(reason.contains("never acted on"), "{reason}");
+}
+
+#[test]
+fn an_approving_route_asks_a_person_and_approve_does_what_it_would_have_done() {
+    let config = RoutingConfig::load(DEFAULT_CONFIG).unwrap();
+    let mut e = event(Source::Zendesk, "We were served a subpoena", Some("35436"));
+    e.text = Some("Our attorney needs the records".into());
+    let mut c = llm_says("legal", 0.97, None);
+    c.backend = "model";
+    let Decision::Review { reason, notify } = config.decide(&e, &c) else {
+        panic!("legal acted without approval")
+    };
+    assert_eq!(reason, "route 6 for \"legal\" asks a person before it writes");
+    assert_eq!(notify.len(), 1, "the review route tells a person");
+    // Approve proposes the legal route's own actions, with the event's words as they are.
+    let proposal = config.proposal(&e, &c).expect("a proposal");
+    assert_eq!(
+        (proposal[0].connector.as_str(), proposal[0].action.as_str()),
+        ("casebook", "open_case")
+    );
+    assert!(proposal[0].params["description"].contains("Our attorney needs the records"));
+    // Only the route's approvers may decide; a person's own choice is never asked again.
+    let approval = config.approval_for(Source::Zendesk, &c);
+    assert!(approval.allows("U0LEGAL01") && !approval.allows("U0OUTSIDER"));
+    let mut human = c.clone();
+    human.backend = HUMAN;
+    assert!(matches!(config.decide(&e, &human), Decision::Act(_)));
+    // An event no approving route takes: anyone may decide (the review route names nobody).
+    let billing = llm_says("billing", 0.3, None);
+    assert!(config.approval_for(Source::Zendesk, &billing).allows("U0ANYONE"));
+    // A guess no route takes from this source has nothing to approve.
+    assert_eq!(config.proposal(&event(Source::Slack, "x", None), &billing), None);
+}
+
+#[test]
+fn approve_below_acts_unasked_at_or_above_it_and_bad_approvers_are_refused_at_load() {
+    let config = RoutingConfig::load(&DEFAULT_CONFIG.replace(
+        "approval = { approvers = [\"U0LEGAL01\", \"U0LEGAL02\"] }",
+        "approval = { approvers = [\"U0LEGAL01\"], approve_below = 0.9 }",
+    ))
+    .unwrap();
+    let mut e = event(Source::Zendesk, "subpoena", Some("1"));
+    e.text = Some("served today".into());
+    let mut sure = llm_says("legal", 0.95, None);
+    sure.backend = "model";
+    assert!(matches!(config.decide(&e, &sure), Decision::Act(_)));
+    let mut unsure = sure.clone();
+    unsure.confidence = 0.85;
+    let Decision::Review { reason, .. } = config.decide(&e, &unsure) else {
+        panic!("acted below approve_below")
+    };
+    assert!(reason.contains("below confidence 0.90 (this is 0.85)"), "{reason}");
+    for (approvers, says) in [
+        ("[\"S0LEGALTEAM\"]", "is a user group"),
+        ("[\"amy@example.com\"]", "is not a Slack user id"),
+    ] {
+        let text = DEFAULT_CONFIG.replace(
+            "[\"U0LEGAL01\", \"U0LEGAL02\"]",
+            approvers,
+        );
+        let e = RoutingConfig::load(&text).unwrap_err().to_string();
+        assert!(e.contains(says) && e.contains("route \"legal\""), "{e}");
+    }
 }

@@ -1,10 +1,12 @@
 //! Slack: everything switchyard knows about it, in one place.
 //!
 //! - `inbound`: the Events API signature, events and slash commands;
-//! - `outbound`: the Web API connector (chat.postMessage with its key as metadata) and its triage.
+//! - `outbound`: the Web API connector (chat.postMessage with its key as metadata) and its triage;
+//! - `review`: the review message as Block Kit with its buttons, and the clicks on it.
 
 pub mod inbound;
 pub mod outbound;
+pub mod review;
 
 /// Slack in the registry.
 pub static VENDOR: super::Vendor = super::Vendor {

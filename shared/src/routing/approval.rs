@@ -1,0 +1,112 @@
+//! Approval policy: a route that asks a person before it writes, who may answer, and what a
+//! person is offered when an event waits for them.
+//!
+//! A route with `approval = { approvers = ["U…"], approve_below = 0.8 }` sends a confident event
+//! to review instead of acting (unless its confidence is at or above `approve_below`); the review
+//! message then offers **Approve**: exactly what the route would have done. Who may decide is the
+//! event's proposed route's `approvers`, else `[review]`'s, else anyone who sees the message.
+
+use serde::Deserialize;
+
+use super::{plan, Classification, ConfigError, Event, PlannedAction, RoutingConfig, Text};
+use crate::event::Source;
+
+/// The backend a person's choice is recorded as: a route never asks a person to approve a
+/// person's own choice.
+pub const HUMAN: &str = "human";
+
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Approval {
+    /// Slack user ids (`U…`, `W…`) allowed to decide; empty: anyone who can see the message.
+    #[serde(default)]
+    pub approvers: Vec<String>,
+    /// Act without asking at or above this confidence; absent: always ask.
+    #[serde(default)]
+    pub approve_below: Option<f64>,
+}
+
+impl Approval {
+    /// Whether `user` (a Slack user id, or a CLI operator) may decide.
+    pub fn allows(&self, user: &str) -> bool {
+        self.approvers.is_empty() || self.approvers.iter().any(|a| a == user)
+    }
+
+    pub(super) fn validate(&self, at: &str) -> Result<(), ConfigError> {
+        for a in &self.approvers {
+            if a.starts_with('S') {
+                // Checking a group's members needs a Slack call inside Slack's 3-second answer.
+                return Err(ConfigError::Invalid(format!(
+                    "{at}: approver {a:?} is a user group; list its members' user ids (U…) instead"
+                )));
+            }
+            let id = a.len() >= 3
+                && (a.starts_with('U') || a.starts_with('W'))
+                && a.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
+            if !id {
+                return Err(ConfigError::Invalid(format!(
+                    "{at}: approver {a:?} is not a Slack user id (U… or W…, as a profile's \"Copy member ID\" gives it)"
+                )));
+            }
+        }
+        if let Some(b) = self.approve_below.filter(|b| !(0.0..=1.0).contains(b)) {
+            return Err(ConfigError::Invalid(format!(
+                "{at}: approve_below {b} is outside 0..=1"
+            )));
+        }
+        Ok(())
+    }
+}
+
+impl RoutingConfig {
+    /// Why `route` asks a person before acting on `c`, if it does.
+    pub(super) fn asks(&self, index: usize, approval: &Approval, c: &Classification) -> Option<String> {
+        if c.backend == HUMAN {
+            return None;
+        }
+        match approval.approve_below {
+            Some(below) if c.confidence >= below => None,
+            Some(below) => Some(format!(
+                "route {} for {:?} asks a person below confidence {below:.2} (this is {:.2})",
+                index + 1,
+                c.category,
+                c.confidence
+            )),
+            None => Some(format!(
+                "route {} for {:?} asks a person before it writes",
+                index + 1,
+                c.category
+            )),
+        }
+    }
+
+    /// What a person's **Approve** does: the actions of the route the best guess would take if
+    /// it were sure (confidence, the sensitive guard and approval set aside). `None` when no route
+    /// fits the guess: a person can then only route it as a category, dismiss or take over.
+    pub fn proposal(&self, event: &Event, c: &Classification) -> Option<Vec<PlannedAction>> {
+        let sure = Classification {
+            confidence: 1.0,
+            ..c.clone()
+        };
+        let (_, route) = self.matching_route(event, &sure)?;
+        plan(&route.actions, event, c, None, Text::AsIs).ok()
+    }
+
+    /// Who may decide on an event waiting for a person: its proposed route's approvers, else the
+    /// review route's, else anyone.
+    pub fn approval_for(&self, source: Source, c: &Classification) -> Approval {
+        let sure = Classification {
+            confidence: 1.0,
+            ..c.clone()
+        };
+        self.route_matching(source, &sure)
+            .and_then(|(_, r)| r.approval.clone())
+            .or_else(|| self.review.as_ref().and_then(|r| r.approval.clone()))
+            .unwrap_or_default()
+    }
+
+    /// The categories a person may route an event as (what **Route as…** lists).
+    pub fn category_names(&self) -> Vec<&str> {
+        self.categories.iter().map(|c| c.name.as_str()).collect()
+    }
+}

@@ -1,0 +1,257 @@
+//! The review message as Block Kit, and the clicks on it.
+//!
+//! The card says what arrived (redacted, escaped), the best guess and why a person is asked,
+//! what **Approve** would do, and carries the four choices. Every block switchyard reads back
+//! is named `switchyard.…`: the actions block's id carries the event id, so a click names its
+//! event without trusting anything else in the payload. After a decision the card is replaced
+//! by one without buttons that says who decided what and when.
+
+use serde_json::{json, Value};
+
+use crate::event::Event;
+use crate::routing::{Classification, Markup, PlannedAction};
+
+/// The actions block's id is this prefix followed by the event id.
+pub const BLOCK_PREFIX: &str = "switchyard.decide.";
+pub const APPROVE: &str = "switchyard.approve";
+pub const ROUTE: &str = "switchyard.route";
+pub const DISMISS: &str = "switchyard.dismiss";
+pub const TAKE_OVER: &str = "switchyard.take_over";
+
+/// What a person chose.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Choice {
+    /// Do what the proposed route would do.
+    Approve,
+    /// Act as this category (its route plans the actions).
+    Route(String),
+    Dismiss,
+    /// A person handles it in the vendor; switchyard does nothing more.
+    TakeOver,
+}
+
+impl Choice {
+    /// The word the decision record keeps.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Choice::Approve => "approved",
+            Choice::Route(_) => "rerouted",
+            Choice::Dismiss => "dismissed",
+            Choice::TakeOver => "taken_over",
+        }
+    }
+
+    /// The choice a record's words name (`category` for a re-route).
+    pub fn from_record(word: &str, category: Option<&str>) -> Option<Choice> {
+        match word {
+            "approved" => Some(Choice::Approve),
+            "rerouted" => category.map(|c| Choice::Route(c.to_owned())),
+            "dismissed" => Some(Choice::Dismiss),
+            "taken_over" => Some(Choice::TakeOver),
+            _ => None,
+        }
+    }
+
+    /// In words for the card and `explain`: "approved", "re-routed as billing", ….
+    pub fn describe(&self) -> String {
+        match self {
+            Choice::Approve => "approved".into(),
+            Choice::Route(c) => format!("re-routed as {c}"),
+            Choice::Dismiss => "dismissed".into(),
+            Choice::TakeOver => "taken over".into(),
+        }
+    }
+}
+
+/// What the card shows about an event waiting for a person.
+pub struct Card<'a> {
+    pub event: &'a Event,
+    pub classification: &'a Classification,
+    pub reason: &'a str,
+    /// What Approve would do; `None`: no route fits the guess (no Approve button).
+    pub proposal: Option<&'a [PlannedAction]>,
+    pub categories: &'a [&'a str],
+}
+
+fn mrkdwn(text: &str) -> Value {
+    json!({"type": "mrkdwn", "text": cut(text, 2900)})
+}
+
+fn plain(text: &str) -> Value {
+    json!({"type": "plain_text", "text": cut(text, 75), "emoji": false})
+}
+
+/// `text` cut to `max` characters (Slack refuses a block over its limits).
+fn cut(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max.saturating_sub(1)) {
+        Some((at, _)) if text.chars().count() > max => format!("{}…", &text[..at]),
+        _ => text.to_owned(),
+    }
+}
+
+/// Event text for a card: PII-redacted, then escaped, so it can neither mention nor link.
+fn words(text: &str) -> String {
+    Markup::SlackMrkdwn.escape(&crate::redact::redact(text))
+}
+
+/// The blocks both cards start with: what arrived.
+fn arrived(event: &Event) -> Vec<Value> {
+    let object = event.object_id.as_deref().unwrap_or("(no object id)");
+    let summary = event.summary().map(|s| words(&s)).unwrap_or_default();
+    let link = event
+        .links
+        .first()
+        .map(|l| format!("\n{}", Markup::SlackMrkdwn.escape(l)))
+        .unwrap_or_default();
+    vec![
+        json!({"type": "header", "text": plain(&format!("{} {} needs a person", event.source, object))}),
+        json!({"type": "section", "text": mrkdwn(&format!("*{}*{link}", if summary.is_empty() { "(no subject or text)".into() } else { summary }))}),
+    ]
+}
+
+/// One planned action in words a person reads: connector, action and its identifying values
+/// (never the texts it would write, which carry the customer's words).
+pub fn describe_action(a: &PlannedAction) -> String {
+    let shown: Vec<String> = a
+        .params
+        .iter()
+        .filter(|(k, v)| {
+            (k.ends_with("_id") || ["channel", "matter", "project", "priority", "status", "public"].contains(&k.as_str()))
+                && v.chars().count() <= 60
+        })
+        .map(|(k, v)| format!("{k} {}", Markup::SlackMrkdwn.escape(v)))
+        .collect();
+    let writes: Vec<&str> = a
+        .params
+        .keys()
+        .filter(|k| !(k.ends_with("_id") || ["channel", "matter", "project", "priority", "status", "public"].contains(&k.as_str())))
+        .map(String::as_str)
+        .collect();
+    let mut line = format!("{} {}", a.connector, a.action);
+    if !shown.is_empty() {
+        line += &format!(" ({})", shown.join(", "));
+    }
+    if !writes.is_empty() {
+        line += &format!(", writing {}", writes.join(", "));
+    }
+    line
+}
+
+/// The review card, with its buttons.
+pub fn card(c: &Card) -> Value {
+    let mut blocks = arrived(c.event);
+    let guess = format!(
+        "*Best guess*\n{} ({:.2}, {})",
+        Markup::SlackMrkdwn.escape(&c.classification.category),
+        c.classification.confidence,
+        c.classification.backend
+    );
+    let why = format!("*Why a person*\n{}", Markup::SlackMrkdwn.escape(c.reason));
+    blocks.push(json!({"type": "section", "fields": [mrkdwn(&guess), mrkdwn(&why)]}));
+    let mut elements = Vec::new();
+    if let Some(actions) = c.proposal {
+        let lines: Vec<String> = actions.iter().map(|a| format!("• {}", describe_action(a))).collect();
+        let text = match lines.is_empty() {
+            true => "*Approve would do*\nnothing (the route has no actions)".to_owned(),
+            false => format!("*Approve would do*\n{}", lines.join("\n")),
+        };
+        blocks.push(json!({"type": "section", "text": mrkdwn(&text)}));
+        elements.push(json!({"type": "button", "action_id": APPROVE, "style": "primary",
+            "text": plain("Approve"), "value": c.event.id}));
+    }
+    let options: Vec<Value> = c
+        .categories
+        .iter()
+        .take(100)
+        .map(|name| json!({"text": plain(name), "value": cut(name, 150)}))
+        .collect();
+    if !options.is_empty() {
+        elements.push(json!({"type": "static_select", "action_id": ROUTE,
+            "placeholder": plain("Route as…"), "options": options}));
+    }
+    elements.push(json!({"type": "button", "action_id": DISMISS, "text": plain("Dismiss"), "value": c.event.id,
+        "confirm": {"title": plain("Dismiss this event?"), "text": plain("switchyard will do nothing more with it."),
+                    "confirm": plain("Dismiss"), "deny": plain("Cancel")}}));
+    elements.push(json!({"type": "button", "action_id": TAKE_OVER, "text": plain("Take over"), "value": c.event.id}));
+    blocks.push(json!({"type": "actions", "block_id": format!("{BLOCK_PREFIX}{}", c.event.id), "elements": elements}));
+    blocks.push(json!({"type": "context", "elements": [mrkdwn(&format!(
+        "event `{}` · or `switchyard review resolve {}`", c.event.id, c.event.id))]}));
+    Value::Array(blocks)
+}
+
+/// Who decided, for the card: a Slack user as a mention (an id Slack signed), anyone else by
+/// name, escaped.
+pub fn who(by: &str, via: &str) -> String {
+    let slack_id = by.len() >= 3 && by.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
+    match (via, slack_id) {
+        ("slack", true) => format!("<@{by}>"),
+        _ => Markup::SlackMrkdwn.escape(by),
+    }
+}
+
+/// The card after a decision: what arrived, and who decided what and when; no buttons.
+pub fn decided_card(event: &Event, line: &str) -> Value {
+    let mut blocks = arrived(event);
+    blocks.push(json!({"type": "section", "text": mrkdwn(line)}));
+    blocks.push(json!({"type": "context", "elements": [mrkdwn(&format!("event `{}`", event.id))]}));
+    Value::Array(blocks)
+}
+
+/// A click on a review card, as Slack's signed `block_actions` payload carries it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Click {
+    pub event_id: String,
+    pub choice: Choice,
+    pub user: String,
+    pub channel: Option<String>,
+    pub message_ts: Option<String>,
+    pub response_url: Option<String>,
+}
+
+/// Why an interaction is not a click switchyard asked for.
+#[derive(Clone, Debug, PartialEq)]
+pub enum NotOurs {
+    /// Not a `block_actions` interaction on a switchyard card (another app's, a shortcut…).
+    Elsewhere,
+    /// On a switchyard card, but not one of its choices (or missing what a choice needs).
+    Unknown(String),
+}
+
+/// Read a click from an interaction payload.
+pub fn click(payload: &Value) -> Result<Click, NotOurs> {
+    if payload["type"] != "block_actions" {
+        return Err(NotOurs::Elsewhere);
+    }
+    let action = &payload["actions"][0];
+    let event_id = action["block_id"]
+        .as_str()
+        .and_then(|b| b.strip_prefix(BLOCK_PREFIX))
+        .filter(|id| !id.is_empty())
+        .ok_or(NotOurs::Elsewhere)?;
+    let choice = match action["action_id"].as_str().unwrap_or_default() {
+        APPROVE => Choice::Approve,
+        DISMISS => Choice::Dismiss,
+        TAKE_OVER => Choice::TakeOver,
+        ROUTE => match action["selected_option"]["value"].as_str() {
+            Some(c) if !c.is_empty() => Choice::Route(c.to_owned()),
+            _ => return Err(NotOurs::Unknown("a re-route without a category".into())),
+        },
+        other => return Err(NotOurs::Unknown(format!("an unknown action {:?}", cut(other, 40)))),
+    };
+    let user = payload["user"]["id"]
+        .as_str()
+        .filter(|u| !u.is_empty())
+        .ok_or_else(|| NotOurs::Unknown("a click without a user".into()))?;
+    let text = |v: &Value| v.as_str().filter(|s| !s.is_empty()).map(str::to_owned);
+    Ok(Click {
+        event_id: event_id.to_owned(),
+        choice,
+        user: user.to_owned(),
+        channel: text(&payload["container"]["channel_id"]).or_else(|| text(&payload["channel"]["id"])),
+        message_ts: text(&payload["container"]["message_ts"]),
+        response_url: text(&payload["response_url"]),
+    })
+}
+
+#[cfg(test)]
+mod tests;
