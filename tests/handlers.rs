@@ -99,6 +99,7 @@ async fn intake_answers_503_then_accepts_the_retry(down: Down) {
         gates: Default::default(),
         limiter: None,
         hubspot_min_version: switchyard::vendors::hubspot::inbound::Version::V3,
+        door: None,
     };
     match down {
         Down::Sqs => deps.sqs = aws_sdk_sqs::Client::new(&dead),
@@ -175,6 +176,7 @@ async fn a_crash_between_the_vendor_call_and_the_record_still_makes_one_effect()
         confidence: 0.9,
         actions: vec![action.clone()],
         review_reason: None,
+        card_update: false,
     };
     // The crashed worker: it claimed the action (its deadline has since passed) and Zendesk
     // created the ticket; then it died.
@@ -519,5 +521,6 @@ fn slack_post(id: &str) -> switchyard::routing::ActMessage {
             .into(),
         }],
         review_reason: None,
+        card_update: false,
     }
 }

@@ -216,6 +216,7 @@ async fn a_record_that_fails_its_last_receive_is_written_failed_with_the_reason(
             .into(),
         }],
         review_reason: None,
+        card_update: false,
     };
     let send = |receive: u64| {
         let mut m = SqsMessage::default();

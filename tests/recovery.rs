@@ -174,6 +174,7 @@ async fn a_human_works_the_review_inbox_without_dead_lettering_by_looking() {
         act_queue_url: stack.provisioned.queue_url("ActQueue").unwrap().into(),
         routing: switchyard::routing::RoutingConfig::load(switchyard::routing::DEFAULT_CONFIG)
             .unwrap(),
+        operator: "ops-amy".into(),
     };
     let unknown = review
         .resolve(
@@ -238,7 +239,7 @@ async fn a_human_works_the_review_inbox_without_dead_lettering_by_looking() {
     let r = decisions.get(&ids[1]).await.unwrap().unwrap();
     assert_eq!(
         (r.status.as_str(), r.reason.as_deref()),
-        ("resolved", Some("dismissed by a human: spam"))
+        ("resolved", Some("dismissed by ops-amy: spam"))
     );
     assert!(waiting(&decisions, since).await.unwrap().is_empty());
     assert_eq!(stack.queue_depth("ReviewQueue").await.unwrap(), 0);
@@ -252,7 +253,7 @@ async fn a_human_works_the_review_inbox_without_dead_lettering_by_looking() {
         .await
         .unwrap_err();
     assert!(
-        again.to_string().contains("not waiting for review"),
+        again.to_string().contains("already decided: dismissed by ops-amy via cli"),
         "{again}"
     );
     stack.stop();

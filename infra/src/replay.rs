@@ -141,6 +141,7 @@ impl Replay {
                     confidence: c.confidence,
                     actions,
                     review_reason: None,
+                    card_update: false,
                 };
                 (&self.act_queue_url, serde_json::to_string(&msg)?)
             }

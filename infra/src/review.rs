@@ -2,16 +2,16 @@
 //!
 //! `list` and `show` read the decision records (state `in_review`, through the `ByDay` index):
 //! looking never receives a queue message, so reading the inbox cannot walk an item into the
-//! DLQ. `resolve` takes the event's message off the review queue and either acts on it under a
-//! category the human chose (the routing config plans the actions; act performs them once, under
-//! the event's usual keys) or dismisses it with a note.
+//! DLQ. `resolve` is one of the two doors to a person's decision (the review message's buttons
+//! are the other, `switchyard::handlers::decision`): it re-routes the event as a category the
+//! operator chose (the routing config plans the actions; act performs them once, under the
+//! event's usual keys) or dismisses it with a note.
 
 use anyhow::{bail, Context, Result};
-use aws_sdk_sqs::types::MessageSystemAttributeName;
 use chrono::{DateTime, Utc};
 use switchyard::decisions::{state, DecisionRecord, DecisionStore};
-use switchyard::routing::{ActMessage, ReviewMessage};
-use switchyard::routing::{Classification, Decision, RoutingConfig};
+use switchyard::handlers::decision::{Decider, Verdict};
+use switchyard::routing::{Choice, DecidedMessage, RoutingConfig};
 
 pub struct Review {
     pub sqs: aws_sdk_sqs::Client,
@@ -19,6 +19,8 @@ pub struct Review {
     pub review_queue_url: String,
     pub act_queue_url: String,
     pub routing: RoutingConfig,
+    /// Who decides through this door (the operator's name; IAM is this door's guard).
+    pub operator: String,
 }
 
 /// What a human decided about an item.
@@ -38,10 +40,9 @@ pub struct Resolved {
     pub removed: usize,
     /// `connector.action` of each action sent to act.
     pub actions: Vec<String>,
+    /// Carrying it out here failed (why); act carries it out instead, retrying.
+    pub handed_to_act: Option<String>,
 }
-
-/// How long a review message read by `resolve` stays hidden while it decides.
-const HOLD: i32 = 60;
 
 /// Items waiting for a human, received since `since`, oldest first.
 pub async fn waiting(
@@ -56,69 +57,40 @@ pub async fn waiting(
 }
 
 impl Review {
-    pub async fn resolve(&self, event_id: &str, how: &Resolution) -> Result<Resolved> {
-        let Some(record) = self.decisions.get(event_id).await? else {
-            bail!("no event {event_id} (unknown, or older than the decision retention)");
-        };
-        if record.status != state::IN_REVIEW {
-            bail!(
-                "event {event_id} is not waiting for review (it is {}); nothing to resolve",
-                record.stage()
-            );
+    fn decider(&self) -> Decider {
+        Decider {
+            sqs: self.sqs.clone(),
+            decisions: self.decisions.clone(),
+            routing: self.routing.clone(),
+            review_queue_url: self.review_queue_url.clone(),
+            act_queue_url: self.act_queue_url.clone(),
         }
-        let (copies, receipts) = self.take(event_id).await?;
-        let mut actions = Vec::new();
-        match how {
-            Resolution::Act { category } => {
-                let Some(item) = copies.into_iter().next() else {
-                    self.release(&receipts).await;
-                    bail!(
-                        "event {event_id} has no message in the review queue (it expired after 14 days, or sits in ReviewDLQ: `switchyard redrive --queue review` brings it back); handle it in {}",
-                        record.source
-                    );
-                };
-                if !self.routing.categories.iter().any(|c| &c.name == category) {
-                    self.release(&receipts).await;
-                    let names: Vec<&str> = self
-                        .routing
-                        .categories
-                        .iter()
-                        .map(|c| c.name.as_str())
-                        .collect();
-                    bail!(
-                        "unknown category {category:?}; the routing config has {}",
-                        names.join(", ")
-                    );
-                }
-                let human = Classification {
-                    category: category.clone(),
-                    confidence: 1.0,
-                    scores: Default::default(),
-                    signals: vec!["resolved by a human".into()],
-                    backend: "human",
-                    language: None,
-                    fallback: None,
-                    second_opinion: None,
-                    flag: None,
-                };
-                let planned = match self.routing.decide(&item.event, &human) {
-                    Decision::Act(planned) => planned,
-                    Decision::Review { reason, .. } => {
-                        self.release(&receipts).await;
-                        bail!("no route acts on {category:?} for this event: {reason}");
-                    }
-                };
-                actions = planned
-                    .iter()
-                    .map(|a| format!("{}.{}", a.connector, a.action))
-                    .collect();
-                let msg = ActMessage {
-                    event: item.event.clone(),
-                    category: category.clone(),
-                    confidence: 1.0,
-                    actions: planned,
-                    review_reason: None,
-                };
+    }
+
+    /// Decide as the CLI's operator — the same one decision the review message's buttons make,
+    /// so whichever comes first stands — and carry it out here; if that cannot be done now (the
+    /// review copy is held elsewhere), act carries it out, retrying.
+    pub async fn resolve(&self, event_id: &str, how: &Resolution) -> Result<Resolved> {
+        let (choice, note) = match how {
+            Resolution::Act { category } => (Choice::Route(category.clone()), None),
+            Resolution::Dismiss { note } => (Choice::Dismiss, Some(note.as_str())),
+        };
+        let decider = self.decider();
+        let verdict = decider
+            .decide(event_id, &choice, &self.operator, "cli", note, Utc::now())
+            .await?;
+        let Verdict::Decided(record) = verdict else {
+            bail!("{}", verdict.answer(event_id));
+        };
+        match decider.carry_out(&record, None).await {
+            Ok(done) => Ok(Resolved {
+                event_id: event_id.to_owned(),
+                removed: done.removed,
+                actions: done.actions,
+                handed_to_act: None,
+            }),
+            Err(why) => {
+                let msg = DecidedMessage { decided: event_id.to_owned(), card: None };
                 self.sqs
                     .send_message()
                     .queue_url(&self.act_queue_url)
@@ -129,87 +101,14 @@ impl Review {
                     )
                     .send()
                     .await
-                    .context("sending the resolved event to act")?;
-                let note = format!("a human resolved it as {category}; acting");
-                self.decisions
-                    .record_outcome(event_id, state::PLANNED, &[], Some(&note), Utc::now())
-                    .await?;
+                    .context("handing the decision to act")?;
+                Ok(Resolved {
+                    event_id: event_id.to_owned(),
+                    removed: 0,
+                    actions: Vec::new(),
+                    handed_to_act: Some(why),
+                })
             }
-            Resolution::Dismiss { note } => {
-                let note = format!("dismissed by a human: {note}");
-                self.decisions
-                    .record_outcome(event_id, state::RESOLVED, &[], Some(&note), Utc::now())
-                    .await?;
-            }
-        }
-        let removed = receipts.len();
-        for receipt in receipts {
-            self.sqs
-                .delete_message()
-                .queue_url(&self.review_queue_url)
-                .receipt_handle(receipt)
-                .send()
-                .await
-                .context("deleting the resolved review message")?;
-        }
-        Ok(Resolved {
-            event_id: event_id.to_owned(),
-            removed,
-            actions,
-        })
-    }
-
-    /// Every review-queue copy of the event (a retry may have queued two), held hidden; the
-    /// other messages are made visible again at once.
-    async fn take(&self, event_id: &str) -> Result<(Vec<ReviewMessage>, Vec<String>)> {
-        let mut seen = std::collections::HashSet::new();
-        let (mut copies, mut receipts, mut others) = (Vec::new(), Vec::new(), Vec::new());
-        loop {
-            let out = self
-                .sqs
-                .receive_message()
-                .queue_url(&self.review_queue_url)
-                .max_number_of_messages(10)
-                .visibility_timeout(HOLD)
-                .wait_time_seconds(1)
-                .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
-                .send()
-                .await
-                .context("reading the review queue")?;
-            let mut new = 0;
-            for m in out.messages.unwrap_or_default() {
-                let receipt = m.receipt_handle.clone().unwrap_or_default();
-                if !seen.insert(m.message_id.clone().unwrap_or_default()) {
-                    others.push(receipt);
-                    continue;
-                }
-                new += 1;
-                match serde_json::from_str::<ReviewMessage>(m.body.as_deref().unwrap_or_default()) {
-                    Ok(item) if item.event.id == event_id => {
-                        copies.push(item);
-                        receipts.push(receipt);
-                    }
-                    _ => others.push(receipt),
-                }
-            }
-            if new == 0 {
-                break;
-            }
-        }
-        self.release(&others).await;
-        Ok((copies, receipts))
-    }
-
-    async fn release(&self, receipts: &[String]) {
-        for receipt in receipts {
-            let _ = self
-                .sqs
-                .change_message_visibility()
-                .queue_url(&self.review_queue_url)
-                .receipt_handle(receipt)
-                .visibility_timeout(0)
-                .send()
-                .await;
         }
     }
 }

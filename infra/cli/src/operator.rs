@@ -88,12 +88,17 @@ pub async fn review_resolve(id: &str, act: Option<String>, note: String) -> Resu
         review_queue_url: output("REVIEW_QUEUE_URL")?,
         act_queue_url: output("ACT_QUEUE_URL")?,
         routing: switchyard::routing::RoutingConfig::from_env()?,
+        operator: std::env::var("USER").unwrap_or_else(|_| "an operator".into()),
     };
     let how = match act {
         Some(category) => Resolution::Act { category },
         None => Resolution::Dismiss { note },
     };
     let done = review.resolve(id, &how).await?;
+    if let Some(why) = &done.handed_to_act {
+        println!("event {} decided; act carries it out ({why})", done.event_id);
+        return Ok(());
+    }
     match how {
         Resolution::Act { category } => println!(
             "event {} resolved as {category}: sent to act ({}); {} review message(s) removed",

@@ -12,9 +12,11 @@ mod by_day;
 mod completions;
 mod delivery;
 mod evidence;
+mod human;
 mod notes;
 
 pub use evidence::Evidence;
+pub use human::{Decided, HumanDecision};
 
 use std::collections::HashMap;
 
@@ -54,6 +56,8 @@ pub mod state {
     pub const FAILED: &str = "failed";
     /// A human closed a review item without switchyard acting (`switchyard review resolve --dismiss`).
     pub const RESOLVED: &str = "resolved";
+    /// A person took the event over in its vendor; switchyard does nothing more.
+    pub const TAKEN_OVER: &str = "taken_over";
 }
 
 #[derive(Clone, Debug)]
@@ -107,6 +111,10 @@ pub struct DecisionRecord {
     pub received_at: Option<String>,
     pub decided_at: Option<String>,
     pub acted_at: Option<String>,
+    /// What a person decided on it, if one did ([`human`]).
+    pub human: Option<HumanDecision>,
+    /// Attempts to decide by people not allowed to, each a JSON object (`by`, `via`, `why`, `at`).
+    pub refusals: Vec<serde_json::Value>,
 }
 
 impl DecisionStore {
@@ -521,6 +529,7 @@ impl DecisionRecord {
             state::IN_REVIEW => "in review",
             state::FAILED => "failed",
             state::RESOLVED => "resolved by a human",
+            state::TAKEN_OVER => "taken over by a human",
             _ => "unknown",
         }
     }
@@ -584,5 +593,7 @@ fn from_item(item: &HashMap<String, AttributeValue>) -> DecisionRecord {
         received_at: opt("received_at"),
         decided_at: opt("decided_at"),
         acted_at: opt("acted_at"),
+        human: human::read(item),
+        refusals: human::refusals(item),
     }
 }

@@ -299,6 +299,7 @@ impl<'d> Plan<'d> {
                     confidence: c.confidence,
                     actions: actions.clone(),
                     review_reason: None,
+                    card_update: false,
                 };
                 let payload = serde_json::to_string(&msg);
                 // A plan that copies the customer's text into several actions can outgrow a
@@ -327,6 +328,7 @@ impl<'d> Plan<'d> {
                 }
             }
             Decision::Review { reason, notify } => {
+                let notify = with_card(&deps.routing, event, c, &reason, notify);
                 // The review route's notices are actions like any other: act performs them once.
                 let notice = (!notify.is_empty()).then(|| ActMessage {
                     event: event.clone(),
@@ -334,6 +336,7 @@ impl<'d> Plan<'d> {
                     confidence: c.confidence,
                     actions: notify,
                     review_reason: Some(reason.clone()),
+                    card_update: false,
                 });
                 let msg = ReviewMessage {
                     event: event.clone(),
@@ -354,6 +357,33 @@ impl<'d> Plan<'d> {
             }
         }
     }
+}
+
+/// The review route's Slack posts carry the review card (its buttons decide); their `text` stays
+/// the notification's fallback. A route that wrote its own blocks keeps them.
+fn with_card(
+    routing: &RoutingConfig,
+    event: &Event,
+    c: &Classification,
+    reason: &str,
+    mut notify: Vec<crate::routing::PlannedAction>,
+) -> Vec<crate::routing::PlannedAction> {
+    let proposal = routing.proposal(event, c);
+    let categories = routing.category_names();
+    let card = crate::vendors::slack::review::card(&crate::vendors::slack::review::Card {
+        event,
+        classification: c,
+        reason,
+        proposal: proposal.as_deref(),
+        categories: &categories,
+    });
+    for a in &mut notify {
+        if a.connector == "slack" && a.action == "post_message" && !a.params.contains_key("blocks") {
+            a.params.insert("blocks".into(), card.to_string());
+            a.json.insert("blocks".into());
+        }
+    }
+    notify
 }
 
 fn count_decision(c: &crate::routing::Classification, path: &str) {

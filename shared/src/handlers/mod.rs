@@ -4,6 +4,7 @@
 pub mod act;
 pub mod canary;
 pub mod classify;
+pub mod decision;
 pub mod intake;
 pub mod rotate;
 mod status;

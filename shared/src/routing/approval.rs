@@ -92,6 +92,15 @@ impl RoutingConfig {
         plan(&route.actions, event, c, None, Text::AsIs).ok()
     }
 
+    /// Whether [`proposal`](Self::proposal) has a route for a guess from `source`.
+    pub fn has_proposal(&self, source: Source, c: &Classification) -> bool {
+        let sure = Classification {
+            confidence: 1.0,
+            ..c.clone()
+        };
+        self.route_matching(source, &sure).is_some()
+    }
+
     /// Who may decide on an event waiting for a person: its proposed route's approvers, else the
     /// review route's, else anyone.
     pub fn approval_for(&self, source: Source, c: &Classification) -> Approval {
@@ -108,5 +117,50 @@ impl RoutingConfig {
     /// The categories a person may route an event as (what **Route as…** lists).
     pub fn category_names(&self) -> Vec<&str> {
         self.categories.iter().map(|c| c.name.as_str()).collect()
+    }
+}
+
+/// What a person chose.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Choice {
+    /// Do what the proposed route would do.
+    Approve,
+    /// Act as this category (its route plans the actions).
+    Route(String),
+    Dismiss,
+    /// A person handles it in the vendor; switchyard does nothing more.
+    TakeOver,
+}
+
+impl Choice {
+    /// The word the decision record keeps.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Choice::Approve => "approved",
+            Choice::Route(_) => "rerouted",
+            Choice::Dismiss => "dismissed",
+            Choice::TakeOver => "taken_over",
+        }
+    }
+
+    /// The choice a record's words name (`category` for a re-route).
+    pub fn from_record(word: &str, category: Option<&str>) -> Option<Choice> {
+        match word {
+            "approved" => Some(Choice::Approve),
+            "rerouted" => category.map(|c| Choice::Route(c.to_owned())),
+            "dismissed" => Some(Choice::Dismiss),
+            "taken_over" => Some(Choice::TakeOver),
+            _ => None,
+        }
+    }
+
+    /// In words for the card and `explain`: "approved", "re-routed as billing", ….
+    pub fn describe(&self) -> String {
+        match self {
+            Choice::Approve => "approved".into(),
+            Choice::Route(c) => format!("re-routed as {c}"),
+            Choice::Dismiss => "dismissed".into(),
+            Choice::TakeOver => "taken over".into(),
+        }
     }
 }

@@ -15,6 +15,10 @@ pub struct ActMessage {
     /// Set when these actions only tell a human about an event in review (the review route).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub review_reason: Option<String>,
+    /// Set when these actions only update the review message after a person decided: keys of
+    /// their own (`decision#…`), and the record's state is not theirs to change.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub card_update: bool,
 }
 
 /// What classify hands to the human-review route.
@@ -25,4 +29,22 @@ pub struct ReviewMessage {
     pub confidence: f64,
     /// Why a human is needed, in words a human can act on.
     pub reason: String,
+}
+
+/// What a door hands to act once a person decided: the event decided on. Act reads the decision
+/// from the record (its one source of truth) and carries it out.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DecidedMessage {
+    pub decided: String,
+    /// Where the review message is, when the decision came from its buttons (otherwise act finds
+    /// it from the record).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub card: Option<CardRef>,
+}
+
+/// A Slack message: its channel id and `ts`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CardRef {
+    pub channel: String,
+    pub ts: String,
 }

@@ -12,12 +12,12 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::event::{Event, Source};
-pub use messages::{ActMessage, ReviewMessage};
+pub use messages::{ActMessage, CardRef, DecidedMessage, ReviewMessage};
 
 pub mod approval;
 mod fill;
 mod messages;
-pub use approval::{Approval, HUMAN};
+pub use approval::{Approval, Choice, HUMAN};
 pub use fill::Markup;
 
 /// The config compiled into every binary; `ROUTING_CONFIG` names a file that replaces it.

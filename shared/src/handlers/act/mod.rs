@@ -38,6 +38,7 @@ use crate::routing::PlannedAction;
 use crate::vendors::Connectors;
 
 mod admit;
+mod decided;
 mod outcomes;
 use admit::{admit, ask_budget, connection, credential, release_if, resolve, Admitted, Keyed};
 use outcomes::{
@@ -103,6 +104,8 @@ pub struct Act {
     pub outcome_check_delay: Duration,
     /// With `DRIFT_TABLE` set: a write refused for a field becomes an API drift finding.
     pub drift: Option<crate::drift::store::DriftStore>,
+    /// Carries out what a person decided through a door that must answer at once.
+    pub decider: crate::handlers::decision::Decider,
 }
 
 impl Act {
@@ -116,14 +119,22 @@ impl Act {
         let key_ttl = s.max_park().max(chrono::Duration::days(1)) + chrono::Duration::days(2);
         // A broken connector description stops act at start, naming its file and line.
         crate::connectors::declared::check_compiled()?;
+        let decisions = DecisionStore::new(aws.ddb.clone(), s.decisions_table()?)
+            .with_retention_days(s.decision_retention_days());
         Ok(Act {
+            decider: crate::handlers::decision::Decider {
+                sqs: aws.sqs.clone(),
+                decisions: decisions.clone(),
+                routing: crate::routing::RoutingConfig::from_env()?,
+                review_queue_url: s.review_queue_url()?.to_owned(),
+                act_queue_url: s.act_queue_url()?.to_owned(),
+            },
             sqs: aws.sqs.clone(),
             max_park: s.max_park(),
             outcome_check_delay: OUTCOME_CHECK_DELAY,
             idempotency: IdempotencyStore::new(aws.ddb.clone(), s.idempotency_table()?)
                 .with_ttl(key_ttl),
-            decisions: DecisionStore::new(aws.ddb.clone(), s.decisions_table()?)
-                .with_retention_days(s.decision_retention_days()),
+            decisions,
             pacer: Pacer::from_settings(&aws.ddb, s, &crate::vendors::DOCUMENTED)?,
             act_queue_url: s.act_queue_url()?.to_owned(),
             review_queue_url: s.review_queue_url()?.to_owned(),
@@ -155,6 +166,9 @@ pub async fn handler(deps: &Act, event: LambdaEvent<SqsEvent>) -> Result<SqsBatc
 async fn act_one(deps: &Act, message: SqsMessage, deadline_ms: u64) -> Result<(), RecordError> {
     let correlation = correlation_id(&message);
     let body = message.body.as_deref().unwrap_or_default();
+    if let Ok(decided) = serde_json::from_str::<crate::routing::DecidedMessage>(body) {
+        return decided::decided(&deps.decider, decided).await;
+    }
     let msg: ActMessage = serde_json::from_str(body).map_err(|e| {
         RecordError(format!(
             "message is not an act message ({e}); it will be dead-lettered"
@@ -179,7 +193,9 @@ async fn act_one(deps: &Act, message: SqsMessage, deadline_ms: u64) -> Result<()
     let mut last_completion = None;
     for (index, action) in msg.actions.iter().enumerate() {
         // Review notices get their own keys: an event may be both acted on and, later, reviewed.
-        let stage = if msg.review_reason.is_some() {
+        let stage = if msg.card_update {
+            "decision"
+        } else if msg.review_reason.is_some() {
             "review"
         } else {
             "act"
@@ -393,7 +409,7 @@ async fn act_one(deps: &Act, message: SqsMessage, deadline_ms: u64) -> Result<()
             }
         }
     }
-    let status = if msg.review_reason.is_some() {
+    let status = if msg.review_reason.is_some() || msg.card_update {
         state::IN_REVIEW
     } else {
         let waited = (Utc::now() - msg.event.received_at)

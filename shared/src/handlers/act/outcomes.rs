@@ -142,6 +142,10 @@ pub(super) async fn note_after_hand_back(
     attempts: &[serde_json::Value],
     reason: &str,
 ) {
+    if msg.card_update {
+        // Waiting to update the review message is not the event's state.
+        return;
+    }
     let now = Utc::now();
     let written = match attempts.split_last() {
         Some((last, before)) if is_note(last) => {
@@ -276,6 +280,15 @@ pub(super) async fn park(
     results: &[serde_json::Value],
     reason: String,
 ) -> Result<(), RecordError> {
+    if msg.card_update {
+        // The decision stands and is carried out; only its message stays as it was.
+        warn!(event_id = %msg.event.id, %reason, "the review message could not be updated after the decision");
+        return deps
+            .decisions
+            .record_attempts(&msg.event.id, results)
+            .await
+            .map_err(RecordError::new);
+    }
     let review = ReviewMessage {
         event: msg.event.clone(),
         category: msg.category.clone(),
@@ -318,6 +331,9 @@ pub(super) async fn record_dead_letter(deps: &Act, message: &SqsMessage, e: &Rec
     };
     for a in &msg.actions {
         crate::metrics::count(crate::metrics::ACTIONS_FAILED, "connector", &a.connector);
+    }
+    if msg.card_update {
+        return;
     }
     deps.decisions
         .record_dead_letter(&msg.event.id, "act", deps.max_receives, &e.to_string())
@@ -412,6 +428,13 @@ pub(super) async fn record(
     attempts: &[serde_json::Value],
     reason: Option<&str>,
 ) -> Result<(), RecordError> {
+    if msg.card_update {
+        return deps
+            .decisions
+            .record_attempts(&msg.event.id, attempts)
+            .await
+            .map_err(RecordError::new);
+    }
     deps.decisions
         .record_outcome(&msg.event.id, status, attempts, reason, Utc::now())
         .await

@@ -24,6 +24,9 @@ use crate::webhook::gate::Gates;
 use crate::webhook::{self, Inbound, SignedRequest};
 use crate::CORRELATION_ATTR;
 
+mod decide;
+pub use decide::Door;
+
 /// What intake needs; built once per process.
 #[derive(Clone, Debug)]
 pub struct Intake {
@@ -49,6 +52,9 @@ pub struct Intake {
     pub limiter: Option<Limiter>,
     /// HubSpot requests that declare an older signature version are refused.
     pub hubspot_min_version: crate::vendors::hubspot::inbound::Version,
+    /// Decisions from Slack's buttons on review messages (needs `ACT_QUEUE_URL` and
+    /// `REVIEW_QUEUE_URL`; without them an interaction is acknowledged and logged).
+    pub door: Option<decide::Door>,
 }
 
 impl Intake {
@@ -78,6 +84,7 @@ impl Intake {
             max_body_bytes: s.max_body_bytes(),
             hubspot_min_version: crate::vendors::hubspot::inbound::min_version(s)?,
             public_base_url: s.public_base_url(),
+            door: decide::Door::from_settings(aws, s, decisions.clone())?,
             decisions,
         })
     }
@@ -274,6 +281,10 @@ async fn handle(
     if let Some(refusal) = over_ceiling(deps, source, now).await {
         return refusal;
     }
+    // A click on a review message is a decision, never an event to classify.
+    if let Some(payload) = interaction(source, &events) {
+        return decide::interaction(deps.door.as_ref(), &payload, correlation_id, now).await;
+    }
 
     let mut accepted = Vec::new();
     let mut duplicates = Vec::new();
@@ -330,6 +341,13 @@ async fn handle(
         202,
         json!({"status": "accepted", "event_id": accepted.first(), "event_ids": accepted, "duplicates": duplicates.len()}),
     )
+}
+
+/// A Slack interaction's payload (a click, a modal's submission): nothing to classify.
+fn interaction(source: Source, events: &[webhook::Normalized]) -> Option<serde_json::Value> {
+    let first = events.first()?;
+    (source == Source::Slack && first.event_type.starts_with("interactivity:"))
+        .then(|| serde_json::from_str(first.raw.get()).ok())?
 }
 
 /// A verified request past its source's ceiling (shared by every instance): 429 with the wait,

@@ -22,6 +22,7 @@ fn offline_deps() -> Intake {
         gates: Default::default(),
         limiter: None,
         hubspot_min_version: crate::vendors::hubspot::inbound::Version::V3,
+        door: None,
     }
 }
 

@@ -212,24 +212,7 @@ impl Connector for Slack {
                 if let Some(ts) = action.params.get("thread_ts") {
                     body["thread_ts"] = json!(ts);
                 }
-                // Block Kit layout as JSON text; `text` stays as the notification fallback.
-                // Blocks are the route's own JSON; text that merely looks like JSON is not.
-                if action.params.contains_key("blocks") {
-                    let blocks: Value = action
-                        .json_param("blocks")
-                        .ok_or_else(|| {
-                            ConnectorError::Unsupported(
-                                "blocks must be written in the route as a JSON list".into(),
-                            )
-                        })?
-                        .map_err(|e| {
-                            ConnectorError::Unsupported(format!("blocks is not JSON: {e}"))
-                        })?;
-                    if !blocks.is_array() {
-                        return Err(ConnectorError::Unsupported(
-                            "blocks must be a JSON list".into(),
-                        ));
-                    }
+                if let Some(blocks) = blocks_of(action)? {
                     body["blocks"] = blocks;
                 }
                 let resp = self.call("chat.postMessage", &body).await?;
@@ -241,6 +224,24 @@ impl Connector for Slack {
                 Ok(Outcome {
                     object_id: ts,
                     detail: format!("message posted to {channel}"),
+                })
+            }
+            // Replace a message switchyard posted (the review message, once a person decided):
+            // the same text again is the same message, so a repeat changes nothing.
+            "update_message" => {
+                let channel = param(action, "channel")?;
+                let channel = self.channel_id(channel).await?.ok_or_else(|| {
+                    ConnectorError::permanent(format!("no channel {channel} to update a message in"))
+                })?;
+                let ts = param(action, "ts")?;
+                let mut body = json!({"channel": channel, "ts": ts, "text": param(action, "text")?});
+                if let Some(blocks) = blocks_of(action)? {
+                    body["blocks"] = blocks;
+                }
+                self.call("chat.update", &body).await?;
+                Ok(Outcome {
+                    object_id: Some(ts.to_owned()),
+                    detail: format!("message {ts} updated in {channel}"),
                 })
             }
             other => Err(ConnectorError::Unsupported(format!(
@@ -309,11 +310,30 @@ impl Connector for Slack {
     }
 }
 
+/// Block Kit layout as JSON text; `text` stays as the notification fallback. Blocks are the
+/// route's own JSON (or switchyard's review card); text that merely looks like JSON is not.
+fn blocks_of(action: &PlannedAction) -> Result<Option<Value>, ConnectorError> {
+    if !action.params.contains_key("blocks") {
+        return Ok(None);
+    }
+    let blocks: Value = action
+        .json_param("blocks")
+        .ok_or_else(|| {
+            ConnectorError::Unsupported("blocks must be written in the route as a JSON list".into())
+        })?
+        .map_err(|e| ConnectorError::Unsupported(format!("blocks is not JSON: {e}")))?;
+    if !blocks.is_array() {
+        return Err(ConnectorError::Unsupported("blocks must be a JSON list".into()));
+    }
+    Ok(Some(blocks))
+}
+
 /// The bot token scopes each action needs (Slack's method reference).
 fn required(action: &str) -> &'static [&'static str] {
     match action {
         // channels:history lets a post whose answer was lost be found instead of repeated.
         "post_message" => &["chat:write", "channels:history"],
+        "update_message" => &["chat:write"],
         _ => &[],
     }
 }

@@ -9,6 +9,7 @@
 use serde_json::{json, Value};
 
 use crate::event::Event;
+pub use crate::routing::Choice;
 use crate::routing::{Classification, Markup, PlannedAction};
 
 /// The actions block's id is this prefix followed by the event id.
@@ -17,51 +18,6 @@ pub const APPROVE: &str = "switchyard.approve";
 pub const ROUTE: &str = "switchyard.route";
 pub const DISMISS: &str = "switchyard.dismiss";
 pub const TAKE_OVER: &str = "switchyard.take_over";
-
-/// What a person chose.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Choice {
-    /// Do what the proposed route would do.
-    Approve,
-    /// Act as this category (its route plans the actions).
-    Route(String),
-    Dismiss,
-    /// A person handles it in the vendor; switchyard does nothing more.
-    TakeOver,
-}
-
-impl Choice {
-    /// The word the decision record keeps.
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Choice::Approve => "approved",
-            Choice::Route(_) => "rerouted",
-            Choice::Dismiss => "dismissed",
-            Choice::TakeOver => "taken_over",
-        }
-    }
-
-    /// The choice a record's words name (`category` for a re-route).
-    pub fn from_record(word: &str, category: Option<&str>) -> Option<Choice> {
-        match word {
-            "approved" => Some(Choice::Approve),
-            "rerouted" => category.map(|c| Choice::Route(c.to_owned())),
-            "dismissed" => Some(Choice::Dismiss),
-            "taken_over" => Some(Choice::TakeOver),
-            _ => None,
-        }
-    }
-
-    /// In words for the card and `explain`: "approved", "re-routed as billing", ….
-    pub fn describe(&self) -> String {
-        match self {
-            Choice::Approve => "approved".into(),
-            Choice::Route(c) => format!("re-routed as {c}"),
-            Choice::Dismiss => "dismissed".into(),
-            Choice::TakeOver => "taken over".into(),
-        }
-    }
-}
 
 /// What the card shows about an event waiting for a person.
 pub struct Card<'a> {

@@ -1,0 +1,391 @@
+//! A person's decision on an event waiting for one, whichever door it came through (a Slack
+//! button through intake, `switchyard review resolve`): checked, written once, then carried out.
+//!
+//! - [`Decider::decide`] checks who may decide and what they chose, then makes the one
+//!   conditional write ([`DecisionStore::decide`]): the first decision stands, every later one
+//!   is told who decided first.
+//! - [`Decider::carry_out`] does what was decided: the event (from its review-queue copy) is
+//!   planned for the choice and sent to act under the event's own keys (`act#<id>#<n>`), so a
+//!   retry, a redelivery or a second door can never write twice; the review copy is deleted, and
+//!   the review message is replaced by one saying who decided what, without its buttons.
+//!
+//! Intake only decides (Slack wants an answer in 3 s); act carries out what intake decided.
+
+use std::collections::BTreeMap;
+
+use aws_sdk_sqs::types::MessageSystemAttributeName;
+use chrono::{DateTime, Utc};
+
+use crate::decisions::{state, Decided, DecisionRecord, DecisionStore, HumanDecision};
+use crate::event::Source;
+use crate::handlers::correlation_attr;
+use crate::routing::{
+    ActMessage, CardRef, Choice, Classification, Decision, PlannedAction, ReviewMessage,
+    RoutingConfig, HUMAN,
+};
+use crate::vendors::slack::review as card;
+use crate::CORRELATION_ATTR;
+
+/// How long a review-queue message read by [`Decider::carry_out`] stays hidden while it works.
+const HOLD: i32 = 60;
+
+#[derive(Clone, Debug)]
+pub struct Decider {
+    pub sqs: aws_sdk_sqs::Client,
+    pub decisions: DecisionStore,
+    pub routing: RoutingConfig,
+    pub review_queue_url: String,
+    pub act_queue_url: String,
+}
+
+/// What a decision attempt came to.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Verdict {
+    /// Decided now: the record as it stands.
+    Decided(Box<DecisionRecord>),
+    /// Somebody decided first.
+    Already(HumanDecision),
+    /// The event does not wait for a person (its state).
+    NotWaiting(String),
+    Unknown,
+    /// `by` may not decide on this event; these may.
+    NotAllowed(Vec<String>),
+    /// A re-route to a category the routing config does not have; it has these.
+    NoSuchCategory(Vec<String>),
+    /// Approve, where no route fits the guess (the card offers no Approve then).
+    NothingToApprove,
+}
+
+impl Verdict {
+    /// The answer for the person who tried, in words.
+    pub fn answer(&self, event_id: &str) -> String {
+        match self {
+            Verdict::Decided(r) => match &r.human {
+                Some(h) => format!("event {event_id}: {}", h.line()),
+                None => format!("event {event_id}: decided"),
+            },
+            Verdict::Already(h) => format!("event {event_id} was already decided: {}", h.line()),
+            Verdict::NotWaiting(status) => format!(
+                "event {event_id} is not waiting for a person (it is {status}); nothing changed"
+            ),
+            Verdict::Unknown => format!(
+                "switchyard has no event {event_id} (unknown, or older than its records); nothing changed"
+            ),
+            Verdict::NotAllowed(approvers) => format!(
+                "you are not an approver for event {event_id} (its approvers: {}); nothing changed",
+                approvers.join(", ")
+            ),
+            Verdict::NoSuchCategory(names) => format!(
+                "unknown category; the routing config has {}; nothing changed",
+                names.join(", ")
+            ),
+            Verdict::NothingToApprove => format!(
+                "event {event_id} has nothing to approve (no route fits its best guess); route it as a category instead"
+            ),
+        }
+    }
+}
+
+/// What [`Decider::carry_out`] did.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CarriedOut {
+    /// Review-queue copies of the event deleted.
+    pub removed: usize,
+    /// `connector.action` of each action sent to act.
+    pub actions: Vec<String>,
+    /// Whether the review message is being updated.
+    pub card_updated: bool,
+}
+
+impl Decider {
+    /// Decide on `event_id` as `by` (through `via`) chose; `note` is kept as the record's reason.
+    /// People not allowed to decide are refused (and recorded); a CLI operator is allowed by IAM.
+    pub async fn decide(
+        &self,
+        event_id: &str,
+        choice: &Choice,
+        by: &str,
+        via: &str,
+        note: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<Verdict, crate::aws::StoreError> {
+        let Some(record) = self.decisions.get(event_id).await? else {
+            return Ok(Verdict::Unknown);
+        };
+        if let Some(h) = record.human.clone() {
+            return Ok(Verdict::Already(h));
+        }
+        if record.status != state::IN_REVIEW {
+            return Ok(Verdict::NotWaiting(record.stage().to_owned()));
+        }
+        let c = record.classification();
+        let source = Source::parse(&record.source).unwrap_or(Source::Smoke);
+        let approval = self.routing.approval_for(source, &c);
+        if via != "cli" && !approval.allows(by) {
+            self.decisions
+                .record_refusal(event_id, by, via, "not an approver", now)
+                .await?;
+            return Ok(Verdict::NotAllowed(approval.approvers));
+        }
+        match choice {
+            Choice::Route(category) if !self.routing.category_names().contains(&category.as_str()) => {
+                let names = self.routing.category_names().iter().map(|n| n.to_string()).collect();
+                return Ok(Verdict::NoSuchCategory(names));
+            }
+            Choice::Approve if !self.routing.has_proposal(source, &c) => {
+                return Ok(Verdict::NothingToApprove)
+            }
+            _ => {}
+        }
+        let d = HumanDecision::new(choice, by, via, now);
+        let reason = match note.filter(|n| !n.is_empty()) {
+            Some(n) => format!("{} by {by}: {n}", choice.describe()),
+            None => format!("{} by {by}", choice.describe()),
+        };
+        Ok(match self.decisions.decide(event_id, &d, &reason).await? {
+            Decided::Now(r) => Verdict::Decided(r),
+            Decided::Already(h) => Verdict::Already(h),
+            Decided::NotWaiting(s) => Verdict::NotWaiting(s),
+            Decided::Unknown => Verdict::Unknown,
+        })
+    }
+
+    /// Carry out the decision `record` holds (see the module's doc). `Err` when it cannot yet
+    /// (the review copy is held by another reader, a queue is down): the caller retries.
+    pub async fn carry_out(
+        &self,
+        record: &DecisionRecord,
+        card: Option<CardRef>,
+    ) -> Result<CarriedOut, String> {
+        let Some(human) = record.human.clone() else {
+            return Err(format!("event {} has no decision to carry out", record.event_id));
+        };
+        let choice = human
+            .choice()
+            .ok_or_else(|| format!("event {}: unknown choice {:?}", record.event_id, human.choice))?;
+        let (copies, receipts) = self.take(&record.event_id).await?;
+        let Some(item) = copies.into_iter().next() else {
+            self.release(&receipts).await;
+            // Carried out before (its copies deleted), or the copy is held by another reader,
+            // or it expired: only the first is done.
+            return match human.carried_out {
+                true => Ok(CarriedOut { removed: 0, actions: Vec::new(), card_updated: false }),
+                false => Err(format!(
+                    "event {}: its review-queue copy is not there yet (held by another reader, or expired); will retry",
+                    record.event_id
+                )),
+            };
+        };
+        let c = record.classification();
+        let planned = match &choice {
+            Choice::Approve => self.routing.proposal(&item.event, &c).unwrap_or_default(),
+            Choice::Route(category) => {
+                let human = Classification {
+                    category: category.clone(),
+                    confidence: 1.0,
+                    scores: Default::default(),
+                    signals: vec![format!("chosen by {}", human.by)],
+                    backend: HUMAN,
+                    language: c.language.clone(),
+                    fallback: None,
+                    second_opinion: None,
+                    flag: None,
+                };
+                match self.routing.decide(&item.event, &human) {
+                    Decision::Act(planned) => planned,
+                    Decision::Review { reason, .. } => {
+                        self.release(&receipts).await;
+                        return Err(format!("no route acts on {category:?} for this event: {reason}"));
+                    }
+                }
+            }
+            Choice::Dismiss | Choice::TakeOver => Vec::new(),
+        };
+        let category = match &choice {
+            Choice::Route(category) => category.clone(),
+            _ => c.category.clone(),
+        };
+        let mut sent = Vec::new();
+        if !planned.is_empty() {
+            sent.push(ActMessage {
+                event: item.event.clone(),
+                category: category.clone(),
+                confidence: if matches!(choice, Choice::Route(_)) { 1.0 } else { c.confidence },
+                actions: planned.clone(),
+                review_reason: None,
+                card_update: false,
+            });
+        }
+        let card = card.or_else(|| self.card_of(record, &item));
+        if let Some(card) = &card {
+            sent.push(ActMessage {
+                event: item.event.clone(),
+                category,
+                confidence: c.confidence,
+                actions: vec![self.card_update(&item, &human, &choice, &planned, card)],
+                review_reason: None,
+                card_update: true,
+            });
+        }
+        for msg in &sent {
+            let body = serde_json::to_string(msg).map_err(|e| e.to_string())?;
+            self.sqs
+                .send_message()
+                .queue_url(&self.act_queue_url)
+                .message_body(body)
+                .message_attributes(CORRELATION_ATTR, correlation_attr(&record.correlation_id))
+                .send()
+                .await
+                .map_err(|e| format!("sending the decision to act: {}", crate::aws::error_message(&e)))?;
+        }
+        if planned.is_empty() && matches!(choice, Choice::Approve | Choice::Route(_)) {
+            // A route with no actions: nothing to do is done.
+            let _ = self
+                .decisions
+                .record_outcome(&record.event_id, state::DONE, &[], None, Utc::now())
+                .await;
+        }
+        self.decisions
+            .mark_carried_out(&record.event_id, Utc::now())
+            .await
+            .map_err(|e| e.to_string())?;
+        let removed = receipts.len();
+        for receipt in receipts {
+            self.sqs
+                .delete_message()
+                .queue_url(&self.review_queue_url)
+                .receipt_handle(receipt)
+                .send()
+                .await
+                .map_err(|e| format!("deleting the decided review message: {}", crate::aws::error_message(&e)))?;
+        }
+        Ok(CarriedOut {
+            removed,
+            actions: planned.iter().map(|a| format!("{}.{}", a.connector, a.action)).collect(),
+            card_updated: card.is_some(),
+        })
+    }
+
+    /// The review message the review route posted for this event: the channel its Slack notice
+    /// names, and the `ts` act recorded when it posted it.
+    fn card_of(&self, record: &DecisionRecord, item: &ReviewMessage) -> Option<CardRef> {
+        let ts = record.attempts.iter().find_map(|a| {
+            (a["stage"] == "review" && a["action"] == "slack.post_message" && a["status"] == "done")
+                .then(|| a["object_id"].as_str().map(str::to_owned))?
+        })?;
+        let c = record.classification();
+        let Decision::Review { notify, .. } = self.routing.review(&item.event, &c, item.reason.clone()) else {
+            return None;
+        };
+        let channel = notify
+            .iter()
+            .find(|a| a.connector == "slack" && a.action == "post_message")?
+            .params
+            .get("channel")?
+            .clone();
+        Some(CardRef { channel, ts })
+    }
+
+    /// The action replacing the review message with one that says who decided what.
+    fn card_update(
+        &self,
+        item: &ReviewMessage,
+        human: &HumanDecision,
+        choice: &Choice,
+        planned: &[PlannedAction],
+        card_ref: &CardRef,
+    ) -> PlannedAction {
+        let when = DateTime::parse_from_rfc3339(&human.at)
+            .map(|t| t.with_timezone(&Utc).format("%Y-%m-%d %H:%M UTC").to_string())
+            .unwrap_or_else(|_| human.at.clone());
+        let who = card::who(&human.by, &human.via);
+        let what = match choice {
+            Choice::Approve | Choice::Route(_) if planned.is_empty() => "nothing to do (the route has no actions)".to_owned(),
+            Choice::Approve | Choice::Route(_) => {
+                let lines: Vec<String> = planned.iter().map(|a| format!("• {}", card::describe_action(a))).collect();
+                format!("switchyard is doing:\n{}", lines.join("\n"))
+            }
+            Choice::Dismiss => "switchyard does nothing more with it.".to_owned(),
+            Choice::TakeOver => format!("a person handles it in {}; switchyard does nothing more.", item.event.source),
+        };
+        let line = format!(
+            "*{}* by {who} at {when} (via {}). {what}",
+            capitalized(&choice.describe()),
+            human.via
+        );
+        let text = format!("{} event {}: {} by {} at {when}", item.event.source, item.event.id, choice.describe(), human.by);
+        let mut action = PlannedAction::new(
+            "slack",
+            "update_message",
+            BTreeMap::from([
+                ("channel".to_owned(), card_ref.channel.clone()),
+                ("ts".to_owned(), card_ref.ts.clone()),
+                ("text".to_owned(), crate::routing::Markup::SlackMrkdwn.escape(&text)),
+                ("blocks".to_owned(), card::decided_card(&item.event, &line).to_string()),
+            ]),
+        );
+        action.json.insert("blocks".into());
+        action
+    }
+
+    /// Every review-queue copy of the event (a retry may have queued two), held hidden; the
+    /// other messages are made visible again at once.
+    async fn take(&self, event_id: &str) -> Result<(Vec<ReviewMessage>, Vec<String>), String> {
+        let mut seen = std::collections::HashSet::new();
+        let (mut copies, mut receipts, mut others) = (Vec::new(), Vec::new(), Vec::new());
+        loop {
+            let out = self
+                .sqs
+                .receive_message()
+                .queue_url(&self.review_queue_url)
+                .max_number_of_messages(10)
+                .visibility_timeout(HOLD)
+                .wait_time_seconds(1)
+                .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
+                .send()
+                .await
+                .map_err(|e| format!("reading the review queue: {}", crate::aws::error_message(&e)))?;
+            let mut new = 0;
+            for m in out.messages.unwrap_or_default() {
+                let receipt = m.receipt_handle.clone().unwrap_or_default();
+                if !seen.insert(m.message_id.clone().unwrap_or_default()) {
+                    others.push(receipt);
+                    continue;
+                }
+                new += 1;
+                match serde_json::from_str::<ReviewMessage>(m.body.as_deref().unwrap_or_default()) {
+                    Ok(item) if item.event.id == event_id => {
+                        copies.push(item);
+                        receipts.push(receipt);
+                    }
+                    _ => others.push(receipt),
+                }
+            }
+            if new == 0 {
+                break;
+            }
+        }
+        self.release(&others).await;
+        Ok((copies, receipts))
+    }
+
+    async fn release(&self, receipts: &[String]) {
+        for receipt in receipts {
+            let _ = self
+                .sqs
+                .change_message_visibility()
+                .queue_url(&self.review_queue_url)
+                .receipt_handle(receipt)
+                .visibility_timeout(0)
+                .send()
+                .await;
+        }
+    }
+}
+
+fn capitalized(s: &str) -> String {
+    let mut c = s.chars();
+    c.next()
+        .map(|f| f.to_uppercase().collect::<String>() + c.as_str())
+        .unwrap_or_default()
+}

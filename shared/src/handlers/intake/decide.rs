@@ -1,0 +1,156 @@
+//! Slack interactivity at intake: a click on a review card is a **decision**, never an event.
+//! It is verified like any Slack request (before this runs), decided with one conditional
+//! write, handed to act to carry out, and answered at once (Slack wants 200 within 3 s). Every
+//! interaction is kept out of the classify queue: one switchyard did not ask for (another app's
+//! button, an unknown action, an unknown or finished event, a person not allowed to decide) gets
+//! an ephemeral answer for that person alone and a log line, and changes nothing.
+
+use aws_lambda_events::event::lambda_function_urls::LambdaFunctionUrlResponse;
+use chrono::{DateTime, Utc};
+use serde_json::{json, Value};
+use tracing::{info, warn};
+
+use super::{reply_with, unavailable};
+use crate::handlers::correlation_attr;
+use crate::handlers::decision::{Decider, Verdict};
+use crate::routing::{CardRef, DecidedMessage};
+use crate::vendors::slack::review::{click, NotOurs};
+use crate::webhook::Reply;
+use crate::CORRELATION_ATTR;
+
+/// Where decisions go, and where Slack's `response_url`s may point.
+#[derive(Clone, Debug)]
+pub struct Door {
+    pub decider: Decider,
+    pub http: reqwest::Client,
+    /// `response_url` prefixes answered (Slack's own; the local stack adds the sandbox's).
+    pub response_bases: Vec<String>,
+}
+
+/// Slack posts interaction answers here; anything else in a payload is not followed.
+pub const SLACK_RESPONSE_BASE: &str = "https://hooks.slack.com/";
+
+impl Door {
+    pub fn from_settings(
+        aws: &crate::aws::AwsClients,
+        s: &crate::settings::Settings,
+        decisions: crate::decisions::DecisionStore,
+    ) -> Result<Option<Door>, crate::settings::SettingError> {
+        let (Some(act), Some(review)) = (s.optional("ACT_QUEUE_URL"), s.optional("REVIEW_QUEUE_URL")) else {
+            return Ok(None);
+        };
+        let routing = crate::routing::RoutingConfig::from_env()
+            .map_err(|e| crate::settings::SettingError::Invalid {
+                name: "ROUTING_CONFIG",
+                reason: e.to_string(),
+            })?;
+        let mut response_bases = vec![SLACK_RESPONSE_BASE.to_owned()];
+        response_bases.extend(s.optional("SLACK_RESPONSE_URL_BASE").map(str::to_owned));
+        Ok(Some(Door {
+            decider: Decider {
+                sqs: aws.sqs.clone(),
+                decisions,
+                routing,
+                review_queue_url: review.to_owned(),
+                act_queue_url: act.to_owned(),
+            },
+            http: crate::connectors::http_client(),
+            response_bases,
+        }))
+    }
+}
+
+/// The empty 200 Slack takes as "received".
+fn ack() -> LambdaFunctionUrlResponse {
+    reply_with(200, Reply { content_type: "text/plain", body: String::new() })
+}
+
+/// Answer one verified Slack interaction (`payload` is its JSON).
+pub(super) async fn interaction(
+    door: Option<&Door>,
+    payload: &Value,
+    correlation_id: &str,
+    now: DateTime<Utc>,
+) -> LambdaFunctionUrlResponse {
+    let response_url = payload["response_url"].as_str();
+    let Some(door) = door else {
+        warn!(kind = %payload["type"], "a Slack interaction arrived, but decisions are not set up (ACT_QUEUE_URL, REVIEW_QUEUE_URL)");
+        return ack();
+    };
+    let click = match click(payload) {
+        Ok(c) => c,
+        Err(not_ours) => {
+            let why = match not_ours {
+                NotOurs::Elsewhere => "not a switchyard review message".to_owned(),
+                NotOurs::Unknown(what) => what,
+            };
+            info!(kind = %payload["type"], why = %why, "Slack interaction not asked for; answered, nothing done");
+            door.answer(response_url, &format!("switchyard did not ask for this ({why}); nothing changed")).await;
+            return ack();
+        }
+    };
+    let verdict = match door
+        .decider
+        .decide(&click.event_id, &click.choice, &click.user, "slack", None, now)
+        .await
+    {
+        Ok(v) => v,
+        Err(e) => {
+            warn!(error = %e, event_id = %click.event_id, "decision store unavailable");
+            return unavailable("decision store unavailable");
+        }
+    };
+    let Verdict::Decided(_) = &verdict else {
+        info!(event_id = %click.event_id, user = %click.user, choice = click.choice.as_str(), verdict = ?std::mem::discriminant(&verdict), answer = %verdict.answer(&click.event_id), "decision refused");
+        door.answer(response_url, &verdict.answer(&click.event_id)).await;
+        return ack();
+    };
+    let card = click
+        .channel
+        .clone()
+        .zip(click.message_ts.clone())
+        .map(|(channel, ts)| CardRef { channel, ts });
+    let msg = DecidedMessage { decided: click.event_id.clone(), card };
+    let sent = door
+        .decider
+        .sqs
+        .send_message()
+        .queue_url(&door.decider.act_queue_url)
+        .message_body(serde_json::to_string(&msg).unwrap_or_default())
+        .message_attributes(CORRELATION_ATTR, correlation_attr(correlation_id))
+        .send()
+        .await;
+    if let Err(e) = sent {
+        // Decided and on record: `switchyard review resolve` or a redrive carries it out.
+        warn!(error = %crate::aws::error_message(&e), event_id = %click.event_id, "decided, but act could not be told; the record holds the decision");
+        return unavailable("act queue unavailable");
+    }
+    metrics::counter!(crate::metrics::HUMAN_DECISIONS, "choice" => click.choice.as_str(), "via" => "slack").increment(1);
+    info!(event_id = %click.event_id, user = %click.user, choice = click.choice.as_str(), "decided by a person");
+    ack()
+}
+
+impl Door {
+    /// An ephemeral answer for the person who clicked, through Slack's `response_url` (only
+    /// Slack's own, or the configured base); best effort, within Slack's 3 s.
+    async fn answer(&self, response_url: Option<&str>, text: &str) {
+        let Some(url) = response_url.filter(|u| self.response_bases.iter().any(|b| u.starts_with(b.as_str()))) else {
+            if response_url.is_some() {
+                warn!("a response_url outside Slack's was not followed");
+            }
+            return;
+        };
+        let body = json!({"response_type": "ephemeral", "replace_original": false,
+            "text": crate::routing::Markup::SlackMrkdwn.escape(text)});
+        let sent = self
+            .http
+            .post(url)
+            .timeout(std::time::Duration::from_millis(1500))
+            .json(&body)
+            .send()
+            .await;
+        if let Err(e) = sent {
+            warn!(error = %crate::redact::redact(&e.without_url().to_string()), "the ephemeral answer was not delivered");
+        }
+    }
+}
