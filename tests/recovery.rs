@@ -253,7 +253,9 @@ async fn a_human_works_the_review_inbox_without_dead_lettering_by_looking() {
         .await
         .unwrap_err();
     assert!(
-        again.to_string().contains("already decided: dismissed by ops-amy via cli"),
+        again
+            .to_string()
+            .contains("already decided: dismissed by ops-amy via cli"),
         "{again}"
     );
     stack.stop();

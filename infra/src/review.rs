@@ -90,7 +90,10 @@ impl Review {
                 handed_to_act: None,
             }),
             Err(why) => {
-                let msg = DecidedMessage { decided: event_id.to_owned(), card: None };
+                let msg = DecidedMessage {
+                    decided: event_id.to_owned(),
+                    card: None,
+                };
                 self.sqs
                     .send_message()
                     .queue_url(&self.act_queue_url)

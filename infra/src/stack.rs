@@ -129,7 +129,7 @@ impl LocalStack {
                 crate::workers::FunctionHosting {
                     key: self.provisioned.keys.get(name).cloned(),
                     log_group: Some(self.log_group(name)?),
-                    env: self.provisioned.function_env(f)?,
+                    env: self.local_env(name)?,
                     timeout_secs: f.timeout_secs,
                     mappings,
                 },
@@ -177,9 +177,24 @@ impl LocalStack {
     fn settings(&self, binary: &str) -> Result<(Settings, Duration)> {
         let f = self.template.function(binary)?;
         Ok((
-            Settings::from_map(self.provisioned.function_env(f)?),
+            Settings::from_map(self.local_env(binary)?),
             Duration::from_secs(f.timeout_secs),
         ))
+    }
+
+    /// The function's environment from the template, plus what only the local stack needs:
+    /// intake answers Slack's `response_url`s on the sandbox (on AWS, Slack's own only).
+    fn local_env(&self, binary: &str) -> Result<std::collections::HashMap<String, String>> {
+        let mut env = self
+            .provisioned
+            .function_env(self.template.function(binary)?)?;
+        if binary == "intake" {
+            env.insert(
+                "SLACK_RESPONSE_URL_BASE".into(),
+                format!("http://{}/slack-hooks/", self.sandbox.addr),
+            );
+        }
+        Ok(env)
     }
 
     async fn start_functions(&mut self, elsewhere: &[&str]) -> Result<()> {

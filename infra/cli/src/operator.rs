@@ -96,7 +96,10 @@ pub async fn review_resolve(id: &str, act: Option<String>, note: String) -> Resu
     };
     let done = review.resolve(id, &how).await?;
     if let Some(why) = &done.handed_to_act {
-        println!("event {} decided; act carries it out ({why})", done.event_id);
+        println!(
+            "event {} decided; act carries it out ({why})",
+            done.event_id
+        );
         return Ok(());
     }
     match how {

@@ -16,6 +16,7 @@ pub mod receiver;
 pub mod salesforce;
 pub mod salesforce_auth;
 pub mod slack;
+pub mod slack_person;
 pub mod teams;
 pub mod zendesk;
 pub mod zendesk_users;
@@ -271,6 +272,7 @@ impl Sandbox {
                 ),
             )
             .nest("/slack", faulty("slack", slack::routes()))
+            .nest("/slack-hooks", slack_person::routes())
             .nest("/llm", llm::routes())
             .nest("/jira", faulty("jira", jira::routes()))
             .nest("/salesforce", faulty("salesforce", salesforce::routes()))

@@ -21,6 +21,7 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
     Router::new()
         .route("/api/auth.test", post(auth_test))
         .route("/api/chat.postMessage", post(post_message))
+        .route("/api/chat.update", post(update_message))
         .route("/api/oauth.v2.access", post(oauth_access))
         .route("/api/conversations.list", get(conversations_list))
         .route("/api/conversations.history", get(conversations_history))
@@ -135,8 +136,11 @@ async fn post_message(
         chrono::Utc::now().timestamp(),
         state.next_id % 1_000_000
     );
-    let message = json!({"type": "message", "text": text, "user": "U0SWITCHY", "bot_id": "B0SWITCHY", "ts": ts,
+    let mut message = json!({"type": "message", "text": text, "user": "U0SWITCHY", "bot_id": "B0SWITCHY", "ts": ts,
                          "thread_ts": payload.get("thread_ts")});
+    if let Some(blocks) = payload.get("blocks") {
+        message["blocks"] = blocks.clone();
+    }
     let mut stored = message.clone();
     if let Some(m) = payload.get("metadata") {
         stored["metadata"] = m.clone();
@@ -153,6 +157,64 @@ async fn post_message(
         detail: message.clone(),
     });
     Json(json!({"ok": true, "channel": channel_id, "ts": ts, "message": message})).into_response()
+}
+
+/// `chat.update`: replace a message's `text` and `blocks`. Only the app's own messages
+/// (`cant_update_message`), by channel id and `ts` (`message_not_found`); same scope as posting.
+async fn update_message(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    body: String,
+) -> Response {
+    if let Some(code) = check(&shared, &headers) {
+        return error(code);
+    }
+    if !granted_scopes(&shared).contains(&"chat:write") {
+        return Json(json!({"ok": false, "error": "missing_scope", "needed": "chat:write"}))
+            .into_response();
+    }
+    let Ok(payload) = serde_json::from_str::<Value>(&body) else {
+        return error("invalid_json");
+    };
+    let (Some(channel), Some(ts)) = (
+        payload.get("channel").and_then(Value::as_str),
+        payload.get("ts").and_then(Value::as_str),
+    ) else {
+        return error("message_not_found");
+    };
+    let mut state = shared.state.lock().expect("sandbox state");
+    if !state.slack_channels.values().any(|id| id == channel) {
+        return error("channel_not_found");
+    }
+    let Some(message) = state
+        .slack_messages
+        .get_mut(channel)
+        .and_then(|ms| ms.iter_mut().find(|m| m["ts"] == ts))
+    else {
+        return error("message_not_found");
+    };
+    if message["bot_id"] != "B0SWITCHY" {
+        return error("cant_update_message");
+    }
+    if let Some(text) = payload.get("text") {
+        message["text"] = text.clone();
+    }
+    match payload.get("blocks") {
+        Some(blocks) => message["blocks"] = blocks.clone(),
+        None => {
+            if let Some(m) = message.as_object_mut() {
+                m.remove("blocks");
+            }
+        }
+    }
+    let updated = message.clone();
+    state.ledger.push(LedgerEntry {
+        vendor: "slack",
+        operation: "chat.update".into(),
+        object_id: channel.to_owned(),
+        detail: json!({"ts": ts, "text": updated["text"], "blocks": updated["blocks"]}),
+    });
+    Json(json!({"ok": true, "channel": channel, "ts": ts, "text": updated["text"]})).into_response()
 }
 
 async fn oauth_access(

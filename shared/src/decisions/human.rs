@@ -11,9 +11,9 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
 
 use super::{from_item, standing, state, DecisionRecord, DecisionStore, Item, StoreError, Update};
-use aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure;
 use crate::idempotency::{get_s, s};
 use crate::routing::Choice;
+use aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure;
 
 /// A decision as the record keeps it.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -146,12 +146,19 @@ impl DecisionStore {
             return Ok(());
         }
         let mut u = self.update(event_id);
-        u.append("attempts", attempts.iter().map(|a| s(a.to_string())).collect());
+        u.append(
+            "attempts",
+            attempts.iter().map(|a| s(a.to_string())).collect(),
+        );
         u.send().await
     }
 
     /// The decision on `event_id` was carried out.
-    pub async fn mark_carried_out(&self, event_id: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
+    pub async fn mark_carried_out(
+        &self,
+        event_id: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
         let mut u = self.update(event_id);
         u.set(CARRIED, s(at.to_rfc3339()));
         u.send().await
@@ -192,7 +199,10 @@ pub(super) fn refusals(item: &HashMap<String, AttributeValue>) -> Vec<serde_json
 impl Update {
     /// Send only if `condition` holds: `Ok(item after)` when written, `Err(item before)` when
     /// not (empty when there was none).
-    pub(super) async fn send_if_returning(self, condition: &str) -> Result<Result<Item, Item>, StoreError> {
+    pub(super) async fn send_if_returning(
+        self,
+        condition: &str,
+    ) -> Result<Result<Item, Item>, StoreError> {
         let sent = self
             .request()
             .condition_expression(condition)
@@ -205,5 +215,4 @@ impl Update {
             Err(e) => standing(e).map(Err),
         }
     }
-
 }

@@ -378,7 +378,8 @@ fn with_card(
         categories: &categories,
     });
     for a in &mut notify {
-        if a.connector == "slack" && a.action == "post_message" && !a.params.contains_key("blocks") {
+        if a.connector == "slack" && a.action == "post_message" && !a.params.contains_key("blocks")
+        {
             a.params.insert("blocks".into(), card.to_string());
             a.json.insert("blocks".into());
         }

@@ -128,8 +128,15 @@ impl Decider {
             return Ok(Verdict::NotAllowed(approval.approvers));
         }
         match choice {
-            Choice::Route(category) if !self.routing.category_names().contains(&category.as_str()) => {
-                let names = self.routing.category_names().iter().map(|n| n.to_string()).collect();
+            Choice::Route(category)
+                if !self.routing.category_names().contains(&category.as_str()) =>
+            {
+                let names = self
+                    .routing
+                    .category_names()
+                    .iter()
+                    .map(|n| n.to_string())
+                    .collect();
                 return Ok(Verdict::NoSuchCategory(names));
             }
             Choice::Approve if !self.routing.has_proposal(source, &c) => {
@@ -158,12 +165,28 @@ impl Decider {
         card: Option<CardRef>,
     ) -> Result<CarriedOut, String> {
         let Some(human) = record.human.clone() else {
-            return Err(format!("event {} has no decision to carry out", record.event_id));
+            return Err(format!(
+                "event {} has no decision to carry out",
+                record.event_id
+            ));
         };
-        let choice = human
-            .choice()
-            .ok_or_else(|| format!("event {}: unknown choice {:?}", record.event_id, human.choice))?;
-        let (copies, receipts) = self.take(&record.event_id).await?;
+        let choice = human.choice().ok_or_else(|| {
+            format!(
+                "event {}: unknown choice {:?}",
+                record.event_id, human.choice
+            )
+        })?;
+        // Another decision being carried out holds the copies it reads past for a moment: look
+        // again shortly before handing the work back to the queue.
+        let mut tries = 0;
+        let (copies, receipts) = loop {
+            let (copies, receipts) = self.take(&record.event_id).await?;
+            tries += 1;
+            if !copies.is_empty() || human.carried_out || tries == 4 {
+                break (copies, receipts);
+            }
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        };
         let Some(item) = copies.into_iter().next() else {
             self.release(&receipts).await;
             // Carried out before (its copies deleted), or the copy is held by another reader,
@@ -195,7 +218,9 @@ impl Decider {
                     Decision::Act(planned) => planned,
                     Decision::Review { reason, .. } => {
                         self.release(&receipts).await;
-                        return Err(format!("no route acts on {category:?} for this event: {reason}"));
+                        return Err(format!(
+                            "no route acts on {category:?} for this event: {reason}"
+                        ));
                     }
                 }
             }
@@ -210,7 +235,11 @@ impl Decider {
             sent.push(ActMessage {
                 event: item.event.clone(),
                 category: category.clone(),
-                confidence: if matches!(choice, Choice::Route(_)) { 1.0 } else { c.confidence },
+                confidence: if matches!(choice, Choice::Route(_)) {
+                    1.0
+                } else {
+                    c.confidence
+                },
                 actions: planned.clone(),
                 review_reason: None,
                 card_update: false,
@@ -236,7 +265,12 @@ impl Decider {
                 .message_attributes(CORRELATION_ATTR, correlation_attr(&record.correlation_id))
                 .send()
                 .await
-                .map_err(|e| format!("sending the decision to act: {}", crate::aws::error_message(&e)))?;
+                .map_err(|e| {
+                    format!(
+                        "sending the decision to act: {}",
+                        crate::aws::error_message(&e)
+                    )
+                })?;
         }
         if planned.is_empty() && matches!(choice, Choice::Approve | Choice::Route(_)) {
             // A route with no actions: nothing to do is done.
@@ -257,11 +291,19 @@ impl Decider {
                 .receipt_handle(receipt)
                 .send()
                 .await
-                .map_err(|e| format!("deleting the decided review message: {}", crate::aws::error_message(&e)))?;
+                .map_err(|e| {
+                    format!(
+                        "deleting the decided review message: {}",
+                        crate::aws::error_message(&e)
+                    )
+                })?;
         }
         Ok(CarriedOut {
             removed,
-            actions: planned.iter().map(|a| format!("{}.{}", a.connector, a.action)).collect(),
+            actions: planned
+                .iter()
+                .map(|a| format!("{}.{}", a.connector, a.action))
+                .collect(),
             card_updated: card.is_some(),
         })
     }
@@ -274,7 +316,9 @@ impl Decider {
                 .then(|| a["object_id"].as_str().map(str::to_owned))?
         })?;
         let c = record.classification();
-        let Decision::Review { notify, .. } = self.routing.review(&item.event, &c, item.reason.clone()) else {
+        let Decision::Review { notify, .. } =
+            self.routing.review(&item.event, &c, item.reason.clone())
+        else {
             return None;
         };
         let channel = notify
@@ -296,32 +340,56 @@ impl Decider {
         card_ref: &CardRef,
     ) -> PlannedAction {
         let when = DateTime::parse_from_rfc3339(&human.at)
-            .map(|t| t.with_timezone(&Utc).format("%Y-%m-%d %H:%M UTC").to_string())
+            .map(|t| {
+                t.with_timezone(&Utc)
+                    .format("%Y-%m-%d %H:%M UTC")
+                    .to_string()
+            })
             .unwrap_or_else(|_| human.at.clone());
         let who = card::who(&human.by, &human.via);
         let what = match choice {
-            Choice::Approve | Choice::Route(_) if planned.is_empty() => "nothing to do (the route has no actions)".to_owned(),
+            Choice::Approve | Choice::Route(_) if planned.is_empty() => {
+                "nothing to do (the route has no actions)".to_owned()
+            }
             Choice::Approve | Choice::Route(_) => {
-                let lines: Vec<String> = planned.iter().map(|a| format!("• {}", card::describe_action(a))).collect();
+                let lines: Vec<String> = planned
+                    .iter()
+                    .map(|a| format!("• {}", card::describe_action(a)))
+                    .collect();
                 format!("switchyard is doing:\n{}", lines.join("\n"))
             }
             Choice::Dismiss => "switchyard does nothing more with it.".to_owned(),
-            Choice::TakeOver => format!("a person handles it in {}; switchyard does nothing more.", item.event.source),
+            Choice::TakeOver => format!(
+                "a person handles it in {}; switchyard does nothing more.",
+                item.event.source
+            ),
         };
         let line = format!(
             "*{}* by {who} at {when} (via {}). {what}",
             capitalized(&choice.describe()),
             human.via
         );
-        let text = format!("{} event {}: {} by {} at {when}", item.event.source, item.event.id, choice.describe(), human.by);
+        let text = format!(
+            "{} event {}: {} by {} at {when}",
+            item.event.source,
+            item.event.id,
+            choice.describe(),
+            human.by
+        );
         let mut action = PlannedAction::new(
             "slack",
             "update_message",
             BTreeMap::from([
                 ("channel".to_owned(), card_ref.channel.clone()),
                 ("ts".to_owned(), card_ref.ts.clone()),
-                ("text".to_owned(), crate::routing::Markup::SlackMrkdwn.escape(&text)),
-                ("blocks".to_owned(), card::decided_card(&item.event, &line).to_string()),
+                (
+                    "text".to_owned(),
+                    crate::routing::Markup::SlackMrkdwn.escape(&text),
+                ),
+                (
+                    "blocks".to_owned(),
+                    card::decided_card(&item.event, &line).to_string(),
+                ),
             ]),
         );
         action.json.insert("blocks".into());
@@ -329,7 +397,8 @@ impl Decider {
     }
 
     /// Every review-queue copy of the event (a retry may have queued two), held hidden; the
-    /// other messages are made visible again at once.
+    /// other messages are held while the scan goes on (so it moves through the queue), then made
+    /// visible again at once.
     async fn take(&self, event_id: &str) -> Result<(Vec<ReviewMessage>, Vec<String>), String> {
         let mut seen = std::collections::HashSet::new();
         let (mut copies, mut receipts, mut others) = (Vec::new(), Vec::new(), Vec::new());
@@ -344,7 +413,12 @@ impl Decider {
                 .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
                 .send()
                 .await
-                .map_err(|e| format!("reading the review queue: {}", crate::aws::error_message(&e)))?;
+                .map_err(|e| {
+                    format!(
+                        "reading the review queue: {}",
+                        crate::aws::error_message(&e)
+                    )
+                })?;
             let mut new = 0;
             for m in out.messages.unwrap_or_default() {
                 let receipt = m.receipt_handle.clone().unwrap_or_default();

@@ -42,7 +42,8 @@ impl Approval {
             }
             let id = a.len() >= 3
                 && (a.starts_with('U') || a.starts_with('W'))
-                && a.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
+                && a.bytes()
+                    .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
             if !id {
                 return Err(ConfigError::Invalid(format!(
                     "{at}: approver {a:?} is not a Slack user id (U… or W…, as a profile's \"Copy member ID\" gives it)"
@@ -60,7 +61,12 @@ impl Approval {
 
 impl RoutingConfig {
     /// Why `route` asks a person before acting on `c`, if it does.
-    pub(super) fn asks(&self, index: usize, approval: &Approval, c: &Classification) -> Option<String> {
+    pub(super) fn asks(
+        &self,
+        index: usize,
+        approval: &Approval,
+        c: &Classification,
+    ) -> Option<String> {
         if c.backend == HUMAN {
             return None;
         }

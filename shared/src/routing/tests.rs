@@ -417,7 +417,10 @@ fn a_sensitive_route_is_not_taken_on_the_llms_word_alone() {
         let Decision::Review { reason, .. } = config.decide(&e, c) else {
             panic!("the legal route acted without its approval: {c:?}")
         };
-        assert!(reason.contains("asks a person before it writes"), "{reason}");
+        assert!(
+            reason.contains("asks a person before it writes"),
+            "{reason}"
+        );
         assert!(config.route_taken(&e, c).starts_with("approval:"));
     }
     // The guard alone, without approval: a corroborated guess acts.
@@ -463,7 +466,10 @@ fn an_approving_route_asks_a_person_and_approve_does_what_it_would_have_done() {
     let Decision::Review { reason, notify } = config.decide(&e, &c) else {
         panic!("legal acted without approval")
     };
-    assert_eq!(reason, "route 6 for \"legal\" asks a person before it writes");
+    assert_eq!(
+        reason,
+        "route 6 for \"legal\" asks a person before it writes"
+    );
     assert_eq!(notify.len(), 1, "the review route tells a person");
     // Approve proposes the legal route's own actions, with the event's words as they are.
     let proposal = config.proposal(&e, &c).expect("a proposal");
@@ -480,9 +486,14 @@ fn an_approving_route_asks_a_person_and_approve_does_what_it_would_have_done() {
     assert!(matches!(config.decide(&e, &human), Decision::Act(_)));
     // An event no approving route takes: anyone may decide (the review route names nobody).
     let billing = llm_says("billing", 0.3, None);
-    assert!(config.approval_for(Source::Zendesk, &billing).allows("U0ANYONE"));
+    assert!(config
+        .approval_for(Source::Zendesk, &billing)
+        .allows("U0ANYONE"));
     // A guess no route takes from this source has nothing to approve.
-    assert_eq!(config.proposal(&event(Source::Slack, "x", None), &billing), None);
+    assert_eq!(
+        config.proposal(&event(Source::Slack, "x", None), &billing),
+        None
+    );
 }
 
 #[test]
@@ -502,15 +513,15 @@ fn approve_below_acts_unasked_at_or_above_it_and_bad_approvers_are_refused_at_lo
     let Decision::Review { reason, .. } = config.decide(&e, &unsure) else {
         panic!("acted below approve_below")
     };
-    assert!(reason.contains("below confidence 0.90 (this is 0.85)"), "{reason}");
+    assert!(
+        reason.contains("below confidence 0.90 (this is 0.85)"),
+        "{reason}"
+    );
     for (approvers, says) in [
         ("[\"S0LEGALTEAM\"]", "is a user group"),
         ("[\"amy@example.com\"]", "is not a Slack user id"),
     ] {
-        let text = DEFAULT_CONFIG.replace(
-            "[\"U0LEGAL01\", \"U0LEGAL02\"]",
-            approvers,
-        );
+        let text = DEFAULT_CONFIG.replace("[\"U0LEGAL01\", \"U0LEGAL02\"]", approvers);
         let e = RoutingConfig::load(&text).unwrap_err().to_string();
         assert!(e.contains(says) && e.contains("route \"legal\""), "{e}");
     }

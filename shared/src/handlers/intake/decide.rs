@@ -36,14 +36,17 @@ impl Door {
         s: &crate::settings::Settings,
         decisions: crate::decisions::DecisionStore,
     ) -> Result<Option<Door>, crate::settings::SettingError> {
-        let (Some(act), Some(review)) = (s.optional("ACT_QUEUE_URL"), s.optional("REVIEW_QUEUE_URL")) else {
+        let (Some(act), Some(review)) =
+            (s.optional("ACT_QUEUE_URL"), s.optional("REVIEW_QUEUE_URL"))
+        else {
             return Ok(None);
         };
-        let routing = crate::routing::RoutingConfig::from_env()
-            .map_err(|e| crate::settings::SettingError::Invalid {
+        let routing = crate::routing::RoutingConfig::from_env().map_err(|e| {
+            crate::settings::SettingError::Invalid {
                 name: "ROUTING_CONFIG",
                 reason: e.to_string(),
-            })?;
+            }
+        })?;
         let mut response_bases = vec![SLACK_RESPONSE_BASE.to_owned()];
         response_bases.extend(s.optional("SLACK_RESPONSE_URL_BASE").map(str::to_owned));
         Ok(Some(Door {
@@ -62,7 +65,13 @@ impl Door {
 
 /// The empty 200 Slack takes as "received".
 fn ack() -> LambdaFunctionUrlResponse {
-    reply_with(200, Reply { content_type: "text/plain", body: String::new() })
+    reply_with(
+        200,
+        Reply {
+            content_type: "text/plain",
+            body: String::new(),
+        },
+    )
 }
 
 /// Answer one verified Slack interaction (`payload` is its JSON).
@@ -85,13 +94,24 @@ pub(super) async fn interaction(
                 NotOurs::Unknown(what) => what,
             };
             info!(kind = %payload["type"], why = %why, "Slack interaction not asked for; answered, nothing done");
-            door.answer(response_url, &format!("switchyard did not ask for this ({why}); nothing changed")).await;
+            door.answer(
+                response_url,
+                &format!("switchyard did not ask for this ({why}); nothing changed"),
+            )
+            .await;
             return ack();
         }
     };
     let verdict = match door
         .decider
-        .decide(&click.event_id, &click.choice, &click.user, "slack", None, now)
+        .decide(
+            &click.event_id,
+            &click.choice,
+            &click.user,
+            "slack",
+            None,
+            now,
+        )
         .await
     {
         Ok(v) => v,
@@ -102,7 +122,8 @@ pub(super) async fn interaction(
     };
     let Verdict::Decided(_) = &verdict else {
         info!(event_id = %click.event_id, user = %click.user, choice = click.choice.as_str(), verdict = ?std::mem::discriminant(&verdict), answer = %verdict.answer(&click.event_id), "decision refused");
-        door.answer(response_url, &verdict.answer(&click.event_id)).await;
+        door.answer(response_url, &verdict.answer(&click.event_id))
+            .await;
         return ack();
     };
     let card = click
@@ -110,7 +131,10 @@ pub(super) async fn interaction(
         .clone()
         .zip(click.message_ts.clone())
         .map(|(channel, ts)| CardRef { channel, ts });
-    let msg = DecidedMessage { decided: click.event_id.clone(), card };
+    let msg = DecidedMessage {
+        decided: click.event_id.clone(),
+        card,
+    };
     let sent = door
         .decider
         .sqs
@@ -134,7 +158,11 @@ impl Door {
     /// An ephemeral answer for the person who clicked, through Slack's `response_url` (only
     /// Slack's own, or the configured base); best effort, within Slack's 3 s.
     async fn answer(&self, response_url: Option<&str>, text: &str) {
-        let Some(url) = response_url.filter(|u| self.response_bases.iter().any(|b| u.starts_with(b.as_str()))) else {
+        let Some(url) = response_url.filter(|u| {
+            self.response_bases
+                .iter()
+                .any(|b| u.starts_with(b.as_str()))
+        }) else {
             if response_url.is_some() {
                 warn!("a response_url outside Slack's was not followed");
             }

@@ -153,7 +153,8 @@ pub fn accepts_content_type(source: Source, content_type: Option<&str>) -> bool 
         .to_ascii_lowercase();
     let json = mime == "application/json" || mime.ends_with("+json") || mime == "text/json";
     match source {
-        Source::Twilio => json || mime == "application/x-www-form-urlencoded",
+        // Slack posts slash commands and interactivity (the review card's buttons) as forms.
+        Source::Twilio | Source::Slack => json || mime == "application/x-www-form-urlencoded",
         Source::Salesforce => matches!(
             mime.as_str(),
             "text/xml" | "application/xml" | "application/soap+xml"

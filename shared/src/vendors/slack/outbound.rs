@@ -231,10 +231,13 @@ impl Connector for Slack {
             "update_message" => {
                 let channel = param(action, "channel")?;
                 let channel = self.channel_id(channel).await?.ok_or_else(|| {
-                    ConnectorError::permanent(format!("no channel {channel} to update a message in"))
+                    ConnectorError::permanent(format!(
+                        "no channel {channel} to update a message in"
+                    ))
                 })?;
                 let ts = param(action, "ts")?;
-                let mut body = json!({"channel": channel, "ts": ts, "text": param(action, "text")?});
+                let mut body =
+                    json!({"channel": channel, "ts": ts, "text": param(action, "text")?});
                 if let Some(blocks) = blocks_of(action)? {
                     body["blocks"] = blocks;
                 }
@@ -323,7 +326,9 @@ fn blocks_of(action: &PlannedAction) -> Result<Option<Value>, ConnectorError> {
         })?
         .map_err(|e| ConnectorError::Unsupported(format!("blocks is not JSON: {e}")))?;
     if !blocks.is_array() {
-        return Err(ConnectorError::Unsupported("blocks must be a JSON list".into()));
+        return Err(ConnectorError::Unsupported(
+            "blocks must be a JSON list".into(),
+        ));
     }
     Ok(Some(blocks))
 }

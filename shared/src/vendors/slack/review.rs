@@ -72,7 +72,11 @@ pub fn describe_action(a: &PlannedAction) -> String {
         .params
         .iter()
         .filter(|(k, v)| {
-            (k.ends_with("_id") || ["channel", "matter", "project", "priority", "status", "public"].contains(&k.as_str()))
+            (k.ends_with("_id")
+                || [
+                    "channel", "matter", "project", "priority", "status", "public",
+                ]
+                .contains(&k.as_str()))
                 && v.chars().count() <= 60
         })
         .map(|(k, v)| format!("{k} {}", Markup::SlackMrkdwn.escape(v)))
@@ -80,7 +84,13 @@ pub fn describe_action(a: &PlannedAction) -> String {
     let writes: Vec<&str> = a
         .params
         .keys()
-        .filter(|k| !(k.ends_with("_id") || ["channel", "matter", "project", "priority", "status", "public"].contains(&k.as_str())))
+        .filter(|k| {
+            !(k.ends_with("_id")
+                || [
+                    "channel", "matter", "project", "priority", "status", "public",
+                ]
+                .contains(&k.as_str()))
+        })
         .map(String::as_str)
         .collect();
     let mut line = format!("{} {}", a.connector, a.action);
@@ -106,14 +116,19 @@ pub fn card(c: &Card) -> Value {
     blocks.push(json!({"type": "section", "fields": [mrkdwn(&guess), mrkdwn(&why)]}));
     let mut elements = Vec::new();
     if let Some(actions) = c.proposal {
-        let lines: Vec<String> = actions.iter().map(|a| format!("• {}", describe_action(a))).collect();
+        let lines: Vec<String> = actions
+            .iter()
+            .map(|a| format!("• {}", describe_action(a)))
+            .collect();
         let text = match lines.is_empty() {
             true => "*Approve would do*\nnothing (the route has no actions)".to_owned(),
             false => format!("*Approve would do*\n{}", lines.join("\n")),
         };
         blocks.push(json!({"type": "section", "text": mrkdwn(&text)}));
-        elements.push(json!({"type": "button", "action_id": APPROVE, "style": "primary",
-            "text": plain("Approve"), "value": c.event.id}));
+        elements.push(
+            json!({"type": "button", "action_id": APPROVE, "style": "primary",
+            "text": plain("Approve"), "value": c.event.id}),
+        );
     }
     let options: Vec<Value> = c
         .categories
@@ -138,7 +153,10 @@ pub fn card(c: &Card) -> Value {
 /// Who decided, for the card: a Slack user as a mention (an id Slack signed), anyone else by
 /// name, escaped.
 pub fn who(by: &str, via: &str) -> String {
-    let slack_id = by.len() >= 3 && by.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
+    let slack_id = by.len() >= 3
+        && by
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
     match (via, slack_id) {
         ("slack", true) => format!("<@{by}>"),
         _ => Markup::SlackMrkdwn.escape(by),
@@ -192,7 +210,12 @@ pub fn click(payload: &Value) -> Result<Click, NotOurs> {
             Some(c) if !c.is_empty() => Choice::Route(c.to_owned()),
             _ => return Err(NotOurs::Unknown("a re-route without a category".into())),
         },
-        other => return Err(NotOurs::Unknown(format!("an unknown action {:?}", cut(other, 40)))),
+        other => {
+            return Err(NotOurs::Unknown(format!(
+                "an unknown action {:?}",
+                cut(other, 40)
+            )))
+        }
     };
     let user = payload["user"]["id"]
         .as_str()
@@ -203,7 +226,8 @@ pub fn click(payload: &Value) -> Result<Click, NotOurs> {
         event_id: event_id.to_owned(),
         choice,
         user: user.to_owned(),
-        channel: text(&payload["container"]["channel_id"]).or_else(|| text(&payload["channel"]["id"])),
+        channel: text(&payload["container"]["channel_id"])
+            .or_else(|| text(&payload["channel"]["id"])),
         message_ts: text(&payload["container"]["message_ts"]),
         response_url: text(&payload["response_url"]),
     })

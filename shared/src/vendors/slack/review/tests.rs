@@ -72,13 +72,22 @@ fn the_card_shows_the_guess_and_proposal_with_event_text_escaped_and_redacted() 
     });
     let all = texts(&blocks);
     // The ticket cannot mention the channel, plant a link, or put its phone number in Slack.
-    assert!(!all.contains("<!channel>") && !all.contains("<https://evil"), "{all}");
+    assert!(
+        !all.contains("<!channel>") && !all.contains("<https://evil"),
+        "{all}"
+    );
     assert!(all.contains("&lt;!channel&gt;"), "{all}");
     assert!(!all.contains("555 0100"), "{all}");
     // The proposal names what it writes, never the words it would write.
-    assert!(all.contains("casebook open_case (matter M-INTAKE), writing title"), "{all}");
+    assert!(
+        all.contains("casebook open_case (matter M-INTAKE), writing title"),
+        "{all}"
+    );
     assert!(!all.contains("customer's own words"), "{all}");
-    assert!(all.contains("legal (0.91, llm)") && all.contains("asks a person"), "{all}");
+    assert!(
+        all.contains("legal (0.91, llm)") && all.contains("asks a person"),
+        "{all}"
+    );
     let actions = blocks
         .as_array()
         .unwrap()
@@ -149,8 +158,14 @@ fn a_click_on_the_card_names_its_event_choice_and_person() {
         click(&clicked(&blocks, 1, "U1")).unwrap().choice,
         Choice::Route("billing".into())
     );
-    assert_eq!(click(&clicked(&blocks, 2, "U1")).unwrap().choice, Choice::Dismiss);
-    assert_eq!(click(&clicked(&blocks, 3, "U1")).unwrap().choice, Choice::TakeOver);
+    assert_eq!(
+        click(&clicked(&blocks, 2, "U1")).unwrap().choice,
+        Choice::Dismiss
+    );
+    assert_eq!(
+        click(&clicked(&blocks, 3, "U1")).unwrap().choice,
+        Choice::TakeOver
+    );
     // Another app's button, and an action switchyard never offered.
     let mut other = clicked(&blocks, 0, "U1");
     other["actions"][0]["block_id"] = json!("someone.else");
@@ -167,7 +182,10 @@ fn a_click_on_the_card_names_its_event_choice_and_person() {
 #[test]
 fn the_decided_card_says_who_without_buttons_and_names_only_slack_ids_as_mentions() {
     let e = event();
-    let line = format!("*Approved* by {} at 2026-12-06 15:04 UTC", who("U0LEGAL01", "slack"));
+    let line = format!(
+        "*Approved* by {} at 2026-12-06 15:04 UTC",
+        who("U0LEGAL01", "slack")
+    );
     let blocks = decided_card(&e, &line);
     assert!(texts(&blocks).contains("<@U0LEGAL01>"));
     assert!(!blocks.to_string().contains("\"actions\""));

@@ -1,0 +1,438 @@
+//! People in the loop, end to end: the review card's buttons, clicked in the sandbox's Slack
+//! (signed `block_actions` to intake), decide once; act carries the decision out under the
+//! event's keys and replaces the card; the CLI is the same decision through another door.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use serde_json::json;
+use switchyard::decisions::DecisionRecord;
+use switchyard::vendors::slack::review::{APPROVE, DISMISS, ROUTE, TAKE_OVER};
+use switchyard_infra::fixtures;
+use switchyard_infra::sandbox::slack_person::Click;
+use switchyard_infra::stack::LocalStack;
+use switchyard_tests::{settled, wait_for};
+
+const REVIEW_CHANNEL: &str = "C0REVIEW";
+
+/// The review card posted for `event_id`: its `ts`.
+async fn card_of(stack: &LocalStack, event_id: &str) -> String {
+    let needle = format!("switchyard.decide.{event_id}");
+    wait_for("the review card", Duration::from_secs(30), || async {
+        stack
+            .sandbox
+            .slack_messages_with(REVIEW_CHANNEL, &needle)
+            .pop()
+    })
+    .await
+}
+
+async fn click(
+    stack: &LocalStack,
+    ts: &str,
+    action_id: &str,
+    user: &str,
+    option: Option<&str>,
+) -> (u16, String) {
+    let click = Click {
+        user,
+        channel: REVIEW_CHANNEL,
+        ts,
+        action_id,
+        option,
+    };
+    stack
+        .sandbox
+        .slack_click(&stack.webhook_url("slack"), &stack.signing.slack, click)
+        .await
+        .unwrap()
+}
+
+/// What intake answered people through `response_url`, oldest first.
+fn ephemeral(stack: &LocalStack) -> Vec<String> {
+    stack
+        .sandbox
+        .ledger()
+        .into_iter()
+        .filter(|e| e.operation == "response_url")
+        .inspect(|e| assert_eq!(e.detail["response_type"], "ephemeral", "{:?}", e.detail))
+        .map(|e| e.detail["text"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+async fn wait_status(stack: &LocalStack, event_id: &str, status: &str) -> DecisionRecord {
+    let decisions = stack.decisions().unwrap();
+    wait_for(status, Duration::from_secs(30), || {
+        let decisions = decisions.clone();
+        async move {
+            decisions
+                .get(event_id)
+                .await
+                .ok()?
+                .filter(|r| r.status == status)
+        }
+    })
+    .await
+}
+
+/// The card as it stands, once replaced after a decision.
+async fn decided_card(stack: &LocalStack, ts: &str) -> String {
+    wait_for("the card's update", Duration::from_secs(30), || async {
+        let m = stack.sandbox.slack_message(REVIEW_CHANNEL, ts)?;
+        (!m["blocks"].to_string().contains("\"actions\"")).then(|| m["blocks"].to_string())
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_approved_legal_request_opens_one_case_however_many_click_and_outsiders_are_refused() {
+    let stack = LocalStack::start().await.unwrap();
+    stack
+        .sandbox
+        .seed_zendesk_ticket(35439, "Subpoena for account records");
+    let hook = fixtures::zendesk_ticket_created(
+        &stack.signing.zendesk,
+        "9e41c7d2-5f08-4a63-b1e9-3c8d0a7f6b24",
+        35439,
+        "Subpoena for account records",
+        "Our attorney has served a subpoena for the account records of this customer. Please confirm receipt and route it to your legal team.",
+        Utc::now(),
+    );
+    let (status, body) = hook
+        .send(&reqwest::Client::new(), &stack.webhook_base)
+        .await
+        .unwrap();
+    assert_eq!(status, 202, "{body}");
+    let id = body["event_id"].as_str().unwrap().to_owned();
+    let record = settled(&stack, &id).await;
+    assert_eq!(
+        (record.category.as_str(), record.status.as_str()),
+        ("legal", "in_review")
+    );
+    let ts = card_of(&stack, &id).await;
+    let cases = || {
+        stack
+            .sandbox
+            .ledger()
+            .into_iter()
+            .filter(|e| e.vendor == "casebook" && e.operation.contains("case"))
+            .count()
+    };
+
+    // Someone not on the legal route's approver list: refused, recorded, nothing done.
+    let (status, answer) = click(&stack, &ts, APPROVE, "U0OUTSIDER", None).await;
+    assert_eq!(
+        (status, answer.as_str()),
+        (200, ""),
+        "a click is acknowledged, never accepted as an event"
+    );
+    let refused = wait_for("the refusal", Duration::from_secs(10), || async {
+        ephemeral(&stack).pop()
+    })
+    .await;
+    assert!(
+        refused.contains("not an approver") && refused.contains("U0LEGAL01"),
+        "{refused}"
+    );
+    let r = stack.decisions().unwrap().get(&id).await.unwrap().unwrap();
+    assert_eq!(
+        (r.status.as_str(), r.human.is_none(), r.refusals.len()),
+        ("in_review", true, 1)
+    );
+    assert_eq!(r.refusals[0]["by"], "U0OUTSIDER");
+
+    // A click from a client still showing the buttons, sent after everything is done.
+    let late = stack
+        .sandbox
+        .interaction(Click {
+            user: "U0LEGAL02",
+            channel: REVIEW_CHANNEL,
+            ts: &ts,
+            action_id: APPROVE,
+            option: None,
+        })
+        .unwrap();
+    // Both approvers click at once, and one twice: one decision, one case.
+    let (a, b, c) = tokio::join!(
+        click(&stack, &ts, APPROVE, "U0LEGAL01", None),
+        click(&stack, &ts, APPROVE, "U0LEGAL02", None),
+        click(&stack, &ts, APPROVE, "U0LEGAL01", None),
+    );
+    assert_eq!([a.0, b.0, c.0], [200, 200, 200]);
+    let done = wait_status(&stack, &id, "done").await;
+    let human = done.human.clone().unwrap();
+    assert!(
+        ["U0LEGAL01", "U0LEGAL02"].contains(&human.by.as_str()),
+        "{human:?}"
+    );
+    assert_eq!(
+        (human.choice.as_str(), human.via.as_str()),
+        ("approved", "slack")
+    );
+    let card = decided_card(&stack, &ts).await;
+    assert!(
+        card.contains("*Approved* by <@U0") && card.contains("casebook open_case"),
+        "{card}"
+    );
+    let answers = wait_for(
+        "two 'already decided' answers",
+        Duration::from_secs(10),
+        || async {
+            let a = ephemeral(&stack);
+            (a.len() == 3).then_some(a)
+        },
+    )
+    .await;
+    assert_eq!(
+        answers
+            .iter()
+            .filter(|a| a.contains("already decided: approved by"))
+            .count(),
+        2,
+        "{answers:?}"
+    );
+    // The late click, after act is done: answered, and still one case.
+    let now = Utc::now().timestamp();
+    let (status, _) = stack
+        .sandbox
+        .slack_send_signed(&stack.webhook_url("slack"), &stack.signing.slack, late, now)
+        .await
+        .unwrap();
+    assert_eq!(status, 200);
+    wait_for(
+        "the late click's answer",
+        Duration::from_secs(10),
+        || async { (ephemeral(&stack).len() == 4).then_some(()) },
+    )
+    .await;
+    assert_eq!(cases(), 1, "{:?}", stack.sandbox.ledger());
+    assert_eq!(
+        stack.queue_depth("ReviewQueue").await.unwrap(),
+        0,
+        "the decided copy is gone"
+    );
+    let updates = stack
+        .sandbox
+        .ledger()
+        .into_iter()
+        .filter(|e| e.operation == "chat.update")
+        .count();
+    assert_eq!(updates, 1);
+    stack.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reroute_races_the_cli_and_one_decision_makes_the_chosen_categorys_effect_once() {
+    use switchyard_infra::review::{Resolution, Review};
+    let stack = LocalStack::start().await.unwrap();
+    let http = reqwest::Client::new();
+    // About 0.5 for the built-in model: below the threshold, so a person decides.
+    let hook = fixtures::slack_message(
+        &stack.signing.slack,
+        "Ev9",
+        "C0SUPPORT",
+        "The app is slow",
+        Utc::now(),
+    );
+    let (_, body) = hook.send(&http, &stack.webhook_base).await.unwrap();
+    let id = body["event_id"].as_str().unwrap().to_owned();
+    assert_eq!(settled(&stack, &id).await.status, "in_review");
+    let ts = card_of(&stack, &id).await;
+    let review = Review {
+        sqs: stack.aws.sqs.clone(),
+        decisions: stack.decisions().unwrap(),
+        review_queue_url: stack.provisioned.queue_url("ReviewQueue").unwrap().into(),
+        act_queue_url: stack.provisioned.queue_url("ActQueue").unwrap().into(),
+        routing: switchyard::routing::RoutingConfig::load(switchyard::routing::DEFAULT_CONFIG)
+            .unwrap(),
+        operator: "ops-amy".into(),
+    };
+    let outage = Resolution::Act {
+        category: "outage".into(),
+    };
+    let (button, cli) = tokio::join!(
+        click(&stack, &ts, ROUTE, "U0SUPPORT1", Some("outage")),
+        review.resolve(&id, &outage),
+    );
+    assert_eq!(button.0, 200);
+    let done = wait_status(&stack, &id, "done").await;
+    let human = done.human.unwrap();
+    match cli {
+        // The CLI decided first: the button's person is told so.
+        Ok(_) => {
+            assert_eq!((human.by.as_str(), human.via.as_str()), ("ops-amy", "cli"));
+            let told = wait_for("the answer", Duration::from_secs(10), || async {
+                ephemeral(&stack).pop()
+            })
+            .await;
+            assert!(
+                told.contains("already decided: re-routed as outage by ops-amy via cli"),
+                "{told}"
+            );
+        }
+        Err(e) => {
+            assert_eq!(
+                (human.by.as_str(), human.via.as_str()),
+                ("U0SUPPORT1", "slack")
+            );
+            assert!(
+                e.to_string()
+                    .contains("already decided: re-routed as outage by U0SUPPORT1"),
+                "{e}"
+            );
+        }
+    }
+    assert_eq!(
+        (human.choice.as_str(), human.category.as_deref()),
+        ("rerouted", Some("outage"))
+    );
+    // The outage route's one effect, once; and the card says who chose what.
+    let card = decided_card(&stack, &ts).await;
+    assert!(card.contains("*Re-routed as outage* by"), "{card}");
+    let posts: Vec<_> = stack
+        .sandbox
+        .ledger()
+        .into_iter()
+        .filter(|e| e.operation == "chat.postMessage" && e.object_id == "C0INCIDENTS")
+        .collect();
+    assert_eq!(posts.len(), 1, "{posts:?}");
+    stack.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn interactions_are_verified_answered_and_never_classified_and_dismiss_and_take_over_do_nothing_more(
+) {
+    let stack = LocalStack::start().await.unwrap();
+    let http = reqwest::Client::new();
+    let mut ids = Vec::new();
+    for (n, text) in [
+        (1, "The app is slow"),
+        (2, "anyone else seeing weird numbers in the weekly report?"),
+    ] {
+        let hook = fixtures::slack_message(
+            &stack.signing.slack,
+            &format!("EvP{n}"),
+            "C0SUPPORT",
+            text,
+            Utc::now(),
+        );
+        let (_, body) = hook.send(&http, &stack.webhook_base).await.unwrap();
+        ids.push(body["event_id"].as_str().unwrap().to_owned());
+    }
+    for id in &ids {
+        assert_eq!(settled(&stack, id).await.status, "in_review");
+    }
+    let (slow, odd) = (
+        card_of(&stack, &ids[0]).await,
+        card_of(&stack, &ids[1]).await,
+    );
+    let url = stack.webhook_url("slack");
+    let secret = stack.signing.slack.clone();
+    let body = stack
+        .sandbox
+        .interaction(Click {
+            user: "U0SUPPORT1",
+            channel: REVIEW_CHANNEL,
+            ts: &slow,
+            action_id: DISMISS,
+            option: None,
+        })
+        .unwrap();
+    stack.emulator.take_requests().await.unwrap();
+
+    // Forged, and replayed ten minutes late: refused before anything is read or written.
+    let now = Utc::now().timestamp();
+    let forged = stack
+        .sandbox
+        .slack_send_signed(&url, "not-the-secret", body.clone(), now)
+        .await
+        .unwrap();
+    let stale = stack
+        .sandbox
+        .slack_send_signed(&url, &secret, body.clone(), now - 600)
+        .await
+        .unwrap();
+    assert_eq!((forged.0, stale.0), (401, 401), "{forged:?} {stale:?}");
+    // Clicks switchyard never asked for: an unknown event, another app's button, an action it
+    // does not offer. Each answered for that person alone; none becomes an event.
+    let unasked = |block: &str, action: &str| {
+        let payload = json!({"type": "block_actions", "user": {"id": "U0SUPPORT1"}, "trigger_id": "9.9.9",
+            "container": {"type": "message", "channel_id": REVIEW_CHANNEL, "message_ts": slow},
+            "response_url": format!("http://{}/slack-hooks/actions/T0EXAMPLE/9/x", stack.sandbox.addr),
+            "actions": [{"type": "button", "block_id": block, "action_id": action, "value": "x", "action_ts": "1.2"}]});
+        switchyard_infra::sandbox::slack_person::form(&payload)
+    };
+    for (block, action) in [
+        ("switchyard.decide.no-such-event", APPROVE),
+        ("another.app", "another.app.click"),
+        (
+            &format!("switchyard.decide.{}", ids[0]) as &str,
+            "switchyard.delete",
+        ),
+    ] {
+        let (status, answer) = stack
+            .sandbox
+            .slack_send_signed(&url, &secret, unasked(block, action), now)
+            .await
+            .unwrap();
+        assert_eq!((status, answer.as_str()), (200, ""));
+    }
+    let answers = wait_for("three answers", Duration::from_secs(10), || async {
+        let a = ephemeral(&stack);
+        (a.len() == 3).then_some(a)
+    })
+    .await;
+    assert!(
+        answers[0].contains("has no event switchyard.")
+            || answers[0].contains("no event no-such-event"),
+        "{answers:?}"
+    );
+    assert!(
+        answers[1].contains("did not ask for this (not a switchyard review message)"),
+        "{answers:?}"
+    );
+    assert!(answers[2].contains("an unknown action"), "{answers:?}");
+    let served = stack.emulator.take_requests().await.unwrap();
+    assert_eq!(
+        served.get("sqs.SendMessage"),
+        None,
+        "nothing was enqueued: {served:?}"
+    );
+
+    // Dismiss one, take the other over: nothing happens but the cards saying so.
+    let ledger_before = stack.sandbox.ledger().len();
+    assert_eq!(
+        click(&stack, &slow, DISMISS, "U0SUPPORT1", None).await.0,
+        200
+    );
+    assert_eq!(
+        click(&stack, &odd, TAKE_OVER, "U0SUPPORT2", None).await.0,
+        200
+    );
+    let dismissed = wait_status(&stack, &ids[0], "resolved").await;
+    let taken = wait_status(&stack, &ids[1], "taken_over").await;
+    assert_eq!(dismissed.reason.as_deref(), Some("dismissed by U0SUPPORT1"));
+    assert_eq!(taken.human.unwrap().by, "U0SUPPORT2");
+    assert!(decided_card(&stack, &slow)
+        .await
+        .contains("*Dismissed* by <@U0SUPPORT1>"));
+    assert!(decided_card(&stack, &odd)
+        .await
+        .contains("a person handles it in slack"));
+    wait_for(
+        "the review copies to go",
+        Duration::from_secs(20),
+        || async { (stack.queue_depth("ReviewQueue").await.ok()? == 0).then_some(()) },
+    )
+    .await;
+    let effects: Vec<String> = stack.sandbox.ledger()[ledger_before..]
+        .iter()
+        .map(|e| e.operation.clone())
+        .collect();
+    assert_eq!(
+        effects,
+        ["chat.update", "chat.update"],
+        "only the cards changed"
+    );
+    stack.stop();
+}
