@@ -37,7 +37,8 @@ pub const DEMO_DRIFT: (&str, &str) = ("zendesk", "renamed");
 
 /// The demo's webhooks: billing and access tickets from Zendesk (auto-routed), an outage from Jira
 /// (→ Slack), a vague Slack message (low confidence → review), a Spanish ticket (→ the
-/// international desk), a legal request (→ a case on Casebook, a described connector), a
+/// international desk), a legal request (→ a legal approver approves, then a case on Casebook, a
+/// described connector), a
 /// redelivery (→ duplicate) and a forged request (→ 401).
 pub fn demo_webhooks(stack: &LocalStack) -> Vec<SignedWebhook> {
     let now = Utc::now();
@@ -122,34 +123,16 @@ pub async fn run(
             )),
         }
     }
-    // Wait until every accepted event has reached a final state.
-    let decisions = stack.decisions()?;
-    let started = Instant::now();
-    loop {
-        let mut records = Vec::new();
-        for id in &summary.accepted {
-            if let Some(r) = decisions.get(id).await? {
-                records.push(r);
-            }
-        }
-        // Final states, and nothing left for act (a review notice may still be on its way).
-        let done = records.len() == summary.accepted.len()
-            && records
-                .iter()
-                .all(|r| matches!(r.status.as_str(), "done" | "in_review" | "failed"))
-            && stack.queue_depth("ActQueue").await? == 0;
-        summary.decisions = records;
-        if done {
-            summary.settled = true;
-            break;
-        }
-        if started.elapsed() > Duration::from_secs(60) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
+    settle(stack, &mut summary).await?;
+    if summary.settled {
+        people_decide(stack, &mut summary).await?;
+        settle(stack, &mut summary).await?;
     }
+    // What switchyard did at the vendors (an ephemeral answer to one person is not an action).
     for entry in stack.sandbox.ledger() {
-        *summary.actions.entry(entry.vendor.to_owned()).or_default() += 1;
+        if entry.operation != "response_url" {
+            *summary.actions.entry(entry.vendor.to_owned()).or_default() += 1;
+        }
     }
     summary.review_depth = stack.queue_depth("ReviewQueue").await?;
     for dlq in ["ClassifyDLQ", "ActDLQ", "ReviewDLQ"] {
@@ -186,6 +169,109 @@ pub async fn run(
         .collect();
     summary.denied = stack.denied().await?;
     Ok(summary)
+}
+
+/// Wait until every accepted event has reached a final state (at most 60 s).
+async fn settle(stack: &LocalStack, summary: &mut Summary) -> Result<()> {
+    let decisions = stack.decisions()?;
+    let started = Instant::now();
+    summary.settled = false;
+    loop {
+        let mut records = Vec::new();
+        for id in &summary.accepted {
+            if let Some(r) = decisions.get(id).await? {
+                records.push(r);
+            }
+        }
+        // Final states, and nothing left for act (a review notice may still be on its way).
+        let done = records.len() == summary.accepted.len()
+            && records.iter().all(|r| {
+                matches!(
+                    r.status.as_str(),
+                    "done" | "in_review" | "failed" | "resolved" | "taken_over"
+                )
+            })
+            && stack.queue_depth("ActQueue").await? == 0;
+        summary.decisions = records;
+        if done {
+            summary.settled = true;
+            return Ok(());
+        }
+        if started.elapsed() > Duration::from_secs(60) {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Who clicks what in the demo's Slack: someone outside the legal team tries to approve the
+/// legal request (refused), a legal approver approves it, and a support agent re-routes the
+/// vague Slack message as an outage.
+pub const DEMO_CLICKS: [(&str, &str, &str, Option<&str>); 3] = [
+    (
+        "legal",
+        "U0OUTSIDER",
+        switchyard::vendors::slack::review::APPROVE,
+        None,
+    ),
+    (
+        "legal",
+        "U0LEGAL01",
+        switchyard::vendors::slack::review::APPROVE,
+        None,
+    ),
+    (
+        "slack",
+        "U0SUPPORT1",
+        switchyard::vendors::slack::review::ROUTE,
+        Some("outage"),
+    ),
+];
+
+/// People decide on the events waiting for them, by clicking the review messages' buttons in
+/// the sandbox's Slack (signed interactions to intake, as Slack sends them).
+async fn people_decide(stack: &LocalStack, summary: &mut Summary) -> Result<()> {
+    use crate::sandbox::slack_person::Click;
+    for (which, user, action_id, option) in DEMO_CLICKS {
+        let Some(record) = summary
+            .decisions
+            .iter()
+            .find(|d| d.status == "in_review" && (d.category == which || d.source == which))
+        else {
+            continue;
+        };
+        let needle = format!("switchyard.decide.{}", record.event_id);
+        let started = Instant::now();
+        let ts = loop {
+            if let Some(ts) = stack.sandbox.slack_messages_with("C0REVIEW", &needle).pop() {
+                break ts;
+            }
+            if started.elapsed() > Duration::from_secs(30) {
+                anyhow::bail!(
+                    "no review message for event {} within 30 s",
+                    record.event_id
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        };
+        let click = Click {
+            user,
+            channel: "C0REVIEW",
+            ts: &ts,
+            action_id,
+            option,
+        };
+        let (status, body) = stack
+            .sandbox
+            .slack_click(&stack.webhook_url("slack"), &stack.signing.slack, click)
+            .await
+            .map_err(anyhow::Error::msg)?;
+        anyhow::ensure!(
+            status == 200,
+            "intake answered a click with {status}: {body}"
+        );
+    }
+    Ok(())
 }
 
 impl Summary {
@@ -252,16 +338,31 @@ impl Summary {
         let reviewed: Vec<&DecisionRecord> = self
             .decisions
             .iter()
-            .filter(|d| d.status == "in_review")
+            .filter(|d| d.path == "review")
             .collect();
+        let waiting = reviewed.iter().filter(|d| d.status == "in_review").count();
         let _ = writeln!(
             o,
-            "  sent to review      {}  (review queue holds {})",
+            "  sent to a person    {}  (waiting {waiting}; review queue holds {})",
             reviewed.len(),
             self.review_depth
         );
-        for d in reviewed {
-            let _ = writeln!(o, "    {}: {}", d.source, d.reason.as_deref().unwrap_or(""));
+        for d in &reviewed {
+            let why = d.route.as_deref().unwrap_or("");
+            let why = why.strip_prefix("approval: ").unwrap_or(why);
+            let _ = writeln!(o, "    {} {}: {why}", d.source, d.category);
+            for r in &d.refusals {
+                let _ = writeln!(
+                    o,
+                    "      refused {} ({})",
+                    r["by"].as_str().unwrap_or("?"),
+                    r["why"].as_str().unwrap_or("?")
+                );
+            }
+            if let Some(h) = &d.human {
+                let what = h.choice().map(|c| c.describe()).unwrap_or_default();
+                let _ = writeln!(o, "      {what} by {} via {} -> {}", h.by, h.via, d.status);
+            }
         }
         let failed = self
             .decisions

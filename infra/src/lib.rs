@@ -13,6 +13,7 @@ pub mod fixtures;
 pub mod flood;
 mod local_credentials;
 pub mod ops;
+pub mod people;
 pub mod provision;
 pub mod redrive;
 pub mod replay;

@@ -142,6 +142,9 @@ pub fn render_story(r: &DecisionRecord) -> String {
     if let Some(note) = &r.note {
         line(&mut out, "waits on", render_attempt(note));
     }
+    for (what, text) in crate::people::story_lines(r) {
+        line(&mut out, what, text);
+    }
     let not_yet = if r.category.is_empty() && r.attempts.is_empty() && r.note.is_none() {
         " (not classified yet)"
     } else {
@@ -354,6 +357,7 @@ pub async fn stats(dep: &Deployment, since: DateTime<Utc>) -> Result<Value> {
         "by_category": by_category,
         "by_connector": by_connector,
         "vendor_latency_ms": vendor_latency,
+        "people": crate::people::stats(&records),
     }))
 }
 
@@ -462,6 +466,31 @@ pub fn render_stats(s: &Value) -> String {
     ] {
         if let Some(map) = s[key].as_object().filter(|m| !m.is_empty()) {
             out.push_str(&format!("  {title}\n"));
+            for (k, v) in map {
+                out.push_str(&format!("    {k:<16}{}\n", compact(v)));
+            }
+        }
+    }
+    let people = &s["people"];
+    if people["by_choice"]
+        .as_object()
+        .is_some_and(|m| !m.is_empty())
+        || people["awaiting"].as_u64().unwrap_or(0) > 0
+    {
+        let secs = |q: &str| {
+            people["time_to_decision_s"][q]
+                .as_f64()
+                .map_or("-".into(), |v| format!("{v:.0} s"))
+        };
+        out.push_str(&format!(
+            "  people           {}; waiting {}, refused {}; time to decision p50 {} p95 {}\n",
+            compact(&people["by_choice"]),
+            people["awaiting"],
+            people["refused"],
+            secs("p50"),
+            secs("p95")
+        ));
+        if let Some(map) = people["by_category"].as_object() {
             for (k, v) in map {
                 out.push_str(&format!("    {k:<16}{}\n", compact(v)));
             }

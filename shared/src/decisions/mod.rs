@@ -541,10 +541,14 @@ fn finished_run(item: &HashMap<String, AttributeValue>) -> Option<String> {
     let count = item.get("results_n")?.as_n().ok()?.parse::<usize>().ok()?;
     let all = item.get("attempts").and_then(|v| v.as_l().ok());
     let all = all.map_or(&[][..], Vec::as_slice);
-    let run: Vec<serde_json::Value> = all[all.len().saturating_sub(count)..]
+    // The review message's update after a person decided is not the event's own work, and may
+    // land after the run that finished it.
+    let own: Vec<serde_json::Value> = all
         .iter()
-        .filter_map(|a| serde_json::from_str(a.as_s().ok()?).ok())
+        .filter_map(|a| serde_json::from_str::<serde_json::Value>(a.as_s().ok()?).ok())
+        .filter(|a| a["stage"] != "decision")
         .collect();
+    let run = own[own.len().saturating_sub(count)..].to_vec();
     Some(serde_json::Value::from(run).to_string())
 }
 
