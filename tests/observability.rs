@@ -48,25 +48,42 @@ async fn explain_stats_and_metrics_tell_what_the_demo_did() {
     assert!(summary.settled, "{}", summary.render());
     let dep = stack.deployment().await.unwrap();
 
-    // stats counts what was sent: 8 requests, 6 accepted, 1 redelivery, 1 forged.
+    // stats counts what was sent: 8 webhooks (6 accepted, 1 redelivery, 1 forged) and 3 clicks
+    // on review messages (decisions, not events).
     let since = chrono::Utc::now() - chrono::Duration::hours(1);
     let s = ops::stats(&dep, since).await.unwrap();
     let received = emf(&stack, "WebhooksReceived");
     assert_eq!(
         total(&received, "WebhooksReceived", None),
-        8.0,
+        11.0,
         "{received:?}"
     );
-    assert_eq!(s["received"], 8, "{s:#}");
+    assert_eq!(s["received"], 11, "{s:#}");
     assert_eq!(s["accepted"], 6, "{s:#}");
     assert_eq!(s["duplicates"], 1, "{s:#}");
     assert_eq!(s["rejected"], 1, "{s:#}");
     assert_eq!(s["rejected_by_reason"]["signature"], 1, "{s:#}");
-    assert_eq!(s["auto_routed"], 5, "{s:#}");
-    assert_eq!(s["reviewed"], 1, "{s:#}");
+    assert_eq!(s["auto_routed"], 4, "{s:#}");
+    assert_eq!(s["reviewed"], 2, "{s:#}");
     assert_eq!(s["failed"], 0, "{s:#}");
     assert_eq!(s["by_source"]["zendesk"]["accepted"], 4, "{s:#}");
-    assert_eq!(s["by_connector"]["slack"]["done"], 2, "{s:#}");
+    // Two review cards, their two updates, the outage post and the re-routed message's post.
+    assert_eq!(s["by_connector"]["slack"]["done"], 6, "{s:#}");
+    assert_eq!(s["people"]["by_choice"]["approved"], 1, "{s:#}");
+    assert_eq!(s["people"]["by_choice"]["rerouted"], 1, "{s:#}");
+    assert_eq!(s["people"]["by_category"]["legal"]["approved"], 1, "{s:#}");
+    assert_eq!(
+        (
+            s["people"]["refused"].as_u64(),
+            s["people"]["awaiting"].as_u64()
+        ),
+        (Some(1), Some(0)),
+        "{s:#}"
+    );
+    assert!(
+        s["people"]["time_to_decision_s"]["p95"].as_f64().is_some(),
+        "{s:#}"
+    );
     // The described connector is counted like the built-in ones.
     assert_eq!(s["by_connector"]["casebook"]["done"], 1, "{s:#}");
     assert!(
@@ -76,7 +93,7 @@ async fn explain_stats_and_metrics_tell_what_the_demo_did() {
             > 0.0
     );
 
-    // The reviewed event's story: what the model saw, why it went to a human.
+    // The reviewed event's story: what the model saw, why it went to a human, who decided.
     let reviewed = summary
         .decisions
         .iter()
@@ -92,7 +109,9 @@ async fn explain_stats_and_metrics_tell_what_the_demo_did() {
         "route       no route matched and confidence 0.50 is below the review threshold 0.60 -> review",
         "slack.post_message done",
         "/api/chat.postMessage -> 200 in",
-        "state       in_review",
+        "decided     re-routed as outage by U0SUPPORT1 via slack at",
+        "slack.update_message done",
+        "state       done: re-routed as outage by U0SUPPORT1",
     ] {
         assert!(story.contains(needle), "missing {needle:?} in\n{story}");
     }
@@ -169,7 +188,8 @@ async fn explain_stats_and_metrics_tell_what_the_demo_did() {
     assert_eq!(metric("Duplicates", Some(("source", "zendesk"))), 1.0);
     assert_eq!(metric("ActionsDone", Some(("connector", "zendesk"))), 3.0);
     assert_eq!(metric("ActionsDone", Some(("connector", "casebook"))), 1.0);
-    assert_eq!(metric("SentToReview", None), 1.0);
+    assert_eq!(metric("SentToReview", None), 2.0);
+    assert_eq!(metric("HumanDecisions", Some(("choice", "approved"))), 1.0);
     let latency = emf(&stack, "VendorLatency");
     assert!(latency
         .iter()

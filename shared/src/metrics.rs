@@ -33,7 +33,7 @@ pub const EVENTS_CLASSIFIED: &str = "EventsClassified";
 pub const SENT_TO_REVIEW: &str = "SentToReview";
 /// The LLM did not decide (down, slow, rate limited): the embedded model did.
 pub const LLM_FALLBACKS: &str = "LlmFallbacks";
-/// Decisions people made on events waiting for them (dimensions `choice`, `via`).
+/// Decisions people made from the review message's buttons (dimension `choice`).
 pub const HUMAN_DECISIONS: &str = "HumanDecisions";
 // act
 /// Actions performed, per `connector` and in total.

@@ -153,14 +153,19 @@ impl DecisionStore {
         u.send().await
     }
 
-    /// The decision on `event_id` was carried out.
+    /// The decision on `event_id` was carried out with `planned` (kept redacted, as classify
+    /// keeps its plan: `explain` and the connector preview read them).
     pub async fn mark_carried_out(
         &self,
         event_id: &str,
+        planned: &[crate::routing::PlannedAction],
         at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         let mut u = self.update(event_id);
         u.set(CARRIED, s(at.to_rfc3339()));
+        if !planned.is_empty() {
+            u.set("actions", s(super::redacted_actions(planned)));
+        }
         u.send().await
     }
 }

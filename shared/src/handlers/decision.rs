@@ -280,7 +280,7 @@ impl Decider {
                 .await;
         }
         self.decisions
-            .mark_carried_out(&record.event_id, Utc::now())
+            .mark_carried_out(&record.event_id, &planned, Utc::now())
             .await
             .map_err(|e| e.to_string())?;
         let removed = receipts.len();

@@ -130,6 +130,15 @@ pub fn preview(
             route.category.clone()
         };
         c.confidence = 1.0;
+        if route.approval.is_some() {
+            // What it does once a person approves: a person's choice is never asked again.
+            let _ = writeln!(
+                out,
+                "route {:?} asks a person before it writes; once approved:",
+                route.category
+            );
+            c.backend = crate::routing::HUMAN;
+        }
         let actions = match routing.decide(event, &c) {
             Decision::Act(actions) => actions,
             Decision::Review { reason, .. } => {

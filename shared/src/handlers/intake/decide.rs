@@ -36,9 +36,7 @@ impl Door {
         s: &crate::settings::Settings,
         decisions: crate::decisions::DecisionStore,
     ) -> Result<Option<Door>, crate::settings::SettingError> {
-        let (Some(act), Some(review)) =
-            (s.optional("ACT_QUEUE_URL"), s.optional("REVIEW_QUEUE_URL"))
-        else {
+        let Some(act) = s.optional("ACT_QUEUE_URL") else {
             return Ok(None);
         };
         let routing = crate::routing::RoutingConfig::from_env().map_err(|e| {
@@ -54,7 +52,8 @@ impl Door {
                 sqs: aws.sqs.clone(),
                 decisions,
                 routing,
-                review_queue_url: review.to_owned(),
+                // Intake only decides; carrying out (which reads the review queue) is act's.
+                review_queue_url: String::new(),
                 act_queue_url: act.to_owned(),
             },
             http: crate::connectors::http_client(),
@@ -83,7 +82,7 @@ pub(super) async fn interaction(
 ) -> LambdaFunctionUrlResponse {
     let response_url = payload["response_url"].as_str();
     let Some(door) = door else {
-        warn!(kind = %payload["type"], "a Slack interaction arrived, but decisions are not set up (ACT_QUEUE_URL, REVIEW_QUEUE_URL)");
+        warn!(kind = %payload["type"], "a Slack interaction arrived, but decisions are not set up (ACT_QUEUE_URL)");
         return ack();
     };
     let click = match click(payload) {
@@ -149,7 +148,8 @@ pub(super) async fn interaction(
         warn!(error = %crate::aws::error_message(&e), event_id = %click.event_id, "decided, but act could not be told; the record holds the decision");
         return unavailable("act queue unavailable");
     }
-    metrics::counter!(crate::metrics::HUMAN_DECISIONS, "choice" => click.choice.as_str(), "via" => "slack").increment(1);
+    metrics::counter!(crate::metrics::HUMAN_DECISIONS, "choice" => click.choice.as_str())
+        .increment(1);
     info!(event_id = %click.event_id, user = %click.user, choice = click.choice.as_str(), "decided by a person");
     ack()
 }

@@ -52,8 +52,8 @@ pub struct Intake {
     pub limiter: Option<Limiter>,
     /// HubSpot requests that declare an older signature version are refused.
     pub hubspot_min_version: crate::vendors::hubspot::inbound::Version,
-    /// Decisions from Slack's buttons on review messages (needs `ACT_QUEUE_URL` and
-    /// `REVIEW_QUEUE_URL`; without them an interaction is acknowledged and logged).
+    /// Decisions from Slack's buttons on review messages (needs `ACT_QUEUE_URL`; without it an
+    /// interaction is acknowledged and logged).
     pub door: Option<decide::Door>,
 }
 
