@@ -110,6 +110,23 @@ async fn an_approved_legal_request_opens_one_case_however_many_click_and_outside
         ("legal", "in_review")
     );
     let ts = card_of(&stack, &id).await;
+    let event_status = || async {
+        reqwest::Client::new()
+            .get(format!("{}/events/{id}", stack.webhook_base))
+            .bearer_auth(&stack.signing.status_token)
+            .send()
+            .await
+            .unwrap()
+            .json::<serde_json::Value>()
+            .await
+            .unwrap()
+    };
+    let waiting = event_status().await;
+    assert_eq!(
+        (waiting["awaiting_approval"].as_bool(), &waiting["decision"]),
+        (Some(true), &json!(null)),
+        "{waiting}"
+    );
     let cases = || {
         stack
             .sandbox
@@ -206,6 +223,15 @@ async fn an_approved_legal_request_opens_one_case_however_many_click_and_outside
     )
     .await;
     assert_eq!(cases(), 1, "{:?}", stack.sandbox.ledger());
+    let decided = event_status().await;
+    assert_eq!(
+        (
+            decided["awaiting_approval"].as_bool(),
+            decided["decision"].as_str()
+        ),
+        (Some(false), Some("approved")),
+        "{decided}"
+    );
     assert_eq!(
         stack.queue_depth("ReviewQueue").await.unwrap(),
         0,

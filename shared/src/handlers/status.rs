@@ -113,7 +113,11 @@ pub(crate) async fn status(
             200,
             json!({"event_id": r.event_id, "source": r.source, "status": r.stage(), "category": (!r.category.is_empty()).then_some(&r.category),
                    "confidence": (!r.category.is_empty()).then_some(r.confidence), "path": (!r.path.is_empty()).then_some(&r.path),
-                   "reason": public_reason(r.stage(), &r.path, r.reason.as_deref())}),
+                   "reason": public_reason(r.stage(), &r.path, r.reason.as_deref()),
+                   // Waiting for a person's decision (the review message's buttons), and what a
+                   // person decided (not who: that is the operator's, in `explain`).
+                   "awaiting_approval": r.status == crate::decisions::state::IN_REVIEW && r.human.is_none(),
+                   "decision": r.human.as_ref().map(|h| &h.choice)}),
         ),
         Ok(_) => not_found(),
         Err(e) => {
