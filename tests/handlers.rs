@@ -177,6 +177,7 @@ async fn a_crash_between_the_vendor_call_and_the_record_still_makes_one_effect()
         actions: vec![action.clone()],
         review_reason: None,
         card_update: false,
+        key_stage: None,
     };
     // The crashed worker: it claimed the action (its deadline has since passed) and Zendesk
     // created the ticket; then it died.
@@ -522,5 +523,6 @@ fn slack_post(id: &str) -> switchyard::routing::ActMessage {
         }],
         review_reason: None,
         card_update: false,
+        key_stage: None,
     }
 }

@@ -237,6 +237,7 @@ async fn a_record_that_fails_its_last_receive_is_written_failed_with_the_reason(
         }],
         review_reason: None,
         card_update: false,
+        key_stage: None,
     };
     let send = |receive: u64| {
         let mut m = SqsMessage::default();

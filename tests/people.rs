@@ -462,3 +462,118 @@ async fn interactions_are_verified_answered_and_never_classified_and_dismiss_and
     );
     stack.stop();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_undecided_approval_is_reminded_once_then_expires_and_a_late_click_is_refused() {
+    use switchyard_infra::review::{Resolution, Review};
+    let routing = switchyard::routing::DEFAULT_CONFIG.replace(
+        r#"approval = { approvers = ["U0LEGAL01", "U0LEGAL02"] }"#,
+        r#"approval = { approvers = ["U0LEGAL01", "U0LEGAL02"], remind_after = "2s", expires = "5s", on_expiry = "review" }"#,
+    );
+    let stack = LocalStack::start_routed(&routing).await.unwrap();
+    stack
+        .sandbox
+        .seed_zendesk_ticket(35439, "Subpoena for account records");
+    let hook = fixtures::zendesk_ticket_created(
+        &stack.signing.zendesk,
+        "6f1e2d3c-0000-4000-8000-000000000001",
+        35439,
+        "Subpoena for account records",
+        "Our attorney has served a subpoena for the account records of this customer.",
+        Utc::now(),
+    );
+    let (_, body) = hook
+        .send(&reqwest::Client::new(), &stack.webhook_base)
+        .await
+        .unwrap();
+    let id = body["event_id"].as_str().unwrap().to_owned();
+    assert_eq!(settled(&stack, &id).await.status, "in_review");
+    let ts = card_of(&stack, &id).await;
+    // A click prepared now, sent after the expiry (a client still showing the buttons).
+    let late = stack
+        .sandbox
+        .interaction(Click {
+            user: "U0LEGAL01",
+            channel: REVIEW_CHANNEL,
+            ts: &ts,
+            action_id: APPROVE,
+            option: None,
+        })
+        .unwrap();
+
+    // One reminder, in the card's thread, naming the approvers.
+    let reminder = wait_for("the reminder", Duration::from_secs(30), || async {
+        stack.sandbox.ledger().into_iter().find(|e| {
+            e.operation == "chat.postMessage" && e.detail["thread_ts"].as_str() == Some(ts.as_str())
+        })
+    })
+    .await;
+    let text = reminder.detail["text"].as_str().unwrap();
+    assert!(
+        text.contains("<@U0LEGAL01> <@U0LEGAL02>") && text.contains(&id),
+        "{text}"
+    );
+    // Then the expiry: the buttons go, the event still waits, for an operator.
+    let card = decided_card(&stack, &ts).await;
+    assert!(card.contains("*Expired*: no decision within 5s"), "{card}");
+    let r = stack.decisions().unwrap().get(&id).await.unwrap().unwrap();
+    assert_eq!(
+        (
+            r.status.as_str(),
+            r.human.is_none(),
+            r.approval_expired.is_some()
+        ),
+        ("in_review", true, true)
+    );
+    let now = Utc::now().timestamp();
+    let (status, _) = stack
+        .sandbox
+        .slack_send_signed(&stack.webhook_url("slack"), &stack.signing.slack, late, now)
+        .await
+        .unwrap();
+    assert_eq!(status, 200);
+    let told = wait_for(
+        "the late click's answer",
+        Duration::from_secs(10),
+        || async { ephemeral(&stack).pop() },
+    )
+    .await;
+    assert!(
+        told.contains("expired at") && told.contains("nothing changed"),
+        "{told}"
+    );
+    let reminders = stack
+        .sandbox
+        .ledger()
+        .into_iter()
+        .filter(|e| e.detail["thread_ts"].as_str() == Some(ts.as_str()))
+        .count();
+    assert_eq!(reminders, 1);
+    // The operator's door is still open: one case, once.
+    let review = Review {
+        sqs: stack.aws.sqs.clone(),
+        decisions: stack.decisions().unwrap(),
+        review_queue_url: stack.provisioned.queue_url("ReviewQueue").unwrap().into(),
+        act_queue_url: stack.provisioned.queue_url("ActQueue").unwrap().into(),
+        routing: switchyard::routing::RoutingConfig::load(&routing).unwrap(),
+        operator: "ops-amy".into(),
+    };
+    review
+        .resolve(
+            &id,
+            &Resolution::Act {
+                category: "legal".into(),
+            },
+        )
+        .await
+        .unwrap();
+    wait_status(&stack, &id, "done").await;
+    let cases = stack
+        .sandbox
+        .ledger()
+        .into_iter()
+        .filter(|e| e.vendor == "casebook" && e.operation.contains("case"))
+        .count();
+    assert_eq!(cases, 1);
+    stack.stop();
+}

@@ -142,6 +142,7 @@ impl Replay {
                     actions,
                     review_reason: None,
                     card_update: false,
+                    key_stage: None,
                 };
                 (&self.act_queue_url, serde_json::to_string(&msg)?)
             }

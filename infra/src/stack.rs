@@ -33,6 +33,8 @@ pub struct LocalStack {
     pub webhook_base: String,
     pub stats: Arc<Stats>,
     pub canary_results: Arc<Mutex<Vec<ProbeResult>>>,
+    /// A routing config the functions use instead of the compiled-in one (`ROUTING_CONFIG`).
+    pub routing_config: Option<std::path::PathBuf>,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -46,9 +48,22 @@ impl LocalStack {
         Self::start_hosting(overrides, &[]).await
     }
 
+    /// Start with the functions reading `routing` (a `routing.toml`) instead of the shipped one.
+    pub async fn start_routed(routing: &str) -> Result<Self> {
+        Self::start_full(&[], &[], Some(routing)).await
+    }
+
     /// Start, leaving the functions named in `elsewhere` (classify, act) to worker processes
     /// (`workers::Worker`, fed by [`hosting`](Self::hosting)).
     pub async fn start_hosting(overrides: &[(String, String)], elsewhere: &[&str]) -> Result<Self> {
+        Self::start_full(overrides, elsewhere, None).await
+    }
+
+    async fn start_full(
+        overrides: &[(String, String)],
+        elsewhere: &[&str],
+        routing: Option<&str>,
+    ) -> Result<Self> {
         let mut template = Template::load(&crate::repo_root().join("template.yaml"))?;
         // The sandbox plays every vendor, so every connection is in use (a deploy names its own).
         template
@@ -112,8 +127,14 @@ impl LocalStack {
             webhook_base: String::new(),
             stats,
             canary_results,
+            routing_config: None,
             tasks: Vec::new(),
         };
+        if let Some(text) = routing {
+            let path = std::env::temp_dir().join(format!("{prefix}-routing.toml"));
+            std::fs::write(&path, text)?;
+            stack.routing_config = Some(path);
+        }
         stack.start_functions(elsewhere).await?;
         Ok(stack)
     }
@@ -188,6 +209,9 @@ impl LocalStack {
         let mut env = self
             .provisioned
             .function_env(self.template.function(binary)?)?;
+        if let Some(path) = &self.routing_config {
+            env.insert("ROUTING_CONFIG".into(), path.display().to_string());
+        }
         if binary == "intake" {
             env.insert(
                 "SLACK_RESPONSE_URL_BASE".into(),

@@ -35,6 +35,8 @@ pub const SENT_TO_REVIEW: &str = "SentToReview";
 pub const LLM_FALLBACKS: &str = "LlmFallbacks";
 /// Decisions people made from the review message's buttons (dimension `choice`).
 pub const HUMAN_DECISIONS: &str = "HumanDecisions";
+/// Approvals still undecided at their `remind_after` (a reminder was sent).
+pub const APPROVAL_REMINDERS: &str = "ApprovalReminders";
 // act
 /// Actions performed, per `connector` and in total.
 pub const ACTIONS_DONE: &str = "ActionsDone";

@@ -131,6 +131,28 @@ impl DecisionStore {
     }
 }
 
+/// When an approval expired undecided and stayed in review.
+pub(super) const EXPIRED: &str = "approval_expired_at";
+
+impl DecisionStore {
+    /// The approval on `event_id` expired undecided: noted, if it still waits and nobody
+    /// decided meanwhile (`false` then).
+    pub async fn mark_expired(
+        &self,
+        event_id: &str,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let mut u = self.update(event_id);
+        u.set(EXPIRED, s(at.to_rfc3339()));
+        u.bind(":in_review", s(state::IN_REVIEW));
+        u.bind_name("#st", "status");
+        u.bind_name("#hu", "human");
+        Ok(u.send_if("#st = :in_review AND attribute_not_exists(#hu)")
+            .await?
+            .is_none())
+    }
+}
+
 /// Set once a decision was carried out: a redelivery that finds no review copy then knows why.
 const CARRIED: &str = "human_carried_out";
 

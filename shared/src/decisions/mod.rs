@@ -115,6 +115,10 @@ pub struct DecisionRecord {
     pub human: Option<HumanDecision>,
     /// Attempts to decide by people not allowed to, each a JSON object (`by`, `via`, `why`, `at`).
     pub refusals: Vec<serde_json::Value>,
+    /// When its approval expired undecided (it stays in review for an operator).
+    pub approval_expired: Option<String>,
+    /// The vendor object the event is about (a ticket id).
+    pub object_id: Option<String>,
 }
 
 impl DecisionStore {
@@ -546,7 +550,12 @@ fn finished_run(item: &HashMap<String, AttributeValue>) -> Option<String> {
     let own: Vec<serde_json::Value> = all
         .iter()
         .filter_map(|a| serde_json::from_str::<serde_json::Value>(a.as_s().ok()?).ok())
-        .filter(|a| a["stage"] != "decision")
+        .filter(|a| {
+            !matches!(
+                a["stage"].as_str(),
+                Some("decision" | "reminder" | "expiry")
+            )
+        })
         .collect();
     let run = own[own.len().saturating_sub(count)..].to_vec();
     Some(serde_json::Value::from(run).to_string())
@@ -599,5 +608,7 @@ fn from_item(item: &HashMap<String, AttributeValue>) -> DecisionRecord {
         acted_at: opt("acted_at"),
         human: human::read(item),
         refusals: human::refusals(item),
+        approval_expired: opt(human::EXPIRED),
+        object_id: opt("object_id"),
     }
 }

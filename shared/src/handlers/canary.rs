@@ -59,7 +59,7 @@ impl Canary {
             drift: s
                 .optional("DRIFT_TABLE")
                 .map(|t| crate::drift::store::DriftStore::new(aws.ddb.clone(), t)),
-            routing: crate::routing::RoutingConfig::from_env()?,
+            routing: crate::routing::RoutingConfig::from_settings(s)?,
             structure_every,
         })
     }

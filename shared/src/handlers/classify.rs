@@ -43,7 +43,7 @@ impl Classify {
             sqs: aws.sqs.clone(),
             decisions: DecisionStore::new(aws.ddb.clone(), s.decisions_table()?)
                 .with_retention_days(s.decision_retention_days()),
-            routing: RoutingConfig::from_env()?,
+            routing: RoutingConfig::from_settings(s)?,
             classifier: Classifier {
                 model: Some(crate::classifier::embedded_model()?),
                 // A secret and a model name turn the LLM on; either empty keeps classify offline.
@@ -225,6 +225,11 @@ async fn classify_one(deps: &Classify, message: SqsMessage) -> Result<(), Record
     if !reused {
         count_decision(&classification, path);
     }
+    if path == PATH_REVIEW {
+        // A redelivery sends them again: a timer that finds its event decided does nothing,
+        // and a second reminder or expiry finds the first one's key.
+        approval_timers(deps, &event, &classification).await?;
+    }
     info!(
         event_id = %event.id,
         source = %event.source,
@@ -300,6 +305,7 @@ impl<'d> Plan<'d> {
                     actions: actions.clone(),
                     review_reason: None,
                     card_update: false,
+                    key_stage: None,
                 };
                 let payload = serde_json::to_string(&msg);
                 // A plan that copies the customer's text into several actions can outgrow a
@@ -337,6 +343,7 @@ impl<'d> Plan<'d> {
                     actions: notify,
                     review_reason: Some(reason.clone()),
                     card_update: false,
+                    key_stage: None,
                 });
                 let msg = ReviewMessage {
                     event: event.clone(),
@@ -357,6 +364,42 @@ impl<'d> Plan<'d> {
             }
         }
     }
+}
+
+/// An approval's reminder and expiry, as delayed messages to act (see `act::decided`).
+async fn approval_timers(
+    deps: &Classify,
+    event: &Event,
+    c: &Classification,
+) -> Result<(), RecordError> {
+    let approval = deps.routing.approval_for(event.source, c);
+    let (remind, expires) = approval.timers();
+    let now = Utc::now().timestamp_millis();
+    for (kind, after) in [
+        (crate::routing::TimerKind::Remind, remind),
+        (crate::routing::TimerKind::Expire, expires),
+    ] {
+        let Some(after) = after else { continue };
+        let timer = crate::routing::ApprovalTimer {
+            timer: event.id.clone(),
+            kind,
+            due_ms: now + after.as_millis() as i64,
+        };
+        deps.sqs
+            .send_message()
+            .queue_url(&deps.act_queue_url)
+            .message_body(serde_json::to_string(&timer).map_err(RecordError::new)?)
+            .delay_seconds(after.as_secs().clamp(0, 900) as i32)
+            .send()
+            .await
+            .map_err(|e| {
+                RecordError(format!(
+                    "enqueue of the approval's timer failed: {}",
+                    crate::aws::error_message(&e)
+                ))
+            })?;
+    }
+    Ok(())
 }
 
 /// The review route's Slack posts carry the review card (its buttons decide); their `text` stays

@@ -54,6 +54,8 @@ pub enum Verdict {
     NoSuchCategory(Vec<String>),
     /// Approve, where no route fits the guess (the card offers no Approve then).
     NothingToApprove,
+    /// The approval expired undecided at this time; the event waits for an operator.
+    Expired(String),
 }
 
 impl Verdict {
@@ -78,6 +80,9 @@ impl Verdict {
             Verdict::NoSuchCategory(names) => format!(
                 "unknown category; the routing config has {}; nothing changed",
                 names.join(", ")
+            ),
+            Verdict::Expired(at) => format!(
+                "the approval for event {event_id} expired at {at}; it waits for an operator (`switchyard review resolve`); nothing changed"
             ),
             Verdict::NothingToApprove => format!(
                 "event {event_id} has nothing to approve (no route fits its best guess); route it as a category instead"
@@ -117,6 +122,9 @@ impl Decider {
         }
         if record.status != state::IN_REVIEW {
             return Ok(Verdict::NotWaiting(record.stage().to_owned()));
+        }
+        if let (Some(at), false) = (&record.approval_expired, via == "cli") {
+            return Ok(Verdict::Expired(at.clone()));
         }
         let c = record.classification();
         let source = Source::parse(&record.source).unwrap_or(Source::Smoke);
@@ -243,9 +251,10 @@ impl Decider {
                 actions: planned.clone(),
                 review_reason: None,
                 card_update: false,
+                key_stage: None,
             });
         }
-        let card = card.or_else(|| self.card_of(record, &item));
+        let card = card.or_else(|| self.card_of(record));
         if let Some(card) = &card {
             sent.push(ActMessage {
                 event: item.event.clone(),
@@ -254,6 +263,7 @@ impl Decider {
                 actions: vec![self.card_update(&item, &human, &choice, &planned, card)],
                 review_reason: None,
                 card_update: true,
+                key_stage: None,
             });
         }
         for msg in &sent {
@@ -310,23 +320,12 @@ impl Decider {
 
     /// The review message the review route posted for this event: the channel its Slack notice
     /// names, and the `ts` act recorded when it posted it.
-    fn card_of(&self, record: &DecisionRecord, item: &ReviewMessage) -> Option<CardRef> {
+    pub fn card_of(&self, record: &DecisionRecord) -> Option<CardRef> {
         let ts = record.attempts.iter().find_map(|a| {
             (a["stage"] == "review" && a["action"] == "slack.post_message" && a["status"] == "done")
                 .then(|| a["object_id"].as_str().map(str::to_owned))?
         })?;
-        let c = record.classification();
-        let Decision::Review { notify, .. } =
-            self.routing.review(&item.event, &c, item.reason.clone())
-        else {
-            return None;
-        };
-        let channel = notify
-            .iter()
-            .find(|a| a.connector == "slack" && a.action == "post_message")?
-            .params
-            .get("channel")?
-            .clone();
+        let channel = self.routing.review_channel()?.to_owned();
         Some(CardRef { channel, ts })
     }
 
@@ -462,4 +461,30 @@ fn capitalized(s: &str) -> String {
     c.next()
         .map(|f| f.to_uppercase().collect::<String>() + c.as_str())
         .unwrap_or_default()
+}
+
+/// The event a record describes, for work on it after its review copy is gone or not needed
+/// (a reminder, an expiry's card): who it is, without its words.
+pub fn event_of(record: &DecisionRecord) -> crate::event::Event {
+    let received_at = record
+        .received_at
+        .as_deref()
+        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+        .map_or_else(Utc::now, |t| t.with_timezone(&Utc));
+    crate::event::Event {
+        vendor_delivery_id: None,
+        id: record.event_id.clone(),
+        source: Source::parse(&record.source).unwrap_or(Source::Smoke),
+        event_type: record.event_type.clone(),
+        delivery_id: record.delivery_id.clone(),
+        object_id: record.object_id.clone(),
+        subject: None,
+        text: None,
+        requester: None,
+        occurred_at: None,
+        received_at,
+        links: Vec::new(),
+        unknown_fields: Vec::new(),
+        raw: Default::default(),
+    }
 }

@@ -24,9 +24,37 @@ pub struct Approval {
     /// Act without asking at or above this confidence; absent: always ask.
     #[serde(default)]
     pub approve_below: Option<f64>,
+    /// One reminder (a thread reply mentioning the approvers) this long after asking (`2h`).
+    #[serde(default)]
+    pub remind_after: Option<String>,
+    /// No decision this long after asking (`24h`): `on_expiry` applies.
+    #[serde(default)]
+    pub expires: Option<String>,
+    #[serde(default)]
+    pub on_expiry: OnExpiry,
+}
+
+/// What an approval nobody decided in time becomes.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum OnExpiry {
+    /// The buttons go; the event stays in the review inbox for an operator (`review resolve`).
+    #[default]
+    Review,
+    /// Dismissed, as if a person had: switchyard does nothing more.
+    Dismiss,
 }
 
 impl Approval {
+    /// When to remind, and when the approval expires, after asking (validated at load).
+    pub fn timers(&self) -> (Option<std::time::Duration>, Option<std::time::Duration>) {
+        let at = |v: &Option<String>| {
+            v.as_deref()
+                .and_then(|t| crate::settings::parse_interval(t).ok())
+        };
+        (at(&self.remind_after), at(&self.expires))
+    }
+
     /// Whether `user` (a Slack user id, or a CLI operator) may decide.
     pub fn allows(&self, user: &str) -> bool {
         self.approvers.is_empty() || self.approvers.iter().any(|a| a == user)
@@ -47,6 +75,21 @@ impl Approval {
             if !id {
                 return Err(ConfigError::Invalid(format!(
                     "{at}: approver {a:?} is not a Slack user id (U… or W…, as a profile's \"Copy member ID\" gives it)"
+                )));
+            }
+        }
+        let interval = |name: &str, v: &Option<String>| match v {
+            Some(text) => crate::settings::parse_interval(text)
+                .map(Some)
+                .map_err(|e| ConfigError::Invalid(format!("{at}: {name}: {e}"))),
+            None => Ok(None),
+        };
+        let remind = interval("remind_after", &self.remind_after)?;
+        let expires = interval("expires", &self.expires)?;
+        if let (Some(r), Some(e)) = (remind, expires) {
+            if r >= e {
+                return Err(ConfigError::Invalid(format!(
+                    "{at}: remind_after must come before expires"
                 )));
             }
         }
@@ -118,6 +161,18 @@ impl RoutingConfig {
             .and_then(|(_, r)| r.approval.clone())
             .or_else(|| self.review.as_ref().and_then(|r| r.approval.clone()))
             .unwrap_or_default()
+    }
+
+    /// The channel the review route's Slack notice goes to, as the route writes it.
+    pub fn review_channel(&self) -> Option<&str> {
+        self.review
+            .as_ref()?
+            .actions
+            .iter()
+            .find(|a| a.connector == "slack" && a.action == "post_message")?
+            .params
+            .get("channel")
+            .map(String::as_str)
     }
 
     /// The categories a person may route an event as (what **Route as…** lists).

@@ -19,6 +19,9 @@ pub struct ActMessage {
     /// their own (`decision#…`), and the record's state is not theirs to change.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub card_update: bool,
+    /// With `card_update`: the keys' stage (`decision` when absent; `reminder`, `expiry`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_stage: Option<String>,
 }
 
 /// What classify hands to the human-review route.
@@ -47,4 +50,22 @@ pub struct DecidedMessage {
 pub struct CardRef {
     pub channel: String,
     pub ts: String,
+}
+
+/// A timer on an approval, sent to act with a delay (chained past SQS's 15 minutes): nothing
+/// polls while nobody decides, and a timer that finds the event decided does nothing.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ApprovalTimer {
+    /// The event waiting for a person.
+    pub timer: String,
+    pub kind: TimerKind,
+    /// When it is due (unix ms).
+    pub due_ms: i64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TimerKind {
+    Remind,
+    Expire,
 }

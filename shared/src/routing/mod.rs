@@ -12,12 +12,12 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::event::{Event, Source};
-pub use messages::{ActMessage, CardRef, DecidedMessage, ReviewMessage};
+pub use messages::{ActMessage, ApprovalTimer, CardRef, DecidedMessage, ReviewMessage, TimerKind};
 
 pub mod approval;
 mod fill;
 mod messages;
-pub use approval::{Approval, Choice, HUMAN};
+pub use approval::{Approval, Choice, OnExpiry, HUMAN};
 pub use fill::Markup;
 
 /// The config compiled into every binary; `ROUTING_CONFIG` names a file that replaces it.
@@ -276,7 +276,19 @@ impl RoutingConfig {
         out
     }
 
-    /// The file named by `ROUTING_CONFIG`, or the compiled-in default.
+    /// The file named by the `ROUTING_CONFIG` setting, or the compiled-in default.
+    pub fn from_settings(s: &crate::settings::Settings) -> Result<Self, ConfigError> {
+        match s.optional("ROUTING_CONFIG") {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| ConfigError::Parse(format!("cannot read {path}: {e}")))?;
+                Self::load(&text)
+            }
+            None => Self::load(DEFAULT_CONFIG),
+        }
+    }
+
+    /// The file named by `ROUTING_CONFIG` in the environment, or the compiled-in default.
     pub fn from_env() -> Result<Self, ConfigError> {
         match std::env::var("ROUTING_CONFIG") {
             Ok(path) if !path.is_empty() => {

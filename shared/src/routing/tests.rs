@@ -520,6 +520,11 @@ fn approve_below_acts_unasked_at_or_above_it_and_bad_approvers_are_refused_at_lo
     for (approvers, says) in [
         ("[\"S0LEGALTEAM\"]", "is a user group"),
         ("[\"amy@example.com\"]", "is not a Slack user id"),
+        (
+            "[\"U0LEGAL01\"], remind_after = \"2h\", expires = \"1h\"",
+            "remind_after must come before expires",
+        ),
+        ("[\"U0LEGAL01\"], expires = \"soon\"", "expires"),
     ] {
         let text = DEFAULT_CONFIG.replace("[\"U0LEGAL01\", \"U0LEGAL02\"]", approvers);
         let e = RoutingConfig::load(&text).unwrap_err().to_string();

@@ -125,7 +125,7 @@ impl Act {
             decider: crate::handlers::decision::Decider {
                 sqs: aws.sqs.clone(),
                 decisions: decisions.clone(),
-                routing: crate::routing::RoutingConfig::from_env()?,
+                routing: crate::routing::RoutingConfig::from_settings(s)?,
                 review_queue_url: s.review_queue_url()?.to_owned(),
                 act_queue_url: s.act_queue_url()?.to_owned(),
             },
@@ -169,6 +169,9 @@ async fn act_one(deps: &Act, message: SqsMessage, deadline_ms: u64) -> Result<()
     if let Ok(decided) = serde_json::from_str::<crate::routing::DecidedMessage>(body) {
         return decided::decided(&deps.decider, decided).await;
     }
+    if let Ok(timer) = serde_json::from_str::<crate::routing::ApprovalTimer>(body) {
+        return decided::timer(deps, timer).await;
+    }
     let msg: ActMessage = serde_json::from_str(body).map_err(|e| {
         RecordError(format!(
             "message is not an act message ({e}); it will be dead-lettered"
@@ -194,7 +197,7 @@ async fn act_one(deps: &Act, message: SqsMessage, deadline_ms: u64) -> Result<()
     for (index, action) in msg.actions.iter().enumerate() {
         // Review notices get their own keys: an event may be both acted on and, later, reviewed.
         let stage = if msg.card_update {
-            "decision"
+            msg.key_stage.as_deref().unwrap_or("decision")
         } else if msg.review_reason.is_some() {
             "review"
         } else {

@@ -39,7 +39,7 @@ impl Door {
         let Some(act) = s.optional("ACT_QUEUE_URL") else {
             return Ok(None);
         };
-        let routing = crate::routing::RoutingConfig::from_env().map_err(|e| {
+        let routing = crate::routing::RoutingConfig::from_settings(s).map_err(|e| {
             crate::settings::SettingError::Invalid {
                 name: "ROUTING_CONFIG",
                 reason: e.to_string(),
