@@ -57,6 +57,20 @@ async fn the_console_shows_events_health_charts_and_a_story_in_a_real_browser() 
         .await
         .unwrap();
     assert!(summary.settled, "{}", summary.render());
+    // One more vague message, left undecided: the console lists it as waiting for a person.
+    let vague = switchyard_infra::fixtures::slack_message(
+        &stack.signing.slack,
+        "EvWAIT1",
+        "C0SUPPORT",
+        "The app is slow",
+        chrono::Utc::now(),
+    );
+    let (_, body) = vague.send(&http, &stack.webhook_base).await.unwrap();
+    let waiting_id = body["event_id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        switchyard_tests::settled(&stack, &waiting_id).await.status,
+        "in_review"
+    );
     let (addr, task) = console::serve(console::ConsoleState::of(&stack).unwrap())
         .await
         .unwrap();
@@ -78,11 +92,23 @@ async fn the_console_shows_events_health_charts_and_a_story_in_a_real_browser() 
             "{dom}"
         );
     }
-    // Every event done: the two that waited for a person were decided from Slack.
+    // The demo's events are done (the two that waited for a person were decided from Slack);
+    // the one left undecided waits, listed with how long and why.
     assert_eq!(
         dom.matches(r#"<td class="state-done">done</td>"#).count(),
         6,
         "{dom}"
+    );
+    let waiting = &dom[dom
+        .find(r#"<table id="waiting">"#)
+        .expect("the waiting table")..];
+    let waiting = &waiting[..waiting.find("</table>").unwrap()];
+    assert_eq!(waiting.matches("<tr>").count(), 2, "{waiting}");
+    assert!(
+        waiting.contains(&format!("href=\"/events/{waiting_id}\""))
+            && waiting.contains("is below the review threshold")
+            && waiting.contains("<td>slack</td>"),
+        "{waiting}"
     );
     // Health: the queues (DLQs empty), the canary, the budgets the actions used.
     assert!(
@@ -91,7 +117,7 @@ async fn the_console_shows_events_health_charts_and_a_story_in_a_real_browser() 
     );
     assert!(dom.contains("zendesk</td><td class=\"ok\">ok"), "{dom}");
     assert!(dom.contains("budget slack"), "{dom}");
-    // Both charts are drawn: six events in the last minutes, latency bars per connector.
+    // Both charts are drawn: seven events in the last minutes, latency bars per connector.
     let throughput = &dom[dom.find(r#"<svg id="throughput""#).unwrap()..];
     let throughput = &throughput[..throughput.find("</svg>").unwrap()];
     let counted: u32 = throughput
@@ -103,7 +129,7 @@ async fn the_console_shows_events_health_charts_and_a_story_in_a_real_browser() 
                 .unwrap()
         })
         .sum();
-    assert_eq!(counted, 6, "{throughput}");
+    assert_eq!(counted, 7, "{throughput}");
     let latency = &dom[dom.find(r#"<svg id="latency""#).unwrap()..];
     let latency = &latency[..latency.find("</svg>").unwrap()];
     assert!(latency.matches("<rect").count() >= 4, "{latency}");

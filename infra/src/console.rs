@@ -95,6 +95,15 @@ pub struct PacingRow {
     pub bad: bool,
 }
 
+/// An event waiting for a person, and for how long.
+pub struct WaitingRow {
+    pub age: String,
+    pub source: String,
+    pub guess: String,
+    pub why: String,
+    pub id: String,
+}
+
 pub struct EventRow {
     pub received: String,
     pub source: String,
@@ -114,6 +123,7 @@ struct Overview {
     queues: Vec<QueueRow>,
     canary: Vec<switchyard::handlers::canary::ProbeResult>,
     pacing: Vec<PacingRow>,
+    waiting: Vec<WaitingRow>,
     events: Vec<EventRow>,
 }
 
@@ -202,8 +212,44 @@ async fn gather(stack: &ConsoleState) -> Result<Overview> {
         queues,
         canary: stack.canary.lock().map(|c| c.clone()).unwrap_or_default(),
         pacing: pacing(stack, now).await?,
+        waiting: waiting(&records, now),
         events: records.iter().take(50).map(event_row).collect(),
     })
+}
+
+/// Events waiting for a person's decision, the longest-waiting first.
+fn waiting(records: &[DecisionRecord], now: DateTime<Utc>) -> Vec<WaitingRow> {
+    let mut rows: Vec<(i64, WaitingRow)> = records
+        .iter()
+        .filter(|r| r.status == switchyard::decisions::state::IN_REVIEW)
+        .map(|r| {
+            let since = r
+                .decided_at
+                .as_deref()
+                .or(r.received_at.as_deref())
+                .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+                .map_or(0, |t| (now - t.with_timezone(&Utc)).num_seconds().max(0));
+            let age = match since {
+                s if s >= 3600 => format!("{}h {}m", s / 3600, s % 3600 / 60),
+                s if s >= 60 => format!("{}m {}s", s / 60, s % 60),
+                s => format!("{s}s"),
+            };
+            let expired = r
+                .approval_expired
+                .as_ref()
+                .map_or("", |_| " (approval expired)");
+            let row = WaitingRow {
+                age,
+                source: r.source.clone(),
+                guess: format!("{} {:.2}", r.category, r.confidence),
+                why: format!("{}{expired}", r.reason.as_deref().unwrap_or("")),
+                id: r.event_id.clone(),
+            };
+            (since, row)
+        })
+        .collect();
+    rows.sort_by(|a, b| b.0.cmp(&a.0));
+    rows.into_iter().map(|(_, r)| r).collect()
 }
 
 fn event_row(r: &DecisionRecord) -> EventRow {
