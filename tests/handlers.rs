@@ -31,6 +31,7 @@ async fn classify_reports_only_the_bad_record_of_a_batch() {
         review_queue_url: p.queue_url("ReviewDLQ").unwrap().to_owned(),
         max_receives: 5,
         drift: None,
+        links: None,
     };
     let good = serde_json::json!({
         "id": "ev-good", "source": "jira", "event_type": "jira:issue_created", "delivery_id": "d1",

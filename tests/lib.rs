@@ -149,5 +149,6 @@ pub fn classify_deps(
         review_queue_url: p.queue_url("ReviewDLQ").unwrap().to_owned(),
         max_receives: 5,
         drift: None,
+        links: None,
     }
 }

@@ -577,3 +577,137 @@ async fn an_undecided_approval_is_reminded_once_then_expires_and_a_late_click_is
     assert_eq!(cases, 1);
     stack.stop();
 }
+
+/// The URL on the line of `links` that starts with `label`.
+fn link_for(links: &str, label: &str) -> String {
+    let at = links
+        .find(&format!("{label}: "))
+        .unwrap_or_else(|| panic!("no {label} in {links}"));
+    let rest = &links[at + label.len() + 2..];
+    rest[..rest
+        .find(|c: char| c.is_whitespace() || c == '"' || c == '\\')
+        .unwrap_or(rest.len())]
+        .to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn decision_links_show_on_get_decide_once_on_post_and_refuse_forged_expired_and_used() {
+    use switchyard::handlers::decision::links::{sign, Link};
+    let routing = switchyard::routing::DEFAULT_CONFIG.replace(
+        "# When the canary finds an API change",
+        "[[review.actions]]\nconnector = \"teams\"\naction = \"post_message\"\nparams = { text = \"Needs a person: {event.source} event {event.id}. Decide: {decision.links}\" }\n\n# When the canary finds an API change",
+    );
+    let stack = LocalStack::start_routed(&routing).await.unwrap();
+    let http = reqwest::Client::new();
+    let hook = fixtures::slack_message(
+        &stack.signing.slack,
+        "EvL1",
+        "C0SUPPORT",
+        "The app is slow",
+        Utc::now(),
+    );
+    let (_, body) = hook.send(&http, &stack.webhook_base).await.unwrap();
+    let id = body["event_id"].as_str().unwrap().to_owned();
+    assert_eq!(settled(&stack, &id).await.status, "in_review");
+    let notice = wait_for(
+        "the Teams notice with links",
+        Duration::from_secs(30),
+        || async {
+            stack
+                .sandbox
+                .ledger()
+                .into_iter()
+                .find(|e| e.vendor == "teams" && e.detail.to_string().contains("/decide/"))
+                .map(|e| e.detail.to_string())
+        },
+    )
+    .await;
+    let outage = link_for(&notice, "Route as outage");
+    let dismiss = link_for(&notice, "Dismiss");
+    assert!(
+        outage.starts_with(&format!("{}/decide/", stack.webhook_base)),
+        "{outage}"
+    );
+    assert!(
+        !notice.contains("Route as other"),
+        "no route acts on other for Slack: not offered"
+    );
+
+    // A GET (a link scanner, an unfurler, a person opening it) shows the page, changes nothing.
+    let page = http.get(&outage).send().await.unwrap();
+    assert_eq!(page.status().as_u16(), 200);
+    assert_eq!(page.headers()["cache-control"], "no-store");
+    let html = page.text().await.unwrap();
+    assert!(
+        html.contains("Route as outage") && html.contains("<form method=\"post\">"),
+        "{html}"
+    );
+    let r = stack.decisions().unwrap().get(&id).await.unwrap().unwrap();
+    assert_eq!((r.status.as_str(), r.human.is_none()), ("in_review", true));
+
+    // The POST from the page decides, once; every link of the event is used up with it.
+    let decided = http.post(&outage).send().await.unwrap();
+    assert_eq!(decided.status().as_u16(), 200);
+    assert!(decided
+        .text()
+        .await
+        .unwrap()
+        .contains("re-routed as outage by a decision link via link"));
+    let done = wait_status(&stack, &id, "done").await;
+    assert_eq!(done.human.unwrap().via, "link");
+    for used in [&outage, &dismiss] {
+        let again = http.post(used).send().await.unwrap();
+        assert_eq!(again.status().as_u16(), 409);
+        assert!(again
+            .text()
+            .await
+            .unwrap()
+            .contains("already decided: re-routed as outage"));
+    }
+    let posts = stack
+        .sandbox
+        .ledger()
+        .into_iter()
+        .filter(|e| e.object_id == "C0INCIDENTS")
+        .count();
+    assert_eq!(posts, 1);
+
+    // Forged (one hex digit changed) and expired (signed with the real key, a minute ago).
+    let mut forged = outage.clone().into_bytes();
+    let last = forged.len() - 1;
+    forged[last] = if forged[last] == b'0' { b'1' } else { b'0' };
+    let forged = String::from_utf8(forged).unwrap();
+    assert_eq!(
+        http.get(&forged).send().await.unwrap().status().as_u16(),
+        403
+    );
+    assert_eq!(
+        http.post(&forged).send().await.unwrap().status().as_u16(),
+        403
+    );
+    let key = stack
+        .aws
+        .secrets
+        .get_secret_value()
+        .secret_id(&stack.provisioned.refs["DecisionLinkSecret"])
+        .send()
+        .await
+        .unwrap()
+        .secret_string
+        .unwrap();
+    let stale = sign(
+        &key.into(),
+        &Link {
+            event_id: id.clone(),
+            choice: switchyard::routing::Choice::Dismiss,
+            expires: Utc::now().timestamp() - 60,
+        },
+    );
+    let expired = http
+        .post(format!("{}/decide/{stale}", stack.webhook_base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(expired.status().as_u16(), 410);
+    stack.stop();
+}

@@ -248,7 +248,7 @@ fn waiting(records: &[DecisionRecord], now: DateTime<Utc>) -> Vec<WaitingRow> {
             (since, row)
         })
         .collect();
-    rows.sort_by(|a, b| b.0.cmp(&a.0));
+    rows.sort_by_key(|r| std::cmp::Reverse(r.0));
     rows.into_iter().map(|(_, r)| r).collect()
 }
 

@@ -28,6 +28,8 @@ pub struct Classify {
     /// With `DRIFT_TABLE` set: fields webhooks carry that their normalizer does not know become
     /// drift findings.
     pub drift: Option<crate::drift::store::DriftStore>,
+    /// Signs decision links for review notices that use `{decision.links}`.
+    pub links: Option<crate::handlers::decision::links::LinkSigner>,
 }
 
 impl Classify {
@@ -76,6 +78,7 @@ impl Classify {
             drift: s
                 .optional("DRIFT_TABLE")
                 .map(|t| crate::drift::store::DriftStore::new(aws.ddb.clone(), t)),
+            links: crate::handlers::decision::links::LinkSigner::from_settings(aws, s),
         })
     }
 }
@@ -185,6 +188,7 @@ async fn classify_one(deps: &Classify, message: SqsMessage) -> Result<(), Record
         }
     };
     let reused = earlier.is_some() || plan.reused;
+    let plan = with_links(deps, plan, &event, &classification, now).await?;
     let Plan {
         queue,
         payload,
@@ -366,6 +370,39 @@ impl<'d> Plan<'d> {
     }
 }
 
+/// A review plan's notices with signed decision links, where they use `{decision.links}`.
+async fn with_links<'d>(
+    deps: &'d Classify,
+    mut plan: Plan<'d>,
+    event: &Event,
+    c: &Classification,
+    now: chrono::DateTime<Utc>,
+) -> Result<Plan<'d>, RecordError> {
+    let (Some(signer), Some(notice), Some(reason)) = (&deps.links, &mut plan.notice, &plan.reason)
+    else {
+        return Ok(plan);
+    };
+    if !deps.routing.review_uses_links() {
+        return Ok(plan);
+    }
+    // The key is down: the event still goes to a person, by the buttons or the CLI; a retry
+    // (SQS redelivers the message) would not make the notice any better.
+    let lines = match signer.lines(&deps.routing, event, c, now).await {
+        Ok(lines) => lines,
+        Err(e) => {
+            tracing::warn!(error = %e, event_id = %event.id, "decision links not signed; the notice says to use the CLI");
+            return Ok(plan);
+        }
+    };
+    if let Decision::Review { notify, .. } =
+        deps.routing
+            .review_with_links(event, c, reason.clone(), Some(&lines))
+    {
+        notice.actions = with_card(&deps.routing, event, c, reason, notify);
+    }
+    Ok(plan)
+}
+
 /// An approval's reminder and expiry, as delayed messages to act (see `act::decided`).
 async fn approval_timers(
     deps: &Classify,
@@ -412,7 +449,7 @@ fn with_card(
     mut notify: Vec<crate::routing::PlannedAction>,
 ) -> Vec<crate::routing::PlannedAction> {
     let proposal = routing.proposal(event, c);
-    let categories = routing.category_names();
+    let categories = routing.routable(event.source, c);
     let card = crate::vendors::slack::review::card(&crate::vendors::slack::review::Card {
         event,
         classification: c,

@@ -163,6 +163,14 @@ impl RoutingConfig {
             .unwrap_or_default()
     }
 
+    /// Whether a review notice uses `{decision.links}` (then classify signs links for it).
+    pub fn review_uses_links(&self) -> bool {
+        self.review
+            .iter()
+            .flat_map(|r| &r.actions)
+            .any(|a| a.params.values().any(|v| v.contains("{decision.links}")))
+    }
+
     /// The channel the review route's Slack notice goes to, as the route writes it.
     pub fn review_channel(&self) -> Option<&str> {
         self.review
@@ -173,6 +181,21 @@ impl RoutingConfig {
             .params
             .get("channel")
             .map(String::as_str)
+    }
+
+    /// The categories an event from `source` can be routed as: those a route acts on for it
+    /// (what **Route as…** offers).
+    pub fn routable(&self, source: Source, c: &Classification) -> Vec<&str> {
+        self.category_names()
+            .into_iter()
+            .filter(|name| {
+                let as_it = Classification {
+                    category: (*name).to_owned(),
+                    ..c.clone()
+                };
+                self.has_proposal(source, &as_it)
+            })
+            .collect()
     }
 
     /// The categories a person may route an event as (what **Route as…** lists).

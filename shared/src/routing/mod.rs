@@ -244,6 +244,7 @@ const PLACEHOLDERS: &[&str] = &[
     "confidence",
     "language",
     "reason",
+    "decision.links",
 ];
 
 impl RoutingConfig {
@@ -554,6 +555,18 @@ impl RoutingConfig {
     /// ticket; a Slack post does not).
     /// Send to review for `reason`, with the review route's notices.
     pub fn review(&self, event: &Event, c: &Classification, reason: String) -> Decision {
+        self.review_with_links(event, c, reason, None)
+    }
+
+    /// [`review`](Self::review), with `links` (one signed decision link per choice, a line each)
+    /// for the notices' `{decision.links}`.
+    pub fn review_with_links(
+        &self,
+        event: &Event,
+        c: &Classification,
+        reason: String,
+        links: Option<&str>,
+    ) -> Decision {
         let notify = self
             .review
             .iter()
@@ -565,7 +578,13 @@ impl RoutingConfig {
                 } else {
                     Text::Redacted
                 };
-                plan(std::slice::from_ref(t), event, c, Some(&reason), text).ok()
+                let value = |name: &str| match name {
+                    "decision.links" => Some(links.map(str::to_owned).unwrap_or_else(|| {
+                        format!("(decide with `switchyard review resolve {}`)", event.id)
+                    })),
+                    _ => placeholder_value(name, event, c, Some(&reason), text),
+                };
+                fill_action(t, &value).ok().map(|a| vec![a])
             })
             .flatten()
             .collect();

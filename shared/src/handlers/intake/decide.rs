@@ -22,6 +22,9 @@ use crate::CORRELATION_ATTR;
 #[derive(Clone, Debug)]
 pub struct Door {
     pub decider: Decider,
+    /// The key decision links are signed with (`DECISION_LINK_SECRET_ID`), read through `secrets`.
+    pub link_secret_id: Option<String>,
+    pub secrets: crate::secrets::SecretCache,
     pub http: reqwest::Client,
     /// `response_url` prefixes answered (Slack's own; the local stack adds the sandbox's).
     pub response_bases: Vec<String>,
@@ -48,6 +51,11 @@ impl Door {
         let mut response_bases = vec![SLACK_RESPONSE_BASE.to_owned()];
         response_bases.extend(s.optional("SLACK_RESPONSE_URL_BASE").map(str::to_owned));
         Ok(Some(Door {
+            link_secret_id: s.optional("DECISION_LINK_SECRET_ID").map(str::to_owned),
+            secrets: crate::secrets::SecretCache::new(
+                aws.secrets.clone(),
+                crate::secrets::CACHE_TTL,
+            ),
             decider: Decider {
                 sqs: aws.sqs.clone(),
                 decisions,

@@ -25,6 +25,7 @@ use crate::webhook::{self, Inbound, SignedRequest};
 use crate::CORRELATION_ATTR;
 
 mod decide;
+mod links;
 pub use decide::Door;
 
 /// What intake needs; built once per process.
@@ -167,6 +168,9 @@ async fn handle(
     let path = req.raw_path.as_deref().unwrap_or("/");
     if let Some(event_id) = path.strip_prefix("/events/") {
         return super::status::status(deps, &req, event_id).await;
+    }
+    if let Some(token) = path.strip_prefix("/decide/") {
+        return links::link(deps.door.as_ref(), &req, token, correlation_id, now).await;
     }
     let Some(source) = path.strip_prefix("/webhooks/").and_then(Source::parse) else {
         let names: Vec<&str> = Source::ALL.iter().map(|s| s.as_str()).collect();
