@@ -425,6 +425,40 @@ async fn interactions_are_verified_answered_and_never_classified_and_dismiss_and
         "nothing was enqueued: {served:?}"
     );
 
+    // A re-route must not get round an approval: someone allowed on a vague Zendesk ticket
+    // cannot route it as legal (the legal route names its approvers).
+    stack.sandbox.seed_zendesk_ticket(35440, "Question");
+    let vague = fixtures::zendesk_ticket_created(
+        &stack.signing.zendesk,
+        "7a7a7a7a-0000-4000-8000-000000000003",
+        35440,
+        "Question",
+        "hello, can you help me with something",
+        Utc::now(),
+    );
+    let (_, body) = vague.send(&http, &stack.webhook_base).await.unwrap();
+    let zid = body["event_id"].as_str().unwrap().to_owned();
+    assert_eq!(settled(&stack, &zid).await.status, "in_review");
+    let zts = card_of(&stack, &zid).await;
+    assert_eq!(
+        click(&stack, &zts, ROUTE, "U0SUPPORT1", Some("legal"))
+            .await
+            .0,
+        200
+    );
+    let told = wait_for("the refusal", Duration::from_secs(10), || async {
+        ephemeral(&stack)
+            .into_iter()
+            .find(|a| a.contains("not an approver"))
+    })
+    .await;
+    assert!(told.contains("U0LEGAL01"), "{told}");
+    let z = stack.decisions().unwrap().get(&zid).await.unwrap().unwrap();
+    assert_eq!(
+        (z.status.as_str(), z.human.is_none(), z.refusals.len()),
+        ("in_review", true, 1)
+    );
+
     // Dismiss one, take the other over: nothing happens but the cards saying so.
     let ledger_before = stack.sandbox.ledger().len();
     assert_eq!(
@@ -445,10 +479,11 @@ async fn interactions_are_verified_answered_and_never_classified_and_dismiss_and
     assert!(decided_card(&stack, &odd)
         .await
         .contains("a person handles it in slack"));
+    // Their review copies go; the undecided Zendesk ticket's stays.
     wait_for(
         "the review copies to go",
         Duration::from_secs(20),
-        || async { (stack.queue_depth("ReviewQueue").await.ok()? == 0).then_some(()) },
+        || async { (stack.queue_depth("ReviewQueue").await.ok()? == 1).then_some(()) },
     )
     .await;
     let effects: Vec<String> = stack.sandbox.ledger()[ledger_before..]
@@ -709,5 +744,50 @@ async fn decision_links_show_on_get_decide_once_on_post_and_refuse_forged_expire
         .await
         .unwrap();
     assert_eq!(expired.status().as_u16(), 410);
+    stack.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_approval_that_expires_with_on_expiry_dismiss_is_dismissed_even_where_approvers_are_named(
+) {
+    let routing = switchyard::routing::DEFAULT_CONFIG.replace(
+        r#"approval = { approvers = ["U0LEGAL01", "U0LEGAL02"] }"#,
+        r#"approval = { approvers = ["U0LEGAL01", "U0LEGAL02"], expires = "3s", on_expiry = "dismiss" }"#,
+    );
+    let stack = LocalStack::start_routed(&routing).await.unwrap();
+    stack
+        .sandbox
+        .seed_zendesk_ticket(35439, "Subpoena for account records");
+    let hook = fixtures::zendesk_ticket_created(
+        &stack.signing.zendesk,
+        "6f1e2d3c-0000-4000-8000-000000000002",
+        35439,
+        "Subpoena for account records",
+        "Our attorney has served a subpoena for the account records of this customer.",
+        Utc::now(),
+    );
+    let (_, body) = hook
+        .send(&reqwest::Client::new(), &stack.webhook_base)
+        .await
+        .unwrap();
+    let id = body["event_id"].as_str().unwrap().to_owned();
+    let ts = card_of(&stack, &id).await;
+    let r = wait_status(&stack, &id, "resolved").await;
+    let h = r.human.unwrap();
+    assert_eq!(
+        (h.by.as_str(), h.via.as_str(), h.choice.as_str()),
+        ("switchyard", "expiry", "dismissed")
+    );
+    assert!(r.refusals.is_empty(), "{:?}", r.refusals);
+    let card = decided_card(&stack, &ts).await;
+    assert!(
+        card.contains("*Dismissed* by switchyard") && card.contains("via expiry"),
+        "{card}"
+    );
+    assert!(!stack
+        .sandbox
+        .ledger()
+        .iter()
+        .any(|e| e.vendor == "casebook" && e.operation.contains("case")));
     stack.stop();
 }

@@ -79,6 +79,9 @@ impl Review {
         let verdict = decider
             .decide(event_id, &choice, &self.operator, "cli", note, Utc::now())
             .await?;
+        if let Verdict::Already(h) = &verdict {
+            decider.resend_if_stuck(event_id, h).await;
+        }
         let Verdict::Decided(record) = verdict else {
             bail!("{}", verdict.answer(event_id));
         };

@@ -436,6 +436,11 @@ fn secret_values_in_the_template_are_frozen() {
             "SecretString",
             r#"{"type":"bearer_token","base_url":"https://api.openai.com/v1","token":""}"#,
         ),
+        (
+            "DecisionLinkSecret",
+            "GenerateSecretString",
+            r#"{"PasswordLength":48,"ExcludePunctuation":true}"#,
+        ),
     ];
     let secrets = of_type(&r, "AWS::SecretsManager::Secret");
     assert_eq!(

@@ -100,9 +100,14 @@ impl DecisionStore {
         u.bind(":in_review", s(state::IN_REVIEW));
         u.bind_name("#st", "status");
         u.bind_name("#hu", "human");
-        let standing = u
-            .send_if_returning("#st = :in_review AND attribute_not_exists(#hu)")
-            .await?;
+        // An approval that expired is an operator's to decide (the CLI), no longer a button's.
+        let condition = if d.via == "cli" {
+            "#st = :in_review AND attribute_not_exists(#hu)"
+        } else {
+            u.bind_name("#ex", EXPIRED);
+            "#st = :in_review AND attribute_not_exists(#hu) AND attribute_not_exists(#ex)"
+        };
+        let standing = u.send_if_returning(condition).await?;
         Ok(match standing {
             Ok(now) => Decided::Now(Box::new(from_item(&now))),
             Err(item) if item.is_empty() => Decided::Unknown,
@@ -126,10 +131,18 @@ impl DecisionStore {
         let mut u = self.update(event_id);
         u.append("refusals", vec![s(refusal.to_string())]);
         u.bind_name("#id", "event_id");
-        // An unknown event gets no record from a refused click.
-        u.send_if("attribute_exists(#id)").await.map(|_| ())
+        u.bind_name("#rf", "refusals");
+        u.bind(":cap", crate::idempotency::n(MAX_REFUSALS));
+        // An unknown event gets no record from a refused click, and past the cap the first
+        // refusals stand for the rest (one person clicking on must not grow the record).
+        u.send_if("attribute_exists(#id) AND (attribute_not_exists(#rf) OR size(#rf) < :cap)")
+            .await
+            .map(|_| ())
     }
 }
+
+/// Refused attempts kept on a record, at most.
+const MAX_REFUSALS: i64 = 20;
 
 /// When an approval expired undecided and stayed in review.
 pub(super) const EXPIRED: &str = "approval_expired_at";

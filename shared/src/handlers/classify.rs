@@ -137,8 +137,19 @@ async fn classify_one(deps: &Classify, message: SqsMessage) -> Result<(), Record
     };
     let now = Utc::now();
     let threshold = deps.routing.review_threshold;
+    // When the event was asked about, and whether a person has decided on it since.
+    let mut asked = (now, false);
+    let recorded_at = |r: &crate::decisions::DecisionRecord| {
+        let at = r
+            .decided_at
+            .as_deref()
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+            .map_or(now, |t| t.with_timezone(&Utc));
+        (at, r.human.is_some())
+    };
     let (classification, plan) = match &earlier {
         Some(record) => {
+            asked = recorded_at(record);
             let c = record.classification();
             let plan = Plan::recorded(deps, &event, &c, record);
             let evidence = crate::decisions::Evidence {
@@ -180,6 +191,7 @@ async fn classify_one(deps: &Classify, message: SqsMessage) -> Result<(), Record
                 None => (c, plan),
                 // Another delivery of this event was decided first: follow that answer.
                 Some(record) => {
+                    asked = recorded_at(&record);
                     let c = record.classification();
                     let plan = Plan::recorded(deps, &event, &c, &record);
                     (c, plan)
@@ -188,7 +200,14 @@ async fn classify_one(deps: &Classify, message: SqsMessage) -> Result<(), Record
         }
     };
     let reused = earlier.is_some() || plan.reused;
-    let plan = with_links(deps, plan, &event, &classification, now).await?;
+    if asked.1 {
+        // A person decided while this delivery was in flight: what they decided is being done,
+        // and a second review copy or notice would only ask again.
+        info!(event_id = %event.id, "a person decided on this event already; nothing more to send");
+        return Ok(());
+    }
+    // Links are signed as of the first ask, so a redelivery sends the very same notice.
+    let plan = with_links(deps, plan, &event, &classification, asked.0).await?;
     let Plan {
         queue,
         payload,

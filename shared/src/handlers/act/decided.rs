@@ -126,7 +126,17 @@ pub(super) async fn timer(deps: &super::Act, t: ApprovalTimer) -> Result<(), Rec
                     )
                     .await
                     .map_err(RecordError::new)?;
-                if let Verdict::Decided(r) = verdict {
+                // A redelivery after a failed carry-out finds its own decision standing.
+                let standing = match verdict {
+                    Verdict::Decided(r) => Some(*r),
+                    Verdict::Already(h) if h.via == "expiry" && !h.carried_out => decider
+                        .decisions
+                        .get(&record.event_id)
+                        .await
+                        .map_err(RecordError::new)?,
+                    _ => None,
+                };
+                if let Some(r) = standing {
                     decider.carry_out(&r, None).await.map_err(RecordError)?;
                 }
                 Ok(())

@@ -142,8 +142,8 @@ pub(super) async fn note_after_hand_back(
     attempts: &[serde_json::Value],
     reason: &str,
 ) {
-    if msg.card_update {
-        // Waiting to update the review message is not the event's state.
+    if tells_only(msg) {
+        // Waiting to tell a person (or to update their message) is not the event's state.
         return;
     }
     let now = Utc::now();
@@ -280,9 +280,9 @@ pub(super) async fn park(
     results: &[serde_json::Value],
     reason: String,
 ) -> Result<(), RecordError> {
-    if msg.card_update {
-        // The decision stands and is carried out; only its message stays as it was.
-        warn!(event_id = %msg.event.id, %reason, "the review message could not be updated after the decision");
+    if tells_only(msg) {
+        // The event is in review already, or decided; only the message is missing.
+        warn!(event_id = %msg.event.id, %reason, "a message to the people deciding could not be sent or updated");
         return deps
             .decisions
             .record_attempts(&msg.event.id, results)
@@ -332,7 +332,7 @@ pub(super) async fn record_dead_letter(deps: &Act, message: &SqsMessage, e: &Rec
     for a in &msg.actions {
         crate::metrics::count(crate::metrics::ACTIONS_FAILED, "connector", &a.connector);
     }
-    if msg.card_update {
+    if tells_only(&msg) {
         return;
     }
     deps.decisions
@@ -428,7 +428,7 @@ pub(super) async fn record(
     attempts: &[serde_json::Value],
     reason: Option<&str>,
 ) -> Result<(), RecordError> {
-    if msg.card_update {
+    if tells_only(msg) {
         return deps
             .decisions
             .record_attempts(&msg.event.id, attempts)
@@ -439,4 +439,11 @@ pub(super) async fn record(
         .record_outcome(&msg.event.id, status, attempts, reason, Utc::now())
         .await
         .map_err(RecordError::new)
+}
+
+/// Whether these actions only tell people about the event (the review route's notices, the
+/// review message's updates and reminders): their runs add attempts to the record and never
+/// change its state, which classify or a person set (a late notice run must not undo a decision).
+fn tells_only(msg: &ActMessage) -> bool {
+    msg.card_update || msg.review_reason.is_some()
 }

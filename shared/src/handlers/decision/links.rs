@@ -6,8 +6,8 @@
 //! touch it). A GET shows what the link would do and changes nothing — link scanners and chat
 //! unfurlers fetch GETs; only the POST from that page decides, through the same one conditional
 //! write as every other door, so a link works once: after any decision, every link of the event
-//! is answered "already decided". Holding a link is the authority to use it: send links only
-//! where the approvers read.
+//! is answered "already decided". A link names nobody, so it is only made (and only honoured)
+//! where the approval names no approvers: holding it is the authority to use it.
 
 use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretString};
@@ -158,9 +158,16 @@ impl LinkSigner {
         c: &crate::routing::Classification,
         now: DateTime<Utc>,
     ) -> Result<String, crate::secrets::SecretError> {
+        let approval = routing.approval_for(event.source, c);
+        // A link names nobody: where approvers are named, only they decide (buttons, the CLI).
+        if !approval.approvers.is_empty() {
+            return Ok(format!(
+                "(only its approvers decide: in Slack, or `switchyard review resolve {}`)",
+                event.id
+            ));
+        }
         let key = self.secrets.get(&self.secret_id).await?;
-        let (_, expires) = routing.approval_for(event.source, c).timers();
-        let life = expires.unwrap_or(DEFAULT_LIFE).as_secs() as i64;
+        let life = approval.timers().1.unwrap_or(DEFAULT_LIFE).as_secs() as i64;
         let mut choices = Vec::new();
         if routing.has_proposal(event.source, c) {
             choices.push(Choice::Approve);
@@ -169,6 +176,16 @@ impl LinkSigner {
             routing
                 .routable(event.source, c)
                 .into_iter()
+                .filter(|name| {
+                    let target = crate::routing::Classification {
+                        category: (*name).to_owned(),
+                        ..c.clone()
+                    };
+                    routing
+                        .approval_for(event.source, &target)
+                        .approvers
+                        .is_empty()
+                })
                 .map(|name| Choice::Route(name.to_owned())),
         );
         choices.extend([Choice::Dismiss, Choice::TakeOver]);

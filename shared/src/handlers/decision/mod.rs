@@ -130,13 +130,21 @@ impl Decider {
         }
         let c = record.classification();
         let source = Source::parse(&record.source).unwrap_or(Source::Smoke);
-        let approval = self.routing.approval_for(source, &c);
-        // The CLI's guard is IAM; a link's is holding it (sent where the approvers read).
-        if !matches!(via, "cli" | "link") && !approval.allows(by) {
+        // Who may decide: the approvers of the event's proposed route, and for a re-route also
+        // those of the route it is sent to (a re-route must not get round an approval).
+        let mut approvals = vec![self.routing.approval_for(source, &c)];
+        if let Choice::Route(category) = choice {
+            let target = Classification {
+                category: category.clone(),
+                ..c.clone()
+            };
+            approvals.push(self.routing.approval_for(source, &target));
+        }
+        if let Some(refused) = approvals.into_iter().find(|a| !allowed(a, by, via)) {
             self.decisions
                 .record_refusal(event_id, by, via, "not an approver", now)
                 .await?;
-            return Ok(Verdict::NotAllowed(approval.approvers));
+            return Ok(Verdict::NotAllowed(refused.approvers));
         }
         match choice {
             Choice::Route(category)
@@ -171,6 +179,30 @@ impl Decider {
         })
     }
 
+    /// Hand a decision to act again when its first hand-off was lost (the door decided, then
+    /// could not reach the queue): a decision older than a minute and not carried out.
+    pub async fn resend_if_stuck(&self, event_id: &str, h: &HumanDecision) {
+        let old = DateTime::parse_from_rfc3339(&h.at)
+            .is_ok_and(|at| Utc::now() - at.with_timezone(&Utc) > chrono::Duration::minutes(1));
+        if h.carried_out || !old {
+            return;
+        }
+        let msg = crate::routing::DecidedMessage {
+            decided: event_id.to_owned(),
+            card: None,
+        };
+        let sent = self
+            .sqs
+            .send_message()
+            .queue_url(&self.act_queue_url)
+            .message_body(serde_json::to_string(&msg).unwrap_or_default())
+            .send()
+            .await;
+        if let Err(e) = sent {
+            tracing::warn!(error = %crate::aws::error_message(&e), event_id, "a stuck decision could not be handed to act");
+        }
+    }
+
     /// Carry out the decision `record` holds (see the module's doc). `Err` when it cannot yet
     /// (the review copy is held by another reader, a queue is down): the caller retries.
     pub async fn carry_out(
@@ -196,12 +228,21 @@ impl Decider {
         let (copies, receipts) = loop {
             let (copies, receipts) = self.take(&record.event_id).await?;
             tries += 1;
-            if !copies.is_empty() || human.carried_out || tries == 4 {
+            if !copies.is_empty() || human.carried_out || tries == 3 {
                 break (copies, receipts);
             }
             tokio::time::sleep(std::time::Duration::from_secs(1)).await;
         };
-        let Some(item) = copies.into_iter().next() else {
+        let first = copies.into_iter().next().or_else(|| {
+            // Dismiss and take over need no words of the event: only its card is updated.
+            matches!(choice, Choice::Dismiss | Choice::TakeOver).then(|| ReviewMessage {
+                event: event_of(record),
+                category: record.category.clone(),
+                confidence: record.confidence,
+                reason: record.reason.clone().unwrap_or_default(),
+            })
+        });
+        let Some(item) = first else {
             self.release(&receipts).await;
             // Carried out before (its copies deleted), or the copy is held by another reader,
             // or it expired: only the first is done.
@@ -492,5 +533,16 @@ pub fn event_of(record: &DecisionRecord) -> crate::event::Event {
         links: Vec::new(),
         unknown_fields: Vec::new(),
         raw: Default::default(),
+    }
+}
+
+/// Whether `by`, coming through `via`, may decide under `approval`. The CLI's guard is IAM and
+/// the expiry is switchyard's own; a link names nobody, so it decides only where the approval
+/// names nobody either; a Slack user must be on the list (an empty list: anyone).
+fn allowed(approval: &crate::routing::Approval, by: &str, via: &str) -> bool {
+    match via {
+        "cli" | "expiry" => true,
+        "link" => approval.approvers.is_empty(),
+        _ => approval.allows(by),
     }
 }

@@ -127,6 +127,9 @@ pub(super) async fn interaction(
             return unavailable("decision store unavailable");
         }
     };
+    if let Verdict::Already(h) = &verdict {
+        door.decider.resend_if_stuck(&click.event_id, h).await;
+    }
     let Verdict::Decided(_) = &verdict else {
         info!(event_id = %click.event_id, user = %click.user, choice = click.choice.as_str(), verdict = ?std::mem::discriminant(&verdict), answer = %verdict.answer(&click.event_id), "decision refused");
         door.answer(response_url, &verdict.answer(&click.event_id))
@@ -152,7 +155,7 @@ pub(super) async fn interaction(
         .send()
         .await;
     if let Err(e) = sent {
-        // Decided and on record: `switchyard review resolve` or a redrive carries it out.
+        // Decided and on record: the next attempt through any door hands it to act again.
         warn!(error = %crate::aws::error_message(&e), event_id = %click.event_id, "decided, but act could not be told; the record holds the decision");
         return unavailable("act queue unavailable");
     }

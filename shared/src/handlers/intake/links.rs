@@ -155,6 +155,9 @@ pub(super) async fn link(
             return unavailable("decision store unavailable");
         }
     };
+    if let Verdict::Already(h) = &verdict {
+        door.decider.resend_if_stuck(&link.event_id, h).await;
+    }
     let status = match &verdict {
         Verdict::Decided(_) => 200,
         Verdict::Unknown => 404,
