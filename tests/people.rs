@@ -84,9 +84,8 @@ async fn decided_card(stack: &LocalStack, ts: &str) -> String {
     .await
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_approved_legal_request_opens_one_case_however_many_click_and_outsiders_are_refused() {
-    let stack = LocalStack::start().await.unwrap();
+/// A subpoena from Zendesk (ticket 35439, seeded): the legal route's event. Its event id.
+async fn legal_request(stack: &LocalStack) -> String {
     stack
         .sandbox
         .seed_zendesk_ticket(35439, "Subpoena for account records");
@@ -103,7 +102,25 @@ async fn an_approved_legal_request_opens_one_case_however_many_click_and_outside
         .await
         .unwrap();
     assert_eq!(status, 202, "{body}");
-    let id = body["event_id"].as_str().unwrap().to_owned();
+    body["event_id"].as_str().unwrap().to_owned()
+}
+
+/// The CLI's door (`switchyard review resolve`) on this stack, as operator `ops-amy`.
+fn cli_door(stack: &LocalStack, routing: &str) -> switchyard_infra::review::Review {
+    switchyard_infra::review::Review {
+        sqs: stack.aws.sqs.clone(),
+        decisions: stack.decisions().unwrap(),
+        review_queue_url: stack.provisioned.queue_url("ReviewQueue").unwrap().into(),
+        act_queue_url: stack.provisioned.queue_url("ActQueue").unwrap().into(),
+        routing: switchyard::routing::RoutingConfig::load(routing).unwrap(),
+        operator: "ops-amy".into(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_approved_legal_request_opens_one_case_however_many_click_and_outsiders_are_refused() {
+    let stack = LocalStack::start().await.unwrap();
+    let id = legal_request(&stack).await;
     let record = settled(&stack, &id).await;
     assert_eq!(
         (record.category.as_str(), record.status.as_str()),
@@ -249,7 +266,7 @@ async fn an_approved_legal_request_opens_one_case_however_many_click_and_outside
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reroute_races_the_cli_and_one_decision_makes_the_chosen_categorys_effect_once() {
-    use switchyard_infra::review::{Resolution, Review};
+    use switchyard_infra::review::Resolution;
     let stack = LocalStack::start().await.unwrap();
     let http = reqwest::Client::new();
     // About 0.5 for the built-in model: below the threshold, so a person decides.
@@ -264,15 +281,7 @@ async fn a_reroute_races_the_cli_and_one_decision_makes_the_chosen_categorys_eff
     let id = body["event_id"].as_str().unwrap().to_owned();
     assert_eq!(settled(&stack, &id).await.status, "in_review");
     let ts = card_of(&stack, &id).await;
-    let review = Review {
-        sqs: stack.aws.sqs.clone(),
-        decisions: stack.decisions().unwrap(),
-        review_queue_url: stack.provisioned.queue_url("ReviewQueue").unwrap().into(),
-        act_queue_url: stack.provisioned.queue_url("ActQueue").unwrap().into(),
-        routing: switchyard::routing::RoutingConfig::load(switchyard::routing::DEFAULT_CONFIG)
-            .unwrap(),
-        operator: "ops-amy".into(),
-    };
+    let review = cli_door(&stack, switchyard::routing::DEFAULT_CONFIG);
     let outage = Resolution::Act {
         category: "outage".into(),
     };
@@ -500,28 +509,13 @@ async fn interactions_are_verified_answered_and_never_classified_and_dismiss_and
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_undecided_approval_is_reminded_once_then_expires_and_a_late_click_is_refused() {
-    use switchyard_infra::review::{Resolution, Review};
+    use switchyard_infra::review::Resolution;
     let routing = switchyard::routing::DEFAULT_CONFIG.replace(
         r#"approval = { approvers = ["U0LEGAL01", "U0LEGAL02"] }"#,
         r#"approval = { approvers = ["U0LEGAL01", "U0LEGAL02"], remind_after = "2s", expires = "5s", on_expiry = "review" }"#,
     );
     let stack = LocalStack::start_routed(&routing).await.unwrap();
-    stack
-        .sandbox
-        .seed_zendesk_ticket(35439, "Subpoena for account records");
-    let hook = fixtures::zendesk_ticket_created(
-        &stack.signing.zendesk,
-        "6f1e2d3c-0000-4000-8000-000000000001",
-        35439,
-        "Subpoena for account records",
-        "Our attorney has served a subpoena for the account records of this customer.",
-        Utc::now(),
-    );
-    let (_, body) = hook
-        .send(&reqwest::Client::new(), &stack.webhook_base)
-        .await
-        .unwrap();
-    let id = body["event_id"].as_str().unwrap().to_owned();
+    let id = legal_request(&stack).await;
     assert_eq!(settled(&stack, &id).await.status, "in_review");
     let ts = card_of(&stack, &id).await;
     // A click prepared now, sent after the expiry (a client still showing the buttons).
@@ -585,14 +579,7 @@ async fn an_undecided_approval_is_reminded_once_then_expires_and_a_late_click_is
         .count();
     assert_eq!(reminders, 1);
     // The operator's door is still open: one case, once.
-    let review = Review {
-        sqs: stack.aws.sqs.clone(),
-        decisions: stack.decisions().unwrap(),
-        review_queue_url: stack.provisioned.queue_url("ReviewQueue").unwrap().into(),
-        act_queue_url: stack.provisioned.queue_url("ActQueue").unwrap().into(),
-        routing: switchyard::routing::RoutingConfig::load(&routing).unwrap(),
-        operator: "ops-amy".into(),
-    };
+    let review = cli_door(&stack, &routing);
     review
         .resolve(
             &id,
@@ -755,22 +742,7 @@ async fn an_approval_that_expires_with_on_expiry_dismiss_is_dismissed_even_where
         r#"approval = { approvers = ["U0LEGAL01", "U0LEGAL02"], expires = "3s", on_expiry = "dismiss" }"#,
     );
     let stack = LocalStack::start_routed(&routing).await.unwrap();
-    stack
-        .sandbox
-        .seed_zendesk_ticket(35439, "Subpoena for account records");
-    let hook = fixtures::zendesk_ticket_created(
-        &stack.signing.zendesk,
-        "6f1e2d3c-0000-4000-8000-000000000002",
-        35439,
-        "Subpoena for account records",
-        "Our attorney has served a subpoena for the account records of this customer.",
-        Utc::now(),
-    );
-    let (_, body) = hook
-        .send(&reqwest::Client::new(), &stack.webhook_base)
-        .await
-        .unwrap();
-    let id = body["event_id"].as_str().unwrap().to_owned();
+    let id = legal_request(&stack).await;
     let ts = card_of(&stack, &id).await;
     let r = wait_status(&stack, &id, "resolved").await;
     let h = r.human.unwrap();

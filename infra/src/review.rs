@@ -11,7 +11,7 @@ use anyhow::{bail, Context, Result};
 use chrono::{DateTime, Utc};
 use switchyard::decisions::{state, DecisionRecord, DecisionStore};
 use switchyard::handlers::decision::{Decider, Verdict};
-use switchyard::routing::{Choice, DecidedMessage, RoutingConfig};
+use switchyard::routing::{Choice, RoutingConfig};
 
 pub struct Review {
     pub sqs: aws_sdk_sqs::Client,
@@ -93,20 +93,10 @@ impl Review {
                 handed_to_act: None,
             }),
             Err(why) => {
-                let msg = DecidedMessage {
-                    decided: event_id.to_owned(),
-                    card: None,
-                };
-                self.sqs
-                    .send_message()
-                    .queue_url(&self.act_queue_url)
-                    .message_body(serde_json::to_string(&msg)?)
-                    .message_attributes(
-                        switchyard::CORRELATION_ATTR,
-                        crate::redrive::correlation(&record.correlation_id),
-                    )
-                    .send()
+                decider
+                    .hand_to_act(event_id, None, &record.correlation_id)
                     .await
+                    .map_err(anyhow::Error::msg)
                     .context("handing the decision to act")?;
                 Ok(Resolved {
                     event_id: event_id.to_owned(),

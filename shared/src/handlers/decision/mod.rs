@@ -187,20 +187,35 @@ impl Decider {
         if h.carried_out || !old {
             return;
         }
+        if let Err(e) = self.hand_to_act(event_id, None, "").await {
+            tracing::warn!(error = %e, event_id, "a stuck decision could not be handed to act");
+        }
+    }
+
+    /// Hand a decision written by a door to act, which carries it out (a door must answer at
+    /// once). `card`: where the review message is, when the door knows.
+    pub async fn hand_to_act(
+        &self,
+        event_id: &str,
+        card: Option<CardRef>,
+        correlation_id: &str,
+    ) -> Result<(), String> {
         let msg = crate::routing::DecidedMessage {
             decided: event_id.to_owned(),
-            card: None,
+            card,
         };
-        let sent = self
+        let mut send = self
             .sqs
             .send_message()
             .queue_url(&self.act_queue_url)
-            .message_body(serde_json::to_string(&msg).unwrap_or_default())
-            .send()
-            .await;
-        if let Err(e) = sent {
-            tracing::warn!(error = %crate::aws::error_message(&e), event_id, "a stuck decision could not be handed to act");
+            .message_body(serde_json::to_string(&msg).map_err(|e| e.to_string())?);
+        if !correlation_id.is_empty() {
+            send = send.message_attributes(CORRELATION_ATTR, correlation_attr(correlation_id));
         }
+        send.send()
+            .await
+            .map(|_| ())
+            .map_err(|e| crate::aws::error_message(&e))
     }
 
     /// Carry out the decision `record` holds (see the module's doc). `Err` when it cannot yet

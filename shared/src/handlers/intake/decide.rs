@@ -11,12 +11,10 @@ use serde_json::{json, Value};
 use tracing::{info, warn};
 
 use super::{reply_with, unavailable};
-use crate::handlers::correlation_attr;
 use crate::handlers::decision::{Decider, Verdict};
-use crate::routing::{CardRef, DecidedMessage};
+use crate::routing::CardRef;
 use crate::vendors::slack::review::{click, NotOurs};
 use crate::webhook::Reply;
-use crate::CORRELATION_ATTR;
 
 /// Where decisions go, and where Slack's `response_url`s may point.
 #[derive(Clone, Debug)]
@@ -141,22 +139,13 @@ pub(super) async fn interaction(
         .clone()
         .zip(click.message_ts.clone())
         .map(|(channel, ts)| CardRef { channel, ts });
-    let msg = DecidedMessage {
-        decided: click.event_id.clone(),
-        card,
-    };
-    let sent = door
+    if let Err(e) = door
         .decider
-        .sqs
-        .send_message()
-        .queue_url(&door.decider.act_queue_url)
-        .message_body(serde_json::to_string(&msg).unwrap_or_default())
-        .message_attributes(CORRELATION_ATTR, correlation_attr(correlation_id))
-        .send()
-        .await;
-    if let Err(e) = sent {
+        .hand_to_act(&click.event_id, card, correlation_id)
+        .await
+    {
         // Decided and on record: the next attempt through any door hands it to act again.
-        warn!(error = %crate::aws::error_message(&e), event_id = %click.event_id, "decided, but act could not be told; the record holds the decision");
+        warn!(error = %e, event_id = %click.event_id, "decided, but act could not be told; the record holds the decision");
         return unavailable("act queue unavailable");
     }
     metrics::counter!(crate::metrics::HUMAN_DECISIONS, "choice" => click.choice.as_str())

@@ -12,11 +12,9 @@ use tracing::{info, warn};
 
 use super::decide::Door;
 use super::unavailable;
-use crate::handlers::correlation_attr;
 use crate::handlers::decision::links::{verify, LinkError};
 use crate::handlers::decision::Verdict;
-use crate::routing::{Choice, DecidedMessage, Markup};
-use crate::CORRELATION_ATTR;
+use crate::routing::{Choice, Markup};
 
 fn page(status: i64, title: &str, body: &str) -> LambdaFunctionUrlResponse {
     let html = format!(
@@ -165,21 +163,12 @@ pub(super) async fn link(
         _ => 422,
     };
     if status == 200 {
-        let msg = DecidedMessage {
-            decided: link.event_id.clone(),
-            card: None,
-        };
-        let sent = door
+        if let Err(e) = door
             .decider
-            .sqs
-            .send_message()
-            .queue_url(&door.decider.act_queue_url)
-            .message_body(serde_json::to_string(&msg).unwrap_or_default())
-            .message_attributes(CORRELATION_ATTR, correlation_attr(correlation_id))
-            .send()
-            .await;
-        if let Err(e) = sent {
-            warn!(error = %crate::aws::error_message(&e), event_id = %link.event_id, "decided, but act could not be told; the record holds the decision");
+            .hand_to_act(&link.event_id, None, correlation_id)
+            .await
+        {
+            warn!(error = %e, event_id = %link.event_id, "decided, but act could not be told; the record holds the decision");
             return unavailable("act queue unavailable");
         }
         metrics::counter!(crate::metrics::HUMAN_DECISIONS, "choice" => link.choice.as_str())
