@@ -105,6 +105,25 @@ async fn legal_request(stack: &LocalStack) -> String {
     body["event_id"].as_str().unwrap().to_owned()
 }
 
+/// A Slack message the built-in model is unsure of (about 0.5, below the 0.6 threshold), sent
+/// as delivery `delivery`: its event id, once it waits for a person.
+async fn unsure_slack_message(stack: &LocalStack, delivery: &str, text: &str) -> String {
+    let hook = fixtures::slack_message(
+        &stack.signing.slack,
+        delivery,
+        "C0SUPPORT",
+        text,
+        Utc::now(),
+    );
+    let (_, body) = hook
+        .send(&reqwest::Client::new(), &stack.webhook_base)
+        .await
+        .unwrap();
+    let id = body["event_id"].as_str().unwrap().to_owned();
+    assert_eq!(settled(stack, &id).await.status, "in_review");
+    id
+}
+
 /// The CLI's door (`switchyard review resolve`) on this stack, as operator `ops-amy`.
 fn cli_door(stack: &LocalStack, routing: &str) -> switchyard_infra::review::Review {
     switchyard_infra::review::Review {
@@ -268,18 +287,7 @@ async fn an_approved_legal_request_opens_one_case_however_many_click_and_outside
 async fn a_reroute_races_the_cli_and_one_decision_makes_the_chosen_categorys_effect_once() {
     use switchyard_infra::review::Resolution;
     let stack = LocalStack::start().await.unwrap();
-    let http = reqwest::Client::new();
-    // About 0.5 for the built-in model: below the threshold, so a person decides.
-    let hook = fixtures::slack_message(
-        &stack.signing.slack,
-        "Ev9",
-        "C0SUPPORT",
-        "The app is slow",
-        Utc::now(),
-    );
-    let (_, body) = hook.send(&http, &stack.webhook_base).await.unwrap();
-    let id = body["event_id"].as_str().unwrap().to_owned();
-    assert_eq!(settled(&stack, &id).await.status, "in_review");
+    let id = unsure_slack_message(&stack, "Ev9", "The app is slow").await;
     let ts = card_of(&stack, &id).await;
     let review = cli_door(&stack, switchyard::routing::DEFAULT_CONFIG);
     let outage = Resolution::Act {
@@ -339,24 +347,15 @@ async fn interactions_are_verified_answered_and_never_classified_and_dismiss_and
 ) {
     let stack = LocalStack::start().await.unwrap();
     let http = reqwest::Client::new();
-    let mut ids = Vec::new();
-    for (n, text) in [
-        (1, "The app is slow"),
-        (2, "anyone else seeing weird numbers in the weekly report?"),
-    ] {
-        let hook = fixtures::slack_message(
-            &stack.signing.slack,
-            &format!("EvP{n}"),
-            "C0SUPPORT",
-            text,
-            Utc::now(),
-        );
-        let (_, body) = hook.send(&http, &stack.webhook_base).await.unwrap();
-        ids.push(body["event_id"].as_str().unwrap().to_owned());
-    }
-    for id in &ids {
-        assert_eq!(settled(&stack, id).await.status, "in_review");
-    }
+    let ids = [
+        unsure_slack_message(&stack, "EvP1", "The app is slow").await,
+        unsure_slack_message(
+            &stack,
+            "EvP2",
+            "anyone else seeing weird numbers in the weekly report?",
+        )
+        .await,
+    ];
     let (slow, odd) = (
         card_of(&stack, &ids[0]).await,
         card_of(&stack, &ids[1]).await,
@@ -621,16 +620,7 @@ async fn decision_links_show_on_get_decide_once_on_post_and_refuse_forged_expire
     );
     let stack = LocalStack::start_routed(&routing).await.unwrap();
     let http = reqwest::Client::new();
-    let hook = fixtures::slack_message(
-        &stack.signing.slack,
-        "EvL1",
-        "C0SUPPORT",
-        "The app is slow",
-        Utc::now(),
-    );
-    let (_, body) = hook.send(&http, &stack.webhook_base).await.unwrap();
-    let id = body["event_id"].as_str().unwrap().to_owned();
-    assert_eq!(settled(&stack, &id).await.status, "in_review");
+    let id = unsure_slack_message(&stack, "EvL1", "The app is slow").await;
     let notice = wait_for(
         "the Teams notice with links",
         Duration::from_secs(30),

@@ -147,19 +147,12 @@ impl Decider {
             return Ok(Verdict::NotAllowed(refused.approvers));
         }
         match choice {
-            Choice::Route(category)
-                if !self
-                    .routing
-                    .routable(source, &c)
-                    .contains(&category.as_str()) =>
-            {
-                let names = self
-                    .routing
-                    .routable(source, &c)
-                    .iter()
-                    .map(|n| n.to_string())
-                    .collect();
-                return Ok(Verdict::NoSuchCategory(names));
+            Choice::Route(category) => {
+                let routable = self.routing.routable(source, &c);
+                if !routable.contains(&category.as_str()) {
+                    let names = routable.iter().map(|n| n.to_string()).collect();
+                    return Ok(Verdict::NoSuchCategory(names));
+                }
             }
             Choice::Approve if !self.routing.has_proposal(source, &c) => {
                 return Ok(Verdict::NothingToApprove)
