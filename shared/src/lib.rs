@@ -10,6 +10,7 @@ pub mod classifier;
 pub mod connectors;
 pub mod dates;
 pub mod decisions;
+pub mod documents;
 pub mod doctor;
 pub mod drift;
 pub mod event;

@@ -172,6 +172,41 @@ pub fn webhook_normalize(source: &str, path: &Path, headers: &[String]) -> i32 {
     }
 }
 
+/// `switchyard document inspect FILE [--json]`: what the file is, by the same inspection classify
+/// runs on attachments, under the default limits. Exit 0 whatever the file is; 2 if it cannot be
+/// read from disk.
+pub fn document_inspect(path: &Path, json: bool) -> i32 {
+    use switchyard::documents::{inspect, Limits};
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("cannot read {}: {e}", path.display());
+            return 2;
+        }
+    };
+    let i = inspect(&bytes, &Limits::default());
+    if json {
+        println!("{}", serde_json::to_string(&i).unwrap_or_default());
+        return 0;
+    }
+    let mut line = format!("{}: {}", path.display(), i.kind.as_str());
+    if let Some(mime) = i.mime {
+        line.push_str(&format!(", {mime}"));
+    }
+    if let Some(pages) = i.pages {
+        line.push_str(&format!(", {pages} page(s)"));
+    }
+    line.push_str(&format!(", {} characters of text", i.text_chars));
+    if let Some(language) = i.language {
+        line.push_str(&format!(", language {language}"));
+    }
+    if let Some(reason) = &i.reason {
+        line.push_str(&format!(" ({reason})"));
+    }
+    println!("{line}");
+    0
+}
+
 /// Labelled rows, or the exit code (2) after saying why they cannot be read.
 /// A recorded vendor response for `connector triage`.
 #[derive(Debug, Deserialize)]

@@ -30,6 +30,9 @@ enum Command {
     /// Check webhooks by hand.
     #[command(subcommand)]
     Webhook(WebhookCommand),
+    /// Check documents offline, as classify would see them.
+    #[command(subcommand)]
+    Document(DocumentCommand),
     /// Is every configured connection ready? Exits 1 when one is not.
     Doctor {
         /// One JSON object per connection instead of the table.
@@ -183,6 +186,18 @@ enum Command {
         /// `ParameterKey=A,ParameterValue=1` form works too.
         #[arg(long = "parameter-overrides", num_args = 1..)]
         overrides: Vec<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum DocumentCommand {
+    /// What a file is (text, scanned, encrypted, corrupt, image, unsupported) and what it gives;
+    /// exits 0 whatever the file is.
+    Inspect {
+        file: std::path::PathBuf,
+        /// One JSON object: kind, mime, pages, text_chars, language (ISO 639-3), reason.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -361,6 +376,9 @@ async fn main() -> Result<()> {
         Command::ParseDate { input } => std::process::exit(commands::parse_date(&input)),
         Command::Webhook(WebhookCommand::Verify { case }) => {
             std::process::exit(commands::webhook_verify(&case))
+        }
+        Command::Document(DocumentCommand::Inspect { file, json }) => {
+            std::process::exit(commands::document_inspect(&file, json))
         }
         Command::Webhook(WebhookCommand::Normalize {
             source,

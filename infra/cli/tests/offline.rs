@@ -172,3 +172,44 @@ fn shell_words_split_as_a_shell_does() {
         ]
     );
 }
+
+#[test]
+fn document_inspect_names_every_kind_and_exits_0() {
+    use switchyard::documents::samples;
+    let dir = std::env::temp_dir().join(format!("sy-docs-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cases: [(&str, Vec<u8>, &str); 7] = [
+        ("subpoena.pdf", samples::text_pdf(samples::SUBPOENA), "text"),
+        ("scan.pdf", samples::scanned_pdf(), "scanned"),
+        ("locked.pdf", samples::password_pdf(samples::SUBPOENA, "pw"), "encrypted"),
+        ("cut.pdf", samples::truncated_pdf(samples::SUBPOENA), "corrupt"),
+        ("photo.png", samples::png(), "image"),
+        // The name says PDF; the bytes say otherwise, and the bytes decide.
+        ("claim.pdf", samples::docx(&["Notice of claim against the company"]), "text"),
+        ("archive.bin", vec![0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3], "unsupported"),
+    ];
+    for (name, bytes, kind) in cases {
+        let path = dir.join(name);
+        std::fs::write(&path, bytes).unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_switchyard"))
+            .args(["document", "inspect", "--json", path.to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{name}");
+        let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(json["kind"], kind, "{name}: {json}");
+        for key in ["mime", "pages", "text_chars", "language"] {
+            assert!(json.get(key).is_some(), "{name}: {key} missing in {json}");
+        }
+        if name == "subpoena.pdf" {
+            assert_eq!(json["language"], "eng");
+            assert!(!String::from_utf8_lossy(&out.stdout).contains("SUBPOENA"));
+        }
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_switchyard"))
+        .args(["document", "inspect", dir.join("missing.pdf").to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read"));
+}

@@ -38,8 +38,8 @@ const LAYERS: &[(&str, &[&str])] = &[
         ],
     ),
     (
-        "vendor plumbing: what every vendor shares, inbound and outbound (and the LLM client)",
-        &["connectors", "webhook", "sync", "classifier"],
+        "vendor plumbing: what every vendor shares, inbound and outbound (and the LLM client, and documents)",
+        &["connectors", "webhook", "sync", "classifier", "documents"],
     ),
     ("vendors: one folder each, and the registry", &["vendors"]),
     (

@@ -1,0 +1,165 @@
+//! Documents that arrive with events: what a file is, judged from its bytes, and the text it
+//! gives. Nothing here fetches or logs; the bytes come in and an [`Inspection`] goes out.
+//!
+//! Every file gets one of six kinds, and every limit breach is a reason, never a panic or an
+//! unbounded allocation: a PDF bomb (a huge page tree, a stream that inflates to gigabytes) is
+//! refused within [`Limits`].
+
+mod docx;
+mod pdf;
+pub mod samples;
+#[cfg(test)]
+mod tests;
+
+use serde::Serialize;
+
+/// What a file turned out to be. Each kind has its own path (`docs/documents.md`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    /// Text was read: a PDF with a text layer (owner-restricted ones included), a docx, plain
+    /// text.
+    Text,
+    /// A PDF with pages but no text layer: an image of a page.
+    Scanned,
+    /// A PDF that needs a password to open.
+    Encrypted,
+    /// Says it is a PDF, docx or text but cannot be read: damaged or cut short.
+    Corrupt,
+    /// A picture (PNG, JPEG, TIFF, …): text only through OCR.
+    Image,
+    /// A type switchyard does not read, or a file over the limits.
+    Unsupported,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Text => "text",
+            Kind::Scanned => "scanned",
+            Kind::Encrypted => "encrypted",
+            Kind::Corrupt => "corrupt",
+            Kind::Image => "image",
+            Kind::Unsupported => "unsupported",
+        }
+    }
+}
+
+/// Bounds on the work one file may cost. The defaults suit a Lambda with 512 MB.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Limits {
+    /// Files over this are not read at all.
+    pub max_bytes: usize,
+    /// PDFs with more pages are not read: a page tree is walked before any text is.
+    pub max_pages: usize,
+    /// What one stream (a PDF's, a docx part) may inflate to.
+    pub max_decompressed: usize,
+    /// Text kept per document; reading stops once it is reached.
+    pub max_text_chars: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_bytes: 10 * 1024 * 1024,
+            max_pages: 500,
+            max_decompressed: 32 * 1024 * 1024,
+            max_text_chars: 20_000,
+        }
+    }
+}
+
+/// What one file is. `text` is the document's content: never logged, never serialized.
+#[derive(Clone, Debug, Serialize)]
+pub struct Inspection {
+    pub kind: Kind,
+    /// The type sniffed from the bytes (never the name's or the vendor's word for it).
+    pub mime: Option<&'static str>,
+    pub pages: Option<usize>,
+    /// Characters of text read (after the cap).
+    pub text_chars: usize,
+    /// ISO 639-3, when the text says so clearly.
+    pub language: Option<&'static str>,
+    /// Why the kind is what it is, when that needs saying ("truncated: no end-of-file marker").
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(skip)]
+    pub text: String,
+}
+
+impl Inspection {
+    fn of(kind: Kind, mime: Option<&'static str>) -> Self {
+        Inspection {
+            kind,
+            mime,
+            pages: None,
+            text_chars: 0,
+            language: None,
+            reason: None,
+            text: String::new(),
+        }
+    }
+
+    fn because(mut self, reason: impl Into<String>) -> Self {
+        self.reason = Some(reason.into());
+        self
+    }
+
+    /// Keep `text` up to the cap, count it and name its language.
+    fn with_text(mut self, text: &str, limits: &Limits) -> Self {
+        let kept: String = text.chars().take(limits.max_text_chars).collect();
+        self.text_chars = kept.chars().count();
+        self.language = crate::classifier::detect_language(&kept).map(|(code, _)| code);
+        self.text = kept;
+        self
+    }
+}
+
+pub const PDF: &str = "application/pdf";
+pub const DOCX: &str = "application/vnd.openxmlformats-officedocument.wordprocessingml.document";
+pub const PLAIN: &str = "text/plain";
+const ZIP: &str = "application/zip";
+
+/// What `bytes` are, and their text. Total: any input gives an inspection.
+pub fn inspect(bytes: &[u8], limits: &Limits) -> Inspection {
+    let sniffed = infer::get(bytes);
+    let mime = sniffed.map(|t| t.mime_type());
+    if bytes.len() > limits.max_bytes {
+        return Inspection::of(Kind::Unsupported, mime).because(format!(
+            "{} bytes, over the {}-byte limit",
+            bytes.len(),
+            limits.max_bytes
+        ));
+    }
+    match sniffed {
+        Some(t) if t.mime_type() == PDF => pdf::inspect(bytes, limits),
+        // infer's docx test reads the order of the zip's first entries, which writers vary:
+        // a zip holding `word/document.xml` is a docx whatever its order.
+        Some(t) if t.mime_type() == DOCX || t.mime_type() == ZIP => docx::inspect(bytes, limits),
+        Some(t) if t.matcher_type() == infer::MatcherType::Image => {
+            Inspection::of(Kind::Image, mime).because("an image: text only through OCR")
+        }
+        Some(t) => Inspection::of(Kind::Unsupported, mime)
+            .because(format!("{} is not a type switchyard reads", t.mime_type())),
+        None if bytes.starts_with(b"%PDF") => pdf::inspect(bytes, limits),
+        None => plain(bytes, limits),
+    }
+}
+
+/// Text is UTF-8 without control bytes other than whitespace; anything else is binary.
+fn plain(bytes: &[u8], limits: &Limits) -> Inspection {
+    let text = std::str::from_utf8(bytes).ok().filter(|t| {
+        !t.chars()
+            .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t' | '\u{c}'))
+    });
+    match text {
+        Some(t) if !t.trim().is_empty() => Inspection::of(Kind::Text, Some(PLAIN)).with_text(t, limits),
+        Some(_) => Inspection::of(Kind::Unsupported, Some(PLAIN)).because("an empty file"),
+        None => Inspection::of(Kind::Unsupported, None).because("binary data of no known type"),
+    }
+}
+
+/// Letters and digits in `text`: what tells a text layer from stray spaces and page numbers.
+fn meaningful(text: &str) -> usize {
+    text.chars().filter(|c| c.is_alphanumeric()).count()
+}

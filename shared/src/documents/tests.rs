@@ -1,0 +1,194 @@
+use proptest::prelude::*;
+
+use super::samples::*;
+use super::*;
+
+fn kind(bytes: &[u8]) -> Inspection {
+    inspect(bytes, &Limits::default())
+}
+
+#[test]
+fn a_text_pdf_gives_its_text_and_language() {
+    let i = kind(&text_pdf(SUBPOENA));
+    assert_eq!((i.kind, i.mime, i.pages), (Kind::Text, Some(PDF), Some(1)));
+    assert!(i.text.contains("SUBPOENA DUCES TECUM"), "{}", i.text);
+    assert!(i.text.contains("contempt of court"), "{}", i.text);
+    assert_eq!(i.text_chars, i.text.chars().count());
+    assert_eq!(i.language, Some("eng"));
+    assert_eq!(i.reason, None);
+
+    let i = kind(&text_pdf(SPANISH));
+    assert_eq!((i.kind, i.language), (Kind::Text, Some("spa")));
+}
+
+#[test]
+fn a_pdf_without_a_text_layer_is_scanned() {
+    let i = kind(&scanned_pdf());
+    assert_eq!((i.kind, i.pages, i.text_chars), (Kind::Scanned, Some(1), 0));
+    assert_eq!(i.reason.as_deref(), Some("no text layer: 1 page image(s)"));
+}
+
+#[test]
+fn a_user_password_shuts_a_pdf_and_an_owner_password_alone_does_not() {
+    let i = kind(&password_pdf(SUBPOENA, "hunter2"));
+    assert_eq!((i.kind, i.text_chars), (Kind::Encrypted, 0));
+    assert_eq!(i.reason.as_deref(), Some("needs a password to open"));
+
+    let i = kind(&owner_restricted_pdf(SUBPOENA));
+    assert_eq!(i.kind, Kind::Text, "{:?}", i.reason);
+    assert!(i.text.contains("SUBPOENA"), "{}", i.text);
+    assert!(i.reason.unwrap().starts_with("owner-restricted"));
+}
+
+#[test]
+fn a_pdf_cut_short_or_garbled_is_corrupt() {
+    let i = kind(&truncated_pdf(SUBPOENA));
+    assert_eq!(i.kind, Kind::Corrupt);
+    assert_eq!(i.reason.as_deref(), Some("truncated: no end-of-file marker"));
+
+    let i = kind(b"%PDF-1.7\n this is not a pdf at all \n%%EOF\n");
+    assert_eq!(i.kind, Kind::Corrupt, "{:?}", i.reason);
+    assert!(i.reason.unwrap().starts_with("not a readable PDF"));
+}
+
+#[test]
+fn a_stream_bomb_is_refused_within_the_limit() {
+    let limits = Limits {
+        max_decompressed: 1024 * 1024,
+        ..Limits::default()
+    };
+    let bomb = bomb_pdf(8 * 1024 * 1024);
+    assert!(bomb.len() < 64 * 1024, "{} bytes", bomb.len());
+    let i = inspect(&bomb, &limits);
+    assert_eq!(i.kind, Kind::Unsupported);
+    assert_eq!(
+        i.reason.as_deref(),
+        Some("a stream inflates past the 1048576-byte limit")
+    );
+    // The same file under a limit it fits is an ordinary (blank) page.
+    let roomy = Limits {
+        max_decompressed: 16 * 1024 * 1024,
+        ..Limits::default()
+    };
+    assert_eq!(inspect(&bomb, &roomy).kind, Kind::Scanned);
+}
+
+#[test]
+fn a_page_tree_bomb_is_refused_without_allocating_for_it() {
+    // 2^40 pages through shared nodes, in a few hundred bytes: the root says so...
+    let bomb = page_bomb_pdf(40, None);
+    assert!(bomb.len() < 16 * 1024, "{} bytes", bomb.len());
+    let i = kind(&bomb);
+    assert_eq!(i.kind, Kind::Unsupported, "{:?}", i.reason);
+    assert_eq!(
+        i.reason.as_deref(),
+        Some("declares 1099511627776 pages, over the 500-page limit")
+    );
+    // ...or the root claims one page and the nodes below 2^39: lopdf would size a list of 2^40
+    // page ids from those (12 TiB, an abort); inspected, it is a blank page tree.
+    let liar = page_bomb_pdf(40, Some(1));
+    let i = kind(&liar);
+    assert_eq!(i.kind, Kind::Scanned, "{:?}", i.reason);
+    assert!(i.pages.unwrap() <= 100, "{:?}", i.pages);
+}
+
+#[test]
+fn more_pages_than_the_limit_are_not_read() {
+    let limits = Limits {
+        max_pages: 20,
+        ..Limits::default()
+    };
+    let i = inspect(&many_pages_pdf(20), &limits);
+    assert_eq!((i.kind, i.pages), (Kind::Scanned, Some(20)));
+    let i = inspect(&many_pages_pdf(21), &limits);
+    assert_eq!(i.kind, Kind::Unsupported);
+    assert_eq!(i.reason.as_deref(), Some("declares 21 pages, over the 20-page limit"));
+}
+
+#[test]
+fn docx_text_and_damaged_docx() {
+    let i = kind(&docx(&["Notice of claim", "Tom & Jerry <legal>"]));
+    assert_eq!((i.kind, i.mime), (Kind::Text, Some(DOCX)));
+    assert_eq!(i.text, "Notice of claim\nTom & Jerry <legal>\n");
+
+    let mut cut = docx(&["Notice of claim"]);
+    cut.truncate(cut.len() - 40);
+    let i = kind(&cut);
+    assert_eq!(i.kind, Kind::Corrupt, "{:?} {:?}", i.mime, i.reason);
+    assert!(i.reason.unwrap().starts_with("not a readable docx"));
+}
+
+#[test]
+fn images_text_and_other_types() {
+    let i = kind(&png());
+    assert_eq!((i.kind, i.mime), (Kind::Image, Some("image/png")));
+
+    let i = kind(SPANISH.join("\n").as_bytes());
+    assert_eq!((i.kind, i.mime, i.language), (Kind::Text, Some(PLAIN), Some("spa")));
+
+    let i = kind(&[0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3]);
+    assert_eq!((i.kind, i.mime), (Kind::Unsupported, Some("application/gzip")));
+    assert_eq!(i.reason.as_deref(), Some("application/gzip is not a type switchyard reads"));
+
+    let i = kind(&[0, 1, 2, 3, 0xff, 0xfe]);
+    assert_eq!((i.kind, i.mime), (Kind::Unsupported, None));
+    assert_eq!(kind(b"  \n").reason.as_deref(), Some("an empty file"));
+}
+
+#[test]
+fn the_name_does_not_decide_the_type() {
+    // A PDF is a PDF whatever it is called; the bytes alone go in.
+    let i = kind(&text_pdf(&["Quarterly report for the board of directors, final version"]));
+    assert_eq!(i.mime, Some(PDF));
+}
+
+#[test]
+fn text_is_capped_and_big_files_are_not_read() {
+    let limits = Limits {
+        max_text_chars: 10,
+        ..Limits::default()
+    };
+    let i = inspect(&text_pdf(SUBPOENA), &limits);
+    assert_eq!((i.kind, i.text_chars), (Kind::Text, 10));
+
+    let limits = Limits {
+        max_bytes: 100,
+        ..Limits::default()
+    };
+    let i = inspect(&text_pdf(SUBPOENA), &limits);
+    assert_eq!(i.kind, Kind::Unsupported);
+    assert!(i.reason.unwrap().ends_with("over the 100-byte limit"));
+}
+
+#[test]
+fn the_json_shape_is_the_documented_one_and_holds_no_text() {
+    let i = kind(&text_pdf(SUBPOENA));
+    let json = serde_json::to_value(&i).unwrap();
+    assert_eq!(json["kind"], "text");
+    assert_eq!(json["mime"], "application/pdf");
+    assert_eq!(json["pages"], 1);
+    assert_eq!(json["language"], "eng");
+    assert!(json["text_chars"].as_u64().unwrap() > 100);
+    assert!(!json.to_string().contains("SUBPOENA"), "{json}");
+    let json = serde_json::to_value(kind(&scanned_pdf())).unwrap();
+    assert_eq!(json["language"], serde_json::Value::Null);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// Any bytes, and any damage to a real PDF, give an inspection: never a panic.
+    #[test]
+    fn inspection_is_total(noise in proptest::collection::vec(any::<u8>(), 0..2048),
+                           at in 0usize..4096, flip in any::<u8>()) {
+        let _ = kind(&noise);
+        let mut pdf = text_pdf(SUBPOENA);
+        let i = at % pdf.len();
+        pdf[i] ^= flip;
+        let _ = kind(&pdf);
+        let mut zipped = docx(&["a paragraph"]);
+        let j = at % zipped.len();
+        zipped[j] ^= flip;
+        let _ = kind(&zipped);
+    }
+}
