@@ -98,7 +98,29 @@ pub struct Event {
     /// Vendor fields the normalizer did not know (drift signals).
     #[serde(default)]
     pub unknown_fields: Vec<String>,
+    /// Files attached to what the event is about: metadata only, never the bytes (queue
+    /// messages stay small); classify fetches them under the connection.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<Attachment>,
     pub raw: Payload,
+}
+
+/// One file an event names, as the vendor described it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Attachment {
+    /// The vendor's id for the file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The type the vendor declared: shown, never trusted (the bytes are sniffed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub declared_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<u64>,
+    /// Where the vendor serves the bytes, under the connection's credential.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
 }
 
 /// chrono's own text for a date (RFC 3339, `Z`, a fraction only when there is one), written in one

@@ -16,6 +16,7 @@ fn event(source: Source, subject: &str, object_id: Option<&str>) -> Event {
         received_at: chrono::Utc::now(),
         links: Vec::new(),
         unknown_fields: Vec::new(),
+        attachments: Vec::new(),
         raw: Default::default(),
     }
 }

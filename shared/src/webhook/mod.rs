@@ -103,6 +103,8 @@ pub struct Normalized {
     pub links: Vec<String>,
     /// Top-level fields this normalizer does not know: drift signals, never errors.
     pub unknown_fields: Vec<String>,
+    /// Files the payload names (their metadata only: the bytes are fetched by classify).
+    pub attachments: Vec<crate::event::Attachment>,
     pub raw: crate::event::Payload,
 }
 
@@ -129,6 +131,7 @@ impl Normalized {
             received_at,
             links: self.links,
             unknown_fields: self.unknown_fields,
+            attachments: self.attachments,
             raw: self.raw,
         }
     }

@@ -84,6 +84,7 @@ pub(crate) struct Key<'a>(#[serde(borrow)] pub Cow<'a, str>);
 
 /// An object read as `T`, or `T::default()` when the value is not an object (read like a tree's
 /// missing fields, which is how the tree-reading normalizers treat it).
+#[derive(Default)]
 pub(crate) struct ObjectOr<T>(pub T);
 
 impl<'de, T: Deserialize<'de> + Default> Deserialize<'de> for ObjectOr<T> {

@@ -540,6 +540,7 @@ pub fn event_of(record: &DecisionRecord) -> crate::event::Event {
         received_at,
         links: Vec::new(),
         unknown_fields: Vec::new(),
+        attachments: Vec::new(),
         raw: Default::default(),
     }
 }

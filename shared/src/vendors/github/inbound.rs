@@ -67,6 +67,7 @@ pub fn normalize(headers: &HeaderMap, raw: serde_json::Value) -> Result<Inbound,
             .into_iter()
             .collect(),
         unknown_fields: Vec::new(),
+        attachments: Vec::new(),
         raw: raw.into(),
     }))
 }

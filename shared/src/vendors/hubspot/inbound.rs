@@ -196,6 +196,7 @@ pub fn normalize(raw: serde_json::Value) -> Result<Inbound, NormalizeError> {
                 .and_then(|v| crate::dates::parse_json(v).ok()),
             links: Vec::new(),
             unknown_fields: crate::webhook::unknown_keys(item, KNOWN),
+            attachments: Vec::new(),
             raw: without_attempt(item).into(),
         });
     }

@@ -56,8 +56,29 @@ pub fn normalize(headers: &HeaderMap, raw: serde_json::Value) -> Result<Inbound,
         occurred_at,
         links: link.into_iter().collect(),
         unknown_fields: Vec::new(),
+        attachments: attachments(&raw),
         raw: raw.into(),
     }))
+}
+
+/// The issue's `fields.attachment`: `content` is the REST URL that answers with a redirect to
+/// the file (or the bytes, with `redirect=false`), under the connection's credential.
+fn attachments(raw: &serde_json::Value) -> Vec<crate::event::Attachment> {
+    let Some(list) = raw
+        .pointer("/issue/fields/attachment")
+        .and_then(|a| a.as_array())
+    else {
+        return Vec::new();
+    };
+    list.iter()
+        .map(|a| crate::event::Attachment {
+            id: str_field(a, "/id"),
+            name: str_field(a, "/filename"),
+            declared_type: str_field(a, "/mimeType"),
+            size: a.get("size").and_then(|s| s.as_u64()),
+            url: str_field(a, "/content"),
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -93,5 +114,28 @@ mod tests {
         assert_eq!(n.delivery_id.as_deref(), Some("3f2b1c"));
         assert_eq!(n.object_id.as_deref(), Some("OPS-7"));
         assert_eq!(n.occurred_at.unwrap().timestamp_millis(), 1700000000123);
+    }
+
+    #[test]
+    fn issue_attachments_are_named_not_fetched() {
+        // Shape from Jira Cloud's issue `fields.attachment` (REST v3).
+        let raw = serde_json::json!({
+            "webhookEvent": "jira:issue_created",
+            "issue": {"key": "LEGAL-9", "fields": {"summary": "See attached", "attachment": [{
+                "id": "10001", "filename": "notice.pdf", "mimeType": "application/pdf", "size": 23123,
+                "content": "https://example.atlassian.net/rest/api/3/attachment/content/10001"
+            }]}}
+        });
+        let n = normalize(&HeaderMap::new(), raw).unwrap().into_events().remove(0);
+        assert_eq!(
+            n.attachments,
+            vec![crate::event::Attachment {
+                id: Some("10001".into()),
+                name: Some("notice.pdf".into()),
+                declared_type: Some("application/pdf".into()),
+                size: Some(23123),
+                url: Some("https://example.atlassian.net/rest/api/3/attachment/content/10001".into()),
+            }]
+        );
     }
 }

@@ -152,6 +152,7 @@ pub fn normalize(body: &[u8]) -> Result<Inbound, NormalizeError> {
                 occurred_at: f("LastModifiedDate").or_else(|| f("CreatedDate")).and_then(|d| crate::dates::parse(&d).ok()),
                 links: Vec::new(),
                 unknown_fields: Vec::new(),
+                attachments: Vec::new(),
                 raw: serde_json::json!({"organization_id": org, "notification_id": n.id, "type": kind, "fields": n.fields}).into(),
             }
         })

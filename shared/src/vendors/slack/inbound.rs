@@ -74,8 +74,27 @@ pub fn normalize(raw: serde_json::Value) -> Result<Inbound, NormalizeError> {
         occurred_at,
         links: Vec::new(),
         unknown_fields,
+        attachments: files(&raw),
         raw: raw.into(),
     }))
+}
+
+/// A message's `files`: each with `url_private_download` (or `url_private`), which Slack serves
+/// only with the bot token.
+fn files(raw: &serde_json::Value) -> Vec<crate::event::Attachment> {
+    let Some(files) = raw.pointer("/event/files").and_then(|f| f.as_array()) else {
+        return Vec::new();
+    };
+    files
+        .iter()
+        .map(|f| crate::event::Attachment {
+            id: str_field(f, "/id"),
+            name: str_field(f, "/name"),
+            declared_type: str_field(f, "/mimetype"),
+            size: f.get("size").and_then(|s| s.as_u64()),
+            url: str_field(f, "/url_private_download").or_else(|| str_field(f, "/url_private")),
+        })
+        .collect()
 }
 
 /// A form-encoded request: a slash command (`command`, `text`, `trigger_id`, …) or an
@@ -108,6 +127,7 @@ pub fn normalize_form(body: &[u8]) -> Result<Inbound, NormalizeError> {
                 .and_then(|t| crate::dates::parse_json(t).ok()),
             links: Vec::new(),
             unknown_fields: Vec::new(),
+            attachments: Vec::new(),
             raw: p.into(),
         };
         return Ok(Inbound::Events {
@@ -132,6 +152,7 @@ pub fn normalize_form(body: &[u8]) -> Result<Inbound, NormalizeError> {
         occurred_at: None,
         links: Vec::new(),
         unknown_fields: Vec::new(),
+        attachments: Vec::new(),
         raw: raw.into(),
     };
     Ok(Inbound::Events {
@@ -291,5 +312,29 @@ mod tests {
         assert_eq!(n.object_id.as_deref(), Some("C123ABC456"));
         assert_eq!(n.text.as_deref(), Some("Checkout is down"));
         assert_eq!(n.occurred_at, at(1355517523));
+    }
+
+    #[test]
+    fn a_message_with_files_names_each() {
+        // Shape of a `message` event with `files` (Events API, file_share subtype).
+        let raw = serde_json::json!({
+            "type": "event_callback", "event_id": "Ev1", "event_time": 1355517523,
+            "event": {"type": "message", "subtype": "file_share", "channel": "C1", "user": "U1",
+                "text": "see attached", "files": [
+                    {"id": "F0S43PZDF", "name": "scan.pdf", "mimetype": "application/pdf", "size": 4096,
+                     "url_private": "https://files.slack.com/files-pri/T1-F0S43PZDF/scan.pdf",
+                     "url_private_download": "https://files.slack.com/files-pri/T1-F0S43PZDF/download/scan.pdf"},
+                    {"id": "F2", "name": "note.txt"}
+                ]}
+        });
+        let n = normalize(raw).unwrap().into_events().remove(0);
+        assert_eq!(n.attachments.len(), 2);
+        assert_eq!(n.attachments[0].id.as_deref(), Some("F0S43PZDF"));
+        assert_eq!(n.attachments[0].size, Some(4096));
+        assert_eq!(
+            n.attachments[0].url.as_deref(),
+            Some("https://files.slack.com/files-pri/T1-F0S43PZDF/download/scan.pdf")
+        );
+        assert_eq!((n.attachments[1].url.as_ref(), n.attachments[1].size), (None, None));
     }
 }

@@ -88,6 +88,7 @@ pub fn normalize(
             .and_then(|v| crate::dates::parse_json(v).ok()),
         links: Vec::new(),
         unknown_fields: crate::webhook::unknown_keys(&raw, &["type", "timestamp", "data"]),
+        attachments: Vec::new(),
         raw: raw.into(),
     }))
 }

@@ -67,6 +67,7 @@ pub fn normalize(raw: serde_json::Value) -> Result<Inbound, NormalizeError> {
                 "context",
             ],
         ),
+        attachments: Vec::new(),
         raw: raw.into(),
     }))
 }

@@ -44,6 +44,7 @@ pub fn normalize(raw: serde_json::Value) -> Result<Inbound, NormalizeError> {
             .and_then(|v| crate::dates::parse_json(v).ok()),
         links: Vec::new(),
         unknown_fields: Vec::new(),
+        attachments: Vec::new(),
         raw: raw.into(),
     };
     let reply = Reply::json(serde_json::json!({

@@ -161,6 +161,7 @@ pub fn normalize(headers: &HeaderMap, body: &[u8]) -> Result<Inbound, NormalizeE
         occurred_at: None,
         links: Vec::new(),
         unknown_fields: Vec::new(),
+        attachments: Vec::new(),
         raw: raw.into(),
     }))
 }

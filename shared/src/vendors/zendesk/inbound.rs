@@ -59,7 +59,53 @@ struct Wire<'a> {
     id: Scalar<'a>,
     time: Scalar<'a>,
     detail: Detail<'a>,
+    event: ZEvent<'a>,
     unknown: Vec<String>,
+}
+
+/// `event` of `ticket.attachment_linked_to_comment`: `comment.attachment` is the file, whose
+/// `content_url` redirects to a signed URL that may be on another host.
+#[derive(Default, Deserialize)]
+struct ZEvent<'a> {
+    #[serde(borrow, default)]
+    comment: ObjectOr<Comment<'a>>,
+}
+
+#[derive(Default, Deserialize)]
+struct Comment<'a> {
+    #[serde(borrow, default)]
+    attachment: ObjectOr<FileRef<'a>>,
+}
+
+#[derive(Default, Deserialize)]
+struct FileRef<'a> {
+    #[serde(borrow, default)]
+    id: Scalar<'a>,
+    #[serde(borrow, default)]
+    file_name: Scalar<'a>,
+    #[serde(borrow, default)]
+    filename: Scalar<'a>,
+    #[serde(borrow, default)]
+    content_type: Scalar<'a>,
+    #[serde(borrow, default)]
+    content_url: Scalar<'a>,
+    #[serde(borrow, default)]
+    size: Scalar<'a>,
+}
+
+impl FileRef<'_> {
+    fn attachment(self) -> Option<crate::event::Attachment> {
+        let url = self.content_url.into_string();
+        let id = self.id.into_string();
+        (url.is_some() || id.is_some()).then(|| crate::event::Attachment {
+            id,
+            // The webhook says `filename`; the API's attachment object says `file_name`.
+            name: self.filename.into_string().or(self.file_name.into_string()),
+            declared_type: self.content_type.into_string(),
+            size: self.size.into_string().and_then(|s| s.parse().ok()),
+            url,
+        })
+    }
 }
 
 #[derive(Default, Deserialize)]
@@ -90,6 +136,7 @@ impl<'de: 'a, 'a> Deserialize<'de> for Wire<'a> {
                         "id" => w.id = map.next_value()?,
                         "time" => w.time = map.next_value()?,
                         "detail" => w.detail = map.next_value::<ObjectOr<Detail>>()?.0,
+                        "event" => w.event = map.next_value::<ObjectOr<ZEvent>>()?.0,
                         other => {
                             if !KNOWN.contains(&other) {
                                 w.unknown.push(other.to_owned());
@@ -124,6 +171,7 @@ pub fn normalize(body: &str) -> Result<Inbound, NormalizeError> {
         occurred_at,
         links: Vec::new(),
         unknown_fields: w.unknown,
+        attachments: w.event.comment.0.attachment.0.attachment().into_iter().collect(),
         raw,
     }))
 }
@@ -276,5 +324,45 @@ mod tests {
             normalize(r#"{"type": "x""#),
             Err(NormalizeError::NotJson(_))
         ));
+    }
+
+    #[test]
+    fn an_attachment_linked_to_a_comment_is_named() {
+        // The shape Zendesk sends for `ticket.attachment_linked_to_comment` (a real delivery's
+        // fields; account, ids and host replaced).
+        let body = r#"{
+          "account_id": 22129848,
+          "detail": {"id": "19395", "subject": "Documents", "description": "please see the attached document",
+                     "requester_id": "8658726154110", "status": "NEW", "via": {"channel": "mail"}},
+          "event": {"comment": {"attachment": {
+              "content_type": "application/pdf",
+              "content_url": "https://example.zendesk.com/attachments/token/kPgFVVxSa6uIvrYg801uJkm7S/?name=notice.pdf",
+              "filename": "notice.pdf", "id": "8658726230270", "is_public": false},
+            "id": "8658726228478"}},
+          "id": "030a3f7a-9bb9-47a4-9a36-6aa8f1d66783",
+          "subject": "zen:ticket:19395",
+          "time": "2025-01-14T19:31:42.692223355Z",
+          "type": "zen:event-type:ticket.attachment_linked_to_comment",
+          "zendesk_event_version": "2022-11-06"
+        }"#;
+        let n = normalize(body).unwrap().into_events().remove(0);
+        assert_eq!(n.text.as_deref(), Some("please see the attached document"));
+        assert_eq!(
+            n.attachments,
+            vec![crate::event::Attachment {
+                id: Some("8658726230270".into()),
+                name: Some("notice.pdf".into()),
+                declared_type: Some("application/pdf".into()),
+                size: None,
+                url: Some("https://example.zendesk.com/attachments/token/kPgFVVxSa6uIvrYg801uJkm7S/?name=notice.pdf".into()),
+            }]
+        );
+        assert!(n.unknown_fields.is_empty(), "{:?}", n.unknown_fields);
+        // A ticket event without one names none.
+        let n = normalize(r#"{"type": "zen:event-type:ticket.created", "event": {"comment": "x"}}"#)
+            .unwrap()
+            .into_events()
+            .remove(0);
+        assert!(n.attachments.is_empty());
     }
 }

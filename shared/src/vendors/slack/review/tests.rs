@@ -20,6 +20,7 @@ fn event() -> Event {
         received_at: chrono::Utc::now(),
         links: vec!["https://example.zendesk.com/agent/tickets/35436".into()],
         unknown_fields: Vec::new(),
+        attachments: Vec::new(),
         raw: Default::default(),
     }
 }
