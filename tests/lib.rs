@@ -150,5 +150,6 @@ pub fn classify_deps(
         max_receives: 5,
         drift: None,
         links: None,
+        documents: None,
     }
 }

@@ -176,6 +176,81 @@ pub async fn send(
     connector: &str,
     req: reqwest::RequestBuilder,
 ) -> (Call, Result<Answer, reqwest::Error>) {
+    let (mut call, sent) = start(connector, req, None).await;
+    let answer = match sent {
+        Ok(resp) => {
+            let status = resp.status();
+            let headers = resp.headers().clone();
+            resp.text().await.map(|body| Answer {
+                status,
+                headers,
+                body,
+            })
+        }
+        Err(e) => Err(e),
+    };
+    settle(&mut call, answer.as_ref().map(|a| (a.status, &a.headers)));
+    (call, answer)
+}
+
+/// A received answer whose body is bytes, read up to a cap.
+#[derive(Debug)]
+pub struct BytesAnswer {
+    pub status: reqwest::StatusCode,
+    pub headers: HeaderMap,
+    pub bytes: Vec<u8>,
+    /// The body went on past the cap (what was read is kept, the rest was not read).
+    pub over: bool,
+}
+
+/// Send `req` and read at most `max` bytes of its answer (a file download). `path` is what the
+/// record shows: a file's URL names the file and can carry a token.
+pub async fn send_bytes(
+    connector: &str,
+    req: reqwest::RequestBuilder,
+    path: &str,
+    max: usize,
+) -> (Call, Result<BytesAnswer, reqwest::Error>) {
+    let (mut call, sent) = start(connector, req, Some(path)).await;
+    let answer = match sent {
+        Ok(mut resp) => {
+            let status = resp.status();
+            let headers = resp.headers().clone();
+            let mut bytes = Vec::new();
+            let mut over = false;
+            loop {
+                match resp.chunk().await {
+                    Ok(Some(chunk)) if bytes.len() + chunk.len() > max => {
+                        over = true;
+                        break;
+                    }
+                    Ok(Some(chunk)) => bytes.extend_from_slice(&chunk),
+                    Ok(None) => break,
+                    Err(e) => {
+                        settle(&mut call, Err(&e));
+                        return (call, Err(e));
+                    }
+                }
+            }
+            Ok(BytesAnswer {
+                status,
+                headers,
+                bytes,
+                over,
+            })
+        }
+        Err(e) => Err(e),
+    };
+    settle(&mut call, answer.as_ref().map(|a| (a.status, &a.headers)));
+    (call, answer)
+}
+
+/// Start a call's record and send the request; the answer's head is all that has been read.
+async fn start(
+    connector: &str,
+    req: reqwest::RequestBuilder,
+    path: Option<&str>,
+) -> (Call, Result<reqwest::Response, reqwest::Error>) {
     let (client, request) = req.build_split();
     let mut call = Call {
         connector: connector.to_owned(),
@@ -194,25 +269,19 @@ pub async fn send(
         }
     };
     call.method = request.method().to_string();
-    call.path = path_template(request.url().path());
-    let answer = async {
-        let resp = client.execute(request).await?;
-        let status = resp.status();
-        let headers = resp.headers().clone();
-        let body = resp.text().await?;
-        Ok::<_, reqwest::Error>(Answer {
-            status,
-            headers,
-            body,
-        })
-    }
-    .await;
-    match &answer {
-        Ok(a) => {
-            call.status = Some(a.status.as_u16());
-            call.rate = rate_headers(&a.headers);
+    call.path = path.map_or_else(|| path_template(request.url().path()), str::to_owned);
+    let sent = client.execute(request).await;
+    (call, sent)
+}
+
+/// What the answer (or its failure) says in the record until the caller finishes it.
+fn settle(call: &mut Call, answer: Result<(reqwest::StatusCode, &HeaderMap), &reqwest::Error>) {
+    match answer {
+        Ok((status, headers)) => {
+            call.status = Some(status.as_u16());
+            call.rate = rate_headers(headers);
             // Finished by the caller with the triage outcome; this is what a drop says.
-            call.outcome = if a.status.is_success() { "ok" } else { "error" };
+            call.outcome = if status.is_success() { "ok" } else { "error" };
         }
         Err(e) => {
             call.outcome = if e.is_timeout() {
@@ -222,7 +291,6 @@ pub async fn send(
             }
         }
     }
-    (call, answer)
 }
 
 /// The rate-limit headers an answer carried (names lower-case), for the record.

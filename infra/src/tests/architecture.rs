@@ -10,11 +10,12 @@ use std::path::{Path, PathBuf};
 /// The library's layers, lowest first. A module imports from its own layer or a lower one.
 const LAYERS: &[(&str, &[&str])] = &[
     (
-        "core: the event, routing and settings",
+        "core: the event, routing and settings (and what a document is)",
         &[
             "dates",
             "redact",
             "model",
+            "documents",
             "event",
             "routing",
             "settings",
@@ -38,8 +39,8 @@ const LAYERS: &[(&str, &[&str])] = &[
         ],
     ),
     (
-        "vendor plumbing: what every vendor shares, inbound and outbound (and the LLM client, and documents)",
-        &["connectors", "webhook", "sync", "classifier", "documents"],
+        "vendor plumbing: what every vendor shares, inbound and outbound (and the LLM client)",
+        &["connectors", "webhook", "sync", "classifier"],
     ),
     ("vendors: one folder each, and the registry", &["vendors"]),
     (

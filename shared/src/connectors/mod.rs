@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod declared;
+pub mod download;
 pub mod drift;
 pub mod grants;
 pub mod structure;
@@ -189,6 +190,19 @@ pub trait Connector: Send + Sync {
         _actions: &[&crate::routing::ActionTemplate],
     ) -> Result<Vec<crate::drift::RequiredField>, ConnectorError> {
         Ok(Vec::new())
+    }
+
+    /// The bytes of a file an event names, within `limits` (`download::download` does the
+    /// work; a vendor says where its credential may go and how it is sent).
+    async fn download(
+        &self,
+        _file: &crate::event::Attachment,
+        _limits: download::Limits,
+    ) -> Result<Vec<u8>, ConnectorError> {
+        Err(ConnectorError::Unsupported(format!(
+            "{} attachments are not fetched",
+            self.name()
+        )))
     }
 }
 

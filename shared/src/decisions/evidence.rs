@@ -23,7 +23,7 @@ use crate::idempotency::{get_s, n, s};
 use crate::routing::{Classification, PlannedAction};
 
 /// The attributes the evidence item holds (and old records hold inline).
-const FIELDS: [&str; 5] = ["input", "scores", "signals", "route", "actions"];
+const FIELDS: [&str; 6] = ["input", "scores", "signals", "route", "actions", "documents"];
 
 /// The evidence item's key for an event.
 fn key(event_id: &str) -> String {
@@ -36,6 +36,8 @@ pub struct Evidence<'a> {
     pub classification: &'a Classification,
     pub route: &'a str,
     pub actions: &'a [PlannedAction],
+    /// What each attached document gave (none: the attribute is absent).
+    pub documents: &'a [crate::documents::Read],
 }
 
 impl DecisionStore {
@@ -70,6 +72,12 @@ impl DecisionStore {
         }
         if !c.signals.is_empty() {
             req = req.item("signals", s(c.signals.join(",")));
+        }
+        if !e.documents.is_empty() {
+            req = req.item(
+                "documents",
+                s(serde_json::to_string(e.documents).unwrap_or_default()),
+            );
         }
         if !first {
             req = req

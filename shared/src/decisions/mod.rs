@@ -119,6 +119,8 @@ pub struct DecisionRecord {
     pub approval_expired: Option<String>,
     /// The vendor object the event is about (a ticket id).
     pub object_id: Option<String>,
+    /// The documents attached to the event, as classify read them (never their text).
+    pub documents: Vec<crate::documents::Read>,
 }
 
 impl DecisionStore {
@@ -206,6 +208,7 @@ impl DecisionStore {
         path: &str,
         route: &str,
         actions: &[PlannedAction],
+        documents: &[crate::documents::Read],
         reason: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<Option<DecisionRecord>, StoreError> {
@@ -249,6 +252,7 @@ impl DecisionStore {
             classification: c,
             route,
             actions,
+            documents,
         };
         self.put_evidence(&evidence, &decided_at, true, now).await?;
         Ok(None)
@@ -610,5 +614,8 @@ fn from_item(item: &HashMap<String, AttributeValue>) -> DecisionRecord {
         refusals: human::refusals(item),
         approval_expired: opt(human::EXPIRED),
         object_id: opt("object_id"),
+        documents: get_s(item, "documents")
+            .and_then(|d| serde_json::from_str(d).ok())
+            .unwrap_or_default(),
     }
 }

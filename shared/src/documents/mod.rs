@@ -109,7 +109,7 @@ impl Inspection {
     fn with_text(mut self, text: &str, limits: &Limits) -> Self {
         let kept: String = text.chars().take(limits.max_text_chars).collect();
         self.text_chars = kept.chars().count();
-        self.language = crate::classifier::detect_language(&kept).map(|(code, _)| code);
+        self.language = crate::model::detect_language(&kept).map(|(code, _)| code);
         self.text = kept;
         self
     }
@@ -162,4 +162,49 @@ fn plain(bytes: &[u8], limits: &Limits) -> Inspection {
 /// Letters and digits in `text`: what tells a text layer from stray spaces and page numbers.
 fn meaningful(text: &str) -> usize {
     text.chars().filter(|c| c.is_alphanumeric()).count()
+}
+
+/// What one document gave a decision: kept with its evidence, shown by `explain`. Never its
+/// text; its name redacted like the input.
+#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
+pub struct Read {
+    pub name: String,
+    /// An inspection's kind, or `not_fetched` / `skipped`.
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mime: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pages: Option<usize>,
+    #[serde(default)]
+    pub text_chars: usize,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub language: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+impl Read {
+    pub fn of(name: &str, i: &Inspection) -> Self {
+        Read {
+            name: name.to_owned(),
+            kind: i.kind.as_str().to_owned(),
+            mime: i.mime.map(str::to_owned),
+            pages: i.pages,
+            text_chars: i.text_chars,
+            language: i.language.map(str::to_owned),
+            reason: i.reason.clone(),
+        }
+    }
+
+    pub fn not_read(name: &str, kind: &str, reason: &str) -> Self {
+        Read {
+            name: name.to_owned(),
+            kind: kind.to_owned(),
+            mime: None,
+            pages: None,
+            text_chars: 0,
+            language: None,
+            reason: Some(reason.to_owned()),
+        }
+    }
 }

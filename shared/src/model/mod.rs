@@ -358,6 +358,16 @@ pub fn shuffle(v: &mut [usize], seed: u64) {
     }
 }
 
+/// The text's language (ISO 639-3) when the detector is fairly sure — short or mixed texts give
+/// `None`, and then no language route applies. whatlang's own `is_reliable` refuses most
+/// one-sentence tickets (a clear Spanish sentence scores 0.68), so the floor is 0.5, which still
+/// keeps three-word English snippets (0.04–0.11, often misread as Danish or French) out.
+pub fn detect_language(text: &str) -> Option<(&'static str, f64)> {
+    const FLOOR: f64 = 0.5;
+    let info = whatlang::detect(text)?;
+    (info.confidence() >= FLOOR).then(|| (info.lang().code(), info.confidence()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -402,6 +402,26 @@ impl Connector for Jira {
         }
     }
 
+    async fn download(
+        &self,
+        file: &crate::event::Attachment,
+        limits: crate::connectors::download::Limits,
+    ) -> Result<Vec<u8>, ConnectorError> {
+        use crate::connectors::download::{download, origin_of, Fetch};
+        // `content` answers 303 to the media host, which is fetched without the credential.
+        let url = match (&file.url, &file.id) {
+            (Some(url), _) => url.clone(),
+            (None, Some(id)) => format!("{}/rest/api/3/attachment/content/{id}", self.base_url),
+            (None, None) => return Err(ConnectorError::permanent("the attachment has no id")),
+        };
+        let trusted: Vec<String> = origin_of(&self.base_url).into_iter().collect();
+        let fetch = Fetch { vendor: "jira", rules: triage, trusted: &trusted, limits };
+        download(&self.http, &url, &fetch, |r| {
+            r.basic_auth(&self.email, Some(self.token.expose_secret()))
+        })
+        .await
+    }
+
     async fn probe(&self) -> Result<Outcome, ConnectorError> {
         let me = send(self.request(Method::GET, "/myself")).await?;
         let account = me

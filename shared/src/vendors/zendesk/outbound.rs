@@ -416,6 +416,25 @@ impl Connector for Zendesk {
         }
     }
 
+    async fn download(
+        &self,
+        file: &crate::event::Attachment,
+        limits: crate::connectors::download::Limits,
+    ) -> Result<Vec<u8>, ConnectorError> {
+        use crate::connectors::download::{download, origin_of, Fetch};
+        // `content_url` may be on another host (Zendesk: "take care not to inadvertently send
+        // Zendesk authentication credentials"): only the account's own origin gets them.
+        let url = file.url.as_deref().ok_or_else(|| {
+            ConnectorError::permanent("the attachment has no content_url")
+        })?;
+        let trusted: Vec<String> = origin_of(&self.base_url).into_iter().collect();
+        let fetch = Fetch { vendor: "zendesk", rules: triage, trusted: &trusted, limits };
+        download(&self.http, url, &fetch, |r| {
+            r.basic_auth(format!("{}/token", self.email), Some(self.token.expose_secret()))
+        })
+        .await
+    }
+
     async fn probe(&self) -> Result<Outcome, ConnectorError> {
         let body = send(self.request(Method::GET, "/api/v2/users/me.json")).await?;
         // An anonymous "user" (id null) means the credentials were not accepted.

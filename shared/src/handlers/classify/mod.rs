@@ -6,6 +6,8 @@ use chrono::Utc;
 use lambda_runtime::{Error, LambdaEvent};
 use tracing::info;
 
+mod documents;
+
 use crate::batch::{self, correlation_id, RecordError};
 use crate::classifier::Classifier;
 use crate::decisions::{DecisionStore, PATH_ACT, PATH_REVIEW};
@@ -30,6 +32,9 @@ pub struct Classify {
     pub drift: Option<crate::drift::store::DriftStore>,
     /// Signs decision links for review notices that use `{decision.links}`.
     pub links: Option<crate::handlers::decision::links::LinkSigner>,
+    /// Fetches and reads attached documents (with `PACING_TABLE` set: fetching draws on the
+    /// connections' shared budgets); without it, an event with attachments goes to a person.
+    pub documents: Option<documents::Reader>,
 }
 
 impl Classify {
@@ -79,6 +84,21 @@ impl Classify {
                 .optional("DRIFT_TABLE")
                 .map(|t| crate::drift::store::DriftStore::new(aws.ddb.clone(), t)),
             links: crate::handlers::decision::links::LinkSigner::from_settings(aws, s),
+            documents: match s.optional("PACING_TABLE") {
+                Some(_) => Some(documents::Reader {
+                    connectors: crate::vendors::Connectors::with_refresher(aws, s)?,
+                    pacer: crate::pacing::Pacer::from_settings(
+                        &aws.ddb,
+                        s,
+                        &crate::vendors::DOCUMENTED,
+                    )?,
+                    limits: documents::Limits::from_settings(s),
+                    permits: std::sync::Arc::new(tokio::sync::Semaphore::new(
+                        documents::Limits::concurrency(s),
+                    )),
+                }),
+                None => None,
+            },
         })
     }
 }
@@ -157,6 +177,7 @@ async fn classify_one(deps: &Classify, message: SqsMessage) -> Result<(), Record
                 classification: &c,
                 route: &plan.route,
                 actions: &plan.actions,
+                documents: &record.documents,
             };
             deps.decisions
                 .repair_evidence(record, &evidence, now)
@@ -165,13 +186,24 @@ async fn classify_one(deps: &Classify, message: SqsMessage) -> Result<(), Record
             (c, plan)
         }
         None => {
+            let last = batch::last_receive(&message, deps.max_receives);
+            let docs = read_documents(deps, &event, &correlation, last).await?;
+            // The documents' text is classified with the event's; the event travels on as sent.
+            let reading = match docs.text.is_empty() {
+                true => std::borrow::Cow::Borrowed(&event),
+                false => {
+                    let mut e = event.clone();
+                    e.text = Some(format!("{}{}", e.text.as_deref().unwrap_or(""), docs.text));
+                    std::borrow::Cow::Owned(e)
+                }
+            };
             let c = crate::calls::within(
                 crate::calls::CallContext::new("chat.completions")
                     .for_event(&event.id, &correlation),
-                deps.classifier.classify(&deps.routing, &event),
+                deps.classifier.classify(&deps.routing, &reading),
             )
             .await;
-            let plan = Plan::new(deps, &event, &c);
+            let plan = Plan::new(deps, &event, &c, docs.problem);
             let recorded = deps
                 .decisions
                 .record_decision(
@@ -182,6 +214,7 @@ async fn classify_one(deps: &Classify, message: SqsMessage) -> Result<(), Record
                     plan.path,
                     &plan.route,
                     &plan.actions,
+                    &docs.read,
                     plan.reason.as_deref(),
                     now,
                 )
@@ -272,6 +305,42 @@ async fn classify_one(deps: &Classify, message: SqsMessage) -> Result<(), Record
     Ok(())
 }
 
+/// The event's documents, read; on its last receive, ones that cannot be fetched now go to a
+/// person rather than the event to the dead-letter queue.
+async fn read_documents(
+    deps: &Classify,
+    event: &Event,
+    correlation: &str,
+    last: bool,
+) -> Result<documents::Documents, RecordError> {
+    if event.attachments.is_empty() {
+        return Ok(documents::Documents::default());
+    }
+    let Some(reader) = &deps.documents else {
+        return Ok(documents::Documents {
+            problem: Some(
+                "the event has attachments and this classify reads none (no PACING_TABLE)".into(),
+            ),
+            ..Default::default()
+        });
+    };
+    let read = crate::calls::within(
+        crate::calls::CallContext::new("attachment.download").for_event(&event.id, correlation),
+        reader.read(event),
+    )
+    .await;
+    match read {
+        Ok(docs) => Ok(docs),
+        Err(documents::NotNow(why)) if !last => Err(RecordError(format!(
+            "a document cannot be fetched now, trying again later: {why}"
+        ))),
+        Err(documents::NotNow(why)) => Ok(documents::Documents {
+            problem: Some(format!("a document could not be fetched: {why}")),
+            ..Default::default()
+        }),
+    }
+}
+
 /// Where one classified event goes and the messages that take it there.
 struct Plan<'d> {
     queue: &'d str,
@@ -286,8 +355,12 @@ struct Plan<'d> {
 }
 
 impl<'d> Plan<'d> {
-    fn new(deps: &'d Classify, event: &Event, c: &Classification) -> Self {
-        let decision = deps.routing.decide(event, c);
+    /// Where the classification routes the event, unless its documents need a person.
+    fn new(deps: &'d Classify, event: &Event, c: &Classification, problem: Option<String>) -> Self {
+        let decision = match problem {
+            Some(reason) => deps.routing.review(event, c, reason),
+            None => deps.routing.decide(event, c),
+        };
         Self::from_decision(deps, event, c, decision)
     }
 

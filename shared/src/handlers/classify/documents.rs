@@ -1,0 +1,270 @@
+//! classify's document step: each file an event names is fetched through its vendor's
+//! connection (the credential and its refresh, the shared budget, the breaker, one call record
+//! each), inspected, and its text joins the event's for classification. A file that cannot be
+//! read sends the event to a person with the reason; one that cannot be fetched *now* (no
+//! budget, circuit open, the vendor down) has classify try again later.
+
+use std::time::Duration;
+
+use tracing::{info, warn};
+
+use crate::connectors::download;
+use crate::connectors::ConnectorError;
+use crate::documents::{self, Kind, Read};
+use crate::event::{Attachment, Event};
+use crate::pacing::breaker::{breaker_key, Gate};
+use crate::pacing::{Pace, Pacer};
+use crate::vendors::Connectors;
+
+/// What the document step may spend on one event.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Limits {
+    /// Files read per event; any beyond send the event to a person.
+    pub max_count: usize,
+    pub fetch: download::Limits,
+    pub inspect: documents::Limits,
+    /// Document text joined to the event's, all documents together.
+    pub max_total_chars: usize,
+}
+
+impl Limits {
+    pub fn concurrency(s: &crate::settings::Settings) -> usize {
+        s.optional("DOCUMENT_CONCURRENCY")
+            .and_then(|v| v.parse().ok())
+            .filter(|n: &usize| *n > 0)
+            .unwrap_or(2)
+    }
+
+    pub fn from_settings(s: &crate::settings::Settings) -> Self {
+        let number = |name: &str, default: usize| {
+            s.optional(name)
+                .and_then(|v| v.parse().ok())
+                .filter(|n: &usize| *n > 0)
+                .unwrap_or(default)
+        };
+        let inspect = documents::Limits {
+            max_bytes: number("DOCUMENT_MAX_BYTES", documents::Limits::default().max_bytes),
+            ..documents::Limits::default()
+        };
+        Limits {
+            max_count: number("DOCUMENT_MAX_COUNT", 5),
+            fetch: download::Limits {
+                max_bytes: inspect.max_bytes,
+                timeout: Duration::from_secs(number("DOCUMENT_TIMEOUT_SECS", 20) as u64),
+            },
+            inspect,
+            max_total_chars: number("DOCUMENT_MAX_TEXT_CHARS", 20_000),
+        }
+    }
+}
+
+/// Fetches and reads an event's documents.
+#[derive(Clone, Debug)]
+pub struct Reader {
+    pub connectors: Connectors,
+    pub pacer: Pacer,
+    pub limits: Limits,
+    /// Documents held in memory at once across the batch (`DOCUMENT_CONCURRENCY`, default 2):
+    /// a file and what it inflates to stay within the function's memory.
+    pub permits: std::sync::Arc<tokio::sync::Semaphore>,
+}
+
+/// What an event's documents gave.
+#[derive(Debug, Default)]
+pub struct Documents {
+    /// Per file, for the decision record and `explain`.
+    pub read: Vec<Read>,
+    /// The text read, capped, to classify with the event's own.
+    pub text: String,
+    /// Why a person must look (the first bad case, naming its file).
+    pub problem: Option<String>,
+}
+
+/// A file could not be fetched now: classify tries the event again later.
+#[derive(Debug)]
+pub struct NotNow(pub String);
+
+impl Reader {
+    pub async fn read(&self, event: &Event) -> Result<Documents, NotNow> {
+        let mut out = Documents::default();
+        let vendor = event.source.as_str();
+        for (i, file) in event.attachments.iter().enumerate() {
+            let name = display_name(file, i);
+            if i >= self.limits.max_count {
+                out.read.push(Read::not_read(&name, "skipped", "over the count limit"));
+                out.problem.get_or_insert(format!(
+                    "{} attachments, over the limit of {}: only the first {} were read",
+                    event.attachments.len(),
+                    self.limits.max_count,
+                    self.limits.max_count
+                ));
+                continue;
+            }
+            if let Some(size) = file.size.filter(|s| *s > self.limits.fetch.max_bytes as u64) {
+                let reason = format!(
+                    "{size} bytes, over the {}-byte limit",
+                    self.limits.fetch.max_bytes
+                );
+                out.problem
+                    .get_or_insert(format!("document {name} not read: {reason}"));
+                out.read.push(Read::not_read(&name, "not_fetched", &reason));
+                continue;
+            }
+            let _permit = self.permits.acquire().await.ok();
+            let bytes = match self.fetch(vendor, file).await {
+                Ok(b) => b,
+                Err(Fetched::Later(why)) => return Err(NotNow(format!("{name}: {why}"))),
+                Err(Fetched::Refused(e)) => {
+                    warn!(event_id = %event.id, document = i, error = %e, "document not fetched");
+                    out.problem
+                        .get_or_insert(format!("document {name} could not be fetched: {e}"));
+                    out.read.push(Read::not_read(&name, "not_fetched", &e.to_string()));
+                    continue;
+                }
+            };
+            // Parsing is CPU work: off the runtime's threads, so other events' calls go on.
+            let limits = self.limits.inspect.clone();
+            let size = bytes.len();
+            let inspection =
+                tokio::task::spawn_blocking(move || documents::inspect(&bytes, &limits))
+                    .await
+                    .map_err(|e| NotNow(format!("{name}: inspection failed: {e}")))?;
+            info!(
+                event_id = %event.id,
+                document = i,
+                kind = inspection.kind.as_str(),
+                bytes = size,
+                text_chars = inspection.text_chars,
+                "document inspected"
+            );
+            if let Some(problem) = problem(&inspection, &name) {
+                out.problem.get_or_insert(problem);
+            }
+            if inspection.kind == Kind::Text {
+                let room = self
+                    .limits
+                    .max_total_chars
+                    .saturating_sub(out.text.chars().count());
+                if room > 0 {
+                    out.text.push_str("\n\n");
+                    out.text.extend(inspection.text.chars().take(room));
+                }
+            }
+            out.read.push(Read::of(&name, &inspection));
+        }
+        Ok(out)
+    }
+
+    /// One file through its connection: breaker, budget, call, one refresh on a refused
+    /// credential.
+    async fn fetch(&self, vendor: &str, file: &Attachment) -> Result<Vec<u8>, Fetched> {
+        let credential = crate::vendors::secret_id(&self.connectors.settings, vendor)
+            .ok_or_else(|| {
+                Fetched::Refused(ConnectorError::Unsupported(format!(
+                    "no {vendor} connection is configured to fetch it with"
+                )))
+            })?;
+        let breaker = breaker_key(vendor, &credential);
+        let now_us = || chrono::Utc::now().timestamp_micros();
+        let gate = self.pacer.breaker.gate(&breaker, now_us()).await.map_err(later)?;
+        if let Gate::Open { retry_after } = gate {
+            return Err(Fetched::Later(format!("circuit open for {retry_after:?}")));
+        }
+        let mut connector = self.connectors.get(vendor).await.map_err(resolve)?;
+        let mut refreshed = false;
+        loop {
+            match self.pacer.wait_turn(vendor, &credential).await.map_err(later)? {
+                Pace::Go => {}
+                Pace::Reserved { .. } | Pace::Defer(_) => {
+                    return Err(Fetched::Later(format!("no {vendor} budget left now")))
+                }
+            }
+            match connector.download(file, self.limits.fetch).await {
+                Ok(bytes) => {
+                    if !matches!(gate, Gate::Closed { failures: 0 }) {
+                        let _ = self.pacer.breaker.success(&breaker).await;
+                    }
+                    return Ok(bytes);
+                }
+                Err(ConnectorError::Auth(_)) if !refreshed => {
+                    refreshed = true;
+                    if !self
+                        .connectors
+                        .after_auth_failure(vendor)
+                        .await
+                        .map_err(resolve)?
+                    {
+                        return Err(Fetched::Refused(ConnectorError::Auth(
+                            "the credential was refused".into(),
+                        )));
+                    }
+                    connector = self.connectors.get(vendor).await.map_err(resolve)?;
+                    crate::calls::next_attempt();
+                }
+                Err(ConnectorError::RateLimited { retry_after }) => {
+                    let _ = self
+                        .pacer
+                        .rate_limited(vendor, &credential, retry_after)
+                        .await;
+                    return Err(Fetched::Later(format!("{vendor} asked to slow down")));
+                }
+                Err(e @ ConnectorError::Transient(_)) => {
+                    let _ = self.pacer.breaker.failure(&breaker, now_us()).await;
+                    return Err(Fetched::Later(e.to_string()));
+                }
+                Err(e) => return Err(Fetched::Refused(e)),
+            }
+        }
+    }
+}
+
+enum Fetched {
+    /// Try the event again later.
+    Later(String),
+    /// The vendor (or the limits) said no: a person is told.
+    Refused(ConnectorError),
+}
+
+fn later(e: impl std::fmt::Display) -> Fetched {
+    Fetched::Later(e.to_string())
+}
+
+fn resolve(e: crate::connectors::ResolveError) -> Fetched {
+    use crate::connectors::auth::AuthError;
+    use crate::connectors::ResolveError;
+    match e {
+        ResolveError::Auth(AuthError::Cooldown { .. }) => Fetched::Later(e.to_string()),
+        ResolveError::Auth(AuthError::ReauthRequired { .. }) => {
+            Fetched::Refused(ConnectorError::ReauthRequired(e.to_string()))
+        }
+        ResolveError::Auth(_) | ResolveError::Secret(_) => Fetched::Later(e.to_string()),
+        other => Fetched::Refused(ConnectorError::Unsupported(other.to_string())),
+    }
+}
+
+/// A file's name for people: redacted like the input (a name can hold one), or its place.
+fn display_name(file: &Attachment, i: usize) -> String {
+    match &file.name {
+        Some(n) => format!("{:?}", crate::redact::redact(n)),
+        None => format!("#{}", i + 1),
+    }
+}
+
+/// Why a person must look at an event with this document, if one must.
+fn problem(i: &documents::Inspection, name: &str) -> Option<String> {
+    let why = match i.kind {
+        Kind::Text => return None,
+        Kind::Scanned => "scanned document, no text layer".to_owned(),
+        Kind::Encrypted => "password-protected document".to_owned(),
+        Kind::Corrupt => format!(
+            "document could not be read ({})",
+            i.reason.as_deref().unwrap_or("corrupt")
+        ),
+        Kind::Image => "an image: its text needs OCR".to_owned(),
+        Kind::Unsupported => format!(
+            "document not read ({})",
+            i.reason.as_deref().unwrap_or("unsupported type")
+        ),
+    };
+    Some(format!("{why}: {name}"))
+}
