@@ -179,6 +179,29 @@ pub fn zendesk_ticket_created(
     }
 }
 
+/// Zendesk event-based webhook: `zen:event-type:ticket.attachment_linked_to_comment`, the ticket's
+/// subject and description in `detail` and the file in `event.comment.attachment` (the shape
+/// Zendesk delivers).
+pub fn zendesk_attachment_linked(
+    secret: &str,
+    delivery_id: &str,
+    ticket_id: u64,
+    subject: &str,
+    description: &str,
+    file: &switchyard::event::Attachment,
+    now: DateTime<Utc>,
+) -> SignedWebhook {
+    let mut hook = zendesk_ticket_created(secret, delivery_id, ticket_id, subject, description, now);
+    let mut body: serde_json::Value = serde_json::from_str(&hook.body).expect("fixture JSON");
+    body["type"] = json!("zen:event-type:ticket.attachment_linked_to_comment");
+    body["event"] = json!({"comment": {"id": format!("{ticket_id}001"), "attachment": {
+        "content_type": file.declared_type, "content_url": file.url, "filename": file.name,
+        "id": file.id, "is_public": true
+    }}});
+    resign_zendesk(&mut hook, secret, body.to_string());
+    hook
+}
+
 /// Replace a Zendesk webhook's body and sign it again under its own timestamp (tests that need a
 /// body no vendor example has, signed as Zendesk would sign it).
 pub fn resign_zendesk(hook: &mut SignedWebhook, secret: &str, body: String) {

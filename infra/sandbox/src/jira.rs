@@ -21,6 +21,7 @@ pub const SEARCH_LAG: std::time::Duration = std::time::Duration::from_secs(2);
 
 pub(crate) fn routes() -> Router<Arc<Shared>> {
     Router::new()
+        .merge(super::files::jira_routes())
         .route("/rest/api/3/myself", get(myself))
         .route("/rest/api/3/mypermissions", get(mypermissions))
         .route("/rest/api/3/issue", post(create_issue))
@@ -49,7 +50,7 @@ const WORKFLOW: &[(&str, &str, &str)] = &[
 ];
 
 #[allow(clippy::result_large_err)] // an axum Response, returned at once by every handler
-fn authorized(shared: &Shared, headers: &HeaderMap) -> Result<(), Response> {
+pub(crate) fn authorized(shared: &Shared, headers: &HeaderMap) -> Result<(), Response> {
     // Burst limit first, answered as Jira documents it.
     {
         let mut state = shared.state.lock().expect("sandbox state");

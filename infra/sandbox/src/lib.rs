@@ -8,6 +8,7 @@ mod admin;
 pub mod casebook;
 pub mod drift;
 pub mod faults;
+pub mod files;
 pub mod hubspot;
 pub mod jira;
 pub mod llm;
@@ -117,6 +118,7 @@ pub struct State {
     pub llm_calls: u64,
     pub next_id: u64,
     pub casebook: casebook::Casebook,
+    pub files: files::Files,
 }
 
 impl State {
@@ -280,6 +282,7 @@ impl Sandbox {
             .nest("/teams", faulty("teams", teams::routes()))
             .nest("/casebook", faulty("casebook", casebook::routes()))
             .nest("/receiver", receiver::routes())
+            .nest("/files", files::routes())
             .nest(
                 "/_admin",
                 admin::routes().layer(axum::middleware::from_fn(loopback_host_only)),
@@ -329,6 +332,49 @@ impl Sandbox {
             .values()
             .find(|c| c["number"] == number)
             .cloned()
+    }
+
+    /// Store a file at `vendor` and return it as the vendor's webhook names it (its URL is the
+    /// vendor's download flow, see [`files`]).
+    pub fn attach(
+        &self,
+        vendor: &'static str,
+        name: &str,
+        content_type: &str,
+        bytes: Vec<u8>,
+    ) -> switchyard::event::Attachment {
+        let mut state = self.state.lock().expect("sandbox state");
+        state.next_id += 1;
+        let id = state.next_id;
+        let key = format!("{vendor}{id:06}x{:08x}", uuid::Uuid::new_v4().as_u128() as u32);
+        let size = bytes.len() as u64;
+        state.files.by_key.insert(
+            key.clone(),
+            files::File {
+                vendor,
+                name: name.to_owned(),
+                content_type: content_type.to_owned(),
+                bytes,
+            },
+        );
+        let base = self.base_url(vendor);
+        let url = match vendor {
+            "zendesk" => format!("{base}/attachments/token/{key}/?name={name}"),
+            "slack" => format!("{base}/files-pri/{key}/download/{name}"),
+            _ => format!("{base}/rest/api/3/attachment/content/{key}"),
+        };
+        switchyard::event::Attachment {
+            id: Some(id.to_string()),
+            name: Some(name.to_owned()),
+            declared_type: Some(content_type.to_owned()),
+            size: Some(size),
+            url: Some(url),
+        }
+    }
+
+    /// Every fetch of a signed file URL: (key, whether it carried `Authorization`).
+    pub fn signed_fetches(&self) -> Vec<(String, bool)> {
+        self.state.lock().expect("sandbox state").files.signed_fetches.clone()
     }
 
     pub fn base_url(&self, vendor: &str) -> String {

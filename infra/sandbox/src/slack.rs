@@ -19,6 +19,7 @@ use super::{LedgerEntry, Shared};
 
 pub(crate) fn routes() -> Router<Arc<Shared>> {
     Router::new()
+        .merge(super::files::slack_routes())
         .route("/api/auth.test", post(auth_test))
         .route("/api/chat.postMessage", post(post_message))
         .route("/api/chat.update", post(update_message))
@@ -40,7 +41,7 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
 }
 
 /// The Slack error code for a request's token, or `None` when it is valid.
-fn check(shared: &Shared, headers: &HeaderMap) -> Option<&'static str> {
+pub(crate) fn check(shared: &Shared, headers: &HeaderMap) -> Option<&'static str> {
     let Some(token) = bearer(headers) else {
         return Some("not_authed");
     };

@@ -27,6 +27,7 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
             get(list_tickets).post(create_ticket),
         )
         .merge(super::zendesk_users::routes())
+        .merge(super::files::zendesk_routes())
 }
 
 /// `GET /api/v2/tickets.json[?external_id=…][&sort_by=updated_at&sort_order=desc&per_page=n]`.
@@ -242,7 +243,7 @@ pub(crate) async fn limit(
     }
 }
 
-fn unauthorized() -> Response {
+pub(crate) fn unauthorized() -> Response {
     (
         StatusCode::UNAUTHORIZED,
         Json(json!({"error": "Couldn't authenticate you"})),

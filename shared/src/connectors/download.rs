@@ -78,12 +78,26 @@ pub async fn download(
             // A file host that sends a web page instead of the file is asking someone to sign in
             // (Slack without the bot token, Zendesk's private attachments): the credential did not
             // count, and the page is not the document.
-            let html = answer
+            let content_type = answer
                 .headers
                 .get(reqwest::header::CONTENT_TYPE)
                 .and_then(|v| v.to_str().ok())
-                .is_some_and(|t| t.trim_start().starts_with("text/html"));
-            if html {
+                .unwrap_or_default()
+                .trim_start()
+                .to_owned();
+            // An API error in a 200 (Slack's `{"ok": false, "error": "token_expired"}`) is read
+            // with the vendor's rules, never as the file.
+            if content_type.starts_with("application/json") && !answer.over {
+                let body = String::from_utf8_lossy(&answer.bytes).into_owned();
+                let response = Response::from_parts(answer.status.as_u16(), &answer.headers, body);
+                let verdict = (f.rules)(&response).finish(&response, chrono::Utc::now());
+                if verdict.kind != super::triage::Kind::Ok {
+                    let e = ConnectorError::from_verdict(verdict);
+                    call.finish(e.outcome());
+                    return Err(e);
+                }
+            }
+            if content_type.starts_with("text/html") {
                 call.finish("auth");
                 return Err(ConnectorError::Auth(
                     "the file host answered with a web page, not the file (a sign-in page)".into(),

@@ -1,0 +1,196 @@
+//! Documents that arrive with events, end to end: each vendor's file is fetched through its
+//! download flow in the sandbox (Zendesk's signed-URL redirect, Slack's bot token, Jira's media
+//! redirect) under the connection, inspected, read into the classification, and every bad case
+//! reaches a person with its reason.
+
+use chrono::Utc;
+use serde_json::Value;
+use switchyard::decisions::DecisionRecord;
+use switchyard::documents::samples;
+use switchyard::event::Attachment;
+use switchyard_infra::fixtures::{self, SignedWebhook};
+use switchyard_infra::stack::LocalStack;
+use std::time::Duration;
+
+use switchyard_tests::{settled, wait_for};
+
+/// A Zendesk ticket whose only words are "please see the attached document", with `file`
+/// attached: its settled decision record.
+async fn zendesk_with(stack: &LocalStack, ticket: u64, file: Attachment) -> DecisionRecord {
+    stack.sandbox.seed_zendesk_ticket(ticket, "Documents");
+    let hook = fixtures::zendesk_attachment_linked(
+        &stack.signing.zendesk,
+        &format!("doc-{ticket}"),
+        ticket,
+        "Documents",
+        "please see the attached document",
+        &file,
+        Utc::now(),
+    );
+    send(stack, hook).await
+}
+
+async fn send(stack: &LocalStack, hook: SignedWebhook) -> DecisionRecord {
+    let (status, body) = hook
+        .send(&reqwest::Client::new(), &stack.webhook_base)
+        .await
+        .unwrap();
+    assert_eq!(status, 202, "{body}");
+    let id = body["event_id"].as_str().unwrap().to_owned();
+    settled(stack, &id).await;
+    // The evidence (documents included) is written just after the decision.
+    let decisions = stack.decisions().unwrap();
+    wait_for("the decision's evidence", Duration::from_secs(10), || {
+        let (decisions, id) = (decisions.clone(), id.clone());
+        async move { decisions.get(&id).await.ok()?.filter(|r| r.input.is_some()) }
+    })
+    .await
+}
+
+fn pdf(stack: &LocalStack, vendor: &'static str, name: &str, bytes: Vec<u8>) -> Attachment {
+    stack.sandbox.attach(vendor, name, "application/pdf", bytes)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subpoena_in_a_pdf_routes_as_legal_and_each_bad_document_reaches_a_person() {
+    let stack = LocalStack::start().await.unwrap();
+    let subpoena = pdf(&stack, "zendesk", "subpoena.pdf", samples::text_pdf(samples::SUBPOENA));
+    let record = zendesk_with(&stack, 35501, subpoena).await;
+    // Classified on the document: the ticket's own words say nothing of the law.
+    assert_eq!(record.category, "legal", "{record:?}");
+    assert_eq!(record.documents.len(), 1, "{record:?}");
+    let read = &record.documents[0];
+    assert_eq!((read.kind.as_str(), read.pages), ("text", Some(1)));
+    assert_eq!(read.mime.as_deref(), Some("application/pdf"));
+    assert!(read.text_chars > 300, "{read:?}");
+    assert_eq!(read.name, "\"subpoena.pdf\"");
+
+    let spanish = pdf(&stack, "zendesk", "extracto.pdf", samples::text_pdf(samples::SPANISH));
+    let record = zendesk_with(&stack, 35502, spanish).await;
+    assert_eq!(record.language.as_deref(), Some("spa"), "{record:?}");
+    assert_eq!(record.documents[0].language.as_deref(), Some("spa"));
+
+    for (ticket, name, bytes, reason) in [
+        (
+            35503,
+            "locked.pdf",
+            samples::password_pdf(samples::SUBPOENA, "s3cret"),
+            "password-protected document: \"locked.pdf\"",
+        ),
+        (
+            35504,
+            "cut.pdf",
+            samples::truncated_pdf(samples::SUBPOENA),
+            "document could not be read (truncated: no end-of-file marker): \"cut.pdf\"",
+        ),
+        (
+            35505,
+            "scan.pdf",
+            samples::scanned_pdf(),
+            "scanned document, no text layer: \"scan.pdf\"",
+        ),
+    ] {
+        let record = zendesk_with(&stack, ticket, pdf(&stack, "zendesk", name, bytes)).await;
+        assert_eq!(record.status, "in_review", "{name}: {record:?}");
+        assert_eq!(record.reason.as_deref(), Some(reason), "{name}");
+    }
+    // An attachment the vendor no longer has: review, naming it.
+    let mut gone = pdf(&stack, "zendesk", "gone.pdf", samples::text_pdf(samples::SUBPOENA));
+    gone.url = gone.url.map(|u| u.replace("/token/zendesk", "/token/missing"));
+    let record = zendesk_with(&stack, 35506, gone).await;
+    assert_eq!(record.status, "in_review");
+    let reason = record.reason.unwrap();
+    assert!(
+        reason.starts_with("document \"gone.pdf\" could not be fetched: permanent failure"),
+        "{reason}"
+    );
+
+    // Every signed URL was fetched, none with the Zendesk credential.
+    let fetches = stack.sandbox.signed_fetches();
+    assert_eq!(fetches.len(), 5, "{fetches:?}");
+    assert!(fetches.iter().all(|(_, auth)| !auth), "{fetches:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slack_files_need_the_bot_token_refreshed_when_expired_and_jira_limits_the_count() {
+    let stack = LocalStack::start().await.unwrap();
+    // The Slack token has expired: the download is refused, the token refreshed, the file read.
+    let notice = stack.sandbox.attach(
+        "slack",
+        "notice.pdf",
+        "application/pdf",
+        samples::text_pdf(samples::SUBPOENA),
+    );
+    stack
+        .sandbox
+        .inject("slack", switchyard_infra::sandbox::faults::Fault::ExpiredToken, 1);
+    let rotations = stack.sandbox.slack_rotations();
+    let hook = fixtures::slack_message(
+        &stack.signing.slack,
+        "Ev0DOC1",
+        "C0SUPPORT",
+        "see attached",
+        Utc::now(),
+    );
+    let mut body: Value = serde_json::from_str(&hook.body).unwrap();
+    body["event"]["files"] = serde_json::json!([{
+        "id": notice.id, "name": notice.name, "mimetype": notice.declared_type,
+        "size": notice.size, "url_private_download": notice.url
+    }]);
+    let record = send(
+        &stack,
+        fixtures::slack_signed(&stack.signing.slack, body.to_string(), Utc::now()),
+    )
+    .await;
+    assert_eq!(record.documents.len(), 1, "{record:?}");
+    assert_eq!(record.documents[0].kind, "text", "{record:?}");
+    assert_eq!(stack.sandbox.slack_rotations(), rotations + 1);
+
+    // Six files on one Jira issue: the first five are read, and a person is told why.
+    let hook = fixtures::jira_issue_created(
+        &stack.signing.jira,
+        "doc-jira-1",
+        "OPS-77",
+        "Exports",
+        "attached",
+        Utc::now(),
+    );
+    let mut body: Value = serde_json::from_str(&hook.body).unwrap();
+    let files: Vec<Value> = (0..6)
+        .map(|i| {
+            let a = stack.sandbox.attach(
+                "jira",
+                &format!("part{i}.txt"),
+                "text/plain",
+                format!("Export part {i} of the monthly ledger for the finance team").into_bytes(),
+            );
+            serde_json::json!({"id": a.id, "filename": a.name, "mimeType": a.declared_type,
+                               "size": a.size, "content": a.url})
+        })
+        .collect();
+    body["issue"]["fields"]["attachment"] = Value::Array(files);
+    let body = body.to_string();
+    let sig = switchyard::webhook::signature::hmac_sha256(
+        stack.signing.jira.as_bytes(),
+        &[body.as_bytes()],
+    );
+    let mut hook = hook;
+    hook.body = body;
+    for (k, v) in hook.headers.iter_mut() {
+        if k == "x-hub-signature" {
+            *v = format!("sha256={}", hex::encode(sig));
+        }
+    }
+    let record = send(&stack, hook).await;
+    assert_eq!(record.status, "in_review");
+    assert_eq!(
+        record.reason.as_deref(),
+        Some("6 attachments, over the limit of 5: only the first 5 were read")
+    );
+    let kinds: Vec<&str> = record.documents.iter().map(|d| d.kind.as_str()).collect();
+    assert_eq!(kinds, ["text", "text", "text", "text", "text", "skipped"]);
+    // Jira's media redirect is followed without the credential too.
+    let fetches = stack.sandbox.signed_fetches();
+    assert_eq!(fetches.len(), 5, "{fetches:?}");
+    assert!(fetches.iter().all(|(_, auth)| !auth), "{fetches:?}");
+}
