@@ -64,6 +64,13 @@ async fn a_subpoena_in_a_pdf_routes_as_legal_and_each_bad_document_reaches_a_per
     assert_eq!(read.mime.as_deref(), Some("application/pdf"));
     assert!(read.text_chars > 300, "{read:?}");
     assert_eq!(read.name, "\"subpoena.pdf\"");
+    // `explain` says what was read, and nothing of what it said.
+    let story = switchyard_infra::ops::render_story(&record);
+    assert!(
+        story.contains("document    \"subpoena.pdf\": text, application/pdf, 1 page(s), "),
+        "{story}"
+    );
+    assert!(!story.contains("SUBPOENA"), "{story}");
 
     let spanish = pdf(&stack, "zendesk", "extracto.pdf", samples::text_pdf(samples::SPANISH));
     let record = zendesk_with(&stack, 35502, spanish).await;

@@ -80,6 +80,7 @@ pub fn story_json(r: &DecisionRecord) -> Value {
             "received_at": r.received_at, "correlation_id": r.correlation_id,
             "input": r.input, "signature": "verified", "dedupe": "first delivery",
             "redeliveries_acknowledged": r.duplicates,
+            "documents": r.documents,
         },
         "classification": (!r.category.is_empty()).then(|| json!({
             "backend": r.backend, "category": r.category, "confidence": r.confidence,
@@ -128,6 +129,9 @@ pub fn render_story(r: &DecisionRecord) -> String {
     );
     if let Some(input) = &r.input {
         line(&mut out, "input", format!("{input:?} (PII-redacted)"));
+    }
+    for d in &r.documents {
+        line(&mut out, "document", d.describe());
     }
     if !r.category.is_empty() {
         render_classification(&mut out, r);

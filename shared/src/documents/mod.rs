@@ -196,6 +196,27 @@ impl Read {
         }
     }
 
+    /// One line for people: `"a.pdf": text, application/pdf, 1 page(s), 397 characters, eng`.
+    pub fn describe(&self) -> String {
+        let mut s = format!("{}: {}", self.name, self.kind);
+        if let Some(mime) = &self.mime {
+            s.push_str(&format!(", {mime}"));
+        }
+        if let Some(pages) = self.pages {
+            s.push_str(&format!(", {pages} page(s)"));
+        }
+        if self.kind == Kind::Text.as_str() {
+            s.push_str(&format!(", {} characters read", self.text_chars));
+        }
+        if let Some(language) = &self.language {
+            s.push_str(&format!(", language {language}"));
+        }
+        if let Some(reason) = &self.reason {
+            s.push_str(&format!(" ({reason})"));
+        }
+        s
+    }
+
     pub fn not_read(name: &str, kind: &str, reason: &str) -> Self {
         Read {
             name: name.to_owned(),
