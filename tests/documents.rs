@@ -5,12 +5,12 @@
 
 use chrono::Utc;
 use serde_json::Value;
+use std::time::Duration;
 use switchyard::decisions::DecisionRecord;
 use switchyard::documents::samples;
 use switchyard::event::Attachment;
 use switchyard_infra::fixtures::{self, SignedWebhook};
 use switchyard_infra::stack::LocalStack;
-use std::time::Duration;
 
 use switchyard_tests::{settled, wait_for};
 
@@ -47,6 +47,49 @@ async fn send(stack: &LocalStack, hook: SignedWebhook) -> DecisionRecord {
     .await
 }
 
+/// The comments switchyard wrote on a Zendesk ticket (body, public).
+fn replies(stack: &LocalStack, ticket: u64) -> Vec<(String, bool)> {
+    stack
+        .sandbox
+        .ledger()
+        .into_iter()
+        .filter(|e| e.vendor == "zendesk" && e.operation == "update_ticket")
+        .filter(|e| e.object_id == ticket.to_string())
+        .flat_map(|e| e.detail["events"].as_array().cloned().unwrap_or_default())
+        .filter(|ev| ev["type"] == "Comment")
+        .map(|ev| {
+            (
+                ev["body"].as_str().unwrap_or_default().to_owned(),
+                ev["public"].as_bool().unwrap_or(false),
+            )
+        })
+        .collect()
+}
+
+/// Once act has sent everything the event's review message carried (the review notice is the
+/// first action, a reply to the requester the next): the replies on `ticket`.
+async fn replies_once_sent(
+    stack: &LocalStack,
+    event_id: &str,
+    ticket: u64,
+    expected: usize,
+) -> Vec<(String, bool)> {
+    wait_for("the review notice", Duration::from_secs(30), || async {
+        stack
+            .sandbox
+            .ledger()
+            .iter()
+            .any(|e| e.operation == "chat.postMessage" && e.detail.to_string().contains(event_id))
+            .then_some(())
+    })
+    .await;
+    wait_for("the replies", Duration::from_secs(30), || async {
+        let r = replies(stack, ticket);
+        (r.len() >= expected).then_some(r)
+    })
+    .await
+}
+
 fn pdf(stack: &LocalStack, vendor: &'static str, name: &str, bytes: Vec<u8>) -> Attachment {
     stack.sandbox.attach(vendor, name, "application/pdf", bytes)
 }
@@ -54,7 +97,12 @@ fn pdf(stack: &LocalStack, vendor: &'static str, name: &str, bytes: Vec<u8>) -> 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_subpoena_in_a_pdf_routes_as_legal_and_each_bad_document_reaches_a_person() {
     let stack = LocalStack::start().await.unwrap();
-    let subpoena = pdf(&stack, "zendesk", "subpoena.pdf", samples::text_pdf(samples::SUBPOENA));
+    let subpoena = pdf(
+        &stack,
+        "zendesk",
+        "subpoena.pdf",
+        samples::text_pdf(samples::SUBPOENA),
+    );
     let record = zendesk_with(&stack, 35501, subpoena).await;
     // Classified on the document: the ticket's own words say nothing of the law.
     assert_eq!(record.category, "legal", "{record:?}");
@@ -72,38 +120,73 @@ async fn a_subpoena_in_a_pdf_routes_as_legal_and_each_bad_document_reaches_a_per
     );
     assert!(!story.contains("SUBPOENA"), "{story}");
 
-    let spanish = pdf(&stack, "zendesk", "extracto.pdf", samples::text_pdf(samples::SPANISH));
+    let spanish = pdf(
+        &stack,
+        "zendesk",
+        "extracto.pdf",
+        samples::text_pdf(samples::SPANISH),
+    );
     let record = zendesk_with(&stack, 35502, spanish).await;
     assert_eq!(record.language.as_deref(), Some("spa"), "{record:?}");
     assert_eq!(record.documents[0].language.as_deref(), Some("spa"));
 
-    for (ticket, name, bytes, reason) in [
+    let mut asked = Vec::new();
+    for (ticket, name, bytes, reason, replies) in [
         (
             35503,
             "locked.pdf",
             samples::password_pdf(samples::SUBPOENA, "s3cret"),
             "password-protected document: \"locked.pdf\"",
+            1,
         ),
         (
             35504,
             "cut.pdf",
             samples::truncated_pdf(samples::SUBPOENA),
             "document could not be read (truncated: no end-of-file marker): \"cut.pdf\"",
+            1,
         ),
         (
             35505,
             "scan.pdf",
             samples::scanned_pdf(),
             "scanned document, no text layer: \"scan.pdf\"",
+            0,
         ),
     ] {
         let record = zendesk_with(&stack, ticket, pdf(&stack, "zendesk", name, bytes)).await;
         assert_eq!(record.status, "in_review", "{name}: {record:?}");
         assert_eq!(record.reason.as_deref(), Some(reason), "{name}");
+        asked.push((record.event_id, ticket, replies));
     }
+    // The requester is asked, publicly on the ticket, once per document: an unprotected copy,
+    // or the upload again. A scan asks nothing of them (a person reads it).
+    let mut said = Vec::new();
+    for (event_id, ticket, expected) in &asked {
+        let r = replies_once_sent(&stack, event_id, *ticket, *expected).await;
+        assert_eq!(r.len(), *expected, "ticket {ticket}: {r:?}");
+        assert!(r.iter().all(|(_, public)| *public), "{r:?}");
+        said.extend(r.into_iter().map(|(body, _)| body));
+    }
+    assert!(
+        said[0].contains("\"locked.pdf\". It is protected by a password"),
+        "{said:?}"
+    );
+    assert!(
+        said[1].contains("\"cut.pdf\". The upload could not be read"),
+        "{said:?}"
+    );
+
     // An attachment the vendor no longer has: review, naming it.
-    let mut gone = pdf(&stack, "zendesk", "gone.pdf", samples::text_pdf(samples::SUBPOENA));
-    gone.url = gone.url.map(|u| u.replace("/token/zendesk", "/token/missing"));
+    let mut gone = pdf(
+        &stack,
+        "zendesk",
+        "gone.pdf",
+        samples::text_pdf(samples::SUBPOENA),
+    );
+    gone.url = gone
+        .url
+        .map(|u| u.replace("/token/zendesk", "/token/missing"));
     let record = zendesk_with(&stack, 35506, gone).await;
     assert_eq!(record.status, "in_review");
     let reason = record.reason.unwrap();
@@ -128,9 +211,11 @@ async fn slack_files_need_the_bot_token_refreshed_when_expired_and_jira_limits_t
         "application/pdf",
         samples::text_pdf(samples::SUBPOENA),
     );
-    stack
-        .sandbox
-        .inject("slack", switchyard_infra::sandbox::faults::Fault::ExpiredToken, 1);
+    stack.sandbox.inject(
+        "slack",
+        switchyard_infra::sandbox::faults::Fault::ExpiredToken,
+        1,
+    );
     let rotations = stack.sandbox.slack_rotations();
     let hook = fixtures::slack_message(
         &stack.signing.slack,

@@ -191,7 +191,8 @@ pub fn zendesk_attachment_linked(
     file: &switchyard::event::Attachment,
     now: DateTime<Utc>,
 ) -> SignedWebhook {
-    let mut hook = zendesk_ticket_created(secret, delivery_id, ticket_id, subject, description, now);
+    let mut hook =
+        zendesk_ticket_created(secret, delivery_id, ticket_id, subject, description, now);
     let mut body: serde_json::Value = serde_json::from_str(&hook.body).expect("fixture JSON");
     body["type"] = json!("zen:event-type:ticket.attachment_linked_to_comment");
     body["event"] = json!({"comment": {"id": format!("{ticket_id}001"), "attachment": {

@@ -181,12 +181,28 @@ fn document_inspect_names_every_kind_and_exits_0() {
     let cases: [(&str, Vec<u8>, &str); 7] = [
         ("subpoena.pdf", samples::text_pdf(samples::SUBPOENA), "text"),
         ("scan.pdf", samples::scanned_pdf(), "scanned"),
-        ("locked.pdf", samples::password_pdf(samples::SUBPOENA, "pw"), "encrypted"),
-        ("cut.pdf", samples::truncated_pdf(samples::SUBPOENA), "corrupt"),
+        (
+            "locked.pdf",
+            samples::password_pdf(samples::SUBPOENA, "pw"),
+            "encrypted",
+        ),
+        (
+            "cut.pdf",
+            samples::truncated_pdf(samples::SUBPOENA),
+            "corrupt",
+        ),
         ("photo.png", samples::png(), "image"),
         // The name says PDF; the bytes say otherwise, and the bytes decide.
-        ("claim.pdf", samples::docx(&["Notice of claim against the company"]), "text"),
-        ("archive.bin", vec![0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3], "unsupported"),
+        (
+            "claim.pdf",
+            samples::docx(&["Notice of claim against the company"]),
+            "text",
+        ),
+        (
+            "archive.bin",
+            vec![0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3],
+            "unsupported",
+        ),
     ];
     for (name, bytes, kind) in cases {
         let path = dir.join(name);
@@ -207,7 +223,11 @@ fn document_inspect_names_every_kind_and_exits_0() {
         }
     }
     let out = Command::new(env!("CARGO_BIN_EXE_switchyard"))
-        .args(["document", "inspect", dir.join("missing.pdf").to_str().unwrap()])
+        .args([
+            "document",
+            "inspect",
+            dir.join("missing.pdf").to_str().unwrap(),
+        ])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));

@@ -103,7 +103,12 @@ async fn slack(
     }
     let file = {
         let state = shared.state.lock().expect("sandbox state");
-        state.files.by_key.get(&key).filter(|f| f.vendor == "slack").cloned()
+        state
+            .files
+            .by_key
+            .get(&key)
+            .filter(|f| f.vendor == "slack")
+            .cloned()
     };
     match file {
         Some(f) => (StatusCode::OK, [("content-type", f.content_type)], f.bytes).into_response(),
@@ -126,7 +131,11 @@ async fn jira(
         )
             .into_response();
     }
-    (StatusCode::SEE_OTHER, [("location", signed_url(&shared, &key))]).into_response()
+    (
+        StatusCode::SEE_OTHER,
+        [("location", signed_url(&shared, &key))],
+    )
+        .into_response()
 }
 
 async fn signed(

@@ -346,7 +346,10 @@ impl Sandbox {
         let mut state = self.state.lock().expect("sandbox state");
         state.next_id += 1;
         let id = state.next_id;
-        let key = format!("{vendor}{id:06}x{:08x}", uuid::Uuid::new_v4().as_u128() as u32);
+        let key = format!(
+            "{vendor}{id:06}x{:08x}",
+            uuid::Uuid::new_v4().as_u128() as u32
+        );
         let size = bytes.len() as u64;
         state.files.by_key.insert(
             key.clone(),
@@ -374,7 +377,12 @@ impl Sandbox {
 
     /// Every fetch of a signed file URL: (key, whether it carried `Authorization`).
     pub fn signed_fetches(&self) -> Vec<(String, bool)> {
-        self.state.lock().expect("sandbox state").files.signed_fetches.clone()
+        self.state
+            .lock()
+            .expect("sandbox state")
+            .files
+            .signed_fetches
+            .clone()
     }
 
     pub fn base_url(&self, vendor: &str) -> String {

@@ -49,8 +49,13 @@ pub async fn download(
         }
         let req = http.get(url.clone()).timeout(f.limits.timeout);
         let req = if trusted { authorize(req) } else { req };
-        let path = if trusted { "/attachment" } else { "/attachment (signed URL)" };
-        let (call, answer) = crate::calls::send_bytes(f.vendor, req, path, f.limits.max_bytes).await;
+        let path = if trusted {
+            "/attachment"
+        } else {
+            "/attachment (signed URL)"
+        };
+        let (call, answer) =
+            crate::calls::send_bytes(f.vendor, req, path, f.limits.max_bytes).await;
         let answer = match answer {
             Ok(a) => a,
             Err(e) => {
@@ -158,7 +163,8 @@ mod tests {
 
     #[test]
     fn origins_compare_by_scheme_host_and_port() {
-        let u = Url::parse("https://example.zendesk.com/attachments/token/abc/?name=a.pdf").unwrap();
+        let u =
+            Url::parse("https://example.zendesk.com/attachments/token/abc/?name=a.pdf").unwrap();
         assert!(same_origin("https://example.zendesk.com", &u));
         assert!(same_origin("https://example.zendesk.com:443", &u));
         assert!(!same_origin("http://example.zendesk.com", &u));
@@ -178,7 +184,11 @@ mod tests {
             ("http://files.example.com/f", false),
             ("file:///etc/passwd", false),
         ] {
-            assert_eq!(fetchable_without_credentials(&Url::parse(url).unwrap()), ok, "{url}");
+            assert_eq!(
+                fetchable_without_credentials(&Url::parse(url).unwrap()),
+                ok,
+                "{url}"
+            );
         }
     }
 }

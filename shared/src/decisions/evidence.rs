@@ -23,7 +23,14 @@ use crate::idempotency::{get_s, n, s};
 use crate::routing::{Classification, PlannedAction};
 
 /// The attributes the evidence item holds (and old records hold inline).
-const FIELDS: [&str; 6] = ["input", "scores", "signals", "route", "actions", "documents"];
+const FIELDS: [&str; 6] = [
+    "input",
+    "scores",
+    "signals",
+    "route",
+    "actions",
+    "documents",
+];
 
 /// The evidence item's key for an event.
 fn key(event_id: &str) -> String {

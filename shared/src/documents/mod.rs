@@ -153,7 +153,9 @@ fn plain(bytes: &[u8], limits: &Limits) -> Inspection {
             .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t' | '\u{c}'))
     });
     match text {
-        Some(t) if !t.trim().is_empty() => Inspection::of(Kind::Text, Some(PLAIN)).with_text(t, limits),
+        Some(t) if !t.trim().is_empty() => {
+            Inspection::of(Kind::Text, Some(PLAIN)).with_text(t, limits)
+        }
         Some(_) => Inspection::of(Kind::Unsupported, Some(PLAIN)).because("an empty file"),
         None => Inspection::of(Kind::Unsupported, None).because("binary data of no known type"),
     }

@@ -133,7 +133,10 @@ fn declared_pages(doc: &Document) -> i64 {
 fn forget_counts(doc: &mut Document) {
     for object in doc.objects.values_mut() {
         if let Object::Dictionary(d) = object {
-            if d.get(b"Type").and_then(Object::as_name).is_ok_and(|t| t == b"Pages") {
+            if d.get(b"Type")
+                .and_then(Object::as_name)
+                .is_ok_and(|t| t == b"Pages")
+            {
                 d.remove(b"Count");
             }
         }

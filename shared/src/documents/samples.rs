@@ -50,7 +50,11 @@ fn document(lines: &[&str]) -> Document {
         "Type" => "Font", "Subtype" => "Type1", "BaseFont" => "Helvetica",
         "Encoding" => "WinAnsiEncoding",
     });
-    page(&mut doc, content, dictionary! { "Font" => dictionary! { "F1" => font } });
+    page(
+        &mut doc,
+        content,
+        dictionary! { "Font" => dictionary! { "F1" => font } },
+    );
     doc
 }
 
@@ -150,7 +154,9 @@ pub fn bomb_pdf(inflated: usize) -> Vec<u8> {
     });
     doc.objects.insert(
         pages,
-        Object::Dictionary(dictionary! { "Type" => "Pages", "Kids" => vec![page.into()], "Count" => 1 }),
+        Object::Dictionary(
+            dictionary! { "Type" => "Pages", "Kids" => vec![page.into()], "Count" => 1 },
+        ),
     );
     let catalog = doc.add_object(dictionary! { "Type" => "Catalog", "Pages" => pages });
     doc.trailer.set("Root", catalog);
@@ -206,7 +212,9 @@ pub fn many_pages_pdf(pages: usize) -> Vec<u8> {
         .collect();
     doc.objects.insert(
         root,
-        Object::Dictionary(dictionary! { "Type" => "Pages", "Kids" => kids, "Count" => pages as i64 }),
+        Object::Dictionary(
+            dictionary! { "Type" => "Pages", "Kids" => kids, "Count" => pages as i64 },
+        ),
     );
     let catalog = doc.add_object(dictionary! { "Type" => "Catalog", "Pages" => root });
     doc.trailer.set("Root", catalog);

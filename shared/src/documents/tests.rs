@@ -44,7 +44,10 @@ fn a_user_password_shuts_a_pdf_and_an_owner_password_alone_does_not() {
 fn a_pdf_cut_short_or_garbled_is_corrupt() {
     let i = kind(&truncated_pdf(SUBPOENA));
     assert_eq!(i.kind, Kind::Corrupt);
-    assert_eq!(i.reason.as_deref(), Some("truncated: no end-of-file marker"));
+    assert_eq!(
+        i.reason.as_deref(),
+        Some("truncated: no end-of-file marker")
+    );
 
     let i = kind(b"%PDF-1.7\n this is not a pdf at all \n%%EOF\n");
     assert_eq!(i.kind, Kind::Corrupt, "{:?}", i.reason);
@@ -102,7 +105,10 @@ fn more_pages_than_the_limit_are_not_read() {
     assert_eq!((i.kind, i.pages), (Kind::Scanned, Some(20)));
     let i = inspect(&many_pages_pdf(21), &limits);
     assert_eq!(i.kind, Kind::Unsupported);
-    assert_eq!(i.reason.as_deref(), Some("declares 21 pages, over the 20-page limit"));
+    assert_eq!(
+        i.reason.as_deref(),
+        Some("declares 21 pages, over the 20-page limit")
+    );
 }
 
 #[test]
@@ -124,11 +130,20 @@ fn images_text_and_other_types() {
     assert_eq!((i.kind, i.mime), (Kind::Image, Some("image/png")));
 
     let i = kind(SPANISH.join("\n").as_bytes());
-    assert_eq!((i.kind, i.mime, i.language), (Kind::Text, Some(PLAIN), Some("spa")));
+    assert_eq!(
+        (i.kind, i.mime, i.language),
+        (Kind::Text, Some(PLAIN), Some("spa"))
+    );
 
     let i = kind(&[0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3]);
-    assert_eq!((i.kind, i.mime), (Kind::Unsupported, Some("application/gzip")));
-    assert_eq!(i.reason.as_deref(), Some("application/gzip is not a type switchyard reads"));
+    assert_eq!(
+        (i.kind, i.mime),
+        (Kind::Unsupported, Some("application/gzip"))
+    );
+    assert_eq!(
+        i.reason.as_deref(),
+        Some("application/gzip is not a type switchyard reads")
+    );
 
     let i = kind(&[0, 1, 2, 3, 0xff, 0xfe]);
     assert_eq!((i.kind, i.mime), (Kind::Unsupported, None));
@@ -138,7 +153,9 @@ fn images_text_and_other_types() {
 #[test]
 fn the_name_does_not_decide_the_type() {
     // A PDF is a PDF whatever it is called; the bytes alone go in.
-    let i = kind(&text_pdf(&["Quarterly report for the board of directors, final version"]));
+    let i = kind(&text_pdf(&[
+        "Quarterly report for the board of directors, final version",
+    ]));
     assert_eq!(i.mime, Some(PDF));
 }
 

@@ -15,6 +15,7 @@ use crate::event::{Event, Source};
 pub use messages::{ActMessage, ApprovalTimer, CardRef, DecidedMessage, ReviewMessage, TimerKind};
 
 pub mod approval;
+pub mod documents;
 mod fill;
 mod messages;
 pub use approval::{Approval, Choice, OnExpiry, HUMAN};
@@ -52,6 +53,9 @@ pub struct RoutingConfig {
     /// breaking finding); may use `{finding.id}`, `{finding.line}`, `{finding.routes}`.
     #[serde(default)]
     pub drift: Option<Actions>,
+    /// What senders of documents switchyard cannot read are told (see [`documents`]).
+    #[serde(default)]
+    pub documents: documents::DocumentReplies,
 }
 
 fn english() -> Vec<String> {
@@ -268,7 +272,9 @@ impl RoutingConfig {
             .iter()
             .flat_map(|r| r.get_ref().actions.iter())
             .chain(self.default.iter().flat_map(|a| a.actions.iter()))
-            .chain(self.review.iter().flat_map(|a| a.actions.iter()));
+            .chain(self.review.iter().flat_map(|a| a.actions.iter()))
+            .cloned()
+            .chain(self.documents.templates());
         for t in templates {
             out.entry(t.connector.clone())
                 .or_default()
@@ -343,6 +349,7 @@ impl RoutingConfig {
                 a.validate("review route")?;
             }
         }
+        self.documents.validate()?;
         for a in self.drift.iter().flat_map(|d| &d.actions) {
             for name in a.params.values().flat_map(|v| template_names(v)) {
                 if !DRIFT_PLACEHOLDERS.contains(&name.as_str()) {

@@ -1,7 +1,7 @@
 //! Routing: classification by rules and model, route choice, config validation.
 use super::*;
 
-fn event(source: Source, subject: &str, object_id: Option<&str>) -> Event {
+pub(super) fn event(source: Source, subject: &str, object_id: Option<&str>) -> Event {
     Event {
         vendor_delivery_id: None,
         id: "ev-1".into(),

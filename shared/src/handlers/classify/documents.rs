@@ -14,6 +14,7 @@ use crate::documents::{self, Kind, Read};
 use crate::event::{Attachment, Event};
 use crate::pacing::breaker::{breaker_key, Gate};
 use crate::pacing::{Pace, Pacer};
+use crate::routing::documents::Ask;
 use crate::vendors::Connectors;
 
 /// What the document step may spend on one event.
@@ -80,6 +81,22 @@ pub struct Documents {
     pub problem: Option<String>,
 }
 
+impl Documents {
+    /// What the requester is asked for, per document (`[documents]` in the routing config).
+    pub fn asks(read: &[Read]) -> Vec<(Ask, String)> {
+        read.iter()
+            .filter_map(|d| {
+                let ask = match d.kind.as_str() {
+                    "encrypted" => Ask::Password,
+                    "corrupt" => Ask::Unreadable,
+                    _ => return None,
+                };
+                Some((ask, d.name.clone()))
+            })
+            .collect()
+    }
+}
+
 /// A file could not be fetched now: classify tries the event again later.
 #[derive(Debug)]
 pub struct NotNow(pub String);
@@ -91,7 +108,8 @@ impl Reader {
         for (i, file) in event.attachments.iter().enumerate() {
             let name = display_name(file, i);
             if i >= self.limits.max_count {
-                out.read.push(Read::not_read(&name, "skipped", "over the count limit"));
+                out.read
+                    .push(Read::not_read(&name, "skipped", "over the count limit"));
                 out.problem.get_or_insert(format!(
                     "{} attachments, over the limit of {}: only the first {} were read",
                     event.attachments.len(),
@@ -100,7 +118,10 @@ impl Reader {
                 ));
                 continue;
             }
-            if let Some(size) = file.size.filter(|s| *s > self.limits.fetch.max_bytes as u64) {
+            if let Some(size) = file
+                .size
+                .filter(|s| *s > self.limits.fetch.max_bytes as u64)
+            {
                 let reason = format!(
                     "{size} bytes, over the {}-byte limit",
                     self.limits.fetch.max_bytes
@@ -118,7 +139,8 @@ impl Reader {
                     warn!(event_id = %event.id, document = i, error = %e, "document not fetched");
                     out.problem
                         .get_or_insert(format!("document {name} could not be fetched: {e}"));
-                    out.read.push(Read::not_read(&name, "not_fetched", &e.to_string()));
+                    out.read
+                        .push(Read::not_read(&name, "not_fetched", &e.to_string()));
                     continue;
                 }
             };
@@ -158,22 +180,32 @@ impl Reader {
     /// One file through its connection: breaker, budget, call, one refresh on a refused
     /// credential.
     async fn fetch(&self, vendor: &str, file: &Attachment) -> Result<Vec<u8>, Fetched> {
-        let credential = crate::vendors::secret_id(&self.connectors.settings, vendor)
-            .ok_or_else(|| {
+        let credential =
+            crate::vendors::secret_id(&self.connectors.settings, vendor).ok_or_else(|| {
                 Fetched::Refused(ConnectorError::Unsupported(format!(
                     "no {vendor} connection is configured to fetch it with"
                 )))
             })?;
         let breaker = breaker_key(vendor, &credential);
         let now_us = || chrono::Utc::now().timestamp_micros();
-        let gate = self.pacer.breaker.gate(&breaker, now_us()).await.map_err(later)?;
+        let gate = self
+            .pacer
+            .breaker
+            .gate(&breaker, now_us())
+            .await
+            .map_err(later)?;
         if let Gate::Open { retry_after } = gate {
             return Err(Fetched::Later(format!("circuit open for {retry_after:?}")));
         }
         let mut connector = self.connectors.get(vendor).await.map_err(resolve)?;
         let mut refreshed = false;
         loop {
-            match self.pacer.wait_turn(vendor, &credential).await.map_err(later)? {
+            match self
+                .pacer
+                .wait_turn(vendor, &credential)
+                .await
+                .map_err(later)?
+            {
                 Pace::Go => {}
                 Pace::Reserved { .. } | Pace::Defer(_) => {
                     return Err(Fetched::Later(format!("no {vendor} budget left now")))

@@ -203,7 +203,8 @@ async fn classify_one(deps: &Classify, message: SqsMessage) -> Result<(), Record
                 deps.classifier.classify(&deps.routing, &reading),
             )
             .await;
-            let plan = Plan::new(deps, &event, &c, docs.problem);
+            let asks = documents::Documents::asks(&docs.read);
+            let plan = Plan::new(deps, &event, &c, docs.problem.clone(), &asks);
             let recorded = deps
                 .decisions
                 .record_decision(
@@ -355,12 +356,24 @@ struct Plan<'d> {
 }
 
 impl<'d> Plan<'d> {
-    /// Where the classification routes the event, unless its documents need a person.
-    fn new(deps: &'d Classify, event: &Event, c: &Classification, problem: Option<String>) -> Self {
-        let decision = match problem {
+    /// Where the classification routes the event, unless its documents need a person; then
+    /// the requester is also asked for what `asks` names (once, with the review notices).
+    fn new(
+        deps: &'d Classify,
+        event: &Event,
+        c: &Classification,
+        problem: Option<String>,
+        asks: &[(crate::routing::documents::Ask, String)],
+    ) -> Self {
+        let mut decision = match problem {
             Some(reason) => deps.routing.review(event, c, reason),
             None => deps.routing.decide(event, c),
         };
+        if let Decision::Review { notify, .. } = &mut decision {
+            for (ask, name) in asks {
+                notify.extend(deps.routing.documents.plan(event, c, *ask, name));
+            }
+        }
         Self::from_decision(deps, event, c, decision)
     }
 
@@ -372,15 +385,17 @@ impl<'d> Plan<'d> {
         c: &Classification,
         record: &crate::decisions::DecisionRecord,
     ) -> Self {
-        let mut decision = deps.routing.decide(event, c);
-        if record.path == PATH_REVIEW && matches!(decision, Decision::Act(_)) {
+        let mut plan = if record.path == PATH_REVIEW {
+            // The same notices as the first time, the replies about its documents included.
             let reason = record
                 .reason
                 .clone()
                 .unwrap_or_else(|| "recorded for review".into());
-            decision = deps.routing.review(event, c, reason);
-        }
-        let mut plan = Self::from_decision(deps, event, c, decision);
+            let asks = documents::Documents::asks(&record.documents);
+            Self::new(deps, event, c, Some(reason), &asks)
+        } else {
+            Self::new(deps, event, c, None, &[])
+        };
         plan.reused = true;
         plan
     }

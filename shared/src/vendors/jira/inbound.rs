@@ -126,7 +126,10 @@ mod tests {
                 "content": "https://example.atlassian.net/rest/api/3/attachment/content/10001"
             }]}}
         });
-        let n = normalize(&HeaderMap::new(), raw).unwrap().into_events().remove(0);
+        let n = normalize(&HeaderMap::new(), raw)
+            .unwrap()
+            .into_events()
+            .remove(0);
         assert_eq!(
             n.attachments,
             vec![crate::event::Attachment {
@@ -134,7 +137,9 @@ mod tests {
                 name: Some("notice.pdf".into()),
                 declared_type: Some("application/pdf".into()),
                 size: Some(23123),
-                url: Some("https://example.atlassian.net/rest/api/3/attachment/content/10001".into()),
+                url: Some(
+                    "https://example.atlassian.net/rest/api/3/attachment/content/10001".into()
+                ),
             }]
         );
     }

@@ -415,7 +415,12 @@ impl Connector for Jira {
             (None, None) => return Err(ConnectorError::permanent("the attachment has no id")),
         };
         let trusted: Vec<String> = origin_of(&self.base_url).into_iter().collect();
-        let fetch = Fetch { vendor: "jira", rules: triage, trusted: &trusted, limits };
+        let fetch = Fetch {
+            vendor: "jira",
+            rules: triage,
+            trusted: &trusted,
+            limits,
+        };
         download(&self.http, &url, &fetch, |r| {
             r.basic_auth(&self.email, Some(self.token.expose_secret()))
         })

@@ -335,6 +335,9 @@ mod tests {
             n.attachments[0].url.as_deref(),
             Some("https://files.slack.com/files-pri/T1-F0S43PZDF/download/scan.pdf")
         );
-        assert_eq!((n.attachments[1].url.as_ref(), n.attachments[1].size), (None, None));
+        assert_eq!(
+            (n.attachments[1].url.as_ref(), n.attachments[1].size),
+            (None, None)
+        );
     }
 }

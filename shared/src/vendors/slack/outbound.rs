@@ -260,13 +260,22 @@ impl Connector for Slack {
     ) -> Result<Vec<u8>, ConnectorError> {
         use crate::connectors::download::{download, origin_of, Fetch};
         // `url_private` is served by files.slack.com, and only with the bot token.
-        let url = file.url.as_deref().ok_or_else(|| {
-            ConnectorError::permanent("the file has no url_private")
-        })?;
+        let url = file
+            .url
+            .as_deref()
+            .ok_or_else(|| ConnectorError::permanent("the file has no url_private"))?;
         let mut trusted: Vec<String> = origin_of(&self.base_url).into_iter().collect();
         trusted.push("https://files.slack.com".into());
-        let fetch = Fetch { vendor: "slack", rules: triage, trusted: &trusted, limits };
-        download(&self.http, url, &fetch, |r| r.bearer_auth(self.token.expose_secret())).await
+        let fetch = Fetch {
+            vendor: "slack",
+            rules: triage,
+            trusted: &trusted,
+            limits,
+        };
+        download(&self.http, url, &fetch, |r| {
+            r.bearer_auth(self.token.expose_secret())
+        })
+        .await
     }
 
     async fn probe(&self) -> Result<Outcome, ConnectorError> {

@@ -171,7 +171,15 @@ pub fn normalize(body: &str) -> Result<Inbound, NormalizeError> {
         occurred_at,
         links: Vec::new(),
         unknown_fields: w.unknown,
-        attachments: w.event.comment.0.attachment.0.attachment().into_iter().collect(),
+        attachments: w
+            .event
+            .comment
+            .0
+            .attachment
+            .0
+            .attachment()
+            .into_iter()
+            .collect(),
         raw,
     }))
 }
@@ -359,10 +367,11 @@ mod tests {
         );
         assert!(n.unknown_fields.is_empty(), "{:?}", n.unknown_fields);
         // A ticket event without one names none.
-        let n = normalize(r#"{"type": "zen:event-type:ticket.created", "event": {"comment": "x"}}"#)
-            .unwrap()
-            .into_events()
-            .remove(0);
+        let n =
+            normalize(r#"{"type": "zen:event-type:ticket.created", "event": {"comment": "x"}}"#)
+                .unwrap()
+                .into_events()
+                .remove(0);
         assert!(n.attachments.is_empty());
     }
 }

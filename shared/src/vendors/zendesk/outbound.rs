@@ -424,13 +424,22 @@ impl Connector for Zendesk {
         use crate::connectors::download::{download, origin_of, Fetch};
         // `content_url` may be on another host (Zendesk: "take care not to inadvertently send
         // Zendesk authentication credentials"): only the account's own origin gets them.
-        let url = file.url.as_deref().ok_or_else(|| {
-            ConnectorError::permanent("the attachment has no content_url")
-        })?;
+        let url = file
+            .url
+            .as_deref()
+            .ok_or_else(|| ConnectorError::permanent("the attachment has no content_url"))?;
         let trusted: Vec<String> = origin_of(&self.base_url).into_iter().collect();
-        let fetch = Fetch { vendor: "zendesk", rules: triage, trusted: &trusted, limits };
+        let fetch = Fetch {
+            vendor: "zendesk",
+            rules: triage,
+            trusted: &trusted,
+            limits,
+        };
         download(&self.http, url, &fetch, |r| {
-            r.basic_auth(format!("{}/token", self.email), Some(self.token.expose_secret()))
+            r.basic_auth(
+                format!("{}/token", self.email),
+                Some(self.token.expose_secret()),
+            )
         })
         .await
     }
