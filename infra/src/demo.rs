@@ -30,6 +30,8 @@ pub struct Summary {
     /// Requests IAM refused (each function runs with only its role's grants): empty unless
     /// the template misses a grant the code needs.
     pub denied: Vec<String>,
+    /// Public replies switchyard wrote on tickets: (ticket, text).
+    pub replies: Vec<(String, String)>,
 }
 
 /// The API change the demo makes the sandbox's Zendesk announce nowhere: `status` renamed.
@@ -86,6 +88,29 @@ pub fn demo_webhooks(stack: &LocalStack) -> Vec<SignedWebhook> {
             "Our attorney has served a subpoena for the account records of this customer. Please confirm receipt and route it to your legal team.",
             now,
         ),
+        // Its words say nothing; the attached PDF is a subpoena (fetched through Zendesk's
+        // signed-URL redirect, read, classified).
+        fixtures::zendesk_attachment_linked(
+            &keys.zendesk,
+            "3c9d51f0-7e2a-4b8c-9d16-5a0e4f2b8c71",
+            35440,
+            "Documents",
+            "please see the attached document",
+            &stack.sandbox.attach("zendesk", "scan_0412.pdf", "application/pdf",
+                switchyard::documents::samples::text_pdf(switchyard::documents::samples::SUBPOENA)),
+            now,
+        ),
+        // A password-protected contract: the requester is asked for an unprotected copy.
+        fixtures::zendesk_attachment_linked(
+            &keys.zendesk,
+            "b2e84a17-0c5d-4f3e-8a92-6d1f7c3e9b05",
+            35441,
+            "Signed contract",
+            "here is the signed contract you asked for",
+            &stack.sandbox.attach("zendesk", "contract.pdf", "application/pdf",
+                switchyard::documents::samples::password_pdf(&["Master services agreement"], "acme2026")),
+            now,
+        ),
         // Zendesk redelivers the same event when it did not see our answer.
         billing,
         // Signed with a secret switchyard does not hold.
@@ -108,6 +133,8 @@ pub async fn run(
     stack
         .sandbox
         .seed_zendesk_ticket(35439, "Subpoena for account records");
+    stack.sandbox.seed_zendesk_ticket(35440, "Documents");
+    stack.sandbox.seed_zendesk_ticket(35441, "Signed contract");
     let mut summary = Summary::default();
     for w in webhooks {
         let (status, body) = w.send(http, &stack.webhook_base).await?;
@@ -132,6 +159,19 @@ pub async fn run(
     for entry in stack.sandbox.ledger() {
         if entry.operation != "response_url" {
             *summary.actions.entry(entry.vendor.to_owned()).or_default() += 1;
+        }
+        if entry.vendor == "zendesk" && entry.operation == "update_ticket" {
+            let events = entry.detail["events"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            for c in events
+                .iter()
+                .filter(|e| e["type"] == "Comment" && e["public"] == true)
+            {
+                let text = c["body"].as_str().unwrap_or_default().to_owned();
+                summary.replies.push((entry.object_id.clone(), text));
+            }
         }
     }
     summary.review_depth = stack.queue_depth("ReviewQueue").await?;
@@ -302,6 +342,9 @@ impl Summary {
                 d.path,
                 d.status
             );
+            for doc in &d.documents {
+                let _ = writeln!(o, "      document {}", doc.describe());
+            }
         }
         let actions: Vec<String> = self
             .actions
@@ -350,7 +393,17 @@ impl Summary {
         for d in &reviewed {
             let why = d.route.as_deref().unwrap_or("");
             let why = why.strip_prefix("approval: ").unwrap_or(why);
+            // A document's problem is the reason, whatever the route would have been.
+            let why = match d.documents.iter().any(|doc| doc.kind != "text") {
+                true => d.reason.as_deref().unwrap_or(why),
+                false => why,
+            };
             let _ = writeln!(o, "    {} {}: {why}", d.source, d.category);
+            if let Some(object) = &d.object_id {
+                for (_, text) in self.replies.iter().filter(|(t, _)| t == object) {
+                    let _ = writeln!(o, "      asked the requester: {text:?}");
+                }
+            }
             for r in &d.refusals {
                 let _ = writeln!(
                     o,
