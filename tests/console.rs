@@ -93,7 +93,8 @@ async fn the_console_shows_events_health_charts_and_a_story_in_a_real_browser() 
         );
     }
     // The demo's events are done (the two that waited for a person were decided from Slack);
-    // the one left undecided waits, listed with how long and why.
+    // the ones left undecided wait, listed with how long and why: this test's own, and the
+    // demo's two documents (the subpoena awaiting a legal approver, the locked contract).
     assert_eq!(
         dom.matches(r#"<td class="state-done">done</td>"#).count(),
         6,
@@ -103,7 +104,11 @@ async fn the_console_shows_events_health_charts_and_a_story_in_a_real_browser() 
         .find(r#"<table id="waiting">"#)
         .expect("the waiting table")..];
     let waiting = &waiting[..waiting.find("</table>").unwrap()];
-    assert_eq!(waiting.matches("<tr>").count(), 2, "{waiting}");
+    assert_eq!(waiting.matches("<tr>").count(), 4, "{waiting}");
+    assert!(
+        waiting.contains("password-protected document: \"contract.pdf\""),
+        "{waiting}"
+    );
     assert!(
         waiting.contains(&format!("href=\"/events/{waiting_id}\""))
             && waiting.contains("is below the review threshold")
@@ -117,7 +122,8 @@ async fn the_console_shows_events_health_charts_and_a_story_in_a_real_browser() 
     );
     assert!(dom.contains("zendesk</td><td class=\"ok\">ok"), "{dom}");
     assert!(dom.contains("budget slack"), "{dom}");
-    // Both charts are drawn: seven events in the last minutes, latency bars per connector.
+    // Both charts are drawn: the demo's events and this test's one in the last minutes, latency
+    // bars per connector.
     let throughput = &dom[dom.find(r#"<svg id="throughput""#).unwrap()..];
     let throughput = &throughput[..throughput.find("</svg>").unwrap()];
     let counted: u32 = throughput
@@ -129,7 +135,7 @@ async fn the_console_shows_events_health_charts_and_a_story_in_a_real_browser() 
                 .unwrap()
         })
         .sum();
-    assert_eq!(counted, 7, "{throughput}");
+    assert_eq!(counted as usize, summary.accepted.len() + 1, "{throughput}");
     let latency = &dom[dom.find(r#"<svg id="latency""#).unwrap()..];
     let latency = &latency[..latency.find("</svg>").unwrap()];
     assert!(latency.matches("<rect").count() >= 4, "{latency}");

@@ -209,5 +209,24 @@ async fn no_secret_value_appears_in_any_log_line() {
                 .replace(secret, "[THE SECRET]")
         );
     }
+    // The demo's documents were read (a subpoena, a password-protected contract): nothing of
+    // their text, and no signed file URL (its token), is in any line.
+    assert!(
+        logs.contains("\"message\":\"document inspected\""),
+        "no document was read"
+    );
+    for text in [
+        switchyard::documents::samples::SUBPOENA[0],
+        switchyard::documents::samples::SUBPOENA[5],
+        "Master services agreement",
+        "X-Amz-Signature",
+        "/attachments/token/",
+    ] {
+        assert!(
+            !logs.contains(text),
+            "a document's text or file URL appears in the logs: {}",
+            logs.lines().find(|l| l.contains(text)).unwrap_or_default()
+        );
+    }
     stack.stop();
 }

@@ -48,27 +48,30 @@ async fn explain_stats_and_metrics_tell_what_the_demo_did() {
     assert!(summary.settled, "{}", summary.render());
     let dep = stack.deployment().await.unwrap();
 
-    // stats counts what was sent: 8 webhooks (6 accepted, 1 redelivery, 1 forged) and 3 clicks
+    // stats counts what was sent: 10 webhooks (8 accepted, 1 redelivery, 1 forged) and 3 clicks
     // on review messages (decisions, not events).
     let since = chrono::Utc::now() - chrono::Duration::hours(1);
     let s = ops::stats(&dep, since).await.unwrap();
     let received = emf(&stack, "WebhooksReceived");
     assert_eq!(
         total(&received, "WebhooksReceived", None),
-        11.0,
+        13.0,
         "{received:?}"
     );
-    assert_eq!(s["received"], 11, "{s:#}");
-    assert_eq!(s["accepted"], 6, "{s:#}");
+    assert_eq!(s["received"], 13, "{s:#}");
+    assert_eq!(s["accepted"], 8, "{s:#}");
     assert_eq!(s["duplicates"], 1, "{s:#}");
     assert_eq!(s["rejected"], 1, "{s:#}");
     assert_eq!(s["rejected_by_reason"]["signature"], 1, "{s:#}");
     assert_eq!(s["auto_routed"], 4, "{s:#}");
-    assert_eq!(s["reviewed"], 2, "{s:#}");
+    // The two that people decided, and the two documents: one awaits a legal approver, one
+    // waits for an unprotected copy.
+    assert_eq!(s["reviewed"], 4, "{s:#}");
     assert_eq!(s["failed"], 0, "{s:#}");
-    assert_eq!(s["by_source"]["zendesk"]["accepted"], 4, "{s:#}");
-    // Two review cards, their two updates, the outage post and the re-routed message's post.
-    assert_eq!(s["by_connector"]["slack"]["done"], 6, "{s:#}");
+    assert_eq!(s["by_source"]["zendesk"]["accepted"], 6, "{s:#}");
+    // Four review cards, two updates (the decided ones), the outage post and the re-routed
+    // message's post.
+    assert_eq!(s["by_connector"]["slack"]["done"], 8, "{s:#}");
     assert_eq!(s["people"]["by_choice"]["approved"], 1, "{s:#}");
     assert_eq!(s["people"]["by_choice"]["rerouted"], 1, "{s:#}");
     assert_eq!(s["people"]["by_category"]["legal"]["approved"], 1, "{s:#}");
@@ -77,7 +80,8 @@ async fn explain_stats_and_metrics_tell_what_the_demo_did() {
             s["people"]["refused"].as_u64(),
             s["people"]["awaiting"].as_u64()
         ),
-        (Some(1), Some(0)),
+        // The two documents' events still wait for a person.
+        (Some(1), Some(2)),
         "{s:#}"
     );
     assert!(
@@ -179,16 +183,17 @@ async fn explain_stats_and_metrics_tell_what_the_demo_did() {
 
     // Metrics: per source and in total, per connector, vendor latency, zeros where alarms need them.
     let metric = |name: &str, dim: Option<(&str, &str)>| total(&emf(&stack, name), name, dim);
-    assert_eq!(metric("EventsAccepted", None), 6.0);
-    assert_eq!(metric("EventsAccepted", Some(("source", "zendesk"))), 4.0);
+    assert_eq!(metric("EventsAccepted", None), 8.0);
+    assert_eq!(metric("EventsAccepted", Some(("source", "zendesk"))), 6.0);
     assert_eq!(
         metric("WebhooksRejected", Some(("reason", "signature"))),
         1.0
     );
     assert_eq!(metric("Duplicates", Some(("source", "zendesk"))), 1.0);
-    assert_eq!(metric("ActionsDone", Some(("connector", "zendesk"))), 3.0);
+    // Three routed tickets and the reply asking for an unprotected copy of the contract.
+    assert_eq!(metric("ActionsDone", Some(("connector", "zendesk"))), 4.0);
     assert_eq!(metric("ActionsDone", Some(("connector", "casebook"))), 1.0);
-    assert_eq!(metric("SentToReview", None), 2.0);
+    assert_eq!(metric("SentToReview", None), 4.0);
     assert_eq!(metric("HumanDecisions", Some(("choice", "approved"))), 1.0);
     let latency = emf(&stack, "VendorLatency");
     assert!(latency
