@@ -32,6 +32,7 @@ async fn classify_reports_only_the_bad_record_of_a_batch() {
         max_receives: 5,
         drift: None,
         links: None,
+        documents: None,
     };
     let good = serde_json::json!({
         "id": "ev-good", "source": "jira", "event_type": "jira:issue_created", "delivery_id": "d1",
