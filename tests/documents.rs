@@ -286,3 +286,87 @@ async fn slack_files_need_the_bot_token_refreshed_when_expired_and_jira_limits_t
     assert_eq!(fetches.len(), 5, "{fetches:?}");
     assert!(fetches.iter().all(|(_, auth)| !auth), "{fetches:?}");
 }
+
+/// classify's document reader as the template configures it, with `overrides`.
+fn reader(
+    stack: &LocalStack,
+    overrides: &[(&str, &str)],
+) -> switchyard::handlers::classify::documents::Reader {
+    let mut env = stack
+        .provisioned
+        .function_env(stack.template.function("classify").unwrap())
+        .unwrap();
+    for (k, v) in overrides {
+        env.insert((*k).to_owned(), (*v).to_owned());
+    }
+    let settings = switchyard::settings::Settings::from_map(env);
+    switchyard::handlers::classify::Classify::from_settings(&stack.aws, &settings)
+        .unwrap()
+        .documents
+        .expect("classify reads documents where PACING_TABLE is set")
+}
+
+fn zendesk_event(files: Vec<Attachment>) -> switchyard::event::Event {
+    let mut event: switchyard::event::Event = serde_json::from_value(serde_json::json!({
+        "id": "ev-docs", "source": "zendesk", "event_type": "zen:event-type:ticket.attachment_linked_to_comment",
+        "delivery_id": "d-docs", "object_id": "35600", "subject": "Documents", "text": null,
+        "requester": null, "occurred_at": null, "received_at": "2026-12-06T10:31:00Z", "raw": {}
+    }))
+    .unwrap();
+    event.attachments = files;
+    event
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn downloads_draw_on_the_connections_shared_budget_and_stay_within_the_size_cap() {
+    let stack = LocalStack::start().await.unwrap();
+    // A file declared over the cap is not fetched; one whose body runs past it is cut off.
+    let small = reader(&stack, &[("DOCUMENT_MAX_BYTES", "500")]);
+    let big = pdf(
+        &stack,
+        "zendesk",
+        "big.pdf",
+        samples::text_pdf(samples::SUBPOENA),
+    );
+    let fetches = stack.sandbox.signed_fetches().len();
+    let read = small.read(&zendesk_event(vec![big.clone()])).await.unwrap();
+    assert_eq!(read.read[0].kind, "not_fetched");
+    let declared = big.size.unwrap();
+    assert_eq!(
+        read.problem.as_deref(),
+        Some(
+            format!("document \"big.pdf\" not read: {declared} bytes, over the 500-byte limit")
+                .as_str()
+        )
+    );
+    assert_eq!(
+        stack.sandbox.signed_fetches().len(),
+        fetches,
+        "fetched anyway"
+    );
+    let undeclared = Attachment { size: None, ..big };
+    let read = small.read(&zendesk_event(vec![undeclared])).await.unwrap();
+    assert_eq!(read.read[0].kind, "not_fetched");
+    assert!(
+        read.problem
+            .as_deref()
+            .unwrap()
+            .ends_with("larger than the 500-byte limit"),
+        "{:?}",
+        read.problem
+    );
+
+    // One Zendesk call a minute for the credential: the first file takes it, the second must
+    // wait, so classify tries the event again later rather than overspend the budget.
+    let tight = reader(&stack, &[("RATE_LIMITS", "zendesk=1/minute")]);
+    let one = pdf(
+        &stack,
+        "zendesk",
+        "a.pdf",
+        samples::text_pdf(samples::SUBPOENA),
+    );
+    let read = tight.read(&zendesk_event(vec![one.clone()])).await.unwrap();
+    assert_eq!(read.read[0].kind, "text");
+    let later = tight.read(&zendesk_event(vec![one])).await.unwrap_err();
+    assert!(later.0.contains("no zendesk budget left now"), "{later:?}");
+}

@@ -401,7 +401,7 @@ impl Summary {
             let _ = writeln!(o, "    {} {}: {why}", d.source, d.category);
             if let Some(object) = &d.object_id {
                 for (_, text) in self.replies.iter().filter(|(t, _)| t == object) {
-                    let _ = writeln!(o, "      asked the requester: {text:?}");
+                    let _ = writeln!(o, "      asked the requester: {text}");
                 }
             }
             for r in &d.refusals {

@@ -6,7 +6,7 @@ use chrono::Utc;
 use lambda_runtime::{Error, LambdaEvent};
 use tracing::info;
 
-mod documents;
+pub mod documents;
 
 use crate::batch::{self, correlation_id, RecordError};
 use crate::classifier::Classifier;
