@@ -292,10 +292,7 @@ fn reader(
     stack: &LocalStack,
     overrides: &[(&str, &str)],
 ) -> switchyard::handlers::classify::documents::Reader {
-    let mut env = stack
-        .provisioned
-        .function_env(stack.template.function("classify").unwrap())
-        .unwrap();
+    let mut env = stack.local_env("classify").unwrap();
     for (k, v) in overrides {
         env.insert((*k).to_owned(), (*v).to_owned());
     }
@@ -304,6 +301,10 @@ fn reader(
         .unwrap()
         .documents
         .expect("classify reads documents where PACING_TABLE is set")
+}
+
+fn far() -> std::time::Instant {
+    std::time::Instant::now() + Duration::from_secs(600)
 }
 
 fn zendesk_event(files: Vec<Attachment>) -> switchyard::event::Event {
@@ -329,7 +330,10 @@ async fn downloads_draw_on_the_connections_shared_budget_and_stay_within_the_siz
         samples::text_pdf(samples::SUBPOENA),
     );
     let fetches = stack.sandbox.signed_fetches().len();
-    let read = small.read(&zendesk_event(vec![big.clone()])).await.unwrap();
+    let read = small
+        .read(&zendesk_event(vec![big.clone()]), far())
+        .await
+        .unwrap();
     assert_eq!(read.read[0].kind, "not_fetched");
     let declared = big.size.unwrap();
     assert_eq!(
@@ -345,7 +349,10 @@ async fn downloads_draw_on_the_connections_shared_budget_and_stay_within_the_siz
         "fetched anyway"
     );
     let undeclared = Attachment { size: None, ..big };
-    let read = small.read(&zendesk_event(vec![undeclared])).await.unwrap();
+    let read = small
+        .read(&zendesk_event(vec![undeclared]), far())
+        .await
+        .unwrap();
     assert_eq!(read.read[0].kind, "not_fetched");
     assert!(
         read.problem
@@ -365,8 +372,26 @@ async fn downloads_draw_on_the_connections_shared_budget_and_stay_within_the_siz
         "a.pdf",
         samples::text_pdf(samples::SUBPOENA),
     );
-    let read = tight.read(&zendesk_event(vec![one.clone()])).await.unwrap();
+    let read = tight
+        .read(&zendesk_event(vec![one.clone()]), far())
+        .await
+        .unwrap();
     assert_eq!(read.read[0].kind, "text");
-    let later = tight.read(&zendesk_event(vec![one])).await.unwrap_err();
+    let later = tight
+        .read(&zendesk_event(vec![one.clone()]), far())
+        .await
+        .unwrap_err();
     assert!(later.0.contains("no zendesk budget left now"), "{later:?}");
+
+    // Too little of the invocation left to fetch within its timeout: tried again later, not
+    // cut off half-way.
+    let soon = std::time::Instant::now() + Duration::from_secs(5);
+    let later = small
+        .read(&zendesk_event(vec![one]), soon)
+        .await
+        .unwrap_err();
+    assert!(
+        later.0.contains("too little of this invocation left"),
+        "{later:?}"
+    );
 }

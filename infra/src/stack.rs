@@ -204,8 +204,9 @@ impl LocalStack {
     }
 
     /// The function's environment from the template, plus what only the local stack needs:
-    /// intake answers Slack's `response_url`s on the sandbox (on AWS, Slack's own only).
-    fn local_env(&self, binary: &str) -> Result<std::collections::HashMap<String, String>> {
+    /// intake answers Slack's `response_url`s on the sandbox (on AWS, Slack's own only), and
+    /// classify fetches the sandbox's signed file URLs over loopback HTTP (on AWS, never).
+    pub fn local_env(&self, binary: &str) -> Result<std::collections::HashMap<String, String>> {
         let mut env = self
             .provisioned
             .function_env(self.template.function(binary)?)?;
@@ -217,6 +218,9 @@ impl LocalStack {
                 "SLACK_RESPONSE_URL_BASE".into(),
                 format!("http://{}/slack-hooks/", self.sandbox.addr),
             );
+        }
+        if binary == "classify" {
+            env.insert("DOCUMENT_LOOPBACK_URLS".into(), "allow".into());
         }
         Ok(env)
     }

@@ -242,6 +242,23 @@ impl DecisionStore {
         if let Some(flag) = &c.flag {
             u.set("flag", s(flag));
         }
+        // What the requester is asked about (locked or damaged files) stays on the record
+        // itself: a redelivery, or a delivery that lost the race to decide, plans the same reply
+        // even when the evidence item is missing.
+        let asks: Vec<AttributeValue> = documents
+            .iter()
+            .filter(|d| matches!(d.kind.as_str(), "encrypted" | "corrupt"))
+            .map(|d| {
+                s(&format!(
+                    "{}\t{}",
+                    d.kind,
+                    d.name.chars().take(80).collect::<String>()
+                ))
+            })
+            .collect();
+        if !asks.is_empty() {
+            u.set("document_asks", AttributeValue::L(asks));
+        }
         // Decided before: the failed write returns that decision (its evidence is that
         // decision's writer's to write).
         if let Some(earlier) = u.send_if("attribute_not_exists(decided_at)").await? {
@@ -565,6 +582,18 @@ fn finished_run(item: &HashMap<String, AttributeValue>) -> Option<String> {
     Some(serde_json::Value::from(run).to_string())
 }
 
+/// The locked or damaged documents the record itself names (`kind\tname`), when its evidence is
+/// not at hand.
+fn document_asks(item: &HashMap<String, AttributeValue>) -> Vec<crate::documents::Read> {
+    item.get("document_asks")
+        .and_then(|v| v.as_l().ok())
+        .into_iter()
+        .flatten()
+        .filter_map(|a| a.as_s().ok()?.split_once('\t'))
+        .map(|(kind, name)| crate::documents::Read::not_read(name, kind, "named on the record"))
+        .collect()
+}
+
 fn from_item(item: &HashMap<String, AttributeValue>) -> DecisionRecord {
     let text = |k: &str| get_s(item, k).unwrap_or_default().to_owned();
     let opt = |k: &str| get_s(item, k).map(str::to_owned);
@@ -616,6 +645,6 @@ fn from_item(item: &HashMap<String, AttributeValue>) -> DecisionRecord {
         object_id: opt("object_id"),
         documents: get_s(item, "documents")
             .and_then(|d| serde_json::from_str(d).ok())
-            .unwrap_or_default(),
+            .unwrap_or_else(|| document_asks(item)),
     }
 }

@@ -45,15 +45,21 @@ impl Kind {
     }
 }
 
-/// Bounds on the work one file may cost. The defaults suit a Lambda with 512 MB.
+/// Bounds on the work one file may cost. The defaults keep one document under about 100 MB of
+/// memory (lopdf holds a page's parsed operations at ~40 bytes per source byte).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Limits {
     /// Files over this are not read at all.
     pub max_bytes: usize,
     /// PDFs with more pages are not read: a page tree is walked before any text is.
     pub max_pages: usize,
-    /// What one stream (a PDF's, a docx part) may inflate to.
+    /// What one stream (a PDF's object streams as it loads, a docx part) may inflate to.
     pub max_decompressed: usize,
+    /// One PDF page's content, inflated: it is parsed into operations whole.
+    pub max_page_content: usize,
+    /// All of a PDF's page content, inflated, each stream counted once however many pages
+    /// show it.
+    pub max_content_total: usize,
     /// Text kept per document; reading stops once it is reached.
     pub max_text_chars: usize,
 }
@@ -63,7 +69,9 @@ impl Default for Limits {
         Limits {
             max_bytes: 10 * 1024 * 1024,
             max_pages: 500,
-            max_decompressed: 32 * 1024 * 1024,
+            max_decompressed: 16 * 1024 * 1024,
+            max_page_content: 2 * 1024 * 1024,
+            max_content_total: 16 * 1024 * 1024,
             max_text_chars: 20_000,
         }
     }
@@ -98,6 +106,11 @@ impl Inspection {
             reason: None,
             text: String::new(),
         }
+    }
+
+    /// A file that could not be inspected at all, with why.
+    pub fn unreadable(reason: &str) -> Self {
+        Inspection::of(Kind::Unsupported, None).because(reason)
     }
 
     fn because(mut self, reason: impl Into<String>) -> Self {

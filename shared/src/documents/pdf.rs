@@ -57,16 +57,39 @@ pub(super) fn inspect(bytes: &[u8], limits: &Limits) -> Inspection {
         return i;
     }
     let mut text = String::new();
-    for page in 1..=pages as u32 {
-        match doc.extract_text_with_limit(&[page], limits.max_decompressed) {
-            Ok(t) => text.push_str(&t),
+    let mut seen = std::collections::HashSet::new();
+    let mut inflated = 0usize;
+    for (number, page) in doc.get_pages() {
+        // A stream shown on many pages is read once: 500 pages over one bomb cost one page.
+        let streams = doc.get_page_contents(page);
+        if !streams.is_empty() && streams.iter().all(|s| seen.contains(s)) {
+            continue;
+        }
+        seen.extend(streams);
+        let refused = |why: String| {
+            let mut i = of(Kind::Unsupported).because(why);
+            i.pages = Some(pages);
+            i
+        };
+        match doc.get_page_content_with_limit(page, limits.max_page_content) {
+            Ok(content) => inflated += content.len(),
             Err(e) if is_bomb(&e) => {
-                let mut i = of(Kind::Unsupported).because(bomb(limits));
-                i.pages = Some(pages);
-                return i;
+                return refused(format!(
+                    "a page's content inflates past the {}-byte limit",
+                    limits.max_page_content
+                ))
             }
-            // A page whose fonts lopdf cannot map gives no text; the others still may.
-            Err(_) => {}
+            Err(_) => continue,
+        }
+        if inflated > limits.max_content_total {
+            return refused(format!(
+                "the pages' content inflates past the {}-byte limit",
+                limits.max_content_total
+            ));
+        }
+        // A page whose fonts lopdf cannot map gives no text; the others still may.
+        if let Ok(t) = doc.extract_text_with_limit(&[number], limits.max_page_content) {
+            text.push_str(&t);
         }
         if text.chars().count() >= limits.max_text_chars {
             break;

@@ -198,8 +198,18 @@ pub fn page_bomb_pdf(depth: u32, root_count: Option<i64>) -> Vec<u8> {
 
 /// A PDF of `pages` distinct pages sharing one content stream.
 pub fn many_pages_pdf(pages: usize) -> Vec<u8> {
+    shared_content_pdf(pages, 0)
+}
+
+/// `pages` distinct pages all showing one compressed content stream of `inflated` spaces.
+pub fn shared_content_pdf(pages: usize, inflated: usize) -> Vec<u8> {
     let mut doc = Document::with_version("1.5");
-    let contents = doc.add_object(Stream::new(dictionary! {}, b"BT ET".to_vec()));
+    let mut stream = Stream::new(
+        dictionary! {},
+        [b"BT ET".as_slice(), &vec![b' '; inflated]].concat(),
+    );
+    stream.compress().expect("spaces compress");
+    let contents = doc.add_object(stream);
     let root = doc.new_object_id();
     let kids: Vec<Object> = (0..pages)
         .map(|_| {

@@ -56,24 +56,73 @@ fn a_pdf_cut_short_or_garbled_is_corrupt() {
 
 #[test]
 fn a_stream_bomb_is_refused_within_the_limit() {
-    let limits = Limits {
-        max_decompressed: 1024 * 1024,
-        ..Limits::default()
-    };
     let bomb = bomb_pdf(8 * 1024 * 1024);
     assert!(bomb.len() < 64 * 1024, "{} bytes", bomb.len());
-    let i = inspect(&bomb, &limits);
+    let i = kind(&bomb);
     assert_eq!(i.kind, Kind::Unsupported);
     assert_eq!(
         i.reason.as_deref(),
-        Some("a stream inflates past the 1048576-byte limit")
+        Some("a page's content inflates past the 2097152-byte limit")
     );
     // The same file under a limit it fits is an ordinary (blank) page.
     let roomy = Limits {
-        max_decompressed: 16 * 1024 * 1024,
+        max_page_content: 16 * 1024 * 1024,
         ..Limits::default()
     };
     assert_eq!(inspect(&bomb, &roomy).kind, Kind::Scanned);
+}
+
+#[test]
+fn pages_sharing_one_stream_inflate_it_once_and_the_total_is_bounded() {
+    // 400 pages over one 1.5 MiB stream: 600 MiB if each page were read, 1.5 MiB as it is.
+    let shared = shared_content_pdf(400, 1536 * 1024);
+    let i = kind(&shared);
+    assert_eq!(
+        (i.kind, i.pages),
+        (Kind::Scanned, Some(400)),
+        "{:?}",
+        i.reason
+    );
+    // Distinct streams add up: ten pages of 1.5 MiB each are over an 8 MiB total.
+    let tight = Limits {
+        max_content_total: 8 * 1024 * 1024,
+        ..Limits::default()
+    };
+    let distinct: Vec<u8> = {
+        let mut doc = lopdf::Document::load_mem(&shared_content_pdf(1, 0)).unwrap();
+        let pages = doc.get_pages();
+        let page = *pages.values().next().unwrap();
+        for _ in 0..9 {
+            let mut s = lopdf::Stream::new(lopdf::Dictionary::new(), vec![b' '; 1536 * 1024]);
+            s.compress().unwrap();
+            let id = doc.add_object(s);
+            let mut p = doc.get_dictionary(page).unwrap().clone();
+            p.set("Contents", id);
+            let new_page = doc.add_object(p);
+            let root = doc
+                .catalog()
+                .unwrap()
+                .get(b"Pages")
+                .unwrap()
+                .as_reference()
+                .unwrap();
+            let tree = doc.get_dictionary_mut(root).unwrap();
+            let mut kids = tree.get(b"Kids").unwrap().as_array().unwrap().clone();
+            kids.push(new_page.into());
+            let n = kids.len() as i64;
+            tree.set("Kids", kids);
+            tree.set("Count", n);
+        }
+        let mut out = Vec::new();
+        doc.save_to(&mut out).unwrap();
+        out
+    };
+    let i = inspect(&distinct, &tight);
+    assert_eq!(i.kind, Kind::Unsupported, "{:?}", i.reason);
+    assert_eq!(
+        i.reason.as_deref(),
+        Some("the pages' content inflates past the 8388608-byte limit")
+    );
 }
 
 #[test]

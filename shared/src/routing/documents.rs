@@ -116,7 +116,12 @@ impl DocumentReplies {
                     "document.name" => Some(document.to_owned()),
                     _ => placeholder_value(name, event, c, None, Text::AsIs),
                 };
-                fill_action(&r.template(), &value).ok()
+                fill_action(&r.template(), &value)
+                    .inspect_err(|name| {
+                        tracing::warn!(placeholder = %name, connector = %r.connector,
+                            "a document reply was not sent: its placeholder has no value here")
+                    })
+                    .ok()
             })
             .collect()
     }

@@ -104,6 +104,7 @@ pub struct Normalized {
     /// Top-level fields this normalizer does not know: drift signals, never errors.
     pub unknown_fields: Vec<String>,
     /// Files the payload names (their metadata only: the bytes are fetched by classify).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub attachments: Vec<crate::event::Attachment>,
     pub raw: crate::event::Payload,
 }

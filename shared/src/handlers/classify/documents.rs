@@ -17,6 +17,10 @@ use crate::pacing::{Pace, Pacer};
 use crate::routing::documents::Ask;
 use crate::vendors::Connectors;
 
+/// The longest one file's inspection may take (its work is bounded by the limits; this bounds
+/// a slow machine).
+const INSPECT_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// What the document step may spend on one event.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Limits {
@@ -33,7 +37,7 @@ impl Limits {
         s.optional("DOCUMENT_CONCURRENCY")
             .and_then(|v| v.parse().ok())
             .filter(|n: &usize| *n > 0)
-            .unwrap_or(2)
+            .unwrap_or(1)
     }
 
     pub fn from_settings(s: &crate::settings::Settings) -> Self {
@@ -51,7 +55,8 @@ impl Limits {
             max_count: number("DOCUMENT_MAX_COUNT", 5),
             fetch: download::Limits {
                 max_bytes: inspect.max_bytes,
-                timeout: Duration::from_secs(number("DOCUMENT_TIMEOUT_SECS", 20) as u64),
+                timeout: Duration::from_secs(number("DOCUMENT_TIMEOUT_SECS", 15) as u64),
+                allow_loopback: s.optional("DOCUMENT_LOOPBACK_URLS") == Some("allow"),
             },
             inspect,
             max_total_chars: number("DOCUMENT_MAX_TEXT_CHARS", 20_000),
@@ -65,8 +70,9 @@ pub struct Reader {
     pub connectors: Connectors,
     pub pacer: Pacer,
     pub limits: Limits,
-    /// Documents held in memory at once across the batch (`DOCUMENT_CONCURRENCY`, default 2):
-    /// a file and what it inflates to stay within the function's memory.
+    /// Documents held in memory at once across the batch (`DOCUMENT_CONCURRENCY`, default 1):
+    /// a 10 MiB file, its objects and a page's parsed content (up to ~150 MB) fit classify's
+    /// 256 MB once.
     pub permits: std::sync::Arc<tokio::sync::Semaphore>,
 }
 
@@ -102,11 +108,23 @@ impl Documents {
 pub struct NotNow(pub String);
 
 impl Reader {
-    pub async fn read(&self, event: &Event) -> Result<Documents, NotNow> {
+    /// The event's documents, read before `deadline` (the invocation's, less what classifying
+    /// still needs): a file that could not finish by then is tried again later.
+    pub async fn read(
+        &self,
+        event: &Event,
+        deadline: std::time::Instant,
+    ) -> Result<Documents, NotNow> {
         let mut out = Documents::default();
         let vendor = event.source.as_str();
         for (i, file) in event.attachments.iter().enumerate() {
             let name = display_name(file, i);
+            let needs = self.limits.fetch.timeout + INSPECT_TIMEOUT;
+            if i < self.limits.max_count && std::time::Instant::now() + needs > deadline {
+                return Err(NotNow(format!(
+                    "{name}: too little of this invocation left to fetch it"
+                )));
+            }
             if i >= self.limits.max_count {
                 out.read
                     .push(Read::not_read(&name, "skipped", "over the count limit"));
@@ -147,10 +165,17 @@ impl Reader {
             // Parsing is CPU work: off the runtime's threads, so other events' calls go on.
             let limits = self.limits.inspect.clone();
             let size = bytes.len();
-            let inspection =
-                tokio::task::spawn_blocking(move || documents::inspect(&bytes, &limits))
-                    .await
-                    .map_err(|e| NotNow(format!("{name}: inspection failed: {e}")))?;
+            // A file that makes the parser panic or run long fails the same way every time:
+            // it is settled as unreadable at once, never retried.
+            let work = tokio::task::spawn_blocking(move || documents::inspect(&bytes, &limits));
+            let inspection = match tokio::time::timeout(INSPECT_TIMEOUT, work).await {
+                Ok(Ok(i)) => i,
+                Ok(Err(_)) => documents::Inspection::unreadable("the parser failed on it"),
+                Err(_) => documents::Inspection::unreadable(&format!(
+                    "reading it took longer than {} s",
+                    INSPECT_TIMEOUT.as_secs()
+                )),
+            };
             info!(
                 event_id = %event.id,
                 document = i,

@@ -107,9 +107,10 @@ pub async fn handler(
     deps: &Classify,
     event: LambdaEvent<SqsEvent>,
 ) -> Result<SqsBatchResponse, Error> {
+    let deadline = documents_deadline(event.context.deadline);
     let response = batch::process(event.payload, |m| async move {
         let last = batch::last_receive(&m, deps.max_receives);
-        let result = classify_one(deps, m.clone()).await;
+        let result = classify_one(deps, m.clone(), deadline).await;
         if let (Err(e), true) = (&result, last) {
             record_dead_letter(deps, &m, e).await;
         }
@@ -130,7 +131,23 @@ async fn record_dead_letter(deps: &Classify, message: &SqsMessage, e: &RecordErr
     }
 }
 
-async fn classify_one(deps: &Classify, message: SqsMessage) -> Result<(), RecordError> {
+/// When reading documents must stop: the invocation's deadline (epoch ms; 0 in tests: none),
+/// less what classifying and sending still need after them.
+fn documents_deadline(deadline_ms: u64) -> std::time::Instant {
+    const AFTER_DOCUMENTS: u64 = 15_000;
+    let now_ms = Utc::now().timestamp_millis().max(0) as u64;
+    let left = match deadline_ms {
+        0 => 3_600_000,
+        d => d.saturating_sub(now_ms).saturating_sub(AFTER_DOCUMENTS),
+    };
+    std::time::Instant::now() + std::time::Duration::from_millis(left)
+}
+
+async fn classify_one(
+    deps: &Classify,
+    message: SqsMessage,
+    deadline: std::time::Instant,
+) -> Result<(), RecordError> {
     let correlation = correlation_id(&message);
     let body = message.body.as_deref().unwrap_or_default();
     let event: Event = serde_json::from_str(body).map_err(|e| {
@@ -187,7 +204,7 @@ async fn classify_one(deps: &Classify, message: SqsMessage) -> Result<(), Record
         }
         None => {
             let last = batch::last_receive(&message, deps.max_receives);
-            let docs = read_documents(deps, &event, &correlation, last).await?;
+            let docs = read_documents(deps, &event, &correlation, last, deadline).await?;
             // The documents' text is classified with the event's; the event travels on as sent.
             let reading = match docs.text.is_empty() {
                 true => std::borrow::Cow::Borrowed(&event),
@@ -313,6 +330,7 @@ async fn read_documents(
     event: &Event,
     correlation: &str,
     last: bool,
+    deadline: std::time::Instant,
 ) -> Result<documents::Documents, RecordError> {
     if event.attachments.is_empty() {
         return Ok(documents::Documents::default());
@@ -327,7 +345,7 @@ async fn read_documents(
     };
     let read = crate::calls::within(
         crate::calls::CallContext::new("attachment.download").for_event(&event.id, correlation),
-        reader.read(event),
+        reader.read(event, deadline),
     )
     .await;
     match read {

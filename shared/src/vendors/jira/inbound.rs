@@ -61,8 +61,10 @@ pub fn normalize(headers: &HeaderMap, raw: serde_json::Value) -> Result<Inbound,
     }))
 }
 
-/// The issue's `fields.attachment`: `content` is the REST URL that answers with a redirect to
-/// the file (or the bytes, with `redirect=false`), under the connection's credential.
+/// The files this event added: on `jira:issue_created` the issue's `fields.attachment`, on an
+/// update only those its `changelog` adds (an update carries the issue's whole list, and reading
+/// it again on every update would ask the requester again each time). `content` is the REST URL
+/// that answers with a redirect to the file, under the connection's credential.
 fn attachments(raw: &serde_json::Value) -> Vec<crate::event::Attachment> {
     let Some(list) = raw
         .pointer("/issue/fields/attachment")
@@ -70,7 +72,17 @@ fn attachments(raw: &serde_json::Value) -> Vec<crate::event::Attachment> {
     else {
         return Vec::new();
     };
+    let created = str_field(raw, "/webhookEvent").as_deref() == Some("jira:issue_created");
+    let added: Vec<String> = raw
+        .pointer("/changelog/items")
+        .and_then(|i| i.as_array())
+        .into_iter()
+        .flatten()
+        .filter(|i| i["field"] == "Attachment")
+        .filter_map(|i| str_field(i, "/to"))
+        .collect();
     list.iter()
+        .filter(|a| created || str_field(a, "/id").is_some_and(|id| added.contains(&id)))
         .map(|a| crate::event::Attachment {
             id: str_field(a, "/id"),
             name: str_field(a, "/filename"),
@@ -126,10 +138,21 @@ mod tests {
                 "content": "https://example.atlassian.net/rest/api/3/attachment/content/10001"
             }]}}
         });
-        let n = normalize(&HeaderMap::new(), raw)
+        let n = normalize(&HeaderMap::new(), raw.clone())
             .unwrap()
             .into_events()
             .remove(0);
+        // An update names only what its changelog adds, not the issue's whole list again.
+        let mut updated = raw;
+        updated["webhookEvent"] = "jira:issue_updated".into();
+        let again = normalize(&HeaderMap::new(), updated.clone())
+            .unwrap()
+            .into_events();
+        assert!(again[0].attachments.is_empty());
+        updated["changelog"] = serde_json::json!({"id": "1", "items": [
+            {"field": "Attachment", "fieldtype": "jira", "from": null, "to": "10001", "toString": "notice.pdf"}]});
+        let added = normalize(&HeaderMap::new(), updated).unwrap().into_events();
+        assert_eq!(added[0].attachments.len(), 1);
         assert_eq!(
             n.attachments,
             vec![crate::event::Attachment {
