@@ -230,9 +230,22 @@ pub async fn run(cfg: &SoakConfig, exe: &Path, progress: &dyn Fn(&str)) -> Resul
         };
         if effects > 1 {
             report.duplicated += 1;
-            report
-                .problems
-                .push(format!("event {id}: {effects} effects ({what}; {status})"));
+            // What act recorded of each attempt: where a second effect came from.
+            let attempts: Vec<String> = decisions
+                .get(id)
+                .await?
+                .map(|r| r.attempts)
+                .unwrap_or_default()
+                .iter()
+                .map(|a| {
+                    let text = |k: &str| a[k].as_str().unwrap_or_default().to_owned();
+                    format!("{} {} {}", text("action"), text("status"), text("error"))
+                })
+                .collect();
+            report.problems.push(format!(
+                "event {id}: {effects} effects ({what}; {status}); attempts: {}",
+                attempts.join(" | ")
+            ));
         }
         if effects == 0 && status == "done" {
             report.lost += 1;
