@@ -249,7 +249,7 @@ impl DecisionStore {
             .iter()
             .filter(|d| matches!(d.kind.as_str(), "encrypted" | "corrupt"))
             .map(|d| {
-                s(&format!(
+                s(format!(
                     "{}\t{}",
                     d.kind,
                     d.name.chars().take(80).collect::<String>()
