@@ -8,8 +8,9 @@ cd "$(dirname "$0")/.."
 source infra/venv.sh
 
 # What each deployable binary may weigh (stripped), in bytes. #15's goal is 8 MB; see
-# docs/performance.md for where the bytes go and what is left.
-BUDGET_BYTES=$((11 * 1024 * 1024))
+# docs/performance.md for where the bytes go and what is left. 13 MiB since classify reads
+# attached documents (lopdf, zip, infer: 9.9 → 12.4 MB); 11 MiB before.
+BUDGET_BYTES=$((13 * 1024 * 1024))
 
 ensure_venv .venv-sam infra/requirements-sam.txt
 rustup target add aarch64-unknown-linux-gnu >/dev/null 2>&1 \
