@@ -247,7 +247,7 @@ impl DecisionStore {
         // even when the evidence item is missing.
         let asks: Vec<AttributeValue> = documents
             .iter()
-            .filter(|d| matches!(d.kind.as_str(), "encrypted" | "corrupt"))
+            .filter(|d| d.asks_sender())
             .map(|d| {
                 s(format!(
                     "{}\t{}",

@@ -232,6 +232,11 @@ impl Read {
         s
     }
 
+    /// Whether the sender can mend it by sending it again: a password-protected or damaged file.
+    pub fn asks_sender(&self) -> bool {
+        self.kind == Kind::Encrypted.as_str() || self.kind == Kind::Corrupt.as_str()
+    }
+
     pub fn not_read(name: &str, kind: &str, reason: &str) -> Self {
         Read {
             name: name.to_owned(),

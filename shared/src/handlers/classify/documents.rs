@@ -91,13 +91,13 @@ impl Documents {
     /// What the requester is asked for, per document (`[documents]` in the routing config).
     pub fn asks(read: &[Read]) -> Vec<(Ask, String)> {
         read.iter()
-            .filter_map(|d| {
-                let ask = match d.kind.as_str() {
-                    "encrypted" => Ask::Password,
-                    "corrupt" => Ask::Unreadable,
-                    _ => return None,
+            .filter(|d| d.asks_sender())
+            .map(|d| {
+                let ask = match d.kind == Kind::Encrypted.as_str() {
+                    true => Ask::Password,
+                    false => Ask::Unreadable,
                 };
-                Some((ask, d.name.clone()))
+                (ask, d.name.clone())
             })
             .collect()
     }
