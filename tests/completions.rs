@@ -102,3 +102,57 @@ async fn a_review_notice_on_the_record_is_not_the_act_routes_action() {
     assert_eq!(posts(&stack), 2, "the act route's post was taken for done");
     stack.stop();
 }
+
+/// A key taken over from a worker that died after Slack posted, then given back before anyone
+/// could look (the lookup itself failed), keeps its doubt: the next copy of the work, one that
+/// knows nothing of the takeover (the original redelivered after a crash, a second plan), looks
+/// first and finds the post. Deleted, the key let such a copy post blind: the soak's duplicates.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_given_back_in_doubt_makes_the_next_copy_look_before_it_acts() {
+    use switchyard::idempotency::payload_hash;
+    use switchyard_infra::sandbox::faults::Fault;
+    let stack = LocalStack::start().await.unwrap();
+    let (deps, _) = parked_act(&stack);
+    let params = json!({"channel": "#incidents", "text": "Possible outage"});
+    let body = act_body("ev-doubt", "slack", "post_message", params);
+    let planned: switchyard::routing::ActMessage = serde_json::from_str(&body).unwrap();
+    let action = &planned.actions[0];
+    let key = "act#ev-doubt#0";
+    // The dead worker: it claimed the key (its hold has ended since) and Slack made its post.
+    let hash = payload_hash(&serde_json::to_vec(action).unwrap());
+    let now = chrono::Utc::now();
+    deps.idempotency
+        .claim(key, &hash, now, now.timestamp_millis() - 1)
+        .await
+        .unwrap();
+    let slack = deps.connectors.get("slack").await.unwrap();
+    slack.perform(action, key).await.unwrap();
+    assert_eq!(posts(&stack), 1);
+
+    // Its redelivery takes the key over and cannot look: Slack answers 502 until it gives up.
+    stack.sandbox.inject("slack", Fault::ServerError(502), 3);
+    let resp = act(&deps, batch("m-redelivered", &body, 2)).await.unwrap();
+    assert_eq!(resp.batch_item_failures.len(), 1, "SQS retries it");
+    stack.sandbox.clear_faults("slack");
+    assert_eq!(posts(&stack), 1);
+
+    // A copy on its first receive, with no attribute saying the effect may exist.
+    let resp = act(&deps, batch("m-second-plan", &body, 1)).await.unwrap();
+    assert!(resp.batch_item_failures.is_empty());
+    assert_eq!(
+        posts(&stack),
+        1,
+        "found in the channel's history, not posted again"
+    );
+    let record = deps.decisions.get("ev-doubt").await.unwrap().unwrap();
+    assert_eq!(record.status, "done", "{record:?}");
+    assert!(
+        record
+            .results
+            .as_deref()
+            .unwrap()
+            .contains("already posted"),
+        "{record:?}"
+    );
+    stack.stop();
+}

@@ -182,6 +182,34 @@ impl IdempotencyStore {
         Ok(())
     }
 
+    /// Give a claimed key back while its effect may exist: it stays in progress with its hold
+    /// ended, so the next claim takes it over (`Reclaimed`) and looks before it acts. A key
+    /// completed meanwhile is left as it is.
+    pub async fn release_in_doubt(&self, key: &str) -> Result<(), StoreError> {
+        let result = self
+            .ddb
+            .update_item()
+            .table_name(&self.table)
+            .key("id", s(key))
+            .update_expression("SET in_progress_expiration = :ended")
+            .condition_expression("#status = :inprogress")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":ended", n(0))
+            .expression_attribute_values(":inprogress", s(STATUS_INPROGRESS))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(StoreError::sdk(Store::Idempotency, &e)),
+        }
+    }
+
     /// Until when (unix ms) the key's holder may still be working on it, if it is held.
     pub async fn held_until_ms(&self, key: &str) -> Result<Option<i64>, StoreError> {
         Ok(self

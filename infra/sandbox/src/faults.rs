@@ -39,10 +39,29 @@ pub enum Fault {
     LostAnswer,
 }
 
-/// Queued faults per vendor, each used once.
+impl Fault {
+    /// A short name for counting what was served (`503`, `slow`, `lost_answer`, …).
+    pub fn label(&self) -> String {
+        match self {
+            Fault::ServerError(status) => status.to_string(),
+            Fault::Slow(_) => "slow".into(),
+            Fault::Hang(_) => "hang".into(),
+            Fault::ExpiredToken => "expired_token".into(),
+            Fault::ExtraField => "extra_field".into(),
+            Fault::MissingField(_) => "missing_field".into(),
+            Fault::RenamedField(..) => "renamed_field".into(),
+            Fault::MixedDates => "mixed_dates".into(),
+            Fault::LostAnswer => "lost_answer".into(),
+        }
+    }
+}
+
+/// Queued faults per vendor, each used once, and how many of each kind were served.
 #[derive(Debug, Default)]
 pub struct Faults {
     queued: HashMap<&'static str, Vec<Fault>>,
+    /// `"<vendor> <label>"` → requests that met the fault (what happened, not what was planned).
+    served: std::collections::BTreeMap<String, usize>,
 }
 
 impl Faults {
@@ -51,6 +70,10 @@ impl Faults {
         for _ in 0..times {
             q.insert(0, fault.clone());
         }
+    }
+
+    pub fn clear(&mut self, vendor: &str) {
+        self.queued.remove(vendor);
     }
 
     pub fn pending(&self, vendor: &str) -> usize {
@@ -63,7 +86,17 @@ impl Faults {
         if matches!(q.last(), Some(Fault::LostAnswer)) && method == axum::http::Method::GET {
             return None;
         }
-        q.pop()
+        let fault = q.pop()?;
+        *self
+            .served
+            .entry(format!("{vendor} {}", fault.label()))
+            .or_default() += 1;
+        Some(fault)
+    }
+
+    /// Faults served so far, by `"<vendor> <label>"`.
+    pub fn served(&self) -> std::collections::BTreeMap<String, usize> {
+        self.served.clone()
     }
 }
 
@@ -73,18 +106,47 @@ pub(crate) async fn apply(
     req: Request,
     next: Next,
 ) -> Response {
-    let (fault, blocked, offset, drift) = {
+    let (fault, blocked, offset, drift, effects_before, hook) = {
         let mut state = shared.state.lock().expect("sandbox state");
         (
             state.faults.next(vendor, req.method()),
             state.ip_blocked.contains(vendor),
             state.clock_offset_secs,
             state.drift.get(vendor).cloned().unwrap_or_default(),
+            state.ledger.len(),
+            state.on_effect.clone(),
         )
     };
     if blocked {
         return ip_rejected(vendor);
     }
+    let resp = answer(fault, vendor, offset, drift, req, next).await;
+    // The vendor has made its effects and its answer is not sent yet: the moment a caller's
+    // worker holds an effect it has not recorded (the soak kills workers here on purpose).
+    if let Some(hook) = hook {
+        let made: Vec<_> = {
+            let state = shared.state.lock().expect("sandbox state");
+            state
+                .ledger
+                .get(effects_before..)
+                .unwrap_or_default()
+                .to_vec()
+        };
+        for entry in &made {
+            (hook.0)(entry);
+        }
+    }
+    resp
+}
+
+async fn answer(
+    fault: Option<Fault>,
+    vendor: &'static str,
+    offset: i64,
+    drift: Vec<super::drift::Drift>,
+    req: Request,
+    next: Next,
+) -> Response {
     let Some(fault) = fault else {
         let mut resp = next.run(req).await;
         if !drift.is_empty() {

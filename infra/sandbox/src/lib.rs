@@ -67,9 +67,20 @@ pub struct SandboxCredentials {
     pub casebook_password: String,
 }
 
+/// Called with each effect a vendor made, before its answer is sent ([`Sandbox::on_effect`]).
+#[derive(Clone)]
+pub struct EffectHook(pub Arc<dyn Fn(&LedgerEntry) + Send + Sync>);
+
+impl std::fmt::Debug for EffectHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("EffectHook")
+    }
+}
+
 #[derive(Debug, Default)]
 pub struct State {
     pub ledger: Vec<LedgerEntry>,
+    pub on_effect: Option<EffectHook>,
     pub zendesk_tickets: BTreeMap<u64, serde_json::Value>,
     /// Each ticket's audits (one per update), with the update's custom metadata.
     pub zendesk_audits: BTreeMap<u64, Vec<serde_json::Value>>,
@@ -604,6 +615,23 @@ impl Sandbox {
         self.state.lock().expect("sandbox state").ledger.clone()
     }
 
+    /// Call `hook` with every effect a faultable vendor makes, after the effect and before its
+    /// answer leaves (`None`: stop). The caller of that request is still waiting for the answer.
+    pub fn on_effect(&self, hook: Option<Arc<dyn Fn(&LedgerEntry) + Send + Sync>>) {
+        self.state.lock().expect("sandbox state").on_effect = hook.map(EffectHook);
+    }
+
+    /// Injected faults that requests met, by `"<vendor> <kind>"`, and Zendesk's storm 429s as
+    /// `"zendesk 429 storm"` (counted from what was served, not from what was injected).
+    pub fn faults_served(&self) -> std::collections::BTreeMap<String, usize> {
+        let state = self.state.lock().expect("sandbox state");
+        let mut served = state.faults.served();
+        if state.zendesk_limits.refused > 0 {
+            served.insert("zendesk 429".into(), state.zendesk_limits.refused as usize);
+        }
+        served
+    }
+
     /// Limit the Zendesk API to `per_minute` requests in any trailing minute (`None`: no limit).
     pub fn set_zendesk_rate_limit(&self, per_minute: Option<u32>) {
         self.state
@@ -637,6 +665,15 @@ impl Sandbox {
             .expect("sandbox state")
             .faults
             .pending(vendor)
+    }
+
+    /// Drop `vendor`'s injected faults that no request has met yet.
+    pub fn clear_faults(&self, vendor: &str) {
+        self.state
+            .lock()
+            .expect("sandbox state")
+            .faults
+            .clear(vendor);
     }
 
     pub fn inject(&self, vendor: &'static str, fault: faults::Fault, times: usize) {

@@ -131,16 +131,22 @@ pub(super) fn record_outlives_keys(deps: &Act) -> bool {
     deps.decisions.retention().num_seconds() >= deps.idempotency.ttl_secs
 }
 
-/// Give a claimed key back (a hand-back before the claim has none to give).
-pub(super) async fn release_if(claimed: bool, deps: &Act, key: &str) {
-    if claimed {
-        release(deps, key).await;
+/// Give a claimed key back (a hand-back before the claim has none to give). `in_doubt`: the
+/// effect may exist (the key was taken over from a worker that died holding it and nobody has
+/// looked yet, or a write's answer was lost), so the key keeps that doubt and whichever copy of
+/// the work claims it next takes it over and looks before it acts. Deleted, the key would let a
+/// copy without the doubt (the original redelivered after a crash, a second plan) act blind.
+pub(super) async fn give_back(claimed: bool, in_doubt: bool, deps: &Act, key: &str) {
+    if !claimed {
+        return;
     }
-}
-
-async fn release(deps: &Act, key: &str) {
-    if let Err(e) = deps.idempotency.release(key).await {
-        warn!(error = %e, "could not release the action key; it frees itself when in-progress expires");
+    let given = if in_doubt {
+        deps.idempotency.release_in_doubt(key).await
+    } else {
+        deps.idempotency.release(key).await
+    };
+    if let Err(e) = given {
+        warn!(error = %e, "could not give the action key back; it frees itself when in-progress expires");
     }
 }
 

@@ -40,7 +40,7 @@ use crate::vendors::Connectors;
 mod admit;
 mod decided;
 mod outcomes;
-use admit::{admit, ask_budget, connection, credential, release_if, resolve, Admitted, Keyed};
+use admit::{admit, ask_budget, connection, credential, give_back, resolve, Admitted, Keyed};
 use outcomes::{
     attempt, complete, hand_back, mark_refused, note_after_hand_back, number_attr, park,
     park_until_reconnected, record, record_dead_letter, refused_for_fields, requeue, slot_of,
@@ -236,12 +236,13 @@ async fn act_one(deps: &Act, message: SqsMessage, deadline_ms: u64) -> Result<()
             },
         };
         let claimed = waiting.is_none();
+        // Whether the effect may exist already: then a key given back keeps that doubt.
+        let mut maybe_done = number_attr(&message, UNKNOWN_OUTCOMES_ATTR) > 0;
         let (paced, calls, latency_ms) = match waiting {
             Some(paced) => (paced, Vec::new(), 0),
             None => {
                 // A key taken over from a dead worker, or a write whose answer was lost: the
-                // effect may exist already, and connectors without a vendor-side key look first.
-                let mut maybe_done = number_attr(&message, UNKNOWN_OUTCOMES_ATTR) > 0;
+                // effect may exist already, and connectors with a vendor-side key look first.
                 match admit::claim(deps, &msg, stage, index, action, &key, &hash, deadline_ms)
                     .await?
                 {
@@ -283,7 +284,7 @@ async fn act_one(deps: &Act, message: SqsMessage, deadline_ms: u64) -> Result<()
         let outcome = match paced {
             Paced::Done(outcome) => outcome,
             Paced::Wait(wait, why) => {
-                release_if(claimed, deps, &key).await;
+                give_back(claimed, maybe_done, deps, &key).await;
                 let extra = json!({"wait_ms": wait.as_millis() as u64, "why": why});
                 results.push(attempt(stage, index, action, "waiting", calls, extra));
                 hand_back(deps, &message, &msg, wait, why, &[]).await?;
@@ -291,7 +292,7 @@ async fn act_one(deps: &Act, message: SqsMessage, deadline_ms: u64) -> Result<()
                 return Ok(());
             }
             Paced::Reserved(at_us) => {
-                release_if(claimed, deps, &key).await;
+                give_back(claimed, maybe_done, deps, &key).await;
                 let wait_ms = (at_us / 1_000 - Utc::now().timestamp_millis()).max(0);
                 let why = "no budget";
                 let slot = chrono::DateTime::from_timestamp_micros(at_us).map(|t| t.to_rfc3339());
@@ -307,11 +308,11 @@ async fn act_one(deps: &Act, message: SqsMessage, deadline_ms: u64) -> Result<()
                 return Ok(());
             }
             Paced::Failed(e) => {
-                release_if(claimed, deps, &key).await;
+                give_back(claimed, maybe_done, deps, &key).await;
                 return Err(e);
             }
             Paced::OutOfTime => {
-                release_if(claimed, deps, &key).await;
+                give_back(claimed, maybe_done, deps, &key).await;
                 results.push(attempt(
                     stage,
                     index,
@@ -325,7 +326,7 @@ async fn act_one(deps: &Act, message: SqsMessage, deadline_ms: u64) -> Result<()
                 return Ok(());
             }
             Paced::Parked(reason) => {
-                release_if(claimed, deps, &key).await;
+                give_back(claimed, maybe_done, deps, &key).await;
                 let extra = json!({"why": reason});
                 results.push(attempt(stage, index, action, "parked", calls, extra));
                 return park_until_reconnected(deps, &message, &msg, &results, &reason).await;
@@ -347,7 +348,8 @@ async fn act_one(deps: &Act, message: SqsMessage, deadline_ms: u64) -> Result<()
             }
             Err(e) => {
                 warn!(event_id = %msg.event.id, connector = %action.connector, action = %action.action, latency_ms, error = %e, "action failed");
-                release_if(claimed, deps, &key).await;
+                let unknown = matches!(e, ConnectorError::OutcomeUnknown(_));
+                give_back(claimed, maybe_done || unknown, deps, &key).await;
                 let extra = json!({"latency_ms": latency_ms, "error": e.to_string()});
                 results.push(attempt(stage, index, action, "failed", calls, extra));
                 if matches!(
