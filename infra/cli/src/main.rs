@@ -124,12 +124,20 @@ enum Command {
     },
     /// Crash-and-fault soak: N signed webhooks (with redeliveries and concurrent duplicates)
     /// while classify and act run as worker processes SIGKILLed K times, with vendor faults;
-    /// reports terminal states and effects per event from the records and the sandbox's ledger.
+    /// reports faults served, kills by what the killed worker held, terminal states and effects
+    /// per event from the records and the sandbox's ledger.
     Soak {
         #[arg(long, default_value_t = 1000)]
         events: usize,
         #[arg(long, default_value_t = 20)]
         kills: usize,
+        /// Of the kills, how many are aimed at the worst moment: act killed after a vendor made
+        /// the effect and before its answer arrived (default: a third of --kills, rounded up).
+        #[arg(long)]
+        aimed: Option<usize>,
+        /// The kill schedule's seed (printed by every run): the same seed, the same plan.
+        #[arg(long)]
+        seed: Option<u64>,
         /// No vendor faults (kills only).
         #[arg(long)]
         no_faults: bool,
@@ -532,6 +540,8 @@ async fn main() -> Result<()> {
         Command::Soak {
             events,
             kills,
+            aimed,
+            seed,
             no_faults,
             settle_secs,
             json,
@@ -539,6 +549,8 @@ async fn main() -> Result<()> {
             let cfg = switchyard_infra::soak::SoakConfig {
                 events,
                 kills,
+                aimed,
+                seed,
                 faults: !no_faults,
                 settle: std::time::Duration::from_secs(settle_secs),
             };
@@ -551,8 +563,7 @@ async fn main() -> Result<()> {
             if json {
                 println!("{}", serde_json::to_string(&report)?);
             }
-            let clean = report.duplicated == 0 && report.lost == 0 && report.in_flight == 0;
-            std::process::exit(if clean { 0 } else { 1 })
+            std::process::exit(if report.clean() { 0 } else { 1 })
         }
         Command::Worker { hosting, function } => {
             if std::env::var_os(switchyard_infra::workers::WORKER_LOG).is_some() {
