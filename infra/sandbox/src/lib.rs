@@ -68,8 +68,10 @@ pub struct SandboxCredentials {
 }
 
 /// Called with each effect a vendor made, before its answer is sent ([`Sandbox::on_effect`]).
+pub type EffectFn = Arc<dyn Fn(&LedgerEntry) + Send + Sync>;
+
 #[derive(Clone)]
-pub struct EffectHook(pub Arc<dyn Fn(&LedgerEntry) + Send + Sync>);
+pub struct EffectHook(pub EffectFn);
 
 impl std::fmt::Debug for EffectHook {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -617,7 +619,7 @@ impl Sandbox {
 
     /// Call `hook` with every effect a faultable vendor makes, after the effect and before its
     /// answer leaves (`None`: stop). The caller of that request is still waiting for the answer.
-    pub fn on_effect(&self, hook: Option<Arc<dyn Fn(&LedgerEntry) + Send + Sync>>) {
+    pub fn on_effect(&self, hook: Option<EffectFn>) {
         self.state.lock().expect("sandbox state").on_effect = hook.map(EffectHook);
     }
 

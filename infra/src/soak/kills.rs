@@ -91,7 +91,7 @@ pub(super) struct Aim {
 
 impl Aim {
     /// The sandbox hook: at a soak effect, with a kill armed, SIGKILL act before the answer.
-    pub fn hook(self: &Arc<Self>) -> Arc<dyn Fn(&switchyard_sandbox::LedgerEntry) + Send + Sync> {
+    pub fn hook(self: &Arc<Self>) -> switchyard_sandbox::EffectFn {
         let aim = self.clone();
         Arc::new(move |entry| {
             if !is_soak_effect(entry) {
