@@ -243,3 +243,127 @@ async fn status_api_follows_an_event_and_needs_a_token() {
     assert_eq!(missing.status().as_u16(), 404);
     stack.stop();
 }
+
+/// intake's `queued_at` write fails after the enqueue went through (its key may not UpdateItem
+/// the decisions table: AccessDenied, as AWS answers). The delivery is accepted all the same; a
+/// redelivery inside the claim's window is told to retry (409), one past it is queued again under
+/// the same event id — and classify's one decision and act's keys make the two copies one post.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_queued_at_write_queues_a_late_retry_again_as_the_same_event_acting_once() {
+    use lambda_runtime::{Context, LambdaEvent};
+    use switchyard::decisions::DecisionStore;
+    use switchyard::handlers::intake::{handler as intake, Intake};
+    let stack = LocalStack::start().await.unwrap();
+    let p = &stack.provisioned;
+    let table = &p.refs["DecisionsTable"];
+    let aws = stack.function_aws("intake").await.unwrap();
+    let settings = switchyard::settings::Settings::from_map(stack.local_env("intake").unwrap());
+    let mut deps = Intake::from_settings(&aws, &settings).unwrap();
+    let no_update = stack
+        .aws_as(
+            "intake-without-updateitem",
+            &json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+                "Action": ["dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:DeleteItem"],
+                "Resource": format!("arn:aws:dynamodb:us-east-1:123456789012:table/{table}")}]}),
+        )
+        .await
+        .unwrap();
+    deps.decisions = DecisionStore::new(no_update.ddb.clone(), table);
+    // Copies land where nobody polls, to be counted, then go on to classify.
+    let parking = p.queue_url("ClassifyDLQ").unwrap().to_owned();
+    deps.classify_queue_url = parking.clone();
+
+    let hook = fixtures::slack_message(
+        &stack.signing.slack,
+        "EvQueuedAt",
+        "C0SUPPORT",
+        "Checkout is down with 500 errors [queued_at]",
+        Utc::now(),
+    );
+    let deliver = |claim_for: Duration| {
+        let mut ctx = Context::default();
+        ctx.deadline = (Utc::now() + claim_for).timestamp_millis() as u64;
+        intake(&deps, LambdaEvent::new(hook.function_url_event(), ctx))
+    };
+    let first = deliver(Duration::from_secs(2)).await.unwrap();
+    assert_eq!(first.status_code, 202, "{:?}", first.body);
+    let event_id = serde_json::from_str::<Value>(first.body.as_deref().unwrap()).unwrap()
+        ["event_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let record = stack
+        .decisions()
+        .unwrap()
+        .get(&event_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(record.status, "accepted", "queued, but not marked so");
+
+    let inside = deliver(Duration::from_secs(2)).await.unwrap();
+    assert_eq!(inside.status_code, 409, "{:?}", inside.body);
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    let late = deliver(Duration::from_secs(2)).await.unwrap();
+    assert_eq!(late.status_code, 202, "{:?}", late.body);
+    assert!(
+        late.body.as_deref().unwrap().contains(&event_id),
+        "{:?}",
+        late.body
+    );
+
+    let mut bodies = Vec::new();
+    while bodies.len() < 2 {
+        let got = stack
+            .aws
+            .sqs
+            .receive_message()
+            .queue_url(&parking)
+            .max_number_of_messages(10)
+            .wait_time_seconds(2)
+            .send()
+            .await
+            .unwrap();
+        let got = got.messages.unwrap_or_default();
+        assert!(!got.is_empty(), "two copies queued, found {}", bodies.len());
+        bodies.extend(got.into_iter().filter_map(|m| m.body));
+    }
+    for body in &bodies {
+        assert_eq!(
+            serde_json::from_str::<Value>(body).unwrap()["id"],
+            event_id.as_str()
+        );
+        stack
+            .aws
+            .sqs
+            .send_message()
+            .queue_url(p.queue_url("ClassifyQueue").unwrap())
+            .message_body(body)
+            .send()
+            .await
+            .unwrap();
+    }
+    let decisions = stack.decisions().unwrap();
+    // Both copies through classify and act: the event done and both queues empty (nothing
+    // waiting, in flight or delayed).
+    wait_for("both copies handled", Duration::from_secs(60), || async {
+        let r = decisions.get(&event_id).await.ok()??;
+        let classify = stack.queue_depth("ClassifyQueue").await.ok()?;
+        let act = stack.queue_depth("ActQueue").await.ok()?;
+        (r.status == "done" && classify + act == 0).then_some(())
+    })
+    .await;
+    let posts = stack
+        .sandbox
+        .ledger()
+        .into_iter()
+        .filter(|e| {
+            e.operation == "chat.postMessage"
+                && e.detail["text"]
+                    .as_str()
+                    .is_some_and(|t| t.contains("[queued_at]"))
+        })
+        .count();
+    assert_eq!(posts, 1);
+    stack.stop();
+}

@@ -120,6 +120,20 @@ def _watch():
 _t.Thread(target=_watch, daemon=True).start()
 "#;
 
+/// SQS's clock, which a test moves forward (`POST /_switchyard/clock?advance=SECONDS`,
+/// [`Emulator::advance_sqs_clock`]): message delays and visibility timeouts run out without
+/// being waited for, so a wait of 30 s or 15 min is tested as itself, not set to zero.
+const SQS_CLOCK: &str = r#"import moto.sqs.models as _sqs_models
+_sqs_clock = [0.0]
+_sqs_time, _sqs_time_ms = _sqs_models.unix_time, _sqs_models.unix_time_millis
+def _sqs_now(dt=None):
+    return _sqs_time(dt) + (_sqs_clock[0] if dt is None else 0)
+def _sqs_now_ms(dt=None):
+    return _sqs_time_ms(dt) + (_sqs_clock[0] * 1000 if dt is None else 0)
+_sqs_models.unix_time = _sqs_now
+_sqs_models.unix_time_millis = _sqs_now_ms
+"#;
+
 /// Every AWS request the emulator serves, counted by service and operation (`dynamodb.PutItem`,
 /// `sqs.SendMessage`, `secretsmanager.GetSecretValue`), so a test or a bench can say exactly
 /// which AWS calls a piece of work made — and what DynamoDB would bill for them: write units
@@ -166,6 +180,12 @@ def _logical(table):
     return table.rsplit('-', 1)[-1]
 def _counting(app):
     def serve(environ, start_response):
+        if environ.get('PATH_INFO') == '/_switchyard/clock' and environ.get('REQUEST_METHOD') == 'POST':
+            from urllib.parse import parse_qs
+            _sqs_clock[0] += float(parse_qs(environ.get('QUERY_STRING', '')).get('advance', ['0'])[0])
+            body = _json.dumps({'sqs_offset_seconds': _sqs_clock[0]}).encode()
+            start_response('200 OK', [('Content-Type', 'application/json'), ('Content-Length', str(len(body)))])
+            return [body]
         if environ.get('PATH_INFO') == '/_switchyard/requests':
             global _usage
             with _lock:
@@ -223,7 +243,7 @@ def _counting(app):
 /// check-and-write), so tests of contention on one item — the shared rate limiter — serialize.
 fn server_script(threaded: bool) -> String {
     format!(
-        "{WATCH_PARENT}{FIDELITY}{IAM_FIDELITY}{REQUEST_COUNTER}from werkzeug.serving import run_simple\n\
+        "{WATCH_PARENT}{FIDELITY}{IAM_FIDELITY}{SQS_CLOCK}{REQUEST_COUNTER}from werkzeug.serving import run_simple\n\
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app\n\
 run_simple('127.0.0.1', 0, _counting(DomainDispatcherApplication(create_backend_app)), threaded={})\n",
         if threaded { "True" } else { "False" }
@@ -352,6 +372,25 @@ pub struct Usage {
     /// Requests IAM refused (403), by `service.Operation` and the caller's access key id.
     #[serde(default)]
     pub denied: BTreeMap<String, u64>,
+}
+
+impl Emulator {
+    /// Move SQS's clock forward by `by`: delayed messages and visibility timeouts due within it
+    /// come due now (DynamoDB and the functions keep the real time).
+    pub async fn advance_sqs_clock(&self, by: std::time::Duration) -> Result<()> {
+        let url = format!(
+            "{}/_switchyard/clock?advance={}",
+            self.endpoint,
+            by.as_secs_f64()
+        );
+        reqwest::Client::new()
+            .post(url)
+            .send()
+            .await
+            .and_then(reqwest::Response::error_for_status)
+            .context("moving the emulator's SQS clock")?;
+        Ok(())
+    }
 }
 
 /// [`Emulator::take_usage`] for an emulator known by its endpoint (a worker's, a bench's).

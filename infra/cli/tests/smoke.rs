@@ -1,6 +1,7 @@
 //! `switchyard smoke` against `switchyard local --stay-up`, as an operator runs it after a deploy
-//! (from another shell, with the `export` lines the stack printed); and each check failing on a
-//! stack broken the way a real deploy can be.
+//! (from another shell, with the `export` lines the stack printed), then `kill -9` of that stack
+//! taking every process it started down with it; and each check failing on a stack broken the
+//! way a real deploy can be.
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
@@ -10,8 +11,49 @@ use std::time::Duration;
 use switchyard_infra::smoke::{Check, Smoke};
 use switchyard_infra::stack::LocalStack;
 
+/// Every live process descended from `pid`, from /proc (a process's parent is the field after
+/// its state in `stat`; zombies are not alive).
+fn descendants(pid: u32) -> Vec<u32> {
+    let mut parents: Vec<(u32, u32)> = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(p) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{p}/stat")) else {
+            continue;
+        };
+        // `pid (comm) state ppid …`: the command may hold spaces; read after its last ')'.
+        let Some((_, rest)) = stat.rsplit_once(')') else {
+            continue;
+        };
+        let mut fields = rest.split_whitespace();
+        let (state, ppid) = (fields.next(), fields.next().and_then(|f| f.parse().ok()));
+        if let (Some(state), Some(ppid)) = (state, ppid) {
+            if state != "Z" {
+                parents.push((p, ppid));
+            }
+        }
+    }
+    let mut found = Vec::new();
+    let mut frontier = vec![pid];
+    while let Some(parent) = frontier.pop() {
+        for (child, _) in parents.iter().filter(|(_, pp)| *pp == parent) {
+            found.push(*child);
+            frontier.push(*child);
+        }
+    }
+    found
+}
+
+fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| Some(s.rsplit_once(')')?.1.split_whitespace().next()? != "Z"))
+        .unwrap_or(false)
+}
+
 #[test]
-fn smoke_passes_against_the_local_stack_from_another_shell() {
+fn smoke_passes_from_another_shell_and_kill_9_of_the_stack_takes_every_child_down() {
     let mut local = Command::new(env!("CARGO_BIN_EXE_switchyard"))
         .args(["local", "--stay-up"])
         .stdout(Stdio::piped())
@@ -47,8 +89,20 @@ fn smoke_passes_against_the_local_stack_from_another_shell() {
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .output()
         .unwrap();
-    let _ = local.kill();
+    // The emulator and the two worker processes at least.
+    let children = descendants(local.id());
+    assert!(children.len() >= 3, "{children:?}");
+    local.kill().unwrap(); // SIGKILL: no destructor runs, nothing is cleaned up
     let _ = local.wait();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while children.iter().any(|p| alive(*p)) && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let left: Vec<_> = children.iter().filter(|p| alive(**p)).collect();
+    assert!(
+        left.is_empty(),
+        "still running after kill -9 of the stack: {left:?}"
+    );
     let table = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),

@@ -1,7 +1,8 @@
 //! Jira Cloud REST API v3, as documented: basic auth `{email}:{api_token}` (401 with a plain-text
 //! body otherwise); create issue → 201 `{"id","key","self"}`; errors as
 //! `{"errorMessages": […], "errors": {field: message}}`; transitions listed then posted by id
-//! (204); edits answer 204; `POST /search/jql` finds issues by label.
+//! (204); edits answer 204; `POST /search/jql` answers
+//! the JQL it is sent by meaning (`query`): labels, key, project, summary, updated.
 
 use std::sync::Arc;
 
@@ -433,6 +434,66 @@ async fn do_transition(
     StatusCode::NO_CONTENT.into_response()
 }
 
+/// Whether an issue meets one JQL condition (the fields `search` accepts).
+fn issue_matches(issue: &Value, c: &crate::query::Condition) -> bool {
+    let value = crate::query::text(&c.value);
+    let fields = &issue["fields"];
+    let equal = |found: bool| match c.op.as_str() {
+        "=" => found,
+        "!=" => !found,
+        _ => false,
+    };
+    match c.field.as_str() {
+        "labels" => equal(
+            fields["labels"]
+                .as_array()
+                .is_some_and(|ls| ls.iter().any(|l| l == value)),
+        ),
+        "key" => equal(issue["key"] == value),
+        "project" => equal(
+            issue["key"]
+                .as_str()
+                .is_some_and(|k| k.split_once('-').is_some_and(|(p, _)| p == value)),
+        ),
+        "summary" => {
+            let summary = fields["summary"]
+                .as_str()
+                .unwrap_or_default()
+                .to_lowercase();
+            c.op == "~" && summary.contains(&value.to_lowercase())
+        }
+        "updated" => {
+            // A relative date (`-30d`, `-4h`) or `yyyy-mm-dd`, against the issue's `updated`.
+            let now = chrono::Utc::now();
+            let at = match value
+                .strip_prefix('-')
+                .and_then(|v| v.split_at_checked(v.len().saturating_sub(1)))
+            {
+                Some((n, "d")) => n.parse().ok().map(|n| now - chrono::Duration::days(n)),
+                Some((n, "h")) => n.parse().ok().map(|n| now - chrono::Duration::hours(n)),
+                _ => chrono::NaiveDate::parse_from_str(value, "%Y-%m-%d")
+                    .ok()
+                    .and_then(|d| d.and_hms_opt(0, 0, 0))
+                    .map(|d| d.and_utc()),
+            };
+            let updated = fields["updated"]
+                .as_str()
+                .and_then(|u| chrono::DateTime::parse_from_str(u, "%Y-%m-%dT%H:%M:%S%.3f%z").ok());
+            match (at, updated) {
+                (Some(at), Some(u)) => match c.op.as_str() {
+                    ">=" => u >= at,
+                    ">" => u > at,
+                    "<=" => u <= at,
+                    "<" => u < at,
+                    _ => false,
+                },
+                _ => false,
+            }
+        }
+        _ => false,
+    }
+}
+
 async fn search(
     State(shared): State<Arc<Shared>>,
     headers: HeaderMap,
@@ -441,19 +502,28 @@ async fn search(
     if let Err(r) = authorized(&shared, &headers) {
         return r;
     }
-    // The JQL switchyard sends: `labels = "x"` (its vendor-side key) and the canary's recent
-    // issues, `updated >= -30d ORDER BY updated DESC`.
-    let jql = body["jql"].as_str().unwrap_or_default();
-    let recent = jql == "updated >= -30d ORDER BY updated DESC";
-    let label = jql
-        .strip_prefix("labels = \"")
-        .and_then(|l| l.strip_suffix('"'));
-    if label.is_none() && !recent {
-        return errors(
-            StatusCode::BAD_REQUEST,
-            &["The sandbox understands only: labels = \"…\", and updated >= -30d ORDER BY updated DESC"],
-            json!({}),
-        );
+    // Parsed and answered by meaning: switchyard's vendor-side key (`labels = "…"`), the
+    // canary's recent issues (`updated >= -30d ORDER BY updated DESC`), and whatever else the
+    // fields below can answer.
+    let parsed = match crate::query::jql(body["jql"].as_str().unwrap_or_default()) {
+        Ok(q) => q,
+        Err(e) => {
+            let message = format!("Error in the JQL Query: {e}");
+            return errors(StatusCode::BAD_REQUEST, &[&message], json!({}));
+        }
+    };
+    let conditions = parsed.filter.iter().flat_map(|f| f.conditions());
+    for c in conditions {
+        if !matches!(
+            c.field.as_str(),
+            "labels" | "updated" | "project" | "key" | "summary"
+        ) {
+            let message = format!(
+                "Field '{}' does not exist or you do not have permission to view it.",
+                c.field
+            );
+            return errors(StatusCode::BAD_REQUEST, &[&message], json!({}));
+        }
     }
     let wanted: Vec<&str> = body["fields"]
         .as_array()
@@ -472,19 +542,25 @@ async fn search(
                 .is_none_or(|at| *at <= std::time::Instant::now())
         })
         .filter(|i| {
-            label.is_none_or(|label| {
-                i.pointer("/fields/labels")
-                    .and_then(Value::as_array)
-                    .is_some_and(|ls| ls.iter().any(|l| l == label))
-            })
+            parsed
+                .filter
+                .as_ref()
+                .is_none_or(|f| f.matches(&|c| issue_matches(i, c)))
         })
         .collect();
-    if recent {
-        found.sort_by(|a, b| {
-            b.pointer("/fields/updated")
+    if let Some((field, descending)) = &parsed.order_by {
+        // Jira's timestamps (one format) and keys sort as text.
+        let of = |i: &Value| {
+            i["fields"]
+                .get(field)
+                .or(i.get(field))
                 .and_then(Value::as_str)
-                .cmp(&a.pointer("/fields/updated").and_then(Value::as_str))
-        });
+                .map(str::to_owned)
+        };
+        found.sort_by_key(|i| of(i));
+        if *descending {
+            found.reverse();
+        }
     }
     // Only the fields asked for (`key` and `id` always), as the enhanced search answers.
     let issues: Vec<Value> = found

@@ -12,6 +12,7 @@ pub mod files;
 pub mod hubspot;
 pub mod jira;
 pub mod llm;
+pub mod query;
 pub mod ratelimit;
 pub mod receiver;
 pub mod salesforce;

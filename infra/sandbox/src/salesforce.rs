@@ -149,8 +149,10 @@ fn account_id(i: usize) -> String {
     format!("001{:012}AAA", i + 1)
 }
 
-/// SOQL, as far as the bulk sync uses it: `SELECT Id, Name FROM Account WHERE Website = '…'`.
-/// Anything else is a `MALFORMED_QUERY`, as Salesforce answers unparsable SOQL.
+/// SOQL, parsed and answered by meaning (`query`): Accounts by `Id`, `Name` or `Website` (the
+/// bulk sync's company look-up) and recent Cases (the canary's). A query that does not parse is a
+/// `MALFORMED_QUERY`, another object an `INVALID_TYPE`, another field an `INVALID_FIELD`, as
+/// Salesforce answers them.
 async fn query(
     State(shared): State<Arc<Shared>>,
     axum::extract::Query(params): axum::extract::Query<std::collections::HashMap<String, String>>,
@@ -160,55 +162,94 @@ async fn query(
         return r;
     }
     let q = params.get("q").map(String::as_str).unwrap_or_default();
-    // The canary's recent Cases.
-    if q.starts_with("SELECT Id, CaseNumber, Subject, Status, Priority, IsClosed, LastModifiedDate FROM Case ORDER BY LastModifiedDate DESC LIMIT ") {
-        let limit: usize = q.rsplit(' ').next().and_then(|n| n.parse().ok()).unwrap_or(5);
-        let state = shared.state.lock().expect("sandbox state");
-        let mut cases: Vec<Value> = state.salesforce_cases.values().cloned().collect();
-        drop(state);
-        cases.sort_by(|a, b| {
-            b["LastModifiedDate"].as_str().cmp(&a["LastModifiedDate"].as_str())
-        });
-        let records: Vec<Value> = cases
-            .into_iter()
-            .take(limit)
-            .map(|mut c| {
-                if let Some(o) = c.as_object_mut() {
-                    o.retain(|k, _| {
-                        matches!(k.as_str(), "attributes" | "Id" | "CaseNumber" | "Subject" | "Status"
-                            | "Priority" | "IsClosed" | "LastModifiedDate")
-                    });
-                }
-                c
-            })
-            .collect();
-        let body = json!({"totalSize": records.len(), "done": true, "records": records});
-        return with_usage(&shared, Json(body).into_response());
-    }
-    let website = q
-        .strip_prefix("SELECT Id, Name FROM Account WHERE Website = '")
-        .and_then(|rest| rest.strip_suffix("' LIMIT 1"))
-        .map(|w| w.replace("\\'", "'").replace("\\\\", "\\"));
-    let Some(website) = website else {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "MALFORMED_QUERY",
-            "unexpected token: the sandbox org answers only the account-by-website query",
-        );
+    let parsed = match crate::query::soql(q) {
+        Ok(parsed) => parsed,
+        Err(e) => return error(StatusCode::BAD_REQUEST, "MALFORMED_QUERY", &e),
     };
-    shared
-        .state
-        .lock()
-        .expect("sandbox state")
-        .salesforce_account_reads += 1;
-    let records: Vec<Value> = ACCOUNTS
+    let (records, known): (Vec<Value>, &[&str]) = match parsed.object.as_str() {
+        "Account" => {
+            shared
+                .state
+                .lock()
+                .expect("sandbox state")
+                .salesforce_account_reads += 1;
+            let accounts = ACCOUNTS.iter().enumerate().map(|(i, (website, name))| {
+                let id = account_id(i);
+                json!({"attributes": {"type": "Account", "url": format!("/services/data/v62.0/sobjects/Account/{id}")},
+                       "Id": id, "Name": name, "Website": website})
+            });
+            (accounts.collect(), &["Id", "Name", "Website"])
+        }
+        "Case" => {
+            let state = shared.state.lock().expect("sandbox state");
+            (
+                state.salesforce_cases.values().cloned().collect(),
+                &[
+                    "Id",
+                    "CaseNumber",
+                    "Subject",
+                    "Status",
+                    "Priority",
+                    "IsClosed",
+                    "LastModifiedDate",
+                ],
+            )
+        }
+        other => {
+            let message = format!("sObject type '{other}' is not supported.");
+            return error(StatusCode::BAD_REQUEST, "INVALID_TYPE", &message);
+        }
+    };
+    let named = parsed
+        .fields
         .iter()
-        .enumerate()
-        .filter(|(_, (w, _))| *w == website)
-        .map(|(i, (_, name))| {
-            let id = account_id(i);
-            json!({"attributes": {"type": "Account", "url": format!("/services/data/v62.0/sobjects/Account/{id}")},
-                   "Id": id, "Name": name})
+        .chain(
+            parsed
+                .filter
+                .iter()
+                .flat_map(|f| f.conditions())
+                .map(|c| &c.field),
+        )
+        .chain(parsed.order_by.iter().map(|(f, _)| f));
+    for field in named {
+        if !known.contains(&field.as_str()) {
+            let message = format!("No such column '{field}' on entity '{}'.", parsed.object);
+            return error(StatusCode::BAD_REQUEST, "INVALID_FIELD", &message);
+        }
+    }
+    let mut records: Vec<Value> = records
+        .into_iter()
+        .filter(|r| {
+            parsed.filter.as_ref().is_none_or(|f| {
+                f.matches(&|c| {
+                    let value = crate::query::text(&c.value);
+                    let field = match &r[c.field.as_str()] {
+                        Value::String(s) => s.clone(),
+                        other => other.to_string(),
+                    };
+                    match c.op.as_str() {
+                        "=" => field == value,
+                        "!=" => field != value,
+                        _ => false,
+                    }
+                })
+            })
+        })
+        .collect();
+    if let Some((field, descending)) = &parsed.order_by {
+        records.sort_by_key(|r| r[field.as_str()].as_str().map(str::to_owned));
+        if *descending {
+            records.reverse();
+        }
+    }
+    let records: Vec<Value> = records
+        .into_iter()
+        .take(parsed.limit.unwrap_or(2000))
+        .map(|mut r| {
+            if let Some(o) = r.as_object_mut() {
+                o.retain(|k, _| k == "attributes" || parsed.fields.iter().any(|f| f == k));
+            }
+            r
         })
         .collect();
     let body = json!({"totalSize": records.len(), "done": true, "records": records});

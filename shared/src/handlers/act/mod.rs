@@ -57,8 +57,8 @@ pub const UNKNOWN_OUTCOMES_ATTR: &str = "unknown_outcomes";
 /// comes back at the slot and calls without asking the budget again (used once).
 pub const RESERVED_AT_ATTR: &str = "reserved_at";
 pub const RESERVED_FOR_ATTR: &str = "reserved_for";
-/// After an unknown outcome, look again this much later (a vendor's search index catches up)
-/// and at most this many times before a human checks.
+/// After an unknown outcome, look again this much later (a vendor's search index catches up);
+/// the this-many-th unknown outcome of one action goes to a human instead.
 pub const OUTCOME_CHECK_DELAY: Duration = Duration::from_secs(30);
 pub const MAX_UNKNOWN_OUTCOMES: i64 = 3;
 /// The longest a call can hold a concurrency slot (the HTTP client's timeout, and then some).
@@ -368,8 +368,8 @@ async fn act_one(deps: &Act, message: SqsMessage, deadline_ms: u64) -> Result<()
                     // after the vendor's index has caught up.
                     let seen = number_attr(&message, UNKNOWN_OUTCOMES_ATTR) + 1;
                     let what = format!("{}.{}", action.connector, action.action);
-                    if seen > MAX_UNKNOWN_OUTCOMES {
-                        let reason = format!("{what}: the vendor gave no answer {} times after the request was sent ({why}); check in {} whether it happened before redoing it", seen - 1, action.connector);
+                    if seen >= MAX_UNKNOWN_OUTCOMES {
+                        let reason = format!("{what}: the vendor gave no answer {seen} times after the request was sent ({why}); check in {} whether it happened before redoing it", action.connector);
                         return park(deps, &msg, &correlation, &results, reason).await;
                     }
                     let reason = format!(
