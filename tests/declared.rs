@@ -53,8 +53,11 @@ async fn a_described_action_runs_once_even_when_delivered_twice() {
     assert_eq!(r.status, "done", "{r:?}");
     // SQS delivers at least once: the same message again makes nothing new.
     send(&stack, &body).await;
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    assert_eq!(stack.queue_depth("ActQueue").await.unwrap(), 0);
+    // Handled once act's queue holds nothing (waiting, in flight or delayed).
+    switchyard_tests::wait_for("act to drain", Duration::from_secs(30), || async {
+        (stack.queue_depth("ActQueue").await.ok()? == 0).then_some(())
+    })
+    .await;
     let made = cases_made(&stack);
     assert_eq!(made.len(), 1, "{made:?}");
     // The key travelled in the case (what a lookup finds it by); the outcome names the case

@@ -76,8 +76,6 @@ async fn one_signed_webhook_makes_exactly_one_effect_even_when_redelivered() {
     let served = stack.emulator.take_requests().await.unwrap();
     assert_eq!(served.get("sqs.SendMessage"), None, "{served:?}");
     assert_eq!(stack.sandbox.ledger().len(), 1);
-    assert_eq!(stack.queue_depth("ClassifyQueue").await.unwrap(), 0);
-    assert_eq!(stack.queue_depth("ActQueue").await.unwrap(), 0);
     // Every function ran with only its role's grants, and none was missing.
     assert_eq!(stack.denied().await.unwrap(), Vec::<String>::new());
     stack.stop();

@@ -176,16 +176,6 @@ impl LocalStack {
         ))
     }
 
-    /// Clients signed by a new IAM user allowed exactly `policy`: a test's way to have some calls
-    /// refused as AWS refuses them (AccessDenied) while the rest go through.
-    pub async fn aws_as(&self, user: &str, policy: &serde_json::Value) -> Result<AwsClients> {
-        let iam = aws_sdk_iam::Client::new(&self.emulator.sdk_config().await);
-        let key = crate::emulator::iam_user(&iam, user, policy).await?;
-        Ok(AwsClients::new(
-            &crate::emulator::sdk_config_as(&self.emulator.endpoint, Some(&key)).await,
-        ))
-    }
-
     /// A stream in `binary`'s log group, written with its own key (as Lambda does, with the
     /// function's role).
     pub async fn log_sink(&self, binary: &str) -> Result<runner::LogSink> {

@@ -2,8 +2,10 @@
 //! (`invalid_api_key` 401 otherwise), `{"choices": [{"message": {"content", "refusal"},
 //! "finish_reason"}], "usage": …}`, and OpenAI's error bodies and rate-limit headers.
 //!
-//! It "classifies" by word overlap between the user message and each category's line and
-//! examples in the system prompt — deterministic, so tests and the demo know what to expect.
+//! It "classifies" by word overlap between the user message and its own labelled examples
+//! ([`EXAMPLES`], written for the stand-in), answering only labels the request's JSON schema
+//! offers. It never reads switchyard's system prompt, so a prompt and a stand-in written by the
+//! same hand cannot agree by construction; it is deterministic, so tests know what to expect.
 //! [`LlmMode`] switches it into each failure a real endpoint shows.
 
 use std::collections::BTreeSet;
@@ -108,7 +110,7 @@ async fn completions(
             .to_owned()
     };
     let (system, user) = (message("system"), message("user"));
-    let (category, confidence) = guess(&system, &user, &labels);
+    let (category, confidence) = guess(&user, &labels);
     let answer = json!({"category": category, "confidence": confidence, "reason": "word overlap"});
     let (content, refusal, finish) = match mode {
         LlmMode::Good | LlmMode::Slow(_) => (Some(answer.to_string()), None, "stop"),
@@ -170,6 +172,78 @@ async fn completions(
     .into_response()
 }
 
+/// The stand-in's own labelled examples: support messages as people write them, per label.
+pub const EXAMPLES: &[(&str, &str)] = &[
+    (
+        "billing",
+        "I was billed twice for my subscription and need a refund",
+    ),
+    (
+        "billing",
+        "The invoice shows the wrong amount, my card was charged again",
+    ),
+    (
+        "billing",
+        "Cancel the plan and send a receipt for the last payment",
+    ),
+    (
+        "billing",
+        "Duplicate charge on my credit card statement this month",
+    ),
+    (
+        "outage",
+        "The website is down, every page returns a 500 error",
+    ),
+    (
+        "outage",
+        "Checkout fails for all customers since this morning",
+    ),
+    (
+        "outage",
+        "Service unavailable: the API times out and nothing loads",
+    ),
+    (
+        "outage",
+        "Production incident, the dashboard stopped working for everyone",
+    ),
+    (
+        "access",
+        "I cannot log in, the password reset email never arrives",
+    ),
+    (
+        "access",
+        "My account is locked after the two-factor code failed",
+    ),
+    (
+        "access",
+        "Access denied when I open the admin settings, need permission",
+    ),
+    (
+        "feature_request",
+        "It would be great if you could add an export to Excel",
+    ),
+    (
+        "feature_request",
+        "Feature idea: support dark mode and keyboard shortcuts",
+    ),
+    (
+        "feature_request",
+        "Could you build an integration with our calendar",
+    ),
+    (
+        "legal",
+        "We received a subpoena and need the records preserved",
+    ),
+    (
+        "legal",
+        "Our lawyer requests deletion of personal data under GDPR",
+    ),
+    (
+        "legal",
+        "Contract dispute: notice of breach from our attorney",
+    ),
+];
+
 fn words(text: &str) -> BTreeSet<String> {
     text.split(|c: char| !c.is_alphanumeric())
         .filter(|w| w.len() >= 4)
@@ -177,33 +251,39 @@ fn words(text: &str) -> BTreeSet<String> {
         .collect()
 }
 
-/// The offered label whose prompt lines share the most words with the message.
-fn guess(system: &str, user: &str, labels: &[String]) -> (String, f64) {
+/// The offered label whose examples share the most words with the message, and a confidence
+/// from how clearly it wins; with no overlap, `other` (or `unknown`) at 0.3.
+fn guess(user: &str, labels: &[String]) -> (String, f64) {
     let said = words(user);
-    let mut best = ("unknown".to_owned(), 0usize);
-    let mut current: Option<&String> = None;
-    let mut overlap = vec![0usize; labels.len()];
-    for line in system.lines() {
-        let trimmed = line.trim_start();
-        if let Some(rest) = trimmed.strip_prefix("- ") {
-            current = labels.iter().find(|l| rest.starts_with(&format!("{l}:")));
-        }
-        if let Some(label) = current {
-            let i = labels.iter().position(|l| l == label).expect("found above");
-            overlap[i] += words(trimmed).intersection(&said).count();
-        }
-    }
-    for (label, n) in labels.iter().zip(&overlap) {
-        if *n > best.1 {
-            best = (label.clone(), *n);
-        }
-    }
+    let overlap: Vec<usize> = labels
+        .iter()
+        .map(|label| {
+            EXAMPLES
+                .iter()
+                .filter(|(l, _)| l == label)
+                .map(|(_, text)| words(text).intersection(&said).count())
+                .sum()
+        })
+        .collect();
     let total: usize = overlap.iter().sum();
-    if best.1 == 0 {
-        return ("unknown".into(), 0.3);
+    let best = overlap
+        .iter()
+        .enumerate()
+        .max_by_key(|(i, n)| (**n, std::cmp::Reverse(*i)))
+        .filter(|(_, n)| **n > 0);
+    match best {
+        Some((i, n)) => {
+            let share = *n as f64 / total as f64;
+            (labels[i].clone(), (0.5 + 0.49 * share).min(0.99))
+        }
+        None => {
+            let fallback = ["other", "unknown"]
+                .into_iter()
+                .find(|f| labels.iter().any(|l| l == f))
+                .unwrap_or("unknown");
+            (fallback.to_owned(), 0.3)
+        }
     }
-    let share = best.1 as f64 / total as f64;
-    (best.0, (0.5 + 0.49 * share).min(0.99))
 }
 
 #[cfg(test)]
@@ -211,20 +291,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn guesses_by_overlap_with_the_prompt() {
-        let system = "Categories:\n- billing: Charges, refunds, invoices\n    example: \"charged twice\"\n- outage: Something is down\n    example: \"checkout is down\"\n";
-        let labels = vec![
-            "billing".to_owned(),
-            "outage".to_owned(),
-            "unknown".to_owned(),
-        ];
-        let (label, conf) = guess(
-            system,
-            "Please refund the invoice, I was charged twice",
-            &labels,
-        );
+    fn guesses_from_its_own_examples_among_the_offered_labels() {
+        let labels: Vec<String> = ["billing", "outage", "access", "other"]
+            .map(str::to_owned)
+            .to_vec();
+        let (label, conf) = guess("Please refund the invoice, I was charged twice", &labels);
         assert_eq!(label, "billing");
-        assert!(conf > 0.9);
-        assert_eq!(guess(system, "hello there", &labels).0, "unknown");
+        assert!(conf > 0.9, "{conf}");
+        assert_eq!(guess("The checkout page is down", &labels).0, "outage");
+        assert_eq!(guess("hello there", &labels), ("other".to_owned(), 0.3));
+        // A label it knows but the request does not offer is never answered.
+        let (label, _) = guess("We received a subpoena", &labels);
+        assert_eq!(label, "other");
     }
 }
