@@ -188,12 +188,13 @@ pub async fn run(cfg: &SoakConfig, exe: &Path, progress: &dyn Fn(&str)) -> Resul
             let i = chunk_no * CHUNK + j;
             let http = http.clone();
             let base = stack.webhook_base.clone();
+            let hook = p.delivery(&stack);
             async move {
                 // Every 15th delivery arrives twice at once, as vendors' retries sometimes do.
                 let twice = i % 15 == 7;
-                let first = p.hook.send(&http, &base);
+                let first = hook.send(&http, &base);
                 let (a, b) = if twice {
-                    let (a, b) = tokio::join!(first, p.hook.send(&http, &base));
+                    let (a, b) = tokio::join!(first, hook.send(&http, &base));
                     (a, Some(b))
                 } else {
                     (first.await, None)
@@ -224,7 +225,7 @@ pub async fn run(cfg: &SoakConfig, exe: &Path, progress: &dyn Fn(&str)) -> Resul
         }
         // Every 10th event is redelivered after it was accepted (a vendor retry).
         for p in chunk.iter().step_by(10) {
-            let _ = p.hook.send(&http, &stack.webhook_base).await;
+            let _ = p.delivery(&stack).send(&http, &stack.webhook_base).await;
             report.redeliveries += 1;
         }
         workers.reap(&accepted, &planned).await?;
