@@ -349,23 +349,7 @@ async fn act_hands_work_back_before_its_deadline_instead_of_timing_out() {
 async fn parked_work_goes_to_a_human_after_max_park_days() {
     use switchyard::handlers::act::{handler as act, PARKED_SINCE_ATTR};
     let stack = LocalStack::start().await.unwrap();
-    let c = &stack.sandbox.credentials;
-    let secret_id = stack.provisioned.refs["SlackConnectionSecret"].clone();
-    let revoked = json!({
-        "type": "oauth2_refresh", "base_url": stack.sandbox.base_url("slack"),
-        "access_token": "xoxe.xoxb-expired", "refresh_token": "xoxe-1-revoked",
-        "client_id": c.slack_client_id, "client_secret": c.slack_client_secret,
-        "expires_at": (Utc::now() - chrono::Duration::hours(1)).to_rfc3339()
-    });
-    stack
-        .aws
-        .secrets
-        .put_secret_value()
-        .secret_id(&secret_id)
-        .secret_string(revoked.to_string())
-        .send()
-        .await
-        .unwrap();
+    switchyard_tests::revoke_slack(&stack).await;
     let (deps, _) = parked_act(&stack);
     assert_eq!(
         deps.max_park,

@@ -67,6 +67,27 @@ pub fn parked_act(
     (deps, parking)
 }
 
+/// Slack's connection with an expired token and a refresh token Slack has revoked: the next use
+/// needs a person to reconnect it (act parks the work).
+pub async fn revoke_slack(stack: &switchyard_infra::stack::LocalStack) {
+    let c = &stack.sandbox.credentials;
+    let revoked = serde_json::json!({
+        "type": "oauth2_refresh", "base_url": stack.sandbox.base_url("slack"),
+        "access_token": "xoxe.xoxb-expired", "refresh_token": "xoxe-1-revoked",
+        "client_id": c.slack_client_id, "client_secret": c.slack_client_secret,
+        "expires_at": (chrono::Utc::now() - chrono::Duration::hours(1)).to_rfc3339()
+    });
+    stack
+        .aws
+        .secrets
+        .put_secret_value()
+        .secret_id(&stack.provisioned.refs["SlackConnectionSecret"])
+        .secret_string(revoked.to_string())
+        .send()
+        .await
+        .unwrap();
+}
+
 /// An act message: one action for a Slack-reported outage.
 pub fn act_body(
     event_id: &str,

@@ -6,7 +6,6 @@
 use std::time::Duration;
 
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage, SqsMessageAttribute};
-use chrono::Utc;
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::json;
 use switchyard::handlers::act::{handler as act, Act, UNKNOWN_OUTCOMES_ATTR};
@@ -125,23 +124,7 @@ async fn the_third_unknown_outcome_goes_to_a_human_not_round_again() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn parked_work_comes_back_every_15_minutes() {
     let stack = LocalStack::start().await.unwrap();
-    // Slack's refresh token was revoked: the connection needs a person to reconnect it.
-    let c = &stack.sandbox.credentials;
-    let revoked = json!({
-        "type": "oauth2_refresh", "base_url": stack.sandbox.base_url("slack"),
-        "access_token": "xoxe.xoxb-expired", "refresh_token": "xoxe-1-revoked",
-        "client_id": c.slack_client_id, "client_secret": c.slack_client_secret,
-        "expires_at": (Utc::now() - chrono::Duration::hours(1)).to_rfc3339()
-    });
-    stack
-        .aws
-        .secrets
-        .put_secret_value()
-        .secret_id(&stack.provisioned.refs["SlackConnectionSecret"])
-        .secret_string(revoked.to_string())
-        .send()
-        .await
-        .unwrap();
+    switchyard_tests::revoke_slack(&stack).await;
     let (deps, parking) = parked_act(&stack);
     let body = act_body(
         "ev-parked",
