@@ -229,21 +229,7 @@ async fn a_revoked_grant_parks_the_connections_actions_and_alerts_a_human_once()
     let stack = LocalStack::start().await.unwrap();
     let c = &stack.sandbox.credentials;
     let secret_id = stack.provisioned.refs["SlackConnectionSecret"].clone();
-    let revoked = serde_json::json!({
-        "type": "oauth2_refresh", "base_url": stack.sandbox.base_url("slack"),
-        "access_token": "xoxe.xoxb-expired", "refresh_token": "xoxe-1-revoked",
-        "client_id": c.slack_client_id, "client_secret": c.slack_client_secret,
-        "expires_at": (chrono::Utc::now() - chrono::Duration::hours(1)).to_rfc3339()
-    });
-    stack
-        .aws
-        .secrets
-        .put_secret_value()
-        .secret_id(&secret_id)
-        .secret_string(revoked.to_string())
-        .send()
-        .await
-        .unwrap();
+    switchyard_tests::revoke_slack(&stack).await;
     let f = stack.template.function("act").unwrap();
     let env = stack.provisioned.function_env(f).unwrap();
     let deps =
