@@ -78,6 +78,27 @@ pub struct StoreError {
     pub message: String,
 }
 
+/// A conditional write's result, where a failed condition means there was nothing to do.
+pub fn unless_condition_failed<O, E, R>(
+    store: Store,
+    sent: Result<O, aws_sdk_dynamodb::error::SdkError<E, R>>,
+) -> Result<(), StoreError>
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    match sent {
+        Ok(_) => Ok(()),
+        Err(e)
+            if e.as_service_error().and_then(|se| se.code())
+                == Some("ConditionalCheckFailedException") =>
+        {
+            Ok(())
+        }
+        Err(e) => Err(StoreError::new(store, error_message(&e))),
+    }
+}
+
 impl StoreError {
     pub fn new(store: Store, message: impl Into<String>) -> Self {
         StoreError {

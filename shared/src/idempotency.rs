@@ -186,7 +186,7 @@ impl IdempotencyStore {
     /// ended, so the next claim takes it over (`Reclaimed`) and looks before it acts. A key
     /// completed meanwhile is left as it is.
     pub async fn release_in_doubt(&self, key: &str) -> Result<(), StoreError> {
-        let result = self
+        let sent = self
             .ddb
             .update_item()
             .table_name(&self.table)
@@ -198,16 +198,7 @@ impl IdempotencyStore {
             .expression_attribute_values(":inprogress", s(STATUS_INPROGRESS))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(())
-            }
-            Err(e) => Err(StoreError::sdk(Store::Idempotency, &e)),
-        }
+        crate::aws::unless_condition_failed(Store::Idempotency, sent)
     }
 
     /// Until when (unix ms) the key's holder may still be working on it, if it is held.

@@ -14,7 +14,8 @@ use chrono::{DateTime, Utc};
 
 use aws_sdk_dynamodb::types::{ReturnValue, ReturnValuesOnConditionCheckFailure};
 
-use super::{standing, state, store_error, unless_condition_failed, DecisionStore, StoreError};
+use super::{standing, state, store_error, DecisionStore, StoreError};
+use crate::aws::{unless_condition_failed, Store};
 use crate::event::Event;
 use crate::idempotency::{get_s, n, s, Claim};
 
@@ -135,7 +136,7 @@ impl DecisionStore {
             .expression_attribute_values(":exp", n(expiration))
             .send()
             .await;
-        unless_condition_failed(sent)
+        unless_condition_failed(Store::Decisions, sent)
     }
 
     /// Give the claim back after the enqueue failed, so the sender's retry is taken at once.
@@ -153,6 +154,6 @@ impl DecisionStore {
             .send()
             .await;
         // A failed condition: queued, or a later stage wrote; nothing to give back.
-        unless_condition_failed(sent)
+        unless_condition_failed(Store::Decisions, sent)
     }
 }

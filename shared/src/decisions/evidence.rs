@@ -17,7 +17,8 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
 
-use super::{from_item, unless_condition_failed, DecisionRecord, DecisionStore, StoreError};
+use super::{from_item, DecisionRecord, DecisionStore, StoreError};
+use crate::aws::{unless_condition_failed, Store};
 use crate::event::Event;
 use crate::idempotency::{get_s, n, s};
 use crate::routing::{Classification, PlannedAction};
@@ -91,7 +92,7 @@ impl DecisionStore {
                 .condition_expression("attribute_not_exists(event_id) OR decided_at <> :d")
                 .expression_attribute_values(":d", s(decided_at));
         }
-        unless_condition_failed(req.send().await)
+        unless_condition_failed(Store::Decisions, req.send().await)
     }
 
     /// Rebuild the evidence of `record`'s decision when it has none (its writer crashed between

@@ -192,7 +192,7 @@ impl DecisionStore {
             .expression_attribute_values(":one", n(1))
             .send()
             .await;
-        unless_condition_failed(sent)
+        crate::aws::unless_condition_failed(Store::Decisions, sent)
     }
 
     /// Write what classify decided: the evidence, the redacted input, the route and why — once.
@@ -473,26 +473,6 @@ fn standing(
             Ok(c.item().cloned().unwrap_or_default())
         }
         _ => Err(store_error(crate::aws::error_message(&e))),
-    }
-}
-
-/// A conditional write's result, where a failed condition means there was nothing to do.
-fn unless_condition_failed<O, E, R>(
-    sent: Result<O, aws_sdk_dynamodb::error::SdkError<E, R>>,
-) -> Result<(), StoreError>
-where
-    E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
-{
-    match sent {
-        Ok(_) => Ok(()),
-        Err(e)
-            if e.as_service_error().and_then(|se| se.code())
-                == Some("ConditionalCheckFailedException") =>
-        {
-            Ok(())
-        }
-        Err(e) => Err(store_error(crate::aws::error_message(&e))),
     }
 }
 
