@@ -146,6 +146,7 @@ _sqs_models.unix_time_millis = _sqs_now_ms
 const REQUEST_COUNTER: &str = r#"import io as _io, json as _json, math as _math, threading as _th
 _usage = {'requests': {}, 'write_units': {}, 'read_units': {}, 'largest_item': {}, 'denied': {}}
 _lock = _th.Lock()
+_write_lock = _th.Lock()
 _services = {'DynamoDB_20120810': 'dynamodb', 'AmazonSQS': 'sqs', 'secretsmanager': 'secretsmanager', 'Logs_20140328': 'logs'}
 def _add(kind, key, n):
     with _lock:
@@ -213,8 +214,15 @@ def _counting(app):
         raw = environ['wsgi.input'].read(int(environ.get('CONTENT_LENGTH') or 0))
         environ['wsgi.input'] = _io.BytesIO(raw)
         req = _json.loads(raw or b'{}')
-        before = _stored_size(req) if op in ('dynamodb.PutItem', 'dynamodb.UpdateItem', 'dynamodb.DeleteItem') else 0
-        out = b''.join(app(environ, start_response))
+        if op in ('dynamodb.PutItem', 'dynamodb.UpdateItem', 'dynamodb.DeleteItem'):
+            # DynamoDB checks a condition and writes as one step; moto's threaded server does
+            # not, so two racing conditional writes could both pass. One write at a time.
+            with _write_lock:
+                before = _stored_size(req)
+                out = b''.join(app(environ, start_response))
+        else:
+            before = 0
+            out = b''.join(app(environ, start_response))
         if op == 'sqs.ReceiveMessage':
             if b'"Messages"' in out:
                 _add('requests', 'sqs.ReceiveMessage(with messages)', 1)
@@ -240,7 +248,8 @@ def _counting(app):
 
 /// moto's own WSGI app, threaded (as `moto_server` serves it) or one request at a time. DynamoDB
 /// makes each conditional write atomic; moto's threaded server does not (no lock around
-/// check-and-write), so tests of contention on one item — the shared rate limiter — serialize.
+/// check-and-write): the counting middleware serializes DynamoDB's item writes, and tests of
+/// heavy contention on one item (the shared rate limiter) also run one request at a time.
 fn server_script(threaded: bool) -> String {
     format!(
         "{WATCH_PARENT}{FIDELITY}{IAM_FIDELITY}{SQS_CLOCK}{REQUEST_COUNTER}from werkzeug.serving import run_simple\n\
@@ -482,6 +491,63 @@ mod tests {
     use super::*;
 
     const CHILD: &str = "SWITCHYARD_ORPHAN_TEST_CHILD";
+
+    /// As on DynamoDB, of many writers racing to create one item under
+    /// `attribute_not_exists`, exactly one succeeds: moto's threaded server checked and wrote in
+    /// two steps, so two could (a decision test once saw both a button and the CLI "win").
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn racing_conditional_writes_on_one_item_let_exactly_one_through() {
+        use aws_sdk_dynamodb::types::{
+            AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
+            ScalarAttributeType,
+        };
+        let e = Emulator::start().unwrap();
+        let ddb = aws_sdk_dynamodb::Client::new(&e.sdk_config().await);
+        ddb.create_table()
+            .table_name("race")
+            .billing_mode(BillingMode::PayPerRequest)
+            .attribute_definitions(
+                AttributeDefinition::builder()
+                    .attribute_name("id")
+                    .attribute_type(ScalarAttributeType::S)
+                    .build()
+                    .unwrap(),
+            )
+            .key_schema(
+                KeySchemaElement::builder()
+                    .attribute_name("id")
+                    .key_type(KeyType::Hash)
+                    .build()
+                    .unwrap(),
+            )
+            .send()
+            .await
+            .unwrap();
+        for round in 0..60 {
+            let id = format!("item-{round}");
+            let writers = (0..24).map(|w| {
+                let ddb = ddb.clone();
+                let id = id.clone();
+                tokio::spawn(async move {
+                    ddb.update_item()
+                        .table_name("race")
+                        .key("id", AttributeValue::S(id))
+                        .update_expression("SET winner = :w")
+                        .condition_expression("attribute_not_exists(winner)")
+                        .expression_attribute_values(":w", AttributeValue::N(w.to_string()))
+                        .send()
+                        .await
+                        .is_ok()
+                })
+            });
+            let wins = futures::future::join_all(writers)
+                .await
+                .into_iter()
+                .filter(|won| *won.as_ref().unwrap())
+                .count();
+            assert_eq!(wins, 1, "round {round}: {wins} writers passed the condition");
+        }
+    }
 
     /// A process that started the emulator is killed with SIGKILL (no destructor runs): the
     /// emulator goes with it instead of running on as an orphan.
