@@ -7,7 +7,7 @@ use std::time::Duration;
 use chrono::Utc;
 use serde_json::json;
 use switchyard::decisions::DecisionRecord;
-use switchyard::vendors::slack::review::{APPROVE, DISMISS, ROUTE, TAKE_OVER};
+use switchyard::vendors::slack::review::{APPROVE, DISMISS, DISMISS_REASON, ROUTE, TAKE_OVER};
 use switchyard_infra::fixtures;
 use switchyard_infra::sandbox::slack_person::Click;
 use switchyard_infra::stack::LocalStack;
@@ -467,10 +467,14 @@ async fn interactions_are_verified_answered_and_never_classified_and_dismiss_and
         ("in_review", true, 1)
     );
 
-    // Dismiss one, take the other over: nothing happens but the cards saying so.
+    // Dismiss one with a reason typed into the card, take the other over: nothing happens but
+    // the cards saying so. The reason is a person's words: kept redacted, shown escaped.
     let ledger_before = stack.sandbox.ledger().len();
+    let typed = "dup of <!channel> <https://evil.example|#123>, ask jane.doe@example.com";
     assert_eq!(
-        click(&stack, &slow, DISMISS, "U0SUPPORT1", None).await.0,
+        click(&stack, &slow, DISMISS_REASON, "U0SUPPORT1", Some(typed))
+            .await
+            .0,
         200
     );
     assert_eq!(
@@ -479,11 +483,25 @@ async fn interactions_are_verified_answered_and_never_classified_and_dismiss_and
     );
     let dismissed = wait_status(&stack, &ids[0], "resolved").await;
     let taken = wait_status(&stack, &ids[1], "taken_over").await;
-    assert_eq!(dismissed.reason.as_deref(), Some("dismissed by U0SUPPORT1"));
+    let note = dismissed.human.as_ref().and_then(|h| h.note.clone());
+    assert_eq!(
+        note.as_deref(),
+        Some("dup of <!channel> <https://evil.example|#123>, ask [email]")
+    );
+    assert_eq!(
+        dismissed.reason.as_deref(),
+        Some("dismissed by U0SUPPORT1: dup of <!channel> <https://evil.example|#123>, ask [email]")
+    );
     assert_eq!(taken.human.unwrap().by, "U0SUPPORT2");
-    assert!(decided_card(&stack, &slow)
-        .await
-        .contains("*Dismissed* by <@U0SUPPORT1>"));
+    let card = decided_card(&stack, &slow).await;
+    assert!(card.contains("*Dismissed* by <@U0SUPPORT1>"), "{card}");
+    assert!(
+        card.contains(
+            "*Reason:* dup of &lt;!channel&gt; &lt;https://evil.example|#123&gt;, ask [email]"
+        ),
+        "{card}"
+    );
+
     assert!(decided_card(&stack, &odd)
         .await
         .contains("a person handles it in slack"));
@@ -751,5 +769,107 @@ async fn an_approval_that_expires_with_on_expiry_dismiss_is_dismissed_even_where
         .ledger()
         .iter()
         .any(|e| e.vendor == "casebook" && e.operation.contains("case")));
+    stack.stop();
+}
+
+/// Approvers can be a Slack user group: intake cannot read a group (it holds no bot token), so a
+/// click by someone not named goes to act, which asks Slack (`usergroups.users.list`) at that
+/// moment and decides as intake would. Without the scope nobody in the group may decide; with it,
+/// a member approves once and an outsider is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_groups_member_approves_once_asked_of_slack_at_the_click_and_others_are_refused() {
+    let routing = switchyard::routing::DEFAULT_CONFIG.replace(
+        r#"approval = { approvers = ["U0LEGAL01", "U0LEGAL02"] }"#,
+        r#"approval = { approvers = ["U0LEGAL01", "S0LEGALTEAM"] }"#,
+    );
+    let stack = LocalStack::start_routed(&routing).await.unwrap();
+    stack
+        .sandbox
+        .set_slack_usergroup("S0LEGALTEAM", &["U0PARALEGAL", "U0COUNSEL"]);
+    let id = legal_request(&stack).await;
+    let ts = card_of(&stack, &id).await;
+    let decisions = stack.decisions().unwrap();
+    let answers_now = || ephemeral(&stack).len();
+
+    // An outsider: Slack says they are in no group named; refused and recorded.
+    click(&stack, &ts, APPROVE, "U0OUTSIDER", None).await;
+    let refused = wait_for("the outsider's answer", Duration::from_secs(20), || async {
+        ephemeral(&stack).pop()
+    })
+    .await;
+    assert!(
+        refused.contains("not an approver") && refused.contains("S0LEGALTEAM"),
+        "{refused}"
+    );
+
+    // The app lost `usergroups:read`: a member cannot be told from an outsider, so is refused.
+    stack.sandbox.revoke_permission("slack", "usergroups:read");
+    let before = answers_now();
+    click(&stack, &ts, APPROVE, "U0PARALEGAL", None).await;
+    wait_for("the member's refusal", Duration::from_secs(20), || async {
+        (answers_now() > before).then_some(())
+    })
+    .await;
+    let r = decisions.get(&id).await.unwrap().unwrap();
+    assert_eq!(
+        (r.status.as_str(), r.human.is_none(), r.refusals.len()),
+        ("in_review", true, 2)
+    );
+
+    // Scope back: the member approves; a second member, whose Slack still showed the buttons,
+    // is told it was already decided.
+    stack.sandbox.restore_permission("slack", "usergroups:read");
+    let late = stack
+        .sandbox
+        .interaction(Click {
+            user: "U0COUNSEL",
+            channel: REVIEW_CHANNEL,
+            ts: &ts,
+            action_id: APPROVE,
+            option: None,
+        })
+        .unwrap();
+    click(&stack, &ts, APPROVE, "U0PARALEGAL", None).await;
+    let r = wait_status(&stack, &id, "done").await;
+    let h = r.human.unwrap();
+    assert_eq!(
+        (h.by.as_str(), h.via.as_str(), h.choice.as_str()),
+        ("U0PARALEGAL", "slack", "approved")
+    );
+    let card = decided_card(&stack, &ts).await;
+    assert!(card.contains("*Approved* by <@U0PARALEGAL>"), "{card}");
+    let before = answers_now();
+    let (status, _) = stack
+        .sandbox
+        .slack_send_signed(
+            &stack.webhook_url("slack"),
+            &stack.signing.slack,
+            late,
+            Utc::now().timestamp(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, 200);
+    let told = wait_for(
+        "the second member's answer",
+        Duration::from_secs(20),
+        || async {
+            (answers_now() > before)
+                .then(|| ephemeral(&stack).pop())
+                .flatten()
+        },
+    )
+    .await;
+    assert!(
+        told.contains("already decided") && told.contains("U0PARALEGAL"),
+        "{told}"
+    );
+    let cases = stack
+        .sandbox
+        .ledger()
+        .iter()
+        .filter(|e| e.vendor == "casebook" && e.operation.contains("case"))
+        .count();
+    assert_eq!(cases, 1);
     stack.stop();
 }

@@ -22,6 +22,9 @@ pub fn story_lines(r: &DecisionRecord) -> Vec<(&'static str, String)> {
             .map(|s| format!(", {s:.0} s after it was sent to a person"))
             .unwrap_or_default();
         lines.push(("decided", format!("{}{waited}", h.line())));
+        if let Some(note) = &h.note {
+            lines.push(("reason", format!("{note:?} (PII-redacted)")));
+        }
     }
     for refusal in &r.refusals {
         lines.push((

@@ -77,7 +77,15 @@ impl Review {
         };
         let decider = self.decider();
         let verdict = decider
-            .decide(event_id, &choice, &self.operator, "cli", note, Utc::now())
+            .decide(
+                event_id,
+                &choice,
+                &self.operator,
+                "cli",
+                note,
+                None,
+                Utc::now(),
+            )
             .await?;
         if let Verdict::Already(h) = &verdict {
             decider.resend_if_stuck(event_id, h).await;

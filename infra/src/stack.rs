@@ -204,7 +204,7 @@ impl LocalStack {
     }
 
     /// The function's environment from the template, plus what only the local stack needs:
-    /// intake answers Slack's `response_url`s on the sandbox (on AWS, Slack's own only), and
+    /// intake and act answer Slack's `response_url`s on the sandbox (on AWS, Slack's own only), and
     /// classify fetches the sandbox's signed file URLs over loopback HTTP (on AWS, never).
     pub fn local_env(&self, binary: &str) -> Result<std::collections::HashMap<String, String>> {
         let mut env = self
@@ -213,7 +213,7 @@ impl LocalStack {
         if let Some(path) = &self.routing_config {
             env.insert("ROUTING_CONFIG".into(), path.display().to_string());
         }
-        if binary == "intake" {
+        if binary == "intake" || binary == "act" {
             env.insert(
                 "SLACK_RESPONSE_URL_BASE".into(),
                 format!("http://{}/slack-hooks/", self.sandbox.addr),

@@ -126,6 +126,8 @@ pub struct State {
     /// Valid Slack access tokens, and the single-use refresh tokens not yet spent.
     pub slack_access_tokens: BTreeSet<String>,
     pub slack_refresh_tokens: BTreeSet<String>,
+    /// User groups (`S…`) and their members' ids.
+    pub slack_usergroups: BTreeMap<String, Vec<String>>,
     pub slack_rotations: u64,
     pub zendesk_limits: ratelimit::Limits,
     pub llm_mode: llm::LlmMode,
@@ -500,6 +502,15 @@ impl Sandbox {
             .insert((vendor.to_owned(), permission.to_owned()));
     }
 
+    /// An admin grants `permission` back.
+    pub fn restore_permission(&self, vendor: &str, permission: &str) {
+        self.state
+            .lock()
+            .expect("sandbox state")
+            .revoked_permissions
+            .remove(&(vendor.to_owned(), permission.to_owned()));
+    }
+
     /// `vendor`'s IP allowlist starts refusing the sandbox's callers.
     pub fn block_ip(&self, vendor: &str) {
         self.state
@@ -595,6 +606,18 @@ impl Sandbox {
     pub fn set_jira_rate_limit(&self, per_second: Option<u32>) {
         self.state.lock().expect("sandbox state").jira_limits.window =
             per_second.map(|n| ratelimit::Window::new(n, std::time::Duration::from_secs(1)));
+    }
+
+    /// A Slack user group (`S…`) with these members (as a workspace admin would make it).
+    pub fn set_slack_usergroup(&self, id: &str, members: &[&str]) {
+        self.state
+            .lock()
+            .expect("sandbox state")
+            .slack_usergroups
+            .insert(
+                id.to_owned(),
+                members.iter().map(|m| m.to_string()).collect(),
+            );
     }
 
     pub fn set_slack_rate_limit(&self, per_second: Option<u32>) {

@@ -2,6 +2,8 @@
 //! `chat.postMessage` answers `{"ok":true,"channel","ts","message"}`; `oauth.v2.access` with
 //! `grant_type=refresh_token` rotates tokens, and a refresh token works once
 //! (`invalid_refresh_token` after that). Over the posting limit: HTTP 429 with `Retry-After`.
+//! `usergroups.users.list` answers `{"ok":true,"users":[…]}` (scope `usergroups:read`;
+//! `no_such_subteam` for a group that does not exist).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -26,6 +28,7 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
         .route("/api/oauth.v2.access", post(oauth_access))
         .route("/api/conversations.list", get(conversations_list))
         .route("/api/conversations.history", get(conversations_history))
+        .route("/api/usergroups.users.list", get(usergroup_users))
 }
 
 fn error(code: &str) -> Response {
@@ -70,6 +73,7 @@ fn granted_scopes(shared: &Shared) -> Vec<&'static str> {
         "chat:write.public",
         "channels:read",
         "channels:history",
+        "usergroups:read",
     ]
     .into_iter()
     .filter(|s| state.has("slack", s))
@@ -368,4 +372,31 @@ async fn conversations_history(
                 "response_metadata": {"next_cursor": next_cursor}}),
     )
     .into_response()
+}
+
+/// `usergroups.users.list`: a user group's members' ids. Needs `usergroups:read`.
+async fn usergroup_users(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    if let Some(code) = check(&shared, &headers) {
+        return error(code);
+    }
+    let scopes = granted_scopes(&shared);
+    if !scopes.contains(&"usergroups:read") {
+        return Json(
+            json!({"ok": false, "error": "missing_scope", "needed": "usergroups:read",
+                           "provided": scopes.join(",")}),
+        )
+        .into_response();
+    }
+    let Some(group) = q.get("usergroup").filter(|g| !g.is_empty()) else {
+        return error("invalid_arguments");
+    };
+    let state = shared.state.lock().expect("sandbox state");
+    match state.slack_usergroups.get(group) {
+        Some(users) => Json(json!({"ok": true, "users": users})).into_response(),
+        None => error("no_such_subteam"),
+    }
 }

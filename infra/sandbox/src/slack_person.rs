@@ -47,7 +47,8 @@ pub struct Click<'a> {
     pub channel: &'a str,
     pub ts: &'a str,
     pub action_id: &'a str,
-    /// For a select: the option's value picked.
+    /// For a select: the option's value picked; for a text field: what the person typed (then
+    /// Enter).
     pub option: Option<&'a str>,
 }
 
@@ -105,20 +106,30 @@ impl Sandbox {
             .as_array()
             .into_iter()
             .flatten()
-            .filter(|b| b["type"] == "actions")
             .find_map(|b| {
-                b["elements"]
-                    .as_array()?
-                    .iter()
+                // Buttons and selects sit in an actions block; a text field in an input block.
+                let mut elements = b["elements"].as_array().cloned().unwrap_or_default();
+                if b["type"] == "input" {
+                    elements.push(b["element"].clone());
+                }
+                elements
+                    .into_iter()
                     .find(|e| e["action_id"] == click.action_id)
-                    .map(|e| (b["block_id"].clone(), e.clone()))
+                    .map(|e| (b["block_id"].clone(), e))
             })
             .ok_or_else(|| format!("the message has no {} to click", click.action_id))?;
         let now = chrono::Utc::now();
         let action_ts = format!("{}.{:06}", now.timestamp(), now.timestamp_subsec_micros());
         let mut action = json!({"action_id": click.action_id, "block_id": block_id,
                                 "type": element["type"], "action_ts": action_ts});
-        if element["type"] == "static_select" {
+        let mut values = json!({});
+        if element["type"] == "plain_text_input" {
+            // Slack sends the field's text both as the action's value and in the state.
+            let typed = click.option.unwrap_or_default();
+            action["value"] = json!(typed);
+            values[block_id.as_str().unwrap_or_default()][click.action_id] =
+                json!({"type": "plain_text_input", "value": typed});
+        } else if element["type"] == "static_select" {
             let picked = element["options"]
                 .as_array()
                 .into_iter()
@@ -158,7 +169,7 @@ impl Sandbox {
             "enterprise": null, "is_enterprise_install": false,
             "channel": {"id": click.channel, "name": channel_name},
             "message": message,
-            "state": {"values": {}},
+            "state": {"values": values},
             "response_url": format!("http://{}/slack-hooks/actions/T0EXAMPLE/{n}/{:016x}", self.addr, n * 7919),
             "actions": [action],
         });

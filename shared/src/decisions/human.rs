@@ -27,6 +27,8 @@ pub struct HumanDecision {
     /// The door: `slack`, `cli` or `link`.
     pub via: String,
     pub at: String,
+    /// What the person wrote with it (a dismissal's reason; the CLI's note), as written.
+    pub note: Option<String>,
     /// Whether it was carried out (its actions sent to act, its review copy deleted).
     pub carried_out: bool,
 }
@@ -42,8 +44,19 @@ impl HumanDecision {
             by: by.to_owned(),
             via: via.to_owned(),
             at: at.to_rfc3339(),
+            note: None,
             carried_out: false,
         }
+    }
+
+    /// The same decision, with what the person wrote, PII-redacted as the record keeps event
+    /// text (a person may paste a customer's words); nothing kept for an empty note.
+    pub fn with_note(mut self, note: Option<&str>) -> Self {
+        self.note = note
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+            .map(crate::redact::redact);
+        self
     }
 
     pub fn choice(&self) -> Option<Choice> {
@@ -206,7 +219,7 @@ impl DecisionStore {
 }
 
 fn decision_json(d: &HumanDecision) -> String {
-    serde_json::json!({"choice": d.choice, "category": d.category, "by": d.by, "via": d.via, "at": d.at})
+    serde_json::json!({"choice": d.choice, "category": d.category, "by": d.by, "via": d.via, "at": d.at, "note": d.note})
         .to_string()
 }
 
@@ -220,6 +233,7 @@ pub(super) fn read(item: &HashMap<String, AttributeValue>) -> Option<HumanDecisi
         by: text("by").unwrap_or_default(),
         via: text("via").unwrap_or_default(),
         at: text("at").unwrap_or_default(),
+        note: text("note"),
         carried_out: item.contains_key(CARRIED),
     })
 }

@@ -18,7 +18,8 @@ pub const HUMAN: &str = "human";
 #[derive(Clone, Debug, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Approval {
-    /// Slack user ids (`U…`, `W…`) allowed to decide; empty: anyone who can see the message.
+    /// Slack user ids (`U…`, `W…`) and user groups (`S…`, their members at the time of the
+    /// click) allowed to decide; empty: anyone who can see the message.
     #[serde(default)]
     pub approvers: Vec<String>,
     /// Act without asking at or above this confidence; absent: always ask.
@@ -32,6 +33,11 @@ pub struct Approval {
     pub expires: Option<String>,
     #[serde(default)]
     pub on_expiry: OnExpiry,
+}
+
+/// A Slack user group's id (`S…`), as opposed to a user's.
+pub fn is_group(id: &str) -> bool {
+    id.starts_with('S')
 }
 
 /// What an approval nobody decided in time becomes.
@@ -55,26 +61,34 @@ impl Approval {
         (at(&self.remind_after), at(&self.expires))
     }
 
-    /// Whether `user` (a Slack user id, or a CLI operator) may decide.
-    pub fn allows(&self, user: &str) -> bool {
-        self.approvers.is_empty() || self.approvers.iter().any(|a| a == user)
+    /// Whether `user` (a Slack user id, or a CLI operator) may decide, knowing they belong to
+    /// `member_of` (user groups, as Slack answered for them).
+    pub fn allows(&self, user: &str, member_of: &[String]) -> bool {
+        self.approvers.is_empty()
+            || self
+                .approvers
+                .iter()
+                .any(|a| a == user || member_of.contains(a))
+    }
+
+    /// The user groups (`S…`) among the approvers: whose members Slack is asked for.
+    pub fn groups(&self) -> Vec<String> {
+        self.approvers
+            .iter()
+            .filter(|a| is_group(a))
+            .cloned()
+            .collect()
     }
 
     pub(super) fn validate(&self, at: &str) -> Result<(), ConfigError> {
         for a in &self.approvers {
-            if a.starts_with('S') {
-                // Checking a group's members needs a Slack call inside Slack's 3-second answer.
-                return Err(ConfigError::Invalid(format!(
-                    "{at}: approver {a:?} is a user group; list its members' user ids (U…) instead"
-                )));
-            }
             let id = a.len() >= 3
-                && (a.starts_with('U') || a.starts_with('W'))
+                && (a.starts_with('U') || a.starts_with('W') || a.starts_with('S'))
                 && a.bytes()
                     .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
             if !id {
                 return Err(ConfigError::Invalid(format!(
-                    "{at}: approver {a:?} is not a Slack user id (U… or W…, as a profile's \"Copy member ID\" gives it)"
+                    "{at}: approver {a:?} is not a Slack user id (U… or W…, as a profile's \"Copy member ID\" gives it) or user group id (S…)"
                 )));
             }
         }

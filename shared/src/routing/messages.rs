@@ -45,6 +45,30 @@ pub struct DecidedMessage {
     pub card: Option<CardRef>,
 }
 
+/// A click by someone the approval does not name, where it names user groups: intake hands it
+/// to act, which asks Slack for the groups' members (with the bot token intake does not hold)
+/// and then decides as intake would have.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GroupClick {
+    /// The event clicked on.
+    pub group_click: String,
+    /// The choice as the record keeps it (`approved`, `rerouted`…), with a re-route's category.
+    pub choice: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub category: Option<String>,
+    /// The Slack user who clicked (Slack signed it).
+    pub user: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    /// The groups to ask about.
+    pub groups: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub card: Option<CardRef>,
+    /// Where the person is answered if refused (checked against the allowed bases again).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response_url: Option<String>,
+}
+
 /// A Slack message: its channel id and `ts`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CardRef {

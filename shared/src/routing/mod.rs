@@ -12,13 +12,15 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::event::{Event, Source};
-pub use messages::{ActMessage, ApprovalTimer, CardRef, DecidedMessage, ReviewMessage, TimerKind};
+pub use messages::{
+    ActMessage, ApprovalTimer, CardRef, DecidedMessage, GroupClick, ReviewMessage, TimerKind,
+};
 
 pub mod approval;
 pub mod documents;
 mod fill;
 mod messages;
-pub use approval::{Approval, Choice, OnExpiry, HUMAN};
+pub use approval::{is_group, Approval, Choice, OnExpiry, HUMAN};
 pub use fill::Markup;
 
 /// The config compiled into every binary; `ROUTING_CONFIG` names a file that replaces it.

@@ -481,7 +481,7 @@ fn an_approving_route_asks_a_person_and_approve_does_what_it_would_have_done() {
     assert!(proposal[0].params["description"].contains("Our attorney needs the records"));
     // Only the route's approvers may decide; a person's own choice is never asked again.
     let approval = config.approval_for(Source::Zendesk, &c);
-    assert!(approval.allows("U0LEGAL01") && !approval.allows("U0OUTSIDER"));
+    assert!(approval.allows("U0LEGAL01", &[]) && !approval.allows("U0OUTSIDER", &[]));
     let mut human = c.clone();
     human.backend = HUMAN;
     assert!(matches!(config.decide(&e, &human), Decision::Act(_)));
@@ -489,7 +489,7 @@ fn an_approving_route_asks_a_person_and_approve_does_what_it_would_have_done() {
     let billing = llm_says("billing", 0.3, None);
     assert!(config
         .approval_for(Source::Zendesk, &billing)
-        .allows("U0ANYONE"));
+        .allows("U0ANYONE", &[]));
     // A guess no route takes from this source has nothing to approve.
     assert_eq!(
         config.proposal(&event(Source::Slack, "x", None), &billing),
@@ -518,8 +518,20 @@ fn approve_below_acts_unasked_at_or_above_it_and_bad_approvers_are_refused_at_lo
         reason.contains("below confidence 0.90 (this is 0.85)"),
         "{reason}"
     );
+    // A user group is an approver: its members are.
+    let grouped = RoutingConfig::load(&DEFAULT_CONFIG.replace(
+        "[\"U0LEGAL01\", \"U0LEGAL02\"]",
+        "[\"U0LEGAL01\", \"S0LEGALTEAM\"]",
+    ))
+    .unwrap();
+    let approval = grouped.approval_for(Source::Zendesk, &sure);
+    assert_eq!(approval.groups(), ["S0LEGALTEAM"]);
+    assert!(approval.allows("U0LEGAL01", &[]));
+    assert!(!approval.allows("U0MEMBER", &[]));
+    assert!(approval.allows("U0MEMBER", &["S0LEGALTEAM".to_owned()]));
+    assert!(!approval.allows("U0MEMBER", &["S0OTHERS".to_owned()]));
     for (approvers, says) in [
-        ("[\"S0LEGALTEAM\"]", "is a user group"),
+        ("[\"s0legalteam\"]", "or user group id (S…)"),
         ("[\"amy@example.com\"]", "is not a Slack user id"),
         (
             "[\"U0LEGAL01\"], remind_after = \"2h\", expires = \"1h\"",

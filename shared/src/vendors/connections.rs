@@ -115,6 +115,12 @@ impl Connectors {
     }
 
     pub async fn get(&self, name: &str) -> Result<Box<dyn Connector>, ResolveError> {
+        build(name, self.http.clone(), self.credential(name).await?)
+    }
+
+    /// The credential `name`'s calls are made with (refreshed under the lease where there is
+    /// one): for a vendor's calls outside its connector's actions.
+    pub async fn credential(&self, name: &str) -> Result<Credential, ResolveError> {
         if !super::is_known(name) {
             return Err(ResolveError::Unknown(name.to_owned()));
         }
@@ -151,7 +157,7 @@ impl Connectors {
                 }
             }
         };
-        build(name, self.http.clone(), credential)
+        Ok(credential)
     }
 }
 

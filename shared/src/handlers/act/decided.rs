@@ -6,15 +6,18 @@
 use std::collections::BTreeMap;
 
 use chrono::Utc;
-use tracing::info;
+use tracing::{info, warn};
 
 use crate::batch::RecordError;
+use crate::connectors::ConnectorError;
 use crate::decisions::state;
 use crate::event::Source;
 use crate::handlers::decision::{event_of, Decider, Verdict};
 use crate::routing::{
-    ActMessage, ApprovalTimer, Choice, DecidedMessage, OnExpiry, PlannedAction, TimerKind,
+    ActMessage, ApprovalTimer, Choice, DecidedMessage, GroupClick, OnExpiry, PlannedAction,
+    TimerKind,
 };
+use crate::vendors::slack::outbound::group_members;
 use crate::vendors::slack::review;
 
 pub(super) async fn decided(decider: &Decider, msg: DecidedMessage) -> Result<(), RecordError> {
@@ -33,6 +36,76 @@ pub(super) async fn decided(decider: &Decider, msg: DecidedMessage) -> Result<()
         .await
         .map_err(RecordError)?;
     info!(event_id = %msg.decided, actions = ?done.actions, removed = done.removed, card_updated = done.card_updated, "decision carried out");
+    Ok(())
+}
+
+/// A click by someone the approval does not name, where it names user groups (intake cannot
+/// read a group's members: only act holds the bot token). Slack says which of the groups the
+/// person is in, now; then the click is decided exactly as intake decides one, and carried out.
+pub(super) async fn group_click(deps: &super::Act, ask: GroupClick) -> Result<(), RecordError> {
+    let mut member_of = Vec::new();
+    for group in &ask.groups {
+        match group_members(&deps.connectors, group).await {
+            Ok(members) if members.contains(&ask.user) => member_of.push(group.clone()),
+            Ok(_) => {}
+            // Slack may answer later: the message comes round again.
+            Err(
+                e @ (ConnectorError::Transient(_)
+                | ConnectorError::RateLimited { .. }
+                | ConnectorError::Auth(_)
+                | ConnectorError::OutcomeUnknown(_)),
+            ) => return Err(RecordError(format!("reading user group {group}: {e}"))),
+            // A missing scope or an unknown group: nobody is its member until it is fixed.
+            Err(e) => {
+                warn!(group = %group, error = %e, "a user group's members could not be read; its members cannot decide until they can be")
+            }
+        }
+    }
+    let Some(choice) = Choice::from_record(&ask.choice, ask.category.as_deref()) else {
+        warn!(event_id = %ask.group_click, choice = %ask.choice, "a group click with an unknown choice; nothing done");
+        return Ok(());
+    };
+    let verdict = deps
+        .decider
+        .decide(
+            &ask.group_click,
+            &choice,
+            &ask.user,
+            "slack",
+            ask.note.as_deref(),
+            Some(&member_of),
+            Utc::now(),
+        )
+        .await
+        .map_err(RecordError::new)?;
+    let standing = match verdict {
+        Verdict::Decided(r) => {
+            metrics::counter!(crate::metrics::HUMAN_DECISIONS, "choice" => choice.as_str())
+                .increment(1);
+            info!(event_id = %ask.group_click, user = %ask.user, groups = ?member_of, choice = choice.as_str(), "decided by a user group's member");
+            Some(*r)
+        }
+        // This click decided on an earlier receive, and carrying it out failed: carry on.
+        Verdict::Already(h) if h.by == ask.user && h.via == "slack" && !h.carried_out => deps
+            .decider
+            .decisions
+            .get(&ask.group_click)
+            .await
+            .map_err(RecordError::new)?,
+        other => {
+            info!(event_id = %ask.group_click, user = %ask.user, answer = %other.answer(&ask.group_click), "group click refused");
+            deps.answers
+                .send(ask.response_url.as_deref(), &other.answer(&ask.group_click))
+                .await;
+            None
+        }
+    };
+    if let Some(record) = standing {
+        deps.decider
+            .carry_out(&record, ask.card)
+            .await
+            .map_err(RecordError)?;
+    }
     Ok(())
 }
 
@@ -81,7 +154,11 @@ pub(super) async fn timer(deps: &super::Act, t: ApprovalTimer) -> Result<(), Rec
                 false => approval
                     .approvers
                     .iter()
-                    .map(|a| review::who(a, "slack"))
+                    .map(|a| match crate::routing::is_group(a) {
+                        // Slack's mention of a user group: its members are notified.
+                        true => format!("<!subteam^{a}>"),
+                        false => review::who(a, "slack"),
+                    })
                     .collect::<Vec<_>>()
                     .join(" "),
             };
@@ -122,6 +199,7 @@ pub(super) async fn timer(deps: &super::Act, t: ApprovalTimer) -> Result<(), Rec
                         "switchyard",
                         "expiry",
                         Some(&note),
+                        None,
                         Utc::now(),
                     )
                     .await

@@ -106,6 +106,8 @@ pub struct Act {
     pub drift: Option<crate::drift::store::DriftStore>,
     /// Carries out what a person decided through a door that must answer at once.
     pub decider: crate::handlers::decision::Decider,
+    /// Answers a person whose click act decided (a user group's member, or not).
+    pub answers: crate::handlers::decision::Answers,
 }
 
 impl Act {
@@ -121,7 +123,9 @@ impl Act {
         crate::connectors::declared::check_compiled()?;
         let decisions = DecisionStore::new(aws.ddb.clone(), s.decisions_table()?)
             .with_retention_days(s.decision_retention_days());
+        let connectors = Connectors::with_refresher(aws, s)?;
         Ok(Act {
+            answers: crate::handlers::decision::Answers::new(connectors.http.clone(), s),
             decider: crate::handlers::decision::Decider {
                 sqs: aws.sqs.clone(),
                 decisions: decisions.clone(),
@@ -139,7 +143,7 @@ impl Act {
             act_queue_url: s.act_queue_url()?.to_owned(),
             review_queue_url: s.review_queue_url()?.to_owned(),
             reconnect: Reconnect::new(aws.ddb.clone(), s.pacing_table()?),
-            connectors: Connectors::with_refresher(aws, s)?,
+            connectors,
             max_receives: s.max_receives(),
             drift: s
                 .optional("DRIFT_TABLE")
@@ -166,6 +170,9 @@ pub async fn handler(deps: &Act, event: LambdaEvent<SqsEvent>) -> Result<SqsBatc
 async fn act_one(deps: &Act, message: SqsMessage, deadline_ms: u64) -> Result<(), RecordError> {
     let correlation = correlation_id(&message);
     let body = message.body.as_deref().unwrap_or_default();
+    if let Ok(ask) = serde_json::from_str::<crate::routing::GroupClick>(body) {
+        return decided::group_click(deps, ask).await;
+    }
     if let Ok(decided) = serde_json::from_str::<crate::routing::DecidedMessage>(body) {
         return decided::decided(&deps.decider, decided).await;
     }

@@ -58,6 +58,9 @@ pub enum Verdict {
     NothingToApprove,
     /// The approval expired undecided at this time; the event waits for an operator.
     Expired(String),
+    /// `by` is not named, but these user groups are: Slack must say whether `by` is in one
+    /// before anything is decided (act asks, with the bot token a door does not hold).
+    AskGroups(Vec<String>),
 }
 
 impl Verdict {
@@ -86,6 +89,10 @@ Verdict::NoSuchCategory(names) => format!(
             Verdict::Expired(at) => format!(
                 "the approval for event {event_id} expired at {at}; it waits for an operator (`switchyard review resolve`); nothing changed"
             ),
+            Verdict::AskGroups(groups) => format!(
+                "event {event_id}: checking whether you are in {}",
+                groups.join(", ")
+            ),
             Verdict::NothingToApprove => format!(
                 "event {event_id} has nothing to approve (no route fits its best guess); route it as a category instead"
             ),
@@ -107,6 +114,9 @@ pub struct CarriedOut {
 impl Decider {
     /// Decide on `event_id` as `by` (through `via`) chose; `note` is kept as the record's reason.
     /// People not allowed to decide are refused (and recorded); a CLI operator is allowed by IAM.
+    /// `member_of`: the approvers' user groups Slack says `by` is in, once asked (`None`: not
+    /// asked; a Slack click by someone not named then comes back as [`Verdict::AskGroups`]).
+    #[allow(clippy::too_many_arguments)] // one decision's facts; a struct would only rename them
     pub async fn decide(
         &self,
         event_id: &str,
@@ -114,6 +124,7 @@ impl Decider {
         by: &str,
         via: &str,
         note: Option<&str>,
+        member_of: Option<&[String]>,
         now: DateTime<Utc>,
     ) -> Result<Verdict, crate::aws::StoreError> {
         let Some(record) = self.decisions.get(event_id).await? else {
@@ -140,7 +151,16 @@ impl Decider {
             };
             approvals.push(self.routing.approval_for(source, &target));
         }
-        if let Some(refused) = approvals.into_iter().find(|a| !allowed(a, by, via)) {
+        let known = member_of.unwrap_or_default();
+        if let Some(refused) = approvals.iter().find(|a| !allowed(a, by, via, known)) {
+            let groups: Vec<String> = approvals.iter().flat_map(|a| a.groups()).collect();
+            if via == "slack" && member_of.is_none() && !groups.is_empty() {
+                let mut groups = groups;
+                groups.sort();
+                groups.dedup();
+                return Ok(Verdict::AskGroups(groups));
+            }
+            let refused = refused.clone();
             self.decisions
                 .record_refusal(event_id, by, via, "not an approver", now)
                 .await?;
@@ -159,8 +179,8 @@ impl Decider {
             }
             _ => {}
         }
-        let d = HumanDecision::new(choice, by, via, now);
-        let reason = match note.filter(|n| !n.is_empty()) {
+        let d = HumanDecision::new(choice, by, via, now).with_note(note);
+        let reason = match &d.note {
             Some(n) => format!("{} by {by}: {n}", choice.describe()),
             None => format!("{} by {by}", choice.describe()),
         };
@@ -197,11 +217,20 @@ impl Decider {
             decided: event_id.to_owned(),
             card,
         };
+        self.send_to_act(&msg, correlation_id).await
+    }
+
+    /// Send `msg` to act's queue, with the request's correlation id.
+    pub async fn send_to_act(
+        &self,
+        msg: &impl serde::Serialize,
+        correlation_id: &str,
+    ) -> Result<(), String> {
         let mut send = self
             .sqs
             .send_message()
             .queue_url(&self.act_queue_url)
-            .message_body(serde_json::to_string(&msg).map_err(|e| e.to_string())?);
+            .message_body(serde_json::to_string(msg).map_err(|e| e.to_string())?);
         if !correlation_id.is_empty() {
             send = send.message_attributes(CORRELATION_ATTR, correlation_attr(correlation_id));
         }
@@ -418,8 +447,9 @@ impl Decider {
                 item.event.source
             ),
         };
+        let because = human.note.as_deref().map(card::reason).unwrap_or_default();
         let line = format!(
-            "*{}* by {who} at {when} (via {}). {what}",
+            "*{}* by {who} at {when} (via {}). {what}{because}",
             capitalized(&choice.describe()),
             human.via
         );
@@ -548,10 +578,56 @@ pub fn event_of(record: &DecisionRecord) -> crate::event::Event {
 /// Whether `by`, coming through `via`, may decide under `approval`. The CLI's guard is IAM and
 /// the expiry is switchyard's own; a link names nobody, so it decides only where the approval
 /// names nobody either; a Slack user must be on the list (an empty list: anyone).
-fn allowed(approval: &crate::routing::Approval, by: &str, via: &str) -> bool {
+fn allowed(approval: &crate::routing::Approval, by: &str, via: &str, member_of: &[String]) -> bool {
     match via {
         "cli" | "expiry" => true,
         "link" => approval.approvers.is_empty(),
-        _ => approval.allows(by),
+        _ => approval.allows(by, member_of),
+    }
+}
+
+/// Slack posts interaction answers here; anything else in a payload is not followed.
+pub const SLACK_RESPONSE_BASE: &str = "https://hooks.slack.com/";
+
+/// Ephemeral answers for a person who clicked, through the click's `response_url`: by intake at
+/// once, or by act after asking Slack about a user group.
+#[derive(Clone, Debug)]
+pub struct Answers {
+    http: reqwest::Client,
+    /// `response_url` prefixes answered (Slack's own; the local stack adds the sandbox's).
+    bases: Vec<String>,
+}
+
+impl Answers {
+    /// Over `http` (the function's one client), to Slack and `SLACK_RESPONSE_URL_BASE`.
+    pub fn new(http: reqwest::Client, s: &crate::settings::Settings) -> Self {
+        let mut bases = vec![SLACK_RESPONSE_BASE.to_owned()];
+        bases.extend(s.optional("SLACK_RESPONSE_URL_BASE").map(str::to_owned));
+        Answers { http, bases }
+    }
+
+    /// Answer through `response_url` (only Slack's own, or the configured base); best effort,
+    /// within Slack's 3 s.
+    pub async fn send(&self, response_url: Option<&str>, text: &str) {
+        let Some(url) =
+            response_url.filter(|u| self.bases.iter().any(|b| u.starts_with(b.as_str())))
+        else {
+            if response_url.is_some() {
+                tracing::warn!("a response_url outside Slack's was not followed");
+            }
+            return;
+        };
+        let body = serde_json::json!({"response_type": "ephemeral", "replace_original": false,
+            "text": crate::routing::Markup::SlackMrkdwn.escape(text)});
+        let sent = self
+            .http
+            .post(url)
+            .timeout(std::time::Duration::from_millis(1500))
+            .json(&body)
+            .send()
+            .await;
+        if let Err(e) = sent {
+            tracing::warn!(error = %crate::redact::redact(&e.without_url().to_string()), "the ephemeral answer was not delivered");
+        }
     }
 }

@@ -7,12 +7,12 @@
 
 use aws_lambda_events::event::lambda_function_urls::LambdaFunctionUrlResponse;
 use chrono::{DateTime, Utc};
-use serde_json::{json, Value};
+use serde_json::Value;
 use tracing::{info, warn};
 
 use super::{reply_with, unavailable};
-use crate::handlers::decision::{Decider, Verdict};
-use crate::routing::CardRef;
+use crate::handlers::decision::{Answers, Decider, Verdict};
+use crate::routing::{CardRef, Choice, GroupClick};
 use crate::vendors::slack::review::{click, NotOurs};
 use crate::webhook::Reply;
 
@@ -23,13 +23,9 @@ pub struct Door {
     /// The key decision links are signed with (`DECISION_LINK_SECRET_ID`), read through `secrets`.
     pub link_secret_id: Option<String>,
     pub secrets: crate::secrets::SecretCache,
-    pub http: reqwest::Client,
-    /// `response_url` prefixes answered (Slack's own; the local stack adds the sandbox's).
-    pub response_bases: Vec<String>,
+    /// Answers for the person who clicked, through Slack's `response_url`.
+    pub answers: Answers,
 }
-
-/// Slack posts interaction answers here; anything else in a payload is not followed.
-pub const SLACK_RESPONSE_BASE: &str = "https://hooks.slack.com/";
 
 impl Door {
     pub fn from_settings(
@@ -46,8 +42,6 @@ impl Door {
                 reason: e.to_string(),
             }
         })?;
-        let mut response_bases = vec![SLACK_RESPONSE_BASE.to_owned()];
-        response_bases.extend(s.optional("SLACK_RESPONSE_URL_BASE").map(str::to_owned));
         Ok(Some(Door {
             link_secret_id: s.optional("DECISION_LINK_SECRET_ID").map(str::to_owned),
             secrets: crate::secrets::SecretCache::new(
@@ -62,8 +56,7 @@ impl Door {
                 review_queue_url: String::new(),
                 act_queue_url: act.to_owned(),
             },
-            http: crate::connectors::http_client(),
-            response_bases,
+            answers: Answers::new(crate::connectors::http_client(), s),
         }))
     }
 }
@@ -114,6 +107,7 @@ pub(super) async fn interaction(
             &click.choice,
             &click.user,
             "slack",
+            click.note.as_deref(),
             None,
             now,
         )
@@ -125,6 +119,33 @@ pub(super) async fn interaction(
             return unavailable("decision store unavailable");
         }
     };
+    let card = click
+        .channel
+        .clone()
+        .zip(click.message_ts.clone())
+        .map(|(channel, ts)| CardRef { channel, ts });
+    if let Verdict::AskGroups(groups) = &verdict {
+        // Only act holds the bot token that reads a group's members: it decides this click.
+        let ask = GroupClick {
+            group_click: click.event_id.clone(),
+            choice: click.choice.as_str().to_owned(),
+            category: match &click.choice {
+                Choice::Route(c) => Some(c.clone()),
+                _ => None,
+            },
+            user: click.user.clone(),
+            note: click.note.clone(),
+            groups: groups.clone(),
+            card,
+            response_url: click.response_url.clone(),
+        };
+        if let Err(e) = door.decider.send_to_act(&ask, correlation_id).await {
+            warn!(error = %e, event_id = %click.event_id, "a group member's click could not be handed to act");
+            return unavailable("act queue unavailable");
+        }
+        info!(event_id = %click.event_id, user = %click.user, groups = ?groups, "not a named approver; act asks Slack about the groups");
+        return ack();
+    }
     if let Verdict::Already(h) = &verdict {
         door.decider.resend_if_stuck(&click.event_id, h).await;
     }
@@ -134,11 +155,6 @@ pub(super) async fn interaction(
             .await;
         return ack();
     };
-    let card = click
-        .channel
-        .clone()
-        .zip(click.message_ts.clone())
-        .map(|(channel, ts)| CardRef { channel, ts });
     if let Err(e) = door
         .decider
         .hand_to_act(&click.event_id, card, correlation_id)
@@ -155,30 +171,8 @@ pub(super) async fn interaction(
 }
 
 impl Door {
-    /// An ephemeral answer for the person who clicked, through Slack's `response_url` (only
-    /// Slack's own, or the configured base); best effort, within Slack's 3 s.
+    /// An ephemeral answer for the person who clicked (see [`Answers::send`]).
     async fn answer(&self, response_url: Option<&str>, text: &str) {
-        let Some(url) = response_url.filter(|u| {
-            self.response_bases
-                .iter()
-                .any(|b| u.starts_with(b.as_str()))
-        }) else {
-            if response_url.is_some() {
-                warn!("a response_url outside Slack's was not followed");
-            }
-            return;
-        };
-        let body = json!({"response_type": "ephemeral", "replace_original": false,
-            "text": crate::routing::Markup::SlackMrkdwn.escape(text)});
-        let sent = self
-            .http
-            .post(url)
-            .timeout(std::time::Duration::from_millis(1500))
-            .json(&body)
-            .send()
-            .await;
-        if let Err(e) = sent {
-            warn!(error = %crate::redact::redact(&e.without_url().to_string()), "the ephemeral answer was not delivered");
-        }
+        self.answers.send(response_url, text).await
     }
 }

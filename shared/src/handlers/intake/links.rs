@@ -143,6 +143,7 @@ pub(super) async fn link(
             "a decision link",
             "link",
             None,
+            None,
             now,
         )
         .await

@@ -169,6 +169,30 @@ impl Slack {
     }
 }
 
+/// The members of a Slack user group (`usergroups.users.list`, scope `usergroups:read`): who
+/// may decide where an approval names the group.
+pub async fn group_members(
+    connectors: &crate::vendors::Connectors,
+    group: &str,
+) -> Result<Vec<String>, ConnectorError> {
+    let credential = connectors.credential("slack").await.map_err(|e| match e {
+        // A store or token endpoint that may answer later; anything else needs a person.
+        ResolveError::Secret(_) | ResolveError::Auth(_) => ConnectorError::Transient(e.to_string()),
+        _ => ConnectorError::Unsupported(e.to_string()),
+    })?;
+    let slack = Slack::new(connectors.http.clone(), credential)
+        .map_err(|e| ConnectorError::Unsupported(e.to_string()))?;
+    let page = slack
+        .read("usergroups.users.list", &[("usergroup", group.to_owned())])
+        .await?;
+    Ok(page["users"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|u| u.as_str().map(str::to_owned))
+        .collect())
+}
+
 /// Check a Slack token (the rotate function tests a pending token with it).
 pub async fn auth_test(
     http: &reqwest::Client,

@@ -18,6 +18,15 @@ pub const APPROVE: &str = "switchyard.approve";
 pub const ROUTE: &str = "switchyard.route";
 pub const DISMISS: &str = "switchyard.dismiss";
 pub const TAKE_OVER: &str = "switchyard.take_over";
+/// The reason field's block id is this prefix followed by the event id (a message's block ids
+/// must differ, so it cannot share the actions block's).
+pub const REASON_PREFIX: &str = "switchyard.reason.";
+/// Dismiss with a reason: typed into the card and sent with Enter. A field in the message, not a
+/// modal: a modal needs `views.open` with the bot token inside Slack's 3 s, which intake does
+/// not hold.
+pub const DISMISS_REASON: &str = "switchyard.dismiss_reason";
+/// The longest reason kept (Slack's own limit for the field is 3,000).
+pub const REASON_MAX: usize = 500;
 
 /// What the card shows about an event waiting for a person.
 pub struct Card<'a> {
@@ -145,6 +154,11 @@ pub fn card(c: &Card) -> Value {
                     "confirm": plain("Dismiss"), "deny": plain("Cancel")}}));
     elements.push(json!({"type": "button", "action_id": TAKE_OVER, "text": plain("Take over"), "value": c.event.id}));
     blocks.push(json!({"type": "actions", "block_id": format!("{BLOCK_PREFIX}{}", c.event.id), "elements": elements}));
+    blocks.push(json!({"type": "input", "block_id": format!("{REASON_PREFIX}{}", c.event.id),
+        "dispatch_action": true, "optional": true, "label": plain("Or dismiss with a reason"),
+        "element": {"type": "plain_text_input", "action_id": DISMISS_REASON, "max_length": REASON_MAX,
+            "placeholder": plain("why switchyard should do nothing (Enter dismisses)"),
+            "dispatch_action_config": {"trigger_actions_on": ["on_enter_pressed"]}}}));
     blocks.push(json!({"type": "context", "elements": [mrkdwn(&format!(
         "event `{}` · or `switchyard review resolve {}`", c.event.id, c.event.id))]}));
     Value::Array(blocks)
@@ -161,6 +175,12 @@ pub fn who(by: &str, via: &str) -> String {
         ("slack", true) => format!("<@{by}>"),
         _ => Markup::SlackMrkdwn.escape(by),
     }
+}
+
+/// A person's reason, for the decided card: on its own line, PII-redacted and escaped as event
+/// text is (a person may paste a customer's words).
+pub fn reason(note: &str) -> String {
+    format!("\n*Reason:* {}", words(note))
 }
 
 /// The card after a decision: what arrived, and who decided what and when; no buttons.
@@ -180,6 +200,8 @@ pub struct Click {
     pub channel: Option<String>,
     pub message_ts: Option<String>,
     pub response_url: Option<String>,
+    /// What the person typed with the choice (a dismissal's reason), as typed.
+    pub note: Option<String>,
 }
 
 /// Why an interaction is not a click switchyard asked for.
@@ -199,12 +221,23 @@ pub fn click(payload: &Value) -> Result<Click, NotOurs> {
     let action = &payload["actions"][0];
     let event_id = action["block_id"]
         .as_str()
-        .and_then(|b| b.strip_prefix(BLOCK_PREFIX))
+        .and_then(|b| {
+            b.strip_prefix(BLOCK_PREFIX)
+                .or(b.strip_prefix(REASON_PREFIX))
+        })
         .filter(|id| !id.is_empty())
         .ok_or(NotOurs::Elsewhere)?;
+    let mut note = None;
     let choice = match action["action_id"].as_str().unwrap_or_default() {
         APPROVE => Choice::Approve,
         DISMISS => Choice::Dismiss,
+        DISMISS_REASON => match action["value"].as_str().map(str::trim) {
+            Some(reason) if !reason.is_empty() => {
+                note = Some(cut(reason, REASON_MAX));
+                Choice::Dismiss
+            }
+            _ => return Err(NotOurs::Unknown("a dismissal with an empty reason".into())),
+        },
         TAKE_OVER => Choice::TakeOver,
         ROUTE => match action["selected_option"]["value"].as_str() {
             Some(c) if !c.is_empty() => Choice::Route(c.to_owned()),
@@ -230,6 +263,7 @@ pub fn click(payload: &Value) -> Result<Click, NotOurs> {
             .or_else(|| text(&payload["channel"]["id"])),
         message_ts: text(&payload["container"]["message_ts"]),
         response_url: text(&payload["response_url"]),
+        note,
     })
 }
 

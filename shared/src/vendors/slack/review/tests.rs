@@ -180,6 +180,58 @@ fn a_click_on_the_card_names_its_event_choice_and_person() {
     );
 }
 
+/// The payload Slack posts when `user` types `text` into the card's reason field and presses
+/// Enter (its `dispatch_action`).
+fn typed(blocks: &Value, user: &str, text: &str) -> Value {
+    let input = blocks
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["type"] == "input")
+        .unwrap();
+    assert_eq!(input["dispatch_action"], true);
+    let element = &input["element"];
+    assert_eq!(
+        element["dispatch_action_config"]["trigger_actions_on"],
+        json!(["on_enter_pressed"])
+    );
+    let action = json!({"type": "plain_text_input", "block_id": input["block_id"],
+        "action_id": element["action_id"], "value": text, "action_ts": "1700000001.000200"});
+    json!({"type": "block_actions", "user": {"id": user}, "actions": [action],
+           "container": {"type": "message", "channel_id": "C0REVIEW", "message_ts": "1700000000.000100"}})
+}
+
+#[test]
+fn a_reason_typed_into_the_card_dismisses_with_it_and_an_empty_one_does_nothing() {
+    let e = event();
+    let blocks = card(&Card {
+        event: &e,
+        classification: &guess(),
+        reason: "r",
+        proposal: None,
+        categories: &["billing"],
+    });
+    let c = click(&typed(&blocks, "U1", "  a duplicate of #41  ")).unwrap();
+    assert_eq!(
+        (c.event_id.as_str(), &c.choice, c.note.as_deref()),
+        ("ev-42", &Choice::Dismiss, Some("a duplicate of #41"))
+    );
+    let long = "x".repeat(REASON_MAX + 50);
+    let kept = click(&typed(&blocks, "U1", &long)).unwrap().note.unwrap();
+    assert_eq!(kept.chars().count(), REASON_MAX);
+    assert!(matches!(
+        click(&typed(&blocks, "U1", "   ")),
+        Err(NotOurs::Unknown(_))
+    ));
+    // A button click carries no note.
+    assert_eq!(click(&clicked(&blocks, 1, "U1")).unwrap().note, None);
+    // The decided card shows a reason escaped, like event text.
+    assert_eq!(
+        reason("see <!here> <https://x.example|y> & z"),
+        "\n*Reason:* see &lt;!here&gt; &lt;https://x.example|y&gt; &amp; z"
+    );
+}
+
 #[test]
 fn the_decided_card_says_who_without_buttons_and_names_only_slack_ids_as_mentions() {
     let e = event();
