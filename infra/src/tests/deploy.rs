@@ -461,3 +461,18 @@ fn secret_values_in_the_template_are_frozen() {
         );
     }
 }
+
+/// `cargo lambda build --release` (what `sam build` runs) fills in `strip`, `lto`,
+/// `codegen-units` and `panic = "abort"` where the release profile is silent. Abort would end
+/// the whole batch at one panicking message, which `batch.rs` isolates by unwinding: the
+/// profile must say each of them itself.
+#[test]
+fn the_release_profile_says_what_cargo_lambda_would_otherwise_choose() {
+    let manifest = std::fs::read_to_string(crate::repo_root().join("Cargo.toml")).unwrap();
+    let manifest: toml::Table = toml::from_str(&manifest).unwrap();
+    let release = &manifest["profile"]["release"];
+    assert_eq!(release.get("panic").and_then(|v| v.as_str()), Some("unwind"));
+    for key in ["strip", "lto", "codegen-units"] {
+        assert!(release.get(key).is_some(), "profile.release.{key} is not set");
+    }
+}
