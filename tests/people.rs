@@ -571,6 +571,11 @@ async fn an_undecided_approval_is_reminded_once_then_expires_and_a_late_click_is
         ),
         ("in_review", true, true)
     );
+    let people = switchyard_infra::people::stats(std::slice::from_ref(&r));
+    assert_eq!(
+        (&people["expired"], &people["awaiting"]),
+        (&json!(1), &json!(1))
+    );
     let now = Utc::now().timestamp();
     let (status, _) = stack
         .sandbox
@@ -753,6 +758,13 @@ async fn an_approval_that_expires_with_on_expiry_dismiss_is_dismissed_even_where
     let id = legal_request(&stack).await;
     let ts = card_of(&stack, &id).await;
     let r = wait_status(&stack, &id, "resolved").await;
+    // Counted as expired, not as a person's dismissal.
+    let people = switchyard_infra::people::stats(std::slice::from_ref(&r));
+    assert_eq!(
+        (&people["expired"], &people["by_choice"]),
+        (&json!(1), &json!({})),
+        "{people}"
+    );
     let h = r.human.unwrap();
     assert_eq!(
         (h.by.as_str(), h.via.as_str(), h.choice.as_str()),

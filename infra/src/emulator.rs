@@ -545,7 +545,10 @@ mod tests {
                 .into_iter()
                 .filter(|won| *won.as_ref().unwrap())
                 .count();
-            assert_eq!(wins, 1, "round {round}: {wins} writers passed the condition");
+            assert_eq!(
+                wins, 1,
+                "round {round}: {wins} writers passed the condition"
+            );
         }
     }
 

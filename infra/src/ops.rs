@@ -480,6 +480,7 @@ pub fn render_stats(s: &Value) -> String {
         .as_object()
         .is_some_and(|m| !m.is_empty())
         || people["awaiting"].as_u64().unwrap_or(0) > 0
+        || people["expired"].as_u64().unwrap_or(0) > 0
     {
         let secs = |q: &str| {
             people["time_to_decision_s"][q]
@@ -487,10 +488,11 @@ pub fn render_stats(s: &Value) -> String {
                 .map_or("-".into(), |v| format!("{v:.0} s"))
         };
         out.push_str(&format!(
-            "  people           {}; waiting {}, refused {}; time to decision p50 {} p95 {}\n",
+            "  people           {}; waiting {}, refused {}, expired {}; time to decision p50 {} p95 {}\n",
             compact(&people["by_choice"]),
             people["awaiting"],
             people["refused"],
+            people["expired"],
             secs("p50"),
             secs("p95")
         ));

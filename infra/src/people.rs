@@ -41,16 +41,29 @@ pub fn story_lines(r: &DecisionRecord) -> Vec<(&'static str, String)> {
     lines
 }
 
-/// Decisions by choice and by the category they were about, refused attempts, and the time to
-/// decision (p50, p95) over `records`.
+/// Decisions by choice and by the category they were about, refused attempts, approvals that
+/// expired undecided, and the time to decision (p50, p95) over `records`.
 pub fn stats(records: &[DecisionRecord]) -> Value {
     let mut by_choice: BTreeMap<String, u64> = BTreeMap::new();
     let mut by_category: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
     let mut waits = Vec::new();
-    let mut refused = 0;
+    let (mut refused, mut expired) = (0, 0);
     for r in records {
         refused += r.refusals.len();
-        let Some(h) = &r.human else { continue };
+        // An approval nobody decided in time: it waits for an operator, or was dismissed by
+        // switchyard (`via expiry`). Not a person's decision, so not timed as one.
+        let by_expiry = r.human.as_ref().is_some_and(|h| h.via == "expiry");
+        if r.approval_expired.is_some() || by_expiry {
+            expired += 1;
+            *by_category
+                .entry(r.category.clone())
+                .or_default()
+                .entry("expired".into())
+                .or_default() += 1;
+        }
+        let Some(h) = r.human.as_ref().filter(|_| !by_expiry) else {
+            continue;
+        };
         *by_choice.entry(h.choice.clone()).or_default() += 1;
         *by_category
             .entry(r.category.clone())
@@ -73,6 +86,7 @@ pub fn stats(records: &[DecisionRecord]) -> Value {
         "by_choice": by_choice,
         "by_category": by_category,
         "refused": refused,
+        "expired": expired,
         "awaiting": awaiting,
         "time_to_decision_s": {"p50": q(0.5), "p95": q(0.95)},
     })

@@ -104,13 +104,12 @@ impl Review {
                 decider
                     .hand_to_act(event_id, None, &record.correlation_id)
                     .await
-                    .map_err(anyhow::Error::msg)
                     .context("handing the decision to act")?;
                 Ok(Resolved {
                     event_id: event_id.to_owned(),
                     removed: 0,
                     actions: Vec::new(),
-                    handed_to_act: Some(why),
+                    handed_to_act: Some(why.to_string()),
                 })
             }
         }

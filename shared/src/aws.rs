@@ -137,11 +137,12 @@ where
     }
 }
 
-/// The outcome of a conditional write: `Ok(true)` written, `Ok(false)` its condition did not
-/// hold, `Err` anything else (described as [`error_message`] does).
+/// The outcome of a conditional write to `store`: `Ok(true)` written, `Ok(false)` its condition
+/// did not hold, `Err` anything else (described as [`error_message`] does).
 pub fn conditional<T, E, R>(
+    store: Store,
     out: Result<T, aws_sdk_sqs::error::SdkError<E, R>>,
-) -> Result<bool, String>
+) -> Result<bool, StoreError>
 where
     E: aws_sdk_sqs::error::ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug,
@@ -154,6 +155,6 @@ where
         {
             Ok(false)
         }
-        Err(e) => Err(error_message(&e)),
+        Err(e) => Err(StoreError::new(store, error_message(&e))),
     }
 }

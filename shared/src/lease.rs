@@ -14,7 +14,7 @@ pub async fn take(
     id: &str,
     owner: &str,
     hold: Duration,
-) -> Result<bool, String> {
+) -> Result<bool, crate::aws::StoreError> {
     let now = chrono::Utc::now().timestamp_millis();
     let out = ddb
         .put_item()
@@ -33,7 +33,7 @@ pub async fn take(
         .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
         .send()
         .await;
-    crate::aws::conditional(out)
+    crate::aws::conditional(crate::aws::Store::Pacing, out)
 }
 
 /// Give `id` back, if `owner` still holds it. A failure only delays the next holder until the

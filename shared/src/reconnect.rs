@@ -24,10 +24,10 @@ const MARK_TTL_SECS: i64 = 30 * 24 * 3600;
 pub const CHECK_TTL: Duration = Duration::from_secs(30);
 
 #[derive(Debug, Error)]
-#[error("reconnect mark for {secret_id}: {message}")]
+#[error("reconnect mark for {secret_id}: {source}")]
 pub struct MarkError {
     pub secret_id: String,
-    pub message: String,
+    pub source: crate::aws::StoreError,
 }
 
 /// Which stored credential a mark is about; a one-way hash, never the value.
@@ -89,11 +89,11 @@ impl Reconnect {
             .await;
         self.remember(secret_id, fingerprint, Some(reason.to_owned()));
         // Already marked for this credential: nothing to change.
-        crate::aws::conditional(out)
+        crate::aws::conditional(crate::aws::Store::Pacing, out)
             .map(|_| ())
-            .map_err(|message| MarkError {
+            .map_err(|source| MarkError {
                 secret_id: secret_id.to_owned(),
-                message,
+                source,
             })
     }
 
@@ -111,9 +111,9 @@ impl Reconnect {
             .expression_attribute_values(":fp", AttributeValue::S(fingerprint.to_owned()))
             .send()
             .await;
-        crate::aws::conditional(out).map_err(|message| MarkError {
+        crate::aws::conditional(crate::aws::Store::Pacing, out).map_err(|source| MarkError {
             secret_id: secret_id.to_owned(),
-            message,
+            source,
         })
     }
 
@@ -162,7 +162,10 @@ impl Reconnect {
             .await
             .map_err(|e| MarkError {
                 secret_id: secret_id.to_owned(),
-                message: crate::aws::error_message(&e),
+                source: crate::aws::StoreError::new(
+                    crate::aws::Store::Pacing,
+                    crate::aws::error_message(&e),
+                ),
             })?;
         let Some(item) = out.item else {
             return Ok(None);

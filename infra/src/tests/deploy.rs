@@ -471,8 +471,14 @@ fn the_release_profile_says_what_cargo_lambda_would_otherwise_choose() {
     let manifest = std::fs::read_to_string(crate::repo_root().join("Cargo.toml")).unwrap();
     let manifest: toml::Table = toml::from_str(&manifest).unwrap();
     let release = &manifest["profile"]["release"];
-    assert_eq!(release.get("panic").and_then(|v| v.as_str()), Some("unwind"));
+    assert_eq!(
+        release.get("panic").and_then(|v| v.as_str()),
+        Some("unwind")
+    );
     for key in ["strip", "lto", "codegen-units"] {
-        assert!(release.get(key).is_some(), "profile.release.{key} is not set");
+        assert!(
+            release.get(key).is_some(),
+            "profile.release.{key} is not set"
+        );
     }
 }

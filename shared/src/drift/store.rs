@@ -109,7 +109,7 @@ impl DriftStore {
             .expression_attribute_values(":source", s(source))
             .expression_attribute_values(":new", s(state::NEW))
             .expression_attribute_values(":resolved", s(state::RESOLVED));
-        if crate::aws::conditional(common(opened).send().await).map_err(store_error)? {
+        if crate::aws::conditional(Store::Drift, common(opened).send().await)? {
             return Ok(true);
         }
         let seen = self.ddb.update_item().update_expression(
@@ -199,7 +199,7 @@ impl DriftStore {
             .expression_attribute_values(":now", s(now.to_rfc3339()))
             .send()
             .await;
-        crate::aws::conditional(out).map_err(store_error)
+        crate::aws::conditional(Store::Drift, out)
     }
 
     pub async fn snapshot(

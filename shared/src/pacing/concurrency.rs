@@ -6,7 +6,6 @@
 
 use std::time::Duration;
 
-use super::gcra::pacing_error;
 use crate::aws::StoreError;
 
 #[derive(Clone, Debug)]
@@ -42,10 +41,7 @@ impl Concurrency {
         let first = (uuid::Uuid::new_v4().as_u128() % u128::from(cap.max(1))) as u32;
         for i in 0..cap {
             let id = format!("inflight#{key}#{}", (first + i) % cap);
-            if crate::lease::take(&self.ddb, &self.table, &id, &owner, hold)
-                .await
-                .map_err(pacing_error)?
-            {
+            if crate::lease::take(&self.ddb, &self.table, &id, &owner, hold).await? {
                 return Ok(Some(Permit { id, owner }));
             }
         }

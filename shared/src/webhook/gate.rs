@@ -121,28 +121,27 @@ impl Gates {
         Ok(gates)
     }
 
-    /// Where the request came from, before anything else is read: `Err` is the refusal's text
-    /// (a 403). It names the rule, not the caller's address.
+    /// Where the request came from, before anything else is read: `Err` is the rule it broke (a
+    /// 403). It names the rule, not the caller's address.
     pub fn check_origin(
         &self,
         source: Source,
         ip: Option<&str>,
         domain: Option<&str>,
-    ) -> Result<(), String> {
+    ) -> Result<(), OriginRefused> {
         if let Some(nets) = self.allowed_ips.get(&source) {
             let ip = ip.and_then(|ip| ip.parse::<IpAddr>().ok());
             if !ip.is_some_and(|ip| nets.iter().any(|n| n.contains(&ip))) {
-                return Err(format!(
-                    "{source} webhooks are accepted only from the addresses configured for {source}; this request came from another"
-                ));
+                return Err(OriginRefused::Address { sender: source });
             }
         }
         if let Some(required) = self.domains.get(&source) {
             let host = domain.map(|d| d.split(':').next().unwrap_or(d).to_ascii_lowercase());
             if host.as_deref() != Some(required.as_str()) {
-                return Err(format!(
-                    "{source} webhooks are accepted only through https://{required}/webhooks/{source}"
-                ));
+                return Err(OriginRefused::Domain {
+                    sender: source,
+                    required: required.clone(),
+                });
             }
         }
         Ok(())
@@ -156,6 +155,15 @@ impl Gates {
     pub fn has_ceilings(&self) -> bool {
         !self.ceilings.is_empty()
     }
+}
+
+/// Which origin rule a request broke (`SOURCE_ALLOWED_IPS`, `SOURCE_REQUIRED_DOMAIN`).
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum OriginRefused {
+    #[error("{sender} webhooks are accepted only from the addresses configured for {sender}; this request came from another")]
+    Address { sender: Source },
+    #[error("{sender} webhooks are accepted only through https://{required}/webhooks/{sender}")]
+    Domain { sender: Source, required: String },
 }
 
 #[cfg(test)]
@@ -188,7 +196,17 @@ mod tests {
             None,
         ] {
             let err = g.check_origin(Source::Salesforce, ip, None).unwrap_err();
-            assert!(err.contains("only from the addresses configured"), "{err}");
+            assert_eq!(
+                err,
+                OriginRefused::Address {
+                    sender: Source::Salesforce
+                }
+            );
+            assert!(
+                err.to_string()
+                    .contains("only from the addresses configured"),
+                "{err}"
+            );
         }
         assert!(g
             .check_origin(Source::Zendesk, Some("203.0.113.9"), None)
@@ -209,7 +227,7 @@ mod tests {
             )
             .unwrap_err();
         assert_eq!(
-            err,
+            err.to_string(),
             "salesforce webhooks are accepted only through https://hooks.example.com/webhooks/salesforce"
         );
         assert!(g.check_origin(Source::Salesforce, None, None).is_err());

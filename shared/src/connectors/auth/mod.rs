@@ -408,7 +408,7 @@ impl Refresher {
             LEASE,
         )
         .await
-        .map_err(|reason| AuthError::transient(secret_id, reason))
+        .map_err(|e| AuthError::transient(secret_id, e.to_string()))
     }
 
     /// Reserve one call on the session of the token with this fingerprint: the call's ordinal.

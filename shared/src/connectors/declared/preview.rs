@@ -10,9 +10,28 @@ use secrecy::SecretString;
 
 use super::describe::Auth;
 use super::{Declared, Described};
+use crate::connectors::{ConnectorError, ResolveError};
 use crate::event::Event;
 use crate::routing::{Classification, Decision, PlannedAction, RoutingConfig};
 use crate::secrets::Credential;
+
+/// Why a preview could not be rendered.
+#[derive(Debug, thiserror::Error)]
+pub enum PreviewError {
+    /// What `--event` gave is neither a decision record, an act message nor an event.
+    #[error("not an event: {0}")]
+    NotAnEvent(serde_json::Error),
+    /// A decision record whose `planned_actions` do not read as actions.
+    #[error("planned_actions unreadable: {0}")]
+    PlannedActions(serde_json::Error),
+    /// The connector cannot be built over a placeholder credential (no base URL).
+    #[error(transparent)]
+    Connector(#[from] ResolveError),
+    /// An action or request the description cannot make (an unknown action, a missing
+    /// parameter).
+    #[error(transparent)]
+    Request(#[from] ConnectorError),
+}
 
 pub const REDACTED: &str = "[redacted]";
 /// What a preview shows where act would put the action's idempotency key.
@@ -93,19 +112,19 @@ pub fn preview_input(
     routing: &RoutingConfig,
     input: serde_json::Value,
     base_url: &str,
-) -> Result<String, String> {
+) -> Result<String, PreviewError> {
     if input.get("event_id").is_some() && input.get("planned_actions").is_some() {
         // A record not yet classified has none (`null`).
         let actions: Option<Vec<PlannedAction>> =
             serde_json::from_value(input["planned_actions"].clone())
-                .map_err(|e| format!("planned_actions unreadable: {e}"))?;
+                .map_err(PreviewError::PlannedActions)?;
         return preview_planned(described, &actions.unwrap_or_default(), base_url);
     }
     let event = match input.get("event") {
         Some(event) => event.clone(),
         None => input,
     };
-    let event: Event = serde_json::from_value(event).map_err(|e| format!("not an event: {e}"))?;
+    let event: Event = serde_json::from_value(event).map_err(PreviewError::NotAnEvent)?;
     preview(described, routing, &event, base_url)
 }
 
@@ -115,7 +134,7 @@ pub fn preview(
     routing: &RoutingConfig,
     event: &Event,
     base_url: &str,
-) -> Result<String, String> {
+) -> Result<String, PreviewError> {
     let (connector, mut out) = start(described, base_url)?;
     let name = described.name;
     let mut planned = 0;
@@ -172,7 +191,7 @@ pub fn preview_planned(
     described: &'static Described,
     actions: &[PlannedAction],
     base_url: &str,
-) -> Result<String, String> {
+) -> Result<String, PreviewError> {
     let (connector, mut out) = start(described, base_url)?;
     let name = described.name;
     let mine: Vec<&PlannedAction> = actions.iter().filter(|a| a.connector == name).collect();
@@ -188,13 +207,15 @@ pub fn preview_planned(
 
 /// The connector over a placeholder credential, and the preview so far: its session login,
 /// when the description has one.
-fn start(described: &'static Described, base_url: &str) -> Result<(Declared, String), String> {
+fn start(
+    described: &'static Described,
+    base_url: &str,
+) -> Result<(Declared, String), PreviewError> {
     let connector = Declared::new(
         described,
         reqwest::Client::new(),
         placeholder(described, base_url),
-    )
-    .map_err(|e| e.to_string())?;
+    )?;
     let mut out = String::new();
     render_login(&mut out, described, base_url)?;
     Ok((connector, out))
@@ -205,22 +226,16 @@ fn render_login(
     out: &mut String,
     described: &'static Described,
     base_url: &str,
-) -> Result<(), String> {
+) -> Result<(), PreviewError> {
     let http = reqwest::Client::new();
     if let Auth::SessionLogin { login, .. } = described.description.auth.get_ref() {
         let unsigned = Declared {
             sign: super::Sign::None,
-            ..Declared::new(described, http, placeholder(described, base_url))
-                .map_err(|e| e.to_string())?
+            ..Declared::new(described, http, placeholder(described, base_url))?
         };
         let _ = writeln!(out, "login (once per session, under the refresh lease):");
         let secret = |n: &str| n.starts_with("secret.").then(|| REDACTED.to_owned());
-        render(
-            out,
-            unsigned
-                .request(login, &secret, None)
-                .map_err(|e| e.to_string())?,
-        );
+        render(out, unsigned.request(login, &secret, None)?);
     }
     Ok(())
 }
@@ -231,11 +246,9 @@ fn render_action(
     connector: &Declared,
     heading: &str,
     action: &PlannedAction,
-) -> Result<(), String> {
+) -> Result<(), PreviewError> {
     let _ = writeln!(out, "{heading}");
-    let a = connector
-        .action(&action.action)
-        .map_err(|e| e.to_string())?;
+    let a = connector.action(&action.action)?;
     let value = |n: &str| match n {
         "key" => Some(KEY.to_owned()),
         _ => action.params.get(n.strip_prefix("param.")?).cloned(),
@@ -245,12 +258,7 @@ fn render_action(
             out,
             " when an earlier try's outcome is unknown, it looks first:"
         );
-        render(
-            out,
-            connector
-                .request(&lookup.request(), &value, None)
-                .map_err(|e| e.to_string())?,
-        );
+        render(out, connector.request(&lookup.request(), &value, None)?);
     }
     let _ = writeln!(out, " the action:");
     let header = a
@@ -258,11 +266,6 @@ fn render_action(
         .as_ref()
         .and_then(|i| i.header.as_deref())
         .map(|h| (h, KEY));
-    render(
-        out,
-        connector
-            .request(&a.request(), &value, header)
-            .map_err(|e| e.to_string())?,
-    );
+    render(out, connector.request(&a.request(), &value, header)?);
     Ok(())
 }

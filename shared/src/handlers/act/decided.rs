@@ -34,7 +34,7 @@ pub(super) async fn decided(decider: &Decider, msg: DecidedMessage) -> Result<()
     let done = decider
         .carry_out(&record, msg.card)
         .await
-        .map_err(RecordError)?;
+        .map_err(RecordError::new)?;
     info!(event_id = %msg.decided, actions = ?done.actions, removed = done.removed, card_updated = done.card_updated, "decision carried out");
     Ok(())
 }
@@ -104,7 +104,7 @@ pub(super) async fn group_click(deps: &super::Act, ask: GroupClick) -> Result<()
         deps.decider
             .carry_out(&record, ask.card)
             .await
-            .map_err(RecordError)?;
+            .map_err(RecordError::new)?;
     }
     Ok(())
 }
@@ -215,7 +215,10 @@ pub(super) async fn timer(deps: &super::Act, t: ApprovalTimer) -> Result<(), Rec
                     _ => None,
                 };
                 if let Some(r) = standing {
-                    decider.carry_out(&r, None).await.map_err(RecordError)?;
+                    decider
+                        .carry_out(&r, None)
+                        .await
+                        .map_err(RecordError::new)?;
                 }
                 Ok(())
             }

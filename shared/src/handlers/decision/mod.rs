@@ -100,6 +100,31 @@ Verdict::NoSuchCategory(names) => format!(
     }
 }
 
+/// Why a decision could not be handed to act or carried out now. Every case but
+/// [`NotCarriable`](CarryError::NotCarriable) may pass on a later try: the caller retries.
+#[derive(Debug, thiserror::Error)]
+pub enum CarryError {
+    #[error(transparent)]
+    Store(#[from] crate::aws::StoreError),
+    /// A queue refused or could not be reached: what was being done, and SQS's words.
+    #[error("{doing}: {message}")]
+    Queue {
+        doing: &'static str,
+        message: String,
+    },
+    /// The event's review-queue copy is not there yet (held by another reader, or expired).
+    #[error("event {0}: its review-queue copy is not there yet (held by another reader, or expired); will retry")]
+    CopyNotThere(String),
+    /// The record holds nothing this can carry out (no decision, an unknown choice, a re-route
+    /// no route acts on).
+    #[error("event {event_id}: {why}")]
+    NotCarriable { event_id: String, why: String },
+}
+
+fn queue(doing: &'static str) -> impl FnOnce(String) -> CarryError {
+    move |message| CarryError::Queue { doing, message }
+}
+
 /// What [`Decider::carry_out`] did.
 #[derive(Clone, Debug, PartialEq)]
 pub struct CarriedOut {
@@ -212,7 +237,7 @@ impl Decider {
         event_id: &str,
         card: Option<CardRef>,
         correlation_id: &str,
-    ) -> Result<(), String> {
+    ) -> Result<(), CarryError> {
         let msg = crate::routing::DecidedMessage {
             decided: event_id.to_owned(),
             card,
@@ -225,19 +250,21 @@ impl Decider {
         &self,
         msg: &impl serde::Serialize,
         correlation_id: &str,
-    ) -> Result<(), String> {
+    ) -> Result<(), CarryError> {
+        let body =
+            serde_json::to_string(msg).map_err(|e| queue("encoding for act")(e.to_string()))?;
         let mut send = self
             .sqs
             .send_message()
             .queue_url(&self.act_queue_url)
-            .message_body(serde_json::to_string(msg).map_err(|e| e.to_string())?);
+            .message_body(body);
         if !correlation_id.is_empty() {
             send = send.message_attributes(CORRELATION_ATTR, correlation_attr(correlation_id));
         }
         send.send()
             .await
             .map(|_| ())
-            .map_err(|e| crate::aws::error_message(&e))
+            .map_err(|e| queue("sending to act")(crate::aws::error_message(&e)))
     }
 
     /// Carry out the decision `record` holds (see the module's doc). `Err` when it cannot yet
@@ -246,19 +273,17 @@ impl Decider {
         &self,
         record: &DecisionRecord,
         card: Option<CardRef>,
-    ) -> Result<CarriedOut, String> {
-        let Some(human) = record.human.clone() else {
-            return Err(format!(
-                "event {} has no decision to carry out",
-                record.event_id
-            ));
+    ) -> Result<CarriedOut, CarryError> {
+        let not_carriable = |why: String| CarryError::NotCarriable {
+            event_id: record.event_id.clone(),
+            why,
         };
-        let choice = human.choice().ok_or_else(|| {
-            format!(
-                "event {}: unknown choice {:?}",
-                record.event_id, human.choice
-            )
-        })?;
+        let Some(human) = record.human.clone() else {
+            return Err(not_carriable("no decision to carry out".into()));
+        };
+        let choice = human
+            .choice()
+            .ok_or_else(|| not_carriable(format!("unknown choice {:?}", human.choice)))?;
         // Another decision being carried out holds the copies it reads past for a moment: look
         // again shortly before handing the work back to the queue.
         let mut tries = 0;
@@ -284,11 +309,12 @@ impl Decider {
             // Carried out before (its copies deleted), or the copy is held by another reader,
             // or it expired: only the first is done.
             return match human.carried_out {
-                true => Ok(CarriedOut { removed: 0, actions: Vec::new(), card_updated: false }),
-                false => Err(format!(
-                    "event {}: its review-queue copy is not there yet (held by another reader, or expired); will retry",
-                    record.event_id
-                )),
+                true => Ok(CarriedOut {
+                    removed: 0,
+                    actions: Vec::new(),
+                    card_updated: false,
+                }),
+                false => Err(CarryError::CopyNotThere(record.event_id.clone())),
             };
         };
         let c = record.classification();
@@ -310,9 +336,9 @@ impl Decider {
                     Decision::Act(planned) => planned,
                     Decision::Review { reason, .. } => {
                         self.release(&receipts).await;
-                        return Err(format!(
+                        return Err(not_carriable(format!(
                             "no route acts on {category:?} for this event: {reason}"
-                        ));
+                        )));
                     }
                 }
             }
@@ -351,7 +377,8 @@ impl Decider {
             });
         }
         for msg in &sent {
-            let body = serde_json::to_string(msg).map_err(|e| e.to_string())?;
+            let body = serde_json::to_string(msg)
+                .map_err(|e| queue("encoding the decision for act")(e.to_string()))?;
             self.sqs
                 .send_message()
                 .queue_url(&self.act_queue_url)
@@ -359,12 +386,7 @@ impl Decider {
                 .message_attributes(CORRELATION_ATTR, correlation_attr(&record.correlation_id))
                 .send()
                 .await
-                .map_err(|e| {
-                    format!(
-                        "sending the decision to act: {}",
-                        crate::aws::error_message(&e)
-                    )
-                })?;
+                .map_err(|e| queue("sending the decision to act")(crate::aws::error_message(&e)))?;
         }
         if planned.is_empty() && matches!(choice, Choice::Approve | Choice::Route(_)) {
             // A route with no actions: nothing to do is done.
@@ -375,8 +397,7 @@ impl Decider {
         }
         self.decisions
             .mark_carried_out(&record.event_id, &planned, Utc::now())
-            .await
-            .map_err(|e| e.to_string())?;
+            .await?;
         let removed = receipts.len();
         for receipt in receipts {
             self.sqs
@@ -386,10 +407,7 @@ impl Decider {
                 .send()
                 .await
                 .map_err(|e| {
-                    format!(
-                        "deleting the decided review message: {}",
-                        crate::aws::error_message(&e)
-                    )
+                    queue("deleting the decided review message")(crate::aws::error_message(&e))
                 })?;
         }
         Ok(CarriedOut {
@@ -483,7 +501,7 @@ impl Decider {
     /// Every review-queue copy of the event (a retry may have queued two), held hidden; the
     /// other messages are held while the scan goes on (so it moves through the queue), then made
     /// visible again at once.
-    async fn take(&self, event_id: &str) -> Result<(Vec<ReviewMessage>, Vec<String>), String> {
+    async fn take(&self, event_id: &str) -> Result<(Vec<ReviewMessage>, Vec<String>), CarryError> {
         let mut seen = std::collections::HashSet::new();
         let (mut copies, mut receipts, mut others) = (Vec::new(), Vec::new(), Vec::new());
         loop {
@@ -497,12 +515,7 @@ impl Decider {
                 .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
                 .send()
                 .await
-                .map_err(|e| {
-                    format!(
-                        "reading the review queue: {}",
-                        crate::aws::error_message(&e)
-                    )
-                })?;
+                .map_err(|e| queue("reading the review queue")(crate::aws::error_message(&e)))?;
             let mut new = 0;
             for m in out.messages.unwrap_or_default() {
                 let receipt = m.receipt_handle.clone().unwrap_or_default();

@@ -202,7 +202,7 @@ async fn handle(
         ctx.http.source_ip.as_deref(),
         ctx.domain_name.as_deref(),
     ) {
-        return refuse(403, name, reason);
+        return refuse(403, name, reason.to_string());
     }
     let content_type = match req.headers.get("content-type").map(|v| v.to_str()) {
         None => None,
