@@ -41,6 +41,8 @@ echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets -- -D warnings
+# The operator commands build without the local stack (no emulator, no sandbox).
+cargo clippy -p switchyard-cli --no-default-features -- -D warnings
 echo "== cargo test"
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT

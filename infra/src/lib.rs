@@ -2,33 +2,52 @@
 //! SaaS sandbox, and the runner that hosts the Lambda handlers in-process the way the Lambda
 //! service would. The `switchyard` CLI and the end-to-end tests both drive it.
 
-pub mod batch;
-pub mod bench;
-pub mod coldstart;
-pub mod console;
-pub mod cost;
-pub mod demo;
-pub mod emulator;
+// The operator tools: they talk to a deployed stack (or a local one, through its exports).
 pub mod fixtures;
-pub mod flood;
-mod local_credentials;
 pub mod ops;
 pub mod people;
-pub mod provision;
 pub mod redrive;
 pub mod replay;
 pub mod review;
+pub mod smoke;
+pub mod template;
+
+// The local stack and what runs on it (the `local` feature).
+#[cfg(feature = "local")]
+pub mod batch;
+#[cfg(feature = "local")]
+pub mod bench;
+#[cfg(feature = "local")]
+pub mod coldstart;
+#[cfg(feature = "local")]
+pub mod console;
+#[cfg(feature = "local")]
+pub mod cost;
+#[cfg(feature = "local")]
+pub mod demo;
+#[cfg(feature = "local")]
+pub mod emulator;
+#[cfg(feature = "local")]
+pub mod flood;
+#[cfg(feature = "local")]
+mod local_credentials;
+#[cfg(feature = "local")]
+pub mod provision;
+#[cfg(feature = "local")]
 pub mod runner;
 /// The SaaS sandbox, its own crate (`infra/sandbox`).
+#[cfg(feature = "local")]
 pub use switchyard_sandbox as sandbox;
-pub mod smoke;
+#[cfg(feature = "local")]
 pub mod soak;
+#[cfg(feature = "local")]
 pub mod stack;
-pub mod template;
 /// The repository checked as a whole: the template, the alarms, the docs, the module graph.
-#[cfg(test)]
+#[cfg(all(test, feature = "local"))]
 mod tests;
+#[cfg(feature = "local")]
 pub mod venv;
+#[cfg(feature = "local")]
 pub mod workers;
 
 /// The repository root (this crate lives in `infra/`).

@@ -5,7 +5,6 @@ use anyhow::{bail, Context, Result};
 use clap::Subcommand;
 use switchyard::drift::store::{state, DriftStore, Stored};
 use switchyard::handlers::canary::{self, ProbeResult};
-use switchyard_infra::stack::LocalStack;
 
 #[derive(Subcommand)]
 pub enum CanaryCommand {
@@ -54,11 +53,8 @@ pub async fn run(command: Option<CanaryCommand>, json: bool, local: bool) -> Res
         }
         bail!("no finding {id:?} in {}", store.table);
     }
-    let (results, open, stack): (Vec<ProbeResult>, Vec<Stored>, Option<LocalStack>) = if local {
-        let stack = LocalStack::start().await?;
-        let results = stack.canary_now(None).await?;
-        let open = open_findings(&stack.drift_store()?).await?;
-        (results, open, Some(stack))
+    let (results, open, stack) = if local {
+        local_canary().await?
     } else {
         let aws = switchyard::aws::AwsClients::from_env().await;
         let store = store_from_env(&aws)?;
@@ -88,11 +84,27 @@ pub async fn run(command: Option<CanaryCommand>, json: bool, local: bool) -> Res
     } else {
         print!("{}", canary::render(&results, &open));
     }
-    if let Some(stack) = stack {
-        stack.stop();
+    if let Some(stop) = stack {
+        stop();
     }
     let breaking = open.iter().any(|s| {
         s.state == state::NEW && s.finding.severity == switchyard::drift::Severity::Breaking
     });
     Ok(i32::from(breaking || results.iter().any(|r| !r.ok)))
+}
+
+/// What `--local` gives: a fresh local stack's probes and findings, and what stops that stack.
+type Local = (Vec<ProbeResult>, Vec<Stored>, Option<Box<dyn FnOnce()>>);
+
+#[cfg(feature = "local")]
+async fn local_canary() -> Result<Local> {
+    let stack = switchyard_infra::stack::LocalStack::start().await?;
+    let results = stack.canary_now(None).await?;
+    let open = open_findings(&stack.drift_store()?).await?;
+    Ok((results, open, Some(Box::new(move || stack.stop()))))
+}
+
+#[cfg(not(feature = "local"))]
+async fn local_canary() -> Result<Local> {
+    bail!("--local needs the local stack, which this build of switchyard leaves out (cargo feature `local`)")
 }

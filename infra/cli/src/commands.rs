@@ -423,6 +423,7 @@ pub fn model_cv(data: &Path, folds: usize, config: &switchyard::model::TrainConf
     }
 }
 
+#[cfg(feature = "local")]
 /// `--parameter-overrides` as `sam deploy` takes it: `NAME=VALUE` pairs, several per argument
 /// (separated by spaces), or `ParameterKey=NAME,ParameterValue=VALUE`.
 pub fn parameter_overrides(args: &[String]) -> anyhow::Result<Vec<(String, String)>> {
@@ -540,6 +541,7 @@ mod tests {
         assert!(triage_file(ok, "jira", Some(f64::NAN)).is_err());
     }
 
+    #[cfg(feature = "local")]
     #[test]
     fn parameter_overrides_take_sams_forms() {
         let args = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();

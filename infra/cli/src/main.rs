@@ -2,11 +2,13 @@
 
 use anyhow::{Context as _, Result};
 use clap::{Parser, Subcommand};
+#[cfg(feature = "local")]
 mod bench;
 mod canary;
 mod commands;
 mod operator;
 
+#[cfg(feature = "local")]
 use switchyard_infra::{demo, stack::LocalStack};
 
 #[derive(Parser)]
@@ -113,6 +115,7 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    #[cfg(feature = "local")]
     /// Host one function (classify or act) in this process against a running local stack, as
     /// its own Lambda would be: kill it, start another, and it carries on from the state left.
     Worker {
@@ -122,6 +125,7 @@ enum Command {
         #[arg(long, value_parser = ["classify", "act"])]
         function: String,
     },
+    #[cfg(feature = "local")]
     /// Crash-and-fault soak: N signed webhooks (with redeliveries and concurrent duplicates)
     /// while classify and act run as worker processes SIGKILLed K times, with vendor faults;
     /// reports faults served, kills by what the killed worker held, terminal states and effects
@@ -148,6 +152,7 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    #[cfg(feature = "local")]
     /// The SaaS sandbox on its own (every vendor, on loopback), with its admin API under
     /// `/_admin` (ledger, faults, storm, tickets) for any test suite; Ctrl-C stops it.
     Sandbox {
@@ -171,15 +176,18 @@ enum Command {
     /// received, so looking never dead-letters an item); resolve acts on or dismisses one.
     #[command(subcommand)]
     Review(ReviewCommand),
+    #[cfg(feature = "local")]
     /// Paced bulk work that spreads its calls across a window.
     #[command(subcommand)]
     Batch(BatchCommand),
+    #[cfg(feature = "local")]
     /// Benchmarks that need the emulator and the sandbox.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
     /// Check how a connector reads vendor responses.
     #[command(subcommand)]
     Connector(ConnectorCommand),
+    #[cfg(feature = "local")]
     /// Run the whole pipeline locally (AWS emulator + SaaS sandbox), send demo webhooks, print a summary.
     Local {
         /// Stay up after the demo so you can send your own webhooks (Ctrl-C stops everything).
@@ -254,6 +262,7 @@ enum ReviewCommand {
     },
 }
 
+#[cfg(feature = "local")]
 #[derive(Subcommand)]
 enum BatchCommand {
     /// Upsert customers (CSV: email,firstname,lastname,company_domain) as contacts through the
@@ -433,8 +442,7 @@ async fn main() -> Result<()> {
         }
         Command::Doctor { json, local } => {
             let (reports, stack) = if local {
-                let stack = LocalStack::start().await?;
-                (stack.doctor().await?, Some(stack))
+                local_stack_doctor().await?
             } else {
                 let aws = switchyard::aws::AwsClients::from_env().await;
                 let s = switchyard::settings::Settings::from_env();
@@ -482,8 +490,8 @@ async fn main() -> Result<()> {
             } else {
                 print!("{}", switchyard::doctor::render(&reports));
             }
-            if let Some(stack) = stack {
-                stack.stop();
+            if let Some(stop) = stack {
+                stop();
             }
             if reports.is_empty() || reports.iter().any(|r| !r.ready) {
                 std::process::exit(1);
@@ -536,7 +544,9 @@ async fn main() -> Result<()> {
             as_new,
             yes,
         } => operator::replay(&id, &from, as_new, yes).await,
+        #[cfg(feature = "local")]
         Command::Sandbox { port } => operator::sandbox(port).await,
+        #[cfg(feature = "local")]
         Command::Soak {
             events,
             kills,
@@ -565,6 +575,7 @@ async fn main() -> Result<()> {
             }
             std::process::exit(if report.clean() { 0 } else { 1 })
         }
+        #[cfg(feature = "local")]
         Command::Worker { hosting, function } => {
             if std::env::var_os(switchyard_infra::workers::WORKER_LOG).is_some() {
                 switchyard::telemetry::init();
@@ -572,6 +583,7 @@ async fn main() -> Result<()> {
             let hosting = switchyard_infra::workers::Hosting::read(&hosting)?;
             switchyard_infra::workers::run(&hosting, &function).await
         }
+        #[cfg(feature = "local")]
         Command::Batch(BatchCommand::Contacts {
             connector,
             input,
@@ -586,6 +598,7 @@ async fn main() -> Result<()> {
             )
             .await
         }
+        #[cfg(feature = "local")]
         Command::Bench(command) => bench::run(command).await,
         Command::Canary {
             command,
@@ -606,6 +619,7 @@ async fn main() -> Result<()> {
             response,
             now,
         }) => std::process::exit(commands::connector_triage(&vendor, &response, now)),
+        #[cfg(feature = "local")]
         Command::Local {
             stay_up,
             logs,
@@ -620,6 +634,23 @@ async fn main() -> Result<()> {
     }
 }
 
+/// What stops a local stack a command started for itself.
+type StopStack = Box<dyn FnOnce()>;
+
+/// `doctor --local`: a fresh local stack's connections.
+#[cfg(feature = "local")]
+async fn local_stack_doctor() -> Result<(Vec<switchyard::doctor::Report>, Option<StopStack>)> {
+    let stack = LocalStack::start().await?;
+    let reports = stack.doctor().await?;
+    Ok((reports, Some(Box::new(move || stack.stop()))))
+}
+
+#[cfg(not(feature = "local"))]
+async fn local_stack_doctor() -> Result<(Vec<switchyard::doctor::Report>, Option<StopStack>)> {
+    anyhow::bail!("--local needs the local stack, which this build of switchyard leaves out (cargo feature `local`)")
+}
+
+#[cfg(feature = "local")]
 async fn local(stay_up: bool, logs: bool, overrides: &[(String, String)]) -> Result<()> {
     eprintln!("switchyard: starting the local stack…");
     // classify and act run in worker processes of their own, as separate Lambdas would.

@@ -146,6 +146,7 @@ pub async fn replay(id: &str, from: &str, as_new: bool, yes: bool) -> Result<()>
 }
 
 /// `switchyard sandbox`: the SaaS sandbox on its own until Ctrl-C.
+#[cfg(feature = "local")]
 pub async fn sandbox(port: u16) -> Result<()> {
     let sandbox = switchyard_infra::sandbox::Sandbox::start_on(port).await?;
     let base = format!("http://{}", sandbox.addr);
