@@ -7,6 +7,7 @@ use switchyard_infra::stack::LocalStack;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_burst_is_handed_back_about_once_per_action_and_makes_each_effect_once() {
+    let _alone = switchyard_tests::one_stack_at_a_time().await;
     // A slot every half second; 30 tickets at once are 15 s of budget, most beyond an in-function
     // wait.
     let limits = [("RateLimits".to_owned(), "zendesk=120/minute".to_owned())];
@@ -68,6 +69,7 @@ async fn a_burst_is_handed_back_about_once_per_action_and_makes_each_effect_once
 /// budget like any other work.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reserved_slot_is_used_by_its_first_receive_only() {
+    let _alone = switchyard_tests::one_stack_at_a_time().await;
     use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage, SqsMessageAttribute};
     use lambda_runtime::{Context, LambdaEvent};
     use switchyard::handlers::act::{handler as act, RESERVED_AT_ATTR, RESERVED_FOR_ATTR};
@@ -119,6 +121,7 @@ async fn a_reserved_slot_is_used_by_its_first_receive_only() {
 /// slots.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_waiting_action_is_handed_back_before_its_key_is_claimed() {
+    let _alone = switchyard_tests::one_stack_at_a_time().await;
     use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
     use lambda_runtime::{Context, LambdaEvent};
     use switchyard::handlers::act::{handler as act, NOT_BEFORE_ATTR};

@@ -174,3 +174,12 @@ pub fn classify_deps(
         documents: None,
     }
 }
+
+/// The metrics recorder is one per process, and a flush takes everything recorded since the last
+/// one, whichever stack recorded it. A test that counts metrics holds this for its whole run, and
+/// so does every other test that starts a stack in its binary: no count leaks in from a stack
+/// running beside it (the demo test once saw a fifth Zendesk `ActionsDone` that way).
+pub async fn one_stack_at_a_time() -> tokio::sync::MutexGuard<'static, ()> {
+    static ONE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    ONE.lock().await
+}

@@ -41,6 +41,7 @@ fn total(docs: &[(Vec<String>, Value)], metric: &str, dim: Option<(&str, &str)>)
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn explain_stats_and_metrics_tell_what_the_demo_did() {
+    let _alone = switchyard_tests::one_stack_at_a_time().await;
     let stack = LocalStack::start().await.unwrap();
     let http = reqwest::Client::new();
     let webhooks = demo::demo_webhooks(&stack);
@@ -207,6 +208,7 @@ async fn explain_stats_and_metrics_tell_what_the_demo_did() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_record_that_fails_its_last_receive_is_written_failed_with_the_reason() {
+    let _alone = switchyard_tests::one_stack_at_a_time().await;
     use switchyard::handlers::act::{handler as act, Act};
     let stack = LocalStack::start().await.unwrap();
     let env = stack
@@ -288,6 +290,7 @@ async fn a_record_that_fails_its_last_receive_is_written_failed_with_the_reason(
 /// however long the message — and `explain` still tells the whole story.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_record_stays_under_a_kilobyte_and_explain_still_shows_the_evidence() {
+    let _alone = switchyard_tests::one_stack_at_a_time().await;
     let stack = LocalStack::start().await.unwrap();
     let http = reqwest::Client::new();
     stack
@@ -351,6 +354,7 @@ async fn the_record_stays_under_a_kilobyte_and_explain_still_shows_the_evidence(
 /// claimed afresh — is never shown with this one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn evidence_a_crash_lost_is_rebuilt_and_stale_evidence_is_never_shown() {
+    let _alone = switchyard_tests::one_stack_at_a_time().await;
     use aws_sdk_dynamodb::types::AttributeValue;
     use switchyard::handlers::classify::handler as classify;
 

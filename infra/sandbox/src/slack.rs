@@ -52,6 +52,22 @@ pub(crate) fn check(shared: &Shared, headers: &HeaderMap) -> Option<&'static str
     (!state.slack_access_tokens.contains(token)).then_some("invalid_auth")
 }
 
+/// Slack's refusal of a request whose token is not valid or lacks `scope`
+/// (`missing_scope` names what was needed and what the token has); `None` when it may go on.
+fn refused(shared: &Shared, headers: &HeaderMap, scope: &str) -> Option<Response> {
+    if let Some(code) = check(shared, headers) {
+        return Some(error(code));
+    }
+    let scopes = granted_scopes(shared);
+    (!scopes.contains(&scope)).then(|| {
+        Json(
+            json!({"ok": false, "error": "missing_scope", "needed": scope,
+                    "provided": scopes.join(",")}),
+        )
+        .into_response()
+    })
+}
+
 async fn auth_test(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
     if let Some(code) = check(&shared, &headers) {
         return error(code);
@@ -85,16 +101,8 @@ async fn post_message(
     headers: HeaderMap,
     body: String,
 ) -> Response {
-    if let Some(code) = check(&shared, &headers) {
-        return error(code);
-    }
-    let scopes = granted_scopes(&shared);
-    if !scopes.contains(&"chat:write") {
-        return Json(
-            json!({"ok": false, "error": "missing_scope", "needed": "chat:write",
-                           "provided": scopes.join(",")}),
-        )
-        .into_response();
+    if let Some(refusal) = refused(&shared, &headers, "chat:write") {
+        return refusal;
     }
     // chat.postMessage: about one message per second per channel, then HTTP 429.
     if let super::ratelimit::Verdict::Limited { retry_after } = shared
@@ -171,12 +179,8 @@ async fn update_message(
     headers: HeaderMap,
     body: String,
 ) -> Response {
-    if let Some(code) = check(&shared, &headers) {
-        return error(code);
-    }
-    if !granted_scopes(&shared).contains(&"chat:write") {
-        return Json(json!({"ok": false, "error": "missing_scope", "needed": "chat:write"}))
-            .into_response();
+    if let Some(refusal) = refused(&shared, &headers, "chat:write") {
+        return refusal;
     }
     let Ok(payload) = serde_json::from_str::<Value>(&body) else {
         return error("invalid_json");
@@ -299,16 +303,8 @@ async fn conversations_history(
     headers: HeaderMap,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
-    if let Some(code) = check(&shared, &headers) {
-        return error(code);
-    }
-    let scopes = granted_scopes(&shared);
-    if !scopes.contains(&"channels:history") {
-        return Json(
-            json!({"ok": false, "error": "missing_scope", "needed": "channels:history",
-                           "provided": scopes.join(",")}),
-        )
-        .into_response();
+    if let Some(refusal) = refused(&shared, &headers, "channels:history") {
+        return refusal;
     }
     let state = shared.state.lock().expect("sandbox state");
     let Some(channel) = q.get("channel") else {
@@ -380,16 +376,8 @@ async fn usergroup_users(
     headers: HeaderMap,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
-    if let Some(code) = check(&shared, &headers) {
-        return error(code);
-    }
-    let scopes = granted_scopes(&shared);
-    if !scopes.contains(&"usergroups:read") {
-        return Json(
-            json!({"ok": false, "error": "missing_scope", "needed": "usergroups:read",
-                           "provided": scopes.join(",")}),
-        )
-        .into_response();
+    if let Some(refusal) = refused(&shared, &headers, "usergroups:read") {
+        return refusal;
     }
     let Some(group) = q.get("usergroup").filter(|g| !g.is_empty()) else {
         return error("invalid_arguments");
