@@ -177,10 +177,10 @@ pub fn who(by: &str, via: &str) -> String {
     }
 }
 
-/// A person's reason, for the decided card: on its own line, PII-redacted and escaped as event
-/// text is (a person may paste a customer's words).
+/// A person's reason, for the decided card: on its own line, escaped as event text is. The
+/// record keeps it PII-redacted already (`HumanDecision::with_note`).
 pub fn reason(note: &str) -> String {
-    format!("\n*Reason:* {}", words(note))
+    format!("\n*Reason:* {}", Markup::SlackMrkdwn.escape(note))
 }
 
 /// The card after a decision: what arrived, and who decided what and when; no buttons.
