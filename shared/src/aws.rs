@@ -21,13 +21,19 @@ impl AwsClients {
         }
     }
 
-    /// An S3 client, built on request: only sync reads S3, and a function that never asks links
-    /// none of S3's client (0.3 MB of each arm64 binary). Build it once, in `main`.
     /// KMS, for the escrow key (built with the refresher, once per process).
     pub fn kms(&self) -> aws_sdk_kms::Client {
         aws_sdk_kms::Client::new(&self.config)
     }
 
+    /// Textract, for OCR of scanned documents (classify, when `DOCUMENT_OCR` says so); built on
+    /// request like S3's.
+    pub fn textract(&self) -> aws_sdk_textract::Client {
+        aws_sdk_textract::Client::new(&self.config)
+    }
+
+    /// An S3 client, built on request: only sync reads S3, and a function that never asks links
+    /// none of S3's client (0.3 MB of each arm64 binary). Build it once, in `main`.
     pub fn s3(&self) -> aws_sdk_s3::Client {
         // A local endpoint (the emulator) has no per-bucket host names.
         aws_sdk_s3::Client::from_conf(

@@ -174,6 +174,67 @@ fn plain(bytes: &[u8], limits: &Limits) -> Inspection {
     }
 }
 
+/// The largest document Textract's synchronous call takes.
+pub const OCR_MAX_PAGE_BYTES: usize = 10 * 1024 * 1024;
+
+/// Picture types OCR reads (Textract: JPEG, PNG, TIFF; PDFs go page by page).
+const OCR_IMAGES: [&str; 3] = ["image/png", "image/jpeg", "image/tiff"];
+
+impl Inspection {
+    /// Whether OCR could give this file text: a scan or a picture.
+    pub fn wants_ocr(&self) -> bool {
+        matches!(self.kind, Kind::Scanned | Kind::Image)
+    }
+
+    /// The text OCR read from the first `read` of its pages: a text document when it found
+    /// some, the scan or picture it was (saying so) when it found none.
+    pub fn read_by_ocr(self, text: &str, read: usize, limits: &Limits) -> Self {
+        let pages = match self.pages {
+            Some(all) if all > read => format!("the first {read} of {all} pages"),
+            _ => format!("{read} page(s)"),
+        };
+        if meaningful(text) < pdf::MIN_TEXT {
+            return self.because(format!("OCR found no text on {pages}"));
+        }
+        let mut i = Inspection::of(Kind::Text, self.mime).with_text(text, limits);
+        i.pages = self.pages;
+        i.because(format!("read by OCR: {pages}"))
+    }
+
+    /// OCR was tried and could not read the file: it stays what it was, saying why.
+    pub fn ocr_failed(self, why: &str) -> Self {
+        self.because(format!("OCR could not read it: {why}"))
+    }
+}
+
+/// A scan's or a picture's pages as OCR reads them, one document per call: a picture whole, a
+/// PDF split into one-page PDFs, at most `max_pages` of them.
+pub fn ocr_pages(
+    bytes: &[u8],
+    inspection: &Inspection,
+    limits: &Limits,
+    max_pages: usize,
+) -> Result<Vec<Vec<u8>>, String> {
+    let pages = match (inspection.kind, inspection.mime) {
+        (Kind::Image, Some(mime)) if OCR_IMAGES.contains(&mime) => vec![bytes.to_vec()],
+        (Kind::Image, mime) => {
+            return Err(format!(
+                "{} is not a picture type OCR reads (PNG, JPEG, TIFF)",
+                mime.unwrap_or("this type")
+            ))
+        }
+        (Kind::Scanned, _) => pdf::single_pages(bytes, limits, max_pages)?,
+        (kind, _) => return Err(format!("a {} document is not read by OCR", kind.as_str())),
+    };
+    match pages.iter().find(|p| p.len() > OCR_MAX_PAGE_BYTES) {
+        Some(p) => Err(format!(
+            "a page of {} bytes, over OCR's {OCR_MAX_PAGE_BYTES}-byte limit",
+            p.len()
+        )),
+        None => Ok(pages),
+    }
+}
+
 /// Letters and digits in `text`: what tells a text layer from stray spaces and page numbers.
 fn meaningful(text: &str) -> usize {
     text.chars().filter(|c| c.is_alphanumeric()).count()

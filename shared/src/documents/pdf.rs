@@ -1,13 +1,13 @@
 //! PDFs through lopdf: the five things a PDF can be (text, scanned, needing a password,
 //! owner-restricted but readable, corrupt) and the limits that keep a crafted one cheap.
 
-use lopdf::{DecompressError, Document, Error, LoadOptions, Object};
+use lopdf::{dictionary, DecompressError, Document, Error, LoadOptions, Object, ObjectId};
 
 use super::{meaningful, Inspection, Kind, Limits, PDF};
 
 /// Fewer letters and digits than this over the whole document is no text layer: a scan's
 /// stray OCR-less page numbers or a blank form.
-const MIN_TEXT: usize = 16;
+pub(super) const MIN_TEXT: usize = 16;
 
 pub(super) fn inspect(bytes: &[u8], limits: &Limits) -> Inspection {
     let of = |kind| Inspection::of(kind, Some(PDF));
@@ -179,4 +179,93 @@ fn images(doc: &Document) -> usize {
             _ => false,
         })
         .count()
+}
+
+/// What a page takes from its page tree when it does not say itself (PDF 32000-1, 7.7.3.4).
+const INHERITED: [&[u8]; 4] = [b"Resources", b"MediaBox", b"CropBox", b"Rotate"];
+
+/// Each of the first `max` pages of a PDF as a PDF of its own: OCR's synchronous call reads one
+/// page at a time (Textract refuses a longer PDF). A one-page file is sent as it came. What a
+/// page inherits from its tree is copied onto it, so each stands alone.
+pub(super) fn single_pages(
+    bytes: &[u8],
+    limits: &Limits,
+    max: usize,
+) -> Result<Vec<Vec<u8>>, String> {
+    let options = LoadOptions {
+        max_decompressed_size: Some(limits.max_decompressed),
+        ..Default::default()
+    };
+    let mut doc = Document::load_mem_with_options(bytes, options)
+        .map_err(|e| format!("not a readable PDF: {e}"))?;
+    if doc.is_encrypted() && !doc.was_encrypted() {
+        return Err("needs a password to open".into());
+    }
+    // Counts are what a bomb lies with (see `inspect`); the walk needs none.
+    forget_counts(&mut doc);
+    let pages: Vec<ObjectId> = doc.page_iter().take(max.max(1) + 1).collect();
+    if pages.len() == 1 && !doc.was_encrypted() {
+        return Ok(vec![bytes.to_vec()]);
+    }
+    let tree = doc
+        .catalog()
+        .and_then(|c| c.get(b"Pages"))
+        .and_then(Object::as_reference)
+        .map_err(|e| format!("no page tree: {e}"))?;
+    // Loading decrypted an owner-restricted file: each page is written out as plain text.
+    doc.trailer.remove(b"Encrypt");
+    let mut out = Vec::new();
+    for page in pages.into_iter().take(max) {
+        let mut one = doc.clone();
+        let inherited = inherited(&one, page);
+        let dict = one
+            .get_dictionary_mut(page)
+            .map_err(|e| format!("a page is not a dictionary: {e}"))?;
+        for (key, value) in inherited {
+            if !dict.has(key) {
+                dict.set(key, value);
+            }
+        }
+        dict.set("Parent", tree);
+        one.objects.insert(
+            tree,
+            Object::Dictionary(dictionary! {
+                "Type" => "Pages", "Kids" => vec![page.into()], "Count" => 1,
+            }),
+        );
+        one.prune_objects();
+        let mut bytes = Vec::new();
+        one.save_to(&mut bytes)
+            .map_err(|e| format!("a page could not be written: {e}"))?;
+        out.push(bytes);
+    }
+    Ok(out)
+}
+
+/// The attributes `page` inherits from its ancestors, nearest first, bounded by the tree's depth
+/// in objects (a cycle of parents ends the walk).
+fn inherited(doc: &Document, page: ObjectId) -> Vec<(&'static [u8], Object)> {
+    let mut found: Vec<(&'static [u8], Object)> = Vec::new();
+    let mut seen = std::collections::HashSet::from([page]);
+    let mut next = doc
+        .get_dictionary(page)
+        .and_then(|d| d.get(b"Parent"))
+        .and_then(Object::as_reference);
+    while let Ok(id) = next {
+        if !seen.insert(id) {
+            break;
+        }
+        let Ok(node) = doc.get_dictionary(id) else {
+            break;
+        };
+        for key in INHERITED {
+            if let Ok(value) = node.get(key) {
+                if !found.iter().any(|(k, _)| *k == key) {
+                    found.push((key, value.clone()));
+                }
+            }
+        }
+        next = node.get(b"Parent").and_then(Object::as_reference);
+    }
+    found
 }

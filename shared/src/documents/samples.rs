@@ -109,6 +109,43 @@ pub fn scanned_pdf() -> Vec<u8> {
     save(doc)
 }
 
+/// A scanner's PDF of `pages` pages, each one image of its own grey (page n is grey n), whose
+/// size every page inherits from the page tree, as scanners write them.
+pub fn scanned_pages_pdf(pages: u8) -> Vec<u8> {
+    let mut doc = Document::with_version("1.5");
+    let root = doc.new_object_id();
+    let kids: Vec<Object> = (1..=pages)
+        .map(|grey| {
+            let image = doc.add_object(Stream::new(
+                dictionary! {
+                    "Type" => "XObject", "Subtype" => "Image", "Width" => 8, "Height" => 8,
+                    "ColorSpace" => "DeviceGray", "BitsPerComponent" => 8,
+                },
+                vec![grey; 64],
+            ));
+            let contents = doc.add_object(Stream::new(
+                dictionary! {},
+                b"q 540 0 0 720 36 36 cm /Im1 Do Q".to_vec(),
+            ));
+            doc.add_object(dictionary! {
+                "Type" => "Page", "Parent" => root, "Contents" => contents,
+                "Resources" => dictionary! { "XObject" => dictionary! { "Im1" => image } },
+            })
+            .into()
+        })
+        .collect();
+    doc.objects.insert(
+        root,
+        Object::Dictionary(dictionary! {
+            "Type" => "Pages", "Kids" => kids, "Count" => pages as i64,
+            "MediaBox" => vec![0.into(), 0.into(), 612.into(), 792.into()],
+        }),
+    );
+    let catalog = doc.add_object(dictionary! { "Type" => "Catalog", "Pages" => root });
+    doc.trailer.set("Root", catalog);
+    save(doc)
+}
+
 fn encrypted(lines: &[&str], owner: &str, user: &str) -> Vec<u8> {
     let mut doc = document(lines);
     let state = lopdf::EncryptionState::try_from(lopdf::EncryptionVersion::V2 {

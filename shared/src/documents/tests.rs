@@ -258,3 +258,91 @@ proptest! {
         let _ = kind(&zipped);
     }
 }
+
+#[test]
+fn a_one_page_scan_goes_to_ocr_as_it_came_and_a_longer_one_page_by_page() {
+    let limits = Limits::default();
+    let one = scanned_pdf();
+    let pages = ocr_pages(&one, &kind(&one), &limits, 3).unwrap();
+    assert_eq!(pages, vec![one]);
+
+    let five = scanned_pages_pdf(5);
+    let i = kind(&five);
+    assert_eq!((i.kind, i.pages), (Kind::Scanned, Some(5)));
+    let pages = ocr_pages(&five, &i, &limits, 3).unwrap();
+    assert_eq!(pages.len(), 3, "the first three pages only");
+    for (n, page) in pages.iter().enumerate() {
+        let alone = kind(page);
+        assert_eq!(
+            (alone.kind, alone.pages),
+            (Kind::Scanned, Some(1)),
+            "{:?}",
+            alone.reason
+        );
+        assert_eq!(
+            alone.reason.as_deref(),
+            Some("no text layer: 1 page image(s)")
+        );
+        // The page is the one it was cut from (its own grey), standing alone: the size it
+        // inherited from the tree is its own now.
+        let doc = lopdf::Document::load_mem(page).unwrap();
+        let (_, id) = doc.get_pages().into_iter().next().unwrap();
+        let dict = doc.get_dictionary(id).unwrap();
+        assert!(
+            dict.has(b"MediaBox"),
+            "page {n} lost its inherited MediaBox"
+        );
+        let image = doc
+            .objects
+            .values()
+            .find_map(|o| o.as_stream().ok().filter(|s| s.dict.has(b"Width")))
+            .expect("the page's image");
+        assert_eq!(image.content, vec![n as u8 + 1; 64], "page {n}");
+    }
+}
+
+#[test]
+fn pictures_ocr_reads_go_whole_and_others_are_refused_with_the_type() {
+    let limits = Limits::default();
+    let png = png();
+    assert_eq!(ocr_pages(&png, &kind(&png), &limits, 3).unwrap(), vec![png]);
+    let gif = b"GIF89a\x01\x00\x01\x00\x80\x00\x00\x00\x00\x00\xff\xff\xff!\xf9\x04\x01\x00\x00\x00\x00,\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;";
+    let i = kind(gif);
+    assert_eq!((i.kind, i.mime), (Kind::Image, Some("image/gif")));
+    assert_eq!(
+        ocr_pages(gif, &i, &limits, 3).unwrap_err(),
+        "image/gif is not a picture type OCR reads (PNG, JPEG, TIFF)"
+    );
+    let text = text_pdf(SUBPOENA);
+    assert!(ocr_pages(&text, &kind(&text), &limits, 3).is_err());
+}
+
+#[test]
+fn what_ocr_reads_becomes_the_documents_text_and_nothing_read_leaves_it_a_scan() {
+    let limits = Limits::default();
+    let scan = kind(&scanned_pages_pdf(5));
+    let read = scan.clone().read_by_ocr(&SPANISH.join("\n"), 3, &limits);
+    assert_eq!((read.kind, read.pages), (Kind::Text, Some(5)));
+    assert_eq!(read.language, Some("spa"));
+    assert_eq!(read.text_chars, read.text.chars().count());
+    assert_eq!(
+        read.reason.as_deref(),
+        Some("read by OCR: the first 3 of 5 pages")
+    );
+
+    let blank = scan.clone().read_by_ocr("\n 1 \n\n", 3, &limits);
+    assert_eq!((blank.kind, blank.text_chars), (Kind::Scanned, 0));
+    assert_eq!(
+        blank.reason.as_deref(),
+        Some("OCR found no text on the first 3 of 5 pages")
+    );
+    let capped = scan.read_by_ocr(
+        &SUBPOENA.join(" ").repeat(100),
+        1,
+        &Limits {
+            max_text_chars: 50,
+            ..Limits::default()
+        },
+    );
+    assert_eq!(capped.text_chars, 50);
+}

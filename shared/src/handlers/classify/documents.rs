@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use tracing::{info, warn};
 
+use super::ocr::{Ocr, OcrError};
 use crate::connectors::download;
 use crate::connectors::ConnectorError;
 use crate::documents::{self, Kind, Read};
@@ -74,6 +75,8 @@ pub struct Reader {
     /// a 10 MiB file, its objects and a page's parsed content (up to ~150 MB) fit classify's
     /// 256 MB once.
     pub permits: std::sync::Arc<tokio::sync::Semaphore>,
+    /// Reads scans and pictures when `DOCUMENT_OCR` turns it on; without it they go to a person.
+    pub ocr: Option<Ocr>,
 }
 
 /// What an event's documents gave.
@@ -165,17 +168,56 @@ impl Reader {
             // Parsing is CPU work: off the runtime's threads, so other events' calls go on.
             let limits = self.limits.inspect.clone();
             let size = bytes.len();
+            let ocr_pages = self.ocr.as_ref().map(|o| o.max_pages);
             // A file that makes the parser panic or run long fails the same way every time:
-            // it is settled as unreadable at once, never retried.
-            let work = tokio::task::spawn_blocking(move || documents::inspect(&bytes, &limits));
-            let inspection = match tokio::time::timeout(INSPECT_TIMEOUT, work).await {
-                Ok(Ok(i)) => i,
-                Ok(Err(_)) => documents::Inspection::unreadable("the parser failed on it"),
-                Err(_) => documents::Inspection::unreadable(&format!(
-                    "reading it took longer than {} s",
-                    INSPECT_TIMEOUT.as_secs()
-                )),
+            // it is settled as unreadable at once, never retried. A scan's pages for OCR are
+            // cut out in the same work.
+            let work = tokio::task::spawn_blocking(move || {
+                let i = documents::inspect(&bytes, &limits);
+                let pages = ocr_pages
+                    .filter(|_| i.wants_ocr())
+                    .map(|max| documents::ocr_pages(&bytes, &i, &limits, max));
+                (i, pages)
+            });
+            let (mut inspection, pages) = match tokio::time::timeout(INSPECT_TIMEOUT, work).await {
+                Ok(Ok(done)) => done,
+                Ok(Err(_)) => (
+                    documents::Inspection::unreadable("the parser failed on it"),
+                    None,
+                ),
+                Err(_) => (
+                    documents::Inspection::unreadable(&format!(
+                        "reading it took longer than {} s",
+                        INSPECT_TIMEOUT.as_secs()
+                    )),
+                    None,
+                ),
             };
+            if let (Some(ocr), Some(pages)) = (&self.ocr, pages) {
+                inspection = match pages {
+                    Err(why) => inspection.ocr_failed(&why),
+                    Ok(pages) => {
+                        let n = pages.len();
+                        if std::time::Instant::now() + super::ocr::PAGE_TIMEOUT * n as u32
+                            > deadline
+                        {
+                            return Err(NotNow(format!(
+                                "{name}: too little of this invocation left to read it by OCR"
+                            )));
+                        }
+                        match ocr.read(pages).await {
+                            Ok(text) => inspection.read_by_ocr(&text, n, &self.limits.inspect),
+                            Err(OcrError::Later(why)) => {
+                                return Err(NotNow(format!("{name}: {why}")))
+                            }
+                            Err(OcrError::Refused(why)) => {
+                                warn!(event_id = %event.id, document = i, error = %why, "OCR refused");
+                                inspection.ocr_failed(&why)
+                            }
+                        }
+                    }
+                };
+            }
             info!(
                 event_id = %event.id,
                 document = i,
@@ -311,13 +353,19 @@ fn display_name(file: &Attachment, i: usize) -> String {
 fn problem(i: &documents::Inspection, name: &str) -> Option<String> {
     let why = match i.kind {
         Kind::Text => return None,
-        Kind::Scanned => "scanned document, no text layer".to_owned(),
+        Kind::Scanned => match i.reason.as_deref().filter(|r| r.starts_with("OCR")) {
+            Some(ocr) => format!("scanned document, no text layer ({ocr})"),
+            None => "scanned document, no text layer".to_owned(),
+        },
         Kind::Encrypted => "password-protected document".to_owned(),
         Kind::Corrupt => format!(
             "document could not be read ({})",
             i.reason.as_deref().unwrap_or("corrupt")
         ),
-        Kind::Image => "an image: its text needs OCR".to_owned(),
+        Kind::Image => match i.reason.as_deref().filter(|r| r.starts_with("OCR")) {
+            Some(ocr) => format!("an image ({ocr})"),
+            None => "an image: its text needs OCR".to_owned(),
+        },
         Kind::Unsupported => format!(
             "document not read ({})",
             i.reason.as_deref().unwrap_or("unsupported type")

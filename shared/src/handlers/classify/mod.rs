@@ -7,6 +7,7 @@ use lambda_runtime::{Error, LambdaEvent};
 use tracing::info;
 
 pub mod documents;
+pub mod ocr;
 
 use crate::batch::{self, correlation_id, RecordError};
 use crate::classifier::Classifier;
@@ -96,6 +97,7 @@ impl Classify {
                     permits: std::sync::Arc::new(tokio::sync::Semaphore::new(
                         documents::Limits::concurrency(s),
                     )),
+                    ocr: ocr::Ocr::from_settings(aws, s)?,
                 }),
                 None => None,
             },
