@@ -201,6 +201,66 @@ async fn a_subpoena_in_a_pdf_routes_as_legal_and_each_bad_document_reaches_a_per
     assert!(fetches.iter().all(|(_, auth)| !auth), "{fetches:?}");
 }
 
+/// OCR on (`DocumentOcr=textract`): a scanned subpoena, pages of images with no text layer, is
+/// read by Textract in the emulator, under classify's own IAM grants (the template's
+/// `ClassifyOcrPolicy`), one page per call (the emulator refuses a longer PDF, as Textract
+/// does), and routes as legal; a scan OCR finds no text on still reaches a person, saying so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_ocr_on_a_scanned_subpoena_is_read_page_by_page_and_routes_as_legal() {
+    use switchyard::documents::{inspect, ocr_pages, Limits};
+    let stack = LocalStack::start_with(&[("DocumentOcr".into(), "textract".into())])
+        .await
+        .unwrap();
+    let scan = samples::scanned_pages_pdf(5);
+    let limits = Limits::default();
+    let pages = ocr_pages(&scan, &inspect(&scan, &limits), &limits, 3).unwrap();
+    stack
+        .emulator
+        .ocr_reads(&pages[0], samples::SUBPOENA)
+        .await
+        .unwrap();
+    stack.emulator.take_usage().await.unwrap();
+
+    let record = zendesk_with(&stack, 35601, pdf(&stack, "zendesk", "scan_0412.pdf", scan)).await;
+    assert_eq!(record.category, "legal", "{record:?}");
+    let read = &record.documents[0];
+    assert_eq!(
+        (read.kind.as_str(), read.pages),
+        ("text", Some(5)),
+        "{read:?}"
+    );
+    assert_eq!(
+        read.reason.as_deref(),
+        Some("read by OCR: the first 3 of 5 pages")
+    );
+    assert!(read.text_chars > 300, "{read:?}");
+    let usage = stack.emulator.take_usage().await.unwrap();
+    assert_eq!(
+        usage.requests.get("textract.DetectDocumentText"),
+        Some(&3),
+        "{usage:?}"
+    );
+    assert!(usage.denied.is_empty(), "{:?}", usage.denied);
+    let story = switchyard_infra::ops::render_story(&record);
+    assert!(
+        story.contains("(read by OCR: the first 3 of 5 pages)"),
+        "{story}"
+    );
+    assert!(!story.contains("SUBPOENA"), "{story}");
+
+    let record = zendesk_with(
+        &stack,
+        35602,
+        pdf(&stack, "zendesk", "blank.pdf", samples::scanned_pdf()),
+    )
+    .await;
+    assert_eq!(record.status, "in_review", "{record:?}");
+    assert_eq!(
+        record.reason.as_deref(),
+        Some("scanned document, no text layer (OCR found no text on 1 page(s)): \"blank.pdf\"")
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slack_files_need_the_bot_token_refreshed_when_expired_and_jira_limits_the_count() {
     let stack = LocalStack::start().await.unwrap();

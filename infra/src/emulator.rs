@@ -134,6 +134,39 @@ _sqs_models.unix_time = _sqs_now
 _sqs_models.unix_time_millis = _sqs_now_ms
 "#;
 
+/// Textract as moto plays it, with two fidelity fixes and one way to say what a page reads.
+/// moto 5.2.5 answers every `DetectDocumentText` with the same canned blocks (none) and a
+/// `DocumentMetadata.Pages` that is an object, where AWS sends a number the SDK insists on: the
+/// number is put right. AWS refuses a document over 10 MB (`DocumentTooLargeException`) and a
+/// PDF of more than one page (`UnsupportedDocumentException`) in this synchronous call; moto
+/// takes anything: both are refused as AWS does. A test says what a document's page reads
+/// (`POST /_switchyard/textract {"sha256", "lines"}`, [`Emulator::ocr_reads`]); moto's
+/// own answer stays for any other document. IAM is checked before any of this, by moto.
+const TEXTRACT: &str = r#"import base64 as _tx_b64, hashlib as _tx_hash, json as _tx_json, re as _tx_re
+from moto.textract.models import TextractBackend as _Tx
+from moto.textract.responses import TextractResponse as _TxR
+from moto.core.exceptions import JsonRESTError as _TxError
+_Tx.PAGES = 1
+_ocr_pages = {}
+_tx_detect = _TxR.detect_document_text
+def _tx_detect_as_aws(self):
+    raw = (_tx_json.loads(self.body or '{}').get('Document') or {}).get('Bytes')
+    if not raw:
+        return _tx_detect(self)
+    data = _tx_b64.b64decode(raw)
+    if len(data) > 10 * 1024 * 1024:
+        raise _TxError('DocumentTooLargeException', 'Document size exceeds the limit for synchronous operations')
+    if data.startswith(b'%PDF') and len(_tx_re.findall(rb'/Type\s*/Page(?![A-Za-z])', data)) > 1:
+        raise _TxError('UnsupportedDocumentException', 'Request has unsupported document format')
+    lines = _ocr_pages.get(_tx_hash.sha256(data).hexdigest())
+    if lines is None:
+        return _tx_detect(self)
+    blocks = [{'BlockType': 'PAGE', 'Id': 'page-1', 'Confidence': 99.9, 'Page': 1}]
+    blocks += [{'BlockType': 'LINE', 'Id': 'line-%d' % n, 'Text': t, 'Confidence': 99.1, 'Page': 1} for n, t in enumerate(lines)]
+    return _tx_json.dumps({'Blocks': blocks, 'DetectDocumentTextModelVersion': '1.0', 'DocumentMetadata': {'Pages': 1}})
+_TxR.detect_document_text = _tx_detect_as_aws
+"#;
+
 /// Every AWS request the emulator serves, counted by service and operation (`dynamodb.PutItem`,
 /// `sqs.SendMessage`, `secretsmanager.GetSecretValue`), so a test or a bench can say exactly
 /// which AWS calls a piece of work made — and what DynamoDB would bill for them: write units
@@ -147,7 +180,7 @@ const REQUEST_COUNTER: &str = r#"import io as _io, json as _json, math as _math,
 _usage = {'requests': {}, 'write_units': {}, 'read_units': {}, 'largest_item': {}, 'denied': {}}
 _lock = _th.Lock()
 _write_lock = _th.Lock()
-_services = {'DynamoDB_20120810': 'dynamodb', 'AmazonSQS': 'sqs', 'secretsmanager': 'secretsmanager', 'Logs_20140328': 'logs'}
+_services = {'DynamoDB_20120810': 'dynamodb', 'AmazonSQS': 'sqs', 'secretsmanager': 'secretsmanager', 'Logs_20140328': 'logs', 'Textract': 'textract'}
 def _add(kind, key, n):
     with _lock:
         _usage[kind][key] = _usage[kind].get(key, 0) + n
@@ -187,6 +220,11 @@ def _counting(app):
             body = _json.dumps({'sqs_offset_seconds': _sqs_clock[0]}).encode()
             start_response('200 OK', [('Content-Type', 'application/json'), ('Content-Length', str(len(body)))])
             return [body]
+        if environ.get('PATH_INFO') == '/_switchyard/textract' and environ.get('REQUEST_METHOD') == 'POST':
+            said = _json.loads(environ['wsgi.input'].read(int(environ.get('CONTENT_LENGTH') or 0)) or b'{}')
+            _ocr_pages[said['sha256']] = list(said['lines'])
+            start_response('204 No Content', [])
+            return [b'']
         if environ.get('PATH_INFO') == '/_switchyard/requests':
             global _usage
             with _lock:
@@ -252,7 +290,7 @@ def _counting(app):
 /// heavy contention on one item (the shared rate limiter) also run one request at a time.
 fn server_script(threaded: bool) -> String {
     format!(
-        "{WATCH_PARENT}{FIDELITY}{IAM_FIDELITY}{SQS_CLOCK}{REQUEST_COUNTER}from werkzeug.serving import run_simple\n\
+        "{WATCH_PARENT}{FIDELITY}{IAM_FIDELITY}{SQS_CLOCK}{TEXTRACT}{REQUEST_COUNTER}from werkzeug.serving import run_simple\n\
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app\n\
 run_simple('127.0.0.1', 0, _counting(DomainDispatcherApplication(create_backend_app)), threaded={})\n",
         if threaded { "True" } else { "False" }
@@ -398,6 +436,23 @@ impl Emulator {
             .await
             .and_then(reqwest::Response::error_for_status)
             .context("moving the emulator's SQS clock")?;
+        Ok(())
+    }
+
+    /// Say what Textract reads on `document` (one page): `lines`, in order. Any other document
+    /// gets moto's own answer (no text).
+    pub async fn ocr_reads(&self, document: &[u8], lines: &[&str]) -> Result<()> {
+        use sha2::Digest;
+        reqwest::Client::new()
+            .post(format!("{}/_switchyard/textract", self.endpoint))
+            .json(&serde_json::json!({
+                "sha256": hex::encode(sha2::Sha256::digest(document)),
+                "lines": lines,
+            }))
+            .send()
+            .await
+            .and_then(reqwest::Response::error_for_status)
+            .context("telling the emulator what a page reads")?;
         Ok(())
     }
 }

@@ -285,14 +285,17 @@ impl Template {
     /// `AWS::IAM::Policy` resources attached to it (the `*LogsPolicy`s).
     pub fn role_statements(&self, role: &str) -> Vec<&Value> {
         let attached = self.of_kind("AWS::IAM::Policy").filter(|(_, pol)| {
-            pol.properties
-                .get("Roles")
-                .and_then(Value::as_sequence)
-                .is_some_and(|roles| {
-                    roles
-                        .iter()
-                        .any(|r| expr(r) == Some(Expr::Ref(role.to_owned())))
-                })
+            // A policy whose condition does not hold is not created, so it grants nothing.
+            self.creates(pol).unwrap_or(false)
+                && pol
+                    .properties
+                    .get("Roles")
+                    .and_then(Value::as_sequence)
+                    .is_some_and(|roles| {
+                        roles
+                            .iter()
+                            .any(|r| expr(r) == Some(Expr::Ref(role.to_owned())))
+                    })
         });
         self.resources[role]
             .properties

@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use aws_sdk_textract::config::http::HttpResponse;
 use aws_sdk_textract::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_textract::primitives::Blob;
 use aws_sdk_textract::types::{BlockType, Document};
@@ -93,8 +94,9 @@ impl Ocr {
 
 /// Which of Textract's answers are worth waiting out, and which say this file will not do.
 /// Messages are Textract's own and name no content.
-fn failed<E: ProvideErrorMetadata, R: std::fmt::Debug>(e: SdkError<E, R>) -> OcrError {
+fn failed<E: ProvideErrorMetadata>(e: SdkError<E, HttpResponse>) -> OcrError {
     let code = e.code().unwrap_or_default().to_owned();
+    let status = e.raw_response().map(|r| r.status().as_u16()).unwrap_or(0);
     match &e {
         SdkError::ServiceError(_) => match code.as_str() {
             "ThrottlingException"
@@ -105,7 +107,14 @@ fn failed<E: ProvideErrorMetadata, R: std::fmt::Debug>(e: SdkError<E, R>) -> Ocr
                 "Textract refused the call ({code}): the function may not use \
                  textract:DetectDocumentText"
             )),
-            "" => OcrError::Later("Textract answered an error without a code".into()),
+            // An answer without Textract's error shape: its status says which side failed.
+            "" if status >= 500 || status == 429 => {
+                OcrError::Later(format!("Textract answered HTTP {status}"))
+            }
+            "" => OcrError::Refused(format!(
+                "Textract refused the call (HTTP {status}): the function may not use \
+                 textract:DetectDocumentText"
+            )),
             _ => OcrError::Refused(format!(
                 "Textract answered {code}: {}",
                 e.message().unwrap_or("no message")
