@@ -182,7 +182,7 @@ async fn an_hour_spent(
         .unwrap();
     stack.sandbox.seed_zendesk_ticket(ticket, "Refund");
     let f = stack.template.function("act").unwrap();
-    let env = stack.provisioned.function_env(f).unwrap();
+    let env = stack.provisioned.function_env(&stack.template, f).unwrap();
     let mut deps =
         Act::from_settings(&stack.aws, &switchyard::settings::Settings::from_map(env)).unwrap();
     deps.act_queue_url = stack.provisioned.queue_url("ActDLQ").unwrap().to_owned();

@@ -14,7 +14,8 @@ use switchyard_infra::stack::LocalStack;
 /// Classify as deployed with `LlmModel` set, its outputs sent to queues nobody polls.
 fn classify_with_llm(stack: &LocalStack, budget_ms: u64) -> Classify {
     let f = stack.template.function("classify").unwrap();
-    let mut env: HashMap<String, String> = stack.provisioned.function_env(f).unwrap();
+    let mut env: HashMap<String, String> =
+        stack.provisioned.function_env(&stack.template, f).unwrap();
     let p = &stack.provisioned;
     env.insert("LLM_MODEL".into(), "sandbox-classifier".into());
     env.insert("LLM_BUDGET_MS".into(), budget_ms.to_string());

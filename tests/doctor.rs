@@ -105,8 +105,9 @@ async fn a_removed_permission_fails_the_doctor_and_the_vendor_names_the_scope() 
         }
     };
     let f = stack.template.function("act").unwrap();
-    let settings =
-        switchyard::settings::Settings::from_map(stack.provisioned.function_env(f).unwrap());
+    let settings = switchyard::settings::Settings::from_map(
+        stack.provisioned.function_env(&stack.template, f).unwrap(),
+    );
     let connectors = switchyard::vendors::Connectors::new(
         switchyard::connectors::http_client(),
         switchyard::secrets::SecretCache::new(

@@ -112,6 +112,7 @@ async fn a_subpoena_in_a_pdf_routes_as_legal_and_each_bad_document_reaches_a_per
     assert_eq!(read.mime.as_deref(), Some("application/pdf"));
     assert!(read.text_chars > 300, "{read:?}");
     assert_eq!(read.name, "\"subpoena.pdf\"");
+    assert_eq!(read.kept, None, "documents are not kept unless asked");
     // `explain` says what was read, and nothing of what it said.
     let story = switchyard_infra::ops::render_story(&record);
     assert!(
@@ -205,12 +206,17 @@ async fn a_subpoena_in_a_pdf_routes_as_legal_and_each_bad_document_reaches_a_per
 /// read by Textract in the emulator, under classify's own IAM grants (the template's
 /// `ClassifyOcrPolicy`), one page per call (the emulator refuses a longer PDF, as Textract
 /// does), and routes as legal; a scan OCR finds no text on still reaches a person, saying so.
+/// Documents kept (`DocumentRetentionDays`): each file is in the bucket as it was fetched, under
+/// the event's id, and explain says where.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_ocr_on_a_scanned_subpoena_is_read_page_by_page_and_routes_as_legal() {
     use switchyard::documents::{inspect, ocr_pages, Limits};
-    let stack = LocalStack::start_with(&[("DocumentOcr".into(), "textract".into())])
-        .await
-        .unwrap();
+    let stack = LocalStack::start_with(&[
+        ("DocumentOcr".into(), "textract".into()),
+        ("DocumentRetentionDays".into(), "7".into()),
+    ])
+    .await
+    .unwrap();
     let scan = samples::scanned_pages_pdf(5);
     let limits = Limits::default();
     let pages = ocr_pages(&scan, &inspect(&scan, &limits), &limits, 3).unwrap();
@@ -221,7 +227,12 @@ async fn with_ocr_on_a_scanned_subpoena_is_read_page_by_page_and_routes_as_legal
         .unwrap();
     stack.emulator.take_usage().await.unwrap();
 
-    let record = zendesk_with(&stack, 35601, pdf(&stack, "zendesk", "scan_0412.pdf", scan)).await;
+    let record = zendesk_with(
+        &stack,
+        35601,
+        pdf(&stack, "zendesk", "scan_0412.pdf", scan.clone()),
+    )
+    .await;
     assert_eq!(record.category, "legal", "{record:?}");
     let read = &record.documents[0];
     assert_eq!(
@@ -247,6 +258,27 @@ async fn with_ocr_on_a_scanned_subpoena_is_read_page_by_page_and_routes_as_legal
         "{story}"
     );
     assert!(!story.contains("SUBPOENA"), "{story}");
+
+    let bucket = stack.local_env("classify").unwrap()["DOCUMENT_BUCKET"].clone();
+    let key = format!("documents/{}/1", record.event_id);
+    assert_eq!(
+        read.kept.as_deref(),
+        Some(format!("s3://{bucket}/{key}").as_str())
+    );
+    assert!(
+        story.contains(&format!(", kept at s3://{bucket}/{key}")),
+        "{story}"
+    );
+    let kept = stack
+        .aws
+        .s3()
+        .get_object()
+        .bucket(&bucket)
+        .key(&key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(kept.body.collect().await.unwrap().into_bytes(), scan);
 
     let record = zendesk_with(
         &stack,

@@ -153,7 +153,7 @@ async fn a_crash_between_the_vendor_call_and_the_record_still_makes_one_effect()
 
     let stack = LocalStack::start().await.unwrap();
     let f = stack.template.function("act").unwrap();
-    let env = stack.provisioned.function_env(f).unwrap();
+    let env = stack.provisioned.function_env(&stack.template, f).unwrap();
     let deps =
         Act::from_settings(&stack.aws, &switchyard::settings::Settings::from_map(env)).unwrap();
     let action = PlannedAction {
@@ -231,7 +231,7 @@ async fn a_revoked_grant_parks_the_connections_actions_and_alerts_a_human_once()
     let secret_id = stack.provisioned.refs["SlackConnectionSecret"].clone();
     switchyard_tests::revoke_slack(&stack).await;
     let f = stack.template.function("act").unwrap();
-    let env = stack.provisioned.function_env(f).unwrap();
+    let env = stack.provisioned.function_env(&stack.template, f).unwrap();
     let deps =
         Act::from_settings(&stack.aws, &switchyard::settings::Settings::from_map(env)).unwrap();
     let message = |i: usize| {
@@ -309,7 +309,9 @@ async fn a_revoked_grant_parks_the_connections_actions_and_alerts_a_human_once()
         .unwrap();
     let fresh = Act::from_settings(
         &stack.aws,
-        &switchyard::settings::Settings::from_map(stack.provisioned.function_env(f).unwrap()),
+        &switchyard::settings::Settings::from_map(
+            stack.provisioned.function_env(&stack.template, f).unwrap(),
+        ),
     )
     .unwrap();
     let mut batch = SqsEvent::default();
@@ -332,7 +334,9 @@ async fn a_token_expiring_mid_run_is_refreshed_once_and_the_action_succeeds() {
     let f = stack.template.function("act").unwrap();
     let deps = Act::from_settings(
         &stack.aws,
-        &switchyard::settings::Settings::from_map(stack.provisioned.function_env(f).unwrap()),
+        &switchyard::settings::Settings::from_map(
+            stack.provisioned.function_env(&stack.template, f).unwrap(),
+        ),
     )
     .unwrap();
     let message = |i: usize| {
@@ -399,7 +403,9 @@ async fn a_budget_another_integration_spends_slows_every_worker_before_a_429() {
     let f = stack.template.function("act").unwrap();
     let deps = Act::from_settings(
         &stack.aws,
-        &switchyard::settings::Settings::from_map(stack.provisioned.function_env(f).unwrap()),
+        &switchyard::settings::Settings::from_map(
+            stack.provisioned.function_env(&stack.template, f).unwrap(),
+        ),
     )
     .unwrap();
     // The other integration: 14 calls with the same account's credential, not through pacing.

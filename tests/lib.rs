@@ -56,7 +56,7 @@ pub fn parked_act(
     stack: &switchyard_infra::stack::LocalStack,
 ) -> (switchyard::handlers::act::Act, String) {
     let f = stack.template.function("act").unwrap();
-    let env = stack.provisioned.function_env(f).unwrap();
+    let env = stack.provisioned.function_env(&stack.template, f).unwrap();
     let mut deps = switchyard::handlers::act::Act::from_settings(
         &stack.aws,
         &switchyard::settings::Settings::from_map(env),

@@ -114,7 +114,9 @@ async fn no_secret_value_appears_in_any_log_line() {
     let f = stack.template.function("act").unwrap();
     let act = switchyard::handlers::act::Act::from_settings(
         &stack.aws,
-        &switchyard::settings::Settings::from_map(stack.provisioned.function_env(f).unwrap()),
+        &switchyard::settings::Settings::from_map(
+            stack.provisioned.function_env(&stack.template, f).unwrap(),
+        ),
     )
     .unwrap();
     act.connectors

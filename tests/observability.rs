@@ -213,7 +213,7 @@ async fn a_record_that_fails_its_last_receive_is_written_failed_with_the_reason(
     let stack = LocalStack::start().await.unwrap();
     let env = stack
         .provisioned
-        .function_env(stack.template.function("act").unwrap())
+        .function_env(&stack.template, stack.template.function("act").unwrap())
         .unwrap();
     let deps =
         Act::from_settings(&stack.aws, &switchyard::settings::Settings::from_map(env)).unwrap();

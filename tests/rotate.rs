@@ -19,7 +19,7 @@ fn step(step: &str, secret: &str, token: &str) -> RotationEvent {
 /// The rotate function as Secrets Manager invokes it: with its role's grants only.
 async fn rotate_deps(stack: &LocalStack) -> Rotate {
     let f = stack.template.function("rotate").unwrap();
-    let env = stack.provisioned.function_env(f).unwrap();
+    let env = stack.provisioned.function_env(&stack.template, f).unwrap();
     let aws = stack.function_aws("rotate").await.unwrap();
     Rotate::from_settings(&aws, &switchyard::settings::Settings::from_map(env))
 }
@@ -366,7 +366,7 @@ async fn a_connection_not_in_use_rotates_as_a_no_op_so_a_first_deploy_is_green()
         .await
         .unwrap();
     let f = stack.template.function("rotate").unwrap();
-    let mut env = stack.provisioned.function_env(f).unwrap();
+    let mut env = stack.provisioned.function_env(&stack.template, f).unwrap();
     env.insert("CONNECTORS".into(), "zendesk".into());
     let deps = Rotate::from_settings(&stack.aws, &switchyard::settings::Settings::from_map(env));
     let token = begin_rotation_like_secrets_manager(&stack, &secret).await;

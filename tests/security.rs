@@ -12,7 +12,7 @@ use switchyard_infra::stack::LocalStack;
 fn intake_env(stack: &LocalStack) -> std::collections::HashMap<String, String> {
     stack
         .provisioned
-        .function_env(stack.template.function("intake").unwrap())
+        .function_env(&stack.template, stack.template.function("intake").unwrap())
         .unwrap()
 }
 

@@ -119,7 +119,7 @@ async fn a_night_without_an_export_is_a_quiet_no_op() {
     let calls_before = stack.sandbox.ledger().len();
     let env = stack
         .provisioned
-        .function_env(stack.template.function("sync").unwrap())
+        .function_env(&stack.template, stack.template.function("sync").unwrap())
         .unwrap();
     let settings = switchyard::settings::Settings::from_map(env);
     let deps = switchyard::handlers::sync::SyncDeps::from_settings(&stack.aws, &settings).unwrap();

@@ -144,7 +144,7 @@ pub async fn measure(stack: &LocalStack, function: &str, events: Vec<String>) ->
         let _ = axum::serve(listener, app).await;
     });
     let f = stack.template.function(function)?;
-    let mut env = stack.provisioned.function_env(f)?;
+    let mut env = stack.provisioned.function_env(&stack.template, f)?;
     let key = stack
         .provisioned
         .keys

@@ -112,10 +112,16 @@ impl Provisioned {
     }
 
     /// The environment the function gets in AWS, with local resource ids.
-    pub fn function_env(&self, f: &FunctionDef) -> Result<HashMap<String, String>> {
+    /// A function's environment as deployed: `!If`s take the branch the parameters choose.
+    pub fn function_env(
+        &self,
+        template: &Template,
+        f: &FunctionDef,
+    ) -> Result<HashMap<String, String>> {
         f.env
             .iter()
             .map(|(k, v)| {
+                let v = template.branch(v)?.unwrap_or(v);
                 Ok((
                     k.clone(),
                     self.resolve(v)
@@ -216,7 +222,10 @@ pub async fn provision(
             .force_path_style(true)
             .build(),
     );
-    for (id, _) in template.of_kind("AWS::S3::Bucket") {
+    for (id, bucket) in template.of_kind("AWS::S3::Bucket") {
+        if !template.creates(bucket)? {
+            continue;
+        }
         // Bucket names are lower-case DNS labels.
         let name = format!("{prefix}-{id}").to_lowercase();
         s3.create_bucket()

@@ -209,7 +209,7 @@ impl LocalStack {
     pub fn local_env(&self, binary: &str) -> Result<std::collections::HashMap<String, String>> {
         let mut env = self
             .provisioned
-            .function_env(self.template.function(binary)?)?;
+            .function_env(&self.template, self.template.function(binary)?)?;
         if let Some(path) = &self.routing_config {
             env.insert("ROUTING_CONFIG".into(), path.display().to_string());
         }
@@ -510,7 +510,10 @@ impl LocalStack {
         let mut vars: std::collections::BTreeMap<String, String> =
             std::collections::BTreeMap::new();
         for f in ["canary", "act", "intake"] {
-            vars.extend(self.provisioned.function_env(self.template.function(f)?)?);
+            vars.extend(
+                self.provisioned
+                    .function_env(&self.template, self.template.function(f)?)?,
+            );
         }
         vars.remove("RUST_LOG");
         vars.retain(|_, v| !v.is_empty());

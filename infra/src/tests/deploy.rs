@@ -322,6 +322,48 @@ fn role_statements_with(role: &str, parameters: &[(&str, &str)]) -> Vec<Value> {
 const UNSCOPED_ACTIONS: [&str; 1] = ["textract:DetectDocumentText"];
 
 #[test]
+fn documents_are_kept_only_when_asked_private_and_expiring() {
+    let r = resources();
+    let bucket = &r["DocumentBucket"];
+    assert_eq!(bucket["Condition"].as_str(), Some("KeepDocuments"));
+    let rule = &bucket["Properties"]["LifecycleConfiguration"]["Rules"][0];
+    assert_eq!(rule["Status"].as_str(), Some("Enabled"));
+    assert_eq!(
+        referenced(&rule["ExpirationInDays"]).as_deref(),
+        Some("DocumentRetentionDays"),
+        "documents expire after the days asked for"
+    );
+    let block = &bucket["Properties"]["PublicAccessBlockConfiguration"];
+    for flag in [
+        "BlockPublicAcls",
+        "BlockPublicPolicy",
+        "IgnorePublicAcls",
+        "RestrictPublicBuckets",
+    ] {
+        assert_eq!(block[flag].as_bool(), Some(true), "{flag}");
+    }
+    let puts = |parameters: &[(&str, &str)]| -> Vec<String> {
+        role_statements_with("ClassifyRole", parameters)
+            .into_iter()
+            .filter(|s| {
+                listed(&s["Action"])
+                    .iter()
+                    .any(|a| a.as_str() == Some("s3:PutObject"))
+            })
+            .map(|s| match expr(&s["Resource"]) {
+                Some(Expr::Sub(text)) => text,
+                other => panic!("{other:?}"),
+            })
+            .collect()
+    };
+    assert!(puts(&[]).is_empty(), "nothing is kept by default");
+    assert_eq!(
+        puts(&[("DocumentRetentionDays", "7")]),
+        vec!["${DocumentBucket.Arn}/documents/*".to_owned()]
+    );
+}
+
+#[test]
 fn ocr_is_granted_to_classify_only_when_it_is_turned_on() {
     let grants = |on: &[(&str, &str)]| -> Vec<Value> {
         role_statements_with("ClassifyRole", on)

@@ -257,6 +257,9 @@ pub struct Read {
     pub language: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// Where the file is kept (`s3://bucket/documents/<event id>/<n>`), when documents are.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kept: Option<String>,
 }
 
 impl Read {
@@ -269,6 +272,7 @@ impl Read {
             text_chars: i.text_chars,
             language: i.language.map(str::to_owned),
             reason: i.reason.clone(),
+            kept: None,
         }
     }
 
@@ -290,6 +294,9 @@ impl Read {
         if let Some(reason) = &self.reason {
             s.push_str(&format!(" ({reason})"));
         }
+        if let Some(kept) = &self.kept {
+            s.push_str(&format!(", kept at {kept}"));
+        }
         s
     }
 
@@ -307,6 +314,7 @@ impl Read {
             text_chars: 0,
             language: None,
             reason: Some(reason.to_owned()),
+            kept: None,
         }
     }
 }

@@ -77,6 +77,51 @@ pub struct Reader {
     pub permits: std::sync::Arc<tokio::sync::Semaphore>,
     /// Reads scans and pictures when `DOCUMENT_OCR` turns it on; without it they go to a person.
     pub ocr: Option<Ocr>,
+    /// Keeps each fetched file when `DOCUMENT_BUCKET` names a bucket; without it the bytes live
+    /// only while they are read.
+    pub keep: Option<Keep>,
+}
+
+/// Where fetched documents are kept (`DocumentRetentionDays` above 0): the bucket expires them.
+#[derive(Clone, Debug)]
+pub struct Keep {
+    s3: aws_sdk_s3::Client,
+    bucket: String,
+}
+
+impl Keep {
+    pub fn from_settings(
+        aws: &crate::aws::AwsClients,
+        s: &crate::settings::Settings,
+    ) -> Option<Self> {
+        s.optional("DOCUMENT_BUCKET")
+            .filter(|b| !b.is_empty())
+            .map(|bucket| Keep {
+                s3: aws.s3(),
+                bucket: bucket.to_owned(),
+            })
+    }
+
+    /// Keeps the `n`th file of `event_id` under `documents/<event id>/<n>` (never its name,
+    /// which can hold a person's): the same key on a redelivery, so a file is kept once.
+    async fn put(&self, event_id: &str, n: usize, bytes: &[u8]) -> Result<String, String> {
+        use aws_sdk_s3::error::ProvideErrorMetadata;
+        let key = format!("documents/{event_id}/{n}");
+        self.s3
+            .put_object()
+            .bucket(&self.bucket)
+            .key(&key)
+            .body(aws_sdk_s3::primitives::ByteStream::from(bytes.to_vec()))
+            .send()
+            .await
+            .map_err(|e| {
+                format!(
+                    "keeping it in S3 failed: {}",
+                    e.code().map(str::to_owned).unwrap_or_else(|| e.to_string())
+                )
+            })?;
+        Ok(format!("s3://{}/{key}", self.bucket))
+    }
 }
 
 /// What an event's documents gave.
@@ -165,6 +210,15 @@ impl Reader {
                     continue;
                 }
             };
+            // Kept before it is read: what a person reviews is what was fetched. A store that
+            // fails now is tried again with the event, so no kept document goes missing.
+            let kept = match &self.keep {
+                Some(keep) => match keep.put(&event.id, i + 1, &bytes).await {
+                    Ok(at) => Some(at),
+                    Err(why) => return Err(NotNow(format!("{name}: {why}"))),
+                },
+                None => None,
+            };
             // Parsing is CPU work: off the runtime's threads, so other events' calls go on.
             let limits = self.limits.inspect.clone();
             let size = bytes.len();
@@ -239,7 +293,9 @@ impl Reader {
                     out.text.extend(inspection.text.chars().take(room));
                 }
             }
-            out.read.push(Read::of(&name, &inspection));
+            let mut read = Read::of(&name, &inspection);
+            read.kept = kept;
+            out.read.push(read);
         }
         Ok(out)
     }

@@ -98,6 +98,7 @@ impl Classify {
                         documents::Limits::concurrency(s),
                     )),
                     ocr: ocr::Ocr::from_settings(aws, s)?,
+                    keep: documents::Keep::from_settings(aws, s),
                 }),
                 None => None,
             },
