@@ -373,6 +373,16 @@ async fn doctor_names_the_broken_secret_and_field_and_the_refused_credential() {
     let all_ready = stack.doctor().await.unwrap();
     assert_eq!(all_ready.len(), 8);
     assert!(all_ready.iter().all(|r| r.ready), "{all_ready:?}");
+    // A webhook URL holds no login to test (the registry says so, not the probe's wording):
+    // doctor says "n/a" for it, "yes" for every login it tested.
+    let tested: Vec<(&str, bool)> = all_ready
+        .iter()
+        .map(|r| (r.connection.as_str(), r.authenticated))
+        .collect();
+    for (connection, authenticated) in &tested {
+        let webhook = matches!(*connection, "teams" | "webhook");
+        assert_eq!(*authenticated, !webhook, "{tested:?}");
+    }
     let refs = &stack.provisioned.refs;
     // Zendesk's secret loses a field; Jira's token is replaced by a wrong one.
     for (logical, value) in [

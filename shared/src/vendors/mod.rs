@@ -60,6 +60,9 @@ pub struct Vendor {
     pub(crate) class_rate: fn(&str) -> Option<Rate>,
     /// Its bulk sync target (`sync`), when it has one.
     pub(crate) sync: Option<SyncTarget>,
+    /// Whether its credential is a login its probe tests; `false` for a webhook URL, whose
+    /// probe checks the setup without calling (posting is its only operation).
+    pub login: bool,
 }
 
 /// Builds a vendor's connector over a stored credential.

@@ -26,4 +26,5 @@ pub static VENDOR: super::Vendor = super::Vendor {
     // CRM search endpoints: five requests per second per token.
     class_rate: |class| (class == "search").then_some(super::per(5, 1)),
     sync: Some(sync::target),
+    login: true,
 };

@@ -20,4 +20,5 @@ pub static VENDOR: super::Vendor = super::Vendor {
     // chat.postMessage: about one message per second per channel.
     class_rate: |class| (class == "post_message").then_some(super::per(1, 1)),
     sync: None,
+    login: true,
 };

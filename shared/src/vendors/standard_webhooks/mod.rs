@@ -17,4 +17,5 @@ pub static VENDOR: super::Vendor = super::Vendor {
     pacing_class: super::no_class,
     class_rate: super::no_class_rate,
     sync: None,
+    login: false,
 };
