@@ -96,6 +96,8 @@ fn pdf(stack: &LocalStack, vendor: &'static str, name: &str, bytes: Vec<u8>) -> 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_subpoena_in_a_pdf_routes_as_legal_and_each_bad_document_reaches_a_person() {
+    // Counts metrics (the OCR test): one stack at a time in this binary.
+    let _alone = switchyard_tests::one_stack_at_a_time().await;
     let stack = LocalStack::start().await.unwrap();
     let subpoena = pdf(
         &stack,
@@ -210,6 +212,8 @@ async fn a_subpoena_in_a_pdf_routes_as_legal_and_each_bad_document_reaches_a_per
 /// the event's id, and explain says where.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_ocr_on_a_scanned_subpoena_is_read_page_by_page_and_routes_as_legal() {
+    // Counts metrics (the OCR test): one stack at a time in this binary.
+    let _alone = switchyard_tests::one_stack_at_a_time().await;
     use switchyard::documents::{inspect, ocr_pages, Limits};
     let stack = LocalStack::start_with(&[
         ("DocumentOcr".into(), "textract".into()),
@@ -252,6 +256,13 @@ async fn with_ocr_on_a_scanned_subpoena_is_read_page_by_page_and_routes_as_legal
         "{usage:?}"
     );
     assert!(usage.denied.is_empty(), "{:?}", usage.denied);
+    // The pages Textract bills, counted for the people who pay for them (written once the
+    // invocation has ended, a moment after its record).
+    wait_for("the OcrPages metric", Duration::from_secs(10), || async {
+        let docs = switchyard_tests::emf(&stack, "OcrPages");
+        (switchyard_tests::total(&docs, "OcrPages", None) == 3.0).then_some(())
+    })
+    .await;
     let story = switchyard_infra::ops::render_story(&record);
     assert!(
         story.contains("(read by OCR: the first 3 of 5 pages)"),
@@ -291,10 +302,22 @@ async fn with_ocr_on_a_scanned_subpoena_is_read_page_by_page_and_routes_as_legal
         record.reason.as_deref(),
         Some("scanned document, no text layer (OCR found no text on 1 page(s)): \"blank.pdf\"")
     );
+    wait_for(
+        "DocumentsRead: one text, one scan",
+        Duration::from_secs(10),
+        || async {
+            let read = switchyard_tests::emf(&stack, "DocumentsRead");
+            let kind = |k| switchyard_tests::total(&read, "DocumentsRead", Some(("kind", k)));
+            ((kind("text"), kind("scanned")) == (1.0, 1.0)).then_some(())
+        },
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slack_files_need_the_bot_token_refreshed_when_expired_and_jira_limits_the_count() {
+    // Counts metrics (the OCR test): one stack at a time in this binary.
+    let _alone = switchyard_tests::one_stack_at_a_time().await;
     let stack = LocalStack::start().await.unwrap();
     // The Slack token has expired: the download is refused, the token refreshed, the file read.
     let notice = stack.sandbox.attach(
@@ -412,6 +435,8 @@ fn zendesk_event(files: Vec<Attachment>) -> switchyard::event::Event {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn downloads_draw_on_the_connections_shared_budget_and_stay_within_the_size_cap() {
+    // Counts metrics (the OCR test): one stack at a time in this binary.
+    let _alone = switchyard_tests::one_stack_at_a_time().await;
     let stack = LocalStack::start().await.unwrap();
     // A file declared over the cap is not fetched; one whose body runs past it is cut off.
     let small = reader(&stack, &[("DOCUMENT_MAX_BYTES", "500")]);

@@ -183,3 +183,44 @@ pub async fn one_stack_at_a_time() -> tokio::sync::MutexGuard<'static, ()> {
     static ONE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
     ONE.lock().await
 }
+
+/// The EMF documents the functions wrote for `metric`: (dimensions, document). The recorder is
+/// one per process: hold [`one_stack_at_a_time`] in every test of a binary that counts.
+pub fn emf(
+    stack: &switchyard_infra::stack::LocalStack,
+    metric: &str,
+) -> Vec<(Vec<String>, serde_json::Value)> {
+    stack
+        .stats
+        .metrics
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|d| d.get(metric).is_some())
+        .map(|d| {
+            let dims = d["_aws"]["CloudWatchMetrics"][0]["Dimensions"][0]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_str().unwrap().to_owned())
+                .collect();
+            (dims, d)
+        })
+        .collect()
+}
+
+/// The sum of `metric` over `docs`: the total (`None`) or one dimension's value.
+pub fn total(
+    docs: &[(Vec<String>, serde_json::Value)],
+    metric: &str,
+    dim: Option<(&str, &str)>,
+) -> f64 {
+    docs.iter()
+        .filter(|(dims, d)| match dim {
+            None => dims.is_empty(),
+            Some((k, v)) => dims == &[k.to_owned()] && d[k] == v,
+        })
+        .map(|(_, d)| d[metric].as_f64().unwrap_or(0.0))
+        .sum()
+}

@@ -4,40 +4,8 @@
 
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use lambda_runtime::{Context, LambdaEvent};
-use serde_json::Value;
 use switchyard_infra::{demo, ops, stack::LocalStack};
-
-/// The EMF documents the functions wrote for `metric`: (dimensions, document).
-fn emf(stack: &LocalStack, metric: &str) -> Vec<(Vec<String>, Value)> {
-    stack
-        .stats
-        .metrics
-        .lock()
-        .unwrap()
-        .iter()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .filter(|d| d.get(metric).is_some())
-        .map(|d| {
-            let dims = d["_aws"]["CloudWatchMetrics"][0]["Dimensions"][0]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|x| x.as_str().unwrap().to_owned())
-                .collect();
-            (dims, d)
-        })
-        .collect()
-}
-
-fn total(docs: &[(Vec<String>, Value)], metric: &str, dim: Option<(&str, &str)>) -> f64 {
-    docs.iter()
-        .filter(|(dims, d)| match dim {
-            None => dims.is_empty(),
-            Some((k, v)) => dims == &[k.to_owned()] && d[k] == v,
-        })
-        .map(|(_, d)| d[metric].as_f64().unwrap_or(0.0))
-        .sum()
-}
+use switchyard_tests::{emf, total};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn explain_stats_and_metrics_tell_what_the_demo_did() {

@@ -33,6 +33,11 @@ pub const EVENTS_CLASSIFIED: &str = "EventsClassified";
 pub const SENT_TO_REVIEW: &str = "SentToReview";
 /// The LLM did not decide (down, slow, rate limited): the embedded model did.
 pub const LLM_FALLBACKS: &str = "LlmFallbacks";
+/// Attached documents classify handled, per `kind` (text, scanned, encrypted, corrupt, image,
+/// unsupported, not_fetched, skipped) and in total.
+pub const DOCUMENTS_READ: &str = "DocumentsRead";
+/// Pages sent to OCR (Textract bills each one), in total.
+pub const OCR_PAGES: &str = "OcrPages";
 /// Decisions people made from the review message's buttons (dimension `choice`).
 pub const HUMAN_DECISIONS: &str = "HumanDecisions";
 /// Approvals still undecided at their `remind_after` (a reminder was sent).

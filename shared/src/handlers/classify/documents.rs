@@ -259,6 +259,7 @@ impl Reader {
                                 "{name}: too little of this invocation left to read it by OCR"
                             )));
                         }
+                        metrics::counter!(crate::metrics::OCR_PAGES).increment(n as u64);
                         match ocr.read(pages).await {
                             Ok(text) => inspection.read_by_ocr(&text, n, &self.limits.inspect),
                             Err(OcrError::Later(why)) => {
@@ -296,6 +297,10 @@ impl Reader {
             let mut read = Read::of(&name, &inspection);
             read.kept = kept;
             out.read.push(read);
+        }
+        // Counted once the event's documents are settled (a file tried again later is not).
+        for d in &out.read {
+            crate::metrics::count(crate::metrics::DOCUMENTS_READ, "kind", &d.kind);
         }
         Ok(out)
     }
