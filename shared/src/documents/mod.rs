@@ -93,6 +93,9 @@ pub struct Inspection {
     pub reason: Option<String>,
     #[serde(skip)]
     pub text: String,
+    /// Whether OCR read it or tried to (`reason` then says what it found).
+    #[serde(skip)]
+    pub ocr: bool,
 }
 
 impl Inspection {
@@ -105,6 +108,7 @@ impl Inspection {
             language: None,
             reason: None,
             text: String::new(),
+            ocr: false,
         }
     }
 
@@ -188,7 +192,8 @@ impl Inspection {
 
     /// The text OCR read from the first `read` of its pages: a text document when it found
     /// some, the scan or picture it was (saying so) when it found none.
-    pub fn read_by_ocr(self, text: &str, read: usize, limits: &Limits) -> Self {
+    pub fn read_by_ocr(mut self, text: &str, read: usize, limits: &Limits) -> Self {
+        self.ocr = true;
         let pages = match self.pages {
             Some(all) if all > read => format!("the first {read} of {all} pages"),
             _ => format!("{read} page(s)"),
@@ -198,11 +203,13 @@ impl Inspection {
         }
         let mut i = Inspection::of(Kind::Text, self.mime).with_text(text, limits);
         i.pages = self.pages;
+        i.ocr = true;
         i.because(format!("read by OCR: {pages}"))
     }
 
     /// OCR was tried and could not read the file: it stays what it was, saying why.
-    pub fn ocr_failed(self, why: &str) -> Self {
+    pub fn ocr_failed(mut self, why: &str) -> Self {
+        self.ocr = true;
         self.because(format!("OCR could not read it: {why}"))
     }
 }

@@ -329,9 +329,13 @@ fn what_ocr_reads_becomes_the_documents_text_and_nothing_read_leaves_it_a_scan()
         read.reason.as_deref(),
         Some("read by OCR: the first 3 of 5 pages")
     );
+    assert!(read.ocr && !scan.ocr);
 
     let blank = scan.clone().read_by_ocr("\n 1 \n\n", 3, &limits);
-    assert_eq!((blank.kind, blank.text_chars), (Kind::Scanned, 0));
+    assert_eq!(
+        (blank.kind, blank.text_chars, blank.ocr),
+        (Kind::Scanned, 0, true)
+    );
     assert_eq!(
         blank.reason.as_deref(),
         Some("OCR found no text on the first 3 of 5 pages")

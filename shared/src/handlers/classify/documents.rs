@@ -414,7 +414,7 @@ fn display_name(file: &Attachment, i: usize) -> String {
 fn problem(i: &documents::Inspection, name: &str) -> Option<String> {
     let why = match i.kind {
         Kind::Text => return None,
-        Kind::Scanned => match i.reason.as_deref().filter(|r| r.starts_with("OCR")) {
+        Kind::Scanned => match i.reason.as_deref().filter(|_| i.ocr) {
             Some(ocr) => format!("scanned document, no text layer ({ocr})"),
             None => "scanned document, no text layer".to_owned(),
         },
@@ -423,7 +423,7 @@ fn problem(i: &documents::Inspection, name: &str) -> Option<String> {
             "document could not be read ({})",
             i.reason.as_deref().unwrap_or("corrupt")
         ),
-        Kind::Image => match i.reason.as_deref().filter(|r| r.starts_with("OCR")) {
+        Kind::Image => match i.reason.as_deref().filter(|_| i.ocr) {
             Some(ocr) => format!("an image ({ocr})"),
             None => "an image: its text needs OCR".to_owned(),
         },
