@@ -178,10 +178,14 @@ pub fn classify_deps(
 /// The metrics recorder is one per process, and a flush takes everything recorded since the last
 /// one, whichever stack recorded it. A test that counts metrics holds this for its whole run, and
 /// so does every other test that starts a stack in its binary: no count leaks in from a stack
-/// running beside it (the demo test once saw a fifth Zendesk `ActionsDone` that way).
+/// running beside it (the demo test once saw a fifth Zendesk `ActionsDone` that way). What the
+/// last test recorded and never flushed (an invocation cut off when its runtime ended) is
+/// dropped here, or the next stack's first flush would count it.
 pub async fn one_stack_at_a_time() -> tokio::sync::MutexGuard<'static, ()> {
     static ONE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-    ONE.lock().await
+    let alone = ONE.lock().await;
+    switchyard::metrics::flush();
+    alone
 }
 
 /// The EMF documents the functions wrote for `metric`: (dimensions, document). The recorder is
