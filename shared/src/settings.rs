@@ -53,6 +53,18 @@ impl Settings {
             .filter(|v| !v.is_empty())
     }
 
+    /// A count or a length that must be above zero: `name`'s value, or `default` when it is
+    /// unset, unreadable or not positive.
+    pub fn positive<T>(&self, name: &str, default: T) -> T
+    where
+        T: std::str::FromStr + PartialOrd + Default,
+    {
+        self.optional(name)
+            .and_then(|v| v.parse().ok())
+            .filter(|n: &T| *n > T::default())
+            .unwrap_or(default)
+    }
+
     pub fn classify_queue_url(&self) -> Result<&str, MissingSetting> {
         self.get("CLASSIFY_QUEUE_URL")
     }
@@ -85,24 +97,14 @@ impl Settings {
     /// How long act keeps parked work waiting for a reconnect before it hands the event to a
     /// human (`MAX_PARK_DAYS`, the template's `MaxParkDays`; default 3).
     pub fn max_park(&self) -> chrono::Duration {
-        chrono::Duration::days(
-            self.optional("MAX_PARK_DAYS")
-                .and_then(|v| v.parse().ok())
-                .filter(|d: &i64| *d > 0)
-                .unwrap_or(3),
-        )
+        chrono::Duration::days(self.positive("MAX_PARK_DAYS", 3))
     }
 
     /// `DELIVERY_KEY_RETENTION_DAYS`: the replay window (default 30 days, past every vendor's retry
     /// schedule): signed bodies dated earlier are refused. Delivery ids live on their decision
     /// records, whose retention caps it.
     pub fn delivery_key_retention(&self) -> chrono::Duration {
-        chrono::Duration::days(
-            self.optional("DELIVERY_KEY_RETENTION_DAYS")
-                .and_then(|v| v.parse().ok())
-                .filter(|d: &i64| *d > 0)
-                .unwrap_or(30),
-        )
+        chrono::Duration::days(self.positive("DELIVERY_KEY_RETENTION_DAYS", 30))
     }
 
     /// `MAX_RECEIVES`: the consumed queue's `maxReceiveCount` (the template's is 5).
@@ -177,4 +179,32 @@ pub fn parse_interval(text: &str) -> Result<std::time::Duration, InvalidInterval
         _ => return Err(bad()),
     };
     Ok(std::time::Duration::from_secs(n.saturating_mul(secs)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Settings;
+
+    #[test]
+    fn a_positive_setting_falls_back_on_unset_unreadable_or_not_positive() {
+        let s = Settings::from_map(
+            [
+                ("PAGES", "7"),
+                ("ZERO", "0"),
+                ("NEGATIVE", "-2"),
+                ("WORDS", "three"),
+                ("EMPTY", ""),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect(),
+        );
+        assert_eq!(s.positive("PAGES", 3usize), 7);
+        assert_eq!(s.positive("UNSET", 3usize), 3);
+        assert_eq!(s.positive("ZERO", 3usize), 3);
+        assert_eq!(s.positive("NEGATIVE", 3i64), 3);
+        assert_eq!(s.positive("WORDS", 3usize), 3);
+        assert_eq!(s.positive("EMPTY", 3usize), 3);
+        assert_eq!(s.max_park(), chrono::Duration::days(3));
+    }
 }

@@ -35,19 +35,11 @@ pub struct Limits {
 
 impl Limits {
     pub fn concurrency(s: &crate::settings::Settings) -> usize {
-        s.optional("DOCUMENT_CONCURRENCY")
-            .and_then(|v| v.parse().ok())
-            .filter(|n: &usize| *n > 0)
-            .unwrap_or(1)
+        s.positive("DOCUMENT_CONCURRENCY", 1)
     }
 
     pub fn from_settings(s: &crate::settings::Settings) -> Self {
-        let number = |name: &str, default: usize| {
-            s.optional(name)
-                .and_then(|v| v.parse().ok())
-                .filter(|n: &usize| *n > 0)
-                .unwrap_or(default)
-        };
+        let number = |name: &str, default: usize| s.positive(name, default);
         let inspect = documents::Limits {
             max_bytes: number("DOCUMENT_MAX_BYTES", documents::Limits::default().max_bytes),
             ..documents::Limits::default()

@@ -71,11 +71,10 @@ impl Classify {
                                 .and_then(|v| v.parse().ok())
                                 .unwrap_or(6_000),
                         ),
-                        max_input_chars: s
-                            .optional("LLM_MAX_INPUT_CHARS")
-                            .and_then(|v| v.parse().ok())
-                            .filter(|n: &usize| *n > 0)
-                            .unwrap_or(crate::classifier::llm::DEFAULT_MAX_INPUT_CHARS),
+                        max_input_chars: s.positive(
+                            "LLM_MAX_INPUT_CHARS",
+                            crate::classifier::llm::DEFAULT_MAX_INPUT_CHARS,
+                        ),
                     }),
             },
             act_queue_url: s.act_queue_url()?.to_owned(),

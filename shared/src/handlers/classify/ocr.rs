@@ -50,11 +50,7 @@ impl Ocr {
             "off" | "" => Ok(None),
             "textract" => Ok(Some(Ocr {
                 client: aws.textract(),
-                max_pages: s
-                    .optional("DOCUMENT_OCR_MAX_PAGES")
-                    .and_then(|v| v.parse().ok())
-                    .filter(|n: &usize| *n > 0)
-                    .unwrap_or(DEFAULT_MAX_PAGES),
+                max_pages: s.positive("DOCUMENT_OCR_MAX_PAGES", DEFAULT_MAX_PAGES),
             })),
             other => Err(UnknownOcr(other.to_owned())),
         }
