@@ -161,10 +161,6 @@ async fn check_all(
         let facts = FACTS
             .scope(std::cell::RefCell::new(ResponseFacts::default()), async {
                 examine(connector.as_ref(), actions, &mut r).await;
-                // A webhook connection holds no login to test: its probe only checks the setup.
-                if crate::vendors::built_in(name).is_some_and(|v| !v.login) {
-                    r.authenticated = false;
-                }
                 FACTS.with(|f| f.borrow().clone())
             })
             .await;
@@ -261,7 +257,8 @@ async fn intake_secret(secrets: &crate::secrets::SecretCache, secret_id: &str) -
 async fn examine(connector: &dyn Connector, actions: &BTreeSet<String>, r: &mut Report) {
     match connector.probe().await {
         Ok(o) => {
-            r.authenticated = true;
+            // A webhook connection holds no login to test: its probe only checks the setup.
+            r.authenticated = crate::vendors::built_in(connector.name()).is_none_or(|v| v.login);
             r.identity = o.object_id;
             r.detail = o.detail;
         }
