@@ -222,10 +222,7 @@ pub async fn provision(
             .force_path_style(true)
             .build(),
     );
-    for (id, bucket) in template.of_kind("AWS::S3::Bucket") {
-        if !template.creates(bucket)? {
-            continue;
-        }
+    for (id, _) in template.created("AWS::S3::Bucket")? {
         // Bucket names are lower-case DNS labels.
         let name = format!("{prefix}-{id}").to_lowercase();
         s3.create_bucket()
@@ -323,10 +320,7 @@ pub async fn provision(
     // Keys first: the escrow key's id is a function setting. Each with its key policy, which
     // `switchyard smoke` reads (moto keeps it; it does not evaluate it).
     let kms = aws_sdk_kms::Client::new(config);
-    for (id, k) in template.of_kind("AWS::KMS::Key") {
-        if !template.creates(&template.resources[id])? {
-            continue;
-        }
+    for (id, k) in template.created("AWS::KMS::Key")? {
         let mut req = kms.create_key().description(format!("{prefix}-{id}"));
         if let Some(policy) = k.properties.get("KeyPolicy") {
             req = req.policy(p.resolve_tree(policy)?.to_string());
@@ -372,10 +366,7 @@ pub async fn provision(
 
     // The alarm topic (under its key) and its subscription, as the template's conditions say.
     let sns = aws_sdk_sns::Client::new(config);
-    for (id, t) in template.of_kind("AWS::SNS::Topic") {
-        if !template.creates(&template.resources[id])? {
-            continue;
-        }
+    for (id, t) in template.created("AWS::SNS::Topic")? {
         let mut req = sns.create_topic().name(format!("{prefix}-{id}"));
         if let Some(key) = t.properties.get("KmsMasterKeyId") {
             req = req.attributes("KmsMasterKeyId", p.resolve(key)?);
@@ -389,10 +380,7 @@ pub async fn provision(
         p.refs.insert(id.clone(), arn.clone());
         p.arns.insert(id.clone(), arn);
     }
-    for (id, sub) in template.of_kind("AWS::SNS::Subscription") {
-        if !template.creates(&template.resources[id])? {
-            continue;
-        }
+    for (id, sub) in template.created("AWS::SNS::Subscription")? {
         let prop = |name: &str| {
             sub.properties
                 .get(name)

@@ -284,18 +284,18 @@ impl Template {
     /// Every statement `role` is granted: its inline policies', and those of the
     /// `AWS::IAM::Policy` resources attached to it (the `*LogsPolicy`s).
     pub fn role_statements(&self, role: &str) -> Vec<&Value> {
-        let attached = self.of_kind("AWS::IAM::Policy").filter(|(_, pol)| {
-            // A policy whose condition does not hold is not created, so it grants nothing.
-            self.creates(pol).unwrap_or(false)
-                && pol
-                    .properties
-                    .get("Roles")
-                    .and_then(Value::as_sequence)
-                    .is_some_and(|roles| {
-                        roles
-                            .iter()
-                            .any(|r| expr(r) == Some(Expr::Ref(role.to_owned())))
-                    })
+        // A policy whose condition does not hold is not created, so it grants nothing (and a
+        // condition the template does not define grants nothing either).
+        let policies = self.created("AWS::IAM::Policy").unwrap_or_default();
+        let attached = policies.into_iter().filter(|(_, pol)| {
+            pol.properties
+                .get("Roles")
+                .and_then(Value::as_sequence)
+                .is_some_and(|roles| {
+                    roles
+                        .iter()
+                        .any(|r| expr(r) == Some(Expr::Ref(role.to_owned())))
+                })
         });
         self.resources[role]
             .properties
@@ -355,11 +355,24 @@ impl Template {
             .ok_or_else(|| anyhow!("template.yaml has no function built from binary {binary:?}"))
     }
 
+    /// Every resource of `kind` the template declares, created or not.
     pub fn of_kind<'a>(
         &'a self,
         kind: &'a str,
     ) -> impl Iterator<Item = (&'a String, &'a Resource)> + 'a {
         self.resources.iter().filter(move |(_, r)| r.kind == kind)
+    }
+
+    /// The resources of `kind` a deploy with the current parameters creates: those without a
+    /// `Condition`, and those whose condition holds.
+    pub fn created<'a>(&'a self, kind: &'a str) -> Result<Vec<(&'a String, &'a Resource)>> {
+        let mut out = Vec::new();
+        for (id, r) in self.of_kind(kind) {
+            if self.creates(r)? {
+                out.push((id, r));
+            }
+        }
+        Ok(out)
     }
 }
 
