@@ -225,6 +225,7 @@ async fn a_token_the_vendor_issued_is_not_lost_when_storing_it_fails() {
             ),
         )
         .endpoint_url("http://127.0.0.1:9")
+        .http_client(switchyard::http::sdk_http_client())
         .build();
     let mut failing = w.refresher.clone();
     failing.sm = aws_sdk_secretsmanager::Client::new(&dead);

@@ -83,6 +83,7 @@ async fn intake_answers_503_then_accepts_the_retry(down: Down) {
         .credentials_provider(aws_sdk_sqs::config::SharedCredentialsProvider::new(
             aws_sdk_sqs::config::Credentials::new("a", "b", None, None, "t"),
         ))
+        .http_client(switchyard::http::sdk_http_client())
         .build();
     let aws = stack.function_aws("intake").await.unwrap();
     let decisions = |ddb| DecisionStore::new(ddb, &p.refs["DecisionsTable"]);

@@ -7,7 +7,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_config::{Region, SdkConfig};
 
 use crate::venv;
 
@@ -502,7 +502,7 @@ pub async fn sdk_config_as(endpoint: &str, key: Option<&AccessKey>) -> SdkConfig
     let (id, secret) = key.map_or(("testing", "testing"), |k| {
         (k.id.as_str(), k.secret.as_str())
     });
-    aws_config::defaults(BehaviorVersion::latest())
+    switchyard::aws::config_loader()
         .endpoint_url(endpoint)
         .region(Region::new(REGION))
         .credentials_provider(aws_sdk_sqs::config::Credentials::new(

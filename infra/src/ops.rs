@@ -33,7 +33,7 @@ impl Deployment {
         else {
             bail!("no deployment configured: set {NEEDS}");
         };
-        let config = aws_config::load_from_env().await;
+        let config = switchyard::aws::config_loader().load().await;
         if config.region().is_none() {
             bail!("no AWS region configured: set {NEEDS}");
         }

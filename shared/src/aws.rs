@@ -43,12 +43,18 @@ impl AwsClients {
         )
     }
 
-    /// Load the standard AWS configuration chain (env, profile, IMDS/Lambda role).
-    /// `AWS_ENDPOINT_URL` points every client at the local emulator.
+    /// Load the standard AWS configuration chain (env, profile, IMDS/Lambda role), over the one
+    /// TLS stack ([`crate::tls`]). `AWS_ENDPOINT_URL` points every client at the local emulator.
     pub async fn from_env() -> Self {
-        let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-        Self::new(&config)
+        Self::new(&config_loader().load().await)
     }
+}
+
+/// The standard configuration chain with the HTTPS client of [`crate::tls`]: what every SDK
+/// client in switchyard, the CLI's included, is built from.
+pub fn config_loader() -> aws_config::ConfigLoader {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(crate::http::sdk_http_client())
 }
 
 /// One of the DynamoDB stores switchyard keeps its records in.

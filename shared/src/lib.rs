@@ -15,6 +15,7 @@ pub mod documents;
 pub mod drift;
 pub mod event;
 pub mod handlers;
+pub mod http;
 pub mod idempotency;
 mod lease;
 pub mod metrics;

@@ -409,7 +409,7 @@ async fn main() -> Result<()> {
             canary_within_minutes,
             json,
         } => {
-            let config = aws_config::load_from_env().await;
+            let config = switchyard::aws::config_loader().load().await;
             let outputs = match (stack, outputs) {
                 (Some(name), _) => switchyard_infra::smoke::stack_outputs(&config, &name).await?,
                 (None, Some(path)) => serde_json::from_slice(

@@ -17,7 +17,7 @@ fn output(var: &str) -> Result<String> {
 }
 
 async fn sqs() -> aws_sdk_sqs::Client {
-    aws_sdk_sqs::Client::new(&aws_config::load_from_env().await)
+    aws_sdk_sqs::Client::new(&switchyard::aws::config_loader().load().await)
 }
 
 /// `switchyard redrive`.

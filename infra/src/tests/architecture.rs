@@ -19,6 +19,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "event",
             "routing",
             "settings",
+            "http",
             "telemetry",
         ],
     ),
@@ -257,4 +258,74 @@ fn unit_tests_are_inline_or_in_a_sibling_tests_module() {
         }
     }
     assert!(odd.is_empty(), "tests in a third layout: {odd:?}");
+}
+
+#[test]
+fn every_client_the_library_builds_goes_through_the_one_tls_stack() {
+    // The functions are built without aws-lc and without reqwest's own provider: a reqwest client
+    // built before ring is installed panics there, and an SDK client without the client of
+    // `http::sdk_http_client` cannot send. The test build links both (the sandbox uses aws-lc), so
+    // it would not show either; the library builds them in one place each instead.
+    let root = crate::repo_root();
+    let mut files = Vec::new();
+    rust_files(&root.join("shared/src"), &mut files);
+    let allowed = [
+        ("reqwest::Client::builder(", "shared/src/http.rs"),
+        ("aws_config::defaults(", "shared/src/aws.rs"),
+    ];
+    let banned = [
+        "reqwest::Client::new(",
+        "reqwest::Client::builder(",
+        "reqwest::ClientBuilder",
+        "aws_config::defaults(",
+        "aws_config::load_defaults(",
+        "aws_config::load_from_env(",
+    ];
+    let mut stray = Vec::new();
+    for file in files {
+        let at = file.strip_prefix(&root).unwrap().display().to_string();
+        let text = std::fs::read_to_string(&file).unwrap();
+        for b in banned {
+            let count = text.matches(b).count();
+            let expected = usize::from(allowed.contains(&(b, at.as_str())));
+            if count != expected {
+                stray.push(format!("{at}: `{b}` {count} time(s), expected {expected}"));
+            }
+        }
+    }
+    assert!(stray.is_empty(), "{}", stray.join("\n"));
+}
+
+#[test]
+fn the_deployed_functions_link_one_crypto_library() {
+    // What `cargo lambda build` resolves for the six function crates alone (no test crate's
+    // features): ring, not aws-lc (1.3 MB of code each).
+    let functions = ["intake", "classify", "act", "canary", "rotate", "sync"];
+    let tree = |crate_name: &str| {
+        let mut cmd = std::process::Command::new(env!("CARGO"));
+        cmd.current_dir(crate::repo_root())
+            .args(["tree", "--offline", "--edges", "normal", "--prefix", "none"])
+            .args([
+                "--target",
+                "aarch64-unknown-linux-gnu",
+                "--invert",
+                crate_name,
+            ]);
+        for f in functions {
+            cmd.args(["-p", f]);
+        }
+        let out = cmd.output().expect("cargo runs");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    let (found, ring) = tree("ring");
+    assert!(
+        found && functions.iter().all(|f| ring.contains(&format!("{f} v"))),
+        "{ring}"
+    );
+    // cargo refuses to invert on a package the graph does not hold.
+    let (found, lc) = tree("aws-lc-sys");
+    assert!(!found, "aws-lc is linked again:\n{lc}");
 }

@@ -225,37 +225,7 @@ pub enum ResolveError {
     },
 }
 
-/// The HTTP client every connector shares: rustls, bounded timeouts, no system proxy.
-pub fn http_client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(same_origin_redirects())
-        .connect_timeout(Duration::from_secs(3))
-        .timeout(Duration::from_secs(10))
-        .user_agent(concat!("switchyard/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .expect("static reqwest configuration is valid")
-}
-
-/// Redirects are followed only within the origin that was called (at most 5): reqwest drops
-/// `Authorization` on a cross-host hop, but not an API-key or session header, so such a hop is
-/// never made with the connection's credentials; the 3xx is the answer.
-pub fn same_origin_redirects() -> reqwest::redirect::Policy {
-    reqwest::redirect::Policy::custom(|attempt| {
-        let first = attempt.previous().first();
-        let same = first.is_some_and(|f| {
-            f.scheme() == attempt.url().scheme()
-                && f.host_str() == attempt.url().host_str()
-                && f.port_or_known_default() == attempt.url().port_or_known_default()
-        });
-        if !same {
-            attempt.stop()
-        } else if attempt.previous().len() > 5 {
-            attempt.error("more than 5 redirects")
-        } else {
-            attempt.follow()
-        }
-    })
-}
+pub use crate::http::{http_client, same_origin_redirects};
 
 tokio::task_local! {
     /// Set by act when this action may already have happened — its last try's outcome is

@@ -94,7 +94,7 @@ mod tests {
 
     #[tokio::test]
     async fn shape_and_reachability_without_posting() {
-        let http = reqwest::Client::new();
+        let http = crate::http::http_client();
         let paths = |f: Vec<Finding>| -> Vec<(String, Severity)> {
             f.into_iter().map(|f| (f.path, f.severity)).collect()
         };

@@ -213,7 +213,7 @@ fn start(
 ) -> Result<(Declared, String), PreviewError> {
     let connector = Declared::new(
         described,
-        reqwest::Client::new(),
+        crate::connectors::http_client(),
         placeholder(described, base_url),
     )?;
     let mut out = String::new();
@@ -227,7 +227,7 @@ fn render_login(
     described: &'static Described,
     base_url: &str,
 ) -> Result<(), PreviewError> {
-    let http = reqwest::Client::new();
+    let http = crate::connectors::http_client();
     if let Auth::SessionLogin { login, .. } = described.description.auth.get_ref() {
         let unsigned = Declared {
             sign: super::Sign::None,

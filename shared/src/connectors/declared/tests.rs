@@ -179,7 +179,12 @@ fn requests_are_filled_encoded_and_signed_without_a_secret_in_sight() {
         expires_at: None,
         session: Default::default(),
     };
-    let c = Declared::new(get("casebook").unwrap(), reqwest::Client::new(), creds).unwrap();
+    let c = Declared::new(
+        get("casebook").unwrap(),
+        crate::connectors::http_client(),
+        creds,
+    )
+    .unwrap();
     let a = c.action("open_case").unwrap();
     let value = |n: &str| match n {
         "param.matter" => Some("M-1/../admin".to_owned()),
@@ -351,11 +356,11 @@ fn a_key_field_strategy_must_carry_the_key_and_a_base_url_may_come_from_the_desc
         base_url: base_url.into(),
         token: "t".to_owned().into(),
     };
-    let c = Declared::new(loaded, reqwest::Client::new(), token("")).unwrap();
+    let c = Declared::new(loaded, crate::connectors::http_client(), token("")).unwrap();
     assert_eq!(c.base_url, "https://records.example");
     let c = Declared::new(
         loaded,
-        reqwest::Client::new(),
+        crate::connectors::http_client(),
         token("https://tenant.example"),
     )
     .unwrap();
@@ -372,7 +377,7 @@ fn a_key_field_strategy_must_carry_the_key_and_a_base_url_may_come_from_the_desc
     let bare: &'static Described = Box::leak(Box::new(
         load(&[("bare.toml", MINIMAL)], &[]).unwrap().remove(0),
     ));
-    let e = Declared::new(bare, reqwest::Client::new(), token(""))
+    let e = Declared::new(bare, crate::connectors::http_client(), token(""))
         .err()
         .unwrap();
     assert!(e.to_string().contains("has no base URL"), "{e}");

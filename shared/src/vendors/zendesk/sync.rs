@@ -155,6 +155,8 @@ mod tests {
         let t = target();
         let elsewhere =
             json!({"job_status": {"url": "https://evil.example/x", "status": "queued"}});
-        assert!(t.job_request(&reqwest::Client::new(), &elsewhere).is_none());
+        assert!(t
+            .job_request(&crate::connectors::http_client(), &elsewhere)
+            .is_none());
     }
 }
