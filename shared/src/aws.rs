@@ -91,7 +91,7 @@ pub struct StoreError {
 }
 
 /// A conditional write's result, where a failed condition means there was nothing to do.
-pub fn unless_condition_failed<O, E, R>(
+pub(crate) fn unless_condition_failed<O, E, R>(
     store: Store,
     sent: Result<O, aws_sdk_dynamodb::error::SdkError<E, R>>,
 ) -> Result<(), StoreError>
@@ -120,7 +120,7 @@ impl StoreError {
     }
 
     /// An SDK error, in the log-safe words of [`error_message`].
-    pub fn sdk<E, R>(store: Store, e: &aws_sdk_sqs::error::SdkError<E, R>) -> Self
+    pub(crate) fn sdk<E, R>(store: Store, e: &aws_sdk_sqs::error::SdkError<E, R>) -> Self
     where
         E: aws_sdk_sqs::error::ProvideErrorMetadata + std::error::Error + 'static,
         R: std::fmt::Debug,

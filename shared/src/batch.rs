@@ -12,7 +12,7 @@ use crate::CORRELATION_ATTR;
 /// Why one record failed; the message returns to the queue and is retried (then dead-lettered).
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
-pub struct RecordError(pub String);
+pub(crate) struct RecordError(pub String);
 
 impl RecordError {
     pub fn new(e: impl std::fmt::Display) -> Self {
@@ -24,7 +24,7 @@ impl RecordError {
 /// empty `itemIdentifier`: Lambda would then fail the whole batch anyway, less clearly).
 #[derive(Debug, thiserror::Error)]
 #[error("{failed} record(s) failed and at least one has no messageId; retrying the whole batch")]
-pub struct UnreportableFailure {
+pub(crate) struct UnreportableFailure {
     pub failed: usize,
 }
 
@@ -49,7 +49,7 @@ pub fn receive_count(message: &SqsMessage) -> u64 {
 
 /// Whether this is the record's last receive before its queue moves it to the DLQ
 /// (`ApproximateReceiveCount` has reached `maxReceiveCount`).
-pub fn last_receive(message: &SqsMessage, max_receives: u64) -> bool {
+pub(crate) fn last_receive(message: &SqsMessage, max_receives: u64) -> bool {
     message
         .attributes
         .get("ApproximateReceiveCount")

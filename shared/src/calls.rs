@@ -17,7 +17,7 @@ use tracing::info;
 
 /// What a call is made for; act sets it around each action, other callers around their work.
 #[derive(Debug, Default)]
-pub struct CallContext {
+pub(crate) struct CallContext {
     /// The action (`create_ticket`), or `probe`, `token`, `chat.completions`, `bulk_upsert`…
     pub operation: String,
     pub event_id: Option<String>,
@@ -37,7 +37,7 @@ impl CallContext {
         }
     }
 
-    pub fn for_event(mut self, event_id: &str, correlation_id: &str) -> Self {
+    pub(crate) fn for_event(mut self, event_id: &str, correlation_id: &str) -> Self {
         self.event_id = Some(event_id.to_owned());
         self.correlation_id = Some(correlation_id.to_owned());
         self
@@ -55,7 +55,7 @@ pub async fn within<F: std::future::Future>(context: CallContext, work: F) -> F:
 
 /// Like [`within`], and also return a summary of each call made (method, path template,
 /// status, latency, attempt, outcome), oldest first.
-pub async fn within_collecting<F: std::future::Future>(
+pub(crate) async fn within_collecting<F: std::future::Future>(
     context: CallContext,
     work: F,
 ) -> (F::Output, Vec<serde_json::Value>) {
@@ -73,7 +73,7 @@ pub async fn within_collecting<F: std::future::Future>(
 }
 
 /// The next calls are a retry: their records say attempt 2, 3, …
-pub fn next_attempt() {
+pub(crate) fn next_attempt() {
     let _ = CONTEXT.try_with(|c| c.attempt.set(c.attempt.get() + 1));
 }
 
@@ -195,7 +195,7 @@ pub async fn send(
 
 /// A received answer whose body is bytes, read up to a cap.
 #[derive(Debug)]
-pub struct BytesAnswer {
+pub(crate) struct BytesAnswer {
     pub status: reqwest::StatusCode,
     pub headers: HeaderMap,
     pub bytes: Vec<u8>,
@@ -205,7 +205,7 @@ pub struct BytesAnswer {
 
 /// Send `req` and read at most `max` bytes of its answer (a file download). `path` is what the
 /// record shows: a file's URL names the file and can carry a token.
-pub async fn send_bytes(
+pub(crate) async fn send_bytes(
     connector: &str,
     req: reqwest::RequestBuilder,
     path: &str,
@@ -311,7 +311,7 @@ fn rate_headers(headers: &HeaderMap) -> Vec<(String, String)> {
 
 /// `/api/v2/tickets/123.json` → `/api/v2/tickets/{id}`: what may identify a person, an object
 /// or a secret is replaced; API words and versions stay.
-pub fn path_template(path: &str) -> String {
+pub(crate) fn path_template(path: &str) -> String {
     let mut previous = "";
     let segments: Vec<&str> = path
         .split('/')

@@ -49,7 +49,7 @@ pub fn parse(input: &str) -> Result<DateTime<Utc>, DateError> {
 }
 
 /// Parse a JSON value: a string in any supported form, or an epoch number.
-pub fn parse_json(v: &serde_json::Value) -> Result<DateTime<Utc>, DateError> {
+pub(crate) fn parse_json(v: &serde_json::Value) -> Result<DateTime<Utc>, DateError> {
     match v {
         serde_json::Value::String(s) => parse(s),
         // `Number`'s text keeps the digits as sent (no float round trip for integers).

@@ -15,7 +15,7 @@ use crate::connectors::{Connector, ConnectorError, Refusal, ResolveError};
 use crate::vendors::Connectors;
 
 /// Beyond this, signatures and token lifetimes (JWT `exp`, webhook timestamps) start to fail.
-pub const MAX_CLOCK_SKEW_SECS: i64 = 60;
+pub(crate) const MAX_CLOCK_SKEW_SECS: i64 = 60;
 
 #[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct Report {

@@ -130,11 +130,11 @@ mod rfc3339 {
     use chrono::{DateTime, SecondsFormat, Utc};
     use serde::{Deserialize, Deserializer, Serializer};
 
-    pub fn serialize<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+    pub(crate) fn serialize<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(&t.to_rfc3339_opts(SecondsFormat::AutoSi, true))
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Error> {
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Error> {
         DateTime::<Utc>::deserialize(d)
     }
 }
@@ -143,14 +143,19 @@ mod rfc3339_opt {
     use chrono::{DateTime, Utc};
     use serde::{Deserialize, Deserializer, Serializer};
 
-    pub fn serialize<S: Serializer>(t: &Option<DateTime<Utc>>, s: S) -> Result<S::Ok, S::Error> {
+    pub(crate) fn serialize<S: Serializer>(
+        t: &Option<DateTime<Utc>>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
         match t {
             Some(t) => super::rfc3339::serialize(t, s),
             None => s.serialize_none(),
         }
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<DateTime<Utc>>, D::Error> {
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<DateTime<Utc>>, D::Error> {
         Option::<DateTime<Utc>>::deserialize(d)
     }
 }
@@ -163,7 +168,7 @@ pub struct Payload(Box<serde_json::value::RawValue>);
 
 impl Payload {
     /// Keep `text` as it is, after checking that it is one JSON value.
-    pub fn from_json_text(text: &str) -> Result<Self, serde_json::Error> {
+    pub(crate) fn from_json_text(text: &str) -> Result<Self, serde_json::Error> {
         serde_json::from_str(text).map(Payload)
     }
 
@@ -218,13 +223,13 @@ pub fn event_id_for(source: Source, delivery_id: &str) -> String {
 }
 
 /// SQS's message limit (256 KiB, attributes included): every stage's message must fit in it.
-pub const QUEUE_MESSAGE_LIMIT: usize = 262_144;
+pub(crate) const QUEUE_MESSAGE_LIMIT: usize = 262_144;
 /// What a queued event may take of it, leaving room for the wrappers later stages add (category,
 /// reason, the correlation attribute).
-pub const MAX_EVENT_MESSAGE_BYTES: usize = QUEUE_MESSAGE_LIMIT - 8 * 1024;
+pub(crate) const MAX_EVENT_MESSAGE_BYTES: usize = QUEUE_MESSAGE_LIMIT - 8 * 1024;
 /// The deepest payload nesting accepted: serde_json reads 128 levels, and the stage messages wrap
 /// the payload in two more, so anything near that limit would be accepted and never read.
-pub const MAX_PAYLOAD_DEPTH: usize = 100;
+pub(crate) const MAX_PAYLOAD_DEPTH: usize = 100;
 
 /// Why an event cannot be queued for the later stages (intake refuses it rather than accept what
 /// could never be processed).
@@ -239,7 +244,7 @@ pub enum Unqueueable {
 }
 
 /// How deep valid JSON text nests (a scalar is 0, `[]` is 1): brackets outside strings.
-pub fn json_text_depth(text: &str) -> usize {
+pub(crate) fn json_text_depth(text: &str) -> usize {
     let (mut depth, mut deepest, mut in_string, mut escaped) = (0usize, 0usize, false, false);
     for b in text.bytes() {
         if in_string {

@@ -40,7 +40,7 @@ pub fn http_client() -> reqwest::Client {
 /// Redirects are followed only within the origin that was called (at most 5): reqwest drops
 /// `Authorization` on a cross-host hop, but not an API-key or session header, so such a hop is
 /// never made with the connection's credentials; the 3xx is the answer.
-pub fn same_origin_redirects() -> reqwest::redirect::Policy {
+pub(crate) fn same_origin_redirects() -> reqwest::redirect::Policy {
     reqwest::redirect::Policy::custom(|attempt| {
         let first = attempt.previous().first();
         let same = first.is_some_and(|f| {

@@ -12,11 +12,11 @@ use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
 pub const STATUS_INPROGRESS: &str = "INPROGRESS";
-pub const STATUS_COMPLETED: &str = "COMPLETED";
+pub(crate) const STATUS_COMPLETED: &str = "COMPLETED";
 
 /// How long a key claimed without a Lambda deadline (local tools, `Context::default()`) stays
 /// in progress. A zero deadline means "unknown", never "already expired" (a Powertools bug).
-pub const DEFAULT_IN_PROGRESS_MS: i64 = 60_000;
+pub(crate) const DEFAULT_IN_PROGRESS_MS: i64 = 60_000;
 
 /// The outcome of trying to claim a key.
 #[derive(Debug, PartialEq)]
@@ -54,7 +54,7 @@ pub fn payload_hash(payload: &[u8]) -> String {
 }
 
 /// When a claim made now stops being "in progress": the Lambda deadline, or a default.
-pub fn in_progress_until_ms(lambda_deadline_ms: u64, now: DateTime<Utc>) -> i64 {
+pub(crate) fn in_progress_until_ms(lambda_deadline_ms: u64, now: DateTime<Utc>) -> i64 {
     match i64::try_from(lambda_deadline_ms) {
         Ok(ms) if ms > 0 => ms,
         _ => now.timestamp_millis() + DEFAULT_IN_PROGRESS_MS,
@@ -71,7 +71,7 @@ impl IdempotencyStore {
     }
 
     /// Remember completed keys this long (the claim's and the completion's `expiration`).
-    pub fn with_ttl(mut self, ttl: chrono::Duration) -> Self {
+    pub(crate) fn with_ttl(mut self, ttl: chrono::Duration) -> Self {
         self.ttl_secs = ttl.num_seconds().max(1);
         self
     }
@@ -148,7 +148,7 @@ impl IdempotencyStore {
     }
 
     /// Mark a claimed key done, remembering `data` for later duplicates.
-    pub async fn complete(
+    pub(crate) async fn complete(
         &self,
         key: &str,
         data: &str,
@@ -185,7 +185,7 @@ impl IdempotencyStore {
     /// Give a claimed key back while its effect may exist: it stays in progress with its hold
     /// ended, so the next claim takes it over (`Reclaimed`) and looks before it acts. A key
     /// completed meanwhile is left as it is.
-    pub async fn release_in_doubt(&self, key: &str) -> Result<(), StoreError> {
+    pub(crate) async fn release_in_doubt(&self, key: &str) -> Result<(), StoreError> {
         let sent = self
             .ddb
             .update_item()
@@ -202,7 +202,7 @@ impl IdempotencyStore {
     }
 
     /// Until when (unix ms) the key's holder may still be working on it, if it is held.
-    pub async fn held_until_ms(&self, key: &str) -> Result<Option<i64>, StoreError> {
+    pub(crate) async fn held_until_ms(&self, key: &str) -> Result<Option<i64>, StoreError> {
         Ok(self
             .get(key)
             .await?

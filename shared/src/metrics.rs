@@ -35,13 +35,13 @@ pub const SENT_TO_REVIEW: &str = "SentToReview";
 pub const LLM_FALLBACKS: &str = "LlmFallbacks";
 /// Attached documents classify handled, per `kind` (text, scanned, encrypted, corrupt, image,
 /// unsupported, not_fetched, skipped) and in total.
-pub const DOCUMENTS_READ: &str = "DocumentsRead";
+pub(crate) const DOCUMENTS_READ: &str = "DocumentsRead";
 /// Pages sent to OCR (Textract bills each one), in total.
-pub const OCR_PAGES: &str = "OcrPages";
+pub(crate) const OCR_PAGES: &str = "OcrPages";
 /// Decisions people made from the review message's buttons (dimension `choice`).
-pub const HUMAN_DECISIONS: &str = "HumanDecisions";
+pub(crate) const HUMAN_DECISIONS: &str = "HumanDecisions";
 /// Approvals still undecided at their `remind_after` (a reminder was sent).
-pub const APPROVAL_REMINDERS: &str = "ApprovalReminders";
+pub(crate) const APPROVAL_REMINDERS: &str = "ApprovalReminders";
 // act
 /// Actions performed, per `connector` and in total.
 pub const ACTIONS_DONE: &str = "ActionsDone";
@@ -115,7 +115,7 @@ pub fn add(metric: &'static str, dimension: &'static str, value: &str, n: u64) {
 }
 
 /// Register a count at zero so it is emitted even when nothing happens (see [`init`]).
-pub fn register(metric: &'static str) {
+pub(crate) fn register(metric: &'static str) {
     metrics::counter!(metric).increment(0);
 }
 

@@ -15,13 +15,13 @@ use sha2::{Digest, Sha256};
 use thiserror::Error;
 
 /// How long parked work waits before it looks again.
-pub const PARK_DELAY: Duration = Duration::from_secs(900);
+pub(crate) const PARK_DELAY: Duration = Duration::from_secs(900);
 /// A mark outlives any parked message's chain of delays long enough to be seen by a human.
 const MARK_TTL_SECS: i64 = 30 * 24 * 3600;
 /// How long act trusts its last look at a connection's mark. Marks are rare and keyed to the
 /// credential's fingerprint, so a worker that has not seen a fresh one makes at most a few more
 /// vendor calls, each refused and parked, instead of a table read before every action.
-pub const CHECK_TTL: Duration = Duration::from_secs(30);
+pub(crate) const CHECK_TTL: Duration = Duration::from_secs(30);
 
 #[derive(Debug, Error)]
 #[error("reconnect mark for {secret_id}: {source}")]
@@ -98,7 +98,11 @@ impl Reconnect {
     }
 
     /// `true` for exactly one caller per marked credential: the one that alerts a human.
-    pub async fn first_alert(&self, secret_id: &str, fingerprint: &str) -> Result<bool, MarkError> {
+    pub(crate) async fn first_alert(
+        &self,
+        secret_id: &str,
+        fingerprint: &str,
+    ) -> Result<bool, MarkError> {
         let out = self
             .ddb
             .update_item()
@@ -119,7 +123,7 @@ impl Reconnect {
 
     /// [`Reconnect::pending`] for the hot path (act, before every action): this process's last
     /// look, when younger than [`CHECK_TTL`] and about the same credential.
-    pub async fn pending_cached(
+    pub(crate) async fn pending_cached(
         &self,
         secret_id: &str,
         fingerprint: &str,

@@ -3,7 +3,7 @@
 //! replaced, and the text is cut to a bounded length.
 
 /// At most this many characters of a message are kept.
-pub const MAX_CHARS: usize = 500;
+pub(crate) const MAX_CHARS: usize = 500;
 
 pub fn redact(text: &str) -> String {
     let cut: String = text.chars().take(MAX_CHARS).collect();

@@ -153,7 +153,7 @@ impl Credential {
     }
 
     /// Credentials whose access token switchyard obtains itself (refresh, mint or log in).
-    pub fn is_oauth(&self) -> bool {
+    pub(crate) fn is_oauth(&self) -> bool {
         matches!(
             self,
             Credential::Oauth2Refresh { .. }
@@ -194,7 +194,7 @@ impl Credential {
 
     /// The session limits the secret itself states (a described connector's description may
     /// state tighter ones: `connectors::declared::session_policy` combines both).
-    pub fn stored_session(&self) -> SessionPolicy {
+    pub(crate) fn stored_session(&self) -> SessionPolicy {
         match self {
             Credential::Oauth2ClientCredentials { session, .. }
             | Credential::Oauth2JwtBearer { session, .. }
@@ -230,7 +230,7 @@ impl Credential {
 /// A secret's JSON error without its values: serde's "invalid type: string \"…\"" and
 /// "unknown variant `…`" quote what they found, which here is a credential. Missing and unknown
 /// field names are keys, and say what to fix.
-pub fn shape_error(e: &serde_json::Error) -> String {
+pub(crate) fn shape_error(e: &serde_json::Error) -> String {
     let msg = e.to_string();
     let what = if msg.starts_with("missing field") || msg.starts_with("unknown field") {
         msg.split(" at line ").next().unwrap_or_default().to_owned()
@@ -258,7 +258,7 @@ pub fn shape_error(e: &serde_json::Error) -> String {
 pub const CACHE_TTL: Duration = Duration::from_secs(300);
 
 /// Intake signing secrets: several active per source, so one can be rotated without downtime.
-pub type SigningSecrets = HashMap<String, Vec<SecretString>>;
+pub(crate) type SigningSecrets = HashMap<String, Vec<SecretString>>;
 
 #[derive(Clone)]
 pub struct SecretCache {
@@ -315,7 +315,7 @@ impl SecretCache {
         Credential::parse(secret_id, &self.get(secret_id).await?)
     }
 
-    pub async fn signing_secrets(
+    pub(crate) async fn signing_secrets(
         &self,
         secret_id: &str,
     ) -> Result<Arc<SigningSecrets>, SecretError> {
@@ -351,7 +351,7 @@ pub fn parse_signing(secret_id: &str, value: &SecretString) -> Result<SigningSec
 
 /// The intake secret as stored: each key holds a list of values, or one value (what
 /// CloudFormation's `GenerateSecretString` writes under `GenerateStringKey`).
-pub fn read_signing(value: &SecretString) -> Result<SigningSecrets, serde_json::Error> {
+pub(crate) fn read_signing(value: &SecretString) -> Result<SigningSecrets, serde_json::Error> {
     #[derive(serde::Deserialize)]
     #[serde(untagged)]
     enum OneOrMany {
@@ -369,7 +369,7 @@ pub fn read_signing(value: &SecretString) -> Result<SigningSecrets, serde_json::
 }
 
 /// The entries of one list that cannot sign anything, with their positions.
-pub fn unusable_entries(list: &[SecretString]) -> Vec<(usize, &SecretString)> {
+pub(crate) fn unusable_entries(list: &[SecretString]) -> Vec<(usize, &SecretString)> {
     list.iter()
         .enumerate()
         .filter(|(_, s)| !is_usable(s.expose_secret()))
@@ -401,7 +401,7 @@ pub async fn read_stage(
 
 /// Whether a configured secret can sign anything: an empty or whitespace value, or a bare
 /// prefix such as `whsec_`, is a key anyone holds (HMAC takes an empty key).
-pub fn is_usable(secret: &str) -> bool {
+pub(crate) fn is_usable(secret: &str) -> bool {
     let s = secret.trim();
     let key = s.strip_prefix("whsec_").unwrap_or(s);
     !key.trim_matches('=').is_empty()

@@ -21,7 +21,7 @@ pub enum SettingError {
 }
 
 /// What intake accepts unless `MAX_BODY_BYTES` says otherwise.
-pub const DEFAULT_MAX_BODY_BYTES: usize = 256 * 1024;
+pub(crate) const DEFAULT_MAX_BODY_BYTES: usize = 256 * 1024;
 
 #[derive(Clone, Debug, Default)]
 pub struct Settings {
@@ -74,16 +74,16 @@ impl Settings {
     pub fn review_queue_url(&self) -> Result<&str, MissingSetting> {
         self.get("REVIEW_QUEUE_URL")
     }
-    pub fn idempotency_table(&self) -> Result<&str, MissingSetting> {
+    pub(crate) fn idempotency_table(&self) -> Result<&str, MissingSetting> {
         self.get("IDEMPOTENCY_TABLE")
     }
     pub fn pacing_table(&self) -> Result<&str, MissingSetting> {
         self.get("PACING_TABLE")
     }
-    pub fn decisions_table(&self) -> Result<&str, MissingSetting> {
+    pub(crate) fn decisions_table(&self) -> Result<&str, MissingSetting> {
         self.get("DECISIONS_TABLE")
     }
-    pub fn intake_secret_id(&self) -> Result<&str, MissingSetting> {
+    pub(crate) fn intake_secret_id(&self) -> Result<&str, MissingSetting> {
         self.get("INTAKE_SECRET_ID")
     }
 
@@ -103,7 +103,7 @@ impl Settings {
     /// `DELIVERY_KEY_RETENTION_DAYS`: the replay window (default 30 days, past every vendor's retry
     /// schedule): signed bodies dated earlier are refused. Delivery ids live on their decision
     /// records, whose retention caps it.
-    pub fn delivery_key_retention(&self) -> chrono::Duration {
+    pub(crate) fn delivery_key_retention(&self) -> chrono::Duration {
         chrono::Duration::days(self.positive("DELIVERY_KEY_RETENTION_DAYS", 30))
     }
 
@@ -115,7 +115,7 @@ impl Settings {
     }
 
     /// `DECISION_RETENTION_DAYS`: how long decision records are kept (default 30).
-    pub fn decision_retention_days(&self) -> Option<i64> {
+    pub(crate) fn decision_retention_days(&self) -> Option<i64> {
         self.optional("DECISION_RETENTION_DAYS")
             .and_then(|v| v.parse().ok())
     }
@@ -127,7 +127,7 @@ impl Settings {
     /// The connection secret this deployment names for one connector (`{NAME}_SECRET_ID`),
     /// if it uses that connection. `vendors::secret_id` is the one to ask: it knows which
     /// connectors are described, whose secrets need no name of their own.
-    pub fn connection_secret_id(&self, connector: &str) -> Option<String> {
+    pub(crate) fn connection_secret_id(&self, connector: &str) -> Option<String> {
         if !self.in_use(connector) {
             return None;
         }
@@ -138,7 +138,7 @@ impl Settings {
     /// Where a described connector's secret lives when nothing names it:
     /// `CONNECTION_SECRET_PREFIX` + its name (the template's `ConnectionSecretPrefix`: no
     /// template edit per described connector).
-    pub fn described_connection_secret_id(&self, connector: &str) -> Option<String> {
+    pub(crate) fn described_connection_secret_id(&self, connector: &str) -> Option<String> {
         if !self.in_use(connector) {
             return None;
         }

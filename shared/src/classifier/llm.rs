@@ -34,9 +34,9 @@ pub struct Llm {
 
 /// Default for [`Llm::max_input_chars`]: a support message's substance fits, a pasted log does
 /// not run up the bill.
-pub const DEFAULT_MAX_INPUT_CHARS: usize = 4_000;
+pub(crate) const DEFAULT_MAX_INPUT_CHARS: usize = 4_000;
 /// The answer is a small JSON object; a longer one is cut and goes to review.
-pub const MAX_ANSWER_TOKENS: u32 = 300;
+pub(crate) const MAX_ANSWER_TOKENS: u32 = 300;
 
 #[derive(Debug, Error, PartialEq)]
 pub enum Unavailable {
@@ -171,7 +171,12 @@ fn error_message(body: &str) -> String {
 /// The prompt, built from the routing config: each category, its description and examples.
 /// The event's text, cut to `max_chars`, is the user turn, fenced by markers it cannot forge
 /// (they carry a hash of the text itself), and declared data.
-pub fn request_body(routing: &RoutingConfig, model: &str, text: &str, max_chars: usize) -> Value {
+pub(crate) fn request_body(
+    routing: &RoutingConfig,
+    model: &str,
+    text: &str,
+    max_chars: usize,
+) -> Value {
     use sha2::Digest;
     let (text, cut) = match text.char_indices().nth(max_chars) {
         Some((at, _)) => (&text[..at], true),
@@ -233,7 +238,7 @@ pub fn request_body(routing: &RoutingConfig, model: &str, text: &str, max_chars:
 
 /// Read a 2xx answer. Anything but a well-formed, on-list answer is confidence 0 with a signal
 /// naming what was wrong. The model's free-text reason is not kept: it may quote the message.
-pub fn parse_answer(routing: &RoutingConfig, body: &str) -> (Classification, Usage) {
+pub(crate) fn parse_answer(routing: &RoutingConfig, body: &str) -> (Classification, Usage) {
     let low = |what: &str| Classification::unknown("llm", format!("llm:{what}"));
     let Ok(v) = serde_json::from_str::<Value>(body) else {
         return (low("response is not JSON"), Usage::default());

@@ -14,7 +14,7 @@ use crate::model::Model;
 use crate::routing::{Classification, RoutingConfig};
 
 /// The labelled examples the built-in model learns from (the demo's support-desk categories).
-pub const BUILTIN_EXAMPLES: &str = include_str!("../../examples/support-desk.csv");
+pub(crate) const BUILTIN_EXAMPLES: &str = include_str!("../../examples/support-desk.csv");
 
 #[derive(Clone, Debug)]
 pub struct Classifier {
@@ -88,7 +88,7 @@ impl Classifier {
 
 /// The built-in model, trained from [`BUILTIN_EXAMPLES`] ahead of time (`switchyard model
 /// builtin`): loading it costs a fraction of a millisecond at start, training it ~13 ms.
-pub const BUILTIN_MODEL: &[u8] = include_bytes!("../../examples/support-desk.model");
+pub(crate) const BUILTIN_MODEL: &[u8] = include_bytes!("../../examples/support-desk.model");
 
 /// The built-in model, unless `MODEL_PATH` names a model file shipped with the function.
 pub fn embedded_model() -> Result<Arc<Model>, crate::model::ModelError> {

@@ -215,7 +215,7 @@ fn fetchable_without_credentials(url: &Url, allow_loopback: bool) -> bool {
 }
 
 /// The origin of a connection's base URL, for [`Fetch::trusted`].
-pub fn origin_of(base_url: &str) -> Option<String> {
+pub(crate) fn origin_of(base_url: &str) -> Option<String> {
     let u = Url::parse(base_url).ok()?;
     Some(u.origin().ascii_serialization())
 }

@@ -27,7 +27,7 @@ pub fn unknown_fields_seen() -> u64 {
 
 /// Compare one record of `object` from a live answer with the contract; `documented` lists the
 /// top-level fields the vendor documents (others are new: information).
-pub fn observe(contract: &Contract, object: &str, record: &Value, documented: &[&str]) {
+pub(crate) fn observe(contract: &Contract, object: &str, record: &Value, documented: &[&str]) {
     let shape = contract.shape(object);
     let profile = crate::drift::profile::Profile::build(std::slice::from_ref(record), shape);
     let mut found =
@@ -67,7 +67,7 @@ fn pend(found: impl IntoIterator<Item = Finding>) {
 }
 
 /// A write the vendor accepted (2xx) without these fields: it dropped them without a word.
-pub fn write_dropped(connector: &str, action: &str, fields: &[String]) {
+pub(crate) fn write_dropped(connector: &str, action: &str, fields: &[String]) {
     pend(fields.iter().map(|field| Finding {
         connector: connector.to_owned(),
         object: action.to_owned(),
@@ -84,7 +84,7 @@ pub fn write_dropped(connector: &str, action: &str, fields: &[String]) {
 
 /// Fields a verified webhook carried that its normalizer does not know (information: the
 /// vendor added something; what switchyard reads is checked by the normalizer itself).
-pub fn webhook_fields(source: &str, event_type: &str, fields: &[String]) {
+pub(crate) fn webhook_fields(source: &str, event_type: &str, fields: &[String]) {
     pend(fields.iter().map(|field| Finding {
         connector: source.to_owned(),
         object: format!("webhook {event_type}"),
@@ -98,7 +98,7 @@ pub fn webhook_fields(source: &str, event_type: &str, fields: &[String]) {
 }
 
 /// The findings observed since the last call, less those handed out within the hour.
-pub fn take_observed() -> Vec<Finding> {
+pub(crate) fn take_observed() -> Vec<Finding> {
     let found = std::mem::take(&mut *PENDING.lock().unwrap_or_else(|e| e.into_inner()));
     let mut handed = HANDED_OUT.lock().unwrap_or_else(|e| e.into_inner());
     let handed = handed.get_or_insert_with(HashMap::new);

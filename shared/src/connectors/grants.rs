@@ -21,7 +21,7 @@ pub struct Grants {
 
 impl Grants {
     /// Compare: `required(action)` lists what the vendor requires for each configured action.
-    pub fn compare(
+    pub(crate) fn compare(
         connector: &str,
         actions: &BTreeSet<String>,
         granted: Vec<String>,
@@ -45,14 +45,14 @@ impl Grants {
 
 /// Facts from the vendor's last answers in a scope: rate-limit headroom and its clock.
 #[derive(Clone, Debug, Default, PartialEq)]
-pub struct ResponseFacts {
+pub(crate) struct ResponseFacts {
     pub headroom: Option<String>,
     pub vendor_date: Option<DateTime<Utc>>,
 }
 
 tokio::task_local! {
     /// Set by `read_response` when the doctor scopes it around its calls.
-    pub static FACTS: std::cell::RefCell<ResponseFacts>;
+    pub(crate) static FACTS: std::cell::RefCell<ResponseFacts>;
 }
 
 /// Record what an answer's headers say (a no-op outside a `FACTS` scope).

@@ -76,14 +76,14 @@ impl ConnectorError {
 
     /// The fields a refused write named as missing or invalid, so the refusal can become a drift
     /// finding naming them.
-    pub fn refused_fields(&self) -> &[String] {
+    pub(crate) fn refused_fields(&self) -> &[String] {
         match self.refusal() {
             Refusal::Invalid { fields } => fields,
             _ => &[],
         }
     }
 
-    pub fn is_retryable(&self) -> bool {
+    pub(crate) fn is_retryable(&self) -> bool {
         matches!(
             self,
             ConnectorError::Transient(_)
@@ -93,7 +93,7 @@ impl ConnectorError {
     }
 
     /// A triaged vendor response that was not ok.
-    pub fn from_verdict(v: triage::Verdict) -> Self {
+    pub(crate) fn from_verdict(v: triage::Verdict) -> Self {
         match v.kind {
             triage::Kind::Ok => ConnectorError::permanent(format!("not an error: {}", v.reason)),
             triage::Kind::RateLimited => ConnectorError::RateLimited {
@@ -125,7 +125,7 @@ impl ConnectorError {
     /// Network-level failures: transient when the request cannot have been sent (no connection)
     /// or only read; for a write that may have been sent, the outcome is unknown. The message
     /// never includes request headers or the URL.
-    pub fn from_reqwest(e: reqwest::Error, writes: bool) -> Self {
+    pub(crate) fn from_reqwest(e: reqwest::Error, writes: bool) -> Self {
         let sent = !e.is_connect() && !e.is_builder();
         if writes && sent {
             ConnectorError::OutcomeUnknown(format!(
@@ -225,7 +225,7 @@ pub enum ResolveError {
     },
 }
 
-pub use crate::http::{http_client, same_origin_redirects};
+pub use crate::http::http_client;
 
 tokio::task_local! {
     /// Set by act when this action may already have happened — its last try's outcome is
@@ -240,7 +240,7 @@ pub async fn maybe_done<F: std::future::Future>(flag: bool, f: F) -> F::Output {
 }
 
 /// Whether the action being performed may already have happened (see [`maybe_done`]).
-pub fn is_maybe_done() -> bool {
+pub(crate) fn is_maybe_done() -> bool {
     MAYBE_DONE.try_with(|f| *f).unwrap_or(false)
 }
 
@@ -248,7 +248,7 @@ tokio::task_local! {
     /// Set by [`read_response`] from a successful answer's rate headers: the spacing the
     /// vendor's remaining budget allows ([`wait::budget_hint`]). act scopes it around each call
     /// and holds the shared budget when it is slower than the configured pace.
-    pub static BUDGET_HINT: std::cell::Cell<Option<Duration>>;
+    pub(crate) static BUDGET_HINT: std::cell::Cell<Option<Duration>>;
 }
 
 /// Run one connector call and return, beside its result, the spacing its last answer's rate
@@ -266,7 +266,7 @@ pub async fn with_budget_hint<F: std::future::Future>(call: F) -> (F::Output, Op
 pub type Triage = fn(&triage::Response) -> triage::Draft;
 
 /// Triage a received response with a vendor's rules; ok → the JSON body (`null` when empty).
-pub fn read_response(
+pub(crate) fn read_response(
     rules: Triage,
     status: reqwest::StatusCode,
     headers: &reqwest::header::HeaderMap,
@@ -307,7 +307,7 @@ pub async fn send(
 }
 
 /// Send a request and read its answer with `read`; the call's record gets the outcome.
-pub async fn send_with<T>(
+pub(crate) async fn send_with<T>(
     vendor: &str,
     req: reqwest::RequestBuilder,
     read: impl FnOnce(crate::calls::Answer) -> Result<T, ConnectorError>,
@@ -346,7 +346,7 @@ pub fn bearer(
 }
 
 /// An id as vendors send it: a string, or a number (some APIs and proxies); empty is none.
-pub fn id_text(v: Option<&serde_json::Value>) -> Option<String> {
+pub(crate) fn id_text(v: Option<&serde_json::Value>) -> Option<String> {
     match v? {
         serde_json::Value::String(s) if !s.is_empty() => Some(s.clone()),
         serde_json::Value::Number(n) => Some(n.to_string()),

@@ -37,7 +37,7 @@ pub struct StructureCheck {
 }
 
 /// The routes (by name) whose actions go through `connector`, with those actions.
-pub fn routes_using<'a>(
+pub(crate) fn routes_using<'a>(
     routing: &'a RoutingConfig,
     connector: &str,
 ) -> Vec<(String, Vec<&'a ActionTemplate>)> {
@@ -73,7 +73,7 @@ pub fn routes_using<'a>(
 
 /// Required fields the configured actions do not set: one breaking finding per field (a warning
 /// when the vendor only needs it later), naming every route that would fail.
-pub fn unmet_requirements(
+pub(crate) fn unmet_requirements(
     connector: &str,
     required: &[RequiredField],
     routes: &[(String, Vec<&ActionTemplate>)],
@@ -119,7 +119,7 @@ pub fn unmet_requirements(
 }
 
 /// Check one connection now.
-pub async fn check_structure(
+pub(crate) async fn check_structure(
     name: &str,
     connector: &dyn Connector,
     store: &DriftStore,
@@ -238,7 +238,7 @@ pub async fn check_structure(
 }
 
 /// Record a refused write's fields as findings (act); `Ok(ids)` of the findings raised.
-pub async fn record_refusal(
+pub(crate) async fn record_refusal(
     store: &DriftStore,
     connector: &str,
     action: &str,
@@ -271,7 +271,7 @@ pub async fn record_refusal(
 
 /// Store what live traffic showed (`connectors::drift`) as findings from `source` (`act`,
 /// `intake`). Best effort: a finding that cannot be stored now is seen again later.
-pub async fn store_observed(store: Option<&DriftStore>, source: &str) {
+pub(crate) async fn store_observed(store: Option<&DriftStore>, source: &str) {
     let observed = crate::connectors::drift::take_observed();
     let Some(store) = store else { return };
     for f in observed {

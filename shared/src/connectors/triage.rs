@@ -96,7 +96,7 @@ impl Response {
 }
 
 /// An OAuth 2.0 token endpoint's answer (RFC 6749 §5.2), read. `now` anchors absolute reset times.
-pub fn oauth2_verdict(r: &Response, now: DateTime<Utc>) -> Verdict {
+pub(crate) fn oauth2_verdict(r: &Response, now: DateTime<Utc>) -> Verdict {
     oauth2(r).finish(r, now)
 }
 

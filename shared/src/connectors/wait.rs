@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 pub type Headers = [(String, String)];
 
 /// A response's headers as pairs (values that are not text are left out).
-pub fn header_pairs(headers: &reqwest::header::HeaderMap) -> Vec<(String, String)> {
+pub(crate) fn header_pairs(headers: &reqwest::header::HeaderMap) -> Vec<(String, String)> {
     headers
         .iter()
         .filter_map(|(n, v)| Some((n.as_str().to_owned(), v.to_str().ok()?.to_owned())))
@@ -30,7 +30,7 @@ pub fn header<'a>(headers: &'a Headers, name: &str) -> Option<&'a str> {
 const EPOCH_FLOOR: f64 = 1e9;
 
 /// The wait the headers ask for, most specific first. `None` when nothing usable was sent.
-pub fn wait_hint(headers: &Headers, now: DateTime<Utc>) -> Option<Duration> {
+pub(crate) fn wait_hint(headers: &Headers, now: DateTime<Utc>) -> Option<Duration> {
     if let Some(ms) = header(headers, "retry-after-ms").and_then(|v| v.parse::<f64>().ok()) {
         if ms.is_finite() && ms >= 0.0 {
             return Some(Duration::from_secs_f64(ms / 1000.0));
@@ -50,7 +50,7 @@ pub fn wait_hint(headers: &Headers, now: DateTime<Utc>) -> Option<Duration> {
 /// spends the same budget. Reads `X-Rate-Limit-Remaining`/`RateLimit-Remaining` (Zendesk, Jira,
 /// IETF) with the reset headers, and HubSpot's `X-HubSpot-RateLimit-Remaining: 0` with its
 /// interval (HubSpot names no reset time, so only an empty window says anything).
-pub fn budget_hint(headers: &Headers, now: DateTime<Utc>) -> Option<Duration> {
+pub(crate) fn budget_hint(headers: &Headers, now: DateTime<Utc>) -> Option<Duration> {
     let count = |name: &str| header(headers, name).and_then(|v| v.parse::<u32>().ok());
     if count("x-hubspot-ratelimit-remaining") == Some(0) {
         let ms = header(headers, "x-hubspot-ratelimit-interval-milliseconds")?
@@ -73,7 +73,7 @@ pub fn budget_hint(headers: &Headers, now: DateTime<Utc>) -> Option<Duration> {
 
 /// One header value: delta seconds, epoch seconds/milliseconds, or a date, relative to `now`.
 /// Times in the past mean "no wait".
-pub fn parse_wait(value: &str, now: DateTime<Utc>) -> Option<Duration> {
+pub(crate) fn parse_wait(value: &str, now: DateTime<Utc>) -> Option<Duration> {
     let value = value.trim();
     if let Ok(n) = value.parse::<f64>() {
         if !n.is_finite() || n < 0.0 {

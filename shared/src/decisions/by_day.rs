@@ -9,10 +9,10 @@ use crate::idempotency::{get_s, s};
 /// How many index keys a day's records spread over: every decision write also writes the
 /// `ByDay` index under its key, and one key per day would take a whole day's write rate on one
 /// index partition (about 1,000 writes a second). Readers query all of them.
-pub const DAY_SHARDS: u32 = 8;
+pub(crate) const DAY_SHARDS: u32 = 8;
 
 /// The `ByDay` key of an event: its day and a shard drawn from its id.
-pub fn day_key(day: &str, event_id: &str) -> String {
+pub(crate) fn day_key(day: &str, event_id: &str) -> String {
     use sha2::Digest;
     let shard = u32::from(sha2::Sha256::digest(event_id.as_bytes())[0]) % DAY_SHARDS;
     format!("{day}#{shard}")

@@ -11,7 +11,7 @@ impl DecisionStore {
     /// The attempt that did `action` (`connector.action`, the plan's `index`-th) in `stage`
     /// (`act`, or `review` for the review route's notices), if the record holds one: `done`, or
     /// `already_done` by a later run.
-    pub async fn done_attempt(
+    pub(crate) async fn done_attempt(
         &self,
         event_id: &str,
         stage: &str,

@@ -97,7 +97,7 @@ impl DecisionStore {
 
     /// Rebuild the evidence of `record`'s decision when it has none (its writer crashed between
     /// the decision and its evidence): the input, route and plan a retry recomputed.
-    pub async fn repair_evidence(
+    pub(crate) async fn repair_evidence(
         &self,
         record: &DecisionRecord,
         e: &Evidence<'_>,

@@ -51,7 +51,7 @@ impl HumanDecision {
 
     /// The same decision, with what the person wrote, PII-redacted as the record keeps event
     /// text (a person may paste a customer's words); nothing kept for an empty note.
-    pub fn with_note(mut self, note: Option<&str>) -> Self {
+    pub(crate) fn with_note(mut self, note: Option<&str>) -> Self {
         self.note = note
             .map(str::trim)
             .filter(|n| !n.is_empty())
@@ -132,7 +132,7 @@ impl DecisionStore {
     }
 
     /// `by` tried to decide and was not allowed (`why`): kept on the record, nothing else.
-    pub async fn record_refusal(
+    pub(crate) async fn record_refusal(
         &self,
         event_id: &str,
         by: &str,
@@ -163,7 +163,7 @@ pub(super) const EXPIRED: &str = "approval_expired_at";
 impl DecisionStore {
     /// The approval on `event_id` expired undecided: noted, if it still waits and nobody
     /// decided meanwhile (`false` then).
-    pub async fn mark_expired(
+    pub(crate) async fn mark_expired(
         &self,
         event_id: &str,
         at: DateTime<Utc>,
@@ -185,7 +185,7 @@ const CARRIED: &str = "human_carried_out";
 impl DecisionStore {
     /// Attempts made for work that is not the event's own (the review message's update after a
     /// decision): appended, and the event's state left as it is.
-    pub async fn record_attempts(
+    pub(crate) async fn record_attempts(
         &self,
         event_id: &str,
         attempts: &[serde_json::Value],
@@ -203,7 +203,7 @@ impl DecisionStore {
 
     /// The decision on `event_id` was carried out with `planned` (kept redacted, as classify
     /// keeps its plan: `explain` and the connector preview read them).
-    pub async fn mark_carried_out(
+    pub(crate) async fn mark_carried_out(
         &self,
         event_id: &str,
         planned: &[crate::routing::PlannedAction],

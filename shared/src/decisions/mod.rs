@@ -16,7 +16,8 @@ mod human;
 mod notes;
 
 pub use evidence::Evidence;
-pub use human::{Decided, HumanDecision};
+pub use human::Decided;
+pub(crate) use human::HumanDecision;
 
 use std::collections::HashMap;
 
@@ -29,10 +30,10 @@ use crate::idempotency::{get_s, n, s};
 use crate::routing::{Classification, PlannedAction};
 
 /// Records are kept 30 days unless `DECISION_RETENTION_DAYS` says otherwise.
-pub const RETENTION_SECS: i64 = 30 * 24 * 3600;
+pub(crate) const RETENTION_SECS: i64 = 30 * 24 * 3600;
 /// The index that lists a day's events in the order they arrived.
-pub const BY_DAY_INDEX: &str = "ByDay";
-pub use by_day::{day_key, DAY_SHARDS};
+pub(crate) const BY_DAY_INDEX: &str = "ByDay";
+pub(crate) use by_day::day_key;
 
 use crate::aws::{Store, StoreError};
 
@@ -48,16 +49,16 @@ pub const PATH_REVIEW: &str = "review";
 /// The states a record moves through.
 pub mod state {
     pub const ACCEPTED: &str = "accepted";
-    pub const PLANNED: &str = "planned";
+    pub(crate) const PLANNED: &str = "planned";
     pub const IN_REVIEW: &str = "in_review";
-    pub const WAITING: &str = "waiting";
-    pub const PARKED: &str = "parked";
+    pub(crate) const WAITING: &str = "waiting";
+    pub(crate) const PARKED: &str = "parked";
     pub const DONE: &str = "done";
     pub const FAILED: &str = "failed";
     /// A human closed a review item without switchyard acting (`switchyard review resolve --dismiss`).
     pub const RESOLVED: &str = "resolved";
     /// A person took the event over in its vendor; switchyard does nothing more.
-    pub const TAKEN_OVER: &str = "taken_over";
+    pub(crate) const TAKEN_OVER: &str = "taken_over";
 }
 
 #[derive(Clone, Debug)]
@@ -133,7 +134,7 @@ impl DecisionStore {
     }
 
     /// Keep records this many days (the template's `DecisionRetentionDays`).
-    pub fn with_retention_days(mut self, days: Option<i64>) -> Self {
+    pub(crate) fn with_retention_days(mut self, days: Option<i64>) -> Self {
         if let Some(d) = days.filter(|d| *d > 0) {
             self.retention_secs = d * 86_400;
         }
@@ -181,7 +182,7 @@ impl DecisionStore {
     }
 
     /// A redelivery of the event was acknowledged without queueing it again.
-    pub async fn record_duplicate(&self, event_id: &str) -> Result<(), StoreError> {
+    pub(crate) async fn record_duplicate(&self, event_id: &str) -> Result<(), StoreError> {
         let sent = self
             .ddb
             .update_item()
@@ -199,7 +200,7 @@ impl DecisionStore {
     /// When an earlier attempt already decided this event, nothing is written and that decision
     /// is returned, so a retry (or a second delivery) follows the first answer, never a new one.
     #[allow(clippy::too_many_arguments)]
-    pub async fn record_decision(
+    pub(crate) async fn record_decision(
         &self,
         event: &Event,
         correlation_id: &str,
@@ -278,7 +279,7 @@ impl DecisionStore {
     /// A record failed its last receive in `stage` and its queue moves it to the DLQ now: the
     /// event is `failed`, with why (`switchyard redrive` and `replay` can send it again). A
     /// failure to write is only logged: the message goes to the DLQ either way.
-    pub async fn record_dead_letter(
+    pub(crate) async fn record_dead_letter(
         &self,
         event_id: &str,
         stage: &str,

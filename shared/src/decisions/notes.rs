@@ -27,7 +27,7 @@ impl DecisionStore {
     /// The event was handed back in `status` (`waiting`, `parked`) for `reason`: the attempts
     /// this run made before (appended), and `note`, the action it waits on (a JSON object with
     /// `action` as `connector.action`, and `status`), replacing the last note.
-    pub async fn record_note(
+    pub(crate) async fn record_note(
         &self,
         event_id: &str,
         status: &str,

@@ -113,7 +113,7 @@ impl Inspection {
     }
 
     /// A file that could not be inspected at all, with why.
-    pub fn unreadable(reason: &str) -> Self {
+    pub(crate) fn unreadable(reason: &str) -> Self {
         Inspection::of(Kind::Unsupported, None).because(reason)
     }
 
@@ -133,8 +133,9 @@ impl Inspection {
 }
 
 pub const PDF: &str = "application/pdf";
-pub const DOCX: &str = "application/vnd.openxmlformats-officedocument.wordprocessingml.document";
-pub const PLAIN: &str = "text/plain";
+pub(crate) const DOCX: &str =
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document";
+pub(crate) const PLAIN: &str = "text/plain";
 const ZIP: &str = "application/zip";
 
 /// What `bytes` are, and their text. Total: any input gives an inspection.
@@ -179,20 +180,20 @@ fn plain(bytes: &[u8], limits: &Limits) -> Inspection {
 }
 
 /// The largest document Textract's synchronous call takes.
-pub const OCR_MAX_PAGE_BYTES: usize = 10 * 1024 * 1024;
+pub(crate) const OCR_MAX_PAGE_BYTES: usize = 10 * 1024 * 1024;
 
 /// Picture types OCR reads (Textract: JPEG, PNG, TIFF; PDFs go page by page).
 const OCR_IMAGES: [&str; 3] = ["image/png", "image/jpeg", "image/tiff"];
 
 impl Inspection {
     /// Whether OCR could give this file text: a scan or a picture.
-    pub fn wants_ocr(&self) -> bool {
+    pub(crate) fn wants_ocr(&self) -> bool {
         matches!(self.kind, Kind::Scanned | Kind::Image)
     }
 
     /// The text OCR read from the first `read` of its pages: a text document when it found
     /// some, the scan or picture it was (saying so) when it found none.
-    pub fn read_by_ocr(mut self, text: &str, read: usize, limits: &Limits) -> Self {
+    pub(crate) fn read_by_ocr(mut self, text: &str, read: usize, limits: &Limits) -> Self {
         self.ocr = true;
         let pages = match self.pages {
             Some(all) if all > read => format!("the first {read} of {all} pages"),
@@ -208,7 +209,7 @@ impl Inspection {
     }
 
     /// OCR was tried and could not read the file: it stays what it was, saying why.
-    pub fn ocr_failed(mut self, why: &str) -> Self {
+    pub(crate) fn ocr_failed(mut self, why: &str) -> Self {
         self.ocr = true;
         self.because(format!("OCR could not read it: {why}"))
     }
@@ -308,11 +309,11 @@ impl Read {
     }
 
     /// Whether the sender can mend it by sending it again: a password-protected or damaged file.
-    pub fn asks_sender(&self) -> bool {
+    pub(crate) fn asks_sender(&self) -> bool {
         self.kind == Kind::Encrypted.as_str() || self.kind == Kind::Corrupt.as_str()
     }
 
-    pub fn not_read(name: &str, kind: &str, reason: &str) -> Self {
+    pub(crate) fn not_read(name: &str, kind: &str, reason: &str) -> Self {
         Read {
             name: name.to_owned(),
             kind: kind.to_owned(),

@@ -165,9 +165,10 @@ pub fn password_pdf(lines: &[&str], password: &str) -> Vec<u8> {
     encrypted(lines, "owner-secret", password)
 }
 
+#[cfg(test)]
 /// A PDF with an owner password and no user password: it forbids printing and copying, and
 /// anyone can open and read it.
-pub fn owner_restricted_pdf(lines: &[&str]) -> Vec<u8> {
+pub(crate) fn owner_restricted_pdf(lines: &[&str]) -> Vec<u8> {
     encrypted(lines, "owner-secret", "")
 }
 
@@ -178,8 +179,9 @@ pub fn truncated_pdf(lines: &[&str]) -> Vec<u8> {
     bytes
 }
 
+#[cfg(test)]
 /// A small PDF whose one content stream inflates to `inflated` bytes of spaces.
-pub fn bomb_pdf(inflated: usize) -> Vec<u8> {
+pub(crate) fn bomb_pdf(inflated: usize) -> Vec<u8> {
     let mut doc = Document::with_version("1.5");
     let mut stream = Stream::new(dictionary! {}, vec![b' '; inflated]);
     stream.compress().expect("spaces compress");
@@ -200,10 +202,11 @@ pub fn bomb_pdf(inflated: usize) -> Vec<u8> {
     save(doc)
 }
 
+#[cfg(test)]
 /// A PDF whose page tree holds 2^`depth` leaves through shared nodes (`depth` levels of two
 /// kids pointing at the same node) from a few hundred bytes, each node's /Count true, except
 /// the root's when `root_count` is given.
-pub fn page_bomb_pdf(depth: u32, root_count: Option<i64>) -> Vec<u8> {
+pub(crate) fn page_bomb_pdf(depth: u32, root_count: Option<i64>) -> Vec<u8> {
     let mut doc = Document::with_version("1.5");
     let contents = doc.add_object(Stream::new(dictionary! {}, b"BT ET".to_vec()));
     let root = doc.new_object_id();
@@ -233,13 +236,15 @@ pub fn page_bomb_pdf(depth: u32, root_count: Option<i64>) -> Vec<u8> {
     save(doc)
 }
 
+#[cfg(test)]
 /// A PDF of `pages` distinct pages sharing one content stream.
-pub fn many_pages_pdf(pages: usize) -> Vec<u8> {
+pub(crate) fn many_pages_pdf(pages: usize) -> Vec<u8> {
     shared_content_pdf(pages, 0)
 }
 
+#[cfg(test)]
 /// `pages` distinct pages all showing one compressed content stream of `inflated` spaces.
-pub fn shared_content_pdf(pages: usize, inflated: usize) -> Vec<u8> {
+pub(crate) fn shared_content_pdf(pages: usize, inflated: usize) -> Vec<u8> {
     let mut doc = Document::with_version("1.5");
     let mut stream = Stream::new(
         dictionary! {},

@@ -16,7 +16,7 @@ const USUAL_SHARE: f64 = 0.9;
 const MIN_RECORDS: u32 = 3;
 
 /// Compare one object type's profile. `previous` is the connection's last snapshot of it.
-pub fn compare(
+pub(crate) fn compare(
     connector: &str,
     object: &str,
     shape: Option<&Shape>,

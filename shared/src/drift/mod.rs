@@ -5,7 +5,7 @@
 //!
 //! Paths are relative to one record: `via/channel`, `custom_fields[]/id` (`[]`: every element).
 
-pub mod compare;
+pub(crate) mod compare;
 pub mod endpoint;
 pub mod profile;
 pub mod store;
@@ -57,7 +57,7 @@ impl Kind {
         }
     }
 
-    pub fn is_time(self) -> bool {
+    pub(crate) fn is_time(self) -> bool {
         matches!(self, Kind::Date | Kind::Epoch)
     }
 }
@@ -96,7 +96,7 @@ impl Field {
         self.read = true;
         self
     }
-    pub const fn nullable(mut self) -> Self {
+    pub(crate) const fn nullable(mut self) -> Self {
         self.nullable = true;
         self
     }

@@ -49,7 +49,7 @@ pub struct Profile {
 }
 
 /// The JSON type name of a value.
-pub fn json_kind(v: &Value) -> &'static str {
+pub(crate) fn json_kind(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
         Value::Bool(_) => "bool",
@@ -86,7 +86,7 @@ pub fn date_format(v: &Value) -> Option<String> {
 }
 
 /// Whether a format is ISO 8601 / RFC 3339 (what every contract's dates are documented as).
-pub fn is_iso(format: &str) -> bool {
+pub(crate) fn is_iso(format: &str) -> bool {
     format.len() >= 19 && format.starts_with("9999-99-99T99:99:99")
 }
 

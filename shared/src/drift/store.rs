@@ -127,7 +127,7 @@ impl DriftStore {
     /// Mark resolved the open canary findings about `object` that this run did not see again.
     /// A field added is news, not a condition: it joins the snapshot and stays listed until a
     /// person acknowledges it.
-    pub async fn resolve_unseen(
+    pub(crate) async fn resolve_unseen(
         &self,
         connector: &str,
         object: &str,
@@ -226,7 +226,7 @@ impl DriftStore {
         }
     }
 
-    pub async fn put_snapshot(
+    pub(crate) async fn put_snapshot(
         &self,
         connector: &str,
         object: &str,
@@ -247,11 +247,18 @@ impl DriftStore {
     }
 
     /// When the connector's structure was last checked.
-    pub async fn checked_at(&self, connector: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
+    pub(crate) async fn checked_at(
+        &self,
+        connector: &str,
+    ) -> Result<Option<DateTime<Utc>>, StoreError> {
         self.marked_at(connector, "checked").await
     }
 
-    pub async fn set_checked(&self, connector: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
+    pub(crate) async fn set_checked(
+        &self,
+        connector: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
         self.mark(connector, "checked", now).await
     }
 
@@ -260,7 +267,7 @@ impl DriftStore {
         self.marked_at(CANARY, "ran").await
     }
 
-    pub async fn set_canary_ran(&self, now: DateTime<Utc>) -> Result<(), StoreError> {
+    pub(crate) async fn set_canary_ran(&self, now: DateTime<Utc>) -> Result<(), StoreError> {
         self.mark(CANARY, "ran", now).await
     }
 

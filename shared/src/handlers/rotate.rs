@@ -82,12 +82,12 @@ impl Rotate {
 
 /// The scheduled refresher's input (the schedule's `Input`).
 #[derive(Clone, Debug, Deserialize)]
-pub struct RefreshRequest {
+pub(crate) struct RefreshRequest {
     pub refresh_within_minutes: u64,
 }
 
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
-pub struct Refreshed {
+pub(crate) struct Refreshed {
     pub connection: String,
     /// `refreshed`, `fresh`, `not_oauth` or `failed: <reason>`.
     pub outcome: String,
@@ -154,7 +154,7 @@ pub async fn handler(deps: &Rotate, event: LambdaEvent<Value>) -> Result<Value, 
 }
 
 /// Refresh every configured OAuth connection whose token expires within `within`.
-pub async fn refresh_due(deps: &Rotate, within: Duration) -> Vec<Refreshed> {
+pub(crate) async fn refresh_due(deps: &Rotate, within: Duration) -> Vec<Refreshed> {
     let mut out = Vec::new();
     let Some(refresher) = &deps.refresher else {
         warn!("PACING_TABLE is not set: the scheduled refresher has no lease table");

@@ -16,7 +16,7 @@ pub fn read_csv(path: &Path) -> Result<Vec<(String, String)>, ModelError> {
 }
 
 /// The same from any reader; `name` is what errors call it.
-pub fn read_labelled(
+pub(crate) fn read_labelled(
     input: impl std::io::Read,
     name: &str,
 ) -> Result<Vec<(String, String)>, ModelError> {
@@ -66,7 +66,7 @@ pub struct Report {
     pub mean_latency_us: f64,
 }
 
-pub const THRESHOLDS: [f32; 7] = [0.0, 0.3, 0.5, 0.6, 0.7, 0.8, 0.9];
+pub(crate) const THRESHOLDS: [f32; 7] = [0.0, 0.3, 0.5, 0.6, 0.7, 0.8, 0.9];
 
 /// Metrics from (gold, predicted, confidence) triples over `labels`.
 pub fn report(outcomes: &[(usize, usize, f32)], n_labels: usize, mean_latency_us: f64) -> Report {

@@ -27,10 +27,10 @@ impl Hasher for Fnv {
     }
 }
 
-pub type FnvMap<K, V> = HashMap<K, V, BuildHasherDefault<Fnv>>;
+pub(crate) type FnvMap<K, V> = HashMap<K, V, BuildHasherDefault<Fnv>>;
 
 /// Calls `emit` with every feature string of `text` (reusing one buffer: no allocation per n-gram).
-pub fn for_each_feature(text: &str, mut emit: impl FnMut(&str)) {
+pub(crate) fn for_each_feature(text: &str, mut emit: impl FnMut(&str)) {
     let lower = text.to_lowercase();
     let words: Vec<&str> = lower
         .split(|c: char| !(c.is_alphanumeric() || c == '\''))
@@ -109,7 +109,7 @@ impl Vocabulary {
     }
 
     /// The sparse, L2-normalized TF-IDF vector of `text`, sorted by feature id.
-    pub fn vectorize(&self, text: &str) -> Vec<(u32, f32)> {
+    pub(crate) fn vectorize(&self, text: &str) -> Vec<(u32, f32)> {
         let mut ids: Vec<u32> = Vec::with_capacity(128);
         for_each_feature(text, |f| {
             if let Some(&id) = self.index.get(f) {

@@ -328,7 +328,7 @@ pub(crate) fn argmax(v: &[f32]) -> (usize, f32) {
 }
 
 /// The temperature minimizing held-out negative log-likelihood (a grid is plenty for one scalar).
-pub fn fit_temperature(held: &[(Vec<f32>, usize)]) -> f32 {
+pub(crate) fn fit_temperature(held: &[(Vec<f32>, usize)]) -> f32 {
     if held.is_empty() {
         return 1.0;
     }
@@ -347,7 +347,7 @@ pub fn fit_temperature(held: &[(Vec<f32>, usize)]) -> f32 {
 }
 
 /// A tiny deterministic shuffle (xorshift64*), so training is reproducible without a crate.
-pub fn shuffle(v: &mut [usize], seed: u64) {
+pub(crate) fn shuffle(v: &mut [usize], seed: u64) {
     let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
     for i in (1..v.len()).rev() {
         s ^= s >> 12;

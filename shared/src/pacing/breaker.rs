@@ -32,7 +32,7 @@ pub struct Breaker {
     pub probe_timeout: Duration,
 }
 
-pub fn breaker_key(connector: &str, credential: &str) -> String {
+pub(crate) fn breaker_key(connector: &str, credential: &str) -> String {
     format!("breaker#{connector}#{credential}")
 }
 

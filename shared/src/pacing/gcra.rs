@@ -21,7 +21,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditi
 /// and two calls a whole window apart must not land in one vendor window. 2 % of a minute
 /// absorbs 1.2 s of such variation; a pace at exactly the limit meets a 429 now and then once
 /// the vendor's window wraps.
-pub const PACE_HEADROOM: f64 = 0.02;
+pub(crate) const PACE_HEADROOM: f64 = 0.02;
 
 /// A budget: `count` calls per `period`, at most `burst` at once (1 = evenly spaced).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -41,7 +41,7 @@ impl Rate {
     }
 
     /// The same budget stretched by [`PACE_HEADROOM`]: what workers actually pace to.
-    pub fn with_headroom(self) -> Self {
+    pub(crate) fn with_headroom(self) -> Self {
         Rate {
             period: self.period.mul_f64(1.0 + PACE_HEADROOM),
             ..self
@@ -70,7 +70,7 @@ impl Rate {
     }
 
     /// Calls admitted within `window` starting from an idle budget.
-    pub fn admits_within(&self, window: Duration) -> f64 {
+    pub(crate) fn admits_within(&self, window: Duration) -> f64 {
         f64::from(self.burst.max(1) - 1) + window.as_micros() as f64 / self.interval_us() as f64
     }
 

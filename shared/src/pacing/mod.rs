@@ -24,21 +24,22 @@
 
 pub mod breaker;
 pub mod concurrency;
-pub mod gcra;
+pub(crate) mod gcra;
 
 use std::collections::HashMap;
 use std::time::Duration;
 
 use crate::aws::StoreError;
-pub use breaker::{breaker_key, Breaker, Gate};
-pub use concurrency::{Concurrency, Permit};
-pub use gcra::{Admission, Limiter, Rate, PACE_HEADROOM};
+pub(crate) use breaker::breaker_key;
+pub use breaker::{Breaker, Gate};
+pub(crate) use concurrency::Concurrency;
+pub use gcra::{Admission, Limiter, Rate};
 
 /// The longest wait a worker sleeps through instead of handing its message back.
 pub const IN_FUNCTION_WAIT: Duration = Duration::from_secs(2);
 
 /// The hold after a 429 that named no wait.
-pub const DEFAULT_COOLDOWN: Duration = Duration::from_secs(5);
+pub(crate) const DEFAULT_COOLDOWN: Duration = Duration::from_secs(5);
 
 /// The limits switchyard knows without being told, beneath `RATE_LIMITS`: each vendor's
 /// documented budget and a described connector's `[limits]`. The vendor registry provides them
@@ -88,7 +89,7 @@ fn positive_count(count: &str) -> Result<u32, InvalidRate> {
 }
 
 /// `N/period`: a count and its window (`600/minute`, `100/10s`); errors name the bad part.
-pub fn parse_window(rate: &str) -> Result<(u32, Duration), InvalidRate> {
+pub(crate) fn parse_window(rate: &str) -> Result<(u32, Duration), InvalidRate> {
     let (count, period) = rate
         .split_once('/')
         .ok_or_else(|| InvalidRate::NotCountPerPeriod(rate.to_owned()))?;
@@ -150,7 +151,7 @@ impl Limits {
     }
 
     /// The budget of an endpoint class (`class` may carry a scope after `#`, e.g. a channel).
-    pub fn class_rate(&self, connector: &str, class: &str) -> Option<Rate> {
+    pub(crate) fn class_rate(&self, connector: &str, class: &str) -> Option<Rate> {
         let name = class.split('#').next().unwrap_or(class);
         self.overrides
             .get(&format!("{connector}.{name}"))
@@ -170,7 +171,7 @@ impl Limits {
     }
 
     /// What `RATE_LIMITS` (or a description's `[limits]`) capped `connector`'s calls in flight at.
-    pub fn configured_cap(&self, connector: &str) -> Option<u32> {
+    pub(crate) fn configured_cap(&self, connector: &str) -> Option<u32> {
         self.caps.get(connector).copied()
     }
 
@@ -189,7 +190,7 @@ impl Limits {
     }
 
     /// These limits with a concurrency cap for `connector`.
-    pub fn with_cap(mut self, connector: &str, cap: u32) -> Self {
+    pub(crate) fn with_cap(mut self, connector: &str, cap: u32) -> Self {
         self.caps.insert(connector.to_owned(), cap);
         self
     }
@@ -215,7 +216,7 @@ impl Limits {
 
     /// The credential's longer windows (a daily cap), each checked after the pace. An override
     /// of the connector replaces what is documented, ceilings included.
-    pub fn ceilings(&self, connector: &str) -> Vec<Rate> {
+    pub(crate) fn ceilings(&self, connector: &str) -> Vec<Rate> {
         self.windows(connector)
             .map(|r| r[1..].to_vec())
             .unwrap_or_default()
@@ -227,7 +228,7 @@ impl Limits {
     }
 
     /// How many calls every window of the credential admits within `window` from idle.
-    pub fn capacity(&self, connector: &str, window: Duration) -> f64 {
+    pub(crate) fn capacity(&self, connector: &str, window: Duration) -> f64 {
         std::iter::once(self.pace(connector))
             .chain(self.ceilings(connector))
             .map(|r| r.admits_within(window))
@@ -249,7 +250,7 @@ pub enum Pace {
 
 /// How far ahead act reserves a slot when the budget is busy, so handed-back work comes back
 /// once, at its slot, instead of competing again (past it, the work is handed back to ask later).
-pub const RESERVE_HORIZON: Duration = Duration::from_secs(3_600);
+pub(crate) const RESERVE_HORIZON: Duration = Duration::from_secs(3_600);
 
 #[derive(Clone, Debug)]
 pub struct Pacer {
@@ -258,7 +259,7 @@ pub struct Pacer {
     pub breaker: Breaker,
 }
 
-pub fn budget_key(connector: &str, credential: &str) -> String {
+pub(crate) fn budget_key(connector: &str, credential: &str) -> String {
     format!("budget#{connector}#{credential}")
 }
 
@@ -352,7 +353,7 @@ impl Pacer {
     /// [`Pacer::wait_turn`] for a call in an endpoint class (`None`: the credential's only). A
     /// slot further away than the in-function wait but within `horizon` is reserved and returned
     /// as [`Pace::Reserved`] (one write either way).
-    pub async fn wait_turn_in(
+    pub(crate) async fn wait_turn_in(
         &self,
         connector: &str,
         credential: &str,
@@ -414,7 +415,7 @@ impl Pacer {
 /// Delays between the in-function retries of a transient failure: exponential (200 ms, 400 ms,
 /// capped at 2 s; two retries) with **full jitter** — each delay uniform in [0, step] — so
 /// workers that failed together do not retry together. `random` yields numbers in [0, 1).
-pub fn transient_backoff(mut random: impl FnMut() -> f64) -> impl Iterator<Item = Duration> {
+pub(crate) fn transient_backoff(mut random: impl FnMut() -> f64) -> impl Iterator<Item = Duration> {
     use backon::BackoffBuilder;
     backon::ExponentialBuilder::default()
         .with_min_delay(Duration::from_millis(200))
@@ -428,12 +429,12 @@ pub fn transient_backoff(mut random: impl FnMut() -> f64) -> impl Iterator<Item 
 }
 
 /// A uniform number in [0, 1) from the OS's randomness (via a v4 UUID).
-pub fn unit_random() -> f64 {
+pub(crate) fn unit_random() -> f64 {
     (uuid::Uuid::new_v4().as_u128() >> 75) as f64 / (1u64 << 53) as f64
 }
 
 /// Up to 10 % extra (at most 1 s), so deferred work does not come back in one wave.
-pub fn with_jitter(wait: Duration) -> Duration {
+pub(crate) fn with_jitter(wait: Duration) -> Duration {
     let spread = (wait / 10).min(Duration::from_secs(1)).as_micros() as u64;
     if spread == 0 {
         return wait;
@@ -526,7 +527,7 @@ mod tests {
         // In one minute HubSpot's pace binds (with its headroom); over a day its cap does.
         let minute = defaults.capacity("hubspot", Duration::from_secs(60));
         assert!(
-            (minute - 600.0 / (1.0 + PACE_HEADROOM)).abs() < 1.0,
+            (minute - 600.0 / (1.0 + gcra::PACE_HEADROOM)).abs() < 1.0,
             "{minute}"
         );
         let whole_day = defaults.capacity("hubspot", day);

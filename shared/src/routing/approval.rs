@@ -13,7 +13,7 @@ use crate::event::Source;
 
 /// The backend a person's choice is recorded as: a route never asks a person to approve a
 /// person's own choice.
-pub const HUMAN: &str = "human";
+pub(crate) const HUMAN: &str = "human";
 
 #[derive(Clone, Debug, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -53,7 +53,7 @@ pub enum OnExpiry {
 
 impl Approval {
     /// When to remind, and when the approval expires, after asking (validated at load).
-    pub fn timers(&self) -> (Option<std::time::Duration>, Option<std::time::Duration>) {
+    pub(crate) fn timers(&self) -> (Option<std::time::Duration>, Option<std::time::Duration>) {
         let at = |v: &Option<String>| {
             v.as_deref()
                 .and_then(|t| crate::settings::parse_interval(t).ok())
@@ -146,7 +146,7 @@ impl RoutingConfig {
     /// What a person's **Approve** does: the actions of the route the best guess would take if
     /// it were sure (confidence, the sensitive guard and approval set aside). `None` when no route
     /// fits the guess: a person can then only route it as a category, dismiss or take over.
-    pub fn proposal(&self, event: &Event, c: &Classification) -> Option<Vec<PlannedAction>> {
+    pub(crate) fn proposal(&self, event: &Event, c: &Classification) -> Option<Vec<PlannedAction>> {
         let sure = Classification {
             confidence: 1.0,
             ..c.clone()
@@ -156,7 +156,7 @@ impl RoutingConfig {
     }
 
     /// Whether [`proposal`](Self::proposal) has a route for a guess from `source`.
-    pub fn has_proposal(&self, source: Source, c: &Classification) -> bool {
+    pub(crate) fn has_proposal(&self, source: Source, c: &Classification) -> bool {
         let sure = Classification {
             confidence: 1.0,
             ..c.clone()
@@ -166,7 +166,7 @@ impl RoutingConfig {
 
     /// Who may decide on an event waiting for a person: its proposed route's approvers, else the
     /// review route's, else anyone.
-    pub fn approval_for(&self, source: Source, c: &Classification) -> Approval {
+    pub(crate) fn approval_for(&self, source: Source, c: &Classification) -> Approval {
         let sure = Classification {
             confidence: 1.0,
             ..c.clone()
@@ -178,7 +178,7 @@ impl RoutingConfig {
     }
 
     /// Whether a review notice uses `{decision.links}` (then classify signs links for it).
-    pub fn review_uses_links(&self) -> bool {
+    pub(crate) fn review_uses_links(&self) -> bool {
         self.review
             .iter()
             .flat_map(|r| &r.actions)
@@ -186,7 +186,7 @@ impl RoutingConfig {
     }
 
     /// The channel the review route's Slack notice goes to, as the route writes it.
-    pub fn review_channel(&self) -> Option<&str> {
+    pub(crate) fn review_channel(&self) -> Option<&str> {
         self.review
             .as_ref()?
             .actions
@@ -199,7 +199,7 @@ impl RoutingConfig {
 
     /// The categories an event from `source` can be routed as: those a route acts on for it
     /// (what **Route as…** offers).
-    pub fn routable(&self, source: Source, c: &Classification) -> Vec<&str> {
+    pub(crate) fn routable(&self, source: Source, c: &Classification) -> Vec<&str> {
         self.category_names()
             .into_iter()
             .filter(|name| {
@@ -213,7 +213,7 @@ impl RoutingConfig {
     }
 
     /// The categories a person may route an event as (what **Route as…** lists).
-    pub fn category_names(&self) -> Vec<&str> {
+    pub(crate) fn category_names(&self) -> Vec<&str> {
         self.categories.iter().map(|c| c.name.as_str()).collect()
     }
 }
@@ -242,7 +242,7 @@ impl Choice {
     }
 
     /// The choice a record's words name (`category` for a re-route).
-    pub fn from_record(word: &str, category: Option<&str>) -> Option<Choice> {
+    pub(crate) fn from_record(word: &str, category: Option<&str>) -> Option<Choice> {
         match word {
             "approved" => Some(Choice::Approve),
             "rerouted" => category.map(|c| Choice::Route(c.to_owned())),

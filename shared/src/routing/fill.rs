@@ -11,7 +11,7 @@ use serde_json::Value;
 
 /// How a parameter's text is read by the vendor it goes to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Markup {
+pub(crate) enum Markup {
     /// Taken as it is (a plain-text field, a JSON string value, a form field).
     Plain,
     /// Slack `mrkdwn`: `<…>` makes mentions (`<!channel>`) and links; `&`, `<`, `>` are escaped
@@ -96,7 +96,7 @@ pub fn fill<'t>(
 }
 
 /// A parameter written as a JSON object or list: its structure, whose strings are templates.
-pub fn as_structure(template: &str) -> Option<Value> {
+pub(crate) fn as_structure(template: &str) -> Option<Value> {
     let t = template.trim_start();
     if !(t.starts_with('{') || t.starts_with('[')) {
         return None;
@@ -117,7 +117,7 @@ pub fn strings(v: &Value) -> Vec<&str> {
 }
 
 /// The structure with each string filled; keys, numbers and shape stay the template's.
-pub fn fill_structure(
+pub(crate) fn fill_structure(
     v: &Value,
     value: &dyn Fn(&str) -> Option<String>,
     markup: Markup,

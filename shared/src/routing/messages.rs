@@ -26,7 +26,7 @@ pub struct ActMessage {
 
 /// What classify hands to the human-review route.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct ReviewMessage {
+pub(crate) struct ReviewMessage {
     pub event: Event,
     pub category: String,
     pub confidence: f64,
@@ -37,7 +37,7 @@ pub struct ReviewMessage {
 /// What a door hands to act once a person decided: the event decided on. Act reads the decision
 /// from the record (its one source of truth) and carries it out.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct DecidedMessage {
+pub(crate) struct DecidedMessage {
     pub decided: String,
     /// Where the review message is, when the decision came from its buttons (otherwise act finds
     /// it from the record).
@@ -49,7 +49,7 @@ pub struct DecidedMessage {
 /// to act, which asks Slack for the groups' members (with the bot token intake does not hold)
 /// and then decides as intake would have.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct GroupClick {
+pub(crate) struct GroupClick {
     /// The event clicked on.
     pub group_click: String,
     /// The choice as the record keeps it (`approved`, `rerouted`…), with a re-route's category.
@@ -79,7 +79,7 @@ pub struct CardRef {
 /// A timer on an approval, sent to act with a delay (chained past SQS's 15 minutes): nothing
 /// polls while nobody decides, and a timer that finds the event decided does nothing.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct ApprovalTimer {
+pub(crate) struct ApprovalTimer {
     /// The event waiting for a person.
     pub timer: String,
     pub kind: TimerKind,
@@ -89,7 +89,7 @@ pub struct ApprovalTimer {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum TimerKind {
+pub(crate) enum TimerKind {
     Remind,
     Expire,
 }

@@ -12,16 +12,18 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::event::{Event, Source};
-pub use messages::{
-    ActMessage, ApprovalTimer, CardRef, DecidedMessage, GroupClick, ReviewMessage, TimerKind,
+pub use messages::ActMessage;
+pub(crate) use messages::{
+    ApprovalTimer, CardRef, DecidedMessage, GroupClick, ReviewMessage, TimerKind,
 };
 
 pub mod approval;
 pub mod documents;
 mod fill;
 mod messages;
-pub use approval::{is_group, Approval, Choice, OnExpiry, HUMAN};
-pub use fill::Markup;
+pub use approval::{is_group, Choice};
+pub(crate) use approval::{Approval, OnExpiry, HUMAN};
+pub(crate) use fill::Markup;
 
 /// The config compiled into every binary; `ROUTING_CONFIG` names a file that replaces it.
 pub const DEFAULT_CONFIG: &str = include_str!("../../routing.toml");
@@ -155,7 +157,10 @@ impl PlannedAction {
     }
 
     /// The parameter `name` as the JSON the route wrote, if it wrote it as JSON.
-    pub fn json_param(&self, name: &str) -> Option<Result<serde_json::Value, serde_json::Error>> {
+    pub(crate) fn json_param(
+        &self,
+        name: &str,
+    ) -> Option<Result<serde_json::Value, serde_json::Error>> {
         self.json
             .contains(name)
             .then(|| self.params.get(name))
@@ -198,7 +203,7 @@ impl Classification {
     /// Whether a route marked `sensitive` may act on this without a person: the LLM's word is
     /// not enough (text can be written to steer it); the embedded model, or the rules, must
     /// have chosen the same category at `threshold` or above.
-    pub fn corroborated(&self, threshold: f64) -> bool {
+    pub(crate) fn corroborated(&self, threshold: f64) -> bool {
         match (self.backend, &self.second_opinion) {
             ("llm", Some(o)) => o.category == self.category && o.confidence >= threshold,
             ("llm", None) => false,
@@ -236,7 +241,7 @@ pub enum Decision {
 }
 
 /// The category an event gets when nothing matches.
-pub const UNKNOWN: &str = "unknown";
+pub(crate) const UNKNOWN: &str = "unknown";
 
 const PLACEHOLDERS: &[&str] = &[
     "event.id",
@@ -406,7 +411,7 @@ impl RoutingConfig {
     }
 
     /// Classify with the embedded model; scores are its five most likely categories.
-    pub fn classify_with_model(
+    pub(crate) fn classify_with_model(
         &self,
         model: &crate::model::Model,
         event: &Event,
@@ -517,7 +522,7 @@ impl RoutingConfig {
 
     /// Which way [`decide`](Self::decide) goes and why, in words for the decision record and
     /// `switchyard explain`.
-    pub fn route_taken(&self, event: &Event, c: &Classification) -> String {
+    pub(crate) fn route_taken(&self, event: &Event, c: &Classification) -> String {
         if let Some(flag) = &c.flag {
             return format!("flagged for review: {flag}");
         }
@@ -569,7 +574,7 @@ impl RoutingConfig {
 
     /// [`review`](Self::review), with `links` (one signed decision link per choice, a line each)
     /// for the notices' `{decision.links}`.
-    pub fn review_with_links(
+    pub(crate) fn review_with_links(
         &self,
         event: &Event,
         c: &Classification,
@@ -621,7 +626,12 @@ const DRIFT_PLACEHOLDERS: &[&str] = &["finding.id", "finding.line", "finding.rou
 impl RoutingConfig {
     /// The drift route's notices for one finding: `id` as `switchyard canary ack` takes it,
     /// `line` the finding as one line, `routes` the routes it affects.
-    pub fn drift_notices(&self, id: &str, line: &str, routes: &[String]) -> Vec<PlannedAction> {
+    pub(crate) fn drift_notices(
+        &self,
+        id: &str,
+        line: &str,
+        routes: &[String],
+    ) -> Vec<PlannedAction> {
         let routes = if routes.is_empty() {
             "no configured route".to_owned()
         } else {

@@ -11,7 +11,7 @@ use crate::settings::Settings;
 /// The endpoint class an action's call falls in, when the vendor limits that class more narrowly
 /// than the credential (`pacing`); a scope after `#` (a channel) splits it further. Known from the
 /// action alone, so act can ask the budget before it resolves a credential.
-pub fn pacing_class(action: &PlannedAction) -> Option<String> {
+pub(crate) fn pacing_class(action: &PlannedAction) -> Option<String> {
     (super::built_in(&action.connector)?.pacing_class)(action)
 }
 
@@ -37,7 +37,7 @@ impl Connectors {
 
     /// Connectors whose OAuth credentials are refreshed (and minted) under the shared lease in
     /// `PACING_TABLE` — what workers that call vendors use (act, sync).
-    pub fn with_refresher(
+    pub(crate) fn with_refresher(
         aws: &crate::aws::AwsClients,
         s: &Settings,
     ) -> Result<Self, crate::settings::MissingSetting> {
@@ -60,7 +60,7 @@ impl Connectors {
 
     /// The vendor rejected `name`'s credential: refresh it (once across all workers) if it is an
     /// OAuth one still holding the rejected token. `Ok(true)` when a retry may now succeed.
-    pub async fn after_auth_failure(&self, name: &str) -> Result<bool, ResolveError> {
+    pub(crate) async fn after_auth_failure(&self, name: &str) -> Result<bool, ResolveError> {
         let (Some(refresher), Some(secret_id)) =
             (&self.refresher, super::secret_id(&self.settings, name))
         else {

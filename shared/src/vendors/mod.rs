@@ -28,7 +28,8 @@ pub mod teams;
 pub mod twilio;
 pub mod zendesk;
 
-pub use connections::{build, pacing_class, Connectors};
+pub(crate) use connections::pacing_class;
+pub use connections::{build, Connectors};
 
 /// The connectors built into switchyard, one line each.
 pub static BUILT_IN: [&Vendor; 7] = [
@@ -85,7 +86,7 @@ pub fn names() -> Vec<&'static str> {
 }
 
 /// Whether `name` is a connector switchyard can build.
-pub fn is_known(name: &str) -> bool {
+pub(crate) fn is_known(name: &str) -> bool {
     built_in(name).is_some() || crate::connectors::declared::get(name).is_some()
 }
 

@@ -123,7 +123,7 @@ impl Gates {
 
     /// Where the request came from, before anything else is read: `Err` is the rule it broke (a
     /// 403). It names the rule, not the caller's address.
-    pub fn check_origin(
+    pub(crate) fn check_origin(
         &self,
         source: Source,
         ip: Option<&str>,
@@ -152,14 +152,14 @@ impl Gates {
         self.ceilings.get(&source).copied()
     }
 
-    pub fn has_ceilings(&self) -> bool {
+    pub(crate) fn has_ceilings(&self) -> bool {
         !self.ceilings.is_empty()
     }
 }
 
 /// Which origin rule a request broke (`SOURCE_ALLOWED_IPS`, `SOURCE_REQUIRED_DOMAIN`).
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
-pub enum OriginRefused {
+pub(crate) enum OriginRefused {
     #[error("{sender} webhooks are accepted only from the addresses configured for {sender}; this request came from another")]
     Address { sender: Source },
     #[error("{sender} webhooks are accepted only through https://{required}/webhooks/{sender}")]

@@ -12,7 +12,7 @@ use thiserror::Error;
 use crate::event::Source;
 
 /// Default replay window for schemes that sign a timestamp (both directions).
-pub const DEFAULT_TOLERANCE_SECS: i64 = 300;
+pub(crate) const DEFAULT_TOLERANCE_SECS: i64 = 300;
 
 /// Why a webhook was refused. Each maps to a 401: the sender (or an attacker) is at fault.
 #[derive(Debug, Error, PartialEq, Eq)]

@@ -31,16 +31,16 @@ pub fn hmac_sha1(key: &[u8], parts: &[&[u8]]) -> [u8; 20] {
 }
 
 /// Constant-time equality; different lengths are simply unequal.
-pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn ct_eq(a: &[u8], b: &[u8]) -> bool {
     a.ct_eq(b).into()
 }
 
-pub use crate::secrets::is_usable;
+pub(crate) use crate::secrets::is_usable;
 
 /// `Ok` when `matches` holds for any active secret (its raw bytes). Every secret is tried, with
 /// no early exit, so timing does not reveal which one matched. A secret that is not
 /// [usable](is_usable) never verifies.
-pub fn verify_any(
+pub(crate) fn verify_any(
     secrets: &[SecretString],
     matches: impl Fn(&[u8]) -> bool,
 ) -> Result<(), VerifyError> {
@@ -56,7 +56,7 @@ pub fn verify_any(
 }
 
 /// `Ok` when any secret's HMAC-SHA256 over `parts` equals `expected`.
-pub fn verify_hmac_sha256(
+pub(crate) fn verify_hmac_sha256(
     secrets: &[SecretString],
     parts: &[&[u8]],
     expected: &[u8],
@@ -65,12 +65,16 @@ pub fn verify_hmac_sha256(
 }
 
 /// True when `mac` equals any of the signatures a header carried (all compared).
-pub fn one_of(mac: &[u8], candidates: &[Vec<u8>]) -> bool {
+pub(crate) fn one_of(mac: &[u8], candidates: &[Vec<u8>]) -> bool {
     candidates.iter().fold(false, |hit, c| ct_eq(mac, c) | hit)
 }
 
 /// The bytes of a `prefix`+hex signature header value (`sha256=…`, `v0=…`).
-pub fn hex_after(value: &str, prefix: &str, header: &'static str) -> Result<Vec<u8>, VerifyError> {
+pub(crate) fn hex_after(
+    value: &str,
+    prefix: &str,
+    header: &'static str,
+) -> Result<Vec<u8>, VerifyError> {
     value
         .trim()
         .strip_prefix(prefix)
@@ -79,7 +83,7 @@ pub fn hex_after(value: &str, prefix: &str, header: &'static str) -> Result<Vec<
 }
 
 /// Freshness of an epoch-seconds timestamp header; without `now`, only its form is checked.
-pub fn check_epoch_secs(
+pub(crate) fn check_epoch_secs(
     value: &str,
     header: &'static str,
     now: Option<DateTime<Utc>>,
@@ -99,7 +103,7 @@ pub fn check_epoch_secs(
 }
 
 /// Reject timestamps further than `tolerance_secs` from now, in either direction.
-pub fn check_freshness(
+pub(crate) fn check_freshness(
     signed_at: DateTime<Utc>,
     now: DateTime<Utc>,
     tolerance_secs: i64,

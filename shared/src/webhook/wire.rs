@@ -14,7 +14,7 @@ use serde::Deserialize;
 pub(crate) struct Scalar<'a>(pub Option<Cow<'a, str>>);
 
 impl Scalar<'_> {
-    pub fn into_string(self) -> Option<String> {
+    pub(crate) fn into_string(self) -> Option<String> {
         self.0.map(Cow::into_owned)
     }
 }

@@ -15,7 +15,7 @@ use super::AuthError;
 use crate::connectors::triage::{self, Kind};
 use crate::secrets::Credential;
 
-pub const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
+pub(crate) const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
 /// A minted token's life when the answer has no `expires_in` and the policy sets none.
 const DEFAULT_SESSION_SECONDS: u64 = 7_200;
 

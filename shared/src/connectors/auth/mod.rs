@@ -20,9 +20,9 @@ use crate::reconnect::{fingerprint, Reconnect};
 use crate::secrets::{Credential, SecretCache, SecretError};
 
 /// Refresh when the token has less than this left.
-pub const MARGIN: Duration = Duration::from_secs(300);
+pub(crate) const MARGIN: Duration = Duration::from_secs(300);
 /// How long a worker may hold the refresh lease (one token call and one secret write).
-pub const LEASE: Duration = Duration::from_secs(20);
+pub(crate) const LEASE: Duration = Duration::from_secs(20);
 /// After a refresh fails (token endpoint down, AWS error), nobody tries again for this long:
 /// the lease is kept as a cooldown, so a fleet of workers cannot storm the token endpoint.
 pub const COOLDOWN: Duration = Duration::from_secs(30);
@@ -133,7 +133,7 @@ impl Refresher {
 
     /// The scheduled refresher: refresh an OAuth token that expires within `within` (under the
     /// same lease as the workers). `Ok(true)` when a new token was stored.
-    pub async fn refresh_expiring(
+    pub(crate) async fn refresh_expiring(
         &self,
         secret_id: &str,
         within: Duration,
@@ -378,7 +378,7 @@ impl Refresher {
 
     /// Run `f` holding the connection's refresh lease (waiting out another holder), so no
     /// worker refreshes in between: the rotation's finishSecret compares and moves labels so.
-    pub async fn under_lease<T, F, Fut>(&self, secret_id: &str, f: F) -> Result<T, AuthError>
+    pub(crate) async fn under_lease<T, F, Fut>(&self, secret_id: &str, f: F) -> Result<T, AuthError>
     where
         F: FnOnce() -> Fut,
         Fut: std::future::Future<Output = T>,
@@ -412,7 +412,7 @@ impl Refresher {
     }
 
     /// Reserve one call on the session of the token with this fingerprint: the call's ordinal.
-    pub async fn count_call(
+    pub(crate) async fn count_call(
         &self,
         secret_id: &str,
         token_fingerprint: &str,

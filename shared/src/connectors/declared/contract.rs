@@ -6,7 +6,7 @@ use crate::drift::{Contract, Field, Kind, Shape};
 use super::describe::Description;
 
 /// A contract field as a description writes it.
-pub struct FieldSpec {
+pub(crate) struct FieldSpec {
     pub kind: Kind,
     pub read: bool,
     pub nullable: bool,
@@ -19,7 +19,7 @@ pub struct FieldSpec {
 /// One field's kind: `string|number|bool|object|array|id|date|epoch` or `enum:a|b`, then `!`
 /// (switchyard reads it), `?` (null is documented), `~` (not every record has it), `*` (a date
 /// in several formats), in any order.
-pub fn field_kind(spec: &str) -> Result<FieldSpec, String> {
+pub(crate) fn field_kind(spec: &str) -> Result<FieldSpec, String> {
     let base = spec.trim_end_matches(['!', '?', '~', '*']);
     let flags = &spec[base.len()..];
     let flag = |c: char| flags.contains(c);

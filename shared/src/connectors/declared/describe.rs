@@ -154,11 +154,11 @@ fn get() -> String {
 /// A struct whose TOML table holds a request's fields beside its own (flat, as people write it;
 /// serde's `flatten` would lose `deny_unknown_fields`, so typos would pass).
 macro_rules! with_request {
-    ($(#[$m:meta])* pub struct $name:ident { $($(#[$fm:meta])* pub $f:ident: $t:ty,)* }) => {
+    ($(#[$m:meta])* $vis:vis struct $name:ident { $($(#[$fm:meta])* pub $f:ident: $t:ty,)* }) => {
         $(#[$m])*
         #[derive(Clone, Debug, Deserialize)]
         #[serde(deny_unknown_fields)]
-        pub struct $name {
+        $vis struct $name {
             #[serde(default = "get")]
             pub method: String,
             pub path: String,
@@ -362,7 +362,7 @@ impl Description {
     /// A session login's limits as the refresher applies them. A per-hour call limit is kept
     /// as a per-session one: after that many calls switchyard logs in again, which keeps every
     /// hour of every session under it whatever window the vendor counts in.
-    pub fn session_policy(&self) -> crate::secrets::SessionPolicy {
+    pub(crate) fn session_policy(&self) -> crate::secrets::SessionPolicy {
         let Auth::SessionLogin {
             max_session_age,
             max_calls_per_session,
@@ -568,7 +568,7 @@ fn check_request(r: &Request, scope: Scope) -> Result<(), String> {
 
 /// Statuses a rule matches: codes and classes (`4xx`), comma-separated.
 #[derive(Clone, Debug, PartialEq)]
-pub struct StatusMatch(Vec<(u16, u16)>);
+pub(crate) struct StatusMatch(Vec<(u16, u16)>);
 
 impl StatusMatch {
     pub fn parse(s: &str) -> Result<Self, String> {

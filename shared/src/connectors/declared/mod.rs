@@ -20,12 +20,15 @@ use async_trait::async_trait;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
 
-pub use describe::{Description, DescriptionError};
+pub use describe::Description;
+pub(crate) use describe::DescriptionError;
 pub use login::login;
 
 /// A credential's session limits: what its secret states and, for a session login, what its
 /// connector's description states, the lower of each.
-pub fn session_policy(credential: &crate::secrets::Credential) -> crate::secrets::SessionPolicy {
+pub(crate) fn session_policy(
+    credential: &crate::secrets::Credential,
+) -> crate::secrets::SessionPolicy {
     let stored = credential.stored_session();
     let crate::secrets::Credential::SessionLogin { connector, .. } = credential else {
         return stored;
@@ -129,7 +132,7 @@ fn registry() -> &'static Result<Vec<Described>, DescriptionError> {
 }
 
 /// Fails when a compiled-in description is invalid: functions refuse to start with it.
-pub fn check_compiled() -> Result<(), DescriptionError> {
+pub(crate) fn check_compiled() -> Result<(), DescriptionError> {
     registry().as_ref().map(|_| ()).map_err(Clone::clone)
 }
 
@@ -209,7 +212,7 @@ fn base_url(described: &Described, credential: &Credential) -> Option<String> {
 }
 
 /// A described vendor over one credential.
-pub struct Declared {
+pub(crate) struct Declared {
     described: &'static Described,
     http: reqwest::Client,
     base_url: String,
@@ -405,7 +408,7 @@ impl Declared {
 
     /// A date as the vendor wrote it, in RFC 3339: the lenient parser first, then the
     /// description's formats (dated with its offset when they carry none).
-    pub fn read_date(&self, v: &Value) -> Option<String> {
+    pub(crate) fn read_date(&self, v: &Value) -> Option<String> {
         if let Ok(at) = crate::dates::parse_json(v) {
             return Some(crate::dates::format(&at));
         }
@@ -471,7 +474,7 @@ fn triage_text(v: &Value) -> Option<String> {
 }
 
 /// A date in one of `dates.formats`, to RFC 3339 (a date alone is midnight).
-pub fn read_described_date(dates: &describe::Dates, s: &str) -> Option<String> {
+pub(crate) fn read_described_date(dates: &describe::Dates, s: &str) -> Option<String> {
     use chrono::{NaiveDate, NaiveDateTime, TimeZone};
     for f in &dates.formats {
         if let Ok(at) = chrono::DateTime::parse_from_str(s, f) {

@@ -33,7 +33,7 @@ pub enum PreviewError {
     Request(#[from] ConnectorError),
 }
 
-pub const REDACTED: &str = "[redacted]";
+pub(crate) const REDACTED: &str = "[redacted]";
 /// What a preview shows where act would put the action's idempotency key.
 pub const KEY: &str = "[idempotency key]";
 
@@ -187,7 +187,7 @@ pub fn preview(
 /// The actions a decision record planned for `described` (what `switchyard explain --json` prints
 /// as `planned_actions`), rendered as the requests they make. The record keeps its parameters
 /// redacted, so the values show as the record has them.
-pub fn preview_planned(
+pub(crate) fn preview_planned(
     described: &'static Described,
     actions: &[PlannedAction],
     base_url: &str,

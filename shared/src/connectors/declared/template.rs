@@ -119,7 +119,7 @@ pub fn render(t: &str, value: &dyn Fn(&str) -> Option<String>) -> Result<String,
 }
 
 /// A JSON body from its TOML form, every string in it rendered.
-pub fn render_json(
+pub(crate) fn render_json(
     v: &toml::Value,
     value: &dyn Fn(&str) -> Option<String>,
 ) -> Result<serde_json::Value, String> {
@@ -164,7 +164,7 @@ pub fn strings(r: &Request) -> Vec<&str> {
     out
 }
 
-pub fn uses_key(r: &Request) -> bool {
+pub(crate) fn uses_key(r: &Request) -> bool {
     strings(r)
         .iter()
         .any(|t| names(t).iter().any(|n| n == "key"))

@@ -13,7 +13,7 @@ use crate::connectors::excerpt;
 use crate::connectors::triage::{self, draft, Draft, Kind, Refusal, Response, Verdict};
 
 /// How the reason words an IP allow-list refusal for people (the verdict says it as a fact).
-pub const IP_REFUSED: &str = "refused by the vendor's IP allowlist";
+pub(crate) const IP_REFUSED: &str = "refused by the vendor's IP allowlist";
 
 pub fn triage(d: &Description, r: &Response, now: DateTime<Utc>) -> Verdict {
     let json = r.json();

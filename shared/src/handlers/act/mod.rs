@@ -47,7 +47,7 @@ use outcomes::{
 };
 
 /// Attributes of a handed-back message: how often it waited, and not before when (unix ms).
-pub const BUDGET_WAITS_ATTR: &str = "budget_waits";
+pub(crate) const BUDGET_WAITS_ATTR: &str = "budget_waits";
 pub const NOT_BEFORE_ATTR: &str = "not_before";
 /// When the message was first parked (unix ms): parking is bounded by `MAX_PARK_DAYS`.
 pub const PARKED_SINCE_ATTR: &str = "parked_since";
@@ -59,8 +59,8 @@ pub const RESERVED_AT_ATTR: &str = "reserved_at";
 pub const RESERVED_FOR_ATTR: &str = "reserved_for";
 /// After an unknown outcome, look again this much later (a vendor's search index catches up);
 /// the this-many-th unknown outcome of one action goes to a human instead.
-pub const OUTCOME_CHECK_DELAY: Duration = Duration::from_secs(30);
-pub const MAX_UNKNOWN_OUTCOMES: i64 = 3;
+pub(crate) const OUTCOME_CHECK_DELAY: Duration = Duration::from_secs(30);
+pub(crate) const MAX_UNKNOWN_OUTCOMES: i64 = 3;
 /// The longest a call can hold a concurrency slot (the HTTP client's timeout, and then some).
 const CALL_HOLD: Duration = Duration::from_secs(30);
 /// SQS's longest `DelaySeconds`.
@@ -72,7 +72,7 @@ const MAX_DELAY: Duration = Duration::from_secs(900);
 /// The template's act `Timeout` (90 s) leaves room for one such action after 45 s of others.
 pub const ACTION_START_NEEDS: Duration = Duration::from_secs(45);
 /// Time one more attempt (a retry after a transient failure or a refreshed token) needs.
-pub const ATTEMPT_NEEDS: Duration = Duration::from_secs(18);
+pub(crate) const ATTEMPT_NEEDS: Duration = Duration::from_secs(18);
 const DEADLINE_NEAR: &str = "invocation deadline near; continued in the next invocation";
 
 /// Time left before the Lambda deadline (epoch ms); `None` when there is none (direct calls).

@@ -7,7 +7,7 @@ use lambda_runtime::{Error, LambdaEvent};
 use tracing::info;
 
 pub mod documents;
-pub mod ocr;
+pub(crate) mod ocr;
 
 use crate::batch::{self, correlation_id, RecordError};
 use crate::classifier::Classifier;

@@ -10,7 +10,7 @@ use aws_sdk_textract::primitives::Blob;
 use aws_sdk_textract::types::{BlockType, Document};
 
 /// One page's call, the SDK's own retries included.
-pub const PAGE_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const PAGE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Pages read per document unless `DOCUMENT_OCR_MAX_PAGES` says otherwise: a document's first
 /// pages say what it is.

@@ -120,7 +120,7 @@ pub fn lines(
 }
 
 /// How long a link lives when its approval names no expiry.
-pub const DEFAULT_LIFE: std::time::Duration = std::time::Duration::from_secs(7 * 24 * 3600);
+pub(crate) const DEFAULT_LIFE: std::time::Duration = std::time::Duration::from_secs(7 * 24 * 3600);
 
 /// What signs links for classify's review notices: the key, and intake's public URL.
 #[derive(Clone, Debug)]

@@ -563,7 +563,7 @@ fn capitalized(s: &str) -> String {
 
 /// The event a record describes, for work on it after its review copy is gone or not needed
 /// (a reminder, an expiry's card): who it is, without its words.
-pub fn event_of(record: &DecisionRecord) -> crate::event::Event {
+pub(crate) fn event_of(record: &DecisionRecord) -> crate::event::Event {
     let received_at = record
         .received_at
         .as_deref()
@@ -600,7 +600,7 @@ fn allowed(approval: &crate::routing::Approval, by: &str, via: &str, member_of: 
 }
 
 /// Slack posts interaction answers here; anything else in a payload is not followed.
-pub const SLACK_RESPONSE_BASE: &str = "https://hooks.slack.com/";
+pub(crate) const SLACK_RESPONSE_BASE: &str = "https://hooks.slack.com/";
 
 /// Ephemeral answers for a person who clicked, through the click's `response_url`: by intake at
 /// once, or by act after asking Slack about a user group.

@@ -26,7 +26,6 @@ use crate::CORRELATION_ATTR;
 
 mod decide;
 mod links;
-pub use decide::Door;
 
 /// What intake needs; built once per process.
 #[derive(Clone, Debug)]

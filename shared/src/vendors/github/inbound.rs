@@ -10,8 +10,8 @@ use crate::webhook::{
     header, opt_header, str_field, Inbound, NormalizeError, Normalized, VerifyError,
 };
 
-pub const SHA256_HEADER: &str = "x-hub-signature-256";
-pub const SHA1_HEADER: &str = "x-hub-signature";
+pub(crate) const SHA256_HEADER: &str = "x-hub-signature-256";
+pub(crate) const SHA1_HEADER: &str = "x-hub-signature";
 
 pub fn verify(
     headers: &HeaderMap,

@@ -15,10 +15,10 @@ use crate::webhook::{
     header, opt_header, str_field, Inbound, NormalizeError, Normalized, SignedRequest, VerifyError,
 };
 
-pub const V3_HEADER: &str = "x-hubspot-signature-v3";
-pub const TIMESTAMP_HEADER: &str = "x-hubspot-request-timestamp";
-pub const SIGNATURE_HEADER: &str = "x-hubspot-signature";
-pub const VERSION_HEADER: &str = "x-hubspot-signature-version";
+pub(crate) const V3_HEADER: &str = "x-hubspot-signature-v3";
+pub(crate) const TIMESTAMP_HEADER: &str = "x-hubspot-request-timestamp";
+pub(crate) const SIGNATURE_HEADER: &str = "x-hubspot-signature";
+pub(crate) const VERSION_HEADER: &str = "x-hubspot-signature-version";
 
 /// Ordered by what they sign: v1 the body, v2 also method and URL, v3 also a time.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -30,7 +30,7 @@ pub enum Version {
 
 /// The lowest signature version intake accepts (`HUBSPOT_MIN_SIGNATURE_VERSION`: `v1`, `v2` or
 /// `v3`; default `v3`, the only one that signs the URL and a time).
-pub fn min_version(
+pub(crate) fn min_version(
     settings: &crate::settings::Settings,
 ) -> Result<Version, crate::settings::SettingError> {
     let name = "HUBSPOT_MIN_SIGNATURE_VERSION";
@@ -72,7 +72,7 @@ impl std::fmt::Display for Version {
 }
 
 /// The version the request itself declares (v3 by its header, else `X-HubSpot-Signature-Version`).
-pub fn declared_version(headers: &HeaderMap) -> Result<Version, VerifyError> {
+pub(crate) fn declared_version(headers: &HeaderMap) -> Result<Version, VerifyError> {
     if headers.contains_key(V3_HEADER) {
         return Ok(Version::V3);
     }

@@ -9,7 +9,7 @@ pub mod outbound;
 pub mod sync;
 
 /// HubSpot in the registry.
-pub static VENDOR: super::Vendor = super::Vendor {
+pub(crate) static VENDOR: super::Vendor = super::Vendor {
     name: "hubspot",
     connect: |http, c| Ok(Box::new(outbound::Hubspot::new(http, c)?)),
     triage: Some(outbound::triage),

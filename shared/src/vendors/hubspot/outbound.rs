@@ -29,7 +29,7 @@ const SAMPLE_PROPERTIES: &str = "subject,hs_pipeline,hs_pipeline_stage,hs_ticket
 
 /// What switchyard relies on in HubSpot's answers (CRM API v3): the canary compares live answers
 /// with it. Property values are strings (or null when unset), whatever the property's type.
-pub const CONTRACT: Contract = Contract {
+pub(crate) const CONTRACT: Contract = Contract {
     connector: "hubspot",
     api_version: "crm-v3",
     shapes: &[
@@ -59,7 +59,7 @@ pub const CONTRACT: Contract = Contract {
 };
 
 /// The ticket property that carries switchyard's idempotency key.
-pub const KEY_PROPERTY: &str = "switchyard_key";
+pub(crate) const KEY_PROPERTY: &str = "switchyard_key";
 
 /// HubSpot-defined association types (v4): note → ticket, note → contact.
 const NOTE_TO_TICKET: u32 = 228;

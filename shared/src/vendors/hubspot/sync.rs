@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use crate::secrets::Credential;
 use crate::sync::{Customer, SyncError, Target};
 
-pub struct HubspotContacts {
+pub(crate) struct HubspotContacts {
     pub base_url: String,
     pub token: SecretString,
 }

@@ -138,12 +138,12 @@ pub fn verify(
 /// `X-GitHub-Delivery`, Jira's `X-Atlassian-Webhook-Identifier` and Twilio's
 /// `I-Twilio-Idempotency-Token` are headers the signature does not cover: a captured request
 /// resent under a fresh id would pass as new, so those deliveries dedupe on the signed bytes.
-pub fn signs_delivery_id(source: Source) -> bool {
+pub(crate) fn signs_delivery_id(source: Source) -> bool {
     !matches!(source, Source::Github | Source::Jira | Source::Twilio)
 }
 
 /// Whether a source sends bodies of this content type (`None`: the header was absent).
-pub fn accepts_content_type(source: Source, content_type: Option<&str>) -> bool {
+pub(crate) fn accepts_content_type(source: Source, content_type: Option<&str>) -> bool {
     let Some(ct) = content_type else { return true };
     let mime = ct
         .split(';')

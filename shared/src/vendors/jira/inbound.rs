@@ -8,8 +8,8 @@ use secrecy::SecretString;
 use crate::webhook::signature::{hex_after, verify_hmac_sha256};
 use crate::webhook::{header, str_field, Inbound, NormalizeError, Normalized, VerifyError};
 
-pub const SIGNATURE_HEADER: &str = "x-hub-signature";
-pub const DELIVERY_HEADER: &str = "x-atlassian-webhook-identifier";
+pub(crate) const SIGNATURE_HEADER: &str = "x-hub-signature";
+pub(crate) const DELIVERY_HEADER: &str = "x-atlassian-webhook-identifier";
 
 pub fn verify(
     headers: &HeaderMap,

@@ -7,7 +7,7 @@ pub mod inbound;
 pub mod outbound;
 
 /// Jira in the registry.
-pub static VENDOR: super::Vendor = super::Vendor {
+pub(crate) static VENDOR: super::Vendor = super::Vendor {
     name: "jira",
     connect: |http, c| Ok(Box::new(outbound::Jira::new(http, c)?)),
     triage: Some(outbound::triage),

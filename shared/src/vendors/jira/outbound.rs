@@ -25,7 +25,7 @@ use crate::routing::{ActionTemplate, PlannedAction};
 /// What switchyard relies on in Jira's answers (platform REST API v3): the canary compares live
 /// answers with it. `statusCategory.key` is the one value it branches on (new, indeterminate,
 /// done); Jira's dates carry milliseconds and a `+0000` offset.
-pub const CONTRACT: Contract = Contract {
+pub(crate) const CONTRACT: Contract = Contract {
     connector: "jira",
     api_version: "3",
     shapes: &[
@@ -77,7 +77,7 @@ pub struct Jira {
 }
 
 /// Atlassian Document Format for plain text: one paragraph per line.
-pub fn adf(text: &str) -> Value {
+pub(crate) fn adf(text: &str) -> Value {
     let paragraphs: Vec<Value> = text
         .lines()
         .map(|line| {
@@ -110,7 +110,7 @@ fn field_params(a: &PlannedAction) -> serde_json::Map<String, Value> {
         .collect()
 }
 
-pub fn idempotency_label(key: &str) -> String {
+pub(crate) fn idempotency_label(key: &str) -> String {
     let digest = sha2::Sha256::digest(key.as_bytes());
     format!("sy-{}", &hex::encode(digest)[..16])
 }

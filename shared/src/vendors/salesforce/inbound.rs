@@ -13,7 +13,7 @@ use secrecy::{ExposeSecret, SecretString};
 use crate::webhook::{Inbound, NormalizeError, Normalized, Reply, VerifyError};
 
 /// What Salesforce must receive to stop retrying.
-pub const ACK: &str = r#"<?xml version="1.0" encoding="UTF-8"?><soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"><soapenv:Body><notificationsResponse xmlns="http://soap.sforce.com/2005/09/outbound"><Ack>true</Ack></notificationsResponse></soapenv:Body></soapenv:Envelope>"#;
+pub(crate) const ACK: &str = r#"<?xml version="1.0" encoding="UTF-8"?><soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"><soapenv:Body><notificationsResponse xmlns="http://soap.sforce.com/2005/09/outbound"><Ack>true</Ack></notificationsResponse></soapenv:Body></soapenv:Envelope>"#;
 
 #[derive(Debug, Default, PartialEq)]
 pub struct Envelope {

@@ -9,7 +9,7 @@ pub mod outbound;
 pub mod sync;
 
 /// Salesforce in the registry.
-pub static VENDOR: super::Vendor = super::Vendor {
+pub(crate) static VENDOR: super::Vendor = super::Vendor {
     name: "salesforce",
     connect: |http, c| Ok(Box::new(outbound::Salesforce::new(http, c)?)),
     triage: Some(outbound::triage),

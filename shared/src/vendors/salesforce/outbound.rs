@@ -27,7 +27,7 @@ LastModifiedDate FROM Case ORDER BY LastModifiedDate DESC LIMIT 5";
 
 /// What switchyard relies on in Salesforce's answers (REST API v62.0): the canary compares live
 /// answers with it. Dates carry milliseconds and a `+0000` offset.
-pub const CONTRACT: Contract = Contract {
+pub(crate) const CONTRACT: Contract = Contract {
     connector: "salesforce",
     api_version: API_VERSION,
     shapes: &[
@@ -65,9 +65,9 @@ pub const CONTRACT: Contract = Contract {
     ],
 };
 
-pub const API_VERSION: &str = "v62.0";
+pub(crate) const API_VERSION: &str = "v62.0";
 /// The Case field (Text, External ID, Unique) that holds switchyard's idempotency key.
-pub const DEFAULT_EXTERNAL_ID_FIELD: &str = "Switchyard_Key__c";
+pub(crate) const DEFAULT_EXTERNAL_ID_FIELD: &str = "Switchyard_Key__c";
 
 pub struct Salesforce {
     http: reqwest::Client,

@@ -14,7 +14,7 @@ use crate::sync::{Customer, SyncError, Target};
 use crate::vendors::salesforce::outbound::API_VERSION;
 
 /// The external-id field the org defines on Contact (it holds the e-mail, lower-cased).
-pub const CONTACT_KEY: &str = "Switchyard_Key__c";
+pub(crate) const CONTACT_KEY: &str = "Switchyard_Key__c";
 
 pub struct SalesforceContacts {
     pub base_url: String,

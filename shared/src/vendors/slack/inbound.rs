@@ -10,8 +10,8 @@ use secrecy::SecretString;
 use crate::webhook::signature::{check_epoch_secs, hex_after, verify_hmac_sha256};
 use crate::webhook::{header, str_field, Inbound, NormalizeError, Normalized, Reply, VerifyError};
 
-pub const SIGNATURE_HEADER: &str = "x-slack-signature";
-pub const TIMESTAMP_HEADER: &str = "x-slack-request-timestamp";
+pub(crate) const SIGNATURE_HEADER: &str = "x-slack-signature";
+pub(crate) const TIMESTAMP_HEADER: &str = "x-slack-request-timestamp";
 
 pub fn verify(
     headers: &HeaderMap,
@@ -100,7 +100,7 @@ fn files(raw: &serde_json::Value) -> Vec<crate::event::Attachment> {
 /// A form-encoded request: a slash command (`command`, `text`, `trigger_id`, …) or an
 /// interaction (`payload=` JSON: `block_actions`, `view_submission`, `shortcut`, …). Slack
 /// wants an answer within 3 seconds: a command gets an ephemeral note, an interaction an empty 200.
-pub fn normalize_form(body: &[u8]) -> Result<Inbound, NormalizeError> {
+pub(crate) fn normalize_form(body: &[u8]) -> Result<Inbound, NormalizeError> {
     let fields: std::collections::BTreeMap<String, String> =
         serde_urlencoded::from_bytes(body).map_err(|e| NormalizeError::NotForm(e.to_string()))?;
     let get = |k: &str| fields.get(k).filter(|v| !v.is_empty()).cloned();

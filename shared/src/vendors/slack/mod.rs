@@ -9,7 +9,7 @@ pub mod outbound;
 pub mod review;
 
 /// Slack in the registry.
-pub static VENDOR: super::Vendor = super::Vendor {
+pub(crate) static VENDOR: super::Vendor = super::Vendor {
     name: "slack",
     connect: |http, c| Ok(Box::new(outbound::Slack::new(http, c)?)),
     triage: Some(outbound::triage),

@@ -28,7 +28,7 @@ use crate::secrets::Credential;
 
 /// What switchyard relies on in Slack's answers (Web API): the canary compares live answers
 /// with it. A channel's `id` and `name` are how a `#name` in a route finds its channel.
-pub const CONTRACT: Contract = Contract {
+pub(crate) const CONTRACT: Contract = Contract {
     connector: "slack",
     api_version: "web-api",
     shapes: &[
@@ -171,7 +171,7 @@ impl Slack {
 
 /// The members of a Slack user group (`usergroups.users.list`, scope `usergroups:read`): who
 /// may decide where an approval names the group.
-pub async fn group_members(
+pub(crate) async fn group_members(
     connectors: &crate::vendors::Connectors,
     group: &str,
 ) -> Result<Vec<String>, ConnectorError> {

@@ -13,20 +13,20 @@ pub use crate::routing::Choice;
 use crate::routing::{Classification, Markup, PlannedAction};
 
 /// The actions block's id is this prefix followed by the event id.
-pub const BLOCK_PREFIX: &str = "switchyard.decide.";
+pub(crate) const BLOCK_PREFIX: &str = "switchyard.decide.";
 pub const APPROVE: &str = "switchyard.approve";
 pub const ROUTE: &str = "switchyard.route";
 pub const DISMISS: &str = "switchyard.dismiss";
 pub const TAKE_OVER: &str = "switchyard.take_over";
 /// The reason field's block id is this prefix followed by the event id (a message's block ids
 /// must differ, so it cannot share the actions block's).
-pub const REASON_PREFIX: &str = "switchyard.reason.";
+pub(crate) const REASON_PREFIX: &str = "switchyard.reason.";
 /// Dismiss with a reason: typed into the card and sent with Enter. A field in the message, not a
 /// modal: a modal needs `views.open` with the bot token inside Slack's 3 s, which intake does
 /// not hold.
 pub const DISMISS_REASON: &str = "switchyard.dismiss_reason";
 /// The longest reason kept (Slack's own limit for the field is 3,000).
-pub const REASON_MAX: usize = 500;
+pub(crate) const REASON_MAX: usize = 500;
 
 /// What the card shows about an event waiting for a person.
 pub struct Card<'a> {
@@ -76,7 +76,7 @@ fn arrived(event: &Event) -> Vec<Value> {
 
 /// One planned action in words a person reads: connector, action and its identifying values
 /// (never the texts it would write, which carry the customer's words).
-pub fn describe_action(a: &PlannedAction) -> String {
+pub(crate) fn describe_action(a: &PlannedAction) -> String {
     let shown: Vec<String> = a
         .params
         .iter()

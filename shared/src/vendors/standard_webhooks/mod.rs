@@ -7,7 +7,7 @@ pub mod inbound;
 pub mod outbound;
 
 /// The signed webhook connector (`webhook`) in the registry.
-pub static VENDOR: super::Vendor = super::Vendor {
+pub(crate) static VENDOR: super::Vendor = super::Vendor {
     name: "webhook",
     connect: |http, c| Ok(Box::new(outbound::Webhook::new(http, c)?)),
     triage: None,

@@ -8,7 +8,7 @@ use secrecy::SecretString;
 use crate::webhook::signature::{check_epoch_secs, hmac_sha256, one_of, verify_any};
 use crate::webhook::{header, str_field, Inbound, NormalizeError, Normalized, VerifyError};
 
-pub const SIGNATURE_HEADER: &str = "stripe-signature";
+pub(crate) const SIGNATURE_HEADER: &str = "stripe-signature";
 
 pub fn verify(
     headers: &HeaderMap,

@@ -8,7 +8,7 @@ use secrecy::SecretString;
 use crate::webhook::signature::{ct_eq, hmac_sha256, verify_any};
 use crate::webhook::{header, str_field, Inbound, NormalizeError, Normalized, Reply, VerifyError};
 
-pub const AUTH_HEADER: &str = "authorization";
+pub(crate) const AUTH_HEADER: &str = "authorization";
 
 pub fn verify(
     headers: &HeaderMap,

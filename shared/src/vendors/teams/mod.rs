@@ -7,7 +7,7 @@ pub mod inbound;
 pub mod outbound;
 
 /// Teams in the registry.
-pub static VENDOR: super::Vendor = super::Vendor {
+pub(crate) static VENDOR: super::Vendor = super::Vendor {
     name: "teams",
     connect: |http, c| Ok(Box::new(outbound::Teams::new(http, c)?)),
     triage: Some(outbound::triage),

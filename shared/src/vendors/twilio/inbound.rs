@@ -14,7 +14,7 @@ use crate::webhook::{
     header, opt_header, Inbound, NormalizeError, Normalized, SignedRequest, VerifyError,
 };
 
-pub const SIGNATURE_HEADER: &str = "x-twilio-signature";
+pub(crate) const SIGNATURE_HEADER: &str = "x-twilio-signature";
 
 fn is_form(headers: &HeaderMap) -> bool {
     opt_header(headers, "content-type")

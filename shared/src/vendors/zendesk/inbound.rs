@@ -17,8 +17,8 @@ use crate::webhook::{
     header, Inbound, NormalizeError, Normalized, VerifyError, DEFAULT_TOLERANCE_SECS,
 };
 
-pub const SIGNATURE_HEADER: &str = "x-zendesk-webhook-signature";
-pub const TIMESTAMP_HEADER: &str = "x-zendesk-webhook-signature-timestamp";
+pub(crate) const SIGNATURE_HEADER: &str = "x-zendesk-webhook-signature";
+pub(crate) const TIMESTAMP_HEADER: &str = "x-zendesk-webhook-signature-timestamp";
 
 pub fn verify(
     headers: &HeaderMap,

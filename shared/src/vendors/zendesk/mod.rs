@@ -9,7 +9,7 @@ pub mod outbound;
 pub mod sync;
 
 /// Zendesk in the registry.
-pub static VENDOR: super::Vendor = super::Vendor {
+pub(crate) static VENDOR: super::Vendor = super::Vendor {
     name: "zendesk",
     connect: |http, c| Ok(Box::new(outbound::Zendesk::new(http, c)?)),
     triage: Some(outbound::triage),

@@ -205,7 +205,7 @@ impl Zendesk {
 
 /// What switchyard relies on in Zendesk's answers (Support API v2, as documented in its ticket and
 /// user JSON formats): the canary compares live answers with it.
-pub const CONTRACT: Contract = Contract {
+pub(crate) const CONTRACT: Contract = Contract {
     connector: "zendesk",
     api_version: "v2",
     shapes: &[

@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 use crate::secrets::Credential;
 use crate::sync::{Customer, SyncError, Target};
 
-pub struct ZendeskUsers {
+pub(crate) struct ZendeskUsers {
     pub base_url: String,
     pub email: String,
     pub token: SecretString,
