@@ -5,13 +5,17 @@ use aws_config::SdkConfig;
 /// The clients every handler may need. Cheap to clone (each is an `Arc` inside).
 #[derive(Clone, Debug)]
 pub struct AwsClients {
+    /// SQS, for the queues between the pipeline stages.
     pub sqs: aws_sdk_sqs::Client,
+    /// DynamoDB, for the idempotency, decision, pacing and drift stores.
     pub ddb: aws_sdk_dynamodb::Client,
+    /// Secrets Manager, for signing secrets and vendor credentials.
     pub secrets: aws_sdk_secretsmanager::Client,
     config: SdkConfig,
 }
 
 impl AwsClients {
+    /// Builds the clients from one loaded SDK configuration, kept for the clients built on request.
     pub fn new(config: &SdkConfig) -> Self {
         Self {
             sqs: aws_sdk_sqs::Client::new(config),
@@ -86,7 +90,9 @@ impl std::fmt::Display for Store {
 #[derive(Debug, thiserror::Error)]
 #[error("{store} (DynamoDB) failed: {message}")]
 pub struct StoreError {
+    /// The store the failed request went to.
     pub store: Store,
+    /// What DynamoDB said (its code and message) or what the store could not read.
     pub message: String,
 }
 
@@ -112,6 +118,7 @@ where
 }
 
 impl StoreError {
+    /// A failure of `store`, described by `message` (log-safe: never an item).
     pub fn new(store: Store, message: impl Into<String>) -> Self {
         StoreError {
             store,

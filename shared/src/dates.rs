@@ -15,14 +15,19 @@
 use chrono::{DateTime, FixedOffset, NaiveDateTime, TimeZone, Utc};
 use thiserror::Error;
 
+/// Why a date could not be parsed.
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum DateError {
+    /// The input is empty or only whitespace.
     #[error("empty date")]
     Empty,
+    /// A bare date, or a date and time without a timezone; holds the input.
     #[error("{0:?} has no timezone; refusing to guess one")]
     NoTimezone(String),
+    /// An epoch number whose integer part is 10^17 or more; holds the input.
     #[error("epoch number {0:?} is too large for seconds, milliseconds or microseconds")]
     EpochOutOfRange(String),
+    /// The input fits no accepted format, or names no representable instant; holds it.
     #[error("{0:?} is not a date switchyard understands (RFC 3339/ISO 8601, RFC 2822, HTTP-date or epoch)")]
     Unrecognized(String),
 }

@@ -17,15 +17,20 @@ use crate::vendors::Connectors;
 /// Beyond this, signatures and token lifetimes (JWT `exp`, webhook timestamps) start to fail.
 pub(crate) const MAX_CLOCK_SKEW_SECS: i64 = 60;
 
+/// The result of `switchyard doctor`'s checks for one connection (one row of [`render`]).
 #[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct Report {
+    /// The connector's name, or `intake` for the intake signing secret.
     pub connection: String,
+    /// The Secrets Manager secret checked: the connection's credential or intake's signing keys.
     pub secret_id: String,
     /// `type` of the stored credential, when it parses.
     pub credential: Option<String>,
+    /// Whether the vendor accepted the credential; `false` for a webhook connection with no login.
     pub authenticated: bool,
     /// Who the credential is (an account, a portal, a team), or what was checked.
     pub identity: Option<String>,
+    /// What the checks found, or the error that stopped them.
     pub detail: String,
     /// What the vendor says the credential may do (scopes, permissions, role).
     pub granted: Vec<String>,
@@ -37,7 +42,9 @@ pub struct Report {
     pub clock_skew_seconds: Option<i64>,
     /// An OAuth access token's expiry (RFC 3339).
     pub token_expires_at: Option<String>,
+    /// Whether the connection can be used: the checks passed and no needed permission is missing.
     pub ready: bool,
+    /// Problems that do not stop the connection from working yet (a vendor clock off by > 60 s).
     pub warnings: Vec<String>,
     /// What a human should do, when not ready.
     pub fix: Option<String>,

@@ -8,16 +8,27 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Source {
+    /// Zendesk event webhooks (tickets).
     Zendesk,
+    /// Slack: the Events API, slash commands and interactivity.
     Slack,
+    /// Jira Cloud webhooks (issues).
     Jira,
+    /// GitHub webhooks.
     Github,
+    /// HubSpot webhooks, signed v1, v2 or v3; one delivery batches several events.
     Hubspot,
+    /// Microsoft Teams outgoing webhooks.
     Teams,
+    /// Stripe webhooks (the `Stripe-Signature` scheme).
     Stripe,
+    /// Any sender signing by the Standard Webhooks spec (`webhook-*` headers).
     StandardWebhooks,
+    /// Svix: the Standard Webhooks scheme under `svix-*` headers.
     Svix,
+    /// Twilio webhooks, form-encoded or JSON.
     Twilio,
+    /// Salesforce Outbound Messages (SOAP), accepted by organization id rather than a signature.
     Salesforce,
     /// `switchyard smoke`'s test events: Standard Webhooks-signed with the intake secret's
     /// `"smoke"` key, classified as `smoke` without a model, and done by act without a call.
@@ -25,6 +36,7 @@ pub enum Source {
 }
 
 impl Source {
+    /// Every source, in declaration order.
     pub const ALL: [Source; 12] = [
         Source::Zendesk,
         Source::Slack,
@@ -58,6 +70,7 @@ impl Source {
         }
     }
 
+    /// The source whose [`as_str`](Self::as_str) name is `name`, if any.
     pub fn parse(name: &str) -> Option<Source> {
         Source::ALL.into_iter().find(|s| s.as_str() == name)
     }
@@ -74,6 +87,7 @@ impl std::fmt::Display for Source {
 pub struct Event {
     /// switchyard's own id, assigned once at intake (a redelivery gets the same id back).
     pub id: String,
+    /// The sender, as named by the `/webhooks/{source}` path it arrived on.
     pub source: Source,
     /// The vendor's event type, e.g. `zen:event-type:ticket.created`, `jira:issue_created`.
     pub event_type: String,
@@ -86,13 +100,19 @@ pub struct Event {
     pub vendor_delivery_id: Option<String>,
     /// The vendor object the event is about (ticket id, issue key, channel), when there is one.
     pub object_id: Option<String>,
+    /// The item's title (ticket subject, issue summary), when the payload has one.
     pub subject: Option<String>,
+    /// The item's body or message text, when the payload has one.
     pub text: Option<String>,
+    /// Who raised or triggered the event, as the vendor names them (user id, login, email).
     pub requester: Option<String>,
+    /// When the event happened by the vendor's clock; `None` when the payload has no readable time.
     #[serde(with = "rfc3339_opt")]
     pub occurred_at: Option<DateTime<Utc>>,
+    /// When intake received the webhook.
     #[serde(with = "rfc3339")]
     pub received_at: DateTime<Utc>,
+    /// Web URLs of the object in the vendor's UI; the first is a notice's `{event.link}`.
     #[serde(default)]
     pub links: Vec<String>,
     /// Vendor fields the normalizer did not know (drift signals).
@@ -102,6 +122,7 @@ pub struct Event {
     /// messages stay small); classify fetches them under the connection.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub attachments: Vec<Attachment>,
+    /// The vendor payload: as received, or as built from a form, XML body or one item of a batch.
     pub raw: Payload,
 }
 
@@ -111,11 +132,13 @@ pub struct Attachment {
     /// The vendor's id for the file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
+    /// The file name the vendor gave, if any (shown to people redacted).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     /// The type the vendor declared: shown, never trusted (the bytes are sniffed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub declared_type: Option<String>,
+    /// The size the vendor declared, in bytes; a file declared over the fetch limit is not fetched.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub size: Option<u64>,
     /// Where the vendor serves the bytes, under the connection's credential.
@@ -235,10 +258,13 @@ pub(crate) const MAX_PAYLOAD_DEPTH: usize = 100;
 /// could never be processed).
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
 pub enum Unqueueable {
+    /// The payload nests deeper than the 100 levels accepted; holds its depth.
     #[error("payload nests {0} levels deep; switchyard accepts at most {MAX_PAYLOAD_DEPTH}")]
     TooDeep(usize),
+    /// The event, written out, is over what a queued event may take; holds its size in bytes.
     #[error("the event is {0} bytes once normalized (payload plus the subject and text read from it); a queued event holds at most {MAX_EVENT_MESSAGE_BYTES}")]
     TooLarge(usize),
+    /// The event could not be written out as JSON; holds the reason.
     #[error("payload cannot be queued: {0}")]
     NotSerializable(String),
 }

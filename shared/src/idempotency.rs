@@ -11,6 +11,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailur
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
+/// The `status` of a claimed key that is not yet completed.
 pub const STATUS_INPROGRESS: &str = "INPROGRESS";
 pub(crate) const STATUS_COMPLETED: &str = "COMPLETED";
 
@@ -27,13 +28,17 @@ pub enum Claim {
     /// the effect before it died, so a non-idempotent action looks before it acts.
     Reclaimed,
     /// Already done; `data` is what the first caller stored.
-    Completed { data: Option<String> },
+    Completed {
+        /// What the first caller stored on completion; `None` when the record holds none.
+        data: Option<String>,
+    },
     /// Someone else holds the key and its in-progress window has not run out.
     InProgress,
     /// The key was used before with a different payload.
     PayloadMismatch,
 }
 
+/// Idempotency keys in a DynamoDB table: claimed, completed or released per key.
 #[derive(Clone, Debug)]
 pub struct IdempotencyStore {
     ddb: aws_sdk_dynamodb::Client,
@@ -62,6 +67,7 @@ pub(crate) fn in_progress_until_ms(lambda_deadline_ms: u64, now: DateTime<Utc>) 
 }
 
 impl IdempotencyStore {
+    /// A store over the DynamoDB table `table`, remembering completed keys 24 hours.
     pub fn new(ddb: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
         Self {
             ddb,
@@ -76,6 +82,8 @@ impl IdempotencyStore {
         self
     }
 
+    /// Try to claim `key` for the payload whose hash is `hash`, held in progress until
+    /// `in_progress_until_ms` (epoch milliseconds); the [`Claim`] says how it went.
     pub async fn claim(
         &self,
         key: &str,

@@ -2,6 +2,9 @@
 //!
 //! Follow one webhook: [`handlers::intake`] (verify, dedupe, enqueue) →
 //! [`handlers::classify`] (decide, record) → [`handlers::act`] (call a [`connectors::Connector`]).
+//!
+//! What another crate may name is public and documented; the rest is `pub(crate)`.
+#![warn(missing_docs)]
 
 pub mod aws;
 mod batch;

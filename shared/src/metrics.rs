@@ -15,6 +15,7 @@ use std::sync::OnceLock;
 use metrics::{describe_histogram, Unit};
 use metrics_cloudwatch_embedded::Collector;
 
+/// The CloudWatch namespace every metric is published under.
 pub const NAMESPACE: &str = "switchyard";
 
 // intake
@@ -109,6 +110,7 @@ pub fn count(metric: &'static str, dimension: &'static str, value: &str) {
     add(metric, dimension, value, 1);
 }
 
+/// Add `n` to a count under one dimension and, beside it, to its total without dimensions.
 pub fn add(metric: &'static str, dimension: &'static str, value: &str, n: u64) {
     metrics::counter!(metric, dimension => value.to_owned()).increment(n);
     metrics::counter!(metric).increment(n);

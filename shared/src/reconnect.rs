@@ -23,10 +23,13 @@ const MARK_TTL_SECS: i64 = 30 * 24 * 3600;
 /// vendor calls, each refused and parked, instead of a table read before every action.
 pub(crate) const CHECK_TTL: Duration = Duration::from_secs(30);
 
+/// Reading or writing a connection's reconnect mark failed.
 #[derive(Debug, Error)]
 #[error("reconnect mark for {secret_id}: {source}")]
 pub struct MarkError {
+    /// The connection secret the mark is for.
     pub secret_id: String,
+    /// The table's error.
     pub source: crate::aws::StoreError,
 }
 
@@ -35,9 +38,12 @@ pub fn fingerprint(value: &SecretString) -> String {
     hex::encode(&Sha256::digest(value.expose_secret().as_bytes())[..8])
 }
 
+/// The connections' "needs reconnect" marks; clones share the last look at each mark.
 #[derive(Clone, Debug)]
 pub struct Reconnect {
+    /// The DynamoDB client the marks are read and written with.
     pub ddb: aws_sdk_dynamodb::Client,
+    /// The pacing table's name; a mark's key there is `reconnect#<secret id>`.
     pub table: String,
     /// Last look per secret: when, at which fingerprint, and the reason if marked.
     seen: Arc<Mutex<HashMap<String, Seen>>>,
@@ -55,6 +61,7 @@ fn key(secret_id: &str) -> AttributeValue {
 }
 
 impl Reconnect {
+    /// The marks in `table`, read and written through `ddb`, with no mark looked at yet.
     pub fn new(ddb: aws_sdk_dynamodb::Client, table: &str) -> Self {
         Self {
             ddb,

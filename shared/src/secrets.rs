@@ -15,17 +15,35 @@ use tokio::sync::Mutex;
 
 /// The stage every read names explicitly (the emulator ignores stage moves on stage-less reads).
 pub const AWSCURRENT: &str = "AWSCURRENT";
+/// The stage a rotation stores its new version under until the version becomes AWSCURRENT.
 pub const AWSPENDING: &str = "AWSPENDING";
 
+/// Why a secret could not be read or parsed; messages name the secret, never its value.
 #[derive(Debug, Error)]
 pub enum SecretError {
+    /// Secrets Manager refused or failed the read.
     #[error("Secrets Manager failed reading {secret_id}: {message}")]
-    Read { secret_id: String, message: String },
+    Read {
+        /// The secret's id or ARN, as asked for.
+        secret_id: String,
+        /// The AWS error's message.
+        message: String,
+    },
+    /// The stage read has no string value (e.g. a binary secret).
     #[error("secret {secret_id} has no string value")]
-    Empty { secret_id: String },
+    Empty {
+        /// The secret's id or ARN, as asked for.
+        secret_id: String,
+    },
     // serde_json's message names the field and position, never the value.
+    /// The value is not JSON of the expected shape (a credential, or intake signing secrets).
     #[error("secret {secret_id} is not a valid credential: {message}")]
-    Invalid { secret_id: String, message: String },
+    Invalid {
+        /// The secret's id or ARN, as asked for.
+        secret_id: String,
+        /// What is wrong (a field name, a line and column), without the secret's values.
+        message: String,
+    },
 }
 
 /// One connection's credential, as stored (JSON, tagged by `type`).
@@ -34,22 +52,35 @@ pub enum SecretError {
 pub enum Credential {
     /// Zendesk / Jira: `{email}/token:{api_token}` basic auth.
     ApiToken {
+        /// The vendor's site URL, e.g. `https://SITE.atlassian.net`.
         base_url: String,
+        /// The integration user's email: the basic-auth user (Zendesk appends `/token`).
         email: String,
+        /// The user's API token, sent as the basic-auth password.
         api_token: SecretString,
     },
     /// A long-lived bearer token (Slack bot token without rotation).
     BearerToken {
+        /// The API's root URL, e.g. `https://api.hubapi.com`.
         base_url: String,
+        /// The token, sent as `Authorization: Bearer …`.
         token: SecretString,
     },
     /// OAuth 2.0 with a refresh token (Slack token rotation, HubSpot, …).
     Oauth2Refresh {
+        /// The API's root URL; refreshes go to `{base_url}/api/oauth.v2.access` (Slack) unless
+        /// the secret also holds a `token_url`.
         base_url: String,
+        /// The current access token, sent as a bearer token; replaced by each refresh.
         access_token: SecretString,
+        /// Exchanged for a new access token; replaced when the vendor answers a new one.
         refresh_token: SecretString,
+        /// The OAuth app's client id, sent with each refresh.
         client_id: String,
+        /// The OAuth app's client secret, sent with each refresh.
         client_secret: SecretString,
+        /// When `access_token` expires; `None` when unknown, and then it is not refreshed ahead
+        /// of its expiry.
         #[serde(default)]
         expires_at: Option<DateTime<Utc>>,
     },
@@ -57,16 +88,24 @@ pub enum Credential {
     /// stores the current one here; `session_seconds` is the token's life when the answer
     /// has no `expires_in` (Salesforce: the org's session timeout).
     Oauth2ClientCredentials {
+        /// The API's root URL; replaced by the `instance_url` a token answer names (Salesforce).
         base_url: String,
+        /// The token endpoint access tokens are minted from.
         token_url: String,
+        /// The client's id, sent with each token request.
         client_id: String,
+        /// The client's secret, sent with each token request.
         client_secret: SecretString,
+        /// The `scope` asked for in each token request; `None` asks for none.
         #[serde(default)]
         scope: Option<String>,
+        /// The last minted access token; `None` until the first is minted.
         #[serde(default)]
         access_token: Option<SecretString>,
+        /// When `access_token` expires; written with each minted token.
         #[serde(default)]
         expires_at: Option<DateTime<Utc>>,
+        /// The vendor's session limits for minted tokens; none by default.
         #[serde(default)]
         session: SessionPolicy,
     },
@@ -74,30 +113,44 @@ pub enum Credential {
     /// with `private_key` (PEM) for `subject` (the integration user), minted like client
     /// credentials.
     Oauth2JwtBearer {
+        /// The API's root URL; replaced by the `instance_url` a token answer names (Salesforce).
         base_url: String,
+        /// The token endpoint the signed assertion is posted to.
         token_url: String,
+        /// The connected app's client id (consumer key): the assertion's `iss`.
         client_id: String,
+        /// The integration user's username: the assertion's `sub`.
         subject: String,
+        /// The login host, e.g. `https://login.salesforce.com`: the assertion's `aud`.
         audience: String,
+        /// The RSA private key, in PEM, that signs the assertion.
         private_key: SecretString,
+        /// The last minted access token; `None` until the first is minted.
         #[serde(default)]
         access_token: Option<SecretString>,
+        /// When `access_token` expires; written with each minted token.
         #[serde(default)]
         expires_at: Option<DateTime<Utc>>,
+        /// The vendor's session limits for minted tokens; none by default.
         #[serde(default)]
         session: SessionPolicy,
     },
     /// A described connector's API key (`auth.kind = "api_key"`: a header or query parameter).
     ApiKey {
+        /// The API's root URL; empty (the default) uses the description's `base_url`.
         #[serde(default)]
         base_url: String,
+        /// The key, sent in the header or query parameter the description's `auth` names.
         key: SecretString,
     },
     /// HTTP basic auth for a described connector.
     Basic {
+        /// The API's root URL; empty (the default) uses the description's `base_url`.
         #[serde(default)]
         base_url: String,
+        /// The user name sent with HTTP basic auth.
         username: String,
+        /// The password sent with HTTP basic auth.
         password: SecretString,
     },
     /// A described connector that logs in for a session (`auth.kind = "session_login"`): the
@@ -106,12 +159,17 @@ pub enum Credential {
     SessionLogin {
         /// The description's name.
         connector: String,
+        /// The API's root URL; empty (the default) uses the description's `base_url`.
         #[serde(default)]
         base_url: String,
+        /// The session token from the last login; `None` until the first login.
         #[serde(default)]
         access_token: Option<SecretString>,
+        /// When the last login was sent: the session's start.
         #[serde(default)]
         issued_at: Option<DateTime<Utc>>,
+        /// When the session ends: the login answer's stated life, capped by the description's
+        /// `max_session_age` (1 h when neither says).
         #[serde(default)]
         expires_at: Option<DateTime<Utc>>,
         /// Tighter limits than the description's, for one tenant (the lower of each applies).
@@ -119,9 +177,17 @@ pub enum Credential {
         session: SessionPolicy,
     },
     /// A URL that is itself the secret (a Teams Workflows or incoming webhook).
-    WebhookUrl { url: SecretString },
+    WebhookUrl {
+        /// The webhook's full URL: whoever holds it can post to the channel.
+        url: SecretString,
+    },
     /// An HTTP endpoint we sign for (Standard Webhooks): its URL and `whsec_…` signing secret.
-    SignedWebhook { url: String, secret: SecretString },
+    SignedWebhook {
+        /// The receiver's endpoint, where signed messages are posted.
+        url: String,
+        /// The HMAC signing key: `whsec_` followed by the key in base64.
+        secret: SecretString,
+    },
 }
 
 /// A vendor's session rules for minted tokens: re-authenticate before either limit is reached.
@@ -182,6 +248,7 @@ impl Credential {
         }
     }
 
+    /// When the stored access token expires; `None` when not stored, or for a static credential.
     pub fn expires_at(&self) -> Option<DateTime<Utc>> {
         match self {
             Credential::Oauth2Refresh { expires_at, .. }
@@ -219,6 +286,8 @@ impl Credential {
         }
     }
 
+    /// Parse a stored credential's JSON; on failure, `Invalid` says what is wrong without the
+    /// secret's values.
     pub fn parse(secret_id: &str, value: &SecretString) -> Result<Self, SecretError> {
         serde_json::from_str(value.expose_secret()).map_err(|e| SecretError::Invalid {
             secret_id: secret_id.to_owned(),
@@ -260,6 +329,7 @@ pub const CACHE_TTL: Duration = Duration::from_secs(300);
 /// Intake signing secrets: several active per source, so one can be rotated without downtime.
 pub(crate) type SigningSecrets = HashMap<String, Vec<SecretString>>;
 
+/// Secret values and parsed signing secrets, cached per process; clones share one cache.
 #[derive(Clone)]
 pub struct SecretCache {
     client: aws_sdk_secretsmanager::Client,
@@ -282,6 +352,7 @@ impl std::fmt::Debug for SecretCache {
 }
 
 impl SecretCache {
+    /// An empty cache reading through `client`, trusting each value for `ttl` (see [`CACHE_TTL`]).
     pub fn new(client: aws_sdk_secretsmanager::Client, ttl: Duration) -> Self {
         Self {
             client,
@@ -311,6 +382,7 @@ impl SecretCache {
         Ok(value)
     }
 
+    /// The secret's AWSCURRENT value (cached, as [`Self::get`] reads it) parsed as a credential.
     pub async fn credential(&self, secret_id: &str) -> Result<Credential, SecretError> {
         Credential::parse(secret_id, &self.get(secret_id).await?)
     }

@@ -7,6 +7,7 @@ use std::collections::HashMap;
 
 use thiserror::Error;
 
+/// A required setting that is unset or empty; holds its name.
 #[derive(Debug, Error)]
 #[error("missing setting {0}: template.yaml must declare it in the function's Environment")]
 pub struct MissingSetting(pub &'static str);
@@ -14,21 +15,30 @@ pub struct MissingSetting(pub &'static str);
 /// A setting that is missing or cannot be read: a function refuses to start with it, naming it.
 #[derive(Debug, Error)]
 pub enum SettingError {
+    /// A required setting is unset or empty.
     #[error(transparent)]
     Missing(#[from] MissingSetting),
+    /// A setting is set, but its value cannot be used.
     #[error("setting {name}: {reason}")]
-    Invalid { name: &'static str, reason: String },
+    Invalid {
+        /// The setting's name (its environment variable).
+        name: &'static str,
+        /// What is wrong with the value.
+        reason: String,
+    },
 }
 
 /// What intake accepts unless `MAX_BODY_BYTES` says otherwise.
 pub(crate) const DEFAULT_MAX_BODY_BYTES: usize = 256 * 1024;
 
+/// The function's settings: environment variables by name (an empty value counts as unset).
 #[derive(Clone, Debug, Default)]
 pub struct Settings {
     vars: HashMap<String, String>,
 }
 
 impl Settings {
+    /// The settings in the process's environment.
     pub fn from_env() -> Self {
         Self::from_map(std::env::vars().collect())
     }
@@ -38,6 +48,7 @@ impl Settings {
         Self { vars }
     }
 
+    /// A required setting's value; unset or empty is a [`MissingSetting`] naming it.
     pub fn get(&self, name: &'static str) -> Result<&str, MissingSetting> {
         self.vars
             .get(name)
@@ -46,6 +57,7 @@ impl Settings {
             .ok_or(MissingSetting(name))
     }
 
+    /// A setting's value; `None` when it is unset or empty.
     pub fn optional(&self, name: &str) -> Option<&str> {
         self.vars
             .get(name)
@@ -65,18 +77,22 @@ impl Settings {
             .unwrap_or(default)
     }
 
+    /// `CLASSIFY_QUEUE_URL`: the queue intake sends accepted events to, for classify.
     pub fn classify_queue_url(&self) -> Result<&str, MissingSetting> {
         self.get("CLASSIFY_QUEUE_URL")
     }
+    /// `ACT_QUEUE_URL`: the queue act takes its work from.
     pub fn act_queue_url(&self) -> Result<&str, MissingSetting> {
         self.get("ACT_QUEUE_URL")
     }
+    /// `REVIEW_QUEUE_URL`: the queue of events waiting for a person.
     pub fn review_queue_url(&self) -> Result<&str, MissingSetting> {
         self.get("REVIEW_QUEUE_URL")
     }
     pub(crate) fn idempotency_table(&self) -> Result<&str, MissingSetting> {
         self.get("IDEMPOTENCY_TABLE")
     }
+    /// `PACING_TABLE`: the DynamoDB table of call budgets, refresh leases and reconnect marks.
     pub fn pacing_table(&self) -> Result<&str, MissingSetting> {
         self.get("PACING_TABLE")
     }
@@ -120,6 +136,7 @@ impl Settings {
             .and_then(|v| v.parse().ok())
     }
 
+    /// `PUBLIC_BASE_URL`, when set: the base URL senders call, for schemes that sign the URL.
     pub fn public_base_url(&self) -> Option<String> {
         self.optional("PUBLIC_BASE_URL").map(str::to_owned)
     }

@@ -20,11 +20,16 @@ use tracing::info;
 use crate::routing::{Classification, RoutingConfig, UNKNOWN};
 use crate::secrets::{Credential, SecretCache};
 
+/// An OpenAI-compatible chat-completions endpoint that classifies with structured output.
 #[derive(Clone, Debug)]
 pub struct Llm {
+    /// The HTTP client the chat-completions requests are sent with.
     pub http: reqwest::Client,
+    /// Where the API key secret is read from, cached.
     pub secrets: SecretCache,
+    /// The Secrets Manager secret with the API key and `base_url` (`LLM_SECRET_ID`).
     pub secret_id: String,
+    /// The model name sent with each request (`LLM_MODEL`).
     pub model: String,
     /// The whole budget for one classification, retries and waits included.
     pub budget: Duration,
@@ -38,14 +43,20 @@ pub(crate) const DEFAULT_MAX_INPUT_CHARS: usize = 4_000;
 /// The answer is a small JSON object; a longer one is cut and goes to review.
 pub(crate) const MAX_ANSWER_TOKENS: u32 = 300;
 
+/// Why the LLM gave no answer: the embedded model decides instead, and the message is kept as
+/// the classification's `fallback`.
 #[derive(Debug, Error, PartialEq)]
 pub enum Unavailable {
+    /// The secret (its id, then why) could not be read or is not a `bearer_token`.
     #[error("LLM secret {0}: {1}")]
     Secret(String, String),
+    /// The budget (in milliseconds) ran out, or the request timed out.
     #[error("LLM did not answer within {0} ms")]
     Slow(u128),
+    /// A 429 whose wait (if the vendor gave one) does not fit the budget left, or a second 429.
     #[error("LLM rate limited (asked to wait {0:?}, more than the budget allows)")]
     RateLimited(Option<Duration>),
+    /// The request failed or got a 408 or 5xx on both tries, or another error status came back.
     #[error("LLM failed: {0}")]
     Failed(String),
 }
@@ -53,11 +64,15 @@ pub enum Unavailable {
 /// Token counts as the API reports them.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Usage {
+    /// Tokens in the request (`usage.prompt_tokens`; 0 when absent).
     pub prompt_tokens: u64,
+    /// Tokens in the answer (`usage.completion_tokens`; 0 when absent).
     pub completion_tokens: u64,
 }
 
 impl Llm {
+    /// Asks the LLM for `text`'s category among `routing`'s, within [`Llm::budget`]; an unusable
+    /// answer comes back as confidence 0 (review), and only a failed call is an error.
     pub async fn classify(
         &self,
         routing: &RoutingConfig,

@@ -16,14 +16,19 @@ use crate::routing::{Classification, RoutingConfig};
 /// The labelled examples the built-in model learns from (the demo's support-desk categories).
 pub(crate) const BUILTIN_EXAMPLES: &str = include_str!("../../examples/support-desk.csv");
 
+/// Decides an event's category: with the LLM when configured, else (and as its fallback and
+/// second opinion) the embedded model or the routing config's keyword rules.
 #[derive(Clone, Debug)]
 pub struct Classifier {
     /// The embedded model; without one, the routing config's keyword rules.
     pub model: Option<Arc<Model>>,
+    /// The LLM, whose answer wins when it gives one; `None` keeps classification offline.
     pub llm: Option<llm::Llm>,
 }
 
 impl Classifier {
+    /// Classifies `event` with the LLM when set (falling back to the local result), else locally,
+    /// and adds the detected language; a smoke event skips both.
     pub async fn classify(&self, routing: &RoutingConfig, event: &Event) -> Classification {
         // `switchyard smoke`'s event: no model, no LLM call (no cost, no vendor in the way).
         if event.source == crate::event::Source::Smoke {

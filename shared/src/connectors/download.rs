@@ -16,6 +16,7 @@ use super::{ConnectorError, Triage};
 /// What one download may cost, and where it may go.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Limits {
+    /// The largest file taken, in bytes; a bigger one is refused.
     pub max_bytes: usize,
     /// For the whole download, redirects included.
     pub timeout: std::time::Duration,
@@ -26,10 +27,13 @@ pub struct Limits {
 
 /// How one vendor's files are fetched.
 pub struct Fetch<'a> {
+    /// The vendor's name, for the call records.
     pub vendor: &'static str,
+    /// The vendor's triage, for what a trusted origin answers.
     pub rules: Triage,
     /// Origins (`https://example.zendesk.com`) the connection's credential may be sent to.
     pub trusted: &'a [String],
+    /// Size, time and loopback limits for the download.
     pub limits: Limits,
 }
 

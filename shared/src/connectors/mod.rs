@@ -25,6 +25,7 @@ use crate::secrets::{Credential, SecretError};
 pub struct Outcome {
     /// The vendor object created or changed (ticket id, message ts).
     pub object_id: Option<String>,
+    /// What was done, in words (`ticket 42 created`).
     pub detail: String,
 }
 
@@ -34,13 +35,21 @@ pub enum ConnectorError {
     /// Retrying cannot help (bad request, missing object): a human must look. `refusal` says
     /// what it was when the vendor said; `reason` says it for people.
     #[error("permanent failure: {reason}")]
-    Permanent { reason: String, refusal: Refusal },
+    Permanent {
+        /// Why, in words for people.
+        reason: String,
+        /// What the refusal was, when the vendor said.
+        refusal: Refusal,
+    },
     /// May succeed later (5xx, timeout, connection reset).
     #[error("transient failure: {0}")]
     Transient(String),
     /// The vendor asked us to slow down.
     #[error("rate limited (retry after {retry_after:?})")]
-    RateLimited { retry_after: Option<Duration> },
+    RateLimited {
+        /// The wait the vendor asked for; `None` when it named none.
+        retry_after: Option<Duration>,
+    },
     /// The credential was rejected: refresh it and retry.
     #[error("authentication failed: {0}")]
     Auth(String),
@@ -141,6 +150,7 @@ impl ConnectorError {
 /// One vendor's API.
 #[async_trait]
 pub trait Connector: Send + Sync {
+    /// The connector's name, as routes and settings use it (`zendesk`).
     fn name(&self) -> &'static str;
 
     /// Perform one planned action. `idempotency_key` is stable across retries of the same action.
@@ -206,21 +216,30 @@ pub trait Connector: Send + Sync {
     }
 }
 
+/// Why a connector could not be built for its connection.
 #[derive(Debug, Error)]
 pub enum ResolveError {
+    /// No built-in or described connector has this name.
     #[error("connector {0:?} is not known to switchyard")]
     Unknown(String),
+    /// The deployment names no connection secret for it: (name, name upper-cased for the setting).
     #[error("connector {0:?} has no connection secret configured ({1}_SECRET_ID)")]
     NotConfigured(String, String),
+    /// The connection secret could not be read or parsed.
     #[error(transparent)]
     Secret(#[from] SecretError),
+    /// The credential could not be refreshed or minted.
     #[error(transparent)]
     Auth(#[from] crate::connectors::auth::AuthError),
+    /// A described connector with no base URL in its secret or its description.
     #[error("connector {0:?} has no base URL: put base_url in its secret or its description")]
     NoBaseUrl(String),
+    /// The connection secret holds a kind of credential the connector cannot use.
     #[error("connector {connector:?} cannot use a {kind} credential")]
     WrongCredential {
+        /// The connector's name.
         connector: String,
+        /// The credential's `type` tag (`api_token`, `oauth2_refresh`, …).
         kind: &'static str,
     },
 }

@@ -18,9 +18,12 @@ use crate::routing::{ActionTemplate, RoutingConfig};
 /// A finding as this run reports it: its id, and whether it is news (a human is told once).
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Reported {
+    /// The finding's short id, the one a person types (`switchyard canary ack <id>`).
     pub id: String,
+    /// What was found; serialized inline, beside `id` and `new`.
     #[serde(flatten)]
     pub finding: Finding,
+    /// Whether the finding is new, or back after being resolved; `false` if it could not be stored.
     pub new: bool,
 }
 
@@ -29,9 +32,11 @@ pub struct Reported {
 pub struct StructureCheck {
     /// Records read per object type.
     pub records: BTreeMap<String, usize>,
+    /// Every finding this run made, new or already known.
     pub findings: Vec<Reported>,
     /// Findings from earlier runs not seen any more.
     pub resolved: Vec<String>,
+    /// The last error the check met and carried on past (reading, storing), if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }

@@ -18,16 +18,21 @@ use serde_json::Value;
 use super::excerpt;
 use super::wait::wait_hint;
 
+/// What a vendor's answer means for the call: done, or how (and whether) to retry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Kind {
+    /// The call did what was asked.
     Ok,
+    /// The vendor asked us to slow down; the verdict's `retry_after` is the wait, when it said.
     RateLimited,
     /// The credential was rejected: refresh it and retry.
     Auth,
     /// The refresh itself was refused (or the credential is gone): a human must reconnect.
     ReauthRequired,
+    /// May succeed later (by default 5xx, 408, 409, 423, 425): retry with backoff.
     Transient,
+    /// Retrying cannot help (a bad request, a missing object): a human must look.
     Permanent,
 }
 
@@ -45,10 +50,14 @@ impl Kind {
     }
 }
 
+/// One vendor answer, triaged.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Verdict {
+    /// What the answer means for the call.
     pub kind: Kind,
+    /// The wait the answer asked for (rate-limited and transient answers only); `None` if none.
     pub retry_after: Option<Duration>,
+    /// Why, for people: the vendor's codes and messages, never a request or a credential.
     pub reason: String,
     /// What the refusal was, when the vendor said (for people, `reason` says it in words).
     pub refusal: Refusal,
@@ -64,7 +73,10 @@ pub enum Refusal {
     Unspecified,
     /// A validation error naming these fields (Zendesk `details`, Jira `errors`, Salesforce
     /// `fields`, a described connector's `fields` pointer).
-    Invalid { fields: Vec<String> },
+    Invalid {
+        /// The fields, as the vendor names them.
+        fields: Vec<String>,
+    },
     /// The object does not exist (HTTP 404).
     NotFound,
     /// The vendor's IP allow-list refused the network the call came from.
@@ -76,12 +88,16 @@ pub enum Refusal {
 /// A response as received: status, headers, exact body.
 #[derive(Clone, Debug, Default)]
 pub struct Response {
+    /// The HTTP status code.
     pub status: u16,
+    /// The headers as (name, value) pairs; values that are not text are left out.
     pub headers: Vec<(String, String)>,
+    /// The body as text.
     pub body: String,
 }
 
 impl Response {
+    /// A response from its status, `reqwest` headers and body text.
     pub fn from_parts(status: u16, headers: &reqwest::header::HeaderMap, body: String) -> Self {
         Response {
             status,

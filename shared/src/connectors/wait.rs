@@ -18,6 +18,7 @@ pub(crate) fn header_pairs(headers: &reqwest::header::HeaderMap) -> Vec<(String,
         .collect()
 }
 
+/// The first header named `name` (case-insensitively), its value trimmed; `None` when absent.
 pub fn header<'a>(headers: &'a Headers, name: &str) -> Option<&'a str> {
     headers
         .iter()

@@ -40,9 +40,13 @@ fn key(event_id: &str) -> String {
 
 /// What classify saw and planned, for one decision.
 pub struct Evidence<'a> {
+    /// The event decided on; its subject and text are stored PII-redacted.
     pub event: &'a Event,
+    /// The classifier's answer; its scores and signals are stored.
     pub classification: &'a Classification,
+    /// Which route was taken and why, in words.
     pub route: &'a str,
+    /// The planned actions; stored with their parameter values redacted.
     pub actions: &'a [PlannedAction],
     /// What each attached document gave (none: the attribute is absent).
     pub documents: &'a [crate::documents::Read],

@@ -44,16 +44,21 @@ pub(crate) fn store_error(message: String) -> StoreError {
 
 /// Where an event went.
 pub const PATH_ACT: &str = "act";
+/// The event was sent to human review.
 pub const PATH_REVIEW: &str = "review";
 
 /// The states a record moves through.
 pub mod state {
+    /// Intake claimed the delivery; classify has not decided yet.
     pub const ACCEPTED: &str = "accepted";
     pub(crate) const PLANNED: &str = "planned";
+    /// Waiting for a person to decide.
     pub const IN_REVIEW: &str = "in_review";
     pub(crate) const WAITING: &str = "waiting";
     pub(crate) const PARKED: &str = "parked";
+    /// Everything planned was carried out, or there was nothing to do.
     pub const DONE: &str = "done";
+    /// A stage gave up on the event: its message went to the dead-letter queue.
     pub const FAILED: &str = "failed";
     /// A human closed a review item without switchyard acting (`switchyard review resolve --dismiss`).
     pub const RESOLVED: &str = "resolved";
@@ -61,6 +66,7 @@ pub mod state {
     pub(crate) const TAKEN_OVER: &str = "taken_over";
 }
 
+/// Reads and writes the decision records in their DynamoDB table.
 #[derive(Clone, Debug)]
 pub struct DecisionStore {
     ddb: aws_sdk_dynamodb::Client,
@@ -71,25 +77,39 @@ pub struct DecisionStore {
 /// A decision record as read back.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct DecisionRecord {
+    /// switchyard's id for the event, the record's key.
     pub event_id: String,
+    /// The source's name, as [`Source::as_str`](crate::event::Source::as_str) gives it.
     pub source: String,
+    /// The vendor's event type.
     pub event_type: String,
+    /// The id deliveries are deduplicated by: the vendor's delivery id or a content hash.
     pub delivery_id: String,
+    /// The id tying the event's log lines together across stages, as first written.
     pub correlation_id: String,
+    /// The category classify chose; empty until decided.
     pub category: String,
+    /// Classify's confidence in `category`, from 0 to 1; 0 until decided.
     pub confidence: f64,
+    /// The review threshold in force when the event was decided.
     pub threshold: Option<f64>,
+    /// Where the event went, [`PATH_ACT`] or [`PATH_REVIEW`]; empty until decided.
     pub path: String,
+    /// The record's state, one of the [`state`] values.
     pub status: String,
+    /// Why the event is where it is (a review reason, a failure), when a stage gave one.
     pub reason: Option<String>,
+    /// The attempts of the run that finished the event, as a JSON array; `None` until done.
     pub results: Option<String>,
     /// `rules`, `model` or `llm`.
     pub backend: Option<String>,
+    /// The detected language (ISO 639-3), when the detector was sure.
     pub language: Option<String>,
     /// Why the LLM did not decide, when it did not.
     pub fallback: Option<String>,
     /// Why the classifier asked for a human whatever the confidence.
     pub flag: Option<String>,
+    /// The classifier's evidence (e.g. the keywords that matched), comma-separated.
     pub signals: Option<String>,
     /// Scores per category, as JSON.
     pub scores: Option<String>,
@@ -109,8 +129,11 @@ pub struct DecisionRecord {
     pub held: std::collections::BTreeMap<String, u64>,
     /// Redeliveries intake acknowledged without queueing again.
     pub duplicates: u64,
+    /// When intake received the event, RFC 3339.
     pub received_at: Option<String>,
+    /// When classify decided, RFC 3339; `None` until then.
     pub decided_at: Option<String>,
+    /// When an outcome (act's, or a dead-letter) was last written, RFC 3339; `None` until then.
     pub acted_at: Option<String>,
     /// What a person decided on it, if one did ([`human`]).
     pub human: Option<HumanDecision>,
@@ -125,6 +148,7 @@ pub struct DecisionRecord {
 }
 
 impl DecisionStore {
+    /// A store over the DynamoDB table `table`, keeping records the default 30 days.
     pub fn new(ddb: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
         Self {
             ddb,

@@ -33,6 +33,7 @@ pub enum Kind {
 }
 
 impl Kind {
+    /// The kind's name in snake case, as it is serialized and recorded.
     pub fn as_str(self) -> &'static str {
         match self {
             Kind::Text => "text",
@@ -80,9 +81,12 @@ impl Default for Limits {
 /// What one file is. `text` is the document's content: never logged, never serialized.
 #[derive(Clone, Debug, Serialize)]
 pub struct Inspection {
+    /// What the file turned out to be.
     pub kind: Kind,
     /// The type sniffed from the bytes (never the name's or the vendor's word for it).
     pub mime: Option<&'static str>,
+    /// A PDF's page count, once its page tree was walked; `None` for other types and for PDFs
+    /// refused or unreadable before that.
     pub pages: Option<usize>,
     /// Characters of text read (after the cap).
     pub text_chars: usize,
@@ -91,6 +95,7 @@ pub struct Inspection {
     /// Why the kind is what it is, when that needs saying ("truncated: no end-of-file marker").
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// The text read, capped at [`Limits::max_text_chars`]; empty unless `kind` is `Text`.
     #[serde(skip)]
     pub text: String,
     /// Whether OCR read it or tried to (`reason` then says what it found).
@@ -132,6 +137,7 @@ impl Inspection {
     }
 }
 
+/// The MIME type of a PDF, as [`inspect`] reports it.
 pub const PDF: &str = "application/pdf";
 pub(crate) const DOCX: &str =
     "application/vnd.openxmlformats-officedocument.wordprocessingml.document";
@@ -252,17 +258,23 @@ fn meaningful(text: &str) -> usize {
 /// text; its name redacted like the input.
 #[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
 pub struct Read {
+    /// The file's name as shown to people: redacted and quoted, or `#<n>` when it had none.
     pub name: String,
     /// An inspection's kind, or `not_fetched` / `skipped`.
     pub kind: String,
+    /// The type sniffed from its bytes; `None` when unknown or not fetched.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mime: Option<String>,
+    /// Its page count, for a PDF whose pages were counted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pages: Option<usize>,
+    /// Characters of text read (after the cap); 0 when none was.
     #[serde(default)]
     pub text_chars: usize,
+    /// The text's language (ISO 639-3), when it was clear.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub language: Option<String>,
+    /// Why the file is what it is, or why it was not read.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     /// Where the file is kept (`s3://bucket/documents/<event id>/<n>`), when documents are.
@@ -271,6 +283,7 @@ pub struct Read {
 }
 
 impl Read {
+    /// The record of inspection `i` of the file called `name` (redacted by the caller), not kept.
     pub fn of(name: &str, i: &Inspection) -> Self {
         Read {
             name: name.to_owned(),

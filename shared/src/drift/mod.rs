@@ -16,10 +16,15 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Kind {
+    /// A JSON string.
     String,
+    /// A JSON number.
     Number,
+    /// A JSON boolean.
     Bool,
+    /// A JSON object.
     Object,
+    /// A JSON array.
     Array,
     /// A number or a string of digits (ids some proxies quote).
     Id,
@@ -44,6 +49,7 @@ impl Kind {
         }
     }
 
+    /// The kind's name as contracts write it and findings show it (`string`, `id`, `epoch`, …).
     pub fn name(self) -> &'static str {
         match self {
             Kind::String => "string",
@@ -65,7 +71,9 @@ impl Kind {
 /// One field of a record that switchyard relies on.
 #[derive(Clone, Copy, Debug)]
 pub struct Field {
+    /// Where the field is within one record (`via/channel`; `[]`: every element of an array).
     pub path: &'static str,
+    /// The JSON type the field is read as.
     pub kind: Kind,
     /// `null` is a documented value.
     pub nullable: bool,
@@ -81,6 +89,7 @@ pub struct Field {
 }
 
 impl Field {
+    /// A field in every record, never `null`, not read by a connector, with any value.
     pub const fn new(path: &'static str, kind: Kind) -> Self {
         Field {
             path,
@@ -92,6 +101,7 @@ impl Field {
             formats_vary: false,
         }
     }
+    /// The same field, read by a connector: losing, retyping or nulling it is a breaking finding.
     pub const fn read(mut self) -> Self {
         self.read = true;
         self
@@ -100,10 +110,12 @@ impl Field {
         self.nullable = true;
         self
     }
+    /// The same field, not present in every record (see `always`).
     pub const fn sometimes(mut self) -> Self {
         self.always = false;
         self
     }
+    /// The same field, with the values switchyard branches on; any other is a finding.
     pub const fn values(mut self, values: &'static [&'static str]) -> Self {
         self.values = values;
         self
@@ -117,18 +129,23 @@ pub struct Shape {
     pub object: &'static str,
     /// The read-only call that returns it, for the report (`GET /api/v2/tickets.json`).
     pub call: &'static str,
+    /// The fields of each record that switchyard relies on.
     pub fields: &'static [Field],
 }
 
 /// Everything a connector relies on in its vendor's answers, at its pinned API version.
 #[derive(Clone, Copy, Debug)]
 pub struct Contract {
+    /// The connector the contract belongs to, by name (`zendesk`).
     pub connector: &'static str,
+    /// The vendor API version the contract was written against.
     pub api_version: &'static str,
+    /// One shape per object type the canary samples.
     pub shapes: &'static [Shape],
 }
 
 impl Contract {
+    /// The shape of object type `object` (`ticket`); `None` when the contract has none.
     pub fn shape(&self, object: &str) -> Option<&Shape> {
         self.shapes.iter().find(|s| s.object == object)
     }
@@ -138,12 +155,20 @@ impl Contract {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FindingKind {
+    /// A field is absent from records: ones the contract says always have it, or every record
+    /// where the last snapshot nearly always had it.
     FieldMissing,
+    /// A field holds values of a JSON type its contract kind does not accept.
     TypeChanged,
+    /// A field the contract does not document as nullable is `null` in a record.
     BecameNull,
+    /// A field holds a value outside the ones switchyard branches on.
     NewEnumValue,
+    /// A field is gone and a new one beside it holds the same values.
     Renamed,
+    /// A field that neither the last snapshot nor the contract has.
     FieldAdded,
+    /// Dates are written in a format not seen before (or not the contract's documented one).
     DateFormatChanged,
     /// The vendor now requires a field on create that switchyard's configured actions do not set.
     RequiredField,
@@ -157,6 +182,7 @@ pub enum FindingKind {
 }
 
 impl FindingKind {
+    /// The kind's snake_case name, as serialized and shown in [`Finding::line`].
     pub fn name(self) -> &'static str {
         match self {
             FindingKind::FieldMissing => "field_missing",
@@ -178,12 +204,16 @@ impl FindingKind {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Severity {
+    /// News only: nothing switchyard relies on is at risk (a field added, say).
     Info,
+    /// A change a person should look at, though nothing switchyard reads is known broken.
     Warning,
+    /// A change that breaks what switchyard reads or writes; a new one raises the drift alarm.
     Breaking,
 }
 
 impl Severity {
+    /// The severity's lower-case name, as serialized (`info`, `warning`, `breaking`).
     pub fn name(self) -> &'static str {
         match self {
             Severity::Info => "info",
@@ -192,6 +222,7 @@ impl Severity {
         }
     }
 
+    /// The severity [`Severity::name`] names; `None` for any other text.
     pub fn parse(s: &str) -> Option<Self> {
         match s {
             "info" => Some(Severity::Info),
@@ -205,9 +236,14 @@ impl Severity {
 /// One observed change, before it is stored (the store adds state and first/last seen).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Finding {
+    /// The connector the finding is about, by name (`zendesk`).
     pub connector: String,
+    /// The object type (`ticket`); for a refused write, the action; for an endpoint check,
+    /// `configuration`.
     pub object: String,
+    /// What kind of change was found.
     pub kind: FindingKind,
+    /// How much the change matters.
     pub severity: Severity,
     /// JSON path within the record (`via/channel`), or the required field's id.
     pub path: String,

@@ -19,6 +19,7 @@ const MAX_PATHS: usize = 400;
 const MAX_HASHES: usize = 8;
 const MAX_VALUES: usize = 20;
 
+/// What one JSON path looked like across a profile's records.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct FieldStats {
     /// Records in which the path occurs at least once.
@@ -42,9 +43,12 @@ pub struct FieldStats {
     pub examples: BTreeMap<String, Value>,
 }
 
+/// The structure of a sample of one object type's records, per JSON path.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Profile {
+    /// Records profiled.
     pub records: u32,
+    /// Statistics per JSON path (`via/channel`, `tags[]`), at most 400 paths and 6 levels deep.
     pub fields: BTreeMap<String, FieldStats>,
 }
 

@@ -21,28 +21,40 @@ fn store_error(message: String) -> StoreError {
 
 /// Where a finding stands with the people who own the integration.
 pub mod state {
+    /// Raised and not yet acknowledged, or seen again after being resolved.
     pub const NEW: &str = "new";
+    /// A person has seen it (`switchyard canary ack`); it stays listed until resolved.
     pub const ACKNOWLEDGED: &str = "acknowledged";
+    /// No longer seen by the canary; raised again, it goes back to `new`.
     pub const RESOLVED: &str = "resolved";
 }
 
 /// A finding as stored.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Stored {
+    /// The finding's short id (8 hex digits of its fingerprint's hash), as `canary ack` takes it.
     pub id: String,
+    /// What was found (serialized inline with the record's own fields).
     #[serde(flatten)]
     pub finding: Finding,
+    /// One of the [`state`] values.
     pub state: String,
     /// `canary`, `act`, `intake`.
     pub source: String,
+    /// When it was raised, or raised again after being resolved (RFC 3339).
     pub first_seen: String,
+    /// When it was last seen (RFC 3339).
     pub last_seen: String,
+    /// How often it has been seen in all, sightings before a resolution included.
     pub times_seen: u64,
 }
 
+/// The drift table: findings, structure snapshots and run marks.
 #[derive(Clone, Debug)]
 pub struct DriftStore {
+    /// The client the table is read and written with.
     pub ddb: aws_sdk_dynamodb::Client,
+    /// The drift table's name (`DRIFT_TABLE`).
     pub table: String,
 }
 
@@ -55,6 +67,7 @@ fn err<E: std::fmt::Display>(e: E) -> StoreError {
 }
 
 impl DriftStore {
+    /// The store over the table named `table`.
     pub fn new(ddb: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
         Self {
             ddb,
@@ -202,6 +215,7 @@ impl DriftStore {
         crate::aws::conditional(Store::Drift, out)
     }
 
+    /// The structure profile last stored for `connector`'s `object`; `None` before the first.
     pub async fn snapshot(
         &self,
         connector: &str,

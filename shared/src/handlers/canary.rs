@@ -11,8 +11,10 @@ use tracing::{info, warn};
 
 use crate::vendors::Connectors;
 
+/// What the canary needs: the connectors to probe and, when configured, breaker and drift store.
 #[derive(Clone, Debug)]
 pub struct Canary {
+    /// The configured connectors to probe, reading credentials fresh each minute.
     pub connectors: Connectors,
     /// With `PACING_TABLE` set.
     pub breaker: Option<crate::pacing::Breaker>,
@@ -20,14 +22,20 @@ pub struct Canary {
     pub drift: Option<crate::drift::store::DriftStore>,
     /// The routes, for write requirements and the routes a finding affects.
     pub routing: crate::routing::RoutingConfig,
+    /// How often each connection's structure is checked (`DRIFT_CHECK_EVERY`, default 24 h).
     pub structure_every: std::time::Duration,
 }
 
+/// One connector's canary probe: the handler returns one per configured connector.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct ProbeResult {
+    /// The name of the connector probed, e.g. `zendesk`.
     pub connector: String,
+    /// Whether the probe passed (the credential still authenticates).
     pub ok: bool,
+    /// How long building the connector and probing took, in milliseconds.
     pub latency_ms: u64,
+    /// What the probe reported when it passed, or the error when it failed.
     pub detail: String,
     /// When this run checked the connection's structure.
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -34,16 +34,23 @@ use crate::settings::Settings;
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(rename_all = "PascalCase")]
 pub struct RotationEvent {
+    /// The step to run: `createSecret`, `setSecret`, `testSecret` or `finishSecret`.
     pub step: String,
+    /// The secret being rotated, by ARN or name.
     pub secret_id: String,
+    /// The id of the secret version this rotation creates and stages `AWSPENDING`.
     pub client_request_token: String,
+    /// The `RotationToken` Secrets Manager sends; `None` when absent (the steps do not read it).
     #[serde(default)]
     pub rotation_token: Option<String>,
 }
 
+/// What the rotate function needs: Secrets Manager, an HTTP client, settings and the refresher.
 #[derive(Clone, Debug)]
 pub struct Rotate {
+    /// The Secrets Manager client the steps read and stage versions with.
     pub secrets: aws_sdk_secretsmanager::Client,
+    /// The HTTP client `testSecret`'s probe uses.
     pub http: reqwest::Client,
     /// Which connection each secret is (`<CONNECTOR>_SECRET_ID`), for `testSecret`'s probe.
     pub settings: Settings,
@@ -52,6 +59,7 @@ pub struct Rotate {
 }
 
 impl Rotate {
+    /// Build from the shared AWS clients and settings; no refresher when `PACING_TABLE` is unset.
     pub fn from_settings(aws: &crate::aws::AwsClients, settings: &Settings) -> Self {
         let http = crate::connectors::http_client();
         Rotate {
@@ -93,24 +101,50 @@ pub(crate) struct Refreshed {
     pub outcome: String,
 }
 
+/// Why a rotation step failed.
 #[derive(Debug, Error)]
 pub enum RotateError {
+    /// The secret does not have rotation enabled; holds its id.
     #[error("secret {0} does not have rotation enabled")]
     NotEnabled(String),
+    /// The secret has no version with the event's token.
     #[error("version {token} of secret {secret} has no stage for rotation")]
-    UnknownToken { secret: String, token: String },
+    UnknownToken {
+        /// The secret, as the event named it.
+        secret: String,
+        /// The version id (`ClientRequestToken`) the event named.
+        token: String,
+    },
+    /// The version is not staged `AWSPENDING`, or holds no pending value at `testSecret`.
     #[error("version {token} of secret {secret} is not AWSPENDING")]
-    NotPending { secret: String, token: String },
+    NotPending {
+        /// The secret, as the event named it.
+        secret: String,
+        /// The version id (`ClientRequestToken`) the event named.
+        token: String,
+    },
+    /// The event names a step other than Secrets Manager's four; holds it.
     #[error("unknown rotation step {0:?}")]
     UnknownStep(String),
+    /// A secret no `<CONNECTOR>_SECRET_ID` setting names; holds its id. No step returns it at
+    /// present: the steps keep or skip such secrets.
     #[error(
         "secret {0} is not a connection this function knows (no <CONNECTOR>_SECRET_ID names it)"
     )]
     UnknownConnection(String),
+    /// At `testSecret`: no connector could be built on the pending credential, or its probe failed.
     #[error("pending credential of {secret} does not authenticate: {reason}")]
-    TestFailed { secret: String, reason: String },
+    TestFailed {
+        /// The secret, as the event named it.
+        secret: String,
+        /// The connector's or the probe's error message.
+        reason: String,
+    },
+    /// A Secrets Manager call failed, a stored credential could not be parsed, or OAuth
+    /// rotation found `PACING_TABLE` unset; holds the message.
     #[error("Secrets Manager: {0}")]
     Aws(String),
+    /// Refreshing or minting the token failed, or the refresh lease around `finishSecret` did.
     #[error("token endpoint: {0}")]
     Vendor(String),
 }
@@ -184,6 +218,8 @@ pub(crate) async fn refresh_due(deps: &Rotate, within: Duration) -> Vec<Refreshe
     out
 }
 
+/// Run one rotation step once rotation is found enabled and the version pending; a version
+/// already `AWSCURRENT` makes it a no-op.
 pub async fn run_step(deps: &Rotate, e: &RotationEvent) -> Result<(), RotateError> {
     let meta = deps
         .secrets

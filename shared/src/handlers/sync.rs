@@ -22,14 +22,23 @@ use crate::vendors::Connectors;
 /// Time kept back from the function's deadline for reading the input and reporting.
 const MARGIN: Duration = Duration::from_secs(30);
 
+/// What the sync function needs: its clients, where the export lives, and the defaults.
 #[derive(Clone, Debug)]
 pub struct SyncDeps {
+    /// Reads the customer export.
     pub s3: aws_sdk_s3::Client,
+    /// The bucket holding the export (`SYNC_BUCKET`).
     pub bucket: String,
+    /// The export's key when the input names none (`SYNC_INPUT_KEY`, default `customers.csv`).
     pub default_key: String,
+    /// The connector synced to when the input names none (`SYNC_CONNECTOR`, default `hubspot`).
     pub default_connector: String,
+    /// The window the calls are spread across when the input sets none (`SYNC_WINDOW_SECONDS`,
+    /// default 600 s).
     pub default_window: Duration,
+    /// The credential's shared call budget (the one act uses), a slot per call.
     pub pacer: Pacer,
+    /// Connection secrets and the HTTP client; OAuth credentials are refreshed under the lease.
     pub connectors: Connectors,
 }
 
@@ -37,24 +46,38 @@ pub struct SyncDeps {
 /// ignored).
 #[derive(Clone, Debug, Default, Deserialize)]
 pub struct SyncRequest {
+    /// The connector to sync to, instead of the default.
     pub connector: Option<String>,
+    /// The export's object key in the sync bucket, instead of the default.
     pub key: Option<String>,
+    /// The window to spread the calls across, in seconds, instead of the default.
     pub window_seconds: Option<u64>,
 }
 
+/// What one run did (the function's result); all zero when the export object does not exist.
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
 pub struct SyncSummary {
+    /// The connector the contacts were upserted through.
     pub connector: String,
+    /// The export's object key in the sync bucket.
     pub key: String,
+    /// Customer rows read from the export.
     pub rows: usize,
+    /// Rows sent in bulk upserts that the vendor did not refuse.
     pub synced: usize,
+    /// Rows the vendor refused one by one (bad e-mail, validation rule).
     pub refused: usize,
+    /// Vendor calls made (company reads, bulk writes, job polls), retries after a 429 included.
     pub calls: usize,
+    /// Calls the vendor answered as rate limited (each retried after the wait).
     pub rate_limited: usize,
+    /// How long the paced calls took, in milliseconds.
     pub elapsed_ms: u128,
 }
 
 impl SyncDeps {
+    /// From the function's settings: `SYNC_BUCKET` is required, the other `SYNC_*` settings have
+    /// defaults; fails when a setting the pacer or the connectors need is missing or invalid.
     pub fn from_settings(
         aws: &crate::aws::AwsClients,
         s: &crate::settings::Settings,
@@ -78,6 +101,8 @@ impl SyncDeps {
     }
 }
 
+/// The Lambda entry point: one [`run`] with the schedule's input (all defaults when the input
+/// does not parse) and the time left before the invocation's deadline.
 pub async fn handler(deps: &SyncDeps, event: LambdaEvent<Value>) -> Result<SyncSummary, Error> {
     let request: SyncRequest = serde_json::from_value(event.payload).unwrap_or_default();
     let remaining = Duration::from_millis(event.context.deadline).saturating_sub(

@@ -70,7 +70,9 @@ pub(crate) fn for_each_feature(text: &str, mut emit: impl FnMut(&str)) {
 /// The learned vocabulary and its IDF weights.
 #[derive(Clone, Debug, Default)]
 pub struct Vocabulary {
+    /// Each feature string (a `w:`, `b:` or `c:` n-gram) and its id, which indexes `idf`.
     pub index: FnvMap<String, u32>,
+    /// The smoothed IDF weight of each feature, by id.
     pub idf: Vec<f32>,
 }
 
@@ -100,10 +102,12 @@ impl Vocabulary {
         Self { index, idf }
     }
 
+    /// How many features the vocabulary holds.
     pub fn len(&self) -> usize {
         self.idf.len()
     }
 
+    /// `true` when it holds no feature: every text then vectorizes to nothing.
     pub fn is_empty(&self) -> bool {
         self.idf.is_empty()
     }

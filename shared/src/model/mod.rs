@@ -12,14 +12,25 @@ use thiserror::Error;
 
 use features::Vocabulary;
 
+/// Why a model or its training data could not be read, or a model could not be trained.
 #[derive(Debug, Error)]
 pub enum ModelError {
+    /// A file could not be opened, read or written (a model file, or training data).
     #[error("cannot read model {path}: {message}")]
-    Io { path: String, message: String },
+    Io {
+        /// The file's path, as displayed.
+        path: String,
+        /// The I/O error's message.
+        message: String,
+    },
+    /// The bytes do not start with the model magic; holds the path (empty from `from_bytes`).
     #[error("model file {0} is not a switchyard model (bad header)")]
     BadHeader(String),
+    /// The model is cut short or its sizes do not add up; holds the path (empty from `from_bytes`).
     #[error("model file {0} is truncated or corrupt")]
     Corrupt(String),
+    /// The training data cannot be used: unreadable CSV, a missing column, too few examples or
+    /// categories.
     #[error("training data: {0}")]
     Data(String),
 }
@@ -27,9 +38,13 @@ pub enum ModelError {
 /// Training settings; defaults were chosen by 5-fold cross-validation on BANKING77.
 #[derive(Clone, Debug)]
 pub struct TrainConfig {
+    /// Passes over the training data (default 40).
     pub epochs: usize,
+    /// AdaGrad's base step size (default 0.1).
     pub learning_rate: f32,
+    /// Features found in fewer training texts than this are dropped (default 2).
     pub min_df: u32,
+    /// Seeds the shuffles, so the same data and settings give the same model (default 7).
     pub seed: u64,
 }
 
@@ -47,10 +62,13 @@ impl Default for TrainConfig {
 /// A trained model.
 #[derive(Clone, Debug)]
 pub struct Model {
+    /// The category names, sorted; a prediction's `label` indexes this list.
     pub labels: Vec<String>,
+    /// The features the model knows, with their IDF weights.
     pub vocab: Vocabulary,
     /// Row-major by feature: `weights[feature * labels + label]`.
     pub weights: Vec<f32>,
+    /// One bias per label, in the order of `labels`.
     pub bias: Vec<f32>,
     /// Softmax temperature fitted on held-out data (calibration).
     pub temperature: f32,
@@ -59,12 +77,16 @@ pub struct Model {
 /// One prediction: the best label, its calibrated probability, and every label's probability.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Prediction {
+    /// Index into the model's `labels` of the most probable category.
     pub label: usize,
+    /// The calibrated probability of `label`, from 0 to 1.
     pub confidence: f32,
+    /// Every label's calibrated probability, in the order of the model's `labels`.
     pub probabilities: Vec<f32>,
 }
 
 impl Model {
+    /// Classify `text`: its TF-IDF features through the weights, then a temperature-scaled softmax.
     pub fn predict(&self, text: &str) -> Prediction {
         let x = self.vocab.vectorize(text);
         let mut logits = self.logits(&x);
@@ -224,6 +246,7 @@ impl Model {
         }
     }
 
+    /// Read a model file in the [`save`](Self::save) format; errors name the file.
     pub fn load(path: &Path) -> Result<Model, ModelError> {
         let name = path.display().to_string();
         let mut bytes = Vec::new();
@@ -239,6 +262,7 @@ impl Model {
         })
     }
 
+    /// Parse a model in the [`save`](Self::save) format (`BadHeader` and `Corrupt` carry no name).
     pub fn from_bytes(bytes: &[u8]) -> Result<Model, ModelError> {
         let corrupt = || ModelError::Corrupt(String::new());
         let mut r = bytes

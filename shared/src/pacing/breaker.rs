@@ -12,21 +12,31 @@ use super::gcra::pacing_error;
 use super::gcra::{n, num};
 use crate::aws::StoreError;
 
+/// What a breaker says about calling now.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Gate {
     /// Call; `failures` recent consecutive failures (so a success knows to reset them).
-    Closed { failures: u32 },
+    Closed {
+        /// Consecutive transient failures counted so far (below the threshold).
+        failures: u32,
+    },
     /// Call: this worker is the half-open probe.
     Probe,
     /// Do not call yet; come back after this long.
-    Open { retry_after: Duration },
+    Open {
+        /// How long to wait before asking again.
+        retry_after: Duration,
+    },
 }
 
+/// The circuit breakers, one DynamoDB item per connector and credential in the pacing table.
 #[derive(Clone, Debug)]
 pub struct Breaker {
     ddb: aws_sdk_dynamodb::Client,
     table: String,
+    /// Consecutive transient failures that open the circuit.
     pub threshold: u32,
+    /// How long an opened circuit stays open before a probe is allowed.
     pub cooldown: Duration,
     /// How long a probe may take before another worker may probe instead.
     pub probe_timeout: Duration,
@@ -37,6 +47,7 @@ pub(crate) fn breaker_key(connector: &str, credential: &str) -> String {
 }
 
 impl Breaker {
+    /// Breakers kept in `table`: open after 5 failures, for 30 s; a probe may take 30 s.
     pub fn new(ddb: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
         Self {
             ddb,
@@ -47,6 +58,8 @@ impl Breaker {
         }
     }
 
+    /// Whether a call under breaker `key` may go now (`now_us`: unix microseconds); past the
+    /// cooldown, one worker is given the probe and the others wait.
     pub async fn gate(&self, key: &str, now_us: i64) -> Result<Gate, StoreError> {
         let item = self
             .ddb

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use crate::aws::StoreError;
 
+/// The concurrency caps: slot items in the pacing table that workers take and give back.
 #[derive(Clone, Debug)]
 pub struct Concurrency {
     ddb: aws_sdk_dynamodb::Client,
@@ -22,6 +23,7 @@ pub struct Permit {
 }
 
 impl Concurrency {
+    /// Caps whose slot items are kept in `table` (the pacing table).
     pub fn new(ddb: aws_sdk_dynamodb::Client, table: &str) -> Self {
         Self {
             ddb,
@@ -48,6 +50,8 @@ impl Concurrency {
         Ok(None)
     }
 
+    /// Gives the slot back if this permit still holds it; a failure is logged, and the slot then
+    /// frees itself when its hold runs out.
     pub async fn release(&self, permit: Permit) {
         crate::lease::release(&self.ddb, &self.table, &permit.id, &permit.owner).await;
     }

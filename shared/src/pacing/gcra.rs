@@ -26,12 +26,16 @@ pub(crate) const PACE_HEADROOM: f64 = 0.02;
 /// A budget: `count` calls per `period`, at most `burst` at once (1 = evenly spaced).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Rate {
+    /// Calls allowed per `period`.
     pub count: u32,
+    /// The window `count` calls are spread over.
     pub period: Duration,
+    /// Calls that may go at once from an idle budget; 1 spaces every call evenly.
     pub burst: u32,
 }
 
 impl Rate {
+    /// `count` calls a minute, evenly spaced (a burst of 1).
     pub fn per_minute(count: u32) -> Self {
         Rate {
             count,
@@ -90,9 +94,15 @@ impl Rate {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Admission {
     /// The slot is reserved: call at this time (unix µs; may be now).
-    Go { at_us: i64 },
+    Go {
+        /// When the call may start, in unix microseconds.
+        at_us: i64,
+    },
     /// No slot within `max_wait`: try again after this long.
-    Wait { retry_after: Duration },
+    Wait {
+        /// How long to wait before asking again.
+        retry_after: Duration,
+    },
 }
 
 /// The pacing table's error for `message`.
@@ -100,6 +110,7 @@ pub(crate) fn pacing_error(message: String) -> StoreError {
     StoreError::new(Store::Pacing, message)
 }
 
+/// The shared budgets: GCRA state, one DynamoDB item per budget key, in the pacing table.
 #[derive(Clone, Debug)]
 pub struct Limiter {
     ddb: aws_sdk_dynamodb::Client,
@@ -109,6 +120,7 @@ pub struct Limiter {
 }
 
 impl Limiter {
+    /// A limiter whose budgets are items in `table` (the pacing table).
     pub fn new(ddb: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
         Self {
             ddb,

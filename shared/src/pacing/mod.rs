@@ -67,16 +67,26 @@ pub struct Limits {
 /// part at fault.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum InvalidRate {
+    /// A part of `RATE_LIMITS` has no `=` between its name and its rate.
     #[error("{0:?} is not connector=N/period")]
     NotAssigned(String),
+    /// A rate has no `/` between its count and its period.
     #[error("{0:?} is not N/period")]
     NotCountPerPeriod(String),
+    /// The count is not a whole number above 0.
     #[error("{0:?} is not a positive count")]
     NotPositive(String),
+    /// The period is not a known unit or a whole number of seconds followed by `s`.
     #[error("unknown period {0:?}")]
     UnknownPeriod(String),
+    /// A window after `+` is not longer than the first one, the pace.
     #[error("{connector}: a window after '+' must be longer than {pace_secs}s")]
-    CeilingNotLonger { connector: String, pace_secs: u64 },
+    CeilingNotLonger {
+        /// The name the rate was given for (a connector, or `connector.class`).
+        connector: String,
+        /// The first window (the pace), in seconds.
+        pace_secs: u64,
+    },
 }
 
 fn positive_count(count: &str) -> Result<u32, InvalidRate> {
@@ -245,17 +255,24 @@ pub enum Pace {
     Defer(Duration),
     /// A slot is reserved, later than an in-function wait but within the horizon asked for: hand
     /// the work back until then, and call at that time without asking for another.
-    Reserved { at_us: i64 },
+    Reserved {
+        /// When the reserved slot is, in unix microseconds.
+        at_us: i64,
+    },
 }
 
 /// How far ahead act reserves a slot when the budget is busy, so handed-back work comes back
 /// once, at its slot, instead of competing again (past it, the work is handed back to ask later).
 pub(crate) const RESERVE_HORIZON: Duration = Duration::from_secs(3_600);
 
+/// What a worker asks before calling a vendor: the budgets, their limits and the breakers.
 #[derive(Clone, Debug)]
 pub struct Pacer {
+    /// The shared budgets, kept in the pacing table (`PACING_TABLE`).
     pub limiter: Limiter,
+    /// The rates and concurrency caps: `RATE_LIMITS` over the documented ones.
     pub limits: Limits,
+    /// The circuit breakers, one per connector and credential.
     pub breaker: Breaker,
 }
 

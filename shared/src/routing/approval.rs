@@ -15,6 +15,7 @@ use crate::event::Source;
 /// person's own choice.
 pub(crate) const HUMAN: &str = "human";
 
+/// A route's approval policy: who may decide, below what confidence to ask, and the timers.
 #[derive(Clone, Debug, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Approval {
@@ -31,6 +32,7 @@ pub struct Approval {
     /// No decision this long after asking (`24h`): `on_expiry` applies.
     #[serde(default)]
     pub expires: Option<String>,
+    /// What happens when `expires` passes undecided; `review` when absent.
     #[serde(default)]
     pub on_expiry: OnExpiry,
 }
@@ -225,6 +227,7 @@ pub enum Choice {
     Approve,
     /// Act as this category (its route plans the actions).
     Route(String),
+    /// Close the review item without acting; the record becomes `resolved`.
     Dismiss,
     /// A person handles it in the vendor; switchyard does nothing more.
     TakeOver,

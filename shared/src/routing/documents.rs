@@ -20,11 +20,14 @@ use super::{fill_action, placeholder_value, ActionTemplate, ConfigError, Planned
 use crate::event::Event;
 use crate::routing::Classification;
 
+/// The `[documents]` table: what senders of a document switchyard cannot read are told.
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DocumentReplies {
+    /// Replies asking for an unprotected copy of a password-protected file, each for one source.
     #[serde(default)]
     pub password: Vec<Reply>,
+    /// Replies asking for a damaged or cut-short upload again, each for one source.
     #[serde(default)]
     pub unreadable: Vec<Reply>,
 }
@@ -33,8 +36,12 @@ pub struct DocumentReplies {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Reply {
+    /// The source whose events get this reply, as [`Source::as_str`](crate::event::Source::as_str)
+    /// names it.
     pub source: String,
+    /// The connector the reply goes through, e.g. `zendesk`.
     pub connector: String,
+    /// The connector's action that sends it, e.g. `update_ticket`.
     pub action: String,
     /// The route placeholders, and `{document.name}`.
     #[serde(default)]

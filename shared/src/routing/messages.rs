@@ -8,9 +8,13 @@ use crate::event::Event;
 /// What classify hands to act.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ActMessage {
+    /// The event the actions are for.
     pub event: Event,
+    /// The category the event was classified as, or the one a person chose.
     pub category: String,
+    /// The classifier's confidence in `category`, from 0 to 1; 1 when a person re-routed it.
     pub confidence: f64,
+    /// The actions to carry out, parameters filled in.
     pub actions: Vec<PlannedAction>,
     /// Set when these actions only tell a human about an event in review (the review route).
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -28,14 +28,18 @@ pub(crate) use fill::Markup;
 /// The config compiled into every binary; `ROUTING_CONFIG` names a file that replaces it.
 pub const DEFAULT_CONFIG: &str = include_str!("../../routing.toml");
 
+/// Why a routing config could not be loaded.
 #[derive(Debug, Error, PartialEq)]
 pub enum ConfigError {
+    /// The file cannot be read or its TOML does not fit the schema; holds the message.
     #[error("routing config: {0}")]
     Parse(String),
+    /// The TOML reads but breaks a rule (unknown category, placeholder, out-of-range value).
     #[error("routing config: {0}")]
     Invalid(String),
 }
 
+/// The routing config: categories, the review threshold, and routes from category to actions.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RoutingConfig {
@@ -44,7 +48,9 @@ pub struct RoutingConfig {
     /// Languages (ISO 639-3, as detected) the team works in; `language = "other"` routes the rest.
     #[serde(default = "english")]
     pub languages: Vec<String>,
+    /// The categories the classifiers choose from.
     pub categories: Vec<Category>,
+    /// The routes, in the order they are tried, each with its place in the file for messages.
     #[serde(default)]
     pub routes: Vec<toml::Spanned<Route>>,
     /// Actions for a confident event no route matched (none: it goes to review).
@@ -66,9 +72,11 @@ fn english() -> Vec<String> {
     vec!["eng".into()]
 }
 
+/// The actions of the default, review or drift route, with the review route's options.
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Actions {
+    /// The actions to plan.
     pub actions: Vec<ActionTemplate>,
     /// Review notices only: post the customer's subject and text as they are. By default a
     /// notice carries them PII-redacted (e-mail addresses, phone numbers, long digit runs) and
@@ -80,10 +88,13 @@ pub struct Actions {
     pub approval: Option<Approval>,
 }
 
+/// A category the classifiers can give an event.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Category {
+    /// The name classifiers answer with and routes match on.
     pub name: String,
+    /// What the category covers, in words (the LLM's prompt shows it); empty when not given.
     #[serde(default)]
     pub description: String,
     /// Lower-case words or phrases that signal this category (for the keyword classifier; a
@@ -95,6 +106,8 @@ pub struct Category {
     pub examples: Vec<String>,
 }
 
+/// A rule sending events of a category (optionally also a source, language and confidence
+/// floor) to actions.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Route {
@@ -117,13 +130,17 @@ pub struct Route {
     /// Ask a person before writing (see [`approval`]).
     #[serde(default)]
     pub approval: Option<Approval>,
+    /// The actions to plan when this route matches.
     pub actions: Vec<ActionTemplate>,
 }
 
+/// One action as the config writes it: its parameter values are templates filled per event.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ActionTemplate {
+    /// The connector that carries it out, e.g. `zendesk`, `slack`, or a declared connector.
     pub connector: String,
+    /// The connector's action, e.g. `update_ticket` or `post_message`.
     pub action: String,
     /// Values may use `{event.id}`, `{event.source}`, `{event.object_id}`, `{event.subject}`,
     /// `{event.text}`, `{event.summary}` (subject, else the start of the text), `{event.link}` (the
@@ -136,8 +153,11 @@ pub struct ActionTemplate {
 /// An action with its parameters filled in from one event.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct PlannedAction {
+    /// The connector that carries it out, e.g. `zendesk` or `slack`.
     pub connector: String,
+    /// The connector's action, e.g. `update_ticket`.
     pub action: String,
+    /// Parameter values with every placeholder filled in.
     pub params: BTreeMap<String, String>,
     /// Parameters the route wrote as JSON (Slack `blocks`, a Jira object field): only these are
     /// read as JSON by a connector; every other value is text, whatever it looks like.
@@ -172,8 +192,12 @@ impl PlannedAction {
 /// What the classifier concluded, and why.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Classification {
+    /// The chosen category's name; `unknown` when nothing fits.
     pub category: String,
+    /// How sure the deciding backend is of `category`, from 0 to 1.
     pub confidence: f64,
+    /// Scores by category in the backend's own terms: keyword hits for `rules`, the five most
+    /// likely categories' probabilities for `model`, the chosen one alone for `llm`.
     pub scores: BTreeMap<String, f64>,
     /// The evidence, e.g. the keywords that matched.
     pub signals: Vec<String>,
@@ -194,8 +218,11 @@ pub struct Classification {
 /// One classifier's answer, kept beside another's.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Opinion {
+    /// Which classifier answered: `model` or `rules`.
     pub backend: &'static str,
+    /// The category it chose.
     pub category: String,
+    /// Its confidence in `category`, from 0 to 1.
     pub confidence: f64,
 }
 
@@ -232,10 +259,14 @@ impl Classification {
 /// Where a classified event goes.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Decision {
+    /// Carry out these actions, filled in from the event (empty for a smoke event).
     Act(Vec<PlannedAction>),
     /// A human decides; `notify` tells them (the review route's actions).
     Review {
+        /// Why a person must decide, in words (a notice's `{reason}`).
         reason: String,
+        /// The review route's actions filled in for this event; any that cannot be filled are
+        /// left out.
         notify: Vec<PlannedAction>,
     },
 }
@@ -259,6 +290,7 @@ const PLACEHOLDERS: &[&str] = &[
 ];
 
 impl RoutingConfig {
+    /// Parse a config from its TOML text and validate it.
     pub fn load(text: &str) -> Result<Self, ConfigError> {
         // toml's message carries the line and column of the problem.
         let config: RoutingConfig =

@@ -22,37 +22,59 @@ use crate::connectors::{read_response, ConnectorError};
 use crate::pacing::{Pace, Pacer};
 use crate::secrets::Credential;
 
+/// One input row: a person to upsert as a contact, and their company's domain.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Customer {
+    /// The person's e-mail address (a row without `@` in it is refused).
     pub email: String,
+    /// The person's first name; empty when the row has none.
     pub firstname: String,
+    /// The person's last name; empty when the row has none.
     pub lastname: String,
+    /// The company's domain, lower-cased; empty when the row has none (no company is read).
     pub company_domain: String,
 }
 
+/// Why a sync could not start, or stopped.
 #[derive(Debug, Error)]
 pub enum SyncError {
+    /// An input row could not be read (bad CSV, or an e-mail address without `@`).
     #[error("{source_name} line {line}: {message}")]
     Input {
+        /// Where the rows came from (a file name or an `s3://` URL).
         source_name: String,
+        /// The row's line in the CSV, the header being line 1.
         line: usize,
+        /// What is wrong with the row.
         message: String,
     },
+    /// The plan needs more calls than the budget allows in the window; nothing was sent.
     #[error("{calls} calls do not fit {window_s} s under {vendor}'s budget (at most {capacity} calls in that window); widen the window")]
     DoesNotFit {
+        /// Calls the plan needs.
         calls: usize,
+        /// The window the calls must fit in, in seconds.
         window_s: u64,
+        /// The connector whose budget is too small.
         vendor: &'static str,
+        /// Most calls the budget allows in the window.
         capacity: u64,
     },
+    /// A call failed other than by a rate limit (those are waited out and repeated).
     #[error("{vendor} refused {what}: {error}")]
     Vendor {
+        /// The connector that was called.
         vendor: &'static str,
+        /// Which call failed, e.g. `the company search` or `a bulk upsert`.
         what: String,
+        /// The call's error, as the vendor's triage read it.
         error: ConnectorError,
     },
+    /// Reading or updating the shared budget failed.
     #[error(transparent)]
     Pacing(#[from] StoreError),
+    /// The sync cannot run as set up (no usable credential or input), or a bulk job gave no
+    /// status URL or did not finish in time.
     #[error("{0}")]
     Setup(String),
 }
@@ -141,14 +163,18 @@ pub(crate) fn bearer_target(
 /// What the sync will do, before it does it.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Plan {
+    /// Input rows, one per customer.
     pub rows: usize,
+    /// Company searches: one per distinct non-empty domain (0 when the vendor links companies).
     pub company_reads: usize,
+    /// Bulk writes: the rows divided by the vendor's batch size, rounded up.
     pub batch_writes: usize,
     /// Status reads of asynchronous bulk jobs (at least one per write; more if a job is slow).
     pub job_polls: usize,
 }
 
 impl Plan {
+    /// The plan for `target`: its batch size, and company reads and job polls only if it has them.
     pub fn for_target(customers: &[Customer], target: &dyn Target) -> Self {
         let mut plan = Plan::new(customers, target.batch_size());
         if !target.reads_companies() {
@@ -160,6 +186,7 @@ impl Plan {
         plan
     }
 
+    /// One company read per distinct non-empty domain, writes of `batch_size` rows, no job polls.
     pub fn new(customers: &[Customer], batch_size: usize) -> Self {
         let mut domains: Vec<&str> = customers
             .iter()
@@ -176,18 +203,24 @@ impl Plan {
         }
     }
 
+    /// Every call the plan makes: what is checked against the budget and spread over the window.
     pub fn calls(&self) -> usize {
         self.company_reads + self.batch_writes + self.job_polls
     }
 }
 
+/// What a sync run did.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Report {
+    /// Records written and not refused.
     pub synced: usize,
     /// Records the vendor refused one by one (bad e-mail, validation rule).
     pub refused: usize,
+    /// Calls sent, counting each one repeated after a rate limit.
     pub calls: usize,
+    /// Answers that were rate limits (each waited out, then the call repeated).
     pub rate_limited: usize,
+    /// How long the run took, from its first scheduled call to its end.
     pub elapsed: Duration,
 }
 
@@ -205,11 +238,15 @@ impl Spacer {
     }
 }
 
+/// A paced bulk sync of customers to one vendor's bulk endpoints.
 pub struct BulkSync {
+    /// The client every call is sent with.
     pub http: reqwest::Client,
+    /// The shared budgets: each call takes a slot of the credential's first, as act's do.
     pub pacer: Pacer,
     /// The credential's budget key, shared with act (its secret id).
     pub credential: String,
+    /// The vendor's bulk endpoints the rows are written through.
     pub target: Box<dyn Target>,
 }
 

@@ -18,14 +18,18 @@ pub(crate) fn pacing_class(action: &PlannedAction) -> Option<String> {
 /// Builds connectors from their connection secrets (read through the cache).
 #[derive(Clone, Debug)]
 pub struct Connectors {
+    /// The HTTP client every connector built here calls its vendor with.
     pub http: reqwest::Client,
+    /// Where connection secrets are read from, cached.
     pub secrets: SecretCache,
+    /// The settings that name each connection's secret (`<CONNECTOR>_SECRET_ID`).
     pub settings: Settings,
     /// Refreshes OAuth credentials under a lease (act); without one, they are used as stored.
     pub refresher: Option<crate::connectors::auth::Refresher>,
 }
 
 impl Connectors {
+    /// Connectors without a refresher: OAuth credentials are used as stored (canary, doctor).
     pub fn new(http: reqwest::Client, secrets: SecretCache, settings: Settings) -> Self {
         Self {
             http,
@@ -114,6 +118,7 @@ impl Connectors {
         ))
     }
 
+    /// The connector `name` over its current credential (see [`Connectors::credential`]).
     pub async fn get(&self, name: &str) -> Result<Box<dyn Connector>, ResolveError> {
         build(name, self.http.clone(), self.credential(name).await?)
     }

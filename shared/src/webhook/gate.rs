@@ -22,6 +22,7 @@ use crate::event::Source;
 use crate::pacing::Rate;
 use crate::settings::{MissingSetting, SettingError, Settings};
 
+/// Per-source rules on who may send to intake: IP allow-lists, required domains and ceilings.
 #[derive(Clone, Debug, Default)]
 pub struct Gates {
     allowed_ips: HashMap<Source, Vec<IpNet>>,
@@ -60,6 +61,7 @@ fn entries<'a>(
 }
 
 impl Gates {
+    /// The gates `SOURCE_ALLOWED_IPS`, `MTLS_DOMAIN` with `MTLS_SOURCE`, and `SOURCE_CEILINGS` set.
     pub fn from_settings(s: &Settings) -> Result<Self, SettingError> {
         let domains = match (s.optional("MTLS_DOMAIN"), s.optional("MTLS_SOURCE")) {
             (Some(domain), Some(source)) => format!("{source}={domain}"),
@@ -73,6 +75,8 @@ impl Gates {
         )
     }
 
+    /// Reads the three `source=value` lists (addresses, one required domain, one ceiling per
+    /// source); an error names the setting and the entry at fault.
     pub fn parse(allowed_ips: &str, domains: &str, ceilings: &str) -> Result<Self, SettingError> {
         let mut gates = Gates::default();
         for (source, list) in entries("SOURCE_ALLOWED_IPS", allowed_ips)? {

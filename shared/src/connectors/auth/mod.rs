@@ -27,25 +27,45 @@ pub(crate) const LEASE: Duration = Duration::from_secs(20);
 /// the lease is kept as a cooldown, so a fleet of workers cannot storm the token endpoint.
 pub const COOLDOWN: Duration = Duration::from_secs(30);
 
+/// Why a connection's credential could not be read, refreshed or minted.
 #[derive(Debug, Error)]
 pub enum AuthError {
+    /// The connection secret could not be read or parsed.
     #[error(transparent)]
     Secret(#[from] SecretError),
     /// The token endpoint refused the grant: a human must reconnect.
     #[error("re-authorization required for {secret_id}: {reason}")]
-    ReauthRequired { secret_id: String, reason: String },
+    ReauthRequired {
+        /// The connection secret's id, as asked for.
+        secret_id: String,
+        /// The refusal, in words (the token endpoint's, or the one recorded for this credential).
+        reason: String,
+    },
     /// The token endpoint or AWS failed in a way a later try may not.
     #[error("token refresh for {secret_id} failed: {reason}")]
-    Transient { secret_id: String, reason: String },
+    Transient {
+        /// The connection secret's id, as asked for.
+        secret_id: String,
+        /// What failed, in words.
+        reason: String,
+    },
     /// The vendor's IP allow-list refused the network the login came from: nothing to
     /// reconnect, and a later try from an allowed address succeeds.
     #[error("login for {secret_id} refused by the vendor's IP allowlist: {reason}")]
-    IpRefused { secret_id: String, reason: String },
+    IpRefused {
+        /// The connection secret's id, as asked for.
+        secret_id: String,
+        /// The vendor's refusal of the login, in words.
+        reason: String,
+    },
     /// A refresh failed moments ago; wait this long before anyone tries again.
     #[error("token refresh for {secret_id} is cooling down after a failure: {reason}")]
     Cooldown {
+        /// The connection secret's id, as asked for.
         secret_id: String,
+        /// Why the refresh that started the cooldown failed.
         reason: String,
+        /// How long the cooldown has left.
         retry_after: Duration,
     },
 }
@@ -62,11 +82,15 @@ impl AuthError {
 /// Reads credentials through the cache and refreshes OAuth ones under a lease.
 #[derive(Clone, Debug)]
 pub struct Refresher {
+    /// Reads connection secrets (past the cache whenever a refresh may have happened).
     pub cache: SecretCache,
+    /// Stores a refreshed credential back in its secret.
     pub sm: aws_sdk_secretsmanager::Client,
+    /// Reads and writes `table`: leases, cooldowns, reconnect marks, session call counts, escrow.
     pub ddb: aws_sdk_dynamodb::Client,
     /// Holds the lease items (`lease#<secret id>`); the PacingTable.
     pub table: String,
+    /// Calls the token and login endpoints.
     pub http: reqwest::Client,
     /// The key a token in escrow is encrypted under (`ESCROW_KEY_ID`); without one, a token
     /// Secrets Manager would not take is not kept (never in plain text).
@@ -76,7 +100,9 @@ pub struct Refresher {
 /// A KMS key and its client, for the escrow.
 #[derive(Clone, Debug)]
 pub struct EscrowKey {
+    /// Encrypts and decrypts the tokens kept in escrow.
     pub kms: aws_sdk_kms::Client,
+    /// The KMS key, as `ESCROW_KEY_ID` names it.
     pub key_id: String,
 }
 

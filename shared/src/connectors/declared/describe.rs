@@ -15,6 +15,7 @@ use super::template::{self, Scope};
 pub struct Description {
     /// The connector name routes use (`[a-z][a-z0-9_]*`, not a built-in's).
     pub name: Spanned<String>,
+    /// A name for people, shown by the probe's result; empty shows `name` instead.
     #[serde(default)]
     pub title: String,
     /// The API version the description was written against (drift findings name it).
@@ -24,16 +25,21 @@ pub struct Description {
     /// (a tenant's own host) takes precedence.
     #[serde(default)]
     pub base_url: Option<String>,
+    /// How requests are authenticated (its position places errors about it).
     pub auth: Spanned<Auth>,
+    /// The vendor's rate and concurrency budgets; none by default.
     #[serde(default)]
     pub limits: Limits,
+    /// The cheap authenticated read that proves a credential works.
     pub probe: Spanned<Probe>,
+    /// The actions routes can plan, by name.
     #[serde(default)]
     pub actions: BTreeMap<String, Spanned<Action>>,
     /// Tried in order before the defaults (2xx ok, 401 auth, 429 and 5xx retried, other 4xx
     /// permanent).
     #[serde(default)]
     pub triage: Vec<Spanned<Rule>>,
+    /// Date formats the vendor writes beyond the ones always read.
     #[serde(default)]
     pub dates: Dates,
     /// What the drift canary checks: per object type, a read-only sample request and the
@@ -52,8 +58,10 @@ fn unversioned() -> String {
 pub enum Auth {
     /// A key (the credential's `key`) in a header or a query parameter.
     ApiKey {
+        /// The header that carries the key; exactly one of `header` and `query` is set.
         #[serde(default)]
         header: Option<String>,
+        /// The query parameter that carries the key; exactly one of `header` and `query` is set.
         #[serde(default)]
         query: Option<String>,
     },
@@ -67,6 +75,7 @@ pub enum Auth {
     Oauth2ClientCredentials,
     /// A login request whose answer holds a session token.
     SessionLogin {
+        /// The login request, filled from the connection secret's fields (`{secret.NAME}`).
         login: Box<Request>,
         /// JSON pointer to the session token in the login answer.
         token: String,
@@ -88,9 +97,11 @@ pub enum Auth {
     },
 }
 
+/// How a session login's token is sent on each request: in a header, after a prefix.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Send {
+    /// The header that carries the token (`Authorization` unless said otherwise).
     #[serde(default = "authorization")]
     pub header: String,
     /// What goes before the token (`Bearer ` unless said otherwise; `""` for none).
@@ -132,11 +143,15 @@ pub struct Limits {
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Request {
+    /// `GET` (the default), `POST`, `PUT`, `PATCH` or `DELETE`, in any case.
     #[serde(default = "get")]
     pub method: String,
+    /// Follows the base URL (starts with `/`); each segment is filled, then percent-encoded.
     pub path: String,
+    /// Query parameters; their values are templates.
     #[serde(default)]
     pub query: BTreeMap<String, String>,
+    /// Request headers; their values are templates.
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
     /// A JSON body; its string values are templates.
@@ -159,15 +174,21 @@ macro_rules! with_request {
         #[derive(Clone, Debug, Deserialize)]
         #[serde(deny_unknown_fields)]
         $vis struct $name {
+            /// `GET` (the default), `POST`, `PUT`, `PATCH` or `DELETE`, in any case.
             #[serde(default = "get")]
             pub method: String,
+            /// Follows the base URL (starts with `/`); each segment is filled, then encoded.
             pub path: String,
+            /// Query parameters; their values are templates.
             #[serde(default)]
             pub query: BTreeMap<String, String>,
+            /// Request headers; their values are templates.
             #[serde(default)]
             pub headers: BTreeMap<String, String>,
+            /// A JSON body; its string values are templates.
             #[serde(default)]
             pub json: Option<toml::Value>,
+            /// A form body (`application/x-www-form-urlencoded`); its values are templates.
             #[serde(default)]
             pub form: Option<BTreeMap<String, String>>,
             $($(#[$fm])* pub $f: $t,)*
@@ -213,6 +234,7 @@ pub struct Action {
     /// Kept fields that are dates, normalised to RFC 3339 whatever format the vendor used.
     #[serde(default)]
     pub keep_dates: Vec<String>,
+    /// How the vendor side knows a repeated try; a write needs one unless it is `idempotent`.
     #[serde(default)]
     pub idempotency: Option<Idempotency>,
     /// The request is naturally idempotent (a PUT of a whole object): repeating it is harmless.
@@ -227,12 +249,14 @@ pub struct Action {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Idempotency {
+    /// A request header the vendor dedupes by; the action's idempotency key is sent in it.
     #[serde(default)]
     pub header: Option<String>,
     /// A body field the vendor keeps unique (an external id it upserts or refuses a second
     /// object by); the action's request must put `{key}` in it.
     #[serde(default)]
     pub field: Option<String>,
+    /// A read for the object an earlier try made, run first when that try may have acted.
     #[serde(default)]
     pub lookup: Option<Lookup>,
 }
@@ -260,17 +284,21 @@ pub struct Rule {
     /// `422`, `4xx`, `502,503`; any status when absent.
     #[serde(default)]
     pub status: Option<String>,
+    /// Text the body must contain; any body when absent.
     #[serde(default)]
     pub body_contains: Option<String>,
     /// A JSON pointer that must exist in the body (with `equals`: hold that string).
     #[serde(default)]
     pub json: Option<String>,
+    /// The text the value at `json` must equal (a number or boolean compares as its text).
     #[serde(default)]
     pub equals: Option<String>,
+    /// What a matching answer means.
     pub kind: RuleKind,
     /// Where the vendor writes the wait in seconds: a header name or a JSON pointer.
     #[serde(default)]
     pub wait_header: Option<String>,
+    /// A JSON pointer to the wait in seconds in the body; read only without `wait_header`.
     #[serde(default)]
     pub wait: Option<String>,
     /// A JSON pointer (`*` steps into every array item) to the fields a refusal names.
@@ -281,16 +309,21 @@ pub struct Rule {
     pub says: Option<String>,
 }
 
+/// What an answer a triage rule matches means, and so what happens next.
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum RuleKind {
+    /// Success, when the body is JSON or empty (any other body is read as transient).
     Ok,
+    /// A transient failure: retried later.
     Retry,
+    /// Rate limited: retried after the wait the answer states.
     RateLimited,
     /// The credential or session was rejected: log in or refresh again, then retry.
     Auth,
     /// A human must reconnect.
     Reauth,
+    /// Refused for good: not retried.
     Permanent,
     /// The vendor refused where the call came from (an IP allow-list).
     IpBlocked,
@@ -308,9 +341,11 @@ pub struct Dates {
     pub offset: Option<String>,
 }
 
+/// One object type the drift canary checks: a read-only sample request and the fields it expects.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ContractObject {
+    /// A `GET` without placeholders whose answer holds sample records of this type.
     pub sample: Request,
     /// JSON pointer to the array of records in the sample's answer (none: the answer is one).
     #[serde(default)]
@@ -324,8 +359,11 @@ pub struct ContractObject {
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
 #[error("{file}:{line}: {message}")]
 pub struct DescriptionError {
+    /// The description's file name, as given to [`Description::parse`].
     pub file: String,
+    /// The line the problem is on, counted from 1 (1 when no better place is known).
     pub line: usize,
+    /// What is wrong, for the person who wrote the description.
     pub message: String,
 }
 
@@ -350,6 +388,7 @@ impl Description {
         Ok(d)
     }
 
+    /// The connector name routes use, without its position in the file.
     pub fn name(&self) -> &str {
         self.name.get_ref()
     }

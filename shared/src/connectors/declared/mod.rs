@@ -58,16 +58,20 @@ mod compiled {
 /// One loaded description, with what is derived from it once.
 #[derive(Debug)]
 pub struct Described {
+    /// The file name the description was loaded from.
     pub file: &'static str,
     /// The description's name, kept for the process's life (the trait names connectors so).
     pub name: &'static str,
+    /// The parsed description.
     pub description: Description,
+    /// What the connector relies on in its vendor's answers; `None` when it declares none.
     pub contract: Option<&'static crate::drift::Contract>,
     /// Its `[limits]` in `RATE_LIMITS` form.
     pub limits: crate::pacing::Limits,
 }
 
 impl Described {
+    /// Its name, kept for the life of the process.
     pub fn name(&self) -> &'static str {
         self.name
     }
@@ -141,6 +145,7 @@ pub fn all() -> &'static [Described] {
     registry().as_deref().unwrap_or_default()
 }
 
+/// The compiled-in description named `name`; `None` when there is none (or one is invalid).
 pub fn get(name: &str) -> Option<&'static Described> {
     all().iter().find(|d| d.description.name() == name)
 }

@@ -15,6 +15,8 @@ use crate::connectors::triage::{self, draft, Draft, Kind, Refusal, Response, Ver
 /// How the reason words an IP allow-list refusal for people (the verdict says it as a fact).
 pub(crate) const IP_REFUSED: &str = "refused by the vendor's IP allowlist";
 
+/// `r` read by the first of `d`'s triage rules it matches, else as most REST APIs mean it;
+/// `now` anchors absolute reset times.
 pub fn triage(d: &Description, r: &Response, now: DateTime<Utc>) -> Verdict {
     let json = r.json();
     let matched = d

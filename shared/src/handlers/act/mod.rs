@@ -48,6 +48,7 @@ use outcomes::{
 
 /// Attributes of a handed-back message: how often it waited, and not before when (unix ms).
 pub(crate) const BUDGET_WAITS_ATTR: &str = "budget_waits";
+/// Message attribute: act does not start a handed-back message before this time (unix ms).
 pub const NOT_BEFORE_ATTR: &str = "not_before";
 /// When the message was first parked (unix ms): parking is bounded by `MAX_PARK_DAYS`.
 pub const PARKED_SINCE_ATTR: &str = "parked_since";
@@ -56,6 +57,7 @@ pub const UNKNOWN_OUTCOMES_ATTR: &str = "unknown_outcomes";
 /// A budget slot reserved for an action (unix µs) and that action's index + 1: the message
 /// comes back at the slot and calls without asking the budget again (used once).
 pub const RESERVED_AT_ATTR: &str = "reserved_at";
+/// Message attribute: which action the slot in [`RESERVED_AT_ATTR`] is for (its index + 1).
 pub const RESERVED_FOR_ATTR: &str = "reserved_for";
 /// After an unknown outcome, look again this much later (a vendor's search index catches up);
 /// the this-many-th unknown outcome of one action goes to a human instead.
@@ -86,15 +88,24 @@ fn short_of(deadline_ms: u64, needs: Duration) -> bool {
     time_left(deadline_ms).is_some_and(|left| left < needs)
 }
 
+/// What act needs: its queues, stores, connectors and pacing; built once per process.
 #[derive(Clone, Debug)]
 pub struct Act {
+    /// Sends to the act and review queues.
     pub sqs: aws_sdk_sqs::Client,
+    /// Builds the connector, with its credential, that each action calls.
     pub connectors: Connectors,
+    /// The action keys that make each action happen once.
     pub idempotency: IdempotencyStore,
+    /// The decision records, where each action's result is noted.
     pub decisions: DecisionStore,
+    /// The shared budgets and breakers each vendor call goes through.
     pub pacer: Pacer,
+    /// The act queue, where waiting work is handed back to (`ACT_QUEUE_URL`).
     pub act_queue_url: String,
+    /// The review queue, where events go to a human (`REVIEW_QUEUE_URL`).
     pub review_queue_url: String,
+    /// The "needs reconnect" marks that park the actions of a connection whose grant was refused.
     pub reconnect: Reconnect,
     /// The act queue's `maxReceiveCount`: a failure on this receive dead-letters the message.
     pub max_receives: u64,
@@ -152,6 +163,8 @@ impl Act {
     }
 }
 
+/// act's Lambda handler: works through each act queue message (planned actions, or a person's
+/// decision) and reports the records that failed, for SQS to redeliver.
 pub async fn handler(deps: &Act, event: LambdaEvent<SqsEvent>) -> Result<SqsBatchResponse, Error> {
     let deadline = event.context.deadline;
     let response = batch::process(event.payload, |m| async move {

@@ -27,17 +27,21 @@ const INSPECT_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct Limits {
     /// Files read per event; any beyond send the event to a person.
     pub max_count: usize,
+    /// How one file is fetched: its size cap (the same as inspection's), timeout and loopback rule.
     pub fetch: download::Limits,
+    /// What inspecting one file may cost (`DOCUMENT_MAX_BYTES` sets its size cap).
     pub inspect: documents::Limits,
     /// Document text joined to the event's, all documents together.
     pub max_total_chars: usize,
 }
 
 impl Limits {
+    /// How many documents may be held in memory at once (`DOCUMENT_CONCURRENCY`, default 1).
     pub fn concurrency(s: &crate::settings::Settings) -> usize {
         s.positive("DOCUMENT_CONCURRENCY", 1)
     }
 
+    /// The limits the `DOCUMENT_*` settings set, with defaults for those unset.
     pub fn from_settings(s: &crate::settings::Settings) -> Self {
         let number = |name: &str, default: usize| s.positive(name, default);
         let inspect = documents::Limits {
@@ -60,8 +64,11 @@ impl Limits {
 /// Fetches and reads an event's documents.
 #[derive(Clone, Debug)]
 pub struct Reader {
+    /// Builds the vendor connection, with its credential, each file is fetched through.
     pub connectors: Connectors,
+    /// The shared budgets and breakers each fetch goes through.
     pub pacer: Pacer,
+    /// What reading one event's documents may spend.
     pub limits: Limits,
     /// Documents held in memory at once across the batch (`DOCUMENT_CONCURRENCY`, default 1):
     /// a 10 MiB file, its objects and a page's parsed content (up to ~150 MB) fit classify's
@@ -82,6 +89,7 @@ pub struct Keep {
 }
 
 impl Keep {
+    /// Keeps documents in the bucket `DOCUMENT_BUCKET` names; `None` when it is unset or empty.
     pub fn from_settings(
         aws: &crate::aws::AwsClients,
         s: &crate::settings::Settings,

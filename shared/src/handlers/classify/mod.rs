@@ -18,13 +18,20 @@ use crate::routing::{ActMessage, ReviewMessage};
 use crate::routing::{Classification, Decision, RoutingConfig};
 use crate::CORRELATION_ATTR;
 
+/// What classify needs: its queues, decision store, routing config and classifier.
 #[derive(Clone, Debug)]
 pub struct Classify {
+    /// Sends to the act and review queues.
     pub sqs: aws_sdk_sqs::Client,
+    /// The decision records, one per event, written here and reused on redelivery.
     pub decisions: DecisionStore,
+    /// The categories, the review threshold and the routes that plan each event's actions.
     pub routing: RoutingConfig,
+    /// The LLM and embedded model that decide each event's category.
     pub classifier: Classifier,
+    /// The act queue, for planned actions and review notices (`ACT_QUEUE_URL`).
     pub act_queue_url: String,
+    /// The review queue, for events a person must decide (`REVIEW_QUEUE_URL`).
     pub review_queue_url: String,
     /// The classify queue's `maxReceiveCount`: a failure on this receive dead-letters the event.
     pub max_receives: u64,
@@ -105,6 +112,8 @@ impl Classify {
     }
 }
 
+/// classify's Lambda handler: classifies each queued event, records its decision and sends it
+/// on to act or review; reports the records that failed, for SQS to redeliver.
 pub async fn handler(
     deps: &Classify,
     event: LambdaEvent<SqsEvent>,

@@ -18,7 +18,9 @@ use crate::webhook::signature::{ct_eq, hmac_sha256};
 /// What a link says.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Link {
+    /// The event the link decides on.
     pub event_id: String,
+    /// What using the link chooses: approve, re-route, dismiss or take over.
     pub choice: Choice,
     /// Unix seconds.
     pub expires: i64,
@@ -27,8 +29,10 @@ pub struct Link {
 /// Why a link is refused.
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
 pub enum LinkError {
+    /// The token does not parse or its HMAC does not match: not made by switchyard, or changed.
     #[error("this decision link is not one switchyard made (or it was changed)")]
     Forged,
+    /// The link is genuine but expired, at the time it holds.
     #[error("this decision link expired at {0}")]
     Expired(DateTime<Utc>),
 }
@@ -125,8 +129,11 @@ pub(crate) const DEFAULT_LIFE: std::time::Duration = std::time::Duration::from_s
 /// What signs links for classify's review notices: the key, and intake's public URL.
 #[derive(Clone, Debug)]
 pub struct LinkSigner {
+    /// Where the signing key is read from, cached.
     pub secrets: crate::secrets::SecretCache,
+    /// The secret holding the signing key (`DECISION_LINK_SECRET_ID`).
     pub secret_id: String,
+    /// Intake's public URL, which links are made under (`DECISION_LINK_BASE_URL`).
     pub base_url: String,
 }
 

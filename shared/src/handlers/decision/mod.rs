@@ -31,12 +31,18 @@ pub mod links;
 /// How long a review-queue message read by [`Decider::carry_out`] stays hidden while it works.
 const HOLD: i32 = 60;
 
+/// Checks, records and carries out a person's decision, whichever door it came through.
 #[derive(Clone, Debug)]
 pub struct Decider {
+    /// Reads and deletes review-queue copies and sends the decided work to act.
     pub sqs: aws_sdk_sqs::Client,
+    /// The decision records, where a decision is written once.
     pub decisions: DecisionStore,
+    /// Says who may decide on an event and plans the actions for the choice.
     pub routing: RoutingConfig,
+    /// The review queue, which holds a copy of each event waiting for a person.
     pub review_queue_url: String,
+    /// The act queue, where a decision's actions are sent.
     pub act_queue_url: String,
 }
 
@@ -49,6 +55,7 @@ pub enum Verdict {
     Already(HumanDecision),
     /// The event does not wait for a person (its state).
     NotWaiting(String),
+    /// No record of the event: never seen, or older than the records kept.
     Unknown,
     /// `by` may not decide on this event; these may.
     NotAllowed(Vec<String>),
@@ -104,12 +111,15 @@ Verdict::NoSuchCategory(names) => format!(
 /// [`NotCarriable`](CarryError::NotCarriable) may pass on a later try: the caller retries.
 #[derive(Debug, thiserror::Error)]
 pub enum CarryError {
+    /// Reading or writing the decision record failed.
     #[error(transparent)]
     Store(#[from] crate::aws::StoreError),
     /// A queue refused or could not be reached: what was being done, and SQS's words.
     #[error("{doing}: {message}")]
     Queue {
+        /// What was being done, such as "sending to act" or "reading the review queue".
         doing: &'static str,
+        /// What went wrong: SQS's code and message, or why the message could not be encoded.
         message: String,
     },
     /// The event's review-queue copy is not there yet (held by another reader, or expired).
@@ -118,7 +128,12 @@ pub enum CarryError {
     /// The record holds nothing this can carry out (no decision, an unknown choice, a re-route
     /// no route acts on).
     #[error("event {event_id}: {why}")]
-    NotCarriable { event_id: String, why: String },
+    NotCarriable {
+        /// The event the record is for.
+        event_id: String,
+        /// What the record lacks: no decision, or the choice it cannot carry out.
+        why: String,
+    },
 }
 
 fn queue(doing: &'static str) -> impl FnOnce(String) -> CarryError {

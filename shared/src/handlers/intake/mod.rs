@@ -30,9 +30,13 @@ mod links;
 /// What intake needs; built once per process.
 #[derive(Clone, Debug)]
 pub struct Intake {
+    /// Sends accepted events to the classify queue.
     pub sqs: aws_sdk_sqs::Client,
+    /// Where the signing secrets are read from, cached.
     pub secrets: SecretCache,
+    /// The classify queue, where accepted events are sent (`CLASSIFY_QUEUE_URL`).
     pub classify_queue_url: String,
+    /// The secret holding each source's signing secrets (`INTAKE_SECRET_ID`).
     pub signing_secret_id: String,
     /// Bodies above this are refused with 413 (`MAX_BODY_BYTES`, default 256 KiB).
     pub max_body_bytes: usize,
@@ -90,6 +94,8 @@ impl Intake {
     }
 }
 
+/// intake's Lambda handler for the function URL: answers one request (a webhook, a decision
+/// link, `GET /events/{id}`) at the current time.
 pub async fn handler(
     deps: &Intake,
     event: LambdaEvent<LambdaFunctionUrlRequest>,

@@ -13,6 +13,8 @@ use crate::webhook::{
 pub(crate) const SHA256_HEADER: &str = "x-hub-signature-256";
 pub(crate) const SHA1_HEADER: &str = "x-hub-signature";
 
+/// Checks `X-Hub-Signature-256` (or, only when it is absent, the legacy SHA-1 header) against
+/// each of `secrets`.
 pub fn verify(
     headers: &HeaderMap,
     body: &[u8],
@@ -29,6 +31,7 @@ pub fn verify(
     verify_any(secrets, |key| ct_eq(&hmac_sha1(key, &[body]), &expected))
 }
 
+/// Reads a GitHub delivery as one event (`X-GitHub-Event` + `.action`); a `ping` is a handshake.
 pub fn normalize(headers: &HeaderMap, raw: serde_json::Value) -> Result<Inbound, NormalizeError> {
     let event = opt_header(headers, "x-github-event")
         .ok_or(NormalizeError::MissingField("X-GitHub-Event header"))?;

@@ -23,8 +23,11 @@ pub(crate) const VERSION_HEADER: &str = "x-hubspot-signature-version";
 /// Ordered by what they sign: v1 the body, v2 also method and URL, v3 also a time.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Version {
+    /// `X-HubSpot-Signature`: hex SHA-256 of the client secret followed by the body.
     V1,
+    /// Like v1, with the method and URL signed between the secret and the body.
     V2,
+    /// `X-HubSpot-Signature-v3`: base64 HMAC-SHA256 of method, URL, body and a timestamp.
     V3,
 }
 
@@ -56,6 +59,7 @@ impl Version {
 }
 
 impl Version {
+    /// The version as `v1`, `v2` or `v3`, the form the setting takes.
     pub fn as_str(self) -> &'static str {
         match self {
             Version::V1 => "v1",
@@ -84,6 +88,8 @@ pub(crate) fn declared_version(headers: &HeaderMap) -> Result<Version, VerifyErr
     }
 }
 
+/// Checks a `version` signature against each of `secrets`; with `now`, a v3 timestamp more than
+/// 5 minutes from it is refused.
 pub fn verify(
     version: Version,
     req: &SignedRequest<'_>,
@@ -160,6 +166,7 @@ const KNOWN: &[&str] = &[
     "associationRemoved",
 ];
 
+/// Reads HubSpot's JSON array as one event per item; the delivery id is `portalId:eventId`.
 pub fn normalize(raw: serde_json::Value) -> Result<Inbound, NormalizeError> {
     let items = raw
         .as_array()

@@ -65,6 +65,7 @@ pub(crate) const KEY_PROPERTY: &str = "switchyard_key";
 const NOTE_TO_TICKET: u32 = 228;
 const NOTE_TO_CONTACT: u32 = 202;
 
+/// The HubSpot connector: CRM tickets, contacts, notes and associations, with a bearer token.
 pub struct Hubspot {
     http: reqwest::Client,
     base_url: String,
@@ -96,6 +97,8 @@ fn object_id<'a>(a: &'a PlannedAction, name: &str) -> Result<&'a str, ConnectorE
 }
 
 impl Hubspot {
+    /// A connector over a bearer or OAuth credential's base URL and access token; a credential
+    /// of another type, or one with no access token yet, is refused.
     pub fn new(http: reqwest::Client, credential: Credential) -> Result<Self, ResolveError> {
         let (base_url, token) = crate::connectors::bearer("hubspot", credential)?;
         Ok(Self {

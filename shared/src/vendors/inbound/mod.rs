@@ -24,21 +24,34 @@ use super::zendesk::inbound as zendesk;
 /// A signature scheme, by the name `switchyard webhook verify` uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Scheme {
+    /// `X-Slack-Signature`: HMAC-SHA256 over `v0:{timestamp}:{body}`, time-checked.
     Slack,
+    /// `X-Zendesk-Webhook-Signature`: base64 HMAC-SHA256 over timestamp + body, time-checked.
     Zendesk,
+    /// `X-Hub-Signature-256`: HMAC-SHA256 of the body; legacy SHA-1 only when it is absent.
     Github,
+    /// `X-Hub-Signature: sha256=…`: HMAC-SHA256 of the body; no timestamp.
     Jira,
+    /// `X-HubSpot-Signature`: SHA-256 of the client secret and the body.
     HubspotV1,
+    /// `X-HubSpot-Signature`: SHA-256 of the client secret, method, URL and body.
     HubspotV2,
+    /// `X-HubSpot-Signature-v3`: HMAC-SHA256 over method, URL, body and timestamp, time-checked.
     HubspotV3,
+    /// Teams outgoing webhooks: `Authorization: HMAC …`, keyed with the base64-decoded secret.
     Teams,
+    /// `Stripe-Signature: t=…,v1=…`: HMAC-SHA256 over `{t}.{body}`, time-checked.
     Stripe,
+    /// Standard Webhooks (`webhook-*` headers): HMAC-SHA256 over `{id}.{ts}.{body}`, time-checked.
     StandardWebhooks,
+    /// The Standard Webhooks scheme under Svix's `svix-*` headers.
     Svix,
+    /// `X-Twilio-Signature`: HMAC-SHA1 over the URL and sorted form parameters (JSON: a body hash).
     Twilio,
 }
 
 impl Scheme {
+    /// Every scheme, with the name [`parse`](Self::parse) takes for it.
     pub const ALL: [(&'static str, Scheme); 12] = [
         ("slack", Scheme::Slack),
         ("zendesk", Scheme::Zendesk),
@@ -54,6 +67,7 @@ impl Scheme {
         ("twilio", Scheme::Twilio),
     ];
 
+    /// The scheme named `name` in [`ALL`](Self::ALL); `None` for any other name.
     pub fn parse(name: &str) -> Option<Scheme> {
         Self::ALL.iter().find(|(n, _)| *n == name).map(|(_, s)| *s)
     }

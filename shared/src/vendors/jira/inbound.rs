@@ -11,6 +11,7 @@ use crate::webhook::{header, str_field, Inbound, NormalizeError, Normalized, Ver
 pub(crate) const SIGNATURE_HEADER: &str = "x-hub-signature";
 pub(crate) const DELIVERY_HEADER: &str = "x-atlassian-webhook-identifier";
 
+/// Checks `X-Hub-Signature: sha256=…` (HMAC-SHA256 of the body) against each of `secrets`.
 pub fn verify(
     headers: &HeaderMap,
     body: &[u8],
@@ -24,6 +25,8 @@ pub fn verify(
     verify_hmac_sha256(secrets, &[body], &expected)
 }
 
+/// Reads a Jira delivery as one event of its `webhookEvent`, with the browse link and the
+/// attachments it added.
 pub fn normalize(headers: &HeaderMap, raw: serde_json::Value) -> Result<Inbound, NormalizeError> {
     let event_type =
         str_field(&raw, "/webhookEvent").ok_or(NormalizeError::MissingField("webhookEvent"))?;

@@ -69,6 +69,7 @@ use crate::connectors::triage::{by_status, str_at, success, Draft, Refusal, Resp
 use crate::connectors::wait::header;
 use crate::secrets::Credential;
 
+/// The Jira Cloud connector: issues, comments, transitions and fields, with an API token.
 pub struct Jira {
     http: reqwest::Client,
     base_url: String,
@@ -116,6 +117,7 @@ pub(crate) fn idempotency_label(key: &str) -> String {
 }
 
 impl Jira {
+    /// A connector over an `api_token` credential (site URL, e-mail, token); any other is refused.
     pub fn new(http: reqwest::Client, credential: Credential) -> Result<Self, ResolveError> {
         let base_url = credential.base_url().to_owned();
         match credential {

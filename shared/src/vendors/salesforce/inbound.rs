@@ -15,18 +15,25 @@ use crate::webhook::{Inbound, NormalizeError, Normalized, Reply, VerifyError};
 /// What Salesforce must receive to stop retrying.
 pub(crate) const ACK: &str = r#"<?xml version="1.0" encoding="UTF-8"?><soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"><soapenv:Body><notificationsResponse xmlns="http://soap.sforce.com/2005/09/outbound"><Ack>true</Ack></notificationsResponse></soapenv:Body></soapenv:Envelope>"#;
 
+/// A Salesforce outbound message, read from the `notifications` element of its SOAP body.
 #[derive(Debug, Default, PartialEq)]
 pub struct Envelope {
+    /// The sending org's `OrganizationId`, which [`verify`] checks against the allowed ones.
     pub organization_id: Option<String>,
+    /// The `ActionId`: the outbound message action that sent it.
     pub action_id: Option<String>,
+    /// The `Notification`s, in the order sent.
     pub notifications: Vec<Notification>,
 }
 
+/// One `Notification`: a snapshot of one record (an `sObject`).
 #[derive(Debug, Default, PartialEq)]
 pub struct Notification {
+    /// The notification's `Id`, the same on Salesforce's retries; empty when absent.
     pub id: String,
     /// `Case`, `Account`, … from `xsi:type="sf:Case"`.
     pub object_type: Option<String>,
+    /// The record's fields as sent, by name without namespace prefix, each as text.
     pub fields: BTreeMap<String, String>,
 }
 
@@ -35,6 +42,7 @@ fn local(name: &[u8]) -> String {
     name.rsplit(':').next().unwrap_or_default().to_owned()
 }
 
+/// Reads the SOAP body; an error when it is not UTF-8 XML or has no `notifications` element.
 pub fn parse(body: &[u8]) -> Result<Envelope, NormalizeError> {
     let text = std::str::from_utf8(body)
         .map_err(|_| NormalizeError::NotXml("body is not UTF-8".into()))?;
@@ -129,6 +137,8 @@ pub fn verify(body: &[u8], allowed_orgs: &[SecretString]) -> Result<(), VerifyEr
     }
 }
 
+/// Reads an outbound message as one event per notification (`salesforce:<type>.outbound`),
+/// answered with the SOAP `Ack` that stops Salesforce's retries.
 pub fn normalize(body: &[u8]) -> Result<Inbound, NormalizeError> {
     let env = parse(body)?;
     if env.notifications.is_empty() {

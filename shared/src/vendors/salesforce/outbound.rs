@@ -69,6 +69,7 @@ pub(crate) const API_VERSION: &str = "v62.0";
 /// The Case field (Text, External ID, Unique) that holds switchyard's idempotency key.
 pub(crate) const DEFAULT_EXTERNAL_ID_FIELD: &str = "Switchyard_Key__c";
 
+/// The Salesforce connector: Cases and their comments, through the org's REST API.
 pub struct Salesforce {
     http: reqwest::Client,
     base_url: String,
@@ -96,6 +97,8 @@ fn record_id<'a>(a: &'a PlannedAction, name: &str) -> Result<&'a str, ConnectorE
 }
 
 impl Salesforce {
+    /// A connector over a bearer or OAuth credential's base URL and access token; a credential
+    /// of another type, or one with no access token yet, is refused.
     pub fn new(http: reqwest::Client, credential: Credential) -> Result<Self, ResolveError> {
         let (base_url, token) = crate::connectors::bearer("salesforce", credential)?;
         Ok(Self {

@@ -16,8 +16,12 @@ use crate::vendors::salesforce::outbound::API_VERSION;
 /// The external-id field the org defines on Contact (it holds the e-mail, lower-cased).
 pub(crate) const CONTACT_KEY: &str = "Switchyard_Key__c";
 
+/// The bulk sync target for Salesforce: upserts customers as Contacts, linked to Accounts found
+/// by `Website`.
 pub struct SalesforceContacts {
+    /// The org's instance URL, e.g. `https://example.my.salesforce.com`.
     pub base_url: String,
+    /// The OAuth access token every request bears.
     pub token: SecretString,
 }
 

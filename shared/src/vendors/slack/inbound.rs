@@ -13,6 +13,8 @@ use crate::webhook::{header, str_field, Inbound, NormalizeError, Normalized, Rep
 pub(crate) const SIGNATURE_HEADER: &str = "x-slack-signature";
 pub(crate) const TIMESTAMP_HEADER: &str = "x-slack-request-timestamp";
 
+/// Checks `X-Slack-Signature` (HMAC-SHA256 of `v0:{ts}:{body}`) against each of `secrets`; with
+/// `now`, a timestamp more than 5 minutes from it is refused first.
 pub fn verify(
     headers: &HeaderMap,
     body: &[u8],
@@ -30,6 +32,8 @@ pub fn verify(
     )
 }
 
+/// Reads an Events API body as one event (`<type>:<event.type>`) with its files; a
+/// `url_verification` is a handshake answered with its challenge.
 pub fn normalize(raw: serde_json::Value) -> Result<Inbound, NormalizeError> {
     let kind = str_field(&raw, "/type").ok_or(NormalizeError::MissingField("type"))?;
     if kind == "url_verification" {

@@ -58,6 +58,7 @@ pub(crate) const CONTRACT: Contract = Contract {
     ],
 };
 
+/// The Slack connector: calls the Web API with a bot or OAuth access token.
 pub struct Slack {
     http: reqwest::Client,
     base_url: String,
@@ -65,6 +66,8 @@ pub struct Slack {
 }
 
 impl Slack {
+    /// A connector over a bearer or OAuth credential's base URL and access token; a credential
+    /// of another type, or one with no access token yet, is refused.
     pub fn new(http: reqwest::Client, credential: Credential) -> Result<Self, ResolveError> {
         let (base_url, token) = crate::connectors::bearer("slack", credential)?;
         Ok(Self {

@@ -14,9 +14,13 @@ use crate::routing::{Classification, Markup, PlannedAction};
 
 /// The actions block's id is this prefix followed by the event id.
 pub(crate) const BLOCK_PREFIX: &str = "switchyard.decide.";
+/// Action id of the Approve button: do what the card says Approve would do.
 pub const APPROVE: &str = "switchyard.approve";
+/// Action id of the "Route as…" menu: act as the category picked.
 pub const ROUTE: &str = "switchyard.route";
+/// Action id of the Dismiss button: switchyard does nothing more with the event.
 pub const DISMISS: &str = "switchyard.dismiss";
+/// Action id of the Take over button: a person handles the event in the vendor.
 pub const TAKE_OVER: &str = "switchyard.take_over";
 /// The reason field's block id is this prefix followed by the event id (a message's block ids
 /// must differ, so it cannot share the actions block's).
@@ -30,11 +34,15 @@ pub(crate) const REASON_MAX: usize = 500;
 
 /// What the card shows about an event waiting for a person.
 pub struct Card<'a> {
+    /// The event waiting for a person.
     pub event: &'a Event,
+    /// The best guess, shown with its confidence and the backend that made it.
     pub classification: &'a Classification,
+    /// Why a person is asked, shown beside the guess.
     pub reason: &'a str,
     /// What Approve would do; `None`: no route fits the guess (no Approve button).
     pub proposal: Option<&'a [PlannedAction]>,
+    /// Categories offered in the "Route as…" menu (the first 100; empty: no menu).
     pub categories: &'a [&'a str],
 }
 
@@ -194,11 +202,17 @@ pub fn decided_card(event: &Event, line: &str) -> Value {
 /// A click on a review card, as Slack's signed `block_actions` payload carries it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Click {
+    /// The event the card is about, read from the clicked block's id.
     pub event_id: String,
+    /// What the person chose (a reason typed into the card is a dismissal).
     pub choice: Choice,
+    /// The Slack user id of the person who clicked.
     pub user: String,
+    /// The channel the card is in, when the payload says.
     pub channel: Option<String>,
+    /// The card message's timestamp, when the payload says (with `channel`, the card to update).
     pub message_ts: Option<String>,
+    /// Where Slack takes an answer for the person who clicked, when it sent one.
     pub response_url: Option<String>,
     /// What the person typed with the choice (a dismissal's reason), as typed.
     pub note: Option<String>,

@@ -24,7 +24,9 @@ use crate::webhook::{
 /// Which header family carries the scheme.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Flavor {
+    /// The `webhook-id`, `webhook-timestamp` and `webhook-signature` headers.
     Standard,
+    /// The `svix-id`, `svix-timestamp` and `svix-signature` headers.
     Svix,
 }
 
@@ -37,6 +39,8 @@ impl Flavor {
     }
 }
 
+/// Checks each `v1,` signature in the signature header against each of `secrets`; with `now`, a
+/// timestamp more than 5 minutes from it is refused.
 pub fn verify(
     flavor: Flavor,
     headers: &HeaderMap,
@@ -68,6 +72,7 @@ pub fn verify(
     })
 }
 
+/// Reads a `{type, timestamp, data}` body as one event; the delivery id is the `*-id` header.
 pub fn normalize(
     flavor: Flavor,
     headers: &HeaderMap,

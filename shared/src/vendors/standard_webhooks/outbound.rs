@@ -15,6 +15,7 @@ use crate::connectors::{wrong_credential, Connector, ConnectorError, Outcome, Re
 use crate::routing::PlannedAction;
 use crate::secrets::Credential;
 
+/// The generic webhook connector: posts each action to one URL, signed as Standard Webhooks.
 pub struct Webhook {
     http: reqwest::Client,
     url: String,
@@ -43,6 +44,7 @@ pub fn sign(
 }
 
 impl Webhook {
+    /// A connector over a `signed_webhook` credential (URL and secret); any other type is refused.
     pub fn new(http: reqwest::Client, credential: Credential) -> Result<Self, ResolveError> {
         match credential {
             Credential::SignedWebhook { url, secret } => Ok(Self { http, url, secret }),

@@ -10,6 +10,8 @@ use crate::webhook::{header, str_field, Inbound, NormalizeError, Normalized, Ver
 
 pub(crate) const SIGNATURE_HEADER: &str = "stripe-signature";
 
+/// Checks each `v1` signature of `Stripe-Signature` against each of `secrets`, then, with `now`,
+/// refuses a `t` more than 5 minutes from it.
 pub fn verify(
     headers: &HeaderMap,
     body: &[u8],
@@ -36,6 +38,7 @@ pub fn verify(
     check_epoch_secs(ts, SIGNATURE_HEADER, now)
 }
 
+/// Reads a Stripe event as one event of its `type`; the delivery id is the event's `id`.
 pub fn normalize(raw: serde_json::Value) -> Result<Inbound, NormalizeError> {
     let event_type = str_field(&raw, "/type").ok_or(NormalizeError::MissingField("type"))?;
     let id = str_field(&raw, "/id").ok_or(NormalizeError::MissingField("id"))?;

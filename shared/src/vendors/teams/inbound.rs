@@ -10,6 +10,7 @@ use crate::webhook::{header, str_field, Inbound, NormalizeError, Normalized, Rep
 
 pub(crate) const AUTH_HEADER: &str = "authorization";
 
+/// Checks `Authorization: HMAC …` against each of `secrets`, each the base64 key Teams shows.
 pub fn verify(
     headers: &HeaderMap,
     body: &[u8],
@@ -28,6 +29,8 @@ pub fn verify(
     })
 }
 
+/// Reads an outgoing-webhook activity as one `teams:<type>` event, its text without `<at>`
+/// mentions, and answers with a reply message.
 pub fn normalize(raw: serde_json::Value) -> Result<Inbound, NormalizeError> {
     let kind = str_field(&raw, "/type").ok_or(NormalizeError::MissingField("type"))?;
     let event = Normalized {

@@ -20,6 +20,7 @@ use crate::connectors::{
 use crate::routing::PlannedAction;
 use crate::secrets::Credential;
 
+/// The Teams connector: posts messages to a channel through its webhook URL.
 pub struct Teams {
     http: reqwest::Client,
     url: SecretString,
@@ -46,6 +47,7 @@ pub fn card(title: Option<&str>, text: &str) -> Value {
 }
 
 impl Teams {
+    /// A connector over a `webhook_url` credential; any other type is refused.
     pub fn new(http: reqwest::Client, credential: Credential) -> Result<Self, ResolveError> {
         match credential {
             Credential::WebhookUrl { url } => Ok(Self { http, url }),

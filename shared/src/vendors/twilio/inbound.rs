@@ -21,6 +21,8 @@ fn is_form(headers: &HeaderMap) -> bool {
         .is_none_or(|ct| ct.starts_with("application/x-www-form-urlencoded"))
 }
 
+/// Checks `X-Twilio-Signature` over the URL and sorted form parameters (a JSON body: the URL,
+/// whose `bodySHA256` must match the body) against each of `secrets`, the auth tokens.
 pub fn verify(req: &SignedRequest<'_>, secrets: &[SecretString]) -> Result<(), VerifyError> {
     let expected = STANDARD
         .decode(header(req.headers, SIGNATURE_HEADER)?.trim())

@@ -20,6 +20,8 @@ use crate::webhook::{
 pub(crate) const SIGNATURE_HEADER: &str = "x-zendesk-webhook-signature";
 pub(crate) const TIMESTAMP_HEADER: &str = "x-zendesk-webhook-signature-timestamp";
 
+/// Checks `X-Zendesk-Webhook-Signature` against each of `secrets`, then, with `now`, refuses a
+/// signed timestamp more than 5 minutes from it.
 pub fn verify(
     headers: &HeaderMap,
     body: &[u8],
@@ -152,6 +154,8 @@ impl<'de: 'a, 'a> Deserialize<'de> for Wire<'a> {
     }
 }
 
+/// Reads an event-based webhook body as one event of its `type`, straight from the text; the
+/// body itself becomes the payload.
 pub fn normalize(body: &str) -> Result<Inbound, NormalizeError> {
     let ObjectOr(w) = serde_json::from_str::<ObjectOr<Wire>>(body)
         .map_err(|e| NormalizeError::NotJson(e.to_string()))?;

@@ -20,6 +20,7 @@ use crate::drift::{Contract, Field, Kind, RequiredField, Shape};
 use crate::routing::{ActionTemplate, PlannedAction};
 use crate::secrets::Credential;
 
+/// The Zendesk Support connector: creates and updates tickets, with an API token.
 pub struct Zendesk {
     http: reqwest::Client,
     base_url: String,
@@ -28,6 +29,7 @@ pub struct Zendesk {
 }
 
 impl Zendesk {
+    /// A connector over an `api_token` credential (site URL, e-mail, token); any other is refused.
     pub fn new(http: reqwest::Client, credential: Credential) -> Result<Self, ResolveError> {
         let base_url = credential.base_url().to_owned();
         match credential {
