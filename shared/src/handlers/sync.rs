@@ -54,6 +54,20 @@ pub struct SyncRequest {
     pub window_seconds: Option<u64>,
 }
 
+impl SyncRequest {
+    /// The schedule's input read as a request. A field of the wrong type (`"window_seconds":
+    /// "600"`) fails the run, naming it, rather than syncing the defaults nobody asked for.
+    pub fn from_input(input: Value) -> Result<SyncRequest, SyncError> {
+        serde_path_to_error::deserialize(input).map_err(|e| {
+            SyncError::Setup(format!(
+                "the schedule's input is not a sync request: `{}`: {}",
+                e.path(),
+                e.inner()
+            ))
+        })
+    }
+}
+
 /// What one run did (the function's result); all zero when the export object does not exist.
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
 pub struct SyncSummary {
@@ -104,7 +118,7 @@ impl SyncDeps {
 /// The Lambda entry point: one [`run`] with the schedule's input (all defaults when the input
 /// does not parse) and the time left before the invocation's deadline.
 pub async fn handler(deps: &SyncDeps, event: LambdaEvent<Value>) -> Result<SyncSummary, Error> {
-    let request: SyncRequest = serde_json::from_value(event.payload).unwrap_or_default();
+    let request = SyncRequest::from_input(event.payload)?;
     let remaining = Duration::from_millis(event.context.deadline).saturating_sub(
         Duration::from_millis(chrono::Utc::now().timestamp_millis() as u64),
     );
@@ -225,5 +239,20 @@ where
             se.err().message().unwrap_or("no message")
         ),
         other => aws_sdk_s3::error::DisplayErrorContext(other).to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_schedule_input_that_does_not_read_fails_the_run_and_names_the_field() {
+        // A plain scheduled event's fields are not a request's: the defaults apply.
+        let plain = serde_json::json!({"source": "aws.events", "detail-type": "Scheduled Event"});
+        let r = SyncRequest::from_input(plain).unwrap();
+        assert_eq!((r.connector, r.key, r.window_seconds), (None, None, None));
+        let e = SyncRequest::from_input(serde_json::json!({"window_seconds": "600"})).unwrap_err();
+        assert!(e.to_string().contains("window_seconds"), "{e}");
     }
 }
