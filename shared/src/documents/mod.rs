@@ -221,6 +221,23 @@ impl Inspection {
     }
 }
 
+/// Why a file's pages do not go to OCR; the file goes to a person with this as the reason.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum NotForOcr {
+    /// A picture of a type Textract does not read (its sniffed MIME type, when known).
+    #[error("{} is not a picture type OCR reads (PNG, JPEG, TIFF)", .0.unwrap_or("this type"))]
+    PictureType(Option<&'static str>),
+    /// A file that is neither a scan nor a picture (its kind).
+    #[error("a {0} document is not read by OCR")]
+    NotAScan(&'static str),
+    /// The scan could not be cut into pages (what lopdf said, in switchyard's words).
+    #[error("{0}")]
+    Split(String),
+    /// A page over Textract's size limit for one synchronous call (its bytes).
+    #[error("a page of {0} bytes, over OCR's {OCR_MAX_PAGE_BYTES}-byte limit")]
+    PageTooLarge(usize),
+}
+
 /// A scan's or a picture's pages as OCR reads them, one document per call: a picture whole, a
 /// PDF split into one-page PDFs, at most `max_pages` of them.
 pub fn ocr_pages(
@@ -228,23 +245,17 @@ pub fn ocr_pages(
     inspection: &Inspection,
     limits: &Limits,
     max_pages: usize,
-) -> Result<Vec<Vec<u8>>, String> {
+) -> Result<Vec<Vec<u8>>, NotForOcr> {
     let pages = match (inspection.kind, inspection.mime) {
         (Kind::Image, Some(mime)) if OCR_IMAGES.contains(&mime) => vec![bytes.to_vec()],
-        (Kind::Image, mime) => {
-            return Err(format!(
-                "{} is not a picture type OCR reads (PNG, JPEG, TIFF)",
-                mime.unwrap_or("this type")
-            ))
+        (Kind::Image, mime) => return Err(NotForOcr::PictureType(mime)),
+        (Kind::Scanned, _) => {
+            pdf::single_pages(bytes, limits, max_pages).map_err(NotForOcr::Split)?
         }
-        (Kind::Scanned, _) => pdf::single_pages(bytes, limits, max_pages)?,
-        (kind, _) => return Err(format!("a {} document is not read by OCR", kind.as_str())),
+        (kind, _) => return Err(NotForOcr::NotAScan(kind.as_str())),
     };
     match pages.iter().find(|p| p.len() > OCR_MAX_PAGE_BYTES) {
-        Some(p) => Err(format!(
-            "a page of {} bytes, over OCR's {OCR_MAX_PAGE_BYTES}-byte limit",
-            p.len()
-        )),
+        Some(p) => Err(NotForOcr::PageTooLarge(p.len())),
         None => Ok(pages),
     }
 }

@@ -310,11 +310,14 @@ fn pictures_ocr_reads_go_whole_and_others_are_refused_with_the_type() {
     let i = kind(gif);
     assert_eq!((i.kind, i.mime), (Kind::Image, Some("image/gif")));
     assert_eq!(
-        ocr_pages(gif, &i, &limits, 3).unwrap_err(),
+        ocr_pages(gif, &i, &limits, 3).unwrap_err().to_string(),
         "image/gif is not a picture type OCR reads (PNG, JPEG, TIFF)"
     );
     let text = text_pdf(SUBPOENA);
-    assert!(ocr_pages(&text, &kind(&text), &limits, 3).is_err());
+    assert_eq!(
+        ocr_pages(&text, &kind(&text), &limits, 3).unwrap_err(),
+        NotForOcr::NotAScan("text")
+    );
 }
 
 #[test]

@@ -249,7 +249,7 @@ impl Reader {
             };
             if let (Some(ocr), Some(pages)) = (&self.ocr, pages) {
                 inspection = match pages {
-                    Err(why) => inspection.ocr_failed(&why),
+                    Err(why) => inspection.ocr_failed(&why.to_string()),
                     Ok(pages) => {
                         let n = pages.len();
                         if std::time::Instant::now() + super::ocr::PAGE_TIMEOUT * n as u32
