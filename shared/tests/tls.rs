@@ -54,6 +54,19 @@ async fn server(cert: &rcgen::Certificate, key: &rcgen::KeyPair) -> (u16, Arc<Mu
     (port, seen)
 }
 
+/// An SQS client as `AwsClients::from_env` builds one, pointed at `https://localhost:{port}`.
+async fn sqs_at(port: u16) -> aws_sdk_sqs::Client {
+    let config = switchyard::aws::config_loader()
+        .endpoint_url(format!("https://localhost:{port}"))
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_sqs::config::Credentials::new(
+            "a", "b", None, None, "test",
+        ))
+        .load()
+        .await;
+    aws_sdk_sqs::Client::new(&config)
+}
+
 fn certificate() -> (rcgen::Certificate, rcgen::KeyPair) {
     let key = rcgen::KeyPair::generate().unwrap();
     let params = rcgen::CertificateParams::new(vec!["localhost".to_owned()]).unwrap();
@@ -79,16 +92,8 @@ async fn the_sdk_and_vendor_clients_complete_a_verified_handshake_on_ring() {
         .expect("a handshake on ring with a trusted certificate");
     assert_eq!(answer.status(), 200);
 
-    // The SDK's client, as `AwsClients::from_env` builds it.
-    let config = switchyard::aws::config_loader()
-        .endpoint_url(format!("https://localhost:{port}"))
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_sqs::config::Credentials::new(
-            "a", "b", None, None, "test",
-        ))
-        .load()
-        .await;
-    let listed = aws_sdk_sqs::Client::new(&config).list_queues().send().await;
+    // The SDK's client.
+    let listed = sqs_at(port).await.list_queues().send().await;
     assert!(listed.is_ok(), "{listed:?}");
     assert_eq!(
         *seen.lock().unwrap(),
@@ -102,15 +107,7 @@ async fn the_sdk_and_vendor_clients_complete_a_verified_handshake_on_ring() {
         .send()
         .await;
     assert!(refused.is_err(), "an untrusted certificate was accepted");
-    let config = switchyard::aws::config_loader()
-        .endpoint_url(format!("https://localhost:{other}"))
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_sqs::config::Credentials::new(
-            "a", "b", None, None, "test",
-        ))
-        .load()
-        .await;
-    let refused = aws_sdk_sqs::Client::new(&config).list_queues().send().await;
+    let refused = sqs_at(other).await.list_queues().send().await;
     assert!(refused.is_err(), "an untrusted certificate was accepted");
     let _ = std::fs::remove_file(roots);
 }
