@@ -48,13 +48,13 @@ impl AwsClients {
     }
 
     /// Load the standard AWS configuration chain (env, profile, IMDS/Lambda role), over the one
-    /// TLS stack ([`crate::tls`]). `AWS_ENDPOINT_URL` points every client at the local emulator.
+    /// TLS stack ([`crate::http`]). `AWS_ENDPOINT_URL` points every client at the local emulator.
     pub async fn from_env() -> Self {
         Self::new(&config_loader().load().await)
     }
 }
 
-/// The standard configuration chain with the HTTPS client of [`crate::tls`]: what every SDK
+/// The standard configuration chain with the HTTPS client of [`crate::http`]: what every SDK
 /// client in switchyard, the CLI's included, is built from.
 pub fn config_loader() -> aws_config::ConfigLoader {
     aws_config::defaults(aws_config::BehaviorVersion::latest())

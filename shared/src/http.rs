@@ -1,25 +1,25 @@
 //! The two HTTP clients a function builds, on one TLS stack (rustls on ring, over hyper 1):
 //! reqwest for the vendors, and the AWS SDK's own.
 //!
-//! The AWS SDK's own default client brings aws-lc, 1.3 MB of code in every function
-//! (docs/performance.md). Here the SDK gets a client built with ring, and reqwest (compiled with
+//! The AWS SDK's own default client brings aws-lc (0.5 MB in each arm64 function,
+//! docs/performance.md). Here the SDK gets a client built with ring, and reqwest (compiled with
 //! `rustls-no-provider`) finds ring installed as the process's provider before its first client
-//! is built. Both trust the system's roots, as before.
+//! is built. Both trust the system's roots.
 
 use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
 use aws_smithy_http_client::Builder;
 use aws_smithy_runtime_api::client::http::SharedHttpClient;
 use std::time::Duration;
 
-/// Make ring the process's rustls provider, once; reqwest reads it when a client is built. A
-/// provider installed earlier (by a test harness) stays.
-pub fn install() {
+/// Make ring the process's rustls provider; reqwest reads it when a client is built. A provider
+/// installed earlier (by a test harness) stays.
+fn install() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
 /// The HTTPS client every AWS SDK client in a function uses (`aws_config::ConfigLoader::http_client`).
+/// It names ring itself, so it needs no process-wide provider.
 pub fn sdk_http_client() -> SharedHttpClient {
-    install();
     Builder::new()
         .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
         .build_https()
@@ -40,7 +40,7 @@ pub fn http_client() -> reqwest::Client {
 /// Redirects are followed only within the origin that was called (at most 5): reqwest drops
 /// `Authorization` on a cross-host hop, but not an API-key or session header, so such a hop is
 /// never made with the connection's credentials; the 3xx is the answer.
-pub(crate) fn same_origin_redirects() -> reqwest::redirect::Policy {
+fn same_origin_redirects() -> reqwest::redirect::Policy {
     reqwest::redirect::Policy::custom(|attempt| {
         let first = attempt.previous().first();
         let same = first.is_some_and(|f| {
@@ -63,8 +63,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn clients_built_here_find_ring_installed() {
-        let _sdk = sdk_http_client();
+    fn the_vendors_client_finds_ring_installed() {
+        let _vendors = http_client();
         let installed = rustls::crypto::CryptoProvider::get_default().expect("a provider");
         // Each provider's random source prints as its own name: `Ring`, `AwsLcRs`.
         assert_eq!(format!("{:?}", installed.secure_random), "Ring");
